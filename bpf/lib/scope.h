@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Which processes ringfence watches, decided in the kernel so that the rest
+ * of the machine costs nothing in user space. Every sensor includes this;
+ * the loader creates the maps once (in sensor.process) and hands the same
+ * map fds to the other sensors before they load (bpf_map__reuse_fd).
+ */
+#ifndef RINGFENCE_SCOPE_H
+#define RINGFENCE_SCOPE_H
+
+#include "event.h"
+
+/* A monitored process. Children inherit SCOPE_MONITORED on fork. */
+#define SCOPE_MONITORED 1
+/* A long-lived scope root (e.g. Runner.Worker): reported, never blocked. */
+#define SCOPE_EXEMPT 2
+/*
+ * The agent itself in `ringfence run`: not monitored, but every process it
+ * forks is, from its first instruction (no window between spawn and map
+ * insert).
+ */
+#define SCOPE_SPAWNER 4
+
+struct scope_entry {
+	__u32 flags;		/* SCOPE_* */
+	__u32 root_pid;		/* the scope root this process descends from */
+};
+
+#define SCOPE_MAX_PROCESSES 65536
+
+/* pid (tgid) -> scope_entry */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCOPE_MAX_PROCESSES);
+	__type(key, __u32);
+	__type(value, struct scope_entry);
+} scope_pids SEC(".maps");
+
+/* comm of a process that becomes a scope root when it execs */
+struct scope_comm {
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct scope_comm);
+	__type(value, __u32);
+} scope_root_comms SEC(".maps");
+
+/* Counters every sensor keeps, summed over CPUs by the loader. */
+enum sensor_stat {
+	STAT_EVENTS = 0,	/* records submitted */
+	STAT_DROPS = 1,		/* records lost: ring buffer full */
+	STAT_SCOPE_FULL = 2,	/* processes not tracked: scope_pids full */
+	STAT_MAX = 4,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *count = bpf_map_lookup_elem(&stats, &which);
+
+	if (count)
+		*count += 1;
+}
+
+/* The scope entry of the current process, or NULL when it is not watched. */
+static __always_inline struct scope_entry *current_scope(void)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct scope_entry *entry = bpf_map_lookup_elem(&scope_pids, &pid);
+
+	if (entry && (entry->flags & SCOPE_MONITORED))
+		return entry;
+	return NULL;
+}
+
+/* Fill the common header from the current task. */
+static __always_inline void fill_header(struct event_header *header,
+					__u8 type, __u8 kind)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	header->type = type;
+	header->kind = kind;
+	header->flags = 0;
+	header->tid = (__u32)pid_tgid;
+	header->time_ns = bpf_ktime_get_boot_ns();
+	header->pid = pid_tgid >> 32;
+	header->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	header->uid = (__u32)uid_gid;
+	header->gid = uid_gid >> 32;
+	header->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(header->comm, sizeof(header->comm));
+}
+
+#endif /* RINGFENCE_SCOPE_H */

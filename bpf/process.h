@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* process_event: the record sensor.process sends; decoded by sensors/process.ts. */
+#ifndef RINGFENCE_PROCESS_H
+#define RINGFENCE_PROCESS_H
+
+#include "lib/event.h"
+
+enum process_event_kind {
+	PROCESS_FORK = 1,
+	PROCESS_EXEC = 2,
+	PROCESS_EXIT = 3,
+};
+
+/* header.flags of a process_event */
+#define PROCESS_FLAG_PATH_TRUNCATED 1
+#define PROCESS_FLAG_ARGV_TRUNCATED 2
+/* exec of a process that became a scope root by its name */
+#define PROCESS_FLAG_SCOPE_ROOT 4
+
+/* Bytes of the executable path captured, with its NUL. */
+#define PROCESS_PATH_MAX 512
+/* Bytes of argv captured (NUL-separated); longer command lines are cut. */
+#define PROCESS_ARGV_MAX 1024
+/* data[] is larger than the two together so the verifier can prove bounds
+ * with masks; only path_size + argv_size bytes of it are sent. */
+#define PROCESS_DATA_SIZE 4096
+
+struct process_event {
+	struct event_header header;
+	__s32 exit_code;	/* exit: the status passed to exit(), 0..255 */
+	__u32 exit_signal;	/* exit: the signal that ended it, or 0 */
+	__u32 path_size;	/* exec: bytes of path at data[0], with its NUL */
+	__u32 argv_size;	/* exec: bytes of argv after the path */
+	char data[PROCESS_DATA_SIZE];
+};
+
+#endif /* RINGFENCE_PROCESS_H */

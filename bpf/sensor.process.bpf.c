@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sensor.process: fork, exec and exit of the processes in scope.
+ *
+ * Built on the sched tracepoints (kprobes and fentry are not available on
+ * most CI kernels). The scope map is kept here: a child inherits its
+ * parent's scope at fork, a process whose name is a scope root joins at
+ * exec, and every process leaves at exit.
+ */
+#include "include/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "lib/scope.h"
+#include "process.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+/* exec events are built here: too large for the 512-byte BPF stack */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct process_event);
+} exec_scratch SEC(".maps");
+
+#define PROCESS_EVENT_FIXED_SIZE offsetof(struct process_event, data)
+
+static __always_inline void submit(void *event, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, event, size, 0))
+		stat_inc(STAT_DROPS);
+	else
+		stat_inc(STAT_EVENTS);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 parent_pid = BPF_CORE_READ(parent, tgid);
+	__u32 child_pid = BPF_CORE_READ(child, tgid);
+	struct scope_entry *parent_scope, child_scope = {};
+	struct process_event *event;
+
+	/* a new thread, not a new process */
+	if (BPF_CORE_READ(child, pid) != child_pid)
+		return 0;
+
+	parent_scope = bpf_map_lookup_elem(&scope_pids, &parent_pid);
+	if (!parent_scope)
+		return 0;
+
+	/* children of the spawner are the roots of `ringfence run` */
+	child_scope.flags = SCOPE_MONITORED;
+	if (parent_scope->flags & SCOPE_SPAWNER)
+		child_scope.root_pid = child_pid;
+	else if (parent_scope->flags & SCOPE_MONITORED)
+		child_scope.root_pid = parent_scope->root_pid;
+	else
+		return 0;
+
+	if (bpf_map_update_elem(&scope_pids, &child_pid, &child_scope, BPF_ANY))
+		stat_inc(STAT_SCOPE_FULL);
+
+	/* reserve a fixed-size record: fork carries no data */
+	event = bpf_ringbuf_reserve(&events, PROCESS_EVENT_FIXED_SIZE, 0);
+	if (!event) {
+		stat_inc(STAT_DROPS);
+		return 0;
+	}
+	fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_FORK);
+	/* the event describes the child, which has no pid of its own yet in
+	 * `current` (that is the parent) */
+	event->header.tid = child_pid;
+	event->header.pid = child_pid;
+	event->header.ppid = BPF_CORE_READ(child, real_parent, tgid);
+	event->exit_code = 0;
+	event->exit_signal = 0;
+	event->path_size = 0;
+	event->argv_size = 0;
+	bpf_ringbuf_submit(event, 0);
+	stat_inc(STAT_EVENTS);
+	return 0;
+}
+
+/* Add the current process as a scope root when its new name is one. */
+static __always_inline bool join_scope_as_root(__u32 pid)
+{
+	struct scope_comm name = {};
+	struct scope_entry root = {
+		.flags = SCOPE_MONITORED | SCOPE_EXEMPT,
+		.root_pid = pid,
+	};
+
+	bpf_get_current_comm(name.comm, sizeof(name.comm));
+	if (!bpf_map_lookup_elem(&scope_root_comms, &name))
+		return false;
+	if (bpf_map_update_elem(&scope_pids, &pid, &root, BPF_ANY)) {
+		stat_inc(STAT_SCOPE_FULL);
+		return false;
+	}
+	return true;
+}
+
+SEC("tp/sched/sched_process_exec")
+int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned long arg_start, arg_end, argv_len;
+	struct process_event *event;
+	bool new_root = false;
+	__u32 zero = 0;
+	long path_size;
+
+	if (!current_scope()) {
+		new_root = join_scope_as_root(pid);
+		if (!new_root)
+			return 0;
+	}
+
+	event = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!event)
+		return 0;
+	fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXEC);
+	if (new_root)
+		event->header.flags |= PROCESS_FLAG_SCOPE_ROOT;
+	event->exit_code = 0;
+	event->exit_signal = 0;
+
+	/* the path as given to execve, from the tracepoint's own copy */
+	path_size = bpf_probe_read_kernel_str(event->data, PROCESS_PATH_MAX,
+					      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+	if (path_size < 0)
+		path_size = 0;
+	if (path_size >= PROCESS_PATH_MAX)
+		event->header.flags |= PROCESS_FLAG_PATH_TRUNCATED;
+	path_size &= PROCESS_PATH_MAX * 2 - 1;
+
+	/* argv as laid out by execve on the new stack */
+	arg_start = BPF_CORE_READ(task, mm, arg_start);
+	arg_end = BPF_CORE_READ(task, mm, arg_end);
+	argv_len = arg_end - arg_start;
+	if (argv_len > PROCESS_ARGV_MAX) {
+		argv_len = PROCESS_ARGV_MAX;
+		event->header.flags |= PROCESS_FLAG_ARGV_TRUNCATED;
+	}
+	argv_len &= PROCESS_ARGV_MAX * 2 - 1;
+	if (bpf_probe_read_user(event->data + path_size, argv_len, (void *)arg_start))
+		argv_len = 0;
+
+	event->path_size = path_size;
+	event->argv_size = argv_len;
+	submit(event, PROCESS_EVENT_FIXED_SIZE + path_size + argv_len);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int handle_exit(struct trace_event_raw_sched_process_template *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct scope_entry *scope;
+	struct process_event *event;
+	__u32 status;
+
+	/* a thread leaving a process that still has others */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+
+	scope = bpf_map_lookup_elem(&scope_pids, &pid);
+	if (!scope)
+		return 0;
+	if (!(scope->flags & SCOPE_MONITORED)) {
+		bpf_map_delete_elem(&scope_pids, &pid);
+		return 0;
+	}
+
+	event = bpf_ringbuf_reserve(&events, PROCESS_EVENT_FIXED_SIZE, 0);
+	if (event) {
+		fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXIT);
+		status = BPF_CORE_READ(task, exit_code);
+		event->exit_code = (status >> 8) & 0xff;
+		event->exit_signal = status & 0x7f;
+		event->path_size = 0;
+		event->argv_size = 0;
+		bpf_ringbuf_submit(event, 0);
+		stat_inc(STAT_EVENTS);
+	} else {
+		stat_inc(STAT_DROPS);
+	}
+	/* pids are reused: a later process with this pid starts outside */
+	bpf_map_delete_elem(&scope_pids, &pid);
+	return 0;
+}

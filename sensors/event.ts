@@ -1,0 +1,194 @@
+/**
+ * The common header of every sensor record (bpf/lib/event.h) and the JSON
+ * event fields built from it.
+ *
+ * @module
+ */
+
+import { bootToEpochOffsetNs } from "./libc.ts";
+
+/** A C struct's layout: its size and the byte offset of each field. */
+export interface StructLayout {
+  /** The C struct's name, as in BTF. */
+  readonly name: string;
+  /** sizeof(struct), in bytes. */
+  readonly size: number;
+  /** Field name → byte offset. Checked against BTF by tests/layout_test.ts. */
+  readonly fields: Readonly<Record<string, number>>;
+}
+
+/** `struct event_header`. */
+export const EVENT_HEADER = {
+  name: "event_header",
+  size: 56,
+  fields: {
+    type: 0,
+    kind: 1,
+    flags: 2,
+    tid: 4,
+    time_ns: 8,
+    pid: 16,
+    ppid: 20,
+    uid: 24,
+    gid: 28,
+    cgroup_id: 32,
+    comm: 40,
+  },
+} as const satisfies StructLayout;
+
+/** `enum event_type`: which sensor made a record. */
+export const EventType = {
+  process: 1,
+  network: 2,
+  fileSystem: 3,
+} as const;
+
+/** The fields every event carries, in the JSON-lines contract. */
+export interface BaseEvent {
+  /** "process_event", "network_event" or "file_system_event". */
+  type: string;
+  /** What happened, per type (e.g. "exec"). */
+  kind: string;
+  /** When, as ISO 8601 UTC with nanoseconds, e.g. 2026-11-25T06:12:00.123456789Z. */
+  time: string;
+  /** Process id (thread group id) in the initial pid namespace. */
+  pid: number;
+  /** The thread that caused the event. */
+  tid: number;
+  /** Parent's process id when the event happened. */
+  ppid: number;
+  /** Real user id. */
+  uid: number;
+  /** Real group id. */
+  gid: number;
+  /** The task's command name (at most 15 bytes). */
+  comm: string;
+  /** cgroup v2 id of the process. */
+  cgroup_id: number;
+}
+
+const T = EVENT_HEADER.fields;
+const textDecoder = new TextDecoder();
+let bytesCache: { buffer: ArrayBufferLike; bytes: Uint8Array } | undefined;
+
+/** A byte view over the same memory as `view` (cached per buffer). */
+export function bytesOf(view: DataView): Uint8Array {
+  if (bytesCache?.buffer !== view.buffer) {
+    bytesCache = {
+      buffer: view.buffer,
+      bytes: new Uint8Array(view.buffer),
+    };
+  }
+  return bytesCache.bytes;
+}
+
+/**
+ * Reads a NUL-terminated string of at most `max` bytes. Plain ASCII, the
+ * common case for comm and paths, skips the TextDecoder.
+ */
+export function readCString(
+  view: DataView,
+  offset: number,
+  max: number,
+): string {
+  const bytes = bytesOf(view);
+  let end = offset;
+  let ascii = true;
+  const limit = offset + max;
+  while (end < limit && bytes[end] !== 0) {
+    if (bytes[end] > 0x7f) ascii = false;
+    end++;
+  }
+  if (!ascii) return textDecoder.decode(bytes.subarray(offset, end));
+  let text = "";
+  for (let index = offset; index < end; index++) {
+    text += String.fromCharCode(bytes[index]);
+  }
+  return text;
+}
+
+/** Splits `length` bytes of NUL-separated strings (argv) into a list. */
+export function readStringList(
+  view: DataView,
+  offset: number,
+  length: number,
+): string[] {
+  const bytes = bytesOf(view);
+  const list: string[] = [];
+  let start = offset;
+  const end = offset + length;
+  for (let index = offset; index < end; index++) {
+    if (bytes[index] === 0) {
+      list.push(textDecoder.decode(bytes.subarray(start, index)));
+      start = index + 1;
+    }
+  }
+  if (start < end) list.push(textDecoder.decode(bytes.subarray(start, end)));
+  return list;
+}
+
+/**
+ * Turns the sensors' CLOCK_BOOTTIME nanoseconds into ISO 8601 strings. The
+ * clock offset is read once; formatting reuses the text of the last second.
+ */
+export class TimeFormatter {
+  readonly #offsetSeconds: number;
+  readonly #offsetNanos: number;
+  #second = -1;
+  #prefix = "";
+
+  /** Reads the offset between the boot clock and the wall clock now. */
+  constructor(offsetNs: bigint = bootToEpochOffsetNs()) {
+    this.#offsetSeconds = Number(offsetNs / 1_000_000_000n);
+    this.#offsetNanos = Number(offsetNs % 1_000_000_000n);
+  }
+
+  /**
+   * Formats boot-clock nanoseconds given as two u32 halves (exact up to
+   * 2^53 ns, 104 days of uptime; beyond that the last digits round).
+   */
+  format(high: number, low: number): string {
+    const bootNs = high * 0x1_0000_0000 + low;
+    let seconds = Math.floor(bootNs / 1e9) + this.#offsetSeconds;
+    let nanos = (bootNs % 1e9) + this.#offsetNanos;
+    if (nanos >= 1e9) {
+      nanos -= 1e9;
+      seconds += 1;
+    }
+    if (seconds !== this.#second) {
+      this.#second = seconds;
+      this.#prefix = new Date(seconds * 1000).toISOString().slice(0, 19);
+    }
+    return `${this.#prefix}.${String(nanos).padStart(9, "0")}Z`;
+  }
+}
+
+/** Decodes the common header at `offset` into the base event fields. */
+export function decodeHeader(
+  view: DataView,
+  offset: number,
+  type: string,
+  kind: string,
+  time: TimeFormatter,
+): BaseEvent {
+  return {
+    type,
+    kind,
+    time: time.format(
+      view.getUint32(offset + T.time_ns + 4, true),
+      view.getUint32(offset + T.time_ns, true),
+    ),
+    pid: view.getUint32(offset + T.pid, true),
+    tid: view.getUint32(offset + T.tid, true),
+    ppid: view.getUint32(offset + T.ppid, true),
+    uid: view.getUint32(offset + T.uid, true),
+    gid: view.getUint32(offset + T.gid, true),
+    comm: readCString(view, offset + T.comm, 16),
+    cgroup_id: Number(view.getBigUint64(offset + T.cgroup_id, true)),
+  };
+}
+
+/** The header flags of a record. */
+export function headerFlags(view: DataView, offset: number): number {
+  return view.getUint16(offset + T.flags, true);
+}

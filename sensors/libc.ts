@@ -1,0 +1,112 @@
+/**
+ * The few libc calls the loader needs that Deno does not expose: raw file
+ * descriptors, mmap, poll and errno.
+ *
+ * @module
+ */
+
+const symbols = {
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  vsnprintf: {
+    parameters: ["buffer", "usize", "pointer", "pointer"],
+    result: "i32",
+  },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // The same poll, run on a worker thread so the event loop stays free.
+  poll_async: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+} as const;
+
+let library: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+/** The libc symbols, opened on first use. */
+export function libc(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
+  library ??= Deno.dlopen("libc.so.6", symbols);
+  return library.symbols;
+}
+
+export const O_RDONLY = 0;
+export const O_DIRECTORY = 0o200000;
+export const O_CLOEXEC = 0o2000000;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+export const POLLIN = 1;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+const SC_PAGESIZE = 30;
+const CLOCK_REALTIME = 0;
+const CLOCK_BOOTTIME = 7;
+
+/** The calling thread's errno. Read it right after the failing call. */
+export function errno(): number {
+  const pointer = libc().__errno_location();
+  return pointer ? new Deno.UnsafePointerView(pointer).getInt32() : 0;
+}
+
+/** The C library's text for an errno value, e.g. "Operation not permitted". */
+export function strerror(code: number): string {
+  const pointer = libc().strerror(Math.abs(code));
+  return pointer
+    ? Deno.UnsafePointerView.getCString(pointer)
+    : `errno ${code}`;
+}
+
+/** A NUL-terminated copy of a string, for `buffer` parameters. */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(text + "\0");
+}
+
+let pageSizeCache = 0;
+
+/** The system page size in bytes. */
+export function pageSize(): number {
+  pageSizeCache ||= Number(libc().sysconf(SC_PAGESIZE));
+  return pageSizeCache;
+}
+
+/** Opens a path read-only and returns the raw fd (for cgroup directories). */
+export function openDirectory(path: string): number {
+  const fd = libc().open(cString(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    throw new Error(`cannot open ${path}: ${strerror(errno())}`);
+  }
+  return fd;
+}
+
+/** Closes a raw fd. */
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+function clockNs(clock: number): bigint {
+  const timespec = new BigInt64Array(2);
+  libc().clock_gettime(clock, new Uint8Array(timespec.buffer));
+  return timespec[0] * 1_000_000_000n + timespec[1];
+}
+
+/**
+ * Nanoseconds to add to a CLOCK_BOOTTIME reading (what the sensors stamp
+ * events with) to get nanoseconds since the Unix epoch.
+ */
+export function bootToEpochOffsetNs(): bigint {
+  return clockNs(CLOCK_REALTIME) - clockNs(CLOCK_BOOTTIME);
+}

@@ -1,0 +1,233 @@
+/**
+ * Reads a BPF ring buffer (BPF_MAP_TYPE_RINGBUF) straight from its mapped
+ * pages, without a libbpf callback per record: about 20 times faster than
+ * `ring_buffer__poll` with a `Deno.UnsafeCallback` (see the benchmark).
+ *
+ * Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position and is
+ * mapped read-write; from page 1 on come the producer position page and then
+ * the data area, which the kernel maps twice back to back so that a record
+ * never wraps. Each record starts with an 8-byte header whose first u32 is
+ * the length with two flag bits: still being written, and discarded.
+ *
+ * @module
+ */
+
+import {
+  closeFd,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  errno,
+  libc,
+  MAP_SHARED,
+  pageSize,
+  POLLIN,
+  PROT_READ,
+  PROT_WRITE,
+  strerror,
+} from "./libc.ts";
+
+const BUSY_BIT = 0x8000_0000;
+const DISCARD_BIT = 0x4000_0000;
+const LENGTH_MASK = 0x3fff_ffff;
+const HEADER_SIZE = 8;
+const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
+
+/** Called for each record: its bytes are `view` at `offset`, `length` long. */
+export type RecordHandler = (
+  view: DataView,
+  offset: number,
+  length: number,
+) => void;
+
+function mapPages(
+  fd: number,
+  length: number,
+  protection: number,
+  offset: number,
+): Deno.PointerObject {
+  const pointer = libc().mmap(
+    null,
+    BigInt(length),
+    protection,
+    MAP_SHARED,
+    fd,
+    BigInt(offset),
+  );
+  if (!pointer || Deno.UnsafePointer.value(pointer) === MAP_FAILED) {
+    throw new Error(`mmap of ring buffer failed: ${strerror(errno())}`);
+  }
+  return pointer;
+}
+
+/**
+ * A consumer of one ring buffer map. The records a drain hands out are only
+ * valid during the handler call: copy what you keep.
+ */
+export class RingBufferReader implements Disposable {
+  /** The ring buffer map's fd, to wait on with {@linkcode waitForData}. */
+  readonly fd: number;
+  /** Data area size in bytes (the map's max_entries). */
+  readonly size: number;
+  #consumerPage: Deno.PointerObject | null;
+  #producerPages: Deno.PointerObject | null;
+  #consumer: BigUint64Array;
+  #producer: BigUint64Array;
+  #words: Uint32Array;
+  #view: DataView;
+  #dataStart: number;
+  #mask: number;
+  #position: number;
+
+  /**
+   * Maps the ring buffer behind `fd`, whose data area is `size` bytes.
+   *
+   * @throws {Error} when the size is not a power of two or mmap fails.
+   */
+  constructor(fd: number, size: number) {
+    if (size <= 0 || (size & (size - 1)) !== 0) {
+      throw new Error(`ring buffer size ${size} is not a power of two`);
+    }
+    const page = pageSize();
+    this.fd = fd;
+    this.size = size;
+    this.#consumerPage = mapPages(fd, page, PROT_READ | PROT_WRITE, 0);
+    try {
+      this.#producerPages = mapPages(fd, page + 2 * size, PROT_READ, page);
+    } catch (error) {
+      libc().munmap(this.#consumerPage, BigInt(page));
+      throw error;
+    }
+    this.#consumer = new BigUint64Array(
+      Deno.UnsafePointerView.getArrayBuffer(this.#consumerPage, 8),
+    );
+    const pages = Deno.UnsafePointerView.getArrayBuffer(
+      this.#producerPages,
+      page + 2 * size,
+    );
+    this.#producer = new BigUint64Array(pages, 0, 1);
+    this.#words = new Uint32Array(pages);
+    this.#view = new DataView(pages);
+    this.#dataStart = page;
+    this.#mask = size - 1;
+    this.#position = Number(Atomics.load(this.#consumer, 0));
+  }
+
+  /** Bytes written by the kernel and not yet consumed. */
+  get pending(): number {
+    return Number(Atomics.load(this.#producer, 0)) - this.#position;
+  }
+
+  /**
+   * Hands every complete record to `onRecord`, oldest first, and returns how
+   * many it handed out. Stops at a record still being written.
+   */
+  drain(onRecord: RecordHandler, limit = Number.POSITIVE_INFINITY): number {
+    if (!this.#producerPages) throw new Error("ring buffer reader is closed");
+    let position = this.#position;
+    let published = position;
+    let producer = Number(Atomics.load(this.#producer, 0));
+    let count = 0;
+    // Publish progress a quarter ring at a time so the kernel can refill
+    // while a long drain runs.
+    const publishEvery = this.size >> 2;
+    while (count < limit) {
+      if (position >= producer) {
+        producer = Number(Atomics.load(this.#producer, 0));
+        if (position >= producer) break;
+      }
+      const offset = this.#dataStart + (position & this.#mask);
+      const header = Atomics.load(this.#words, offset >> 2);
+      if (header & BUSY_BIT) break;
+      const length = header & LENGTH_MASK;
+      position += (length + HEADER_SIZE + 7) & ~7;
+      if (!(header & DISCARD_BIT)) {
+        count++;
+        onRecord(this.#view, offset + HEADER_SIZE, length);
+      }
+      if (position - published >= publishEvery) {
+        Atomics.store(this.#consumer, 0, BigInt(position));
+        published = position;
+      }
+    }
+    if (position !== published) Atomics.store(this.#consumer, 0, BigInt(position));
+    this.#position = position;
+    return count;
+  }
+
+  /** Unmaps the ring. Views handed out before must not be used after. */
+  close(): void {
+    if (!this.#producerPages || !this.#consumerPage) return;
+    const page = pageSize();
+    libc().munmap(this.#producerPages, BigInt(page + 2 * this.size));
+    libc().munmap(this.#consumerPage, BigInt(page));
+    this.#producerPages = null;
+    this.#consumerPage = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Wakes a pending {@linkcode waitForData} from the same process: an eventfd
+ * that is polled together with the ring buffers.
+ */
+export class Wakeup implements Disposable {
+  /** The eventfd. */
+  readonly fd: number;
+
+  /** Creates the eventfd. */
+  constructor() {
+    this.fd = libc().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (this.fd < 0) throw new Error(`eventfd: ${strerror(errno())}`);
+  }
+
+  /** Makes the current or next wait return. */
+  wake(): void {
+    const one = new BigUint64Array([1n]);
+    libc().write(this.fd, new Uint8Array(one.buffer), 8n);
+  }
+
+  /** Clears a wake-up so the next wait blocks again. */
+  reset(): void {
+    libc().read(this.fd, new Uint8Array(8), 8n);
+  }
+
+  /** Closes the eventfd. */
+  close(): void {
+    closeFd(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Waits on a worker thread until one of `fds` is readable or `timeoutMs`
+ * passes (-1: forever), leaving Deno's event loop free meanwhile. Ring
+ * buffer maps are readable while they hold unconsumed data.
+ *
+ * @returns the fds that are readable.
+ */
+export async function waitForData(
+  fds: readonly number[],
+  timeoutMs: number,
+): Promise<number[]> {
+  // struct pollfd { int fd; short events; short revents; }
+  const pollfds = new Int32Array(fds.length * 2);
+  fds.forEach((fd, index) => {
+    pollfds[index * 2] = fd;
+    pollfds[index * 2 + 1] = POLLIN;
+  });
+  const bytes = new Uint8Array(pollfds.buffer);
+  const ready = await libc().poll_async(bytes, BigInt(fds.length), timeoutMs);
+  if (ready < 0) {
+    const code = errno();
+    if (code === 4) return []; // EINTR: a signal arrived
+    throw new Error(`poll: ${strerror(code)}`);
+  }
+  const revents = new Int16Array(pollfds.buffer);
+  return fds.filter((_, index) => revents[index * 4 + 3] !== 0);
+}

@@ -1,0 +1,162 @@
+/**
+ * What the host must offer before any sensor loads, checked up front so that
+ * a missing piece reads as one line that says how to fix it.
+ *
+ * @module
+ */
+
+import { libbpfInfo } from "./libbpf.ts";
+import { cString, errno, strerror } from "./libc.ts";
+
+/** A host requirement that is not met; the CLI exits 2 on it. */
+export class PreflightError extends Error {
+  /** Builds the error from a one-line explanation with its remedy. */
+  constructor(message: string) {
+    super(message);
+    this.name = "PreflightError";
+  }
+}
+
+/** One line of /proc/mounts. */
+export interface Mount {
+  /** Device or pseudo-fs source. */
+  source: string;
+  /** Mount point. */
+  target: string;
+  /** File system type, e.g. "cgroup2". */
+  type: string;
+}
+
+// /proc/mounts escapes space, tab, newline and backslash as octal.
+function unescapeMountField(field: string): string {
+  return field.replace(
+    /\\([0-7]{3})/g,
+    (_, octal) => String.fromCharCode(parseInt(octal, 8)),
+  );
+}
+
+/** Parses the text of /proc/mounts. */
+export function parseMounts(text: string): Mount[] {
+  return text.split("\n").filter(Boolean).map((line) => {
+    const [source, target, type] = line.split(" ");
+    return {
+      source: unescapeMountField(source),
+      target: unescapeMountField(target),
+      type,
+    };
+  });
+}
+
+function readMounts(): Mount[] {
+  return parseMounts(Deno.readTextFileSync("/proc/mounts"));
+}
+
+/**
+ * The cgroup v2 mount point: `/sys/fs/cgroup` on unified hosts,
+ * `/sys/fs/cgroup/unified` on hybrid ones. Never assumed: read from
+ * /proc/mounts.
+ *
+ * @throws {PreflightError} when no cgroup2 file system is mounted.
+ */
+export function cgroup2Mount(mounts: Mount[] = readMounts()): string {
+  const mount = mounts.find((entry) => entry.type === "cgroup2");
+  if (!mount) {
+    throw new PreflightError(
+      "no cgroup v2 file system is mounted: mount one with 'mount -t cgroup2 none /sys/fs/cgroup/unified'",
+    );
+  }
+  return mount.target;
+}
+
+const symbols = {
+  mount: {
+    parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
+    result: "i32",
+  },
+} as const;
+
+function mountFileSystem(type: string, target: string): void {
+  const lib = Deno.dlopen("libc.so.6", symbols);
+  try {
+    const result = lib.symbols.mount(
+      cString(type),
+      cString(target),
+      cString(type),
+      0n,
+      null,
+    );
+    if (result !== 0) {
+      throw new PreflightError(
+        `cannot mount ${type} at ${target}: ${strerror(errno())}`,
+      );
+    }
+  } finally {
+    lib.close();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure tracefs is reachable, which libbpf needs to attach tracepoints;
+ * minimal hosts and containers often leave it unmounted.
+ *
+ * @returns where tracefs is.
+ */
+export function ensureTracefs(mounts: Mount[] = readMounts()): string {
+  const mounted = mounts.find((entry) => entry.type === "tracefs");
+  if (mounted) return mounted.target;
+  if (exists("/sys/kernel/debug/tracing/events")) {
+    return "/sys/kernel/debug/tracing";
+  }
+  mountFileSystem("tracefs", "/sys/kernel/tracing");
+  return "/sys/kernel/tracing";
+}
+
+/** Facts about the host that the agent needs or reports. */
+export interface HostFacts {
+  /** Kernel release (uname -r). */
+  kernel: string;
+  /** Where libbpf came from and its version. */
+  libbpf: { path: string; version: string };
+  /** Where tracefs is mounted. */
+  tracefs: string;
+}
+
+/**
+ * Checks that the agent can run: root, BTF, libbpf, tracefs. Mounts tracefs
+ * when it is missing.
+ *
+ * @throws {PreflightError} naming what is missing and how to fix it.
+ */
+export function preflight(): HostFacts {
+  if (Deno.uid() !== 0) {
+    throw new PreflightError(
+      "ringfence must run as root (it loads BPF programs): rerun with sudo",
+    );
+  }
+  if (!exists("/sys/kernel/btf/vmlinux")) {
+    throw new PreflightError(
+      "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): ringfence needs Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y",
+    );
+  }
+  let libbpf: HostFacts["libbpf"];
+  try {
+    libbpf = libbpfInfo();
+  } catch (error) {
+    throw new PreflightError((error as Error).message);
+  }
+  if (Number(libbpf.version.split(".")[0]) < 1) {
+    throw new PreflightError(
+      `libbpf ${libbpf.version} is too old (need 1.x): install libbpf1`,
+    );
+  }
+  return { kernel: Deno.osRelease(), libbpf, tracefs: ensureTracefs() };
+}
