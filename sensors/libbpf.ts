@@ -99,7 +99,13 @@ export interface LibbpfInfo {
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;
 let libraryInfo: LibbpfInfo | undefined;
-let printCallback: Deno.UnsafeCallback | undefined;
+const PRINT_DEFINITION = {
+  parameters: ["i32", "pointer", "pointer"],
+  result: "i32",
+} as const;
+// Callbacks handed to libbpf, held for the life of the process: libbpf
+// keeps calling them, and a collected callback would crash it.
+const retainedCallbacks: { pointer: Deno.PointerObject }[] = [];
 
 /** Lines libbpf logged since the last {@linkcode takeLog}. */
 let logLines: string[] = [];
@@ -124,8 +130,8 @@ export function libbpf(): Symbols {
       library = Deno.dlopen(path, symbols);
       libraryInfo = {
         path,
-        version: `${library.symbols.libbpf_major_version()}.${library.symbols
-          .libbpf_minor_version()}`,
+        version:
+          `${library.symbols.libbpf_major_version()}.${library.symbols.libbpf_minor_version()}`,
       };
       break;
     } catch (error) {
@@ -151,8 +157,8 @@ export function libbpfInfo(): LibbpfInfo {
 
 function installPrintHandler(lib: Symbols): void {
   const line = new Uint8Array(8192);
-  printCallback = new Deno.UnsafeCallback(
-    { parameters: ["i32", "pointer", "pointer"], result: "i32" } as const,
+  const callback = new Deno.UnsafeCallback(
+    PRINT_DEFINITION,
     (_level, format, args) => {
       const length = libc().vsnprintf(line, BigInt(line.length), format, args);
       if (length <= 0) return 0;
@@ -165,7 +171,8 @@ function installPrintHandler(lib: Symbols): void {
       return length;
     },
   );
-  lib.libbpf_set_print(printCallback.pointer);
+  retainedCallbacks.push(callback);
+  lib.libbpf_set_print(callback.pointer);
 }
 
 /** Returns and clears what libbpf logged since the last call. */
@@ -525,7 +532,9 @@ export class BpfObject implements Disposable {
     // struct bpf_object_open_opts { size_t sz; const char *object_name; }
     const opts = new BigUint64Array(2);
     opts[0] = 16n;
-    opts[1] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(nameBytes)));
+    opts[1] = BigInt(
+      Deno.UnsafePointer.value(Deno.UnsafePointer.of(nameBytes)),
+    );
     const copy = new Uint8Array(bytes);
     const pointer = checkPointer(
       lib.bpf_object__open_mem(
@@ -550,8 +559,9 @@ export class BpfObject implements Disposable {
     if (result < 0) {
       const log = takeLog();
       const reason = verifierReason(log);
-      const failed = log.findLast((line) => /failed to load/.test(line));
-      const program = failed?.match(/prog '([^']+)'/)?.[1];
+      const program = log.map((line) =>
+        line.match(/prog '([^']+)': failed to load/)?.[1]
+      ).findLast(Boolean);
       const step = `load ${this.name}` + (program ? ` (${program})` : "");
       throw new BpfError(
         step,

@@ -65,9 +65,7 @@ export function errno(): number {
 /** The C library's text for an errno value, e.g. "Operation not permitted". */
 export function strerror(code: number): string {
   const pointer = libc().strerror(Math.abs(code));
-  return pointer
-    ? Deno.UnsafePointerView.getCString(pointer)
-    : `errno ${code}`;
+  return pointer ? Deno.UnsafePointerView.getCString(pointer) : `errno ${code}`;
 }
 
 /** A NUL-terminated copy of a string, for `buffer` parameters. */

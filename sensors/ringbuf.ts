@@ -149,7 +149,9 @@ export class RingBufferReader implements Disposable {
         published = position;
       }
     }
-    if (position !== published) Atomics.store(this.#consumer, 0, BigInt(position));
+    if (position !== published) {
+      Atomics.store(this.#consumer, 0, BigInt(position));
+    }
     this.#position = position;
     return count;
   }

@@ -1,0 +1,213 @@
+/**
+ * The process tree: seeded from /proc when the agent starts, then kept
+ * current by applying process events (the seed's event sourcing).
+ *
+ * Nodes link to their parent object, not only to a pid, so ancestry stays
+ * right when pids are reused. A node's parent is the process that forked
+ * it, even after the kernel reparents an orphan to init or a subreaper: the
+ * question the tree answers is "who started this", which is what a report
+ * about a job needs.
+ *
+ * @module
+ */
+
+import type { ProcessEvent } from "../sensors/process.ts";
+import type { ProcEntry } from "./procfs.ts";
+
+/** One process, alive or exited. */
+export interface ProcessNode {
+  /** Process id. */
+  pid: number;
+  /** The process that forked it (fork-time parent), if known. */
+  parent?: ProcessNode;
+  /** Its parent's pid as first seen. */
+  ppid: number;
+  /** Processes it forked, in order. */
+  children: ProcessNode[];
+  /** Command name. */
+  comm: string;
+  /** Executable path of the last exec. */
+  path?: string;
+  /** Arguments of the last exec. */
+  argv?: string[];
+  /** Real uid, when known. */
+  uid?: number;
+  /** "proc" when read at start, "event" when learnt from the sensor. */
+  source: "proc" | "event";
+  /** Fork time, for processes seen being forked. */
+  forked?: string;
+  /** Exit time, once exited. */
+  exited?: string;
+  /** exit() status, once exited. */
+  exitCode?: number;
+  /** The signal that ended it, or 0. */
+  signal?: number;
+}
+
+/** Options of {@linkcode ProcessTree}. */
+export interface ProcessTreeOptions {
+  /**
+   * How many exited processes to keep for ancestry and reports; the oldest
+   * go first. A daemon that runs for weeks must not grow without bound.
+   *
+   * @default {100_000}
+   */
+  maxExited?: number;
+}
+
+/** A tree of processes keyed by pid. */
+export class ProcessTree {
+  readonly #live = new Map<number, ProcessNode>();
+  readonly #exited: ProcessNode[] = [];
+  readonly #lastExited = new Map<number, ProcessNode>();
+  readonly #maxExited: number;
+  #exitedStart = 0;
+
+  /** An empty tree. */
+  constructor(options: ProcessTreeOptions = {}) {
+    this.#maxExited = options.maxExited ?? 100_000;
+  }
+
+  /** Builds a tree from a /proc snapshot. */
+  static fromProc(
+    entries: readonly ProcEntry[],
+    options?: ProcessTreeOptions,
+  ): ProcessTree {
+    const tree = new ProcessTree(options);
+    for (const entry of entries) {
+      tree.#live.set(entry.pid, {
+        pid: entry.pid,
+        ppid: entry.ppid,
+        children: [],
+        comm: entry.comm,
+        path: entry.exe,
+        argv: entry.argv,
+        uid: entry.uid,
+        source: "proc",
+      });
+    }
+    for (const node of tree.#live.values()) {
+      const parent = tree.#live.get(node.ppid);
+      if (parent && parent !== node) {
+        node.parent = parent;
+        parent.children.push(node);
+      }
+    }
+    return tree;
+  }
+
+  /** The live process with this pid, or the latest exited one. */
+  get(pid: number): ProcessNode | undefined {
+    return this.#live.get(pid) ?? this.#lastExited.get(pid);
+  }
+
+  /** Live processes. */
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** Every node known, live first, then exited ones still kept. */
+  *nodes(): IterableIterator<ProcessNode> {
+    yield* this.#live.values();
+    for (let index = this.#exitedStart; index < this.#exited.length; index++) {
+      yield this.#exited[index];
+    }
+  }
+
+  /** The chain of parents of `pid`, nearest first. */
+  ancestors(pid: number): ProcessNode[] {
+    const chain: ProcessNode[] = [];
+    const seen = new Set<ProcessNode>();
+    let node = this.get(pid)?.parent;
+    while (node && !seen.has(node)) {
+      seen.add(node);
+      chain.push(node);
+      node = node.parent;
+    }
+    return chain;
+  }
+
+  /** `root` and everything it forked, depth first. */
+  descendants(root: ProcessNode): ProcessNode[] {
+    const found: ProcessNode[] = [];
+    const stack = [root];
+    while (stack.length) {
+      const node = stack.pop()!;
+      found.push(node);
+      for (let index = node.children.length - 1; index >= 0; index--) {
+        stack.push(node.children[index]);
+      }
+    }
+    return found;
+  }
+
+  /** Applies one process event. */
+  apply(event: ProcessEvent): void {
+    switch (event.kind) {
+      case "fork":
+        this.#fork(event);
+        break;
+      case "exec": {
+        const node = this.#live.get(event.pid) ?? this.#fork(event);
+        node.comm = event.comm;
+        node.path = event.path;
+        node.argv = event.argv;
+        node.uid = event.uid;
+        break;
+      }
+      case "exit": {
+        const node = this.#live.get(event.pid) ?? this.#fork(event);
+        node.exited = event.time;
+        node.exitCode = event.exit_code;
+        node.signal = event.signal;
+        this.#retire(node);
+        break;
+      }
+    }
+  }
+
+  #fork(event: ProcessEvent): ProcessNode {
+    // A live node with this pid is stale: its exit was not seen (it left
+    // before the agent started watching it). Retire it.
+    const stale = this.#live.get(event.pid);
+    if (stale) this.#retire(stale);
+    const parent = this.#live.get(event.ppid);
+    const node: ProcessNode = {
+      pid: event.pid,
+      ppid: event.ppid,
+      parent,
+      children: [],
+      comm: event.comm,
+      uid: event.uid,
+      source: "event",
+      forked: event.kind === "fork" ? event.time : undefined,
+    };
+    parent?.children.push(node);
+    this.#live.set(node.pid, node);
+    return node;
+  }
+
+  #retire(node: ProcessNode): void {
+    if (this.#live.get(node.pid) === node) this.#live.delete(node.pid);
+    this.#exited.push(node);
+    this.#lastExited.set(node.pid, node);
+    while (this.#exited.length - this.#exitedStart > this.#maxExited) {
+      const old = this.#exited[this.#exitedStart++];
+      if (this.#lastExited.get(old.pid) === old) {
+        this.#lastExited.delete(old.pid);
+      }
+      if (old.parent) {
+        old.parent.children = old.parent.children.filter((child) =>
+          child !== old
+        );
+      }
+    }
+    // Compact the retired prefix once it dominates the array.
+    if (
+      this.#exitedStart > 1024 && this.#exitedStart * 2 > this.#exited.length
+    ) {
+      this.#exited.splice(0, this.#exitedStart);
+      this.#exitedStart = 0;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import type { ProcessEvent } from "../sensors/process.ts";
+import { ProcessTree } from "./process_tree.ts";
+
+let clock = 0;
+function event(
+  kind: ProcessEvent["kind"],
+  pid: number,
+  ppid: number,
+  extra: Partial<ProcessEvent> = {},
+): ProcessEvent {
+  return {
+    type: "process_event",
+    kind,
+    time: `2026-01-01T00:00:00.${String(++clock).padStart(9, "0")}Z`,
+    pid,
+    tid: pid,
+    ppid,
+    uid: 0,
+    gid: 0,
+    comm: "sh",
+    cgroup_id: 1,
+    ...extra,
+  };
+}
+
+const seed = [
+  { pid: 1, ppid: 0, comm: "init", argv: ["/sbin/init"] },
+  { pid: 10, ppid: 1, comm: "Runner.Worker", argv: ["Runner.Worker"] },
+  { pid: 11, ppid: 10, comm: "bash", argv: ["bash"] },
+];
+
+Deno.test("ProcessTree.fromProc() links a /proc snapshot by parent", () => {
+  const tree = ProcessTree.fromProc(seed);
+  assert.equal(tree.size, 3);
+  assert.deepEqual(tree.ancestors(11).map((node) => node.pid), [10, 1]);
+  assert.equal(tree.get(10)?.source, "proc");
+});
+
+Deno.test("ProcessTree.apply() adds forks, updates execs and keeps exits", () => {
+  const tree = ProcessTree.fromProc(seed);
+  tree.apply(event("fork", 20, 11));
+  tree.apply(
+    event("exec", 20, 11, {
+      comm: "curl",
+      path: "/usr/bin/curl",
+      argv: ["curl", "x"],
+    }),
+  );
+  assert.deepEqual(tree.ancestors(20).map((node) => node.pid), [11, 10, 1]);
+  assert.equal(tree.get(20)?.path, "/usr/bin/curl");
+  tree.apply(event("exit", 20, 11, { exit_code: 3, signal: 0 }));
+  assert.equal(tree.size, 3, "exited processes are not live");
+  assert.equal(tree.get(20)?.exitCode, 3, "but still known");
+  assert.deepEqual(tree.get(11)?.children.map((node) => node.pid), [20]);
+});
+
+Deno.test("ProcessTree keeps the fork-time parent of an orphan", () => {
+  const tree = ProcessTree.fromProc(seed);
+  tree.apply(event("fork", 30, 11));
+  tree.apply(event("fork", 31, 30));
+  tree.apply(event("exit", 30, 11));
+  // the kernel now reports init as the parent: ancestry still says who forked it
+  tree.apply(event("exec", 31, 1, { path: "/bin/sleep", argv: ["sleep"] }));
+  assert.deepEqual(tree.ancestors(31).map((node) => node.pid), [30, 11, 10, 1]);
+});
+
+Deno.test("ProcessTree handles pid reuse without mixing ancestry", () => {
+  const tree = ProcessTree.fromProc(seed);
+  tree.apply(event("fork", 40, 11));
+  tree.apply(event("exit", 40, 11));
+  tree.apply(event("fork", 40, 10)); // pid 40 reused, forked by another parent
+  assert.deepEqual(tree.ancestors(40).map((node) => node.pid), [10, 1]);
+  const nodes = [...tree.nodes()].filter((node) => node.pid === 40);
+  assert.equal(nodes.length, 2);
+});
+
+Deno.test("ProcessTree forgets the oldest exited processes beyond maxExited", () => {
+  const tree = ProcessTree.fromProc(seed, { maxExited: 2 });
+  for (const pid of [50, 51, 52]) {
+    tree.apply(event("fork", pid, 11));
+    tree.apply(event("exit", pid, 11));
+  }
+  assert.equal(tree.get(50), undefined);
+  assert.equal(tree.get(52)?.pid, 52);
+  assert.deepEqual(tree.get(11)?.children.map((node) => node.pid), [51, 52]);
+});
+
+Deno.test("ProcessTree.descendants() lists a subtree depth first", () => {
+  const tree = ProcessTree.fromProc(seed);
+  tree.apply(event("fork", 60, 11));
+  tree.apply(event("fork", 61, 60));
+  tree.apply(event("fork", 62, 11));
+  const root = tree.get(10)!;
+  assert.deepEqual(tree.descendants(root).map((node) => node.pid), [
+    10,
+    11,
+    60,
+    61,
+    62,
+  ]);
+});

@@ -1,0 +1,19 @@
+/**
+ * The one-line human summary printed when an agent stops.
+ *
+ * @module
+ */
+
+import type { Agent } from "./agent.ts";
+
+/** e.g. "ringfence: 7 processes, 21 events, 0 dropped, exit 3". */
+export function summaryLine(agent: Agent, ending: string): string {
+  const stats = agent.stats();
+  const parts = [
+    `${stats.processes} processes`,
+    `${stats.events} events`,
+    `${stats.drops} dropped`,
+  ];
+  if (stats.scopeFull) parts.push(`${stats.scopeFull} untracked (scope full)`);
+  return `ringfence: ${parts.join(", ")}, ${ending}`;
+}

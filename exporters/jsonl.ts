@@ -1,0 +1,87 @@
+/**
+ * JSON lines: one event per line, to a file, stdout or stderr.
+ *
+ * @module
+ */
+
+import type { RingfenceEvent } from "../agent/events.ts";
+import type { Exporter } from "./exporter.ts";
+
+/** Where JSON lines go: a path, or "-"/"stdout" and "stderr". */
+export type JsonLinesTarget = string;
+
+const FLUSH_BYTES = 64 * 1024;
+const FLUSH_MS = 100;
+
+/**
+ * Writes events as JSON lines. Lines are buffered and written in batches
+ * (at 64 KiB or every 100 ms) so a burst of events costs a few writes.
+ */
+export class JsonLinesExporter implements Exporter {
+  readonly name = "jsonl";
+  readonly #output: { writeSync(bytes: Uint8Array): number; close?(): void };
+  readonly #closeOutput: boolean;
+  #buffer: string[] = [];
+  #bytes = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #encoder = new TextEncoder();
+
+  /**
+   * Opens the target. A file is created or truncated.
+   *
+   * @throws {Error} naming the file when it cannot be opened.
+   */
+  constructor(target: JsonLinesTarget) {
+    if (target === "-" || target === "stdout") {
+      this.#output = Deno.stdout;
+      this.#closeOutput = false;
+    } else if (target === "stderr") {
+      this.#output = Deno.stderr;
+      this.#closeOutput = false;
+    } else {
+      try {
+        this.#output = Deno.openSync(target, {
+          write: true,
+          create: true,
+          truncate: true,
+        });
+      } catch (error) {
+        throw new Error(
+          `${target}: cannot open output: ${(error as Error).message}`,
+        );
+      }
+      this.#closeOutput = true;
+    }
+  }
+
+  write(event: RingfenceEvent): void {
+    const line = JSON.stringify(event) + "\n";
+    this.#buffer.push(line);
+    this.#bytes += line.length;
+    if (this.#bytes >= FLUSH_BYTES) this.#flushNow();
+    else this.#timer ??= setTimeout(() => this.#flushNow(), FLUSH_MS);
+  }
+
+  flush(): Promise<void> {
+    this.#flushNow();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.#flushNow();
+    if (this.#closeOutput) this.#output.close?.();
+    return Promise.resolve();
+  }
+
+  #flushNow(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (!this.#buffer.length) return;
+    let bytes = this.#encoder.encode(this.#buffer.join(""));
+    this.#buffer = [];
+    this.#bytes = 0;
+    while (bytes.length) bytes = bytes.subarray(this.#output.writeSync(bytes));
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The ringfence command line.
+ *
+ *   ringfence run [--policy FILE] [--output FILE|-] -- CMD [ARGS...]
+ *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE]
+ *   ringfence validate FILE
+ *   ringfence version
+ *
+ * Exit codes: `run` exits with CMD's status (128 + signal when a signal
+ * ended it); 2 when ringfence itself cannot start (not root, no BTF, no
+ * libbpf, a bad policy, a program the kernel refuses); `validate` exits 1 on
+ * an invalid policy.
+ *
+ * @module
+ */
+
+import { Command, CommanderError } from "commander";
+import { Agent } from "./agent/agent.ts";
+import type { RingfenceEvent } from "./agent/events.ts";
+import { summaryLine } from "./agent/summary.ts";
+import { JsonLinesExporter } from "./exporters/jsonl.ts";
+import { loadPolicy, parsePolicy } from "./policy/parse.ts";
+import type { Policy } from "./policy/schema.ts";
+import { VERSION } from "./version.ts";
+
+/** An error that ends ringfence with a message and an exit code. */
+class Fatal extends Error {
+  constructor(message: string, readonly code = 2) {
+    super(message);
+  }
+}
+
+const DEFAULT_POLICY = new URL("./policy/default.yaml", import.meta.url);
+
+async function policyFrom(path: string | undefined): Promise<Policy> {
+  if (path) return await loadPolicy(path);
+  const text = await Deno.readTextFile(DEFAULT_POLICY);
+  return parsePolicy(text, "policy/default.yaml (built in)");
+}
+
+interface AgentCliOptions {
+  policy?: string;
+  output: string;
+  sensors?: string;
+}
+
+async function startAgent(
+  options: AgentCliOptions,
+  spawner: boolean,
+): Promise<{ agent: Agent; output: JsonLinesExporter }> {
+  const policy = await policyFrom(options.policy);
+  const output = new JsonLinesExporter(options.output);
+  try {
+    const agent = await Agent.start({
+      policy,
+      spawner,
+      sensorsDir: options.sensors,
+    });
+    agent.subscribe((event: RingfenceEvent) => output.write(event));
+    return { agent, output };
+  } catch (error) {
+    await output.close();
+    throw error;
+  }
+}
+
+async function run(
+  command: string[],
+  options: AgentCliOptions,
+): Promise<number> {
+  const { agent, output } = await startAgent(options, true);
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    await agent.stop();
+    await output.close();
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Fatal(`${command[0]}: command not found`, 127);
+    }
+    throw new Fatal(`${command[0]}: ${(error as Error).message}`, 126);
+  }
+  // The terminal sends SIGINT to the whole group; the agent stays until
+  // the command has gone, and passes SIGTERM/SIGHUP on to it.
+  const forward = (signal: Deno.Signal) => () => {
+    try {
+      child.kill(signal);
+    } catch { /* already gone */ }
+  };
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => {}],
+    ["SIGTERM", forward("SIGTERM")],
+    ["SIGHUP", forward("SIGHUP")],
+  ];
+  for (const [signal, handler] of handlers) {
+    Deno.addSignalListener(signal, handler);
+  }
+  const status = await child.status;
+  for (const [signal, handler] of handlers) {
+    Deno.removeSignalListener(signal, handler);
+  }
+  const code = status.signal ? 128 + signalNumber(status.signal) : status.code;
+  await agent.stop();
+  await output.close();
+  console.error(summaryLine(agent, `exit ${code}`));
+  return code;
+}
+
+function signalNumber(signal: Deno.Signal): number {
+  const numbers: Partial<Record<Deno.Signal, number>> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGABRT: 6,
+    SIGKILL: 9,
+    SIGSEGV: 11,
+    SIGPIPE: 13,
+    SIGALRM: 14,
+    SIGTERM: 15,
+  };
+  return numbers[signal] ?? 0;
+}
+
+async function start(
+  options: AgentCliOptions & { readyFile?: string },
+): Promise<number> {
+  const { agent, output } = await startAgent(options, false);
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  console.error(
+    `ringfence: armed after ${Math.round(agent.armedAfterMs)} ms, watching ${
+      agent.policy.scope.processes.join(", ")
+    } and their descendants (pid ${Deno.pid})`,
+  );
+  if (options.readyFile) {
+    await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
+  }
+  await stopped.promise;
+  Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGINT", stop);
+  await agent.stop();
+  await output.close();
+  console.error(summaryLine(agent, "stopped"));
+  return 0;
+}
+
+async function validate(file: string): Promise<number> {
+  await loadPolicy(file);
+  console.log(`${file}: ok`);
+  return 0;
+}
+
+/** Builds the CLI; `exit` receives the exit code of the chosen command. */
+export function cli(exit: (code: number) => void): Command {
+  const program = new Command("ringfence")
+    .description("eBPF runtime security for CI runners")
+    .version(VERSION, "-V, --version-flag")
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .exitOverride();
+  const finish = (promise: Promise<number>) => promise.then(exit);
+
+  program.command("run")
+    .description("watch CMD and all its descendants, then exit with its status")
+    .option("-p, --policy <file>", "policy file (default: the built-in policy)")
+    .option(
+      "-o, --output <file>",
+      "where events go as JSON lines: a file, - for stdout, or stderr",
+      "stderr",
+    )
+    .option("--sensors <dir>", "directory of compiled sensors (development)")
+    .argument("<command...>", "the command to run, after --")
+    .passThroughOptions()
+    .action((command: string[], options: AgentCliOptions) =>
+      finish(run(command, options))
+    );
+
+  program.command("start")
+    .description(
+      "watch the scope roots of the policy and their descendants until SIGTERM or SIGINT",
+    )
+    .option("-p, --policy <file>", "policy file (default: the built-in policy)")
+    .option(
+      "-o, --output <file>",
+      "where events go as JSON lines: a file, - for stdout, or stderr",
+      "-",
+    )
+    .option("--ready-file <file>", "write the agent's pid here once armed")
+    .option("--sensors <dir>", "directory of compiled sensors (development)")
+    .action((options: AgentCliOptions & { readyFile?: string }) =>
+      finish(start(options))
+    );
+
+  program.command("validate")
+    .description("check a policy file and report the first error")
+    .argument("<file>", "policy file")
+    .action((file: string) =>
+      finish(
+        validate(file).catch((error) => {
+          throw new Fatal((error as Error).message, 1);
+        }),
+      )
+    );
+
+  program.command("version")
+    .description("print the version")
+    .action(() => {
+      console.log(`ringfence ${VERSION}`);
+      exit(0);
+    });
+  return program;
+}
+
+/** Runs the CLI with `args` and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const { promise, resolve } = Promise.withResolvers<number>();
+  try {
+    await cli(resolve).parseAsync(args, { from: "user" });
+    return await promise;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const code = error instanceof Fatal ? error.code : 2;
+    console.error(`ringfence: ${(error as Error).message.split("\n")[0]}`);
+    return code;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,37 @@
+/**
+ * ringfence: eBPF runtime security for CI runners.
+ *
+ * Start an agent programmatically, subscribe to its events, and load or
+ * validate policies.
+ *
+ * @example Watch a command and print its execs
+ * ```ts ignore
+ * import { Agent, parsePolicy } from "./mod.ts";
+ *
+ * const agent = await Agent.start({
+ *   policy: parsePolicy("version: 1\n", "inline.yaml"),
+ *   spawner: true, // processes this program spawns are watched
+ * });
+ * agent.subscribe((event) => {
+ *   if (event.kind === "exec") console.log(event.pid, event.argv);
+ * });
+ * await new Deno.Command("/bin/echo", { args: ["hello"] }).output();
+ * await agent.stop();
+ * ```
+ *
+ * @module
+ */
+
+export { Agent, type AgentOptions, type AgentStats } from "./agent/agent.ts";
+export type {
+  BaseEvent,
+  EventListener,
+  ProcessEvent,
+  RingfenceEvent,
+} from "./agent/events.ts";
+export { type ProcessNode, ProcessTree } from "./agent/process_tree.ts";
+export { loadPolicy, parsePolicy, PolicyError } from "./policy/parse.ts";
+export type { Policy } from "./policy/schema.ts";
+export { BpfError } from "./sensors/libbpf.ts";
+export { PreflightError } from "./sensors/system.ts";
+export { VERSION } from "./version.ts";

@@ -1,0 +1,279 @@
+/**
+ * Compiles `network.allow` into the contents of the sensor's BPF LPM trie
+ * maps, and encodes their keys and values.
+ *
+ * Kernel layout (one map per family):
+ *
+ * ```c
+ * struct allow_key_v4 { __u32 prefixlen; __u8 addr[4]; };   // 8 bytes
+ * struct allow_key_v6 { __u32 prefixlen; __u8 addr[16]; };  // 20 bytes
+ * struct allow_value { __u16 count; __u16 ports[8]; };      // 18 bytes
+ * ```
+ *
+ * @module
+ */
+
+import { formatAddress, maskAddress } from "./address.ts";
+import type {
+  AllowRule,
+  CidrRule,
+  DomainRule,
+  NetworkPolicy,
+} from "./schema.ts";
+
+/** How many ports one trie value holds (`allow_value.ports`). */
+export const MAX_PORTS_PER_PREFIX = 8;
+
+/** `sizeof(struct allow_value)`. */
+export const LPM_VALUE_SIZE: number = 2 + 2 * MAX_PORTS_PER_PREFIX;
+
+/** One entry of an LPM trie map. */
+export interface LpmEntry {
+  /** Significant leading bits of `address`. */
+  prefixLength: number;
+  /** 4 or 16 bytes in network order, host bits zeroed. */
+  address: Uint8Array;
+  /** Allowed destination ports, ascending; empty means any port. */
+  ports: number[];
+}
+
+/** The trie contents, plus the domain rules the DNS sensor needs. */
+export interface CompiledAllowList {
+  /** Entries for the IPv4 trie, shortest prefix first. */
+  v4: LpmEntry[];
+  /** Entries for the IPv6 trie, shortest prefix first. */
+  v6: LpmEntry[];
+  /** Domain rules without duplicates, in policy order. */
+  domains: DomainRule[];
+}
+
+/** Compiling failed because of `rule` (e.g. too many ports on a prefix). */
+export class AllowListError extends Error {
+  /** The rule to point the user at. */
+  readonly rule: AllowRule;
+
+  /** An error about `rule`, which callers locate in the policy. */
+  constructor(message: string, rule: AllowRule) {
+    super(message);
+    this.name = "AllowListError";
+    this.rule = rule;
+  }
+}
+
+/**
+ * Loopback, which every policy allows: CI jobs talk to local services
+ * (databases, docker's proxy) all the time, and it never leaves the host.
+ */
+export const LOOPBACK_RULES: readonly CidrRule[] = Object.freeze([
+  {
+    kind: "cidr",
+    family: 4,
+    address: new Uint8Array([127, 0, 0, 0]),
+    prefixLength: 8,
+    port: null,
+    text: "127.0.0.0/8",
+  },
+  {
+    kind: "cidr",
+    family: 6,
+    address: new Uint8Array([...Array(15).fill(0), 1]),
+    prefixLength: 128,
+    port: null,
+    text: "::1",
+  },
+]);
+
+/**
+ * Turns the allow rules (plus {@link LOOPBACK_RULES}) into trie entries.
+ *
+ * A trie lookup returns only the longest matching prefix, so each entry
+ * also carries the ports of every shorter prefix that covers it; otherwise
+ * `10.1.2.3:53` would hide `10.0.0.0/8` for 10.1.2.3:443. Rules on the same
+ * prefix merge, any-port wins, and entries that would answer exactly like
+ * the prefix covering them are dropped.
+ *
+ * @throws {AllowListError} when a prefix ends up with more than
+ *   {@link MAX_PORTS_PER_PREFIX} distinct ports.
+ */
+export function compileAllowList(policy: NetworkPolicy): CompiledAllowList {
+  const cidrs = [
+    ...policy.allow.filter((rule) => rule.kind === "cidr"),
+    ...LOOPBACK_RULES,
+  ];
+  return {
+    v4: compileFamily(cidrs.filter((rule) => rule.family === 4)),
+    v6: compileFamily(cidrs.filter((rule) => rule.family === 6)),
+    domains: dedupeDomains(
+      policy.allow.filter((rule) => rule.kind === "domain"),
+    ),
+  };
+}
+
+interface Group {
+  prefixLength: number;
+  address: Uint8Array;
+  rules: CidrRule[];
+  any: boolean;
+  ports: Set<number>;
+}
+
+function compileFamily(rules: CidrRule[]): LpmEntry[] {
+  const groups = new Map<string, Group>();
+  for (const rule of rules) {
+    const key = `${rule.prefixLength}/${rule.address.join(",")}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = {
+        prefixLength: rule.prefixLength,
+        address: rule.address,
+        rules: [],
+        any: false,
+        ports: new Set(),
+      };
+      groups.set(key, group);
+    }
+    group.rules.push(rule);
+    if (rule.port === null) group.any = true;
+    else group.ports.add(rule.port);
+  }
+  const sorted = [...groups.values()].sort(compareGroups);
+  const finals = new Map<Group, { any: boolean; ports: number[] }>();
+  const entries: LpmEntry[] = [];
+  for (const group of sorted) {
+    const covering = sorted.filter((other) => covers(other, group));
+    const any = group.any || covering.some((other) => other.any);
+    const portSet = new Set(group.ports);
+    for (const other of covering) other.ports.forEach((p) => portSet.add(p));
+    const ports = any ? [] : [...portSet].sort((a, b) => a - b);
+    if (ports.length > MAX_PORTS_PER_PREFIX) {
+      throw tooManyPorts(group, covering, ports, rules);
+    }
+    finals.set(group, { any, ports });
+    const parent = covering.at(-1);
+    if (parent && sameAnswer(finals.get(parent)!, { any, ports })) continue;
+    entries.push({
+      prefixLength: group.prefixLength,
+      address: group.address,
+      ports,
+    });
+  }
+  return entries;
+}
+
+function compareGroups(a: Group, b: Group): number {
+  if (a.prefixLength !== b.prefixLength) return a.prefixLength - b.prefixLength;
+  for (let i = 0; i < a.address.length; i++) {
+    if (a.address[i] !== b.address[i]) return a.address[i] - b.address[i];
+  }
+  return 0;
+}
+
+/** Whether `outer` is a strictly shorter prefix containing `inner`. */
+function covers(outer: Group, inner: Group): boolean {
+  if (outer.prefixLength >= inner.prefixLength) return false;
+  const masked = maskAddress(inner.address, outer.prefixLength);
+  return masked.every((byte, i) => byte === outer.address[i]);
+}
+
+function sameAnswer(
+  a: { any: boolean; ports: number[] },
+  b: { any: boolean; ports: number[] },
+): boolean {
+  return a.any === b.any && a.ports.length === b.ports.length &&
+    a.ports.every((port, i) => port === b.ports[i]);
+}
+
+function tooManyPorts(
+  group: Group,
+  covering: Group[],
+  ports: number[],
+  rules: CidrRule[],
+): AllowListError {
+  const family = group.address.length === 4 ? 4 : 6;
+  const prefix = `${
+    formatAddress(family, group.address)
+  }/${group.prefixLength}`;
+  const involved = [group, ...covering].flatMap((g) => g.rules);
+  // Blame the rule that came last in the policy: the one that tipped it over.
+  const culprit = involved.reduce((a, b) =>
+    rules.indexOf(a) > rules.indexOf(b) ? a : b
+  );
+  const whose = covering.length > 0
+    ? "its rules and those of the ranges covering it"
+    : "its rules";
+  return new AllowListError(
+    `too many ports for ${prefix}: ${whose} allow ${ports.length} ` +
+      `(${ports.join(", ")}), but one map entry holds at most ` +
+      `${MAX_PORTS_PER_PREFIX}`,
+    culprit,
+  );
+}
+
+function dedupeDomains(rules: DomainRule[]): DomainRule[] {
+  const anyPort = new Set(
+    rules.filter((rule) => rule.port === null).map(domainKey),
+  );
+  const seen = new Set<string>();
+  return rules.filter((rule) => {
+    const key = domainKey(rule);
+    if (rule.port !== null && anyPort.has(key)) return false;
+    const full = `${key}:${rule.port ?? "any"}`;
+    if (seen.has(full)) return false;
+    seen.add(full);
+    return true;
+  });
+}
+
+function domainKey(rule: DomainRule): string {
+  return `${rule.wildcard ? "*." : ""}${rule.name}`;
+}
+
+/**
+ * Encodes a trie key: `__u32 prefixlen` (little-endian, the host order of
+ * x86_64 and arm64 runners) followed by the address in network order.
+ *
+ * @throws {RangeError} when the address or prefix does not fit `family`.
+ */
+export function encodeLpmKey(entry: LpmEntry, family: 4 | 6): Uint8Array {
+  const size = family === 4 ? 4 : 16;
+  if (entry.address.length !== size) {
+    throw new RangeError(
+      `an IPv${family} key needs ${size} address bytes, not ${entry.address.length}`,
+    );
+  }
+  const { prefixLength } = entry;
+  if (
+    !Number.isInteger(prefixLength) || prefixLength < 0 ||
+    prefixLength > 8 * size
+  ) {
+    throw new RangeError(`invalid IPv${family} prefix length ${prefixLength}`);
+  }
+  const key = new Uint8Array(4 + size);
+  new DataView(key.buffer).setUint32(0, prefixLength, true);
+  key.set(entry.address, 4);
+  return key;
+}
+
+/**
+ * Encodes a trie value: `__u16 count; __u16 ports[8]`, little-endian, the
+ * unused slots zero. A count of 0 means any port, so pass `[]` for that.
+ *
+ * @throws {RangeError} for more than 8 ports or a port outside 1-65535.
+ */
+export function encodeLpmValue(ports: number[]): Uint8Array {
+  if (ports.length > MAX_PORTS_PER_PREFIX) {
+    throw new RangeError(
+      `at most ${MAX_PORTS_PER_PREFIX} ports fit in one value, not ${ports.length}`,
+    );
+  }
+  const value = new Uint8Array(LPM_VALUE_SIZE);
+  const view = new DataView(value.buffer);
+  view.setUint16(0, ports.length, true);
+  ports.forEach((port, i) => {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new RangeError(`invalid port ${port}`);
+    }
+    view.setUint16(2 + 2 * i, port, true);
+  });
+  return value;
+}

@@ -1,0 +1,391 @@
+/**
+ * Reads and validates a policy file. Every error names the file, line and
+ * column of the offending YAML node, because a policy that is silently
+ * misread is worse than none.
+ *
+ * @module
+ */
+
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+} from "yaml";
+import {
+  AllowListError,
+  compileAllowList,
+  parseAllowRule,
+  parseResolver,
+} from "./network.ts";
+import {
+  type AllowRule,
+  DEFAULT_PROCESSES,
+  type Mode,
+  type NetworkAction,
+  type NetworkPolicy,
+  type Policy,
+  type ResolverSpec,
+  TASK_COMM_LEN,
+} from "./schema.ts";
+
+/** A policy that cannot be read or is invalid; `message` is one line. */
+export class PolicyError extends Error {
+  /** The policy file, as given. */
+  readonly file: string;
+  /** 1-based line, or null when the file could not be read at all. */
+  readonly line: number | null;
+  /** 1-based column, or null when the file could not be read at all. */
+  readonly column: number | null;
+
+  /**
+   * Builds `<file>:<line>:<column>: <problem>`, or `<file>: <problem>`
+   * without a position.
+   */
+  constructor(
+    file: string,
+    line: number | null,
+    column: number | null,
+    problem: string,
+  ) {
+    const where = line === null ? file : `${file}:${line}:${column}`;
+    super(`${where}: ${problem}`);
+    this.name = "PolicyError";
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/**
+ * Reads a policy file (UTF-8 YAML) and validates it.
+ *
+ * @throws {PolicyError} `<path>: cannot read policy: <reason>` when the file
+ *   cannot be read, or as {@link parsePolicy} when it is invalid.
+ */
+export async function loadPolicy(path: string): Promise<Policy> {
+  const cannotRead = (reason: string) =>
+    new PolicyError(path, null, null, `cannot read policy: ${reason}`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    throw cannotRead(readFailure(error));
+  }
+  let text: string;
+  try {
+    // Fatal, so that a stray binary file is refused instead of being
+    // parsed with U+FFFD in place of its bytes.
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw cannotRead("not valid UTF-8");
+  }
+  return parsePolicy(text, path);
+}
+
+function readFailure(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Parses and validates a policy, filling in defaults.
+ *
+ * @param text the YAML source.
+ * @param file the name to use in messages and `source.file`.
+ * @throws {PolicyError} at the first problem found.
+ */
+export function parsePolicy(text: string, file: string): Policy {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const [error] = doc.errors;
+  if (error) {
+    const { line, col } = error.linePos?.[0] ?? lines.linePos(error.pos[0]);
+    throw new PolicyError(
+      file,
+      line,
+      col,
+      `invalid YAML: ${yamlReason(error)}`,
+    );
+  }
+  const ctx: Context = { file, lines, doc };
+  const root = resolve(ctx, doc.contents);
+  if (root === null || (isScalar(root) && root.value === null)) {
+    throw new PolicyError(file, 1, 1, "policy is empty");
+  }
+  const top = fieldsOf(ctx, root, root, "policy");
+  // Checked before unknown keys so that a newer schema is reported as an
+  // unsupported version rather than as a list of unknown keys.
+  const version = top.get("version");
+  if (version) checkVersion(ctx, version);
+  checkKeys(ctx, top, "policy", TOP_KEYS);
+  if (!version) {
+    throw new PolicyError(file, 1, 1, 'missing required key "version"');
+  }
+  return {
+    version: 1,
+    mode: choice(ctx, top.get("mode"), "mode", MODES) ?? "audit",
+    scope: { processes: processes(ctx, top.get("scope")) },
+    network: network(ctx, top.get("network")),
+    source: { file },
+  };
+}
+
+/** The yaml library's reason, without its own position and excerpt. */
+function yamlReason(error: Error): string {
+  const [first] = error.message.split("\n");
+  return first.replace(/ at line \d+, column \d+:?$/, "");
+}
+
+const TOP_KEYS = ["version", "mode", "scope", "network"];
+const SCOPE_KEYS = ["processes"];
+const NETWORK_KEYS = ["allow", "dns", "action"];
+const DNS_KEYS = ["resolvers"];
+const MODES: readonly Mode[] = ["audit", "block"];
+const ACTIONS: readonly NetworkAction[] = ["deny", "kill"];
+
+interface Context {
+  file: string;
+  lines: LineCounter;
+  doc: Document;
+}
+
+/** A mapping entry: the key node (for positions) and its value. */
+interface Field {
+  key: Node;
+  value: Node | null;
+}
+
+function fail(ctx: Context, node: Node, problem: string): never {
+  const { line, col } = ctx.lines.linePos(node.range?.[0] ?? 0);
+  throw new PolicyError(ctx.file, line, col, problem);
+}
+
+/** Follows `*alias` references to the anchored node. */
+function resolve(ctx: Context, node: unknown): Node | null {
+  if (!isAlias(node)) return (node as Node | null | undefined) ?? null;
+  const target = node.resolve(ctx.doc);
+  // The yaml library only notices a dangling alias when converting to JS.
+  if (!target) fail(ctx, node, `alias "*${node.source}" has no anchor`);
+  return target;
+}
+
+/** An empty value has no text of its own, so errors point at its key. */
+function blame(field: Field): Node {
+  const { value } = field;
+  return value === null || isEmpty(value) ? field.key : value;
+}
+
+function isEmpty(node: Node): boolean {
+  return isScalar(node) && node.value === null && node.source === "";
+}
+
+function describe(node: Node | null): string {
+  if (node === null || isEmpty(node)) return "an empty value";
+  if (isMap(node)) return "a mapping";
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) {
+    if (node.value === null) return "null";
+    if (typeof node.value === "string") return "a string";
+    if (typeof node.value === "number") return "a number";
+    if (typeof node.value === "boolean") return "a boolean";
+  }
+  return "something else";
+}
+
+/** `policy` is the document itself; everything else is a quoted path. */
+function subject(path: string): string {
+  return path === "policy" ? "policy" : `"${path}"`;
+}
+
+/** The entries of a mapping by key; `at` is blamed if it is not one. */
+function fieldsOf(
+  ctx: Context,
+  node: Node | null,
+  at: Node,
+  path: string,
+): Map<string, Field> {
+  if (!isMap(node)) {
+    const what = path === "policy" ? "the policy" : `"${path}"`;
+    fail(ctx, at, `${what} must be a mapping (got ${describe(node)})`);
+  }
+  const fields = new Map<string, Field>();
+  for (const pair of node.items) {
+    const key = pair.key as Node;
+    if (!isScalar(key)) {
+      fail(ctx, key, `keys in ${subject(path)} must be strings`);
+    }
+    const name = typeof key.value === "string"
+      ? key.value
+      : key.source ?? String(key.value);
+    fields.set(name, { key, value: resolve(ctx, pair.value) });
+  }
+  return fields;
+}
+
+function checkKeys(
+  ctx: Context,
+  fields: Map<string, Field>,
+  path: string,
+  expected: string[],
+): void {
+  for (const [name, field] of fields) {
+    if (expected.includes(name)) continue;
+    fail(
+      ctx,
+      field.key,
+      `unknown key ${JSON.stringify(name)} in ${subject(path)} ` +
+        `(expected one of: ${expected.join(", ")})`,
+    );
+  }
+}
+
+/** A nested section's fields, or null when the section is absent. */
+function section(
+  ctx: Context,
+  field: Field | undefined,
+  path: string,
+  expected: string[],
+): Map<string, Field> | null {
+  if (!field) return null;
+  const fields = fieldsOf(ctx, field.value, blame(field), path);
+  checkKeys(ctx, fields, path, expected);
+  return fields;
+}
+
+function checkVersion(ctx: Context, field: Field): void {
+  const { value } = field;
+  // The integer 1 as written: not "1", 1.0 or 0x1.
+  if (isScalar(value) && value.value === 1 && value.source === "1") return;
+  fail(ctx, blame(field), '"version" must be 1');
+}
+
+function choice<T extends string>(
+  ctx: Context,
+  field: Field | undefined,
+  path: string,
+  options: readonly T[],
+): T | undefined {
+  if (!field) return undefined;
+  const { value } = field;
+  const text = isScalar(value) ? value.value : undefined;
+  if (typeof text === "string" && options.includes(text as T)) return text as T;
+  const got = typeof text === "string" ? JSON.stringify(text) : describe(value);
+  fail(
+    ctx,
+    blame(field),
+    `"${path}" must be one of ${options.join(", ")} (got ${got})`,
+  );
+}
+
+/** A list of strings, each with its node for later errors. */
+function strings(
+  ctx: Context,
+  field: Field,
+  path: string,
+): { text: string; node: Node }[] {
+  const problem = (node: Node | null) =>
+    `"${path}" must be a list of strings (got ${describe(node)})`;
+  if (!isSeq(field.value)) fail(ctx, blame(field), problem(field.value));
+  return field.value.items.map((item) => {
+    const node = resolve(ctx, item);
+    if (!isScalar(node) || typeof node.value !== "string") {
+      fail(ctx, node ?? field.value!, problem(node));
+    }
+    return { text: node.value as string, node };
+  });
+}
+
+function processes(ctx: Context, field: Field | undefined): string[] {
+  const scope = section(ctx, field, "scope", SCOPE_KEYS);
+  const list = scope?.get("processes");
+  if (!list) return [...DEFAULT_PROCESSES];
+  const items = strings(ctx, list, "scope.processes");
+  if (items.length === 0) {
+    fail(ctx, blame(list), '"scope.processes" must name at least one process');
+  }
+  const encoder = new TextEncoder();
+  for (const { text, node } of items) {
+    if (text === "") fail(ctx, node, '"scope.processes" has an empty name');
+    const bytes = encoder.encode(text).length;
+    if (bytes >= TASK_COMM_LEN) {
+      fail(
+        ctx,
+        node,
+        `process name ${JSON.stringify(text)} is ${bytes} bytes, but the ` +
+          `kernel keeps only the first ${TASK_COMM_LEN - 1} of a command ` +
+          `name (TASK_COMM_LEN ${TASK_COMM_LEN}), so it would never match`,
+      );
+    }
+  }
+  return [...new Set(items.map((item) => item.text))];
+}
+
+function network(ctx: Context, field: Field | undefined): NetworkPolicy {
+  const fields = section(ctx, field, "network", NETWORK_KEYS);
+  return {
+    allow: allowRules(ctx, fields?.get("allow")),
+    dns: { resolvers: resolvers(ctx, fields?.get("dns")) },
+    action: choice(ctx, fields?.get("action"), "network.action", ACTIONS) ??
+      "deny",
+  };
+}
+
+function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
+  if (!field) return [];
+  const nodes = new Map<AllowRule, Node>();
+  for (const { text, node } of strings(ctx, field, "network.allow")) {
+    nodes.set(entry(ctx, node, "network.allow", text, parseAllowRule), node);
+  }
+  const allow = [...nodes.keys()];
+  // Compile once here so that a rule set the kernel maps cannot hold is
+  // reported at load time, at the rule that broke it.
+  try {
+    compileAllowList({ allow, dns: { resolvers: [] }, action: "deny" });
+  } catch (error) {
+    if (!(error instanceof AllowListError)) throw error;
+    fail(ctx, nodes.get(error.rule)!, error.message);
+  }
+  return allow;
+}
+
+function resolvers(ctx: Context, field: Field | undefined): ResolverSpec[] {
+  const dns = section(ctx, field, "network.dns", DNS_KEYS);
+  const list = dns?.get("resolvers");
+  if (!list) return [{ kind: "system" }];
+  const unique = new Map<string, ResolverSpec>();
+  for (const { text, node } of strings(ctx, list, "network.dns.resolvers")) {
+    const spec = entry(ctx, node, "network.dns.resolvers", text, parseResolver);
+    const key = spec.kind === "system"
+      ? "system"
+      : `${spec.address.join(",")}:${spec.port}`;
+    if (!unique.has(key)) unique.set(key, spec);
+  }
+  return [...unique.values()];
+}
+
+/** Runs an entry parser, turning its short reason into a located error. */
+function entry<T>(
+  ctx: Context,
+  node: Node,
+  path: string,
+  text: string,
+  parse: (text: string) => T,
+): T {
+  try {
+    return parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    fail(
+      ctx,
+      node,
+      `invalid "${path}" entry ${JSON.stringify(text)}: ${reason}`,
+    );
+  }
+}

@@ -1,0 +1,537 @@
+import assert from "node:assert/strict";
+import { loadPolicy, parsePolicy, PolicyError } from "./parse.ts";
+import { DEFAULT_PROCESSES, type Policy } from "./schema.ts";
+
+const FILE = "ci/policy.yaml";
+
+/** Asserts that `text` fails with exactly `message` (file name prefixed). */
+function rejects(text: string, message: string): PolicyError {
+  let caught: unknown;
+  try {
+    parsePolicy(text, FILE);
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof PolicyError, `expected a PolicyError: ${caught}`);
+  assert.equal(caught.message, `${FILE}:${message}`);
+  return caught;
+}
+
+const FULL = `# every field
+version: 1
+mode: block
+scope:
+  processes: [Runner.Worker, make]
+network:
+  allow:
+    - github.com:443
+    - "*.githubusercontent.com"
+    - 140.82.112.0/20
+    - "[2606:50c0::]/32:443"
+    - "::1"
+  dns:
+    resolvers: [system, 1.1.1.1, "[2606:4700:4700::1111]:5353"]
+  action: kill
+`;
+
+Deno.test("parsePolicy() reads a policy that sets every field", () => {
+  const expected: Policy = {
+    version: 1,
+    mode: "block",
+    scope: { processes: ["Runner.Worker", "make"] },
+    network: {
+      allow: [
+        {
+          kind: "domain",
+          name: "github.com",
+          wildcard: false,
+          port: 443,
+          text: "github.com:443",
+        },
+        {
+          kind: "domain",
+          name: "githubusercontent.com",
+          wildcard: true,
+          port: null,
+          text: "*.githubusercontent.com",
+        },
+        {
+          kind: "cidr",
+          family: 4,
+          address: new Uint8Array([140, 82, 112, 0]),
+          prefixLength: 20,
+          port: null,
+          text: "140.82.112.0/20",
+        },
+        {
+          kind: "cidr",
+          family: 6,
+          address: new Uint8Array([0x26, 0x06, 0x50, 0xc0, ...zeros(12)]),
+          prefixLength: 32,
+          port: 443,
+          text: "[2606:50c0::]/32:443",
+        },
+        {
+          kind: "cidr",
+          family: 6,
+          address: new Uint8Array([...zeros(15), 1]),
+          prefixLength: 128,
+          port: null,
+          text: "::1",
+        },
+      ],
+      dns: {
+        resolvers: [
+          { kind: "system" },
+          {
+            kind: "address",
+            family: 4,
+            address: new Uint8Array([1, 1, 1, 1]),
+            port: 53,
+          },
+          {
+            kind: "address",
+            family: 6,
+            address: new Uint8Array([
+              0x26,
+              0x06,
+              0x47,
+              0x00,
+              0x47,
+              0x00,
+              ...zeros(8),
+              0x11,
+              0x11,
+            ]),
+            port: 5353,
+          },
+        ],
+      },
+      action: "kill",
+    },
+    source: { file: FILE },
+  };
+  assert.deepEqual(parsePolicy(FULL, FILE), expected);
+});
+
+function zeros(n: number): number[] {
+  return Array(n).fill(0);
+}
+
+Deno.test("parsePolicy() fills in every default for a bare version", () => {
+  assert.deepEqual(parsePolicy("version: 1\n", FILE), {
+    version: 1,
+    mode: "audit",
+    scope: { processes: ["Runner.Worker", "containerd", "dockerd"] },
+    network: {
+      allow: [],
+      dns: { resolvers: [{ kind: "system" }] },
+      action: "deny",
+    },
+    source: { file: FILE },
+  });
+});
+
+Deno.test("parsePolicy() defaults the parts of a section left out", () => {
+  const policy = parsePolicy(
+    "version: 1\nscope: {}\nnetwork:\n  allow: [example.com]\n  dns: {}\n",
+    FILE,
+  );
+  assert.deepEqual(policy.scope.processes, [...DEFAULT_PROCESSES]);
+  assert.deepEqual(policy.network.dns.resolvers, [{ kind: "system" }]);
+  assert.equal(policy.network.action, "deny");
+  assert.equal(policy.network.allow.length, 1);
+});
+
+Deno.test("parsePolicy() returns a fresh default process list each time", () => {
+  const first = parsePolicy("version: 1\n", FILE);
+  first.scope.processes.push("mutated");
+  assert.deepEqual(parsePolicy("version: 1\n", FILE).scope.processes, [
+    ...DEFAULT_PROCESSES,
+  ]);
+});
+
+Deno.test("parsePolicy() drops duplicate processes and resolvers", () => {
+  const policy = parsePolicy(
+    `version: 1
+scope:
+  processes: [make, make, dockerd]
+network:
+  dns:
+    resolvers: [system, 9.9.9.9, "9.9.9.9:53", system, "::ffff:9.9.9.9"]
+`,
+    FILE,
+  );
+  assert.deepEqual(policy.scope.processes, ["make", "dockerd"]);
+  assert.deepEqual(policy.network.dns.resolvers, [
+    { kind: "system" },
+    {
+      kind: "address",
+      family: 4,
+      address: new Uint8Array([9, 9, 9, 9]),
+      port: 53,
+    },
+  ]);
+});
+
+Deno.test("parsePolicy() allows an empty resolver list", () => {
+  const policy = parsePolicy(
+    "version: 1\nnetwork:\n  dns:\n    resolvers: []\n",
+    FILE,
+  );
+  assert.deepEqual(policy.network.dns.resolvers, []);
+});
+
+Deno.test("parsePolicy() follows YAML aliases", () => {
+  const policy = parsePolicy(
+    `version: 1
+scope:
+  processes: &names [make]
+network:
+  allow: *names
+`,
+    FILE,
+  );
+  assert.deepEqual(policy.scope.processes, ["make"]);
+  assert.equal(policy.network.allow[0].text, "make");
+});
+
+Deno.test("parsePolicy() rejects an alias without an anchor", () => {
+  rejects("version: 1\nmode: *strict\n", '2:7: alias "*strict" has no anchor');
+});
+
+Deno.test("parsePolicy() keeps messages on one line for names with newlines", () => {
+  rejects(
+    'version: 1\n"a\\nb": 1\n',
+    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network)',
+  );
+});
+
+Deno.test("parsePolicy() accepts a process name of exactly 15 bytes", () => {
+  const policy = parsePolicy(
+    "version: 1\nscope:\n  processes: [abcdefghijklmno]\n",
+    FILE,
+  );
+  assert.deepEqual(policy.scope.processes, ["abcdefghijklmno"]);
+});
+
+Deno.test("parsePolicy() rejects a process name the kernel's comm cannot hold", () => {
+  rejects(
+    "version: 1\nscope:\n  processes:\n    - Runner.Worker\n    - abcdefghijklmnop\n",
+    '5:7: process name "abcdefghijklmnop" is 16 bytes, but the kernel ' +
+      "keeps only the first 15 of a command name (TASK_COMM_LEN 16), so it " +
+      "would never match",
+  );
+  // Bytes, not characters: 8 × "é" is 16 bytes of UTF-8.
+  rejects(
+    "version: 1\nscope:\n  processes: [éééééééé]\n",
+    '3:15: process name "éééééééé" is 16 bytes, but the kernel keeps only ' +
+      "the first 15 of a command name (TASK_COMM_LEN 16), so it would never " +
+      "match",
+  );
+});
+
+Deno.test("parsePolicy() rejects an unknown key with its line and column", () => {
+  const error = rejects(
+    "version: 1\nmode: audit\nnetwrk:\n  allow: []\n",
+    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network)',
+  );
+  assert.equal(error.file, FILE);
+  assert.equal(error.line, 3);
+  assert.equal(error.column, 1);
+});
+
+Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
+  rejects(
+    "version: 1\nscope:\n  process: [make]\n",
+    '3:3: unknown key "process" in "scope" (expected one of: processes)',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  allow: []\n  deny: []\n",
+    '4:3: unknown key "deny" in "network" (expected one of: allow, dns, action)',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  dns:\n    servers: [system]\n",
+    '4:5: unknown key "servers" in "network.dns" (expected one of: resolvers)',
+  );
+  rejects(
+    "version: 1\n1: x\n",
+    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network)',
+  );
+});
+
+Deno.test("parsePolicy() rejects a key that is not a string", () => {
+  rejects("version: 1\n? [a]\n: 1\n", "2:3: keys in policy must be strings");
+});
+
+Deno.test("parsePolicy() rejects a missing version at 1:1", () => {
+  rejects("# no version\nmode: audit\n", '1:1: missing required key "version"');
+});
+
+Deno.test("parsePolicy() reports an unknown key before a missing version", () => {
+  rejects(
+    "verison: 1\n",
+    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network)',
+  );
+});
+
+Deno.test("parsePolicy() rejects any version but the integer 1", () => {
+  rejects("version: 2\n", '1:10: "version" must be 1');
+  rejects('version: "1"\n', '1:10: "version" must be 1');
+  rejects("version: 1.0\n", '1:10: "version" must be 1');
+  rejects("mode: audit\nversion:\n", '2:1: "version" must be 1');
+});
+
+Deno.test("parsePolicy() checks the version before unknown keys", () => {
+  rejects("version: 2\nsandbox: {}\n", '1:10: "version" must be 1');
+});
+
+Deno.test("parsePolicy() rejects a mode that is not audit or block", () => {
+  rejects(
+    "version: 1\nmode: blok\n",
+    '2:7: "mode" must be one of audit, block (got "blok")',
+  );
+  rejects(
+    "version: 1\nmode: [audit]\n",
+    '2:7: "mode" must be one of audit, block (got a list)',
+  );
+  rejects(
+    "version: 1\nmode: true\n",
+    '2:7: "mode" must be one of audit, block (got a boolean)',
+  );
+  rejects(
+    "version: 1\nmode:\n",
+    '2:1: "mode" must be one of audit, block (got an empty value)',
+  );
+});
+
+Deno.test("parsePolicy() rejects an action that is not deny or kill", () => {
+  rejects(
+    "version: 1\nnetwork:\n  action: drop\n",
+    '3:11: "network.action" must be one of deny, kill (got "drop")',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  action: 1\n",
+    '3:11: "network.action" must be one of deny, kill (got a number)',
+  );
+});
+
+Deno.test("parsePolicy() rejects a process list that is not a list of strings", () => {
+  rejects(
+    "version: 1\nscope:\n  processes: 5\n",
+    '3:14: "scope.processes" must be a list of strings (got a number)',
+  );
+  rejects(
+    "version: 1\nscope:\n  processes: make\n",
+    '3:14: "scope.processes" must be a list of strings (got a string)',
+  );
+  rejects(
+    "version: 1\nscope:\n  processes:\n    - make\n    - {name: x}\n",
+    '5:7: "scope.processes" must be a list of strings (got a mapping)',
+  );
+  rejects(
+    "version: 1\nscope:\n  processes: [make, 42]\n",
+    '3:21: "scope.processes" must be a list of strings (got a number)',
+  );
+});
+
+Deno.test("parsePolicy() rejects an empty process list or name", () => {
+  rejects(
+    "version: 1\nscope:\n  processes: []\n",
+    '3:14: "scope.processes" must name at least one process',
+  );
+  rejects(
+    'version: 1\nscope:\n  processes: [make, ""]\n',
+    '3:21: "scope.processes" has an empty name',
+  );
+});
+
+Deno.test("parsePolicy() rejects sections that are not mappings, at the key when empty", () => {
+  rejects(
+    "version: 1\nnetwork:\n",
+    '2:1: "network" must be a mapping (got an empty value)',
+  );
+  rejects(
+    "version: 1\nscope: [make]\n",
+    '2:8: "scope" must be a mapping (got a list)',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  dns: system\n",
+    '3:8: "network.dns" must be a mapping (got a string)',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  allow:\n",
+    '3:3: "network.allow" must be a list of strings (got an empty value)',
+  );
+});
+
+Deno.test("parsePolicy() rejects an empty document", () => {
+  rejects("", "1:1: policy is empty");
+  rejects("# only\n# comments\n", "1:1: policy is empty");
+  rejects("---\n", "1:1: policy is empty");
+});
+
+Deno.test("parsePolicy() rejects a document that is not a mapping", () => {
+  rejects("- version: 1\n", "1:1: the policy must be a mapping (got a list)");
+  rejects(
+    "\n\nversion 1\n",
+    "3:1: the policy must be a mapping (got a string)",
+  );
+});
+
+Deno.test("parsePolicy() reports the first YAML syntax error with its position", () => {
+  rejects(
+    "version: 1\nscope:\n  processes: [make\nmode: audit\n",
+    "4:1: invalid YAML: Flow sequence in block collection must be " +
+      "sufficiently indented and end with a ]",
+  );
+  rejects(
+    "version: 1\nmode: 'audit\n",
+    "3:1: invalid YAML: Missing closing 'quote",
+  );
+  rejects(
+    "version: 1\n\tmode: audit\n",
+    "2:1: invalid YAML: Tabs are not allowed as indentation",
+  );
+});
+
+Deno.test("parsePolicy() rejects duplicate keys", () => {
+  rejects(
+    "version: 1\nmode: audit\nmode: block\n",
+    "3:1: invalid YAML: Map keys must be unique",
+  );
+  rejects(
+    "version: 1\nnetwork:\n  allow: []\n  allow: [x]\n",
+    "4:3: invalid YAML: Map keys must be unique",
+  );
+});
+
+Deno.test("parsePolicy() rejects more than one document", () => {
+  rejects(
+    "version: 1\n---\nversion: 1\n",
+    "2:1: invalid YAML: Source contains multiple documents; please use " +
+      "YAML.parseAllDocuments()",
+  );
+});
+
+Deno.test("parsePolicy() rejects an invalid allow rule at its list item", () => {
+  rejects(
+    "version: 1\nnetwork:\n  allow:\n    - github.com:443\n    - a.*.com\n",
+    '5:7: invalid "network.allow" entry "a.*.com": a wildcard must be a ' +
+      'single leading "*." followed by a domain, as in *.example.com',
+  );
+  rejects(
+    'version: 1\nnetwork:\n  allow: [ok.com, "10.0.0.0/33"]\n',
+    '3:19: invalid "network.allow" entry "10.0.0.0/33": invalid prefix ' +
+      'length "/33" (expected 0-32)',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  allow:\n    - 443\n",
+    '4:7: "network.allow" must be a list of strings (got a number)',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  allow:\n    -\n",
+    '4:6: "network.allow" must be a list of strings (got an empty value)',
+  );
+});
+
+Deno.test("parsePolicy() rejects an invalid resolver at its list item", () => {
+  rejects(
+    "version: 1\nnetwork:\n  dns:\n    resolvers: [system, dns.google]\n",
+    '4:25: invalid "network.dns.resolvers" entry "dns.google": a resolver ' +
+      'must be "system" or an IP address',
+  );
+  rejects(
+    "version: 1\nnetwork:\n  dns:\n    resolvers: [10.0.0.0/8]\n",
+    '4:17: invalid "network.dns.resolvers" entry "10.0.0.0/8": a resolver ' +
+      "is a single address, not a range",
+  );
+});
+
+Deno.test("parsePolicy() rejects a prefix with more ports than a map entry holds, at the rule that tipped it", () => {
+  const ports = [22, 53, 80, 443, 3000, 5432, 6379, 8080];
+  const items = ports.map((port) => `    - 10.0.0.0/8:${port}\n`).join("");
+  rejects(
+    `version: 1\nnetwork:\n  allow:\n${items}    - 10.1.2.3:9000\n`,
+    "12:7: too many ports for 10.1.2.3/32: its rules and those of the " +
+      "ranges covering it allow 9 (22, 53, 80, 443, 3000, 5432, 6379, 8080, " +
+      "9000), but one map entry holds at most 8",
+  );
+  // Eight ports plus any-port on the same prefix is fine: any wins.
+  const ok = parsePolicy(
+    `version: 1\nnetwork:\n  allow:\n${items}    - 10.0.0.0/8\n`,
+    FILE,
+  );
+  assert.equal(ok.network.allow.length, 9);
+});
+
+Deno.test("PolicyError is one line of file:line:column: problem", () => {
+  const error = new PolicyError("a.yaml", 3, 7, "wrong");
+  assert.equal(error.message, "a.yaml:3:7: wrong");
+  assert.equal(error.name, "PolicyError");
+  assert.ok(error instanceof Error);
+  assert.deepEqual([error.file, error.line, error.column], ["a.yaml", 3, 7]);
+});
+
+Deno.test("loadPolicy() parses the shipped policy/default.yaml", async () => {
+  const path = new URL("./default.yaml", import.meta.url).pathname;
+  const policy = await loadPolicy(path);
+  assert.equal(policy.version, 1);
+  assert.equal(policy.mode, "audit");
+  assert.deepEqual(policy.scope.processes, [
+    "Runner.Worker",
+    "containerd",
+    "dockerd",
+  ]);
+  assert.deepEqual(policy.network.allow.map((rule) => rule.text), [
+    "github.com:443",
+    "*.githubusercontent.com",
+    "*.npmjs.org",
+    "registry.npmjs.org:443",
+    "pypi.org:443",
+    "files.pythonhosted.org:443",
+    "*.docker.io",
+    "deb.debian.org:80",
+  ]);
+  assert.deepEqual(policy.network.dns.resolvers, [{ kind: "system" }]);
+  assert.equal(policy.network.action, "deny");
+  assert.equal(policy.source.file, path);
+});
+
+Deno.test("loadPolicy() reports a file it cannot read without a position", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = `${dir}/missing.yaml`;
+    await assert.rejects(loadPolicy(missing), {
+      name: "PolicyError",
+      message: `${missing}: cannot read policy: no such file`,
+      line: null,
+      column: null,
+    });
+    await assert.rejects(loadPolicy(dir), {
+      message: `${dir}: cannot read policy: is a directory`,
+    });
+    const binary = `${dir}/binary.yaml`;
+    await Deno.writeFile(binary, new Uint8Array([0x76, 0xff, 0xfe]));
+    await assert.rejects(loadPolicy(binary), {
+      message: `${binary}: cannot read policy: not valid UTF-8`,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadPolicy() names the path in parse errors", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(file, "version: 1\nmode: enforce\n");
+    await assert.rejects(loadPolicy(file), {
+      message:
+        `${file}:2:7: "mode" must be one of audit, block (got "enforce")`,
+      line: 2,
+      column: 7,
+    });
+  } finally {
+    await Deno.remove(file);
+  }
+});

@@ -1,0 +1,111 @@
+/**
+ * The shape of a validated policy (schema version 1). Everything here is
+ * produced by `parsePolicy()`; nothing is read from YAML directly.
+ *
+ * @module
+ */
+
+/**
+ * What the agent does when a rule is broken: `audit` only reports,
+ * `block` enforces (the network `action` says how).
+ */
+export type Mode = "audit" | "block";
+
+/** The process names watched when a policy does not say. */
+export const DEFAULT_PROCESSES: readonly string[] = Object.freeze([
+  "Runner.Worker",
+  "containerd",
+  "dockerd",
+]);
+
+/**
+ * The kernel's `TASK_COMM_LEN`: `comm` holds at most this many bytes
+ * including the terminating NUL, so a longer name can never match.
+ */
+export const TASK_COMM_LEN = 16;
+
+/** A policy after validation, with every default filled in. */
+export interface Policy {
+  /** Schema version; only 1 exists. */
+  version: 1;
+  /** Report only, or enforce. */
+  mode: Mode;
+  /** Which processes (and their descendants) the policy applies to. */
+  scope: {
+    /** `comm` names, each at most 15 bytes, without duplicates. */
+    processes: string[];
+  };
+  /** Outbound network rules; defaults apply when the section is absent. */
+  network: NetworkPolicy;
+  /** Where the policy came from, for messages. */
+  source: {
+    /** The file name given to `parsePolicy()` or `loadPolicy()`. */
+    file: string;
+  };
+}
+
+/** The `network` section. */
+export interface NetworkPolicy {
+  /** Destinations that may be reached; everything else breaks the policy. */
+  allow: AllowRule[];
+  /** DNS settings. */
+  dns: {
+    /**
+     * The DNS servers whose answers are trusted to map allowed domains to
+     * addresses. An empty list trusts none, so domain rules never match.
+     */
+    resolvers: ResolverSpec[];
+  };
+  /** What `block` mode does to an offending connection. */
+  action: NetworkAction;
+}
+
+/** `deny` fails the connect(); `kill` also kills the process. */
+export type NetworkAction = "deny" | "kill";
+
+/** An address range, optionally limited to one port. */
+export interface CidrRule {
+  /** Discriminant. */
+  kind: "cidr";
+  /** 4 or 6; IPv4-mapped IPv6 ranges are stored as family 4. */
+  family: 4 | 6;
+  /** 4 or 16 bytes in network order, host bits zeroed. */
+  address: Uint8Array;
+  /** 0-32 or 0-128; a bare address has the full length. */
+  prefixLength: number;
+  /** 1-65535, or null for any port. */
+  port: number | null;
+  /** The rule as written in the policy. */
+  text: string;
+}
+
+/** A domain name, or all subdomains of one, optionally limited to a port. */
+export interface DomainRule {
+  /** Discriminant. */
+  kind: "domain";
+  /** Lower-case, no trailing dot, without the `*.` of a wildcard. */
+  name: string;
+  /** `*.name`: any subdomain at any depth, but not `name` itself. */
+  wildcard: boolean;
+  /** 1-65535, or null for any port. */
+  port: number | null;
+  /** The rule as written in the policy. */
+  text: string;
+}
+
+/** One entry of `network.allow`. */
+export type AllowRule = CidrRule | DomainRule;
+
+/**
+ * A trusted DNS server: the host's own (`/etc/resolv.conf`) or an
+ * explicit address.
+ */
+export type ResolverSpec =
+  | { kind: "system" }
+  | {
+    kind: "address";
+    family: 4 | 6;
+    address: Uint8Array;
+    /** Defaults to 53. */
+    port: number;
+  };

@@ -1,0 +1,232 @@
+/**
+ * `ringfence run` over real processes: the recorded tree must match what the
+ * shell script does, exactly, and nothing outside it may be reported.
+ */
+import assert from "node:assert/strict";
+import type { ProcessEvent } from "../sensors/process.ts";
+import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
+
+interface Recorded {
+  pid: number;
+  forkParent?: number;
+  execs: { path: string; argv: string[] }[];
+  exit?: { code: number; signal: number; ppid: number };
+}
+
+function recordTree(events: ProcessEvent[]): Map<number, Recorded> {
+  const processes = new Map<number, Recorded>();
+  const get = (pid: number) => {
+    let process = processes.get(pid);
+    if (!process) processes.set(pid, process = { pid, execs: [] });
+    return process;
+  };
+  for (const event of events) {
+    const process = get(event.pid);
+    if (event.kind === "fork") process.forkParent = event.ppid;
+    if (event.kind === "exec") {
+      process.execs.push({ path: event.path!, argv: event.argv! });
+    }
+    if (event.kind === "exit") {
+      process.exit = {
+        code: event.exit_code!,
+        signal: event.signal!,
+        ppid: event.ppid,
+      };
+    }
+  }
+  return processes;
+}
+
+const SCRIPT = [
+  "/bin/sh -c '/bin/echo nested; exit 7'", // nested shell, exits 7
+  "/bin/sleep 0.2 &", // a background child
+  "( /bin/sleep 0.3 & )", // double fork: the sleep reparents to init
+  "wait",
+  "/bin/sleep 0.6", // outlive the orphan so its exit is recorded
+  "/bin/true",
+  "exit 5",
+].join("\n");
+
+kernelTest(
+  "ringfence run records the exact process tree of a script",
+  async () => {
+    const output = await Deno.makeTempFile({ suffix: ".jsonl" });
+    // A process outside the tree that runs all along: it must not appear.
+    const outsider = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; sleep 0.1; done",
+      ],
+    }).spawn();
+    try {
+      const result = await ringfence([
+        "run",
+        "--output",
+        output,
+        "--",
+        "/bin/bash",
+        "-c",
+        SCRIPT,
+      ]);
+      assert.equal(result.code, 5, result.stderr);
+      assert.equal(result.stdout, "nested\n");
+      assert.match(
+        result.stderr,
+        /^ringfence: 8 processes, \d+ events, 0 dropped, exit 5$/m,
+      );
+
+      const events = await readJsonLines<ProcessEvent>(output);
+      for (const event of events) {
+        assert.equal(event.type, "process_event");
+        assert.match(event.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+        assert.equal(typeof event.comm, "string");
+        assert.equal(event.uid, 0);
+      }
+      const tree = recordTree(events);
+      assert.equal(
+        tree.size,
+        8,
+        `processes: ${JSON.stringify([...tree.values()])}`,
+      );
+
+      const byExec = (path: string, ...argv: string[]) => {
+        const found = [...tree.values()].filter((process) =>
+          process.execs.some((exec) =>
+            exec.path === path &&
+            JSON.stringify(exec.argv) === JSON.stringify(argv)
+          )
+        );
+        assert.equal(found.length, 1, `one exec of ${path} ${argv.join(" ")}`);
+        return found[0];
+      };
+      const root = byExec("/bin/bash", "/bin/bash", "-c", SCRIPT);
+      assert.equal(
+        root.forkParent,
+        result.pid,
+        "the root is ringfence's child",
+      );
+      assert.deepEqual(root.exit, { code: 5, signal: 0, ppid: result.pid });
+
+      const shell = byExec(
+        "/bin/sh",
+        "/bin/sh",
+        "-c",
+        "/bin/echo nested; exit 7",
+      );
+      assert.equal(shell.forkParent, root.pid);
+      assert.equal(shell.exit?.code, 7);
+      const echo = byExec("/bin/echo", "/bin/echo", "nested");
+      assert.equal(echo.forkParent, shell.pid);
+      assert.equal(echo.exit?.code, 0);
+
+      const background = byExec("/bin/sleep", "/bin/sleep", "0.2");
+      assert.equal(background.forkParent, root.pid);
+
+      const orphan = byExec("/bin/sleep", "/bin/sleep", "0.3");
+      const subshell = tree.get(orphan.forkParent!)!;
+      assert.equal(
+        subshell.forkParent,
+        root.pid,
+        "the subshell forked by bash",
+      );
+      assert.deepEqual(subshell.execs, [], "the subshell never execs");
+      assert.equal(subshell.exit?.code, 0);
+      assert.notEqual(
+        orphan.exit?.ppid,
+        subshell.pid,
+        "reparented after its parent left",
+      );
+      assert.equal(orphan.exit?.code, 0);
+
+      assert.equal(
+        byExec("/bin/sleep", "/bin/sleep", "0.6").forkParent,
+        root.pid,
+      );
+      assert.equal(byExec("/bin/true", "/bin/true").forkParent, root.pid);
+
+      for (const process of tree.values()) {
+        assert.ok(
+          process.forkParent !== undefined,
+          `fork of ${process.pid} seen`,
+        );
+        assert.ok(process.exit, `exit of ${process.pid} seen`);
+      }
+      assert.ok(!tree.has(outsider.pid), "the outsider is not reported");
+    } finally {
+      await outsider.status;
+      await Deno.remove(output);
+    }
+  },
+);
+
+kernelTest(
+  "a storm of 5,000 execs loses no event, or says how many it lost",
+  async () => {
+    const output = await Deno.makeTempFile({ suffix: ".jsonl" });
+    try {
+      const result = await ringfence([
+        "run",
+        "--output",
+        output,
+        "--",
+        "/bin/bash",
+        "-c",
+        "for i in $(seq 5000); do /bin/true; done",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const dropped = Number(result.stderr.match(/(\d+) dropped/)![1]);
+      const events = await readJsonLines<ProcessEvent>(output);
+      const execs = events.filter((event) =>
+        event.kind === "exec" && event.path === "/bin/true"
+      ).length;
+      const forks = events.filter((event) =>
+        event.kind === "fork"
+      ).length;
+      const exits = events.filter((event) => event.kind === "exit").length;
+      if (dropped === 0) {
+        assert.equal(execs, 5000);
+        // 5,000 × true, bash and the $(seq) subshell
+        assert.equal(forks, 5002);
+        assert.equal(exits, forks);
+      } else {
+        assert.ok(
+          execs + dropped >= 5000,
+          `${execs} execs + ${dropped} dropped`,
+        );
+      }
+    } finally {
+      await Deno.remove(output);
+    }
+  },
+);
+
+kernelTest(
+  "ringfence run passes a signal death on as 128 + signal",
+  async () => {
+    const result = await ringfence([
+      "run",
+      "--output",
+      "/dev/null",
+      "--",
+      "/bin/sh",
+      "-c",
+      "kill -TERM $$",
+    ]);
+    assert.equal(result.code, 143, result.stderr);
+  },
+);
+
+kernelTest("ringfence run reports a command that does not exist", async () => {
+  const result = await ringfence([
+    "run",
+    "--output",
+    "/dev/null",
+    "--",
+    "/nonexistent/cmd",
+  ]);
+  assert.equal(result.code, 127);
+  assert.equal(
+    result.stderr.trim(),
+    "ringfence: /nonexistent/cmd: command not found",
+  );
+});
