@@ -1,0 +1,100 @@
+/**
+ * `deno task bench`: speed and memory of ringfence, each figure printed as a
+ * ratio against a baseline measured in the same run. Not a test: nothing
+ * here fails on a slow machine; the targets are printed beside the figures.
+ *
+ * Environment: BENCH_EXECS (default 3000), BENCH_PAIRS (default 5).
+ *
+ * @module
+ */
+
+import { execStorm } from "./exec_storm.ts";
+import { ringDecode } from "./ring_decode.ts";
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function row(name: string, value: string, target: string, met?: boolean) {
+  const mark = met === undefined ? "" : met ? "  ok" : "  MISSED";
+  console.log(`${name.padEnd(44)} ${value.padStart(16)}   ${target}${mark}`);
+}
+
+if (Deno.uid() !== 0) {
+  console.error("bench: needs root (it loads BPF programs)");
+  Deno.exit(2);
+}
+
+const execs = Number(Deno.env.get("BENCH_EXECS") ?? 3000);
+const pairs = Number(Deno.env.get("BENCH_PAIRS") ?? 5);
+
+console.log("== ring_decode: decoded process_events per second, full ring");
+const decode = ringDecode();
+row("records per drain", String(decode.records), "");
+row(
+  "direct reader (mmap + Atomics)",
+  `${(decode.directPerSecond / 1e6).toFixed(2)} M/s`,
+  "target >= 1 M/s",
+  decode.directPerSecond >= 1e6,
+);
+row(
+  "baseline: libbpf ring_buffer__consume + callback",
+  `${(decode.libbpfPerSecond / 1e6).toFixed(2)} M/s`,
+  "",
+);
+row(
+  "ratio direct / baseline",
+  `${(decode.directPerSecond / decode.libbpfPerSecond).toFixed(1)}x`,
+  "",
+);
+
+console.log(`\n== exec_storm: ${execs} x fork+exec /bin/true, ${pairs} pairs`);
+const storm = await execStorm(execs, pairs);
+const ratios = storm.agentRuns.map((run, index) =>
+  run.seconds / storm.baselineSeconds[index]
+);
+const overhead = median(ratios);
+row(
+  "baseline loop (median)",
+  `${median(storm.baselineSeconds).toFixed(3)} s`,
+  "",
+);
+row(
+  "with agent (median)",
+  `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
+  "",
+);
+row(
+  "overhead ratio (median of pairs)",
+  `${overhead.toFixed(3)}x`,
+  "target <= 1.10x",
+  overhead <= 1.10,
+);
+const rates = storm.agentRuns.map((run) => run.events / run.seconds);
+row("events delivered per second", `${Math.round(median(rates))}/s`, "");
+const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
+row("drops (all pairs)", String(drops), "target 0", drops === 0);
+const rss = Math.max(...storm.agentRuns.map((run) => run.peakRssMb));
+row("agent peak RSS", `${rss.toFixed(1)} MB`, "target <= 64 MB", rss <= 64);
+const armed = median(storm.agentRuns.map((run) => run.armedMs));
+row(
+  "armed after process start (median)",
+  `${armed} ms`,
+  "target <= 100 ms",
+  armed <= 100,
+);
+row(
+  "burst: execs per second (one loop per core)",
+  `${Math.round(storm.burst.execsPerSecond)}/s`,
+  "",
+);
+row(
+  "burst: drops",
+  String(storm.burst.drops),
+  "target 0 at 10k execs/s",
+  storm.burst.drops === 0,
+);

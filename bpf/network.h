@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * network_event and the policy maps of sensor.network; decoded and filled
+ * by sensors/network.ts, whose layouts are checked against BTF by
+ * tests/network_sensor_test.ts.
+ */
+#ifndef RINGFENCE_NETWORK_H
+#define RINGFENCE_NETWORK_H
+
+#include "lib/event.h"
+
+enum network_event_kind {
+	NETWORK_CONNECT = 1,
+	NETWORK_SEND = 2,
+	NETWORK_DNS = 3,
+	NETWORK_LISTEN = 4,
+	NETWORK_BIND = 5,
+};
+
+enum network_verdict {
+	VERDICT_ALLOW = 1,
+	VERDICT_DENY = 2,
+	/* would have been denied in block mode */
+	VERDICT_AUDIT = 3,
+};
+
+enum network_reason {
+	REASON_NONE = 0,
+	REASON_ALLOWED_BY_RULE = 1,
+	REASON_LOOPBACK = 2,
+	REASON_RESOLVER = 3,
+	REASON_EXEMPT_ROOT = 4,
+	REASON_NOT_IN_ALLOW_LIST = 5,
+	REASON_DNS_RESOLVER_NOT_ALLOWED = 6,
+	REASON_SNI_NOT_ALLOWED = 7,
+	/* the address came in a DNS answer for an allowed name */
+	REASON_ALLOWED_BY_DNS = 8,
+	/* the address is allowed, the port is not */
+	REASON_PORT_NOT_ALLOWED = 9,
+	/* listen and bind are reported, never judged */
+	REASON_NOT_ENFORCED = 10,
+};
+
+/* header.flags of a network_event */
+#define NETWORK_FLAG_KILLED 1
+#define NETWORK_FLAG_QUERY_TRUNCATED 2
+
+/*
+ * A DNS name in wire format (length-prefixed labels, lowercased, with the
+ * final zero byte): 128 bytes hold names of up to 126 characters. Longer
+ * names are reported cut and never match an allowed domain.
+ */
+#define DNS_NAME_MAX 128
+
+struct network_event {
+	struct event_header header;	/* header.kind: enum network_event_kind */
+	__u8 protocol;		/* IPPROTO_* */
+	__u8 family;		/* 4 or 6 */
+	__u8 verdict;		/* enum network_verdict */
+	__u8 reason;		/* enum network_reason */
+	__u16 dport;		/* host order; 0 when the protocol has none */
+	__u16 sport;		/* host order; 0 when not bound yet */
+	__u8 daddr[16];		/* network order; IPv4 in the first 4 bytes */
+	__u8 saddr[16];
+	__u16 qtype;		/* dns: the query type (1 A, 28 AAAA, ...) */
+	__u16 query_size;	/* dns: bytes of query, wire format */
+	__u8 query[DNS_NAME_MAX];	/* dns: the name asked, wire format */
+};
+
+/* config.mode */
+#define NETWORK_MODE_AUDIT 0
+#define NETWORK_MODE_BLOCK 1
+/* config.action */
+#define NETWORK_ACTION_DENY 0
+#define NETWORK_ACTION_KILL 1
+
+struct network_config {
+	__u32 mode;		/* NETWORK_MODE_* */
+	__u32 action;		/* NETWORK_ACTION_*, in block mode */
+	__u32 allow_loopback;	/* 127.0.0.0/8 and ::1 always allowed */
+	__u32 generation;	/* which copy of the policy maps is live: 0 or 1 */
+	__u32 dns_min_ttl;	/* seconds an answer admits its address at least */
+	__u32 dns_max_ttl;	/* ... and at most */
+};
+
+/* How many ports one allow entry lists; count 0 means any port. */
+#define ALLOW_MAX_PORTS 8
+
+struct allow_ports {
+	__u16 count;
+	__u16 ports[ALLOW_MAX_PORTS];	/* host order */
+};
+
+struct allow_key_v4 {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct allow_key_v6 {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct resolver_key {
+	__u8 family;		/* 4 or 6 */
+	__u8 pad;
+	__u16 port;		/* host order */
+	__u8 addr[16];		/* IPv4 in the first 4 bytes, rest zero */
+};
+
+/* An allowed domain: its name in wire format, zero-padded. */
+struct domain_key {
+	__u32 wildcard;		/* 1: strict subdomains of name, 0: name itself */
+	__u8 name[DNS_NAME_MAX];
+};
+
+/* An address a DNS answer for an allowed name carried. */
+struct dns_allow {
+	__u64 expires_ns;	/* CLOCK_BOOTTIME */
+	struct allow_ports ports;
+};
+
+/* Who made a socket, kept with the socket (BPF_MAP_TYPE_SK_STORAGE). */
+struct sock_owner {
+	__u32 pid;
+	__u32 flags;		/* SCOPE_* of the owner when it was tagged */
+};
+
+#endif /* RINGFENCE_NETWORK_H */

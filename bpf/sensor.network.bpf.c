@@ -1,0 +1,1312 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sensor.network: outbound connections of the processes in scope, judged
+ * in the kernel against an allow-list the loader writes into maps.
+ *
+ * connect4/6 and sendmsg4/6 see every TCP connect and UDP destination
+ * (connected UDP through connect) in the context of the calling process,
+ * so the decision and the EPERM happen before anything leaves the host.
+ * Sockets those hooks never see (raw, ICMP) are held at cgroup_skb/egress,
+ * by the owner recorded with the socket when it was created. DNS answers
+ * from trusted resolvers are read in cgroup_skb/ingress, before the socket
+ * gets them, and admit the addresses they carry for allowed names.
+ */
+#include "include/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "lib/scope.h"
+#include "network.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define TCP_LISTEN 10
+#define SIGKILL 9
+#define DNS_PORT 53
+#define TLS_PORT 443
+
+/* a UDP stream to one destination is reported once a minute, not per packet */
+#define SEND_REPORT_INTERVAL_NS (60ULL * 1000000000ULL)
+
+/* bytes of a DNS message read; answers past them are not seen */
+#define DNS_MSG_MAX 1024
+/* answer records looked at per message */
+#define DNS_MAX_RECORDS 32
+/* names one answer may allow: the question and its CNAME chain */
+#define DNS_MAX_CHAIN 8
+/* label boundaries tried against wildcard rules */
+#define DNS_MAX_LABELS 16
+/* compression pointers followed in one name */
+#define DNS_MAX_JUMPS 16
+#define DNS_TYPE_A 1
+#define DNS_TYPE_CNAME 5
+#define DNS_TYPE_AAAA 28
+#define DNS_CLASS_IN 1
+
+/*
+ * v & mask, with the mask kept: clang drops masks it can prove redundant
+ * from an earlier bounds check, and the verifier may not have that check
+ * on the same register.
+ */
+#define MASKED(v, mask) ({					\
+	__u64 __v = (v);					\
+	asm volatile("" : "+r"(__v));				\
+	__v & (mask);						\
+})
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct network_config);
+} net_config SEC(".maps");
+
+/*
+ * The policy maps exist twice; config.generation names the live copy.
+ * The loader rewrites the other copy and then flips the generation with
+ * one write, so a program sees the old policy or the new one, never half
+ * of each. Two fixed copies rather than map-in-map: the loader needs no
+ * map creation of its own, and the maps keep their names for bpftool.
+ */
+#define ALLOW_MAX_ENTRIES 16384
+
+#define DEFINE_LPM(name, key_type)					\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);			\
+		__uint(max_entries, ALLOW_MAX_ENTRIES);			\
+		__uint(map_flags, BPF_F_NO_PREALLOC);			\
+		__type(key, key_type);					\
+		__type(value, struct allow_ports);			\
+	} name SEC(".maps")
+
+DEFINE_LPM(allow_v4, struct allow_key_v4);
+DEFINE_LPM(allow_v4_gen1, struct allow_key_v4);
+DEFINE_LPM(allow_v6, struct allow_key_v6);
+DEFINE_LPM(allow_v6_gen1, struct allow_key_v6);
+
+#define DEFINE_HASH(name, key_type, value_type, entries)		\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_HASH);			\
+		__uint(max_entries, entries);				\
+		__type(key, key_type);					\
+		__type(value, value_type);				\
+	} name SEC(".maps")
+
+DEFINE_HASH(resolvers, struct resolver_key, __u32, 64);
+DEFINE_HASH(resolvers_gen1, struct resolver_key, __u32, 64);
+DEFINE_HASH(domains, struct domain_key, struct allow_ports, 4096);
+DEFINE_HASH(domains_gen1, struct domain_key, struct allow_ports, 4096);
+
+/* LRU: an address nobody resolved lately may be forgotten first */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct dns_allow);
+} dns_allow_v4 SEC(".maps");
+
+struct dns_key_v6 {
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct dns_key_v6);
+	__type(value, struct dns_allow);
+} dns_allow_v6 SEC(".maps");
+
+/*
+ * The owner of a socket, stored with the socket itself: it goes away when
+ * the socket does, and cgroup_skb (which may run in softirq, where the
+ * current task is whoever was interrupted) can find who made a packet.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_owner);
+} owners SEC(".maps");
+
+/* (socket, destination, verdict) of UDP sends already reported */
+struct send_key {
+	__u64 cookie;
+	__u32 daddr[4];
+	__u16 dport;
+	__u8 family;
+	__u8 verdict;
+	__u32 pad;		/* named, so that initializers zero it */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct send_key);
+	__type(value, __u64);
+} send_reported SEC(".maps");
+
+/* where a DNS name is being read from, and what came of it */
+struct name_cursor {
+	__u32 pos;		/* next label in msg */
+	__u32 out;		/* bytes written to name */
+	__u32 end;		/* offset just past the name in its record */
+	__u32 jumps;		/* compression pointers followed */
+	__u32 labels;
+	__u32 error;		/* 1 malformed, 2 longer than DNS_NAME_MAX */
+	__u32 done;
+	__u8 label_off[DNS_MAX_LABELS];	/* where each label starts in name */
+};
+
+/* too large for the stack: a DNS message and the names read from it */
+struct dns_scratch {
+	__u8 msg[DNS_MSG_MAX];
+	/* slack so that masked label copies out of msg stay in the value */
+	__u8 msg_slack[64];
+	__u8 name[DNS_NAME_MAX];
+	struct domain_key key;
+	/* slack for masked copies into and out of name */
+	__u8 name_slack[256];
+	__u32 len;
+	struct name_cursor cur;
+	__u64 hash;		/* of name, as read_name() left it */
+	__u32 matched;
+	/* the answer being walked */
+	__u32 walk_pos;
+	__u32 walk_count;
+	/* names this answer allows: the question and its CNAME targets */
+	__u32 chain_count;
+	__u64 chain_hash[DNS_MAX_CHAIN];
+	struct allow_ports chain_ports[DNS_MAX_CHAIN];
+	struct dns_allow entry;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} dns_scratch SEC(".maps");
+
+/* addresses are kept as four network-order words; IPv4 in the first */
+struct addr16 {
+	__u32 w[4];
+};
+
+struct packet {
+	__u8 family;
+	__u8 protocol;
+	__u16 sport;
+	__u16 dport;
+	__u32 l4_offset;
+	struct addr16 saddr;
+	struct addr16 daddr;
+};
+
+/* keep the event type in BTF for the layout test */
+const struct network_event *unused_network_event __attribute__((unused));
+
+static __always_inline struct network_config *get_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&net_config, &zero);
+}
+
+static __always_inline struct dns_scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&dns_scratch, &zero);
+}
+
+static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
+{
+	if (family == 4)
+		return (a->w[0] & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
+	return !a->w[0] && !a->w[1] && !a->w[2] && a->w[3] == bpf_htonl(1);
+}
+
+/* ::ffff:a.b.c.d is IPv4 for reporting and matching alike */
+static __always_inline void fold_v4_mapped(__u8 *family, struct addr16 *a)
+{
+	if (*family == 6 && !a->w[0] && !a->w[1] &&
+	    a->w[2] == bpf_htonl(0xffff)) {
+		*family = 4;
+		a->w[0] = a->w[3];
+		a->w[2] = 0;
+		a->w[3] = 0;
+	}
+}
+
+static __always_inline bool port_listed(const struct allow_ports *allowed,
+					__u16 port)
+{
+	if (allowed->count == 0)
+		return true;
+	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
+		if (i >= allowed->count)
+			break;
+		if (allowed->ports[i] == port)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool is_resolver(struct network_config *cfg,
+					__u8 family, const struct addr16 *a,
+					__u16 port)
+{
+	struct resolver_key key = { .family = family, .port = port };
+
+	__builtin_memcpy(key.addr, a->w, sizeof(key.addr));
+	if (cfg->generation)
+		return bpf_map_lookup_elem(&resolvers_gen1, &key) != NULL;
+	return bpf_map_lookup_elem(&resolvers, &key) != NULL;
+}
+
+static __always_inline struct allow_ports *lookup_rule(struct network_config *cfg,
+						       __u8 family,
+						       const struct addr16 *a)
+{
+	if (family == 4) {
+		struct allow_key_v4 key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, a->w, 4);
+		if (cfg->generation)
+			return bpf_map_lookup_elem(&allow_v4_gen1, &key);
+		return bpf_map_lookup_elem(&allow_v4, &key);
+	} else {
+		struct allow_key_v6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, a->w, 16);
+		if (cfg->generation)
+			return bpf_map_lookup_elem(&allow_v6_gen1, &key);
+		return bpf_map_lookup_elem(&allow_v6, &key);
+	}
+}
+
+static __always_inline struct dns_allow *lookup_dns(__u8 family,
+						    const struct addr16 *a)
+{
+	if (family == 4)
+		return bpf_map_lookup_elem(&dns_allow_v4, &a->w[0]);
+	return bpf_map_lookup_elem(&dns_allow_v6, a->w);
+}
+
+/* Why a destination is allowed, or why not (enum network_reason). */
+static __always_inline __u8 judge(struct network_config *cfg, __u8 family,
+				  const struct addr16 *a, __u16 port,
+				  __u8 protocol)
+{
+	struct allow_ports *rule;
+	struct dns_allow *learned;
+	bool port_refused = false;
+
+	if (cfg->allow_loopback && is_loopback(family, a))
+		return REASON_LOOPBACK;
+	if (is_resolver(cfg, family, a, port))
+		return REASON_RESOLVER;
+	rule = lookup_rule(cfg, family, a);
+	if (rule) {
+		if (port_listed(rule, port))
+			return REASON_ALLOWED_BY_RULE;
+		port_refused = true;
+	}
+	learned = lookup_dns(family, a);
+	if (learned && learned->expires_ns > bpf_ktime_get_boot_ns()) {
+		if (port_listed(&learned->ports, port))
+			return REASON_ALLOWED_BY_DNS;
+		port_refused = true;
+	}
+	if (port == DNS_PORT &&
+	    (protocol == IPPROTO_UDP || protocol == IPPROTO_TCP))
+		return REASON_DNS_RESOLVER_NOT_ALLOWED;
+	return port_refused ? REASON_PORT_NOT_ALLOWED : REASON_NOT_IN_ALLOW_LIST;
+}
+
+static __always_inline bool reason_allows(__u8 reason)
+{
+	return reason == REASON_LOOPBACK || reason == REASON_RESOLVER ||
+	       reason == REASON_ALLOWED_BY_RULE || reason == REASON_ALLOWED_BY_DNS;
+}
+
+/* The verdict for a reason; an exempt root's refusals become allows. */
+static __always_inline __u8 verdict_of(struct network_config *cfg,
+				       __u32 scope_flags, __u8 *reason)
+{
+	if (reason_allows(*reason))
+		return VERDICT_ALLOW;
+	if (scope_flags & SCOPE_EXEMPT) {
+		*reason = REASON_EXEMPT_ROOT;
+		return VERDICT_ALLOW;
+	}
+	return cfg->mode == NETWORK_MODE_BLOCK ? VERDICT_DENY : VERDICT_AUDIT;
+}
+
+/* Kills the current process when the policy says so; true when it did. */
+static __always_inline bool maybe_kill(struct network_config *cfg, __u8 verdict)
+{
+	if (verdict != VERDICT_DENY || cfg->action != NETWORK_ACTION_KILL)
+		return false;
+	/* delivered on the way back to user space, after the EPERM */
+	return bpf_send_signal(SIGKILL) == 0;
+}
+
+/* Records who made a socket the first time a monitored process uses it. */
+static __always_inline void tag_owner(struct bpf_sock *sk,
+				      struct scope_entry *scope)
+{
+	struct sock_owner *owner;
+
+	if (!sk)
+		return;
+	owner = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (owner && !owner->pid) {
+		owner->pid = bpf_get_current_pid_tgid() >> 32;
+		owner->flags = scope->flags;
+	}
+}
+
+/* false when this (socket, destination, verdict) was reported lately */
+static __always_inline bool first_report(__u64 cookie, __u8 family,
+					 const struct addr16 *a, __u16 port,
+					 __u8 verdict)
+{
+	struct send_key key = {
+		.cookie = cookie,
+		.dport = port,
+		.family = family,
+		.verdict = verdict,
+	};
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 *last;
+
+	__builtin_memcpy(key.daddr, a->w, sizeof(key.daddr));
+	last = bpf_map_lookup_elem(&send_reported, &key);
+	if (last && now - *last < SEND_REPORT_INTERVAL_NS)
+		return false;
+	bpf_map_update_elem(&send_reported, &key, &now, BPF_ANY);
+	return true;
+}
+
+static __always_inline struct network_event *reserve_event(void)
+{
+	struct network_event *event;
+
+	event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	if (!event)
+		stat_inc(STAT_DROPS);
+	return event;
+}
+
+static __always_inline void submit_event(struct network_event *event)
+{
+	bpf_ringbuf_submit(event, 0);
+	stat_inc(STAT_EVENTS);
+}
+
+/*
+ * The header for a packet's event: from the current task when it is the
+ * socket's owner, else (softirq, another task) only the owner's pid.
+ */
+static __always_inline void fill_owner_header(struct network_event *event,
+					      __u8 kind,
+					      const struct sock_owner *owner)
+{
+	fill_header(&event->header, EVENT_TYPE_NETWORK, kind);
+	if (event->header.pid != owner->pid) {
+		event->header.pid = owner->pid;
+		event->header.tid = 0;
+		event->header.ppid = 0;
+		__builtin_memset(event->header.comm, 0, sizeof(event->header.comm));
+	}
+}
+
+static __always_inline void fill_addresses(struct network_event *event,
+					   __u8 family, __u8 protocol,
+					   const struct addr16 *daddr,
+					   __u16 dport,
+					   const struct addr16 *saddr,
+					   __u16 sport)
+{
+	event->protocol = protocol;
+	event->family = family;
+	event->dport = dport;
+	event->sport = sport;
+	__builtin_memcpy(event->daddr, daddr->w, 16);
+	__builtin_memcpy(event->saddr, saddr->w, 16);
+	event->qtype = 0;
+	event->query_size = 0;
+}
+
+/* ---- connect, sendmsg, bind: the calling process is current ---- */
+
+static __always_inline void sock_source(struct bpf_sock *sk, __u8 family,
+					struct addr16 *saddr, __u16 *sport)
+{
+	if (!sk)
+		return;
+	*sport = sk->src_port;
+	if (family == 4 && sk->family == AF_INET) {
+		saddr->w[0] = sk->src_ip4;
+	} else if (sk->family == AF_INET6) {
+		saddr->w[0] = sk->src_ip6[0];
+		saddr->w[1] = sk->src_ip6[1];
+		saddr->w[2] = sk->src_ip6[2];
+		saddr->w[3] = sk->src_ip6[3];
+		fold_v4_mapped(&family, saddr);
+	}
+}
+
+static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
+					  __u8 family)
+{
+	struct addr16 daddr = {}, saddr = {};
+	struct scope_entry *scope = current_scope();
+	struct network_config *cfg;
+	struct network_event *event;
+	__u16 dport, sport = 0;
+	__u8 protocol, reason, verdict;
+	bool killed;
+
+	if (!scope)
+		return 1;
+	cfg = get_config();
+	if (!cfg)
+		return 1;
+	if (family == 4) {
+		daddr.w[0] = ctx->user_ip4;
+	} else {
+		daddr.w[0] = ctx->user_ip6[0];
+		daddr.w[1] = ctx->user_ip6[1];
+		daddr.w[2] = ctx->user_ip6[2];
+		daddr.w[3] = ctx->user_ip6[3];
+		fold_v4_mapped(&family, &daddr);
+	}
+	dport = bpf_ntohs((__u16)ctx->user_port);
+	protocol = ctx->protocol;
+	tag_owner(ctx->sk, scope);
+
+	reason = judge(cfg, family, &daddr, dport, protocol);
+	verdict = verdict_of(cfg, scope->flags, &reason);
+	killed = maybe_kill(cfg, verdict);
+
+	if (kind == NETWORK_SEND && !killed &&
+	    !first_report(bpf_get_socket_cookie(ctx), family, &daddr, dport, verdict))
+		goto out;
+	event = reserve_event();
+	if (!event)
+		goto out;
+	sock_source(ctx->sk, family, &saddr, &sport);
+	fill_header(&event->header, EVENT_TYPE_NETWORK, kind);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, family, protocol, &daddr, dport, &saddr, sport);
+	event->verdict = verdict;
+	event->reason = reason;
+	submit_event(event);
+out:
+	return verdict == VERDICT_DENY ? 0 : 1;
+}
+
+SEC("cgroup/connect4")
+int connect4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, NETWORK_CONNECT, 4);
+}
+
+SEC("cgroup/connect6")
+int connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, NETWORK_CONNECT, 6);
+}
+
+SEC("cgroup/sendmsg4")
+int sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, NETWORK_SEND, 4);
+}
+
+SEC("cgroup/sendmsg6")
+int sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, NETWORK_SEND, 6);
+}
+
+static __always_inline int bind_hook(struct bpf_sock_addr *ctx, __u8 family)
+{
+	struct addr16 saddr = {}, none = {};
+	struct scope_entry *scope = current_scope();
+	struct network_event *event;
+
+	if (!scope)
+		return 1;
+	tag_owner(ctx->sk, scope);
+	if (family == 4) {
+		saddr.w[0] = ctx->user_ip4;
+	} else {
+		saddr.w[0] = ctx->user_ip6[0];
+		saddr.w[1] = ctx->user_ip6[1];
+		saddr.w[2] = ctx->user_ip6[2];
+		saddr.w[3] = ctx->user_ip6[3];
+		fold_v4_mapped(&family, &saddr);
+	}
+	event = reserve_event();
+	if (!event)
+		return 1;
+	fill_header(&event->header, EVENT_TYPE_NETWORK, NETWORK_BIND);
+	fill_addresses(event, family, ctx->protocol, &none, 0, &saddr,
+		       bpf_ntohs((__u16)ctx->user_port));
+	event->verdict = VERDICT_ALLOW;
+	event->reason = REASON_NOT_ENFORCED;
+	submit_event(event);
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int bind4(struct bpf_sock_addr *ctx)
+{
+	return bind_hook(ctx, 4);
+}
+
+SEC("cgroup/bind6")
+int bind6(struct bpf_sock_addr *ctx)
+{
+	return bind_hook(ctx, 6);
+}
+
+/* Every socket a monitored process creates gets its owner at birth. */
+SEC("cgroup/sock_create")
+int sock_create(struct bpf_sock *ctx)
+{
+	struct scope_entry *scope = current_scope();
+	struct sock_owner *owner;
+
+	if (!scope)
+		return 1;
+	owner = bpf_sk_storage_get(&owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (owner) {
+		owner->pid = bpf_get_current_pid_tgid() >> 32;
+		owner->flags = scope->flags;
+	}
+	return 1;
+}
+
+SEC("tp/sock/inet_sock_set_state")
+int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	struct addr16 saddr = {}, none = {};
+	struct network_event *event;
+	__u8 family;
+
+	/* listen() runs in the caller's context, so current is the owner */
+	if (ctx->newstate != TCP_LISTEN || !current_scope())
+		return 0;
+	if (ctx->family == AF_INET) {
+		family = 4;
+		/* tracepoint arrays cannot be read through a moved ctx pointer */
+		bpf_probe_read_kernel(saddr.w, 4, ctx->saddr);
+	} else {
+		family = 6;
+		bpf_probe_read_kernel(saddr.w, 16, ctx->saddr_v6);
+		fold_v4_mapped(&family, &saddr);
+	}
+	event = reserve_event();
+	if (!event)
+		return 0;
+	fill_header(&event->header, EVENT_TYPE_NETWORK, NETWORK_LISTEN);
+	fill_addresses(event, family, ctx->protocol, &none, 0, &saddr, ctx->sport);
+	event->verdict = VERDICT_ALLOW;
+	event->reason = REASON_NOT_ENFORCED;
+	submit_event(event);
+	return 0;
+}
+
+/* ---- packets ---- */
+
+/* Reads addresses, protocol and ports; skb data starts at the IP header. */
+static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
+{
+	__u8 version;
+	__u16 ports[2];
+
+	if (bpf_skb_load_bytes(skb, 0, &version, 1))
+		return -1;
+	version >>= 4;
+	if (version == 4) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		p->family = 4;
+		p->protocol = ip.protocol;
+		p->saddr.w[0] = ip.saddr;
+		p->daddr.w[0] = ip.daddr;
+		p->l4_offset = ip.ihl * 4;
+		/* a later fragment has no ports */
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return 0;
+	} else if (version == 6) {
+		struct ipv6hdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		p->family = 6;
+		p->protocol = ip.nexthdr;
+		__builtin_memcpy(p->saddr.w, &ip.saddr, 16);
+		__builtin_memcpy(p->daddr.w, &ip.daddr, 16);
+		p->l4_offset = sizeof(ip);
+		fold_v4_mapped(&p->family, &p->saddr);
+		fold_v4_mapped(&p->family, &p->daddr);
+	} else {
+		return -1;
+	}
+	if (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, p->l4_offset, ports, sizeof(ports)))
+			return -1;
+		p->sport = bpf_ntohs(ports[0]);
+		p->dport = bpf_ntohs(ports[1]);
+	}
+	return 0;
+}
+
+/* Where a UDP or TCP payload starts (DNS over TCP: after its length). */
+static __always_inline int dns_payload_offset(struct __sk_buff *skb,
+					      const struct packet *p)
+{
+	__u8 doff;
+
+	if (p->protocol == IPPROTO_UDP)
+		return p->l4_offset + 8;
+	if (bpf_skb_load_bytes(skb, p->l4_offset + 12, &doff, 1))
+		return -1;
+	return p->l4_offset + (doff >> 4) * 4 + 2;
+}
+
+/* Copies a payload (a DNS message, a TLS hello) into scratch; its length, or -1. */
+static __always_inline int load_payload(struct __sk_buff *skb, int offset,
+				    struct dns_scratch *s)
+{
+	__u32 len = skb->len;
+	__u64 n;
+
+	if (offset < 0 || offset >= len)
+		return -1;
+	n = len - (__u32)offset;
+	if (n > DNS_MSG_MAX)
+		n = DNS_MSG_MAX;
+	/* keep clang from folding the bounds into one the verifier cannot use */
+	asm volatile("" : "+r"(n));
+	if (n < 12 || n > DNS_MSG_MAX)
+		return -1;
+	if (bpf_skb_load_bytes(skb, offset, s->msg, n))
+		return -1;
+	s->len = n;
+	return n;
+}
+
+static __always_inline __u16 msg_u16(struct dns_scratch *s, __u32 pos)
+{
+	return (s->msg[pos & (DNS_MSG_MAX - 1)] << 8) |
+	       s->msg[(pos + 1) & (DNS_MSG_MAX - 1)];
+}
+
+/* ---- DNS names ---- */
+
+/*
+ * The parse state lives in the scratch map, not on the stack: the verifier
+ * knows nothing of map contents, so every bpf_loop step looks the same to
+ * it and the loops verify in one pass instead of one per iteration.
+ */
+
+/* One label or one compression pointer per call (bpf_loop). */
+static long name_step(__u32 index, void *unused)
+{
+	struct dns_scratch *s = get_scratch();
+	struct name_cursor *c;
+	__u32 pos, out, len, target;
+
+	if (!s)
+		return 1;
+	c = &s->cur;
+	pos = c->pos;
+	out = c->out;
+	if (pos + 1 > s->len || pos >= DNS_MSG_MAX) {
+		c->error = 1;
+		return 1;
+	}
+	len = s->msg[pos & (DNS_MSG_MAX - 1)];
+	if ((len & 0xc0) == 0xc0) {
+		if (pos + 2 > s->len) {
+			c->error = 1;
+			return 1;
+		}
+		target = ((len & 0x3f) << 8) | s->msg[(pos + 1) & (DNS_MSG_MAX - 1)];
+		if (!c->end)
+			c->end = pos + 2;
+		/* only backwards: a pointer to itself or ahead could loop */
+		if (target >= pos || ++c->jumps > DNS_MAX_JUMPS) {
+			c->error = 1;
+			return 1;
+		}
+		c->pos = target;
+		return 0;
+	}
+	if (len & 0xc0) {
+		c->error = 1;
+		return 1;
+	}
+	if (len == 0) {
+		if (out >= DNS_NAME_MAX) {
+			c->error = 2;
+			return 1;
+		}
+		s->name[out & (DNS_NAME_MAX - 1)] = 0;
+		c->out = out + 1;
+		if (!c->end)
+			c->end = pos + 1;
+		c->done = 1;
+		return 1;
+	}
+	if (pos + 1 + len > s->len) {
+		c->error = 1;
+		return 1;
+	}
+	if (out + len + 2 > DNS_NAME_MAX) {
+		c->error = 2;
+		return 1;
+	}
+	if (c->labels < DNS_MAX_LABELS)
+		c->label_off[MASKED(c->labels, DNS_MAX_LABELS - 1)] = out;
+	c->labels++;
+	s->name[out & (DNS_NAME_MAX - 1)] = len;
+	bpf_probe_read_kernel(&s->name[(out + 1) & (DNS_NAME_MAX - 1)], len & 63,
+			      &s->msg[(pos + 1) & (DNS_MSG_MAX - 1)]);
+	c->out = out + 1 + len;
+	c->pos = pos + 1 + len;
+	return 0;
+}
+
+/* Lowercases one byte of the name and hashes it (bpf_loop). */
+static long lower_step(__u32 index, void *unused)
+{
+	struct dns_scratch *s = get_scratch();
+	__u8 ch;
+
+	if (!s || index >= s->cur.out)
+		return 1;
+	ch = s->name[index & (DNS_NAME_MAX - 1)];
+	/* label lengths are at most 63, below 'A' */
+	if (ch >= 'A' && ch <= 'Z') {
+		ch |= 0x20;
+		s->name[index & (DNS_NAME_MAX - 1)] = ch;
+	}
+	s->hash = (s->hash ^ ch) * 0x100000001b3ULL;
+	return 0;
+}
+
+/*
+ * Reads the name at `pos` of scratch msg into scratch name (lowercased),
+ * with s->cur describing it and s->hash a hash of it for comparing names
+ * within one message. 0, or -1 malformed, -2 longer than DNS_NAME_MAX.
+ * Global, so the verifier checks it once rather than at every call.
+ */
+__noinline int read_name(__u32 pos)
+{
+	struct dns_scratch *s = get_scratch();
+
+	if (!s)
+		return -1;
+	__builtin_memset(&s->cur, 0, sizeof(s->cur));
+	s->cur.pos = pos;
+	bpf_loop(DNS_MAX_LABELS * 4 + DNS_MAX_JUMPS, name_step, NULL, 0);
+	if (s->cur.error == 2)
+		return -2;
+	if (s->cur.error || !s->cur.done)
+		return -1;
+	s->hash = 0xcbf29ce484222325ULL;
+	bpf_loop(DNS_NAME_MAX, lower_step, NULL, 0);
+	return 0;
+}
+
+/* Tries the allowed-domain keys for the name's suffix at one label (bpf_loop). */
+static long domain_step(__u32 index, void *unused)
+{
+	struct network_config *cfg = get_config();
+	struct dns_scratch *s = get_scratch();
+	struct allow_ports *rule;
+	__u32 off, n;
+
+	if (!s || !cfg || index >= s->cur.labels || index >= DNS_MAX_LABELS)
+		return 1;
+	off = s->cur.label_off[MASKED(index, DNS_MAX_LABELS - 1)];
+	if (off >= s->cur.out)
+		return 1;
+	n = s->cur.out - off;
+	if (n > DNS_NAME_MAX || n == 0)
+		return 1;
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	/* the name itself matches exact rules, its parents wildcards */
+	s->key.wildcard = index > 0;
+	bpf_probe_read_kernel(s->key.name, MASKED(n, 2 * DNS_NAME_MAX - 1),
+			      &s->name[off & (DNS_NAME_MAX - 1)]);
+	if (cfg->generation)
+		rule = bpf_map_lookup_elem(&domains_gen1, &s->key);
+	else
+		rule = bpf_map_lookup_elem(&domains, &s->key);
+	if (!rule)
+		return 0;
+	/* nearest first: the most specific rule gives the ports */
+	__builtin_memcpy(&s->chain_ports[0], rule, sizeof(*rule));
+	s->matched = 1;
+	return 1;
+}
+
+/* ---- DNS answers ---- */
+
+static __always_inline void merge_ports(struct allow_ports *into,
+					const struct allow_ports *from)
+{
+	if (into->count == 0 || from->count == 0) {
+		into->count = 0;
+		return;
+	}
+	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
+		__u16 count = into->count;
+
+		if (i >= from->count)
+			break;
+		if (port_listed(into, from->ports[i]))
+			continue;
+		/* more ports than a value holds: keep the newest set */
+		if (count >= ALLOW_MAX_PORTS) {
+			__builtin_memcpy(into, from, sizeof(*into));
+			return;
+		}
+		into->count = count + 1;
+		into->ports[MASKED(count, ALLOW_MAX_PORTS - 1)] = from->ports[i];
+	}
+}
+
+static __always_inline void admit(struct network_config *cfg,
+				  struct dns_scratch *s, void *map, void *key,
+				  __u32 ttl, const struct allow_ports *ports)
+{
+	/* built in scratch: merging writes ports at a variable index */
+	struct dns_allow *entry = &s->entry, *old;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (ttl < cfg->dns_min_ttl)
+		ttl = cfg->dns_min_ttl;
+	if (ttl > cfg->dns_max_ttl)
+		ttl = cfg->dns_max_ttl;
+	entry->expires_ns = now + (__u64)ttl * 1000000000ULL;
+	__builtin_memcpy(&entry->ports, ports, sizeof(entry->ports));
+	/* two allowed names may share an address: keep both port sets */
+	old = bpf_map_lookup_elem(map, key);
+	if (old && old->expires_ns > now) {
+		merge_ports(&entry->ports, &old->ports);
+		if (old->expires_ns > entry->expires_ns)
+			entry->expires_ns = old->expires_ns;
+	}
+	bpf_map_update_elem(map, key, entry, BPF_ANY);
+}
+
+/* Which allowed name of this message the scratch hash is, or -1. */
+static long chain_step(__u32 index, void *found)
+{
+	struct dns_scratch *s = get_scratch();
+
+	if (!s || index >= s->chain_count || index >= DNS_MAX_CHAIN)
+		return 1;
+	if (s->chain_hash[MASKED(index, DNS_MAX_CHAIN - 1)] != s->hash)
+		return 0;
+	*(int *)found = index;
+	return 1;
+}
+
+/* One answer record per call (bpf_loop). */
+static long record_step(__u32 index, void *unused)
+{
+	struct network_config *cfg = get_config();
+	struct dns_scratch *s = get_scratch();
+	__u32 pos, type, class, ttl, rdlen, rdata, next;
+	__u64 which;
+	int slot = -1;
+
+	if (!s || !cfg || index >= s->walk_count)
+		return 1;
+	if (read_name(s->walk_pos))
+		return 1;
+	pos = s->cur.end;
+	if (pos + 10 > s->len)
+		return 1;
+	type = msg_u16(s, pos);
+	class = msg_u16(s, pos + 2);
+	ttl = ((__u32)msg_u16(s, pos + 4) << 16) | msg_u16(s, pos + 6);
+	rdlen = msg_u16(s, pos + 8);
+	rdata = pos + 10;
+	if (rdata + rdlen > s->len)
+		return 1;
+	s->walk_pos = rdata + rdlen;
+
+	bpf_loop(DNS_MAX_CHAIN, chain_step, &slot, 0);
+	if (slot < 0 || class != DNS_CLASS_IN)
+		return 0;
+	which = MASKED(slot, DNS_MAX_CHAIN - 1);
+	if (type == DNS_TYPE_CNAME) {
+		/* the target of an allowed name is allowed, with its ports */
+		if (read_name(rdata))
+			return 0;
+		next = s->chain_count;
+		if (next >= DNS_MAX_CHAIN)
+			return 0;
+		s->chain_hash[MASKED(next, DNS_MAX_CHAIN - 1)] = s->hash;
+		__builtin_memcpy(&s->chain_ports[MASKED(next, DNS_MAX_CHAIN - 1)],
+				 &s->chain_ports[which], sizeof(struct allow_ports));
+		s->chain_count = next + 1;
+	} else if (type == DNS_TYPE_A && rdlen == 4) {
+		__u32 addr;
+
+		bpf_probe_read_kernel(&addr, 4, &s->msg[rdata & (DNS_MSG_MAX - 1)]);
+		admit(cfg, s, &dns_allow_v4, &addr, ttl, &s->chain_ports[which]);
+	} else if (type == DNS_TYPE_AAAA && rdlen == 16) {
+		struct dns_key_v6 addr;
+
+		bpf_probe_read_kernel(&addr, 16, &s->msg[rdata & (DNS_MSG_MAX - 1)]);
+		admit(cfg, s, &dns_allow_v6, &addr, ttl, &s->chain_ports[which]);
+	}
+	return 0;
+}
+
+/*
+ * Admits the A and AAAA addresses of an answer whose question (or a
+ * CNAME target along its chain) is an allowed name. Runs before the
+ * socket queues the packet, so the reader cannot connect earlier.
+ */
+static __always_inline void learn_answer(struct __sk_buff *skb,
+					 const struct packet *p)
+{
+	struct dns_scratch *s = get_scratch();
+	__u16 flags;
+
+	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
+		return;
+	flags = msg_u16(s, 2);
+	/* a response, standard query, no error, one question */
+	if (!(flags & 0x8000) || (flags & 0x7800) || (flags & 0x000f) ||
+	    msg_u16(s, 4) != 1)
+		return;
+	if (read_name(12))
+		return;
+	s->matched = 0;
+	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	if (!s->matched)
+		return;
+	s->chain_count = 1;
+	s->chain_hash[0] = s->hash;
+	s->walk_pos = s->cur.end + 4;
+	s->walk_count = msg_u16(s, 6);
+	bpf_loop(DNS_MAX_RECORDS, record_step, NULL, 0);
+}
+
+/* Reports the name a monitored socket asks a DNS server for. */
+static __always_inline void report_query(struct __sk_buff *skb,
+					 struct network_config *cfg,
+					 const struct packet *p,
+					 const struct sock_owner *owner)
+{
+	struct dns_scratch *s = get_scratch();
+	struct network_event *event;
+	__u8 reason, verdict;
+	int err;
+
+	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
+		return;
+	/* queries only: QR clear */
+	if (msg_u16(s, 2) & 0x8000 || msg_u16(s, 4) == 0)
+		return;
+	err = read_name(12);
+	if (err == -1)
+		return;
+	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
+	verdict = verdict_of(cfg, owner->flags, &reason);
+	event = reserve_event();
+	if (!event)
+		return;
+	fill_owner_header(event, NETWORK_DNS, owner);
+	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
+		       &p->saddr, p->sport);
+	event->verdict = verdict;
+	event->reason = reason;
+	if (err) {
+		event->header.flags |= NETWORK_FLAG_QUERY_TRUNCATED;
+		event->query_size = 0;
+	} else {
+		event->query_size = s->cur.out;
+		event->qtype = msg_u16(s, s->cur.end);
+	}
+	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
+	submit_event(event);
+}
+
+/* ---- TLS server name ---- */
+
+/* bytes of a ClientHello's server_name turned into scratch name (wire format) */
+static long sni_step(__u32 index, void *unused)
+{
+	struct dns_scratch *s = get_scratch();
+	struct name_cursor *c;
+	__u32 out, start;
+	__u8 ch;
+
+	if (!s)
+		return 1;
+	c = &s->cur;
+	if (index >= c->jumps)
+		return 1;
+	out = c->out;
+	start = c->end;		/* where the current label's length goes */
+	if (out + 2 > DNS_NAME_MAX || start >= out) {
+		c->error = 2;
+		return 1;
+	}
+	ch = s->msg[MASKED(c->pos + index, DNS_MSG_MAX - 1)];
+	if (ch == '.') {
+		if (out - start - 1 == 0 || out - start - 1 > 63) {
+			c->error = 1;
+			return 1;
+		}
+		s->name[MASKED(start, DNS_NAME_MAX - 1)] = out - start - 1;
+		if (c->labels < DNS_MAX_LABELS)
+			c->label_off[MASKED(c->labels, DNS_MAX_LABELS - 1)] = out;
+		c->labels++;
+		c->end = out;
+		c->out = out + 1;
+		return 0;
+	}
+	if (ch >= 'A' && ch <= 'Z')
+		ch |= 0x20;
+	s->name[MASKED(out, DNS_NAME_MAX - 1)] = ch;
+	c->out = out + 1;
+	return 0;
+}
+
+/* One TLS extension per call: finds server_name (bpf_loop). */
+static long extension_step(__u32 index, void *unused)
+{
+	struct dns_scratch *s = get_scratch();
+	__u32 pos, type, length, name_length;
+
+	if (!s)
+		return 1;
+	pos = s->walk_pos;
+	if (pos + 4 > s->walk_count || pos + 4 > s->len)
+		return 1;
+	type = msg_u16(s, pos);
+	length = msg_u16(s, pos + 2);
+	if (type != 0) {
+		s->walk_pos = pos + 4 + length;
+		return 0;
+	}
+	/* list length (2), name type (1, host_name = 0), name length (2) */
+	if (pos + 9 > s->len || s->msg[MASKED(pos + 6, DNS_MSG_MAX - 1)] != 0)
+		return 1;
+	name_length = msg_u16(s, pos + 7);
+	if (pos + 9 + name_length > s->len)
+		return 1;
+	s->matched = 1;
+	s->cur.pos = pos + 9;
+	s->cur.jumps = name_length;	/* bytes of name, for sni_step */
+	return 1;
+}
+
+/*
+ * Reads the server_name of a ClientHello at the start of a TCP payload
+ * into scratch name, as read_name() would leave a DNS name. 0, or -1 when
+ * there is none in the bytes read (the hello goes on unjudged).
+ */
+static __always_inline int read_sni(struct __sk_buff *skb, int offset,
+				    struct dns_scratch *s)
+{
+	__u32 pos;
+
+	if (load_payload(skb, offset, s) < 0)
+		return -1;
+	/* handshake record, ClientHello */
+	if (s->msg[0] != 0x16 || s->msg[1] != 3 || s->msg[5] != 1)
+		return -1;
+	/* record (5), handshake header (4), version (2), random (32) */
+	pos = 43;
+	if (pos + 1 > s->len)
+		return -1;
+	pos += 1 + s->msg[MASKED(pos, DNS_MSG_MAX - 1)];	/* session id */
+	if (pos + 2 > s->len)
+		return -1;
+	pos += 2 + msg_u16(s, pos);				/* cipher suites */
+	if (pos + 1 > s->len)
+		return -1;
+	pos += 1 + s->msg[MASKED(pos, DNS_MSG_MAX - 1)];	/* compression */
+	if (pos + 2 > s->len)
+		return -1;
+	s->walk_count = pos + 2 + msg_u16(s, pos);		/* extensions end */
+	s->walk_pos = pos + 2;
+	s->matched = 0;
+	__builtin_memset(&s->cur, 0, sizeof(s->cur));
+	bpf_loop(32, extension_step, NULL, 0);
+	if (!s->matched || s->cur.jumps == 0)
+		return -1;
+	/* name[0] waits for the first label's length */
+	s->cur.out = 1;
+	s->cur.labels = 1;
+	bpf_loop(DNS_NAME_MAX, sni_step, NULL, 0);
+	if (s->cur.error || s->cur.out + 1 > DNS_NAME_MAX ||
+	    s->cur.out - s->cur.end - 1 == 0 || s->cur.out - s->cur.end - 1 > 63)
+		return -1;
+	s->name[MASKED(s->cur.end, DNS_NAME_MAX - 1)] = s->cur.out - s->cur.end - 1;
+	s->name[MASKED(s->cur.out, DNS_NAME_MAX - 1)] = 0;
+	s->cur.out += 1;
+	return 0;
+}
+
+/*
+ * A TLS ClientHello to an address only DNS admitted must name an allowed
+ * domain: otherwise the address was reached under a name that was allowed
+ * and is used for another (domain fronting). Destinations allowed by an
+ * address rule are not held to names. Returns the verdict.
+ */
+static __always_inline __u8 check_sni(struct __sk_buff *skb,
+				      struct network_config *cfg,
+				      const struct packet *p,
+				      const struct sock_owner *owner)
+{
+	struct dns_scratch *s = get_scratch();
+	struct network_event *event;
+	int offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
+	__u8 reason, verdict;
+	bool killed = false;
+
+	if (!s || offset <= 0 || offset + 6 > skb->len)
+		return VERDICT_ALLOW;
+	if (judge(cfg, p->family, &p->daddr, p->dport, p->protocol) !=
+	    REASON_ALLOWED_BY_DNS)
+		return VERDICT_ALLOW;
+	if (read_sni(skb, offset, s))
+		return VERDICT_ALLOW;
+	s->matched = 0;
+	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	if (s->matched && port_listed(&s->chain_ports[0], p->dport))
+		return VERDICT_ALLOW;
+	reason = REASON_SNI_NOT_ALLOWED;
+	verdict = verdict_of(cfg, owner->flags, &reason);
+	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
+		killed = maybe_kill(cfg, verdict);
+	/* TCP retransmits a dropped hello: report it once */
+	if (!killed && !first_report(bpf_get_socket_cookie(skb), p->family,
+				     &p->daddr, p->dport, verdict))
+		return verdict;
+	event = reserve_event();
+	if (!event)
+		return verdict;
+	fill_owner_header(event, NETWORK_SEND, owner);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
+		       &p->saddr, p->sport);
+	event->verdict = verdict;
+	event->reason = reason;
+	event->query_size = s->cur.out;
+	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
+	submit_event(event);
+	return verdict;
+}
+
+static __always_inline bool to_resolver(struct network_config *cfg,
+					const struct packet *p)
+{
+	return p->dport == DNS_PORT ||
+	       is_resolver(cfg, p->family, &p->daddr, p->dport);
+}
+
+/*
+ * The way out for sockets connect/sendmsg never see (raw, ICMP): judged
+ * here by their owner. TCP and UDP were judged at connect/sendmsg; here
+ * only their DNS queries are read (to report the names asked) and TLS
+ * hellos to port 443 (to hold them to the allowed names).
+ */
+SEC("cgroup_skb/egress")
+int egress(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	struct bpf_sock *sk = skb->sk;
+	struct network_config *cfg;
+	struct sock_owner *owner;
+	struct network_event *event;
+	__u8 reason, verdict;
+	bool killed = false;
+
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	owner = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (!owner || !(owner->flags & SCOPE_MONITORED))
+		return 1;
+	cfg = get_config();
+	if (!cfg || parse_packet(skb, &p) < 0)
+		return 1;
+	if (p.protocol == IPPROTO_TCP || p.protocol == IPPROTO_UDP) {
+		if (to_resolver(cfg, &p))
+			report_query(skb, cfg, &p, owner);
+		else if (p.protocol == IPPROTO_TCP && p.dport == TLS_PORT &&
+			 check_sni(skb, cfg, &p, owner) == VERDICT_DENY)
+			return 0;
+		return 1;
+	}
+	reason = judge(cfg, p.family, &p.daddr, 0, p.protocol);
+	verdict = verdict_of(cfg, owner->flags, &reason);
+	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
+		killed = maybe_kill(cfg, verdict);
+	if (!killed && !first_report(bpf_get_socket_cookie(skb), p.family,
+				     &p.daddr, 0, verdict))
+		goto out;
+	event = reserve_event();
+	if (!event)
+		goto out;
+	fill_owner_header(event, NETWORK_SEND, owner);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, p.family, p.protocol, &p.daddr, 0, &p.saddr, 0);
+	event->verdict = verdict;
+	event->reason = reason;
+	submit_event(event);
+out:
+	return verdict == VERDICT_DENY ? 0 : 1;
+}
+
+/* DNS answers from a trusted resolver, to any socket on the host. */
+SEC("cgroup_skb/ingress")
+int ingress(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	struct network_config *cfg = get_config();
+
+	if (!cfg || parse_packet(skb, &p) < 0)
+		return 1;
+	if (p.protocol != IPPROTO_TCP && p.protocol != IPPROTO_UDP)
+		return 1;
+	if (!is_resolver(cfg, p.family, &p.saddr, p.sport))
+		return 1;
+	learn_answer(skb, &p);
+	return 1;
+}

@@ -1,0 +1,262 @@
+"""Network probe for tests/network_sensor_test.ts: one network action per
+run, printing "ok" or "errno N" (and extra lines per subcommand).
+
+Only ever pointed at loopback or at a network namespace the test made.
+"""
+import errno
+import os
+import socket
+import struct
+import sys
+import time
+
+
+def result(fn):
+    try:
+        fn()
+        print("ok", flush=True)
+    except OSError as error:
+        print(f"errno {error.errno}", flush=True)
+
+
+def family_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def tcp(host, port):
+    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
+        s.settimeout(3)
+        result(lambda: s.connect((host, int(port))))
+
+
+def tcp_fastopen(host, port):
+    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
+        s.settimeout(3)
+        result(lambda: s.sendto(b"x", socket.MSG_FASTOPEN, (host, int(port))))
+
+
+def udp(host, port, count="1"):
+    with socket.socket(family_of(host), socket.SOCK_DGRAM) as s:
+        def send():
+            for _ in range(int(count)):
+                s.sendto(b"x", (host, int(port)))
+        result(send)
+
+
+def udp_connected(host, port):
+    with socket.socket(family_of(host), socket.SOCK_DGRAM) as s:
+        def send():
+            s.connect((host, int(port)))
+            s.send(b"x")
+        result(send)
+
+
+def icmp(host):
+    """ICMP echo over a raw socket: ok when a reply came back."""
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
+        s.settimeout(1)
+        header = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1)
+        checksum = 0
+        for i in range(0, len(header), 2):
+            checksum += (header[i] << 8) + header[i + 1]
+        checksum = (checksum >> 16) + (checksum & 0xFFFF)
+        checksum = ~checksum & 0xFFFF
+        packet = struct.pack("!BBHHH", 8, 0, checksum, 0x4242, 1)
+        try:
+            s.sendto(packet, (host, 0))
+            while True:
+                data, source = s.recvfrom(1024)
+                if source[0] == host and data[20] == 0:
+                    print("ok", flush=True)
+                    return
+        except socket.timeout:
+            print("noreply", flush=True)
+        except OSError as error:
+            print(f"errno {error.errno}", flush=True)
+
+
+def listen(host):
+    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        s.listen()
+        print("ok", flush=True)
+
+
+def wait_then(args):
+    """Waits for a line on stdin (the test changes our scope meanwhile)."""
+    print("ready", flush=True)
+    sys.stdin.readline()
+    main(args)
+
+
+def resolve_connect(name, port):
+    """getaddrinfo (the system resolver) then connect to each address."""
+    try:
+        infos = socket.getaddrinfo(name, int(port), socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        print(f"gaierror {error.errno}", flush=True)
+        return
+    for info in infos:
+        address = info[4][0]
+        print(f"address {address}", flush=True)
+        with socket.socket(info[0], socket.SOCK_STREAM) as s:
+            s.settimeout(3)
+            result(lambda: s.connect(info[4]))
+
+
+def query(server, name, qtype=1, tcp=False):
+    """A DNS query of our own; returns the answer's addresses."""
+    ident = os.getpid() & 0xFFFF
+    question = b"".join(
+        bytes([len(label)]) + label.encode() for label in name.split(".")
+    ) + b"\0" + struct.pack("!HH", qtype, 1)
+    message = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
+    host, port = server
+    if tcp:
+        with socket.create_connection((host, port), timeout=3) as s:
+            s.sendall(struct.pack("!H", len(message)) + message)
+            length = struct.unpack("!H", recv_exact(s, 2))[0]
+            answer = recv_exact(s, length)
+    else:
+        with socket.socket(family_of(host), socket.SOCK_DGRAM) as s:
+            s.settimeout(3)
+            s.sendto(message, (host, port))
+            answer = s.recv(4096)
+    return parse_addresses(answer)
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise OSError(errno.ECONNRESET, "short read")
+        data += chunk
+    return data
+
+
+def skip_name(data, pos):
+    while True:
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            return pos + 2
+        if length == 0:
+            return pos + 1
+        pos += 1 + length
+
+
+def parse_addresses(data):
+    count = struct.unpack("!H", data[6:8])[0]
+    pos = skip_name(data, 12) + 4
+    addresses = []
+    for _ in range(count):
+        pos = skip_name(data, pos)
+        rtype, _, _, rdlen = struct.unpack("!HHIH", data[pos:pos + 10])
+        pos += 10
+        if rtype == 1:
+            addresses.append(socket.inet_ntop(socket.AF_INET, data[pos:pos + 4]))
+        elif rtype == 28:
+            addresses.append(socket.inet_ntop(socket.AF_INET6, data[pos:pos + 16]))
+        pos += rdlen
+    return addresses
+
+
+def dns_connect(server, server_port, name, port, transport="udp", qtype="1"):
+    """Our own DNS query, then a TCP connect to each address of the answer."""
+    try:
+        addresses = query((server, int(server_port)), name, int(qtype),
+                          tcp=transport == "tcp")
+    except OSError as error:
+        print(f"query errno {error.errno}", flush=True)
+        return
+    for address in addresses:
+        print(f"address {address}", flush=True)
+        with socket.socket(family_of(address), socket.SOCK_STREAM) as s:
+            s.settimeout(3)
+            result(lambda: s.connect((address, int(port))))
+
+
+def dns_loop(server, server_port, count, suffix):
+    """count × (resolve a fresh name, connect at once to what it says).
+
+    Listens on the wildcard address: only run inside a test namespace.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("0.0.0.0", 0))
+    listener.listen(128)
+    port = listener.getsockname()[1]
+    ok = 0
+    failures = []
+    start = time.monotonic()
+    for i in range(int(count)):
+        name = f"n{i}.{suffix}"
+        try:
+            addresses = query((server, int(server_port)), name)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.settimeout(3)
+                s.connect((addresses[0], port))
+            listener.accept()[0].close()
+            ok += 1
+        except (OSError, IndexError) as error:
+            failures.append(f"{name}: {error}")
+    print(f"ok {ok} in {time.monotonic() - start:.2f}s", flush=True)
+    for failure in failures[:5]:
+        print(f"failed {failure}", flush=True)
+
+
+def tls(server, server_port, name, server_name):
+    """Resolve `name`, send a TLS hello for `server_name` to its address on
+    port 443: "delivered" when our own listener got it, else "dropped".
+
+    Listens on the wildcard address: only run inside a test namespace.
+    """
+    import ssl
+    import threading
+    address = query((server, int(server_port)), name)[0]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", 443))
+    listener.listen(1)
+
+    def hello():
+        context = ssl.create_default_context()
+        try:
+            with socket.create_connection((address, 443), timeout=2) as s:
+                context.wrap_socket(s, server_hostname=server_name)
+        except (OSError, ssl.SSLError):
+            pass
+
+    thread = threading.Thread(target=hello, daemon=True)
+    thread.start()
+    conn, _ = listener.accept()
+    conn.settimeout(1.5)
+    try:
+        data = conn.recv(4096)
+        print("delivered" if data else "dropped", flush=True)
+    except socket.timeout:
+        print("dropped", flush=True)
+
+
+COMMANDS = {
+    "tls": tls,
+    "tcp": tcp,
+    "tfo": tcp_fastopen,
+    "udp": udp,
+    "udpconn": udp_connected,
+    "icmp": icmp,
+    "listen": listen,
+    "resolve": resolve_connect,
+    "dns": dns_connect,
+    "dnsloop": dns_loop,
+}
+
+
+def main(args):
+    if args[0] == "wait":
+        wait_then(args[1:])
+        return
+    COMMANDS[args[0]](*args[1:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

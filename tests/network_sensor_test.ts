@@ -1,0 +1,704 @@
+/**
+ * sensor.network on the real kernel: connect/sendmsg enforcement, egress
+ * for raw sockets, listen/bind reports and DNS-admitted addresses.
+ *
+ * Every packet goes to loopback or into a network namespace the test
+ * creates; "forbidden" destinations are loopback addresses with the
+ * sensor's implicit loopback allowance turned off.
+ */
+import assert from "node:assert/strict";
+import { EVENT_HEADER } from "../sensors/event.ts";
+import {
+  ALLOW_KEY_V4,
+  ALLOW_KEY_V6,
+  ALLOW_PORTS,
+  type AllowEntry,
+  decodeDnsName,
+  DNS_ALLOW,
+  DOMAIN_KEY,
+  encodeDnsName,
+  encodeDomains,
+  formatAddress,
+  NETWORK_CONFIG,
+  NETWORK_EVENT,
+  type NetworkEvent,
+  RESOLVER_KEY,
+} from "../sensors/network.ts";
+import { ScopeFlag } from "../sensors/process.ts";
+import { encodeLpmKey, encodeLpmValue } from "../policy/network.ts";
+import { assertLayoutMatchesBtf } from "./helpers/btf.ts";
+import { kernelTest, ROOT } from "./helpers/kernel.ts";
+import {
+  DNS_SERVER,
+  NetHarness,
+  PROBE,
+  TestNetns,
+} from "./helpers/net_harness.ts";
+
+const networkObject = `${ROOT}bpf/build/sensor.network.bpf.o`;
+const EPERM = "errno 1";
+
+for (
+  const layout of [
+    EVENT_HEADER,
+    NETWORK_EVENT,
+    NETWORK_CONFIG,
+    ALLOW_PORTS,
+    ALLOW_KEY_V4,
+    ALLOW_KEY_V6,
+    RESOLVER_KEY,
+    DOMAIN_KEY,
+    DNS_ALLOW,
+  ]
+) {
+  Deno.test(`${layout.name} layout matches sensor.network BTF`, async () => {
+    await assertLayoutMatchesBtf(networkObject, layout);
+  });
+}
+
+Deno.test("formatAddress() writes IPv4 and RFC 5952 IPv6", () => {
+  assert.equal(formatAddress(4, new Uint8Array([127, 0, 0, 2])), "127.0.0.2");
+  const v6 = (text: number[]) => formatAddress(6, new Uint8Array(text));
+  assert.equal(v6([...Array(15).fill(0), 1]), "::1");
+  assert.equal(
+    v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]),
+    "2001:db8::1:0:0:1",
+  );
+  assert.equal(v6(Array(16).fill(0)), "::");
+});
+
+Deno.test("DNS names round-trip through wire format, lowercased", () => {
+  const wire = encodeDnsName("Api.GitHub.com.");
+  assert.deepEqual(
+    [...wire],
+    [3, 97, 112, 105, 6, 103, 105, 116, 104, 117, 98, 3, 99, 111, 109, 0],
+  );
+  assert.equal(decodeDnsName(wire), "api.github.com");
+  assert.throws(() => encodeDnsName("a..b"), RangeError);
+  assert.throws(
+    () => encodeDnsName(`${"a".repeat(60)}.`.repeat(3)),
+    RangeError,
+  );
+});
+
+Deno.test("encodeDomains() merges rules on one name; any port wins", () => {
+  const entries = encodeDomains([
+    { name: "github.com", wildcard: false, port: 443 },
+    { name: "github.com", wildcard: false, port: 80 },
+    { name: "github.com", wildcard: true, port: 443 },
+    { name: "github.com", wildcard: true, port: null },
+  ]);
+  assert.equal(entries.length, 2);
+  const [exact, wildcard] = entries;
+  const view = (bytes: Uint8Array) => new DataView(bytes.buffer);
+  assert.equal(view(exact.key).getUint32(0, true), 0);
+  assert.equal(view(wildcard.key).getUint32(0, true), 1);
+  assert.equal(decodeDnsName(exact.key.subarray(4)), "github.com");
+  assert.deepEqual([...new Uint16Array(exact.value.buffer)].slice(0, 3), [
+    2,
+    80,
+    443,
+  ]);
+  assert.equal(view(wildcard.value).getUint16(0, true), 0);
+});
+
+/** An allow-trie entry for `address/prefix` with `ports` (none: any). */
+function rule(
+  family: 4 | 6,
+  address: number[],
+  prefixLength: number,
+  ports: number[] = [],
+): AllowEntry {
+  return {
+    key: encodeLpmKey(
+      { prefixLength, address: new Uint8Array(address), ports },
+      family,
+    ),
+    value: encodeLpmValue(ports),
+  };
+}
+
+const LOOPBACK_V6 = [...Array(15).fill(0), 1];
+
+function only(events: NetworkEvent[], kind: string): NetworkEvent {
+  const matching = events.filter((event) => event.kind === kind);
+  assert.equal(
+    matching.length,
+    1,
+    `expected one ${kind} event, got ${JSON.stringify(events, null, 1)}`,
+  );
+  return matching[0];
+}
+
+/** Runs `fn` with both sensors attached; always cleans up. */
+async function withSensors(
+  settings: Parameters<typeof NetHarness.start>[0],
+  fn: (harness: NetHarness) => Promise<void>,
+): Promise<void> {
+  const harness = await NetHarness.start(settings);
+  try {
+    await fn(harness);
+  } finally {
+    await harness.close();
+  }
+}
+
+/** A TCP listener on a loopback address, owned by this (unmonitored) test. */
+function listen(hostname: string): Deno.TcpListener {
+  return Deno.listen({ hostname, port: 0, transport: "tcp" });
+}
+
+kernelTest(
+  "block mode: TCP connect allowed by rule, denied (EPERM) without",
+  async () => {
+    using allowed = listen("127.0.0.1");
+    using forbidden = listen("127.0.0.2");
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setAllowList([rule(4, [127, 0, 0, 1], 32)], []);
+      const ok = await h.probe("tcp", "127.0.0.1", String(allowed.addr.port));
+      assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+      const denied = await h.probe(
+        "tcp",
+        "127.0.0.2",
+        String(forbidden.addr.port),
+      );
+      assert.deepEqual(denied.lines, [EPERM], denied.stderr);
+
+      const allow = only(h.events(ok.pid), "connect");
+      assert.equal(allow.type, "network_event");
+      assert.equal(allow.protocol, "tcp");
+      assert.equal(allow.family, 4);
+      assert.equal(allow.daddr, "127.0.0.1");
+      assert.equal(allow.dport, allowed.addr.port);
+      assert.equal(allow.verdict, "allow");
+      assert.equal(allow.reason, "allowed_by_rule");
+      assert.equal(allow.comm, "python3");
+      const deny = only(h.events(denied.pid), "connect");
+      assert.equal(deny.daddr, "127.0.0.2");
+      assert.equal(deny.verdict, "deny");
+      assert.equal(deny.reason, "not_in_allow_list");
+      assert.equal(deny.killed, undefined);
+    });
+  },
+);
+
+kernelTest(
+  "block mode with action kill: the offender dies of SIGKILL",
+  async () => {
+    using forbidden = listen("127.0.0.2");
+    await withSensors({ mode: "block", action: "kill" }, async (h) => {
+      const result = await h.probe(
+        "tcp",
+        "127.0.0.2",
+        String(forbidden.addr.port),
+      );
+      assert.equal(result.signal, "SIGKILL", JSON.stringify(result));
+      assert.deepEqual(result.lines, []);
+      const event = only(h.events(result.pid), "connect");
+      assert.equal(event.verdict, "deny");
+      assert.equal(event.killed, true);
+    });
+  },
+);
+
+kernelTest(
+  "audit mode lets the connect through and reports verdict audit",
+  async () => {
+    using forbidden = listen("127.0.0.2");
+    await withSensors({ mode: "audit" }, async (h) => {
+      const result = await h.probe(
+        "tcp",
+        "127.0.0.2",
+        String(forbidden.addr.port),
+      );
+      assert.deepEqual(result.lines, ["ok"], result.stderr);
+      const event = only(h.events(result.pid), "connect");
+      assert.equal(event.verdict, "audit");
+      assert.equal(event.reason, "not_in_allow_list");
+    });
+  },
+);
+
+kernelTest("loopback is allowed by the config flag alone", async () => {
+  using server = listen("127.0.0.2");
+  await withSensors({ mode: "block", allowLoopback: true }, async (h) => {
+    const result = await h.probe("tcp", "127.0.0.2", String(server.addr.port));
+    assert.deepEqual(result.lines, ["ok"], result.stderr);
+    assert.equal(only(h.events(result.pid), "connect").reason, "loopback");
+  });
+});
+
+kernelTest(
+  "UDP sendto allowed and denied; repeated sends reported once",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setAllowList([rule(4, [127, 0, 0, 1], 32, [9999])], []);
+      const ok = await h.probe("udp", "127.0.0.1", "9999", "50");
+      assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+      const denied = await h.probe("udp", "127.0.0.1", "9998");
+      assert.deepEqual(denied.lines, [EPERM], denied.stderr);
+
+      const send = only(h.events(ok.pid), "send");
+      assert.equal(send.protocol, "udp");
+      assert.equal(send.dport, 9999);
+      assert.equal(send.verdict, "allow");
+      const deny = only(h.events(denied.pid), "send");
+      assert.equal(deny.verdict, "deny");
+      assert.equal(deny.reason, "port_not_allowed");
+    });
+  },
+);
+
+kernelTest("connected UDP is judged at connect", async () => {
+  await withSensors({ mode: "block" }, async (h) => {
+    h.network.setAllowList([rule(4, [127, 0, 0, 1], 32, [9999])], []);
+    const ok = await h.probe("udpconn", "127.0.0.1", "9999");
+    assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+    const denied = await h.probe("udpconn", "127.0.0.3", "9999");
+    assert.deepEqual(denied.lines, [EPERM], denied.stderr);
+    const event = only(h.events(denied.pid), "connect");
+    assert.equal(event.protocol, "udp");
+    assert.equal(event.verdict, "deny");
+  });
+});
+
+kernelTest(
+  "IPv6 ::1 by rule, and v4-mapped destinations match IPv4 rules",
+  async () => {
+    using v6 = listen("::1");
+    using v4 = listen("127.0.0.2");
+    await withSensors({ mode: "block" }, async (h) => {
+      const denied = await h.probe("tcp", "::1", String(v6.addr.port));
+      assert.deepEqual(denied.lines, [EPERM], denied.stderr);
+      const deny = only(h.events(denied.pid), "connect");
+      assert.equal(deny.family, 6);
+      assert.equal(deny.daddr, "::1");
+
+      h.network.setAllowList(
+        [rule(4, [127, 0, 0, 2], 32, [v4.addr.port])],
+        [rule(6, LOOPBACK_V6, 128, [v6.addr.port])],
+      );
+      const ok = await h.probe("tcp", "::1", String(v6.addr.port));
+      assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+      assert.equal(only(h.events(ok.pid), "connect").reason, "allowed_by_rule");
+
+      const mapped = await h.probe(
+        "tcp",
+        "::ffff:127.0.0.2",
+        String(v4.addr.port),
+      );
+      assert.deepEqual(mapped.lines, ["ok"], mapped.stderr);
+      const event = only(h.events(mapped.pid), "connect");
+      assert.equal(event.family, 4);
+      assert.equal(event.daddr, "127.0.0.2");
+      assert.equal(event.verdict, "allow");
+
+      const mappedDenied = await h.probe("udp", "::ffff:127.0.0.3", "9999");
+      assert.deepEqual(mappedDenied.lines, [EPERM], mappedDenied.stderr);
+      const send = only(h.events(mappedDenied.pid), "send");
+      assert.equal(send.family, 4);
+      assert.equal(send.daddr, "127.0.0.3");
+    });
+  },
+);
+
+kernelTest(
+  "a CIDR rule with a port passes its port and fails another",
+  async () => {
+    using server = listen("127.0.0.3");
+    using other = listen("127.0.0.3");
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setAllowList(
+        [rule(4, [127, 0, 0, 0], 24, [server.addr.port])],
+        [],
+      );
+      const ok = await h.probe("tcp", "127.0.0.3", String(server.addr.port));
+      assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+      const denied = await h.probe("tcp", "127.0.0.3", String(other.addr.port));
+      assert.deepEqual(denied.lines, [EPERM], denied.stderr);
+      assert.equal(
+        only(h.events(denied.pid), "connect").reason,
+        "port_not_allowed",
+      );
+      // outside the /24
+      const outside = await h.probe(
+        "tcp",
+        "127.0.1.3",
+        String(server.addr.port),
+      );
+      assert.deepEqual(outside.lines, [EPERM], outside.stderr);
+    });
+  },
+);
+
+kernelTest(
+  "a policy swap takes effect at once and flips the generation",
+  async () => {
+    using server = listen("127.0.0.2");
+    await withSensors({ mode: "block" }, async (h) => {
+      const port = String(server.addr.port);
+      const before = h.network.generation;
+      h.network.setAllowList([rule(4, [127, 0, 0, 2], 32)], []);
+      assert.notEqual(h.network.generation, before);
+      assert.deepEqual((await h.probe("tcp", "127.0.0.2", port)).lines, ["ok"]);
+      h.network.setAllowList([], []);
+      assert.deepEqual((await h.probe("tcp", "127.0.0.2", port)).lines, [
+        EPERM,
+      ]);
+      h.network.setAllowList([rule(4, [127, 0, 0, 0], 8)], []);
+      assert.deepEqual((await h.probe("tcp", "127.0.0.2", port)).lines, ["ok"]);
+    });
+  },
+);
+
+kernelTest(
+  "a process not in scope is neither blocked nor reported",
+  async () => {
+    using server = listen("127.0.0.2");
+    await withSensors({ mode: "block", action: "kill" }, async (h) => {
+      const child = h.spawnOutside([
+        "python3",
+        PROBE,
+        "tcp",
+        "127.0.0.2",
+        String(server.addr.port),
+      ]);
+      const output = await child.output();
+      assert.equal(new TextDecoder().decode(output.stdout).trim(), "ok");
+      assert.equal(output.signal, null);
+      assert.deepEqual(h.events(child.pid), []);
+    });
+  },
+);
+
+kernelTest("an exempt root's connect is allowed but reported", async () => {
+  using server = listen("127.0.0.2");
+  await withSensors({ mode: "block", action: "kill" }, async (h) => {
+    const child = h.spawnOutside([
+      "python3",
+      PROBE,
+      "wait",
+      "tcp",
+      "127.0.0.2",
+      String(server.addr.port),
+    ], "piped");
+    assert.equal(await h.firstLine(child), "ready");
+    h.process.setScope(child.pid, {
+      flags: ScopeFlag.monitored | ScopeFlag.exempt,
+      rootPid: child.pid,
+    });
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("go\n"));
+    await writer.close();
+    const status = await child.status;
+    assert.equal(status.signal, null);
+    assert.equal(status.code, 0);
+    const event = only(h.events(child.pid), "connect");
+    assert.equal(event.verdict, "allow");
+    assert.equal(event.reason, "exempt_root");
+  });
+});
+
+kernelTest(
+  "TCP fast open (sendto MSG_FASTOPEN) is judged like connect",
+  async () => {
+    using server = listen("127.0.0.2");
+    await withSensors({ mode: "block" }, async (h) => {
+      const result = await h.probe(
+        "tfo",
+        "127.0.0.2",
+        String(server.addr.port),
+      );
+      assert.deepEqual(result.lines, [EPERM], result.stderr);
+      assert.equal(only(h.events(result.pid), "connect").verdict, "deny");
+    });
+  },
+);
+
+kernelTest(
+  "raw ICMP is held at egress: dropped when denied, passed when allowed",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      const denied = await h.probe("icmp", "127.0.0.2");
+      assert.ok(
+        denied.lines[0] === EPERM || denied.lines[0] === "noreply",
+        JSON.stringify(denied),
+      );
+      const event = only(h.events(denied.pid), "send");
+      assert.equal(event.protocol, "icmp");
+      assert.equal(event.daddr, "127.0.0.2");
+      assert.equal(event.verdict, "deny");
+
+      h.network.setAllowList([rule(4, [127, 0, 0, 2], 32)], []);
+      const ok = await h.probe("icmp", "127.0.0.2");
+      assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+      assert.equal(only(h.events(ok.pid), "send").verdict, "allow");
+    });
+  },
+);
+
+kernelTest("listen and bind of a monitored process are reported", async () => {
+  await withSensors({ mode: "block" }, async (h) => {
+    const result = await h.probe("listen", "127.0.0.1");
+    assert.deepEqual(result.lines, ["ok"], result.stderr);
+    const events = h.events(result.pid);
+    const bind = only(events, "bind");
+    assert.equal(bind.saddr, "127.0.0.1");
+    assert.equal(bind.verdict, "allow");
+    assert.equal(bind.reason, "not_enforced");
+    const listenEvent = only(events, "listen");
+    assert.equal(listenEvent.protocol, "tcp");
+    assert.equal(listenEvent.saddr, "127.0.0.1");
+    assert.ok(listenEvent.sport! > 0);
+  });
+});
+
+/** A namespace with the test DNS server on 127.0.0.53:53, out of scope. */
+async function withDns(
+  h: NetHarness,
+  fn: (netns: TestNetns) => Promise<void>,
+): Promise<void> {
+  const netns = await TestNetns.create();
+  try {
+    await Deno.mkdir(`/etc/netns/${netns.name}`, { recursive: true });
+    await Deno.writeTextFile(
+      `/etc/netns/${netns.name}/resolv.conf`,
+      "nameserver 127.0.0.53\noptions attempts:1 timeout:2\n",
+    );
+    const server = h.spawnOutside(
+      netns.exec(["python3", DNS_SERVER, "127.0.0.53", "53"]),
+    );
+    assert.equal(await h.firstLine(server), "ready");
+    await fn(netns);
+  } finally {
+    await netns.close();
+  }
+}
+
+const RESOLVER = {
+  family: 4 as const,
+  address: new Uint8Array([127, 0, 0, 53]),
+  port: 53,
+};
+
+kernelTest(
+  "DNS: an allowed name admits its answer's address before connect",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true, port: 8080 }],
+      });
+      await withDns(h, async (netns) => {
+        const ok = await h.run(netns.exec([
+          "python3",
+          PROBE,
+          "dns",
+          "127.0.0.53",
+          "53",
+          "n5.allowed.test",
+          "8080",
+        ]));
+        // nothing listens in the namespace: refused (111) means it got through
+        assert.deepEqual(
+          ok.lines,
+          ["address 127.1.0.5", "errno 111"],
+          ok.stderr,
+        );
+        const events = h.events(ok.pid);
+        const dns = only(events, "dns");
+        assert.equal(dns.query, "n5.allowed.test");
+        assert.equal(dns.qtype, "A");
+        assert.equal(dns.daddr, "127.0.0.53");
+        assert.equal(dns.dport, 53);
+        assert.equal(dns.reason, "resolver");
+        assert.equal(only(events, "send").reason, "resolver");
+        assert.equal(only(events, "connect").reason, "allowed_by_dns");
+
+        const admitted = h.network.dnsAdmitted();
+        const entry = admitted.find((a) => a.address === "127.1.0.5");
+        assert.deepEqual(entry?.ports, [8080]);
+
+        // another port of the admitted address is refused
+        const otherPort = await h.run(netns.exec([
+          "python3",
+          PROBE,
+          "dns",
+          "127.0.0.53",
+          "53",
+          "n5.allowed.test",
+          "8081",
+        ]));
+        assert.deepEqual(otherPort.lines, ["address 127.1.0.5", EPERM]);
+
+        // a name outside the allow-list admits nothing
+        const evil = await h.run(netns.exec([
+          "python3",
+          PROBE,
+          "dns",
+          "127.0.0.53",
+          "53",
+          "n6.evil.test",
+          "8080",
+        ]));
+        assert.deepEqual(evil.lines, ["address 127.1.0.6", EPERM], evil.stderr);
+        // the wildcard does not cover the name itself
+        const bare = await h.run(netns.exec([
+          "python3",
+          PROBE,
+          "dns",
+          "127.0.0.53",
+          "53",
+          "allowed.test",
+          "8080",
+        ]));
+        assert.deepEqual(bare.lines, ["address 127.0.0.9", EPERM], bare.stderr);
+      });
+    });
+  },
+);
+
+kernelTest(
+  "DNS: CNAME chains, TCP transport, the system resolver and AAAA",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [
+          { name: "alias.allowed.test", wildcard: false },
+          { name: "tcp.allowed.test", wildcard: false },
+          { name: "glibc.allowed.test", wildcard: false },
+          { name: "v6.allowed.test", wildcard: false },
+        ],
+      });
+      await withDns(h, async (netns) => {
+        const dns = (...args: string[]) =>
+          h.run(
+            netns.exec(["python3", PROBE, "dns", "127.0.0.53", "53", ...args]),
+          );
+        const alias = await dns("alias.allowed.test", "8080");
+        assert.deepEqual(alias.lines, ["address 127.0.0.7", "errno 111"]);
+
+        const tcp = await dns("tcp.allowed.test", "8080", "tcp");
+        assert.deepEqual(tcp.lines, ["address 127.0.0.9", "errno 111"]);
+        const query = only(h.events(tcp.pid), "dns");
+        assert.equal(query.protocol, "tcp");
+        assert.equal(query.query, "tcp.allowed.test");
+
+        // glibc's resolver: connected UDP, A and AAAA in one sendmmsg
+        h.network.forgetDnsAdmissions();
+        const glibc = await h.run(
+          netns.exec([
+            "python3",
+            PROBE,
+            "resolve",
+            "glibc.allowed.test",
+            "8080",
+          ]),
+        );
+        assert.deepEqual(
+          glibc.lines,
+          ["address 127.0.0.9", "errno 111"],
+          glibc.stderr,
+        );
+        const asked = h.events(glibc.pid).filter((e) => e.kind === "dns")
+          .map((e) => `${e.query} ${e.qtype}`);
+        assert.ok(asked.includes("glibc.allowed.test A"), asked.join(", "));
+
+        const v6 = await dns("v6.allowed.test", "8080", "udp", "28");
+        assert.deepEqual(v6.lines, ["address ::1", "errno 111"], v6.stderr);
+        const connect = only(h.events(v6.pid), "connect");
+        assert.equal(connect.family, 6);
+        assert.equal(connect.reason, "allowed_by_dns");
+      });
+    });
+  },
+);
+
+kernelTest("DNS: a query to a resolver not allowed is denied", async () => {
+  await withSensors({ mode: "block" }, async (h) => {
+    h.network.setPolicy({ resolvers: [], domains: [] });
+    await withDns(h, async (netns) => {
+      const result = await h.run(netns.exec([
+        "python3",
+        PROBE,
+        "dns",
+        "127.0.0.53",
+        "53",
+        "n1.allowed.test",
+        "8080",
+      ]));
+      assert.deepEqual(result.lines, [`query ${EPERM}`], result.stderr);
+      const send = only(h.events(result.pid), "send");
+      assert.equal(send.verdict, "deny");
+      assert.equal(send.reason, "dns_resolver_not_allowed");
+    });
+  });
+});
+
+kernelTest("DNS: 1000 of 1000 resolve-then-connect succeed", async () => {
+  await withSensors({ mode: "block" }, async (h) => {
+    h.network.setPolicy({
+      resolvers: [RESOLVER],
+      domains: [{ name: "allowed.test", wildcard: true }],
+    });
+    await withDns(h, async (netns) => {
+      const result = await h.run(netns.exec([
+        "python3",
+        PROBE,
+        "dnsloop",
+        "127.0.0.53",
+        "53",
+        "1000",
+        "loop.allowed.test",
+      ]));
+      assert.match(
+        result.lines[0] ?? "",
+        /^ok 1000 in /,
+        result.lines.join("\n") + result.stderr,
+      );
+      assert.equal(h.network.stats().drops, 0);
+    });
+  });
+});
+
+kernelTest(
+  "TLS: a hello to a DNS-admitted address must name an allowed domain",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true }],
+      });
+      await withDns(h, async (netns) => {
+        const tls = (name: string, serverName: string) =>
+          h.run(netns.exec([
+            "python3",
+            PROBE,
+            "tls",
+            "127.0.0.53",
+            "53",
+            name,
+            serverName,
+          ]));
+        const ok = await tls("n7.allowed.test", "N7.Allowed.Test");
+        assert.deepEqual(ok.lines, ["delivered"], ok.stderr);
+        assert.equal(
+          h.events(ok.pid).filter((e) => e.reason === "sni_not_allowed").length,
+          0,
+        );
+
+        const fronted = await tls("n8.allowed.test", "evil.example");
+        assert.deepEqual(fronted.lines, ["dropped"], fronted.stderr);
+        const event = h.events(fronted.pid).find((e) =>
+          e.reason === "sni_not_allowed"
+        );
+        assert.ok(event, JSON.stringify(h.events(fronted.pid)));
+        assert.equal(event.verdict, "deny");
+        assert.equal(event.query, "evil.example");
+        assert.equal(event.daddr, "127.1.0.8");
+        assert.equal(event.dport, 443);
+      });
+    });
+  },
+);
