@@ -44,6 +44,31 @@ interface AgentCliOptions {
   sensors?: string;
 }
 
+/**
+ * SIGHUP re-reads the policy and puts it in force in one step; a policy
+ * that does not parse or compile is reported and the old one stays.
+ */
+function reloadOnHangup(agent: Agent, file: string | undefined): () => void {
+  const reload = async () => {
+    try {
+      agent.updatePolicy(await policyFrom(file));
+      console.error(
+        `ringfence: policy reloaded from ${
+          file ?? "the built-in default"
+        } (mode ${agent.policy.mode})`,
+      );
+    } catch (error) {
+      console.error(
+        `ringfence: ${
+          (error as Error).message.split("\n")[0]
+        }; the previous policy stays in force`,
+      );
+    }
+  };
+  Deno.addSignalListener("SIGHUP", reload);
+  return () => Deno.removeSignalListener("SIGHUP", reload);
+}
+
 async function startAgent(
   options: AgentCliOptions,
   spawner: boolean,
@@ -86,7 +111,8 @@ async function run(
     throw new Fatal(`${command[0]}: ${(error as Error).message}`, 126);
   }
   // The terminal sends SIGINT to the whole group; the agent stays until
-  // the command has gone, and passes SIGTERM/SIGHUP on to it.
+  // the command has gone, and passes SIGTERM on to it. SIGHUP reloads the
+  // policy.
   const forward = (signal: Deno.Signal) => () => {
     try {
       child.kill(signal);
@@ -95,8 +121,8 @@ async function run(
   const handlers: [Deno.Signal, () => void][] = [
     ["SIGINT", () => {}],
     ["SIGTERM", forward("SIGTERM")],
-    ["SIGHUP", forward("SIGHUP")],
   ];
+  const stopReloading = reloadOnHangup(agent, options.policy);
   for (const [signal, handler] of handlers) {
     Deno.addSignalListener(signal, handler);
   }
@@ -104,6 +130,7 @@ async function run(
   for (const [signal, handler] of handlers) {
     Deno.removeSignalListener(signal, handler);
   }
+  stopReloading();
   const code = status.signal ? 128 + signalNumber(status.signal) : status.code;
   await agent.stop();
   await output.close();
@@ -134,8 +161,11 @@ async function start(
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  const stopReloading = reloadOnHangup(agent, options.policy);
   console.error(
-    `ringfence: armed after ${Math.round(agent.armedAfterMs)} ms, watching ${
+    `ringfence: armed after ${
+      Math.round(agent.armedAfterMs)
+    } ms in ${agent.policy.mode} mode, watching ${
       agent.policy.scope.processes.join(", ")
     } and their descendants (pid ${Deno.pid})`,
   );
@@ -143,6 +173,7 @@ async function start(
     await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
   }
   await stopped.promise;
+  stopReloading();
   Deno.removeSignalListener("SIGTERM", stop);
   Deno.removeSignalListener("SIGINT", stop);
   await agent.stop();

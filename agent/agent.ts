@@ -7,6 +7,11 @@
 
 import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
+import {
+  decodeNetworkEvent,
+  type NetworkEvent,
+  NetworkSensor,
+} from "../sensors/network.ts";
 import { readSensorObject } from "../sensors/objects.ts";
 import {
   decodeProcessEvent,
@@ -15,8 +20,9 @@ import {
 } from "../sensors/process.ts";
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import type { Sensor, SensorStats } from "../sensors/sensor.ts";
-import { type HostFacts, preflight } from "../sensors/system.ts";
+import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import type { EventListener, RingfenceEvent } from "./events.ts";
+import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";
 
@@ -34,6 +40,8 @@ export interface AgentOptions {
   sensorsDir?: string;
   /** Ring buffer size per sensor in bytes (a power of two). */
   ringSize?: number;
+  /** resolv.conf to read `resolvers: [system]` from. */
+  resolvConf?: string;
 }
 
 /** Counters of a running agent. */
@@ -46,9 +54,16 @@ export interface AgentStats {
   scopeFull: number;
   /** Distinct processes reported. */
   processes: number;
+  /** Network actions refused in the kernel (verdict deny). */
+  blocked: number;
+  /** Network actions block mode would have refused (verdict audit). */
+  wouldBlock: number;
   /** Per-sensor kernel counters. */
   sensors: Record<string, SensorStats>;
 }
+
+/** How many ancestors a network event names, nearest first. */
+const MAX_ANCESTORS = 8;
 
 interface SensorBinding {
   sensor: Sensor;
@@ -74,14 +89,17 @@ interface SensorBinding {
 export class Agent {
   /** The process tree, seeded from /proc and kept current by events. */
   readonly tree: ProcessTree;
-  /** The policy in force. */
-  readonly policy: Policy;
   /** What preflight learnt about the host. */
   readonly host: HostFacts;
   /** Milliseconds from process start until the sensors were attached. */
   readonly armedAfterMs: number;
   readonly #process: ProcessSensor;
+  readonly #network: NetworkSensor;
+  readonly #resolvConf: string | undefined;
   readonly #bindings: SensorBinding[];
+  #policy: Policy;
+  #blocked = 0;
+  #wouldBlock = 0;
   readonly #listeners = new Set<EventListener>();
   readonly #wakeup = new Wakeup();
   readonly #reported = new Set<number>();
@@ -91,19 +109,26 @@ export class Agent {
   #pump: Promise<void> | undefined;
 
   private constructor(
-    policy: Policy,
+    options: AgentOptions,
     host: HostFacts,
     process: ProcessSensor,
+    network: NetworkSensor,
     tree: ProcessTree,
   ) {
-    this.policy = policy;
+    this.#policy = options.policy;
+    this.#resolvConf = options.resolvConf;
     this.host = host;
     this.#process = process;
+    this.#network = network;
     this.tree = tree;
     const time = new TimeFormatter();
     this.#bindings = [{
       sensor: process,
       decode: (view, offset) => decodeProcessEvent(view, offset, time),
+    }, {
+      sensor: network,
+      decode: (view, offset) =>
+        this.#describeProcess(decodeNetworkEvent(view, offset, time)),
     }];
     this.armedAfterMs = performance.now();
   }
@@ -119,12 +144,29 @@ export class Agent {
    */
   static async start(options: AgentOptions): Promise<Agent> {
     const host = preflight();
-    const process = new ProcessSensor(
-      await readSensorObject("process", options.sensorsDir),
-      { ringSize: options.ringSize },
+    // Compile first: a policy the kernel cannot hold fails before any load.
+    const networkMaps = networkPolicyMaps(
+      options.policy.network,
+      options.resolvConf,
     );
+    const cgroup = cgroup2Mount();
+    const [processBytes, networkBytes] = await Promise.all([
+      readSensorObject("process", options.sensorsDir),
+      readSensorObject("network", options.sensorsDir),
+    ]);
+    const process = new ProcessSensor(processBytes, {
+      ringSize: options.ringSize,
+    });
+    let network: NetworkSensor | undefined;
     try {
       process.load();
+      network = new NetworkSensor(networkBytes, {
+        sharedMaps: process.sharedMaps(),
+        ringSize: options.ringSize,
+      });
+      network.load();
+      network.configure(networkSettings(options.policy));
+      network.setPolicy(networkMaps);
       const self = Deno.pid;
       if (options.spawner) {
         process.setScope(self, { flags: ScopeFlag.spawner, rootPid: self });
@@ -139,30 +181,51 @@ export class Agent {
       // Attach before reading /proc: a process forked while the snapshot
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
+      network.attach(cgroup);
       const snapshot = listProcesses();
       if (!options.spawner) {
-        seedScope(process, snapshot, options.policy.scope.processes, self);
+        const roots = options.policy.scope.processes;
+        seedScope(process, snapshot, roots, self);
         // Children forked between the snapshot and the map insert of their
         // parent were missed by both: a second pass picks them up.
-        seedScope(
-          process,
-          listProcesses(),
-          options.policy.scope.processes,
-          self,
-        );
+        seedScope(process, listProcesses(), roots, self);
       }
       const agent = new Agent(
-        options.policy,
+        options,
         host,
         process,
+        network,
         ProcessTree.fromProc(snapshot),
       );
       agent.#pump = agent.#run();
       return agent;
     } catch (error) {
+      network?.close();
       process.close();
       throw error;
     }
+  }
+
+  /** The policy in force. */
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /**
+   * Puts a new policy in force: the network maps are swapped in one step
+   * and scope root names are replaced. When the new policy cannot be
+   * compiled, it throws and the old one stays in force untouched.
+   */
+  updatePolicy(policy: Policy): void {
+    const maps = networkPolicyMaps(policy.network, this.#resolvConf);
+    this.#network.setPolicy(maps);
+    this.#network.configure(networkSettings(policy));
+    const names = new Set(policy.scope.processes);
+    for (const name of this.#policy.scope.processes) {
+      if (!names.has(name)) this.#process.removeRootName(name);
+    }
+    for (const name of names) this.#process.addRootName(name);
+    this.#policy = policy;
   }
 
   /** Calls `listener` for every event; returns a function that unsubscribes. */
@@ -201,6 +264,8 @@ export class Agent {
       drops,
       scopeFull,
       processes: this.#reported.size,
+      blocked: this.#blocked,
+      wouldBlock: this.#wouldBlock,
       sensors,
     };
   }
@@ -232,12 +297,33 @@ export class Agent {
     }
   }
 
+  /** Adds what the tree knows of the process: its executable and ancestry. */
+  #describeProcess(event: NetworkEvent): NetworkEvent {
+    const node = this.tree.get(event.pid);
+    if (node?.path) event.exe = node.path;
+    const ancestors = this.tree.ancestors(event.pid).slice(0, MAX_ANCESTORS);
+    if (ancestors.length) {
+      event.ancestors = ancestors.map(({ pid, comm }) => ({ pid, comm }));
+    }
+    return event;
+  }
+
   #dispatch(event: RingfenceEvent): void {
     this.#events++;
     this.#reported.add(event.pid);
     if (event.type === "process_event") this.tree.apply(event);
+    else if (event.verdict === "deny") this.#blocked++;
+    else if (event.verdict === "audit") this.#wouldBlock++;
     for (const listener of this.#listeners) listener(event);
   }
+}
+
+function networkSettings(policy: Policy) {
+  return {
+    mode: policy.mode,
+    action: policy.network.action,
+    allowLoopback: policy.network.loopback === "allow",
+  };
 }
 
 /**

@@ -4,13 +4,14 @@
  * @module
  */
 
+import type { NetworkEvent } from "../sensors/network.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
 
 export type { BaseEvent } from "../sensors/event.ts";
-export type { ProcessEvent };
+export type { NetworkEvent, ProcessEvent };
 
 /** Any event of the JSON-lines contract. */
-export type RingfenceEvent = ProcessEvent;
+export type RingfenceEvent = ProcessEvent | NetworkEvent;
 
 /** Receives events in the order the kernel produced them per sensor. */
 export type EventListener = (event: RingfenceEvent) => void;

@@ -14,6 +14,8 @@ export function summaryLine(agent: Agent, ending: string): string {
     `${stats.events} events`,
     `${stats.drops} dropped`,
   ];
+  if (stats.blocked) parts.push(`${stats.blocked} blocked`);
+  if (stats.wouldBlock) parts.push(`${stats.wouldBlock} would be blocked`);
   if (stats.scopeFull) parts.push(`${stats.scopeFull} untracked (scope full)`);
   return `ringfence: ${parts.join(", ")}, ${ending}`;
 }

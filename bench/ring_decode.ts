@@ -16,17 +16,23 @@ import { RingBufferReader } from "../sensors/ringbuf.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
-const extra = Deno.dlopen("libbpf.so.1", {
-  ring_buffer__new: {
-    parameters: ["i32", "function", "pointer", "pointer"],
-    result: "pointer",
-  },
-  ring_buffer__consume: { parameters: ["pointer"], result: "i32" },
-  ring_buffer__free: { parameters: ["pointer"], result: "void" },
-} as const);
-const libc = Deno.dlopen("libc.so.6", {
-  getppid: { parameters: [], result: "i32" },
-} as const);
+const extra = Deno.dlopen(
+  "libbpf.so.1",
+  {
+    ring_buffer__new: {
+      parameters: ["i32", "function", "pointer", "pointer"],
+      result: "pointer",
+    },
+    ring_buffer__consume: { parameters: ["pointer"], result: "i32" },
+    ring_buffer__free: { parameters: ["pointer"], result: "void" },
+  } as const,
+);
+const libc = Deno.dlopen(
+  "libc.so.6",
+  {
+    getppid: { parameters: [], result: "i32" },
+  } as const,
+);
 
 /** The rates measured. */
 export interface RingDecodeResult {

@@ -89,18 +89,23 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-/* Add the current process as a scope root when its new name is one. */
-static __always_inline bool join_scope_as_root(__u32 pid)
+/* Whether the current process's (new) name is one of the scope roots. */
+static __always_inline bool has_root_name(void)
 {
 	struct scope_comm name = {};
+
+	bpf_get_current_comm(name.comm, sizeof(name.comm));
+	return bpf_map_lookup_elem(&scope_root_comms, &name) != NULL;
+}
+
+/* Add the current process as a scope root. */
+static __always_inline bool join_scope_as_root(__u32 pid)
+{
 	struct scope_entry root = {
 		.flags = SCOPE_MONITORED | SCOPE_EXEMPT,
 		.root_pid = pid,
 	};
 
-	bpf_get_current_comm(name.comm, sizeof(name.comm));
-	if (!bpf_map_lookup_elem(&scope_root_comms, &name))
-		return false;
 	if (bpf_map_update_elem(&scope_pids, &pid, &root, BPF_ANY)) {
 		stat_inc(STAT_SCOPE_FULL);
 		return false;
@@ -114,15 +119,21 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long arg_start, arg_end, argv_len;
+	struct scope_entry *scope;
 	struct process_event *event;
 	bool new_root = false;
 	__u32 zero = 0;
 	long path_size;
 
-	if (!current_scope()) {
-		new_root = join_scope_as_root(pid);
+	scope = current_scope();
+	if (!scope) {
+		new_root = has_root_name() && join_scope_as_root(pid);
 		if (!new_root)
 			return 0;
+	} else if ((scope->flags & SCOPE_EXEMPT) && !has_root_name()) {
+		/* a root that becomes another program (exec without fork, as
+		 * `sh -c cmd` does) is no longer the trusted runner */
+		scope->flags &= ~SCOPE_EXEMPT;
 	}
 
 	event = bpf_map_lookup_elem(&exec_scratch, &zero);

@@ -84,7 +84,8 @@ export const LOOPBACK_RULES: readonly CidrRule[] = Object.freeze([
 ]);
 
 /**
- * Turns the allow rules (plus {@link LOOPBACK_RULES}) into trie entries.
+ * Turns the allow rules (plus {@link LOOPBACK_RULES} unless `loopback` is
+ * "deny") into trie entries.
  *
  * A trie lookup returns only the longest matching prefix, so each entry
  * also carries the ports of every shorter prefix that covers it; otherwise
@@ -98,7 +99,7 @@ export const LOOPBACK_RULES: readonly CidrRule[] = Object.freeze([
 export function compileAllowList(policy: NetworkPolicy): CompiledAllowList {
   const cidrs = [
     ...policy.allow.filter((rule) => rule.kind === "cidr"),
-    ...LOOPBACK_RULES,
+    ...(policy.loopback === "deny" ? [] : LOOPBACK_RULES),
   ];
   return {
     v4: compileFamily(cidrs.filter((rule) => rule.family === 4)),

@@ -42,6 +42,7 @@ function compile(...texts: string[]): CompiledAllowList {
     allow: texts.map(parseAllowRule),
     dns: { resolvers: [{ kind: "system" }] },
     action: "deny",
+    loopback: "allow",
   };
   return compileAllowList(policy);
 }
@@ -493,6 +494,21 @@ Deno.test("compileAllowList() always allows loopback", () => {
   assert.deepEqual(domains, []);
   // A port-limited loopback rule adds nothing: loopback is any port already.
   assert.deepEqual(compile("127.0.0.1:8080").v4, v4);
+});
+
+Deno.test("compileAllowList() leaves loopback out when the policy denies it", () => {
+  const compiled = compileAllowList({
+    allow: [parseAllowRule("127.0.0.1:8080")],
+    dns: { resolvers: [] },
+    action: "deny",
+    loopback: "deny",
+  });
+  assert.deepEqual(compiled.v4, [{
+    prefixLength: 32,
+    address: new Uint8Array([127, 0, 0, 1]),
+    ports: [8080],
+  }]);
+  assert.deepEqual(compiled.v6, []);
 });
 
 Deno.test("compileAllowList() splits families and collapses duplicates", () => {

@@ -145,7 +145,7 @@ function yamlReason(error: Error): string {
 
 const TOP_KEYS = ["version", "mode", "scope", "network"];
 const SCOPE_KEYS = ["processes"];
-const NETWORK_KEYS = ["allow", "dns", "action"];
+const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
 const DNS_KEYS = ["resolvers"];
 const MODES: readonly Mode[] = ["audit", "block"];
 const ACTIONS: readonly NetworkAction[] = ["deny", "kill"];
@@ -334,6 +334,15 @@ function network(ctx: Context, field: Field | undefined): NetworkPolicy {
     dns: { resolvers: resolvers(ctx, fields?.get("dns")) },
     action: choice(ctx, fields?.get("action"), "network.action", ACTIONS) ??
       "deny",
+    loopback: choice(
+      ctx,
+      fields?.get("loopback"),
+      "network.loopback",
+      [
+        "allow",
+        "deny",
+      ] as const,
+    ) ?? "allow",
   };
 }
 
@@ -347,7 +356,12 @@ function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
   // Compile once here so that a rule set the kernel maps cannot hold is
   // reported at load time, at the rule that broke it.
   try {
-    compileAllowList({ allow, dns: { resolvers: [] }, action: "deny" });
+    compileAllowList({
+      allow,
+      dns: { resolvers: [] },
+      action: "deny",
+      loopback: "allow",
+    });
   } catch (error) {
     if (!(error instanceof AllowListError)) throw error;
     fail(ctx, nodes.get(error.rule)!, error.message);

@@ -32,6 +32,7 @@ network:
   dns:
     resolvers: [system, 1.1.1.1, "[2606:4700:4700::1111]:5353"]
   action: kill
+  loopback: deny
 `;
 
 Deno.test("parsePolicy() reads a policy that sets every field", () => {
@@ -108,6 +109,7 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
         ],
       },
       action: "kill",
+      loopback: "deny",
     },
     source: { file: FILE },
   };
@@ -127,6 +129,7 @@ Deno.test("parsePolicy() fills in every default for a bare version", () => {
       allow: [],
       dns: { resolvers: [{ kind: "system" }] },
       action: "deny",
+      loopback: "allow",
     },
     source: { file: FILE },
   });
@@ -248,7 +251,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\nnetwork:\n  allow: []\n  deny: []\n",
-    '4:3: unknown key "deny" in "network" (expected one of: allow, dns, action)',
+    '4:3: unknown key "deny" in "network" (expected one of: allow, dns, action, loopback)',
   );
   rejects(
     "version: 1\nnetwork:\n  dns:\n    servers: [system]\n",

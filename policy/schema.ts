@@ -58,6 +58,11 @@ export interface NetworkPolicy {
   };
   /** What `block` mode does to an offending connection. */
   action: NetworkAction;
+  /**
+   * Whether 127.0.0.0/8 and ::1 are reachable without a rule. Allowed by
+   * default: CI jobs talk to local services all the time.
+   */
+  loopback: "allow" | "deny";
 }
 
 /** `deny` fails the connect(); `kill` also kills the process. */

@@ -155,11 +155,17 @@ export function libbpfInfo(): LibbpfInfo {
   return libraryInfo!;
 }
 
+const LIBBPF_DEBUG = 2;
+const debugLog = Deno.env.get("RINGFENCE_DEBUG") === "1";
+
 function installPrintHandler(lib: Symbols): void {
   const line = new Uint8Array(8192);
   const callback = new Deno.UnsafeCallback(
     PRINT_DEFINITION,
-    (_level, format, args) => {
+    (level, format, args) => {
+      // Debug lines (about 40 per load) cost an FFI round trip each; keep
+      // them only when asked. Warnings carry the verifier log.
+      if (level >= LIBBPF_DEBUG && !debugLog) return 0;
       const length = libc().vsnprintf(line, BigInt(line.length), format, args);
       if (length <= 0) return 0;
       const text = new TextDecoder().decode(

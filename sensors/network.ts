@@ -183,6 +183,10 @@ export interface NetworkEvent extends BaseEvent {
   query_truncated?: boolean;
   /** The process was sent SIGKILL for this (block mode, action kill). */
   killed?: boolean;
+  /** The process's executable, from the agent's process tree. */
+  exe?: string;
+  /** The processes that led to it, nearest first (at most 8). */
+  ancestors?: { pid: number; comm: string }[];
 }
 
 /** Formats 4 or 16 network-order bytes (RFC 5952 for IPv6). */

@@ -167,6 +167,11 @@ export class ProcessSensor extends Sensor {
     );
   }
 
+  /** Stops making processes of this name scope roots. */
+  removeRootName(comm: string): void {
+    mapDelete(this.object.map("scope_root_comms").fd, commKey(comm));
+  }
+
   /** Puts a process in scope. */
   setScope(pid: number, entry: ScopeEntry): void {
     const value = new Uint32Array([entry.flags, entry.rootPid]);

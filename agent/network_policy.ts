@@ -1,0 +1,74 @@
+/**
+ * Turns a policy's network section into what sensor.network holds: trie
+ * entries, resolvers and allowed domains.
+ *
+ * @module
+ */
+
+import { parseAddress } from "../policy/address.ts";
+import {
+  compileAllowList,
+  DNS_PORT,
+  encodeLpmKey,
+  encodeLpmValue,
+} from "../policy/network.ts";
+import type { NetworkPolicy } from "../policy/schema.ts";
+import type { NetworkPolicyMaps, Resolver } from "../sensors/network.ts";
+
+/**
+ * The nameservers of a resolv.conf text: what `resolvers: [system]` means.
+ * Zone suffixes (`fe80::1%eth0`) are dropped; unparsable lines are skipped.
+ */
+export function systemResolvers(resolvConf: string): Resolver[] {
+  const resolvers: Resolver[] = [];
+  for (const line of resolvConf.split("\n")) {
+    const match = line.match(/^\s*nameserver\s+(\S+)/);
+    if (!match) continue;
+    const address = parseAddress(match[1].replace(/%.*$/, ""));
+    if (address) resolvers.push({ ...address, port: DNS_PORT });
+  }
+  return resolvers;
+}
+
+function readResolvConf(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Compiles the network policy into the sensor's maps.
+ *
+ * @param resolvConf where `system` resolvers are read from.
+ */
+export function networkPolicyMaps(
+  policy: NetworkPolicy,
+  resolvConf = "/etc/resolv.conf",
+): NetworkPolicyMaps {
+  const compiled = compileAllowList(policy);
+  const resolvers = policy.dns.resolvers.flatMap((spec): Resolver[] =>
+    spec.kind === "system"
+      ? systemResolvers(readResolvConf(resolvConf))
+      : [{ family: spec.family, address: spec.address, port: spec.port }]
+  );
+  const unique = new Map(
+    resolvers.map((resolver) => [
+      `${resolver.family}/${resolver.address.join(".")}/${resolver.port}`,
+      resolver,
+    ]),
+  );
+  return {
+    v4: compiled.v4.map((entry) => ({
+      key: encodeLpmKey(entry, 4),
+      value: encodeLpmValue(entry.ports),
+    })),
+    v6: compiled.v6.map((entry) => ({
+      key: encodeLpmKey(entry, 6),
+      value: encodeLpmValue(entry.ports),
+    })),
+    resolvers: [...unique.values()],
+    domains: compiled.domains,
+  };
+}

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { parsePolicy } from "../policy/parse.ts";
+import { networkPolicyMaps, systemResolvers } from "./network_policy.ts";
+
+Deno.test("systemResolvers() reads nameservers, v4 and v6, and skips the rest", () => {
+  const text = [
+    "# generated",
+    "search example.internal",
+    "nameserver 127.0.0.53",
+    "nameserver fe80::1%eth0",
+    "nameserver not-an-address",
+    "options edns0",
+  ].join("\n");
+  assert.deepEqual(systemResolvers(text), [
+    { family: 4, address: new Uint8Array([127, 0, 0, 53]), port: 53 },
+    {
+      family: 6,
+      address: new Uint8Array([0xfe, 0x80, ...Array(13).fill(0), 1]),
+      port: 53,
+    },
+  ]);
+});
+
+Deno.test("networkPolicyMaps() expands system resolvers and keeps domains", async () => {
+  const resolvConf = await Deno.makeTempFile();
+  await Deno.writeTextFile(
+    resolvConf,
+    "nameserver 10.0.0.2\nnameserver 10.0.0.2\n",
+  );
+  try {
+    const policy = parsePolicy(
+      [
+        "version: 1",
+        "network:",
+        "  allow: [github.com:443, 10.1.0.0/16]",
+        "  dns: { resolvers: [system, '[::1]:5353'] }",
+        "",
+      ].join("\n"),
+      "inline.yaml",
+    );
+    const maps = networkPolicyMaps(policy.network, resolvConf);
+    assert.deepEqual(maps.resolvers, [
+      { family: 4, address: new Uint8Array([10, 0, 0, 2]), port: 53 },
+      {
+        family: 6,
+        address: new Uint8Array([...Array(15).fill(0), 1]),
+        port: 5353,
+      },
+    ]);
+    assert.deepEqual(maps.domains.map((rule) => [rule.name, rule.port]), [[
+      "github.com",
+      443,
+    ]]);
+    // 10.1.0.0/16 and loopback 127.0.0.0/8: keys are u32 prefix + address
+    assert.deepEqual(
+      maps.v4.map(({ key }) => [...key]).sort(),
+      [[16, 0, 0, 0, 10, 1, 0, 0], [8, 0, 0, 0, 127, 0, 0, 0]].sort(),
+    );
+  } finally {
+    await Deno.remove(resolvConf);
+  }
+});
