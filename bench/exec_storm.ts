@@ -6,16 +6,7 @@
  * @module
  */
 
-const ROOT = new URL("../", import.meta.url).pathname;
-
-/** One agent run's figures. */
-export interface AgentRun {
-  seconds: number;
-  events: number;
-  drops: number;
-  armedMs: number;
-  peakRssMb: number;
-}
+import { type AgentRun, rootShell, timed, withAgent } from "./_agent.ts";
 
 /** What the exec storm measured. */
 export interface ExecStormResult {
@@ -26,63 +17,6 @@ export interface ExecStormResult {
   burst: { execsPerSecond: number; drops: number; events: number };
 }
 
-async function waitForFile(path: string): Promise<void> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    try {
-      await Deno.stat(path);
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-  throw new Error(`agent never became ready (${path})`);
-}
-
-async function timed(binary: string, script: string): Promise<number> {
-  const start = performance.now();
-  const output = await new Deno.Command(binary, { args: ["-c", script] })
-    .output();
-  if (!output.success) throw new Error(`workload failed: ${script}`);
-  return (performance.now() - start) / 1000;
-}
-
-async function withAgent(
-  dir: string,
-  work: () => Promise<number>,
-): Promise<AgentRun> {
-  const ready = `${dir}/ready`;
-  await Deno.remove(ready).catch(() => {});
-  const agent = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}main.ts`,
-      "start",
-      "--policy",
-      `${dir}/policy.yaml`,
-      "--output",
-      "/dev/null",
-      "--ready-file",
-      ready,
-    ],
-    stderr: "piped",
-  }).spawn();
-  await waitForFile(ready);
-  const seconds = await work();
-  const status = await Deno.readTextFile(`/proc/${agent.pid}/status`);
-  const peakRssMb = Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024;
-  agent.kill("SIGTERM");
-  const stderr = new TextDecoder().decode((await agent.output()).stderr);
-  const number = (pattern: RegExp) => Number(stderr.match(pattern)?.[1] ?? NaN);
-  return {
-    seconds,
-    events: number(/(\d+) events/),
-    drops: number(/(\d+) dropped/),
-    armedMs: number(/armed after (\d+) ms/),
-    peakRssMb,
-  };
-}
-
 /** Runs `pairs` baseline/agent pairs of `execs` execs, then a burst. */
 export async function execStorm(
   execs = 3000,
@@ -90,12 +24,10 @@ export async function execStorm(
 ): Promise<ExecStormResult> {
   const dir = await Deno.makeTempDir({ prefix: "ringfence-bench-" });
   try {
-    // bash under another name, so that the agent's scope is the workload.
-    const shell = `${dir}/rfbench`;
-    await Deno.copyFile("/bin/bash", shell);
-    await Deno.chmod(shell, 0o755);
+    const shell = await rootShell(dir, "rfbench");
+    const policy = `${dir}/policy.yaml`;
     await Deno.writeTextFile(
-      `${dir}/policy.yaml`,
+      policy,
       "version: 1\nmode: audit\nscope:\n  processes: [rfbench]\n",
     );
     const loop = `for ((i=0; i<${execs}; i++)); do /bin/true; done`;
@@ -104,7 +36,7 @@ export async function execStorm(
     await timed(shell, loop); // warm the page cache
     for (let pair = 0; pair < pairs; pair++) {
       baselineSeconds.push(await timed(shell, loop));
-      agentRuns.push(await withAgent(dir, () => timed(shell, loop)));
+      agentRuns.push(await withAgent(policy, () => timed(shell, loop)));
     }
     // As many execs per second as this machine can make: one loop per core.
     const loops = navigator.hardwareConcurrency;
@@ -113,7 +45,7 @@ export async function execStorm(
       { length: loops },
       () => `(for ((i=0; i<${burstExecs}; i++)); do /bin/true; done) &`,
     ).join("\n") + "\nwait";
-    const burst = await withAgent(dir, () => timed(shell, burstScript));
+    const burst = await withAgent(policy, () => timed(shell, burstScript));
     return {
       execs,
       pairs,

@@ -3,11 +3,14 @@
  * ratio against a baseline measured in the same run. Not a test: nothing
  * here fails on a slow machine; the targets are printed beside the figures.
  *
- * Environment: BENCH_EXECS (default 3000), BENCH_PAIRS (default 5).
+ * Environment: BENCH_EXECS (default 3000), BENCH_CONNECTS (default 10000),
+ * BENCH_PAIRS (default 5), BENCH_ONLY (a comma list of ring_decode,
+ * exec_storm, connect_storm).
  *
  * @module
  */
 
+import { connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
 
@@ -30,71 +33,111 @@ if (Deno.uid() !== 0) {
 }
 
 const execs = Number(Deno.env.get("BENCH_EXECS") ?? 3000);
+const connects = Number(Deno.env.get("BENCH_CONNECTS") ?? 10_000);
 const pairs = Number(Deno.env.get("BENCH_PAIRS") ?? 5);
+const only = Deno.env.get("BENCH_ONLY")?.split(",");
+const selected = (name: string) => !only || only.includes(name);
 
-console.log("== ring_decode: decoded process_events per second, full ring");
-const decode = ringDecode();
-row("records per drain", String(decode.records), "");
-row(
-  "direct reader (mmap + Atomics)",
-  `${(decode.directPerSecond / 1e6).toFixed(2)} M/s`,
-  "target >= 1 M/s",
-  decode.directPerSecond >= 1e6,
-);
-row(
-  "baseline: libbpf ring_buffer__consume + callback",
-  `${(decode.libbpfPerSecond / 1e6).toFixed(2)} M/s`,
-  "",
-);
-row(
-  "ratio direct / baseline",
-  `${(decode.directPerSecond / decode.libbpfPerSecond).toFixed(1)}x`,
-  "",
-);
+if (selected("ring_decode")) {
+  console.log("== ring_decode: decoded process_events per second, full ring");
+  const decode = ringDecode();
+  row("records per drain", String(decode.records), "");
+  row(
+    "direct reader (mmap + Atomics)",
+    `${(decode.directPerSecond / 1e6).toFixed(2)} M/s`,
+    "target >= 1 M/s",
+    decode.directPerSecond >= 1e6,
+  );
+  row(
+    "baseline: libbpf ring_buffer__consume + callback",
+    `${(decode.libbpfPerSecond / 1e6).toFixed(2)} M/s`,
+    "",
+  );
+  row(
+    "ratio direct / baseline",
+    `${(decode.directPerSecond / decode.libbpfPerSecond).toFixed(1)}x`,
+    "",
+  );
+}
 
-console.log(`\n== exec_storm: ${execs} x fork+exec /bin/true, ${pairs} pairs`);
-const storm = await execStorm(execs, pairs);
-const ratios = storm.agentRuns.map((run, index) =>
-  run.seconds / storm.baselineSeconds[index]
-);
-const overhead = median(ratios);
-row(
-  "baseline loop (median)",
-  `${median(storm.baselineSeconds).toFixed(3)} s`,
-  "",
-);
-row(
-  "with agent (median)",
-  `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
-  "",
-);
-row(
-  "overhead ratio (median of pairs)",
-  `${overhead.toFixed(3)}x`,
-  "target <= 1.10x",
-  overhead <= 1.10,
-);
-const rates = storm.agentRuns.map((run) => run.events / run.seconds);
-row("events delivered per second", `${Math.round(median(rates))}/s`, "");
-const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
-row("drops (all pairs)", String(drops), "target 0", drops === 0);
-const rss = Math.max(...storm.agentRuns.map((run) => run.peakRssMb));
-row("agent peak RSS", `${rss.toFixed(1)} MB`, "target <= 64 MB", rss <= 64);
-const armed = median(storm.agentRuns.map((run) => run.armedMs));
-row(
-  "armed after process start (median)",
-  `${armed} ms`,
-  "target <= 100 ms",
-  armed <= 100,
-);
-row(
-  "burst: execs per second (one loop per core)",
-  `${Math.round(storm.burst.execsPerSecond)}/s`,
-  "",
-);
-row(
-  "burst: drops",
-  String(storm.burst.drops),
-  "target 0 at 10k execs/s",
-  storm.burst.drops === 0,
-);
+if (selected("exec_storm")) {
+  console.log(
+    `\n== exec_storm: ${execs} x fork+exec /bin/true, ${pairs} pairs`,
+  );
+  const storm = await execStorm(execs, pairs);
+  const ratios = storm.agentRuns.map((run, index) =>
+    run.seconds / storm.baselineSeconds[index]
+  );
+  const overhead = median(ratios);
+  row(
+    "baseline loop (median)",
+    `${median(storm.baselineSeconds).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "with agent (median)",
+    `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "overhead ratio (median of pairs)",
+    `${overhead.toFixed(3)}x`,
+    "target <= 1.10x",
+    overhead <= 1.10,
+  );
+  const rates = storm.agentRuns.map((run) => run.events / run.seconds);
+  row("events delivered per second", `${Math.round(median(rates))}/s`, "");
+  const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
+  row("drops (all pairs)", String(drops), "target 0", drops === 0);
+  const rss = Math.max(...storm.agentRuns.map((run) => run.peakRssMb));
+  row("agent peak RSS", `${rss.toFixed(1)} MB`, "target <= 64 MB", rss <= 64);
+  const armed = median(storm.agentRuns.map((run) => run.armedMs));
+  row(
+    "armed after process start (median)",
+    `${armed} ms`,
+    "target <= 100 ms",
+    armed <= 100,
+  );
+  row(
+    "burst: execs per second (one loop per core)",
+    `${Math.round(storm.burst.execsPerSecond)}/s`,
+    "",
+  );
+  row(
+    "burst: drops",
+    String(storm.burst.drops),
+    "target 0 at 10k execs/s",
+    storm.burst.drops === 0,
+  );
+}
+
+if (selected("connect_storm")) {
+  console.log(
+    `\n== connect_storm: ${connects} x loopback TCP connect, block mode, 1,000 allow entries, ${pairs} pairs`,
+  );
+  const storm = await connectStorm(connects, pairs);
+  const ratio = median(
+    storm.agentRuns.map((run, index) =>
+      run.seconds / storm.baselineSeconds[index]
+    ),
+  );
+  row(
+    "baseline loop (median)",
+    `${median(storm.baselineSeconds).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "with agent (median)",
+    `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "overhead ratio (median of pairs)",
+    `${ratio.toFixed(3)}x`,
+    "bpftrace 1.44x, auditd 1.67x",
+  );
+  const rates = storm.agentRuns.map((run) => run.events / run.seconds);
+  row("events delivered per second", `${Math.round(median(rates))}/s`, "");
+  const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
+  row("drops (all pairs)", String(drops), "target 0", drops === 0);
+}

@@ -1,0 +1,104 @@
+/**
+ * Runs work under a `ringfence start` agent in its own process, the way
+ * users run it, and collects the agent's own figures.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** One agent run's figures. */
+export interface AgentRun {
+  /** How long the work took. */
+  seconds: number;
+  /** Events the agent delivered. */
+  events: number;
+  /** Records lost in the kernel. */
+  drops: number;
+  /** Milliseconds from the agent's start until armed. */
+  armedMs: number;
+  /** Peak resident memory of the agent. */
+  peakRssMb: number;
+}
+
+async function waitForFile(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    try {
+      await Deno.stat(path);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  throw new Error(`agent never became ready (${path})`);
+}
+
+/** Times `binary -c script`; throws when it fails. */
+export async function timed(binary: string, script: string): Promise<number> {
+  const start = performance.now();
+  const output = await new Deno.Command(binary, { args: ["-c", script] })
+    .output();
+  if (!output.success) {
+    throw new Error(
+      `workload failed: ${script}\n${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  return (performance.now() - start) / 1000;
+}
+
+/**
+ * A copy of bash under `name` in `dir`, so that a policy can make exactly
+ * the workload the scope root.
+ */
+export async function rootShell(dir: string, name: string): Promise<string> {
+  const shell = `${dir}/${name}`;
+  await Deno.copyFile("/bin/bash", shell);
+  await Deno.chmod(shell, 0o755);
+  return shell;
+}
+
+/** Starts the agent on `policy`, runs `work`, stops the agent. */
+export async function withAgent(
+  policy: string,
+  work: () => Promise<number>,
+): Promise<AgentRun> {
+  const ready = `${policy}.ready`;
+  await Deno.remove(ready).catch(() => {});
+  const agent = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}main.ts`,
+      "start",
+      "--policy",
+      policy,
+      "--output",
+      "/dev/null",
+      "--ready-file",
+      ready,
+    ],
+    stderr: "piped",
+  }).spawn();
+  try {
+    await waitForFile(ready);
+    const seconds = await work();
+    const status = await Deno.readTextFile(`/proc/${agent.pid}/status`);
+    const peakRssMb = Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024;
+    agent.kill("SIGTERM");
+    const stderr = new TextDecoder().decode((await agent.output()).stderr);
+    const number = (pattern: RegExp) =>
+      Number(stderr.match(pattern)?.[1] ?? NaN);
+    return {
+      seconds,
+      events: number(/(\d+) events/),
+      drops: number(/(\d+) dropped/),
+      armedMs: number(/armed after (\d+) ms/),
+      peakRssMb,
+    };
+  } catch (error) {
+    try {
+      agent.kill("SIGKILL");
+    } catch { /* gone */ }
+    throw error;
+  }
+}
