@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { AgentRun } from "./_agent.ts";
 import { connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
@@ -25,6 +26,42 @@ function median(values: number[]): number {
 function row(name: string, value: string, target: string, met?: boolean) {
   const mark = met === undefined ? "" : met ? "  ok" : "  MISSED";
   console.log(`${name.padEnd(44)} ${value.padStart(16)}   ${target}${mark}`);
+}
+
+/**
+ * Prints the rows every storm shares: loop times, the median of the
+ * per-pair overhead ratios, delivered events per second and drops.
+ */
+function printPairs(
+  storm: { baselineSeconds: number[]; agentRuns: AgentRun[] },
+  overheadTarget: string,
+  overheadMet?: (ratio: number) => boolean,
+): void {
+  const ratio = median(
+    storm.agentRuns.map((run, index) =>
+      run.seconds / storm.baselineSeconds[index]
+    ),
+  );
+  row(
+    "baseline loop (median)",
+    `${median(storm.baselineSeconds).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "with agent (median)",
+    `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "overhead ratio (median of pairs)",
+    `${ratio.toFixed(3)}x`,
+    overheadTarget,
+    overheadMet?.(ratio),
+  );
+  const rates = storm.agentRuns.map((run) => run.events / run.seconds);
+  row("events delivered per second", `${Math.round(median(rates))}/s`, "");
+  const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
+  row("drops (all pairs)", String(drops), "target 0", drops === 0);
 }
 
 if (Deno.uid() !== 0) {
@@ -65,30 +102,7 @@ if (selected("exec_storm")) {
     `\n== exec_storm: ${execs} x fork+exec /bin/true, ${pairs} pairs`,
   );
   const storm = await execStorm(execs, pairs);
-  const ratios = storm.agentRuns.map((run, index) =>
-    run.seconds / storm.baselineSeconds[index]
-  );
-  const overhead = median(ratios);
-  row(
-    "baseline loop (median)",
-    `${median(storm.baselineSeconds).toFixed(3)} s`,
-    "",
-  );
-  row(
-    "with agent (median)",
-    `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
-    "",
-  );
-  row(
-    "overhead ratio (median of pairs)",
-    `${overhead.toFixed(3)}x`,
-    "target <= 1.10x",
-    overhead <= 1.10,
-  );
-  const rates = storm.agentRuns.map((run) => run.events / run.seconds);
-  row("events delivered per second", `${Math.round(median(rates))}/s`, "");
-  const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
-  row("drops (all pairs)", String(drops), "target 0", drops === 0);
+  printPairs(storm, "target <= 1.10x", (ratio) => ratio <= 1.10);
   const rss = Math.max(...storm.agentRuns.map((run) => run.peakRssMb));
   row("agent peak RSS", `${rss.toFixed(1)} MB`, "target <= 64 MB", rss <= 64);
   const armed = median(storm.agentRuns.map((run) => run.armedMs));
@@ -116,28 +130,5 @@ if (selected("connect_storm")) {
     `\n== connect_storm: ${connects} x loopback TCP connect, block mode, 1,000 allow entries, ${pairs} pairs`,
   );
   const storm = await connectStorm(connects, pairs);
-  const ratio = median(
-    storm.agentRuns.map((run, index) =>
-      run.seconds / storm.baselineSeconds[index]
-    ),
-  );
-  row(
-    "baseline loop (median)",
-    `${median(storm.baselineSeconds).toFixed(3)} s`,
-    "",
-  );
-  row(
-    "with agent (median)",
-    `${median(storm.agentRuns.map((run) => run.seconds)).toFixed(3)} s`,
-    "",
-  );
-  row(
-    "overhead ratio (median of pairs)",
-    `${ratio.toFixed(3)}x`,
-    "bpftrace 1.44x, auditd 1.67x",
-  );
-  const rates = storm.agentRuns.map((run) => run.events / run.seconds);
-  row("events delivered per second", `${Math.round(median(rates))}/s`, "");
-  const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
-  row("drops (all pairs)", String(drops), "target 0", drops === 0);
+  printPairs(storm, "peers: bpftrace 1.44x, auditd 1.67x");
 }

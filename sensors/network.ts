@@ -10,6 +10,7 @@
  * @module
  */
 
+import { formatAddress } from "../policy/address.ts";
 import {
   type BaseEvent,
   decodeHeader,
@@ -189,29 +190,7 @@ export interface NetworkEvent extends BaseEvent {
   ancestors?: { pid: number; comm: string }[];
 }
 
-/** Formats 4 or 16 network-order bytes (RFC 5952 for IPv6). */
-export function formatAddress(family: 4 | 6, bytes: Uint8Array): string {
-  if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
-  // the longest run of two or more zero groups becomes "::"
-  let bestStart = -1, bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = (list: number[]) => list.map((g) => g.toString(16)).join(":");
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${
-    hex(groups.slice(bestStart + bestLength))
-  }`;
-}
+export { formatAddress };
 
 /** Decodes a wire-format DNS name (length-prefixed labels) to dotted text. */
 export function decodeDnsName(bytes: Uint8Array): string {

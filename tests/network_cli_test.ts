@@ -6,11 +6,10 @@
 import assert from "node:assert/strict";
 import type { NetworkEvent } from "../sensors/network.ts";
 import {
-  DENO,
   kernelTest,
   readJsonLines,
   ringfence,
-  ROOT,
+  startAgent,
 } from "./helpers/kernel.ts";
 import { PROBE } from "./helpers/net_harness.ts";
 
@@ -157,32 +156,12 @@ kernelTest(
       policy,
       withScope(policyText("block", "deny", ports.allowed)),
     );
-    const agent = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}main.ts`,
-        "start",
-        "--policy",
-        policy,
-        "--output",
-        "/dev/null",
-        "--ready-file",
-        `${dir}/ready`,
-      ],
-      stderr: "piped",
-    }).spawn();
-    let stderr = "";
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      for await (const chunk of agent.stderr) stderr += decoder.decode(chunk);
-    })();
-    const until = async (what: () => boolean, label: string) => {
-      for (let attempt = 0; attempt < 200 && !what(); attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      assert.ok(what(), `${label}; stderr: ${stderr}`);
-    };
+    const agent = await startAgent([
+      "--policy",
+      policy,
+      "--output",
+      "/dev/null",
+    ]);
     const probe = async (port: number) => {
       const output = await new Deno.Command(shell, {
         args: ["-c", `${PYTHON} ${PROBE} tcp 127.0.0.1 ${port}`],
@@ -191,18 +170,14 @@ kernelTest(
       return new TextDecoder().decode(output.stdout).trim();
     };
     try {
-      await until(() => stderr.includes("armed after"), "agent armed");
       assert.equal(await probe(ports.allowed), "ok");
       assert.equal(await probe(ports.denied), "errno 1");
 
       await Deno.writeTextFile(policy, "version: 1\nmode: blok\n");
       agent.kill("SIGHUP");
-      await until(
-        () => stderr.includes("previous policy stays"),
-        "broken policy refused",
-      );
+      await agent.waitFor("previous policy stays");
       assert.match(
-        stderr,
+        agent.stderr(),
         /policy\.yaml:2:7: "mode" must be one of audit, block \(got "blok"\); the previous policy stays in force/,
       );
       assert.equal(
@@ -217,16 +192,11 @@ kernelTest(
         withScope(policyText("block", "deny", ports.denied)),
       );
       agent.kill("SIGHUP");
-      await until(
-        () => stderr.includes("policy reloaded"),
-        "new policy in force",
-      );
+      await agent.waitFor("policy reloaded");
       assert.equal(await probe(ports.denied), "ok");
       assert.equal(await probe(ports.allowed), "errno 1");
     } finally {
-      agent.kill("SIGTERM");
-      assert.equal((await agent.status).code, 0);
-      await reading;
+      assert.equal((await agent.stop()).code, 0);
       ports.close();
       await Deno.remove(dir, { recursive: true });
     }

@@ -5,20 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { ProcessEvent } from "../sensors/process.ts";
-import { DENO, kernelTest, readJsonLines, ROOT } from "./helpers/kernel.ts";
-
-async function waitForFile(path: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      await Deno.stat(path);
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  throw new Error(`${path} did not appear`);
-}
+import { kernelTest, readJsonLines, startAgent } from "./helpers/kernel.ts";
 
 async function attachedPrograms(): Promise<string[]> {
   const output = await new Deno.Command("bpftool", {
@@ -59,23 +46,16 @@ kernelTest(
 
     const output = `${dir}/events.jsonl`;
     const ready = `${dir}/ready`;
-    const agent = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}main.ts`,
-        "start",
-        "--policy",
-        policy,
-        "--output",
-        output,
-        "--ready-file",
-        ready,
-      ],
-      stderr: "piped",
-    }).spawn();
+    const agent = await startAgent([
+      "--policy",
+      policy,
+      "--output",
+      output,
+      "--ready-file",
+      ready,
+    ]);
+    let stopped: { code: number; stderr: string } | undefined;
     try {
-      await waitForFile(ready);
       assert.equal((await Deno.readTextFile(ready)).trim(), String(agent.pid));
       const during = await attachedPrograms();
       for (const name of ["handle_exec", "handle_exit", "handle_fork"]) {
@@ -96,11 +76,10 @@ kernelTest(
       await Deno.writeTextFile(go, "");
       assert.equal((await early.status).code, 0);
     } finally {
-      agent.kill("SIGTERM");
+      stopped = await agent.stop();
     }
-    const status = await agent.output();
-    const stderr = new TextDecoder().decode(status.stderr);
-    assert.equal(status.code, 0, stderr);
+    const { code, stderr } = stopped;
+    assert.equal(code, 0, stderr);
     assert.match(
       stderr,
       /^ringfence: armed after \d+ ms in audit mode, watching rfroot/m,

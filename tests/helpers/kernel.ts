@@ -72,3 +72,60 @@ export async function readJsonLines<T = Record<string, unknown>>(
   const text = await Deno.readTextFile(path);
   return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
 }
+
+/** A `ringfence start` running in the background. */
+export interface RunningAgent {
+  /** The agent's pid. */
+  readonly pid: number;
+  /** Everything the agent printed on stderr so far. */
+  stderr(): string;
+  /** Waits until stderr contains `text`; fails with what it printed. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** Sends a signal to the agent. */
+  kill(signal: Deno.Signal): void;
+  /** SIGTERM, then the exit code and the whole stderr. */
+  stop(): Promise<{ code: number; stderr: string }>;
+}
+
+/** Starts `ringfence start ARGS` and waits until it says it is armed. */
+export async function startAgent(args: string[]): Promise<RunningAgent> {
+  const child = new Deno.Command(DENO, {
+    args: ["run", "-A", `${ROOT}main.ts`, "start", ...args],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) text += decoder.decode(chunk);
+  })();
+  const agent: RunningAgent = {
+    pid: child.pid,
+    stderr: () => text,
+    async waitFor(wanted, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!text.includes(wanted) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (!text.includes(wanted)) {
+        throw new Error(`agent never printed "${wanted}"; stderr: ${text}`);
+      }
+    },
+    kill: (signal) => child.kill(signal),
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const { code } = await child.status;
+      await reading;
+      return { code, stderr: text };
+    },
+  };
+  try {
+    await agent.waitFor("armed after");
+  } catch (error) {
+    await agent.stop();
+    throw error;
+  }
+  return agent;
+}
