@@ -1,0 +1,56 @@
+/** The public API (mod.ts) used the way an embedder would. */
+import assert from "node:assert/strict";
+import {
+  Agent,
+  parsePolicy,
+  PolicyError,
+  type RingfenceEvent,
+} from "../mod.ts";
+import { kernelTest } from "./helpers/kernel.ts";
+
+kernelTest(
+  "Agent.start() + subscribe() deliver a spawned command's events",
+  async () => {
+    const agent = await Agent.start({
+      policy: parsePolicy("version: 1\n", "inline.yaml"),
+      spawner: true,
+    });
+    const events: RingfenceEvent[] = [];
+    const unsubscribe = agent.subscribe((event) => events.push(event));
+    try {
+      const child = new Deno.Command("/bin/echo", {
+        args: ["api"],
+        stdout: "null",
+      }).spawn();
+      assert.equal((await child.status).code, 0);
+      agent.flush();
+      const exec = events.find((event) =>
+        event.type === "process_event" && event.kind === "exec" &&
+        event.pid === child.pid
+      );
+      assert.ok(exec, "exec of the child delivered");
+      assert.deepEqual(exec.type === "process_event" && exec.argv, [
+        "/bin/echo",
+        "api",
+      ]);
+      assert.equal(agent.tree.get(child.pid)?.path, "/bin/echo");
+      assert.ok(
+        agent.tree.ancestors(child.pid).some((node) => node.pid === Deno.pid),
+      );
+    } finally {
+      unsubscribe();
+      await agent.stop();
+    }
+    assert.equal(agent.stats().drops, 0);
+    await agent.stop(); // idempotent
+  },
+);
+
+Deno.test("parsePolicy() from mod.ts throws PolicyError with the location", () => {
+  assert.throws(
+    () => parsePolicy("version: 1\nmode: 3\n", "x.yaml"),
+    (error: unknown) =>
+      error instanceof PolicyError && error.line === 2 && error.column === 7 &&
+      error.message.startsWith("x.yaml:2:7: "),
+  );
+});
