@@ -102,7 +102,10 @@ export class Agent {
   #wouldBlock = 0;
   readonly #listeners = new Set<EventListener>();
   readonly #wakeup = new Wakeup();
-  readonly #reported = new Set<number>();
+  // Pids reported and not yet exited: bounded by live processes, and a
+  // reused pid counts as a new process.
+  readonly #reporting = new Set<number>();
+  #processes = 0;
   #events = 0;
   #stopping = false;
   #finalStats: AgentStats | undefined;
@@ -263,7 +266,7 @@ export class Agent {
       events: this.#events,
       drops,
       scopeFull,
-      processes: this.#reported.size,
+      processes: this.#processes,
       blocked: this.#blocked,
       wouldBlock: this.#wouldBlock,
       sensors,
@@ -310,9 +313,14 @@ export class Agent {
 
   #dispatch(event: RingfenceEvent): void {
     this.#events++;
-    this.#reported.add(event.pid);
-    if (event.type === "process_event") this.tree.apply(event);
-    else if (event.verdict === "deny") this.#blocked++;
+    if (!this.#reporting.has(event.pid)) {
+      this.#reporting.add(event.pid);
+      this.#processes++;
+    }
+    if (event.type === "process_event") {
+      this.tree.apply(event);
+      if (event.kind === "exit") this.#reporting.delete(event.pid);
+    } else if (event.verdict === "deny") this.#blocked++;
     else if (event.verdict === "audit") this.#wouldBlock++;
     for (const listener of this.#listeners) listener(event);
   }
