@@ -4,6 +4,7 @@
  *   ringfence run [--policy FILE] [--output FILE|-] -- CMD [ARGS...]
  *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE]
  *   ringfence validate FILE
+ *   ringfence doctor [--sensors DIR]
  *   ringfence version
  *
  * Exit codes: `run` exits with CMD's status (128 + signal when a signal
@@ -20,6 +21,8 @@ import type { RingfenceEvent } from "./agent/events.ts";
 import { summaryLine } from "./agent/summary.ts";
 import { JsonLinesExporter } from "./exporters/jsonl.ts";
 import { loadPolicy, parsePolicy } from "./policy/parse.ts";
+import { doctor } from "./sensors/doctor.ts";
+import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
 import type { Policy } from "./policy/schema.ts";
 import { VERSION } from "./version.ts";
 
@@ -30,12 +33,10 @@ class Fatal extends Error {
   }
 }
 
-const DEFAULT_POLICY = new URL("./policy/default.yaml", import.meta.url);
-
 async function policyFrom(path: string | undefined): Promise<Policy> {
   if (path) return await loadPolicy(path);
-  const text = await Deno.readTextFile(DEFAULT_POLICY);
-  return parsePolicy(text, "policy/default.yaml (built in)");
+  // Part of the module graph, so a bundle or compiled binary carries it.
+  return parsePolicy(DEFAULT_POLICY, "policy/default.yaml (built in)");
 }
 
 interface AgentCliOptions {
@@ -239,6 +240,13 @@ export function cli(exit: (code: number) => void): Command {
         }),
       )
     );
+
+  program.command("doctor")
+    .description(
+      "report what this host offers the agent and what will not work; exit 2 when it cannot run",
+    )
+    .option("--sensors <dir>", "directory of compiled sensors (development)")
+    .action((options: { sensors?: string }) => finish(doctor(options)));
 
   program.command("version")
     .description("print the version")

@@ -11,6 +11,7 @@
  */
 
 import { cString, errno, libc, strerror } from "./libc.ts";
+import { libbpfCandidates, type LibbpfSource } from "./libbpf_loader.ts";
 
 const symbols = {
   libbpf_major_version: { parameters: [], result: "u32" },
@@ -95,6 +96,8 @@ export interface LibbpfInfo {
   path: string;
   /** "major.minor" as libbpf reports it. */
   version: string;
+  /** The host's libbpf or the copy carried inside ringfence. */
+  source: LibbpfSource;
 }
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;
@@ -110,12 +113,6 @@ const retainedCallbacks: { pointer: Deno.PointerObject }[] = [];
 /** Lines libbpf logged since the last {@linkcode takeLog}. */
 let logLines: string[] = [];
 
-/** Candidate libbpf paths: `RINGFENCE_LIBBPF` first, then the soname. */
-function libbpfCandidates(): string[] {
-  const override = Deno.env.get("RINGFENCE_LIBBPF");
-  return override ? [override] : ["libbpf.so.1"];
-}
-
 /**
  * Opens libbpf once and routes its log into an in-memory buffer.
  *
@@ -125,17 +122,25 @@ function libbpfCandidates(): string[] {
 export function libbpf(): Symbols {
   if (library) return library.symbols;
   const reasons: string[] = [];
-  for (const path of libbpfCandidates()) {
+  // The host's libbpf.so.1 first, then the copy carried inside ringfence
+  // (sensors/libbpf_loader.ts); RINGFENCE_LIBBPF=PATH|embedded picks one.
+  for (const candidate of libbpfCandidates()) {
     try {
-      library = Deno.dlopen(path, symbols);
-      libraryInfo = {
-        path,
-        version:
-          `${library.symbols.libbpf_major_version()}.${library.symbols.libbpf_minor_version()}`,
-      };
+      const path = candidate.path();
+      const opened = Deno.dlopen(path, symbols);
+      const major = opened.symbols.libbpf_major_version();
+      const version = `${major}.${opened.symbols.libbpf_minor_version()}`;
+      if (major < 1) {
+        opened.close();
+        throw new Error(`version ${version} is too old`);
+      }
+      library = opened;
+      libraryInfo = { path, version, source: candidate.source };
       break;
     } catch (error) {
-      reasons.push(`${path}: ${(error as Error).message.split("\n")[0]}`);
+      reasons.push(
+        `${candidate.label}: ${(error as Error).message.split("\n")[0]}`,
+      );
     }
   }
   if (!library) {

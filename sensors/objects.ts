@@ -1,6 +1,7 @@
 /**
- * Where the compiled sensors come from: `bpf/build/` next to the sources,
- * or a directory given with `--sensors DIR`.
+ * Where the compiled sensors come from: built into ringfence (the module
+ * graph carries `bpf/build/*.bpf.o`, see {@linkcode ./embedded.ts}), or a
+ * directory given with `--sensors DIR` for development.
  *
  * @module
  */
@@ -11,18 +12,54 @@ import { pathToFileURL } from "node:url";
 /** The sensors the agent knows, by short name. */
 export type SensorName = "process" | "network" | "file-system";
 
-/** The default directory of compiled sensors. */
+/** Where the built-in sensors are built, from source. */
 export const DEFAULT_SENSOR_DIR = new URL("../bpf/build/", import.meta.url);
 
+let embedded: Promise<Readonly<Record<string, Uint8Array>>> | undefined;
+
 /**
- * Reads `sensor.<name>.bpf.o`.
+ * The objects built into ringfence. From source they are read when first
+ * asked for; a bundle or a compiled binary has them inside.
+ *
+ * @throws {Error} one line that says to run `deno task build` when the
+ * sensors were never built.
+ */
+export function embeddedObjects(): Promise<
+  Readonly<Record<string, Uint8Array>>
+> {
+  embedded ??= import("./embedded.ts").then(
+    (module) => module.EMBEDDED_OBJECTS,
+    (error) => {
+      embedded = undefined;
+      const missing = (error as Error).message.match(
+        /Module not found "([^"]+)"/,
+      )?.[1];
+      const where = missing
+        ? decodeURIComponent(new URL(missing).pathname)
+        : decodeURIComponent(DEFAULT_SENSOR_DIR.pathname);
+      throw new Error(`${where}: sensor not built: run 'deno task build'`);
+    },
+  );
+  return embedded;
+}
+
+/**
+ * The ELF bytes of `sensor.<name>.bpf.o` (or `<name>.bpf.o` for helper
+ * objects such as `doctor`): the built-in copy, or the file in `directory`
+ * when one is given.
  *
  * @throws {Error} naming the file and saying how to build it when missing.
  */
 export async function readSensorObject(
   name: SensorName | string,
-  directory: string | URL = DEFAULT_SENSOR_DIR,
+  directory?: string | URL,
 ): Promise<Uint8Array> {
+  if (directory === undefined) {
+    const objects = await embeddedObjects();
+    const bytes = objects[name];
+    if (!bytes) throw new Error(`no built-in sensor named ${name}`);
+    return bytes;
+  }
   const file = `sensor.${name}.bpf.o`;
   const base = typeof directory === "string"
     ? pathToFileURL(resolve(directory) + "/")

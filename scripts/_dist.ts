@@ -1,0 +1,39 @@
+/**
+ * What `deno task bundle` and `deno task compile` share: the repository
+ * root, the `dist/` directory, and the check that the sensors and the
+ * carried libraries were built (they become part of the module graph).
+ *
+ * @module
+ */
+
+import { dirname, fromFileUrl, join } from "./_paths.ts";
+
+/** The repository root. */
+export const ROOT = join(dirname(fromFileUrl(import.meta.url)), "..");
+
+/** Where release artefacts go. */
+export const DIST = join(ROOT, "dist");
+
+/** Files the module graph imports as bytes; built by `deno task build`. */
+export const BUILT_INPUTS = [
+  "bpf/build/sensor.process.bpf.o",
+  "bpf/build/sensor.network.bpf.o",
+  "bpf/build/doctor.bpf.o",
+  "bpf/build/lib/libbpf.so.1",
+  "bpf/build/lib/libelf.so.1",
+  "bpf/build/lib/libz.so.1",
+];
+
+/** Exits 2 with one line when `deno task build` has not been run. */
+export function requireBuild(task: string): void {
+  for (const file of BUILT_INPUTS) {
+    try {
+      Deno.statSync(join(ROOT, file));
+    } catch {
+      console.error(
+        `ringfence ${task}: ${file} is missing: run 'deno task build' first`,
+      );
+      Deno.exit(2);
+    }
+  }
+}

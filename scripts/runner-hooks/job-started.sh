@@ -1,0 +1,66 @@
+#!/bin/sh
+# ACTIONS_RUNNER_HOOK_JOB_STARTED for self-hosted GitHub runners (and a
+# before_script for GitLab): starts the ringfence agent detached and returns
+# once its sensors are armed, so the job's first process is already watched.
+#
+# Environment:
+#   RINGFENCE_BIN            the ringfence binary (default: ringfence on PATH)
+#   RINGFENCE_POLICY         policy file (default: the built-in policy)
+#   RINGFENCE_STATE_DIR      where the agent's pid, events and log go
+#                            (default: $RUNNER_TEMP/ringfence or /tmp/ringfence)
+#   RINGFENCE_READY_TIMEOUT  seconds to wait for the sensors (default 30)
+#
+# Files in the state directory: events.jsonl (the events, one JSON object a
+# line), agent.log (the agent's stderr), pid, ready.
+# The runner must run the hook as root (ringfence loads BPF programs).
+set -eu
+
+bin=${RINGFENCE_BIN:-ringfence}
+state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:-/tmp}/ringfence}
+timeout=${RINGFENCE_READY_TIMEOUT:-30}
+
+say() { printf 'ringfence hook: %s\n' "$*" >&2; }
+
+mkdir -p "$state"
+if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
+  say "an agent is already running (pid $(cat "$state/pid")); stop it with job-completed.sh first"
+  exit 1
+fi
+rm -f "$state/ready" "$state/pid" "$state/events.jsonl" "$state/agent.log"
+
+set -- start --output "$state/events.jsonl" --ready-file "$state/ready"
+if [ -n "${RINGFENCE_POLICY:-}" ]; then
+  set -- "$@" --policy "$RINGFENCE_POLICY"
+fi
+
+# Detached: its own session (no hangup from the hook's end), no stdin, and
+# without the runner's RUNNER_TRACKING_ID, so the runner's orphan clean-up
+# leaves it to job-completed.sh, which stops it cleanly and reads its summary.
+if command -v setsid >/dev/null 2>&1; then detach=setsid; else detach=; fi
+env -u RUNNER_TRACKING_ID $detach "$bin" "$@" </dev/null >/dev/null 2>"$state/agent.log" &
+agent=$!
+echo "$agent" >"$state/pid"
+
+# Wait for the readiness signal: the agent writes its pid to the ready file
+# only once every sensor is attached.
+deadline=$(($(date +%s) + timeout))
+while [ ! -s "$state/ready" ]; do
+  if ! kill -0 "$agent" 2>/dev/null; then
+    say "the agent exited before its sensors were armed:"
+    cat "$state/agent.log" >&2
+    rm -f "$state/pid"
+    exit 1
+  fi
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    say "the agent's sensors were not armed after ${timeout}s; stopping it. Its log:"
+    cat "$state/agent.log" >&2
+    kill -TERM "$agent" 2>/dev/null || true
+    rm -f "$state/pid"
+    exit 1
+  fi
+  sleep 0.05 2>/dev/null || sleep 1
+done
+# The agent's own pid (a wrapper may have exec'd it or not).
+ready_pid=$(head -n1 "$state/ready")
+[ -n "$ready_pid" ] && echo "$ready_pid" >"$state/pid"
+cat "$state/agent.log" >&2

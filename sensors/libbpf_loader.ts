@@ -1,0 +1,173 @@
+/**
+ * Which libbpf to open: the host's `libbpf.so.1` when it has one (1.x), or
+ * the copy carried inside ringfence (bundle or compiled binary), loaded from
+ * memory so that a host without libbpf, libelf or zlib needs nothing
+ * installed and nothing written to disk.
+ *
+ * Loading from memory: each carried shared object is written to a memfd
+ * (`memfd_create`) and opened as `/proc/self/fd/N`. The dependencies go
+ * first (zlib, then libelf, each `RTLD_GLOBAL`): the dynamic loader then
+ * matches libbpf's `DT_NEEDED` entries against their sonames and does not
+ * look for them on disk.
+ *
+ * `RINGFENCE_LIBBPF=embedded` forces the carried copy (tests use it to
+ * prove it works on a host that has its own); `RINGFENCE_LIBBPF=PATH` opens
+ * that file and nothing else.
+ *
+ * @module
+ */
+
+import { cString } from "./libc.ts";
+
+/** Where the libbpf in use came from. */
+export type LibbpfSource = "host" | "embedded";
+
+/** One way of getting libbpf, tried in order. */
+export interface LibbpfCandidate {
+  /** Host file or the carried copy. */
+  source: LibbpfSource;
+  /** For messages: the soname, path, or "embedded". */
+  label: string;
+  /** The path to hand to dlopen; may throw when this way is impossible. */
+  path(): string;
+}
+
+interface CarriedLibrary {
+  soname: string;
+  bytes: Uint8Array;
+}
+
+// Read once at startup (from the bundle, the binary, or bpf/build/lib/ when
+// running from source); undefined when this copy carries no libraries.
+const carried: readonly CarriedLibrary[] | undefined = await import(
+  "./embedded_libbpf.ts"
+).then((module) => module.EMBEDDED_LIBRARIES, () => undefined);
+
+/** Whether this copy of ringfence carries its own libbpf. */
+export function hasEmbeddedLibbpf(): boolean {
+  return carried !== undefined;
+}
+
+/** The candidates in the order to try them. */
+export function libbpfCandidates(
+  override: string | undefined = Deno.env.get("RINGFENCE_LIBBPF"),
+): LibbpfCandidate[] {
+  const embedded: LibbpfCandidate = {
+    source: "embedded",
+    label: "embedded",
+    path: loadEmbeddedLibbpf,
+  };
+  if (override === "embedded") return [embedded];
+  if (override) {
+    return [{ source: "host", label: override, path: () => override }];
+  }
+  return [
+    { source: "host", label: "libbpf.so.1", path: () => "libbpf.so.1" },
+    embedded,
+  ];
+}
+
+const MFD_CLOEXEC = 1;
+const RTLD_NOW = 2;
+const RTLD_GLOBAL = 0x100;
+
+const loaderSymbols = {
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+  dlerror: { parameters: [], result: "pointer" },
+} as const;
+
+type LoaderSymbols = Deno.DynamicLibrary<typeof loaderSymbols>["symbols"];
+
+function loaderLibrary(): LoaderSymbols {
+  try {
+    return Deno.dlopen("libc.so.6", loaderSymbols).symbols;
+  } catch {
+    // glibc before 2.34 keeps dlopen in libdl.
+    const libc = Deno.dlopen("libc.so.6", {
+      memfd_create: loaderSymbols.memfd_create,
+      write: loaderSymbols.write,
+    }).symbols;
+    const libdl = Deno.dlopen("libdl.so.2", {
+      dlopen: loaderSymbols.dlopen,
+      dlerror: loaderSymbols.dlerror,
+    }).symbols;
+    return { ...libc, ...libdl };
+  }
+}
+
+const ELF_MACHINES: Record<number, string> = { 62: "x86_64", 183: "aarch64" };
+
+/** The architecture an ELF shared object was built for, from e_machine. */
+export function elfArchitecture(bytes: Uint8Array): string {
+  if (
+    bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 ||
+    bytes[2] !== 0x4c || bytes[3] !== 0x46
+  ) {
+    return "not an ELF file";
+  }
+  const machine = bytes[18] | (bytes[19] << 8);
+  return ELF_MACHINES[machine] ?? `ELF machine ${machine}`;
+}
+
+/** Writes `bytes` into a new memfd named `name` and returns its fd. */
+function memfdWith(
+  lib: LoaderSymbols,
+  name: string,
+  bytes: Uint8Array,
+): number {
+  const fd = lib.memfd_create(cString(name), MFD_CLOEXEC);
+  if (fd < 0) throw new Error(`memfd_create failed for ${name}`);
+  const data = new Uint8Array(bytes); // an ArrayBuffer of its own for FFI
+  let written = 0;
+  while (written < data.length) {
+    const rest = data.subarray(written);
+    const count = Number(lib.write(fd, rest, BigInt(rest.length)));
+    if (count <= 0) throw new Error(`cannot write ${name} to its memfd`);
+    written += count;
+  }
+  return fd;
+}
+
+let embeddedPath: string | undefined;
+
+/**
+ * Puts the carried libraries in memfds, opens the dependencies globally and
+ * returns the path of libbpf's memfd for dlopen. Done once per process:
+ * the fds stay open so the same path can be opened again (doctor does).
+ *
+ * @throws {Error} when this copy carries none or they are for another
+ * architecture.
+ */
+export function loadEmbeddedLibbpf(): string {
+  if (embeddedPath) return embeddedPath;
+  if (!carried) {
+    throw new Error(
+      "this copy of ringfence carries no libbpf (run 'deno task build', then bundle or compile)",
+    );
+  }
+  const arch = elfArchitecture(carried[0].bytes);
+  if (arch !== Deno.build.arch) {
+    throw new Error(
+      `the carried libbpf is for ${arch}, this host is ${Deno.build.arch}`,
+    );
+  }
+  const lib = loaderLibrary();
+  let path = "";
+  for (const { soname, bytes } of carried) {
+    const fd = memfdWith(lib, soname, bytes);
+    path = `/proc/self/fd/${fd}`;
+    if (soname === "libbpf.so.1") break;
+    if (!lib.dlopen(cString(path), RTLD_NOW | RTLD_GLOBAL)) {
+      const reason = lib.dlerror();
+      throw new Error(
+        `cannot load the carried ${soname}: ${
+          reason ? Deno.UnsafePointerView.getCString(reason) : "dlopen failed"
+        }`,
+      );
+    }
+  }
+  embeddedPath = path;
+  return path;
+}
