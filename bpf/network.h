@@ -123,7 +123,10 @@ struct dns_allow {
 /* Who made a socket, kept with the socket (BPF_MAP_TYPE_SK_STORAGE). */
 struct sock_owner {
 	__u32 pid;
-	__u32 flags;		/* SCOPE_* of the owner when it was tagged */
+	__u32 flags;		/* SCOPE_* of the owner, plus OWNER_* */
 };
+
+/* The first payload of a TCP socket passed the server name check. */
+#define OWNER_NAME_CHECKED 0x100
 
 #endif /* RINGFENCE_NETWORK_H */

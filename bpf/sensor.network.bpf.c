@@ -1131,6 +1131,113 @@ static long extension_step(__u32 index, void *unused)
 }
 
 /*
+ * Turns the dotted name at msg[cur.pos], cur.jumps bytes long, into scratch
+ * name in wire format, as read_name() leaves a DNS name. 0, or -1.
+ */
+static __always_inline int dotted_to_name(struct dns_scratch *s)
+{
+	/* name[0] waits for the first label's length */
+	s->cur.out = 1;
+	s->cur.end = 0;
+	s->cur.labels = 1;
+	s->cur.error = 0;
+	bpf_loop(DNS_NAME_MAX, sni_step, NULL, 0);
+	if (s->cur.error || s->cur.out + 1 > DNS_NAME_MAX ||
+	    s->cur.out - s->cur.end - 1 == 0 || s->cur.out - s->cur.end - 1 > 63)
+		return -1;
+	s->name[MASKED(s->cur.end, DNS_NAME_MAX - 1)] = s->cur.out - s->cur.end - 1;
+	s->name[MASKED(s->cur.out, DNS_NAME_MAX - 1)] = 0;
+	s->cur.out += 1;
+	return 0;
+}
+
+/* One byte per call: finds the start of a "\nHost:" header line (bpf_loop). */
+static long host_header_step(__u32 index, void *unused)
+{
+	struct dns_scratch *s = get_scratch();
+	__u32 pos;
+
+	if (!s)
+		return 1;
+	pos = index;
+	if (pos + 7 > s->len)
+		return 1;
+	if (s->msg[MASKED(pos, DNS_MSG_MAX - 1)] != '\n' ||
+	    (s->msg[MASKED(pos + 1, DNS_MSG_MAX - 1)] | 0x20) != 'h' ||
+	    (s->msg[MASKED(pos + 2, DNS_MSG_MAX - 1)] | 0x20) != 'o' ||
+	    (s->msg[MASKED(pos + 3, DNS_MSG_MAX - 1)] | 0x20) != 's' ||
+	    (s->msg[MASKED(pos + 4, DNS_MSG_MAX - 1)] | 0x20) != 't' ||
+	    s->msg[MASKED(pos + 5, DNS_MSG_MAX - 1)] != ':')
+		return 0;
+	s->matched = 1;
+	s->walk_pos = pos + 6;
+	return 1;
+}
+
+/* One byte per call: measures the host after "Host:", skipping blanks. */
+static long host_value_step(__u32 index, void *unused)
+{
+	struct dns_scratch *s = get_scratch();
+	__u32 pos;
+	__u8 ch;
+
+	if (!s)
+		return 1;
+	pos = s->walk_pos + index;
+	if (pos >= s->len)
+		return 1;
+	ch = s->msg[MASKED(pos, DNS_MSG_MAX - 1)];
+	if (s->cur.jumps == 0 && (ch == ' ' || ch == '\t')) {
+		s->cur.pos = pos + 1;
+		return 0;
+	}
+	/* the name ends at the port, the line end, or an IPv6 literal */
+	if (ch == ':' || ch == '\r' || ch == '\n' || ch == '[' || ch == ' ')
+		return 1;
+	s->cur.jumps++;
+	return 0;
+}
+
+/*
+ * Reads the Host header of an HTTP/1 request at the start of a TCP payload
+ * into scratch name. 0, or -1 when the payload is not a request or has no
+ * Host header in the bytes read.
+ */
+static __always_inline int read_http_host(struct __sk_buff *skb, int offset,
+					  struct dns_scratch *s)
+{
+	__u32 method;
+
+	if (load_payload(skb, offset, s) < 0)
+		return -1;
+	method = (s->msg[0] << 24) | (s->msg[1] << 16) | (s->msg[2] << 8) |
+		 s->msg[3];
+	switch (method) {
+	case 0x47455420:	/* "GET " */
+	case 0x504f5354:	/* "POST" */
+	case 0x50555420:	/* "PUT " */
+	case 0x48454144:	/* "HEAD" */
+	case 0x44454c45:	/* "DELE" */
+	case 0x50415443:	/* "PATC" */
+	case 0x4f505449:	/* "OPTI" */
+	case 0x434f4e4e:	/* "CONN" */
+		break;
+	default:
+		return -1;
+	}
+	s->matched = 0;
+	bpf_loop(DNS_MSG_MAX, host_header_step, NULL, 0);
+	if (!s->matched)
+		return -1;
+	__builtin_memset(&s->cur, 0, sizeof(s->cur));
+	s->cur.pos = s->walk_pos;
+	bpf_loop(DNS_NAME_MAX, host_value_step, NULL, 0);
+	if (s->cur.jumps == 0)
+		return -1;
+	return dotted_to_name(s);
+}
+
+/*
  * Reads the server_name of a ClientHello at the start of a TCP payload
  * into scratch name, as read_name() would leave a DNS name. 0, or -1 when
  * there is none in the bytes read (the hello goes on unjudged).
@@ -1165,22 +1272,13 @@ static __always_inline int read_sni(struct __sk_buff *skb, int offset,
 	bpf_loop(32, extension_step, NULL, 0);
 	if (!s->matched || s->cur.jumps == 0)
 		return -1;
-	/* name[0] waits for the first label's length */
-	s->cur.out = 1;
-	s->cur.labels = 1;
-	bpf_loop(DNS_NAME_MAX, sni_step, NULL, 0);
-	if (s->cur.error || s->cur.out + 1 > DNS_NAME_MAX ||
-	    s->cur.out - s->cur.end - 1 == 0 || s->cur.out - s->cur.end - 1 > 63)
-		return -1;
-	s->name[MASKED(s->cur.end, DNS_NAME_MAX - 1)] = s->cur.out - s->cur.end - 1;
-	s->name[MASKED(s->cur.out, DNS_NAME_MAX - 1)] = 0;
-	s->cur.out += 1;
-	return 0;
+	return dotted_to_name(s);
 }
 
 /*
- * A TLS ClientHello to an address only DNS admitted must name an allowed
- * domain: otherwise the address was reached under a name that was allowed
+ * The first payload to an address only DNS admitted must name an allowed
+ * domain, in a TLS ClientHello's server_name or an HTTP request's Host
+ * header: otherwise the address was reached under a name that was allowed
  * and is used for another (domain fronting). Destinations allowed by an
  * address rule are not held to names. Returns the verdict.
  */
@@ -1200,7 +1298,7 @@ static __always_inline __u8 check_sni(struct __sk_buff *skb,
 	if (judge(cfg, p->family, &p->daddr, p->dport, p->protocol) !=
 	    REASON_ALLOWED_BY_DNS)
 		return VERDICT_ALLOW;
-	if (read_sni(skb, offset, s))
+	if (read_sni(skb, offset, s) && read_http_host(skb, offset, s))
 		return VERDICT_ALLOW;
 	s->matched = 0;
 	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
@@ -1228,6 +1326,15 @@ static __always_inline __u8 check_sni(struct __sk_buff *skb,
 	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
 	submit_event(event);
 	return verdict;
+}
+
+/* Whether a TCP segment carries data (not a bare SYN, ACK or FIN). */
+static __always_inline bool has_payload(struct __sk_buff *skb,
+					const struct packet *p)
+{
+	int offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
+
+	return offset > 0 && offset < skb->len;
 }
 
 static __always_inline bool to_resolver(struct network_config *cfg,
@@ -1268,9 +1375,15 @@ int egress(struct __sk_buff *skb)
 	if (p.protocol == IPPROTO_TCP || p.protocol == IPPROTO_UDP) {
 		if (to_resolver(cfg, &p))
 			report_query(skb, cfg, &p, owner);
-		else if (p.protocol == IPPROTO_TCP && p.dport == TLS_PORT &&
-			 check_sni(skb, cfg, &p, owner) == VERDICT_DENY)
-			return 0;
+		else if (p.protocol == IPPROTO_TCP &&
+			 !(owner->flags & OWNER_NAME_CHECKED) &&
+			 has_payload(skb, &p)) {
+			/* only the first payload names the server; a refused
+			 * one is retransmitted and refused again */
+			if (check_sni(skb, cfg, &p, owner) == VERDICT_DENY)
+				return 0;
+			owner->flags |= OWNER_NAME_CHECKED;
+		}
 		return 1;
 	}
 	reason = judge(cfg, p.family, &p.daddr, 0, p.protocol);

@@ -702,3 +702,42 @@ kernelTest(
     });
   },
 );
+
+kernelTest(
+  "HTTP Host and TLS on other ports: the first payload must name an allowed domain",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true }],
+      });
+      await withDns(h, async (netns) => {
+        const probe = (...args: string[]) =>
+          h.run(netns.exec(["python3", PROBE, ...args]));
+        const http = (name: string, host: string) =>
+          probe("http", "127.0.0.53", "53", name, host, "8080");
+        const ok = await http("h1.allowed.test", "H1.allowed.test");
+        assert.deepEqual(ok.lines, ["delivered"], ok.stderr);
+
+        const fronted = await http("h2.allowed.test", "evil.example");
+        assert.deepEqual(fronted.lines, ["dropped"], fronted.stderr);
+        const event = h.events(fronted.pid).find((e) =>
+          e.reason === "sni_not_allowed"
+        );
+        assert.ok(event, JSON.stringify(h.events(fronted.pid)));
+        assert.equal(event.query, "evil.example");
+        assert.equal(event.dport, 8080);
+
+        const tls = await probe(
+          "tls",
+          "127.0.0.53",
+          "53",
+          "h3.allowed.test",
+          "evil.example",
+          "8443",
+        );
+        assert.deepEqual(tls.lines, ["dropped"], tls.stderr);
+      });
+    });
+  },
+);

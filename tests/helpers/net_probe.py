@@ -204,29 +204,27 @@ def dns_loop(server, server_port, count, suffix):
         print(f"failed {failure}", flush=True)
 
 
-def tls(server, server_port, name, server_name):
-    """Resolve `name`, send a TLS hello for `server_name` to its address on
-    port 443: "delivered" when our own listener got it, else "dropped".
+def first_payload(server, server_port, name, port, send):
+    """Resolve `name`, connect to its address on `port` and send(socket):
+    "delivered" when our own listener got the bytes, else "dropped".
 
     Listens on the wildcard address: only run inside a test namespace.
     """
-    import ssl
     import threading
     address = query((server, int(server_port)), name)[0]
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", 443))
+    listener.bind(("0.0.0.0", int(port)))
     listener.listen(1)
 
-    def hello():
-        context = ssl.create_default_context()
+    def client():
         try:
-            with socket.create_connection((address, 443), timeout=2) as s:
-                context.wrap_socket(s, server_hostname=server_name)
-        except (OSError, ssl.SSLError):
+            with socket.create_connection((address, int(port)), timeout=2) as s:
+                send(s)
+        except OSError:
             pass
 
-    thread = threading.Thread(target=hello, daemon=True)
+    thread = threading.Thread(target=client, daemon=True)
     thread.start()
     conn, _ = listener.accept()
     conn.settimeout(1.5)
@@ -237,8 +235,29 @@ def tls(server, server_port, name, server_name):
         print("dropped", flush=True)
 
 
+def tls(server, server_port, name, server_name, port="443"):
+    """A TLS hello for `server_name` (see first_payload)."""
+    import ssl
+    context = ssl.create_default_context()
+
+    def hello(s):
+        try:
+            context.wrap_socket(s, server_hostname=server_name)
+        except ssl.SSLError:
+            pass
+    first_payload(server, server_port, name, port, hello)
+
+
+def http(server, server_port, name, host, port="80"):
+    """An HTTP/1.1 request with `Host: host:port` (see first_payload)."""
+    request = f"GET / HTTP/1.1\r\nUser-Agent: probe\r\nHost: {host}:{port}\r\n\r\n"
+    first_payload(server, server_port, name, port,
+                  lambda s: (s.sendall(request.encode()), time.sleep(1)))
+
+
 COMMANDS = {
     "tls": tls,
+    "http": http,
     "tcp": tcp,
     "tfo": tcp_fastopen,
     "udp": udp,
