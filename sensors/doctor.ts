@@ -305,7 +305,7 @@ export async function examineHost(
     tracefs,
     lockdown,
     libbpf,
-    embeddedLibbpf: hasEmbeddedLibbpf(),
+    embeddedLibbpf: await hasEmbeddedLibbpf(),
     programTypes,
     sensors,
     problems,

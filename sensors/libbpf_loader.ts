@@ -37,15 +37,35 @@ interface CarriedLibrary {
   bytes: Uint8Array;
 }
 
-// Read once at startup (from the bundle, the binary, or bpf/build/lib/ when
-// running from source); undefined when this copy carries no libraries.
-const carried: readonly CarriedLibrary[] | undefined = await import(
-  "./embedded_libbpf.ts"
-).then((module) => module.EMBEDDED_LIBRARIES, () => undefined);
+function hostHasLibbpf(): boolean {
+  try {
+    Deno.dlopen("libbpf.so.1", {}).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
-/** Whether this copy of ringfence carries its own libbpf. */
-export function hasEmbeddedLibbpf(): boolean {
-  return carried !== undefined;
+async function importCarried(): Promise<readonly CarriedLibrary[] | undefined> {
+  return await import("./embedded_libbpf.ts").then(
+    (module) => module.EMBEDDED_LIBRARIES,
+    () => undefined,
+  );
+}
+
+// The carried libraries (about 1.3 MB) are only read when they will be
+// used: a host without libbpf, or RINGFENCE_LIBBPF=embedded. Reading them
+// on every start would cost start-up time and memory for nothing. They are
+// read here, at module load, because libbpf() is synchronous.
+const carried: readonly CarriedLibrary[] | undefined =
+  Deno.env.get("RINGFENCE_LIBBPF") === "embedded" ||
+    (!Deno.env.get("RINGFENCE_LIBBPF") && !hostHasLibbpf())
+    ? await importCarried()
+    : undefined;
+
+/** Whether this copy of ringfence carries its own libbpf (reads it). */
+export async function hasEmbeddedLibbpf(): Promise<boolean> {
+  return (carried ?? await importCarried()) !== undefined;
 }
 
 /** The candidates in the order to try them. */
