@@ -19,7 +19,8 @@ import {
   ScopeFlag,
 } from "../sensors/process.ts";
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
-import type { Sensor, SensorStats } from "../sensors/sensor.ts";
+import { Sensor, type SensorStats } from "../sensors/sensor.ts";
+import { closeFd } from "../sensors/libc.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import type { EventListener, RingfenceEvent } from "./events.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
@@ -161,13 +162,16 @@ export class Agent {
       ringSize: options.ringSize,
     });
     let network: NetworkSensor | undefined;
+    let shared: Record<string, number> = {};
     try {
-      process.load();
+      // The scope maps exist before any sensor loads, so that all of them
+      // can load side by side: verification is most of the start-up.
+      shared = process.createSharedMaps();
       network = new NetworkSensor(networkBytes, {
-        sharedMaps: process.sharedMaps(),
+        sharedMaps: shared,
         ringSize: options.ringSize,
       });
-      network.load();
+      await Sensor.loadAll([process, network]);
       network.configure(networkSettings(options.policy));
       network.setPolicy(networkMaps);
       const self = Deno.pid;
@@ -206,6 +210,9 @@ export class Agent {
       network?.close();
       process.close();
       throw error;
+    } finally {
+      // The objects hold their own references to the scope maps.
+      Object.values(shared).forEach(closeFd);
     }
   }
 

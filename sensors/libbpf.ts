@@ -10,7 +10,7 @@
  * @module
  */
 
-import { cString, errno, libc, strerror } from "./libc.ts";
+import { closeFd, cString, errno, libc, strerror } from "./libc.ts";
 import { libbpfCandidates, type LibbpfSource } from "./libbpf_loader.ts";
 
 const symbols = {
@@ -24,6 +24,13 @@ const symbols = {
     result: "pointer",
   },
   bpf_object__load: { parameters: ["pointer"], result: "i32" },
+  // The same load on a worker thread, for loading objects side by side.
+  bpf_object__load_async: {
+    name: "bpf_object__load",
+    parameters: ["pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   bpf_object__close: { parameters: ["pointer"], result: "void" },
   bpf_object__find_program_by_name: {
     parameters: ["pointer", "buffer"],
@@ -73,6 +80,11 @@ const symbols = {
   bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
   bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
   bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
+  bpf_map__type: { parameters: ["pointer"], result: "u32" },
+  bpf_map_create: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "pointer"],
+    result: "i32",
+  },
   bpf_map_update_elem: {
     parameters: ["i32", "buffer", "buffer", "u64"],
     result: "i32",
@@ -443,6 +455,30 @@ export class BpfMap {
     );
   }
 
+  /**
+   * Creates a kernel map with this map's definition and makes this map use
+   * it; returns the new map's fd, which the caller owns (close it).
+   */
+  createShared(): number {
+    const lib = libbpf();
+    const fd = lib.bpf_map_create(
+      lib.bpf_map__type(this.#pointer),
+      cString(this.name),
+      this.keySize,
+      this.valueSize,
+      this.maxEntries,
+      null,
+    );
+    check(fd, `create map ${this.name}`);
+    try {
+      this.reuseFd(fd);
+    } catch (error) {
+      closeFd(fd);
+      throw error;
+    }
+    return fd;
+  }
+
   /** Makes this map use an existing map (shared between objects). */
   reuseFd(fd: number): void {
     check(
@@ -567,23 +603,61 @@ export class BpfObject implements Disposable {
   load(): void {
     takeLog();
     const result = libbpf().bpf_object__load(this.#live());
-    if (result < 0) {
-      const log = takeLog();
-      const reason = verifierReason(log);
-      const program = log.map((line) =>
-        line.match(/prog '([^']+)': failed to load/)?.[1]
-      ).findLast(Boolean);
-      const step = `load ${this.name}` + (program ? ` (${program})` : "");
-      throw new BpfError(
-        step,
-        -result,
-        log,
-        reason
-          ? `kernel refused the program: ${reason} (${strerror(-result)})`
-          : undefined,
-      );
-    }
+    if (result < 0) throw this.#loadError(result);
     this.#bytes = null;
+  }
+
+  #loadError(result: number): BpfError {
+    const log = takeLog();
+    const reason = verifierReason(log);
+    const program = log.map((line) =>
+      line.match(/prog '([^']+)': failed to load/)?.[1]
+    ).findLast(Boolean);
+    const step = `load ${this.name}` + (program ? ` (${program})` : "");
+    return new BpfError(
+      step,
+      -result,
+      log,
+      reason
+        ? `kernel refused the program: ${reason} (${strerror(-result)})`
+        : undefined,
+    );
+  }
+
+  /**
+   * Loads several objects side by side on worker threads: the kernel's
+   * verifier and libbpf's BTF parsing take most of an agent's start-up, and
+   * they run on separate cores this way. libbpf's log callback cannot run
+   * off the main thread, so logging is off meanwhile; an object that fails
+   * is loaded again (from its bytes) on the main thread to get the reason.
+   *
+   * @throws {BpfError} as {@linkcode BpfObject.load} does.
+   */
+  static async loadAll(objects: readonly BpfObject[]): Promise<void> {
+    const lib = libbpf();
+    lib.libbpf_set_print(null);
+    let results: number[];
+    try {
+      results = await Promise.all(
+        objects.map((object) => lib.bpf_object__load_async(object.#live())),
+      );
+    } finally {
+      lib.libbpf_set_print(retainedCallbacks[0].pointer);
+    }
+    const failed = results.findIndex((result) => result < 0);
+    if (failed < 0) {
+      for (const object of objects) object.#bytes = null;
+      return;
+    }
+    const object = objects[failed];
+    const retry = BpfObject.open(object.#bytes!, object.name);
+    try {
+      retry.load();
+    } finally {
+      retry.close();
+    }
+    // Loaded the second time: report the first failure as it was.
+    throw new BpfError(`load ${object.name}`, -results[failed], []);
   }
 
   /** The program with this function name. */

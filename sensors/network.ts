@@ -491,9 +491,9 @@ export class NetworkSensor extends Sensor {
     super("network", bytes, options);
   }
 
-  /** Writes the config map (after load); call before attach. */
-  override load(): void {
-    super.load();
+  /** Writes the config map once loaded; before attach. */
+  protected override loaded(): void {
+    super.loaded();
     this.#writeConfig();
   }
 

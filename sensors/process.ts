@@ -16,6 +16,7 @@ import {
   type TimeFormatter,
 } from "./event.ts";
 import { BPF_ANY, mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
+import { closeFd } from "./libc.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 /** `struct process_event` (bpf/process.h). */
@@ -143,6 +144,25 @@ export class ProcessSensor extends Sensor {
   /** Opens sensor.process from its ELF bytes. */
   constructor(bytes: Uint8Array, options: SensorOptions = {}) {
     super("process", bytes, options);
+  }
+
+  /**
+   * Creates the scope maps before load, so that the other sensors can be
+   * given them and all load side by side. Returns name → fd; the fds are
+   * the caller's to close once every sensor is loaded (the objects hold
+   * their own references).
+   */
+  createSharedMaps(): Record<string, number> {
+    const fds: Record<string, number> = {};
+    try {
+      for (const name of ["scope_pids", "scope_root_comms"]) {
+        fds[name] = this.object.map(name).createShared();
+      }
+    } catch (error) {
+      Object.values(fds).forEach(closeFd);
+      throw error;
+    }
+    return fds;
   }
 
   /** The fds of the maps other sensors must share, after load. */

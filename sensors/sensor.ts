@@ -79,6 +79,21 @@ export class Sensor implements Disposable {
    */
   load(): void {
     this.object.load();
+    this.loaded();
+  }
+
+  /**
+   * Loads several sensors side by side (see {@linkcode BpfObject.loadAll}).
+   *
+   * @throws {import("./libbpf.ts").BpfError} with the verifier's reason.
+   */
+  static async loadAll(sensors: readonly Sensor[]): Promise<void> {
+    await BpfObject.loadAll(sensors.map((sensor) => sensor.object));
+    for (const sensor of sensors) sensor.loaded();
+  }
+
+  /** Runs once the object is in the kernel: maps the ring buffer. */
+  protected loaded(): void {
     const events = this.object.map("events");
     this.#ring = new RingBufferReader(events.fd, events.maxEntries);
   }

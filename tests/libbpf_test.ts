@@ -36,6 +36,42 @@ kernelTest(
   },
 );
 
+kernelTest(
+  "BpfObject.loadAll() loads side by side and still reports the verifier's reason",
+  async () => {
+    const good = BpfObject.open(
+      await Deno.readFile(`${ROOT}bpf/build/sensor.process.bpf.o`),
+      "sensor.process",
+    );
+    const bad = BpfObject.open(
+      await Deno.readFile(`${ROOT}bpf/build/fixtures/verifier_reject.bpf.o`),
+      "verifier_reject",
+    );
+    try {
+      await assert.rejects(
+        () => BpfObject.loadAll([good, bad]),
+        (error: unknown) =>
+          error instanceof BpfError &&
+          /^load verifier_reject \(read_past_value\): kernel refused the program: invalid access to map value/
+            .test(error.message),
+      );
+    } finally {
+      good.close();
+      bad.close();
+    }
+    const again = BpfObject.open(
+      await Deno.readFile(`${ROOT}bpf/build/sensor.process.bpf.o`),
+      "sensor.process",
+    );
+    try {
+      await BpfObject.loadAll([again]);
+      assert.ok(again.program("handle_exec").fd > 0, "loaded");
+    } finally {
+      again.close();
+    }
+  },
+);
+
 kernelTest("BpfObject.open() rejects bytes that are not an ELF object", () => {
   assert.throws(
     () => BpfObject.open(new TextEncoder().encode("not an elf"), "garbage"),
