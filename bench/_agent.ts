@@ -57,10 +57,20 @@ export async function rootShell(dir: string, name: string): Promise<string> {
   return shell;
 }
 
+/** How the agent is run: from source, or the bundle users download. */
+export type AgentForm = "source" | "bundle";
+
+/** The file `deno run` starts for each form. */
+export const AGENT_ENTRY: Record<AgentForm, string> = {
+  source: `${ROOT}main.ts`,
+  bundle: `${ROOT}dist/ringfence.js`,
+};
+
 /** Starts the agent on `policy`, runs `work`, stops the agent. */
 export async function withAgent(
   policy: string,
   work: () => Promise<number>,
+  form: AgentForm = "source",
 ): Promise<AgentRun> {
   const ready = `${policy}.ready`;
   await Deno.remove(ready).catch(() => {});
@@ -68,7 +78,7 @@ export async function withAgent(
     args: [
       "run",
       "-A",
-      `${ROOT}main.ts`,
+      AGENT_ENTRY[form],
       "start",
       "--policy",
       policy,
