@@ -3,6 +3,8 @@
  *
  *   ringfence run [--policy FILE] [--output FILE|-] -- CMD [ARGS...]
  *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE]
+ *   ringfence stop [--state-dir DIR] [--report FILE] [--commit-comment]
+ *   ringfence report EVENTS.jsonl [--format md|json] [--suggest-policy] [--out FILE]
  *   ringfence validate FILE
  *   ringfence doctor [--sensors DIR]
  *   ringfence version
@@ -19,7 +21,19 @@ import { Command, CommanderError } from "commander";
 import { Agent } from "./agent/agent.ts";
 import type { RingfenceEvent } from "./agent/events.ts";
 import { summaryLine } from "./agent/summary.ts";
-import { JsonLinesExporter } from "./exporters/jsonl.ts";
+import { renderMarkdown } from "./agent/report.ts";
+import {
+  finalReport,
+  finishStart,
+  Outputs,
+  publishReport,
+  reportCommand,
+  type ReportOptions,
+  stateDir,
+  stopAgent,
+  type StopOptions,
+  writePidFile,
+} from "./agent/integrations.ts";
 import { loadPolicy, parsePolicy } from "./policy/parse.ts";
 import { doctor } from "./sensors/doctor.ts";
 import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
@@ -40,6 +54,12 @@ async function policyFrom(path: string | undefined): Promise<Policy> {
 }
 
 interface AgentCliOptions {
+  /** Markdown report file (run: also $GITHUB_STEP_SUMMARY). */
+  report?: string;
+  /** Post the report as a commit comment. */
+  commitComment?: boolean;
+  /** start: where the pid file, report and spool go. */
+  stateDir?: string;
   policy?: string;
   output: string;
   sensors?: string;
@@ -73,9 +93,13 @@ function reloadOnHangup(agent: Agent, file: string | undefined): () => void {
 async function startAgent(
   options: AgentCliOptions,
   spawner: boolean,
-): Promise<{ agent: Agent; output: JsonLinesExporter }> {
+): Promise<{ agent: Agent; output: Outputs }> {
   const policy = await policyFrom(options.policy);
-  const output = new JsonLinesExporter(options.output);
+  const output = await Outputs.open(
+    policy,
+    options.output,
+    options.stateDir,
+  );
   try {
     const agent = await Agent.start({
       policy,
@@ -135,7 +159,9 @@ async function run(
   const code = status.signal ? 128 + signalNumber(status.signal) : status.code;
   await agent.stop();
   await output.close();
-  console.error(summaryLine(agent, `exit ${code}`));
+  const report = finalReport(output, agent.stats());
+  await publishReport(renderMarkdown(report), options);
+  console.error(summaryLine(agent, `exit ${code}`, output.summaryParts()));
   return code;
 }
 
@@ -173,13 +199,15 @@ async function start(
   if (options.readyFile) {
     await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
   }
+  await writePidFile(options.stateDir ?? stateDir());
   await stopped.promise;
   stopReloading();
   Deno.removeSignalListener("SIGTERM", stop);
   Deno.removeSignalListener("SIGINT", stop);
   await agent.stop();
   await output.close();
-  console.error(summaryLine(agent, "stopped"));
+  await finishStart(finalReport(output, agent.stats()), options);
+  console.error(summaryLine(agent, "stopped", output.summaryParts()));
   return 0;
 }
 
@@ -208,6 +236,8 @@ export function cli(exit: (code: number) => void): Command {
       "stderr",
     )
     .option("--sensors <dir>", "directory of compiled sensors (development)")
+    .option("--report <file>", "write the markdown report here at the end")
+    .option("--commit-comment", "post the report as a commit comment")
     .argument("<command...>", "the command to run, after --")
     .passThroughOptions()
     .action((command: string[], options: AgentCliOptions) =>
@@ -226,8 +256,43 @@ export function cli(exit: (code: number) => void): Command {
     )
     .option("--ready-file <file>", "write the agent's pid here once armed")
     .option("--sensors <dir>", "directory of compiled sensors (development)")
+    .option(
+      "--state-dir <dir>",
+      "pid file, report and spool (default $RINGFENCE_STATE_DIR or /var/lib/ringfence)",
+    )
+    .option("--report <file>", "also write the markdown report here at stop")
     .action((options: AgentCliOptions & { readyFile?: string }) =>
       finish(start(options))
+    );
+
+  program.command("stop")
+    .description(
+      "stop a running `ringfence start` and publish its report ($GITHUB_STEP_SUMMARY, --report, or stdout)",
+    )
+    .option("--state-dir <dir>", "the agent's state directory", stateDir())
+    .option(
+      "--pid-file <file>",
+      "pid file (default: <state dir>/ringfence.pid)",
+    )
+    .option("--timeout <seconds>", "how long to wait for the agent", "30")
+    .option("--report <file>", "also write the markdown report here")
+    .option(
+      "--commit-comment",
+      "post the report as a commit comment (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_SHA)",
+    )
+    .action((options: StopOptions) => finish(stopAgent(options)));
+
+  program.command("report")
+    .description("the job report from a saved JSON-lines event file")
+    .argument("<events>", "JSON-lines event file")
+    .option("--format <format>", "md or json", "md")
+    .option(
+      "--suggest-policy",
+      "print a block-mode policy allowing exactly what the events used",
+    )
+    .option("--out <file>", "write here instead of stdout")
+    .action((file: string, options: ReportOptions) =>
+      finish(reportCommand(file, options))
     );
 
   program.command("validate")

@@ -26,6 +26,7 @@ import type { EventListener, RingfenceEvent } from "./events.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";
+import { scopeRootTest, StepTracker } from "./steps.ts";
 
 /** How to start an {@linkcode Agent}. */
 export interface AgentOptions {
@@ -98,6 +99,7 @@ export class Agent {
   readonly #network: NetworkSensor;
   readonly #resolvConf: string | undefined;
   readonly #bindings: SensorBinding[];
+  readonly #steps: StepTracker;
   #policy: Policy;
   #blocked = 0;
   #wouldBlock = 0;
@@ -125,6 +127,10 @@ export class Agent {
     this.#process = process;
     this.#network = network;
     this.tree = tree;
+    this.#steps = new StepTracker(
+      tree,
+      scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
+    );
     const time = new TimeFormatter();
     this.#bindings = [{
       sensor: process,
@@ -329,6 +335,7 @@ export class Agent {
       if (event.kind === "exit") this.#reporting.delete(event.pid);
     } else if (event.verdict === "deny") this.#blocked++;
     else if (event.verdict === "audit") this.#wouldBlock++;
+    this.#steps.annotate(event);
     for (const listener of this.#listeners) listener(event);
   }
 }

@@ -7,7 +7,11 @@
 import type { Agent } from "./agent.ts";
 
 /** e.g. "ringfence: 7 processes, 21 events, 0 dropped, exit 3". */
-export function summaryLine(agent: Agent, ending: string): string {
+export function summaryLine(
+  agent: Agent,
+  ending: string,
+  extra: readonly string[] = [],
+): string {
   const stats = agent.stats();
   const parts = [
     `${stats.processes} processes`,
@@ -17,5 +21,6 @@ export function summaryLine(agent: Agent, ending: string): string {
   if (stats.blocked) parts.push(`${stats.blocked} blocked`);
   if (stats.wouldBlock) parts.push(`${stats.wouldBlock} would be blocked`);
   if (stats.scopeFull) parts.push(`${stats.scopeFull} untracked (scope full)`);
+  parts.push(...extra);
   return `ringfence: ${parts.join(", ")}, ${ending}`;
 }

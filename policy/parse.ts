@@ -32,6 +32,7 @@ import {
   type ResolverSpec,
   TASK_COMM_LEN,
 } from "./schema.ts";
+import { parseExporters } from "./exporters.ts";
 
 /** A policy that cannot be read or is invalid; `message` is one line. */
 export class PolicyError extends Error {
@@ -133,6 +134,14 @@ export function parsePolicy(text: string, file: string): Policy {
     mode: choice(ctx, top.get("mode"), "mode", MODES) ?? "audit",
     scope: { processes: processes(ctx, top.get("scope")) },
     network: network(ctx, top.get("network")),
+    // Only when present, so that policies without it keep their shape.
+    ...(top.has("exporters") && {
+      exporters: parseExporters(
+        { ...ctx, text },
+        top.get("exporters")!.key,
+        top.get("exporters")!.value,
+      ),
+    }),
     source: { file },
   };
 }
@@ -143,7 +152,7 @@ function yamlReason(error: Error): string {
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
 
-const TOP_KEYS = ["version", "mode", "scope", "network"];
+const TOP_KEYS = ["version", "mode", "scope", "network", "exporters"];
 const SCOPE_KEYS = ["processes"];
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
 const DNS_KEYS = ["resolvers"];

@@ -37,6 +37,8 @@ export interface Policy {
   };
   /** Outbound network rules; defaults apply when the section is absent. */
   network: NetworkPolicy;
+  /** Where events go besides `--output` (the `exporters` section). */
+  exporters?: ExporterConfig[];
   /** Where the policy came from, for messages. */
   source: {
     /** The file name given to `parsePolicy()` or `loadPolicy()`. */
@@ -113,4 +115,37 @@ export type ResolverSpec =
     address: Uint8Array;
     /** Defaults to 53. */
     port: number;
+  };
+
+/** An address an exporter's server listens on. */
+export interface ListenAddress {
+  hostname: string;
+  port: number;
+}
+
+/** One entry of `exporters`, with defaults filled in and `${VAR}` expanded. */
+export type ExporterConfig =
+  | { kind: "jsonl"; path: string }
+  | {
+    kind: "webhook";
+    url: string;
+    headers: Record<string, string>;
+    /** Events per POST. */
+    batch: number;
+    /** Events held in memory before they are spooled to disk. */
+    queue: number;
+    /** Seconds per request. */
+    timeout: number;
+  }
+  | { kind: "http"; listen: ListenAddress; token?: string }
+  | { kind: "grpc"; listen: ListenAddress; token?: string }
+  | {
+    kind: "otlp";
+    /** Base URL; logs go to `<endpoint>/v1/logs` unless it ends so. */
+    endpoint: string;
+    headers: Record<string, string>;
+    batch: number;
+    queue: number;
+    timeout: number;
+    encoding: "protobuf" | "json";
   };

@@ -65,6 +65,8 @@ export interface BaseEvent {
   comm: string;
   /** cgroup v2 id of the process. */
   cgroup_id: number;
+  /** The CI step the process belongs to (agent/steps.ts), when known. */
+  step?: { name: string; pid: number; action?: string; ci: string };
 }
 
 const T = EVENT_HEADER.fields;

@@ -1,0 +1,625 @@
+/**
+ * The job report: events in, markdown or JSON out, and a suggested
+ * block-mode policy. Pure (no clock, no host, no I/O), so that a saved
+ * event file and a live agent give the same report.
+ *
+ * Feed events with {@linkcode ReportBuilder.add} in order, then
+ * {@linkcode ReportBuilder.build}; render with {@linkcode renderMarkdown};
+ * {@linkcode suggestPolicy} turns a report into policy YAML.
+ *
+ * Domains: the kernel reports DNS questions, not answers. An egress
+ * destination is named by the last A/AAAA question its process asked
+ * before connecting (within 5 s), or by the TLS server name the sensor
+ * read; an address once named keeps its name for later connections.
+ *
+ * @module
+ */
+
+import type { RingfenceEvent } from "./events.ts";
+
+/** Counters the events themselves do not carry. */
+export interface ReportCounters {
+  /** Records lost in the kernel (ring buffer full). */
+  kernelDrops?: number;
+  /** Events exporters could not deliver, by exporter. */
+  exporterDrops?: Record<string, number>;
+  /** Processes not tracked (scope map full). */
+  scopeFull?: number;
+}
+
+/** One egress destination, aggregated. */
+export interface EgressEntry {
+  /** The DNS name that led to the address, when known. */
+  domain?: string;
+  address: string;
+  port: number;
+  protocol: string;
+  kind: string;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  verdict: string;
+  reason: string;
+  count: number;
+}
+
+/** A process killed by the agent. */
+export interface KilledEntry {
+  pid: number;
+  process: string;
+  step?: string;
+  destination: string;
+  time: string;
+}
+
+/** A node of the folded process tree. */
+export interface TreeEntry {
+  pid: number;
+  comm: string;
+  command?: string;
+  step?: string;
+  exit?: string;
+  children: TreeEntry[];
+}
+
+/** File tampering seen by the file-system sensor, when it reports any. */
+export interface TamperEntry {
+  path: string;
+  kind: string;
+  process: string;
+  step?: string;
+  verdict?: string;
+  count: number;
+}
+
+/** The report as data (`--format json`). */
+export interface Report {
+  summary: {
+    processes: number;
+    events: number;
+    blocked: number;
+    wouldBlock: number;
+    killed: number;
+    kernelDrops: number;
+    exporterDrops: Record<string, number>;
+    scopeFull: number;
+  };
+  egress: EgressEntry[];
+  killed: KilledEntry[];
+  tampered: TamperEntry[];
+  /** Scope roots seen becoming roots by name (start mode). */
+  scopeRoots: string[];
+  /** Resolvers queried that the policy did not allow. */
+  resolversNotAllowed: string[];
+  tree: TreeEntry[];
+  /** Processes left out of `tree` beyond its size limit. */
+  treeOmitted: number;
+  /** Egress destinations (or events) left out beyond the limits. */
+  egressOmitted: number;
+}
+
+const DNS_WINDOW_MS = 5_000;
+const MAX_TREE = 500;
+const MAX_EGRESS = 1_000;
+/** Bounds that keep a daemon's builder from growing without end. */
+const MAX_NODES = 100_000;
+const MAX_KEYS = 10_000;
+const MAX_LIST = 1_000;
+
+interface Node {
+  pid: number;
+  ppid: number;
+  comm: string;
+  argv?: string[];
+  path?: string;
+  step?: string;
+  exitCode?: number;
+  signal?: number;
+  children: Node[];
+  parent?: Node;
+}
+
+/** An event of a sensor this module does not know the type of. */
+interface LooseEvent {
+  type: string;
+  kind: string;
+  comm: string;
+  step?: { name: string; pid: number };
+  [key: string]: unknown;
+}
+
+type AnyEvent = RingfenceEvent & {
+  step?: { name: string; pid: number };
+  [key: string]: unknown;
+};
+
+/** Accumulates events into a {@linkcode Report}; memory grows with distinct destinations and processes, not events. */
+export class ReportBuilder {
+  #events = 0;
+  #blocked = 0;
+  #wouldBlock = 0;
+  readonly #pids = new Set<string>();
+  readonly #egress = new Map<string, EgressEntry>();
+  readonly #killed: KilledEntry[] = [];
+  readonly #tampered = new Map<string, TamperEntry>();
+  readonly #roots = new Set<string>();
+  readonly #resolvers = new Set<string>();
+  /** pid → last A/AAAA question and when. */
+  readonly #questions = new Map<number, { name: string; ms: number }>();
+  /** address → the name it was first attributed to. */
+  readonly #names = new Map<string, string>();
+  readonly #live = new Map<number, Node>();
+  readonly #nodes: Node[] = [];
+  #untracked = 0;
+  #overflow = 0;
+
+  /** Adds one event. Events must come in the order they happened. */
+  add(input: RingfenceEvent): void {
+    const event = input as AnyEvent;
+    this.#events++;
+    const node = this.#process(event);
+    if (event.step && node) node.step = event.step.name;
+    if (event.type === "network_event") this.#network(event, node);
+    else if (event.type !== "process_event") {
+      this.#other(event as unknown as LooseEvent);
+    }
+  }
+
+  /** The report so far. */
+  build(counters: ReportCounters = {}): Report {
+    const order: Record<string, number> = { deny: 0, audit: 1, allow: 2 };
+    const egress = [...this.#egress.values()].sort((a, b) =>
+      (order[a.verdict] ?? 3) - (order[b.verdict] ?? 3) ||
+      b.count - a.count ||
+      (a.domain ?? a.address).localeCompare(b.domain ?? b.address) ||
+      a.port - b.port || a.process.localeCompare(b.process)
+    );
+    const roots = this.#nodes.filter((node) => !node.parent);
+    let budget = MAX_TREE;
+    const fold = (node: Node): TreeEntry => {
+      budget--;
+      const entry: TreeEntry = {
+        pid: node.pid,
+        comm: node.comm,
+        children: [],
+      };
+      if (node.argv?.length) entry.command = node.argv.join(" ");
+      else if (node.path) entry.command = node.path;
+      if (node.step) entry.step = node.step;
+      if (node.signal) entry.exit = `signal ${node.signal}`;
+      else if (node.exitCode !== undefined) {
+        entry.exit = `exit ${node.exitCode}`;
+      }
+      for (const child of node.children) {
+        if (budget <= 0) break;
+        entry.children.push(fold(child));
+      }
+      return entry;
+    };
+    const tree: TreeEntry[] = [];
+    for (const root of roots) {
+      if (budget <= 0) break;
+      tree.push(fold(root));
+    }
+    return {
+      summary: {
+        processes: this.#pids.size,
+        events: this.#events,
+        blocked: this.#blocked,
+        wouldBlock: this.#wouldBlock,
+        killed: this.#killed.length,
+        kernelDrops: counters.kernelDrops ?? 0,
+        exporterDrops: counters.exporterDrops ?? {},
+        scopeFull: counters.scopeFull ?? 0,
+      },
+      egress: egress.slice(0, MAX_EGRESS),
+      killed: this.#killed,
+      tampered: [...this.#tampered.values()],
+      scopeRoots: [...this.#roots].sort(),
+      resolversNotAllowed: [...this.#resolvers].sort(),
+      tree,
+      treeOmitted: Math.max(0, this.#nodes.length - (MAX_TREE - budget)) +
+        this.#untracked,
+      egressOmitted: Math.max(0, this.#egress.size - MAX_EGRESS) +
+        this.#overflow,
+    };
+  }
+
+  #process(event: AnyEvent): Node | undefined {
+    this.#pids.add(`${event.pid}`);
+    let node = this.#live.get(event.pid);
+    if (event.type !== "process_event") {
+      return node ?? this.#newNode(event.pid, event.ppid, event.comm);
+    }
+    if (event.kind === "fork" || !node) {
+      node = this.#newNode(event.pid, event.ppid, event.comm);
+    }
+    if (event.kind === "exec") {
+      node.comm = event.comm;
+      node.argv = event.argv;
+      node.path = event.path;
+      if (event.scope_root) this.#roots.add(event.comm);
+    } else if (event.kind === "exit") {
+      node.exitCode = event.exit_code;
+      node.signal = event.signal;
+      this.#live.delete(event.pid);
+      this.#questions.delete(event.pid);
+    }
+    return node;
+  }
+
+  #newNode(pid: number, ppid: number, comm: string): Node {
+    const parent = this.#live.get(ppid);
+    const node: Node = { pid, ppid, comm, children: [], parent };
+    this.#live.set(pid, node);
+    if (this.#nodes.length >= MAX_NODES) {
+      this.#untracked++;
+      node.parent = undefined;
+      return node;
+    }
+    parent?.children.push(node);
+    this.#nodes.push(node);
+    return node;
+  }
+
+  #network(event: AnyEvent & { type: "network_event" }, node?: Node): void {
+    if (event.verdict === "deny") this.#blocked++;
+    else if (event.verdict === "audit") this.#wouldBlock++;
+    const ms = Date.parse(event.time);
+    if (event.kind === "dns") {
+      if (event.query && (event.qtype === "A" || event.qtype === "AAAA")) {
+        this.#questions.set(event.pid, { name: event.query, ms });
+      }
+      if (event.reason === "dns_resolver_not_allowed") {
+        this.#resolvers.add(endpoint(event.daddr, event.dport));
+      }
+      // Questions to an allowed resolver are not egress of their own.
+      if (event.verdict === "allow") return;
+    }
+    if (event.kind === "listen" || event.kind === "bind") return;
+    let domain: string | undefined;
+    if (event.kind === "dns") domain = event.query;
+    else if (event.reason !== "resolver") {
+      const question = this.#questions.get(event.pid);
+      if (event.query) domain = event.query; // the TLS server name
+      else if (
+        question && ms - question.ms <= DNS_WINDOW_MS && ms >= question.ms - 1
+      ) {
+        domain = question.name;
+      } else domain = this.#names.get(event.daddr);
+      if (domain && !this.#names.has(event.daddr)) {
+        this.#names.set(event.daddr, domain);
+      }
+    }
+    const process = event.exe ?? node?.path ?? event.comm;
+    const step = event.step?.name;
+    const key = [
+      domain,
+      event.daddr,
+      event.dport,
+      event.protocol,
+      event.kind,
+      process,
+      step,
+      event.verdict,
+      event.reason,
+    ].join("\0");
+    const entry = this.#egress.get(key);
+    if (entry) entry.count++;
+    else if (this.#egress.size >= MAX_KEYS) this.#overflow++;
+    else {
+      const fresh: EgressEntry = {
+        address: event.daddr,
+        port: event.dport,
+        protocol: event.protocol,
+        kind: event.kind,
+        process,
+        verdict: event.verdict,
+        reason: event.reason,
+        count: 1,
+      };
+      if (domain) fresh.domain = domain;
+      if (step) fresh.step = step;
+      this.#egress.set(key, fresh);
+    }
+    if (event.killed && this.#killed.length < MAX_LIST) {
+      this.#killed.push({
+        pid: event.pid,
+        process,
+        step,
+        destination: `${domain ? `${domain} ` : ""}${
+          endpoint(event.daddr, event.dport)
+        }`,
+        time: event.time,
+      });
+    }
+  }
+
+  /** Events of other sensors: file tampering, when reported. */
+  #other(event: LooseEvent): void {
+    if (event.type !== "file_system_event") return;
+    const path = typeof event.path === "string" ? event.path : undefined;
+    if (!path) return;
+    const verdict = typeof event.verdict === "string"
+      ? event.verdict
+      : undefined;
+    const tampering = event.tamper === true || (verdict && verdict !== "allow");
+    if (!tampering) return;
+    const process = (typeof event.exe === "string" ? event.exe : undefined) ??
+      event.comm;
+    const key = [path, event.kind, process, verdict].join("\0");
+    const entry = this.#tampered.get(key);
+    if (entry) entry.count++;
+    else if (this.#tampered.size < MAX_LIST) {
+      this.#tampered.set(key, {
+        path,
+        kind: event.kind,
+        process,
+        step: event.step?.name,
+        verdict,
+        count: 1,
+      });
+    }
+  }
+}
+
+/** A report from a list of events. */
+export function buildReport(
+  events: Iterable<RingfenceEvent>,
+  counters?: ReportCounters,
+): Report {
+  const builder = new ReportBuilder();
+  for (const event of events) builder.add(event);
+  return builder.build(counters);
+}
+
+/** `a.b.c.d:port`, `[v6]:port`, or the address alone for port 0. */
+export function endpoint(address: string, port: number): string {
+  const host = address.includes(":") ? `[${address}]` : address;
+  return port ? `${host}:${port}` : host;
+}
+
+function cell(text: string | number | undefined): string {
+  if (text === undefined || text === "") return "";
+  return String(text).replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
+}
+
+function code(text: string): string {
+  return text ? `\`${text.replace(/`/g, "'")}\`` : "";
+}
+
+const VERDICT_TEXT: Record<string, string> = {
+  deny: "⛔ blocked",
+  audit: "⚠️ would block",
+  allow: "✅ allowed",
+};
+
+/** The report as GitHub-flavoured markdown. */
+export function renderMarkdown(report: Report, title = "ringfence"): string {
+  const { summary } = report;
+  const out: string[] = [`## ${title}`, ""];
+  const facts = [
+    `${summary.processes} processes`,
+    `${summary.events} events`,
+    `${summary.blocked} blocked`,
+  ];
+  if (summary.wouldBlock) facts.push(`${summary.wouldBlock} would be blocked`);
+  facts.push(`${summary.killed} killed`);
+  const exporterDrops = Object.values(summary.exporterDrops).reduce(
+    (a, b) => a + b,
+    0,
+  );
+  facts.push(`${summary.kernelDrops + exporterDrops} dropped`);
+  out.push(facts.join(" · "), "");
+
+  out.push("### Egress", "");
+  if (report.egress.length === 0) out.push("No outbound connections.", "");
+  else {
+    out.push(
+      "| verdict | domain | address | port | process | step | count |",
+      "| --- | --- | --- | --- | --- | --- | ---: |",
+    );
+    for (const entry of report.egress) {
+      out.push(
+        `| ${VERDICT_TEXT[entry.verdict] ?? entry.verdict} | ${
+          cell(entry.domain)
+        } | ${cell(entry.address)} | ${entry.port || ""}${
+          entry.protocol === "tcp" ? "" : `/${entry.protocol}`
+        } | ${code(cell(entry.process))} | ${
+          cell(entry.step)
+        } | ${entry.count} |`,
+      );
+    }
+    if (report.egressOmitted) {
+      out.push("", `… and ${report.egressOmitted} more not listed.`);
+    }
+    out.push("");
+  }
+
+  if (report.killed.length) {
+    out.push("### Processes killed", "");
+    out.push("| pid | process | step | destination | time |");
+    out.push("| ---: | --- | --- | --- | --- |");
+    for (const entry of report.killed) {
+      out.push(
+        `| ${entry.pid} | ${code(cell(entry.process))} | ${
+          cell(entry.step)
+        } | ${cell(entry.destination)} | ${entry.time} |`,
+      );
+    }
+    out.push("");
+  }
+
+  if (report.tampered.length) {
+    out.push("### Files tampered", "");
+    out.push("| path | action | process | step | verdict | count |");
+    out.push("| --- | --- | --- | --- | --- | ---: |");
+    for (const entry of report.tampered) {
+      out.push(
+        `| ${code(cell(entry.path))} | ${cell(entry.kind)} | ${
+          code(cell(entry.process))
+        } | ${cell(entry.step)} | ${cell(entry.verdict)} | ${entry.count} |`,
+      );
+    }
+    out.push("");
+  }
+
+  if (report.resolversNotAllowed.length) {
+    out.push(
+      "### DNS resolvers not allowed",
+      "",
+      ...report.resolversNotAllowed.map((resolver) => `- ${resolver}`),
+      "",
+    );
+  }
+
+  const drops = Object.entries(summary.exporterDrops);
+  if (summary.kernelDrops || drops.length || summary.scopeFull) {
+    out.push("### Dropped", "");
+    if (summary.kernelDrops) {
+      out.push(
+        `- ${summary.kernelDrops} records lost in the kernel (ring buffer full)`,
+      );
+    }
+    if (summary.scopeFull) {
+      out.push(`- ${summary.scopeFull} processes untracked (scope map full)`);
+    }
+    for (const [name, count] of drops) {
+      out.push(`- ${count} events not delivered by the ${name} exporter`);
+    }
+    out.push("");
+  }
+
+  const lines: string[] = [];
+  const walk = (entry: TreeEntry, depth: number) => {
+    const parts = [`${"  ".repeat(depth)}${entry.pid} ${entry.comm}`];
+    if (entry.command) parts.push(`— ${entry.command.slice(0, 200)}`);
+    if (entry.exit && entry.exit !== "exit 0") parts.push(`(${entry.exit})`);
+    if (entry.step && depth === 0) parts.push(`[step: ${entry.step}]`);
+    lines.push(parts.join(" "));
+    for (const child of entry.children) walk(child, depth + 1);
+  };
+  for (const root of report.tree) walk(root, 0);
+  out.push(
+    "<details><summary>Process tree (" +
+      `${summary.processes} processes)</summary>`,
+    "",
+    "```",
+    ...lines.map((line) => line.replace(/```/g, "'''")),
+    ...(report.treeOmitted ? [`… ${report.treeOmitted} more`] : []),
+    "```",
+    "",
+    "</details>",
+    "",
+  );
+  return out.join("\n");
+}
+
+const LOOPBACK = /^(127\.|::1$)/;
+
+/**
+ * A block-mode policy that allows exactly the egress of the report: names
+ * where a DNS question named the address (`*.parent` once 3 or more
+ * subdomains of one parent were used), addresses otherwise. Loopback is
+ * listed only when the audited policy did not allow it wholesale.
+ */
+export function suggestPolicy(report: Report): string {
+  const used = report.egress.filter((entry) =>
+    (entry.kind === "connect" || entry.kind === "send") &&
+    entry.reason !== "resolver" && entry.reason !== "exempt_root"
+  );
+  const loopbackWholesale = used.some((entry) => entry.reason === "loopback");
+  const byName = new Map<string, Set<number | null>>();
+  const byAddress = new Map<string, Set<number | null>>();
+  const left = new Set<string>();
+  for (const entry of used) {
+    if (entry.reason === "loopback") continue;
+    if (entry.verdict === "deny") {
+      left.add(endpoint(entry.domain ?? entry.address, entry.port));
+      continue;
+    }
+    const port = entry.port || null;
+    if (entry.domain && !LOOPBACK.test(entry.address)) {
+      const ports = byName.get(entry.domain) ?? new Set();
+      ports.add(port);
+      byName.set(entry.domain, ports);
+    } else {
+      const ports = byAddress.get(entry.address) ?? new Set();
+      ports.add(port);
+      byAddress.set(entry.address, ports);
+    }
+  }
+  // Wildcards: 3+ distinct names directly under one parent (which itself
+  // has at least two labels, so never "*.com").
+  const children = new Map<string, string[]>();
+  for (const name of byName.keys()) {
+    const dot = name.indexOf(".");
+    if (dot === -1) continue;
+    const parent = name.slice(dot + 1);
+    if (!parent.includes(".")) continue;
+    children.set(parent, [...(children.get(parent) ?? []), name]);
+  }
+  const rules: string[] = [];
+  const covered = new Set<string>();
+  for (const [parent, names] of [...children].sort()) {
+    if (names.length < 3) continue;
+    const ports = new Set<number | null>();
+    for (const name of names) {
+      covered.add(name);
+      for (const port of byName.get(name)!) ports.add(port);
+    }
+    rules.push(...withPorts(`*.${parent}`, ports));
+  }
+  for (const [name, ports] of [...byName].sort()) {
+    if (!covered.has(name)) rules.push(...withPorts(name, ports));
+  }
+  for (const [address, ports] of [...byAddress].sort()) {
+    rules.push(...withPorts(address, ports));
+  }
+  const out = [
+    "# Suggested by `ringfence report --suggest-policy` from an audit run:",
+    "# it allows exactly the destinations that run used. Review it, then",
+    "# commit it and run in block mode.",
+    ...(left.size
+      ? [`# Blocked in that run and left out: ${[...left].sort().join(", ")}`]
+      : []),
+    "version: 1",
+    "mode: block",
+  ];
+  if (report.scopeRoots.length) {
+    out.push(
+      "scope:",
+      `  processes: [${report.scopeRoots.map(quote).join(", ")}]`,
+    );
+  }
+  out.push("network:");
+  out.push(rules.length ? "  allow:" : "  allow: []");
+  for (const rule of rules) out.push(`    - ${quote(rule)}`);
+  out.push("  dns:");
+  out.push(
+    `    resolvers: [${
+      ["system", ...report.resolversNotAllowed].map(quote).join(", ")
+    }]`,
+  );
+  out.push("  action: deny");
+  out.push(`  loopback: ${loopbackWholesale ? "allow" : "deny"}`);
+  return out.join("\n") + "\n";
+}
+
+/** One rule per port; a rule without a port when any port was used raw. */
+function withPorts(host: string, ports: Set<number | null>): string[] {
+  if (ports.has(null)) return [bracket(host)];
+  const target = bracket(host);
+  return [...ports].sort((a, b) => a! - b!).map((port) => `${target}:${port}`);
+}
+
+function bracket(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function quote(text: string): string {
+  return /^[A-Za-z0-9_.:\/-]+$/.test(text) && !text.startsWith("[")
+    ? text
+    : JSON.stringify(text);
+}

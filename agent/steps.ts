@@ -1,0 +1,172 @@
+/**
+ * Step attribution: which CI step an event belongs to.
+ *
+ * - GitHub Actions: the first process below the scope root, on the way down
+ *   to the event's process, whose environment (`/proc/<pid>/environ`) has
+ *   `GITHUB_ACTION`; the step is named by it, with
+ *   `GITHUB_ACTION_REPOSITORY` when set (uses: steps).
+ * - GitLab CI: likewise with `CI_JOB_NAME`.
+ * - Otherwise: the top-level command under the scope root, named by its
+ *   command line.
+ *
+ * Environments are read once per process image (cached on the process
+ * tree's node, so pid reuse is harmless) and only on the path below a root.
+ *
+ * @module
+ */
+
+import type { RingfenceEvent } from "./events.ts";
+import type { ProcessNode, ProcessTree } from "./process_tree.ts";
+
+/** The step an event belongs to, as the `step` field of events. */
+export interface Step {
+  /** GITHUB_ACTION, CI_JOB_NAME, or the top-level command line. */
+  name: string;
+  /** The step's process. */
+  pid: number;
+  /** GITHUB_ACTION_REPOSITORY of a `uses:` step, e.g. "actions/checkout". */
+  action?: string;
+  /** Which CI recognised it: "github", "gitlab", or "command". */
+  ci: "github" | "gitlab" | "command";
+}
+
+/** Reads a process's environment; undefined when it cannot. */
+export type EnvironReader = (pid: number) => Map<string, string> | undefined;
+
+/** How long a step name built from argv may be. */
+const MAX_NAME = 120;
+/** How deep below the root an environment is looked for. */
+const MAX_DEPTH = 4;
+
+/** Reads /proc/<pid>/environ (NUL-separated NAME=value). */
+export function readEnviron(pid: number): Map<string, string> | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length === 0) return undefined; // a zombie or a kernel thread
+  const env = new Map<string, string>();
+  for (const entry of new TextDecoder().decode(bytes).split("\0")) {
+    const eq = entry.indexOf("=");
+    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  return env;
+}
+
+interface Cached {
+  /** The exec the environment was read after (path + argv). */
+  image: string;
+  step: Omit<Step, "pid"> | null;
+}
+
+/** Finds and caches the step of each process. */
+export class StepTracker {
+  readonly #tree: ProcessTree;
+  readonly #isRoot: (node: ProcessNode) => boolean;
+  readonly #read: EnvironReader;
+  readonly #environs = new WeakMap<ProcessNode, Cached>();
+
+  /**
+   * @param isRoot tells a scope root (the step search starts below it).
+   * @param read reads a process environment (tests pass a fake).
+   */
+  constructor(
+    tree: ProcessTree,
+    isRoot: (node: ProcessNode) => boolean,
+    read: EnvironReader = readEnviron,
+  ) {
+    this.#tree = tree;
+    this.#isRoot = isRoot;
+    this.#read = read;
+  }
+
+  /** Adds `step` to the event when its process is below a scope root. */
+  annotate(event: RingfenceEvent): void {
+    const step = this.stepOf(event.pid);
+    if (step) (event as { step?: Step }).step = step;
+  }
+
+  /** The step of a process, if it can be told. */
+  stepOf(pid: number): Step | undefined {
+    const node = this.#tree.get(pid);
+    if (!node) return undefined;
+    // The chain from the process up to (not including) its root.
+    const chain: ProcessNode[] = [];
+    let root: ProcessNode | undefined;
+    for (
+      let current: ProcessNode | undefined = node;
+      current;
+      current = current.parent
+    ) {
+      if (this.#isRoot(current)) {
+        root = current;
+        break;
+      }
+      chain.push(current);
+      if (chain.length > 256) return undefined;
+    }
+    if (!root) return undefined;
+    if (chain.length === 0) {
+      // The root itself: a `ringfence run` command is its own step.
+      const own = this.#ciStep(root);
+      return own ? { ...own, pid: root.pid } : commandStep(root);
+    }
+    chain.reverse();
+    const depth = Math.min(chain.length, MAX_DEPTH);
+    for (let index = 0; index < depth; index++) {
+      const step = this.#ciStep(chain[index]);
+      if (step) return { ...step, pid: chain[index].pid };
+    }
+    return commandStep(chain[0]);
+  }
+
+  #ciStep(node: ProcessNode): Omit<Step, "pid"> | null {
+    const image = `${node.path ?? ""}\0${node.argv?.join("\0") ?? ""}`;
+    const cached = this.#environs.get(node);
+    if (cached && cached.image === image) return cached.step;
+    const env = this.#read(node.pid);
+    if (!env) {
+      // Gone: nothing more to learn. Otherwise a later event may do better.
+      if (node.exited) this.#environs.set(node, { image, step: null });
+      return null;
+    }
+    let step: Omit<Step, "pid"> | null = null;
+    const github = env.get("GITHUB_ACTION");
+    const gitlab = env.get("CI_JOB_NAME");
+    if (github) {
+      step = { name: github, ci: "github" };
+      const action = env.get("GITHUB_ACTION_REPOSITORY");
+      if (action) step.action = action;
+    } else if (gitlab) {
+      step = { name: gitlab, ci: "gitlab" };
+    }
+    this.#environs.set(node, { image, step });
+    return step;
+  }
+}
+
+function commandStep(node: ProcessNode): Step {
+  const words = node.argv?.length ? node.argv : [node.path ?? node.comm];
+  let name = words.join(" ");
+  if (name.length > MAX_NAME) name = name.slice(0, MAX_NAME - 1) + "…";
+  return { name, pid: node.pid, ci: "command" };
+}
+
+/**
+ * The scope-root test of an agent: in `run` mode the processes the agent
+ * spawns; otherwise the processes whose comm or executable name is listed.
+ */
+export function scopeRootTest(
+  spawner: boolean,
+  names: () => readonly string[],
+  self: number = Deno.pid,
+): (node: ProcessNode) => boolean {
+  if (spawner) return (node) => node.ppid === self;
+  return (node) => {
+    const list = names();
+    return list.includes(node.comm) ||
+      (node.path !== undefined && list.includes(node.path.split("/").pop()!));
+  };
+}
