@@ -15,8 +15,7 @@ import {
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import type { RingfenceEvent } from "../agent/events.ts";
 import { VERSION } from "../version.ts";
-import type { Exporter } from "./exporter.ts";
-import { DeliveryQueue, spoolName, stateDir } from "./queue.ts";
+import { DeliveryQueue, QueuedExporter, spoolName, stateDir } from "./queue.ts";
 import { postBatch } from "./webhook.ts";
 
 type LogRecord = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][
@@ -99,11 +98,12 @@ export function logRecordOf(
 }
 
 /** Sends events to an OpenTelemetry collector as logs. */
-export class OtlpExporter implements Exporter {
+export class OtlpExporter extends QueuedExporter {
   readonly name = "otlp";
   readonly queue: DeliveryQueue;
 
   constructor(options: OtlpOptions) {
+    super();
     const url = options.endpoint.replace(/\/+$/, "").endsWith("/v1/logs")
       ? options.endpoint
       : `${options.endpoint.replace(/\/+$/, "")}/v1/logs`;
@@ -144,18 +144,5 @@ export class OtlpExporter implements Exporter {
 
   write(event: RingfenceEvent): void {
     this.queue.push(JSON.stringify(event));
-  }
-
-  flush(): Promise<void> {
-    return this.queue.flush();
-  }
-
-  close(): Promise<void> {
-    return this.queue.close();
-  }
-
-  /** Events dropped (queue and spool full, or refused). */
-  get dropped(): number {
-    return this.queue.stats.dropped;
   }
 }

@@ -11,6 +11,9 @@
  * @module
  */
 
+import type { RingfenceEvent } from "../agent/events.ts";
+import type { Exporter } from "./exporter.ts";
+
 /** A batch the receiver refused for good (e.g. HTTP 400): not retried. */
 export class PermanentError extends Error {}
 
@@ -332,4 +335,28 @@ export function spoolName(kind: string, destination: string): string {
 /** The state directory: $RINGFENCE_STATE_DIR, or /var/lib/ringfence. */
 export function stateDir(): string {
   return Deno.env.get("RINGFENCE_STATE_DIR") || "/var/lib/ringfence";
+}
+
+/**
+ * An exporter that delivers batches through a {@linkcode DeliveryQueue}:
+ * flush, close and the drop count are the queue's.
+ */
+export abstract class QueuedExporter implements Exporter {
+  abstract readonly name: string;
+  /** The queue the subclass fills in write(). */
+  abstract readonly queue: DeliveryQueue;
+  abstract write(event: RingfenceEvent): void;
+
+  flush(): Promise<void> {
+    return this.queue.flush();
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+
+  /** Events dropped (queue and spool full, or refused). */
+  get dropped(): number {
+    return this.queue.stats.dropped;
+  }
 }

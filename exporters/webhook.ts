@@ -9,8 +9,13 @@
  */
 
 import type { RingfenceEvent } from "../agent/events.ts";
-import type { Exporter } from "./exporter.ts";
-import { DeliveryQueue, PermanentError, spoolName, stateDir } from "./queue.ts";
+import {
+  DeliveryQueue,
+  PermanentError,
+  QueuedExporter,
+  spoolName,
+  stateDir,
+} from "./queue.ts";
 
 /** Webhook settings (`exporters: - webhook: {...}`). */
 export interface WebhookOptions {
@@ -54,12 +59,13 @@ export async function postBatch(
 }
 
 /** Posts events to a URL. */
-export class WebhookExporter implements Exporter {
+export class WebhookExporter extends QueuedExporter {
   readonly name = "webhook";
   readonly queue: DeliveryQueue;
   #sequence = 0;
 
   constructor(options: WebhookOptions) {
+    super();
     const headers = {
       "content-type": "application/x-ndjson",
       "user-agent": "ringfence",
@@ -94,18 +100,5 @@ export class WebhookExporter implements Exporter {
     // drop duplicates; it is added to the copy sent, not to the event.
     const line = JSON.stringify(event);
     this.queue.push(`{"seq":${++this.#sequence},${line.slice(1)}`);
-  }
-
-  flush(): Promise<void> {
-    return this.queue.flush();
-  }
-
-  close(): Promise<void> {
-    return this.queue.close();
-  }
-
-  /** Events dropped (queue and spool full, or refused). */
-  get dropped(): number {
-    return this.queue.stats.dropped;
   }
 }

@@ -18,7 +18,7 @@ import { BpfError, BpfObject, libbpfInfo } from "./libbpf.ts";
 import { hasEmbeddedLibbpf } from "./libbpf_loader.ts";
 import { closeFd, openDirectory } from "./libc.ts";
 import { readSensorObject } from "./objects.ts";
-import { parseMounts } from "./system.ts";
+import { exists, parseMounts } from "./system.ts";
 
 /** One program type: what the probe and a real attach gave. */
 export interface ProgramTypeReport {
@@ -133,15 +133,6 @@ const PROBES: ProbeSpec[] = [
       "BPF LSM needs CONFIG_BPF_LSM and 'bpf' in the lsm= boot list; kernel lockdown refuses it too",
   },
 ];
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function readText(path: string): string | undefined {
   try {

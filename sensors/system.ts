@@ -95,7 +95,8 @@ function mountFileSystem(type: string, target: string): void {
   }
 }
 
-function exists(path: string): boolean {
+/** Whether a path exists (stat succeeds). */
+export function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;
