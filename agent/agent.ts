@@ -179,6 +179,7 @@ export class Agent {
       });
       await Sensor.loadAll([process, network]);
       network.configure(networkSettings(options.policy));
+      applyExecDeny(process, options.policy);
       network.setPolicy(networkMaps);
       const self = Deno.pid;
       if (options.spawner) {
@@ -236,6 +237,7 @@ export class Agent {
     const maps = networkPolicyMaps(policy.network, this.#resolvConf);
     this.#network.setPolicy(maps);
     this.#network.configure(networkSettings(policy));
+    applyExecDeny(this.#process, policy);
     const names = new Set(policy.scope.processes);
     for (const name of this.#policy.scope.processes) {
       if (!names.has(name)) this.#process.removeRootName(name);
@@ -338,6 +340,16 @@ export class Agent {
     this.#steps.annotate(event);
     for (const listener of this.#listeners) listener(event);
   }
+}
+
+/** Forbidden programs: killed at exec in block mode, reported in audit. */
+function applyExecDeny(process: ProcessSensor, policy: Policy): void {
+  const rules = policy.process;
+  process.setExecDeny(
+    rules?.denyPaths ?? [],
+    rules?.denyNames ?? [],
+    policy.mode === "block" && rules?.action === "kill",
+  );
 }
 
 function networkSettings(policy: Policy) {

@@ -16,6 +16,21 @@ enum process_event_kind {
 #define PROCESS_FLAG_ARGV_TRUNCATED 2
 /* exec of a process that became a scope root by its name */
 #define PROCESS_FLAG_SCOPE_ROOT 4
+/* exec of a program the policy forbids (process.deny) */
+#define PROCESS_FLAG_DENIED 8
+/* ... and the new image was sent SIGKILL before its first instruction */
+#define PROCESS_FLAG_KILLED 16
+
+/* process_config.action */
+enum exec_deny_action {
+	EXEC_DENY_REPORT = 0,	/* audit: report what block mode would do */
+	EXEC_DENY_KILL = 1,
+};
+
+struct process_config {
+	__u32 action;		/* enum exec_deny_action */
+};
+
 
 /* Bytes of the executable path captured, with its NUL. */
 #define PROCESS_PATH_MAX 512
@@ -24,6 +39,11 @@ enum process_event_kind {
 /* data[] is larger than the two together so the verifier can prove bounds
  * with masks; only path_size + argv_size bytes of it are sent. */
 #define PROCESS_DATA_SIZE 4096
+
+/* A forbidden executable, by its full path (NUL-padded). */
+struct exec_path_key {
+	char path[PROCESS_PATH_MAX];
+};
 
 struct process_event {
 	struct event_header header;

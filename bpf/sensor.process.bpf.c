@@ -30,6 +30,39 @@ struct {
 	__type(value, struct process_event);
 } exec_scratch SEC(".maps");
 
+/* [0]: how process.deny is enforced, written by the loader */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct process_config);
+} process_config SEC(".maps");
+
+/* forbidden executables by full path ("/usr/bin/nc") */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct exec_path_key);
+	__type(value, __u32);
+} deny_exec_paths SEC(".maps");
+
+/* forbidden executables by name ("**\/xmrig"): matched on comm, which exec
+ * sets to the file name cut at 15 bytes */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct scope_comm);
+	__type(value, __u32);
+} deny_exec_names SEC(".maps");
+
+/* the path lookup key: 512 bytes, too large for the stack */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_path_key);
+} path_scratch SEC(".maps");
+
 #define PROCESS_EVENT_FIXED_SIZE offsetof(struct process_event, data)
 
 static __always_inline void submit(void *event, __u64 size)
@@ -113,6 +146,43 @@ static __always_inline bool join_scope_as_root(__u32 pid)
 	return true;
 }
 
+/*
+ * Whether the program just exec'd is forbidden; kills it when the policy
+ * says so. From sched_process_exec the signal lands before the new image
+ * runs a single instruction: it cannot print, read or connect.
+ */
+static __always_inline __u16 enforce_exec_deny(struct trace_event_raw_sched_process_exec *ctx,
+					       struct scope_entry *scope)
+{
+	struct scope_comm name = {};
+	struct exec_path_key *key;
+	struct process_config *config;
+	__u32 zero = 0;
+	bool denied;
+
+	if (scope && (scope->flags & SCOPE_EXEMPT))
+		return 0;
+	bpf_get_current_comm(name.comm, sizeof(name.comm));
+	denied = bpf_map_lookup_elem(&deny_exec_names, &name) != NULL;
+	if (!denied) {
+		key = bpf_map_lookup_elem(&path_scratch, &zero);
+		if (!key)
+			return 0;
+		__builtin_memset(key, 0, sizeof(*key));
+		bpf_probe_read_kernel_str(key->path, sizeof(key->path),
+					  (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+		denied = bpf_map_lookup_elem(&deny_exec_paths, key) != NULL;
+	}
+	if (!denied)
+		return 0;
+	config = bpf_map_lookup_elem(&process_config, &zero);
+	if (config && config->action == EXEC_DENY_KILL) {
+		bpf_send_signal(9);
+		return PROCESS_FLAG_DENIED | PROCESS_FLAG_KILLED;
+	}
+	return PROCESS_FLAG_DENIED;
+}
+
 SEC("tp/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
@@ -122,6 +192,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct scope_entry *scope;
 	struct process_event *event;
 	bool new_root = false;
+	__u16 deny_flags;
 	__u32 zero = 0;
 	long path_size;
 
@@ -136,10 +207,12 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 		scope->flags &= ~SCOPE_EXEMPT;
 	}
 
+	deny_flags = enforce_exec_deny(ctx, new_root ? NULL : scope);
 	event = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!event)
 		return 0;
 	fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXEC);
+	event->header.flags |= deny_flags;
 	if (new_root)
 		event->header.flags |= PROCESS_FLAG_SCOPE_ROOT;
 	event->exit_code = 0;

@@ -29,6 +29,7 @@ import {
   type NetworkAction,
   type NetworkPolicy,
   type Policy,
+  type ProcessPolicy,
   type ResolverSpec,
   TASK_COMM_LEN,
 } from "./schema.ts";
@@ -142,7 +143,59 @@ export function parsePolicy(text: string, file: string): Policy {
         top.get("exporters")!.value,
       ),
     }),
+    ...(top.has("process") && {
+      process: processPolicy(ctx, top.get("process")),
+    }),
     source: { file },
+  };
+}
+
+/**
+ * `process.deny`: what the kernel can match at exec without a glob engine,
+ * a full path or `**\/name`; anything else is refused rather than silently
+ * never matching.
+ */
+function processPolicy(ctx: Context, field: Field | undefined): ProcessPolicy {
+  const fields = section(ctx, field, "process", PROCESS_KEYS);
+  const denyPaths: string[] = [], denyNames: string[] = [];
+  const list = fields?.get("deny");
+  for (const { text, node } of list ? strings(ctx, list, "process.deny") : []) {
+    const name = text.startsWith("**/") ? text.slice(3) : undefined;
+    if (name !== undefined && name !== "" && !/[/*?[\]{}]/.test(name)) {
+      const bytes = new TextEncoder().encode(name).length;
+      if (bytes >= TASK_COMM_LEN) {
+        fail(
+          ctx,
+          node,
+          `"${text}": the kernel matches a name on the first ` +
+            `${TASK_COMM_LEN - 1} bytes of the command name, and "${name}" ` +
+            `is ${bytes}; give its full path instead`,
+        );
+      }
+      denyNames.push(name);
+    } else if (text.startsWith("/") && !/[*?[\]{}]/.test(text)) {
+      denyPaths.push(text);
+    } else {
+      fail(
+        ctx,
+        node,
+        `"${text}": process.deny takes a full path ("/usr/bin/nc") or ` +
+          `"**/name" ("**/xmrig")`,
+      );
+    }
+  }
+  return {
+    denyPaths: [...new Set(denyPaths)],
+    denyNames: [...new Set(denyNames)],
+    action: choice(
+      ctx,
+      fields?.get("action"),
+      "process.action",
+      [
+        "kill",
+        "audit",
+      ] as const,
+    ) ?? "kill",
   };
 }
 
@@ -152,7 +205,15 @@ function yamlReason(error: Error): string {
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
 
-const TOP_KEYS = ["version", "mode", "scope", "network", "exporters"];
+const TOP_KEYS = [
+  "version",
+  "mode",
+  "scope",
+  "network",
+  "exporters",
+  "process",
+];
+const PROCESS_KEYS = ["deny", "action"];
 const SCOPE_KEYS = ["processes"];
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
 const DNS_KEYS = ["resolvers"];

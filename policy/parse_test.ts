@@ -206,7 +206,7 @@ Deno.test("parsePolicy() rejects an alias without an anchor", () => {
 Deno.test("parsePolicy() keeps messages on one line for names with newlines", () => {
   rejects(
     'version: 1\n"a\\nb": 1\n',
-    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters)',
+    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process)',
   );
 });
 
@@ -237,7 +237,7 @@ Deno.test("parsePolicy() rejects a process name the kernel's comm cannot hold", 
 Deno.test("parsePolicy() rejects an unknown key with its line and column", () => {
   const error = rejects(
     "version: 1\nmode: audit\nnetwrk:\n  allow: []\n",
-    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters)',
+    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process)',
   );
   assert.equal(error.file, FILE);
   assert.equal(error.line, 3);
@@ -259,7 +259,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\n1: x\n",
-    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters)',
+    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process)',
   );
 });
 
@@ -274,7 +274,7 @@ Deno.test("parsePolicy() rejects a missing version at 1:1", () => {
 Deno.test("parsePolicy() reports an unknown key before a missing version", () => {
   rejects(
     "verison: 1\n",
-    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters)',
+    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process)',
   );
 });
 
@@ -537,4 +537,32 @@ Deno.test("loadPolicy() names the path in parse errors", async () => {
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("parsePolicy() reads process.deny as full paths and **/names", () => {
+  const policy = parsePolicy(
+    'version: 1\nprocess:\n  deny: ["/usr/bin/nc", "**/xmrig", "/usr/bin/nc"]\n  action: audit\n',
+    FILE,
+  );
+  assert.deepEqual(policy.process, {
+    denyPaths: ["/usr/bin/nc"],
+    denyNames: ["xmrig"],
+    action: "audit",
+  });
+  assert.equal(parsePolicy("version: 1\n", FILE).process, undefined);
+  assert.equal(
+    parsePolicy("version: 1\nprocess: { deny: [] }\n", FILE).process?.action,
+    "kill",
+  );
+});
+
+Deno.test("parsePolicy() rejects process.deny patterns the kernel cannot match", () => {
+  rejects(
+    'version: 1\nprocess:\n  deny: ["/usr/*/nc"]\n',
+    '3:10: "/usr/*/nc": process.deny takes a full path ("/usr/bin/nc") or "**/name" ("**/xmrig")',
+  );
+  rejects(
+    'version: 1\nprocess:\n  deny: ["**/a-very-long-miner-name"]\n',
+    '3:10: "**/a-very-long-miner-name": the kernel matches a name on the first 15 bytes of the command name, and "a-very-long-miner-name" is 22; give its full path instead',
+  );
 });

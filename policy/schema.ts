@@ -39,6 +39,8 @@ export interface Policy {
   network: NetworkPolicy;
   /** Where events go besides `--output` (the `exporters` section). */
   exporters?: ExporterConfig[];
+  /** Programs that must not run (the `process` section), when present. */
+  process?: ProcessPolicy;
   /** Where the policy came from, for messages. */
   source: {
     /** The file name given to `parsePolicy()` or `loadPolicy()`. */
@@ -149,3 +151,17 @@ export type ExporterConfig =
     timeout: number;
     encoding: "protobuf" | "json";
   };
+
+/**
+ * Forbidden programs. The kernel matches them at exec: `paths` exactly,
+ * `names` (from `**\/name` patterns) on the command name, which the kernel
+ * cuts at 15 bytes.
+ */
+export interface ProcessPolicy {
+  /** Full paths, e.g. "/usr/bin/nc". */
+  denyPaths: string[];
+  /** File names from `**\/name`, e.g. "xmrig". */
+  denyNames: string[];
+  /** `kill` (in block mode) or `audit` (report only). */
+  action: "kill" | "audit";
+}

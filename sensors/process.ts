@@ -49,6 +49,8 @@ const KINDS = ["", "fork", "exec", "exit"] as const;
 const FLAG_PATH_TRUNCATED = 1;
 const FLAG_ARGV_TRUNCATED = 2;
 const FLAG_SCOPE_ROOT = 4;
+const FLAG_DENIED = 8;
+const FLAG_KILLED = 16;
 
 /** Scope flags (SCOPE_* in bpf/lib/scope.h). */
 export const ScopeFlag = {
@@ -74,6 +76,11 @@ export interface ProcessEvent extends BaseEvent {
   path_truncated?: boolean;
   /** exec: this process became a scope root by its name. */
   scope_root?: boolean;
+  /** exec of a program in `process.deny`: `deny` when it was killed,
+   * `audit` when block mode would have killed it. */
+  verdict?: "deny" | "audit";
+  /** exec: the new image was sent SIGKILL before its first instruction. */
+  killed?: boolean;
   /** exit: the status passed to exit(), or 0 when a signal ended it. */
   exit_code?: number;
   /** exit: the signal that ended the process, or 0. */
@@ -107,6 +114,10 @@ export function decodeProcessEvent(
     if (flags & FLAG_ARGV_TRUNCATED) event.argv_truncated = true;
     if (flags & FLAG_PATH_TRUNCATED) event.path_truncated = true;
     if (flags & FLAG_SCOPE_ROOT) event.scope_root = true;
+    if (flags & FLAG_DENIED) {
+      event.verdict = flags & FLAG_KILLED ? "deny" : "audit";
+      if (flags & FLAG_KILLED) event.killed = true;
+    }
   } else if (kind === "exit") {
     event.exit_code = view.getInt32(offset + F.exit_code, true);
     event.signal = view.getUint32(offset + F.exit_signal, true);
@@ -124,6 +135,18 @@ export interface ScopeEntry {
 
 function pidKey(pid: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(new Uint32Array([pid]).buffer);
+}
+
+function pathKey(path: string): Uint8Array<ArrayBuffer> {
+  const key = new Uint8Array(PATH_CAPTURE_BYTES);
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length >= PATH_CAPTURE_BYTES) {
+    throw new Error(
+      `path "${path}" is longer than ${PATH_CAPTURE_BYTES - 1} bytes`,
+    );
+  }
+  key.set(bytes);
+  return key;
 }
 
 function commKey(comm: string): Uint8Array<ArrayBuffer> {
@@ -190,6 +213,31 @@ export class ProcessSensor extends Sensor {
   /** Stops making processes of this name scope roots. */
   removeRootName(comm: string): void {
     mapDelete(this.object.map("scope_root_comms").fd, commKey(comm));
+  }
+
+  /**
+   * Replaces the forbidden programs: full `paths`, and `names` matched on
+   * the kernel's comm (the file name cut at 15 bytes). With `kill`, an exec
+   * of one is killed before its first instruction; otherwise it is only
+   * reported (verdict audit).
+   */
+  setExecDeny(paths: string[], names: string[], kill: boolean): void {
+    const replace = (map: string, size: number, keys: Uint8Array[]) => {
+      const fd = this.object.map(map).fd;
+      for (const key of mapKeys(fd, size)) {
+        mapDelete(fd, new Uint8Array(key));
+      }
+      for (const key of keys) {
+        mapUpdate(fd, key as Uint8Array<ArrayBuffer>, new Uint8Array(4));
+      }
+    };
+    replace("deny_exec_paths", PATH_CAPTURE_BYTES, paths.map(pathKey));
+    replace("deny_exec_names", 16, names.map(commKey));
+    mapUpdate(
+      this.object.map("process_config").fd,
+      new Uint8Array(4),
+      new Uint8Array(new Uint32Array([kill ? 1 : 0]).buffer),
+    );
   }
 
   /** Puts a process in scope. */
