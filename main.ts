@@ -21,6 +21,7 @@ import { Command, CommanderError } from "commander";
 import { Agent } from "./agent/agent.ts";
 import type { RingfenceEvent } from "./agent/events.ts";
 import { summaryLine } from "./agent/summary.ts";
+import { tamperLines } from "./agent/tamper.ts";
 import { renderMarkdown } from "./agent/report.ts";
 import {
   finalReport,
@@ -162,6 +163,7 @@ async function run(
   const report = finalReport(output, agent.stats());
   await publishReport(renderMarkdown(report), options);
   console.error(summaryLine(agent, `exit ${code}`, output.summaryParts()));
+  for (const line of tamperLines(agent.tamperReport())) console.error(line);
   return code;
 }
 
@@ -208,6 +210,7 @@ async function start(
   await output.close();
   await finishStart(finalReport(output, agent.stats()), options);
   console.error(summaryLine(agent, "stopped", output.summaryParts()));
+  for (const line of tamperLines(agent.tamperReport())) console.error(line);
   return 0;
 }
 

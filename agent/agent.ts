@@ -18,6 +18,11 @@ import {
   ProcessSensor,
   ScopeFlag,
 } from "../sensors/process.ts";
+import {
+  decodeFileSystemEvent,
+  FileRules,
+  FileSystemSensor,
+} from "../sensors/file_system.ts";
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
@@ -27,6 +32,14 @@ import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { scopeRootTest, StepTracker } from "./steps.ts";
+import {
+  diffSnapshots,
+  type FileState,
+  type ProtectedChange,
+  snapshotFiles,
+  type TamperReport,
+  TamperTracker,
+} from "./tamper.ts";
 
 /** How to start an {@linkcode Agent}. */
 export interface AgentOptions {
@@ -69,7 +82,8 @@ const MAX_ANCESTORS = 8;
 
 interface SensorBinding {
   sensor: Sensor;
-  decode: (view: DataView, offset: number) => RingfenceEvent;
+  /** undefined: a record the policy's final match drops. */
+  decode: (view: DataView, offset: number) => RingfenceEvent | undefined;
 }
 
 /**
@@ -100,6 +114,7 @@ export class Agent {
   readonly #resolvConf: string | undefined;
   readonly #bindings: SensorBinding[];
   readonly #steps: StepTracker;
+  readonly #files: FileSystemAgent;
   #policy: Policy;
   #blocked = 0;
   #wouldBlock = 0;
@@ -120,6 +135,7 @@ export class Agent {
     process: ProcessSensor,
     network: NetworkSensor,
     tree: ProcessTree,
+    files: Omit<FileSystemAgent, "tamper">,
   ) {
     this.#policy = options.policy;
     this.#resolvConf = options.resolvConf;
@@ -127,10 +143,12 @@ export class Agent {
     this.#process = process;
     this.#network = network;
     this.tree = tree;
-    this.#steps = new StepTracker(
-      tree,
-      scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
+    const isRoot = scopeRootTest(
+      !!options.spawner,
+      () => this.#policy.scope.processes,
     );
+    this.#steps = new StepTracker(tree, isRoot);
+    this.#files = { ...files, tamper: new TamperTracker(tree, isRoot) };
     const time = new TimeFormatter();
     this.#bindings = [{
       sensor: process,
@@ -139,6 +157,17 @@ export class Agent {
       sensor: network,
       decode: (view, offset) =>
         this.#describeProcess(decodeNetworkEvent(view, offset, time)),
+    }, {
+      sensor: files.sensor,
+      decode: (view, offset) => {
+        const event = this.#files.rules.judge(
+          decodeFileSystemEvent(view, offset, time),
+          (pid) => killInScope(process, pid),
+        );
+        const exe = event && this.tree.get(event.pid)?.path;
+        if (exe) event.exe = exe;
+        return event;
+      },
     }];
     this.armedAfterMs = performance.now();
   }
@@ -160,14 +189,17 @@ export class Agent {
       options.resolvConf,
     );
     const cgroup = cgroup2Mount();
-    const [processBytes, networkBytes] = await Promise.all([
+    const fileRules = new FileRules(options.policy.files, options.policy.mode);
+    const [processBytes, networkBytes, fileSystemBytes] = await Promise.all([
       readSensorObject("process", options.sensorsDir),
       readSensorObject("network", options.sensorsDir),
+      readSensorObject("file-system", options.sensorsDir),
     ]);
     const process = new ProcessSensor(processBytes, {
       ringSize: options.ringSize,
     });
     let network: NetworkSensor | undefined;
+    let fileSystem: FileSystemSensor | undefined;
     let shared: Record<string, number> = {};
     try {
       // The scope maps exist before any sensor loads, so that all of them
@@ -177,7 +209,13 @@ export class Agent {
         sharedMaps: shared,
         ringSize: options.ringSize,
       });
-      await Sensor.loadAll([process, network]);
+      fileSystem = new FileSystemSensor(fileSystemBytes, {
+        sharedMaps: shared,
+        ringSize: options.ringSize,
+      });
+      await Sensor.loadAll([process, network, fileSystem]);
+      fileSystem.setRules(fileRules.kernelMaps());
+      const protectedAtStart = await snapshotFiles(fileRules.protectedPaths);
       network.configure(networkSettings(options.policy));
       applyExecDeny(process, options.policy);
       network.setPolicy(networkMaps);
@@ -196,6 +234,7 @@ export class Agent {
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
       network.attach(cgroup);
+      fileSystem.attach();
       const snapshot = listProcesses();
       if (!options.spawner) {
         const roots = options.policy.scope.processes;
@@ -210,10 +249,12 @@ export class Agent {
         process,
         network,
         ProcessTree.fromProc(snapshot),
+        { sensor: fileSystem, rules: fileRules, protectedAtStart },
       );
       agent.#pump = agent.#run();
       return agent;
     } catch (error) {
+      fileSystem?.close();
       network?.close();
       process.close();
       throw error;
@@ -238,12 +279,26 @@ export class Agent {
     this.#network.setPolicy(maps);
     this.#network.configure(networkSettings(policy));
     applyExecDeny(this.#process, policy);
+    const fileRules = new FileRules(policy.files, policy.mode);
+    this.#files.sensor.setRules(fileRules.kernelMaps());
+    this.#files.rules = fileRules;
     const names = new Set(policy.scope.processes);
     for (const name of this.#policy.scope.processes) {
       if (!names.has(name)) this.#process.removeRootName(name);
     }
     for (const name of names) this.#process.addRootName(name);
     this.#policy = policy;
+  }
+
+  /**
+   * Files changed under `files.watch` (by whom, in which step) and, once
+   * stopped, protected files whose size, mtime or hash changed.
+   */
+  tamperReport(): TamperReport {
+    return {
+      files: this.#files.tamper.files(),
+      protected: this.#files.protectedChanges ?? [],
+    };
   }
 
   /** Calls `listener` for every event; returns a function that unsubscribes. */
@@ -260,7 +315,8 @@ export class Agent {
     let count = 0;
     for (const binding of this.#bindings) {
       count += binding.sensor.drain((view, offset) => {
-        this.#dispatch(binding.decode(view, offset));
+        const event = binding.decode(view, offset);
+        if (event) this.#dispatch(event);
       });
     }
     return count;
@@ -296,6 +352,11 @@ export class Agent {
     await this.#pump;
     this.flush();
     this.#finalStats = this.stats();
+    // Protected paths as the policy in force at the start named them.
+    this.#files.protectedChanges = diffSnapshots(
+      this.#files.protectedAtStart,
+      await snapshotFiles([...this.#files.protectedAtStart.keys()]),
+    );
     for (const { sensor } of this.#bindings.toReversed()) sensor.close();
     this.#wakeup.close();
   }
@@ -335,10 +396,40 @@ export class Agent {
     if (event.type === "process_event") {
       this.tree.apply(event);
       if (event.kind === "exit") this.#reporting.delete(event.pid);
+    } else if (event.type === "file_system_event") {
+      this.#files.tamper.record(event);
+      if (event.verdict === "deny") this.#blocked++;
+      else if (event.verdict === "audit") this.#wouldBlock++;
     } else if (event.verdict === "deny") this.#blocked++;
     else if (event.verdict === "audit") this.#wouldBlock++;
     this.#steps.annotate(event);
     for (const listener of this.#listeners) listener(event);
+  }
+}
+
+/** The file-system sensor and what the agent keeps about files. */
+interface FileSystemAgent {
+  sensor: FileSystemSensor;
+  rules: FileRules;
+  tamper: TamperTracker;
+  /** Literal protected paths as they were when the agent started. */
+  protectedAtStart: Map<string, FileState>;
+  protectedChanges?: ProtectedChange[];
+}
+
+/**
+ * SIGKILL for a protected write the kernel could not match exactly; never
+ * for a process out of scope or a scope root (reported, never blocked).
+ */
+function killInScope(process: ProcessSensor, pid: number): boolean {
+  const scope = process.scopeOf(pid);
+  if (!scope || !(scope.flags & ScopeFlag.monitored)) return false;
+  if (scope.flags & ScopeFlag.exempt) return false;
+  try {
+    Deno.kill(pid, "SIGKILL");
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -25,6 +25,7 @@ import {
 import {
   type AllowRule,
   DEFAULT_PROCESSES,
+  type FilesPolicy,
   type Mode,
   type NetworkAction,
   type NetworkPolicy,
@@ -34,6 +35,8 @@ import {
   TASK_COMM_LEN,
 } from "./schema.ts";
 import { parseExporters } from "./exporters.ts";
+import { EnvError, expandEnv } from "./env.ts";
+import { compileGlob, GlobError } from "./glob.ts";
 
 /** A policy that cannot be read or is invalid; `message` is one line. */
 export class PolicyError extends Error {
@@ -146,6 +149,9 @@ export function parsePolicy(text: string, file: string): Policy {
     ...(top.has("process") && {
       process: processPolicy(ctx, top.get("process")),
     }),
+    ...(top.has("files") && {
+      files: filesPolicy({ ...ctx, text }, top.get("files")),
+    }),
     source: { file },
   };
 }
@@ -199,6 +205,72 @@ function processPolicy(ctx: Context, field: Field | undefined): ProcessPolicy {
   };
 }
 
+/**
+ * `files`: globs with `${VAR}` expanded from the environment. An unset
+ * variable is an error at the variable, not an empty string: "/**" is not
+ * what "${GITHUB_WORKSPACE}/**" meant.
+ */
+function filesPolicy(
+  ctx: Context & { text: string },
+  field: Field | undefined,
+): FilesPolicy {
+  const fields = section(ctx, field, "files", FILES_KEYS);
+  const globs = (key: "watch" | "protect" | "secrets"): string[] => {
+    const list = fields?.get(key);
+    if (!list) return [];
+    const patterns = strings(ctx, list, `files.${key}`).map(
+      ({ text, node }) => {
+        let expanded: string;
+        try {
+          expanded = expandEnv(text, (name) => Deno.env.get(name));
+        } catch (error) {
+          if (!(error instanceof EnvError)) throw error;
+          // At the variable when the source spells the value as is.
+          const [start, end] = node.range ?? [0, 0];
+          const found = ctx.text.slice(start, end).indexOf(
+            "${" + error.variable,
+          );
+          const { line, col } = ctx.lines.linePos(
+            start + (found === -1 ? 0 : found),
+          );
+          throw new PolicyError(
+            ctx.file,
+            line,
+            col,
+            `"files.${key}": ${error.message}`,
+          );
+        }
+        try {
+          compileGlob(expanded);
+        } catch (error) {
+          if (!(error instanceof GlobError)) throw error;
+          const shown = expanded === text
+            ? JSON.stringify(text)
+            : `${JSON.stringify(text)} (${JSON.stringify(expanded)})`;
+          fail(
+            ctx,
+            node,
+            `invalid "files.${key}" entry ${shown}: ${error.message}`,
+          );
+        }
+        return expanded;
+      },
+    );
+    return [...new Set(patterns)];
+  };
+  return {
+    watch: globs("watch"),
+    protect: globs("protect"),
+    secrets: globs("secrets"),
+    action: choice(
+      ctx,
+      fields?.get("action"),
+      "files.action",
+      ["kill", "audit"] as const,
+    ) ?? "kill",
+  };
+}
+
 /** The yaml library's reason, without its own position and excerpt. */
 function yamlReason(error: Error): string {
   const [first] = error.message.split("\n");
@@ -212,7 +284,9 @@ const TOP_KEYS = [
   "network",
   "exporters",
   "process",
+  "files",
 ];
+const FILES_KEYS = ["watch", "protect", "secrets", "action"];
 const PROCESS_KEYS = ["deny", "action"];
 const SCOPE_KEYS = ["processes"];
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];

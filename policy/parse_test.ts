@@ -206,7 +206,7 @@ Deno.test("parsePolicy() rejects an alias without an anchor", () => {
 Deno.test("parsePolicy() keeps messages on one line for names with newlines", () => {
   rejects(
     'version: 1\n"a\\nb": 1\n',
-    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process)',
+    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
   );
 });
 
@@ -237,7 +237,7 @@ Deno.test("parsePolicy() rejects a process name the kernel's comm cannot hold", 
 Deno.test("parsePolicy() rejects an unknown key with its line and column", () => {
   const error = rejects(
     "version: 1\nmode: audit\nnetwrk:\n  allow: []\n",
-    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process)',
+    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
   );
   assert.equal(error.file, FILE);
   assert.equal(error.line, 3);
@@ -259,7 +259,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\n1: x\n",
-    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process)',
+    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
   );
 });
 
@@ -274,7 +274,7 @@ Deno.test("parsePolicy() rejects a missing version at 1:1", () => {
 Deno.test("parsePolicy() reports an unknown key before a missing version", () => {
   rejects(
     "verison: 1\n",
-    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process)',
+    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
   );
 });
 
@@ -564,5 +564,69 @@ Deno.test("parsePolicy() rejects process.deny patterns the kernel cannot match",
   rejects(
     'version: 1\nprocess:\n  deny: ["**/a-very-long-miner-name"]\n',
     '3:10: "**/a-very-long-miner-name": the kernel matches a name on the first 15 bytes of the command name, and "a-very-long-miner-name" is 22; give its full path instead',
+  );
+});
+
+Deno.test("parsePolicy() reads files with ${VAR} expanded and globs checked", () => {
+  Deno.env.set("RINGFENCE_TEST_WORKSPACE", "/work/space");
+  try {
+    const policy = parsePolicy(
+      [
+        "version: 1",
+        "files:",
+        '  watch: ["${RINGFENCE_TEST_WORKSPACE}/**", "${RINGFENCE_TEST_WORKSPACE}/**"]',
+        '  protect: ["/etc/hosts", "**/.git/config"]',
+        '  secrets: ["/home/*/.ssh/**", "**/.npmrc"]',
+        "  action: audit",
+        "",
+      ].join("\n"),
+      FILE,
+    );
+    assert.deepEqual(policy.files, {
+      watch: ["/work/space/**"],
+      protect: ["/etc/hosts", "**/.git/config"],
+      secrets: ["/home/*/.ssh/**", "**/.npmrc"],
+      action: "audit",
+    });
+  } finally {
+    Deno.env.delete("RINGFENCE_TEST_WORKSPACE");
+  }
+});
+
+Deno.test("parsePolicy() defaults files.action to kill and leaves files out when absent", () => {
+  const policy = parsePolicy('version: 1\nfiles:\n  watch: ["/w/**"]\n', FILE);
+  assert.deepEqual(policy.files, {
+    watch: ["/w/**"],
+    protect: [],
+    secrets: [],
+    action: "kill",
+  });
+  assert.equal("files" in parsePolicy("version: 1\n", FILE), false);
+});
+
+Deno.test("parsePolicy() rejects an undefined variable in files at the variable", () => {
+  Deno.env.delete("RINGFENCE_TEST_UNSET");
+  rejects(
+    'version: 1\nfiles:\n  watch: ["/a/**", "/b/${RINGFENCE_TEST_UNSET}/**"]\n',
+    '3:24: "files.watch": environment variable RINGFENCE_TEST_UNSET is not set',
+  );
+});
+
+Deno.test("parsePolicy() rejects invalid file globs and keys with positions", () => {
+  rejects(
+    'version: 1\nfiles:\n  protect: ["src/**"]\n',
+    '3:13: invalid "files.protect" entry "src/**": a pattern starts with "/" or "**"',
+  );
+  rejects(
+    'version: 1\nfiles:\n  secrets:\n    - "/a/b**"\n',
+    '4:7: invalid "files.secrets" entry "/a/b**": "**" must be a whole path segment',
+  );
+  rejects(
+    "version: 1\nfiles:\n  wach: []\n",
+    '3:3: unknown key "wach" in "files" (expected one of: watch, protect, secrets, action)',
+  );
+  rejects(
+    "version: 1\nfiles:\n  action: deny\n",
+    '3:11: "files.action" must be one of kill, audit (got "deny")',
   );
 });

@@ -41,6 +41,8 @@ export interface Policy {
   exporters?: ExporterConfig[];
   /** Programs that must not run (the `process` section), when present. */
   process?: ProcessPolicy;
+  /** File rules (the `files` section), when present. */
+  files?: FilesPolicy;
   /** Where the policy came from, for messages. */
   source: {
     /** The file name given to `parsePolicy()` or `loadPolicy()`. */
@@ -163,5 +165,22 @@ export interface ProcessPolicy {
   /** File names from `**\/name`, e.g. "xmrig". */
   denyNames: string[];
   /** `kill` (in block mode) or `audit` (report only). */
+  action: "kill" | "audit";
+}
+
+/**
+ * File rules: globs (policy/glob.ts) after `${VAR}` expansion, each checked
+ * at parse time.
+ */
+export interface FilesPolicy {
+  /** Writes (open for write, create, truncate, unlink, rename, chmod,
+   * chown) under these are reported and feed the tamper report. */
+  watch: string[];
+  /** Writes to these are forbidden. */
+  protect: string[];
+  /** Reads of these are reported. */
+  secrets: string[];
+  /** `kill` (in block mode) SIGKILLs a writer of a protected path;
+   * `audit` only reports. */
   action: "kill" | "audit";
 }

@@ -11,11 +11,15 @@
 
 import process from "../bpf/build/sensor.process.bpf.o" with { type: "bytes" };
 import network from "../bpf/build/sensor.network.bpf.o" with { type: "bytes" };
+import fileSystem from "../bpf/build/sensor.file-system.bpf.o" with {
+  type: "bytes",
+};
 import doctor from "../bpf/build/doctor.bpf.o" with { type: "bytes" };
 
 /** The ELF bytes of each embedded object, by short name. */
 export const EMBEDDED_OBJECTS: Readonly<Record<string, Uint8Array>> = {
   process,
   network,
+  "file-system": fileSystem,
   doctor,
 };

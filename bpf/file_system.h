@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * file_system_event: the record sensor.file-system sends; decoded by
+ * sensors/file_system.ts, whose layouts tests/file_system_sensor_test.ts
+ * checks against this object's BTF.
+ */
+#ifndef RINGFENCE_FILE_SYSTEM_H
+#define RINGFENCE_FILE_SYSTEM_H
+
+#include "lib/event.h"
+
+enum file_system_event_kind {
+	FS_OPEN = 1,		/* opened for writing, existing file kept */
+	FS_CREATE = 2,		/* the open created the file */
+	FS_TRUNCATE = 3,	/* O_TRUNC on an existing file, truncate(), ftruncate() */
+	FS_UNLINK = 4,
+	FS_RENAME = 5,
+	FS_CHMOD = 6,
+	FS_CHOWN = 7,
+	FS_READ = 8,		/* opened read-only: reported for secrets only */
+};
+
+/* header.flags of a file_system_event */
+#define FS_FLAG_PATH_TRUNCATED 1
+#define FS_FLAG_NEW_PATH_TRUNCATED 2
+/* the writer was sent SIGKILL on its way back from the syscall */
+#define FS_FLAG_KILLED 4
+/* the path was built from a name with ".", ".." or "//" in it: the kernel
+ * did not normalise it, user space does */
+#define FS_FLAG_UNNORMALIZED 8
+
+/*
+ * What a path is to the policy, as bits of the prefix and name maps. The
+ * kernel uses them to decide what is worth sending; the final glob match
+ * happens in user space, except for FS_CLASS_KILL.
+ */
+#define FS_CLASS_WATCH 1
+#define FS_CLASS_PROTECT 2
+#define FS_CLASS_SECRET 4
+/*
+ * A protect pattern the kernel matches exactly: a literal path, a literal
+ * directory followed by "/ **" (any depth), or "** /name" (spaces only to
+ * keep this comment closed). The kernel itself kills the writer of such a
+ * path in block mode.
+ */
+#define FS_CLASS_KILL 8
+
+/* Bytes of a path captured, with its NUL. Longer paths are cut (and flagged). */
+#define FS_PATH_MAX 1024
+/* Bytes of a path the prefix map compares (the LPM trie's limit). */
+#define FS_PREFIX_MAX 256
+/* Bytes of a file name the name map compares, with its NUL. */
+#define FS_NAME_MAX 64
+/* Directory levels walked up from a dentry: deeper paths are cut. */
+#define FS_MAX_DEPTH 64
+/* data[] is larger than two paths so the verifier can prove bounds with
+ * masks; only path_size + new_path_size bytes of it are sent. */
+#define FS_DATA_SIZE 4096
+
+struct file_system_config {
+	__u32 kill;		/* 1: SIGKILL writers of FS_CLASS_KILL paths */
+	__u32 match_all;	/* FS_CLASS_* bits every path has (patterns the maps cannot hold) */
+	__u32 read_classes;	/* nonzero: read-only opens are worth a look (secrets exist) */
+	__u32 pad;
+};
+
+/* Key of the prefix map (BPF_MAP_TYPE_LPM_TRIE): prefixlen in bits. A
+ * literal path is stored with its NUL so that it only matches itself. */
+struct fs_prefix_key {
+	__u32 prefixlen;
+	char data[FS_PREFIX_MAX];
+};
+
+/* Key of the name map: the last component of a path, NUL-padded. */
+struct fs_name_key {
+	char name[FS_NAME_MAX];
+};
+
+struct file_system_event {
+	struct event_header header;
+	__u32 flags;		/* open: the O_* flags; chmod: the mode */
+	__u32 owner_uid;	/* chown: the new uid ((u32)-1: unchanged) */
+	__u32 owner_gid;	/* chown: the new gid ((u32)-1: unchanged) */
+	__u32 classes;		/* FS_CLASS_* the kernel found for the path(s) */
+	__u32 path_size;	/* bytes of path at data[0], with its NUL */
+	__u32 new_path_size;	/* rename: bytes of the new path after it */
+	char data[FS_DATA_SIZE];
+};
+
+#endif /* RINGFENCE_FILE_SYSTEM_H */

@@ -1,0 +1,705 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * sensor.file-system: writes, creates, truncates, unlinks, renames, chmods
+ * and chowns of the processes in scope, and their reads of secret files.
+ *
+ * Only syscall tracepoints are available (no fentry, LSM or kprobes), so
+ * there is no bpf_d_path: full paths are built here by walking dentries.
+ *
+ * - open, openat, openat2, creat: at sys_exit, from the new fd's struct
+ *   file (dentry walk up through the mounts). The path is the canonical
+ *   one: relative names, dirfds, "..", and symlinks are all resolved, and
+ *   only opens that succeeded are reported.
+ * - unlink, rename, chmod, chown, truncate by name: the name given to the
+ *   syscall joined to the directory it is relative to (cwd or dirfd, by
+ *   dentry walk), checked for success at sys_exit. The name's own "." and
+ *   ".." are left to user space to normalise (the event says so), and a
+ *   symlink inside the name is not followed: that needs the lookup the
+ *   syscall does, which no tracepoint exposes.
+ * - fchmod, fchown, ftruncate: from the fd's struct file, like opens.
+ *
+ * Paths are cut at FS_PATH_MAX bytes and at FS_MAX_DEPTH directory levels
+ * (flagged). They are relative to the mount namespace's root; a chroot is
+ * not taken into account.
+ *
+ * Filtering happens here so a busy build does not flood user space: the
+ * loader fills an LPM trie with the literal prefixes of the policy's globs
+ * and a hash of literal file names (for "**\/name" patterns); the final
+ * glob match is user space's. Protected paths the kernel can match exactly
+ * get FS_CLASS_KILL, and in block mode their writer is sent SIGKILL from
+ * sys_exit: the syscall has completed (a truncating open has truncated,
+ * an unlink has unlinked) but the process never runs another instruction,
+ * so an open for writing is stopped before its first write().
+ */
+#include "include/vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "lib/scope.h"
+#include "file_system.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define SIGKILL 9
+#define AT_FDCWD -100
+#define O_ACCMODE 3
+#define O_CREAT 0100
+#define O_TRUNC 01000
+/* include/linux/fs.h: set on a struct file whose open created the file */
+#define FMODE_CREATED (1 << 20)
+
+#define PATH_MASK (FS_PATH_MAX - 1)
+#define DATA_MASK (FS_PATH_MAX * 2 - 1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_system_config);
+} fs_config SEC(".maps");
+
+/* literal prefixes (and literal paths, with their NUL) -> FS_CLASS_* */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fs_prefix_key);
+	__type(value, __u32);
+} fs_prefixes SEC(".maps");
+
+/* literal file names of "**\/name" patterns -> FS_CLASS_* */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct fs_name_key);
+	__type(value, __u32);
+} fs_names SEC(".maps");
+
+enum fs_op {
+	FS_OP_OPEN = 1,		/* args: -, -, flags */
+	FS_OP_UNLINK,		/* dfd, name */
+	FS_OP_RENAME,		/* olddfd, oldname, newdfd, newname */
+	FS_OP_CHMOD,		/* dfd, name, mode */
+	FS_OP_FCHMOD,		/* fd, mode */
+	FS_OP_CHOWN,		/* dfd, name, uid, gid */
+	FS_OP_FCHOWN,		/* fd, uid, gid */
+	FS_OP_TRUNCATE,		/* name */
+	FS_OP_FTRUNCATE,		/* fd */
+};
+
+/*
+ * What sys_enter saw, for sys_exit to finish once the result is known.
+ * An int argument (dfd, fd) arrives with its upper 32 bits clear (AT_FDCWD
+ * is 0xffffff9c, not -100): read them back through (int).
+ */
+struct fs_pending {
+	__u32 op;
+	__u32 pad;
+	__u64 args[4];
+};
+
+/* thread -> its syscall in flight. LRU: an exit that never comes (a
+ * thread killed in the syscall) must not leak an entry for good. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct fs_pending);
+} fs_pending SEC(".maps");
+
+/* A path being built; its first FS_PREFIX_MAX bytes with prefixlen are
+ * the LPM key, so the trie is asked without a copy. */
+struct fs_path_buf {
+	__u32 prefixlen;
+	char path[2 * FS_PATH_MAX];
+};
+
+struct built {
+	__u32 len;		/* without the NUL */
+	__u32 name_at;		/* where the last component starts */
+	bool truncated;
+	bool odd;
+};
+
+struct fs_scratch {
+	/* in map memory, where the verifier does not track values: two paths
+	 * built one after the other do not multiply its states */
+	struct built built[2];
+	struct file_system_event event;
+	struct fs_path_buf paths[2];
+	/* the dentry walk writes names backwards from FS_PATH_MAX */
+	char walk[FS_PATH_MAX + 256];
+};
+
+/* too large for the 512-byte stack */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fs_scratch);
+} fs_scratch SEC(".maps");
+
+static __always_inline struct fs_scratch *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fs_scratch, &zero);
+}
+
+static __always_inline struct file_system_config *fs_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fs_config, &zero);
+}
+
+static __always_inline void stash(__u32 op, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fs_pending pending = {
+		.op = op,
+		.args = { a0, a1, a2, a3 },
+	};
+
+	bpf_map_update_elem(&fs_pending, &id, &pending, BPF_ANY);
+}
+
+/* ---- sys_enter: cheap checks, then remember the arguments ---- */
+
+static __always_inline bool writes(__u64 flags)
+{
+	return (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
+}
+
+static __always_inline int enter_open(__u64 flags)
+{
+	struct file_system_config *cfg;
+
+	if (!current_scope())
+		return 0;
+	if (!writes(flags)) {
+		/* a build reads thousands of files: only look at reads when
+		 * the policy names secrets */
+		cfg = fs_cfg();
+		if (!cfg || !cfg->read_classes)
+			return 0;
+	}
+	stash(FS_OP_OPEN, 0, 0, flags, 0);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_openat")
+int enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_open(ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_open")
+int enter_open_(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_open(ctx->args[1]);
+}
+
+SEC("tp/syscalls/sys_enter_creat")
+int enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_open(O_CREAT | O_TRUNC | 1);
+}
+
+SEC("tp/syscalls/sys_enter_openat2")
+int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	if (!current_scope())
+		return 0;
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return enter_open(how.flags);
+}
+
+#define ENTER(sys, op, a0, a1, a2, a3)					\
+SEC("tp/syscalls/sys_enter_" #sys)					\
+int enter_##sys(struct trace_event_raw_sys_enter *ctx)			\
+{									\
+	if (current_scope())						\
+		stash(op, a0, a1, a2, a3);				\
+	return 0;							\
+}
+
+ENTER(unlink, FS_OP_UNLINK, AT_FDCWD, ctx->args[0], 0, 0)
+ENTER(unlinkat, FS_OP_UNLINK, ctx->args[0], ctx->args[1], 0, 0)
+ENTER(rename, FS_OP_RENAME, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1])
+ENTER(renameat, FS_OP_RENAME, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3])
+ENTER(renameat2, FS_OP_RENAME, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3])
+ENTER(chmod, FS_OP_CHMOD, AT_FDCWD, ctx->args[0], ctx->args[1], 0)
+ENTER(fchmodat, FS_OP_CHMOD, ctx->args[0], ctx->args[1], ctx->args[2], 0)
+ENTER(fchmodat2, FS_OP_CHMOD, ctx->args[0], ctx->args[1], ctx->args[2], 0)
+ENTER(fchmod, FS_OP_FCHMOD, ctx->args[0], ctx->args[1], 0, 0)
+ENTER(chown, FS_OP_CHOWN, AT_FDCWD, ctx->args[0], ctx->args[1], ctx->args[2])
+ENTER(lchown, FS_OP_CHOWN, AT_FDCWD, ctx->args[0], ctx->args[1], ctx->args[2])
+ENTER(fchownat, FS_OP_CHOWN, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3])
+ENTER(fchown, FS_OP_FCHOWN, ctx->args[0], ctx->args[1], ctx->args[2], 0)
+ENTER(truncate, FS_OP_TRUNCATE, AT_FDCWD, ctx->args[0], 0, 0)
+ENTER(ftruncate, FS_OP_FTRUNCATE, ctx->args[0], 0, 0, 0)
+
+/* ---- paths ---- */
+
+/* The struct file behind one of the current process's fds. */
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), fds + fd);
+	return file;
+}
+
+struct walk {
+	struct dentry *dentry;
+	struct mount *mnt;
+	struct dentry *mnt_root;
+	__u32 pos;		/* where the built part starts in walk[] */
+	__u32 done;		/* reached the root */
+	__u32 truncated;
+	__u32 pad;
+};
+
+/* One level up: prepend "/name", or cross to the mount below. */
+static long walk_step(__u64 index, void *data)
+{
+	struct walk *w = data;
+	/* locals: BPF_CORE_READ(w->mnt, ...) would relocate struct walk too */
+	struct dentry *dentry = w->dentry, *parent;
+	struct mount *mnt = w->mnt, *parent_mnt;
+	const unsigned char *name;
+	struct fs_scratch *s;
+	__u32 len, pos;
+
+	if (dentry == w->mnt_root) {
+		parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
+		if (parent_mnt == mnt) {
+			w->done = 1;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = parent_mnt;
+		w->mnt_root = BPF_CORE_READ(parent_mnt, mnt.mnt_root);
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (!parent || parent == dentry) {
+		w->done = 1;
+		return 1;
+	}
+	len = BPF_CORE_READ(dentry, d_name.len);
+	name = BPF_CORE_READ(dentry, d_name.name);
+	/* keeps pos >= 1, so the built part is at most FS_PATH_MAX - 1 */
+	if (len > 255 || len + 1 >= w->pos) {
+		w->truncated = 1;
+		return 1;
+	}
+	s = scratch();
+	if (!s)
+		return 1;
+	w->pos -= len + 1;
+	pos = w->pos & PATH_MASK;
+	s->walk[pos] = '/';
+	bpf_probe_read_kernel(s->walk + pos + 1, len & 255, name);
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Writes the full path of (dentry, vfsmount) to out; returns its length
+ * (without the NUL, at most FS_PATH_MAX - 1). "/" for the root.
+ */
+static __always_inline __u32 walk_path(struct fs_scratch *s, struct dentry *dentry,
+				       struct vfsmount *vfsmnt, char *out, bool *truncated)
+{
+	struct walk w = {
+		.dentry = dentry,
+		.mnt = (struct mount *)((void *)vfsmnt -
+					bpf_core_field_offset(struct mount, mnt)),
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+		.pos = FS_PATH_MAX,
+	};
+	__u32 len;
+
+	bpf_loop(FS_MAX_DEPTH, walk_step, &w, 0);
+	if (w.truncated || !w.done)
+		*truncated = true;
+	len = FS_PATH_MAX - w.pos;
+	if (len == 0) {
+		out[0] = '/';
+		out[1] = 0;
+		return 1;
+	}
+	bpf_probe_read_kernel(out, len & PATH_MASK, s->walk + (w.pos & PATH_MASK));
+	out[len & PATH_MASK] = 0;
+	return len & PATH_MASK;
+}
+
+static __always_inline __u32 file_path(struct fs_scratch *s, struct file *file,
+				       char *out, bool *truncated)
+{
+	return walk_path(s, BPF_CORE_READ(file, f_path.dentry),
+			 BPF_CORE_READ(file, f_path.mnt), out, truncated);
+}
+
+struct scan {
+	__u32 start;		/* where the name joins the path */
+	__u32 which;		/* paths[which] */
+	__u32 last_slash;
+	__u32 odd;		/* "//", "/./" or "/../" seen */
+	__u8 p1, p2, p3;	/* the last three characters */
+};
+
+/* One character of the name: where its last component starts, and
+ * whether it has components the kernel did not resolve. */
+static long scan_step(__u64 index, void *data)
+{
+	struct scan *sc = data;
+	struct fs_scratch *s = scratch();
+	__u32 i = sc->start + index;
+	char c;
+
+	if (!s)
+		return 1;
+	c = s->paths[sc->which & 1].path[i & DATA_MASK];
+	if (c == '/' || c == 0) {
+		if ((c == '/' && sc->p1 == '/') ||
+		    (sc->p1 == '.' && sc->p2 == '/') ||
+		    (sc->p1 == '.' && sc->p2 == '.' && sc->p3 == '/'))
+			sc->odd = 1;
+		if (c == 0)
+			return 1;
+		sc->last_slash = i;
+	}
+	sc->p3 = sc->p2;
+	sc->p2 = sc->p1;
+	sc->p1 = c;
+	return 0;
+}
+
+/*
+ * paths[which] = the name a syscall was given, made absolute with the
+ * directory it is relative to (dfd, or the cwd for AT_FDCWD).
+ */
+static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
+				      const char *name, struct built *b)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	char *out = s->paths[which & 1].path;
+	struct scan sc = { .which = which };
+	struct dentry *dentry = NULL;
+	struct vfsmount *mnt = NULL;
+	struct file *dir;
+	__u32 dirlen = 0;
+	char first = 0;
+	long copied;
+
+	bpf_probe_read_user(&first, 1, name);
+	if (first != '/') {
+		/* one walk for either base, to keep the verifier's paths few */
+		if (dfd == AT_FDCWD) {
+			dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+			mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+		} else {
+			dir = fd_file(dfd);
+			dentry = BPF_CORE_READ(dir, f_path.dentry);
+			mnt = BPF_CORE_READ(dir, f_path.mnt);
+		}
+		if (dentry && mnt)
+			dirlen = walk_path(s, dentry, mnt, out, &b->truncated);
+		/* the root is "/": the name follows its slash */
+		if (dirlen == 1)
+			dirlen = 0;
+		out[dirlen & PATH_MASK] = '/';
+		sc.start = dirlen & PATH_MASK;
+		dirlen = (dirlen + 1) & PATH_MASK;
+	}
+	copied = bpf_probe_read_user_str(out + dirlen, FS_PATH_MAX, name);
+	if (copied < 1)
+		copied = 1;
+	b->len = dirlen + copied - 1;
+	if (b->len >= FS_PATH_MAX - 1) {
+		b->truncated = true;
+		b->len = FS_PATH_MAX - 1;
+		out[FS_PATH_MAX - 1] = 0;
+	}
+	bpf_loop(b->len - sc.start + 1, scan_step, &sc, 0);
+	b->odd = sc.odd;
+	b->name_at = sc.last_slash + 1;
+}
+
+/* The policy classes of paths[which]; name is its last component. */
+static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
+					struct built *b, const char *name)
+{
+	struct fs_path_buf *p = &s->paths[which & 1];
+	struct file_system_config *cfg = fs_cfg();
+	struct fs_name_key key = {};
+	__u32 classes = cfg ? cfg->match_all : 0, *value;
+	__u32 bytes = b->len + 1;	/* with the NUL: literal paths end in one */
+	long copied;
+
+	p->prefixlen = (bytes > FS_PREFIX_MAX ? FS_PREFIX_MAX : bytes) * 8;
+	value = bpf_map_lookup_elem(&fs_prefixes, p);
+	if (value)
+		classes |= *value;
+	copied = bpf_probe_read_kernel_str(key.name, sizeof(key.name), name);
+	/* a longer name is not in the map: its cut copy must not match */
+	if (copied > 1 && copied < FS_NAME_MAX) {
+		value = bpf_map_lookup_elem(&fs_names, &key);
+		if (value)
+			classes |= *value;
+	}
+	/* a prefix match on an unresolved "x/../y" says nothing sure */
+	if (b->odd || b->truncated)
+		classes &= ~FS_CLASS_KILL;
+	return classes;
+}
+
+/* ---- sys_exit: build, filter, enforce, send ---- */
+
+/*
+ * The syscall in flight of this thread, taken out of fs_pending, or NULL
+ * when there is none or it failed (failures changed nothing).
+ */
+static __always_inline bool take_pending(long ret, struct fs_pending *op)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fs_pending *found = bpf_map_lookup_elem(&fs_pending, &id);
+
+	if (!found)
+		return false;
+	*op = *found;
+	bpf_map_delete_elem(&fs_pending, &id);
+	return ret >= 0;
+}
+
+/* Sends the event in scratch when the policy cares; kills when it must. */
+static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
+				 struct built *b0, struct built *b1, bool two)
+{
+	struct file_system_event *event = &s->event;
+	struct file_system_config *cfg = fs_cfg();
+	struct scope_entry *scope = current_scope();
+	__u32 wanted, size0, size1 = 0;
+
+	wanted = kind == FS_READ ? FS_CLASS_SECRET
+				 : FS_CLASS_WATCH | FS_CLASS_PROTECT | FS_CLASS_SECRET;
+	if (!scope || !(classes & wanted))
+		return;
+	fill_header(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
+	if (b0->truncated)
+		event->header.flags |= FS_FLAG_PATH_TRUNCATED;
+	if (b1->truncated)
+		event->header.flags |= FS_FLAG_NEW_PATH_TRUNCATED;
+	if (b0->odd || b1->odd)
+		event->header.flags |= FS_FLAG_UNNORMALIZED;
+	if (kind != FS_READ && (classes & FS_CLASS_KILL) && cfg && cfg->kill &&
+	    !(scope->flags & SCOPE_EXEMPT)) {
+		bpf_send_signal(SIGKILL);
+		event->header.flags |= FS_FLAG_KILLED;
+	}
+	event->classes = classes;
+	size0 = (b0->len + 1) & DATA_MASK;
+	bpf_probe_read_kernel(event->data, size0, s->paths[0].path);
+	if (two) {
+		size1 = (b1->len + 1) & DATA_MASK;
+		bpf_probe_read_kernel(event->data + size0, size1, s->paths[1].path);
+	}
+	event->path_size = size0;
+	event->new_path_size = size1;
+	if (bpf_ringbuf_output(&events, event,
+			       offsetof(struct file_system_event, data) + size0 + size1, 0))
+		stat_inc(STAT_DROPS);
+	else
+		stat_inc(STAT_EVENTS);
+}
+
+static __always_inline void reset(struct file_system_event *event)
+{
+	event->flags = 0;
+	event->owner_uid = (__u32)-1;
+	event->owner_gid = (__u32)-1;
+}
+
+/*
+ * The three finishers are reached by tail call from the sys_exit stubs:
+ * the verifier then checks each once, not once per syscall, which keeps
+ * the sensor's load time in milliseconds. They are never attached.
+ */
+
+/* open, openat, openat2, creat, fchmod, fchown, ftruncate: by fd */
+SEC("tp/syscalls/sys_exit_openat")
+int finish_fd(struct trace_event_raw_sys_exit *ctx)
+{
+	struct built *b0, *b1;
+	struct fs_pending op;
+	struct fs_scratch *s;
+	struct file *file;
+	__u32 classes;
+	__u8 kind;
+
+	if (!take_pending(ctx->ret, &op))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	b0 = &s->built[0];
+	b1 = &s->built[1];
+	__builtin_memset(s->built, 0, sizeof(s->built));
+	file = fd_file(op.op == FS_OP_OPEN ? ctx->ret : (int)op.args[0]);
+	if (!file)
+		return 0;
+	b0->len = file_path(s, file, s->paths[0].path, &b0->truncated);
+	classes = classes_of(s, 0, b0,
+			     (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
+	reset(&s->event);
+	if (op.op == FS_OP_OPEN) {
+		s->event.flags = op.args[2];
+		if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+			kind = FS_CREATE;
+		else if (!writes(op.args[2]))
+			kind = FS_READ;
+		else if (op.args[2] & O_TRUNC)
+			kind = FS_TRUNCATE;
+		else
+			kind = FS_OPEN;
+	} else if (op.op == FS_OP_FCHMOD) {
+		s->event.flags = op.args[1];
+		kind = FS_CHMOD;
+	} else if (op.op == FS_OP_FCHOWN) {
+		s->event.owner_uid = op.args[1];
+		s->event.owner_gid = op.args[2];
+		kind = FS_CHOWN;
+	} else {
+		kind = FS_TRUNCATE;
+	}
+	emit(s, kind, classes, b0, b1, false);
+	return 0;
+}
+
+/* unlink, chmod, chown, truncate: by name */
+SEC("tp/syscalls/sys_exit_unlinkat")
+int finish_name(struct trace_event_raw_sys_exit *ctx)
+{
+	struct built *b0, *b1;
+	struct fs_pending op;
+	struct fs_scratch *s;
+	__u32 classes;
+	__u8 kind;
+
+	if (!take_pending(ctx->ret, &op))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	b0 = &s->built[0];
+	b1 = &s->built[1];
+	__builtin_memset(s->built, 0, sizeof(s->built));
+	name_path(s, 0, (int)op.args[0], (const char *)op.args[1], b0);
+	classes = classes_of(s, 0, b0, s->paths[0].path + (b0->name_at & PATH_MASK));
+	reset(&s->event);
+	if (op.op == FS_OP_CHMOD) {
+		s->event.flags = op.args[2];
+		kind = FS_CHMOD;
+	} else if (op.op == FS_OP_CHOWN) {
+		s->event.owner_uid = op.args[2];
+		s->event.owner_gid = op.args[3];
+		kind = FS_CHOWN;
+	} else if (op.op == FS_OP_UNLINK) {
+		kind = FS_UNLINK;
+	} else {
+		kind = FS_TRUNCATE;
+	}
+	emit(s, kind, classes, b0, b1, false);
+	return 0;
+}
+
+/* rename, renameat, renameat2: two names */
+SEC("tp/syscalls/sys_exit_renameat2")
+int finish_rename(struct trace_event_raw_sys_exit *ctx)
+{
+	struct built *b0, *b1;
+	struct fs_pending op;
+	struct fs_scratch *s;
+	__u32 classes;
+
+	if (!take_pending(ctx->ret, &op))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	b0 = &s->built[0];
+	b1 = &s->built[1];
+	__builtin_memset(s->built, 0, sizeof(s->built));
+	name_path(s, 0, (int)op.args[0], (const char *)op.args[1], b0);
+	classes = classes_of(s, 0, b0, s->paths[0].path + (b0->name_at & PATH_MASK));
+	name_path(s, 1, (int)op.args[2], (const char *)op.args[3], b1);
+	classes |= classes_of(s, 1, b1, s->paths[1].path + (b1->name_at & PATH_MASK));
+	reset(&s->event);
+	emit(s, FS_RENAME, classes, b0, b1, true);
+	return 0;
+}
+
+#define TAIL_FD 0
+#define TAIL_NAME 1
+#define TAIL_RENAME 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__array(values, int (struct trace_event_raw_sys_exit *));
+} fs_tails SEC(".maps") = {
+	.values = {
+		[TAIL_FD] = (void *)&finish_fd,
+		[TAIL_NAME] = (void *)&finish_name,
+		[TAIL_RENAME] = (void *)&finish_rename,
+	},
+};
+
+#define EXIT(sys, tail)							\
+SEC("tp/syscalls/sys_exit_" #sys)					\
+int exit_##sys(struct trace_event_raw_sys_exit *ctx)			\
+{									\
+	__u64 id = bpf_get_current_pid_tgid();				\
+									\
+	/* most syscalls of the machine end here: one lookup */		\
+	if (bpf_map_lookup_elem(&fs_pending, &id))			\
+		bpf_tail_call(ctx, &fs_tails, tail);			\
+	return 0;							\
+}
+
+EXIT(openat, TAIL_FD)
+EXIT(open, TAIL_FD)
+EXIT(creat, TAIL_FD)
+EXIT(openat2, TAIL_FD)
+EXIT(fchmod, TAIL_FD)
+EXIT(fchown, TAIL_FD)
+EXIT(ftruncate, TAIL_FD)
+EXIT(unlink, TAIL_NAME)
+EXIT(unlinkat, TAIL_NAME)
+EXIT(chmod, TAIL_NAME)
+EXIT(fchmodat, TAIL_NAME)
+EXIT(fchmodat2, TAIL_NAME)
+EXIT(chown, TAIL_NAME)
+EXIT(lchown, TAIL_NAME)
+EXIT(fchownat, TAIL_NAME)
+EXIT(truncate, TAIL_NAME)
+EXIT(rename, TAIL_RENAME)
+EXIT(renameat, TAIL_RENAME)
+EXIT(renameat2, TAIL_RENAME)

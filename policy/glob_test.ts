@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { compileGlob, GlobError, normalizePath } from "./glob.ts";
+
+function matches(pattern: string, path: string): boolean {
+  return compileGlob(pattern).matches(path);
+}
+
+Deno.test("a literal pattern matches only itself", () => {
+  assert.equal(matches("/etc/hosts", "/etc/hosts"), true);
+  assert.equal(matches("/etc/hosts", "/etc/hosts.allow"), false);
+  assert.equal(matches("/etc/hosts", "/etc"), false);
+  assert.equal(matches("/a.b", "/aXb"), false, "the dot is literal");
+});
+
+Deno.test("* stays within one segment, ? is one character", () => {
+  assert.equal(matches("/home/*/.ssh/id_rsa", "/home/ci/.ssh/id_rsa"), true);
+  assert.equal(matches("/home/*/.ssh/id_rsa", "/home/a/b/.ssh/id_rsa"), false);
+  assert.equal(matches("/tmp/*.log", "/tmp/build.log"), true);
+  assert.equal(matches("/tmp/*.log", "/tmp/x/build.log"), false);
+  assert.equal(matches("/tmp/?.c", "/tmp/a.c"), true);
+  assert.equal(matches("/tmp/?.c", "/tmp/ab.c"), false);
+});
+
+Deno.test("** at the end matches one or more segments below", () => {
+  assert.equal(matches("/w/**", "/w/a"), true);
+  assert.equal(matches("/w/**", "/w/a/b/c"), true);
+  assert.equal(matches("/w/**", "/w"), false);
+  assert.equal(matches("/w/**", "/wx/a"), false);
+});
+
+Deno.test("** at the start or in the middle matches zero or more", () => {
+  assert.equal(matches("**/.npmrc", "/.npmrc"), true);
+  assert.equal(matches("**/.npmrc", "/home/ci/.npmrc"), true);
+  assert.equal(matches("**/.npmrc", "/home/ci/x.npmrc"), false);
+  assert.equal(matches("**/.git/config", "/r/.git/config"), true);
+  assert.equal(matches("**/.git/config", "/r/git/config"), false);
+  assert.equal(matches("/a/**/b", "/a/b"), true);
+  assert.equal(matches("/a/**/b", "/a/x/y/b"), true);
+  assert.equal(matches("/home/*/.ssh/**", "/home/u/.ssh/keys/id"), true);
+});
+
+Deno.test("invalid patterns are refused with a reason", () => {
+  for (
+    const [pattern, reason] of [
+      ["", /empty/],
+      ["src/**", /starts with/],
+      ["/a//b", /empty path segment/],
+      ["/a/", /end with/],
+      ["/a/b**", /whole path segment/],
+    ] as const
+  ) {
+    assert.throws(() => compileGlob(pattern), (error: unknown) => {
+      assert.ok(error instanceof GlobError);
+      assert.match(error.message, reason);
+      return true;
+    });
+  }
+});
+
+Deno.test("the kernel plan: prefix, name or everything; exact when sure", () => {
+  assert.deepEqual(compileGlob("/etc/hosts").kernel, {
+    kind: "prefix",
+    prefix: "/etc/hosts\0",
+    exact: true,
+  });
+  assert.deepEqual(compileGlob("/w/**").kernel, {
+    kind: "prefix",
+    prefix: "/w/",
+    exact: true,
+  });
+  assert.deepEqual(compileGlob("/home/*/.ssh/**").kernel, {
+    kind: "prefix",
+    prefix: "/home/",
+    exact: false,
+  });
+  assert.deepEqual(compileGlob("**/xmrig").kernel, {
+    kind: "name",
+    name: "xmrig",
+    exact: true,
+  });
+  assert.deepEqual(compileGlob("**/.git/config").kernel, {
+    kind: "name",
+    name: "config",
+    exact: false,
+  });
+  assert.deepEqual(compileGlob("**/*.pem").kernel, {
+    kind: "all",
+    exact: false,
+  });
+  const long = "/" + "d".repeat(300) + "/**";
+  const plan = compileGlob(long).kernel;
+  assert.equal(plan.kind, "prefix");
+  assert.equal(plan.exact, false, "a cut prefix is not exact");
+});
+
+Deno.test("normalizePath resolves . and .. lexically", () => {
+  assert.equal(normalizePath("/a/./b//c/../d"), "/a/b/d");
+  assert.equal(normalizePath("/../x"), "/x");
+  assert.equal(normalizePath("/"), "/");
+});

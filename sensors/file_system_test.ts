@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import {
+  FileClass,
+  FileRules,
+  openFlagNames,
+  type RawFileSystemEvent,
+} from "./file_system.ts";
+
+const FILES = {
+  watch: ["/w/**"],
+  protect: ["/etc/hosts", "/w/locked/**", "**/.git/config"],
+  secrets: ["/home/*/.ssh/**", "**/.npmrc"],
+  action: "kill" as const,
+};
+
+function raw(
+  kind: RawFileSystemEvent["kind"],
+  path: string,
+  extra: Partial<RawFileSystemEvent> = {},
+): RawFileSystemEvent {
+  return {
+    type: "file_system_event",
+    kind,
+    time: "",
+    pid: 42,
+    tid: 42,
+    ppid: 1,
+    uid: 0,
+    gid: 0,
+    comm: "x",
+    cgroup_id: 1,
+    path,
+    verdict: "allow",
+    reason: "",
+    classes: 0,
+    ...extra,
+  };
+}
+
+Deno.test("kernelMaps(): prefixes carry the classes of shorter prefixes", () => {
+  const maps = new FileRules(FILES, "block").kernelMaps();
+  const { watch, protect, secret, kill } = FileClass;
+  assert.deepEqual(
+    Object.fromEntries(maps.prefixes),
+    {
+      "/w/": watch,
+      "/etc/hosts\0": protect | kill,
+      "/w/locked/": watch | protect | kill,
+      "/home/": secret,
+    },
+  );
+  assert.deepEqual(Object.fromEntries(maps.names), {
+    config: protect,
+    ".npmrc": secret | 0,
+  });
+  assert.equal(maps.matchAll, 0);
+  assert.equal(maps.readClasses, secret);
+  assert.equal(maps.kill, true);
+  const audit = new FileRules(FILES, "audit").kernelMaps();
+  assert.equal(audit.kill, false, "audit mode never kills");
+  const wild = new FileRules(
+    { ...FILES, protect: ["**/*.pem"] },
+    "block",
+  ).kernelMaps();
+  assert.equal(wild.matchAll, protect, "no literal part: every path is sent");
+});
+
+Deno.test("judge(): the final glob match, verdicts and reasons", () => {
+  const rules = new FileRules(FILES, "block");
+  const never = () => false;
+  assert.equal(rules.judge(raw("open", "/other/file"), never), undefined);
+  assert.equal(
+    rules.judge(raw("read", "/w/file"), never),
+    undefined,
+    "a read of a watched file is not a secret",
+  );
+  const watched = rules.judge(raw("create", "/w/./a/../b"), never)!;
+  assert.equal(watched.path, "/w/b", "normalised");
+  assert.equal(watched.verdict, "allow");
+  assert.equal(watched.reason, 'files.watch "/w/**"');
+  assert.equal("classes" in watched, false);
+  const secret = rules.judge(raw("read", "/home/ci/.ssh/id"), never)!;
+  assert.equal(secret.reason, 'files.secrets "/home/*/.ssh/**"');
+  const killed = rules.judge(
+    raw("truncate", "/etc/hosts", { killed: true }),
+    never,
+  )!;
+  assert.equal(killed.verdict, "deny");
+  assert.equal(killed.reason, 'files.protect "/etc/hosts"');
+  const renamedOver = rules.judge(
+    raw("rename", "/tmp/x", { new_path: "/etc/hosts" }),
+    never,
+  )!;
+  assert.equal(renamedOver.verdict, "deny", "a rename onto a protected path");
+});
+
+Deno.test("judge(): user space kills what the kernel could not match exactly", () => {
+  const killed: number[] = [];
+  const kill = (pid: number) => {
+    killed.push(pid);
+    return true;
+  };
+  const block = new FileRules(FILES, "block");
+  const event = block.judge(raw("open", "/r/.git/config"), kill)!;
+  assert.deepEqual(killed, [42]);
+  assert.equal(event.killed, true);
+  assert.equal(
+    event.reason,
+    'files.protect "**/.git/config", killed by the agent after the syscall',
+  );
+  const audit = new FileRules(FILES, "audit").judge(
+    raw("open", "/r/.git/config"),
+    kill,
+  )!;
+  assert.equal(audit.verdict, "audit");
+  assert.equal(audit.killed, undefined);
+  assert.deepEqual(killed, [42], "audit mode kills nothing");
+  const reportOnly = new FileRules({ ...FILES, action: "audit" }, "block")
+    .judge(raw("open", "/etc/hosts"), kill)!;
+  assert.equal(reportOnly.verdict, "audit");
+});
+
+Deno.test("openFlagNames() names the access mode and flags", () => {
+  assert.deepEqual(openFlagNames(0o1101), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
+  assert.deepEqual(openFlagNames(0o2002), ["O_RDWR", "O_APPEND"]);
+  assert.deepEqual(openFlagNames(0o20200002), ["O_RDWR", "O_TMPFILE"]);
+});

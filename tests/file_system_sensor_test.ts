@@ -1,0 +1,298 @@
+/**
+ * sensor.file-system through the Agent API: what is reported for a watched
+ * temp tree (and what is not for the rest), protected writes in block and
+ * audit mode, reads of secrets, and the decoder layouts against BTF.
+ */
+import assert from "node:assert/strict";
+import { Agent } from "../agent/agent.ts";
+import type { RingfenceEvent } from "../agent/events.ts";
+import { parsePolicy } from "../policy/parse.ts";
+import {
+  FILE_SYSTEM_CONFIG,
+  FILE_SYSTEM_EVENT,
+  type FileSystemEvent,
+  FS_NAME_KEY,
+  FS_PREFIX_KEY,
+} from "../sensors/file_system.ts";
+import { assertLayoutMatchesBtf } from "./helpers/btf.ts";
+import { kernelTest, ROOT } from "./helpers/kernel.ts";
+
+const OBJECT = `${ROOT}bpf/build/sensor.file-system.bpf.o`;
+
+for (
+  const layout of [
+    FILE_SYSTEM_EVENT,
+    FILE_SYSTEM_CONFIG,
+    FS_PREFIX_KEY,
+    FS_NAME_KEY,
+  ]
+) {
+  Deno.test(`${layout.name} layout matches sensor.file-system BTF`, async () => {
+    await assertLayoutMatchesBtf(OBJECT, layout);
+  });
+}
+
+interface Run {
+  events: FileSystemEvent[];
+  all: RingfenceEvent[];
+  status: Deno.CommandStatus;
+  stdout: string;
+  /** pid of the bash the test spawned. */
+  pid: number;
+  agent: Agent;
+}
+
+/** Runs `script` in bash (cwd `cwd`) under an agent on `policy`. */
+async function watch(
+  policy: string,
+  script: string,
+  cwd: string,
+): Promise<Run> {
+  const agent = await Agent.start({
+    policy: parsePolicy(policy, "test.yaml"),
+    spawner: true,
+    sensorsDir: `${ROOT}bpf/build`,
+  });
+  const all: RingfenceEvent[] = [];
+  agent.subscribe((event) => all.push(event));
+  try {
+    const child = new Deno.Command("/bin/bash", {
+      args: ["-c", script],
+      cwd,
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const output = await child.output();
+    agent.flush();
+    return {
+      events: all.filter((event): event is FileSystemEvent =>
+        event.type === "file_system_event"
+      ),
+      all,
+      status: output,
+      stdout: new TextDecoder().decode(output.stdout),
+      pid: child.pid,
+      agent,
+    };
+  } finally {
+    await agent.stop();
+  }
+}
+
+kernelTest(
+  "writes, renames, unlinks and chmods under a watched tree are reported; other writes are not",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.mkdir(`${dir}/watched/sub`, { recursive: true });
+      await Deno.mkdir(`${dir}/elsewhere`);
+      await Deno.writeTextFile(`${dir}/watched/existing.c`, "int x;\n");
+      const run = await watch(
+        `version: 1\nfiles:\n  watch: ["${dir}/watched/**"]\n`,
+        [
+          "cd watched",
+          "echo new > sub/new.txt", // create, relative to the cwd
+          "echo more >> existing.c", // open for writing, appended
+          "mv sub/new.txt renamed.txt", // renameat2, relative
+          "chmod 600 renamed.txt", // fchmodat
+          "truncate -s 0 existing.c", // open + ftruncate
+          "rm renamed.txt", // unlinkat
+          "cd ../elsewhere",
+          "echo x > other.txt; mv other.txt other2.txt; rm other2.txt",
+          "cat ../watched/existing.c > /dev/null", // a read: not a write
+        ].join("\n"),
+        dir,
+      );
+      assert.equal(run.status.code, 0);
+      const seen = run.events.map((event) =>
+        [
+          event.kind,
+          event.path.slice(dir.length),
+          event.new_path?.slice(dir.length),
+        ].filter(Boolean).join(" ")
+      );
+      for (
+        const expected of [
+          "create /watched/sub/new.txt",
+          "open /watched/existing.c",
+          "rename /watched/sub/new.txt /watched/renamed.txt",
+          "chmod /watched/renamed.txt",
+          "unlink /watched/renamed.txt",
+        ]
+      ) {
+        assert.ok(seen.includes(expected), `${expected} in ${seen.join(", ")}`);
+      }
+      assert.ok(
+        seen.some((line) => line.startsWith("truncate /watched/existing.c")),
+        seen.join(", "),
+      );
+      assert.ok(
+        !run.events.some((event) => event.path.includes("/elsewhere/")),
+        "writes outside the watched tree are not reported",
+      );
+      assert.ok(!run.events.some((event) => event.kind === "read"));
+      for (const event of run.events) {
+        assert.equal(event.verdict, "allow");
+        assert.match(event.reason, /^files\.watch /);
+      }
+      const chmod = run.events.find((event) => event.kind === "chmod")!;
+      assert.equal(chmod.mode, 0o600);
+      assert.equal(chmod.comm, "chmod");
+      assert.equal(chmod.exe, "/usr/bin/chmod");
+      const create = run.events.find((event) => event.kind === "create")!;
+      assert.equal(create.pid, run.pid, "bash itself redirected");
+      assert.deepEqual(create.flags, ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
+      const rename = run.events.find((event) => event.kind === "rename")!;
+      assert.equal(rename.comm, "mv");
+      assert.equal(rename.ppid, run.pid);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "block mode: a write to a protected file kills the writer before its write()",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.writeTextFile(`${dir}/hosts`, "127.0.0.1 localhost\n");
+      const run = await watch(
+        [
+          "version: 1",
+          "mode: block",
+          "files:",
+          `  protect: ["${dir}/hosts", "${dir}/locked/**"]`,
+          "",
+        ].join("\n"),
+        // python: open for appending, so the file is not truncated by the
+        // open; the kill lands on the way back from openat.
+        `python3 -c 'f = open("${dir}/hosts", "a"); print("opened", flush=True); f.write("evil\\n")'; echo "status $?"`,
+        dir,
+      );
+      assert.equal(run.stdout, "status 137\n", "SIGKILL, nothing printed");
+      assert.equal(
+        await Deno.readTextFile(`${dir}/hosts`),
+        "127.0.0.1 localhost\n",
+        "the write never happened",
+      );
+      const event = run.events.find((event) => event.path === `${dir}/hosts`);
+      assert.ok(event, "the protected write is reported");
+      assert.equal(event.verdict, "deny");
+      assert.equal(event.killed, true);
+      assert.equal(event.reason, `files.protect "${dir}/hosts"`);
+      const exit = run.all.find((other) =>
+        other.type === "process_event" && other.kind === "exit" &&
+        other.pid === event.pid
+      );
+      assert.equal(exit?.type === "process_event" && exit.signal, 9);
+      const report = run.agent.tamperReport();
+      assert.equal(report.protected.length, 0, "content and size unchanged");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "audit mode: a protected write is reported with verdict audit and runs",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.writeTextFile(`${dir}/hosts`, "a\n");
+      const run = await watch(
+        `version: 1\nmode: audit\nfiles:\n  protect: ["${dir}/hosts"]\n`,
+        `echo b >> ${dir}/hosts; echo "status $?"`,
+        dir,
+      );
+      assert.equal(run.stdout, "status 0\n");
+      assert.equal(await Deno.readTextFile(`${dir}/hosts`), "a\nb\n");
+      const event = run.events.find((event) => event.path === `${dir}/hosts`);
+      assert.equal(event?.verdict, "audit");
+      assert.equal(event?.killed, undefined);
+      const [change] = run.agent.tamperReport().protected;
+      assert.equal(change?.path, `${dir}/hosts`);
+      assert.equal(change.before.size, 2);
+      assert.equal(change.after.size, 4);
+      assert.notEqual(change.before.sha256, change.after.sha256);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "a read of a secrets path is reported; other reads are not",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.mkdir(`${dir}/home/ci/.ssh`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/home/ci/.ssh/id_ed25519`, "key\n");
+      await Deno.writeTextFile(`${dir}/.npmrc`, "//registry/:_authToken=x\n");
+      await Deno.writeTextFile(`${dir}/README`, "hello\n");
+      const run = await watch(
+        [
+          "version: 1",
+          "files:",
+          `  secrets: ["${dir}/home/*/.ssh/**", "**/.npmrc"]`,
+          "",
+        ].join("\n"),
+        "cat home/ci/.ssh/id_ed25519 .npmrc README > /dev/null",
+        dir,
+      );
+      const reads = run.events.filter((event) => event.kind === "read");
+      assert.deepEqual(
+        reads.map((event) => [event.path, event.reason, event.comm]),
+        [
+          [
+            `${dir}/home/ci/.ssh/id_ed25519`,
+            `files.secrets "${dir}/home/*/.ssh/**"`,
+            "cat",
+          ],
+          [`${dir}/.npmrc`, 'files.secrets "**/.npmrc"', "cat"],
+        ],
+      );
+      assert.deepEqual(reads[0].flags, ["O_RDONLY"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest("updatePolicy() swaps the kernel's file maps", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  const agent = await Agent.start({
+    policy: parsePolicy(
+      `version: 1\nfiles:\n  watch: ["${dir}/a/**"]\n`,
+      "test.yaml",
+    ),
+    spawner: true,
+    sensorsDir: `${ROOT}bpf/build`,
+  });
+  const events: FileSystemEvent[] = [];
+  agent.subscribe((event) => {
+    if (event.type === "file_system_event") events.push(event);
+  });
+  try {
+    await Deno.mkdir(`${dir}/a`);
+    await Deno.mkdir(`${dir}/b`);
+    const write = (path: string) =>
+      new Deno.Command("/bin/sh", { args: ["-c", `echo x > ${path}`] })
+        .output();
+    await write(`${dir}/a/1`);
+    await write(`${dir}/b/1`);
+    agent.updatePolicy(
+      parsePolicy(`version: 1\nfiles:\n  watch: ["${dir}/b/**"]\n`, "t.yaml"),
+    );
+    await write(`${dir}/a/2`);
+    await write(`${dir}/b/2`);
+    agent.flush();
+    assert.deepEqual(
+      events.map((event) => event.path.slice(dir.length)),
+      ["/a/1", "/b/2"],
+    );
+  } finally {
+    await agent.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
