@@ -160,10 +160,11 @@ async function run(
   const code = status.signal ? 128 + signalNumber(status.signal) : status.code;
   await agent.stop();
   await output.close();
-  const report = finalReport(output, agent.stats());
+  const tamper = agent.tamperReport();
+  const report = finalReport(output, agent.stats(), tamper.protected);
   await publishReport(renderMarkdown(report), options);
   console.error(summaryLine(agent, `exit ${code}`, output.summaryParts()));
-  for (const line of tamperLines(agent.tamperReport())) console.error(line);
+  for (const line of tamperLines(tamper)) console.error(line);
   return code;
 }
 
@@ -208,9 +209,13 @@ async function start(
   Deno.removeSignalListener("SIGINT", stop);
   await agent.stop();
   await output.close();
-  await finishStart(finalReport(output, agent.stats()), options);
+  const tamper = agent.tamperReport();
+  await finishStart(
+    finalReport(output, agent.stats(), tamper.protected),
+    options,
+  );
   console.error(summaryLine(agent, "stopped", output.summaryParts()));
-  for (const line of tamperLines(agent.tamperReport())) console.error(line);
+  for (const line of tamperLines(tamper)) console.error(line);
   return 0;
 }
 

@@ -143,12 +143,11 @@ export class Agent {
     this.#process = process;
     this.#network = network;
     this.tree = tree;
-    const isRoot = scopeRootTest(
-      !!options.spawner,
-      () => this.#policy.scope.processes,
+    this.#steps = new StepTracker(
+      tree,
+      scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
     );
-    this.#steps = new StepTracker(tree, isRoot);
-    this.#files = { ...files, tamper: new TamperTracker(tree, isRoot) };
+    this.#files = { ...files, tamper: new TamperTracker() };
     const time = new TimeFormatter();
     this.#bindings = [{
       sensor: process,
@@ -297,6 +296,7 @@ export class Agent {
   tamperReport(): TamperReport {
     return {
       files: this.#files.tamper.files(),
+      omitted: this.#files.tamper.omitted,
       protected: this.#files.protectedChanges ?? [],
     };
   }
@@ -396,13 +396,17 @@ export class Agent {
     if (event.type === "process_event") {
       this.tree.apply(event);
       if (event.kind === "exit") this.#reporting.delete(event.pid);
-    } else if (event.type === "file_system_event") {
-      this.#files.tamper.record(event);
-      if (event.verdict === "deny") this.#blocked++;
-      else if (event.verdict === "audit") this.#wouldBlock++;
     } else if (event.verdict === "deny") this.#blocked++;
     else if (event.verdict === "audit") this.#wouldBlock++;
     this.#steps.annotate(event);
+    if (event.type === "file_system_event") {
+      // After the step is known: a checkout is told by its step too.
+      const checkout = this.#files.tamper.record(event);
+      if (checkout !== undefined) {
+        event.tamper = true;
+        event.checked_out_by = checkout;
+      }
+    }
     for (const listener of this.#listeners) listener(event);
   }
 }

@@ -8,6 +8,7 @@
  */
 
 import type { RingfenceEvent } from "./events.ts";
+import type { ProtectedChange } from "./tamper.ts";
 import {
   renderMarkdown,
   type Report,
@@ -366,10 +367,12 @@ export async function reportCommand(
 export function finalReport(
   outputs: Outputs,
   stats: { drops: number; scopeFull: number },
+  protectedChanges: ProtectedChange[] = [],
 ): Report {
   return outputs.build({
     kernelDrops: stats.drops,
     scopeFull: stats.scopeFull,
+    protectedChanges,
   });
 }
 

@@ -16,6 +16,7 @@
  */
 
 import type { RingfenceEvent } from "./events.ts";
+import { describeFileState, type ProtectedChange } from "./tamper.ts";
 
 /** Counters the events themselves do not carry. */
 export interface ReportCounters {
@@ -25,6 +26,8 @@ export interface ReportCounters {
   exporterDrops?: Record<string, number>;
   /** Processes not tracked (scope map full). */
   scopeFull?: number;
+  /** Protected files whose state changed while the agent ran. */
+  protectedChanges?: ProtectedChange[];
 }
 
 /** One egress destination, aggregated. */
@@ -63,13 +66,26 @@ export interface TreeEntry {
   children: TreeEntry[];
 }
 
-/** File tampering seen by the file-system sensor, when it reports any. */
+/**
+ * A file tampered with (a checked-out source changed by something else) or
+ * a protected path written.
+ */
 export interface TamperEntry {
   path: string;
   kind: string;
   process: string;
   step?: string;
   verdict?: string;
+  /** The checkout the change came after (agent/tamper.ts). */
+  checkout?: string;
+  count: number;
+}
+
+/** A secret file read. */
+export interface SecretReadEntry {
+  path: string;
+  process: string;
+  step?: string;
   count: number;
 }
 
@@ -88,6 +104,12 @@ export interface Report {
   egress: EgressEntry[];
   killed: KilledEntry[];
   tampered: TamperEntry[];
+  /** Protected files whose size, mtime or hash changed (live agent only). */
+  protectedChanged: ProtectedChange[];
+  /** Reads of `files.secrets`. */
+  secretsRead: SecretReadEntry[];
+  /** Other files written under `files.watch` (distinct paths). */
+  filesChanged: number;
   /** Scope roots seen becoming roots by name (start mode). */
   scopeRoots: string[];
   /** Resolvers queried that the policy did not allow. */
@@ -143,6 +165,10 @@ export class ReportBuilder {
   readonly #egress = new Map<string, EgressEntry>();
   readonly #killed: KilledEntry[] = [];
   readonly #tampered = new Map<string, TamperEntry>();
+  readonly #secrets = new Map<string, SecretReadEntry>();
+  readonly #changed = new Set<string>();
+  readonly #tamperedPaths = new Set<string>();
+  #changedOmitted = 0;
   readonly #roots = new Set<string>();
   readonly #resolvers = new Set<string>();
   /** pid → last A/AAAA question and when. */
@@ -216,6 +242,9 @@ export class ReportBuilder {
       egress: egress.slice(0, MAX_EGRESS),
       killed: this.#killed,
       tampered: [...this.#tampered.values()],
+      protectedChanged: counters.protectedChanges ?? [],
+      secretsRead: [...this.#secrets.values()],
+      filesChanged: this.#changed.size + this.#changedOmitted,
       scopeRoots: [...this.#roots].sort(),
       resolversNotAllowed: [...this.#resolvers].sort(),
       tree,
@@ -336,7 +365,7 @@ export class ReportBuilder {
     }
   }
 
-  /** Events of other sensors: file tampering, when reported. */
+  /** Events of other sensors: files, when reported. */
   #other(event: LooseEvent): void {
     if (event.type !== "file_system_event") return;
     const path = typeof event.path === "string" ? event.path : undefined;
@@ -344,22 +373,60 @@ export class ReportBuilder {
     const verdict = typeof event.verdict === "string"
       ? event.verdict
       : undefined;
-    const tampering = event.tamper === true || (verdict && verdict !== "allow");
-    if (!tampering) return;
     const process = (typeof event.exe === "string" ? event.exe : undefined) ??
       event.comm;
-    const key = [path, event.kind, process, verdict].join("\0");
+    const step = event.step?.name;
+    if (verdict === "deny") this.#blocked++;
+    else if (verdict === "audit") this.#wouldBlock++;
+    if (event.kind === "read") {
+      const key = [path, process, step].join("\0");
+      const entry = this.#secrets.get(key);
+      if (entry) entry.count++;
+      else if (this.#secrets.size < MAX_LIST) {
+        this.#secrets.set(key, { path, process, step, count: 1 });
+      }
+      return;
+    }
+    const tampering = event.tamper === true || (verdict && verdict !== "allow");
+    if (!tampering) {
+      const paths = typeof event.new_path === "string"
+        ? [path, event.new_path]
+        : [path];
+      for (const changed of paths) {
+        if (this.#changed.has(changed) || this.#tamperedPaths.has(changed)) {
+          continue;
+        }
+        if (this.#changed.size < MAX_NODES) this.#changed.add(changed);
+        else this.#changedOmitted++;
+      }
+      return;
+    }
+    for (const tampered of [path, event.new_path]) {
+      if (typeof tampered !== "string") continue;
+      this.#changed.delete(tampered);
+      if (this.#tamperedPaths.size < MAX_NODES) {
+        this.#tamperedPaths.add(tampered);
+      }
+    }
+    const shown = typeof event.new_path === "string"
+      ? `${path} → ${event.new_path}`
+      : path;
+    const key = [shown, event.kind, process, verdict].join("\0");
     const entry = this.#tampered.get(key);
     if (entry) entry.count++;
     else if (this.#tampered.size < MAX_LIST) {
-      this.#tampered.set(key, {
-        path,
+      const fresh: TamperEntry = {
+        path: shown,
         kind: event.kind,
         process,
-        step: event.step?.name,
+        step,
         verdict,
         count: 1,
-      });
+      };
+      if (typeof event.checked_out_by === "string") {
+        fresh.checkout = event.checked_out_by;
+      }
+      this.#tampered.set(key, fresh);
     }
   }
 }
@@ -453,13 +520,55 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
 
   if (report.tampered.length) {
     out.push("### Files tampered", "");
-    out.push("| path | action | process | step | verdict | count |");
-    out.push("| --- | --- | --- | --- | --- | ---: |");
+    out.push(
+      "| path | action | process | step | after checkout by | verdict | count |",
+    );
+    out.push("| --- | --- | --- | --- | --- | --- | ---: |");
     for (const entry of report.tampered) {
       out.push(
         `| ${code(cell(entry.path))} | ${cell(entry.kind)} | ${
           code(cell(entry.process))
-        } | ${cell(entry.step)} | ${cell(entry.verdict)} | ${entry.count} |`,
+        } | ${cell(entry.step)} | ${cell(entry.checkout)} | ${
+          entry.verdict === "allow"
+            ? "reported"
+            : VERDICT_TEXT[entry.verdict ?? ""] ?? cell(entry.verdict)
+        } | ${entry.count} |`,
+      );
+    }
+    out.push("");
+  }
+  if (report.filesChanged) {
+    out.push(
+      `${report.filesChanged} other ${
+        report.filesChanged === 1 ? "file" : "files"
+      } changed under \`files.watch\` (build outputs and the like; see the events).`,
+      "",
+    );
+  }
+
+  if (report.protectedChanged.length) {
+    out.push("### Protected files changed", "");
+    out.push("| path | at start | at stop |");
+    out.push("| --- | --- | --- |");
+    for (const change of report.protectedChanged) {
+      out.push(
+        `| ${code(cell(change.path))} | ${
+          cell(describeFileState(change.before))
+        } | ${cell(describeFileState(change.after))} |`,
+      );
+    }
+    out.push("");
+  }
+
+  if (report.secretsRead.length) {
+    out.push("### Secrets read", "");
+    out.push("| path | process | step | count |");
+    out.push("| --- | --- | --- | ---: |");
+    for (const entry of report.secretsRead) {
+      out.push(
+        `| ${code(cell(entry.path))} | ${code(cell(entry.process))} | ${
+          cell(entry.step)
+        } | ${entry.count} |`,
       );
     }
     out.push("");

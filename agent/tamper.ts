@@ -1,14 +1,23 @@
 /**
- * Tamper detection: which files under the watched tree were changed, by
- * which process, in which step; and what changed in protected files.
+ * Tamper detection: which files under `files.watch` were changed, by which
+ * process and step, and which of them are sources rewritten after the
+ * checkout; plus what changed in protected files.
  *
- * A step is the top-level command under the scope root: the child of the
- * root that the writer descends from (the root itself when it wrote). In
- * `ringfence run -- bash -c 'git clone ...; make'` the steps are
- * `git clone ...` and `make`. A file written by more than one step (a
- * source rewritten after checkout) is listed first.
+ * A file is **checked out** when a checkout writes it: a git process (comm
+ * `git` or `git-*`, as `git clone`, `git checkout`, `git pull` and
+ * actions/checkout run) or any process of an `actions/checkout` step. A
+ * checked-out file that anything else then writes, truncates, renames,
+ * replaces (write a temporary file, rename it over: `sed -i`, editors),
+ * chmods or unlinks is **tampered**: its event gets `tamper: true` and the
+ * report lists it first. Files written only by the build (outputs, caches)
+ * are changes, counted and listed after.
  *
- * Pure logic fed with file_system_events and the process tree, apart from
+ * Only a checkout the agent saw counts: files that were already on disk
+ * when it started are changes, not tampering. Steps come from the events'
+ * `step` (agent/steps.ts), so a GitHub step name, a GitLab job or the
+ * top-level command.
+ *
+ * Pure logic fed with file_system_events, apart from
  * {@linkcode snapshotFiles}, which reads the protected files.
  *
  * @module
@@ -18,15 +27,6 @@ import type {
   FileSystemEvent,
   FileSystemKind,
 } from "../sensors/file_system.ts";
-import type { ProcessNode, ProcessTree } from "./process_tree.ts";
-
-/** The step a writer belonged to. */
-export interface TamperStep {
-  /** The step's process. */
-  pid: number;
-  /** Its command line when the write happened. */
-  argv: string[];
-}
 
 /** One changed file. */
 export interface TamperEntry {
@@ -38,10 +38,12 @@ export interface TamperEntry {
   pid: number;
   comm: string;
   exe?: string;
-  /** The last writer's step, when it descends from a scope root. */
-  step?: TamperStep;
-  /** Every step that changed the file, first writer first. */
-  steps: TamperStep[];
+  /** The last writer's step, when it can be told. */
+  step?: string;
+  /** The step whose checkout wrote the file, when one did. */
+  checkout?: string;
+  /** Changed by something other than the checkout after it. */
+  tampered: boolean;
   /** Changes seen. */
   changes: number;
 }
@@ -65,79 +67,69 @@ export interface ProtectedChange {
 
 /** What `agent.tamperReport()` returns. */
 export interface TamperReport {
-  /** Changed files under the watched tree, suspicious ones first. */
+  /** Changed files under the watched tree, tampered ones first. */
   files: TamperEntry[];
   /** Protected files that changed while the agent ran. */
   protected: ProtectedChange[];
+  /** Changed files beyond the tracker's limit, not listed. */
+  omitted?: number;
 }
 
 /** Files larger than this get size and mtime only. */
 export const HASH_LIMIT = 1024 * 1024;
 
-/** The step of `pid`: the child of its scope root on its ancestry. */
-export function stepOf(
-  tree: ProcessTree,
-  pid: number,
-  isRoot: (node: ProcessNode) => boolean,
-): TamperStep | undefined {
-  let node = tree.get(pid);
-  for (let depth = 0; node && depth < 256; depth++) {
-    if (isRoot(node) || (node.parent && isRoot(node.parent))) {
-      return {
-        pid: node.pid,
-        argv: node.argv?.length ? [...node.argv] : [node.path ?? node.comm],
-      };
-    }
-    node = node.parent;
-  }
-  return undefined;
+/** Whether `event` was made by a checkout (see the module doc). */
+export function isCheckout(event: FileSystemEvent): boolean {
+  if (event.comm === "git" || event.comm.startsWith("git-")) return true;
+  const exe = event.exe?.split("/").pop();
+  if (exe === "git" || exe?.startsWith("git-")) return true;
+  return event.step?.action?.toLowerCase() === "actions/checkout";
 }
 
-function sameStep(a: TamperStep | undefined, b: TamperStep | undefined) {
-  return a?.pid === b?.pid && a?.argv.join("\0") === b?.argv.join("\0");
+function stepName(step: FileSystemEvent["step"]): string | undefined {
+  if (!step) return undefined;
+  return step.action ? `${step.name} (${step.action})` : step.name;
 }
 
 /** Records changed files as file_system_events arrive. */
 export class TamperTracker {
-  readonly #tree: ProcessTree;
-  readonly #isRoot: (node: ProcessNode) => boolean;
   readonly #files = new Map<string, TamperEntry>();
   readonly #limit: number;
+  #omitted = 0;
 
-  /**
-   * @param isRoot tells a scope root (see agent/steps.ts scopeRootTest).
-   * @param limit files remembered; later ones are counted, not listed.
-   */
-  constructor(
-    tree: ProcessTree,
-    isRoot: (node: ProcessNode) => boolean,
-    limit = 100_000,
-  ) {
-    this.#tree = tree;
-    this.#isRoot = isRoot;
+  /** @param limit files remembered; later ones are counted, not listed. */
+  constructor(limit = 100_000) {
     this.#limit = limit;
   }
 
-  /** Takes a file_system_event; reads and secrets are not changes. */
-  record(event: FileSystemEvent): void {
+  /**
+   * Takes a file_system_event (after step attribution). When it tampers
+   * with a checked-out file, returns the checkout's step (or comm).
+   * Reads of secrets are not changes.
+   */
+  record(event: FileSystemEvent): string | undefined {
     if (event.kind === "read" || event.reason.startsWith("files.secrets")) {
-      return;
+      return undefined;
     }
-    const step = stepOf(this.#tree, event.pid, this.#isRoot);
-    const exe = event.exe ?? this.#tree.get(event.pid)?.path;
+    const checkout = isCheckout(event);
+    const step = stepName(event.step);
+    let tampered: string | undefined;
     const paths = event.new_path === undefined
       ? [event.path]
       : [event.path, event.new_path];
     for (const path of paths) {
       let entry = this.#files.get(path);
       if (!entry) {
-        if (this.#files.size >= this.#limit) continue;
+        if (this.#files.size >= this.#limit) {
+          this.#omitted++;
+          continue;
+        }
         entry = {
           path,
           kind: event.kind,
           pid: event.pid,
           comm: event.comm,
-          steps: [],
+          tampered: false,
           changes: 0,
         };
         this.#files.set(path, entry);
@@ -146,22 +138,31 @@ export class TamperTracker {
       entry.pid = event.pid;
       entry.comm = event.comm;
       entry.changes++;
-      if (exe) entry.exe = exe;
+      if (event.exe) entry.exe = event.exe;
       else delete entry.exe;
-      entry.step = step;
-      if (step && !entry.steps.some((known) => sameStep(known, step))) {
-        entry.steps.push(step);
+      if (step) entry.step = step;
+      else delete entry.step;
+      if (checkout) entry.checkout ??= step ?? event.comm;
+      else if (entry.checkout !== undefined) {
+        entry.tampered = true;
+        tampered ??= entry.checkout;
       }
     }
+    return tampered;
   }
 
-  /** Changed files: those changed by more than one step first. */
+  /** Changed files: tampered ones first. */
   files(): TamperEntry[] {
     const all = [...this.#files.values()];
     return [
-      ...all.filter((entry) => entry.steps.length > 1),
-      ...all.filter((entry) => entry.steps.length <= 1),
+      ...all.filter((entry) => entry.tampered),
+      ...all.filter((entry) => !entry.tampered),
     ];
+  }
+
+  /** Files changed beyond the limit, not listed. */
+  get omitted(): number {
+    return this.#omitted;
   }
 }
 
@@ -215,41 +216,49 @@ export function diffSnapshots(
 /** At most this many tampered files are printed; the rest are counted. */
 export const MAX_LINES = 50;
 
-function describeStep(step: TamperStep): string {
-  const text = step.argv.join(" ");
-  return JSON.stringify(text.length > 120 ? text.slice(0, 119) + "…" : text);
-}
-
-function describeState(state: FileState): string {
+/** `12 bytes, mtime … sha256 …` (its first 16 hex digits), or `absent`. */
+export function describeFileState(state: FileState): string {
   if (!state.exists) return "absent";
   const hash = state.sha256 ? ` sha256 ${state.sha256.slice(0, 16)}` : "";
   return `${state.size} bytes, mtime ${state.mtime}${hash}`;
 }
 
-/** The report as lines for stderr, one per file. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 120 ? text.slice(0, 119) + "…" : text);
+}
+
+/** The report as lines for stderr: one per tampered or protected file. */
 export function tamperLines(report: TamperReport): string[] {
   const lines = report.protected.map((change) =>
     `ringfence: protected ${change.path} changed: ${
-      describeState(change.before)
-    } -> ${describeState(change.after)}`
+      describeFileState(change.before)
+    } -> ${describeFileState(change.after)}`
   );
-  for (const entry of report.files.slice(0, MAX_LINES)) {
+  const tampered = report.files.filter((entry) => entry.tampered);
+  for (const entry of tampered.slice(0, MAX_LINES)) {
     const who = `pid ${entry.pid} ${entry.comm}${
       entry.exe ? ` (${entry.exe})` : ""
     }`;
-    const step = entry.step ? ` in step ${describeStep(entry.step)}` : "";
-    const first = entry.steps.length > 1
-      ? ` (first written in step ${describeStep(entry.steps[0])})`
-      : "";
+    const step = entry.step ? ` in step ${quoted(entry.step)}` : "";
     lines.push(
-      `ringfence: tampered ${entry.path} (${entry.kind}) by ${who}${step}${first}`,
+      `ringfence: tampered ${entry.path} (${entry.kind}) by ${who}${step}, after checkout by ${
+        quoted(entry.checkout!)
+      }`,
     );
   }
-  if (report.files.length > MAX_LINES) {
+  if (tampered.length > MAX_LINES) {
     lines.push(
       `ringfence: ... and ${
-        report.files.length - MAX_LINES
-      } more changed files (see the events)`,
+        tampered.length - MAX_LINES
+      } more tampered files (see the events)`,
+    );
+  }
+  const others = report.files.length - tampered.length + (report.omitted ?? 0);
+  if (others) {
+    lines.push(
+      `ringfence: ${others} other ${
+        others === 1 ? "file" : "files"
+      } changed under files.watch (see the events)`,
     );
   }
   return lines;

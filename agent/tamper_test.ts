@@ -1,38 +1,14 @@
 import assert from "node:assert/strict";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
-import type { ProcessEvent } from "../sensors/process.ts";
-import { ProcessTree } from "./process_tree.ts";
+import type { Step } from "./steps.ts";
 import {
   diffSnapshots,
   type FileState,
+  isCheckout,
   MAX_LINES,
-  stepOf,
   tamperLines,
   TamperTracker,
 } from "./tamper.ts";
-
-const AGENT = 100;
-
-function processEvent(
-  kind: ProcessEvent["kind"],
-  pid: number,
-  ppid: number,
-  argv?: string[],
-): ProcessEvent {
-  return {
-    type: "process_event",
-    kind,
-    time: "2026-11-25T00:00:00.000000000Z",
-    pid,
-    tid: pid,
-    ppid,
-    uid: 0,
-    gid: 0,
-    comm: argv?.[0].split("/").pop() ?? "bash",
-    cgroup_id: 1,
-    ...(argv && { path: argv[0], argv }),
-  };
-}
 
 function fileEvent(
   kind: FileSystemEvent["kind"],
@@ -58,91 +34,148 @@ function fileEvent(
   };
 }
 
-/**
- * agent(100) → bash(200, the root) → git clone(300) → git-index-pack(301);
- * bash → sed(400).
- */
-function job(): ProcessTree {
-  const tree = new ProcessTree();
-  const events: ProcessEvent[] = [
-    processEvent("exec", 200, AGENT, ["/bin/bash", "-c", "job"]),
-    processEvent("fork", 300, 200),
-    processEvent("exec", 300, 200, ["/usr/bin/git", "clone", "origin", "w"]),
-    processEvent("fork", 301, 300),
-    processEvent("exec", 301, 300, ["/usr/lib/git-core/git", "index-pack"]),
-    processEvent("fork", 400, 200),
-    processEvent("exec", 400, 200, ["/usr/bin/sed", "-i", "s/a/b/", "w/x.c"]),
-  ];
-  events.forEach((event) => tree.apply(event));
-  return tree;
-}
+const CLONE: Step = { name: "git clone origin w", pid: 300, ci: "command" };
+const EDIT: Step = { name: "sed -i s/a/b/ w/x.c", pid: 400, ci: "command" };
+const BUILD: Step = { name: "make", pid: 500, ci: "command" };
 
-const isRoot = (node: { ppid: number }) => node.ppid === AGENT;
+const byGit = (kind: FileSystemEvent["kind"], path: string) =>
+  fileEvent(kind, 301, path, { comm: "git", step: CLONE });
 
-Deno.test("stepOf() is the child of the scope root the writer descends from", () => {
-  const tree = job();
-  assert.deepEqual(stepOf(tree, 301, isRoot), {
-    pid: 300,
-    argv: ["/usr/bin/git", "clone", "origin", "w"],
-  });
-  assert.equal(stepOf(tree, 400, isRoot)?.pid, 400);
-  assert.equal(stepOf(tree, 200, isRoot)?.pid, 200, "the root is its own step");
-  assert.equal(stepOf(tree, 999, isRoot), undefined);
+Deno.test("isCheckout() knows git and actions/checkout steps", () => {
+  assert.ok(isCheckout(fileEvent("create", 1, "/w/a", { comm: "git" })));
+  assert.ok(
+    isCheckout(fileEvent("create", 1, "/w/a", { comm: "git-remote-htt" })),
+  );
+  assert.ok(
+    isCheckout(
+      fileEvent("create", 1, "/w/a", { comm: "x", exe: "/usr/bin/git" }),
+    ),
+  );
+  assert.ok(
+    isCheckout(
+      fileEvent("create", 1, "/w/a", {
+        comm: "node",
+        step: {
+          name: "__actions_checkout",
+          pid: 9,
+          ci: "github",
+          action: "actions/checkout",
+        },
+      }),
+    ),
+  );
+  assert.ok(!isCheckout(fileEvent("create", 1, "/w/a", { comm: "sed" })));
+  assert.ok(!isCheckout(fileEvent("create", 1, "/w/a", { comm: "gitleaks" })));
 });
 
-Deno.test("TamperTracker lists files rewritten by a later step first", () => {
-  const tree = job();
-  const tracker = new TamperTracker(tree, isRoot);
-  tracker.record(fileEvent("create", 301, "/w/x.c", { comm: "git" }));
-  tracker.record(fileEvent("create", 301, "/w/README", { comm: "git" }));
-  tracker.record(
-    fileEvent("rename", 400, "/w/sedAbc", {
-      new_path: "/w/x.c",
-      comm: "sed",
-      exe: "/usr/bin/sed",
-    }),
+Deno.test("TamperTracker flags checked-out files changed by anything else", () => {
+  const tracker = new TamperTracker();
+  assert.equal(tracker.record(byGit("create", "/w/x.c")), undefined);
+  assert.equal(tracker.record(byGit("create", "/w/README")), undefined);
+  assert.equal(tracker.record(byGit("create", "/w/gone.c")), undefined);
+  // sed -i: a new temporary file renamed over the source.
+  assert.equal(
+    tracker.record(fileEvent("create", 400, "/w/sedAbc", { step: EDIT })),
+    undefined,
   );
+  assert.equal(
+    tracker.record(
+      fileEvent("rename", 400, "/w/sedAbc", {
+        new_path: "/w/x.c",
+        comm: "sed",
+        exe: "/usr/bin/sed",
+        step: EDIT,
+      }),
+    ),
+    CLONE.name,
+  );
+  // The build's own outputs are changes, not tampering.
+  assert.equal(
+    tracker.record(fileEvent("create", 500, "/w/out.o", { step: BUILD })),
+    undefined,
+  );
+  assert.equal(
+    tracker.record(fileEvent("unlink", 500, "/w/gone.c", { step: BUILD })),
+    CLONE.name,
+  );
+  // A later checkout (git pull) is still the checkout.
+  assert.equal(tracker.record(byGit("open", "/w/README")), undefined);
+  // Reads and secrets are not changes.
   tracker.record(fileEvent("read", 400, "/w/.npmrc"));
   tracker.record(
     fileEvent("open", 400, "/w/token", { reason: 'files.secrets "**/token"' }),
   );
   const files = tracker.files();
   assert.deepEqual(
-    files.map((entry) => [entry.path, entry.kind, entry.step?.pid]),
+    files.map((entry) => [entry.path, entry.kind, entry.tampered]),
     [
-      ["/w/x.c", "rename", 400],
-      ["/w/README", "create", 300],
-      ["/w/sedAbc", "rename", 400],
+      ["/w/x.c", "rename", true],
+      ["/w/gone.c", "unlink", true],
+      ["/w/README", "open", false],
+      ["/w/sedAbc", "rename", false],
+      ["/w/out.o", "create", false],
     ],
   );
-  assert.deepEqual(files[0].steps.map((step) => step.pid), [300, 400]);
+  assert.equal(files[0].checkout, CLONE.name);
+  assert.equal(files[0].step, EDIT.name);
   assert.equal(files[0].exe, "/usr/bin/sed");
   assert.equal(files[0].changes, 2);
-  const [first] = tamperLines({ files, protected: [] });
+  const lines = tamperLines({ files, protected: [] });
+  assert.deepEqual(lines, [
+    'ringfence: tampered /w/x.c (rename) by pid 400 sed (/usr/bin/sed) in step "sed -i s/a/b/ w/x.c", after checkout by "git clone origin w"',
+    'ringfence: tampered /w/gone.c (unlink) by pid 500 x in step "make", after checkout by "git clone origin w"',
+    "ringfence: 3 other files changed under files.watch (see the events)",
+  ]);
+});
+
+Deno.test("TamperTracker names a GitHub step with its action", () => {
+  const tracker = new TamperTracker();
+  const checkout: Step = {
+    name: "__actions_checkout",
+    pid: 10,
+    ci: "github",
+    action: "actions/checkout",
+  };
+  tracker.record(fileEvent("create", 11, "/w/a.c", { step: checkout }));
+  const step: Step = { name: "__run_2", pid: 20, ci: "github" };
   assert.equal(
-    first,
-    'ringfence: tampered /w/x.c (rename) by pid 400 sed (/usr/bin/sed) in step "/usr/bin/sed -i s/a/b/ w/x.c" (first written in step "/usr/bin/git clone origin w")',
+    tracker.record(fileEvent("open", 21, "/w/a.c", { step, comm: "python3" })),
+    "__actions_checkout (actions/checkout)",
+  );
+  assert.equal(
+    tamperLines({ files: tracker.files(), protected: [] })[0],
+    'ringfence: tampered /w/a.c (open) by pid 21 python3 in step "__run_2", after checkout by "__actions_checkout (actions/checkout)"',
   );
 });
 
-Deno.test("TamperTracker stops listing at its limit", () => {
-  const tracker = new TamperTracker(job(), isRoot, 2);
+Deno.test("TamperTracker stops listing at its limit and counts the rest", () => {
+  const tracker = new TamperTracker(2);
   for (const name of ["a", "b", "c"]) {
     tracker.record(fileEvent("create", 400, `/w/${name}`));
   }
   assert.equal(tracker.files().length, 2);
+  assert.equal(tracker.omitted, 1);
+  assert.deepEqual(
+    tamperLines({
+      files: tracker.files(),
+      protected: [],
+      omitted: tracker.omitted,
+    }),
+    ["ringfence: 3 other files changed under files.watch (see the events)"],
+  );
 });
 
-Deno.test("tamperLines() caps the list and says how many more", () => {
-  const tracker = new TamperTracker(job(), isRoot);
+Deno.test("tamperLines() caps the tampered list and says how many more", () => {
+  const tracker = new TamperTracker();
   for (let index = 0; index < MAX_LINES + 3; index++) {
-    tracker.record(fileEvent("create", 400, `/w/${index}`));
+    tracker.record(byGit("create", `/w/${index}`));
+    tracker.record(fileEvent("open", 400, `/w/${index}`, { step: EDIT }));
   }
   const lines = tamperLines({ files: tracker.files(), protected: [] });
   assert.equal(lines.length, MAX_LINES + 1);
   assert.equal(
     lines.at(-1),
-    "ringfence: ... and 3 more changed files (see the events)",
+    "ringfence: ... and 3 more tampered files (see the events)",
   );
 });
 

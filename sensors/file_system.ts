@@ -117,6 +117,11 @@ export interface FileSystemEvent extends BaseEvent {
   new_path_truncated?: boolean;
   /** The writer's executable, from the process tree. */
   exe?: string;
+  /** A file a checkout wrote was changed by something else since
+   * (agent/tamper.ts). */
+  tamper?: boolean;
+  /** With `tamper`: the step (or command) of that checkout. */
+  checked_out_by?: string;
 }
 
 /** The record as the kernel sent it, before the policy's final word. */

@@ -19,7 +19,12 @@ async function git(cwd: string, ...args: string[]): Promise<void> {
   assert.ok(output.success, new TextDecoder().decode(output.stderr));
 }
 
-async function run(dir: string, policy: string, script: string) {
+async function run(
+  dir: string,
+  policy: string,
+  script: string,
+  options: string[] = [],
+) {
   await Deno.writeTextFile(`${dir}/policy.yaml`, policy);
   const result = await ringfence([
     "run",
@@ -27,6 +32,7 @@ async function run(dir: string, policy: string, script: string) {
     `${dir}/policy.yaml`,
     "--output",
     `${dir}/events.jsonl`,
+    ...options,
     "--",
     "/bin/bash",
     "-c",
@@ -57,8 +63,9 @@ kernelTest(
             `git clone -q ${dir}/origin ${dir}/workspace`,
             `cd ${dir}/workspace`,
             "sed -i s/main/evil/ main.c",
-            "true",
+            "cc_output=build.o; echo object > $cc_output",
           ].join("\n"),
+          ["--report", `${dir}/report.md`],
         );
       } finally {
         Deno.env.delete("RINGFENCE_TEST_WORKSPACE");
@@ -72,26 +79,49 @@ kernelTest(
       const tampered = lines.slice(summary + 1).filter((line) =>
         line.startsWith("ringfence: tampered ")
       );
-      const edited = tampered.find((line) =>
-        line.startsWith(`ringfence: tampered ${dir}/workspace/main.c `)
-      );
-      assert.ok(edited, result.stderr);
-      assert.match(edited, /in step "sed -i s\/main\/evil\/ main\.c"/);
-      assert.match(edited, /\(first written in step "git clone -q /);
-      // Rewritten files come first: main.c heads the list.
-      assert.equal(tampered[0], edited);
-      const readme = tampered.find((line) =>
-        line.startsWith(`ringfence: tampered ${dir}/workspace/README `)
-      );
-      assert.match(readme ?? "", /in step "git clone -q /);
-      assert.doesNotMatch(readme ?? "", /first written/);
-      // sed -i writes a temporary file and renames it over the source.
-      assert.ok(
-        result.events.some((event) =>
-          event.type === "file_system_event" && event.kind === "rename" &&
-          event.new_path === `${dir}/workspace/main.c` && event.comm === "sed"
+      // Only main.c: README was checked out and left alone, build.o is
+      // the build's own output.
+      assert.equal(tampered.length, 1, result.stderr);
+      assert.match(
+        tampered[0],
+        new RegExp(
+          `^ringfence: tampered ${dir}/workspace/main\\.c \\(rename\\) by pid \\d+ sed \\(/usr/bin/sed\\) in step "sed -i s/main/evil/ main\\.c", after checkout by "git clone -q `,
         ),
       );
+      assert.match(
+        result.stderr,
+        /ringfence: \d+ other files changed under files\.watch/,
+      );
+      // sed -i writes a temporary file and renames it over the source.
+      const rename = result.events.find((event) =>
+        event.type === "file_system_event" && event.kind === "rename" &&
+        event.new_path === `${dir}/workspace/main.c`
+      );
+      assert.ok(rename?.type === "file_system_event");
+      assert.equal(rename.comm, "sed");
+      assert.equal(rename.tamper, true);
+      assert.match(rename.checked_out_by ?? "", /^git clone -q /);
+      assert.ok(
+        !result.events.some((event) =>
+          event.type === "file_system_event" && event.tamper &&
+          event.path !== rename.path
+        ),
+        "nothing else is tampering",
+      );
+      // The job summary names the file and the step too.
+      const markdown = await Deno.readTextFile(`${dir}/report.md`);
+      const row = markdown.split("\n").find((line) =>
+        line.includes(`${dir}/workspace/main.c`)
+      );
+      assert.ok(markdown.includes("### Files tampered"), markdown);
+      assert.match(
+        row ?? "",
+        /\| rename \| `\/usr\/bin\/sed` \| sed -i s\/main\/evil\/ main\.c \| git clone -q /,
+      );
+      // The same report from the saved events.
+      const offline = await ringfence(["report", `${dir}/events.jsonl`]);
+      assert.equal(offline.code, 0, offline.stderr);
+      assert.ok(offline.stdout.includes(row!), offline.stdout);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

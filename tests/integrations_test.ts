@@ -152,6 +152,23 @@ Deno.test("report: golden markdown and json from synthetic events", async () => 
   const report = buildReport(await goldenEvents(), {
     kernelDrops: 2,
     exporterDrops: { webhook: 3 },
+    protectedChanges: [{
+      path: "/etc/hosts",
+      before: {
+        exists: true,
+        size: 21,
+        mtime: "2026-11-25T05:00:00.000Z",
+        sha256:
+          "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      },
+      after: {
+        exists: true,
+        size: 33,
+        mtime: "2026-11-25T06:00:02.810Z",
+        sha256:
+          "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+      },
+    }],
   });
   const markdown = renderMarkdown(report);
   const json = JSON.stringify(report, null, 2) + "\n";
