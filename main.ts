@@ -18,7 +18,7 @@
  */
 
 import { Command, CommanderError } from "commander";
-import { Agent } from "./agent/agent.ts";
+import { Agent, type FileEnforcement } from "./agent/agent.ts";
 import type { RingfenceEvent } from "./agent/events.ts";
 import { summaryLine } from "./agent/summary.ts";
 import { tamperLines } from "./agent/tamper.ts";
@@ -108,11 +108,20 @@ async function startAgent(
       sensorsDir: options.sensors,
     });
     agent.subscribe((event: RingfenceEvent) => output.write(event));
+    const protect = policy.files?.protect.length && policy.mode === "block" &&
+      policy.files.action === "kill";
+    if (protect) console.error(enforcementLine(agent.fileEnforcement));
     return { agent, output };
   } catch (error) {
     await output.close();
     throw error;
   }
+}
+
+function enforcementLine(enforcement: FileEnforcement): string {
+  return enforcement.method === "lsm"
+    ? "ringfence: files.protect: changes refused with EPERM by BPF LSM"
+    : `ringfence: files.protect: writers killed by SIGKILL after the syscall, which has completed (no BPF LSM: ${enforcement.reason})`;
 }
 
 async function run(

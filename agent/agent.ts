@@ -26,7 +26,12 @@ import {
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
-import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
+import {
+  bpfLsm,
+  cgroup2Mount,
+  type HostFacts,
+  preflight,
+} from "../sensors/system.ts";
 import type { EventListener, RingfenceEvent } from "./events.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
@@ -109,6 +114,11 @@ export class Agent {
   readonly host: HostFacts;
   /** Milliseconds from process start until the sensors were attached. */
   readonly armedAfterMs: number;
+  /**
+   * How a protected path is enforced in block mode with `files.action:
+   * kill`: refused by BPF LSM, or its writer killed after the syscall.
+   */
+  readonly fileEnforcement: FileEnforcement;
   readonly #process: ProcessSensor;
   readonly #network: NetworkSensor;
   readonly #resolvConf: string | undefined;
@@ -136,7 +146,9 @@ export class Agent {
     network: NetworkSensor,
     tree: ProcessTree,
     files: Omit<FileSystemAgent, "tamper">,
+    fileEnforcement: FileEnforcement,
   ) {
+    this.fileEnforcement = fileEnforcement;
     this.#policy = options.policy;
     this.#resolvConf = options.resolvConf;
     this.host = host;
@@ -189,30 +201,28 @@ export class Agent {
     );
     const cgroup = cgroup2Mount();
     const fileRules = new FileRules(options.policy.files, options.policy.mode);
-    const [processBytes, networkBytes, fileSystemBytes] = await Promise.all([
-      readSensorObject("process", options.sensorsDir),
-      readSensorObject("network", options.sensorsDir),
-      readSensorObject("file-system", options.sensorsDir),
-    ]);
-    const process = new ProcessSensor(processBytes, {
-      ringSize: options.ringSize,
+    // All settled, so that a missing sensor is named in a fixed order.
+    const [processBytes, networkBytes, fileSystemBytes] = (
+      await Promise.allSettled(
+        ["process", "network", "file-system"].map((name) =>
+          readSensorObject(name, options.sensorsDir)
+        ),
+      )
+    ).map((read) => {
+      if (read.status === "rejected") throw read.reason;
+      return read.value;
     });
-    let network: NetworkSensor | undefined;
-    let fileSystem: FileSystemSensor | undefined;
-    let shared: Record<string, number> = {};
+    const bytes = {
+      process: processBytes,
+      network: networkBytes,
+      fileSystem: fileSystemBytes,
+    };
+    const { process, network, fileSystem, enforcement } = await loadSensors(
+      bytes,
+      options.ringSize,
+      fileEnforcementPlan(),
+    );
     try {
-      // The scope maps exist before any sensor loads, so that all of them
-      // can load side by side: verification is most of the start-up.
-      shared = process.createSharedMaps();
-      network = new NetworkSensor(networkBytes, {
-        sharedMaps: shared,
-        ringSize: options.ringSize,
-      });
-      fileSystem = new FileSystemSensor(fileSystemBytes, {
-        sharedMaps: shared,
-        ringSize: options.ringSize,
-      });
-      await Sensor.loadAll([process, network, fileSystem]);
       fileSystem.setRules(fileRules.kernelMaps());
       const protectedAtStart = await snapshotFiles(fileRules.protectedPaths);
       network.configure(networkSettings(options.policy));
@@ -249,17 +259,15 @@ export class Agent {
         network,
         ProcessTree.fromProc(snapshot),
         { sensor: fileSystem, rules: fileRules, protectedAtStart },
+        enforcement,
       );
       agent.#pump = agent.#run();
       return agent;
     } catch (error) {
-      fileSystem?.close();
-      network?.close();
+      fileSystem.close();
+      network.close();
       process.close();
       throw error;
-    } finally {
-      // The objects hold their own references to the scope maps.
-      Object.values(shared).forEach(closeFd);
     }
   }
 
@@ -296,7 +304,7 @@ export class Agent {
   tamperReport(): TamperReport {
     return {
       files: this.#files.tamper.files(),
-      omitted: this.#files.tamper.omitted,
+      otherChanges: this.#files.tamper.otherChanges,
       protected: this.#files.protectedChanges ?? [],
     };
   }
@@ -408,6 +416,123 @@ export class Agent {
       }
     }
     for (const listener of this.#listeners) listener(event);
+  }
+}
+
+/** How protected paths are enforced (see `Agent.fileEnforcement`). */
+export interface FileEnforcement {
+  /** `lsm`: refused with EPERM before the change; `signal`: SIGKILL on the
+   * way back from the syscall, which has completed. */
+  method: "lsm" | "signal";
+  /** Why: what was detected, or what the kernel said. */
+  reason: string;
+}
+
+/**
+ * Where a kernel's refusal of the LSM programs is remembered for the rest
+ * of the boot: finding out costs a second load of sensor.file-system.
+ */
+export const LSM_REFUSAL_FILE = "/run/ringfence/bpf-lsm-refused";
+
+function bootId(): string {
+  try {
+    return Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * BPF LSM when the host has it, else the signal. RINGFENCE_LSM=off never
+ * tries it; RINGFENCE_LSM=force tries it whatever the host says or an
+ * earlier start in this boot learnt (the kernel's refusal then shows the
+ * fallback at work).
+ */
+function fileEnforcementPlan(): FileEnforcement {
+  const setting = Deno.env.get("RINGFENCE_LSM") ?? "auto";
+  if (setting === "off") {
+    return { method: "signal", reason: "RINGFENCE_LSM=off" };
+  }
+  if (setting === "force") {
+    return { method: "lsm", reason: "RINGFENCE_LSM=force" };
+  }
+  const lsm = bpfLsm();
+  if (!lsm.usable) return { method: "signal", reason: lsm.reason };
+  try {
+    const [boot, reason] = Deno.readTextFileSync(LSM_REFUSAL_FILE).split("\n");
+    if (boot === bootId()) {
+      return { method: "signal", reason: `${reason} (earlier in this boot)` };
+    }
+  } catch { /* not refused yet */ }
+  return { method: "lsm", reason: lsm.reason };
+}
+
+function rememberLsmRefusal(reason: string): void {
+  try {
+    Deno.mkdirSync("/run/ringfence", { recursive: true });
+    Deno.writeTextFileSync(LSM_REFUSAL_FILE, `${bootId()}\n${reason}\n`);
+  } catch { /* the next start tries again */ }
+}
+
+interface LoadedSensors {
+  process: ProcessSensor;
+  network: NetworkSensor;
+  fileSystem: FileSystemSensor;
+  enforcement: FileEnforcement;
+}
+
+/**
+ * Opens and loads the sensors side by side; on failure nothing stays
+ * loaded. When the kernel refuses the BPF LSM programs, the file-system
+ * sensor alone loads again without them.
+ */
+async function loadSensors(
+  bytes: { process: Uint8Array; network: Uint8Array; fileSystem: Uint8Array },
+  ringSize: number | undefined,
+  plan: FileEnforcement,
+): Promise<LoadedSensors> {
+  const process = new ProcessSensor(bytes.process, { ringSize });
+  let network: NetworkSensor | undefined;
+  let fileSystem: FileSystemSensor | undefined;
+  let shared: Record<string, number> = {};
+  let enforcement = plan;
+  try {
+    // The scope maps exist before any sensor loads, so that all of them
+    // can load side by side: verification is most of the start-up.
+    shared = process.createSharedMaps();
+    network = new NetworkSensor(bytes.network, {
+      sharedMaps: shared,
+      ringSize,
+    });
+    const openFileSystem = (lsm: boolean) =>
+      new FileSystemSensor(bytes.fileSystem, {
+        sharedMaps: shared,
+        ringSize,
+        lsm,
+      });
+    fileSystem = openFileSystem(plan.method === "lsm");
+    const errors = await Sensor.loadEach([process, network, fileSystem]);
+    if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
+    if (errors[2] && fileSystem.lsm) {
+      enforcement = {
+        method: "signal",
+        reason: `the kernel refused the BPF LSM programs: ${errors[2].message}`,
+      };
+      rememberLsmRefusal(enforcement.reason);
+      fileSystem.close();
+      fileSystem = undefined;
+      fileSystem = openFileSystem(false);
+      await Sensor.loadAll([fileSystem]);
+    } else if (errors[2]) throw errors[2];
+    return { process, network, fileSystem, enforcement };
+  } catch (error) {
+    fileSystem?.close();
+    network?.close();
+    process.close();
+    throw error;
+  } finally {
+    // The objects hold their own references to the scope maps.
+    Object.values(shared).forEach(closeFd);
   }
 }
 

@@ -16,7 +16,12 @@
  */
 
 import type { RingfenceEvent } from "./events.ts";
-import { describeFileState, type ProtectedChange } from "./tamper.ts";
+import type { FileSystemEvent } from "../sensors/file_system.ts";
+import {
+  describeFileState,
+  isCheckout,
+  type ProtectedChange,
+} from "./tamper.ts";
 
 /** Counters the events themselves do not carry. */
 export interface ReportCounters {
@@ -108,8 +113,9 @@ export interface Report {
   protectedChanged: ProtectedChange[];
   /** Reads of `files.secrets`. */
   secretsRead: SecretReadEntry[];
-  /** Other files written under `files.watch` (distinct paths). */
-  filesChanged: number;
+  /** Changes under `files.watch` by anything but a checkout, to files no
+   * tampering was reported for (build outputs and the like). */
+  otherChanges: number;
   /** Scope roots seen becoming roots by name (start mode). */
   scopeRoots: string[];
   /** Resolvers queried that the policy did not allow. */
@@ -166,9 +172,7 @@ export class ReportBuilder {
   readonly #killed: KilledEntry[] = [];
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
-  readonly #changed = new Set<string>();
-  readonly #tamperedPaths = new Set<string>();
-  #changedOmitted = 0;
+  #otherChanges = 0;
   readonly #roots = new Set<string>();
   readonly #resolvers = new Set<string>();
   /** pid → last A/AAAA question and when. */
@@ -244,7 +248,7 @@ export class ReportBuilder {
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
       secretsRead: [...this.#secrets.values()],
-      filesChanged: this.#changed.size + this.#changedOmitted,
+      otherChanges: this.#otherChanges,
       scopeRoots: [...this.#roots].sort(),
       resolversNotAllowed: [...this.#resolvers].sort(),
       tree,
@@ -389,24 +393,10 @@ export class ReportBuilder {
     }
     const tampering = event.tamper === true || (verdict && verdict !== "allow");
     if (!tampering) {
-      const paths = typeof event.new_path === "string"
-        ? [path, event.new_path]
-        : [path];
-      for (const changed of paths) {
-        if (this.#changed.has(changed) || this.#tamperedPaths.has(changed)) {
-          continue;
-        }
-        if (this.#changed.size < MAX_NODES) this.#changed.add(changed);
-        else this.#changedOmitted++;
+      if (!isCheckout(event as unknown as FileSystemEvent)) {
+        this.#otherChanges += typeof event.new_path === "string" ? 2 : 1;
       }
       return;
-    }
-    for (const tampered of [path, event.new_path]) {
-      if (typeof tampered !== "string") continue;
-      this.#changed.delete(tampered);
-      if (this.#tamperedPaths.size < MAX_NODES) {
-        this.#tamperedPaths.add(tampered);
-      }
     }
     const shown = typeof event.new_path === "string"
       ? `${path} → ${event.new_path}`
@@ -537,11 +527,11 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     }
     out.push("");
   }
-  if (report.filesChanged) {
+  if (report.otherChanges) {
     out.push(
-      `${report.filesChanged} other ${
-        report.filesChanged === 1 ? "file" : "files"
-      } changed under \`files.watch\` (build outputs and the like; see the events).`,
+      `${report.otherChanges} other ${
+        report.otherChanges === 1 ? "change" : "changes"
+      } under \`files.watch\` (build outputs and the like; see the events).`,
       "",
     );
   }

@@ -28,7 +28,7 @@ import type {
   FileSystemKind,
 } from "../sensors/file_system.ts";
 
-/** One changed file. */
+/** A checked-out file changed by something other than a checkout. */
 export interface TamperEntry {
   /** The file. */
   path: string;
@@ -40,11 +40,9 @@ export interface TamperEntry {
   exe?: string;
   /** The last writer's step, when it can be told. */
   step?: string;
-  /** The step whose checkout wrote the file, when one did. */
-  checkout?: string;
-  /** Changed by something other than the checkout after it. */
-  tampered: boolean;
-  /** Changes seen. */
+  /** The step (or command) of the checkout that wrote the file. */
+  checkout: string;
+  /** Changes seen since the checkout. */
   changes: number;
 }
 
@@ -67,12 +65,12 @@ export interface ProtectedChange {
 
 /** What `agent.tamperReport()` returns. */
 export interface TamperReport {
-  /** Changed files under the watched tree, tampered ones first. */
+  /** Checked-out files under the watched tree changed since. */
   files: TamperEntry[];
   /** Protected files that changed while the agent ran. */
   protected: ProtectedChange[];
-  /** Changed files beyond the tracker's limit, not listed. */
-  omitted?: number;
+  /** Other changes under `files.watch` (build outputs and the like). */
+  otherChanges?: number;
 }
 
 /** Files larger than this get size and mtime only. */
@@ -91,48 +89,78 @@ function stepName(step: FileSystemEvent["step"]): string | undefined {
   return step.action ? `${step.name} (${step.action})` : step.name;
 }
 
-/** Records changed files as file_system_events arrive. */
+/**
+ * Records checked-out files and changes to them as file_system_events
+ * arrive. Memory grows with the files checkouts wrote (a path and a small
+ * number each) and the files tampered with, not with the build's outputs,
+ * which are only counted.
+ */
 export class TamperTracker {
-  readonly #files = new Map<string, TamperEntry>();
+  /** checked-out path → index of its checkout in #checkouts */
+  readonly #checkedOut = new Map<string, number>();
+  readonly #checkouts: string[] = [];
+  readonly #tampered = new Map<string, TamperEntry>();
   readonly #limit: number;
+  #otherChanges = 0;
   #omitted = 0;
 
-  /** @param limit files remembered; later ones are counted, not listed. */
-  constructor(limit = 100_000) {
+  /**
+   * @param limit checked-out files remembered, and likewise tampered files
+   *   listed; beyond it, changes are counted.
+   */
+  constructor(limit = 200_000) {
     this.#limit = limit;
   }
 
   /**
    * Takes a file_system_event (after step attribution). When it tampers
    * with a checked-out file, returns the checkout's step (or comm).
-   * Reads of secrets are not changes.
+   * Only `files.watch` changes count: protected writes and reads of
+   * secrets are reported on their own.
    */
   record(event: FileSystemEvent): string | undefined {
-    if (event.kind === "read" || event.reason.startsWith("files.secrets")) {
+    if (event.kind === "read" || !event.reason.startsWith("files.watch")) {
       return undefined;
     }
-    const checkout = isCheckout(event);
-    const step = stepName(event.step);
-    let tampered: string | undefined;
     const paths = event.new_path === undefined
       ? [event.path]
       : [event.path, event.new_path];
+    if (isCheckout(event)) {
+      const name = stepName(event.step) ?? event.comm;
+      let index = this.#checkouts.lastIndexOf(name);
+      if (index === -1) index = this.#checkouts.push(name) - 1;
+      for (const path of paths) {
+        if (this.#checkedOut.has(path)) continue;
+        if (this.#checkedOut.size < this.#limit) {
+          this.#checkedOut.set(path, index);
+        } else this.#omitted++;
+      }
+      return undefined;
+    }
+    let tampered: string | undefined;
     for (const path of paths) {
-      let entry = this.#files.get(path);
+      const index = this.#checkedOut.get(path);
+      if (index === undefined) {
+        this.#otherChanges++;
+        continue;
+      }
+      const checkout = this.#checkouts[index];
+      tampered ??= checkout;
+      let entry = this.#tampered.get(path);
       if (!entry) {
-        if (this.#files.size >= this.#limit) {
+        if (this.#tampered.size >= this.#limit) {
           this.#omitted++;
           continue;
         }
         entry = {
           path,
+          checkout,
           kind: event.kind,
-          pid: event.pid,
-          comm: event.comm,
-          tampered: false,
+          pid: 0,
+          comm: "",
           changes: 0,
         };
-        this.#files.set(path, entry);
+        this.#tampered.set(path, entry);
       }
       entry.kind = event.kind;
       entry.pid = event.pid;
@@ -140,27 +168,24 @@ export class TamperTracker {
       entry.changes++;
       if (event.exe) entry.exe = event.exe;
       else delete entry.exe;
+      const step = stepName(event.step);
       if (step) entry.step = step;
       else delete entry.step;
-      if (checkout) entry.checkout ??= step ?? event.comm;
-      else if (entry.checkout !== undefined) {
-        entry.tampered = true;
-        tampered ??= entry.checkout;
-      }
     }
     return tampered;
   }
 
-  /** Changed files: tampered ones first. */
+  /** Checked-out files changed by something else, first changed first. */
   files(): TamperEntry[] {
-    const all = [...this.#files.values()];
-    return [
-      ...all.filter((entry) => entry.tampered),
-      ...all.filter((entry) => !entry.tampered),
-    ];
+    return [...this.#tampered.values()];
   }
 
-  /** Files changed beyond the limit, not listed. */
+  /** Changes under `files.watch` to files no checkout wrote. */
+  get otherChanges(): number {
+    return this.#otherChanges;
+  }
+
+  /** Files beyond the limit: neither remembered nor listed. */
   get omitted(): number {
     return this.#omitted;
   }
@@ -234,31 +259,30 @@ export function tamperLines(report: TamperReport): string[] {
       describeFileState(change.before)
     } -> ${describeFileState(change.after)}`
   );
-  const tampered = report.files.filter((entry) => entry.tampered);
-  for (const entry of tampered.slice(0, MAX_LINES)) {
+  for (const entry of report.files.slice(0, MAX_LINES)) {
     const who = `pid ${entry.pid} ${entry.comm}${
       entry.exe ? ` (${entry.exe})` : ""
     }`;
     const step = entry.step ? ` in step ${quoted(entry.step)}` : "";
     lines.push(
       `ringfence: tampered ${entry.path} (${entry.kind}) by ${who}${step}, after checkout by ${
-        quoted(entry.checkout!)
+        quoted(entry.checkout)
       }`,
     );
   }
-  if (tampered.length > MAX_LINES) {
+  if (report.files.length > MAX_LINES) {
     lines.push(
       `ringfence: ... and ${
-        tampered.length - MAX_LINES
+        report.files.length - MAX_LINES
       } more tampered files (see the events)`,
     );
   }
-  const others = report.files.length - tampered.length + (report.omitted ?? 0);
+  const others = report.otherChanges ?? 0;
   if (others) {
     lines.push(
       `ringfence: ${others} other ${
-        others === 1 ? "file" : "files"
-      } changed under files.watch (see the events)`,
+        others === 1 ? "change" : "changes"
+      } under files.watch (see the events)`,
     );
   }
   return lines;

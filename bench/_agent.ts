@@ -15,8 +15,17 @@ export interface AgentRun {
   events: number;
   /** Records lost in the kernel. */
   drops: number;
-  /** Milliseconds from the agent's start until armed. */
+  /**
+   * Milliseconds from the agent's start until armed, by the agent's own
+   * clock: it starts when Deno's runtime does, after the executable has
+   * been loaded and initialised.
+   */
   armedMs: number;
+  /**
+   * Milliseconds from the spawn of the agent's process until it wrote its
+   * ready file (just after arming), by the wall clock: what a user waits.
+   */
+  readyAfterSpawnMs: number;
   /** Peak resident memory of the agent. */
   peakRssMb: number;
 }
@@ -66,14 +75,19 @@ export const AGENT_ENTRY: Record<AgentForm, string> = {
   bundle: `${ROOT}dist/ringfence.js`,
 };
 
-/** Starts the agent on `policy`, runs `work`, stops the agent. */
+/**
+ * Starts the agent on `policy`, runs `work`, stops the agent. Events go as
+ * JSON lines to `output` (nowhere by default), to be read once it returns.
+ */
 export async function withAgent(
   policy: string,
   work: () => Promise<number>,
   form: AgentForm = "source",
+  output = "/dev/null",
 ): Promise<AgentRun> {
   const ready = `${policy}.ready`;
   await Deno.remove(ready).catch(() => {});
+  const spawned = Date.now();
   const agent = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -83,7 +97,7 @@ export async function withAgent(
       "--policy",
       policy,
       "--output",
-      "/dev/null",
+      output,
       "--ready-file",
       ready,
     ],
@@ -91,6 +105,7 @@ export async function withAgent(
   }).spawn();
   try {
     await waitForFile(ready);
+    const readyAt = (await Deno.stat(ready)).mtime!.getTime();
     const seconds = await work();
     const status = await Deno.readTextFile(`/proc/${agent.pid}/status`);
     const peakRssMb = Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024;
@@ -103,6 +118,7 @@ export async function withAgent(
       events: number(/(\d+) events/),
       drops: number(/(\d+) dropped/),
       armedMs: number(/armed after (\d+) ms/),
+      readyAfterSpawnMs: readyAt - spawned,
       peakRssMb,
     };
   } catch (error) {

@@ -4,8 +4,9 @@
  * here fails on a slow machine; the targets are printed beside the figures.
  *
  * Environment: BENCH_EXECS (default 3000), BENCH_CONNECTS (default 10000),
- * BENCH_PAIRS (default 5), BENCH_ONLY (a comma list of ring_decode,
- * startup, exec_storm, connect_storm).
+ * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
+ * (default 5), BENCH_ONLY (a comma list of ring_decode, startup,
+ * exec_storm, connect_storm, file_storm).
  *
  * @module
  */
@@ -13,6 +14,7 @@
 import type { AgentRun } from "./_agent.ts";
 import { connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
+import { fileStorm, type FileTreeResult } from "./file_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
 import { startup } from "./startup.ts";
 
@@ -65,6 +67,35 @@ function printPairs(
   row("drops (all pairs)", String(drops), "target 0", drops === 0);
 }
 
+/**
+ * Prints the file_system_events each agent run delivered against the count
+ * expected; a count far off is a WARNING row (a sensor bug, not slowness).
+ */
+function printFileEvents(
+  tree: FileTreeResult,
+  expected: number,
+  farOff: (count: number) => boolean,
+): void {
+  const counts = tree.agentRuns.map((run) => run.fileEvents);
+  const low = Math.min(...counts), high = Math.max(...counts);
+  row(
+    "file_system_events per run (min..max)",
+    low === high ? String(low) : `${low}..${high}`,
+    `expected ${expected}`,
+    low === expected && high === expected,
+  );
+  const kinds = (run: { kinds: Record<string, number> }) =>
+    Object.entries(run.kinds).map(([kind, count]) => `${kind} ${count}`)
+      .join(", ") || "none";
+  if (counts.some(farOff)) {
+    row(
+      "WARNING: file_system_event count far off",
+      `${counts.join(" ")}`,
+      `per run; by kind: ${tree.agentRuns.map(kinds).join(" | ")}`,
+    );
+  }
+}
+
 if (Deno.uid() !== 0) {
   console.error("bench: needs root (it loads BPF programs)");
   Deno.exit(2);
@@ -72,6 +103,7 @@ if (Deno.uid() !== 0) {
 
 const execs = Number(Deno.env.get("BENCH_EXECS") ?? 3000);
 const connects = Number(Deno.env.get("BENCH_CONNECTS") ?? 10_000);
+const files = Number(Deno.env.get("BENCH_FILES") ?? 3000);
 const pairs = Number(Deno.env.get("BENCH_PAIRS") ?? 5);
 const only = Deno.env.get("BENCH_ONLY")?.split(",");
 const selected = (name: string) => !only || only.includes(name);
@@ -109,6 +141,12 @@ if (selected("startup")) {
       "target <= 100 ms",
       armed <= 100,
     );
+    const spawn = median(result[form].map((run) => run.readyAfterSpawnMs));
+    row(
+      `${form}: ready after spawn, wall clock (median)`,
+      `${spawn} ms`,
+      "(includes Deno's own start)",
+    );
     const rss = Math.max(...result[form].map((run) => run.peakRssMb));
     row(
       `${form}: agent peak RSS (max)`,
@@ -144,4 +182,21 @@ if (selected("connect_storm")) {
   );
   const storm = await connectStorm(connects, pairs);
   printPairs(storm, "peers: bpftrace 1.44x, auditd 1.67x");
+}
+
+if (selected("file_storm")) {
+  console.log(
+    `\n== file_storm: ${files} x create+write+unlink in one python3 loop, ${pairs} pairs`,
+  );
+  const storm = await fileStorm(files, pairs);
+  console.log("-- watched tree (files.watch)");
+  printPairs(storm.watched, "");
+  printFileEvents(
+    storm.watched,
+    2 * files,
+    (count) => count < files || count > 3 * files,
+  );
+  console.log("-- unwatched tree");
+  printPairs(storm.unwatched, "");
+  printFileEvents(storm.unwatched, 0, (count) => count > 0);
 }

@@ -28,6 +28,8 @@ enum file_system_event_kind {
 /* the path was built from a name with ".", ".." or "//" in it: the kernel
  * did not normalise it, user space does */
 #define FS_FLAG_UNNORMALIZED 8
+/* a BPF LSM hook refused the change with EPERM: it did not happen */
+#define FS_FLAG_DENIED 16
 
 /*
  * What a path is to the policy, as bits of the prefix and name maps. The

@@ -3,8 +3,10 @@
  * sensor.file-system: writes, creates, truncates, unlinks, renames, chmods
  * and chowns of the processes in scope, and their reads of secret files.
  *
- * Only syscall tracepoints are available (no fentry, LSM or kprobes), so
- * there is no bpf_d_path: full paths are built here by walking dentries.
+ * Hooks: raw_tp/sys_enter and raw_tp/sys_exit (fentry, LSM and kprobes
+ * are not available everywhere), which pick out the syscalls below by
+ * number. There is no bpf_d_path there: full paths are built here by
+ * walking dentries.
  *
  * - open, openat, openat2, creat: at sys_exit, from the new fd's struct
  *   file (dentry walk up through the mounts). The path is the canonical
@@ -30,6 +32,12 @@
  * sys_exit: the syscall has completed (a truncating open has truncated,
  * an unlink has unlinked) but the process never runs another instruction,
  * so an open for writing is stopped before its first write().
+ *
+ * Where BPF LSM is active (lsm=...,bpf), the loader also loads the lsm_*
+ * programs at the end of this file: they refuse a change to a FS_CLASS_KILL
+ * path with EPERM before it happens, and the kill at sys_exit stays as the
+ * backstop. Elsewhere (most hosted runners, and a kernel that refuses
+ * them) the loader leaves them out and the signal path is the enforcement.
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -177,76 +185,126 @@ static __always_inline bool writes(__u64 flags)
 	return (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
 }
 
-static __always_inline int enter_open(__u64 flags)
+/*
+ * x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl): one
+ * raw_tp/sys_enter program tells them apart, where a tracepoint per
+ * syscall would be 38 links, and detaching each costs the kernel an RCU
+ * grace period (two seconds at stop).
+ */
+#if defined(__TARGET_ARCH_x86)
+#define NR_open 2
+#define NR_creat 85
+#define NR_openat 257
+#define NR_openat2 437
+#define NR_unlink 87
+#define NR_unlinkat 263
+#define NR_rename 82
+#define NR_renameat 264
+#define NR_renameat2 316
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_fchmodat 268
+#define NR_fchmodat2 452
+#define NR_chown 92
+#define NR_lchown 94
+#define NR_fchown 93
+#define NR_fchownat 260
+#define NR_truncate 76
+#define NR_ftruncate 77
+#else
+#error "sensor.file-system: syscall numbers are known for x86-64 only"
+#endif
+
+static __always_inline void enter_open(__u64 flags)
 {
 	struct file_system_config *cfg;
 
-	if (!current_scope())
-		return 0;
 	if (!writes(flags)) {
 		/* a build reads thousands of files: only look at reads when
 		 * the policy names secrets */
 		cfg = fs_cfg();
 		if (!cfg || !cfg->read_classes)
-			return 0;
+			return;
 	}
 	stash(FS_OP_OPEN, 0, 0, flags, 0);
-	return 0;
 }
 
-SEC("tp/syscalls/sys_enter_openat")
-int enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter_open(ctx->args[2]);
-}
+#define ARG(n) PT_REGS_PARM##n##_CORE_SYSCALL(regs)
 
-SEC("tp/syscalls/sys_enter_open")
-int enter_open_(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter_open(ctx->args[1]);
-}
-
-SEC("tp/syscalls/sys_enter_creat")
-int enter_creat(struct trace_event_raw_sys_enter *ctx)
-{
-	return enter_open(O_CREAT | O_TRUNC | 1);
-}
-
-SEC("tp/syscalls/sys_enter_openat2")
-int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct open_how how = {};
 
+	switch (id) {
+	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
+	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
+	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
+	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
+	case NR_fchownat: case NR_truncate: case NR_ftruncate:
+		break;
+	default:
+		/* every other syscall of the machine ends here */
+		return 0;
+	}
 	if (!current_scope())
 		return 0;
-	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-	return enter_open(how.flags);
+	switch (id) {
+	case NR_openat:
+		enter_open(ARG(3));
+		break;
+	case NR_open:
+		enter_open(ARG(2));
+		break;
+	case NR_creat:
+		enter_open(O_CREAT | O_TRUNC | 1);
+		break;
+	case NR_openat2:
+		bpf_probe_read_user(&how, sizeof(how), (void *)ARG(3));
+		enter_open(how.flags);
+		break;
+	case NR_unlink:
+		stash(FS_OP_UNLINK, AT_FDCWD, ARG(1), 0, 0);
+		break;
+	case NR_unlinkat:
+		stash(FS_OP_UNLINK, ARG(1), ARG(2), 0, 0);
+		break;
+	case NR_rename:
+		stash(FS_OP_RENAME, AT_FDCWD, ARG(1), AT_FDCWD, ARG(2));
+		break;
+	case NR_renameat:
+	case NR_renameat2:
+		stash(FS_OP_RENAME, ARG(1), ARG(2), ARG(3), ARG(4));
+		break;
+	case NR_chmod:
+		stash(FS_OP_CHMOD, AT_FDCWD, ARG(1), ARG(2), 0);
+		break;
+	case NR_fchmodat:
+	case NR_fchmodat2:
+		stash(FS_OP_CHMOD, ARG(1), ARG(2), ARG(3), 0);
+		break;
+	case NR_fchmod:
+		stash(FS_OP_FCHMOD, ARG(1), ARG(2), 0, 0);
+		break;
+	case NR_chown:
+	case NR_lchown:
+		stash(FS_OP_CHOWN, AT_FDCWD, ARG(1), ARG(2), ARG(3));
+		break;
+	case NR_fchownat:
+		stash(FS_OP_CHOWN, ARG(1), ARG(2), ARG(3), ARG(4));
+		break;
+	case NR_fchown:
+		stash(FS_OP_FCHOWN, ARG(1), ARG(2), ARG(3), 0);
+		break;
+	case NR_truncate:
+		stash(FS_OP_TRUNCATE, AT_FDCWD, ARG(1), 0, 0);
+		break;
+	case NR_ftruncate:
+		stash(FS_OP_FTRUNCATE, ARG(1), 0, 0, 0);
+		break;
+	}
+	return 0;
 }
-
-#define ENTER(sys, op, a0, a1, a2, a3)					\
-SEC("tp/syscalls/sys_enter_" #sys)					\
-int enter_##sys(struct trace_event_raw_sys_enter *ctx)			\
-{									\
-	if (current_scope())						\
-		stash(op, a0, a1, a2, a3);				\
-	return 0;							\
-}
-
-ENTER(unlink, FS_OP_UNLINK, AT_FDCWD, ctx->args[0], 0, 0)
-ENTER(unlinkat, FS_OP_UNLINK, ctx->args[0], ctx->args[1], 0, 0)
-ENTER(rename, FS_OP_RENAME, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1])
-ENTER(renameat, FS_OP_RENAME, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3])
-ENTER(renameat2, FS_OP_RENAME, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3])
-ENTER(chmod, FS_OP_CHMOD, AT_FDCWD, ctx->args[0], ctx->args[1], 0)
-ENTER(fchmodat, FS_OP_CHMOD, ctx->args[0], ctx->args[1], ctx->args[2], 0)
-ENTER(fchmodat2, FS_OP_CHMOD, ctx->args[0], ctx->args[1], ctx->args[2], 0)
-ENTER(fchmod, FS_OP_FCHMOD, ctx->args[0], ctx->args[1], 0, 0)
-ENTER(chown, FS_OP_CHOWN, AT_FDCWD, ctx->args[0], ctx->args[1], ctx->args[2])
-ENTER(lchown, FS_OP_CHOWN, AT_FDCWD, ctx->args[0], ctx->args[1], ctx->args[2])
-ENTER(fchownat, FS_OP_CHOWN, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3])
-ENTER(fchown, FS_OP_FCHOWN, ctx->args[0], ctx->args[1], ctx->args[2], 0)
-ENTER(truncate, FS_OP_TRUNCATE, AT_FDCWD, ctx->args[0], 0, 0)
-ENTER(ftruncate, FS_OP_FTRUNCATE, ctx->args[0], 0, 0, 0)
 
 /* ---- paths ---- */
 
@@ -488,9 +546,13 @@ static __always_inline bool take_pending(long ret, struct fs_pending *op)
 	return ret >= 0;
 }
 
-/* Sends the event in scratch when the policy cares; kills when it must. */
+/*
+ * Sends the event in scratch when the policy cares; kills when it must,
+ * unless an LSM hook has already refused the change (denied).
+ */
 static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
-				 struct built *b0, struct built *b1, bool two)
+				 struct built *b0, struct built *b1, bool two,
+				 bool denied)
 {
 	struct file_system_event *event = &s->event;
 	struct file_system_config *cfg = fs_cfg();
@@ -508,8 +570,10 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 		event->header.flags |= FS_FLAG_NEW_PATH_TRUNCATED;
 	if (b0->odd || b1->odd)
 		event->header.flags |= FS_FLAG_UNNORMALIZED;
-	if (kind != FS_READ && (classes & FS_CLASS_KILL) && cfg && cfg->kill &&
-	    !(scope->flags & SCOPE_EXEMPT)) {
+	if (denied) {
+		event->header.flags |= FS_FLAG_DENIED;
+	} else if (kind != FS_READ && (classes & FS_CLASS_KILL) && cfg && cfg->kill &&
+		   !(scope->flags & SCOPE_EXEMPT)) {
 		bpf_send_signal(SIGKILL);
 		event->header.flags |= FS_FLAG_KILLED;
 	}
@@ -537,14 +601,14 @@ static __always_inline void reset(struct file_system_event *event)
 }
 
 /*
- * The three finishers are reached by tail call from the sys_exit stubs:
- * the verifier then checks each once, not once per syscall, which keeps
- * the sensor's load time in milliseconds. They are never attached.
+ * The three finishers are reached by tail call from sys_exit: the
+ * verifier checks each on its own rather than every path through all
+ * three at once. They are never attached.
  */
 
 /* open, openat, openat2, creat, fchmod, fchown, ftruncate: by fd */
-SEC("tp/syscalls/sys_exit_openat")
-int finish_fd(struct trace_event_raw_sys_exit *ctx)
+SEC("raw_tp/sys_exit")
+int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
 	struct built *b0, *b1;
 	struct fs_pending op;
@@ -553,7 +617,7 @@ int finish_fd(struct trace_event_raw_sys_exit *ctx)
 	__u32 classes;
 	__u8 kind;
 
-	if (!take_pending(ctx->ret, &op))
+	if (!take_pending(ret, &op))
 		return 0;
 	s = scratch();
 	if (!s)
@@ -561,7 +625,7 @@ int finish_fd(struct trace_event_raw_sys_exit *ctx)
 	b0 = &s->built[0];
 	b1 = &s->built[1];
 	__builtin_memset(s->built, 0, sizeof(s->built));
-	file = fd_file(op.op == FS_OP_OPEN ? ctx->ret : (int)op.args[0]);
+	file = fd_file(op.op == FS_OP_OPEN ? ret : (int)op.args[0]);
 	if (!file)
 		return 0;
 	b0->len = file_path(s, file, s->paths[0].path, &b0->truncated);
@@ -588,13 +652,13 @@ int finish_fd(struct trace_event_raw_sys_exit *ctx)
 	} else {
 		kind = FS_TRUNCATE;
 	}
-	emit(s, kind, classes, b0, b1, false);
+	emit(s, kind, classes, b0, b1, false, false);
 	return 0;
 }
 
 /* unlink, chmod, chown, truncate: by name */
-SEC("tp/syscalls/sys_exit_unlinkat")
-int finish_name(struct trace_event_raw_sys_exit *ctx)
+SEC("raw_tp/sys_exit")
+int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 {
 	struct built *b0, *b1;
 	struct fs_pending op;
@@ -602,7 +666,7 @@ int finish_name(struct trace_event_raw_sys_exit *ctx)
 	__u32 classes;
 	__u8 kind;
 
-	if (!take_pending(ctx->ret, &op))
+	if (!take_pending(ret, &op))
 		return 0;
 	s = scratch();
 	if (!s)
@@ -625,20 +689,20 @@ int finish_name(struct trace_event_raw_sys_exit *ctx)
 	} else {
 		kind = FS_TRUNCATE;
 	}
-	emit(s, kind, classes, b0, b1, false);
+	emit(s, kind, classes, b0, b1, false, false);
 	return 0;
 }
 
 /* rename, renameat, renameat2: two names */
-SEC("tp/syscalls/sys_exit_renameat2")
-int finish_rename(struct trace_event_raw_sys_exit *ctx)
+SEC("raw_tp/sys_exit")
+int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 {
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
 	__u32 classes;
 
-	if (!take_pending(ctx->ret, &op))
+	if (!take_pending(ret, &op))
 		return 0;
 	s = scratch();
 	if (!s)
@@ -651,7 +715,7 @@ int finish_rename(struct trace_event_raw_sys_exit *ctx)
 	name_path(s, 1, (int)op.args[2], (const char *)op.args[3], b1);
 	classes |= classes_of(s, 1, b1, s->paths[1].path + (b1->name_at & PATH_MASK));
 	reset(&s->event);
-	emit(s, FS_RENAME, classes, b0, b1, true);
+	emit(s, FS_RENAME, classes, b0, b1, true, false);
 	return 0;
 }
 
@@ -663,7 +727,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 3);
 	__type(key, __u32);
-	__array(values, int (struct trace_event_raw_sys_exit *));
+	__array(values, int (void *));
 } fs_tails SEC(".maps") = {
 	.values = {
 		[TAIL_FD] = (void *)&finish_fd,
@@ -672,34 +736,154 @@ struct {
 	},
 };
 
-#define EXIT(sys, tail)							\
-SEC("tp/syscalls/sys_exit_" #sys)					\
-int exit_##sys(struct trace_event_raw_sys_exit *ctx)			\
-{									\
-	__u64 id = bpf_get_current_pid_tgid();				\
-									\
-	/* most syscalls of the machine end here: one lookup */		\
-	if (bpf_map_lookup_elem(&fs_pending, &id))			\
-		bpf_tail_call(ctx, &fs_tails, tail);			\
-	return 0;							\
+SEC("raw_tp/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fs_pending *pending;
+
+	switch (BPF_CORE_READ(regs, orig_ax)) {
+	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
+	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
+	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
+	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
+	case NR_fchownat: case NR_truncate: case NR_ftruncate:
+		break;
+	default:
+		return 0;
+	}
+	pending = bpf_map_lookup_elem(&fs_pending, &id);
+	if (!pending)
+		return 0;
+	switch (pending->op) {
+	case FS_OP_RENAME:
+		bpf_tail_call(ctx, &fs_tails, TAIL_RENAME);
+		break;
+	case FS_OP_UNLINK:
+	case FS_OP_CHMOD:
+	case FS_OP_CHOWN:
+	case FS_OP_TRUNCATE:
+		bpf_tail_call(ctx, &fs_tails, TAIL_NAME);
+		break;
+	default:
+		bpf_tail_call(ctx, &fs_tails, TAIL_FD);
+	}
+	return 0;
 }
 
-EXIT(openat, TAIL_FD)
-EXIT(open, TAIL_FD)
-EXIT(creat, TAIL_FD)
-EXIT(openat2, TAIL_FD)
-EXIT(fchmod, TAIL_FD)
-EXIT(fchown, TAIL_FD)
-EXIT(ftruncate, TAIL_FD)
-EXIT(unlink, TAIL_NAME)
-EXIT(unlinkat, TAIL_NAME)
-EXIT(chmod, TAIL_NAME)
-EXIT(fchmodat, TAIL_NAME)
-EXIT(fchmodat2, TAIL_NAME)
-EXIT(chown, TAIL_NAME)
-EXIT(lchown, TAIL_NAME)
-EXIT(fchownat, TAIL_NAME)
-EXIT(truncate, TAIL_NAME)
-EXIT(rename, TAIL_RENAME)
-EXIT(renameat, TAIL_RENAME)
-EXIT(renameat2, TAIL_RENAME)
+/* ---- BPF LSM: refuse the change itself, where the kernel allows it ---- */
+
+#define EPERM 1
+#define FMODE_WRITE 0x2
+
+/* The scratch to build paths in, when this process is policed and the
+ * policy enforces; NULL otherwise (the hook lets the change through). */
+static __always_inline struct fs_scratch *lsm_begin(void)
+{
+	struct file_system_config *cfg = fs_cfg();
+	struct scope_entry *scope = current_scope();
+	struct fs_scratch *s;
+
+	if (!cfg || !cfg->kill || !scope || (scope->flags & SCOPE_EXEMPT))
+		return NULL;
+	s = scratch();
+	if (s)
+		__builtin_memset(s->built, 0, sizeof(s->built));
+	return s;
+}
+
+/*
+ * paths[which] = the path of dentry (which may not exist yet: mknod) on
+ * mnt; returns its classes.
+ */
+static __always_inline __u32 lsm_path(struct fs_scratch *s, __u32 which,
+				      struct dentry *dentry, struct vfsmount *mnt)
+{
+	struct built *b = &s->built[which & 1];
+
+	b->len = walk_path(s, dentry, mnt, s->paths[which & 1].path, &b->truncated);
+	return classes_of(s, which, b, (const char *)BPF_CORE_READ(dentry, d_name.name));
+}
+
+/* Refuses a change to a protected path, and says so in an event. */
+static __always_inline int lsm_check(struct dentry *dentry, struct vfsmount *mnt,
+				     __u8 kind, __u32 flags)
+{
+	struct fs_scratch *s = lsm_begin();
+	__u32 classes;
+
+	if (!s)
+		return 0;
+	classes = lsm_path(s, 0, dentry, mnt);
+	if (!(classes & FS_CLASS_KILL))
+		return 0;
+	reset(&s->event);
+	s->event.flags = flags;
+	emit(s, kind, classes, &s->built[0], &s->built[1], false, true);
+	return -EPERM;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file)
+{
+	__u32 flags = BPF_CORE_READ(file, f_flags);
+
+	/* O_RDONLY|O_TRUNC truncates without FMODE_WRITE: path_truncate */
+	if (!(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return 0;
+	return lsm_check(BPF_CORE_READ(file, f_path.dentry),
+			 BPF_CORE_READ(file, f_path.mnt), FS_OPEN, flags);
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(lsm_path_truncate, const struct path *path)
+{
+	return lsm_check(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt),
+			 FS_TRUNCATE, 0);
+}
+
+/* open(O_CREAT) of a path that does not exist yet comes here too */
+SEC("lsm/path_mknod")
+int BPF_PROG(lsm_path_mknod, const struct path *dir, struct dentry *dentry)
+{
+	return lsm_check(dentry, BPF_CORE_READ(dir, mnt), FS_CREATE, O_CREAT | 1);
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry)
+{
+	return lsm_check(dentry, BPF_CORE_READ(dir, mnt), FS_UNLINK, 0);
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(lsm_path_chmod, const struct path *path, umode_t mode)
+{
+	return lsm_check(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt),
+			 FS_CHMOD, mode);
+}
+
+/* uid and gid are kuid_t/kgid_t passed by value: the event leaves them out */
+SEC("lsm/path_chown")
+int BPF_PROG(lsm_path_chown, const struct path *path)
+{
+	return lsm_check(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt),
+			 FS_CHOWN, 0);
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry)
+{
+	struct fs_scratch *s = lsm_begin();
+	__u32 classes;
+
+	if (!s)
+		return 0;
+	classes = lsm_path(s, 0, old_dentry, BPF_CORE_READ(old_dir, mnt));
+	classes |= lsm_path(s, 1, new_dentry, BPF_CORE_READ(new_dir, mnt));
+	if (!(classes & FS_CLASS_KILL))
+		return 0;
+	reset(&s->event);
+	emit(s, FS_RENAME, classes, &s->built[0], &s->built[1], true, true);
+	return -EPERM;
+}

@@ -84,6 +84,7 @@ const KINDS = [
 const FLAG_PATH_TRUNCATED = 1;
 const FLAG_NEW_PATH_TRUNCATED = 2;
 const FLAG_KILLED = 4;
+const FLAG_REFUSED = 16;
 
 /** What happened to a file. */
 export type FileSystemKind = Exclude<(typeof KINDS)[number], "">;
@@ -111,6 +112,8 @@ export interface FileSystemEvent extends BaseEvent {
   reason: string;
   /** The writer was sent SIGKILL. */
   killed?: boolean;
+  /** A BPF LSM hook refused the change with EPERM: it did not happen. */
+  refused?: boolean;
   /** The path was longer than what was captured, or deeper. */
   path_truncated?: boolean;
   /** rename: likewise for the new path. */
@@ -194,6 +197,7 @@ export function decodeFileSystemEvent(
   }
   event.classes = view.getUint32(offset + F.classes, true);
   if (flags & FLAG_KILLED) event.killed = true;
+  if (flags & FLAG_REFUSED) event.refused = true;
   if (flags & FLAG_PATH_TRUNCATED) event.path_truncated = true;
   if (flags & FLAG_NEW_PATH_TRUNCATED) event.new_path_truncated = true;
   return event;
@@ -309,10 +313,16 @@ export class FileRules {
       });
     }
     const protect = first(this.#protect);
-    if (protect || event.killed) {
+    if (protect || event.killed || event.refused) {
       const reason = protect
         ? `files.protect ${JSON.stringify(protect.text)}`
         : "files.protect (matched in the kernel)";
+      if (event.refused) {
+        return Object.assign(event, {
+          verdict: "deny" as const,
+          reason: `${reason}, refused by BPF LSM`,
+        });
+      }
       if (this.enforce && !event.killed && kill(event.pid)) {
         event.killed = true;
       }
@@ -335,31 +345,39 @@ export class FileRules {
   }
 }
 
-/** Syscalls a kernel may lack: their programs are attached when it has them. */
-const OPTIONAL_SYSCALLS = ["fchmodat2", "openat2"];
+/** How to open the file-system sensor. */
+export interface FileSystemSensorOptions extends SensorOptions {
+  /**
+   * Load the BPF LSM programs (refuse protected changes with EPERM). Their
+   * load fails where BPF LSM is off: leave this false there.
+   */
+  lsm?: boolean;
+}
 
 /** The file-system sensor. */
 export class FileSystemSensor extends Sensor {
+  /** Whether the BPF LSM programs are part of the load. */
+  readonly lsm: boolean;
+
   /** Opens sensor.file-system from its ELF bytes. */
-  constructor(bytes: Uint8Array, options: SensorOptions = {}) {
+  constructor(bytes: Uint8Array, options: FileSystemSensorOptions = {}) {
     super("file-system", bytes, options);
+    this.lsm = !!options.lsm;
+    if (!this.lsm) {
+      for (const program of this.object.programs()) {
+        if (program.name.startsWith("lsm_")) program.setAutoload(false);
+      }
+    }
   }
 
   /**
-   * Attaches the sys_enter and sys_exit stubs. The finishers are reached by
-   * tail call and stay unattached.
+   * Attaches sys_enter and sys_exit, and the LSM hooks when loaded. The
+   * finishers are reached by tail call and stay unattached.
    */
   attach(): void {
-    const stubs = this.object.programs().filter((program) =>
-      program.fd >= 0 && /^(enter|exit)_/.test(program.name)
-    );
-    for (const program of stubs) {
-      try {
-        this.adopt(program.attach());
-      } catch (error) {
-        const syscall = program.name.replace(/^(enter|exit)_/, "");
-        if (!OPTIONAL_SYSCALLS.includes(syscall)) throw error;
-      }
+    for (const program of this.object.programs()) {
+      if (program.fd < 0 || program.name.startsWith("finish_")) continue;
+      this.adopt(program.attach());
     }
   }
 
@@ -420,34 +438,4 @@ function nameKey(name: string): Uint8Array<ArrayBuffer> {
   const key = new Uint8Array(FS_NAME_KEY.size);
   key.set(new TextEncoder().encode(name).subarray(0, FS_NAME_KEY.size - 1));
   return key;
-}
-
-/**
- * Whether BPF LSM programs could enforce here (deny the write itself
- * rather than kill the writer afterwards): `bpf` among the active LSMs and
- * no lockdown that refuses them. Informational: the sensor ships no LSM
- * program, so nothing fails to load for its lack; the signal path is the
- * one that runs (and is tested).
- */
-export function bpfLsmUsable(): { usable: boolean; reason: string } {
-  const read = (path: string) => {
-    try {
-      return Deno.readTextFileSync(path).trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const lsm = read("/sys/kernel/security/lsm");
-  if (lsm === undefined) {
-    return { usable: false, reason: "securityfs not readable" };
-  }
-  if (!lsm.split(",").includes("bpf")) {
-    return { usable: false, reason: `bpf is not an active LSM (${lsm})` };
-  }
-  const lockdown = read("/sys/kernel/security/lockdown");
-  const mode = lockdown?.match(/\[(\w+)\]/)?.[1];
-  if (mode && mode !== "none") {
-    return { usable: false, reason: `lockdown=${mode} refuses lsm programs` };
-  }
-  return { usable: true, reason: "bpf LSM active" };
 }

@@ -120,6 +120,19 @@ Deno.test("judge(): user space kills what the kernel could not match exactly", (
   assert.equal(reportOnly.verdict, "audit");
 });
 
+Deno.test("judge(): a change BPF LSM refused is denied and nobody is killed", () => {
+  const killed: number[] = [];
+  const event = new FileRules(FILES, "block").judge(
+    raw("open", "/etc/hosts", { refused: true }),
+    (pid) => killed.push(pid) > 0,
+  )!;
+  assert.equal(event.verdict, "deny");
+  assert.equal(event.refused, true);
+  assert.equal(event.killed, undefined);
+  assert.equal(event.reason, 'files.protect "/etc/hosts", refused by BPF LSM');
+  assert.deepEqual(killed, []);
+});
+
 Deno.test("openFlagNames() names the access mode and flags", () => {
   assert.deepEqual(openFlagNames(0o1101), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
   assert.deepEqual(openFlagNames(0o2002), ["O_RDWR", "O_APPEND"]);

@@ -11,7 +11,12 @@
  */
 
 import { closeFd, cString, errno, libc, strerror } from "./libc.ts";
-import { libbpfCandidates, type LibbpfSource } from "./libbpf_loader.ts";
+import {
+  libbpfCandidates,
+  type LibbpfSource,
+  memoryFile,
+} from "./libbpf_loader.ts";
+import { minimalCoreBtf } from "./core_btf.ts";
 
 const symbols = {
   libbpf_major_version: { parameters: [], result: "u32" },
@@ -51,6 +56,7 @@ const symbols = {
   bpf_program__name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__section_name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__set_autoload: { parameters: ["pointer", "bool"], result: "i32" },
+  bpf_program__autoload: { parameters: ["pointer"], result: "bool" },
   bpf_program__fd: { parameters: ["pointer"], result: "i32" },
   bpf_program__attach: { parameters: ["pointer"], result: "pointer" },
   bpf_program__attach_tracepoint: {
@@ -330,17 +336,25 @@ export class BpfLink implements Disposable {
   }
 }
 
+/**
+ * Takes a change made to an object before load, to make it again should
+ * the object have to be opened anew (see {@linkcode BpfObject.loadAll}).
+ */
+type Recorder = (replay: (object: BpfObject) => void) => void;
+
 /** A program of a {@linkcode BpfObject}. */
 export class BpfProgram {
   readonly #pointer: Deno.PointerObject;
+  readonly #record: Recorder | undefined;
   /** The program's function name. */
   readonly name: string;
   /** Its ELF section, e.g. "tp/sched/sched_process_exec". */
   readonly section: string;
 
   /** Wraps a checked program pointer. */
-  constructor(pointer: Deno.PointerObject) {
+  constructor(pointer: Deno.PointerObject, record?: Recorder) {
     this.#pointer = pointer;
+    this.#record = record;
     this.name = readCString(libbpf().bpf_program__name(pointer));
     this.section = readCString(libbpf().bpf_program__section_name(pointer));
   }
@@ -350,12 +364,19 @@ export class BpfProgram {
     return libbpf().bpf_program__fd(this.#pointer);
   }
 
+  /** Whether {@linkcode BpfObject.load} loads this program. */
+  get autoload(): boolean {
+    return libbpf().bpf_program__autoload(this.#pointer);
+  }
+
   /** Whether {@linkcode BpfObject.load} loads this program (before load). */
   setAutoload(autoload: boolean): void {
     check(
       libbpf().bpf_program__set_autoload(this.#pointer, autoload),
       `set autoload of ${this.name}`,
     );
+    const name = this.name;
+    this.#record?.((object) => object.program(name).setAutoload(autoload));
   }
 
   /** Attaches by the section name (tracepoints, raw tracepoints, kprobes). */
@@ -418,12 +439,14 @@ export class BpfProgram {
 /** A map of a {@linkcode BpfObject}, or any map reached by fd. */
 export class BpfMap {
   readonly #pointer: Deno.PointerObject;
+  readonly #record: Recorder | undefined;
   /** The map's name in the object. */
   readonly name: string;
 
   /** Wraps a checked map pointer. */
-  constructor(pointer: Deno.PointerObject) {
+  constructor(pointer: Deno.PointerObject, record?: Recorder) {
     this.#pointer = pointer;
+    this.#record = record;
     this.name = readCString(libbpf().bpf_map__name(pointer));
   }
 
@@ -453,6 +476,8 @@ export class BpfMap {
       libbpf().bpf_map__set_max_entries(this.#pointer, entries),
       `resize map ${this.name}`,
     );
+    const name = this.name;
+    this.#record?.((object) => object.map(name).setMaxEntries(entries));
   }
 
   /**
@@ -485,6 +510,8 @@ export class BpfMap {
       libbpf().bpf_map__reuse_fd(this.#pointer, fd),
       `share map ${this.name}`,
     );
+    const name = this.name;
+    this.#record?.((object) => object.map(name).reuseFd(fd));
   }
 }
 
@@ -546,6 +573,36 @@ export function mapKeys(fd: number, keySize: number): Uint8Array[] {
   }
 }
 
+/** How to open a {@linkcode BpfObject}. */
+export interface OpenOptions {
+  /**
+   * BTF file that CO-RE relocates against instead of the kernel's (libbpf's
+   * `btf_custom_path`); read at load.
+   */
+  btfCustomPath?: string;
+}
+
+/** How to load objects with {@linkcode BpfObject.loadAll}. */
+export interface LoadAllOptions {
+  /**
+   * The BTF CO-RE relocates against. By default the kernel's, cut down to
+   * what the objects need (sensors/core_btf.ts); `null` leaves libbpf to
+   * read the whole kernel BTF for each object. Tests pass their own.
+   */
+  coreBtf?: Uint8Array | null;
+}
+
+/** Which BTF {@linkcode BpfObject.loadAll} relocated against, and why. */
+export interface LoadAllResult {
+  /**
+   * "minimal": the cut-down kernel BTF; "kernel": libbpf read the kernel's
+   * own (`reason` says why); "fallback": the cut-down BTF failed and the
+   * objects that failed loaded with the kernel's.
+   */
+  coreBtf: "minimal" | "kernel" | "fallback";
+  reason?: string;
+}
+
 /**
  * A BPF ELF object: open it from memory, adjust maps, load, find programs
  * and maps, then close it, which also detaches what was not pinned.
@@ -554,6 +611,9 @@ export class BpfObject implements Disposable {
   #pointer: Deno.PointerObject | null;
   // libbpf parses the ELF in place until load: the bytes must outlive it.
   #bytes: Uint8Array | null;
+  #options: OpenOptions;
+  // Changes made before load, made again when the object is reopened.
+  #adjustments: ((object: BpfObject) => void)[] = [];
   /** The object's name, used in messages (e.g. "sensor.process"). */
   readonly name: string;
 
@@ -561,10 +621,12 @@ export class BpfObject implements Disposable {
     pointer: Deno.PointerObject,
     bytes: Uint8Array,
     name: string,
+    options: OpenOptions,
   ) {
     this.#pointer = pointer;
     this.#bytes = bytes;
     this.name = name;
+    this.#options = options;
   }
 
   /**
@@ -572,27 +634,73 @@ export class BpfObject implements Disposable {
    *
    * @throws {BpfError} when libbpf cannot parse it.
    */
-  static open(bytes: Uint8Array, name: string): BpfObject {
+  static open(
+    bytes: Uint8Array,
+    name: string,
+    options: OpenOptions = {},
+  ): BpfObject {
+    const copy = new Uint8Array(bytes);
+    return new BpfObject(
+      BpfObject.#openMem(copy, name, options),
+      copy,
+      name,
+      options,
+    );
+  }
+
+  static #openMem(
+    bytes: Uint8Array<ArrayBuffer>,
+    name: string,
+    options: OpenOptions,
+  ): Deno.PointerObject {
     const lib = libbpf();
     takeLog();
     const nameBytes = cString(name);
-    // struct bpf_object_open_opts { size_t sz; const char *object_name; }
-    const opts = new BigUint64Array(2);
-    opts[0] = 16n;
-    opts[1] = BigInt(
-      Deno.UnsafePointer.value(Deno.UnsafePointer.of(nameBytes)),
-    );
-    const copy = new Uint8Array(bytes);
-    const pointer = checkPointer(
+    const btfPath = options.btfCustomPath
+      ? cString(options.btfCustomPath)
+      : undefined;
+    const address = (buffer: Uint8Array<ArrayBuffer>) =>
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+    // struct bpf_object_open_opts (libbpf 1.0+): sz at 0, object_name at 8,
+    // btf_custom_path at 48; the fields between stay zero. libbpf copies
+    // both strings.
+    const opts = new BigUint64Array(btfPath ? 7 : 2);
+    opts[0] = BigInt(opts.byteLength);
+    opts[1] = address(nameBytes);
+    if (btfPath) opts[6] = address(btfPath);
+    return checkPointer(
       lib.bpf_object__open_mem(
-        copy,
-        BigInt(copy.length),
+        bytes,
+        BigInt(bytes.length),
         new Uint8Array(opts.buffer),
       ),
       `open ${name}`,
     );
-    return new BpfObject(pointer, copy, name);
   }
+
+  /**
+   * Opens the object again from its bytes with other options, and makes
+   * the changes made to it since it was opened: libbpf takes
+   * `btf_custom_path` at open only, and an object whose load failed cannot
+   * be loaded again.
+   */
+  #reopen(options: OpenOptions): void {
+    const pointer = BpfObject.#openMem(
+      this.#bytes as Uint8Array<ArrayBuffer>,
+      this.name,
+      options,
+    );
+    if (this.#pointer) libbpf().bpf_object__close(this.#pointer);
+    this.#pointer = pointer;
+    this.#options = options;
+    const adjustments = this.#adjustments;
+    this.#adjustments = [];
+    for (const adjust of adjustments) adjust(this);
+  }
+
+  #record: Recorder = (replay) => {
+    this.#adjustments.push(replay);
+  };
 
   /**
    * Loads every program and creates every map in the kernel.
@@ -605,6 +713,7 @@ export class BpfObject implements Disposable {
     const result = libbpf().bpf_object__load(this.#live());
     if (result < 0) throw this.#loadError(result);
     this.#bytes = null;
+    this.#adjustments = [];
   }
 
   #loadError(result: number): BpfError {
@@ -626,15 +735,69 @@ export class BpfObject implements Disposable {
 
   /**
    * Loads several objects side by side on worker threads: the kernel's
-   * verifier and libbpf's BTF parsing take most of an agent's start-up, and
-   * they run on separate cores this way. libbpf's log callback cannot run
-   * off the main thread, so logging is off meanwhile; an object that fails
-   * is loaded again (from its bytes) on the main thread to get the reason.
+   * verifier takes most of an agent's start-up, and it runs on separate
+   * cores this way. libbpf's log callback cannot run off the main thread,
+   * so logging is off meanwhile; an object that fails is loaded again
+   * (from its bytes) on the main thread to get the reason.
+   *
+   * CO-RE relocates against one cut-down copy of the kernel's BTF rather
+   * than libbpf reading all of it for each object (see
+   * sensors/core_btf.ts). Should that copy be at fault, an object that
+   * fails with it is reopened and loaded with the kernel's own BTF, and
+   * only an object that fails that way too is an error.
+   * `RINGFENCE_CORE_BTF=kernel` turns the copy off.
    *
    * @throws {BpfError} as {@linkcode BpfObject.load} does.
    */
-  static async loadAll(objects: readonly BpfObject[]): Promise<void> {
+  static async loadAll(
+    objects: readonly BpfObject[],
+    options: LoadAllOptions = {},
+  ): Promise<LoadAllResult> {
+    const { errors, ...result } = await BpfObject.loadEach(objects, options);
+    const error = errors.find(Boolean);
+    if (error) throw error;
+    return result;
+  }
+
+  /**
+   * Like {@linkcode BpfObject.loadAll}, but one object's failure leaves the
+   * others loaded: `errors` has the error of each object, undefined where
+   * it loaded.
+   */
+  static async loadEach(
+    objects: readonly BpfObject[],
+    options: LoadAllOptions = {},
+  ): Promise<LoadAllResult & { errors: (BpfError | undefined)[] }> {
     const lib = libbpf();
+    let result: LoadAllResult;
+    let coreBtf = options.coreBtf;
+    if (objects.some((object) => object.#options.btfCustomPath)) {
+      result = { coreBtf: "kernel", reason: "a BTF path was given at open" };
+      coreBtf = null;
+    } else if (coreBtf === undefined) {
+      if (Deno.env.get("RINGFENCE_CORE_BTF") === "kernel") {
+        result = { coreBtf: "kernel", reason: "RINGFENCE_CORE_BTF=kernel" };
+        coreBtf = null;
+      } else {
+        const minimal = minimalCoreBtf(
+          objects.map((object) => object.#live() && object.#bytes!),
+        );
+        result = minimal.btf
+          ? { coreBtf: "minimal" }
+          : { coreBtf: "kernel", reason: minimal.reason };
+        coreBtf = minimal.btf ?? null;
+      }
+    } else {
+      result = coreBtf ? { coreBtf: "minimal" } : { coreBtf: "kernel" };
+    }
+    using file = coreBtf
+      ? memoryFile("ringfence-core-btf", coreBtf)
+      : undefined;
+    if (file) {
+      for (const object of objects) {
+        object.#reopen({ btfCustomPath: file.path });
+      }
+    }
     lib.libbpf_set_print(null);
     let results: number[];
     try {
@@ -644,20 +807,35 @@ export class BpfObject implements Disposable {
     } finally {
       lib.libbpf_set_print(retainedCallbacks[0].pointer);
     }
-    const failed = results.findIndex((result) => result < 0);
-    if (failed < 0) {
-      for (const object of objects) object.#bytes = null;
-      return;
+    const errors: (BpfError | undefined)[] = [];
+    for (const [index, object] of objects.entries()) {
+      errors.push(undefined);
+      if (results[index] >= 0) {
+        object.#bytes = null;
+        object.#adjustments = [];
+        continue;
+      }
+      try {
+        if (file) {
+          // The kernel's own BTF decides: this either loads or says why not.
+          object.#reopen({});
+          object.load();
+          result = {
+            coreBtf: "fallback",
+            reason: `${object.name} failed to load with the cut-down BTF`,
+          };
+          continue;
+        }
+        // Again, as it was set up, on the main thread for the reason (or
+        // a load that works the second time).
+        object.#reopen({});
+        object.load();
+      } catch (error) {
+        if (!(error instanceof BpfError)) throw error;
+        errors[index] = error;
+      }
     }
-    const object = objects[failed];
-    const retry = BpfObject.open(object.#bytes!, object.name);
-    try {
-      retry.load();
-    } finally {
-      retry.close();
-    }
-    // Loaded the second time: report the first failure as it was.
-    throw new BpfError(`load ${object.name}`, -results[failed], []);
+    return { ...result, errors };
   }
 
   /** The program with this function name. */
@@ -667,7 +845,7 @@ export class BpfObject implements Disposable {
       cString(name),
     );
     if (!pointer) throw new Error(`${this.name}: no program named ${name}`);
-    return new BpfProgram(pointer);
+    return new BpfProgram(pointer, this.#record);
   }
 
   /** Every program in the object, in ELF order. */
@@ -675,7 +853,7 @@ export class BpfObject implements Disposable {
     const programs: BpfProgram[] = [];
     let pointer = libbpf().bpf_object__next_program(this.#live(), null);
     while (pointer) {
-      programs.push(new BpfProgram(pointer));
+      programs.push(new BpfProgram(pointer, this.#record));
       pointer = libbpf().bpf_object__next_program(this.#live(), pointer);
     }
     return programs;
@@ -688,7 +866,7 @@ export class BpfObject implements Disposable {
       cString(name),
     );
     if (!pointer) throw new Error(`${this.name}: no map named ${name}`);
-    return new BpfMap(pointer);
+    return new BpfMap(pointer, this.#record);
   }
 
   /** Frees the object: its programs and maps go when nothing else holds them. */
@@ -697,6 +875,7 @@ export class BpfObject implements Disposable {
     libbpf().bpf_object__close(this.#pointer);
     this.#pointer = null;
     this.#bytes = null;
+    this.#adjustments = [];
   }
 
   [Symbol.dispose](): void {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { cString } from "./libc.ts";
+import { closeFd, cString } from "./libc.ts";
 
 /** Where the libbpf in use came from. */
 export type LibbpfSource = "host" | "embedded";
@@ -150,6 +150,27 @@ function memfdWith(
   return fd;
 }
 
+/** A file that lives only in memory, for libbpf calls that take a path. */
+export interface MemoryFile extends Disposable {
+  /** `/proc/self/fd/N`: valid until closed. */
+  readonly path: string;
+  close(): void;
+}
+
+let loader: LoaderSymbols | undefined;
+
+/** Puts `bytes` in a memfd and returns its path. */
+export function memoryFile(name: string, bytes: Uint8Array): MemoryFile {
+  loader ??= loaderLibrary();
+  const fd = memfdWith(loader, name, bytes);
+  let open = true;
+  const close = () => {
+    if (open) closeFd(fd);
+    open = false;
+  };
+  return { path: `/proc/self/fd/${fd}`, close, [Symbol.dispose]: close };
+}
+
 let embeddedPath: string | undefined;
 
 /**
@@ -173,7 +194,7 @@ export function loadEmbeddedLibbpf(): string {
       `the carried libbpf is for ${arch}, this host is ${Deno.build.arch}`,
     );
   }
-  const lib = loaderLibrary();
+  const lib = loader ??= loaderLibrary();
   let path = "";
   for (const { soname, bytes } of carried) {
     const fd = memfdWith(lib, soname, bytes);

@@ -6,6 +6,7 @@
  */
 
 import {
+  type BpfError,
   type BpfLink,
   BpfObject,
   mapLookup,
@@ -88,8 +89,24 @@ export class Sensor implements Disposable {
    * @throws {import("./libbpf.ts").BpfError} with the verifier's reason.
    */
   static async loadAll(sensors: readonly Sensor[]): Promise<void> {
-    await BpfObject.loadAll(sensors.map((sensor) => sensor.object));
-    for (const sensor of sensors) sensor.loaded();
+    const error = (await Sensor.loadEach(sensors)).find(Boolean);
+    if (error) throw error;
+  }
+
+  /**
+   * Like {@linkcode Sensor.loadAll}, but one sensor's failure leaves the
+   * others loaded: the error of each sensor, undefined where it loaded.
+   */
+  static async loadEach(
+    sensors: readonly Sensor[],
+  ): Promise<(BpfError | undefined)[]> {
+    const { errors } = await BpfObject.loadEach(
+      sensors.map((sensor) => sensor.object),
+    );
+    sensors.forEach((sensor, index) => {
+      if (!errors[index]) sensor.loaded();
+    });
+    return errors;
   }
 
   /** Runs once the object is in the kernel: maps the ring buffer. */

@@ -121,6 +121,49 @@ export function ensureTracefs(mounts: Mount[] = readMounts()): string {
   return "/sys/kernel/tracing";
 }
 
+const SECURITYFS = "/sys/kernel/security";
+
+/**
+ * Whether BPF LSM programs can be expected to load here (and refuse a
+ * change themselves rather than punish it afterwards): `bpf` among the
+ * active LSMs. Mounts securityfs when
+ * the kernel has it and it is not mounted. The kernel has the last word:
+ * callers fall back when it refuses the programs anyway.
+ */
+export function bpfLsm(
+  mounts: Mount[] = readMounts(),
+): { usable: boolean; reason: string } {
+  if (
+    !mounts.some((entry) => entry.type === "securityfs") &&
+    exists(SECURITYFS)
+  ) {
+    try {
+      mountFileSystem("securityfs", SECURITYFS);
+    } catch { /* the read below says what is missing */ }
+  }
+  const read = (name: string) => {
+    try {
+      return Deno.readTextFileSync(`${SECURITYFS}/${name}`).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const lsm = read("lsm");
+  if (lsm === undefined) {
+    return {
+      usable: false,
+      reason: `${SECURITYFS}/lsm is missing (a kernel without LSMs)`,
+    };
+  }
+  if (!lsm.split(",").includes("bpf")) {
+    return {
+      usable: false,
+      reason: `bpf is not an active LSM (${lsm}; boot with lsm=${lsm},bpf)`,
+    };
+  }
+  return { usable: true, reason: "bpf is an active LSM" };
+}
+
 /** Facts about the host that the agent needs or reports. */
 export interface HostFacts {
   /** Kernel release (uname -r). */

@@ -90,7 +90,7 @@ kernelTest(
       );
       assert.match(
         result.stderr,
-        /ringfence: \d+ other files changed under files\.watch/,
+        /ringfence: \d+ other changes under files\.watch/,
       );
       // sed -i writes a temporary file and renames it over the source.
       const rename = result.events.find((event) =>

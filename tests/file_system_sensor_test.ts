@@ -4,7 +4,7 @@
  * audit mode, reads of secrets, and the decoder layouts against BTF.
  */
 import assert from "node:assert/strict";
-import { Agent } from "../agent/agent.ts";
+import { Agent, LSM_REFUSAL_FILE } from "../agent/agent.ts";
 import type { RingfenceEvent } from "../agent/events.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import {
@@ -255,6 +255,96 @@ kernelTest(
       assert.deepEqual(reads[0].flags, ["O_RDONLY"]);
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "BPF LSM where the kernel takes it, else the signal path with the kernel's reason",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    // Tries the LSM programs whatever securityfs says: where the kernel
+    // refuses them (here), the fallback must arm and enforce.
+    Deno.env.set("RINGFENCE_LSM", "force");
+    try {
+      await Deno.writeTextFile(`${dir}/hosts`, "a\n");
+      const run = await watch(
+        `version: 1\nmode: block\nfiles:\n  protect: ["${dir}/hosts"]\n`,
+        `sh -c 'echo b >> ${dir}/hosts; echo wrote'; echo "status $?"`,
+        dir,
+      );
+      assert.equal(await Deno.readTextFile(`${dir}/hosts`), "a\n");
+      const event = run.events.find((event) => event.path === `${dir}/hosts`);
+      assert.equal(event?.verdict, "deny");
+      const { method, reason } = run.agent.fileEnforcement;
+      if (method === "lsm") {
+        // Refused with EPERM: the shell reports the failed redirection and
+        // goes on; nothing was killed.
+        assert.equal(run.stdout, "wrote\nstatus 0\n");
+        assert.equal(event?.refused, true);
+        assert.equal(event?.killed, undefined);
+      } else {
+        assert.match(
+          reason,
+          /^the kernel refused the BPF LSM programs: load sensor\.file-system \(lsm_\w+\): /,
+        );
+        assert.equal(run.stdout, "status 137\n", "killed before echo");
+        assert.equal(event?.killed, true);
+        assert.equal(event?.refused, undefined);
+      }
+    } finally {
+      Deno.env.delete("RINGFENCE_LSM");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "a kernel's refusal of BPF LSM is remembered for the boot",
+  async () => {
+    const start = async () => {
+      const agent = await Agent.start({
+        policy: parsePolicy("version: 1\n", "test.yaml"),
+        spawner: true,
+        sensorsDir: `${ROOT}bpf/build`,
+      });
+      await agent.stop();
+      return agent.fileEnforcement;
+    };
+    await Deno.remove(LSM_REFUSAL_FILE).catch(() => {});
+    const first = await start();
+    if (first.method === "lsm") {
+      console.log("BPF LSM loaded on this host: nothing to remember");
+      return;
+    }
+    if (!first.reason.startsWith("the kernel refused")) {
+      // securityfs says no BPF LSM: nothing was tried, nothing remembered.
+      await assert.rejects(Deno.stat(LSM_REFUSAL_FILE));
+      return;
+    }
+    const second = await start();
+    assert.equal(second.method, "signal");
+    assert.equal(second.reason, `${first.reason} (earlier in this boot)`);
+  },
+);
+
+kernelTest(
+  "RINGFENCE_LSM=off arms the signal path without trying",
+  async () => {
+    Deno.env.set("RINGFENCE_LSM", "off");
+    try {
+      const agent = await Agent.start({
+        policy: parsePolicy("version: 1\n", "test.yaml"),
+        spawner: true,
+        sensorsDir: `${ROOT}bpf/build`,
+      });
+      await agent.stop();
+      assert.deepEqual(agent.fileEnforcement, {
+        method: "signal",
+        reason: "RINGFENCE_LSM=off",
+      });
+    } finally {
+      Deno.env.delete("RINGFENCE_LSM");
     }
   },
 );
