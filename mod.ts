@@ -22,13 +22,25 @@
  * @module
  */
 
-export { Agent, type AgentOptions, type AgentStats } from "./agent/agent.ts";
+export {
+  Agent,
+  type AgentOptions,
+  type AgentStats,
+  type FileEnforcement,
+} from "./agent/agent.ts";
 export type {
   BaseEvent,
   EventListener,
+  FileSystemEvent,
+  NetworkEvent,
   ProcessEvent,
   RingfenceEvent,
 } from "./agent/events.ts";
+export type {
+  ProtectedChange,
+  TamperEntry,
+  TamperReport,
+} from "./agent/tamper.ts";
 export { type ProcessNode, ProcessTree } from "./agent/process_tree.ts";
 export { loadPolicy, parsePolicy, PolicyError } from "./policy/parse.ts";
 export type { Policy } from "./policy/schema.ts";

@@ -63,7 +63,7 @@ struct file_system_config {
 	__u32 kill;		/* 1: SIGKILL writers of FS_CLASS_KILL paths */
 	__u32 match_all;	/* FS_CLASS_* bits every path has (patterns the maps cannot hold) */
 	__u32 read_classes;	/* nonzero: read-only opens are worth a look (secrets exist) */
-	__u32 pad;
+	__u32 read_paths;	/* nonzero: a secret needs the full path (not only "** /name") */
 };
 
 /* Key of the prefix map (BPF_MAP_TYPE_LPM_TRIE): prefixlen in bits. A

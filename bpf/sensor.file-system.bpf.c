@@ -501,27 +501,34 @@ static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd
 }
 
 /* The policy classes of paths[which]; name is its last component. */
+/* The classes the name map gives a last path component. */
+static __always_inline __u32 name_classes(const char *name)
+{
+	struct fs_name_key key = {};
+	__u32 *value;
+	long copied;
+
+	copied = bpf_probe_read_kernel_str(key.name, sizeof(key.name), name);
+	/* a longer name is not in the map: its cut copy must not match */
+	if (copied <= 1 || copied >= FS_NAME_MAX)
+		return 0;
+	value = bpf_map_lookup_elem(&fs_names, &key);
+	return value ? *value : 0;
+}
+
 static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 					struct built *b, const char *name)
 {
 	struct fs_path_buf *p = &s->paths[which & 1];
 	struct file_system_config *cfg = fs_cfg();
-	struct fs_name_key key = {};
 	__u32 classes = cfg ? cfg->match_all : 0, *value;
 	__u32 bytes = b->len + 1;	/* with the NUL: literal paths end in one */
-	long copied;
 
 	p->prefixlen = (bytes > FS_PREFIX_MAX ? FS_PREFIX_MAX : bytes) * 8;
 	value = bpf_map_lookup_elem(&fs_prefixes, p);
 	if (value)
 		classes |= *value;
-	copied = bpf_probe_read_kernel_str(key.name, sizeof(key.name), name);
-	/* a longer name is not in the map: its cut copy must not match */
-	if (copied > 1 && copied < FS_NAME_MAX) {
-		value = bpf_map_lookup_elem(&fs_names, &key);
-		if (value)
-			classes |= *value;
-	}
+	classes |= name_classes(name);
 	/* a prefix match on an unresolved "x/../y" says nothing sure */
 	if (b->odd || b->truncated)
 		classes &= ~FS_CLASS_KILL;
@@ -610,6 +617,7 @@ static __always_inline void reset(struct file_system_event *event)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
+	struct file_system_config *cfg;
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
@@ -627,6 +635,13 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	__builtin_memset(s->built, 0, sizeof(s->built));
 	file = fd_file(op.op == FS_OP_OPEN ? ret : (int)op.args[0]);
 	if (!file)
+		return 0;
+	/* Builds open thousands of files to read: when the secrets are all
+	 * "**\/name" patterns, the name alone rules most out without a walk. */
+	cfg = fs_cfg();
+	if (op.op == FS_OP_OPEN && !writes(op.args[2]) && cfg && !cfg->read_paths &&
+	    !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
+	      FS_CLASS_SECRET))
 		return 0;
 	b0->len = file_path(s, file, s->paths[0].path, &b0->truncated);
 	classes = classes_of(s, 0, b0,

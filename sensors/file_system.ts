@@ -41,7 +41,7 @@ export const FILE_SYSTEM_EVENT = {
 export const FILE_SYSTEM_CONFIG = {
   name: "file_system_config",
   size: 16,
-  fields: { kill: 0, match_all: 4, read_classes: 8, pad: 12 },
+  fields: { kill: 0, match_all: 4, read_classes: 8, read_paths: 12 },
 } as const satisfies StructLayout;
 
 /** `struct fs_prefix_key`: the LPM trie's key. */
@@ -213,6 +213,8 @@ export interface FileSystemMaps {
   matchAll: number;
   /** Whether read-only opens are looked at (secrets exist). */
   readClasses: number;
+  /** Whether a secret pattern needs a read's full path, not only its name. */
+  readPaths: boolean;
   /** Whether the kernel kills writers of FileClass.kill paths. */
   kill: boolean;
 }
@@ -280,6 +282,7 @@ export class FileRules {
       names,
       matchAll,
       readClasses: this.#secrets.length ? FileClass.secret : 0,
+      readPaths: this.#secrets.some((glob) => glob.kernel.kind !== "name"),
       kill: this.enforce,
     };
   }
@@ -413,8 +416,12 @@ export class FileSystemSensor extends Sensor {
       this.object.map("fs_config").fd,
       new Uint8Array(4),
       new Uint8Array(
-        new Uint32Array([maps.kill ? 1 : 0, maps.matchAll, maps.readClasses, 0])
-          .buffer,
+        new Uint32Array([
+          maps.kill ? 1 : 0,
+          maps.matchAll,
+          maps.readClasses,
+          maps.readPaths ? 1 : 0,
+        ]).buffer,
       ),
     );
   }

@@ -55,6 +55,13 @@ Deno.test("kernelMaps(): prefixes carry the classes of shorter prefixes", () => 
   });
   assert.equal(maps.matchAll, 0);
   assert.equal(maps.readClasses, secret);
+  assert.equal(maps.readPaths, true, "/home/*/.ssh/** needs the path");
+  assert.equal(
+    new FileRules({ ...FILES, secrets: ["**/.npmrc"] }, "block").kernelMaps()
+      .readPaths,
+    false,
+    "a name alone decides",
+  );
   assert.equal(maps.kill, true);
   const audit = new FileRules(FILES, "audit").kernelMaps();
   assert.equal(audit.kill, false, "audit mode never kills");

@@ -222,6 +222,29 @@ kernelTest(
 );
 
 kernelTest(
+  "secrets named by **/name alone are found without the path walk",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.mkdir(`${dir}/deep/er`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/deep/er/.npmrc`, "token\n");
+      await Deno.writeTextFile(`${dir}/deep/er/npmrc`, "not a secret\n");
+      const run = await watch(
+        'version: 1\nfiles:\n  secrets: ["**/.npmrc"]\n',
+        "cat deep/er/.npmrc deep/er/npmrc > /dev/null",
+        dir,
+      );
+      assert.deepEqual(
+        run.events.map((event) => [event.kind, event.path]),
+        [["read", `${dir}/deep/er/.npmrc`]],
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
   "a read of a secrets path is reported; other reads are not",
   async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
