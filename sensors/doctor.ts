@@ -128,9 +128,9 @@ const PROBES: ProbeSpec[] = [
     program: "probe_lsm",
     kind: "trace",
     required: false,
-    use: "not used by ringfence",
-    hint:
-      "BPF LSM needs CONFIG_BPF_LSM and 'bpf' in the lsm= boot list; kernel lockdown refuses it too",
+    use:
+      "optional: with it a protected file's change is refused with EPERM; without it the writer is killed after the syscall",
+    hint: "BPF LSM needs CONFIG_BPF_LSM and 'bpf' in the lsm= boot list",
   },
 ];
 
@@ -275,10 +275,15 @@ export async function examineHost(
         else notes.push(`${line}: ${spec.use}`);
       }
     }
-    for (const name of ["process", "network"]) {
+    for (const name of ["process", "network", "file-system"]) {
       try {
         const bytes = await readSensorObject(name, options.sensors);
         using object = BpfObject.open(bytes, `sensor.${name}`);
+        // The LSM programs are optional (the lsm row above says whether
+        // they load); the sensor must load without them.
+        for (const program of object.programs()) {
+          if (program.name.startsWith("lsm_")) program.setAutoload(false);
+        }
         object.load();
         sensors[name] = true;
       } catch (error) {
@@ -311,7 +316,7 @@ function yesNo(value: boolean | string): string {
 
 /** The report as the lines `ringfence doctor` prints. */
 export function formatReport(report: DoctorReport): string[] {
-  const row = (label: string, value: string) => `${label.padEnd(16)}${value}`;
+  const row = (label: string, value: string) => `${label.padEnd(20)}${value}`;
   const lines = [
     row("kernel", `${report.kernel} (${report.arch})`),
     row("root", report.root ? "yes" : "no"),
@@ -352,7 +357,7 @@ export function formatReport(report: DoctorReport): string[] {
     );
   }
   if (report.notes.length) {
-    lines.push("not available here (ringfence does not need it):");
+    lines.push("not available here (ringfence runs without it):");
     for (const note of report.notes) lines.push(`  - ${note}`);
   }
   if (report.problems.length) {

@@ -547,6 +547,7 @@ kernelTest(
         /^ {2}lsm +probe \w+ +attach failed: /m,
         /^sensor process +loads$/m,
         /^sensor network +loads$/m,
+        /^sensor file-system +loads$/m,
         /^verdict: ringfence can run on this host$/m,
       ]
     ) {
