@@ -110,7 +110,9 @@ async function startAgent(
     agent.subscribe((event: RingfenceEvent) => output.write(event));
     const protect = policy.files?.protect.length && policy.mode === "block" &&
       policy.files.action === "kill";
-    if (protect) console.error(enforcementLine(agent.fileEnforcement));
+    if (protect && agent.fileEnforcement) {
+      console.error(enforcementLine(agent.fileEnforcement));
+    }
     return { agent, output };
   } catch (error) {
     await output.close();

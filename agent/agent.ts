@@ -117,14 +117,16 @@ export class Agent {
   /**
    * How a protected path is enforced in block mode with `files.action:
    * kill`: refused by BPF LSM, or its writer killed after the syscall.
+   * Undefined when the policy has no `files` section: sensor.file-system
+   * is then not loaded at all.
    */
-  readonly fileEnforcement: FileEnforcement;
+  readonly fileEnforcement: FileEnforcement | undefined;
   readonly #process: ProcessSensor;
   readonly #network: NetworkSensor;
   readonly #resolvConf: string | undefined;
   readonly #bindings: SensorBinding[];
   readonly #steps: StepTracker;
-  readonly #files: FileSystemAgent;
+  readonly #files: FileSystemAgent | undefined;
   #policy: Policy;
   #blocked = 0;
   #wouldBlock = 0;
@@ -145,8 +147,8 @@ export class Agent {
     process: ProcessSensor,
     network: NetworkSensor,
     tree: ProcessTree,
-    files: Omit<FileSystemAgent, "tamper">,
-    fileEnforcement: FileEnforcement,
+    files: Omit<FileSystemAgent, "tamper"> | undefined,
+    fileEnforcement: FileEnforcement | undefined,
   ) {
     this.fileEnforcement = fileEnforcement;
     this.#policy = options.policy;
@@ -159,7 +161,6 @@ export class Agent {
       tree,
       scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
     );
-    this.#files = { ...files, tamper: new TamperTracker() };
     const time = new TimeFormatter();
     this.#bindings = [{
       sensor: process,
@@ -168,18 +169,23 @@ export class Agent {
       sensor: network,
       decode: (view, offset) =>
         this.#describeProcess(decodeNetworkEvent(view, offset, time)),
-    }, {
-      sensor: files.sensor,
-      decode: (view, offset) => {
-        const event = this.#files.rules.judge(
-          decodeFileSystemEvent(view, offset, time),
-          (pid) => killInScope(process, pid),
-        );
-        const exe = event && this.tree.get(event.pid)?.path;
-        if (exe) event.exe = exe;
-        return event;
-      },
     }];
+    if (files) {
+      const state = { ...files, tamper: new TamperTracker() };
+      this.#files = state;
+      this.#bindings.push({
+        sensor: files.sensor,
+        decode: (view, offset) => {
+          const event = state.rules.judge(
+            decodeFileSystemEvent(view, offset, time),
+            (pid) => killInScope(process, pid),
+          );
+          const exe = event && this.tree.get(event.pid)?.path;
+          if (exe) event.exe = exe;
+          return event;
+        },
+      });
+    }
     this.armedAfterMs = performance.now();
   }
 
@@ -200,13 +206,15 @@ export class Agent {
       options.resolvConf,
     );
     const cgroup = cgroup2Mount();
-    const fileRules = new FileRules(options.policy.files, options.policy.mode);
+    // Without a files section, sensor.file-system is not loaded: its
+    // sys_enter hook would cost every syscall of the machine for nothing.
+    const fileRules = options.policy.files &&
+      new FileRules(options.policy.files, options.policy.mode);
+    const names = ["process", "network", ...fileRules ? ["file-system"] : []];
     // All settled, so that a missing sensor is named in a fixed order.
     const [processBytes, networkBytes, fileSystemBytes] = (
       await Promise.allSettled(
-        ["process", "network", "file-system"].map((name) =>
-          readSensorObject(name, options.sensorsDir)
-        ),
+        names.map((name) => readSensorObject(name, options.sensorsDir)),
       )
     ).map((read) => {
       if (read.status === "rejected") throw read.reason;
@@ -220,11 +228,13 @@ export class Agent {
     const { process, network, fileSystem, enforcement } = await loadSensors(
       bytes,
       options.ringSize,
-      fileEnforcementPlan(),
+      fileRules && fileEnforcementPlan(),
     );
     try {
-      fileSystem.setRules(fileRules.kernelMaps());
-      const protectedAtStart = await snapshotFiles(fileRules.protectedPaths);
+      fileSystem?.setRules(fileRules!.kernelMaps());
+      const protectedAtStart = await snapshotFiles(
+        fileRules?.protectedPaths ?? [],
+      );
       network.configure(networkSettings(options.policy));
       applyExecDeny(process, options.policy);
       network.setPolicy(networkMaps);
@@ -243,7 +253,7 @@ export class Agent {
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
       network.attach(cgroup);
-      fileSystem.attach();
+      fileSystem?.attach();
       const snapshot = listProcesses();
       if (!options.spawner) {
         const roots = options.policy.scope.processes;
@@ -258,17 +268,23 @@ export class Agent {
         process,
         network,
         ProcessTree.fromProc(snapshot),
-        { sensor: fileSystem, rules: fileRules, protectedAtStart },
+        fileSystem &&
+          { sensor: fileSystem, rules: fileRules!, protectedAtStart },
         enforcement,
       );
       agent.#pump = agent.#run();
       return agent;
     } catch (error) {
-      fileSystem.close();
+      fileSystem?.close();
       network.close();
       process.close();
       throw error;
     }
+  }
+
+  /** The sensors loaded, by short name, e.g. `["process", "network"]`. */
+  get sensors(): string[] {
+    return this.#bindings.map(({ sensor }) => sensor.name);
   }
 
   /** The policy in force. */
@@ -282,13 +298,21 @@ export class Agent {
    * compiled, it throws and the old one stays in force untouched.
    */
   updatePolicy(policy: Policy): void {
+    if (policy.files && !this.#files) {
+      throw new Error(
+        "the new policy has a files section and the running agent started without one (sensor.file-system is not loaded): restart the agent",
+      );
+    }
     const maps = networkPolicyMaps(policy.network, this.#resolvConf);
     this.#network.setPolicy(maps);
     this.#network.configure(networkSettings(policy));
     applyExecDeny(this.#process, policy);
-    const fileRules = new FileRules(policy.files, policy.mode);
-    this.#files.sensor.setRules(fileRules.kernelMaps());
-    this.#files.rules = fileRules;
+    if (this.#files) {
+      // Without a files section, no rules: the sensor stays, silent.
+      const fileRules = new FileRules(policy.files, policy.mode);
+      this.#files.sensor.setRules(fileRules.kernelMaps());
+      this.#files.rules = fileRules;
+    }
     const names = new Set(policy.scope.processes);
     for (const name of this.#policy.scope.processes) {
       if (!names.has(name)) this.#process.removeRootName(name);
@@ -303,9 +327,9 @@ export class Agent {
    */
   tamperReport(): TamperReport {
     return {
-      files: this.#files.tamper.files(),
-      otherChanges: this.#files.tamper.otherChanges,
-      protected: this.#files.protectedChanges ?? [],
+      files: this.#files?.tamper.files() ?? [],
+      otherChanges: this.#files?.tamper.otherChanges ?? 0,
+      protected: this.#files?.protectedChanges ?? [],
     };
   }
 
@@ -361,10 +385,12 @@ export class Agent {
     this.flush();
     this.#finalStats = this.stats();
     // Protected paths as the policy in force at the start named them.
-    this.#files.protectedChanges = diffSnapshots(
-      this.#files.protectedAtStart,
-      await snapshotFiles([...this.#files.protectedAtStart.keys()]),
-    );
+    if (this.#files) {
+      this.#files.protectedChanges = diffSnapshots(
+        this.#files.protectedAtStart,
+        await snapshotFiles([...this.#files.protectedAtStart.keys()]),
+      );
+    }
     for (const { sensor } of this.#bindings.toReversed()) sensor.close();
     this.#wakeup.close();
   }
@@ -409,7 +435,7 @@ export class Agent {
     this.#steps.annotate(event);
     if (event.type === "file_system_event") {
       // After the step is known: a checkout is told by its step too.
-      const checkout = this.#files.tamper.record(event);
+      const checkout = this.#files?.tamper.record(event);
       if (checkout !== undefined) {
         event.tamper = true;
         event.checked_out_by = checkout;
@@ -477,19 +503,19 @@ function rememberLsmRefusal(reason: string): void {
 interface LoadedSensors {
   process: ProcessSensor;
   network: NetworkSensor;
-  fileSystem: FileSystemSensor;
-  enforcement: FileEnforcement;
+  fileSystem?: FileSystemSensor;
+  enforcement?: FileEnforcement;
 }
 
 /**
  * Opens and loads the sensors side by side; on failure nothing stays
- * loaded. When the kernel refuses the BPF LSM programs, the file-system
- * sensor alone loads again without them.
+ * loaded. sensor.file-system is loaded when there is a plan for it; when
+ * the kernel refuses its BPF LSM programs, it alone loads again without.
  */
 async function loadSensors(
-  bytes: { process: Uint8Array; network: Uint8Array; fileSystem: Uint8Array },
+  bytes: { process: Uint8Array; network: Uint8Array; fileSystem?: Uint8Array },
   ringSize: number | undefined,
-  plan: FileEnforcement,
+  plan: FileEnforcement | undefined,
 ): Promise<LoadedSensors> {
   const process = new ProcessSensor(bytes.process, { ringSize });
   let network: NetworkSensor | undefined;
@@ -505,15 +531,17 @@ async function loadSensors(
       ringSize,
     });
     const openFileSystem = (lsm: boolean) =>
-      new FileSystemSensor(bytes.fileSystem, {
+      new FileSystemSensor(bytes.fileSystem!, {
         sharedMaps: shared,
         ringSize,
         lsm,
       });
-    fileSystem = openFileSystem(plan.method === "lsm");
-    const errors = await Sensor.loadEach([process, network, fileSystem]);
+    if (plan) fileSystem = openFileSystem(plan.method === "lsm");
+    const errors = await Sensor.loadEach(
+      fileSystem ? [process, network, fileSystem] : [process, network],
+    );
     if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
-    if (errors[2] && fileSystem.lsm) {
+    if (errors[2] && fileSystem?.lsm) {
       enforcement = {
         method: "signal",
         reason: `the kernel refused the BPF LSM programs: ${errors[2].message}`,

@@ -18,6 +18,8 @@ import { assertLayoutMatchesBtf } from "./helpers/btf.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 
 const OBJECT = `${ROOT}bpf/build/sensor.file-system.bpf.o`;
+/** A files section that loads sensor.file-system and matches nothing. */
+const WATCH_NOTHING = 'version: 1\nfiles:\n  watch: ["/nonexistent/**"]\n';
 
 for (
   const layout of [
@@ -299,7 +301,7 @@ kernelTest(
       assert.equal(await Deno.readTextFile(`${dir}/hosts`), "a\n");
       const event = run.events.find((event) => event.path === `${dir}/hosts`);
       assert.equal(event?.verdict, "deny");
-      const { method, reason } = run.agent.fileEnforcement;
+      const { method, reason } = run.agent.fileEnforcement!;
       if (method === "lsm") {
         // Refused with EPERM: the shell reports the failed redirection and
         // goes on; nothing was killed.
@@ -327,12 +329,12 @@ kernelTest(
   async () => {
     const start = async () => {
       const agent = await Agent.start({
-        policy: parsePolicy("version: 1\n", "test.yaml"),
+        policy: parsePolicy(WATCH_NOTHING, "test.yaml"),
         spawner: true,
         sensorsDir: `${ROOT}bpf/build`,
       });
       await agent.stop();
-      return agent.fileEnforcement;
+      return agent.fileEnforcement!;
     };
     await Deno.remove(LSM_REFUSAL_FILE).catch(() => {});
     const first = await start();
@@ -357,7 +359,7 @@ kernelTest(
     Deno.env.set("RINGFENCE_LSM", "off");
     try {
       const agent = await Agent.start({
-        policy: parsePolicy("version: 1\n", "test.yaml"),
+        policy: parsePolicy(WATCH_NOTHING, "test.yaml"),
         spawner: true,
         sensorsDir: `${ROOT}bpf/build`,
       });
@@ -368,6 +370,29 @@ kernelTest(
       });
     } finally {
       Deno.env.delete("RINGFENCE_LSM");
+    }
+  },
+);
+
+kernelTest(
+  "without a files section sensor.file-system is not loaded, and a reload that adds one is refused",
+  async () => {
+    const agent = await Agent.start({
+      policy: parsePolicy("version: 1\n", "test.yaml"),
+      spawner: true,
+      sensorsDir: `${ROOT}bpf/build`,
+    });
+    try {
+      assert.equal(agent.fileEnforcement, undefined);
+      assert.deepEqual(agent.sensors, ["process", "network"]);
+      const before = agent.policy;
+      assert.throws(
+        () => agent.updatePolicy(parsePolicy(WATCH_NOTHING, "new.yaml")),
+        /files section .* restart the agent/,
+      );
+      assert.equal(agent.policy, before, "the old policy stays in force");
+    } finally {
+      await agent.stop();
     }
   },
 );
