@@ -86,6 +86,16 @@ export interface TamperEntry {
   count: number;
 }
 
+/** Changes under `files.watch`, by step. */
+export interface WrittenEntry {
+  /** The step's name; absent for processes outside any step. */
+  step?: string;
+  /** Changes (a rename counts once). */
+  count: number;
+  /** The first few paths changed, in order. */
+  examples: string[];
+}
+
 /** A secret file read. */
 export interface SecretReadEntry {
   path: string;
@@ -116,6 +126,8 @@ export interface Report {
   /** Changes under `files.watch` by anything but a checkout, to files no
    * tampering was reported for (build outputs and the like). */
   otherChanges: number;
+  /** Every change under `files.watch`, by step. */
+  written: WrittenEntry[];
   /** Scope roots seen becoming roots by name (start mode). */
   scopeRoots: string[];
   /** Resolvers queried that the policy did not allow. */
@@ -134,6 +146,8 @@ const MAX_EGRESS = 1_000;
 const MAX_NODES = 100_000;
 const MAX_KEYS = 10_000;
 const MAX_LIST = 1_000;
+/** Paths shown per step under "Files written". */
+const MAX_EXAMPLES = 5;
 
 interface Node {
   pid: number;
@@ -173,6 +187,7 @@ export class ReportBuilder {
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
+  readonly #written = new Map<string, WrittenEntry>();
   readonly #roots = new Set<string>();
   readonly #resolvers = new Set<string>();
   /** pid → last A/AAAA question and when. */
@@ -249,6 +264,7 @@ export class ReportBuilder {
       protectedChanged: counters.protectedChanges ?? [],
       secretsRead: [...this.#secrets.values()],
       otherChanges: this.#otherChanges,
+      written: [...this.#written.values()],
       scopeRoots: [...this.#roots].sort(),
       resolversNotAllowed: [...this.#resolvers].sort(),
       tree,
@@ -391,6 +407,14 @@ export class ReportBuilder {
       }
       return;
     }
+    if (
+      typeof event.reason === "string" && event.reason.startsWith("files.watch")
+    ) {
+      this.#write(
+        step,
+        typeof event.new_path === "string" ? event.new_path : path,
+      );
+    }
     const tampering = event.tamper === true || (verdict && verdict !== "allow");
     if (!tampering) {
       if (!isCheckout(event as unknown as FileSystemEvent)) {
@@ -417,6 +441,24 @@ export class ReportBuilder {
         fresh.checkout = event.checked_out_by;
       }
       this.#tampered.set(key, fresh);
+    }
+  }
+
+  #write(step: string | undefined, path: string): void {
+    const key = step ?? "";
+    let entry = this.#written.get(key);
+    if (!entry) {
+      if (this.#written.size >= MAX_LIST) return;
+      entry = step === undefined
+        ? { count: 0, examples: [] }
+        : { step, count: 0, examples: [] };
+      this.#written.set(key, entry);
+    }
+    entry.count++;
+    if (
+      entry.examples.length < MAX_EXAMPLES && !entry.examples.includes(path)
+    ) {
+      entry.examples.push(path);
     }
   }
 }
@@ -534,6 +576,26 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
       } under \`files.watch\` (build outputs and the like; see the events).`,
       "",
     );
+  }
+
+  if (report.written.length) {
+    const total = report.written.reduce((sum, entry) => sum + entry.count, 0);
+    out.push(
+      `<details><summary>Files written under <code>files.watch</code> (${total} ${
+        total === 1 ? "change" : "changes"
+      })</summary>`,
+      "",
+      "| step | changes | first paths |",
+      "| --- | ---: | --- |",
+    );
+    for (const entry of report.written) {
+      out.push(
+        `| ${cell(entry.step) || "(no step)"} | ${entry.count} | ${
+          entry.examples.map((path) => code(cell(path))).join("<br>")
+        } |`,
+      );
+    }
+    out.push("", "</details>", "");
   }
 
   if (report.protectedChanged.length) {
