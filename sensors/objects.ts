@@ -6,9 +6,6 @@
  * @module
  */
 
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-
 /** The sensors the agent knows, by short name. */
 export type SensorName = "process" | "network" | "file-system";
 
@@ -61,14 +58,16 @@ export async function readSensorObject(
     return bytes;
   }
   const file = `sensor.${name}.bpf.o`;
-  const base = typeof directory === "string"
-    ? pathToFileURL(resolve(directory) + "/")
-    : directory;
-  const url = new URL(file, base);
+  // A path, not node:path: that import alone starts Deno's Node layer,
+  // which the agent's start-up can do without.
+  const where = typeof directory === "string"
+    ? `${directory.startsWith("/") ? "" : `${Deno.cwd()}/`}${
+      directory.replace(/\/*$/, "")
+    }/${file}`
+    : decodeURIComponent(new URL(file, directory).pathname);
   try {
-    return await Deno.readFile(url);
+    return await Deno.readFile(where);
   } catch (error) {
-    const where = decodeURIComponent(url.pathname);
     if (error instanceof Deno.errors.NotFound) {
       throw new Error(`${where}: sensor not built: run 'deno task build'`);
     }
