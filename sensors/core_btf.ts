@@ -607,3 +607,69 @@ export function minimalCoreBtf(
     kernel?.release();
   }
 }
+
+/** Where {@linkcode cachedMinimalCoreBtf} keeps its result. */
+export function coreBtfCacheDir(): string {
+  return Deno.env.get("RINGFENCE_CACHE_DIR") || "/var/cache/ringfence";
+}
+
+/** FNV-1a, 32 bits, twice with different seeds: a key, not a checksum. */
+function fingerprint(objects: readonly Uint8Array[]): string {
+  let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
+  for (const object of objects) {
+    for (let index = 0; index < object.length; index++) {
+      a = Math.imul(a ^ object[index], 0x01000193);
+      b = Math.imul(b ^ object[index], 0x01000193);
+    }
+    a = Math.imul(a ^ object.length, 0x01000193);
+  }
+  return ((a >>> 0).toString(16) + (b >>> 0).toString(16)).padStart(16, "0");
+}
+
+function bootId(): string {
+  try {
+    return Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * {@linkcode minimalCoreBtf}, kept on disk for the rest of the boot (the
+ * kernel's BTF cannot change before a reboot), keyed by the boot and the
+ * objects: a later start of the same ringfence reads 30 KB instead of
+ * cutting 6 MB down again. The cache is root's (mode 0700); a file that
+ * does not load is no risk either, as a load that fails with the cut-down
+ * BTF is retried with the kernel's own.
+ */
+export function cachedMinimalCoreBtf(
+  objects: readonly Uint8Array[],
+  kernelBtf: () => KernelBtf = readKernelBtf,
+  directory: string = coreBtfCacheDir(),
+): MinimalCoreBtf & { cached?: boolean } {
+  const boot = bootId();
+  const file = boot &&
+    `${directory}/core-btf-${boot}-${fingerprint(objects)}.btf`;
+  if (file) {
+    try {
+      const btf = Deno.readFileSync(file);
+      if (btf.length >= HEADER_SIZE) return { btf, cached: true };
+    } catch { /* not cached yet */ }
+  }
+  const minimal = minimalCoreBtf(objects, kernelBtf);
+  if (file && minimal.btf) {
+    try {
+      Deno.mkdirSync(directory, { recursive: true, mode: 0o700 });
+      // Earlier boots' and versions' copies go: one file, always current.
+      for (const entry of Deno.readDirSync(directory)) {
+        if (entry.name.startsWith("core-btf-")) {
+          Deno.removeSync(`${directory}/${entry.name}`);
+        }
+      }
+      const partial = `${file}.${Deno.pid}`;
+      Deno.writeFileSync(partial, minimal.btf, { mode: 0o600 });
+      Deno.renameSync(partial, file);
+    } catch { /* a read-only disk: the next start cuts it down again */ }
+  }
+  return minimal;
+}

@@ -16,7 +16,7 @@ import {
   type LibbpfSource,
   memoryFile,
 } from "./libbpf_loader.ts";
-import { minimalCoreBtf } from "./core_btf.ts";
+import { cachedMinimalCoreBtf } from "./core_btf.ts";
 
 const symbols = {
   libbpf_major_version: { parameters: [], result: "u32" },
@@ -779,7 +779,7 @@ export class BpfObject implements Disposable {
         result = { coreBtf: "kernel", reason: "RINGFENCE_CORE_BTF=kernel" };
         coreBtf = null;
       } else {
-        const minimal = minimalCoreBtf(
+        const minimal = cachedMinimalCoreBtf(
           objects.map((object) => object.#live() && object.#bytes!),
         );
         result = minimal.btf

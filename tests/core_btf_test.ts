@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   Btf,
+  cachedMinimalCoreBtf,
   CoreBtfError,
   coreRoots,
   essentialLength,
@@ -97,6 +98,46 @@ Deno.test("minimalCoreBtf() falls back to the kernel's BTF when it cannot cut it
     assert.match(result.reason!, reason, what);
   }
 });
+
+kernelTest(
+  "cachedMinimalCoreBtf() cuts the BTF once per boot and objects",
+  async () => {
+    const directory = await Deno.makeTempDir();
+    try {
+      const objects = SENSORS.map(sensorBytes);
+      let reads = 0;
+      const counted = () => {
+        reads++;
+        return readKernelBtf();
+      };
+      const first = cachedMinimalCoreBtf(objects, counted, directory);
+      assert.ok(first.btf, first.reason);
+      assert.equal(first.cached, undefined);
+      const [file] = [...Deno.readDirSync(directory)];
+      assert.match(file.name, /^core-btf-[0-9a-f-]+-[0-9a-f]{16}\.btf$/);
+      assert.equal(
+        (await Deno.stat(`${directory}/${file.name}`)).mode! & 0o777,
+        0o600,
+      );
+      const second = cachedMinimalCoreBtf(objects, counted, directory);
+      assert.equal(second.cached, true);
+      assert.deepEqual(second.btf, first.btf);
+      assert.equal(reads, 1, "the kernel's BTF was read once");
+      // Other objects (another version, other sensors) have their own key,
+      // and replace the file: one copy, always current.
+      const other = cachedMinimalCoreBtf(
+        objects.slice(0, 2),
+        counted,
+        directory,
+      );
+      assert.equal(other.cached, undefined);
+      assert.equal(reads, 2);
+      assert.equal([...Deno.readDirSync(directory)].length, 1);
+    } finally {
+      await Deno.remove(directory, { recursive: true });
+    }
+  },
+);
 
 Deno.test("coreRoots() names the kernel types the sensors relocate against", () => {
   const names = coreRoots(sensorBytes("process")).map((root) => root.name);
