@@ -122,8 +122,11 @@ export class TamperTracker {
     if (event.kind === "read" || !event.reason.startsWith("files.watch")) {
       return undefined;
     }
+    // A hard link leaves its file as it was: only the new name is a change.
     const paths = event.new_path === undefined
       ? [event.path]
+      : event.kind === "link"
+      ? [event.new_path]
       : [event.path, event.new_path];
     if (isCheckout(event)) {
       const name = stepName(event.step) ?? event.comm;

@@ -18,6 +18,10 @@ enum file_system_event_kind {
 	FS_CHMOD = 6,
 	FS_CHOWN = 7,
 	FS_READ = 8,		/* opened read-only: reported for secrets only */
+	FS_LINK = 9,		/* a hard link: path is the file, new_path the new name */
+	FS_SYMLINK = 10,	/* path is the new symbolic link */
+	FS_MKDIR = 11,
+	FS_RMDIR = 12,
 };
 
 /* header.flags of a file_system_event */

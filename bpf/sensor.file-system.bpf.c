@@ -12,7 +12,8 @@
  *   file (dentry walk up through the mounts). The path is the canonical
  *   one: relative names, dirfds, "..", and symlinks are all resolved, and
  *   only opens that succeeded are reported.
- * - unlink, rename, chmod, chown, truncate by name: the name given to the
+ * - unlink, rmdir, rename, link, symlink, mkdir, chmod, chown, truncate
+ *   by name: the name given to the
  *   syscall joined to the directory it is relative to (cwd or dirfd, by
  *   dentry walk), checked for success at sys_exit. The name's own "." and
  *   ".." are left to user space to normalise (the event says so), and a
@@ -51,6 +52,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SIGKILL 9
 #define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
 #define O_ACCMODE 3
 #define O_CREAT 0100
 #define O_TRUNC 01000
@@ -99,6 +101,9 @@ enum fs_op {
 	FS_OP_FCHOWN,		/* fd, uid, gid */
 	FS_OP_TRUNCATE,		/* name */
 	FS_OP_FTRUNCATE,		/* fd */
+	FS_OP_LINK,		/* olddfd, oldname, newdfd, newname */
+	FS_OP_SYMLINK,		/* newdfd, linkpath */
+	FS_OP_MKDIR,		/* dfd, name, mode */
 };
 
 /*
@@ -211,6 +216,13 @@ static __always_inline bool writes(__u64 flags)
 #define NR_fchownat 260
 #define NR_truncate 76
 #define NR_ftruncate 77
+#define NR_link 86
+#define NR_linkat 265
+#define NR_symlink 88
+#define NR_symlinkat 266
+#define NR_mkdir 83
+#define NR_mkdirat 258
+#define NR_rmdir 84
 #else
 #error "sensor.file-system: syscall numbers are known for x86-64 only"
 #endif
@@ -241,7 +253,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
 	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
 	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate:
+	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
+	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
+	case NR_mkdirat: case NR_rmdir:
 		break;
 	default:
 		/* every other syscall of the machine ends here */
@@ -267,7 +281,28 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		stash(FS_OP_UNLINK, AT_FDCWD, ARG(1), 0, 0);
 		break;
 	case NR_unlinkat:
-		stash(FS_OP_UNLINK, ARG(1), ARG(2), 0, 0);
+		stash(FS_OP_UNLINK, ARG(1), ARG(2), ARG(3), 0);
+		break;
+	case NR_rmdir:
+		stash(FS_OP_UNLINK, AT_FDCWD, ARG(1), AT_REMOVEDIR, 0);
+		break;
+	case NR_link:
+		stash(FS_OP_LINK, AT_FDCWD, ARG(1), AT_FDCWD, ARG(2));
+		break;
+	case NR_linkat:
+		stash(FS_OP_LINK, ARG(1), ARG(2), ARG(3), ARG(4));
+		break;
+	case NR_symlink:
+		stash(FS_OP_SYMLINK, AT_FDCWD, ARG(2), 0, 0);
+		break;
+	case NR_symlinkat:
+		stash(FS_OP_SYMLINK, ARG(2), ARG(3), 0, 0);
+		break;
+	case NR_mkdir:
+		stash(FS_OP_MKDIR, AT_FDCWD, ARG(1), ARG(2), 0);
+		break;
+	case NR_mkdirat:
+		stash(FS_OP_MKDIR, ARG(1), ARG(2), ARG(3), 0);
 		break;
 	case NR_rename:
 		stash(FS_OP_RENAME, AT_FDCWD, ARG(1), AT_FDCWD, ARG(2));
@@ -671,7 +706,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* unlink, chmod, chown, truncate: by name */
+/* unlink, rmdir, chmod, chown, truncate, symlink, mkdir: by name */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 {
@@ -700,7 +735,12 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 		s->event.owner_gid = op.args[3];
 		kind = FS_CHOWN;
 	} else if (op.op == FS_OP_UNLINK) {
-		kind = FS_UNLINK;
+		kind = op.args[2] & AT_REMOVEDIR ? FS_RMDIR : FS_UNLINK;
+	} else if (op.op == FS_OP_SYMLINK) {
+		kind = FS_SYMLINK;
+	} else if (op.op == FS_OP_MKDIR) {
+		s->event.flags = op.args[2];
+		kind = FS_MKDIR;
 	} else {
 		kind = FS_TRUNCATE;
 	}
@@ -708,7 +748,7 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* rename, renameat, renameat2: two names */
+/* rename, renameat, renameat2, link, linkat: two names */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 {
@@ -730,7 +770,7 @@ int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 	name_path(s, 1, (int)op.args[2], (const char *)op.args[3], b1);
 	classes |= classes_of(s, 1, b1, s->paths[1].path + (b1->name_at & PATH_MASK));
 	reset(&s->event);
-	emit(s, FS_RENAME, classes, b0, b1, true, false);
+	emit(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false);
 	return 0;
 }
 
@@ -762,7 +802,9 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
 	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
 	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate:
+	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
+	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
+	case NR_mkdirat: case NR_rmdir:
 		break;
 	default:
 		return 0;
@@ -772,12 +814,15 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	switch (pending->op) {
 	case FS_OP_RENAME:
+	case FS_OP_LINK:
 		bpf_tail_call(ctx, &fs_tails, TAIL_RENAME);
 		break;
 	case FS_OP_UNLINK:
 	case FS_OP_CHMOD:
 	case FS_OP_CHOWN:
 	case FS_OP_TRUNCATE:
+	case FS_OP_SYMLINK:
+	case FS_OP_MKDIR:
 		bpf_tail_call(ctx, &fs_tails, TAIL_NAME);
 		break;
 	default:
@@ -883,6 +928,45 @@ int BPF_PROG(lsm_path_chown, const struct path *path)
 {
 	return lsm_check(BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt),
 			 FS_CHOWN, 0);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(lsm_path_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode)
+{
+	return lsm_check(dentry, BPF_CORE_READ(dir, mnt), FS_MKDIR, mode);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(lsm_path_rmdir, const struct path *dir, struct dentry *dentry)
+{
+	return lsm_check(dentry, BPF_CORE_READ(dir, mnt), FS_RMDIR, 0);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(lsm_path_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return lsm_check(dentry, BPF_CORE_READ(dir, mnt), FS_SYMLINK, 0);
+}
+
+/* a new name for a protected file, or a protected name for another file */
+SEC("lsm/path_link")
+int BPF_PROG(lsm_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt);
+	struct fs_scratch *s = lsm_begin();
+	__u32 classes;
+
+	if (!s)
+		return 0;
+	/* a hard link stays on one mount: the new directory's */
+	classes = lsm_path(s, 0, old_dentry, mnt);
+	classes |= lsm_path(s, 1, new_dentry, mnt);
+	if (!(classes & FS_CLASS_KILL))
+		return 0;
+	reset(&s->event);
+	emit(s, FS_LINK, classes, &s->built[0], &s->built[1], true, true);
+	return -EPERM;
 }
 
 SEC("lsm/path_rename")

@@ -80,6 +80,10 @@ const KINDS = [
   "chmod",
   "chown",
   "read",
+  "link",
+  "symlink",
+  "mkdir",
+  "rmdir",
 ] as const;
 const FLAG_PATH_TRUNCATED = 1;
 const FLAG_NEW_PATH_TRUNCATED = 2;
@@ -95,11 +99,11 @@ export interface FileSystemEvent extends BaseEvent {
   kind: FileSystemKind;
   /** Full path (of the old name, for a rename), normalised. */
   path: string;
-  /** rename: the new name. */
+  /** rename: the new name; link: the new name of the file at `path`. */
   new_path?: string;
   /** open, create, truncate by open, read: the open flags, e.g. O_WRONLY. */
   flags?: string[];
-  /** chmod: the new mode (e.g. 0o755 is 493). */
+  /** chmod, mkdir: the mode (e.g. 0o755 is 493). */
   mode?: number;
   /** chown: the new owner; absent when left unchanged. */
   owner_uid?: number;
@@ -116,7 +120,7 @@ export interface FileSystemEvent extends BaseEvent {
   refused?: boolean;
   /** The path was longer than what was captured, or deeper. */
   path_truncated?: boolean;
-  /** rename: likewise for the new path. */
+  /** rename, link: likewise for the new path. */
   new_path_truncated?: boolean;
   /** The writer's executable, from the process tree. */
   exe?: string;
@@ -185,7 +189,7 @@ export function decodeFileSystemEvent(
     event.new_path = readCString(view, data + pathSize, newPathSize);
   }
   const value = view.getUint32(offset + F.flags, true);
-  if (kind === "chmod") event.mode = value;
+  if (kind === "chmod" || kind === "mkdir") event.mode = value;
   else if (kind === "open" || kind === "create" || kind === "read") {
     event.flags = openFlagNames(value);
   } else if (kind === "truncate" && value) event.flags = openFlagNames(value);

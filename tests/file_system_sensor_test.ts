@@ -99,6 +99,9 @@ kernelTest(
           "chmod 600 renamed.txt", // fchmodat
           "truncate -s 0 existing.c", // open + ftruncate
           "rm renamed.txt", // unlinkat
+          "ln -s existing.c sym.c", // symlinkat
+          "ln existing.c hard.c", // linkat
+          "mkdir -m 750 dir && rmdir dir", // mkdirat, rmdir
           "cd ../elsewhere",
           "echo x > other.txt; mv other.txt other2.txt; rm other2.txt",
           "cat ../watched/existing.c > /dev/null", // a read: not a write
@@ -120,6 +123,10 @@ kernelTest(
           "rename /watched/sub/new.txt /watched/renamed.txt",
           "chmod /watched/renamed.txt",
           "unlink /watched/renamed.txt",
+          "symlink /watched/sym.c",
+          "link /watched/existing.c /watched/hard.c",
+          "mkdir /watched/dir",
+          "rmdir /watched/dir",
         ]
       ) {
         assert.ok(seen.includes(expected), `${expected} in ${seen.join(", ")}`);
@@ -190,6 +197,41 @@ kernelTest(
       assert.equal(exit?.type === "process_event" && exit.signal, 9);
       const report = run.agent.tamperReport();
       assert.equal(report.protected.length, 0, "content and size unchanged");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "block mode: a link or symlink that makes a protected name kills its maker",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.writeTextFile(`${dir}/evil.so`, "");
+      await Deno.writeTextFile(`${dir}/shadow`, "root:x\n");
+      const run = await watch(
+        [
+          "version: 1",
+          "mode: block",
+          "files:",
+          `  protect: ["${dir}/ld.so.preload", "${dir}/shadow"]`,
+          "",
+        ].join("\n"),
+        [
+          // The name is made before the signal lands: reported, and the
+          // maker never runs another instruction.
+          `ln -s ${dir}/evil.so ${dir}/ld.so.preload`,
+          'echo "symlink: $?"',
+          `ln ${dir}/shadow ${dir}/copy`,
+          'echo "link: $?"',
+        ].join("\n"),
+        dir,
+      );
+      assert.equal(run.stdout, "symlink: 137\nlink: 137\n");
+      const kinds = run.events.map((event) => [event.kind, event.verdict]);
+      assert.deepEqual(kinds, [["symlink", "deny"], ["link", "deny"]]);
+      assert.ok(run.events.every((event) => event.killed));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
