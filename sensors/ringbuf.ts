@@ -5,9 +5,13 @@
  *
  * Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position and is
  * mapped read-write; from page 1 on come the producer position page and then
- * the data area, which the kernel maps twice back to back so that a record
- * never wraps. Each record starts with an 8-byte header whose first u32 is
- * the length with two flag bits: still being written, and discarded.
+ * the data area. The kernel offers the data area twice back to back (so that
+ * libbpf never sees a record wrap), but every page mapped counts in the
+ * process's RSS from the mmap on, so this reader maps it once and copies the
+ * rare record whose body runs past the end into a scratch buffer. Each record
+ * starts with an 8-byte header whose first u32 is the length with two flag
+ * bits: still being written, and discarded; headers are 8-byte aligned, so a
+ * header never straddles the end, only a body can.
  *
  * @module
  */
@@ -32,7 +36,11 @@ const LENGTH_MASK = 0x3fff_ffff;
 const HEADER_SIZE = 8;
 const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
 
-/** Called for each record: its bytes are `view` at `offset`, `length` long. */
+/**
+ * Called for each record: its bytes are `view` at `offset`, `length` long.
+ * `view` is over the ring's pages, or over a scratch copy for a record that
+ * wraps around the end of the ring; either way valid only during the call.
+ */
 export type RecordHandler = (
   view: DataView,
   offset: number,
@@ -73,10 +81,14 @@ export class RingBufferReader implements Disposable {
   #consumer: BigUint64Array;
   #producer: BigUint64Array;
   #words: Uint32Array;
+  #bytes: Uint8Array;
   #view: DataView;
   #dataStart: number;
+  #dataEnd: number;
   #mask: number;
   #position: number;
+  #scratch = new Uint8Array(0);
+  #scratchView = new DataView(this.#scratch.buffer);
 
   /**
    * Maps the ring buffer behind `fd`, whose data area is `size` bytes.
@@ -92,7 +104,9 @@ export class RingBufferReader implements Disposable {
     this.size = size;
     this.#consumerPage = mapPages(fd, page, PROT_READ | PROT_WRITE, 0);
     try {
-      this.#producerPages = mapPages(fd, page + 2 * size, PROT_READ, page);
+      // The producer page and the data area, once (the kernel would allow
+      // up to twice the data area: remap_vmalloc_range checks the length).
+      this.#producerPages = mapPages(fd, page + size, PROT_READ, page);
     } catch (error) {
       libc().munmap(this.#consumerPage, BigInt(page));
       throw error;
@@ -102,12 +116,14 @@ export class RingBufferReader implements Disposable {
     );
     const pages = Deno.UnsafePointerView.getArrayBuffer(
       this.#producerPages,
-      page + 2 * size,
+      page + size,
     );
     this.#producer = new BigUint64Array(pages, 0, 1);
     this.#words = new Uint32Array(pages);
+    this.#bytes = new Uint8Array(pages);
     this.#view = new DataView(pages);
     this.#dataStart = page;
+    this.#dataEnd = page + size;
     this.#mask = size - 1;
     this.#position = Number(Atomics.load(this.#consumer, 0));
   }
@@ -130,6 +146,7 @@ export class RingBufferReader implements Disposable {
     // Publish progress a quarter ring at a time so the kernel can refill
     // while a long drain runs.
     const publishEvery = this.size >> 2;
+    const dataEnd = this.#dataEnd;
     while (count < limit) {
       if (position >= producer) {
         producer = Number(Atomics.load(this.#producer, 0));
@@ -142,7 +159,18 @@ export class RingBufferReader implements Disposable {
       position += (length + HEADER_SIZE + 7) & ~7;
       if (!(header & DISCARD_BIT)) {
         count++;
-        onRecord(this.#view, offset + HEADER_SIZE, length);
+        let view = this.#view;
+        let start = offset + HEADER_SIZE;
+        if (start + length > dataEnd) {
+          if (start === dataEnd) {
+            // The header took the last 8 bytes: the body starts the ring.
+            start = this.#dataStart;
+          } else {
+            view = this.#unwrap(start, length);
+            start = 0;
+          }
+        }
+        onRecord(view, start, length);
       }
       if (position - published >= publishEvery) {
         Atomics.store(this.#consumer, 0, BigInt(position));
@@ -156,11 +184,32 @@ export class RingBufferReader implements Disposable {
     return count;
   }
 
+  /**
+   * Copies a record body that runs past the end of the data area, from
+   * `start` to the end and then on from the start of the data area, into
+   * the scratch buffer (grown to a power of two when too small).
+   */
+  #unwrap(start: number, length: number): DataView {
+    if (this.#scratch.length < length) {
+      let capacity = Math.max(this.#scratch.length, 256);
+      while (capacity < length) capacity *= 2;
+      this.#scratch = new Uint8Array(capacity);
+      this.#scratchView = new DataView(this.#scratch.buffer);
+    }
+    const head = this.#dataEnd - start;
+    this.#scratch.set(this.#bytes.subarray(start, this.#dataEnd), 0);
+    this.#scratch.set(
+      this.#bytes.subarray(this.#dataStart, this.#dataStart + length - head),
+      head,
+    );
+    return this.#scratchView;
+  }
+
   /** Unmaps the ring. Views handed out before must not be used after. */
   close(): void {
     if (!this.#producerPages || !this.#consumerPage) return;
     const page = pageSize();
-    libc().munmap(this.#producerPages, BigInt(page + 2 * this.size));
+    libc().munmap(this.#producerPages, BigInt(page + this.size));
     libc().munmap(this.#consumerPage, BigInt(page));
     this.#producerPages = null;
     this.#consumerPage = null;
