@@ -36,7 +36,7 @@ import type { EventListener, RingfenceEvent } from "./events.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";
-import { scopeRootTest, StepTracker } from "./steps.ts";
+import { readEnviron, scopeRootTest, StepTracker } from "./steps.ts";
 import {
   diffSnapshots,
   type FileState,
@@ -160,6 +160,11 @@ export class Agent {
     this.#steps = new StepTracker(
       tree,
       scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
+      readEnviron,
+      // `run`: what it runs inherits the agent's environment.
+      options.spawner
+        ? new Map(Object.entries(Deno.env.toObject()))
+        : undefined,
     );
     const time = new TimeFormatter();
     this.#bindings = [{

@@ -67,19 +67,26 @@ export class StepTracker {
   readonly #isRoot: (node: ProcessNode) => boolean;
   readonly #read: EnvironReader;
   readonly #environs = new WeakMap<ProcessNode, Cached>();
+  readonly #inherited: Omit<Step, "pid"> | null | undefined;
 
   /**
    * @param isRoot tells a scope root (the step search starts below it).
    * @param read reads a process environment (tests pass a fake).
+   * @param inherited the environment every process below the roots
+   *   inherits (`ringfence run`: the agent's own), so that no process's
+   *   environment needs reading: under `make`, every compiler would cost a
+   *   read of /proc/<pid>/environ otherwise.
    */
   constructor(
     tree: ProcessTree,
     isRoot: (node: ProcessNode) => boolean,
     read: EnvironReader = readEnviron,
+    inherited?: ReadonlyMap<string, string>,
   ) {
     this.#tree = tree;
     this.#isRoot = isRoot;
     this.#read = read;
+    this.#inherited = inherited && ciStep(inherited);
   }
 
   /** Adds `step` to the event when its process is below a scope root. */
@@ -123,6 +130,7 @@ export class StepTracker {
   }
 
   #ciStep(node: ProcessNode): Omit<Step, "pid"> | null {
+    if (this.#inherited !== undefined) return this.#inherited;
     const image = `${node.path ?? ""}\0${node.argv?.join("\0") ?? ""}`;
     const cached = this.#environs.get(node);
     if (cached && cached.image === image) return cached.step;
@@ -132,19 +140,23 @@ export class StepTracker {
       if (node.exited) this.#environs.set(node, { image, step: null });
       return null;
     }
-    let step: Omit<Step, "pid"> | null = null;
-    const github = env.get("GITHUB_ACTION");
-    const gitlab = env.get("CI_JOB_NAME");
-    if (github) {
-      step = { name: github, ci: "github" };
-      const action = env.get("GITHUB_ACTION_REPOSITORY");
-      if (action) step.action = action;
-    } else if (gitlab) {
-      step = { name: gitlab, ci: "gitlab" };
-    }
+    const step = ciStep(env);
     this.#environs.set(node, { image, step });
     return step;
   }
+}
+
+/** The CI step an environment names, if any. */
+function ciStep(env: ReadonlyMap<string, string>): Omit<Step, "pid"> | null {
+  const github = env.get("GITHUB_ACTION");
+  const gitlab = env.get("CI_JOB_NAME");
+  if (github) {
+    const action = env.get("GITHUB_ACTION_REPOSITORY");
+    return action
+      ? { name: github, ci: "github", action }
+      : { name: github, ci: "github" };
+  }
+  return gitlab ? { name: gitlab, ci: "gitlab" } : null;
 }
 
 function commandStep(node: ProcessNode): Step {

@@ -336,8 +336,11 @@ kernelTest(
         "--",
         "/bin/bash",
         "-c",
-        `GITHUB_ACTION=fetch /bin/bash -c '${probes([allowed, killed])}'`,
+        `/bin/bash -c '${probes([allowed, killed])}'`,
       ], {
+        // ringfence run inside the GitHub step "fetch": what it runs
+        // inherits the step.
+        GITHUB_ACTION: "fetch",
         GITHUB_STEP_SUMMARY: `${dir}/summary.md`,
         RINGFENCE_STATE_DIR: `${dir}/state`,
       });

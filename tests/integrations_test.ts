@@ -261,6 +261,54 @@ Deno.test("steps: GitHub step by environ below the root, cached per process; com
   assert.deepEqual(gitlab.stepOf(31), { name: "test", pid: 30, ci: "gitlab" });
 });
 
+Deno.test("steps: an inherited environment (ringfence run) names steps without reading any", () => {
+  const tree = new ProcessTree();
+  for (
+    const [pid, ppid, argv] of [[10, 1, ["bash"]], [20, 10, ["make"]], [
+      21,
+      20,
+      ["cc"],
+    ]] as const
+  ) {
+    tree.apply(
+      {
+        ...syntheticEvent(pid),
+        pid,
+        ppid,
+        comm: argv[0],
+        argv: [...argv],
+      } as ProcessEvent,
+    );
+  }
+  const isRoot = (node: ProcessNode) => node.pid === 10;
+  const never = () => {
+    throw new Error("no environment should be read");
+  };
+  const plain = new StepTracker(
+    tree,
+    isRoot,
+    never,
+    new Map([["HOME", "/root"]]),
+  );
+  assert.deepEqual(plain.stepOf(21), { name: "make", pid: 20, ci: "command" });
+  const github = new StepTracker(
+    tree,
+    isRoot,
+    never,
+    new Map([["GITHUB_ACTION", "__run_2"], ["GITHUB_ACTION_REPOSITORY", ""]]),
+  );
+  assert.deepEqual(github.stepOf(21), {
+    name: "__run_2",
+    pid: 20,
+    ci: "github",
+  });
+  assert.deepEqual(github.stepOf(10), {
+    name: "__run_2",
+    pid: 10,
+    ci: "github",
+  });
+});
+
 // ---- exporters ----
 
 Deno.test(
