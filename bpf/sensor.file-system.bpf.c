@@ -643,6 +643,32 @@ static __always_inline void reset(struct file_system_event *event)
 }
 
 /*
+ * The scratch to build paths in, with this thread's syscall that just
+ * ended in *op; NULL when there is none or it failed.
+ */
+static __always_inline struct fs_scratch *finish_begin(long ret, struct fs_pending *op)
+{
+	struct fs_scratch *s;
+
+	if (!take_pending(ret, op))
+		return NULL;
+	s = scratch();
+	if (s)
+		__builtin_memset(s->built, 0, sizeof(s->built));
+	return s;
+}
+
+/* paths[which] = a syscall's name made absolute; returns its classes. */
+static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
+					__u64 dfd, __u64 name)
+{
+	struct built *b = &s->built[which & 1];
+
+	name_path(s, which, (int)dfd, (const char *)name, b);
+	return classes_of(s, which, b, s->paths[which & 1].path + (b->name_at & PATH_MASK));
+}
+
+/*
  * The three finishers are reached by tail call from sys_exit: the
  * verifier checks each on its own rather than every path through all
  * three at once. They are never attached.
@@ -660,14 +686,11 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	__u32 classes;
 	__u8 kind;
 
-	if (!take_pending(ret, &op))
-		return 0;
-	s = scratch();
+	s = finish_begin(ret, &op);
 	if (!s)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	__builtin_memset(s->built, 0, sizeof(s->built));
 	file = fd_file(op.op == FS_OP_OPEN ? ret : (int)op.args[0]);
 	if (!file)
 		return 0;
@@ -716,16 +739,12 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 	__u32 classes;
 	__u8 kind;
 
-	if (!take_pending(ret, &op))
-		return 0;
-	s = scratch();
+	s = finish_begin(ret, &op);
 	if (!s)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	__builtin_memset(s->built, 0, sizeof(s->built));
-	name_path(s, 0, (int)op.args[0], (const char *)op.args[1], b0);
-	classes = classes_of(s, 0, b0, s->paths[0].path + (b0->name_at & PATH_MASK));
+	classes = named_path(s, 0, op.args[0], op.args[1]);
 	reset(&s->event);
 	if (op.op == FS_OP_CHMOD) {
 		s->event.flags = op.args[2];
@@ -757,18 +776,13 @@ int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 	struct fs_scratch *s;
 	__u32 classes;
 
-	if (!take_pending(ret, &op))
-		return 0;
-	s = scratch();
+	s = finish_begin(ret, &op);
 	if (!s)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	__builtin_memset(s->built, 0, sizeof(s->built));
-	name_path(s, 0, (int)op.args[0], (const char *)op.args[1], b0);
-	classes = classes_of(s, 0, b0, s->paths[0].path + (b0->name_at & PATH_MASK));
-	name_path(s, 1, (int)op.args[2], (const char *)op.args[3], b1);
-	classes |= classes_of(s, 1, b1, s->paths[1].path + (b1->name_at & PATH_MASK));
+	classes = named_path(s, 0, op.args[0], op.args[1]);
+	classes |= named_path(s, 1, op.args[2], op.args[3]);
 	reset(&s->event);
 	emit(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false);
 	return 0;
