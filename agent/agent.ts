@@ -26,6 +26,7 @@ import {
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
+import { bootId } from "../sensors/boot.ts";
 import {
   bpfLsm,
   cgroup2Mount,
@@ -465,14 +466,6 @@ export interface FileEnforcement {
  */
 export const LSM_REFUSAL_FILE = "/run/ringfence/bpf-lsm-refused";
 
-function bootId(): string {
-  try {
-    return Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-  } catch {
-    return "unknown";
-  }
-}
-
 /**
  * BPF LSM when the host has it, else the signal. RINGFENCE_LSM=off never
  * tries it; RINGFENCE_LSM=force tries it whatever the host says or an
@@ -491,7 +484,7 @@ function fileEnforcementPlan(): FileEnforcement {
   if (!lsm.usable) return { method: "signal", reason: lsm.reason };
   try {
     const [boot, reason] = Deno.readTextFileSync(LSM_REFUSAL_FILE).split("\n");
-    if (boot === bootId()) {
+    if (boot && boot === bootId()) {
       return { method: "signal", reason: `${reason} (earlier in this boot)` };
     }
   } catch { /* not refused yet */ }
@@ -501,7 +494,8 @@ function fileEnforcementPlan(): FileEnforcement {
 function rememberLsmRefusal(reason: string): void {
   try {
     Deno.mkdirSync("/run/ringfence", { recursive: true });
-    Deno.writeTextFileSync(LSM_REFUSAL_FILE, `${bootId()}\n${reason}\n`);
+    const boot = bootId();
+    if (boot) Deno.writeTextFileSync(LSM_REFUSAL_FILE, `${boot}\n${reason}\n`);
   } catch { /* the next start tries again */ }
 }
 

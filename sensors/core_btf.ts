@@ -32,6 +32,7 @@ import {
   O_RDONLY,
   PROT_READ,
 } from "./libc.ts";
+import { bootId } from "./boot.ts";
 
 const BTF_MAGIC = 0xeb9f;
 const HEADER_SIZE = 24;
@@ -624,14 +625,6 @@ function fingerprint(objects: readonly Uint8Array[]): string {
     a = Math.imul(a ^ object.length, 0x01000193);
   }
   return ((a >>> 0).toString(16) + (b >>> 0).toString(16)).padStart(16, "0");
-}
-
-function bootId(): string {
-  try {
-    return Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-  } catch {
-    return "";
-  }
 }
 
 /**
