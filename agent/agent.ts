@@ -309,14 +309,16 @@ export class Agent {
         "the new policy has a files section and the running agent started without one (sensor.file-system is not loaded): restart the agent",
       );
     }
+    // Everything compiled before anything changes.
     const maps = networkPolicyMaps(policy.network, this.#resolvConf);
+    // Without a files section, no rules: the sensor stays, silent.
+    const fileRules = this.#files && new FileRules(policy.files, policy.mode);
+    const fileMaps = fileRules?.kernelMaps();
     this.#network.setPolicy(maps);
     this.#network.configure(networkSettings(policy));
     applyExecDeny(this.#process, policy);
-    if (this.#files) {
-      // Without a files section, no rules: the sensor stays, silent.
-      const fileRules = new FileRules(policy.files, policy.mode);
-      this.#files.sensor.setRules(fileRules.kernelMaps());
+    if (this.#files && fileRules && fileMaps) {
+      this.#files.sensor.setRules(fileMaps);
       this.#files.rules = fileRules;
     }
     const names = new Set(policy.scope.processes);

@@ -189,6 +189,14 @@ function processPolicy(ctx: Context, field: Field | undefined): ProcessPolicy {
           `"**/name" ("**/xmrig")`,
       );
     }
+    // The kernel's maps (sensor.process deny_exec_*) hold this many each.
+    if (Math.max(denyPaths.length, denyNames.length) > PROCESS_DENY_MAX) {
+      fail(
+        ctx,
+        node,
+        `process.deny: more than ${PROCESS_DENY_MAX} paths or names (the kernel's map holds ${PROCESS_DENY_MAX})`,
+      );
+    }
   }
   return {
     denyPaths: [...new Set(denyPaths)],
@@ -215,6 +223,7 @@ function filesPolicy(
   field: Field | undefined,
 ): FilesPolicy {
   const fields = section(ctx, field, "files", FILES_KEYS);
+  let counted = 0;
   const globs = (key: "watch" | "protect" | "secrets"): string[] => {
     const list = fields?.get(key);
     if (!list) return [];
@@ -256,7 +265,17 @@ function filesPolicy(
         return expanded;
       },
     );
-    return [...new Set(patterns)];
+    const unique = [...new Set(patterns)];
+    counted += unique.length;
+    // Each pattern is at most one entry of the kernel's prefix or name map.
+    if (counted > FILES_PATTERNS_MAX) {
+      fail(
+        ctx,
+        list.key,
+        `"files": more than ${FILES_PATTERNS_MAX} patterns (the kernel's maps hold ${FILES_PATTERNS_MAX})`,
+      );
+    }
+    return unique;
   };
   return {
     watch: globs("watch"),
@@ -287,6 +306,10 @@ const TOP_KEYS = [
   "files",
 ];
 const FILES_KEYS = ["watch", "protect", "secrets", "action"];
+/** Entries of sensor.process's deny_exec_paths and deny_exec_names. */
+const PROCESS_DENY_MAX = 1024;
+/** Entries of sensor.file-system's fs_prefixes and fs_names. */
+const FILES_PATTERNS_MAX = 4096;
 const PROCESS_KEYS = ["deny", "action"];
 const SCOPE_KEYS = ["processes"];
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];

@@ -630,3 +630,30 @@ Deno.test("parsePolicy() rejects invalid file globs and keys with positions", ()
     '3:11: "files.action" must be one of kill, audit (got "deny")',
   );
 });
+
+Deno.test("parsePolicy() refuses more patterns than the kernel's maps hold", () => {
+  const many = (count: number, make: (index: number) => string) =>
+    Array.from({ length: count }, (_, index) => JSON.stringify(make(index)))
+      .join(", ");
+  assert.throws(
+    () =>
+      parsePolicy(
+        `version: 1\nprocess:\n  deny: [${many(1025, (i) => `/bin/p${i}`)}]\n`,
+        FILE,
+      ),
+    (error: Error) =>
+      error instanceof PolicyError &&
+      /^ci\/policy\.yaml:3:\d+: process\.deny: more than 1024 paths or names \(the kernel's map holds 1024\)$/
+        .test(error.message),
+  );
+  rejects(
+    `version: 1\nfiles:\n  watch: [${
+      many(4000, (i) => `/w${i}/**`)
+    }]\n  secrets: [${many(97, (i) => `**/s${i}`)}]\n`,
+    `4:3: "files": more than 4096 patterns (the kernel's maps hold 4096)`,
+  );
+  parsePolicy(
+    `version: 1\nfiles:\n  watch: [${many(4096, (i) => `/w${i}/**`)}]\n`,
+    FILE,
+  );
+});
