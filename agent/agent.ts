@@ -549,7 +549,7 @@ async function loadSensors(
       };
       rememberLsmRefusal(enforcement.reason);
       fileSystem.close();
-      fileSystem = undefined;
+      fileSystem = undefined; // closed: the catch below must not again
       fileSystem = openFileSystem(false);
       await Sensor.loadAll([fileSystem]);
     } else if (errors[2]) throw errors[2];
