@@ -653,11 +653,13 @@ export function cachedMinimalCoreBtf(
   if (file && minimal.btf) {
     try {
       Deno.mkdirSync(directory, { recursive: true, mode: 0o700 });
-      // Earlier boots' and versions' copies go: one file, always current.
+      // Earlier boots' copies go; this boot keeps one per set of objects
+      // (with and without the file sensor, say), 25 KB each.
       for (const entry of Deno.readDirSync(directory)) {
-        if (entry.name.startsWith("core-btf-")) {
-          Deno.removeSync(`${directory}/${entry.name}`);
-        }
+        if (
+          entry.name.startsWith("core-btf-") &&
+          !entry.name.startsWith(`core-btf-${boot}-`)
+        ) Deno.removeSync(`${directory}/${entry.name}`);
       }
       const partial = `${file}.${Deno.pid}`;
       Deno.writeFileSync(partial, minimal.btf, { mode: 0o600 });

@@ -123,16 +123,26 @@ kernelTest(
       assert.equal(second.cached, true);
       assert.deepEqual(second.btf, first.btf);
       assert.equal(reads, 1, "the kernel's BTF was read once");
-      // Other objects (another version, other sensors) have their own key,
-      // and replace the file: one copy, always current.
-      const other = cachedMinimalCoreBtf(
-        objects.slice(0, 2),
-        counted,
-        directory,
+      // Other objects (another version, other sensors) have a file of
+      // their own; an earlier boot's file goes.
+      await Deno.writeTextFile(`${directory}/core-btf-earlier-0.btf`, "x");
+      const fewer = objects.slice(0, 2);
+      assert.equal(
+        cachedMinimalCoreBtf(fewer, counted, directory).cached,
+        undefined,
       );
-      assert.equal(other.cached, undefined);
+      assert.equal(
+        cachedMinimalCoreBtf(fewer, counted, directory).cached,
+        true,
+      );
+      assert.equal(
+        cachedMinimalCoreBtf(objects, counted, directory).cached,
+        true,
+      );
       assert.equal(reads, 2);
-      assert.equal([...Deno.readDirSync(directory)].length, 1);
+      const names = [...Deno.readDirSync(directory)].map((entry) => entry.name);
+      assert.equal(names.length, 2, names.join());
+      assert.ok(names.includes(file.name));
     } finally {
       await Deno.remove(directory, { recursive: true });
     }
