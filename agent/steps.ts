@@ -37,6 +37,15 @@ export type EnvironReader = (pid: number) => Map<string, string> | undefined;
 const MAX_NAME = 120;
 /** How deep below the root an environment is looked for. */
 const MAX_DEPTH = 4;
+/**
+ * Environment reads allowed per second (and in a burst). A CI runner
+ * starts a few step processes per job, far below it; a root that runs
+ * thousands of short commands (a shell loop, `make`) would otherwise cost
+ * one read per command, and each read takes the target's memory lock
+ * while it execs. Beyond it a process gets its command as its step until
+ * a later event finds the budget back.
+ */
+export const ENVIRON_READS_PER_SECOND = 50;
 
 /** Reads /proc/<pid>/environ (NUL-separated NAME=value). */
 export function readEnviron(pid: number): Map<string, string> | undefined {
@@ -68,6 +77,9 @@ export class StepTracker {
   readonly #read: EnvironReader;
   readonly #environs = new WeakMap<ProcessNode, Cached>();
   readonly #inherited: Omit<Step, "pid"> | null | undefined;
+  readonly #now: () => number;
+  #budget = ENVIRON_READS_PER_SECOND;
+  #budgetAt = 0;
 
   /**
    * @param isRoot tells a scope root (the step search starts below it).
@@ -76,17 +88,34 @@ export class StepTracker {
    *   inherits (`ringfence run`: the agent's own), so that no process's
    *   environment needs reading: under `make`, every compiler would cost a
    *   read of /proc/<pid>/environ otherwise.
+   * @param now milliseconds, for the read budget (tests pass a fake clock).
    */
   constructor(
     tree: ProcessTree,
     isRoot: (node: ProcessNode) => boolean,
     read: EnvironReader = readEnviron,
     inherited?: ReadonlyMap<string, string>,
+    now: () => number = () => performance.now(),
   ) {
     this.#tree = tree;
     this.#isRoot = isRoot;
     this.#read = read;
     this.#inherited = inherited && ciStep(inherited);
+    this.#now = now;
+    this.#budgetAt = now();
+  }
+
+  /** Takes one read from the budget, if there is one left. */
+  #mayRead(): boolean {
+    const now = this.#now();
+    this.#budget = Math.min(
+      ENVIRON_READS_PER_SECOND,
+      this.#budget + (now - this.#budgetAt) * ENVIRON_READS_PER_SECOND / 1000,
+    );
+    this.#budgetAt = now;
+    if (this.#budget < 1) return false;
+    this.#budget--;
+    return true;
   }
 
   /** Adds `step` to the event when its process is below a scope root. */
@@ -134,6 +163,8 @@ export class StepTracker {
     const image = `${node.path ?? ""}\0${node.argv?.join("\0") ?? ""}`;
     const cached = this.#environs.get(node);
     if (cached && cached.image === image) return cached.step;
+    // Not cached: a later event may find the budget back.
+    if (!this.#mayRead()) return null;
     const env = this.#read(node.pid);
     if (!env) {
       // Gone: nothing more to learn. Otherwise a later event may do better.

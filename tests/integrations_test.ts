@@ -9,7 +9,11 @@ import type { RingfenceEvent } from "../agent/events.ts";
 import type { ProcessNode } from "../agent/process_tree.ts";
 import { ProcessTree } from "../agent/process_tree.ts";
 import { buildReport, renderMarkdown, suggestPolicy } from "../agent/report.ts";
-import { scopeRootTest, StepTracker } from "../agent/steps.ts";
+import {
+  ENVIRON_READS_PER_SECOND,
+  scopeRootTest,
+  StepTracker,
+} from "../agent/steps.ts";
 import { postCommitComment } from "../agent/integrations.ts";
 import { GrpcExporter } from "../exporters/grpc.ts";
 import { HttpExporter } from "../exporters/http.ts";
@@ -307,6 +311,52 @@ Deno.test("steps: an inherited environment (ringfence run) names steps without r
     pid: 10,
     ci: "github",
   });
+});
+
+Deno.test("steps: environment reads are budgeted; a process over budget gets its command, then its CI step", () => {
+  const tree = new ProcessTree();
+  const count = ENVIRON_READS_PER_SECOND + 5;
+  tree.apply(
+    { ...syntheticEvent(10), pid: 10, ppid: 1, comm: "loop" } as ProcessEvent,
+  );
+  for (let pid = 100; pid < 100 + count; pid++) {
+    tree.apply(
+      {
+        ...syntheticEvent(pid),
+        pid,
+        ppid: 10,
+        comm: "cc",
+        argv: ["cc", `${pid}.c`],
+      } as ProcessEvent,
+    );
+  }
+  let clock = 0;
+  let reads = 0;
+  const steps = new StepTracker(
+    tree,
+    (node: ProcessNode) => node.pid === 10,
+    () => {
+      reads++;
+      return new Map([["GITHUB_ACTION", "build"]]);
+    },
+    undefined,
+    () => clock,
+  );
+  const names = Array.from(
+    { length: count },
+    (_, index) => steps.stepOf(100 + index)?.name,
+  );
+  assert.equal(reads, ENVIRON_READS_PER_SECOND);
+  assert.equal(names[0], "build");
+  assert.equal(
+    names.at(-1),
+    `cc ${100 + count - 1}.c`,
+    "over budget: its command",
+  );
+  clock += 1000; // the budget comes back
+  assert.equal(steps.stepOf(100 + count - 1)?.name, "build");
+  assert.equal(steps.stepOf(100)?.name, "build", "cached: no read");
+  assert.equal(reads, ENVIRON_READS_PER_SECOND + 1);
 });
 
 // ---- exporters ----
