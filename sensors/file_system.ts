@@ -394,28 +394,33 @@ export class FileSystemSensor extends Sensor {
    * little; the config (kill) changes last.
    */
   setRules(maps: FileSystemMaps): void {
-    const prefixFd = this.object.map("fs_prefixes").fd;
-    const nameFd = this.object.map("fs_names").fd;
     const value = (bits: number) =>
       new Uint8Array(new Uint32Array([bits]).buffer);
-    const prefixKeys = new Map<string, Uint8Array<ArrayBuffer>>();
-    for (const [prefix, bits] of maps.prefixes) {
-      const key = prefixKey(prefix);
-      prefixKeys.set(hex(key), key);
-      mapUpdate(prefixFd, key, value(bits));
-    }
-    const nameKeys = new Map<string, Uint8Array<ArrayBuffer>>();
-    for (const [name, bits] of maps.names) {
-      const key = nameKey(name);
-      nameKeys.set(hex(key), key);
-      mapUpdate(nameFd, key, value(bits));
-    }
-    for (const key of mapKeys(prefixFd, FS_PREFIX_KEY.size)) {
-      if (!prefixKeys.has(hex(key))) mapDelete(prefixFd, new Uint8Array(key));
-    }
-    for (const key of mapKeys(nameFd, FS_NAME_KEY.size)) {
-      if (!nameKeys.has(hex(key))) mapDelete(nameFd, new Uint8Array(key));
-    }
+    const replace = (
+      map: string,
+      keySize: number,
+      entries: [Uint8Array<ArrayBuffer>, number][],
+    ) => {
+      const fd = this.object.map(map).fd;
+      const wanted = new Set<string>();
+      for (const [key, bits] of entries) {
+        wanted.add(hex(key));
+        mapUpdate(fd, key, value(bits));
+      }
+      for (const key of mapKeys(fd, keySize)) {
+        if (!wanted.has(hex(key))) mapDelete(fd, new Uint8Array(key));
+      }
+    };
+    replace(
+      "fs_prefixes",
+      FS_PREFIX_KEY.size,
+      [...maps.prefixes].map(([prefix, bits]) => [prefixKey(prefix), bits]),
+    );
+    replace(
+      "fs_names",
+      FS_NAME_KEY.size,
+      [...maps.names].map(([name, bits]) => [nameKey(name), bits]),
+    );
     mapUpdate(
       this.object.map("fs_config").fd,
       new Uint8Array(4),
