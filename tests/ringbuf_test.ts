@@ -45,25 +45,39 @@ function random(seed: number): (below: number) => number {
   };
 }
 
+/**
+ * The ring_records fixture loaded with a ring of `size` bytes, emitting for
+ * this thread's getppid().
+ */
+async function ringRecords(size: number): Promise<BpfObject> {
+  const bytes = await Deno.readFile(
+    `${ROOT}bpf/build/fixtures/ring_records.bpf.o`,
+  );
+  const object = BpfObject.open(bytes, "ring_records");
+  try {
+    object.map("events").setMaxEntries(size);
+    object.load();
+    mapUpdate(
+      object.map("target").fd,
+      new Uint8Array(4),
+      new Uint8Array(new Uint32Array([libc.symbols.gettid()]).buffer),
+    );
+    return object;
+  } catch (error) {
+    object.close();
+    throw error;
+  }
+}
+
 kernelTest(
   "RingBufferReader maps the data area once and decodes records that wrap around its end intact",
   async () => {
     const page = pageSize();
-    const bytes = await Deno.readFile(
-      `${ROOT}bpf/build/fixtures/ring_records.bpf.o`,
-    );
-    using object = BpfObject.open(bytes, "ring_records");
-    object.map("events").setMaxEntries(page);
-    object.load();
+    using object = await ringRecords(page);
     const events = object.map("events");
     const size = events.maxEntries;
     assert.equal(size, page);
     const zero = new Uint8Array(4);
-    mapUpdate(
-      object.map("target").fd,
-      zero,
-      new Uint8Array(new Uint32Array([libc.symbols.gettid()]).buffer),
-    );
     const stagingFd = object.map("staging").fd;
     const staging = new Uint8Array(8 + RECORD_MAX);
     const stagingView = new DataView(staging.buffer);
@@ -177,19 +191,9 @@ kernelTest(
   "RingBufferReader hands out the ring's own view for a record that does not wrap",
   async () => {
     const page = pageSize();
-    const bytes = await Deno.readFile(
-      `${ROOT}bpf/build/fixtures/ring_records.bpf.o`,
-    );
-    using object = BpfObject.open(bytes, "ring_records");
-    object.map("events").setMaxEntries(page);
-    object.load();
+    using object = await ringRecords(page);
     const events = object.map("events");
     const zero = new Uint8Array(4);
-    mapUpdate(
-      object.map("target").fd,
-      zero,
-      new Uint8Array(new Uint32Array([libc.symbols.gettid()]).buffer),
-    );
     const staging = new Uint8Array(8 + RECORD_MAX);
     using _link = object.program("emit").attach();
     using reader = new RingBufferReader(events.fd, page);
