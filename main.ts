@@ -17,7 +17,17 @@
  * @module
  */
 
-import { Command, CommanderError } from "commander";
+import {
+  type Application,
+  type ApplicationText,
+  buildApplication,
+  buildCommand,
+  buildRouteMap,
+  type CommandContext,
+  run as runCli,
+  type StricliProcess,
+  text_en,
+} from "@stricli/core";
 import { Agent, type FileEnforcement } from "./agent/agent.ts";
 import type { RingfenceEvent } from "./agent/events.ts";
 import { summaryLine } from "./agent/summary.ts";
@@ -29,10 +39,8 @@ import {
   Outputs,
   publishReport,
   reportCommand,
-  type ReportOptions,
   stateDir,
   stopAgent,
-  type StopOptions,
   writePidFile,
 } from "./agent/integrations.ts";
 import { loadPolicy, parsePolicy } from "./policy/parse.ts";
@@ -236,125 +244,270 @@ async function validate(file: string): Promise<number> {
   return 0;
 }
 
-/** Builds the CLI; `exit` receives the exit code of the chosen command. */
-export function cli(exit: (code: number) => void): Command {
-  const program = new Command("ringfence")
-    .description("eBPF runtime security for CI runners")
-    .version(VERSION, "-V, --version-flag")
-    .enablePositionalOptions()
-    .showHelpAfterError()
-    .exitOverride();
-  const finish = (promise: Promise<number>) => promise.then(exit);
+/** Writes all of `text`: `writeSync` may take only part of it. */
+function writer(file: { writeSync(bytes: Uint8Array): number }) {
+  const encoder = new TextEncoder();
+  return {
+    write(text: string): void {
+      let bytes = encoder.encode(text);
+      while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+    },
+  };
+}
 
-  program.command("run")
-    .description("watch CMD and all its descendants, then exit with its status")
-    .option("-p, --policy <file>", "policy file (default: the built-in policy)")
-    .option(
-      "-o, --output <file>",
-      "where events go as JSON lines: a file, - for stdout, or stderr",
-      "stderr",
-    )
-    .option("--sensors <dir>", "directory of compiled sensors (development)")
-    .option("--report <file>", "write the markdown report here at the end")
-    .option("--commit-comment", "post the report as a commit comment")
-    .argument("<command...>", "the command to run, after --")
-    .passThroughOptions()
-    .action((command: string[], options: AgentCliOptions) =>
-      finish(run(command, options))
-    );
+/** What each command runs with: Deno's streams, and its exit code. */
+interface CliContext extends CommandContext {
+  readonly process: StricliProcess;
+}
 
-  program.command("start")
-    .description(
-      "watch the scope roots of the policy and their descendants until SIGTERM or SIGINT",
-    )
-    .option("-p, --policy <file>", "policy file (default: the built-in policy)")
-    .option(
-      "-o, --output <file>",
-      "where events go as JSON lines: a file, - for stdout, or stderr",
-      "-",
-    )
-    .option("--ready-file <file>", "write the agent's pid here once armed")
-    .option("--sensors <dir>", "directory of compiled sensors (development)")
-    .option(
-      "--state-dir <dir>",
-      "pid file, report and spool (default $RINGFENCE_STATE_DIR or /var/lib/ringfence)",
-    )
-    .option("--report <file>", "also write the markdown report here at stop")
-    .action((options: AgentCliOptions & { readyFile?: string }) =>
-      finish(start(options))
-    );
+/**
+ * A command's action: it returns the exit code; an error becomes one line
+ * on stderr and exit code 2, or a {@linkcode Fatal}'s own code.
+ */
+function action<FLAGS, ARGS extends unknown[]>(
+  body: (flags: FLAGS, ...args: ARGS) => Promise<number>,
+): (this: CliContext, flags: FLAGS, ...args: ARGS) => Promise<void> {
+  return async function (this: CliContext, flags: FLAGS, ...args: ARGS) {
+    try {
+      this.process.exitCode = await body(flags, ...args);
+    } catch (error) {
+      console.error(`ringfence: ${(error as Error).message.split("\n")[0]}`);
+      this.process.exitCode = error instanceof Fatal ? error.code : 2;
+    }
+  };
+}
 
-  program.command("stop")
-    .description(
-      "stop a running `ringfence start` and publish its report ($GITHUB_STEP_SUMMARY, --report, or stdout)",
-    )
-    .option("--state-dir <dir>", "the agent's state directory", stateDir())
-    .option(
-      "--pid-file <file>",
-      "pid file (default: <state dir>/ringfence.pid)",
-    )
-    .option("--timeout <seconds>", "how long to wait for the agent", "30")
-    .option("--report <file>", "also write the markdown report here")
-    .option(
-      "--commit-comment",
-      "post the report as a commit comment (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_SHA)",
-    )
-    .action((options: StopOptions) => finish(stopAgent(options)));
+function text(brief: string, placeholder = "file") {
+  return { kind: "parsed", parse: String, brief, placeholder } as const;
+}
 
-  program.command("report")
-    .description("the job report from a saved JSON-lines event file")
-    .argument("<events>", "JSON-lines event file")
-    .option("--format <format>", "md or json", "md")
-    .option(
-      "--suggest-policy",
-      "print a block-mode policy allowing exactly what the events used",
-    )
-    .option("--out <file>", "write here instead of stdout")
-    .action((file: string, options: ReportOptions) =>
-      finish(reportCommand(file, options))
-    );
+function optional(brief: string, placeholder = "file") {
+  return { ...text(brief, placeholder), optional: true } as const;
+}
 
-  program.command("validate")
-    .description("check a policy file and report the first error")
-    .argument("<file>", "policy file")
-    .action((file: string) =>
-      finish(
-        validate(file).catch((error) => {
-          throw new Fatal((error as Error).message, 1);
-        }),
-      )
-    );
+function withDefault(brief: string, placeholder: string, value: string) {
+  return { ...text(brief, placeholder), default: value } as const;
+}
 
-  program.command("doctor")
-    .description(
-      "report what this host offers the agent and what will not work; exit 2 when it cannot run",
-    )
-    .option("--sensors <dir>", "directory of compiled sensors (development)")
-    .action((options: { sensors?: string }) => finish(doctor(options)));
+function flag(brief: string) {
+  return { kind: "boolean", optional: true, brief } as const;
+}
 
-  program.command("version")
-    .description("print the version")
-    .action(() => {
+const POLICY = optional("policy file (default: the built-in policy)");
+const SENSORS = optional("directory of compiled sensors (development)", "dir");
+const OUTPUT_BRIEF =
+  "where events go as JSON lines: a file, - for stdout, or stderr";
+
+interface RunFlags {
+  policy?: string;
+  output: string;
+  sensors?: string;
+  report?: string;
+  commitComment?: boolean;
+}
+
+interface StartFlags {
+  policy?: string;
+  output: string;
+  readyFile?: string;
+  sensors?: string;
+  stateDir?: string;
+  report?: string;
+}
+
+interface StopFlags {
+  stateDir: string;
+  pidFile?: string;
+  timeout: string;
+  report?: string;
+  commitComment?: boolean;
+}
+
+interface ReportFlags {
+  format: "md" | "json";
+  suggestPolicy?: boolean;
+  out?: string;
+}
+
+/** Stricli's English texts, with usage errors in ringfence's one-line form. */
+const USAGE_ERRORS: ApplicationText = {
+  ...text_en,
+  exceptionWhileParsingArguments(exc, ansiColor) {
+    return `ringfence: ${
+      text_en.exceptionWhileParsingArguments.call(this, exc, ansiColor)
+    } (see --help)`;
+  },
+  noCommandRegisteredForInput(args) {
+    return `ringfence: ${text_en.noCommandRegisteredForInput(args)}`;
+  },
+};
+
+/** The ringfence command line: its commands, their flags and help. */
+export function cli(): Application<CliContext> {
+  const run_ = buildCommand<RunFlags, string[], CliContext>({
+    func: action((options: RunFlags, ...command: string[]) =>
+      run(command, options)
+    ),
+    parameters: {
+      flags: {
+        policy: POLICY,
+        output: withDefault(OUTPUT_BRIEF, "file", "stderr"),
+        sensors: SENSORS,
+        report: optional("write the markdown report here at the end"),
+        commitComment: flag("post the report as a commit comment"),
+      },
+      aliases: { p: "policy", o: "output" },
+      positional: {
+        kind: "array",
+        parameter: {
+          brief: "the command to run, after --",
+          parse: String,
+          placeholder: "command",
+        },
+        minimum: 1,
+      },
+    },
+    docs: {
+      brief: "watch CMD and all its descendants, then exit with its status",
+      customUsage: ["[--policy file] [--output file] -- command [args...]"],
+    },
+  });
+  const start_ = buildCommand<StartFlags, [], CliContext>({
+    func: action((options: StartFlags) =>
+      start(options)
+    ),
+    parameters: {
+      flags: {
+        policy: POLICY,
+        output: withDefault(OUTPUT_BRIEF, "file", "-"),
+        readyFile: optional("write the agent's pid here once armed"),
+        sensors: SENSORS,
+        stateDir: optional(
+          "pid file, report and spool (default $RINGFENCE_STATE_DIR or /var/lib/ringfence)",
+          "dir",
+        ),
+        report: optional("also write the markdown report here at stop"),
+      },
+      aliases: { p: "policy", o: "output" },
+    },
+    docs: {
+      brief:
+        "watch the scope roots of the policy and their descendants until SIGTERM or SIGINT",
+    },
+  });
+  const stop = buildCommand<StopFlags, [], CliContext>({
+    func: action((options: StopFlags) => stopAgent(options)),
+    parameters: {
+      flags: {
+        stateDir: withDefault("the agent's state directory", "dir", stateDir()),
+        pidFile: optional("pid file (default: <state dir>/ringfence.pid)"),
+        timeout: withDefault("how long to wait for the agent", "seconds", "30"),
+        report: optional("also write the markdown report here"),
+        commitComment: flag(
+          "post the report as a commit comment (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_SHA)",
+        ),
+      },
+    },
+    docs: {
+      brief:
+        "stop a running `ringfence start` and publish its report ($GITHUB_STEP_SUMMARY, --report, or stdout)",
+    },
+  });
+  const report = buildCommand<ReportFlags, [string], CliContext>({
+    func: action((options: ReportFlags, events: string) =>
+      reportCommand(events, options)
+    ),
+    parameters: {
+      flags: {
+        format: {
+          kind: "enum",
+          values: ["md", "json"],
+          brief: "md or json",
+          default: "md",
+        },
+        suggestPolicy: flag(
+          "print a block-mode policy allowing exactly what the events used",
+        ),
+        out: optional("write here instead of stdout"),
+      },
+      positional: {
+        kind: "tuple",
+        parameters: [text("JSON-lines event file", "events")],
+      },
+    },
+    docs: { brief: "the job report from a saved JSON-lines event file" },
+  });
+  const validate_ = buildCommand<Record<never, never>, [string], CliContext>({
+    func: action((_: Record<never, never>, file: string) =>
+      validate(file).catch((error) => {
+        throw new Fatal((error as Error).message, 1);
+      })
+    ),
+    parameters: {
+      positional: {
+        kind: "tuple",
+        parameters: [text("policy file")],
+      },
+    },
+    docs: { brief: "check a policy file and report the first error" },
+  });
+  const doctor_ = buildCommand<{ sensors?: string }, [], CliContext>({
+    func: action((options: { sensors?: string }) => doctor(options)),
+    parameters: { flags: { sensors: SENSORS } },
+    docs: {
+      brief:
+        "report what this host offers the agent and what will not work; exit 2 when it cannot run",
+    },
+  });
+  const version = buildCommand<Record<never, never>, [], CliContext>({
+    func: action(() => {
       console.log(`ringfence ${VERSION}`);
-      exit(0);
-    });
-  return program;
+      return Promise.resolve(0);
+    }),
+    parameters: {},
+    docs: { brief: "print the version" },
+  });
+  return buildApplication(
+    buildRouteMap({
+      routes: {
+        run: run_,
+        start: start_,
+        stop,
+        report,
+        validate: validate_,
+        doctor: doctor_,
+        version,
+      },
+      docs: { brief: "eBPF runtime security for CI runners" },
+    }),
+    {
+      name: "ringfence",
+      versionInfo: { currentVersion: VERSION },
+      scanner: {
+        caseStyle: "allow-kebab-for-camel",
+        allowArgumentEscapeSequence: true,
+      },
+      documentation: { caseStyle: "convert-camel-to-kebab" },
+      localization: { text: USAGE_ERRORS },
+      // Usage errors (unknown flag or command, missing argument) are
+      // negative in Stricli; ringfence's "cannot start" code is 2.
+      determineExitCode: () => 2,
+    },
+  );
 }
 
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { promise, resolve } = Promise.withResolvers<number>();
-  try {
-    await cli(resolve).parseAsync(args, { from: "user" });
-    return await promise;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? 0 : 2;
-    }
-    const code = error instanceof Fatal ? error.code : 2;
-    console.error(`ringfence: ${(error as Error).message.split("\n")[0]}`);
-    return code;
-  }
+  const context: CliContext = {
+    process: {
+      stdout: writer(Deno.stdout),
+      stderr: writer(Deno.stderr),
+      env: Deno.env.toObject(),
+    },
+  };
+  await runCli(cli(), args, context);
+  const code = Number(context.process.exitCode ?? 0);
+  return code < 0 ? 2 : code;
 }
 
 if (import.meta.main) {

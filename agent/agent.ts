@@ -266,7 +266,9 @@ export class Agent {
         seedScope(process, snapshot, roots, self);
         // Children forked between the snapshot and the map insert of their
         // parent were missed by both: a second pass picks them up.
-        seedScope(process, listProcesses(), roots, self);
+        // Only processes new since then are read.
+        const known = new Map(snapshot.map((entry) => [entry.pid, entry]));
+        seedScope(process, listProcesses("/proc", known), roots, self);
       }
       const agent = new Agent(
         options,

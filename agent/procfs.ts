@@ -21,13 +21,22 @@ export interface ProcEntry {
   uid?: number;
 }
 
+/** PF_KTHREAD in the flags field of /proc/<pid>/stat. */
+const KERNEL_THREAD = 0x00200000;
+
 /** Parses /proc/<pid>/stat: the comm sits in parentheses and may hold any byte. */
-export function parseStat(text: string): { comm: string; ppid: number } {
+export function parseStat(
+  text: string,
+): { comm: string; ppid: number; kernelThread: boolean } {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   const comm = text.slice(open + 1, close);
   const fields = text.slice(close + 2).split(" ");
-  return { comm, ppid: Number(fields[1]) };
+  return {
+    comm,
+    ppid: Number(fields[1]),
+    kernelThread: (Number(fields[6]) & KERNEL_THREAD) !== 0,
+  };
 }
 
 function readOptional<T>(read: () => T): T | undefined {
@@ -46,7 +55,10 @@ export function readProc(
   const base = `${procDir}/${pid}`;
   const stat = readOptional(() => Deno.readTextFileSync(`${base}/stat`));
   if (!stat) return undefined;
-  const { comm, ppid } = parseStat(stat);
+  const { comm, ppid, kernelThread } = parseStat(stat);
+  // No command line, executable or user of their own: skipping the reads
+  // (and the exception readlink throws) halves the /proc walk.
+  if (kernelThread) return { pid, ppid, comm, argv: [], uid: 0 };
   const cmdline = readOptional(() => Deno.readFileSync(`${base}/cmdline`));
   const argv = cmdline && cmdline.length
     ? new TextDecoder().decode(cmdline).replace(/\0$/, "").split("\0")
@@ -63,12 +75,19 @@ export function readProc(
   };
 }
 
-/** Every process in /proc (threads are not listed there). */
-export function listProcesses(procDir = "/proc"): ProcEntry[] {
+/**
+ * Every process in /proc (threads are not listed there). A process found
+ * in `known` (an earlier walk, moments ago) is taken from it unread.
+ */
+export function listProcesses(
+  procDir = "/proc",
+  known?: ReadonlyMap<number, ProcEntry>,
+): ProcEntry[] {
   const entries: ProcEntry[] = [];
   for (const entry of Deno.readDirSync(procDir)) {
     if (!/^\d+$/.test(entry.name)) continue;
-    const process = readProc(Number(entry.name), procDir);
+    const pid = Number(entry.name);
+    const process = known?.get(pid) ?? readProc(pid, procDir);
     if (process) entries.push(process);
   }
   return entries;

@@ -3,7 +3,39 @@ import { listProcesses, parseStat, readProc } from "./procfs.ts";
 
 Deno.test("parseStat() reads a comm that holds spaces and parentheses", () => {
   const stat = "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 0 0";
-  assert.deepEqual(parseStat(stat), { comm: "a (b) c", ppid: 99 });
+  assert.deepEqual(parseStat(stat), {
+    comm: "a (b) c",
+    ppid: 99,
+    kernelThread: false,
+  });
+});
+
+Deno.test("parseStat() tells a kernel thread by PF_KTHREAD", () => {
+  const stat = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0";
+  assert.deepEqual(parseStat(stat), {
+    comm: "kthreadd",
+    ppid: 0,
+    kernelThread: true,
+  });
+});
+
+Deno.test("readProc() reads a kernel thread without its missing files", () => {
+  const kthreadd = listProcesses().find((entry) => entry.comm === "kthreadd");
+  if (!kthreadd) {
+    console.log("skipped: no kernel threads in this pid namespace");
+    return;
+  }
+  assert.deepEqual(kthreadd.argv, []);
+  assert.equal(kthreadd.exe, undefined);
+  assert.equal(kthreadd.uid, 0);
+});
+
+Deno.test("listProcesses() takes known processes as they are, reads new ones", () => {
+  const stale = { pid: 1, ppid: 0, comm: "known", argv: [] };
+  const entries = listProcesses("/proc", new Map([[1, stale]]));
+  assert.equal(entries.find((entry) => entry.pid === 1), stale);
+  const self = entries.find((entry) => entry.pid === Deno.pid)!;
+  assert.equal(self.exe, Deno.execPath());
 });
 
 Deno.test("readProc() reads this process", () => {

@@ -15,7 +15,7 @@ import {
   isSeq,
   type LineCounter,
   type Node,
-} from "yaml";
+} from "./yaml.ts";
 import { EnvError, expandEnv } from "./env.ts";
 import { PolicyError } from "./parse.ts";
 import type { ExporterConfig, ListenAddress } from "./schema.ts";

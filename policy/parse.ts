@@ -15,7 +15,7 @@ import {
   LineCounter,
   type Node,
   parseDocument,
-} from "yaml";
+} from "./yaml.ts";
 import {
   AllowListError,
   compileAllowList,

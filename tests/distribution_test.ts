@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { elfArchitecture, libbpfCandidates } from "../sensors/libbpf_loader.ts";
+import { lazyNodeRequire } from "../scripts/bundle.ts";
 import { DENO, kernelTest, readJsonLines, ROOT } from "./helpers/kernel.ts";
 
 const decoder = new TextDecoder();
@@ -106,6 +107,36 @@ async function withoutHostLibbpf(
     `mount --make-rprivate / && ${hide} exec ${quoted}`,
   ], options);
 }
+
+Deno.test("the bundle imports no Node module before one is required", async () => {
+  const bundleText = await Deno.readTextFile(await bundle());
+  assert.doesNotMatch(bundleText, /^import .* from "node:/m);
+  assert.match(bundleText, /__deno_lazy_require \?\?=/);
+});
+
+Deno.test("lazyNodeRequire() makes a require that works when first called", async () => {
+  const eager =
+    'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+    "var __require = __deno_internal_createRequire(import.meta.url);\n";
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/bundle.js`;
+    await Deno.writeTextFile(
+      file,
+      lazyNodeRequire(
+        `${eager}export const sep = () => __require("node:path").sep;\n`,
+      ),
+    );
+    const { sep } = await import(`file://${file}`);
+    assert.equal(sep(), "/");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.throws(
+    () => lazyNodeRequire("var __require = somethingElse;\n"),
+    /preamble has changed/,
+  );
+});
 
 kernelTest(
   "the bundle alone in an empty directory runs a command and reports its exec",
