@@ -23,7 +23,7 @@ import {
   FileRules,
   FileSystemSensor,
 } from "../sensors/file_system.ts";
-import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
+import { RING_POLL_MS, waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
 import { bootId } from "../sensors/boot.ts";
@@ -412,7 +412,7 @@ export class Agent {
     ];
     while (!this.#stopping) {
       if (this.flush() === 0) {
-        await waitForData(fds, -1);
+        await waitForData(fds, RING_POLL_MS);
       } else {
         // Let timers and I/O run between large batches.
         await new Promise((resolve) => setTimeout(resolve, 0));

@@ -46,6 +46,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "lib/scope.h"
+#include "lib/ring.h"
 #include "file_system.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -629,7 +630,8 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	event->path_size = size0;
 	event->new_path_size = size1;
 	if (bpf_ringbuf_output(&events, event,
-			       offsetof(struct file_system_event, data) + size0 + size1, 0))
+			       offsetof(struct file_system_event, data) + size0 + size1,
+			       ring_wakeup(&events)))
 		stat_inc(STAT_DROPS);
 	else
 		stat_inc(STAT_EVENTS);

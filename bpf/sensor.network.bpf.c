@@ -18,6 +18,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "lib/scope.h"
+#include "lib/ring.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -410,7 +411,7 @@ static __always_inline struct network_event *reserve_event(void)
 
 static __always_inline void submit_event(struct network_event *event)
 {
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, ring_wakeup(&events));
 	stat_inc(STAT_EVENTS);
 }
 

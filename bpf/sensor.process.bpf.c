@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "lib/scope.h"
+#include "lib/ring.h"
 #include "process.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -67,7 +68,7 @@ struct {
 
 static __always_inline void submit(void *event, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, event, size, 0))
+	if (bpf_ringbuf_output(&events, event, size, ring_wakeup(&events)))
 		stat_inc(STAT_DROPS);
 	else
 		stat_inc(STAT_EVENTS);
@@ -117,7 +118,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	event->exit_signal = 0;
 	event->path_size = 0;
 	event->argv_size = 0;
-	bpf_ringbuf_submit(event, 0);
+	bpf_ringbuf_submit(event, ring_wakeup(&events));
 	stat_inc(STAT_EVENTS);
 	return 0;
 }
@@ -274,7 +275,7 @@ int handle_exit(struct trace_event_raw_sched_process_template *ctx)
 		event->exit_signal = status & 0x7f;
 		event->path_size = 0;
 		event->argv_size = 0;
-		bpf_ringbuf_submit(event, 0);
+		bpf_ringbuf_submit(event, ring_wakeup(&events));
 		stat_inc(STAT_EVENTS);
 	} else {
 		stat_inc(STAT_DROPS);

@@ -256,6 +256,14 @@ export class Wakeup implements Disposable {
 }
 
 /**
+ * How long the agent sleeps waiting for records at most. The sensors wake
+ * it only once a batch has gathered (bpf/lib/ring.h), which spares the
+ * traced processes a cross-CPU interrupt per record; a smaller batch is
+ * read when this timeout ends, so this bounds how late an event is seen.
+ */
+export const RING_POLL_MS = 10;
+
+/**
  * Waits on a worker thread until one of `fds` is readable or `timeoutMs`
  * passes (-1: forever), leaving Deno's event loop free meanwhile. Ring
  * buffer maps are readable while they hold unconsumed data.
