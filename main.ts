@@ -373,9 +373,7 @@ export function cli(): Application<CliContext> {
     },
   });
   const start_ = buildCommand<StartFlags, [], CliContext>({
-    func: action((options: StartFlags) =>
-      start(options)
-    ),
+    func: action((options: StartFlags) => start(options)),
     parameters: {
       flags: {
         policy: POLICY,
