@@ -316,6 +316,9 @@ export class Agent {
     // Without a files section, no rules: the sensor stays, silent.
     const fileRules = this.#files && new FileRules(policy.files, policy.mode);
     const fileMaps = fileRules?.kernelMaps();
+    // Records the kernel made under the old maps are judged by the old
+    // rules: read them before anything changes.
+    this.flush();
     this.#network.setPolicy(maps);
     this.#network.configure(networkSettings(policy));
     applyExecDeny(this.#process, policy);
