@@ -211,6 +211,11 @@ async function start(
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   const stopReloading = reloadOnHangup(agent, options.policy);
+  // The files first: whoever reads the armed line may look for them.
+  if (options.readyFile) {
+    await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
+  }
+  await writePidFile(options.stateDir ?? stateDir());
   console.error(
     `ringfence: armed after ${
       Math.round(agent.armedAfterMs)
@@ -218,10 +223,6 @@ async function start(
       agent.policy.scope.processes.join(", ")
     } and their descendants (pid ${Deno.pid})`,
   );
-  if (options.readyFile) {
-    await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
-  }
-  await writePidFile(options.stateDir ?? stateDir());
   await stopped.promise;
   stopReloading();
   Deno.removeSignalListener("SIGTERM", stop);
