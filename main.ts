@@ -44,6 +44,7 @@ import {
   writePidFile,
 } from "./agent/integrations.ts";
 import { loadPolicy, parsePolicy } from "./policy/parse.ts";
+import { writeAllSync } from "./exporters/jsonl.ts";
 import { doctor } from "./sensors/doctor.ts";
 import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
 import type { Policy } from "./policy/schema.ts";
@@ -245,14 +246,11 @@ async function validate(file: string): Promise<number> {
   return 0;
 }
 
-/** Writes all of `text`: `writeSync` may take only part of it. */
+/** A Stricli stream over a Deno file. */
 function writer(file: { writeSync(bytes: Uint8Array): number }) {
   const encoder = new TextEncoder();
   return {
-    write(text: string): void {
-      let bytes = encoder.encode(text);
-      while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
-    },
+    write: (text: string) => writeAllSync(file, encoder.encode(text)),
   };
 }
 
@@ -299,22 +297,17 @@ const SENSORS = optional("directory of compiled sensors (development)", "dir");
 const OUTPUT_BRIEF =
   "where events go as JSON lines: a file, - for stdout, or stderr";
 
-interface RunFlags {
-  policy?: string;
-  output: string;
-  sensors?: string;
-  report?: string;
-  commitComment?: boolean;
-}
+type RunFlags = Pick<
+  AgentCliOptions,
+  "policy" | "output" | "sensors" | "report" | "commitComment"
+>;
 
-interface StartFlags {
-  policy?: string;
-  output: string;
-  readyFile?: string;
-  sensors?: string;
-  stateDir?: string;
-  report?: string;
-}
+type StartFlags =
+  & Pick<
+    AgentCliOptions,
+    "policy" | "output" | "sensors" | "stateDir" | "report"
+  >
+  & { readyFile?: string };
 
 interface StopFlags {
   stateDir: string;

@@ -10,6 +10,14 @@ import type { Exporter } from "./exporter.ts";
 /** Where JSON lines go: a path, or "-"/"stdout" and "stderr". */
 export type JsonLinesTarget = string;
 
+/** Writes all of `bytes`: `writeSync` may take only part of them. */
+export function writeAllSync(
+  file: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  while (bytes.length) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
 const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
 
@@ -79,9 +87,9 @@ export class JsonLinesExporter implements Exporter {
       this.#timer = undefined;
     }
     if (!this.#buffer.length) return;
-    let bytes = this.#encoder.encode(this.#buffer.join(""));
+    const bytes = this.#encoder.encode(this.#buffer.join(""));
     this.#buffer = [];
     this.#bytes = 0;
-    while (bytes.length) bytes = bytes.subarray(this.#output.writeSync(bytes));
+    writeAllSync(this.#output, bytes);
   }
 }

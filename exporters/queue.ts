@@ -13,6 +13,7 @@
 
 import type { RingfenceEvent } from "../agent/events.ts";
 import type { Exporter } from "./exporter.ts";
+import { writeAllSync } from "./jsonl.ts";
 
 /** A batch the receiver refused for good (e.g. HTTP 400): not retried. */
 export class PermanentError extends Error {}
@@ -202,8 +203,7 @@ export class DeliveryQueue {
     const bytes = encoder.encode(this.#append.join("\n") + "\n");
     this.#append = [];
     this.#spoolFile.seekSync(0, Deno.SeekMode.End);
-    let rest = bytes;
-    while (rest.length) rest = rest.subarray(this.#spoolFile.writeSync(rest));
+    writeAllSync(this.#spoolFile, bytes);
     this.#spoolSize = this.#spoolFile.statSync().size;
   }
 

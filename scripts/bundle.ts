@@ -11,6 +11,11 @@
 import { join } from "./_paths.ts";
 import { DIST, requireBuild, ROOT } from "./_dist.ts";
 
+/** The preamble `deno bundle` writes, which {@linkcode lazyNodeRequire} replaces. */
+export const EAGER_REQUIRE =
+  'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
+  "var __require = __deno_internal_createRequire(import.meta.url);\n";
+
 /**
  * The bundler gives CommonJS packages (the gRPC and OpenTelemetry
  * exporters') a `require` made at the top of the bundle from `node:module`,
@@ -21,16 +26,13 @@ import { DIST, requireBuild, ROOT } from "./_dist.ts";
  * new Deno cannot lose this silently.
  */
 export function lazyNodeRequire(bundle: string): string {
-  const eager =
-    'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
-    "var __require = __deno_internal_createRequire(import.meta.url);\n";
-  if (!bundle.includes(eager)) {
+  if (!bundle.includes(EAGER_REQUIRE)) {
     throw new Error(
       "ringfence bundle: the bundler's require preamble has changed; update lazyNodeRequire()",
     );
   }
   return bundle.replace(
-    eager,
+    EAGER_REQUIRE,
     "var __deno_lazy_require;\n" +
       "var __require = (id) => (__deno_lazy_require ??= globalThis.process\n" +
       '  .getBuiltinModule("node:module").createRequire(import.meta.url))(id);\n',

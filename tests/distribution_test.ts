@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { elfArchitecture, libbpfCandidates } from "../sensors/libbpf_loader.ts";
-import { lazyNodeRequire } from "../scripts/bundle.ts";
+import { EAGER_REQUIRE, lazyNodeRequire } from "../scripts/bundle.ts";
 import { DENO, kernelTest, readJsonLines, ROOT } from "./helpers/kernel.ts";
 
 const decoder = new TextDecoder();
@@ -115,16 +115,13 @@ Deno.test("the bundle imports no Node module before one is required", async () =
 });
 
 Deno.test("lazyNodeRequire() makes a require that works when first called", async () => {
-  const eager =
-    'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
-    "var __require = __deno_internal_createRequire(import.meta.url);\n";
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/bundle.js`;
     await Deno.writeTextFile(
       file,
       lazyNodeRequire(
-        `${eager}export const sep = () => __require("node:path").sep;\n`,
+        `${EAGER_REQUIRE}export const sep = () => __require("node:path").sep;\n`,
       ),
     );
     const { sep } = await import(`file://${file}`);
