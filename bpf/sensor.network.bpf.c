@@ -303,15 +303,19 @@ static __always_inline struct dns_allow *lookup_dns(__u8 family,
 	return bpf_map_lookup_elem(&dns_allow_v6, a->w);
 }
 
-/* Why a destination is allowed, or why not (enum network_reason). */
-static __always_inline __u8 judge(struct network_config *cfg, __u8 family,
-				  const struct addr16 *a, __u16 port,
-				  __u8 protocol)
+/*
+ * Why a destination is allowed, or why not (enum network_reason).
+ * Global, so the verifier checks it once, not at each of its callers.
+ */
+__noinline int judge(struct network_config *cfg, __u8 family,
+		     const struct addr16 *a, __u16 port, __u8 protocol)
 {
 	struct allow_ports *rule;
 	struct dns_allow *learned;
 	bool port_refused = false;
 
+	if (!cfg || !a)
+		return REASON_NOT_IN_ALLOW_LIST;
 	if (cfg->allow_loopback && is_loopback(family, a))
 		return REASON_LOOPBACK;
 	if (is_resolver(cfg, family, a, port))
@@ -874,12 +878,15 @@ static long domain_step(__u32 index, void *unused)
 
 /* ---- DNS answers ---- */
 
-static __always_inline void merge_ports(struct allow_ports *into,
-					const struct allow_ports *from)
+/* Global: its nested loops are verified once, not at every caller. */
+__noinline int merge_ports(struct allow_ports *into,
+			   const struct allow_ports *from)
 {
+	if (!into || !from)
+		return 0;
 	if (into->count == 0 || from->count == 0) {
 		into->count = 0;
-		return;
+		return 0;
 	}
 	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
 		__u16 count = into->count;
@@ -891,11 +898,12 @@ static __always_inline void merge_ports(struct allow_ports *into,
 		/* more ports than a value holds: keep the newest set */
 		if (count >= ALLOW_MAX_PORTS) {
 			__builtin_memcpy(into, from, sizeof(*into));
-			return;
+			return 0;
 		}
 		into->count = count + 1;
 		into->ports[MASKED(count, ALLOW_MAX_PORTS - 1)] = from->ports[i];
 	}
+	return 0;
 }
 
 static __always_inline void admit(struct network_config *cfg,
@@ -1020,30 +1028,29 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 	bpf_loop(DNS_MAX_RECORDS, record_step, NULL, 0);
 }
 
-/* Reports the name a monitored socket asks a DNS server for. */
-static __always_inline void report_query(struct __sk_buff *skb,
-					 struct network_config *cfg,
-					 const struct packet *p,
-					 const struct sock_owner *owner)
+/* Reports the name a monitored socket asks a DNS server for (global). */
+__noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
+			    const struct packet *p,
+			    const struct sock_owner *owner)
 {
 	struct dns_scratch *s = get_scratch();
 	struct network_event *event;
 	__u8 reason, verdict;
 	int err;
 
-	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
-		return;
+	if (!s || !cfg || !p || !owner || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
+		return 0;
 	/* queries only: QR clear */
 	if (msg_u16(s, 2) & 0x8000 || msg_u16(s, 4) == 0)
-		return;
+		return 0;
 	err = read_name(12);
 	if (err == -1)
-		return;
+		return 0;
 	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
 	verdict = verdict_of(cfg, owner->flags, &reason);
 	event = reserve_event();
 	if (!event)
-		return;
+		return 0;
 	fill_owner_header(event, NETWORK_DNS, owner);
 	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
 		       &p->saddr, p->sport);
@@ -1058,6 +1065,7 @@ static __always_inline void report_query(struct __sk_buff *skb,
 	}
 	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
 	submit_event(event);
+	return 0;
 }
 
 /* ---- TLS server name ---- */
@@ -1281,19 +1289,22 @@ static __always_inline int read_sni(struct __sk_buff *skb, int offset,
  * domain, in a TLS ClientHello's server_name or an HTTP request's Host
  * header: otherwise the address was reached under a name that was allowed
  * and is used for another (domain fronting). Destinations allowed by an
- * address rule are not held to names. Returns the verdict.
+ * address rule are not held to names. Returns the verdict. Global, so
+ * the verifier checks it once.
  */
-static __always_inline __u8 check_sni(struct __sk_buff *skb,
-				      struct network_config *cfg,
-				      const struct packet *p,
-				      const struct sock_owner *owner)
+__noinline int check_sni(struct __sk_buff *skb, struct network_config *cfg,
+			 const struct packet *p,
+			 const struct sock_owner *owner)
 {
 	struct dns_scratch *s = get_scratch();
 	struct network_event *event;
-	int offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
+	int offset;
 	__u8 reason, verdict;
 	bool killed = false;
 
+	if (!cfg || !p || !owner)
+		return VERDICT_ALLOW;
+	offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
 	if (!s || offset <= 0 || offset + 6 > skb->len)
 		return VERDICT_ALLOW;
 	if (judge(cfg, p->family, &p->daddr, p->dport, p->protocol) !=
