@@ -5,6 +5,8 @@
  * @module
  */
 
+import { RING_POLL_MS } from "../sensors/ringbuf.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** One agent run's figures. */
@@ -107,6 +109,9 @@ export async function withAgent(
     await waitForFile(ready);
     const readyAt = (await Deno.stat(ready)).mtime!.getTime();
     const seconds = await work();
+    // Read the peak once the agent has had the work's last records (it
+    // drains at least every RING_POLL_MS), not before it has handled them.
+    await new Promise((resolve) => setTimeout(resolve, 20 * RING_POLL_MS));
     const status = await Deno.readTextFile(`/proc/${agent.pid}/status`);
     const peakRssMb = Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024;
     agent.kill("SIGTERM");

@@ -59,9 +59,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 	__v & (mask);						\
 })
 
+/* 512 KiB: about 2,100 records (240 bytes each), 0.2 s of a 10,000/s storm */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
+	__uint(max_entries, 512 * 1024);
 } events SEC(".maps");
 
 struct {

@@ -18,10 +18,11 @@ export const DIST = join(ROOT, "dist");
 export const BUILT_INPUTS = [
   "bpf/build/sensor.process.bpf.o",
   "bpf/build/sensor.network.bpf.o",
+  "bpf/build/sensor.file-system.bpf.o",
   "bpf/build/doctor.bpf.o",
-  "bpf/build/lib/libbpf.so.1",
-  "bpf/build/lib/libelf.so.1",
-  "bpf/build/lib/libz.so.1",
+  "bpf/build/lib/libbpf.so.1.gz",
+  "bpf/build/lib/libelf.so.1.gz",
+  "bpf/build/lib/libz.so.1.gz",
 ];
 
 /** Exits 2 with one line when `deno task build` has not been run. */

@@ -10,16 +10,19 @@
  * @module
  */
 
-import libz from "../bpf/build/lib/libz.so.1" with { type: "bytes" };
-import libelf from "../bpf/build/lib/libelf.so.1" with { type: "bytes" };
-import libbpf from "../bpf/build/lib/libbpf.so.1" with { type: "bytes" };
+import libz from "../bpf/build/lib/libz.so.1.gz" with { type: "bytes" };
+import libelf from "../bpf/build/lib/libelf.so.1.gz" with { type: "bytes" };
+import libbpf from "../bpf/build/lib/libbpf.so.1.gz" with { type: "bytes" };
 
-/** Shared objects in load order (each needs only the ones before it). */
+/**
+ * Shared objects in load order (each needs only the ones before it),
+ * gzipped.
+ */
 export const EMBEDDED_LIBRARIES: readonly {
   soname: string;
-  bytes: Uint8Array;
+  gzipped: Uint8Array;
 }[] = [
-  { soname: "libz.so.1", bytes: libz },
-  { soname: "libelf.so.1", bytes: libelf },
-  { soname: "libbpf.so.1", bytes: libbpf },
+  { soname: "libz.so.1", gzipped: libz },
+  { soname: "libelf.so.1", gzipped: libelf },
+  { soname: "libbpf.so.1", gzipped: libbpf },
 ];

@@ -779,7 +779,7 @@ export class BpfObject implements Disposable {
         result = { coreBtf: "kernel", reason: "RINGFENCE_CORE_BTF=kernel" };
         coreBtf = null;
       } else {
-        const minimal = cachedMinimalCoreBtf(
+        const minimal = await cachedMinimalCoreBtf(
           objects.map((object) => object.#live() && object.#bytes!),
         );
         result = minimal.btf

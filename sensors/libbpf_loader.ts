@@ -17,6 +17,7 @@
  * @module
  */
 
+import { gunzip } from "./gzip.ts";
 import { closeFd, cString } from "./libc.ts";
 
 /** Where the libbpf in use came from. */
@@ -47,9 +48,15 @@ function hostHasLibbpf(): boolean {
 }
 
 async function importCarried(): Promise<readonly CarriedLibrary[] | undefined> {
-  return await import("./embedded_libbpf.ts").then(
+  const libraries = await import("./embedded_libbpf.ts").then(
     (module) => module.EMBEDDED_LIBRARIES,
     () => undefined,
+  );
+  return libraries && await Promise.all(
+    libraries.map(async ({ soname, gzipped }) => ({
+      soname,
+      bytes: await gunzip(gzipped),
+    })),
   );
 }
 

@@ -110,7 +110,7 @@ kernelTest(
         reads++;
         return readKernelBtf();
       };
-      const first = cachedMinimalCoreBtf(objects, counted, directory);
+      const first = await cachedMinimalCoreBtf(objects, counted, directory);
       assert.ok(first.btf, first.reason);
       assert.equal(first.cached, undefined);
       const [file] = [...Deno.readDirSync(directory)];
@@ -119,7 +119,7 @@ kernelTest(
         (await Deno.stat(`${directory}/${file.name}`)).mode! & 0o777,
         0o600,
       );
-      const second = cachedMinimalCoreBtf(objects, counted, directory);
+      const second = await cachedMinimalCoreBtf(objects, counted, directory);
       assert.equal(second.cached, true);
       assert.deepEqual(second.btf, first.btf);
       assert.equal(reads, 1, "the kernel's BTF was read once");
@@ -128,15 +128,15 @@ kernelTest(
       await Deno.writeTextFile(`${directory}/core-btf-earlier-0.btf`, "x");
       const fewer = objects.slice(0, 2);
       assert.equal(
-        cachedMinimalCoreBtf(fewer, counted, directory).cached,
+        (await cachedMinimalCoreBtf(fewer, counted, directory)).cached,
         undefined,
       );
       assert.equal(
-        cachedMinimalCoreBtf(fewer, counted, directory).cached,
+        (await cachedMinimalCoreBtf(fewer, counted, directory)).cached,
         true,
       );
       assert.equal(
-        cachedMinimalCoreBtf(objects, counted, directory).cached,
+        (await cachedMinimalCoreBtf(objects, counted, directory)).cached,
         true,
       );
       assert.equal(reads, 2);

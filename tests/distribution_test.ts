@@ -6,7 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { elfArchitecture, libbpfCandidates } from "../sensors/libbpf_loader.ts";
-import { EAGER_REQUIRE, lazyNodeRequire } from "../scripts/bundle.ts";
+import {
+  asciiOnly,
+  EAGER_REQUIRE,
+  JS_BASE64_DECODER,
+  lazyNodeRequire,
+  nativeBase64,
+} from "../scripts/bundle.ts";
 import { DENO, kernelTest, readJsonLines, ROOT } from "./helpers/kernel.ts";
 
 const decoder = new TextDecoder();
@@ -112,6 +118,46 @@ Deno.test("the bundle imports no Node module before one is required", async () =
   const bundleText = await Deno.readTextFile(await bundle());
   assert.doesNotMatch(bundleText, /^import .* from "node:/m);
   assert.match(bundleText, /__deno_lazy_require \?\?=/);
+  // One byte per character for V8, and native base64 for the sensors.
+  assert.doesNotMatch(bundleText, /[\u0080-\uffff]/);
+  assert.match(bundleText, /Uint8Array\.fromBase64\(base64\)/);
+});
+
+Deno.test("asciiOnly() escapes what is not ASCII and keeps its meaning", async () => {
+  const source =
+    'export const arrow = "a \u2192 b", smile = "\u{1f600}"; // \u2192\n';
+  const escaped = asciiOnly(source);
+  assert.doesNotMatch(escaped, /[\u0080-\uffff]/);
+  const module = await import(
+    `data:text/javascript;base64,${btoa(escaped)}`
+  );
+  assert.equal(module.arrow, "a \u2192 b");
+  assert.equal(module.smile, "\u{1f600}");
+});
+
+Deno.test("nativeBase64() decodes natively and as the bundler did", async () => {
+  const bytes = new Uint8Array([0, 1, 2, 250, 251, 252, 253]);
+  const bundler = `${JS_BASE64_DECODER}  var table = new Uint8Array(128);
+  for (var i = 0; i < 64; i++) table[i < 26 ? i + 65 : i < 52 ? i + 71 : i < 62 ? i - 4 : i * 4 - 205] = i;
+  return (base64) => {
+    var n = base64.length, bytes = new Uint8Array((n - (base64[n - 1] == "=") - (base64[n - 2] == "=")) * 3 / 4 | 0);
+    for (var i2 = 0, j = 0; i2 < n; ) {
+      var c0 = table[base64.charCodeAt(i2++)], c1 = table[base64.charCodeAt(i2++)];
+      var c2 = table[base64.charCodeAt(i2++)], c3 = table[base64.charCodeAt(i2++)];
+      bytes[j++] = c0 << 2 | c1 >> 4;
+      bytes[j++] = c1 << 4 | c2 >> 2;
+      bytes[j++] = c2 << 6 | c3;
+    }
+    return bytes;
+  };
+})();
+export const decoded = __toBinary("${btoa(String.fromCharCode(...bytes))}");
+`;
+  for (const source of [bundler, nativeBase64(bundler)]) {
+    const module = await import(`data:text/javascript;base64,${btoa(source)}`);
+    assert.deepEqual(module.decoded, bytes);
+  }
+  assert.throws(() => nativeBase64("var x = 1;\n"), /decoder has changed/);
 });
 
 Deno.test("lazyNodeRequire() makes a require that works when first called", async () => {
