@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
+  builtBundle,
   DENO,
   kernelTest,
   readJsonLines,
@@ -27,9 +28,10 @@ const PYTHON = "/usr/bin/python3";
 async function ringfenceWith(
   args: string[],
   env: Record<string, string>,
+  entry = `${ROOT}main.ts`,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(DENO, {
-    args: ["run", "-A", `${ROOT}main.ts`, ...args],
+    args: ["run", "-A", entry, ...args],
     env,
     stdin: "null",
     stdout: "piped",
@@ -162,149 +164,154 @@ kernelTest(
   },
 );
 
-kernelTest(
-  "start with http, grpc and otlp exporters: the same live events on each; ringfence stop publishes the report",
-  async () => {
-    const dir = await Deno.makeTempDir();
-    const root = `${dir}/rfexproot`;
-    await Deno.copyFile("/bin/bash", root);
-    await Deno.chmod(root, 0o755);
-    const otlp = new OtlpReceiver();
-    const httpPort = freePort(), grpcPort = freePort();
-    const comments: string[] = [];
-    const github = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      async (request) => {
-        comments.push(
-          `${new URL(request.url).pathname} ${
-            JSON.parse(await request.text()).body
-          }`,
-        );
-        return Response.json({}, { status: 201 });
-      },
-    );
-    Deno.env.set("RF_TEST_EXPORT_TOKEN", "tok-123");
-    await Deno.writeTextFile(
-      `${dir}/policy.yaml`,
-      [
-        "version: 1",
-        "scope:",
-        "  processes: [rfexproot]",
-        "exporters:",
-        `  - http: { listen: "127.0.0.1:${httpPort}", token: "\${RF_TEST_EXPORT_TOKEN}" }`,
-        `  - grpc: { listen: "127.0.0.1:${grpcPort}", token: "\${RF_TEST_EXPORT_TOKEN}" }`,
-        `  - otlp: { endpoint: "${otlp.endpoint}", batch: 4 }`,
-        "",
-      ].join("\n"),
-    );
-    const agent = await startAgent([
-      "--policy",
-      `${dir}/policy.yaml`,
-      "--output",
-      `${dir}/events.jsonl`,
-      "--state-dir",
-      `${dir}/state`,
-    ]);
-    const abort = new AbortController();
-    const client = grpcClient(`127.0.0.1:${grpcPort}`);
-    try {
-      const unauthorized = await fetch(`http://127.0.0.1:${httpPort}/events`);
-      await unauthorized.body?.cancel();
-      assert.equal(unauthorized.status, 401);
-      const refused = await new Promise<grpc.ServiceError>((resolve) => {
-        const call = client.Events({}, new grpc.Metadata());
-        call.on("error", resolve);
-        call.on("data", () => {});
-      });
-      assert.equal(refused.code, grpc.status.UNAUTHENTICATED);
-
-      const viaHttp: Record<string, unknown>[] = [];
-      const response = await readHttpEvents(
-        `http://127.0.0.1:${httpPort}/events`,
-        "tok-123",
-        viaHttp,
-        abort.signal,
+// From source, and from the minified bundle users download: the gRPC and
+// OpenTelemetry libraries must survive the bundler and the minifier.
+for (const form of ["source", "bundle"] as const) {
+  kernelTest(
+    `start with http, grpc and otlp exporters (${form}): the same live events on each; ringfence stop publishes the report`,
+    async () => {
+      const entry = form === "bundle" ? await builtBundle() : `${ROOT}main.ts`;
+      const dir = await Deno.makeTempDir();
+      const root = `${dir}/rfexproot`;
+      await Deno.copyFile("/bin/bash", root);
+      await Deno.chmod(root, 0o755);
+      const otlp = new OtlpReceiver();
+      const httpPort = freePort(), grpcPort = freePort();
+      const comments: string[] = [];
+      const github = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        async (request) => {
+          comments.push(
+            `${new URL(request.url).pathname} ${
+              JSON.parse(await request.text()).body
+            }`,
+          );
+          return Response.json({}, { status: 201 });
+        },
       );
-      assert.equal(response.status, 200);
-      const viaGrpc: Record<string, unknown>[] = [];
-      const metadata = new grpc.Metadata();
-      metadata.set("authorization", "Bearer tok-123");
-      const call = client.Events({}, metadata);
-      call.on("data", (message) => viaGrpc.push(message));
-      call.on("error", () => {});
-      // Let the server register the call before the job starts.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-
-      const job = await new Deno.Command(root, {
-        args: ["-c", "/bin/echo exported; /bin/true"],
-        stdout: "null",
-      }).output();
-      assert.equal(job.code, 0);
-      const jobEvents = () => readJsonLines(`${dir}/events.jsonl`);
-      await until(
-        () => viaHttp.length >= 6 && viaGrpc.length >= 6,
-        "events on both streams",
+      Deno.env.set("RF_TEST_EXPORT_TOKEN", "tok-123");
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        [
+          "version: 1",
+          "scope:",
+          "  processes: [rfexproot]",
+          "exporters:",
+          `  - http: { listen: "127.0.0.1:${httpPort}", token: "\${RF_TEST_EXPORT_TOKEN}" }`,
+          `  - grpc: { listen: "127.0.0.1:${grpcPort}", token: "\${RF_TEST_EXPORT_TOKEN}" }`,
+          `  - otlp: { endpoint: "${otlp.endpoint}", batch: 4 }`,
+          "",
+        ].join("\n"),
       );
-      await until(
-        () =>
-          viaHttp.some((event) =>
-            event.comm === "true" && event.kind === "exit"
-          ),
-        "the job's last event",
-      );
-
-      const stopped = await ringfenceWith([
-        "stop",
+      const agent = await startAgent([
+        "--policy",
+        `${dir}/policy.yaml`,
+        "--output",
+        `${dir}/events.jsonl`,
         "--state-dir",
         `${dir}/state`,
-        "--commit-comment",
-      ], {
-        GITHUB_STEP_SUMMARY: `${dir}/summary.md`,
-        GITHUB_TOKEN: "ghs_x",
-        GITHUB_REPOSITORY: "octo/repo",
-        GITHUB_SHA: "0123456789abcdef0123456789abcdef01234567",
-        GITHUB_API_URL: `http://127.0.0.1:${github.addr.port}`,
-      });
-      assert.equal(stopped.code, 0, stopped.stderr);
-      const { code } = await agent.stop();
-      assert.equal(code, 0);
-      const events = await jobEvents();
-      assert.ok(events.length >= 6);
-      assert.deepEqual(viaHttp, events, "http stream = JSON lines");
-      assert.deepEqual(
-        viaGrpc.map((message) => JSON.parse(message.json as string)),
-        events,
-        "grpc stream = JSON lines",
-      );
-      assert.deepEqual(
-        viaGrpc.map((message) => message.seq),
-        events.map((_, index) => index + 1),
-      );
-      assert.deepEqual(
-        otlp.logs.map((log) => JSON.parse(log.body)),
-        events,
-        "otlp bodies = JSON lines",
-      );
-      const summary = await Deno.readTextFile(`${dir}/summary.md`);
-      assert.match(summary, /^## ringfence/);
-      assert.match(summary, /rfexproot -c \/bin\/echo exported/);
-      assert.equal(comments.length, 1);
-      assert.match(
-        comments[0],
-        /^\/repos\/octo\/repo\/commits\/0123456789abcdef0123456789abcdef01234567\/comments ## ringfence/,
-      );
-      await assert.rejects(Deno.stat(`${dir}/state/ringfence.pid`));
-    } finally {
-      abort.abort();
-      client.close();
-      await agent.stop();
-      await otlp.close();
-      await github.shutdown();
-      Deno.env.delete("RF_TEST_EXPORT_TOKEN");
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-);
+      ], entry);
+      const abort = new AbortController();
+      const client = grpcClient(`127.0.0.1:${grpcPort}`);
+      try {
+        const unauthorized = await fetch(`http://127.0.0.1:${httpPort}/events`);
+        await unauthorized.body?.cancel();
+        assert.equal(unauthorized.status, 401);
+        const refused = await new Promise<grpc.ServiceError>((resolve) => {
+          const call = client.Events({}, new grpc.Metadata());
+          call.on("error", resolve);
+          call.on("data", () => {});
+        });
+        assert.equal(refused.code, grpc.status.UNAUTHENTICATED);
+
+        const viaHttp: Record<string, unknown>[] = [];
+        const response = await readHttpEvents(
+          `http://127.0.0.1:${httpPort}/events`,
+          "tok-123",
+          viaHttp,
+          abort.signal,
+        );
+        assert.equal(response.status, 200);
+        const viaGrpc: Record<string, unknown>[] = [];
+        const metadata = new grpc.Metadata();
+        metadata.set("authorization", "Bearer tok-123");
+        const call = client.Events({}, metadata);
+        call.on("data", (message) => viaGrpc.push(message));
+        call.on("error", () => {});
+        // Let the server register the call before the job starts.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+
+        const job = await new Deno.Command(root, {
+          args: ["-c", "/bin/echo exported; /bin/true"],
+          stdout: "null",
+        }).output();
+        assert.equal(job.code, 0);
+        const jobEvents = () => readJsonLines(`${dir}/events.jsonl`);
+        await until(
+          () => viaHttp.length >= 6 && viaGrpc.length >= 6,
+          "events on both streams",
+        );
+        await until(
+          () =>
+            viaHttp.some((event) =>
+              event.comm === "true" && event.kind === "exit"
+            ),
+          "the job's last event",
+        );
+
+        const stopped = await ringfenceWith([
+          "stop",
+          "--state-dir",
+          `${dir}/state`,
+          "--commit-comment",
+        ], {
+          GITHUB_STEP_SUMMARY: `${dir}/summary.md`,
+          GITHUB_TOKEN: "ghs_x",
+          GITHUB_REPOSITORY: "octo/repo",
+          GITHUB_SHA: "0123456789abcdef0123456789abcdef01234567",
+          GITHUB_API_URL: `http://127.0.0.1:${github.addr.port}`,
+        }, entry);
+        assert.equal(stopped.code, 0, stopped.stderr);
+        const { code } = await agent.stop();
+        assert.equal(code, 0);
+        const events = await jobEvents();
+        assert.ok(events.length >= 6);
+        assert.deepEqual(viaHttp, events, "http stream = JSON lines");
+        assert.deepEqual(
+          viaGrpc.map((message) => JSON.parse(message.json as string)),
+          events,
+          "grpc stream = JSON lines",
+        );
+        assert.deepEqual(
+          viaGrpc.map((message) => message.seq),
+          events.map((_, index) => index + 1),
+        );
+        assert.deepEqual(
+          otlp.logs.map((log) => JSON.parse(log.body)),
+          events,
+          "otlp bodies = JSON lines",
+        );
+        const summary = await Deno.readTextFile(`${dir}/summary.md`);
+        assert.match(summary, /^## ringfence/);
+        assert.match(summary, /rfexproot -c \/bin\/echo exported/);
+        assert.equal(comments.length, 1);
+        assert.match(
+          comments[0],
+          /^\/repos\/octo\/repo\/commits\/0123456789abcdef0123456789abcdef01234567\/comments ## ringfence/,
+        );
+        await assert.rejects(Deno.stat(`${dir}/state/ringfence.pid`));
+      } finally {
+        abort.abort();
+        client.close();
+        await agent.stop();
+        await otlp.close();
+        await github.shutdown();
+        Deno.env.delete("RF_TEST_EXPORT_TOKEN");
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
 
 kernelTest(
   "report at the end of run: allowed and killed connects, the killed process, and the step",

@@ -87,10 +87,38 @@ export interface RunningAgent {
   stop(): Promise<{ code: number; stderr: string }>;
 }
 
-/** Starts `ringfence start ARGS` and waits until it says it is armed. */
-export async function startAgent(args: string[]): Promise<RunningAgent> {
+let bundled: Promise<string> | undefined;
+
+/** Builds dist/ringfence.js (`deno task bundle`) once per test run. */
+export function builtBundle(): Promise<string> {
+  bundled ??= (async () => {
+    const output = await new Deno.Command(DENO, {
+      args: ["run", "-A", `${ROOT}scripts/bundle.ts`],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `deno task bundle failed: ${new TextDecoder().decode(output.stderr)}`,
+      );
+    }
+    return `${ROOT}dist/ringfence.js`;
+  })();
+  return bundled;
+}
+
+/**
+ * Starts `ringfence start ARGS` and waits until it says it is armed; from
+ * source, or from `entry` (the bundle, say).
+ */
+export async function startAgent(
+  args: string[],
+  entry = `${ROOT}main.ts`,
+): Promise<RunningAgent> {
   const child = new Deno.Command(DENO, {
-    args: ["run", "-A", `${ROOT}main.ts`, "start", ...args],
+    args: ["run", "-A", entry, "start", ...args],
     stdout: "null",
     stderr: "piped",
   }).spawn();

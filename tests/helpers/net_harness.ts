@@ -15,6 +15,7 @@ import {
 } from "../../sensors/network.ts";
 import { readSensorObject } from "../../sensors/objects.ts";
 import { ProcessSensor, ScopeFlag } from "../../sensors/process.ts";
+import { RING_POLL_MS } from "../../sensors/ringbuf.ts";
 
 const HELPERS = new URL("./", import.meta.url).pathname;
 /** The probe program: one network action per run. */
@@ -75,7 +76,10 @@ export class NetHarness {
     });
   }
 
-  /** Runs `command` in scope (monitored) and waits for it. */
+  /**
+   * Runs `command` in scope (monitored) and waits for it, reading the ring
+   * meanwhile as the agent does (at least every RING_POLL_MS).
+   */
   async run(command: string[], input?: string): Promise<ProbeResult> {
     const child = new Deno.Command(command[0], {
       args: command.slice(1),
@@ -88,7 +92,12 @@ export class NetHarness {
       await writer.write(new TextEncoder().encode(input));
       await writer.close();
     }
-    return collect(child);
+    const pump = setInterval(() => this.events(), RING_POLL_MS);
+    try {
+      return await collect(child);
+    } finally {
+      clearInterval(pump);
+    }
   }
 
   /** Runs the probe with `args` in scope. */
