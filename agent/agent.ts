@@ -346,7 +346,11 @@ export class Agent {
     };
   }
 
-  /** Calls `listener` for every event; returns a function that unsubscribes. */
+  /**
+   * Calls `listener` for every event; returns a function that unsubscribes.
+   * A listener that subscribes right after `await Agent.start()` (before
+   * anything else is awaited) gets every event, those of the start-up too.
+   */
   subscribe(listener: EventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -413,6 +417,10 @@ export class Agent {
       ...this.#bindings.map(({ sensor }) => sensor.ring.fd),
       this.#wakeup.fd,
     ];
+    // The first read waits a turn of the event loop, until whoever awaited
+    // start() has subscribed: read at once, the records of the start-up
+    // (from attach until start() returns) went to no listener.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     while (!this.#stopping) {
       if (this.flush() === 0) {
         await waitForData(fds, RING_POLL_MS);

@@ -46,6 +46,44 @@ kernelTest(
   },
 );
 
+kernelTest(
+  "a subscriber that subscribes right after start() gets every event, those of the start-up too",
+  async () => {
+    // A root busy forking while the agent starts: its records reach the
+    // ring between attach and the return of start().
+    const dir = await Deno.makeTempDir();
+    const root = `${dir}/rfbusyroot`;
+    await Deno.copyFile("/bin/bash", root);
+    await Deno.chmod(root, 0o755);
+    const busy = new Deno.Command(root, {
+      args: ["-c", "while :; do /bin/true; done"],
+    }).spawn();
+    try {
+      const agent = await Agent.start({
+        policy: parsePolicy(
+          "version: 1\nscope:\n  processes: [rfbusyroot]\n",
+          "inline.yaml",
+        ),
+      });
+      let received = 0;
+      agent.subscribe(() => received++);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      busy.kill("SIGKILL");
+      await busy.status;
+      await agent.stop();
+      const { events } = agent.stats();
+      assert.ok(events > 0, "the busy root's events were seen");
+      assert.equal(received, events, "every event dispatched was delivered");
+    } finally {
+      try {
+        busy.kill("SIGKILL");
+      } catch { /* gone */ }
+      await busy.status;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 Deno.test("parsePolicy() from mod.ts throws PolicyError with the location", () => {
   assert.throws(
     () => parsePolicy("version: 1\nmode: 3\n", "x.yaml"),
