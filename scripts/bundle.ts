@@ -26,17 +26,29 @@ export const EAGER_REQUIRE =
  * new Deno cannot lose this silently.
  */
 export function lazyNodeRequire(bundle: string): string {
-  if (!bundle.includes(EAGER_REQUIRE)) {
-    throw new Error(
-      "ringfence bundle: the bundler's require preamble has changed; update lazyNodeRequire()",
-    );
-  }
-  return bundle.replace(
+  return replaceBundlerCode(
+    bundle,
+    "require preamble",
     EAGER_REQUIRE,
     "var __deno_lazy_require;\n" +
       "var __require = (id) => (__deno_lazy_require ??= globalThis.process\n" +
       '  .getBuiltinModule("node:module").createRequire(import.meta.url))(id);\n',
   );
+}
+
+/** Replaces code the bundler wrote; throws, naming it, when it is not there. */
+function replaceBundlerCode(
+  bundle: string,
+  what: string,
+  code: string,
+  replacement: string,
+): string {
+  if (!bundle.includes(code)) {
+    throw new Error(
+      `ringfence bundle: the bundler's ${what} has changed; update scripts/bundle.ts`,
+    );
+  }
+  return bundle.replace(code, replacement);
 }
 
 /**
@@ -54,12 +66,9 @@ export const JS_BASE64_DECODER = "var __toBinary = /* @__PURE__ */ (() => {\n";
  * decoder is not there, so that a new Deno cannot lose this silently.
  */
 export function nativeBase64(bundle: string): string {
-  if (!bundle.includes(JS_BASE64_DECODER)) {
-    throw new Error(
-      "ringfence bundle: the bundler's base64 decoder has changed; update nativeBase64()",
-    );
-  }
-  return bundle.replace(
+  return replaceBundlerCode(
+    bundle,
+    "base64 decoder",
     JS_BASE64_DECODER,
     "var __toBinary = Uint8Array.fromBase64 ? (base64) => Uint8Array.fromBase64(base64) : /* @__PURE__ */ (() => {\n",
   );
