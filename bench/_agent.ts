@@ -6,6 +6,9 @@
  */
 
 import { RING_POLL_MS } from "../sensors/ringbuf.ts";
+import { rootShell } from "../tests/helpers/kernel.ts";
+
+export { rootShell };
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -55,17 +58,6 @@ export async function timed(binary: string, script: string): Promise<number> {
     );
   }
   return (performance.now() - start) / 1000;
-}
-
-/**
- * A copy of bash under `name` in `dir`, so that a policy can make exactly
- * the workload the scope root.
- */
-export async function rootShell(dir: string, name: string): Promise<string> {
-  const shell = `${dir}/${name}`;
-  await Deno.copyFile("/bin/bash", shell);
-  await Deno.chmod(shell, 0o755);
-  return shell;
 }
 
 /** How the agent is run: from source, or the bundle users download. */

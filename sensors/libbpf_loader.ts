@@ -17,7 +17,6 @@
  * @module
  */
 
-import { gunzip } from "./gzip.ts";
 import { closeFd, cString } from "./libc.ts";
 
 /** Where the libbpf in use came from. */
@@ -47,6 +46,13 @@ function hostHasLibbpf(): boolean {
   }
 }
 
+/** The bytes gzipped in `compressed`, by the runtime's native decoder. */
+async function gunzip(compressed: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([compressed as Uint8Array<ArrayBuffer>]).stream()
+    .pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 async function importCarried(): Promise<readonly CarriedLibrary[] | undefined> {
   const libraries = await import("./embedded_libbpf.ts").then(
     (module) => module.EMBEDDED_LIBRARIES,
@@ -60,10 +66,11 @@ async function importCarried(): Promise<readonly CarriedLibrary[] | undefined> {
   );
 }
 
-// The carried libraries (about 1.3 MB) are only read when they will be
-// used: a host without libbpf, or RINGFENCE_LIBBPF=embedded. Reading them
-// on every start would cost start-up time and memory for nothing. They are
-// read here, at module load, because libbpf() is synchronous.
+// The carried libraries (about 600 KB, 280 KB gzipped) are only read when
+// they will be used: a host without libbpf, or RINGFENCE_LIBBPF=embedded.
+// Reading them on every start would cost start-up time and memory for
+// nothing. They are read here, at module load, because libbpf() is
+// synchronous.
 const carried: readonly CarriedLibrary[] | undefined =
   Deno.env.get("RINGFENCE_LIBBPF") === "embedded" ||
     (!Deno.env.get("RINGFENCE_LIBBPF") && !hostHasLibbpf())

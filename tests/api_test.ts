@@ -6,7 +6,7 @@ import {
   PolicyError,
   type RingfenceEvent,
 } from "../mod.ts";
-import { kernelTest } from "./helpers/kernel.ts";
+import { kernelTest, rootShell } from "./helpers/kernel.ts";
 
 kernelTest(
   "Agent.start() + subscribe() deliver a spawned command's events",
@@ -52,9 +52,7 @@ kernelTest(
     // A root busy forking while the agent starts: its records reach the
     // ring between attach and the return of start().
     const dir = await Deno.makeTempDir();
-    const root = `${dir}/rfbusyroot`;
-    await Deno.copyFile("/bin/bash", root);
-    await Deno.chmod(root, 0o755);
+    const root = await rootShell(dir, "rfbusyroot");
     const busy = new Deno.Command(root, {
       args: ["-c", "while :; do /bin/true; done"],
     }).spawn();

@@ -18,6 +18,7 @@ import {
   kernelTest,
   readJsonLines,
   ROOT,
+  rootShell,
 } from "./helpers/kernel.ts";
 
 const decoder = new TextDecoder();
@@ -521,9 +522,7 @@ kernelTest(
         "version: 1\nmode: audit\nscope:\n  processes: [rfjob]\n",
       );
       // The job's shell, named like the scope root.
-      const job = `${dir}/rfjob`;
-      await Deno.copyFile("/bin/bash", job);
-      await Deno.chmod(job, 0o755);
+      const job = await rootShell(dir, "rfjob");
       const summary = `${dir}/summary.md`;
       const env = {
         RINGFENCE_BIN: wrapper,

@@ -12,6 +12,7 @@ import {
   kernelTest,
   readJsonLines,
   ROOT,
+  rootShell,
   startAgent,
 } from "./helpers/kernel.ts";
 import { PROBE } from "./helpers/net_harness.ts";
@@ -172,9 +173,7 @@ for (const form of ["source", "bundle"] as const) {
     async () => {
       const entry = form === "bundle" ? await builtBundle() : `${ROOT}main.ts`;
       const dir = await Deno.makeTempDir();
-      const root = `${dir}/rfexproot`;
-      await Deno.copyFile("/bin/bash", root);
-      await Deno.chmod(root, 0o755);
+      const root = await rootShell(dir, "rfexproot");
       const otlp = new OtlpReceiver();
       const httpPort = freePort(), grpcPort = freePort();
       const comments: string[] = [];

@@ -9,6 +9,7 @@ import {
   kernelTest,
   readJsonLines,
   ringfence,
+  rootShell,
   startAgent,
 } from "./helpers/kernel.ts";
 import { PROBE } from "./helpers/net_harness.ts";
@@ -146,9 +147,7 @@ kernelTest(
   async () => {
     const ports = listeners();
     const dir = await Deno.makeTempDir();
-    const shell = `${dir}/rfnetroot`;
-    await Deno.copyFile("/bin/bash", shell);
-    await Deno.chmod(shell, 0o755);
+    const shell = await rootShell(dir, "rfnetroot");
     const policy = `${dir}/policy.yaml`;
     const withScope = (text: string) =>
       text.replace("network:", "scope:\n  processes: [rfnetroot]\nnetwork:");

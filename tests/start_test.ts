@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import type { ProcessEvent } from "../sensors/process.ts";
-import { kernelTest, readJsonLines, startAgent } from "./helpers/kernel.ts";
+import {
+  kernelTest,
+  readJsonLines,
+  rootShell,
+  startAgent,
+} from "./helpers/kernel.ts";
 
 async function attachedPrograms(): Promise<string[]> {
   const output = await new Deno.Command("bpftool", {
@@ -23,9 +28,7 @@ kernelTest(
   async () => {
     const dir = await Deno.makeTempDir();
     // A copy of bash whose comm is the root's name.
-    const rootBinary = `${dir}/rfroot`;
-    await Deno.copyFile("/bin/bash", rootBinary);
-    await Deno.chmod(rootBinary, 0o755);
+    const rootBinary = await rootShell(dir, "rfroot");
     const go = `${dir}/go`;
     const policy = `${dir}/policy.yaml`;
     await Deno.writeTextFile(

@@ -37,6 +37,17 @@ export function kernelTest(name: string, fn: () => Promise<void> | void): void {
   });
 }
 
+/**
+ * A copy of bash under `name` in `dir`, so that a policy can make exactly
+ * the workload the scope root.
+ */
+export async function rootShell(dir: string, name: string): Promise<string> {
+  const shell = `${dir}/${name}`;
+  await Deno.copyFile("/bin/bash", shell);
+  await Deno.chmod(shell, 0o755);
+  return shell;
+}
+
 /** The repository root, for running main.ts as a subprocess. */
 export const ROOT = new URL("../../", import.meta.url).pathname;
 
