@@ -22,8 +22,12 @@ export interface ProcessNode {
   parent?: ProcessNode;
   /** Its parent's pid as first seen. */
   ppid: number;
-  /** Processes it forked, in order. */
-  children: ProcessNode[];
+  /**
+   * Processes it forked, in order: the live ones and the exited ones the
+   * tree still keeps (a Set, so forgetting one is O(1) even under a parent
+   * that forks thousands).
+   */
+  children: Set<ProcessNode>;
   /** Command name. */
   comm: string;
   /** Executable path of the last exec. */
@@ -47,10 +51,14 @@ export interface ProcessNode {
 /** Options of {@linkcode ProcessTree}. */
 export interface ProcessTreeOptions {
   /**
-   * How many exited processes to keep for ancestry and reports; the oldest
-   * go first. A daemon that runs for weeks must not grow without bound.
+   * How many exited processes to keep, the oldest going first, so that an
+   * event read after its process's exit (rings are read in batches, each
+   * sensor's on its own) still finds the process. A live process keeps its
+   * exited ancestors through `parent` regardless, so ancestry needs none of
+   * these. A daemon that runs for weeks must not grow without bound, and at
+   * 10k execs/s the default still covers most of a second.
    *
-   * @default {100_000}
+   * @default {8192}
    */
   maxExited?: number;
 }
@@ -65,7 +73,7 @@ export class ProcessTree {
 
   /** An empty tree. */
   constructor(options: ProcessTreeOptions = {}) {
-    this.#maxExited = options.maxExited ?? 100_000;
+    this.#maxExited = options.maxExited ?? 8192;
   }
 
   /** Builds a tree from a /proc snapshot. */
@@ -78,7 +86,7 @@ export class ProcessTree {
       tree.#live.set(entry.pid, {
         pid: entry.pid,
         ppid: entry.ppid,
-        children: [],
+        children: new Set(),
         comm: entry.comm,
         path: entry.exe,
         argv: entry.argv,
@@ -90,7 +98,7 @@ export class ProcessTree {
       const parent = tree.#live.get(node.ppid);
       if (parent && parent !== node) {
         node.parent = parent;
-        parent.children.push(node);
+        parent.children.add(node);
       }
     }
     return tree;
@@ -134,9 +142,7 @@ export class ProcessTree {
     while (stack.length) {
       const node = stack.pop()!;
       found.push(node);
-      for (let index = node.children.length - 1; index >= 0; index--) {
-        stack.push(node.children[index]);
-      }
+      stack.push(...[...node.children].reverse());
     }
     return found;
   }
@@ -176,13 +182,13 @@ export class ProcessTree {
       pid: event.pid,
       ppid: event.ppid,
       parent,
-      children: [],
+      children: new Set(),
       comm: event.comm,
       uid: event.uid,
       source: "event",
       forked: event.kind === "fork" ? event.time : undefined,
     };
-    parent?.children.push(node);
+    parent?.children.add(node);
     this.#live.set(node.pid, node);
     return node;
   }
@@ -196,11 +202,7 @@ export class ProcessTree {
       if (this.#lastExited.get(old.pid) === old) {
         this.#lastExited.delete(old.pid);
       }
-      if (old.parent) {
-        old.parent.children = old.parent.children.filter((child) =>
-          child !== old
-        );
-      }
+      old.parent?.children.delete(old);
     }
     // Compact the retired prefix once it dominates the array.
     if (

@@ -52,7 +52,7 @@ Deno.test("ProcessTree.apply() adds forks, updates execs and keeps exits", () =>
   tree.apply(event("exit", 20, 11, { exit_code: 3, signal: 0 }));
   assert.equal(tree.size, 3, "exited processes are not live");
   assert.equal(tree.get(20)?.exitCode, 3, "but still known");
-  assert.deepEqual(tree.get(11)?.children.map((node) => node.pid), [20]);
+  assert.deepEqual([...tree.get(11)!.children].map((node) => node.pid), [20]);
 });
 
 Deno.test("ProcessTree keeps the fork-time parent of an orphan", () => {
@@ -83,7 +83,10 @@ Deno.test("ProcessTree forgets the oldest exited processes beyond maxExited", ()
   }
   assert.equal(tree.get(50), undefined);
   assert.equal(tree.get(52)?.pid, 52);
-  assert.deepEqual(tree.get(11)?.children.map((node) => node.pid), [51, 52]);
+  assert.deepEqual([...tree.get(11)!.children].map((node) => node.pid), [
+    51,
+    52,
+  ]);
 });
 
 Deno.test("ProcessTree.descendants() lists a subtree depth first", () => {

@@ -143,7 +143,6 @@ const DNS_WINDOW_MS = 5_000;
 const MAX_TREE = 500;
 const MAX_EGRESS = 1_000;
 /** Bounds that keep a daemon's builder from growing without end. */
-const MAX_NODES = 100_000;
 const MAX_KEYS = 10_000;
 const MAX_LIST = 1_000;
 /** Paths shown per step under "Files written". */
@@ -160,6 +159,8 @@ interface Node {
   signal?: number;
   children: Node[];
   parent?: Node;
+  /** Past the tree's MAX_TREE first entries for good: never shown. */
+  dropped?: boolean;
 }
 
 /** An event of a sensor this module does not know the type of. */
@@ -181,7 +182,8 @@ export class ReportBuilder {
   #events = 0;
   #blocked = 0;
   #wouldBlock = 0;
-  readonly #pids = new Set<string>();
+  /** Processes seen: one per fork, or per pid first seen while not live. */
+  #processes = 0;
   readonly #egress = new Map<string, EgressEntry>();
   readonly #killed: KilledEntry[] = [];
   readonly #tampered = new Map<string, TamperEntry>();
@@ -195,8 +197,8 @@ export class ReportBuilder {
   /** address → the name it was first attributed to. */
   readonly #names = new Map<string, string>();
   readonly #live = new Map<number, Node>();
-  readonly #nodes: Node[] = [];
-  #untracked = 0;
+  /** The nodes that may still be shown, in order of creation. */
+  #nodes: Node[] = [];
   #overflow = 0;
 
   /** Adds one event. Events must come in the order they happened. */
@@ -249,7 +251,7 @@ export class ReportBuilder {
     }
     return {
       summary: {
-        processes: this.#pids.size,
+        processes: this.#processes,
         events: this.#events,
         blocked: this.#blocked,
         wouldBlock: this.#wouldBlock,
@@ -268,15 +270,13 @@ export class ReportBuilder {
       scopeRoots: [...this.#roots].sort(),
       resolversNotAllowed: [...this.#resolvers].sort(),
       tree,
-      treeOmitted: Math.max(0, this.#nodes.length - (MAX_TREE - budget)) +
-        this.#untracked,
+      treeOmitted: this.#processes - (MAX_TREE - budget),
       egressOmitted: Math.max(0, this.#egress.size - MAX_EGRESS) +
         this.#overflow,
     };
   }
 
   #process(event: AnyEvent): Node | undefined {
-    this.#pids.add(`${event.pid}`);
     let node = this.#live.get(event.pid);
     if (event.type !== "process_event") {
       return node ?? this.#newNode(event.pid, event.ppid, event.comm);
@@ -299,17 +299,47 @@ export class ReportBuilder {
   }
 
   #newNode(pid: number, ppid: number, comm: string): Node {
+    this.#processes++;
     const parent = this.#live.get(ppid);
     const node: Node = { pid, ppid, comm, children: [], parent };
     this.#live.set(pid, node);
-    if (this.#nodes.length >= MAX_NODES) {
-      this.#untracked++;
-      node.parent = undefined;
+    if (parent?.dropped) {
+      // Its place in the tree comes after its parent's.
+      node.dropped = true;
       return node;
     }
     parent?.children.push(node);
     this.#nodes.push(node);
+    if (this.#nodes.length >= 2 * MAX_TREE) this.#prune();
     return node;
+  }
+
+  /**
+   * Forgets the nodes past the first MAX_TREE of the tree's depth-first
+   * order, which is all `build()` shows. New nodes only ever enter that
+   * order after their parent, so a node's place in it only moves back: one
+   * past the limit now is past it for good. Memory stays bounded however
+   * many processes a job (or a daemon's weeks) runs.
+   */
+  #prune(): void {
+    const kept = new Set<Node>();
+    const stack = this.#nodes.filter((node) => !node.parent).reverse();
+    while (stack.length && kept.size < MAX_TREE) {
+      const node = stack.pop()!;
+      kept.add(node);
+      for (let index = node.children.length - 1; index >= 0; index--) {
+        stack.push(node.children[index]);
+      }
+    }
+    for (const node of this.#nodes) {
+      if (kept.has(node)) {
+        node.children = node.children.filter((child) => kept.has(child));
+      } else {
+        node.dropped = true;
+        node.children = [];
+      }
+    }
+    this.#nodes = this.#nodes.filter((node) => kept.has(node));
   }
 
   #network(event: AnyEvent & { type: "network_event" }, node?: Node): void {
@@ -320,7 +350,10 @@ export class ReportBuilder {
       if (event.query && (event.qtype === "A" || event.qtype === "AAAA")) {
         this.#questions.set(event.pid, { name: event.query, ms });
       }
-      if (event.reason === "dns_resolver_not_allowed") {
+      if (
+        event.reason === "dns_resolver_not_allowed" &&
+        this.#resolvers.size < MAX_LIST
+      ) {
         this.#resolvers.add(endpoint(event.daddr, event.dport));
       }
       // Questions to an allowed resolver are not egress of their own.
@@ -337,7 +370,9 @@ export class ReportBuilder {
       ) {
         domain = question.name;
       } else domain = this.#names.get(event.daddr);
-      if (domain && !this.#names.has(event.daddr)) {
+      if (
+        domain && this.#names.size < MAX_KEYS && !this.#names.has(event.daddr)
+      ) {
         this.#names.set(event.daddr, domain);
       }
     }

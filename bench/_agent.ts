@@ -6,6 +6,7 @@
  */
 
 import { RING_POLL_MS } from "../sensors/ringbuf.ts";
+import { AGENT_V8_FLAGS } from "../scripts/_dist.ts";
 import { rootShell } from "../tests/helpers/kernel.ts";
 
 export { rootShell };
@@ -86,6 +87,7 @@ export async function withAgent(
     args: [
       "run",
       "-A",
+      `--v8-flags=${AGENT_V8_FLAGS}`,
       AGENT_ENTRY[form],
       "start",
       "--policy",

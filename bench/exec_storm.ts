@@ -1,12 +1,39 @@
 /**
  * exec storm: N fork+exec of /bin/true from a bash loop, with and without
  * the agent (a separate `ringfence start` process) watching, in alternating
- * pairs within one run.
+ * pairs within one run. Then a burst at the highest exec rate the machine
+ * can make: `exec_burst.c` spawning the libc-free `exit0.c`, one driver per
+ * core (a shell loop where they cannot be built).
  *
  * @module
  */
 
 import { type AgentRun, rootShell, timed, withAgent } from "./_agent.ts";
+
+const BENCH = new URL("./", import.meta.url).pathname;
+
+/** The burst's two programs, built with clang into `dir`. */
+async function buildBurst(
+  dir: string,
+): Promise<{ driver: string; program: string } | { error: string }> {
+  const driver = `${dir}/exec_burst`, program = `${dir}/exit0`;
+  const builds = [
+    ["-O2", "-o", driver, `${BENCH}exec_burst.c`],
+    ["-O2", "-static", "-nostdlib", "-o", program, `${BENCH}exit0.c`],
+  ];
+  for (const args of builds) {
+    try {
+      const output = await new Deno.Command("clang", { args }).output();
+      if (!output.success) {
+        const stderr = new TextDecoder().decode(output.stderr).trim();
+        return { error: `clang ${args.at(-1)}: ${stderr.split("\n")[0]}` };
+      }
+    } catch (error) {
+      return { error: `clang: ${(error as Error).message}` };
+    }
+  }
+  return { driver, program };
+}
 
 /** What the exec storm measured. */
 export interface ExecStormResult {
@@ -14,7 +41,17 @@ export interface ExecStormResult {
   pairs: number;
   baselineSeconds: number[];
   agentRuns: AgentRun[];
-  burst: { execsPerSecond: number; drops: number; events: number };
+  burst: {
+    /** What drove it: "exec_burst" or, where it cannot be built, bash. */
+    driver: string;
+    /** Why exec_burst was not used. */
+    fallback?: string;
+    seconds: number;
+    execsPerSecond: number;
+    drops: number;
+    events: number;
+    peakRssMb: number;
+  };
 }
 
 /** Runs `pairs` baseline/agent pairs of `execs` execs, then a burst. */
@@ -38,13 +75,16 @@ export async function execStorm(
       baselineSeconds.push(await timed(shell, loop));
       agentRuns.push(await withAgent(policy, () => timed(shell, loop)));
     }
-    // As many execs per second as this machine can make: one loop per core.
+    // As many execs per second as this machine can make: one driver per
+    // core, each starting `burstExecs` programs one after the other.
     const loops = navigator.hardwareConcurrency;
-    const burstExecs = execs * 2;
-    const burstScript = Array.from(
-      { length: loops },
-      () => `(for ((i=0; i<${burstExecs}; i++)); do /bin/true; done) &`,
-    ).join("\n") + "\nwait";
+    const burstExecs = execs * 10;
+    const built = await buildBurst(dir);
+    const one = "error" in built
+      ? `(for ((i=0; i<${burstExecs}; i++)); do /bin/true; done)`
+      : `${built.driver} ${burstExecs} ${built.program}`;
+    const burstScript = Array.from({ length: loops }, () => `${one} &`)
+      .join("\n") + "\nwait";
     const burst = await withAgent(policy, () => timed(shell, burstScript));
     return {
       execs,
@@ -52,9 +92,13 @@ export async function execStorm(
       baselineSeconds,
       agentRuns,
       burst: {
+        driver: "error" in built ? "bash" : "exec_burst",
+        fallback: "error" in built ? built.error : undefined,
+        seconds: burst.seconds,
         execsPerSecond: (burstExecs * loops) / burst.seconds,
         drops: burst.drops,
         events: burst.events,
+        peakRssMb: burst.peakRssMb,
       },
     };
   } finally {

@@ -9,7 +9,7 @@
  */
 
 import { join } from "./_paths.ts";
-import { DIST, requireBuild, ROOT } from "./_dist.ts";
+import { BUNDLE_SHEBANG, DIST, requireBuild, ROOT } from "./_dist.ts";
 
 /** The preamble `deno bundle` writes, which {@linkcode lazyNodeRequire} replaces. */
 export const EAGER_REQUIRE =
@@ -95,6 +95,7 @@ async function minify(file: string): Promise<void> {
         "--keep-names",
         "--charset=ascii",
         "--format=esm",
+        `--banner:js=${BUNDLE_SHEBANG}`,
         "--log-level=error",
         `--outfile=${file}`,
         "--allow-overwrite",
@@ -144,11 +145,12 @@ async function bundle(): Promise<void> {
     nativeBase64(lazyNodeRequire(await Deno.readTextFile(output))),
   );
   await minify(output);
+  await Deno.chmod(output, 0o755);
   const size = (await Deno.stat(output)).size;
   console.log(
     `bundled dist/ringfence.js (${
       (size / 1024).toFixed(0)
-    } KiB): run it with 'deno run -A dist/ringfence.js'`,
+    } KiB): run it as dist/ringfence.js (Deno on PATH)`,
   );
 }
 

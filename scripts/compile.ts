@@ -22,7 +22,7 @@
  */
 
 import { join } from "./_paths.ts";
-import { DIST, requireBuild, ROOT } from "./_dist.ts";
+import { AGENT_V8_FLAGS, DIST, requireBuild, ROOT } from "./_dist.ts";
 
 interface Target {
   arch: "x86_64" | "aarch64";
@@ -118,6 +118,7 @@ for (const target of selectedTargets(Deno.args)) {
       "--quiet",
       "--no-check", // `deno task check` type-checks the same graph
       "-A",
+      `--v8-flags=${AGENT_V8_FLAGS}`,
       "--target",
       target.triple,
       "--output",

@@ -5,6 +5,7 @@
  * a job and leave nothing behind; `ringfence doctor` reports the host.
  */
 import assert from "node:assert/strict";
+import { AGENT_V8_FLAGS } from "../scripts/_dist.ts";
 import { elfArchitecture, libbpfCandidates } from "../sensors/libbpf_loader.ts";
 import {
   EAGER_REQUIRE,
@@ -165,6 +166,19 @@ Deno.test("lazyNodeRequire() makes a require that works when first called", asyn
   );
 });
 
+Deno.test("deno task start and run pass the agent's V8 flags", async () => {
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  for (const task of ["start", "run"]) {
+    assert.match(
+      config.tasks[task],
+      new RegExp(` run -A --v8-flags=${AGENT_V8_FLAGS} main\\.ts `),
+      `deno.json tasks.${task}`,
+    );
+  }
+  const compile = await Deno.readTextFile(`${ROOT}scripts/compile.ts`);
+  assert.match(compile, /`--v8-flags=\$\{AGENT_V8_FLAGS\}`/);
+});
+
 kernelTest(
   "the bundle alone in an empty directory runs a command and reports its exec",
   async () => {
@@ -187,6 +201,25 @@ kernelTest(
       assertExecReported(
         await readJsonLines(`${dir}/events.jsonl`),
         "/bin/true",
+      );
+      // Run as a program, its shebang starts Deno with the agent's V8 flags:
+      // the command's parent is the agent, whose command line says so.
+      const direct = await run(`${dir}/ringfence.js`, [
+        "run",
+        "--output",
+        "/dev/null",
+        "--",
+        "/bin/sh",
+        "-c",
+        'tr "\\0" " " < /proc/$PPID/cmdline',
+      ], {
+        cwd: dir,
+        env: { PATH: `${DENO.replace(/\/[^/]*$/, "")}:/usr/bin:/bin` },
+      });
+      assertOk(direct, "./ringfence.js run");
+      assert.ok(
+        direct.stdout.includes(`--v8-flags=${AGENT_V8_FLAGS}`),
+        `agent command line: ${direct.stdout}`,
       );
       const entries = [...Deno.readDirSync(dir)].map((entry) => entry.name);
       assert.deepEqual(entries.sort(), ["events.jsonl", "ringfence.js"]);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { AGENT_V8_FLAGS } from "../../scripts/_dist.ts";
+
 function missingRequirement(): string | undefined {
   if (Deno.uid() !== 0) return "not running as root";
   try {
@@ -129,7 +131,14 @@ export async function startAgent(
   entry = `${ROOT}main.ts`,
 ): Promise<RunningAgent> {
   const child = new Deno.Command(DENO, {
-    args: ["run", "-A", entry, "start", ...args],
+    args: [
+      "run",
+      "-A",
+      `--v8-flags=${AGENT_V8_FLAGS}`,
+      entry,
+      "start",
+      ...args,
+    ],
     stdout: "null",
     stderr: "piped",
   }).spawn();
