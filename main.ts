@@ -49,6 +49,7 @@ import { doctor } from "./sensors/doctor.ts";
 import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
 import type { Policy } from "./policy/schema.ts";
 import { VERSION } from "./version.ts";
+import { dropStartupPages } from "./agent/memory.ts";
 
 /** An error that ends ringfence with a message and an exit code. */
 class Fatal extends Error {
@@ -172,6 +173,9 @@ async function run(
   for (const [signal, handler] of handlers) {
     Deno.addSignalListener(signal, handler);
   }
+  // The command runs: what only the start-up needed can leave the resident
+  // set (a `run` may last a whole job).
+  dropStartupPages();
   const status = await child.status;
   for (const [signal, handler] of handlers) {
     Deno.removeSignalListener(signal, handler);
@@ -217,6 +221,8 @@ async function start(
     await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
   }
   await writePidFile(options.stateDir ?? stateDir());
+  // Armed: what only the start-up needed can leave the resident set.
+  dropStartupPages();
   console.error(
     `ringfence: armed after ${
       Math.round(agent.armedAfterMs)

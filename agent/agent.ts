@@ -85,6 +85,12 @@ export interface AgentStats {
 
 /** How many ancestors a network event names, nearest first. */
 const MAX_ANCESTORS = 8;
+/**
+ * Milliseconds between two reads while records keep coming: enough for a
+ * batch to gather, far below what fills a ring (the process ring holds
+ * about a tenth of a second of a 10k execs/s burst).
+ */
+const BATCH_GAP_MS = 2;
 
 interface SensorBinding {
   sensor: Sensor;
@@ -412,6 +418,7 @@ export class Agent {
     this.#wakeup.close();
   }
 
+  /** The loop that reads the rings until stop(). */
   async #run(): Promise<void> {
     const fds = [
       ...this.#bindings.map(({ sensor }) => sensor.ring.fd),
@@ -425,8 +432,11 @@ export class Agent {
       if (this.flush() === 0) {
         await waitForData(fds, RING_POLL_MS);
       } else {
-        // Let timers and I/O run between large batches.
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        // More may be on its way: let it gather for a moment. Reading again
+        // at once (a turn of the event loop) read a few records a time under
+        // a storm, each read costing a timer and a pass over every ring:
+        // a tenth of the agent's time at 30k events/s.
+        await new Promise((resolve) => setTimeout(resolve, BATCH_GAP_MS));
       }
     }
   }

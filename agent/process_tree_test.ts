@@ -103,3 +103,16 @@ Deno.test("ProcessTree.descendants() lists a subtree depth first", () => {
     62,
   ]);
 });
+
+Deno.test("ProcessTree under a parent that forks 20,000 keeps only the last exited children", () => {
+  const tree = ProcessTree.fromProc(seed, { maxExited: 100 });
+  for (let pid = 1000; pid < 21_000; pid++) {
+    tree.apply(event("fork", pid, 11));
+    tree.apply(event("exit", pid, 11));
+  }
+  const children = [...tree.get(11)!.children].map((node) => node.pid);
+  assert.equal(children.length, 100);
+  assert.deepEqual(children, Array.from({ length: 100 }, (_, i) => 20_900 + i));
+  assert.equal(tree.get(20_899), undefined);
+  assert.equal(tree.get(20_999)?.pid, 20_999);
+});

@@ -64,10 +64,20 @@ export function readEnviron(pid: number): Map<string, string> | undefined {
   return env;
 }
 
+/**
+ * What is known of one process's step, for its current exec: its argv
+ * (compared by identity: every exec gives the node a new array), path and
+ * comm. The Step objects are made once and shared by its events, so that a
+ * storm of events costs no allocation here.
+ */
 interface Cached {
-  /** The exec the environment was read after (path + argv). */
-  image: string;
-  step: Omit<Step, "pid"> | null;
+  argv: string[] | undefined;
+  path: string | undefined;
+  comm: string;
+  /** The CI step its environment names (null: none), once read. */
+  ci?: Step | null;
+  /** Its command line as a step. */
+  command?: Step;
 }
 
 /** Finds and caches the step of each process. */
@@ -75,7 +85,7 @@ export class StepTracker {
   readonly #tree: ProcessTree;
   readonly #isRoot: (node: ProcessNode) => boolean;
   readonly #read: EnvironReader;
-  readonly #environs = new WeakMap<ProcessNode, Cached>();
+  readonly #cache = new WeakMap<ProcessNode, Cached>();
   readonly #inherited: Omit<Step, "pid"> | null | undefined;
   readonly #now: () => number;
   #budget = ENVIRON_READS_PER_SECOND;
@@ -146,34 +156,57 @@ export class StepTracker {
     if (!root) return undefined;
     if (chain.length === 0) {
       // The root itself: a `ringfence run` command is its own step.
-      const own = this.#ciStep(root);
-      return own ? { ...own, pid: root.pid } : commandStep(root);
+      return this.#ciStep(root) ?? this.#commandStep(root);
     }
-    chain.reverse();
+    // From the top of the chain (the process the root started) down.
     const depth = Math.min(chain.length, MAX_DEPTH);
-    for (let index = 0; index < depth; index++) {
-      const step = this.#ciStep(chain[index]);
-      if (step) return { ...step, pid: chain[index].pid };
+    for (let index = 1; index <= depth; index++) {
+      const step = this.#ciStep(chain[chain.length - index]);
+      if (step) return step;
     }
-    return commandStep(chain[0]);
+    return this.#commandStep(chain[chain.length - 1]);
   }
 
-  #ciStep(node: ProcessNode): Omit<Step, "pid"> | null {
-    if (this.#inherited !== undefined) return this.#inherited;
-    const image = `${node.path ?? ""}\0${node.argv?.join("\0") ?? ""}`;
-    const cached = this.#environs.get(node);
-    if (cached && cached.image === image) return cached.step;
+  /** The node's cache entry for its current exec. */
+  #cached(node: ProcessNode): Cached {
+    let cached = this.#cache.get(node);
+    if (
+      !cached || cached.argv !== node.argv || cached.path !== node.path ||
+      cached.comm !== node.comm
+    ) {
+      cached = { argv: node.argv, path: node.path, comm: node.comm };
+      this.#cache.set(node, cached);
+    }
+    return cached;
+  }
+
+  #ciStep(node: ProcessNode): Step | null {
+    if (this.#inherited !== undefined) {
+      return this.#inherited && this.#withPid(node, this.#inherited);
+    }
+    const cached = this.#cached(node);
+    if (cached.ci !== undefined) return cached.ci;
     // Not cached: a later event may find the budget back.
     if (!this.#mayRead()) return null;
     const env = this.#read(node.pid);
     if (!env) {
       // Gone: nothing more to learn. Otherwise a later event may do better.
-      if (node.exited) this.#environs.set(node, { image, step: null });
+      if (node.exited) cached.ci = null;
       return null;
     }
     const step = ciStep(env);
-    this.#environs.set(node, { image, step });
-    return step;
+    cached.ci = step && { ...step, pid: node.pid };
+    return cached.ci;
+  }
+
+  /** The inherited step with the node's pid, made once per node. */
+  #withPid(node: ProcessNode, step: Omit<Step, "pid">): Step {
+    const cached = this.#cached(node);
+    return cached.ci ??= { ...step, pid: node.pid };
+  }
+
+  #commandStep(node: ProcessNode): Step {
+    return this.#cached(node).command ??= commandStep(node);
   }
 }
 
@@ -209,7 +242,9 @@ export function scopeRootTest(
   if (spawner) return (node) => node.ppid === self;
   return (node) => {
     const list = names();
-    return list.includes(node.comm) ||
-      (node.path !== undefined && list.includes(node.path.split("/").pop()!));
+    if (list.includes(node.comm)) return true;
+    const path = node.path;
+    return path !== undefined &&
+      list.includes(path.slice(path.lastIndexOf("/") + 1));
   };
 }

@@ -47,6 +47,8 @@ export interface ExecStormResult {
     /** Why exec_burst was not used. */
     fallback?: string;
     seconds: number;
+    /** The same burst without the agent. */
+    baselineSeconds: number;
     execsPerSecond: number;
     drops: number;
     events: number;
@@ -85,6 +87,7 @@ export async function execStorm(
       : `${built.driver} ${burstExecs} ${built.program}`;
     const burstScript = Array.from({ length: loops }, () => `${one} &`)
       .join("\n") + "\nwait";
+    const burstBaseline = await timed(shell, burstScript);
     const burst = await withAgent(policy, () => timed(shell, burstScript));
     return {
       execs,
@@ -95,6 +98,7 @@ export async function execStorm(
         driver: "error" in built ? "bash" : "exec_burst",
         fallback: "error" in built ? built.error : undefined,
         seconds: burst.seconds,
+        baselineSeconds: burstBaseline,
         execsPerSecond: (burstExecs * loops) / burst.seconds,
         drops: burst.drops,
         events: burst.events,

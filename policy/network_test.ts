@@ -694,3 +694,47 @@ Deno.test("compiled entries encode into the kernel's key and value layout", () =
     [2, 0, 22, 0, 0xbb, 0x01],
   );
 });
+
+Deno.test("compileAllowList() answers like the rules themselves for 2,000 random probes", () => {
+  let seed = 7;
+  const next = () =>
+    (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const lengths = [8, 12, 16, 20, 24, 28, 32];
+  const ports = [null, 53, 443];
+  const texts: string[] = [];
+  for (let index = 0; index < 400; index++) {
+    const length = lengths[Math.floor(next() * lengths.length)];
+    const address = `10.${Math.floor(next() * 4)}.${Math.floor(next() * 4)}.${
+      Math.floor(next() * 4)
+    }`;
+    const port = ports[Math.floor(next() * ports.length)];
+    texts.push(`${address}/${length}${port === null ? "" : `:${port}`}`);
+  }
+  const rules = texts.map(parseAllowRule).filter((rule) =>
+    rule.kind === "cidr"
+  );
+  const { v4 } = compile(...texts);
+  const inPrefix = (address: Uint8Array, prefix: Uint8Array, length: number) =>
+    maskAddress(address, length).every((byte, i) => byte === prefix[i]);
+  for (let probe = 0; probe < 2000; probe++) {
+    const address = new Uint8Array([
+      10,
+      Math.floor(next() * 4),
+      Math.floor(next() * 4),
+      Math.floor(next() * 4),
+    ]);
+    const port = [53, 443, 80][Math.floor(next() * 3)];
+    const byRules = rules.some((rule) =>
+      rule.kind === "cidr" &&
+      inPrefix(address, rule.address, rule.prefixLength) &&
+      (rule.port === null || rule.port === port)
+    );
+    // The kernel's LPM trie: the longest entry containing the address.
+    const longest = v4.filter((entry) =>
+      inPrefix(address, entry.address, entry.prefixLength)
+    ).sort((a, b) => b.prefixLength - a.prefixLength)[0];
+    const byTrie = longest !== undefined &&
+      (longest.ports.length === 0 || longest.ports.includes(port));
+    assert.equal(byTrie, byRules, `${address.join(".")}:${port}`);
+  }
+});

@@ -1,6 +1,6 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
- * descriptors, mmap, poll and errno.
+ * descriptors, mmap, madvise, poll and errno.
  *
  * @module
  */
@@ -30,6 +30,7 @@ const symbols = {
     result: "pointer",
   },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   sysconf: { parameters: ["i32"], result: "i64" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   getpid: { parameters: [], result: "i32" },
