@@ -10,10 +10,14 @@
  * uses come back on their first use (a minor fault from the page cache)
  * and leaves the rest out.
  *
- * Only clean pages of read-only mappings of the executable file are
- * dropped: no private or anonymous page, so nothing can be lost. A dropped
- * page reads back the same bytes from the file. Nothing is evicted from
- * the page cache, which other processes running the same Deno share.
+ * Only read-only mappings of the executable file with no anonymous page
+ * (no page copied on write, e.g. by relocation) are dropped, so nothing
+ * can be lost: each of their pages is the page cache's page of the file,
+ * and a dropped one maps it again. ("Private_Dirty" is no guide: a file
+ * written moments ago, as by a fresh install, has dirty page-cache pages
+ * until writeback, which are the file's content all the same.) Nothing is
+ * evicted from the page cache, which other processes running the same Deno
+ * share.
  *
  * @module
  */
@@ -30,9 +34,7 @@ export interface Mapping {
   path: string;
   /** kB resident. */
   rss: number;
-  /** kB written by this process (copy-on-write). */
-  privateDirty: number;
-  /** kB not backed by the file. */
+  /** kB not backed by the file: pages this process copied on write. */
   anonymous: number;
 }
 
@@ -51,7 +53,6 @@ export function parseSmaps(text: string): Mapping[] {
         permissions: header[3],
         path: header[4],
         rss: 0,
-        privateDirty: 0,
         anonymous: 0,
       };
       mappings.push(current);
@@ -60,16 +61,14 @@ export function parseSmaps(text: string): Mapping[] {
     const field = line.match(/^(\w+):\s+(\d+) kB$/);
     if (!field || !current) continue;
     if (field[1] === "Rss") current.rss = Number(field[2]);
-    else if (field[1] === "Private_Dirty") {
-      current.privateDirty = Number(field[2]);
-    } else if (field[1] === "Anonymous") current.anonymous = Number(field[2]);
+    else if (field[1] === "Anonymous") current.anonymous = Number(field[2]);
   }
   return mappings;
 }
 
 /**
  * The mappings whose resident pages can be dropped without losing a byte:
- * read-only mappings of `file` with no page written or anonymous.
+ * read-only mappings of `file` with no anonymous (copied) page.
  */
 export function droppableMappings(
   mappings: readonly Mapping[],
@@ -77,7 +76,7 @@ export function droppableMappings(
 ): Mapping[] {
   return mappings.filter((mapping) =>
     mapping.path === file && mapping.permissions[1] === "-" &&
-    mapping.privateDirty === 0 && mapping.anonymous === 0 && mapping.rss > 0
+    mapping.anonymous === 0 && mapping.rss > 0
   );
 }
 
