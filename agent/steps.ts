@@ -86,6 +86,7 @@ export class StepTracker {
   readonly #isRoot: (node: ProcessNode) => boolean;
   readonly #read: EnvironReader;
   readonly #cache = new WeakMap<ProcessNode, Cached>();
+  readonly #chain: ProcessNode[] = [];
   readonly #inherited: Omit<Step, "pid"> | null | undefined;
   readonly #now: () => number;
   #budget = ENVIRON_READS_PER_SECOND;
@@ -138,8 +139,10 @@ export class StepTracker {
   stepOf(pid: number): Step | undefined {
     const node = this.#tree.get(pid);
     if (!node) return undefined;
-    // The chain from the process up to (not including) its root.
-    const chain: ProcessNode[] = [];
+    // The chain from the process up to (not including) its root, in an
+    // array reused from call to call: this runs for every event.
+    const chain = this.#chain;
+    chain.length = 0;
     let root: ProcessNode | undefined;
     for (
       let current: ProcessNode | undefined = node;
@@ -240,11 +243,20 @@ export function scopeRootTest(
   self: number = Deno.pid,
 ): (node: ProcessNode) => boolean {
   if (spawner) return (node) => node.ppid === self;
+  // Runs for every process of every event's ancestry: no allocation.
   return (node) => {
     const list = names();
     if (list.includes(node.comm)) return true;
     const path = node.path;
-    return path !== undefined &&
-      list.includes(path.slice(path.lastIndexOf("/") + 1));
+    if (path === undefined) return false;
+    for (const name of list) if (isBaseName(path, name)) return true;
+    return false;
   };
+}
+
+/** Whether `name` is the last component of `path`. */
+function isBaseName(path: string, name: string): boolean {
+  const start = path.length - name.length;
+  return start >= 0 && path.endsWith(name) &&
+    (start === 0 || path.charCodeAt(start - 1) === 0x2f);
 }

@@ -183,10 +183,16 @@ if (selected("exec_storm")) {
     row("burst: exec_burst not built", burst.fallback, "(a bash loop instead)");
   }
   const fast = burst.execsPerSecond >= 10_000;
+  const unwatched = burst.execsPerSecond * burst.seconds /
+    burst.baselineSeconds;
   row(
     `burst: execs per second (${burst.driver}, one per core)`,
     `${Math.round(burst.execsPerSecond)}/s`,
-    fast ? "" : "below 10k/s: this machine cannot make 10k execs/s",
+    fast
+      ? ""
+      : unwatched < 10_000
+      ? "below 10k/s: this machine cannot make 10k execs/s"
+      : "below 10k/s with the agent taking its share of the cores",
   );
   row(
     "burst: overhead ratio (one burst each way)",
