@@ -73,12 +73,14 @@ export const AGENT_ENTRY: Record<AgentForm, string> = {
 /**
  * Starts the agent on `policy`, runs `work`, stops the agent. Events go as
  * JSON lines to `output` (nowhere by default), to be read once it returns.
+ * `env` is added to the agent's environment (`DENO_DIR`, say).
  */
 export async function withAgent(
   policy: string,
   work: () => Promise<number>,
   form: AgentForm = "source",
   output = "/dev/null",
+  env: Record<string, string> = {},
 ): Promise<AgentRun> {
   const ready = `${policy}.ready`;
   await Deno.remove(ready).catch(() => {});
@@ -98,6 +100,7 @@ export async function withAgent(
       ready,
     ],
     stderr: "piped",
+    env,
   }).spawn();
   try {
     await waitForFile(ready);

@@ -13,18 +13,62 @@ import {
   timed,
   withAgent,
 } from "./_agent.ts";
+import { AGENT_V8_FLAGS } from "../scripts/_dist.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /**
- * Figures per form: the first start, which for the just-built bundle also
- * writes Deno's V8 code cache (what a freshly downloaded bundle pays once
- * per machine), and the `starts` after it.
+ * Deno alone, the baseline: a script that writes its ready file and waits,
+ * started as the agent is (same Deno, same V8 flags).
  */
-export type StartupResult = Record<
-  AgentForm,
-  { first: AgentRun; runs: AgentRun[] }
->;
+export interface DenoBaseline {
+  /** Wall-clock milliseconds from spawn until its ready file exists. */
+  readyAfterSpawnMs: number;
+  /** Its peak RSS. */
+  peakRssMb: number;
+}
+
+const IDLE_SCRIPT =
+  "await Deno.writeTextFile(Deno.args[0], `${Deno.pid}\\n`); setInterval(() => {}, 1000);";
+
+/** Starts Deno alone `starts` times; the median ready time, the max RSS. */
+async function denoAlone(dir: string, starts: number): Promise<DenoBaseline> {
+  const script = `${dir}/idle.js`;
+  await Deno.writeTextFile(script, IDLE_SCRIPT);
+  const ready: number[] = [], rss: number[] = [];
+  for (let start = 0; start <= starts; start++) {
+    const file = `${dir}/idle.ready`;
+    await Deno.remove(file).catch(() => {});
+    const spawned = Date.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `--v8-flags=${AGENT_V8_FLAGS}`, script, file],
+    }).spawn();
+    while (!(await Deno.stat(file).then(() => true, () => false))) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const readyAt = (await Deno.stat(file)).mtime!.getTime();
+    const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+    child.kill("SIGKILL");
+    await child.status;
+    if (start === 0) continue; // the first warms the caches, as for the agent
+    ready.push(readyAt - spawned);
+    rss.push(Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024);
+  }
+  ready.sort((a, b) => a - b);
+  return {
+    readyAfterSpawnMs: ready[ready.length >> 1],
+    peakRssMb: Math.max(...rss),
+  };
+}
+
+/**
+ * Figures per form: the first start (for the bundle, with an empty
+ * DENO_DIR: what a freshly downloaded bundle pays once per machine, Deno's
+ * analysis of the script and its code cache), and the `starts` after it.
+ */
+export type StartupResult =
+  & Record<AgentForm, { first: AgentRun; runs: AgentRun[] }>
+  & { deno: DenoBaseline };
 
 /** Starts each form once, then `starts` more times, alternating. */
 export async function startup(starts = 5): Promise<StartupResult> {
@@ -44,7 +88,17 @@ export async function startup(starts = 5): Promise<StartupResult> {
     const work = () =>
       timed(shell, "for ((i=0; i<200; i++)); do /bin/true; done");
     const runs: Record<AgentForm, AgentRun[]> = { source: [], bundle: [] };
-    for (let start = 0; start <= starts; start++) {
+    // The bundle's first start on a machine, as on a fresh CI runner: an
+    // empty DENO_DIR, so Deno analyses and compiles the script from scratch
+    // (a rebuilt bundle whose text is unchanged would find it all cached).
+    const denoDir = `${dir}/deno-dir`;
+    runs.bundle.push(
+      await withAgent(policy, work, "bundle", "/dev/null", {
+        DENO_DIR: denoDir,
+      }),
+    );
+    runs.source.push(await withAgent(policy, work, "source"));
+    for (let start = 0; start < starts; start++) {
       for (const form of ["source", "bundle"] as const) {
         runs[form].push(await withAgent(policy, work, form));
       }
@@ -53,7 +107,11 @@ export async function startup(starts = 5): Promise<StartupResult> {
       first: runs[form][0],
       runs: runs[form].slice(1),
     });
-    return { source: split("source"), bundle: split("bundle") };
+    return {
+      source: split("source"),
+      bundle: split("bundle"),
+      deno: await denoAlone(dir, starts),
+    };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
