@@ -10,6 +10,7 @@ import type { Exporter } from "./exporter.ts";
 import { HttpExporter } from "./http.ts";
 import { JsonLinesExporter } from "./jsonl.ts";
 import { WebhookExporter } from "./webhook.ts";
+import { loadOptionalExporters } from "./optional_loader.ts";
 
 export type { Exporter };
 
@@ -35,13 +36,13 @@ export async function openExporter(
     // gRPC and OTLP pull in large libraries: loaded only when configured,
     // so that start-up does not pay for them.
     case "otlp": {
-      const { OtlpExporter } = await import("./otlp.ts");
+      const { OtlpExporter } = await loadOptionalExporters();
       return new OtlpExporter({ ...config, spoolDir, log });
     }
     case "http":
       return new HttpExporter({ ...config, log });
     case "grpc": {
-      const { GrpcExporter } = await import("./grpc.ts");
+      const { GrpcExporter } = await loadOptionalExporters();
       return await GrpcExporter.start({ ...config, log });
     }
   }

@@ -1,8 +1,10 @@
 /**
  * `deno task bundle`: one JavaScript file, `dist/ringfence.js`, with the
- * sensors, the default policy, Stricli and yaml, and the carried libbpf
+ * sensors, the default policy, Stricli and yaml, the carried libbpf, and
+ * the gRPC and OTLP exporters packed apart (see `bundleOptionalExporters`)
  * inside. It runs anywhere Deno 2 does, from any directory:
  *
+ *     sudo ./ringfence.js run -- make test
  *     sudo deno run -A ringfence.js run -- make test
  *
  * @module
@@ -19,11 +21,13 @@ export const EAGER_REQUIRE =
 /**
  * The bundler gives CommonJS packages (the gRPC and OpenTelemetry
  * exporters') a `require` made at the top of the bundle from `node:module`,
- * and importing `node:module` starts Deno's Node compatibility layer on
- * every start: about 100 ms and the memory that goes with it, for
- * exporters most runs never load. This makes that `require` when it is
- * first called. Throws when the bundler's preamble is not there, so that a
- * new Deno cannot lose this silently.
+ * and importing `node:module` starts Deno's Node compatibility layer: about
+ * 100 ms and the memory that goes with it. This makes that `require` when
+ * it is first called, relative to `file:///` rather than `import.meta.url`:
+ * the optional exporters' bundle runs from a `data:` URL, which
+ * `createRequire` refuses, and it requires only Node's built-in modules.
+ * Throws when the bundler's preamble is not there, so that a new Deno
+ * cannot lose this silently.
  */
 export function lazyNodeRequire(bundle: string): string {
   return replaceBundlerCode(
@@ -32,7 +36,7 @@ export function lazyNodeRequire(bundle: string): string {
     EAGER_REQUIRE,
     "var __deno_lazy_require;\n" +
       "var __require = (id) => (__deno_lazy_require ??= globalThis.process\n" +
-      '  .getBuiltinModule("node:module").createRequire(import.meta.url))(id);\n',
+      '  .getBuiltinModule("node:module").createRequire("file:///"))(id);\n',
   );
 }
 
@@ -77,14 +81,13 @@ export function nativeBase64(bundle: string): string {
 /**
  * Minifies the bundle with esbuild (a pinned dev dependency), keeping
  * function and class names for stack traces. The agent holds its script's
- * source for as long as it runs, about twice over (Deno's copy and V8's),
- * and the gRPC and OpenTelemetry exporters are a megabyte of it that most
- * runs never call: minified, the bundle is a third smaller. `--charset=ascii`
+ * source for as long as it runs, about twice over (Deno's copy and V8's):
+ * minified, a bundle is a third smaller. `--charset=ascii`
  * escapes every character outside ASCII, because V8 keeps a script with a
  * single such character at two bytes per character (one arrow in a comment
  * doubled the memory of the whole source).
  */
-async function minify(file: string): Promise<void> {
+async function minify(file: string, banner?: string): Promise<void> {
   const esbuild = join(ROOT, "node_modules/.bin/esbuild");
   let result: Deno.CommandOutput;
   try {
@@ -95,7 +98,7 @@ async function minify(file: string): Promise<void> {
         "--keep-names",
         "--charset=ascii",
         "--format=esm",
-        `--banner:js=${BUNDLE_SHEBANG}`,
+        ...banner ? [`--banner:js=${banner}`] : [],
         "--log-level=error",
         `--outfile=${file}`,
         "--allow-overwrite",
@@ -116,10 +119,12 @@ async function minify(file: string): Promise<void> {
   }
 }
 
-async function bundle(): Promise<void> {
-  requireBuild("bundle");
-  await Deno.mkdir(DIST, { recursive: true });
-  const output = join(DIST, "ringfence.js");
+/** `deno bundle` of `entry` into `output`; exits 1 when it fails. */
+async function denoBundle(
+  entry: string,
+  output: string,
+  importMap?: string,
+): Promise<void> {
   const result = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -128,23 +133,76 @@ async function bundle(): Promise<void> {
       "deno",
       "--packages",
       "bundle",
+      ...importMap ? ["--import-map", importMap] : [],
       "--output",
       output,
-      join(ROOT, "main.ts"),
+      entry,
     ],
     cwd: ROOT,
     stdout: "inherit",
     stderr: "inherit",
   }).output();
   if (!result.success) {
-    console.error("ringfence bundle: deno bundle failed");
+    console.error(`ringfence bundle: deno bundle ${entry} failed`);
     Deno.exit(1);
+  }
+}
+
+/**
+ * `exporters/optional.ts` (gRPC and OTLP) bundled on its own, minified and
+ * gzipped into `dir`: the main bundle carries it as bytes and imports it
+ * from a `data:` URL only when a policy configures one of them. Returns the
+ * gzipped file.
+ *
+ * Their libraries were half of the bundle's code. As code, Deno analyses
+ * them on a machine's first run (its module analysis parses the whole
+ * script: 190 ms and 81 MB at that start, 111 ms and 69 MB without them)
+ * and V8 holds their text on every run; as a gzipped string they cost
+ * 180 KB of base64 that nothing parses.
+ */
+async function bundleOptionalExporters(dir: string): Promise<string> {
+  const output = join(dir, "optional-exporters.js");
+  await denoBundle(join(ROOT, "exporters/optional.ts"), output);
+  await Deno.writeTextFile(
+    output,
+    lazyNodeRequire(await Deno.readTextFile(output)),
+  );
+  await minify(output);
+  using file = await Deno.open(output);
+  const compressed = file.readable.pipeThrough(new CompressionStream("gzip"));
+  await Deno.writeFile(`${output}.gz`, compressed);
+  return `${output}.gz`;
+}
+
+async function bundle(): Promise<void> {
+  requireBuild("bundle");
+  await Deno.mkdir(DIST, { recursive: true });
+  const output = join(DIST, "ringfence.js");
+  const dir = await Deno.makeTempDir({ prefix: "ringfence-bundle-" });
+  try {
+    const chunk = await bundleOptionalExporters(dir);
+    const importMap = join(dir, "import_map.json");
+    const url = (path: string) => new URL(`file://${path}`).href;
+    await Deno.writeTextFile(
+      importMap,
+      JSON.stringify({
+        imports: {
+          [url(join(ROOT, "exporters/optional_loader.ts"))]: url(
+            join(ROOT, "exporters/optional_loader_bundled.ts"),
+          ),
+          "ringfence:optional-exporters": url(chunk),
+        },
+      }),
+    );
+    await denoBundle(join(ROOT, "main.ts"), output, importMap);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
   await Deno.writeTextFile(
     output,
-    nativeBase64(lazyNodeRequire(await Deno.readTextFile(output))),
+    nativeBase64(await Deno.readTextFile(output)),
   );
-  await minify(output);
+  await minify(output, BUNDLE_SHEBANG);
   await Deno.chmod(output, 0o755);
   const size = (await Deno.stat(output)).size;
   console.log(
