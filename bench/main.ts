@@ -41,6 +41,7 @@ function printPairs(
   storm: { baselineSeconds: number[]; agentRuns: AgentRun[] },
   overheadTarget: string,
   overheadMet?: (ratio: number) => boolean,
+  rssNote?: string,
 ): void {
   const ratio = median(
     storm.agentRuns.map((run, index) =>
@@ -68,11 +69,12 @@ function printPairs(
   const drops = storm.agentRuns.reduce((sum, run) => sum + run.drops, 0);
   row("drops (all pairs)", String(drops), "target 0", drops === 0);
   const rss = Math.max(...storm.agentRuns.map((run) => run.peakRssMb));
+  // The issue's RSS target is the exec storm's; the others say what differs.
   row(
     "agent peak RSS (max of pairs)",
     `${rss.toFixed(1)} MB`,
-    rssTarget,
-    rss <= 64,
+    rssNote ?? rssTarget,
+    rssNote ? undefined : rss <= 64,
   );
 }
 
@@ -231,7 +233,12 @@ if (selected("connect_storm")) {
     `\n== connect_storm: ${connects} x loopback TCP connect, block mode, 1,000 allow entries, ${pairs} pairs`,
   );
   const storm = await connectStorm(connects, pairs);
-  printPairs(storm, "peers: bpftrace 1.44x, auditd 1.67x");
+  printPairs(
+    storm,
+    "peers: bpftrace 1.44x, auditd 1.67x",
+    undefined,
+    "(its peak: parsing and compiling 1,000 rules at start)",
+  );
 }
 
 if (selected("file_storm")) {
@@ -240,13 +247,13 @@ if (selected("file_storm")) {
   );
   const storm = await fileStorm(files, pairs);
   console.log("-- watched tree (files.watch)");
-  printPairs(storm.watched, "");
+  printPairs(storm.watched, "", undefined, "(with sensor.file-system)");
   printFileEvents(
     storm.watched,
     2 * files,
     (count) => count < files || count > 3 * files,
   );
   console.log("-- unwatched tree");
-  printPairs(storm.unwatched, "");
+  printPairs(storm.unwatched, "", undefined, "(with sensor.file-system)");
   printFileEvents(storm.unwatched, 0, (count) => count > 0);
 }
