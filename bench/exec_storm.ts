@@ -9,31 +9,7 @@
  */
 
 import { type AgentRun, rootShell, timed, withAgent } from "./_agent.ts";
-
-const BENCH = new URL("./", import.meta.url).pathname;
-
-/** The burst's two programs, built with clang into `dir`. */
-async function buildBurst(
-  dir: string,
-): Promise<{ driver: string; program: string } | { error: string }> {
-  const driver = `${dir}/exec_burst`, program = `${dir}/exit0`;
-  const builds = [
-    ["-O2", "-o", driver, `${BENCH}exec_burst.c`],
-    ["-O2", "-static", "-nostdlib", "-o", program, `${BENCH}exit0.c`],
-  ];
-  for (const args of builds) {
-    try {
-      const output = await new Deno.Command("clang", { args }).output();
-      if (!output.success) {
-        const stderr = new TextDecoder().decode(output.stderr).trim();
-        return { error: `clang ${args.at(-1)}: ${stderr.split("\n")[0]}` };
-      }
-    } catch (error) {
-      return { error: `clang: ${(error as Error).message}` };
-    }
-  }
-  return { driver, program };
-}
+import { buildExecBurst } from "../tests/helpers/kernel.ts";
 
 /** What the exec storm measured. */
 export interface ExecStormResult {
@@ -81,7 +57,7 @@ export async function execStorm(
     // core, each starting `burstExecs` programs one after the other.
     const loops = navigator.hardwareConcurrency;
     const burstExecs = execs * 10;
-    const built = await buildBurst(dir);
+    const built = await buildExecBurst(dir);
     const one = "error" in built
       ? `(for ((i=0; i<${burstExecs}; i++)); do /bin/true; done)`
       : `${built.driver} ${burstExecs} ${built.program}`;

@@ -3,8 +3,14 @@
  * shell script does, exactly, and nothing outside it may be reported.
  */
 import assert from "node:assert/strict";
+import { Agent, parsePolicy } from "../mod.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
-import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
+import {
+  buildExecBurst,
+  kernelTest,
+  readJsonLines,
+  ringfence,
+} from "./helpers/kernel.ts";
 
 interface Recorded {
   pid: number;
@@ -230,3 +236,52 @@ kernelTest("ringfence run reports a command that does not exist", async () => {
     "ringfence: /nonexistent/cmd: command not found",
   );
 });
+
+kernelTest(
+  "an exec burst into a one-page ring: every record is delivered or counted as dropped",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const burst = await buildExecBurst(dir);
+      if ("error" in burst) throw new Error(burst.error);
+      const execs = 1000;
+      const records = async (ringSize: number | undefined, sync: boolean) => {
+        const agent = await Agent.start({
+          policy: parsePolicy("version: 1\n", "inline.yaml"),
+          spawner: true,
+          ringSize,
+        });
+        let delivered = 0;
+        agent.subscribe((event) => {
+          if (event.type === "process_event") delivered++;
+        });
+        try {
+          const command = new Deno.Command(burst.driver, {
+            args: [String(execs), burst.program],
+          });
+          // Synchronously, the agent cannot read its ring meanwhile.
+          const output = sync ? command.outputSync() : await command.output();
+          assert.ok(output.success, new TextDecoder().decode(output.stderr));
+          agent.flush();
+        } finally {
+          await agent.stop();
+        }
+        return { delivered, drops: agent.stats().sensors.process.drops };
+      };
+      // The whole count, from a run the agent keeps up with.
+      const full = await records(undefined, false);
+      assert.equal(full.drops, 0, "the 1 MiB ring kept up");
+      assert.ok(full.delivered >= 3 * execs, `${full.delivered} records`);
+      // The same burst into 4 KiB that nobody reads until it is over.
+      const small = await records(4096, true);
+      assert.ok(small.drops > 0, "the one-page ring overflowed");
+      assert.equal(
+        small.delivered + small.drops,
+        full.delivered,
+        `${small.delivered} delivered + ${small.drops} dropped`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

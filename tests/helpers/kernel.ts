@@ -56,6 +56,35 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 /** The deno binary running these tests. */
 export const DENO = Deno.execPath();
 
+/**
+ * The fastest exec workload this machine can run: `bench/exec_burst.c`
+ * (`exec_burst N PROGRAM`, N posix_spawns one after the other) and
+ * `bench/exit0.c` (a program that only exits, linked without libc), built
+ * with clang into `dir`. Either the two paths, or why they could not be
+ * built.
+ */
+export async function buildExecBurst(
+  dir: string,
+): Promise<{ driver: string; program: string } | { error: string }> {
+  const driver = `${dir}/exec_burst`, program = `${dir}/exit0`;
+  const builds = [
+    ["-O2", "-o", driver, `${ROOT}bench/exec_burst.c`],
+    ["-O2", "-static", "-nostdlib", "-o", program, `${ROOT}bench/exit0.c`],
+  ];
+  for (const args of builds) {
+    try {
+      const output = await new Deno.Command("clang", { args }).output();
+      if (!output.success) {
+        const stderr = new TextDecoder().decode(output.stderr).trim();
+        return { error: `clang ${args.at(-1)}: ${stderr.split("\n")[0]}` };
+      }
+    } catch (error) {
+      return { error: `clang: ${(error as Error).message}` };
+    }
+  }
+  return { driver, program };
+}
+
 /** Runs `ringfence ARGS` as a subprocess and collects its output. */
 export async function ringfence(
   args: string[],
