@@ -1,28 +1,6 @@
 import assert from "node:assert/strict";
-import type { ProcessEvent } from "../sensors/process.ts";
+import { processEvent as event } from "../tests/helpers/events.ts";
 import { ProcessTree } from "./process_tree.ts";
-
-let clock = 0;
-function event(
-  kind: ProcessEvent["kind"],
-  pid: number,
-  ppid: number,
-  extra: Partial<ProcessEvent> = {},
-): ProcessEvent {
-  return {
-    type: "process_event",
-    kind,
-    time: `2026-01-01T00:00:00.${String(++clock).padStart(9, "0")}Z`,
-    pid,
-    tid: pid,
-    ppid,
-    uid: 0,
-    gid: 0,
-    comm: "sh",
-    cgroup_id: 1,
-    ...extra,
-  };
-}
 
 const seed = [
   { pid: 1, ppid: 0, comm: "init", argv: ["/sbin/init"] },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { ProcessEvent } from "../sensors/process.ts";
+import { processEvent } from "../tests/helpers/events.ts";
 import { ReportBuilder, type TreeEntry } from "./report.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
@@ -9,27 +10,6 @@ function random(seed: number): () => number {
     let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function processEvent(
-  kind: ProcessEvent["kind"],
-  pid: number,
-  ppid: number,
-  extra: Partial<ProcessEvent> = {},
-): ProcessEvent {
-  return {
-    type: "process_event",
-    kind,
-    time: "2026-01-01T00:00:00.000000000Z",
-    pid,
-    tid: pid,
-    ppid,
-    uid: 0,
-    gid: 0,
-    comm: `p${pid}`,
-    cgroup_id: 1,
-    ...extra,
   };
 }
 

@@ -184,11 +184,12 @@ export class StepTracker {
   }
 
   #ciStep(node: ProcessNode): Step | null {
-    if (this.#inherited !== undefined) {
-      return this.#inherited && this.#withPid(node, this.#inherited);
-    }
     const cached = this.#cached(node);
     if (cached.ci !== undefined) return cached.ci;
+    if (this.#inherited !== undefined) {
+      return cached.ci = this.#inherited &&
+        { ...this.#inherited, pid: node.pid };
+    }
     // Not cached: a later event may find the budget back.
     if (!this.#mayRead()) return null;
     const env = this.#read(node.pid);
@@ -200,12 +201,6 @@ export class StepTracker {
     const step = ciStep(env);
     cached.ci = step && { ...step, pid: node.pid };
     return cached.ci;
-  }
-
-  /** The inherited step with the node's pid, made once per node. */
-  #withPid(node: ProcessNode, step: Omit<Step, "pid">): Step {
-    const cached = this.#cached(node);
-    return cached.ci ??= { ...step, pid: node.pid };
   }
 
   #commandStep(node: ProcessNode): Step {
