@@ -43,7 +43,12 @@ import {
   stopAgent,
   writePidFile,
 } from "./agent/integrations.ts";
-import { loadPolicy, parsePolicy } from "./policy/parse.ts";
+import {
+  declaresFiles,
+  loadPolicy,
+  parsePolicy,
+  readPolicyText,
+} from "./policy/parse.ts";
 import { writeAllSync } from "./exporters/jsonl.ts";
 import { doctor } from "./sensors/doctor.ts";
 import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
@@ -58,10 +63,18 @@ class Fatal extends Error {
   }
 }
 
-async function policyFrom(path: string | undefined): Promise<Policy> {
-  if (path) return await loadPolicy(path);
+/** The policy file's text and name, or the built-in policy's. */
+async function policySource(
+  path: string | undefined,
+): Promise<{ text: string; file: string }> {
+  if (path) return { text: await readPolicyText(path), file: path };
   // Part of the module graph, so a bundle or compiled binary carries it.
-  return parsePolicy(DEFAULT_POLICY, "policy/default.yaml (built in)");
+  return { text: DEFAULT_POLICY, file: "policy/default.yaml (built in)" };
+}
+
+async function policyFrom(path: string | undefined): Promise<Policy> {
+  const { text, file } = await policySource(path);
+  return parsePolicy(text, file);
 }
 
 interface AgentCliOptions {
@@ -105,29 +118,35 @@ async function startAgent(
   options: AgentCliOptions,
   spawner: boolean,
 ): Promise<{ agent: Agent; output: Outputs }> {
-  const policy = await policyFrom(options.policy);
-  const output = await Outputs.open(
-    policy,
-    options.output,
-    options.stateDir,
-  );
+  const { text, file } = await policySource(options.policy);
+  // Parsed while the kernel verifies the sensors: the start's longest wait.
+  const agent = await Agent.start({
+    policy: {
+      parse: () => parsePolicy(text, file),
+      files: declaresFiles(text),
+    },
+    spawner,
+    sensorsDir: options.sensors,
+  });
+  // The agent reads its rings from the next turn of the event loop on: its
+  // first events wait here while the outputs open.
+  let output: Outputs | undefined;
+  const early: RingfenceEvent[] = [];
+  agent.subscribe((event) => output ? output.write(event) : early.push(event));
+  const policy = agent.policy;
   try {
-    const agent = await Agent.start({
-      policy,
-      spawner,
-      sensorsDir: options.sensors,
-    });
-    agent.subscribe((event: RingfenceEvent) => output.write(event));
-    const protect = policy.files?.protect.length && policy.mode === "block" &&
-      policy.files.action === "kill";
-    if (protect && agent.fileEnforcement) {
-      console.error(enforcementLine(agent.fileEnforcement));
-    }
-    return { agent, output };
+    output = await Outputs.open(policy, options.output, options.stateDir);
   } catch (error) {
-    await output.close();
+    await agent.stop();
     throw error;
   }
+  for (const event of early) output.write(event);
+  const protect = policy.files?.protect.length && policy.mode === "block" &&
+    policy.files.action === "kill";
+  if (protect && agent.fileEnforcement) {
+    console.error(enforcementLine(agent.fileEnforcement));
+  }
+  return { agent, output };
 }
 
 function enforcementLine(enforcement: FileEnforcement): string {

@@ -26,6 +26,7 @@ export {
   Agent,
   type AgentOptions,
   type AgentStats,
+  type DeferredPolicy,
   type FileEnforcement,
 } from "./agent/agent.ts";
 export type {

@@ -47,10 +47,30 @@ import {
   TamperTracker,
 } from "./tamper.ts";
 
+/**
+ * A policy to parse while the kernel verifies the sensors, which is most
+ * of the start: the main thread only waits then. See
+ * {@linkcode AgentOptions.policy}.
+ */
+export interface DeferredPolicy {
+  /** Parses the policy; called once, on the main thread, during the load. */
+  parse(): Policy;
+  /**
+   * Whether it will have a `files` section, so that sensor.file-system
+   * loads alongside the others. A wrong guess costs a second load, never a
+   * wrong result.
+   */
+  files: boolean;
+}
+
 /** How to start an {@linkcode Agent}. */
 export interface AgentOptions {
-  /** The policy in force. */
-  policy: Policy;
+  /**
+   * The policy in force, or one to parse while the sensors load (a policy
+   * that fails to parse then fails the start after the load, with nothing
+   * attached; one given parsed fails it before).
+   */
+  policy: Policy | DeferredPolicy;
   /**
    * `ringfence run`: every process this agent spawns becomes a scope root
    * (watched and policed from its first instruction). Otherwise the roots
@@ -149,7 +169,7 @@ export class Agent {
   #pump: Promise<void> | undefined;
 
   private constructor(
-    options: AgentOptions,
+    options: AgentOptions & { policy: Policy },
     host: HostFacts,
     process: ProcessSensor,
     network: NetworkSensor,
@@ -212,17 +232,18 @@ export class Agent {
    */
   static async start(options: AgentOptions): Promise<Agent> {
     const host = preflight();
-    // Compile first: a policy the kernel cannot hold fails before any load.
-    const networkMaps = networkPolicyMaps(
-      options.policy.network,
-      options.resolvConf,
-    );
+    const deferred = "parse" in options.policy ? options.policy : undefined;
+    // A policy given parsed compiles first: one the kernel cannot hold
+    // fails before any load.
+    let compiled = deferred
+      ? undefined
+      : compilePolicy(options.policy as Policy, options.resolvConf);
+    let failure: unknown;
     const cgroup = cgroup2Mount();
     // Without a files section, sensor.file-system is not loaded: its
     // sys_enter hook would cost every syscall of the machine for nothing.
-    const fileRules = options.policy.files &&
-      new FileRules(options.policy.files, options.policy.mode);
-    const names = ["process", "network", ...fileRules ? ["file-system"] : []];
+    const withFiles = deferred ? deferred.files : !!compiled!.fileRules;
+    const names = ["process", "network", ...withFiles ? ["file-system"] : []];
     // All settled, so that a missing sensor is named in a fixed order.
     const [processBytes, networkBytes, fileSystemBytes] = (
       await Promise.allSettled(
@@ -240,15 +261,32 @@ export class Agent {
     const { process, network, fileSystem, enforcement } = await loadSensors(
       bytes,
       options.ringSize,
-      fileRules && fileEnforcementPlan(),
+      withFiles ? fileEnforcementPlan() : undefined,
+      () => {
+        if (!deferred) return;
+        try {
+          compiled = compilePolicy(deferred.parse(), options.resolvConf);
+        } catch (error) {
+          failure = error;
+        }
+      },
     );
+    if (!compiled || !!compiled.fileRules !== !!fileSystem) {
+      fileSystem?.close();
+      network.close();
+      process.close();
+      if (!compiled) throw failure;
+      // The guess about a files section was wrong: again, knowing.
+      return await Agent.start({ ...options, policy: compiled.policy });
+    }
+    const { policy, networkMaps, fileRules } = compiled;
     try {
       fileSystem?.setRules(fileRules!.kernelMaps());
       const protectedAtStart = await snapshotFiles(
         fileRules?.protectedPaths ?? [],
       );
-      network.configure(networkSettings(options.policy));
-      applyExecDeny(process, options.policy);
+      network.configure(networkSettings(policy));
+      applyExecDeny(process, policy);
       network.setPolicy(networkMaps);
       const self = Deno.pid;
       if (options.spawner) {
@@ -257,7 +295,7 @@ export class Agent {
         // The agent may itself descend from a root (a runner step that
         // starts it): keep it and what it spawns out of scope.
         process.setScope(self, { flags: 0, rootPid: self });
-        for (const name of options.policy.scope.processes) {
+        for (const name of policy.scope.processes) {
           process.addRootName(name);
         }
       }
@@ -268,7 +306,7 @@ export class Agent {
       fileSystem?.attach();
       const snapshot = listProcesses();
       if (!options.spawner) {
-        const roots = options.policy.scope.processes;
+        const roots = policy.scope.processes;
         seedScope(process, snapshot, roots, self);
         // Children forked between the snapshot and the map insert of their
         // parent were missed by both: a second pass picks them up.
@@ -277,7 +315,7 @@ export class Agent {
         seedScope(process, listProcesses("/proc", known), roots, self);
       }
       const agent = new Agent(
-        options,
+        { ...options, policy },
         host,
         process,
         network,
@@ -540,6 +578,7 @@ async function loadSensors(
   bytes: { process: Uint8Array; network: Uint8Array; fileSystem?: Uint8Array },
   ringSize: number | undefined,
   plan: FileEnforcement | undefined,
+  whileLoading?: () => void,
 ): Promise<LoadedSensors> {
   const process = new ProcessSensor(bytes.process, { ringSize });
   let network: NetworkSensor | undefined;
@@ -563,6 +602,7 @@ async function loadSensors(
     if (plan) fileSystem = openFileSystem(plan.method === "lsm");
     const errors = await Sensor.loadEach(
       fileSystem ? [process, network, fileSystem] : [process, network],
+      whileLoading,
     );
     if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
     if (errors[2] && fileSystem?.lsm) {
@@ -586,6 +626,23 @@ async function loadSensors(
     // The objects hold their own references to the scope maps.
     Object.values(shared).forEach(closeFd);
   }
+}
+
+/** A policy and what the sensors' maps are made from. */
+interface CompiledPolicy {
+  policy: Policy;
+  networkMaps: ReturnType<typeof networkPolicyMaps>;
+  /** Without a files section, none (and no sensor.file-system). */
+  fileRules?: FileRules;
+}
+
+/** Compiles what the kernel's maps need; throws what the kernel cannot hold. */
+function compilePolicy(policy: Policy, resolvConf?: string): CompiledPolicy {
+  return {
+    policy,
+    networkMaps: networkPolicyMaps(policy.network, resolvConf),
+    fileRules: policy.files && new FileRules(policy.files, policy.mode),
+  };
 }
 
 /** The file-system sensor and what the agent keeps about files. */

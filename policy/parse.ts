@@ -73,6 +73,26 @@ export class PolicyError extends Error {
  *   cannot be read, or as {@link parsePolicy} when it is invalid.
  */
 export async function loadPolicy(path: string): Promise<Policy> {
+  return parsePolicy(await readPolicyText(path), path);
+}
+
+/**
+ * Whether a policy's text seems to have a top-level `files` section (a
+ * line that starts with `files:`), without parsing it: a guess, for
+ * loading sensor.file-system while the policy is parsed. A flow-style or
+ * quoted top-level key is missed; the parse decides.
+ */
+export function declaresFiles(text: string): boolean {
+  return /^files[ \t]*:/m.test(text);
+}
+
+/**
+ * Reads a policy file's text.
+ *
+ * @throws {PolicyError} `<path>: cannot read policy: <reason>` when the file
+ *   cannot be read or is not UTF-8.
+ */
+export async function readPolicyText(path: string): Promise<string> {
   const cannotRead = (reason: string) =>
     new PolicyError(path, null, null, `cannot read policy: ${reason}`);
   let bytes: Uint8Array;
@@ -89,7 +109,7 @@ export async function loadPolicy(path: string): Promise<Policy> {
   } catch {
     throw cannotRead("not valid UTF-8");
   }
-  return parsePolicy(text, path);
+  return text;
 }
 
 function readFailure(error: unknown): string {

@@ -6,7 +6,12 @@ import {
   PolicyError,
   type RingfenceEvent,
 } from "../mod.ts";
-import { kernelTest, rootShell } from "./helpers/kernel.ts";
+import {
+  attachedPrograms,
+  kernelTest,
+  programsLeftSince,
+  rootShell,
+} from "./helpers/kernel.ts";
 
 kernelTest(
   "Agent.start() + subscribe() deliver a spawned command's events",
@@ -90,3 +95,59 @@ Deno.test("parsePolicy() from mod.ts throws PolicyError with the location", () =
       error.message.startsWith("x.yaml:2:7: "),
   );
 });
+
+kernelTest(
+  "a deferred policy is parsed once during the load; a wrong guess about files still loads the right sensors",
+  async () => {
+    const withFiles = "version: 1\nfiles:\n  watch: [/tmp/rf-deferred/**]\n";
+    for (
+      const [text, guess] of [
+        [withFiles, false],
+        ["version: 1\n", true],
+        [withFiles, true],
+        ["version: 1\n", false],
+      ] as const
+    ) {
+      let parses = 0;
+      const agent = await Agent.start({
+        policy: {
+          parse: () => {
+            parses++;
+            return parsePolicy(text, "inline.yaml");
+          },
+          files: guess,
+        },
+        spawner: true,
+      });
+      try {
+        const expected = text === withFiles
+          ? ["process", "network", "file-system"]
+          : ["process", "network"];
+        assert.deepEqual(agent.sensors, expected, `guess ${guess}`);
+        assert.equal(parses, 1);
+        assert.equal(!!agent.policy.files, text === withFiles);
+      } finally {
+        await agent.stop();
+      }
+    }
+  },
+);
+
+kernelTest(
+  "a deferred policy that does not parse fails the start with its location, nothing left loaded",
+  async () => {
+    const before = await attachedPrograms();
+    await assert.rejects(
+      Agent.start({
+        policy: {
+          parse: () => parsePolicy("version: 1\nmode: loud\n", "bad.yaml"),
+          files: true,
+        },
+        spawner: true,
+      }),
+      (error: unknown) =>
+        error instanceof PolicyError && /^bad\.yaml:2:7: /.test(error.message),
+    );
+    assert.deepEqual(await programsLeftSince(before), []);
+  },
+);

@@ -6,22 +6,13 @@
 import assert from "node:assert/strict";
 import type { ProcessEvent } from "../sensors/process.ts";
 import {
+  attachedPrograms,
   kernelTest,
+  programsLeftSince,
   readJsonLines,
   rootShell,
   startAgent,
 } from "./helpers/kernel.ts";
-
-async function attachedPrograms(): Promise<string[]> {
-  const output = await new Deno.Command("bpftool", {
-    args: ["-j", "prog", "list"],
-    stdout: "piped",
-  }).output();
-  const programs = JSON.parse(new TextDecoder().decode(output.stdout)) as {
-    name?: string;
-  }[];
-  return programs.map((program) => program.name ?? "");
-}
 
 kernelTest(
   "ringfence start watches named roots, old and new, and detaches on SIGTERM",
@@ -126,18 +117,11 @@ kernelTest(
       "a descendant running before the agent is reported at its exit",
     );
 
-    // The kernel frees programs after an RCU grace period: give it a moment.
-    let leftover: string[] = [];
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const after = await attachedPrograms();
-      leftover = ["handle_exec", "handle_exit", "handle_fork"].filter((name) =>
-        after.filter((entry) => entry === name).length >
-          before.filter((entry) => entry === name).length
-      );
-      if (!leftover.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.deepEqual(leftover, [], "no program left loaded after stop");
+    assert.deepEqual(
+      await programsLeftSince(before),
+      [],
+      "no program left loaded after stop",
+    );
     await Deno.remove(dir, { recursive: true });
   },
 );

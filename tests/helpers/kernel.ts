@@ -56,6 +56,38 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 /** The deno binary running these tests. */
 export const DENO = Deno.execPath();
 
+/** The names of the BPF programs loaded in the kernel (bpftool). */
+export async function attachedPrograms(): Promise<string[]> {
+  const output = await new Deno.Command("bpftool", {
+    args: ["-j", "prog", "list"],
+    stdout: "piped",
+  }).output();
+  const programs = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    name?: string;
+  }[];
+  return programs.map((program) => program.name ?? "");
+}
+
+/**
+ * The programs loaded now and not `before` (by name and count), once the
+ * kernel has had up to 5 s to free closed ones: it frees programs after an
+ * RCU grace period.
+ */
+export async function programsLeftSince(before: string[]): Promise<string[]> {
+  const count = (list: string[], name: string) =>
+    list.filter((entry) => entry === name).length;
+  let leftover: string[] = [];
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const after = await attachedPrograms();
+    leftover = [...new Set(after)].filter((name) =>
+      count(after, name) > count(before, name)
+    );
+    if (!leftover.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return leftover;
+}
+
 /**
  * The fastest exec workload this machine can run: `bench/exec_burst.c`
  * (`exec_burst N PROGRAM`, N posix_spawns one after the other) and
