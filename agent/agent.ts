@@ -405,12 +405,17 @@ export class Agent {
    * watched command exits to be sure its last events are delivered.
    */
   flush(): number {
+    // The other sensors' rings are read up to where they are now, and only
+    // after the process ring: the process events that came before one of
+    // their records (the exec before a write) are in the tree by the time
+    // it is dispatched, however long the process ring's batch takes.
+    const ends = this.#bindings.map(({ sensor }) => sensor.ring.produced);
     let count = 0;
-    for (const binding of this.#bindings) {
+    for (const [index, binding] of this.#bindings.entries()) {
       count += binding.sensor.drain((view, offset) => {
         const event = binding.decode(view, offset);
         if (event) this.#dispatch(event);
-      });
+      }, index === 0 ? undefined : ends[index]);
     }
     return count;
   }

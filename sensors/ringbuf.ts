@@ -130,18 +130,31 @@ export class RingBufferReader implements Disposable {
 
   /** Bytes written by the kernel and not yet consumed. */
   get pending(): number {
-    return Number(Atomics.load(this.#producer, 0)) - this.#position;
+    return this.produced - this.#position;
+  }
+
+  /**
+   * Where the kernel's writing has got to: a drain given it as `end` reads
+   * only the records reserved before now.
+   */
+  get produced(): number {
+    return Number(Atomics.load(this.#producer, 0));
   }
 
   /**
    * Hands every complete record to `onRecord`, oldest first, and returns how
-   * many it handed out. Stops at a record still being written.
+   * many it handed out: at most `limit`, and none reserved at or after the
+   * producer position `end`. Stops at a record still being written.
    */
-  drain(onRecord: RecordHandler, limit = Number.POSITIVE_INFINITY): number {
+  drain(
+    onRecord: RecordHandler,
+    limit = Number.POSITIVE_INFINITY,
+    end = Number.POSITIVE_INFINITY,
+  ): number {
     if (!this.#producerPages) throw new Error("ring buffer reader is closed");
     let position = this.#position;
     let published = position;
-    let producer = Number(Atomics.load(this.#producer, 0));
+    let producer = Math.min(Number(Atomics.load(this.#producer, 0)), end);
     let count = 0;
     // Publish progress a quarter ring at a time so the kernel can refill
     // while a long drain runs.
@@ -149,7 +162,7 @@ export class RingBufferReader implements Disposable {
     const dataEnd = this.#dataEnd;
     while (count < limit) {
       if (position >= producer) {
-        producer = Number(Atomics.load(this.#producer, 0));
+        producer = Math.min(Number(Atomics.load(this.#producer, 0)), end);
         if (position >= producer) break;
       }
       const offset = this.#dataStart + (position & this.#mask);

@@ -142,9 +142,12 @@ export class Sensor implements Disposable {
     for (const program of programs) this.adopt(program.attach());
   }
 
-  /** Hands every complete record to `onRecord`; returns how many. */
-  drain(onRecord: RecordHandler): number {
-    return this.ring.drain(onRecord);
+  /**
+   * Hands every complete record to `onRecord`, or those reserved before the
+   * producer position `end`; returns how many.
+   */
+  drain(onRecord: RecordHandler, end?: number): number {
+    return this.ring.drain(onRecord, undefined, end);
   }
 
   /** The kernel-side counters, summed over CPUs. */

@@ -93,7 +93,15 @@ kernelTest(
     let pending = 0; // bytes produced and not yet drained
     let sequence = 0;
     const expected: Uint8Array[] = [];
-    const seen = { wrapped: 0, headerLast: 0, endsAtEnd: 0, discarded: 0 };
+    // After each emission: the producer position, and the records so far.
+    const cuts: { position: number; records: number }[] = [];
+    const seen = {
+      wrapped: 0,
+      headerLast: 0,
+      endsAtEnd: 0,
+      discarded: 0,
+      cut: 0,
+    };
 
     /** Makes the fixture emit `length` bytes, or a discarded reservation. */
     const emit = (length: number | "discard") => {
@@ -124,12 +132,16 @@ kernelTest(
       libc.symbols.getppid();
       position += footprint(body);
       pending += footprint(body);
+      cuts.push({ position, records: expected.length });
     };
 
-    /** Drains and checks every record against what was emitted, in order. */
+    /**
+     * Drains and checks every record against what was emitted, in order;
+     * every other time, first only up to a producer position in between.
+     */
     const drain = () => {
       let index = 0;
-      const drained = reader.drain((view, offset, length) => {
+      const check = (view: DataView, offset: number, length: number) => {
         const want = expected[index++];
         assert.ok(want, "a record that was not emitted");
         assert.equal(length, want.length, `record ${index - 1}: length`);
@@ -139,10 +151,20 @@ kernelTest(
           length,
         );
         assert.deepEqual(got, want, `record ${index - 1}: bytes`);
-      });
+      };
+      let drained = 0;
+      if (cuts.length >= 2 && next(2) === 0) {
+        const cut = cuts[next(cuts.length - 1)];
+        drained = reader.drain(check, undefined, cut.position);
+        assert.equal(drained, cut.records, "records before the cut");
+        assert.equal(reader.pending, position - cut.position);
+        seen.cut++;
+      }
+      drained += reader.drain(check);
       assert.equal(drained, expected.length);
       assert.equal(reader.pending, 0);
       expected.length = 0;
+      cuts.length = 0;
       pending = 0;
     };
 
@@ -184,6 +206,7 @@ kernelTest(
       `${seen.endsAtEnd} records ended at the end`,
     );
     assert.ok(seen.discarded >= 20, `${seen.discarded} discarded`);
+    assert.ok(seen.cut >= 100, `${seen.cut} drains to a cut`);
   },
 );
 
