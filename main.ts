@@ -127,6 +127,9 @@ async function startAgent(
     },
     spawner,
     sensorsDir: options.sensors,
+    // What loading the modules and parsing needed can leave the resident
+    // set now; what arming needs, once armed (start and run).
+    whileLoading: dropStartupPages,
   });
   // The agent reads its rings from the next turn of the event loop on: its
   // first events wait here while the outputs open.

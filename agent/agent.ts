@@ -83,6 +83,12 @@ export interface AgentOptions {
   ringSize?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
   resolvConf?: string;
+  /**
+   * Runs on the main thread while the kernel verifies the sensors (after a
+   * deferred policy is parsed), which is most of the start: other work the
+   * start can do meanwhile. It must not throw.
+   */
+  whileLoading?: () => void;
 }
 
 /** Counters of a running agent. */
@@ -263,12 +269,14 @@ export class Agent {
       options.ringSize,
       withFiles ? fileEnforcementPlan() : undefined,
       () => {
-        if (!deferred) return;
-        try {
-          compiled = compilePolicy(deferred.parse(), options.resolvConf);
-        } catch (error) {
-          failure = error;
+        if (deferred) {
+          try {
+            compiled = compilePolicy(deferred.parse(), options.resolvConf);
+          } catch (error) {
+            failure = error;
+          }
         }
+        options.whileLoading?.();
       },
     );
     if (!compiled || !!compiled.fileRules !== !!fileSystem) {
