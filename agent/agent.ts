@@ -86,7 +86,8 @@ export interface AgentOptions {
   /**
    * Runs on the main thread while the kernel verifies the sensors (after a
    * deferred policy is parsed), which is most of the start: other work the
-   * start can do meanwhile. It must not throw.
+   * start can do meanwhile. Once per load (a wrong guess about a deferred
+   * policy's files loads twice). It must not throw.
    */
   whileLoading?: () => void;
 }

@@ -109,15 +109,18 @@ kernelTest(
       ] as const
     ) {
       let parses = 0;
+      const calls: string[] = [];
       const agent = await Agent.start({
         policy: {
           parse: () => {
             parses++;
+            calls.push("parse");
             return parsePolicy(text, "inline.yaml");
           },
           files: guess,
         },
         spawner: true,
+        whileLoading: () => calls.push("whileLoading"),
       });
       try {
         const expected = text === withFiles
@@ -125,6 +128,14 @@ kernelTest(
           : ["process", "network"];
         assert.deepEqual(agent.sensors, expected, `guess ${guess}`);
         assert.equal(parses, 1);
+        // During each load, after the parse: a wrong guess loads twice.
+        const right = guess === (text === withFiles);
+        assert.deepEqual(
+          calls,
+          right
+            ? ["parse", "whileLoading"]
+            : ["parse", "whileLoading", "whileLoading"],
+        );
         assert.equal(!!agent.policy.files, text === withFiles);
       } finally {
         await agent.stop();
