@@ -10,6 +10,10 @@
  * uses come back on their first use (a minor fault from the page cache)
  * and leaves the rest out.
  *
+ * Freed heap memory goes back too (`malloc_trim`): parsing and compiling a
+ * large policy leaves megabytes free in the malloc arenas of V8's compiler
+ * threads (6 MB for 1,000 allow rules), which glibc keeps otherwise.
+ *
  * Only read-only mappings of the executable file with no anonymous page
  * (no page copied on write, e.g. by relocation) are dropped, so nothing
  * can be lost: each of their pages is the page cache's page of the file,
@@ -82,10 +86,12 @@ export function droppableMappings(
 
 /**
  * Drops the resident pages of the running executable that can come back
- * from its file; returns how many kB were resident in them. Best effort:
- * anything unexpected (no /proc, a replaced executable) drops nothing.
+ * from its file, and gives freed heap memory back; returns how many kB
+ * were resident in the pages. Best effort: anything unexpected (no /proc,
+ * a replaced executable) drops nothing.
  */
 export function dropStartupPages(): number {
+  libc().malloc_trim(0n);
   let executable: string, smaps: string;
   try {
     executable = Deno.readLinkSync("/proc/self/exe");

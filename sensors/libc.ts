@@ -1,6 +1,6 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
- * descriptors, mmap, madvise, poll and errno.
+ * descriptors, mmap, madvise, malloc_trim, poll and errno.
  *
  * @module
  */
@@ -31,6 +31,7 @@ const symbols = {
   },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
   sysconf: { parameters: ["i32"], result: "i64" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   getpid: { parameters: [], result: "i32" },
