@@ -38,13 +38,30 @@ export type {
   RingfenceEvent,
 } from "./agent/events.ts";
 export type {
+  FileState,
   ProtectedChange,
   TamperEntry,
   TamperReport,
 } from "./agent/tamper.ts";
 export { type ProcessNode, ProcessTree } from "./agent/process_tree.ts";
 export { loadPolicy, parsePolicy, PolicyError } from "./policy/parse.ts";
-export type { Policy } from "./policy/schema.ts";
+export type {
+  AllowRule,
+  CidrRule,
+  DomainRule,
+  ExporterConfig,
+  FilesPolicy,
+  ListenAddress,
+  Mode,
+  NetworkAction,
+  NetworkPolicy,
+  Policy,
+  ProcessPolicy,
+  ResolverSpec,
+} from "./policy/schema.ts";
+export type { FileSystemKind } from "./sensors/file_system.ts";
 export { BpfError } from "./sensors/libbpf.ts";
-export { PreflightError } from "./sensors/system.ts";
+export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
+export type { SensorStats } from "./sensors/sensor.ts";
+export { type HostFacts, PreflightError } from "./sensors/system.ts";
 export { VERSION } from "./version.ts";

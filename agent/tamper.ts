@@ -36,7 +36,9 @@ export interface TamperEntry {
   kind: FileSystemKind;
   /** The last writer. */
   pid: number;
+  /** Its command name. */
   comm: string;
+  /** Its executable, when known. */
   exe?: string;
   /** The last writer's step, when it can be told. */
   step?: string;
@@ -48,7 +50,9 @@ export interface TamperEntry {
 
 /** A protected file's state. */
 export interface FileState {
+  /** Whether the path existed. */
   exists: boolean;
+  /** Its size in bytes, when it existed. */
   size?: number;
   /** ISO 8601. */
   mtime?: string;
@@ -58,8 +62,11 @@ export interface FileState {
 
 /** A protected file whose state differs between start and stop. */
 export interface ProtectedChange {
+  /** The protected path. */
   path: string;
+  /** Its state when the agent started. */
   before: FileState;
+  /** Its state when the agent stopped. */
   after: FileState;
 }
 

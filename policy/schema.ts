@@ -123,7 +123,9 @@ export type ResolverSpec =
 
 /** An address an exporter's server listens on. */
 export interface ListenAddress {
+  /** Host name or address to bind (loopback unless the policy says). */
   hostname: string;
+  /** TCP port. */
   port: number;
 }
 

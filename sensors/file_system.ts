@@ -84,18 +84,32 @@ const KINDS = [
   "symlink",
   "mkdir",
   "rmdir",
-] as const;
+] as const satisfies readonly ("" | FileSystemKind)[];
 const FLAG_PATH_TRUNCATED = 1;
 const FLAG_NEW_PATH_TRUNCATED = 2;
 const FLAG_KILLED = 4;
 const FLAG_REFUSED = 16;
 
-/** What happened to a file. */
-export type FileSystemKind = Exclude<(typeof KINDS)[number], "">;
+/** What happened to a file (FS_KIND_* of bpf/file_system.h but none). */
+export type FileSystemKind =
+  | "open"
+  | "create"
+  | "truncate"
+  | "unlink"
+  | "rename"
+  | "chmod"
+  | "chown"
+  | "read"
+  | "link"
+  | "symlink"
+  | "mkdir"
+  | "rmdir";
 
 /** A file_system_event in the JSON-lines contract. */
 export interface FileSystemEvent extends BaseEvent {
+  /** Which sensor's event. */
   type: "file_system_event";
+  /** What was done to the file. */
   kind: FileSystemKind;
   /** Full path (of the old name, for a rename), normalised. */
   path: string;

@@ -157,7 +157,9 @@ export type NetworkVerdict = "allow" | "deny" | "audit";
 
 /** A network_event in the JSON-lines contract. */
 export interface NetworkEvent extends BaseEvent {
+  /** Which sensor's event. */
   type: "network_event";
+  /** What the process did. */
   kind: NetworkKind;
   /** "tcp", "udp", "icmp", "icmpv6", ..., or the IP protocol number as text. */
   protocol: string;
@@ -171,6 +173,7 @@ export interface NetworkEvent extends BaseEvent {
   saddr?: string;
   /** Source port, when the socket was bound. */
   sport?: number;
+  /** What the policy made of it. */
   verdict: NetworkVerdict;
   /** Why: allowed_by_rule, loopback, resolver, allowed_by_dns, exempt_root,
    * not_in_allow_list, port_not_allowed, dns_resolver_not_allowed,

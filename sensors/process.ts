@@ -64,7 +64,9 @@ export const ScopeFlag = {
 
 /** A process_event in the JSON-lines contract. */
 export interface ProcessEvent extends BaseEvent {
+  /** Which sensor's event. */
   type: "process_event";
+  /** fork (a new process), exec (a new program), exit. */
   kind: "fork" | "exec" | "exit";
   /** exec: the executable as passed to execve (relative if it was). */
   path?: string;
