@@ -85,7 +85,12 @@ export class StepTracker {
   readonly #tree: ProcessTree;
   readonly #isRoot: (node: ProcessNode) => boolean;
   readonly #read: EnvironReader;
-  readonly #cache = new WeakMap<ProcessNode, Cached>();
+  /**
+   * The key of this tracker's entry on each node: a property read, where a
+   * WeakMap lookup (three per event) was a twentieth of the agent's time.
+   * Symbol-keyed, so JSON and Object.keys do not see it.
+   */
+  readonly #key = Symbol("ringfence.step");
   readonly #chain: ProcessNode[] = [];
   readonly #inherited: Omit<Step, "pid"> | null | undefined;
   readonly #now: () => number;
@@ -172,13 +177,14 @@ export class StepTracker {
 
   /** The node's cache entry for its current exec. */
   #cached(node: ProcessNode): Cached {
-    let cached = this.#cache.get(node);
+    const holder = node as ProcessNode & { [key: symbol]: Cached | undefined };
+    let cached = holder[this.#key];
     if (
       !cached || cached.argv !== node.argv || cached.path !== node.path ||
       cached.comm !== node.comm
     ) {
       cached = { argv: node.argv, path: node.path, comm: node.comm };
-      this.#cache.set(node, cached);
+      holder[this.#key] = cached;
     }
     return cached;
   }
