@@ -22,15 +22,16 @@ const FLUSH_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
 
 /**
- * Writes events as JSON lines. Lines are buffered and written in batches
- * (at 64 KiB or every 100 ms) so a burst of events costs a few writes.
+ * Writes events as JSON lines. Lines are encoded straight into one buffer
+ * and written in batches (at 64 KiB or every 100 ms), so that a burst of
+ * events costs a few writes and no string but each line.
  */
 export class JsonLinesExporter implements Exporter {
   readonly name = "jsonl";
   readonly #output: { writeSync(bytes: Uint8Array): number; close?(): void };
   readonly #closeOutput: boolean;
-  #buffer: string[] = [];
-  #bytes = 0;
+  #buffer = new Uint8Array(2 * FLUSH_BYTES);
+  #used = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #encoder = new TextEncoder();
 
@@ -63,10 +64,17 @@ export class JsonLinesExporter implements Exporter {
   }
 
   write(event: RingfenceEvent): void {
-    const line = JSON.stringify(event) + "\n";
-    this.#buffer.push(line);
-    this.#bytes += line.length;
-    if (this.#bytes >= FLUSH_BYTES) this.#flushNow();
+    const line = JSON.stringify(event);
+    // At most 3 bytes of UTF-8 per UTF-16 unit, and the newline.
+    const room = 3 * line.length + 1;
+    if (this.#used + room > this.#buffer.length) {
+      this.#flushNow();
+      if (room > this.#buffer.length) this.#buffer = new Uint8Array(room);
+    }
+    const target = this.#buffer.subarray(this.#used);
+    this.#used += this.#encoder.encodeInto(line, target).written;
+    this.#buffer[this.#used++] = 0x0a;
+    if (this.#used >= FLUSH_BYTES) this.#flushNow();
     else this.#timer ??= setTimeout(() => this.#flushNow(), FLUSH_MS);
   }
 
@@ -86,10 +94,9 @@ export class JsonLinesExporter implements Exporter {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (!this.#buffer.length) return;
-    const bytes = this.#encoder.encode(this.#buffer.join(""));
-    this.#buffer = [];
-    this.#bytes = 0;
+    if (!this.#used) return;
+    const bytes = this.#buffer.subarray(0, this.#used);
+    this.#used = 0;
     writeAllSync(this.#output, bytes);
   }
 }

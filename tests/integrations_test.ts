@@ -17,6 +17,7 @@ import {
 import { postCommitComment } from "../agent/integrations.ts";
 import { GrpcExporter } from "../exporters/grpc.ts";
 import { HttpExporter } from "../exporters/http.ts";
+import { JsonLinesExporter } from "../exporters/jsonl.ts";
 import { OtlpExporter } from "../exporters/otlp.ts";
 import { WebhookExporter } from "../exporters/webhook.ts";
 import { expandEnv } from "../policy/env.ts";
@@ -587,3 +588,28 @@ Deno.test("commit comment: POST /repos/{repo}/commits/{sha}/comments on GITHUB_A
     await server.shutdown();
   }
 });
+
+Deno.test(
+  "jsonl: every event one line, in order, through batches, a line larger than the buffer and non-ASCII text",
+  withTempDir(async (dir) => {
+    const path = `${dir}/events.jsonl`;
+    const exporter = new JsonLinesExporter(path);
+    const events: RingfenceEvent[] = [];
+    for (let n = 0; n < 3000; n++) events.push(syntheticEvent(n));
+    // A line of about 400 KB, longer than the 128 KiB buffer.
+    const huge = syntheticEvent(3000) as RingfenceEvent & { argv: string[] };
+    huge.argv = Array.from(
+      { length: 4000 },
+      (_, i) => `argument-${i}-`.repeat(8),
+    );
+    events.splice(1500, 0, huge);
+    const unicode = syntheticEvent(3001) as RingfenceEvent & { path: string };
+    unicode.path = "/tmp/ünïcødé/文件/🙂.txt";
+    events.push(unicode);
+    for (const event of events) exporter.write(event);
+    await exporter.close();
+    const lines = (await Deno.readTextFile(path)).split("\n");
+    assert.equal(lines.pop(), "", "the file ends with a newline");
+    assert.deepEqual(lines.map((line) => JSON.parse(line)), events);
+  }),
+);
