@@ -54,7 +54,7 @@ import { doctor } from "./sensors/doctor.ts";
 import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
 import type { Policy } from "./policy/schema.ts";
 import { VERSION } from "./version.ts";
-import { dropStartupPages } from "./agent/memory.ts";
+import { dropStartupCode, dropStartupPages } from "./agent/memory.ts";
 
 /** An error that ends ringfence with a message and an exit code. */
 class Fatal extends Error {
@@ -127,9 +127,9 @@ async function startAgent(
     },
     spawner,
     sensorsDir: options.sensors,
-    // What loading the modules and parsing needed can leave the resident
-    // set now; what arming needs, once armed (start and run).
-    whileLoading: dropStartupPages,
+    // The code that loading the modules and parsing needed can leave the
+    // resident set now; all that only the start needed, once armed.
+    whileLoading: dropStartupCode,
   });
   // The agent reads its rings from the next turn of the event loop on: its
   // first events wait here while the outputs open.

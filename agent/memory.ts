@@ -42,7 +42,7 @@ export interface Mapping {
   anonymous: number;
 }
 
-/** Parses /proc/<pid>/smaps. */
+/** Parses /proc/<pid>/smaps (or maps: its fields are then all 0). */
 export function parseSmaps(text: string): Mapping[] {
   const mappings: Mapping[] = [];
   let current: Mapping | undefined;
@@ -101,12 +101,43 @@ export function dropStartupPages(): number {
   }
   let dropped = 0;
   for (const mapping of droppableMappings(parseSmaps(smaps), executable)) {
-    const status = libc().madvise(
-      Deno.UnsafePointer.create(mapping.start),
-      mapping.end - mapping.start,
-      MADV_DONTNEED,
-    );
-    if (status === 0) dropped += mapping.rss;
+    if (dontNeed(mapping)) dropped += mapping.rss;
   }
   return dropped;
+}
+
+/**
+ * The cheap half of {@linkcode dropStartupPages}, for the middle of the
+ * start: only the executable's code (its `r-xp` mappings, never writable,
+ * so never copied), found in /proc/self/maps, which the kernel writes
+ * without walking page tables (under a millisecond, where smaps takes
+ * ten). Nothing when a debugger traces the process: its breakpoints are
+ * written into the code. Returns how many mappings it dropped.
+ */
+export function dropStartupCode(): number {
+  let executable: string, maps: string, status: string;
+  try {
+    executable = Deno.readLinkSync("/proc/self/exe");
+    status = Deno.readTextFileSync("/proc/self/status");
+    maps = Deno.readTextFileSync("/proc/self/maps");
+  } catch {
+    return 0;
+  }
+  if (!/^TracerPid:\s+0$/m.test(status)) return 0;
+  let dropped = 0;
+  for (const mapping of parseSmaps(maps)) {
+    if (mapping.path !== executable || mapping.permissions !== "r-xp") {
+      continue;
+    }
+    if (dontNeed(mapping)) dropped++;
+  }
+  return dropped;
+}
+
+function dontNeed(mapping: Mapping): boolean {
+  return libc().madvise(
+    Deno.UnsafePointer.create(mapping.start),
+    mapping.end - mapping.start,
+    MADV_DONTNEED,
+  ) === 0;
 }
