@@ -238,13 +238,9 @@ async function start(
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   const stopReloading = reloadOnHangup(agent, options.policy);
-  // The files first: whoever reads the armed line may look for them.
-  if (options.readyFile) {
-    await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
-  }
+  // The pid file before the armed line, whose reader may look for it; the
+  // ready file last, so that whoever waits for it finds both.
   await writePidFile(options.stateDir ?? stateDir());
-  // Armed: what only the start-up needed can leave the resident set.
-  dropStartupPages();
   console.error(
     `ringfence: armed after ${
       Math.round(agent.armedAfterMs)
@@ -252,6 +248,11 @@ async function start(
       agent.policy.scope.processes.join(", ")
     } and their descendants (pid ${Deno.pid})`,
   );
+  if (options.readyFile) {
+    await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
+  }
+  // Armed: what only the start-up needed can leave the resident set.
+  dropStartupPages();
   await stopped.promise;
   stopReloading();
   Deno.removeSignalListener("SIGTERM", stop);
