@@ -614,6 +614,12 @@ kernelTest(
       }
       assert.equal(alive, false, `agent ${pid} still running`);
     } finally {
+      // A failure above must not leave the agent running, attached.
+      for (const pid of processesMentioning(`${dir}/state`)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
       await Deno.remove(dir, { recursive: true });
     }
   },
