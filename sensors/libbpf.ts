@@ -23,12 +23,10 @@ const symbols = {
   libbpf_minor_version: { parameters: [], result: "u32" },
   libbpf_set_print: { parameters: ["function"], result: "pointer" },
   libbpf_get_error: { parameters: ["pointer"], result: "i64" },
-  libbpf_num_possible_cpus: { parameters: [], result: "i32" },
   bpf_object__open_mem: {
     parameters: ["buffer", "usize", "buffer"],
     result: "pointer",
   },
-  bpf_object__load: { parameters: ["pointer"], result: "i32" },
   // The same load on a worker thread, for loading objects side by side.
   bpf_object__load_async: {
     name: "bpf_object__load",
@@ -49,40 +47,18 @@ const symbols = {
     parameters: ["pointer", "pointer"],
     result: "pointer",
   },
-  bpf_object__next_map: {
-    parameters: ["pointer", "pointer"],
-    result: "pointer",
-  },
   bpf_program__name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__section_name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__set_autoload: { parameters: ["pointer", "bool"], result: "i32" },
-  bpf_program__autoload: { parameters: ["pointer"], result: "bool" },
   bpf_program__fd: { parameters: ["pointer"], result: "i32" },
   bpf_program__attach: { parameters: ["pointer"], result: "pointer" },
-  bpf_program__attach_tracepoint: {
-    parameters: ["pointer", "buffer", "buffer"],
-    result: "pointer",
-  },
-  bpf_program__attach_raw_tracepoint: {
-    parameters: ["pointer", "buffer"],
-    result: "pointer",
-  },
-  bpf_program__attach_kprobe: {
-    parameters: ["pointer", "bool", "buffer"],
-    result: "pointer",
-  },
   bpf_program__attach_cgroup: {
     parameters: ["pointer", "i32"],
     result: "pointer",
   },
-  bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
-  bpf_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
-  bpf_link__unpin: { parameters: ["pointer"], result: "i32" },
-  bpf_link__fd: { parameters: ["pointer"], result: "i32" },
   bpf_map__name: { parameters: ["pointer"], result: "pointer" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },
   bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
-  bpf_map__set_max_entries: { parameters: ["pointer", "u32"], result: "i32" },
   bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
   bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
   bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
@@ -95,18 +71,47 @@ const symbols = {
     parameters: ["i32", "buffer", "buffer", "u64"],
     result: "i32",
   },
-  bpf_map_lookup_elem: {
-    parameters: ["i32", "buffer", "buffer"],
-    result: "i32",
-  },
-  bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
   bpf_map_get_next_key: {
     parameters: ["i32", "buffer", "buffer"],
     result: "i32",
   },
 } as const;
 
+/**
+ * Symbols arming does not need (other attach kinds, links, single map
+ * entries, the synchronous load of the fallback path): bound on first use.
+ * Binding a symbol costs Deno about 0.13 ms, and these are a third of them.
+ */
+const laterSymbols = {
+  libbpf_num_possible_cpus: { parameters: [], result: "i32" },
+  bpf_object__load: { parameters: ["pointer"], result: "i32" },
+  bpf_program__autoload: { parameters: ["pointer"], result: "bool" },
+  bpf_program__attach_tracepoint: {
+    parameters: ["pointer", "buffer", "buffer"],
+    result: "pointer",
+  },
+  bpf_program__attach_raw_tracepoint: {
+    parameters: ["pointer", "buffer"],
+    result: "pointer",
+  },
+  bpf_program__attach_kprobe: {
+    parameters: ["pointer", "bool", "buffer"],
+    result: "pointer",
+  },
+  bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  bpf_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
+  bpf_link__unpin: { parameters: ["pointer"], result: "i32" },
+  bpf_link__fd: { parameters: ["pointer"], result: "i32" },
+  bpf_map__set_max_entries: { parameters: ["pointer", "u32"], result: "i32" },
+  bpf_map_lookup_elem: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
+} as const;
+
 type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
+type LaterSymbols = Deno.DynamicLibrary<typeof laterSymbols>["symbols"];
 
 /** Where libbpf was found and which version it is. */
 export interface LibbpfInfo {
@@ -170,6 +175,15 @@ export function libbpf(): Symbols {
   }
   installPrintHandler(library.symbols);
   return library.symbols;
+}
+
+let later: Deno.DynamicLibrary<typeof laterSymbols> | undefined;
+
+/** The symbols arming does not need, bound on first use (same library). */
+function libbpfLater(): LaterSymbols {
+  libbpf();
+  later ??= Deno.dlopen(libraryInfo!.path, laterSymbols);
+  return later.symbols;
 }
 
 /** Which libbpf is in use, opening it if needed. */
@@ -303,26 +317,26 @@ export class BpfLink implements Disposable {
 
   /** The link's file descriptor. */
   get fd(): number {
-    return libbpf().bpf_link__fd(this.#live());
+    return libbpfLater().bpf_link__fd(this.#live());
   }
 
   /** Pins the link at a bpffs path so it survives this process. */
   pin(path: string): void {
     check(
-      libbpf().bpf_link__pin(this.#live(), cString(path)),
+      libbpfLater().bpf_link__pin(this.#live(), cString(path)),
       `pin link ${this.target} at ${path}`,
     );
   }
 
   /** Removes the link's pin. */
   unpin(): void {
-    check(libbpf().bpf_link__unpin(this.#live()), `unpin ${this.target}`);
+    check(libbpfLater().bpf_link__unpin(this.#live()), `unpin ${this.target}`);
   }
 
   /** Detaches and frees the link. Safe to call twice. */
   destroy(): void {
     if (!this.#pointer) return;
-    libbpf().bpf_link__destroy(this.#pointer);
+    libbpfLater().bpf_link__destroy(this.#pointer);
     this.#pointer = null;
   }
 
@@ -366,7 +380,7 @@ export class BpfProgram {
 
   /** Whether {@linkcode BpfObject.load} loads this program. */
   get autoload(): boolean {
-    return libbpf().bpf_program__autoload(this.#pointer);
+    return libbpfLater().bpf_program__autoload(this.#pointer);
   }
 
   /** Whether {@linkcode BpfObject.load} loads this program (before load). */
@@ -390,7 +404,7 @@ export class BpfProgram {
   /** Attaches to the tracepoint `category/name`. */
   attachTracepoint(category: string, name: string): BpfLink {
     return this.#link(
-      libbpf().bpf_program__attach_tracepoint(
+      libbpfLater().bpf_program__attach_tracepoint(
         this.#pointer,
         cString(category),
         cString(name),
@@ -402,7 +416,7 @@ export class BpfProgram {
   /** Attaches to a raw tracepoint. */
   attachRawTracepoint(name: string): BpfLink {
     return this.#link(
-      libbpf().bpf_program__attach_raw_tracepoint(
+      libbpfLater().bpf_program__attach_raw_tracepoint(
         this.#pointer,
         cString(name),
       ),
@@ -413,7 +427,7 @@ export class BpfProgram {
   /** Attaches to a kernel function entry (or return) with a kprobe. */
   attachKprobe(functionName: string, returnProbe = false): BpfLink {
     return this.#link(
-      libbpf().bpf_program__attach_kprobe(
+      libbpfLater().bpf_program__attach_kprobe(
         this.#pointer,
         returnProbe,
         cString(functionName),
@@ -473,7 +487,7 @@ export class BpfMap {
   /** Sets max_entries before the object is loaded. */
   setMaxEntries(entries: number): void {
     check(
-      libbpf().bpf_map__set_max_entries(this.#pointer, entries),
+      libbpfLater().bpf_map__set_max_entries(this.#pointer, entries),
       `resize map ${this.name}`,
     );
     const name = this.name;
@@ -534,7 +548,7 @@ export function mapLookup(
   key: Uint8Array<ArrayBuffer>,
   value: Uint8Array<ArrayBuffer>,
 ): boolean {
-  const result = libbpf().bpf_map_lookup_elem(fd, key, value);
+  const result = libbpfLater().bpf_map_lookup_elem(fd, key, value);
   if (result === -2) return false; // ENOENT
   check(result, "look up map");
   return true;
@@ -542,7 +556,7 @@ export function mapLookup(
 
 /** Deletes one map element; false when the key was absent. */
 export function mapDelete(fd: number, key: Uint8Array<ArrayBuffer>): boolean {
-  const result = libbpf().bpf_map_delete_elem(fd, key);
+  const result = libbpfLater().bpf_map_delete_elem(fd, key);
   if (result === -2) return false;
   check(result, "delete from map");
   return true;
@@ -553,7 +567,7 @@ let possibleCpus = 0;
 /** How many CPUs a per-CPU map holds a value for. */
 export function numPossibleCpus(): number {
   possibleCpus ||= check(
-    libbpf().libbpf_num_possible_cpus(),
+    libbpfLater().libbpf_num_possible_cpus(),
     "count possible CPUs",
   );
   return possibleCpus;
@@ -716,7 +730,7 @@ export class BpfObject implements Disposable {
    */
   load(): void {
     takeLog();
-    const result = libbpf().bpf_object__load(this.#live());
+    const result = libbpfLater().bpf_object__load(this.#live());
     if (result < 0) throw this.#loadError(result);
     this.#bytes = null;
     this.#adjustments = [];
