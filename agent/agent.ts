@@ -10,6 +10,7 @@ import { TimeFormatter } from "../sensors/event.ts";
 import {
   decodeNetworkEvent,
   type NetworkEvent,
+  type NetworkPolicyMaps,
   NetworkSensor,
 } from "../sensors/network.ts";
 import { readSensorObject } from "../sensors/objects.ts";
@@ -645,7 +646,7 @@ async function loadSensors(
 /** A policy and what the sensors' maps are made from. */
 interface CompiledPolicy {
   policy: Policy;
-  networkMaps: ReturnType<typeof networkPolicyMaps>;
+  networkMaps: NetworkPolicyMaps;
   /** Without a files section, none (and no sensor.file-system). */
   fileRules?: FileRules;
 }
