@@ -6,9 +6,11 @@
  * for a megabyte of script, libbpf's loading. Those pages of the executable
  * stay in the process's resident set for as long as it lives: about 38 MB
  * of file-backed pages at idle, of which a running agent uses about 20.
- * Dropping the executable's clean pages once armed lets the ones the agent
- * uses come back on their first use (a minor fault from the page cache)
- * and leaves the rest out.
+ * Dropping them (the code while the kernel verifies the sensors, with
+ * {@linkcode dropStartupCode}; all of them once armed, with
+ * {@linkcode dropStartupPages}) lets the ones the agent uses come back on
+ * their first use (a minor fault from the page cache) and leaves the rest
+ * out.
  *
  * Freed heap memory goes back too (`malloc_trim`): parsing and compiling a
  * large policy leaves megabytes free in the malloc arenas of V8's compiler
