@@ -32,29 +32,20 @@ import { Agent, type FileEnforcement } from "./agent/agent.ts";
 import type { RingfenceEvent } from "./agent/events.ts";
 import { summaryLine } from "./agent/summary.ts";
 import { tamperLines } from "./agent/tamper.ts";
-import { renderMarkdown } from "./agent/report.ts";
-import {
-  finalReport,
-  finishStart,
-  Outputs,
-  publishReport,
-  reportCommand,
-  stateDir,
-  stopAgent,
-  writePidFile,
-} from "./agent/integrations.ts";
-import {
-  declaresFiles,
-  loadPolicy,
-  parsePolicy,
-  readPolicyText,
-} from "./policy/parse.ts";
+import type { Outputs } from "./agent/integrations.ts";
+import { stateDir } from "./agent/state_dir.ts";
+import { declaresFiles, readPolicyText } from "./policy/source.ts";
 import { writeAllSync } from "./exporters/jsonl.ts";
-import { doctor } from "./sensors/doctor.ts";
 import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
 import type { Policy } from "./policy/schema.ts";
 import { VERSION } from "./version.ts";
 import { dropStartupCode, dropStartupPages } from "./agent/memory.ts";
+
+// Imported when first needed: a start imports them while the kernel
+// verifies its sensors, so that they are not on the way to being armed.
+const policyParser = () => import("./policy/parse.ts");
+const integrations = () => import("./agent/integrations.ts");
+const reports = () => import("./agent/report.ts");
 
 /** An error that ends ringfence with a message and an exit code. */
 class Fatal extends Error {
@@ -74,7 +65,7 @@ async function policySource(
 
 async function policyFrom(path: string | undefined): Promise<Policy> {
   const { text, file } = await policySource(path);
-  return parsePolicy(text, file);
+  return (await policyParser()).parsePolicy(text, file);
 }
 
 interface AgentCliOptions {
@@ -119,10 +110,14 @@ async function startAgent(
   spawner: boolean,
 ): Promise<{ agent: Agent; output: Outputs }> {
   const { text, file } = await policySource(options.policy);
+  let afterStart: ReturnType<typeof integrations> | undefined;
   // Parsed while the kernel verifies the sensors: the start's longest wait.
   const agent = await Agent.start({
     policy: {
-      parse: () => parsePolicy(text, file),
+      parse: async () => {
+        afterStart = integrations();
+        return (await policyParser()).parsePolicy(text, file);
+      },
       files: declaresFiles(text),
     },
     spawner,
@@ -138,6 +133,7 @@ async function startAgent(
   agent.subscribe((event) => output ? output.write(event) : early.push(event));
   const policy = agent.policy;
   try {
+    const { Outputs } = await (afterStart ?? integrations());
     output = await Outputs.open(policy, options.output, options.stateDir);
   } catch (error) {
     await agent.stop();
@@ -207,8 +203,9 @@ async function run(
   await agent.stop();
   await output.close();
   const tamper = agent.tamperReport();
+  const { finalReport, publishReport } = await integrations();
   const report = finalReport(output, agent.stats(), tamper.protected);
-  await publishReport(renderMarkdown(report), options);
+  await publishReport((await reports()).renderMarkdown(report), options);
   console.error(summaryLine(agent, `exit ${code}`, output.summaryParts()));
   for (const line of tamperLines(tamper)) console.error(line);
   return code;
@@ -240,6 +237,7 @@ async function start(
   const stopReloading = reloadOnHangup(agent, options.policy);
   // The pid file before the armed line, whose reader may look for it; the
   // ready file last, so that whoever waits for it finds both.
+  const { finalReport, finishStart, writePidFile } = await integrations();
   await writePidFile(options.stateDir ?? stateDir());
   console.error(
     `ringfence: armed after ${
@@ -270,7 +268,7 @@ async function start(
 }
 
 async function validate(file: string): Promise<number> {
-  await loadPolicy(file);
+  await (await policyParser()).loadPolicy(file);
   console.log(`${file}: ok`);
   return 0;
 }
@@ -417,7 +415,9 @@ export function cli(): Application<CliContext> {
     },
   });
   const stop = buildCommand<StopFlags, [], CliContext>({
-    func: action((options: StopFlags) => stopAgent(options)),
+    func: action(async (options: StopFlags) =>
+      (await integrations()).stopAgent(options)
+    ),
     parameters: {
       flags: {
         stateDir: withDefault("the agent's state directory", "dir", stateDir()),
@@ -436,7 +436,7 @@ export function cli(): Application<CliContext> {
   });
   const report = buildCommand<ReportFlags, [string], CliContext>({
     func: action((options: ReportFlags, events: string) =>
-      reportCommand(events, options)
+      integrations().then(({ reportCommand }) => reportCommand(events, options))
     ),
     parameters: {
       flags: {
@@ -473,7 +473,9 @@ export function cli(): Application<CliContext> {
     docs: { brief: "check a policy file and report the first error" },
   });
   const doctor_ = buildCommand<{ sensors?: string }, [], CliContext>({
-    func: action((options: { sensors?: string }) => doctor(options)),
+    func: action(async (options: { sensors?: string }) =>
+      (await import("./sensors/doctor.ts")).doctor(options)
+    ),
     parameters: { flags: { sensors: SENSORS } },
     docs: {
       brief:

@@ -54,8 +54,11 @@ import {
  * {@linkcode AgentOptions.policy}.
  */
 export interface DeferredPolicy {
-  /** Parses the policy; called once, on the main thread, during the load. */
-  parse(): Policy;
+  /**
+   * Parses the policy; called once, on the main thread, during the load.
+   * It may return a promise, e.g. to import the YAML parser meanwhile.
+   */
+  parse(): Policy | Promise<Policy>;
   /**
    * Whether it will have a `files` section, so that sensor.file-system
    * loads alongside the others. A wrong guess costs a second load, never a
@@ -87,8 +90,9 @@ export interface AgentOptions {
   /**
    * Runs on the main thread while the kernel verifies the sensors (after a
    * deferred policy is parsed), which is most of the start: other work the
-   * start can do meanwhile. Once per load (a wrong guess about a deferred
-   * policy's files loads twice). It must not throw.
+   * start can do meanwhile; the start waits for it and for the load. Once
+   * per load (a wrong guess about a deferred policy's files loads twice).
+   * It must not throw.
    */
   whileLoading?: () => void;
 }
@@ -266,21 +270,33 @@ export class Agent {
       network: networkBytes,
       fileSystem: fileSystemBytes,
     };
+    // Settles once the deferred policy is compiled (or has failed) and
+    // whileLoading has run: both overlap the kernel's verification.
+    let meanwhile: Promise<void> | undefined;
     const { process, network, fileSystem, enforcement } = await loadSensors(
       bytes,
       options.ringSize,
       withFiles ? fileEnforcementPlan() : undefined,
       () => {
-        if (deferred) {
-          try {
-            compiled = compilePolicy(deferred.parse(), options.resolvConf);
-          } catch (error) {
-            failure = error;
+        meanwhile = (async () => {
+          if (deferred) {
+            try {
+              compiled = compilePolicy(
+                await deferred.parse(),
+                options.resolvConf,
+              );
+            } catch (error) {
+              failure = error;
+            }
           }
-        }
-        options.whileLoading?.();
+          options.whileLoading?.();
+        })();
       },
-    );
+    ).catch(async (error) => {
+      await meanwhile;
+      throw error;
+    });
+    await meanwhile;
     if (!compiled || !!compiled.fileRules !== !!fileSystem) {
       fileSystem?.close();
       network.close();

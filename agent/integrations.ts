@@ -19,7 +19,7 @@ import {
 import { Fanout } from "../exporters/mod.ts";
 import type { Exporter } from "../exporters/exporter.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";
-import { stateDir } from "../exporters/queue.ts";
+import { stateDir } from "./state_dir.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { Policy } from "../policy/schema.ts";
 

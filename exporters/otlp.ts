@@ -15,7 +15,8 @@ import {
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import type { RingfenceEvent } from "../agent/events.ts";
 import { VERSION } from "../version.ts";
-import { DeliveryQueue, QueuedExporter, spoolName, stateDir } from "./queue.ts";
+import { DeliveryQueue, QueuedExporter, spoolName } from "./queue.ts";
+import { stateDir } from "../agent/state_dir.ts";
 import { postBatch } from "./webhook.ts";
 
 type LogRecord = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][

@@ -332,11 +332,6 @@ export function spoolName(kind: string, destination: string): string {
   return `${kind}-${hash.toString(16).padStart(8, "0")}.jsonl`;
 }
 
-/** The state directory: $RINGFENCE_STATE_DIR, or /var/lib/ringfence. */
-export function stateDir(): string {
-  return Deno.env.get("RINGFENCE_STATE_DIR") || "/var/lib/ringfence";
-}
-
 /**
  * An exporter that delivers batches through a {@linkcode DeliveryQueue}:
  * flush, close and the drop count are the queue's.

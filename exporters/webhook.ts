@@ -14,8 +14,8 @@ import {
   PermanentError,
   QueuedExporter,
   spoolName,
-  stateDir,
 } from "./queue.ts";
+import { stateDir } from "../agent/state_dir.ts";
 
 /** Webhook settings (`exporters: - webhook: {...}`). */
 export interface WebhookOptions {

@@ -17,7 +17,7 @@ import {
   type Node,
 } from "./yaml.ts";
 import { EnvError, expandEnv } from "./env.ts";
-import { PolicyError } from "./parse.ts";
+import { PolicyError } from "./source.ts";
 import type { ExporterConfig, ListenAddress } from "./schema.ts";
 
 /** What the exporters parser needs from the policy parser. */

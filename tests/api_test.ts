@@ -145,6 +145,48 @@ kernelTest(
 );
 
 kernelTest(
+  "a deferred policy may parse asynchronously: the start waits for it, then whileLoading, and a rejection fails it with nothing loaded",
+  async () => {
+    const calls: string[] = [];
+    const agent = await Agent.start({
+      policy: {
+        parse: async () => {
+          calls.push("parse");
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          calls.push("parsed");
+          return parsePolicy("version: 1\nmode: block\n", "async.yaml");
+        },
+        files: false,
+      },
+      spawner: true,
+      whileLoading: () => calls.push("whileLoading"),
+    });
+    try {
+      assert.deepEqual(calls, ["parse", "parsed", "whileLoading"]);
+      assert.equal(agent.policy.mode, "block");
+    } finally {
+      await agent.stop();
+    }
+    const before = await attachedPrograms();
+    await assert.rejects(
+      Agent.start({
+        policy: {
+          parse: async () => {
+            await new Promise((resolve) => setTimeout(resolve, 30));
+            return parsePolicy("version: 1\nmode: loud\n", "late.yaml");
+          },
+          files: false,
+        },
+        spawner: true,
+      }),
+      (error: unknown) =>
+        error instanceof PolicyError && /^late\.yaml:2:7: /.test(error.message),
+    );
+    assert.deepEqual(await programsLeftSince(before), []);
+  },
+);
+
+kernelTest(
   "a deferred policy that does not parse fails the start with its location, nothing left loaded",
   async () => {
     const before = await attachedPrograms();

@@ -185,6 +185,42 @@ Deno.test("deno task start and run pass the agent's V8 flags", async () => {
   assert.match(compile, /`--v8-flags=\$\{AGENT_V8_FLAGS\}`/);
 });
 
+interface GraphModule {
+  specifier: string;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+Deno.test("main.ts loads the YAML parser, the exporters and the reports only when first needed", async () => {
+  const info = await run(DENO, ["info", "--json", `${ROOT}main.ts`]);
+  assert.equal(info.code, 0, info.stderr);
+  const modules = new Map<string, GraphModule>(
+    (JSON.parse(info.stdout).modules as GraphModule[]).map((
+      module,
+    ) => [module.specifier, module]),
+  );
+  // What a start evaluates before its first line runs: the static imports.
+  const eager = new Set<string>();
+  const visit = (specifier: string) => {
+    if (eager.has(specifier)) return;
+    eager.add(specifier);
+    for (const dependency of modules.get(specifier)?.dependencies ?? []) {
+      if (dependency.code && !dependency.isDynamic) {
+        visit(dependency.code.specifier);
+      }
+    }
+  };
+  visit(new URL("main.ts", `file://${ROOT}`).href);
+  const relative = [...eager].map((specifier) =>
+    specifier.replace(`file://${ROOT}`, "")
+  );
+  assert.ok(relative.includes("agent/agent.ts"), relative.join(" "));
+  const late = relative.filter((path) =>
+    /^(node_modules\/yaml\/|policy\/parse\.ts|agent\/(integrations|report)\.ts|exporters\/(mod|queue|webhook|http)\.ts|sensors\/doctor\.ts)/
+      .test(path)
+  );
+  assert.deepEqual(late, []);
+});
+
 kernelTest(
   "the bundle alone in an empty directory runs a command and reports its exec",
   async () => {

@@ -1,0 +1,78 @@
+/**
+ * A policy's text before it is parsed: reading it, and what can be told
+ * from it without the YAML parser, which the agent loads only while the
+ * kernel verifies its sensors.
+ *
+ * @module
+ */
+
+/** A policy that cannot be read or is invalid; `message` is one line. */
+export class PolicyError extends Error {
+  /** The policy file, as given. */
+  readonly file: string;
+  /** 1-based line, or null when the file could not be read at all. */
+  readonly line: number | null;
+  /** 1-based column, or null when the file could not be read at all. */
+  readonly column: number | null;
+
+  /**
+   * Builds `<file>:<line>:<column>: <problem>`, or `<file>: <problem>`
+   * without a position.
+   */
+  constructor(
+    file: string,
+    line: number | null,
+    column: number | null,
+    problem: string,
+  ) {
+    const where = line === null ? file : `${file}:${line}:${column}`;
+    super(`${where}: ${problem}`);
+    this.name = "PolicyError";
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/**
+ * Whether a policy's text seems to have a top-level `files` section (a
+ * line that starts with `files:`), without parsing it: a guess, for
+ * loading sensor.file-system while the policy is parsed. A flow-style or
+ * quoted top-level key is missed; the parse decides.
+ */
+export function declaresFiles(text: string): boolean {
+  return /^files[ \t]*:/m.test(text);
+}
+
+/**
+ * Reads a policy file's text.
+ *
+ * @throws {PolicyError} `<path>: cannot read policy: <reason>` when the file
+ *   cannot be read or is not UTF-8.
+ */
+export async function readPolicyText(path: string): Promise<string> {
+  const cannotRead = (reason: string) =>
+    new PolicyError(path, null, null, `cannot read policy: ${reason}`);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    throw cannotRead(readFailure(error));
+  }
+  let text: string;
+  try {
+    // Fatal, so that a stray binary file is refused instead of being
+    // parsed with U+FFFD in place of its bytes.
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw cannotRead("not valid UTF-8");
+  }
+  return text;
+}
+
+function readFailure(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
+  return error instanceof Error ? error.message : String(error);
+}
