@@ -122,9 +122,14 @@ async function startAgent(
     },
     spawner,
     sensorsDir: options.sensors,
-    // The code that loading the modules and parsing needed can leave the
-    // resident set now; all that only the start needed, once armed.
-    whileLoading: dropStartupCode,
+    whileLoading: () => {
+      // Deno loads its subprocess support on first use (about 3 ms): meanwhile
+      // rather than between armed and the command's start.
+      if (spawner) void Deno.Command;
+      // The code that loading the modules and parsing needed can leave the
+      // resident set now; all that only the start needed, once armed.
+      dropStartupCode();
+    },
   });
   // The agent reads its rings from the next turn of the event loop on: its
   // first events wait here while the outputs open.
@@ -238,7 +243,7 @@ async function start(
   // The pid file before the armed line, whose reader may look for it; the
   // ready file last, so that whoever waits for it finds both.
   const { finalReport, finishStart, writePidFile } = await integrations();
-  await writePidFile(options.stateDir ?? stateDir());
+  writePidFile(options.stateDir ?? stateDir());
   console.error(
     `ringfence: armed after ${
       Math.round(agent.armedAfterMs)
@@ -247,7 +252,7 @@ async function start(
     } and their descendants (pid ${Deno.pid})`,
   );
   if (options.readyFile) {
-    await Deno.writeTextFile(options.readyFile, `${Deno.pid}\n`);
+    Deno.writeTextFileSync(options.readyFile, `${Deno.pid}\n`);
   }
   // Armed: what only the start-up needed can leave the resident set.
   dropStartupPages();

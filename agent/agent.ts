@@ -24,7 +24,12 @@ import {
   FileRules,
   FileSystemSensor,
 } from "../sensors/file_system.ts";
-import { RING_POLL_MS, waitForData, Wakeup } from "../sensors/ringbuf.ts";
+import {
+  pause,
+  RING_POLL_MS,
+  waitForData,
+  Wakeup,
+} from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
 import { bootId } from "../sensors/boot.ts";
@@ -496,7 +501,7 @@ export class Agent {
     // The first read waits a turn of the event loop, until whoever awaited
     // start() has subscribed: read at once, the records of the start-up
     // (from attach until start() returns) went to no listener.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await pause(0);
     while (!this.#stopping) {
       if (this.flush() === 0) {
         await waitForData(fds, RING_POLL_MS);
@@ -505,7 +510,7 @@ export class Agent {
         // at once (a turn of the event loop) read a few records a time under
         // a storm, each read costing a timer and a pass over every ring:
         // a tenth of the agent's time at 30k events/s.
-        await new Promise((resolve) => setTimeout(resolve, BATCH_GAP_MS));
+        await pause(BATCH_GAP_MS);
       }
     }
   }

@@ -208,10 +208,12 @@ export function stateFiles(dir: string = stateDir()) {
 }
 
 /** `start`: records the pid so that `ringfence stop` finds the agent. */
-export async function writePidFile(dir: string): Promise<void> {
+export function writePidFile(dir: string): void {
   try {
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(stateFiles(dir).pid, `${Deno.pid}\n`);
+    // Synchronous: Deno's first asynchronous text write loads its streams
+    // (about 3 ms, on the way from armed to ready).
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(stateFiles(dir).pid, `${Deno.pid}\n`);
   } catch (error) {
     log(
       `cannot write ${

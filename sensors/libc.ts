@@ -17,8 +17,7 @@ const symbols = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  // The same poll, run on a worker thread so the event loop stays free.
+  // poll, run on a worker thread so the event loop stays free.
   poll_async: {
     name: "poll",
     parameters: ["buffer", "u64", "i32"],
@@ -34,7 +33,6 @@ const symbols = {
   malloc_trim: { parameters: ["usize"], result: "i32" },
   sysconf: { parameters: ["i32"], result: "i64" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
-  getpid: { parameters: [], result: "i32" },
 } as const;
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;

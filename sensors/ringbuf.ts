@@ -303,3 +303,13 @@ export async function waitForData(
   const revents = new Int16Array(pollfds.buffer);
   return fds.filter((_, index) => revents[index * 4 + 3] !== 0);
 }
+
+/**
+ * Sleeps `ms` milliseconds on a worker thread, like {@linkcode waitForData}
+ * with nothing to wait for. The agent's loop pauses this way rather than
+ * with `setTimeout`, whose first call makes Deno load its Node timers
+ * (about 5 ms, on the way from armed to ready).
+ */
+export async function pause(ms: number): Promise<void> {
+  await waitForData([], ms);
+}
