@@ -158,7 +158,7 @@ static __always_inline bool join_scope_as_root(__u32 pid)
  * says so. From sched_process_exec the signal lands before the new image
  * runs a single instruction: it cannot print, read or connect.
  */
-static __always_inline __u16 enforce_exec_deny(struct trace_event_raw_sched_process_exec *ctx,
+static __always_inline __u16 enforce_exec_deny(const char *filename,
 					       struct scope_entry *scope)
 {
 	struct scope_comm name = {};
@@ -176,8 +176,7 @@ static __always_inline __u16 enforce_exec_deny(struct trace_event_raw_sched_proc
 		if (!key)
 			return 0;
 		__builtin_memset(key, 0, sizeof(*key));
-		bpf_probe_read_kernel_str(key->path, sizeof(key->path),
-					  (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+		bpf_probe_read_kernel_str(key->path, sizeof(key->path), filename);
 		denied = bpf_map_lookup_elem(&deny_exec_paths, key) != NULL;
 	}
 	if (!denied)
@@ -190,9 +189,16 @@ static __always_inline __u16 enforce_exec_deny(struct trace_event_raw_sched_proc
 	return PROCESS_FLAG_DENIED;
 }
 
-SEC("tp/sched/sched_process_exec")
-int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
+/*
+ * Raw tracepoints here, as for fork: a perf-event tracepoint costs a
+ * formatted trace record per call, and detaching one waits for RCU grace
+ * periods (about 75 ms each on a 2-core VM), which every agent's exit paid.
+ */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
+	/* what the sched_process_exec tracepoint copies: the path as given */
+	const char *filename = BPF_CORE_READ(bprm, filename);
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long arg_start, arg_end, argv_len;
@@ -214,7 +220,7 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 		scope->flags &= ~SCOPE_EXEMPT;
 	}
 
-	deny_flags = enforce_exec_deny(ctx, new_root ? NULL : scope);
+	deny_flags = enforce_exec_deny(filename, new_root ? NULL : scope);
 	event = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!event)
 		return 0;
@@ -225,9 +231,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	event->exit_code = 0;
 	event->exit_signal = 0;
 
-	/* the path as given to execve, from the tracepoint's own copy */
-	path_size = bpf_probe_read_kernel_str(event->data, PROCESS_PATH_MAX,
-					      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
+	/* the path as given to execve */
+	path_size = bpf_probe_read_kernel_str(event->data, PROCESS_PATH_MAX, filename);
 	if (path_size < 0)
 		path_size = 0;
 	if (path_size >= PROCESS_PATH_MAX)
@@ -252,8 +257,8 @@ int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 	return 0;
 }
 
-SEC("tp/sched/sched_process_exit")
-int handle_exit(struct trace_event_raw_sched_process_template *ctx)
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(handle_exit)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;

@@ -204,3 +204,43 @@ kernelTest(
     assert.deepEqual(await programsLeftSince(before), []);
   },
 );
+
+/** The link types of the BPF links this process holds, from fdinfo. */
+function heldLinkTypes(): string[] {
+  const types: string[] = [];
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    let target: string;
+    try {
+      target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+    } catch {
+      continue; // the directory's own fd, closed meanwhile
+    }
+    if (target !== "anon_inode:bpf_link") continue;
+    const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+    types.push(info.match(/^link_type:\s+(\S+)/m)![1]);
+  }
+  return types.sort();
+}
+
+kernelTest(
+  "the sensors attach no perf-event link, whose detach waits for RCU grace periods at every stop",
+  async () => {
+    const agent = await Agent.start({
+      policy: parsePolicy(
+        "version: 1\nfiles:\n  watch: [/tmp/rf-links/**]\n",
+        "inline.yaml",
+      ),
+      spawner: true,
+    });
+    try {
+      assert.deepEqual(agent.sensors, ["process", "network", "file-system"]);
+      const types = heldLinkTypes();
+      assert.ok(types.includes("raw_tracepoint"), types.join(" "));
+      assert.ok(types.includes("cgroup"), types.join(" "));
+      assert.deepEqual(types.filter((type) => type === "perf"), []);
+    } finally {
+      await agent.stop();
+    }
+    assert.deepEqual(heldLinkTypes(), []);
+  },
+);

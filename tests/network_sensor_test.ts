@@ -437,21 +437,28 @@ kernelTest(
   },
 );
 
-kernelTest("listen and bind of a monitored process are reported", async () => {
-  await withSensors({ mode: "block" }, async (h) => {
-    const result = await h.probe("listen", "127.0.0.1");
-    assert.deepEqual(result.lines, ["ok"], result.stderr);
-    const events = h.events(result.pid);
-    const bind = only(events, "bind");
-    assert.equal(bind.saddr, "127.0.0.1");
-    assert.equal(bind.verdict, "allow");
-    assert.equal(bind.reason, "not_enforced");
-    const listenEvent = only(events, "listen");
-    assert.equal(listenEvent.protocol, "tcp");
-    assert.equal(listenEvent.saddr, "127.0.0.1");
-    assert.ok(listenEvent.sport! > 0);
-  });
-});
+kernelTest(
+  "listen and bind of a monitored process are reported, IPv4 and IPv6",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      for (const host of ["127.0.0.1", "::1"]) {
+        const result = await h.probe("listen", host);
+        assert.deepEqual(result.lines, ["ok"], result.stderr);
+        const events = h.events(result.pid);
+        const bind = only(events, "bind");
+        assert.equal(bind.saddr, host);
+        assert.equal(bind.verdict, "allow");
+        assert.equal(bind.reason, "not_enforced");
+        const listenEvent = only(events, "listen");
+        assert.equal(listenEvent.protocol, "tcp");
+        assert.equal(listenEvent.saddr, host);
+        assert.ok(listenEvent.sport! > 0);
+        // The listen is on the port the bind was given (0: the kernel's pick).
+        assert.notEqual(listenEvent.sport, bind.sport);
+      }
+    });
+  },
+);
 
 /** A namespace with the test DNS server on 127.0.0.53:53, out of scope. */
 async function withDns(
