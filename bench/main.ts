@@ -175,6 +175,14 @@ if (selected("startup")) {
       `${spawn} ms`,
       `${(spawn / deno.readyAfterSpawnMs).toFixed(1)}x Deno alone`,
     );
+    const wrapped = Math.round(result[form].wrappedTrueMs);
+    row(
+      `${form}: run -- /bin/true, spawn to exit (median)`,
+      `${wrapped} ms`,
+      `${
+        (wrapped / deno.exitAfterSpawnMs).toFixed(1)
+      }x Deno alone (an empty script: ${Math.round(deno.exitAfterSpawnMs)} ms)`,
+    );
     const rss = Math.max(...runs.map((run) => run.peakRssMb));
     row(
       `${form}: agent peak RSS (max)`,

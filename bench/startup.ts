@@ -7,6 +7,7 @@
  */
 
 import {
+  AGENT_ENTRY,
   type AgentForm,
   type AgentRun,
   rootShell,
@@ -26,6 +27,8 @@ export interface DenoBaseline {
   readyAfterSpawnMs: number;
   /** Its peak RSS. */
   peakRssMb: number;
+  /** Wall-clock milliseconds from spawn to exit of an empty script. */
+  exitAfterSpawnMs: number;
 }
 
 const IDLE_SCRIPT =
@@ -55,10 +58,55 @@ async function denoAlone(dir: string, starts: number): Promise<DenoBaseline> {
     rss.push(Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024);
   }
   ready.sort((a, b) => a - b);
+  const empty = `${dir}/empty.js`;
+  await Deno.writeTextFile(empty, "");
+  const exits: number[] = [];
+  for (let start = 0; start <= starts; start++) {
+    const spawned = performance.now();
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `--v8-flags=${AGENT_V8_FLAGS}`, empty],
+    }).output();
+    if (start > 0) exits.push(performance.now() - spawned);
+  }
   return {
     readyAfterSpawnMs: ready[ready.length >> 1],
     peakRssMb: Math.max(...rss),
+    exitAfterSpawnMs: median(exits),
   };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
+}
+
+/**
+ * Wall-clock milliseconds of `ringfence run -- /bin/true`, spawn to exit:
+ * what wrapping one command costs (start, the command, stop and summary).
+ */
+async function wrappedTrue(form: AgentForm): Promise<number> {
+  const spawned = performance.now();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `--v8-flags=${AGENT_V8_FLAGS}`,
+      AGENT_ENTRY[form],
+      "run",
+      "--output",
+      "/dev/null",
+      "--",
+      "/bin/true",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(
+      `ringfence run failed: ${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  return performance.now() - spawned;
 }
 
 /**
@@ -67,7 +115,15 @@ async function denoAlone(dir: string, starts: number): Promise<DenoBaseline> {
  * analysis of the script and its code cache), and the `starts` after it.
  */
 export type StartupResult =
-  & Record<AgentForm, { first: AgentRun; runs: AgentRun[] }>
+  & Record<
+    AgentForm,
+    {
+      first: AgentRun;
+      runs: AgentRun[];
+      /** Median wall-clock ms of `ringfence run -- /bin/true`. */
+      wrappedTrueMs: number;
+    }
+  >
   & { deno: DenoBaseline };
 
 /** Starts each form once, then `starts` more times, alternating. */
@@ -106,9 +162,16 @@ export async function startup(starts = 5): Promise<StartupResult> {
         runs[form].push(await withAgent(policy, work, form));
       }
     }
+    const wrapped: Record<AgentForm, number[]> = { source: [], bundle: [] };
+    for (let start = 0; start < starts; start++) {
+      for (const form of ["source", "bundle"] as const) {
+        wrapped[form].push(await wrappedTrue(form));
+      }
+    }
     const split = (form: AgentForm) => ({
       first: runs[form][0],
       runs: runs[form].slice(1),
+      wrappedTrueMs: median(wrapped[form]),
     });
     return {
       source: split("source"),
