@@ -243,7 +243,7 @@ export class Agent {
    * roots and their existing descendants in the kernel's scope map.
    *
    * @throws {import("../sensors/system.ts").PreflightError} when the host
-   * lacks root, BTF, libbpf or tracefs.
+   * lacks root, BTF or libbpf.
    * @throws {import("../sensors/libbpf.ts").BpfError} with the kernel's
    * reason when a program is refused; nothing stays attached then.
    */

@@ -73,8 +73,8 @@ const PROBES: ProbeSpec[] = [
     type: 5,
     program: "probe_tracepoint",
     kind: "trace",
-    required: true,
-    use: "exec and exit events (process sensor), TCP state (network)",
+    required: false,
+    use: "nothing: the sensors attach raw tracepoints (raw_tp) instead",
     hint: "tracefs or CONFIG_TRACEPOINTS missing",
   },
   {
@@ -83,7 +83,8 @@ const PROBES: ProbeSpec[] = [
     program: "probe_raw_tp",
     kind: "trace",
     required: true,
-    use: "fork events (process sensor)",
+    use:
+      "fork, exec and exit (process sensor), listen (network), syscalls (file system)",
     hint: "the kernel lacks raw tracepoint support",
   },
   {
@@ -232,11 +233,6 @@ export async function examineHost(
   if (!tracefs && exists("/sys/kernel/debug/tracing/events")) {
     tracefs = "/sys/kernel/debug/tracing";
   }
-  if (!tracefs) {
-    notes.push(
-      "tracefs is not mounted: the agent mounts it at /sys/kernel/tracing when it starts",
-    );
-  }
   const lockdown = readText("/sys/kernel/security/lockdown")?.match(
     /\[(\w+)\]/,
   )?.[1];
@@ -322,7 +318,10 @@ export function formatReport(report: DoctorReport): string[] {
     row("root", report.root ? "yes" : "no"),
     row("BTF", report.btf ?? "missing"),
     row("cgroup2", report.cgroup2 ?? "not mounted"),
-    row("tracefs", report.tracefs ?? "not mounted (mounted at start)"),
+    row(
+      "tracefs",
+      report.tracefs ?? "not mounted (the sensors do not need it)",
+    ),
     row("lockdown", report.lockdown ?? "unknown (securityfs not readable)"),
     row(
       "libbpf",

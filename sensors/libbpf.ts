@@ -401,7 +401,10 @@ export class BpfProgram {
     );
   }
 
-  /** Attaches to the tracepoint `category/name`. */
+  /**
+   * Attaches to the perf-event tracepoint `category/name`; libbpf finds it
+   * in tracefs (see `ensureTracefs()` in sensors/system.ts).
+   */
   attachTracepoint(category: string, name: string): BpfLink {
     return this.#link(
       libbpfLater().bpf_program__attach_tracepoint(

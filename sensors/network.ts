@@ -502,7 +502,7 @@ export class NetworkSensor extends Sensor {
 
   /**
    * Attaches every cgroup program (multi-attach links) and the listen
-   * tracepoint. `cgroupPath` defaults to the cgroup2 mount, read from
+   * raw tracepoint. `cgroupPath` defaults to the cgroup2 mount, read from
    * /proc/mounts. On failure, what was attached is detached by close().
    */
   attach(cgroupPath: string = cgroup2Mount()): void {

@@ -106,7 +106,8 @@ export function exists(path: string): boolean {
 }
 
 /**
- * Makes sure tracefs is reachable, which libbpf needs to attach tracepoints;
+ * Makes sure tracefs is reachable, which libbpf needs to attach perf-event
+ * tracepoints (`tp/...`; the sensors use raw tracepoints, which need none);
  * minimal hosts and containers often leave it unmounted.
  *
  * @returns where tracefs is.
@@ -170,13 +171,11 @@ export interface HostFacts {
   kernel: string;
   /** Where libbpf came from and its version. */
   libbpf: { path: string; version: string };
-  /** Where tracefs is mounted. */
-  tracefs: string;
 }
 
 /**
- * Checks that the agent can run: root, BTF, libbpf, tracefs. Mounts tracefs
- * when it is missing.
+ * Checks that the agent can run: root, BTF, libbpf. (Not tracefs: the
+ * sensors attach raw tracepoints, by name.)
  *
  * @throws {PreflightError} naming what is missing and how to fix it.
  */
@@ -202,5 +201,5 @@ export function preflight(): HostFacts {
       `libbpf ${libbpf.version} is too old (need 1.x): install libbpf1`,
     );
   }
-  return { kernel: Deno.osRelease(), libbpf, tracefs: ensureTracefs() };
+  return { kernel: Deno.osRelease(), libbpf };
 }

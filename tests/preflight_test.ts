@@ -54,6 +54,51 @@ kernelTest(
 );
 
 kernelTest(
+  "no tracefs: the sensors attach raw tracepoints by name, and nothing is mounted",
+  async () => {
+    // In a mount namespace of its own, without tracefs: the host keeps its.
+    const script = [
+      "for dir in /sys/kernel/tracing /sys/kernel/debug/tracing; do",
+      '  while grep -q " $dir tracefs " /proc/mounts; do umount "$dir"; done',
+      "done",
+      `"$@" >/dev/null 2>&1; echo "exit $?"`,
+      'grep -c " tracefs " /proc/mounts',
+    ].join("\n");
+    const output = await new Deno.Command("unshare", {
+      args: [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        DENO,
+        "run",
+        "-A",
+        `${ROOT}main.ts`,
+        "run",
+        "--output",
+        "/dev/null",
+        "--",
+        "/bin/sh",
+        "-c",
+        "exit 7",
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(
+      new TextDecoder().decode(output.stdout),
+      "exit 7\n0\n",
+      stderr,
+    );
+  },
+);
+
+kernelTest(
   "sensors not built: the missing file and the command that builds it",
   async () => {
     const empty = await Deno.makeTempDir();
