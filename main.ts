@@ -40,12 +40,16 @@ import DEFAULT_POLICY from "./policy/default.yaml" with { type: "text" };
 import type { Policy } from "./policy/schema.ts";
 import { VERSION } from "./version.ts";
 import { dropStartupCode, dropStartupPages } from "./agent/memory.ts";
+import { pause } from "./sensors/ringbuf.ts";
 
 // Imported when first needed: a start imports them while the kernel
 // verifies its sensors, so that they are not on the way to being armed.
 const policyParser = () => import("./policy/parse.ts");
 const integrations = () => import("./agent/integrations.ts");
 const reports = () => import("./agent/report.ts");
+
+/** How long `run`'s command must have run before the start-up pages go. */
+const DROP_AFTER_MS = 100;
 
 /** An error that ends ringfence with a message and an exit code. */
 class Fatal extends Error {
@@ -196,10 +200,17 @@ async function run(
   for (const [signal, handler] of handlers) {
     Deno.addSignalListener(signal, handler);
   }
-  // The command runs: what only the start-up needed can leave the resident
-  // set (a `run` may last a whole job).
-  dropStartupPages();
-  const status = await child.status;
+  // A command that runs a while (a `run` may last a whole job): what only
+  // the start-up needed can leave the resident set. Not at once: the drop
+  // takes the main thread about 10 ms, which a short command's exit would
+  // wait for.
+  const exited = child.status;
+  const running = await Promise.race([
+    exited.then(() => false),
+    pause(DROP_AFTER_MS).then(() => true),
+  ]);
+  if (running) dropStartupPages();
+  const status = await exited;
   for (const [signal, handler] of handlers) {
     Deno.removeSignalListener(signal, handler);
   }
