@@ -114,12 +114,13 @@ async function startAgent(
   spawner: boolean,
 ): Promise<{ agent: Agent; output: Outputs }> {
   const { text, file } = await policySource(options.policy);
-  let afterStart: ReturnType<typeof integrations> | undefined;
   // Parsed while the kernel verifies the sensors: the start's longest wait.
   const agent = await Agent.start({
     policy: {
       parse: async () => {
-        afterStart = integrations();
+        // The outputs' modules load meanwhile too; a failure to load them
+        // is reported where they are awaited, below.
+        integrations().catch(() => {});
         return (await policyParser()).parsePolicy(text, file);
       },
       files: declaresFiles(text),
@@ -142,7 +143,7 @@ async function startAgent(
   agent.subscribe((event) => output ? output.write(event) : early.push(event));
   const policy = agent.policy;
   try {
-    const { Outputs } = await (afterStart ?? integrations());
+    const { Outputs } = await integrations();
     output = await Outputs.open(policy, options.output, options.stateDir);
   } catch (error) {
     await agent.stop();

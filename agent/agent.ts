@@ -298,6 +298,7 @@ export class Agent {
         })();
       },
     ).catch(async (error) => {
+      // Nothing of the start runs on once it has failed.
       await meanwhile;
       throw error;
     });
