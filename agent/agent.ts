@@ -449,6 +449,7 @@ export class Agent {
         if (event) this.#dispatch(event);
       }, index === 0 ? undefined : ends[index]);
     }
+    this.tree.endBatch();
     return count;
   }
 

@@ -25,9 +25,9 @@ export interface ProcessNode {
   /**
    * Processes it forked, in order: the live ones and the exited ones the
    * tree still keeps (a Set, so forgetting one is O(1) even under a parent
-   * that forks thousands).
+   * that forks thousands). The tree changes it; read it only.
    */
-  children: Set<ProcessNode>;
+  children: ReadonlySet<ProcessNode>;
   /** Command name. */
   comm: string;
   /** Executable path of the last exec. */
@@ -48,19 +48,49 @@ export interface ProcessNode {
   signal?: number;
 }
 
-/** Options of {@linkcode ProcessTree}. */
+/**
+ * The children of every process that has forked none, shared: most
+ * processes of a build fork nothing, and a Set of its own costs each of
+ * them about 150 bytes for as long as the tree keeps it.
+ */
+const NO_CHILDREN: ReadonlySet<ProcessNode> = new Set<ProcessNode>();
+
+function addChild(parent: ProcessNode, child: ProcessNode): void {
+  if (parent.children === NO_CHILDREN) parent.children = new Set([child]);
+  else (parent.children as Set<ProcessNode>).add(child);
+}
+
+function removeChild(parent: ProcessNode, child: ProcessNode): void {
+  if (parent.children !== NO_CHILDREN) {
+    (parent.children as Set<ProcessNode>).delete(child);
+  }
+}
+
+/**
+ * Options of {@linkcode ProcessTree}: how many exited processes it keeps,
+ * the oldest going first. An event read after its process's exit still
+ * finds the process: the rings are read in batches, each sensor's on its
+ * own, and a record of another sensor can be read up to a batch after the
+ * exit that followed it. A live process keeps its exited ancestors through
+ * `parent` regardless, so ancestry needs none of these.
+ */
 export interface ProcessTreeOptions {
   /**
-   * How many exited processes to keep, the oldest going first, so that an
-   * event read after its process's exit (rings are read in batches, each
-   * sensor's on its own) still finds the process. A live process keeps its
-   * exited ancestors through `parent` regardless, so ancestry needs none of
-   * these. A daemon that runs for weeks must not grow without bound, and at
-   * 10k execs/s the default still covers most of a second.
+   * At most this many, even when batches hold more exits. A daemon that
+   * runs for weeks must not grow without bound; two full process rings
+   * hold fewer.
    *
    * @default {8192}
    */
   maxExited?: number;
+  /**
+   * At least this many; beyond them, only the exits of the current batch
+   * and the one before it (see {@linkcode ProcessTree.endBatch}). Under a
+   * storm each exited process costs about 600 bytes while it is kept.
+   *
+   * @default {1024}
+   */
+  minExited?: number;
 }
 
 /** A tree of processes keyed by pid. */
@@ -69,11 +99,16 @@ export class ProcessTree {
   readonly #exited: ProcessNode[] = [];
   readonly #lastExited = new Map<number, ProcessNode>();
   readonly #maxExited: number;
+  readonly #minExited: number;
   #exitedStart = 0;
+  /** Exits in the batch being applied, and in the one before it. */
+  #batchExits = 0;
+  #previousBatchExits = 0;
 
   /** An empty tree. */
   constructor(options: ProcessTreeOptions = {}) {
     this.#maxExited = options.maxExited ?? 8192;
+    this.#minExited = Math.min(options.minExited ?? 1024, this.#maxExited);
   }
 
   /** Builds a tree from a /proc snapshot. */
@@ -86,7 +121,7 @@ export class ProcessTree {
       tree.#live.set(entry.pid, {
         pid: entry.pid,
         ppid: entry.ppid,
-        children: new Set(),
+        children: NO_CHILDREN,
         comm: entry.comm,
         path: entry.exe,
         argv: entry.argv,
@@ -98,7 +133,7 @@ export class ProcessTree {
       const parent = tree.#live.get(node.ppid);
       if (parent && parent !== node) {
         node.parent = parent;
-        parent.children.add(node);
+        addChild(parent, node);
       }
     }
     return tree;
@@ -182,27 +217,48 @@ export class ProcessTree {
       pid: event.pid,
       ppid: event.ppid,
       parent,
-      children: new Set(),
+      children: NO_CHILDREN,
       comm: event.comm,
       uid: event.uid,
       source: "event",
       forked: event.kind === "fork" ? event.time : undefined,
     };
-    parent?.children.add(node);
+    if (parent) addChild(parent, node);
     this.#live.set(node.pid, node);
     return node;
+  }
+
+  /**
+   * Ends a batch of events (the agent calls it after each read of the
+   * rings): the processes that exited before the previous batch may go,
+   * down to `minExited`. A tree whose batches never end keeps `maxExited`.
+   */
+  endBatch(): void {
+    this.#previousBatchExits = this.#batchExits;
+    this.#batchExits = 0;
+    this.#forget();
   }
 
   #retire(node: ProcessNode): void {
     if (this.#live.get(node.pid) === node) this.#live.delete(node.pid);
     this.#exited.push(node);
     this.#lastExited.set(node.pid, node);
-    while (this.#exited.length - this.#exitedStart > this.#maxExited) {
+    this.#batchExits++;
+    this.#forget();
+  }
+
+  /** Lets the oldest exited processes go, down to what must be kept. */
+  #forget(): void {
+    const keep = Math.min(
+      this.#maxExited,
+      Math.max(this.#minExited, this.#batchExits + this.#previousBatchExits),
+    );
+    while (this.#exited.length - this.#exitedStart > keep) {
       const old = this.#exited[this.#exitedStart++];
       if (this.#lastExited.get(old.pid) === old) {
         this.#lastExited.delete(old.pid);
       }
-      old.parent?.children.delete(old);
+      if (old.parent) removeChild(old.parent, old);
     }
     // Compact the retired prefix once it dominates the array.
     if (

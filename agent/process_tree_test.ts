@@ -67,6 +67,51 @@ Deno.test("ProcessTree forgets the oldest exited processes beyond maxExited", ()
   ]);
 });
 
+Deno.test("ProcessTree keeps a batch's exits through the next batch, then minExited", () => {
+  const tree = ProcessTree.fromProc(seed, { minExited: 2, maxExited: 10 });
+  const exit = (pids: number[]) => {
+    for (const pid of pids) {
+      tree.apply(event("fork", pid, 11));
+      tree.apply(event("exit", pid, 11));
+    }
+  };
+  const kept = () =>
+    [100, 101, 102, 103, 104, 200, 201, 202].filter((pid) => tree.get(pid));
+  exit([100, 101, 102, 103, 104]);
+  assert.deepEqual(kept(), [100, 101, 102, 103, 104]);
+  tree.endBatch();
+  // A record of another ring may still name them in the next batch.
+  assert.deepEqual(kept(), [100, 101, 102, 103, 104]);
+  exit([200, 201, 202]);
+  assert.deepEqual(kept(), [100, 101, 102, 103, 104, 200, 201, 202]);
+  tree.endBatch();
+  assert.deepEqual(kept(), [200, 201, 202]);
+  tree.endBatch();
+  assert.deepEqual(kept(), [201, 202], "minExited stay");
+  assert.deepEqual([...tree.get(11)!.children].map((node) => node.pid), [
+    201,
+    202,
+  ]);
+  // Batches that never end: maxExited, as without batches.
+  exit(Array.from({ length: 20 }, (_, i) => 300 + i));
+  assert.equal([...tree.get(11)!.children].length, 10);
+  assert.equal(tree.get(309), undefined);
+  assert.equal(tree.get(310)?.pid, 310);
+});
+
+Deno.test("ProcessTree shares one empty child set among processes that fork none", () => {
+  const tree = ProcessTree.fromProc(seed);
+  tree.apply(event("fork", 70, 11));
+  tree.apply(event("fork", 71, 11));
+  const [a, b] = [tree.get(70)!, tree.get(71)!];
+  assert.equal(a.children.size, 0);
+  assert.equal(a.children, b.children);
+  tree.apply(event("fork", 72, 70));
+  assert.deepEqual([...a.children].map((node) => node.pid), [72]);
+  assert.equal(b.children.size, 0, "the shared set stays empty");
+  tree.apply(event("exit", 72, 70));
+});
+
 Deno.test("ProcessTree.descendants() lists a subtree depth first", () => {
   const tree = ProcessTree.fromProc(seed);
   tree.apply(event("fork", 60, 11));
