@@ -25,11 +25,16 @@ export const DIST = join(ROOT, "dist");
  * grow to four times its live size between mark-compacts. With 1 MB
  * semi-spaces and 20 % growth it peaks near 90 MB under the same burst,
  * loses no record, and starts and decodes as fast (`deno task bench`).
+ * `--max-opt=2` stops at Maglev, V8's mid-tier compiler: TurboFan's
+ * compiles ran on a second thread that competed with the traced workload
+ * on a 2-core runner, and its code and memory cost 3-4 MB under the burst,
+ * for code no faster here (the decode, the exec storm and the burst were
+ * as fast or faster without it).
  * V8 takes flags only at start (`node:v8`'s `setFlagsFromString` is a
  * no-op once its flags are frozen), so they are on each command line.
  */
 export const AGENT_V8_FLAGS =
-  "--max-semi-space-size=1,--heap-growing-percent=20";
+  "--max-semi-space-size=1,--heap-growing-percent=20,--max-opt=2";
 
 /** The bundle's first line: `./ringfence.js` runs it with Deno and the flags. */
 export const BUNDLE_SHEBANG =
