@@ -671,6 +671,20 @@ static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
 }
 
 /*
+ * named_path() as a global function: the verifier checks it once per
+ * program, whatever the caller, instead of at each call (twice in
+ * finish_rename). It finds the scratch itself, so that it takes no pointer.
+ */
+__noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name)
+{
+	struct fs_scratch *s = scratch();
+
+	if (!s)
+		return 0;
+	return named_path(s, which, dfd, name);
+}
+
+/*
  * The three finishers are reached by tail call from sys_exit: the
  * verifier checks each on its own rather than every path through all
  * three at once. They are never attached.
@@ -746,7 +760,7 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	classes = named_path(s, 0, op.args[0], op.args[1]);
+	classes = named_path_classes(0, op.args[0], op.args[1]);
 	reset(&s->event);
 	if (op.op == FS_OP_CHMOD) {
 		s->event.flags = op.args[2];
@@ -783,8 +797,8 @@ int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	classes = named_path(s, 0, op.args[0], op.args[1]);
-	classes |= named_path(s, 1, op.args[2], op.args[3]);
+	classes = named_path_classes(0, op.args[0], op.args[1]);
+	classes |= named_path_classes(1, op.args[2], op.args[3]);
 	reset(&s->event);
 	emit(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false);
 	return 0;
