@@ -684,6 +684,21 @@ __noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name)
 	return named_path(s, which, dfd, name);
 }
 
+/* file_path() and its classes, a global function as named_path_classes() */
+__noinline __u32 file_path_classes(__u64 file_ptr)
+{
+	struct file *file = (struct file *)file_ptr;
+	struct fs_scratch *s = scratch();
+	struct built *b0;
+
+	if (!s)
+		return 0;
+	b0 = &s->built[0];
+	b0->len = file_path(s, file, s->paths[0].path, &b0->truncated);
+	return classes_of(s, 0, b0,
+			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
+}
+
 /*
  * The three finishers are reached by tail call from sys_exit: the
  * verifier checks each on its own rather than every path through all
@@ -717,9 +732,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	    !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
 	      FS_CLASS_SECRET))
 		return 0;
-	b0->len = file_path(s, file, s->paths[0].path, &b0->truncated);
-	classes = classes_of(s, 0, b0,
-			     (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
+	classes = file_path_classes((__u64)file);
 	reset(&s->event);
 	if (op.op == FS_OP_OPEN) {
 		s->event.flags = op.args[2];
