@@ -191,6 +191,11 @@ if (selected("startup")) {
       rss <= 64,
     );
   }
+  row(
+    "source: armed with the default policy (median)",
+    `${result.defaultPolicyArmedMs} ms`,
+    "(its files section adds sensor.file-system)",
+  );
 }
 
 if (selected("exec_storm")) {

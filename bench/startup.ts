@@ -124,7 +124,14 @@ export type StartupResult =
       wrappedTrueMs: number;
     }
   >
-  & { deno: DenoBaseline };
+  & {
+    deno: DenoBaseline;
+    /**
+     * Median armed ms from source with the shipped default policy, whose
+     * `files` section adds sensor.file-system (three loads on two cores).
+     */
+    defaultPolicyArmedMs: number;
+  };
 
 /** Starts each form once, then `starts` more times, alternating. */
 export async function startup(starts = 5): Promise<StartupResult> {
@@ -168,6 +175,14 @@ export async function startup(starts = 5): Promise<StartupResult> {
         wrapped[form].push(await wrappedTrue(form));
       }
     }
+    // A copy: withAgent writes its ready file beside the policy.
+    const defaultPolicy = `${dir}/default.yaml`;
+    await Deno.copyFile(`${ROOT}policy/default.yaml`, defaultPolicy);
+    const defaults: number[] = [];
+    for (let start = 0; start <= starts; start++) {
+      const run = await withAgent(defaultPolicy, () => Promise.resolve(0));
+      if (start > 0) defaults.push(run.armedMs); // the first warms the caches
+    }
     const split = (form: AgentForm) => ({
       first: runs[form][0],
       runs: runs[form].slice(1),
@@ -177,6 +192,7 @@ export async function startup(starts = 5): Promise<StartupResult> {
       source: split("source"),
       bundle: split("bundle"),
       deno: await denoAlone(dir, starts),
+      defaultPolicyArmedMs: median(defaults),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
