@@ -20,6 +20,7 @@ import {
   readJsonLines,
   ROOT,
   rootShell,
+  runShellArgs,
 } from "./helpers/kernel.ts";
 
 const decoder = new TextDecoder();
@@ -246,18 +247,14 @@ kernelTest(
       );
       // Run as a program, its shebang starts Deno with the agent's V8 flags:
       // the command's parent is the agent, whose command line says so.
-      const direct = await run(`${dir}/ringfence.js`, [
-        "run",
-        "--output",
-        "/dev/null",
-        "--",
-        "/bin/sh",
-        "-c",
-        'tr "\\0" " " < /proc/$PPID/cmdline',
-      ], {
-        cwd: dir,
-        env: { PATH: `${DENO.replace(/\/[^/]*$/, "")}:/usr/bin:/bin` },
-      });
+      const direct = await run(
+        `${dir}/ringfence.js`,
+        runShellArgs('tr "\\0" " " < /proc/$PPID/cmdline'),
+        {
+          cwd: dir,
+          env: { PATH: `${DENO.replace(/\/[^/]*$/, "")}:/usr/bin:/bin` },
+        },
+      );
       assertOk(direct, "./ringfence.js run");
       assert.ok(
         direct.stdout.includes(`--v8-flags=${AGENT_V8_FLAGS}`),

@@ -3,7 +3,7 @@
  * missing and how to fix it, exit code 2, and nothing left loaded.
  */
 import assert from "node:assert/strict";
-import { DENO, kernelTest, ROOT } from "./helpers/kernel.ts";
+import { DENO, kernelTest, ROOT, runShellArgs } from "./helpers/kernel.ts";
 
 async function ringfenceWith(
   args: string[],
@@ -77,13 +77,7 @@ kernelTest(
         "run",
         "-A",
         `${ROOT}main.ts`,
-        "run",
-        "--output",
-        "/dev/null",
-        "--",
-        "/bin/sh",
-        "-c",
-        "exit 7",
+        ...runShellArgs("exit 7"),
       ],
       cwd: ROOT,
       stdout: "piped",

@@ -10,6 +10,7 @@ import {
   kernelTest,
   readJsonLines,
   ringfence,
+  runShellArgs,
 } from "./helpers/kernel.ts";
 
 interface Recorded {
@@ -209,15 +210,7 @@ kernelTest(
 kernelTest(
   "ringfence run passes a signal death on as 128 + signal",
   async () => {
-    const result = await ringfence([
-      "run",
-      "--output",
-      "/dev/null",
-      "--",
-      "/bin/sh",
-      "-c",
-      "kill -TERM $$",
-    ]);
+    const result = await ringfence(runShellArgs("kill -TERM $$"));
     assert.equal(result.code, 143, result.stderr);
   },
 );
@@ -227,15 +220,11 @@ kernelTest(
   async () => {
     // The agent's resident set as the command starts, and 0.5 s later: the
     // drop (a tenth of a second in) takes 9-13 MB of start-up pages.
-    const result = await ringfence([
-      "run",
-      "--output",
-      "/dev/null",
-      "--",
-      "/bin/sh",
-      "-c",
-      "grep VmRSS /proc/$PPID/status; sleep 0.5; grep VmRSS /proc/$PPID/status",
-    ]);
+    const result = await ringfence(
+      runShellArgs(
+        "grep VmRSS /proc/$PPID/status; sleep 0.5; grep VmRSS /proc/$PPID/status",
+      ),
+    );
     assert.equal(result.code, 0, result.stderr);
     const [early, late] = [...result.stdout.matchAll(/VmRSS:\s+(\d+) kB/g)]
       .map((match) => Number(match[1]) / 1024);

@@ -139,6 +139,14 @@ export async function ringfence(
   };
 }
 
+/**
+ * The arguments of `ringfence run` for a shell script, its events to
+ * /dev/null: what a test needs when it asserts on the command and the agent.
+ */
+export function runShellArgs(script: string): string[] {
+  return ["run", "--output", "/dev/null", "--", "/bin/sh", "-c", script];
+}
+
 /** Reads a JSON-lines file into objects. */
 export async function readJsonLines<T = Record<string, unknown>>(
   path: string,
