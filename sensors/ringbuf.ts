@@ -306,9 +306,9 @@ export async function waitForData(
 
 /**
  * Sleeps `ms` milliseconds on a worker thread, like {@linkcode waitForData}
- * with nothing to wait for. The agent's loop pauses this way rather than
- * with `setTimeout`, whose first call makes Deno load its Node timers
- * (about 5 ms, on the way from armed to ready).
+ * with nothing to wait for: a wait that does not load Deno's timers, which
+ * its first `setTimeout` does (about 5 ms). Dearer than a timer each time
+ * (a worker thread's round trip): for waits that are few.
  */
 export async function pause(ms: number): Promise<void> {
   await waitForData([], ms);
