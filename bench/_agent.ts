@@ -13,6 +13,15 @@ export { rootShell };
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /** One agent run's figures. */
 export interface AgentRun {
   /** How long the work took. */

@@ -11,20 +11,12 @@
  * @module
  */
 
-import type { AgentRun } from "./_agent.ts";
+import { type AgentRun, median } from "./_agent.ts";
 import { connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
 import { startup } from "./startup.ts";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 function row(name: string, value: string, target: string, met?: boolean) {
   const mark = met === undefined ? "" : met ? "  ok" : "  MISSED";

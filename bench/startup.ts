@@ -10,6 +10,7 @@ import {
   AGENT_ENTRY,
   type AgentForm,
   type AgentRun,
+  median,
   rootShell,
   timed,
   withAgent,
@@ -57,7 +58,6 @@ async function denoAlone(dir: string, starts: number): Promise<DenoBaseline> {
     ready.push(readyAt - spawned);
     rss.push(Number(status.match(/VmHWM:\s+(\d+)/)![1]) / 1024);
   }
-  ready.sort((a, b) => a - b);
   const empty = `${dir}/empty.js`;
   await Deno.writeTextFile(empty, "");
   const exits: number[] = [];
@@ -69,15 +69,10 @@ async function denoAlone(dir: string, starts: number): Promise<DenoBaseline> {
     if (start > 0) exits.push(performance.now() - spawned);
   }
   return {
-    readyAfterSpawnMs: ready[ready.length >> 1],
+    readyAfterSpawnMs: median(ready),
     peakRssMb: Math.max(...rss),
     exitAfterSpawnMs: median(exits),
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1];
 }
 
 /**
