@@ -36,7 +36,7 @@ export type {
   NetworkEvent,
   ProcessEvent,
   RingfenceEvent,
-} from "./agent/events.ts";
+} from "./sensors/events.ts";
 export type {
   FileState,
   ProtectedChange,

@@ -39,7 +39,7 @@ import {
   type HostFacts,
   preflight,
 } from "../sensors/system.ts";
-import type { EventListener, RingfenceEvent } from "./events.ts";
+import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";

@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { RingfenceEvent } from "./events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ProcessNode, ProcessTree } from "./process_tree.ts";
 
 /** The step an event belongs to, as the `step` field of events. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 
 /** A destination for events. */
 export interface Exporter {

@@ -9,7 +9,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { fromJSON } from "@grpc/proto-loader";
 import protobuf from "protobufjs";
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ListenAddress } from "../policy/schema.ts";
 import type { Exporter } from "./exporter.ts";
 import { sameSecret } from "./http.ts";

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ListenAddress } from "../policy/schema.ts";
 import type { Exporter } from "./exporter.ts";
 

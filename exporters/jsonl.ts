@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { Exporter } from "./exporter.ts";
 
 /** Where JSON lines go: a path, or "-"/"stdout" and "stderr". */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ExporterConfig } from "../policy/schema.ts";
 import type { Exporter } from "./exporter.ts";
 import { HttpExporter } from "./http.ts";
@@ -16,8 +16,8 @@ export type { Exporter };
 
 /** Options shared by every exporter. */
 export interface OpenOptions {
-  /** Where webhook and OTLP spool files go (default: `<state dir>/spool`). */
-  spoolDir?: string;
+  /** Where webhook and OTLP spool files go. */
+  spoolDir: string;
   /** One line per notable exporter happening (listening, failing, ...). */
   log?: (message: string) => void;
 }
@@ -25,7 +25,7 @@ export interface OpenOptions {
 /** Opens one exporter. @throws {Error} when it cannot start. */
 export async function openExporter(
   config: ExporterConfig,
-  options: OpenOptions = {},
+  options: OpenOptions,
 ): Promise<Exporter> {
   const { log, spoolDir } = options;
   switch (config.kind) {
@@ -64,7 +64,7 @@ export class Fanout implements Exporter {
    */
   static async open(
     configs: readonly ExporterConfig[],
-    options: OpenOptions = {},
+    options: OpenOptions,
   ): Promise<Fanout> {
     const opened: Exporter[] = [];
     try {

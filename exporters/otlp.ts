@@ -13,10 +13,9 @@ import {
   ProtobufLogsSerializer,
 } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import { VERSION } from "../version.ts";
 import { DeliveryQueue, QueuedExporter, spoolName } from "./queue.ts";
-import { stateDir } from "../agent/state_dir.ts";
 import { postBatch } from "./webhook.ts";
 
 type LogRecord = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][
@@ -32,7 +31,7 @@ export interface OtlpOptions {
   queue?: number;
   timeout?: number;
   encoding?: "protobuf" | "json";
-  spoolDir?: string;
+  spoolDir: string;
   log?: (message: string) => void;
 }
 
@@ -124,9 +123,7 @@ export class OtlpExporter extends QueuedExporter {
       label: `otlp ${new URL(url).origin}`,
       batch: options.batch ?? 512,
       memory: options.queue ?? 10_000,
-      spoolFile: `${options.spoolDir ?? `${stateDir()}/spool`}/${
-        spoolName("otlp", url)
-      }`,
+      spoolFile: `${options.spoolDir}/${spoolName("otlp", url)}`,
       send: (lines) => {
         const body = serializer.serializeRequest(
           lines.map((line) => logRecordOf(line, resource)),

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { Exporter } from "./exporter.ts";
 import { writeAllSync } from "./jsonl.ts";
 

@@ -8,14 +8,13 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import {
   DeliveryQueue,
   PermanentError,
   QueuedExporter,
   spoolName,
 } from "./queue.ts";
-import { stateDir } from "../agent/state_dir.ts";
 
 /** Webhook settings (`exporters: - webhook: {...}`). */
 export interface WebhookOptions {
@@ -25,8 +24,8 @@ export interface WebhookOptions {
   queue?: number;
   /** Seconds per request. */
   timeout?: number;
-  /** Directory for the spool file; default `<state dir>/spool`. */
-  spoolDir?: string;
+  /** Directory for the spool file. */
+  spoolDir: string;
   log?: (message: string) => void;
 }
 
@@ -76,9 +75,7 @@ export class WebhookExporter extends QueuedExporter {
       label: `webhook ${new URL(options.url).origin}`,
       batch: options.batch ?? 100,
       memory: options.queue ?? 10_000,
-      spoolFile: `${options.spoolDir ?? `${stateDir()}/spool`}/${
-        spoolName("webhook", options.url)
-      }`,
+      spoolFile: `${options.spoolDir}/${spoolName("webhook", options.url)}`,
       send: (lines) =>
         postBatch(
           options.url,

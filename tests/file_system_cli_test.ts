@@ -4,7 +4,7 @@
  * killed in block mode, and a denied program killed before it prints.
  */
 import assert from "node:assert/strict";
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
 
 const GIT = ["-c", "user.name=ci", "-c", "user.email=ci@example.invalid"];

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Agent, LSM_REFUSAL_FILE } from "../agent/agent.ts";
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import {
   FILE_SYSTEM_CONFIG,

@@ -5,16 +5,20 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import type { RingfenceEvent } from "../agent/events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ProcessNode } from "../agent/process_tree.ts";
 import { ProcessTree } from "../agent/process_tree.ts";
-import { buildReport, renderMarkdown, suggestPolicy } from "../agent/report.ts";
+import {
+  buildReport,
+  renderMarkdown,
+  suggestPolicy,
+} from "../report/report.ts";
 import {
   ENVIRON_READS_PER_SECOND,
   scopeRootTest,
   StepTracker,
 } from "../agent/steps.ts";
-import { postCommitComment } from "../agent/integrations.ts";
+import { postCommitComment } from "../cli/integrations.ts";
 import { GrpcExporter } from "../exporters/grpc.ts";
 import { HttpExporter } from "../exporters/http.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";

@@ -7,15 +7,15 @@
  * @module
  */
 
-import type { RingfenceEvent } from "./events.ts";
-import type { ProtectedChange } from "./tamper.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
+import type { ProtectedChange } from "../agent/tamper.ts";
 import {
   renderMarkdown,
   type Report,
   ReportBuilder,
   type ReportCounters,
   suggestPolicy,
-} from "./report.ts";
+} from "../report/report.ts";
 import { Fanout } from "../exporters/mod.ts";
 import type { Exporter } from "../exporters/exporter.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";

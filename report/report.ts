@@ -15,13 +15,13 @@
  * @module
  */
 
-import type { RingfenceEvent } from "./events.ts";
+import type { RingfenceEvent } from "../sensors/events.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
 import {
   describeFileState,
   isCheckout,
   type ProtectedChange,
-} from "./tamper.ts";
+} from "../agent/tamper.ts";
 
 /** Counters the events themselves do not carry. */
 export interface ReportCounters {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Agent } from "./agent.ts";
+import type { Agent } from "../agent/agent.ts";
 
 /** e.g. "ringfence: 7 processes, 21 events, 0 dropped, exit 3". */
 export function summaryLine(

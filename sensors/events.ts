@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { FileSystemEvent } from "../sensors/file_system.ts";
-import type { NetworkEvent } from "../sensors/network.ts";
-import type { ProcessEvent } from "../sensors/process.ts";
+import type { FileSystemEvent } from "./file_system.ts";
+import type { NetworkEvent } from "./network.ts";
+import type { ProcessEvent } from "./process.ts";
 
-export type { BaseEvent } from "../sensors/event.ts";
+export type { BaseEvent } from "./event.ts";
 export type { FileSystemEvent, NetworkEvent, ProcessEvent };
 
 /** Any event of the JSON-lines contract. */
