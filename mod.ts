@@ -26,7 +26,6 @@ export {
   Agent,
   type AgentOptions,
   type AgentStats,
-  type DeferredPolicy,
   type FileEnforcement,
 } from "./agent/agent.ts";
 export type {

@@ -24,12 +24,7 @@ import {
   FileRules,
   FileSystemSensor,
 } from "../sensors/file_system.ts";
-import {
-  pause,
-  RING_POLL_MS,
-  waitForData,
-  Wakeup,
-} from "../sensors/ringbuf.ts";
+import { RING_POLL_MS, waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
 import { bootId } from "../sensors/boot.ts";
@@ -53,33 +48,10 @@ import {
   TamperTracker,
 } from "./tamper.ts";
 
-/**
- * A policy to parse while the kernel verifies the sensors, which is most
- * of the start: the main thread only waits then. See
- * {@linkcode AgentOptions.policy}.
- */
-export interface DeferredPolicy {
-  /**
-   * Parses the policy; called once, on the main thread, during the load.
-   * It may return a promise, e.g. to import the YAML parser meanwhile.
-   */
-  parse(): Policy | Promise<Policy>;
-  /**
-   * Whether it will have a `files` section, so that sensor.file-system
-   * loads alongside the others. A wrong guess costs a second load, never a
-   * wrong result.
-   */
-  files: boolean;
-}
-
 /** How to start an {@linkcode Agent}. */
 export interface AgentOptions {
-  /**
-   * The policy in force, or one to parse while the sensors load (a policy
-   * that fails to parse then fails the start after the load, with nothing
-   * attached; one given parsed fails it before).
-   */
-  policy: Policy | DeferredPolicy;
+  /** The policy in force. */
+  policy: Policy;
   /**
    * `ringfence run`: every process this agent spawns becomes a scope root
    * (watched and policed from its first instruction). Otherwise the roots
@@ -92,14 +64,6 @@ export interface AgentOptions {
   ringSize?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
   resolvConf?: string;
-  /**
-   * Runs on the main thread while the kernel verifies the sensors (after a
-   * deferred policy is parsed), which is most of the start: other work the
-   * start can do meanwhile; the start waits for it and for the load. Once
-   * per load (a wrong guess about a deferred policy's files loads twice).
-   * It must not throw.
-   */
-  whileLoading?: () => void;
 }
 
 /** Counters of a running agent. */
@@ -186,7 +150,7 @@ export class Agent {
   #pump: Promise<void> | undefined;
 
   private constructor(
-    options: AgentOptions & { policy: Policy },
+    options: AgentOptions,
     host: HostFacts,
     process: ProcessSensor,
     network: NetworkSensor,
@@ -249,17 +213,12 @@ export class Agent {
    */
   static async start(options: AgentOptions): Promise<Agent> {
     const host = preflight();
-    const deferred = "parse" in options.policy ? options.policy : undefined;
-    // A policy given parsed compiles first: one the kernel cannot hold
-    // fails before any load.
-    let compiled = deferred
-      ? undefined
-      : compilePolicy(options.policy as Policy, options.resolvConf);
-    let failure: unknown;
+    // Compiled first: a policy the kernel cannot hold fails before any load.
+    const compiled = compilePolicy(options.policy, options.resolvConf);
     const cgroup = cgroup2Mount();
     // Without a files section, sensor.file-system is not loaded: its
     // sys_enter hook would cost every syscall of the machine for nothing.
-    const withFiles = deferred ? deferred.files : !!compiled!.fileRules;
+    const withFiles = !!compiled.fileRules;
     const names = ["process", "network", ...withFiles ? ["file-system"] : []];
     // All settled, so that a missing sensor is named in a fixed order.
     const [processBytes, networkBytes, fileSystemBytes] = (
@@ -275,42 +234,11 @@ export class Agent {
       network: networkBytes,
       fileSystem: fileSystemBytes,
     };
-    // Settles once the deferred policy is compiled (or has failed) and
-    // whileLoading has run: both overlap the kernel's verification.
-    let meanwhile: Promise<void> | undefined;
     const { process, network, fileSystem, enforcement } = await loadSensors(
       bytes,
       options.ringSize,
       withFiles ? fileEnforcementPlan() : undefined,
-      () => {
-        meanwhile = (async () => {
-          if (deferred) {
-            try {
-              compiled = compilePolicy(
-                await deferred.parse(),
-                options.resolvConf,
-              );
-            } catch (error) {
-              failure = error;
-            }
-          }
-          options.whileLoading?.();
-        })();
-      },
-    ).catch(async (error) => {
-      // Nothing of the start runs on once it has failed.
-      await meanwhile;
-      throw error;
-    });
-    await meanwhile;
-    if (!compiled || !!compiled.fileRules !== !!fileSystem) {
-      fileSystem?.close();
-      network.close();
-      process.close();
-      if (!compiled) throw failure;
-      // The guess about a files section was wrong: again, knowing.
-      return await Agent.start({ ...options, policy: compiled.policy });
-    }
+    );
     const { policy, networkMaps, fileRules } = compiled;
     try {
       fileSystem?.setRules(fileRules!.kernelMaps());
@@ -501,11 +429,9 @@ export class Agent {
       this.#wakeup.fd,
     ];
     // The first read waits a turn of the event loop, until whoever awaited
-    // start() has subscribed: read at once, the records of the start-up
-    // (from attach until start() returns) went to no listener. Not with
-    // setTimeout, whose first call loads Deno's timers (about 5 ms) between
-    // armed and ready.
-    await pause(0);
+    // start() has subscribed: the records of the start-up (from attach
+    // until start() returns) are then delivered to that listener.
+    await sleep(0);
     while (!this.#stopping) {
       if (this.flush() === 0) {
         await waitForData(fds, RING_POLL_MS);
@@ -516,7 +442,7 @@ export class Agent {
         // a tenth of the agent's time at 30k events/s. A timer, not pause():
         // under an exec storm this runs 500 times a second, and a call on a
         // worker thread each time cost the agent half as much CPU again.
-        await new Promise((resolve) => setTimeout(resolve, BATCH_GAP_MS));
+        await sleep(BATCH_GAP_MS);
       }
     }
   }
@@ -620,7 +546,6 @@ async function loadSensors(
   bytes: { process: Uint8Array; network: Uint8Array; fileSystem?: Uint8Array },
   ringSize: number | undefined,
   plan: FileEnforcement | undefined,
-  whileLoading?: () => void,
 ): Promise<LoadedSensors> {
   const process = new ProcessSensor(bytes.process, { ringSize });
   let network: NetworkSensor | undefined;
@@ -644,7 +569,6 @@ async function loadSensors(
     if (plan) fileSystem = openFileSystem(plan.method === "lsm");
     const errors = await Sensor.loadEach(
       fileSystem ? [process, network, fileSystem] : [process, network],
-      whileLoading,
     );
     if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
     if (errors[2] && fileSystem?.lsm) {
@@ -772,4 +696,8 @@ function seedScope(
       stack.push(...(children.get(entry.pid) ?? []));
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

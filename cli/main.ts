@@ -34,7 +34,7 @@ import { summaryLine } from "../report/summary.ts";
 import { tamperLines } from "../agent/tamper.ts";
 import type { Outputs } from "./integrations.ts";
 import { stateDir } from "./state_dir.ts";
-import { declaresFiles, readPolicyText } from "../policy/source.ts";
+import { readPolicyText } from "../policy/source.ts";
 import { writeAllSync } from "../exporters/jsonl.ts";
 import DEFAULT_POLICY from "../policy/default.yaml" with { type: "text" };
 import type { Policy } from "../policy/schema.ts";
@@ -114,34 +114,18 @@ async function startAgent(
   spawner: boolean,
 ): Promise<{ agent: Agent; output: Outputs }> {
   const { text, file } = await policySource(options.policy);
-  // Parsed while the kernel verifies the sensors: the start's longest wait.
+  const policy = (await policyParser()).parsePolicy(text, file);
   const agent = await Agent.start({
-    policy: {
-      parse: async () => {
-        // The outputs' modules load meanwhile too; a failure to load them
-        // is reported where they are awaited, below.
-        integrations().catch(() => {});
-        return (await policyParser()).parsePolicy(text, file);
-      },
-      files: declaresFiles(text),
-    },
+    policy,
     spawner,
     sensorsDir: options.sensors,
-    whileLoading: () => {
-      // Deno loads its subprocess support on first use (about 3 ms): meanwhile
-      // rather than between armed and the command's start.
-      if (spawner) void Deno.Command;
-      // The code that loading the modules and parsing needed can leave the
-      // resident set now; all that only the start needed, once armed.
-      dropStartupCode();
-    },
   });
+  dropStartupCode();
   // The agent reads its rings from the next turn of the event loop on: its
   // first events wait here while the outputs open.
   let output: Outputs | undefined;
   const early: RingfenceEvent[] = [];
   agent.subscribe((event) => output ? output.write(event) : early.push(event));
-  const policy = agent.policy;
   try {
     const { Outputs } = await integrations();
     output = await Outputs.open(policy, options.output, options.stateDir);

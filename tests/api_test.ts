@@ -6,12 +6,7 @@ import {
   PolicyError,
   type RingfenceEvent,
 } from "../mod.ts";
-import {
-  attachedPrograms,
-  kernelTest,
-  programsLeftSince,
-  rootShell,
-} from "./helpers/kernel.ts";
+import { kernelTest, rootShell } from "./helpers/kernel.ts";
 
 kernelTest(
   "Agent.start() + subscribe() deliver a spawned command's events",
@@ -95,115 +90,6 @@ Deno.test("parsePolicy() from mod.ts throws PolicyError with the location", () =
       error.message.startsWith("x.yaml:2:7: "),
   );
 });
-
-kernelTest(
-  "a deferred policy is parsed once during the load; a wrong guess about files still loads the right sensors",
-  async () => {
-    const withFiles = "version: 1\nfiles:\n  watch: [/tmp/rf-deferred/**]\n";
-    for (
-      const [text, guess] of [
-        [withFiles, false],
-        ["version: 1\n", true],
-        [withFiles, true],
-        ["version: 1\n", false],
-      ] as const
-    ) {
-      let parses = 0;
-      const calls: string[] = [];
-      const agent = await Agent.start({
-        policy: {
-          parse: () => {
-            parses++;
-            calls.push("parse");
-            return parsePolicy(text, "inline.yaml");
-          },
-          files: guess,
-        },
-        spawner: true,
-        whileLoading: () => calls.push("whileLoading"),
-      });
-      try {
-        const expected = text === withFiles
-          ? ["process", "network", "file-system"]
-          : ["process", "network"];
-        assert.deepEqual(agent.sensors, expected, `guess ${guess}`);
-        assert.equal(parses, 1);
-        // During each load, after the parse: a wrong guess loads twice.
-        const right = guess === (text === withFiles);
-        assert.deepEqual(
-          calls,
-          right
-            ? ["parse", "whileLoading"]
-            : ["parse", "whileLoading", "whileLoading"],
-        );
-        assert.equal(!!agent.policy.files, text === withFiles);
-      } finally {
-        await agent.stop();
-      }
-    }
-  },
-);
-
-kernelTest(
-  "a deferred policy may parse asynchronously: the start waits for it, then whileLoading, and a rejection fails it with nothing loaded",
-  async () => {
-    const calls: string[] = [];
-    const agent = await Agent.start({
-      policy: {
-        parse: async () => {
-          calls.push("parse");
-          await new Promise((resolve) => setTimeout(resolve, 30));
-          calls.push("parsed");
-          return parsePolicy("version: 1\nmode: block\n", "async.yaml");
-        },
-        files: false,
-      },
-      spawner: true,
-      whileLoading: () => calls.push("whileLoading"),
-    });
-    try {
-      assert.deepEqual(calls, ["parse", "parsed", "whileLoading"]);
-      assert.equal(agent.policy.mode, "block");
-    } finally {
-      await agent.stop();
-    }
-    const before = await attachedPrograms();
-    await assert.rejects(
-      Agent.start({
-        policy: {
-          parse: async () => {
-            await new Promise((resolve) => setTimeout(resolve, 30));
-            return parsePolicy("version: 1\nmode: loud\n", "late.yaml");
-          },
-          files: false,
-        },
-        spawner: true,
-      }),
-      (error: unknown) =>
-        error instanceof PolicyError && /^late\.yaml:2:7: /.test(error.message),
-    );
-    assert.deepEqual(await programsLeftSince(before), []);
-  },
-);
-
-kernelTest(
-  "a deferred policy that does not parse fails the start with its location, nothing left loaded",
-  async () => {
-    const before = await attachedPrograms();
-    await assert.rejects(
-      Agent.start({
-        policy: {
-          parse: () => parsePolicy("version: 1\nmode: loud\n", "bad.yaml"),
-          files: true,
-        },
-        spawner: true,
-      }),
-      (error: unknown) =>
-        error instanceof PolicyError && /^bad\.yaml:2:7: /.test(error.message),
-    );
-    assert.deepEqual(await programsLeftSince(before), []);
-  },
-);
 
 /** The link types of the BPF links this process holds, from fdinfo. */
 function heldLinkTypes(): string[] {
