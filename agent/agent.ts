@@ -7,46 +7,32 @@
 
 import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
+import type { EventListener } from "../sensors/events.ts";
+import { decodeFileSystemEvent } from "../sensors/file_system.ts";
+import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
+import { decodeProcessEvent } from "../sensors/process.ts";
+import type { Sensor, SensorStats } from "../sensors/sensor.ts";
+import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
+import { applyPolicy, compilePolicy } from "./compile.ts";
+import { FileWatch } from "./files.ts";
 import {
-  decodeNetworkEvent,
-  type NetworkEvent,
-  type NetworkPolicyMaps,
-  NetworkSensor,
-} from "../sensors/network.ts";
-import { readSensorObject } from "../sensors/objects.ts";
-import {
-  decodeProcessEvent,
-  ProcessSensor,
-  ScopeFlag,
-} from "../sensors/process.ts";
-import {
-  decodeFileSystemEvent,
-  FileRules,
-  FileSystemSensor,
-} from "../sensors/file_system.ts";
-import { RING_POLL_MS, waitForData, Wakeup } from "../sensors/ringbuf.ts";
-import { Sensor, type SensorStats } from "../sensors/sensor.ts";
-import { closeFd } from "../sensors/libc.ts";
-import { bootId } from "../sensors/boot.ts";
-import {
-  bpfLsm,
-  cgroup2Mount,
-  type HostFacts,
-  preflight,
-} from "../sensors/system.ts";
-import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
-import { networkPolicyMaps } from "./network_policy.ts";
-import { listProcesses, type ProcEntry } from "./procfs.ts";
+  closeSensors,
+  type FileEnforcement,
+  type LoadedSensors,
+  loadSensors,
+} from "./load.ts";
 import { ProcessTree } from "./process_tree.ts";
-import { readEnviron, scopeRootTest, StepTracker } from "./steps.ts";
+import { EventPump, type SensorBinding } from "./pump.ts";
 import {
-  diffSnapshots,
-  type FileState,
-  type ProtectedChange,
-  snapshotFiles,
-  type TamperReport,
-  TamperTracker,
-} from "./tamper.ts";
+  killInScope,
+  prepareScope,
+  replaceRootNames,
+  seedScope,
+} from "./scope.ts";
+import { readEnviron, scopeRootTest, StepTracker } from "./steps.ts";
+import type { TamperReport } from "./tamper.ts";
+
+export type { FileEnforcement } from "./load.ts";
 
 /** How to start an {@linkcode Agent}. */
 export interface AgentOptions {
@@ -86,18 +72,6 @@ export interface AgentStats {
 
 /** How many ancestors a network event names, nearest first. */
 const MAX_ANCESTORS = 8;
-/**
- * Milliseconds between two reads while records keep coming: enough for a
- * batch to gather, far below what fills a ring (the process ring holds
- * about a tenth of a second of a 10k execs/s burst).
- */
-const BATCH_GAP_MS = 2;
-
-interface SensorBinding {
-  sensor: Sensor;
-  /** undefined: a record the policy's final match drops. */
-  decode: (view: DataView, offset: number) => RingfenceEvent | undefined;
-}
 
 /**
  * A running agent. Start it with {@linkcode Agent.start}, subscribe to its
@@ -129,43 +103,29 @@ export class Agent {
    * is then not loaded at all.
    */
   readonly fileEnforcement: FileEnforcement | undefined;
-  readonly #process: ProcessSensor;
-  readonly #network: NetworkSensor;
+  readonly #sensors: LoadedSensors;
+  readonly #files: FileWatch | undefined;
   readonly #resolvConf: string | undefined;
-  readonly #bindings: SensorBinding[];
-  readonly #steps: StepTracker;
-  readonly #files: FileSystemAgent | undefined;
+  readonly #pump: EventPump;
   #policy: Policy;
-  #blocked = 0;
-  #wouldBlock = 0;
-  readonly #listeners = new Set<EventListener>();
-  readonly #wakeup = new Wakeup();
-  // Pids reported and not yet exited: bounded by live processes, and a
-  // reused pid counts as a new process.
-  readonly #reporting = new Set<number>();
-  #processes = 0;
-  #events = 0;
-  #stopping = false;
   #finalStats: AgentStats | undefined;
-  #pump: Promise<void> | undefined;
+  #stopped: Promise<void> | undefined;
 
   private constructor(
     options: AgentOptions,
     host: HostFacts,
-    process: ProcessSensor,
-    network: NetworkSensor,
+    sensors: LoadedSensors,
     tree: ProcessTree,
-    files: Omit<FileSystemAgent, "tamper"> | undefined,
-    fileEnforcement: FileEnforcement | undefined,
+    files: FileWatch | undefined,
   ) {
-    this.fileEnforcement = fileEnforcement;
     this.#policy = options.policy;
     this.#resolvConf = options.resolvConf;
     this.host = host;
-    this.#process = process;
-    this.#network = network;
+    this.#sensors = sensors;
+    this.fileEnforcement = sensors.enforcement;
     this.tree = tree;
-    this.#steps = new StepTracker(
+    this.#files = files;
+    const steps = new StepTracker(
       tree,
       scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
       readEnviron,
@@ -174,31 +134,10 @@ export class Agent {
         ? new Map(Object.entries(Deno.env.toObject()))
         : undefined,
     );
-    const time = new TimeFormatter();
-    this.#bindings = [{
-      sensor: process,
-      decode: (view, offset) => decodeProcessEvent(view, offset, time),
-    }, {
-      sensor: network,
-      decode: (view, offset) =>
-        this.#describeProcess(decodeNetworkEvent(view, offset, time)),
-    }];
-    if (files) {
-      const state = { ...files, tamper: new TamperTracker() };
-      this.#files = state;
-      this.#bindings.push({
-        sensor: files.sensor,
-        decode: (view, offset) => {
-          const event = state.rules.judge(
-            decodeFileSystemEvent(view, offset, time),
-            (pid) => killInScope(process, pid),
-          );
-          const exe = event && this.tree.get(event.pid)?.path;
-          if (exe) event.exe = exe;
-          return event;
-        },
-      });
-    }
+    this.#pump = new EventPump(this.#bind(), tree, (event) => {
+      steps.annotate(event);
+      if (event.type === "file_system_event") files?.record(event);
+    });
     this.armedAfterMs = performance.now();
   }
 
@@ -213,90 +152,46 @@ export class Agent {
    */
   static async start(options: AgentOptions): Promise<Agent> {
     const host = preflight();
-    // Compiled first: a policy the kernel cannot hold fails before any load.
-    const compiled = compilePolicy(options.policy, options.resolvConf);
-    const cgroup = cgroup2Mount();
+    const { policy } = options;
     // Without a files section, sensor.file-system is not loaded: its
     // sys_enter hook would cost every syscall of the machine for nothing.
-    const withFiles = !!compiled.fileRules;
-    const names = ["process", "network", ...withFiles ? ["file-system"] : []];
-    // All settled, so that a missing sensor is named in a fixed order.
-    const [processBytes, networkBytes, fileSystemBytes] = (
-      await Promise.allSettled(
-        names.map((name) => readSensorObject(name, options.sensorsDir)),
-      )
-    ).map((read) => {
-      if (read.status === "rejected") throw read.reason;
-      return read.value;
+    const withFiles = !!policy.files;
+    // Compiled first: a policy the kernel cannot hold fails before any load.
+    const compiled = compilePolicy(policy, withFiles, options.resolvConf);
+    const cgroup = cgroup2Mount();
+    const sensors = await loadSensors({
+      sensorsDir: options.sensorsDir,
+      ringSize: options.ringSize,
+      files: withFiles,
     });
-    const bytes = {
-      process: processBytes,
-      network: networkBytes,
-      fileSystem: fileSystemBytes,
-    };
-    const { process, network, fileSystem, enforcement } = await loadSensors(
-      bytes,
-      options.ringSize,
-      withFiles ? fileEnforcementPlan() : undefined,
-    );
-    const { policy, networkMaps, fileRules } = compiled;
     try {
-      fileSystem?.setRules(fileRules!.kernelMaps());
-      const protectedAtStart = await snapshotFiles(
-        fileRules?.protectedPaths ?? [],
-      );
-      network.configure(networkSettings(policy));
-      applyExecDeny(process, policy);
-      network.setPolicy(networkMaps);
-      const self = Deno.pid;
-      if (options.spawner) {
-        process.setScope(self, { flags: ScopeFlag.spawner, rootPid: self });
-      } else {
-        // The agent may itself descend from a root (a runner step that
-        // starts it): keep it and what it spawns out of scope.
-        process.setScope(self, { flags: 0, rootPid: self });
-        for (const name of policy.scope.processes) {
-          process.addRootName(name);
-        }
-      }
+      const { process, network, fileSystem } = sensors;
+      applyPolicy(sensors, compiled);
+      const files = fileSystem &&
+        await FileWatch.start(fileSystem, compiled.fileRules!);
+      prepareScope(process, !!options.spawner, policy.scope.processes);
       // Attach before reading /proc: a process forked while the snapshot
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
       network.attach(cgroup);
       fileSystem?.attach();
-      const snapshot = listProcesses();
-      if (!options.spawner) {
-        const roots = policy.scope.processes;
-        seedScope(process, snapshot, roots, self);
-        // Children forked between the snapshot and the map insert of their
-        // parent were missed by both: a second pass picks them up.
-        // Only processes new since then are read.
-        const known = new Map(snapshot.map((entry) => [entry.pid, entry]));
-        seedScope(process, listProcesses("/proc", known), roots, self);
-      }
-      const agent = new Agent(
-        { ...options, policy },
-        host,
+      const snapshot = seedScope(
         process,
-        network,
-        ProcessTree.fromProc(snapshot),
-        fileSystem &&
-          { sensor: fileSystem, rules: fileRules!, protectedAtStart },
-        enforcement,
+        options.spawner ? undefined : policy.scope.processes,
       );
-      agent.#pump = agent.#run();
+      const tree = ProcessTree.fromProc(snapshot);
+      const agent = new Agent(options, host, sensors, tree, files);
+      agent.#pump.start();
       return agent;
     } catch (error) {
-      fileSystem?.close();
-      network.close();
-      process.close();
+      closeSensors(sensors);
       throw error;
     }
   }
 
   /** The sensors loaded, by short name, e.g. `["process", "network"]`. */
   get sensors(): string[] {
-    return this.#bindings.map(({ sensor }) => sensor.name);
+    return this.#all().map((sensor) => sensor.name);
   }
 
   /** The policy in force. */
@@ -310,31 +205,19 @@ export class Agent {
    * compiled, it throws and the old one stays in force untouched.
    */
   updatePolicy(policy: Policy): void {
-    if (policy.files && !this.#files) {
-      throw new Error(
-        "the new policy has a files section and the running agent started without one (sensor.file-system is not loaded): restart the agent",
-      );
-    }
-    // Everything compiled before anything changes.
-    const maps = networkPolicyMaps(policy.network, this.#resolvConf);
-    // Without a files section, no rules: the sensor stays, silent.
-    const fileRules = this.#files && new FileRules(policy.files, policy.mode);
-    const fileMaps = fileRules?.kernelMaps();
+    const compiled = compilePolicy(policy, !!this.#files, this.#resolvConf);
     // Records the kernel made under the old maps are judged by the old
     // rules: read them before anything changes.
     this.flush();
-    this.#network.setPolicy(maps);
-    this.#network.configure(networkSettings(policy));
-    applyExecDeny(this.#process, policy);
-    if (this.#files && fileRules && fileMaps) {
-      this.#files.sensor.setRules(fileMaps);
-      this.#files.rules = fileRules;
+    applyPolicy(this.#sensors, compiled);
+    if (this.#files && compiled.fileRules) {
+      this.#files.rules = compiled.fileRules;
     }
-    const names = new Set(policy.scope.processes);
-    for (const name of this.#policy.scope.processes) {
-      if (!names.has(name)) this.#process.removeRootName(name);
-    }
-    for (const name of names) this.#process.addRootName(name);
+    replaceRootNames(
+      this.#sensors.process,
+      this.#policy.scope.processes,
+      policy.scope.processes,
+    );
     this.#policy = policy;
   }
 
@@ -343,11 +226,8 @@ export class Agent {
    * stopped, protected files whose size, mtime or hash changed.
    */
   tamperReport(): TamperReport {
-    return {
-      files: this.#files?.tamper.files() ?? [],
-      otherChanges: this.#files?.tamper.otherChanges ?? 0,
-      protected: this.#files?.protectedChanges ?? [],
-    };
+    return this.#files?.report() ??
+      { files: [], otherChanges: 0, protected: [] };
   }
 
   /**
@@ -356,8 +236,7 @@ export class Agent {
    * anything else is awaited) gets every event, those of the start-up too.
    */
   subscribe(listener: EventListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#pump.subscribe(listener);
   }
 
   /**
@@ -365,20 +244,7 @@ export class Agent {
    * watched command exits to be sure its last events are delivered.
    */
   flush(): number {
-    // The other sensors' rings are read up to where they are now, and only
-    // after the process ring: the process events that came before one of
-    // their records (the exec before a write) are in the tree by the time
-    // it is dispatched, however long the process ring's batch takes.
-    const ends = this.#bindings.map(({ sensor }) => sensor.ring.produced);
-    let count = 0;
-    for (const [index, binding] of this.#bindings.entries()) {
-      count += binding.sensor.drain((view, offset) => {
-        const event = binding.decode(view, offset);
-        if (event) this.#dispatch(event);
-      }, index === 0 ? undefined : ends[index]);
-    }
-    this.tree.endBatch();
-    return count;
+    return this.#pump.flush();
   }
 
   /** Kernel and agent counters (as they were at stop, once stopped). */
@@ -386,65 +252,71 @@ export class Agent {
     if (this.#finalStats) return this.#finalStats;
     const sensors: Record<string, SensorStats> = {};
     let drops = 0, scopeFull = 0;
-    for (const { sensor } of this.#bindings) {
+    for (const sensor of this.#all()) {
       const stats = sensor.stats();
       sensors[sensor.name] = stats;
       drops += stats.drops;
       scopeFull += stats.scopeFull;
     }
+    const { events, processes, blocked, wouldBlock } = this.#pump.counts;
     return {
-      events: this.#events,
+      events,
       drops,
       scopeFull,
-      processes: this.#processes,
-      blocked: this.#blocked,
-      wouldBlock: this.#wouldBlock,
+      processes,
+      blocked,
+      wouldBlock,
       sensors,
     };
   }
 
   /** Delivers what is pending, then detaches every sensor. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.#stopping) return await this.#pump;
-    this.#stopping = true;
-    this.#wakeup.wake();
-    await this.#pump;
-    this.flush();
-    this.#finalStats = this.stats();
-    // Protected paths as the policy in force at the start named them.
-    if (this.#files) {
-      this.#files.protectedChanges = diffSnapshots(
-        this.#files.protectedAtStart,
-        await snapshotFiles([...this.#files.protectedAtStart.keys()]),
-      );
-    }
-    for (const { sensor } of this.#bindings.toReversed()) sensor.close();
-    this.#wakeup.close();
+  stop(): Promise<void> {
+    return this.#stopped ??= this.#stop();
   }
 
-  /** The loop that reads the rings until stop(). */
-  async #run(): Promise<void> {
-    const fds = [
-      ...this.#bindings.map(({ sensor }) => sensor.ring.fd),
-      this.#wakeup.fd,
-    ];
-    // The first read waits a turn of the event loop, until whoever awaited
-    // start() has subscribed: the records of the start-up (from attach
-    // until start() returns) are then delivered to that listener.
-    await sleep(0);
-    while (!this.#stopping) {
-      if (this.flush() === 0) {
-        await waitForData(fds, RING_POLL_MS);
-      } else {
-        // More may be on its way: let it gather for a moment. Reading again
-        // at once (a turn of the event loop) read a few records a time under
-        // a storm, each read costing a timer and a pass over every ring:
-        // a tenth of the agent's time at 30k events/s. A timer, not pause():
-        // under an exec storm this runs 500 times a second, and a call on a
-        // worker thread each time cost the agent half as much CPU again.
-        await sleep(BATCH_GAP_MS);
-      }
+  async #stop(): Promise<void> {
+    await this.#pump.stop();
+    this.flush();
+    this.#finalStats = this.stats();
+    await this.#files?.finish();
+    closeSensors(this.#sensors);
+  }
+
+  /** The sensors in the order their rings are read: process first. */
+  #all(): Sensor[] {
+    const { process, network, fileSystem } = this.#sensors;
+    return fileSystem ? [process, network, fileSystem] : [process, network];
+  }
+
+  /** How each sensor's records become events. */
+  #bind(): SensorBinding[] {
+    const time = new TimeFormatter();
+    const { process, network, fileSystem } = this.#sensors;
+    const files = this.#files;
+    const bindings: SensorBinding[] = [{
+      sensor: process,
+      decode: (view, offset) => decodeProcessEvent(view, offset, time),
+    }, {
+      sensor: network,
+      decode: (view, offset) =>
+        this.#describeProcess(decodeNetworkEvent(view, offset, time)),
+    }];
+    if (fileSystem && files) {
+      bindings.push({
+        sensor: fileSystem,
+        decode: (view, offset) => {
+          const event = files.rules.judge(
+            decodeFileSystemEvent(view, offset, time),
+            (pid) => killInScope(process, pid),
+          );
+          const exe = event && this.tree.get(event.pid)?.path;
+          if (exe) event.exe = exe;
+          return event;
+        },
+      });
     }
+    return bindings;
   }
 
   /** Adds what the tree knows of the process: its executable and ancestry. */
@@ -457,247 +329,4 @@ export class Agent {
     }
     return event;
   }
-
-  #dispatch(event: RingfenceEvent): void {
-    this.#events++;
-    if (!this.#reporting.has(event.pid)) {
-      this.#reporting.add(event.pid);
-      this.#processes++;
-    }
-    if (event.type === "process_event") {
-      this.tree.apply(event);
-      if (event.kind === "exit") this.#reporting.delete(event.pid);
-    } else if (event.verdict === "deny") this.#blocked++;
-    else if (event.verdict === "audit") this.#wouldBlock++;
-    this.#steps.annotate(event);
-    if (event.type === "file_system_event") {
-      // After the step is known: a checkout is told by its step too.
-      const checkout = this.#files?.tamper.record(event);
-      if (checkout !== undefined) {
-        event.tamper = true;
-        event.checked_out_by = checkout;
-      }
-    }
-    for (const listener of this.#listeners) listener(event);
-  }
-}
-
-/** How protected paths are enforced (see `Agent.fileEnforcement`). */
-export interface FileEnforcement {
-  /** `lsm`: refused with EPERM before the change; `signal`: SIGKILL on the
-   * way back from the syscall, which has completed. */
-  method: "lsm" | "signal";
-  /** Why: what was detected, or what the kernel said. */
-  reason: string;
-}
-
-/**
- * Where a kernel's refusal of the LSM programs is remembered for the rest
- * of the boot: finding out costs a second load of sensor.file-system.
- */
-export const LSM_REFUSAL_FILE = "/run/ringfence/bpf-lsm-refused";
-
-/**
- * BPF LSM when the host has it, else the signal. RINGFENCE_LSM=off never
- * tries it; RINGFENCE_LSM=force tries it whatever the host says or an
- * earlier start in this boot learnt (the kernel's refusal then shows the
- * fallback at work).
- */
-function fileEnforcementPlan(): FileEnforcement {
-  const setting = Deno.env.get("RINGFENCE_LSM") ?? "auto";
-  if (setting === "off") {
-    return { method: "signal", reason: "RINGFENCE_LSM=off" };
-  }
-  if (setting === "force") {
-    return { method: "lsm", reason: "RINGFENCE_LSM=force" };
-  }
-  const lsm = bpfLsm();
-  if (!lsm.usable) return { method: "signal", reason: lsm.reason };
-  try {
-    const [boot, reason] = Deno.readTextFileSync(LSM_REFUSAL_FILE).split("\n");
-    if (boot && boot === bootId()) {
-      return { method: "signal", reason: `${reason} (earlier in this boot)` };
-    }
-  } catch { /* not refused yet */ }
-  return { method: "lsm", reason: lsm.reason };
-}
-
-function rememberLsmRefusal(reason: string): void {
-  try {
-    Deno.mkdirSync("/run/ringfence", { recursive: true });
-    const boot = bootId();
-    if (boot) Deno.writeTextFileSync(LSM_REFUSAL_FILE, `${boot}\n${reason}\n`);
-  } catch { /* the next start tries again */ }
-}
-
-interface LoadedSensors {
-  process: ProcessSensor;
-  network: NetworkSensor;
-  fileSystem?: FileSystemSensor;
-  enforcement?: FileEnforcement;
-}
-
-/**
- * Opens and loads the sensors side by side; on failure nothing stays
- * loaded. sensor.file-system is loaded when there is a plan for it; when
- * the kernel refuses its BPF LSM programs, it alone loads again without.
- */
-async function loadSensors(
-  bytes: { process: Uint8Array; network: Uint8Array; fileSystem?: Uint8Array },
-  ringSize: number | undefined,
-  plan: FileEnforcement | undefined,
-): Promise<LoadedSensors> {
-  const process = new ProcessSensor(bytes.process, { ringSize });
-  let network: NetworkSensor | undefined;
-  let fileSystem: FileSystemSensor | undefined;
-  let shared: Record<string, number> = {};
-  let enforcement = plan;
-  try {
-    // The scope maps exist before any sensor loads, so that all of them
-    // can load side by side: verification is most of the start-up.
-    shared = process.createSharedMaps();
-    network = new NetworkSensor(bytes.network, {
-      sharedMaps: shared,
-      ringSize,
-    });
-    const openFileSystem = (lsm: boolean) =>
-      new FileSystemSensor(bytes.fileSystem!, {
-        sharedMaps: shared,
-        ringSize,
-        lsm,
-      });
-    if (plan) fileSystem = openFileSystem(plan.method === "lsm");
-    const errors = await Sensor.loadEach(
-      fileSystem ? [process, network, fileSystem] : [process, network],
-    );
-    if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
-    if (errors[2] && fileSystem?.lsm) {
-      enforcement = {
-        method: "signal",
-        reason: `the kernel refused the BPF LSM programs: ${errors[2].message}`,
-      };
-      rememberLsmRefusal(enforcement.reason);
-      fileSystem.close();
-      fileSystem = undefined; // closed: the catch below must not again
-      fileSystem = openFileSystem(false);
-      await Sensor.loadAll([fileSystem]);
-    } else if (errors[2]) throw errors[2];
-    return { process, network, fileSystem, enforcement };
-  } catch (error) {
-    fileSystem?.close();
-    network?.close();
-    process.close();
-    throw error;
-  } finally {
-    // The objects hold their own references to the scope maps.
-    Object.values(shared).forEach(closeFd);
-  }
-}
-
-/** A policy and what the sensors' maps are made from. */
-interface CompiledPolicy {
-  policy: Policy;
-  networkMaps: NetworkPolicyMaps;
-  /** Without a files section, none (and no sensor.file-system). */
-  fileRules?: FileRules;
-}
-
-/** Compiles what the kernel's maps need; throws what the kernel cannot hold. */
-function compilePolicy(policy: Policy, resolvConf?: string): CompiledPolicy {
-  return {
-    policy,
-    networkMaps: networkPolicyMaps(policy.network, resolvConf),
-    fileRules: policy.files && new FileRules(policy.files, policy.mode),
-  };
-}
-
-/** The file-system sensor and what the agent keeps about files. */
-interface FileSystemAgent {
-  sensor: FileSystemSensor;
-  rules: FileRules;
-  tamper: TamperTracker;
-  /** Literal protected paths as they were when the agent started. */
-  protectedAtStart: Map<string, FileState>;
-  protectedChanges?: ProtectedChange[];
-}
-
-/**
- * SIGKILL for a protected write the kernel could not match exactly; never
- * for a process out of scope or a scope root (reported, never blocked).
- */
-function killInScope(process: ProcessSensor, pid: number): boolean {
-  const scope = process.scopeOf(pid);
-  if (!scope || !(scope.flags & ScopeFlag.monitored)) return false;
-  if (scope.flags & ScopeFlag.exempt) return false;
-  try {
-    Deno.kill(pid, "SIGKILL");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Forbidden programs: killed at exec in block mode, reported in audit. */
-function applyExecDeny(process: ProcessSensor, policy: Policy): void {
-  const rules = policy.process;
-  process.setExecDeny(
-    rules?.denyPaths ?? [],
-    rules?.denyNames ?? [],
-    policy.mode === "block" && rules?.action === "kill",
-  );
-}
-
-function networkSettings(policy: Policy) {
-  return {
-    mode: policy.mode,
-    action: policy.network.action,
-    allowLoopback: policy.network.loopback === "allow",
-  };
-}
-
-/**
- * Puts each scope root found in a /proc snapshot, and its descendants, in
- * the scope map. Roots match by comm or by the executable's file name.
- */
-function seedScope(
-  process: ProcessSensor,
-  snapshot: readonly ProcEntry[],
-  rootNames: readonly string[],
-  self: number,
-): void {
-  const names = new Set(rootNames);
-  const children = new Map<number, ProcEntry[]>();
-  for (const entry of snapshot) {
-    const siblings = children.get(entry.ppid) ?? [];
-    siblings.push(entry);
-    children.set(entry.ppid, siblings);
-  }
-  const isRoot = (entry: ProcEntry) =>
-    names.has(entry.comm) ||
-    (entry.exe !== undefined && names.has(entry.exe.split("/").pop()!));
-  for (const root of snapshot.filter(isRoot)) {
-    if (root.pid === self) continue;
-    if (!process.scopeOf(root.pid)) {
-      process.setScope(root.pid, {
-        flags: ScopeFlag.monitored | ScopeFlag.exempt,
-        rootPid: root.pid,
-      });
-    }
-    const stack = [...(children.get(root.pid) ?? [])];
-    while (stack.length) {
-      const entry = stack.pop()!;
-      if (entry.pid === self || isRoot(entry)) continue;
-      if (!process.scopeOf(entry.pid)) {
-        process.setScope(entry.pid, {
-          flags: ScopeFlag.monitored,
-          rootPid: root.pid,
-        });
-      }
-      stack.push(...(children.get(entry.pid) ?? []));
-    }
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,7 +4,8 @@
  * audit mode, reads of secrets, and the decoder layouts against BTF.
  */
 import assert from "node:assert/strict";
-import { Agent, LSM_REFUSAL_FILE } from "../agent/agent.ts";
+import { Agent } from "../agent/agent.ts";
+import { LSM_REFUSAL_FILE } from "../agent/load.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import {

@@ -1,0 +1,82 @@
+/**
+ * A policy compiled into what the sensors' maps hold, and written to them.
+ * Compiling is separate from writing so that a policy the kernel cannot
+ * hold fails before anything changes.
+ *
+ * @module
+ */
+
+import type { Policy } from "../policy/schema.ts";
+import {
+  FileRules,
+  type FileSystemMaps,
+  type FileSystemSensor,
+} from "../sensors/file_system.ts";
+import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
+import type { ProcessSensor } from "../sensors/process.ts";
+import { networkPolicyMaps } from "./network_policy.ts";
+
+/** A policy and the sensors' maps made from it. */
+export interface CompiledPolicy {
+  policy: Policy;
+  networkMaps: NetworkPolicyMaps;
+  /** Present when sensor.file-system is loaded. */
+  fileRules?: FileRules;
+  fileMaps?: FileSystemMaps;
+}
+
+/**
+ * Compiles `policy` for sensors where sensor.file-system is loaded or not.
+ * A policy without a `files` section gives that sensor no rules: it stays,
+ * silent.
+ *
+ * @throws what the kernel cannot hold, and a `files` section when
+ * sensor.file-system is not loaded.
+ */
+export function compilePolicy(
+  policy: Policy,
+  fileSensor: boolean,
+  resolvConf?: string,
+): CompiledPolicy {
+  if (policy.files && !fileSensor) {
+    throw new Error(
+      "the new policy has a files section and the running agent started without one (sensor.file-system is not loaded): restart the agent",
+    );
+  }
+  const networkMaps = networkPolicyMaps(policy.network, resolvConf);
+  const fileRules = fileSensor
+    ? new FileRules(policy.files, policy.mode)
+    : undefined;
+  return { policy, networkMaps, fileRules, fileMaps: fileRules?.kernelMaps() };
+}
+
+/** The sensors a policy is written to. */
+export interface PolicySensors {
+  process: ProcessSensor;
+  network: NetworkSensor;
+  fileSystem?: FileSystemSensor;
+}
+
+/**
+ * Writes a compiled policy to the sensors' maps: the network maps are
+ * swapped in one step. Scope root names are the scope's business.
+ */
+export function applyPolicy(
+  sensors: PolicySensors,
+  { policy, networkMaps, fileMaps }: CompiledPolicy,
+): void {
+  sensors.network.setPolicy(networkMaps);
+  sensors.network.configure({
+    mode: policy.mode,
+    action: policy.network.action,
+    allowLoopback: policy.network.loopback === "allow",
+  });
+  // Forbidden programs: killed at exec in block mode, reported in audit.
+  const rules = policy.process;
+  sensors.process.setExecDeny(
+    rules?.denyPaths ?? [],
+    rules?.denyNames ?? [],
+    policy.mode === "block" && rules?.action === "kill",
+  );
+  if (fileMaps) sensors.fileSystem?.setRules(fileMaps);
+}
