@@ -22,12 +22,24 @@
  * @module
  */
 
+// The agent and what its methods take and give.
 export {
   Agent,
   type AgentOptions,
   type AgentStats,
   type FileEnforcement,
 } from "./agent/agent.ts";
+export type { ProcessNode, ProcessTree } from "./agent/process_tree.ts";
+export type {
+  FileState,
+  ProtectedChange,
+  TamperEntry,
+  TamperReport,
+} from "./agent/tamper.ts";
+export type { SensorStats } from "./sensors/sensor.ts";
+export type { HostFacts } from "./sensors/system.ts";
+
+// Events.
 export type {
   BaseEvent,
   EventListener,
@@ -36,13 +48,10 @@ export type {
   ProcessEvent,
   RingfenceEvent,
 } from "./sensors/events.ts";
-export type {
-  FileState,
-  ProtectedChange,
-  TamperEntry,
-  TamperReport,
-} from "./agent/tamper.ts";
-export { type ProcessNode, ProcessTree } from "./agent/process_tree.ts";
+export type { FileSystemKind } from "./sensors/file_system.ts";
+export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
+
+// Policies.
 export { loadPolicy, parsePolicy, PolicyError } from "./policy/parse.ts";
 export type {
   AllowRule,
@@ -58,9 +67,9 @@ export type {
   ProcessPolicy,
   ResolverSpec,
 } from "./policy/schema.ts";
-export type { FileSystemKind } from "./sensors/file_system.ts";
+
+// What Agent.start() throws besides a policy the kernel cannot hold.
 export { BpfError } from "./sensors/libbpf.ts";
-export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
-export type { SensorStats } from "./sensors/sensor.ts";
-export { type HostFacts, PreflightError } from "./sensors/system.ts";
+export { PreflightError } from "./sensors/system.ts";
+
 export { VERSION } from "./version.ts";
