@@ -50,8 +50,8 @@ export interface ProcessNode {
 
 /**
  * The children of every process that has forked none, shared: most
- * processes of a build fork nothing, and a Set of its own costs each of
- * them about 150 bytes for as long as the tree keeps it.
+ * processes of a build fork nothing, and an empty Set of their own would
+ * hold memory for as long as the tree keeps them.
  */
 const NO_CHILDREN: ReadonlySet<ProcessNode> = new Set<ProcessNode>();
 
@@ -85,8 +85,8 @@ export interface ProcessTreeOptions {
   maxExited?: number;
   /**
    * At least this many; beyond them, only the exits of the current batch
-   * and the one before it (see {@linkcode ProcessTree.endBatch}). Under a
-   * storm each exited process costs about 600 bytes while it is kept.
+   * and the one before it (see {@linkcode ProcessTree.endBatch}), which
+   * under a storm are many, each holding its node while it is kept.
    *
    * @default {1024}
    */

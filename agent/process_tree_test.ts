@@ -38,7 +38,7 @@ Deno.test("ProcessTree keeps the fork-time parent of an orphan", () => {
   tree.apply(event("fork", 30, 11));
   tree.apply(event("fork", 31, 30));
   tree.apply(event("exit", 30, 11));
-  // the kernel now reports init as the parent: ancestry still says who forked it
+  // the kernel reports init as the parent: ancestry still says who forked it
   tree.apply(event("exec", 31, 1, { path: "/bin/sleep", argv: ["sleep"] }));
   assert.deepEqual(tree.ancestors(31).map((node) => node.pid), [30, 11, 10, 1]);
 });

@@ -56,8 +56,8 @@ export function readProc(
   const stat = readOptional(() => Deno.readTextFileSync(`${base}/stat`));
   if (!stat) return undefined;
   const { comm, ppid, kernelThread } = parseStat(stat);
-  // No command line, executable or user of their own: skipping the reads
-  // (and the exception readlink throws) halves the /proc walk.
+  // No command line, executable or user of their own: their reads (and the
+  // exception readlink throws) would be work for nothing.
   if (kernelThread) return { pid, ppid, comm, argv: [], uid: 0 };
   const cmdline = readOptional(() => Deno.readFileSync(`${base}/cmdline`));
   const argv = cmdline && cmdline.length

@@ -12,8 +12,7 @@ import type { ProcessTree } from "./process_tree.ts";
 
 /**
  * Milliseconds between two reads while records keep coming: enough for a
- * batch to gather, far below what fills a ring (the process ring holds
- * about a tenth of a second of a 10k execs/s burst).
+ * batch to gather, far below the time an exec storm takes to fill a ring.
  */
 const BATCH_GAP_MS = 2;
 

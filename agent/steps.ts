@@ -86,8 +86,8 @@ export class StepTracker {
   readonly #isRoot: (node: ProcessNode) => boolean;
   readonly #read: EnvironReader;
   /**
-   * The key of this tracker's entry on each node: a property read, where a
-   * WeakMap lookup (three per event) was a twentieth of the agent's time.
+   * The key of this tracker's entry on each node: a property read, cheaper
+   * than a WeakMap lookup on a path taken three times per event.
    * Symbol-keyed, so JSON and Object.keys do not see it.
    */
   readonly #key = Symbol("ringfence.step");

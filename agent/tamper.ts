@@ -202,9 +202,9 @@ export class TamperTracker {
 }
 
 /**
- * Reads size, mtime and (up to 1 MiB) sha256 of each path, all at once: one
- * after the other, the reads and digests of the default policy's six files
- * took 2-3 ms of the start (three round trips of the event loop each).
+ * Reads size, mtime and (up to {@linkcode HASH_LIMIT}) sha256 of each path,
+ * all at once: each read and digest waits for round trips of the event
+ * loop, and the start waits for them all.
  */
 export async function snapshotFiles(
   paths: readonly string[],
