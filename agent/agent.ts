@@ -11,7 +11,7 @@ import type { EventListener } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
 import { decodeProcessEvent } from "../sensors/process.ts";
-import type { Sensor, SensorStats } from "../sensors/sensor.ts";
+import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import { applyPolicy, compilePolicy } from "./compile.ts";
 import { FileWatch } from "./files.ts";
@@ -20,6 +20,7 @@ import {
   type FileEnforcement,
   type LoadedSensors,
   loadSensors,
+  sensorList,
 } from "./load.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
@@ -191,7 +192,7 @@ export class Agent {
 
   /** The sensors loaded, by short name, e.g. `["process", "network"]`. */
   get sensors(): string[] {
-    return this.#all().map((sensor) => sensor.name);
+    return sensorList(this.#sensors).map((sensor) => sensor.name);
   }
 
   /** The policy in force. */
@@ -252,7 +253,7 @@ export class Agent {
     if (this.#finalStats) return this.#finalStats;
     const sensors: Record<string, SensorStats> = {};
     let drops = 0, scopeFull = 0;
-    for (const sensor of this.#all()) {
+    for (const sensor of sensorList(this.#sensors)) {
       const stats = sensor.stats();
       sensors[sensor.name] = stats;
       drops += stats.drops;
@@ -281,12 +282,6 @@ export class Agent {
     this.#finalStats = this.stats();
     await this.#files?.finish();
     closeSensors(this.#sensors);
-  }
-
-  /** The sensors in the order their rings are read: process first. */
-  #all(): Sensor[] {
-    const { process, network, fileSystem } = this.#sensors;
-    return fileSystem ? [process, network, fileSystem] : [process, network];
   }
 
   /** How each sensor's records become events. */

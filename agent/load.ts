@@ -80,7 +80,7 @@ export async function loadSensors(
     // The scope maps exist before any sensor loads, so that all of them
     // can load side by side: verification is most of the start-up.
     shared = process.createSharedMaps();
-    const network = loaded.network = new NetworkSensor(networkBytes, {
+    loaded.network = new NetworkSensor(networkBytes, {
       sharedMaps: shared,
       ringSize,
     });
@@ -92,9 +92,7 @@ export async function loadSensors(
       });
     if (plan) openFileSystem(plan.method === "lsm");
     const { fileSystem } = loaded;
-    const errors = await Sensor.loadEach(
-      fileSystem ? [process, network, fileSystem] : [process, network],
-    );
+    const errors = await Sensor.loadEach(sensorList(loaded));
     if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
     if (errors[2] && fileSystem?.lsm) {
       loaded.enforcement = {
@@ -116,11 +114,15 @@ export async function loadSensors(
   }
 }
 
+/** The sensors there are, the process sensor first. */
+export function sensorList(sensors: Partial<LoadedSensors>): Sensor[] {
+  const { process, network, fileSystem } = sensors;
+  return [process, network, fileSystem].filter((sensor) => !!sensor);
+}
+
 /** Detaches and closes the sensors, the last loaded first. */
 export function closeSensors(sensors: Partial<LoadedSensors>): void {
-  sensors.fileSystem?.close();
-  sensors.network?.close();
-  sensors.process?.close();
+  for (const sensor of sensorList(sensors).toReversed()) sensor.close();
 }
 
 /**
