@@ -29,22 +29,26 @@ import {
   text_en,
 } from "@stricli/core";
 import { Agent, type FileEnforcement } from "../agent/agent.ts";
-import type { RingfenceEvent } from "../sensors/events.ts";
 import { summaryLine } from "../report/summary.ts";
 import { tamperLines } from "../agent/tamper.ts";
-import type { Outputs } from "./integrations.ts";
+import {
+  finalReport,
+  finishStart,
+  Outputs,
+  publishReport,
+  writePidFile,
+} from "./integrations.ts";
 import { stateDir } from "./state_dir.ts";
-import { declaresFiles, readPolicyText } from "../policy/source.ts";
 import { writeAllSync } from "../exporters/jsonl.ts";
 import DEFAULT_POLICY from "../policy/default.yaml" with { type: "text" };
+import { loadPolicy, parsePolicy } from "../policy/parse.ts";
 import type { Policy } from "../policy/schema.ts";
 import { VERSION } from "../version.ts";
 import { dropStartupCode, dropStartupPages } from "../agent/memory.ts";
 import { pause } from "../sensors/ringbuf.ts";
 
-// Imported when first needed: a start imports them while the kernel
-// verifies its sensors, so that they are not on the way to being armed.
-const policyParser = () => import("../policy/parse.ts");
+// Imported when first needed: only `report`, `stop` and the end of a run
+// render a report.
 const integrations = () => import("./integrations.ts");
 const reports = () => import("../report/report.ts");
 
@@ -58,18 +62,11 @@ class Fatal extends Error {
   }
 }
 
-/** The policy file's text and name, or the built-in policy's. */
-async function policySource(
-  path: string | undefined,
-): Promise<{ text: string; file: string }> {
-  if (path) return { text: await readPolicyText(path), file: path };
-  // Part of the module graph, so a bundle or compiled binary carries it.
-  return { text: DEFAULT_POLICY, file: "policy/default.yaml (built in)" };
-}
-
+/** The policy file's, or the built-in policy when no file is given. */
 async function policyFrom(path: string | undefined): Promise<Policy> {
-  const { text, file } = await policySource(path);
-  return (await policyParser()).parsePolicy(text, file);
+  if (path) return await loadPolicy(path);
+  // Part of the module graph, so a bundle or compiled binary carries it.
+  return parsePolicy(DEFAULT_POLICY, "policy/default.yaml (built in)");
 }
 
 interface AgentCliOptions {
@@ -113,45 +110,32 @@ async function startAgent(
   options: AgentCliOptions,
   spawner: boolean,
 ): Promise<{ agent: Agent; output: Outputs }> {
-  const { text, file } = await policySource(options.policy);
-  // Parsed while the kernel verifies the sensors: the start's longest wait.
-  const agent = await Agent.start({
-    policy: {
-      parse: async () => {
-        // The outputs' modules load meanwhile too; a failure to load them
-        // is reported where they are awaited, below.
-        integrations().catch(() => {});
-        return (await policyParser()).parsePolicy(text, file);
-      },
-      files: declaresFiles(text),
-    },
-    spawner,
-    sensorsDir: options.sensors,
-    whileLoading: () => {
-      // Deno loads its subprocess support on first use (about 3 ms): meanwhile
-      // rather than between armed and the command's start.
-      if (spawner) void Deno.Command;
-      // The code that loading the modules and parsing needed can leave the
-      // resident set now; all that only the start needed, once armed.
-      dropStartupCode();
-    },
-  });
-  // The agent reads its rings from the next turn of the event loop on: its
-  // first events wait here while the outputs open.
-  let output: Outputs | undefined;
-  const early: RingfenceEvent[] = [];
-  agent.subscribe((event) => output ? output.write(event) : early.push(event));
-  const policy = agent.policy;
+  const policy = await policyFrom(options.policy);
+  const output = await Outputs.open(policy, options.output, options.stateDir);
+  let agent: Agent;
   try {
-    const { Outputs } = await integrations();
-    output = await Outputs.open(policy, options.output, options.stateDir);
+    agent = await Agent.start({
+      policy,
+      spawner,
+      sensorsDir: options.sensors,
+      whileLoading: () => {
+        // Deno loads its subprocess support on first use (about 3 ms): meanwhile
+        // rather than between armed and the command's start.
+        if (spawner) void Deno.Command;
+        // The code that loading the modules and parsing needed can leave the
+        // resident set now; all that only the start needed, once armed.
+        dropStartupCode();
+      },
+    });
   } catch (error) {
-    await agent.stop();
+    await output.close();
     throw error;
   }
-  for (const event of early) output.write(event);
-  const protect = policy.files?.protect.length && policy.mode === "block" &&
-    policy.files.action === "kill";
+  // Subscribed before anything is awaited: the agent hands this listener
+  // the events of its start-up too.
+  agent.subscribe((event) => output.write(event));
+  const protect = agent.policy.files?.protect.length &&
+    agent.policy.mode === "block" && agent.policy.files.action === "kill";
   if (protect && agent.fileEnforcement) {
     console.error(enforcementLine(agent.fileEnforcement));
   }
@@ -220,7 +204,6 @@ async function run(
   await agent.stop();
   await output.close();
   const tamper = agent.tamperReport();
-  const { finalReport, publishReport } = await integrations();
   const report = finalReport(output, agent.stats(), tamper.protected);
   await publishReport((await reports()).renderMarkdown(report), options);
   console.error(summaryLine(agent, `exit ${code}`, output.summaryParts()));
@@ -254,7 +237,6 @@ async function start(
   const stopReloading = reloadOnHangup(agent, options.policy);
   // The pid file before the armed line, whose reader may look for it; the
   // ready file last, so that whoever waits for it finds both.
-  const { finalReport, finishStart, writePidFile } = await integrations();
   writePidFile(options.stateDir ?? stateDir());
   console.error(
     `ringfence: armed after ${
@@ -285,7 +267,7 @@ async function start(
 }
 
 async function validate(file: string): Promise<number> {
-  await (await policyParser()).loadPolicy(file);
+  await loadPolicy(file);
   console.log(`${file}: ok`);
   return 0;
 }
