@@ -453,7 +453,16 @@ Deno.test("the carried libraries are ELF objects for this architecture", async (
 Deno.test("from source without a build: one line that says to build", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    for (const entry of ["agent", "sensors", "policy", "exporters"]) {
+    for (
+      const entry of [
+        "agent",
+        "sensors",
+        "policy",
+        "report",
+        "exporters",
+        "cli",
+      ]
+    ) {
       await run("cp", ["-r", `${ROOT}${entry}`, `${dir}/${entry}`]);
     }
     for (const file of ["main.ts", "version.ts", "deno.json", "package.json"]) {
