@@ -44,16 +44,12 @@ import DEFAULT_POLICY from "../policy/default.yaml" with { type: "text" };
 import { loadPolicy, parsePolicy } from "../policy/parse.ts";
 import type { Policy } from "../policy/schema.ts";
 import { VERSION } from "../version.ts";
-import { dropStartupCode, dropStartupPages } from "../agent/memory.ts";
-import { pause } from "../sensors/ringbuf.ts";
+import { dropStartupPages } from "../agent/memory.ts";
 
 // Imported when first needed: only `report`, `stop` and the end of a run
 // render a report.
 const integrations = () => import("./integrations.ts");
 const reports = () => import("../report/report.ts");
-
-/** How long `run`'s command must have run before the start-up pages go. */
-const DROP_AFTER_MS = 100;
 
 /** An error that ends ringfence with a message and an exit code. */
 class Fatal extends Error {
@@ -118,14 +114,6 @@ async function startAgent(
       policy,
       spawner,
       sensorsDir: options.sensors,
-      whileLoading: () => {
-        // Deno loads its subprocess support on first use (about 3 ms): meanwhile
-        // rather than between armed and the command's start.
-        if (spawner) void Deno.Command;
-        // The code that loading the modules and parsing needed can leave the
-        // resident set now; all that only the start needed, once armed.
-        dropStartupCode();
-      },
     });
   } catch (error) {
     await output.close();
@@ -134,6 +122,8 @@ async function startAgent(
   // Subscribed before anything is awaited: the agent hands this listener
   // the events of its start-up too.
   agent.subscribe((event) => output.write(event));
+  // Armed: what only the start-up needed can leave the resident set.
+  dropStartupPages();
   const protect = agent.policy.files?.protect.length &&
     agent.policy.mode === "block" && agent.policy.files.action === "kill";
   if (protect && agent.fileEnforcement) {
@@ -185,17 +175,7 @@ async function run(
   for (const [signal, handler] of handlers) {
     Deno.addSignalListener(signal, handler);
   }
-  // A command that runs a while (a `run` may last a whole job): what only
-  // the start-up needed can leave the resident set. Not at once: the drop
-  // takes the main thread about 10 ms, which a short command's exit would
-  // wait for.
-  const exited = child.status;
-  const running = await Promise.race([
-    exited.then(() => false),
-    pause(DROP_AFTER_MS).then(() => true),
-  ]);
-  if (running) dropStartupPages();
-  const status = await exited;
+  const status = await child.status;
   for (const [signal, handler] of handlers) {
     Deno.removeSignalListener(signal, handler);
   }
@@ -248,8 +228,6 @@ async function start(
   if (options.readyFile) {
     Deno.writeTextFileSync(options.readyFile, `${Deno.pid}\n`);
   }
-  // Armed: what only the start-up needed can leave the resident set.
-  dropStartupPages();
   await stopped.promise;
   stopReloading();
   Deno.removeSignalListener("SIGTERM", stop);
