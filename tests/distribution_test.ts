@@ -191,7 +191,7 @@ interface GraphModule {
   dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
 }
 
-Deno.test("main.ts loads the doctor and the gRPC and OTLP exporters only when first needed", async () => {
+Deno.test("main.ts loads stop, report, doctor and the gRPC and OTLP exporters only when first needed", async () => {
   const info = await run(DENO, ["info", "--json", `${ROOT}main.ts`]);
   assert.equal(info.code, 0, info.stderr);
   const modules = new Map<string, GraphModule>(
@@ -215,10 +215,18 @@ Deno.test("main.ts loads the doctor and the gRPC and OTLP exporters only when fi
     specifier.replace(`file://${ROOT}`, "")
   );
   assert.ok(relative.includes("agent/agent.ts"), relative.join(" "));
-  const late = relative.filter((path) =>
-    /^(exporters\/(optional|grpc|otlp)\.ts|cli\/doctor\.ts)/.test(path)
-  );
-  assert.deepEqual(late, []);
+  const lazy = [
+    "cli/stop.ts",
+    "cli/report.ts",
+    "cli/doctor.ts",
+    "exporters/optional.ts",
+    "exporters/grpc.ts",
+    "exporters/otlp.ts",
+  ];
+  for (const path of lazy) {
+    assert.ok(modules.has(`file://${ROOT}${path}`), `${path} is in the graph`);
+  }
+  assert.deepEqual(relative.filter((path) => lazy.includes(path)), []);
 });
 
 kernelTest(
