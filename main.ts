@@ -1,11 +1,11 @@
 /**
- * The ringfence executable's entry point: the command line lives in
- * `cli/main.ts`.
+ * The ringfence executable's entry point, and what the bundle and the
+ * compiled binaries start from: the command line lives in `cli/app.ts`.
  *
  * @module
  */
 
-import { main } from "./cli/main.ts";
+import { main } from "./cli/app.ts";
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

@@ -2,28 +2,26 @@
  * Gives back the memory the agent needed only to start.
  *
  * Starting touches code that a running agent never runs again: Deno's
- * module loader and TypeScript transpiler, the npm resolver, V8's parser
- * for a megabyte of script, libbpf's loading. Those pages of the executable
- * stay in the process's resident set for as long as it lives: about 38 MB
- * of file-backed pages at idle, of which a running agent uses about 20.
- * Dropping them (the code while the kernel verifies the sensors, with
- * {@linkcode dropStartupCode}; all of them once armed, with
- * {@linkcode dropStartupPages}) lets the ones the agent uses come back on
- * their first use (a minor fault from the page cache) and leaves the rest
- * out.
+ * module loader and TypeScript transpiler, the npm resolver, V8's parser,
+ * libbpf's loading. Those pages of the executable stay in the process's
+ * resident set for as long as it lives. Dropping them once the agent is
+ * armed ({@linkcode dropStartupPages}) lets the ones the agent uses come
+ * back on their first use (a minor fault from the page cache) and leaves
+ * the rest out.
  *
- * Freed heap memory goes back too (`malloc_trim`): parsing and compiling a
- * large policy leaves megabytes free in the malloc arenas of V8's compiler
- * threads (6 MB for 1,000 allow rules), which glibc keeps otherwise.
+ * Freed heap memory goes back too (`malloc_trim(3)`): parsing and
+ * compiling a large policy leaves free memory in the malloc arenas of V8's
+ * compiler threads, which glibc keeps otherwise.
  *
  * Only read-only mappings of the executable file with no anonymous page
  * (no page copied on write, e.g. by relocation) are dropped, so nothing
  * can be lost: each of their pages is the page cache's page of the file,
- * and a dropped one maps it again. ("Private_Dirty" is no guide: a file
- * written moments ago, as by a fresh install, has dirty page-cache pages
- * until writeback, which are the file's content all the same.) Nothing is
- * evicted from the page cache, which other processes running the same Deno
- * share.
+ * and a dropped one maps it again (`MADV_DONTNEED` on a private file
+ * mapping, madvise(2)). "Private_Dirty" is no guide: a file written
+ * moments ago, as by a fresh install, has dirty page-cache pages until
+ * writeback, which are the file's content all the same. Nothing is
+ * evicted from the page cache, which other processes running the same
+ * Deno share.
  *
  * @module
  */
@@ -44,7 +42,7 @@ export interface Mapping {
   anonymous: number;
 }
 
-/** Parses /proc/<pid>/smaps (or maps: its fields are then all 0). */
+/** Parses /proc/<pid>/smaps. */
 export function parseSmaps(text: string): Mapping[] {
   const mappings: Mapping[] = [];
   let current: Mapping | undefined;
@@ -104,34 +102,6 @@ export function dropStartupPages(): number {
   let dropped = 0;
   for (const mapping of droppableMappings(parseSmaps(smaps), executable)) {
     if (dontNeed(mapping)) dropped += mapping.rss;
-  }
-  return dropped;
-}
-
-/**
- * The cheap half of {@linkcode dropStartupPages}, for the middle of the
- * start: only the executable's code (its `r-xp` mappings, never writable,
- * so never copied), found in /proc/self/maps, which the kernel writes
- * without walking page tables (under a millisecond, where smaps takes
- * ten). Nothing when a debugger traces the process: its breakpoints are
- * written into the code. Returns how many mappings it dropped.
- */
-export function dropStartupCode(): number {
-  let executable: string, maps: string, status: string;
-  try {
-    executable = Deno.readLinkSync("/proc/self/exe");
-    status = Deno.readTextFileSync("/proc/self/status");
-    maps = Deno.readTextFileSync("/proc/self/maps");
-  } catch {
-    return 0;
-  }
-  if (!/^TracerPid:\s+0$/m.test(status)) return 0;
-  let dropped = 0;
-  for (const mapping of parseSmaps(maps)) {
-    if (mapping.path !== executable || mapping.permissions !== "r-xp") {
-      continue;
-    }
-    if (dontNeed(mapping)) dropped++;
   }
   return dropped;
 }

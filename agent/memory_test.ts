@@ -94,12 +94,3 @@ Deno.test("dropStartupPages() shrinks a running Deno's resident set and it runs 
     `RssFile ${result.before} kB -> ${result.after} kB (dropped ${result.dropped} kB)`,
   );
 });
-
-Deno.test("dropStartupCode() drops the executable's code from a running Deno, which runs on", async () => {
-  const result = await dropInFreshDeno("dropStartupCode");
-  assert.ok(result.dropped >= 1, `${result.dropped} code mappings dropped`);
-  assert.ok(
-    result.after < result.before - 5_000,
-    `RssFile ${result.before} kB -> ${result.after} kB`,
-  );
-});

@@ -191,7 +191,7 @@ interface GraphModule {
   dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
 }
 
-Deno.test("main.ts loads the YAML parser, the exporters and the reports only when first needed", async () => {
+Deno.test("main.ts loads stop, report, doctor and the gRPC and OTLP exporters only when first needed", async () => {
   const info = await run(DENO, ["info", "--json", `${ROOT}main.ts`]);
   assert.equal(info.code, 0, info.stderr);
   const modules = new Map<string, GraphModule>(
@@ -215,11 +215,18 @@ Deno.test("main.ts loads the YAML parser, the exporters and the reports only whe
     specifier.replace(`file://${ROOT}`, "")
   );
   assert.ok(relative.includes("agent/agent.ts"), relative.join(" "));
-  const late = relative.filter((path) =>
-    /^(node_modules\/yaml\/|policy\/parse\.ts|cli\/integrations\.ts|report\/report\.ts|exporters\/(mod|queue|webhook|http)\.ts|cli\/doctor\.ts)/
-      .test(path)
-  );
-  assert.deepEqual(late, []);
+  const lazy = [
+    "cli/stop.ts",
+    "cli/report.ts",
+    "cli/doctor.ts",
+    "exporters/optional.ts",
+    "exporters/grpc.ts",
+    "exporters/otlp.ts",
+  ];
+  for (const path of lazy) {
+    assert.ok(modules.has(`file://${ROOT}${path}`), `${path} is in the graph`);
+  }
+  assert.deepEqual(relative.filter((path) => lazy.includes(path)), []);
 });
 
 kernelTest(
@@ -454,7 +461,16 @@ Deno.test("the carried libraries are ELF objects for this architecture", async (
 Deno.test("from source without a build: one line that says to build", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    for (const entry of ["agent", "sensors", "policy", "exporters"]) {
+    for (
+      const entry of [
+        "agent",
+        "sensors",
+        "policy",
+        "report",
+        "exporters",
+        "cli",
+      ]
+    ) {
       await run("cp", ["-r", `${ROOT}${entry}`, `${dir}/${entry}`]);
     }
     for (const file of ["main.ts", "version.ts", "deno.json", "package.json"]) {

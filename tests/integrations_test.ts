@@ -18,7 +18,7 @@ import {
   scopeRootTest,
   StepTracker,
 } from "../agent/steps.ts";
-import { postCommitComment } from "../cli/integrations.ts";
+import { postCommitComment } from "../cli/publish.ts";
 import { GrpcExporter } from "../exporters/grpc.ts";
 import { HttpExporter } from "../exporters/http.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";

@@ -1,0 +1,142 @@
+/**
+ * What `run` and `start` share around the agent: the policy parsed and the
+ * outputs open before it starts, SIGHUP reloading the policy while it runs,
+ * and at the end its report and the summary line.
+ *
+ * @module
+ */
+
+import { Agent, type FileEnforcement } from "../agent/agent.ts";
+import { dropStartupPages } from "../agent/memory.ts";
+import { tamperLines } from "../agent/tamper.ts";
+import type { Report } from "../report/report.ts";
+import { summaryLine } from "../report/summary.ts";
+import { log } from "./command.ts";
+import { Outputs } from "./outputs.ts";
+import { policyFrom } from "./policy_source.ts";
+
+/** The flags `run` and `start` share. */
+export interface SessionOptions {
+  /** Policy file; the built-in policy when absent. */
+  policy?: string;
+  /** Where events go as JSON lines: a file, `-` (stdout) or `stderr`. */
+  output: string;
+  /** Directory of compiled sensors instead of the built-in ones. */
+  sensors?: string;
+}
+
+/** A running agent with its outputs. */
+export class AgentSession {
+  readonly agent: Agent;
+  readonly outputs: Outputs;
+  readonly #stopReloading: () => void;
+
+  private constructor(agent: Agent, outputs: Outputs, policyFile?: string) {
+    this.agent = agent;
+    this.outputs = outputs;
+    this.#stopReloading = reloadOnHangup(agent, policyFile);
+  }
+
+  /**
+   * Parses the policy, opens the outputs (exporters spool in `stateDir`),
+   * and starts the agent; `spawner` for `run`, whose command becomes the
+   * scope root.
+   */
+  static async open(
+    options: SessionOptions & { stateDir?: string },
+    spawner: boolean,
+  ): Promise<AgentSession> {
+    const policy = await policyFrom(options.policy);
+    const outputs = await Outputs.open(
+      policy,
+      options.output,
+      options.stateDir,
+    );
+    let agent: Agent;
+    try {
+      agent = await Agent.start({
+        policy,
+        spawner,
+        sensorsDir: options.sensors,
+      });
+    } catch (error) {
+      await outputs.close();
+      throw error;
+    }
+    // Subscribed before anything is awaited: the agent hands this listener
+    // the events of its start-up too.
+    agent.subscribe((event) => outputs.write(event));
+    // Armed: what only the start-up needed can leave the resident set.
+    dropStartupPages();
+    const { files, mode } = agent.policy;
+    if (
+      files?.protect.length && mode === "block" && files.action === "kill" &&
+      agent.fileEnforcement
+    ) {
+      log(enforcementLine(agent.fileEnforcement));
+    }
+    return new AgentSession(agent, outputs, options.policy);
+  }
+
+  /** Stops the agent and closes the outputs, reporting nothing. */
+  async close(): Promise<void> {
+    this.#stopReloading();
+    await this.agent.stop();
+    await this.outputs.close();
+  }
+
+  /**
+   * Stops the agent, closes the outputs, hands the report to `publish`,
+   * and prints the summary line (ending with `ending`) and what the agent
+   * saw of changes to protected files.
+   */
+  async finish(
+    ending: string,
+    publish: (report: Report) => Promise<void>,
+  ): Promise<void> {
+    await this.close();
+    const { agent, outputs } = this;
+    const tamper = agent.tamperReport();
+    const stats = agent.stats();
+    await publish(outputs.build({
+      kernelDrops: stats.drops,
+      scopeFull: stats.scopeFull,
+      protectedChanges: tamper.protected,
+    }));
+    console.error(summaryLine(agent, ending, outputs.summaryParts()));
+    for (const line of tamperLines(tamper)) console.error(line);
+  }
+}
+
+/** How `files.protect` is enforced on this host. */
+function enforcementLine(enforcement: FileEnforcement): string {
+  return enforcement.method === "lsm"
+    ? "files.protect: changes refused with EPERM by BPF LSM"
+    : `files.protect: writers killed by SIGKILL after the syscall, which has completed (no BPF LSM: ${enforcement.reason})`;
+}
+
+/**
+ * SIGHUP re-reads the policy and puts it in force in one step; a policy
+ * that does not parse or compile is reported and the old one stays.
+ * Returns a function that stops listening.
+ */
+function reloadOnHangup(agent: Agent, file: string | undefined): () => void {
+  const reload = async () => {
+    try {
+      agent.updatePolicy(await policyFrom(file));
+      log(
+        `policy reloaded from ${
+          file ?? "the built-in default"
+        } (mode ${agent.policy.mode})`,
+      );
+    } catch (error) {
+      log(
+        `${
+          (error as Error).message.split("\n")[0]
+        }; the previous policy stays in force`,
+      );
+    }
+  };
+  Deno.addSignalListener("SIGHUP", reload);
+  return () => Deno.removeSignalListener("SIGHUP", reload);
+}

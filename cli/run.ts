@@ -1,0 +1,79 @@
+/**
+ * `ringfence run -- CMD`: watches CMD and all its descendants from their
+ * first instruction, then publishes the report and exits with CMD's status.
+ *
+ * @module
+ */
+
+import { renderMarkdown } from "../report/report.ts";
+import { AgentSession, type SessionOptions } from "./agent_session.ts";
+import { Fatal } from "./command.ts";
+import { type PublishFlags, publishReport } from "./publish.ts";
+
+/** The flags of `ringfence run`. */
+export type RunOptions = SessionOptions & PublishFlags;
+
+/**
+ * Runs `command` under the agent; returns its exit status (128 + the
+ * signal's number when a signal ended it, as a shell reports it).
+ */
+export async function run(
+  command: string[],
+  options: RunOptions,
+): Promise<number> {
+  const session = await AgentSession.open(options, true);
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (error) {
+    await session.close();
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Fatal(`${command[0]}: command not found`, 127);
+    }
+    throw new Fatal(`${command[0]}: ${(error as Error).message}`, 126);
+  }
+  // The terminal sends SIGINT to the whole group; the agent stays until
+  // the command has gone, and passes SIGTERM on to it.
+  const forward = (signal: Deno.Signal) => () => {
+    try {
+      child.kill(signal);
+    } catch { /* already gone */ }
+  };
+  const handlers: [Deno.Signal, () => void][] = [
+    ["SIGINT", () => {}],
+    ["SIGTERM", forward("SIGTERM")],
+  ];
+  for (const [signal, handler] of handlers) {
+    Deno.addSignalListener(signal, handler);
+  }
+  const status = await child.status;
+  for (const [signal, handler] of handlers) {
+    Deno.removeSignalListener(signal, handler);
+  }
+  const code = status.signal ? 128 + signalNumber(status.signal) : status.code;
+  await session.finish(
+    `exit ${code}`,
+    (report) => publishReport(renderMarkdown(report), options),
+  );
+  return code;
+}
+
+function signalNumber(signal: Deno.Signal): number {
+  const numbers: Partial<Record<Deno.Signal, number>> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGABRT: 6,
+    SIGKILL: 9,
+    SIGSEGV: 11,
+    SIGPIPE: 13,
+    SIGALRM: 14,
+    SIGTERM: 15,
+  };
+  return numbers[signal] ?? 0;
+}

@@ -1,0 +1,59 @@
+/**
+ * The state directory of `ringfence start`: its pid file, which
+ * `ringfence stop` signals, and the report it saves at stop for `stop` to
+ * publish; the exporters spool there too.
+ *
+ * @module
+ */
+
+import { renderMarkdown, type Report } from "../report/report.ts";
+
+const log = (message: string) => console.error(`ringfence: ${message}`);
+
+/** The state directory: $RINGFENCE_STATE_DIR, or /var/lib/ringfence. */
+export function stateDir(): string {
+  return Deno.env.get("RINGFENCE_STATE_DIR") || "/var/lib/ringfence";
+}
+
+/** Files `ringfence start` keeps in its state directory. */
+export function stateFiles(dir: string = stateDir()): {
+  pid: string;
+  report: string;
+  json: string;
+} {
+  return {
+    pid: `${dir}/ringfence.pid`,
+    report: `${dir}/report.md`,
+    json: `${dir}/report.json`,
+  };
+}
+
+/** Records this process's pid so that `ringfence stop` finds the agent. */
+export function writePidFile(dir: string): void {
+  try {
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(stateFiles(dir).pid, `${Deno.pid}\n`);
+  } catch (error) {
+    log(
+      `cannot write ${
+        stateFiles(dir).pid
+      } (ringfence stop will not find this agent): ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Saves the report (markdown and JSON) for `ringfence stop` to publish, and
+ * removes the pid file: the agent is gone.
+ */
+export async function saveReport(dir: string, report: Report): Promise<void> {
+  const files = stateFiles(dir);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(files.report, renderMarkdown(report));
+    await Deno.writeTextFile(files.json, JSON.stringify(report, null, 2));
+  } catch (error) {
+    log(`cannot save the report: ${(error as Error).message}`);
+  }
+  await Deno.remove(files.pid).catch(() => {});
+}
