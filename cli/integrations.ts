@@ -15,7 +15,7 @@ import {
   ReportBuilder,
   type ReportCounters,
   suggestPolicy,
-} from "../report/report.ts";
+} from "../report/mod.ts";
 import { Fanout } from "../exporters/mod.ts";
 import type { Exporter } from "../exporters/exporter.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";

@@ -46,7 +46,7 @@ import { pause } from "../sensors/ringbuf.ts";
 // verifies its sensors, so that they are not on the way to being armed.
 const policyParser = () => import("../policy/parse.ts");
 const integrations = () => import("./integrations.ts");
-const reports = () => import("../report/report.ts");
+const reports = () => import("../report/mod.ts");
 
 /** How long `run`'s command must have run before the start-up pages go. */
 const DROP_AFTER_MS = 100;
