@@ -16,4 +16,5 @@
 export * from "./types.ts";
 export { buildReport, ReportBuilder } from "./build.ts";
 export { renderMarkdown } from "./markdown.ts";
+export { renderJson } from "./json.ts";
 export { suggestPolicy } from "./suggest.ts";
