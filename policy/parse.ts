@@ -81,11 +81,7 @@ export function parsePolicy(text: string, file: string): Policy {
     network: networkPolicy(ctx, top.get("network")),
     // Only when present, so that policies without them keep their shape.
     ...(top.has("exporters") && {
-      exporters: parseExporters(
-        ctx,
-        top.get("exporters")!.key,
-        top.get("exporters")!.value,
-      ),
+      exporters: parseExporters(ctx, top.get("exporters")!),
     }),
     ...(top.has("process") && {
       process: processPolicy(ctx, top.get("process")),
