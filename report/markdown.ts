@@ -1,7 +1,8 @@
 /**
  * The job report as GitHub-flavoured markdown: the job summary a CI run
- * shows. Every table goes through one helper, and every table cell is
- * escaped so that a path or command cannot break the table's row.
+ * shows. Every table goes through one helper, and every cell that holds
+ * text from an event (a path, a command, a name) is escaped, so that no
+ * process can break a table's row or forge one.
  *
  * @module
  */
