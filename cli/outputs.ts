@@ -11,7 +11,7 @@ import {
   type Report,
   ReportBuilder,
   type ReportCounters,
-} from "../report/report.ts";
+} from "../report/mod.ts";
 import { Fanout } from "../exporters/mod.ts";
 import type { Exporter } from "../exporters/exporter.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";

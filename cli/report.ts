@@ -7,10 +7,11 @@
 
 import type { RingfenceEvent } from "../sensors/events.ts";
 import {
+  renderJson,
   renderMarkdown,
   ReportBuilder,
   suggestPolicy,
-} from "../report/report.ts";
+} from "../report/mod.ts";
 import { parsePolicy } from "../policy/parse.ts";
 
 /** Options of `ringfence report`. */
@@ -60,7 +61,7 @@ export async function report(
     // What is suggested must be accepted as it is.
     parsePolicy(output, "suggested policy");
   } else if (options.format === "json") {
-    output = JSON.stringify(report, null, 2) + "\n";
+    output = renderJson(report);
   } else output = renderMarkdown(report);
   if (options.out) await Deno.writeTextFile(options.out, output);
   else console.log(output.replace(/\n$/, ""));

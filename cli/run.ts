@@ -5,7 +5,7 @@
  * @module
  */
 
-import { renderMarkdown } from "../report/report.ts";
+import { renderMarkdown } from "../report/mod.ts";
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
 import { Fatal } from "./command.ts";
 import { type PublishFlags, publishReport } from "./publish.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { renderMarkdown } from "../report/report.ts";
+import { renderMarkdown } from "../report/mod.ts";
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
 import { writeReport } from "./publish.ts";
 import { saveReport, stateDir, writePidFile } from "./state.ts";

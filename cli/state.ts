@@ -6,7 +6,7 @@
  * @module
  */
 
-import { renderMarkdown, type Report } from "../report/report.ts";
+import { renderMarkdown, type Report } from "../report/mod.ts";
 
 const log = (message: string) => console.error(`ringfence: ${message}`);
 

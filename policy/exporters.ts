@@ -7,29 +7,19 @@
  * @module
  */
 
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  type LineCounter,
-  type Node,
-} from "./yaml.ts";
-import { EnvError, expandEnv } from "./env.ts";
-import { PolicyError } from "./source.ts";
+import { isMap, isScalar, isSeq, type Node } from "./yaml.ts";
 import type { ExporterConfig, ListenAddress } from "./schema.ts";
-
-/** What the exporters parser needs from the policy parser. */
-export interface ExportersContext {
-  file: string;
-  /** The YAML source, to place `${VAR}` errors at the variable. */
-  text: string;
-  lines: LineCounter;
-  doc: Document;
-  /** Looks up `${VAR}`; defaults to the process environment. */
-  env?: (name: string) => string | undefined;
-}
+import {
+  blame,
+  checkKeys,
+  type Context,
+  describe,
+  expand,
+  fail,
+  type Field,
+  fieldsOf,
+  resolve,
+} from "./document.ts";
 
 const TYPES = ["jsonl", "webhook", "http", "grpc", "otlp"] as const;
 const KEYS: Record<(typeof TYPES)[number], string[]> = {
@@ -45,28 +35,26 @@ export const DEFAULT_LISTEN = {
   grpc: { hostname: "127.0.0.1", port: 7071 },
 } as const;
 
-/** Parses `exporters:`; absent means none. */
+/** Parses `exporters:`, a list of one-key mappings. */
 export function parseExporters(
-  ctx: ExportersContext,
-  key: Node | undefined,
-  value: Node | null | undefined,
+  ctx: Context,
+  field: Field,
 ): ExporterConfig[] {
-  if (!key) return [];
-  const list = deref(ctx, value ?? null);
+  const list = field.value;
   if (!isSeq(list)) {
     fail(
       ctx,
-      at(key, list),
+      blame(field),
       `"exporters" must be a list (got ${describe(list)})`,
     );
   }
   return list.items.map((item, index) =>
-    exporter(ctx, deref(ctx, item as Node), list, index)
+    exporter(ctx, resolve(ctx, item), list, index)
   );
 }
 
 function exporter(
-  ctx: ExportersContext,
+  ctx: Context,
   node: Node | null,
   list: Node,
   index: number,
@@ -94,28 +82,13 @@ function exporter(
     );
   }
   const kind = type as (typeof TYPES)[number];
-  const body = deref(ctx, pair.value as Node | null);
+  const body = resolve(ctx, pair.value);
   const where = `${path}.${kind}`;
-  const settings = new Map<string, { key: Node; value: Node | null }>();
-  if (body !== null && !(isScalar(body) && body.value === null)) {
-    if (!isMap(body)) {
-      fail(ctx, body, `"${where}" must be a mapping (got ${describe(body)})`);
-    }
-    for (const item of body.items) {
-      const k = item.key as Node;
-      const name = isScalar(k) ? String(k.value) : "";
-      if (!KEYS[kind].includes(name)) {
-        fail(
-          ctx,
-          k,
-          `unknown key ${
-            JSON.stringify(name)
-          } in "${where}" (expected one of: ${KEYS[kind].join(", ")})`,
-        );
-      }
-      settings.set(name, { key: k, value: deref(ctx, item.value as Node) });
-    }
-  }
+  // `grpc:` alone (or `~`) takes every default.
+  const settings = body === null || (isScalar(body) && body.value === null)
+    ? new Map<string, Field>()
+    : fieldsOf(ctx, body, body, where);
+  checkKeys(ctx, settings, where, KEYS[kind]);
   const str = (name: string) => {
     const field = settings.get(name);
     return field && string(ctx, field, `${where}.${name}`);
@@ -212,8 +185,8 @@ function exporter(
 }
 
 function headers(
-  ctx: ExportersContext,
-  field: { key: Node; value: Node | null } | undefined,
+  ctx: Context,
+  field: Field | undefined,
   path: string,
 ): Record<string, string> {
   if (!field) return {};
@@ -237,7 +210,7 @@ function headers(
     }
     result[name] = string(
       ctx,
-      { key, value: deref(ctx, item.value as Node) },
+      { key, value: resolve(ctx, item.value) },
       `${path}.${name}`,
     );
   }
@@ -246,8 +219,8 @@ function headers(
 
 /** `host:port`, `[v6]:port` or a bare port (loopback). */
 function listenAddress(
-  ctx: ExportersContext,
-  field: { key: Node; value: Node | null },
+  ctx: Context,
+  field: Field,
   path: string,
 ): ListenAddress {
   const value = field.value;
@@ -271,8 +244,8 @@ function listenAddress(
 }
 
 function string(
-  ctx: ExportersContext,
-  field: { key: Node; value: Node | null },
+  ctx: Context,
+  field: Field,
   path: string,
 ): string {
   const { value } = field;
@@ -283,48 +256,5 @@ function string(
       `"${path}" must be a string (got ${describe(value)})`,
     );
   }
-  const env = ctx.env ?? ((name: string) => Deno.env.get(name));
-  try {
-    return expandEnv(value.value as string, env);
-  } catch (error) {
-    if (!(error instanceof EnvError)) throw error;
-    // Place the error at the variable when the source spells it as is.
-    const [start, end] = value.range ?? [0, 0];
-    const raw = ctx.text.slice(start, end);
-    const found = raw.indexOf("${" + error.variable);
-    const offset = start + (found === -1 ? 0 : found);
-    const { line, col } = ctx.lines.linePos(offset);
-    throw new PolicyError(ctx.file, line, col, `"${path}": ${error.message}`);
-  }
-}
-
-function deref(ctx: ExportersContext, node: Node | null): Node | null {
-  if (!isAlias(node)) return node ?? null;
-  const target = node.resolve(ctx.doc);
-  if (!target) fail(ctx, node, `alias "*${node.source}" has no anchor`);
-  return target;
-}
-
-function at(key: Node, value: Node | null): Node {
-  return value === null || (isScalar(value) && value.source === "")
-    ? key
-    : value;
-}
-
-function describe(node: Node | null): string {
-  if (node === null || (isScalar(node) && node.source === "")) {
-    return "an empty value";
-  }
-  if (isMap(node)) return "a mapping";
-  if (isSeq(node)) return "a list";
-  if (isScalar(node)) {
-    if (node.value === null) return "null";
-    return `a ${typeof node.value}`;
-  }
-  return "something else";
-}
-
-function fail(ctx: ExportersContext, node: Node, problem: string): never {
-  const { line, col } = ctx.lines.linePos(node.range?.[0] ?? 0);
-  throw new PolicyError(ctx.file, line, col, problem);
+  return expand(ctx, value, path, value.value as string);
 }

@@ -1,7 +1,7 @@
 /**
  * The ringfence policy: the YAML file that says which processes are
- * watched and where they may connect, validated into a {@link Policy} and
- * compiled into the sensor's kernel maps.
+ * watched and where they may connect, validated into a {@link Policy},
+ * compiled into the sensor's kernel maps, and suggested from an audit run.
  *
  * ```ts
  * import { compileAllowList, loadPolicy } from "./policy/mod.ts";
@@ -16,3 +16,4 @@
 export * from "./schema.ts";
 export * from "./parse.ts";
 export * from "./network.ts";
+export * from "./suggest.ts";

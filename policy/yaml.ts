@@ -2,10 +2,10 @@
  * The `yaml` package, loaded from its ECMAScript-module build.
  *
  * `yaml`'s package.json sends Node-like runtimes, Deno among them, to its
- * CommonJS build, and loading that starts Deno's Node compatibility layer:
- * about 25 ms and 14 MB at every start of the agent. The ESM build, the
- * package's `default` export condition, is the same parser with no Node
- * dependency. The types are the package's own.
+ * CommonJS build, and loading that starts Deno's Node compatibility layer
+ * at every start of the agent. The ESM build, the package's `default`
+ * export condition, is the same parser with no Node dependency. The types
+ * are the package's own.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { ProcessEvent } from "../sensors/process.ts";
 import { processEvent } from "../tests/helpers/events.ts";
-import { ReportBuilder, type TreeEntry } from "./report.ts";
+import { ReportBuilder, type TreeEntry } from "./mod.ts";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 function random(seed: number): () => number {

@@ -8,11 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ProcessNode } from "../agent/process_tree.ts";
 import { ProcessTree } from "../agent/process_tree.ts";
-import {
-  buildReport,
-  renderMarkdown,
-  suggestPolicy,
-} from "../report/report.ts";
+import { buildReport, renderMarkdown, suggestPolicy } from "../report/mod.ts";
 import {
   ENVIRON_READS_PER_SECOND,
   scopeRootTest,

@@ -1,0 +1,254 @@
+/**
+ * The sections of a policy other than `exporters` (policy/exporters.ts):
+ * `scope`, `network`, `process` and `files`, each checked against what the
+ * kernel's maps can hold, so that a policy the sensors cannot apply is
+ * refused at load time at the entry that breaks it.
+ *
+ * @module
+ */
+
+import type { Node } from "./yaml.ts";
+import {
+  AllowListError,
+  compileAllowList,
+  parseAllowRule,
+  parseResolver,
+} from "./network.ts";
+import {
+  type AllowRule,
+  DEFAULT_PROCESSES,
+  type FilesPolicy,
+  type NetworkAction,
+  type NetworkPolicy,
+  type ProcessPolicy,
+  type ResolverSpec,
+  TASK_COMM_LEN,
+} from "./schema.ts";
+import { compileGlob, GlobError } from "./glob.ts";
+import {
+  blame,
+  choice,
+  type Context,
+  entry,
+  expand,
+  fail,
+  type Field,
+  section,
+  strings,
+} from "./document.ts";
+
+const FILES_KEYS = ["watch", "protect", "secrets", "action"];
+/** Entries of sensor.process's deny_exec_paths and deny_exec_names. */
+const PROCESS_DENY_MAX = 1024;
+/** Entries of sensor.file-system's fs_prefixes and fs_names. */
+const FILES_PATTERNS_MAX = 4096;
+const PROCESS_KEYS = ["deny", "action"];
+const SCOPE_KEYS = ["processes"];
+const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
+const DNS_KEYS = ["resolvers"];
+const ACTIONS: readonly NetworkAction[] = ["deny", "kill"];
+
+/**
+ * `scope.processes`: command names, each short enough for the kernel's
+ * `comm` to hold, or the defaults when absent.
+ */
+export function scopeProcesses(
+  ctx: Context,
+  field: Field | undefined,
+): string[] {
+  const scope = section(ctx, field, "scope", SCOPE_KEYS);
+  const list = scope?.get("processes");
+  if (!list) return [...DEFAULT_PROCESSES];
+  const items = strings(ctx, list, "scope.processes");
+  if (items.length === 0) {
+    fail(ctx, blame(list), '"scope.processes" must name at least one process');
+  }
+  const encoder = new TextEncoder();
+  for (const { text, node } of items) {
+    if (text === "") fail(ctx, node, '"scope.processes" has an empty name');
+    const bytes = encoder.encode(text).length;
+    if (bytes >= TASK_COMM_LEN) {
+      fail(
+        ctx,
+        node,
+        `process name ${JSON.stringify(text)} is ${bytes} bytes, but the ` +
+          `kernel keeps only the first ${TASK_COMM_LEN - 1} of a command ` +
+          `name (TASK_COMM_LEN ${TASK_COMM_LEN}), so it would never match`,
+      );
+    }
+  }
+  return [...new Set(items.map((item) => item.text))];
+}
+
+/** `network`, with defaults for what is absent. */
+export function networkPolicy(
+  ctx: Context,
+  field: Field | undefined,
+): NetworkPolicy {
+  const fields = section(ctx, field, "network", NETWORK_KEYS);
+  return {
+    allow: allowRules(ctx, fields?.get("allow")),
+    dns: { resolvers: resolvers(ctx, fields?.get("dns")) },
+    action: choice(ctx, fields?.get("action"), "network.action", ACTIONS) ??
+      "deny",
+    loopback: choice(
+      ctx,
+      fields?.get("loopback"),
+      "network.loopback",
+      ["allow", "deny"] as const,
+    ) ?? "allow",
+  };
+}
+
+function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
+  if (!field) return [];
+  const nodes = new Map<AllowRule, Node>();
+  for (const { text, node } of strings(ctx, field, "network.allow")) {
+    nodes.set(entry(ctx, node, "network.allow", text, parseAllowRule), node);
+  }
+  const allow = [...nodes.keys()];
+  // Compile once here so that a rule set the kernel maps cannot hold is
+  // reported at load time, at the rule that broke it.
+  try {
+    compileAllowList({
+      allow,
+      dns: { resolvers: [] },
+      action: "deny",
+      loopback: "allow",
+    });
+  } catch (error) {
+    if (!(error instanceof AllowListError)) throw error;
+    fail(ctx, nodes.get(error.rule)!, error.message);
+  }
+  return allow;
+}
+
+function resolvers(ctx: Context, field: Field | undefined): ResolverSpec[] {
+  const dns = section(ctx, field, "network.dns", DNS_KEYS);
+  const list = dns?.get("resolvers");
+  if (!list) return [{ kind: "system" }];
+  const unique = new Map<string, ResolverSpec>();
+  for (const { text, node } of strings(ctx, list, "network.dns.resolvers")) {
+    const spec = entry(ctx, node, "network.dns.resolvers", text, parseResolver);
+    const key = spec.kind === "system"
+      ? "system"
+      : `${spec.address.join(",")}:${spec.port}`;
+    if (!unique.has(key)) unique.set(key, spec);
+  }
+  return [...unique.values()];
+}
+
+/**
+ * `process.deny`: what the kernel can match at exec without a glob engine,
+ * a full path or `**\/name`; anything else is refused rather than silently
+ * never matching.
+ */
+export function processPolicy(
+  ctx: Context,
+  field: Field | undefined,
+): ProcessPolicy {
+  const fields = section(ctx, field, "process", PROCESS_KEYS);
+  const denyPaths: string[] = [], denyNames: string[] = [];
+  const list = fields?.get("deny");
+  for (const { text, node } of list ? strings(ctx, list, "process.deny") : []) {
+    const name = text.startsWith("**/") ? text.slice(3) : undefined;
+    if (name !== undefined && name !== "" && !/[/*?[\]{}]/.test(name)) {
+      const bytes = new TextEncoder().encode(name).length;
+      if (bytes >= TASK_COMM_LEN) {
+        fail(
+          ctx,
+          node,
+          `"${text}": the kernel matches a name on the first ` +
+            `${TASK_COMM_LEN - 1} bytes of the command name, and "${name}" ` +
+            `is ${bytes}; give its full path instead`,
+        );
+      }
+      denyNames.push(name);
+    } else if (text.startsWith("/") && !/[*?[\]{}]/.test(text)) {
+      denyPaths.push(text);
+    } else {
+      fail(
+        ctx,
+        node,
+        `"${text}": process.deny takes a full path ("/usr/bin/nc") or ` +
+          `"**/name" ("**/xmrig")`,
+      );
+    }
+    // The kernel's maps (sensor.process deny_exec_*) hold this many each.
+    if (Math.max(denyPaths.length, denyNames.length) > PROCESS_DENY_MAX) {
+      fail(
+        ctx,
+        node,
+        `process.deny: more than ${PROCESS_DENY_MAX} paths or names (the kernel's map holds ${PROCESS_DENY_MAX})`,
+      );
+    }
+  }
+  return {
+    denyPaths: [...new Set(denyPaths)],
+    denyNames: [...new Set(denyNames)],
+    action: choice(
+      ctx,
+      fields?.get("action"),
+      "process.action",
+      ["kill", "audit"] as const,
+    ) ?? "kill",
+  };
+}
+
+/**
+ * `files`: globs with `${VAR}` expanded from the environment. An unset
+ * variable is an error at the variable, not an empty string: "/**" is not
+ * what "${GITHUB_WORKSPACE}/**" means.
+ */
+export function filesPolicy(
+  ctx: Context,
+  field: Field | undefined,
+): FilesPolicy {
+  const fields = section(ctx, field, "files", FILES_KEYS);
+  let counted = 0;
+  const globs = (key: "watch" | "protect" | "secrets"): string[] => {
+    const list = fields?.get(key);
+    if (!list) return [];
+    const patterns = strings(ctx, list, `files.${key}`).map(
+      ({ text, node }) => {
+        const expanded = expand(ctx, node, `files.${key}`, text);
+        try {
+          compileGlob(expanded);
+        } catch (error) {
+          if (!(error instanceof GlobError)) throw error;
+          const shown = expanded === text
+            ? JSON.stringify(text)
+            : `${JSON.stringify(text)} (${JSON.stringify(expanded)})`;
+          fail(
+            ctx,
+            node,
+            `invalid "files.${key}" entry ${shown}: ${error.message}`,
+          );
+        }
+        return expanded;
+      },
+    );
+    const unique = [...new Set(patterns)];
+    counted += unique.length;
+    // Each pattern is at most one entry of the kernel's prefix or name map.
+    if (counted > FILES_PATTERNS_MAX) {
+      fail(
+        ctx,
+        list.key,
+        `"files": more than ${FILES_PATTERNS_MAX} patterns (the kernel's maps hold ${FILES_PATTERNS_MAX})`,
+      );
+    }
+    return unique;
+  };
+  return {
+    watch: globs("watch"),
+    protect: globs("protect"),
+    secrets: globs("secrets"),
+    action: choice(
+      ctx,
+      fields?.get("action"),
+      "files.action",
+      ["kill", "audit"] as const,
+    ) ?? "kill",
+  };
+}

@@ -1,0 +1,305 @@
+/**
+ * Builds the job report from events. Pure (no clock, no host, no I/O), so
+ * that a saved event file and a live agent give the same report.
+ *
+ * Feed events with {@linkcode ReportBuilder.add} in order, then
+ * {@linkcode ReportBuilder.build}.
+ *
+ * Domains: the kernel reports DNS questions, not answers. An egress
+ * destination is named by the last A/AAAA question its process asked
+ * before connecting (within 5 s), or by the TLS server name the sensor
+ * read; an address once named keeps its name for later connections.
+ *
+ * @module
+ */
+
+import type { RingfenceEvent } from "../sensors/events.ts";
+import type { FileSystemEvent } from "../sensors/file_system.ts";
+import { isCheckout } from "../agent/tamper.ts";
+import { endpoint } from "../policy/endpoint.ts";
+import type {
+  EgressEntry,
+  KilledEntry,
+  Report,
+  ReportCounters,
+  SecretReadEntry,
+  TamperEntry,
+  WrittenEntry,
+} from "./types.ts";
+import { ReportTree, type TreeNode } from "./tree.ts";
+
+/** How long after a DNS question a connection still takes its name. */
+const DNS_WINDOW_MS = 5_000;
+/** Egress destinations listed. */
+const MAX_EGRESS = 1_000;
+/** Bounds that keep a daemon's builder from growing without end. */
+const MAX_KEYS = 10_000;
+const MAX_LIST = 1_000;
+/** Paths shown per step under "Files written". */
+const MAX_EXAMPLES = 5;
+
+/** An event of a sensor this module does not know the type of. */
+interface LooseEvent {
+  type: string;
+  kind: string;
+  comm: string;
+  step?: { name: string; pid: number };
+  [key: string]: unknown;
+}
+
+type AnyEvent = RingfenceEvent & {
+  step?: { name: string; pid: number };
+  [key: string]: unknown;
+};
+
+/**
+ * Accumulates events into a {@linkcode Report}; memory grows with distinct
+ * destinations and processes, not with events.
+ */
+export class ReportBuilder {
+  #events = 0;
+  #blocked = 0;
+  #wouldBlock = 0;
+  readonly #egress = new Map<string, EgressEntry>();
+  readonly #killed: KilledEntry[] = [];
+  readonly #tampered = new Map<string, TamperEntry>();
+  readonly #secrets = new Map<string, SecretReadEntry>();
+  #otherChanges = 0;
+  readonly #written = new Map<string, WrittenEntry>();
+  readonly #roots = new Set<string>();
+  readonly #resolvers = new Set<string>();
+  /** pid → last A/AAAA question and when. */
+  readonly #questions = new Map<number, { name: string; ms: number }>();
+  /** address → the name it was first attributed to. */
+  readonly #names = new Map<string, string>();
+  readonly #tree = new ReportTree();
+  #overflow = 0;
+
+  /** Adds one event. Events must come in the order they happened. */
+  add(input: RingfenceEvent): void {
+    const event = input as AnyEvent;
+    this.#events++;
+    const node = this.#process(event);
+    if (event.step) node.step = event.step.name;
+    if (event.type === "network_event") this.#network(event, node);
+    else if (event.type !== "process_event") {
+      this.#other(event as unknown as LooseEvent);
+    }
+  }
+
+  /** The report so far. */
+  build(counters: ReportCounters = {}): Report {
+    const order: Record<string, number> = { deny: 0, audit: 1, allow: 2 };
+    const egress = [...this.#egress.values()].sort((a, b) =>
+      (order[a.verdict] ?? 3) - (order[b.verdict] ?? 3) ||
+      b.count - a.count ||
+      (a.domain ?? a.address).localeCompare(b.domain ?? b.address) ||
+      a.port - b.port || a.process.localeCompare(b.process)
+    );
+    const { tree, omitted } = this.#tree.fold();
+    return {
+      summary: {
+        processes: this.#tree.processes,
+        events: this.#events,
+        blocked: this.#blocked,
+        wouldBlock: this.#wouldBlock,
+        killed: this.#killed.length,
+        kernelDrops: counters.kernelDrops ?? 0,
+        exporterDrops: counters.exporterDrops ?? {},
+        scopeFull: counters.scopeFull ?? 0,
+      },
+      egress: egress.slice(0, MAX_EGRESS),
+      killed: this.#killed,
+      tampered: [...this.#tampered.values()],
+      protectedChanged: counters.protectedChanges ?? [],
+      secretsRead: [...this.#secrets.values()],
+      otherChanges: this.#otherChanges,
+      written: [...this.#written.values()],
+      scopeRoots: [...this.#roots].sort(),
+      resolversNotAllowed: [...this.#resolvers].sort(),
+      tree,
+      treeOmitted: omitted,
+      egressOmitted: Math.max(0, this.#egress.size - MAX_EGRESS) +
+        this.#overflow,
+    };
+  }
+
+  /**
+   * The event's process; records scope roots, and forgets an exited pid's
+   * DNS question so that a reused pid does not inherit it.
+   */
+  #process(event: AnyEvent): TreeNode {
+    const node = this.#tree.apply(event);
+    if (event.type === "process_event") {
+      if (event.kind === "exec" && event.scope_root) {
+        this.#roots.add(event.comm);
+      } else if (event.kind === "exit") this.#questions.delete(event.pid);
+    }
+    return node;
+  }
+
+  #network(event: AnyEvent & { type: "network_event" }, node: TreeNode): void {
+    if (event.verdict === "deny") this.#blocked++;
+    else if (event.verdict === "audit") this.#wouldBlock++;
+    const ms = Date.parse(event.time);
+    if (event.kind === "dns") {
+      if (event.query && (event.qtype === "A" || event.qtype === "AAAA")) {
+        this.#questions.set(event.pid, { name: event.query, ms });
+      }
+      if (
+        event.reason === "dns_resolver_not_allowed" &&
+        this.#resolvers.size < MAX_LIST
+      ) {
+        this.#resolvers.add(endpoint(event.daddr, event.dport));
+      }
+      // Questions to an allowed resolver are not egress of their own.
+      if (event.verdict === "allow") return;
+    }
+    if (event.kind === "listen" || event.kind === "bind") return;
+    let domain: string | undefined;
+    if (event.kind === "dns") domain = event.query;
+    else if (event.reason !== "resolver") {
+      const question = this.#questions.get(event.pid);
+      if (event.query) domain = event.query; // the TLS server name
+      else if (
+        question && ms - question.ms <= DNS_WINDOW_MS && ms >= question.ms - 1
+      ) {
+        domain = question.name;
+      } else domain = this.#names.get(event.daddr);
+      if (
+        domain && this.#names.size < MAX_KEYS && !this.#names.has(event.daddr)
+      ) {
+        this.#names.set(event.daddr, domain);
+      }
+    }
+    const process = event.exe ?? node.path ?? event.comm;
+    const step = event.step?.name;
+    const key = [
+      domain,
+      event.daddr,
+      event.dport,
+      event.protocol,
+      event.kind,
+      process,
+      step,
+      event.verdict,
+      event.reason,
+    ].join("\0");
+    const entry = this.#egress.get(key);
+    if (entry) entry.count++;
+    else if (this.#egress.size >= MAX_KEYS) this.#overflow++;
+    else {
+      const fresh: EgressEntry = {
+        address: event.daddr,
+        port: event.dport,
+        protocol: event.protocol,
+        kind: event.kind,
+        process,
+        verdict: event.verdict,
+        reason: event.reason,
+        count: 1,
+      };
+      if (domain) fresh.domain = domain;
+      if (step) fresh.step = step;
+      this.#egress.set(key, fresh);
+    }
+    if (event.killed && this.#killed.length < MAX_LIST) {
+      this.#killed.push({
+        pid: event.pid,
+        process,
+        step,
+        destination: `${domain ? `${domain} ` : ""}${
+          endpoint(event.daddr, event.dport)
+        }`,
+        time: event.time,
+      });
+    }
+  }
+
+  /** Events of other sensors: files, when reported. */
+  #other(event: LooseEvent): void {
+    if (event.type !== "file_system_event") return;
+    const path = typeof event.path === "string" ? event.path : undefined;
+    if (!path) return;
+    const verdict = typeof event.verdict === "string"
+      ? event.verdict
+      : undefined;
+    const process = (typeof event.exe === "string" ? event.exe : undefined) ??
+      event.comm;
+    const step = event.step?.name;
+    if (verdict === "deny") this.#blocked++;
+    else if (verdict === "audit") this.#wouldBlock++;
+    if (event.kind === "read") {
+      const key = [path, process, step].join("\0");
+      const entry = this.#secrets.get(key);
+      if (entry) entry.count++;
+      else if (this.#secrets.size < MAX_LIST) {
+        this.#secrets.set(key, { path, process, step, count: 1 });
+      }
+      return;
+    }
+    if (
+      typeof event.reason === "string" && event.reason.startsWith("files.watch")
+    ) {
+      this.#write(
+        step,
+        typeof event.new_path === "string" ? event.new_path : path,
+      );
+    }
+    const tampering = event.tamper === true || (verdict && verdict !== "allow");
+    if (!tampering) {
+      if (!isCheckout(event as unknown as FileSystemEvent)) {
+        this.#otherChanges += typeof event.new_path === "string" ? 2 : 1;
+      }
+      return;
+    }
+    const shown = typeof event.new_path === "string"
+      ? `${path} → ${event.new_path}`
+      : path;
+    const key = [shown, event.kind, process, verdict].join("\0");
+    const entry = this.#tampered.get(key);
+    if (entry) entry.count++;
+    else if (this.#tampered.size < MAX_LIST) {
+      const fresh: TamperEntry = {
+        path: shown,
+        kind: event.kind,
+        process,
+        step,
+        verdict,
+        count: 1,
+      };
+      if (typeof event.checked_out_by === "string") {
+        fresh.checkout = event.checked_out_by;
+      }
+      this.#tampered.set(key, fresh);
+    }
+  }
+
+  #write(step: string | undefined, path: string): void {
+    const key = step ?? "";
+    let entry = this.#written.get(key);
+    if (!entry) {
+      if (this.#written.size >= MAX_LIST) return;
+      entry = step === undefined
+        ? { count: 0, examples: [] }
+        : { step, count: 0, examples: [] };
+      this.#written.set(key, entry);
+    }
+    entry.count++;
+    if (
+      entry.examples.length < MAX_EXAMPLES && !entry.examples.includes(path)
+    ) {
+      entry.examples.push(path);
+    }
+  }
+}
+
+/** A report from a list of events. */
+export function buildReport(
+  events: Iterable<RingfenceEvent>,
+  counters?: ReportCounters,
+): Report {
+  const builder = new ReportBuilder();
+  for (const event of events) builder.add(event);
+  return builder.build(counters);
+}

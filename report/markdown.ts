@@ -1,0 +1,284 @@
+/**
+ * The job report as GitHub-flavoured markdown: the job summary a CI run
+ * shows. Every table goes through one helper, and every cell that holds
+ * text from an event (a path, a command, a name) is escaped, so that no
+ * process can break a table's row or forge one.
+ *
+ * @module
+ */
+
+import { describeFileState } from "../agent/tamper.ts";
+import type { Report, TreeEntry } from "./types.ts";
+
+const VERDICT_TEXT: Record<string, string> = {
+  deny: "⛔ blocked",
+  audit: "⚠️ would block",
+  allow: "✅ allowed",
+};
+
+/** Text for a table cell: `|` escaped, line breaks folded to spaces. */
+function cell(text: string | number | undefined): string {
+  if (text === undefined || text === "") return "";
+  return String(text).replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
+}
+
+/** Inline code; a backtick inside would end it early. */
+function code(text: string): string {
+  return text ? `\`${text.replace(/`/g, "'")}\`` : "";
+}
+
+/**
+ * A table of cells already escaped; the columns named in `right` (counts
+ * and pids) align right.
+ */
+function table(
+  columns: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+  right: readonly string[] = [],
+): string[] {
+  const line = (cells: readonly (string | number)[]) =>
+    `| ${cells.join(" | ")} |`;
+  return [
+    line(columns),
+    line(columns.map((name) => right.includes(name) ? "---:" : "---")),
+    ...rows.map(line),
+  ];
+}
+
+/** A section with a heading; its body ends with a blank line. */
+function section(title: string, body: readonly string[]): string[] {
+  return [`### ${title}`, "", ...body, ""];
+}
+
+/** A collapsed block, for what most readers skip. */
+function details(summary: string, body: readonly string[]): string[] {
+  return [
+    `<details><summary>${summary}</summary>`,
+    "",
+    ...body,
+    "",
+    "</details>",
+    "",
+  ];
+}
+
+/** "change" or "changes", as `count` needs. */
+function changes(count: number): string {
+  return count === 1 ? "change" : "changes";
+}
+
+/** The report as GitHub-flavoured markdown. */
+export function renderMarkdown(report: Report, title = "ringfence"): string {
+  return [
+    `## ${title}`,
+    "",
+    facts(report),
+    "",
+    ...egress(report),
+    ...killed(report),
+    ...tampered(report),
+    ...otherChanges(report),
+    ...written(report),
+    ...protectedChanged(report),
+    ...secretsRead(report),
+    ...resolvers(report),
+    ...dropped(report),
+    ...tree(report),
+  ].join("\n");
+}
+
+function facts({ summary }: Report): string {
+  const facts = [
+    `${summary.processes} processes`,
+    `${summary.events} events`,
+    `${summary.blocked} blocked`,
+  ];
+  if (summary.wouldBlock) facts.push(`${summary.wouldBlock} would be blocked`);
+  facts.push(`${summary.killed} killed`);
+  const exporterDrops = Object.values(summary.exporterDrops).reduce(
+    (a, b) => a + b,
+    0,
+  );
+  facts.push(`${summary.kernelDrops + exporterDrops} dropped`);
+  return facts.join(" · ");
+}
+
+function egress(report: Report): string[] {
+  if (report.egress.length === 0) {
+    return section("Egress", ["No outbound connections."]);
+  }
+  return section("Egress", [
+    ...table(
+      ["verdict", "domain", "address", "port", "process", "step", "count"],
+      report.egress.map((entry) => [
+        VERDICT_TEXT[entry.verdict] ?? entry.verdict,
+        cell(entry.domain),
+        cell(entry.address),
+        `${entry.port || ""}${
+          entry.protocol === "tcp" ? "" : `/${entry.protocol}`
+        }`,
+        code(cell(entry.process)),
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["count"],
+    ),
+    ...(report.egressOmitted
+      ? ["", `… and ${report.egressOmitted} more not listed.`]
+      : []),
+  ]);
+}
+
+function killed(report: Report): string[] {
+  if (!report.killed.length) return [];
+  return section(
+    "Processes killed",
+    table(
+      ["pid", "process", "step", "destination", "time"],
+      report.killed.map((entry) => [
+        entry.pid,
+        code(cell(entry.process)),
+        cell(entry.step),
+        cell(entry.destination),
+        entry.time,
+      ]),
+      ["pid"],
+    ),
+  );
+}
+
+function tampered(report: Report): string[] {
+  if (!report.tampered.length) return [];
+  return section(
+    "Files tampered",
+    table(
+      [
+        "path",
+        "action",
+        "process",
+        "step",
+        "after checkout by",
+        "verdict",
+        "count",
+      ],
+      report.tampered.map((entry) => [
+        code(cell(entry.path)),
+        cell(entry.kind),
+        code(cell(entry.process)),
+        cell(entry.step),
+        cell(entry.checkout),
+        entry.verdict === "allow"
+          ? "reported"
+          : VERDICT_TEXT[entry.verdict ?? ""] ?? cell(entry.verdict),
+        entry.count,
+      ]),
+      ["count"],
+    ),
+  );
+}
+
+function otherChanges(report: Report): string[] {
+  if (!report.otherChanges) return [];
+  return [
+    `${report.otherChanges} other ${
+      changes(report.otherChanges)
+    } under \`files.watch\` (build outputs and the like; see the events).`,
+    "",
+  ];
+}
+
+function written(report: Report): string[] {
+  if (!report.written.length) return [];
+  const total = report.written.reduce((sum, entry) => sum + entry.count, 0);
+  return details(
+    `Files written under <code>files.watch</code> (${total} ${changes(total)})`,
+    table(
+      ["step", "changes", "first paths"],
+      report.written.map((entry) => [
+        cell(entry.step) || "(no step)",
+        entry.count,
+        entry.examples.map((path) => code(cell(path))).join("<br>"),
+      ]),
+      ["changes"],
+    ),
+  );
+}
+
+function protectedChanged(report: Report): string[] {
+  if (!report.protectedChanged.length) return [];
+  return section(
+    "Protected files changed",
+    table(
+      ["path", "at start", "at stop"],
+      report.protectedChanged.map((change) => [
+        code(cell(change.path)),
+        cell(describeFileState(change.before)),
+        cell(describeFileState(change.after)),
+      ]),
+    ),
+  );
+}
+
+function secretsRead(report: Report): string[] {
+  if (!report.secretsRead.length) return [];
+  return section(
+    "Secrets read",
+    table(
+      ["path", "process", "step", "count"],
+      report.secretsRead.map((entry) => [
+        code(cell(entry.path)),
+        code(cell(entry.process)),
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["count"],
+    ),
+  );
+}
+
+function resolvers(report: Report): string[] {
+  if (!report.resolversNotAllowed.length) return [];
+  return section(
+    "DNS resolvers not allowed",
+    report.resolversNotAllowed.map((resolver) => `- ${resolver}`),
+  );
+}
+
+function dropped({ summary }: Report): string[] {
+  const drops = Object.entries(summary.exporterDrops);
+  if (!summary.kernelDrops && !drops.length && !summary.scopeFull) return [];
+  return section("Dropped", [
+    ...(summary.kernelDrops
+      ? [
+        `- ${summary.kernelDrops} records lost in the kernel (ring buffer full)`,
+      ]
+      : []),
+    ...(summary.scopeFull
+      ? [`- ${summary.scopeFull} processes untracked (scope map full)`]
+      : []),
+    ...drops.map(([name, count]) =>
+      `- ${count} events not delivered by the ${name} exporter`
+    ),
+  ]);
+}
+
+/** The process tree, indented, in a code block. */
+function tree(report: Report): string[] {
+  const lines: string[] = [];
+  const walk = (entry: TreeEntry, depth: number) => {
+    const parts = [`${"  ".repeat(depth)}${entry.pid} ${entry.comm}`];
+    if (entry.command) parts.push(`— ${entry.command.slice(0, 200)}`);
+    if (entry.exit && entry.exit !== "exit 0") parts.push(`(${entry.exit})`);
+    if (entry.step && depth === 0) parts.push(`[step: ${entry.step}]`);
+    lines.push(parts.join(" "));
+    for (const child of entry.children) walk(child, depth + 1);
+  };
+  for (const root of report.tree) walk(root, 0);
+  return details(`Process tree (${report.summary.processes} processes)`, [
+    "```",
+    // A command's own fence would end the block early.
+    ...lines.map((line) => line.replace(/```/g, "'''")),
+    ...(report.treeOmitted ? [`… ${report.treeOmitted} more`] : []),
+    "```",
+  ]);
+}

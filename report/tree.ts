@@ -1,0 +1,144 @@
+/**
+ * The report's process tree: every process of the job, folded into the
+ * parent/child tree the report shows, bounded to its first
+ * {@linkcode MAX_TREE} processes in depth-first order so that a long job
+ * (or a daemon's weeks) keeps its memory bounded.
+ *
+ * @module
+ */
+
+import type { RingfenceEvent } from "../sensors/events.ts";
+import type { TreeEntry } from "./types.ts";
+
+/** Processes shown in the report's tree. */
+export const MAX_TREE = 500;
+
+/** A process as the tree knows it. */
+export interface TreeNode {
+  pid: number;
+  ppid: number;
+  comm: string;
+  argv?: string[];
+  path?: string;
+  /** The CI step's name, once an event of the process carries it. */
+  step?: string;
+  exitCode?: number;
+  signal?: number;
+  children: TreeNode[];
+  parent?: TreeNode;
+  /** Past the tree's MAX_TREE first entries for good: never shown. */
+  dropped?: boolean;
+}
+
+/** The processes of a job, from their events, folded into a tree. */
+export class ReportTree {
+  /** Processes seen: one per fork, or per pid first seen while not live. */
+  #processes = 0;
+  readonly #live = new Map<number, TreeNode>();
+  /** The nodes that may still be shown, in order of creation. */
+  #nodes: TreeNode[] = [];
+
+  /** Processes seen so far. */
+  get processes(): number {
+    return this.#processes;
+  }
+
+  /**
+   * The node of the event's process, created when the pid is not live; a
+   * process event also updates it (exec: command; exit: status, and the
+   * pid is free for reuse).
+   */
+  apply(event: RingfenceEvent): TreeNode {
+    let node = this.#live.get(event.pid);
+    if (event.type !== "process_event") {
+      return node ?? this.#newNode(event.pid, event.ppid, event.comm);
+    }
+    if (event.kind === "fork" || !node) {
+      node = this.#newNode(event.pid, event.ppid, event.comm);
+    }
+    if (event.kind === "exec") {
+      node.comm = event.comm;
+      node.argv = event.argv;
+      node.path = event.path;
+    } else if (event.kind === "exit") {
+      node.exitCode = event.exit_code;
+      node.signal = event.signal;
+      this.#live.delete(event.pid);
+    }
+    return node;
+  }
+
+  /** The tree's first MAX_TREE processes, and how many are left out. */
+  fold(): { tree: TreeEntry[]; omitted: number } {
+    let budget = MAX_TREE;
+    const fold = (node: TreeNode): TreeEntry => {
+      budget--;
+      const entry: TreeEntry = {
+        pid: node.pid,
+        comm: node.comm,
+        children: [],
+      };
+      if (node.argv?.length) entry.command = node.argv.join(" ");
+      else if (node.path) entry.command = node.path;
+      if (node.step) entry.step = node.step;
+      if (node.signal) entry.exit = `signal ${node.signal}`;
+      else if (node.exitCode !== undefined) {
+        entry.exit = `exit ${node.exitCode}`;
+      }
+      for (const child of node.children) {
+        if (budget <= 0) break;
+        entry.children.push(fold(child));
+      }
+      return entry;
+    };
+    const tree: TreeEntry[] = [];
+    for (const root of this.#nodes.filter((node) => !node.parent)) {
+      if (budget <= 0) break;
+      tree.push(fold(root));
+    }
+    return { tree, omitted: this.#processes - (MAX_TREE - budget) };
+  }
+
+  #newNode(pid: number, ppid: number, comm: string): TreeNode {
+    this.#processes++;
+    const parent = this.#live.get(ppid);
+    const node: TreeNode = { pid, ppid, comm, children: [], parent };
+    this.#live.set(pid, node);
+    if (parent?.dropped) {
+      // Its place in the tree comes after its parent's.
+      node.dropped = true;
+      return node;
+    }
+    parent?.children.push(node);
+    this.#nodes.push(node);
+    if (this.#nodes.length >= 2 * MAX_TREE) this.#prune();
+    return node;
+  }
+
+  /**
+   * Forgets the nodes past the first MAX_TREE of the tree's depth-first
+   * order, which is all `fold()` shows. New nodes only ever enter that
+   * order after their parent, so a node's place in it only moves back: one
+   * past the limit is past it for good.
+   */
+  #prune(): void {
+    const kept = new Set<TreeNode>();
+    const stack = this.#nodes.filter((node) => !node.parent).reverse();
+    while (stack.length && kept.size < MAX_TREE) {
+      const node = stack.pop()!;
+      kept.add(node);
+      for (let index = node.children.length - 1; index >= 0; index--) {
+        stack.push(node.children[index]);
+      }
+    }
+    for (const node of this.#nodes) {
+      if (kept.has(node)) {
+        node.children = node.children.filter((child) => kept.has(child));
+      } else {
+        node.dropped = true;
+        node.children = [];
+      }
+    }
+    this.#nodes = this.#nodes.filter((node) => kept.has(node));
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The job report as data: what report/build.ts aggregates from events,
+ * what `--format json` prints and what report/markdown.ts renders.
+ *
+ * @module
+ */
+
+import type { ProtectedChange } from "../agent/tamper.ts";
+
+/** Counters the events themselves do not carry. */
+export interface ReportCounters {
+  /** Records lost in the kernel (ring buffer full). */
+  kernelDrops?: number;
+  /** Events exporters could not deliver, by exporter. */
+  exporterDrops?: Record<string, number>;
+  /** Processes not tracked (scope map full). */
+  scopeFull?: number;
+  /** Protected files whose state changed while the agent ran. */
+  protectedChanges?: ProtectedChange[];
+}
+
+/** One egress destination, aggregated. */
+export interface EgressEntry {
+  /** The DNS name that led to the address, when known. */
+  domain?: string;
+  /** The destination address, as text. */
+  address: string;
+  /** The destination port; 0 when the event has none. */
+  port: number;
+  /** `tcp` or `udp`. */
+  protocol: string;
+  /** The network event's kind: `connect`, `send`, `dns`. */
+  kind: string;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** `allow`, `audit` (would block) or `deny`. */
+  verdict: string;
+  /** Why the sensor gave that verdict. */
+  reason: string;
+  /** Events aggregated into this entry. */
+  count: number;
+}
+
+/** A process killed by the agent. */
+export interface KilledEntry {
+  /** The process killed. */
+  pid: number;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** Where it tried to connect: the name, when known, and the endpoint. */
+  destination: string;
+  /** The event's time, as the event gives it. */
+  time: string;
+}
+
+/** A node of the folded process tree. */
+export interface TreeEntry {
+  /** The process id. */
+  pid: number;
+  /** The command name the kernel gives it. */
+  comm: string;
+  /** The command line, or the executable's path, once it has exec'd. */
+  command?: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** `exit <code>` or `signal <number>`, once it has ended. */
+  exit?: string;
+  /** The processes it forked, in order. */
+  children: TreeEntry[];
+}
+
+/**
+ * A file tampered with (a checked-out source changed by something else) or
+ * a protected path written.
+ */
+export interface TamperEntry {
+  /** The path, or `old → new` for a rename. */
+  path: string;
+  /** What was done: `open`, `truncate`, `unlink`, `rename`, ... */
+  kind: string;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** The sensor's verdict, when it gave one. */
+  verdict?: string;
+  /** The checkout the change came after (agent/tamper.ts). */
+  checkout?: string;
+  /** Events aggregated into this entry. */
+  count: number;
+}
+
+/** Changes under `files.watch`, by step. */
+export interface WrittenEntry {
+  /** The step's name; absent for processes outside any step. */
+  step?: string;
+  /** Changes (a rename counts once). */
+  count: number;
+  /** The first few paths changed, in order. */
+  examples: string[];
+}
+
+/** A secret file read. */
+export interface SecretReadEntry {
+  /** The file read. */
+  path: string;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** Reads aggregated into this entry. */
+  count: number;
+}
+
+/** The report as data (`--format json`). */
+export interface Report {
+  /** The figures the report opens with. */
+  summary: {
+    /** Processes seen. */
+    processes: number;
+    /** Events read. */
+    events: number;
+    /** Operations denied. */
+    blocked: number;
+    /** Operations that block mode would deny. */
+    wouldBlock: number;
+    /** Processes killed. */
+    killed: number;
+    /** Records lost in the kernel (ring buffer full). */
+    kernelDrops: number;
+    /** Events exporters could not deliver, by exporter. */
+    exporterDrops: Record<string, number>;
+    /** Processes not tracked (scope map full). */
+    scopeFull: number;
+  };
+  /** Egress destinations: denied first, then would-be-denied, then allowed. */
+  egress: EgressEntry[];
+  /** Processes killed, in order. */
+  killed: KilledEntry[];
+  /** Files tampered with, and protected paths written. */
+  tampered: TamperEntry[];
+  /** Protected files whose size, mtime or hash changed (live agent only). */
+  protectedChanged: ProtectedChange[];
+  /** Reads of `files.secrets`. */
+  secretsRead: SecretReadEntry[];
+  /** Changes under `files.watch` by anything but a checkout, to files no
+   * tampering was reported for (build outputs and the like). */
+  otherChanges: number;
+  /** Every change under `files.watch`, by step. */
+  written: WrittenEntry[];
+  /** Scope roots seen becoming roots by name (start mode). */
+  scopeRoots: string[];
+  /** Resolvers queried that the policy did not allow. */
+  resolversNotAllowed: string[];
+  /** The process tree, from its roots. */
+  tree: TreeEntry[];
+  /** Processes left out of `tree` beyond its size limit. */
+  treeOmitted: number;
+  /** Egress destinations (or events) left out beyond the limits. */
+  egressOmitted: number;
+}
