@@ -18,15 +18,24 @@ import {
 } from "./libbpf_loader.ts";
 import { cachedMinimalCoreBtf } from "./core_btf.ts";
 
+/** Every libbpf function the binding calls, bound once when libbpf opens. */
 const symbols = {
+  // The library.
   libbpf_major_version: { parameters: [], result: "u32" },
   libbpf_minor_version: { parameters: [], result: "u32" },
   libbpf_set_print: { parameters: ["function"], result: "pointer" },
   libbpf_get_error: { parameters: ["pointer"], result: "i64" },
+  libbpf_num_possible_cpus: { parameters: [], result: "i32" },
+  libbpf_probe_bpf_prog_type: {
+    parameters: ["u32", "pointer"],
+    result: "i32",
+  },
+  // Objects.
   bpf_object__open_mem: {
     parameters: ["buffer", "usize", "buffer"],
     result: "pointer",
   },
+  bpf_object__load: { parameters: ["pointer"], result: "i32" },
   // The same load on a worker thread, for loading objects side by side.
   bpf_object__load_async: {
     name: "bpf_object__load",
@@ -47,45 +56,13 @@ const symbols = {
     parameters: ["pointer", "pointer"],
     result: "pointer",
   },
+  // Programs.
   bpf_program__name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__section_name: { parameters: ["pointer"], result: "pointer" },
+  bpf_program__autoload: { parameters: ["pointer"], result: "bool" },
   bpf_program__set_autoload: { parameters: ["pointer", "bool"], result: "i32" },
   bpf_program__fd: { parameters: ["pointer"], result: "i32" },
   bpf_program__attach: { parameters: ["pointer"], result: "pointer" },
-  bpf_program__attach_cgroup: {
-    parameters: ["pointer", "i32"],
-    result: "pointer",
-  },
-  bpf_map__name: { parameters: ["pointer"], result: "pointer" },
-  bpf_map__fd: { parameters: ["pointer"], result: "i32" },
-  bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
-  bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
-  bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
-  bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
-  bpf_map__type: { parameters: ["pointer"], result: "u32" },
-  bpf_map_create: {
-    parameters: ["u32", "buffer", "u32", "u32", "u32", "pointer"],
-    result: "i32",
-  },
-  bpf_map_update_elem: {
-    parameters: ["i32", "buffer", "buffer", "u64"],
-    result: "i32",
-  },
-  bpf_map_get_next_key: {
-    parameters: ["i32", "buffer", "buffer"],
-    result: "i32",
-  },
-} as const;
-
-/**
- * Symbols arming does not need (other attach kinds, links, single map
- * entries, the synchronous load of the fallback path): bound on first use.
- * Binding a symbol costs Deno about 0.13 ms, and these are a third of them.
- */
-const laterSymbols = {
-  libbpf_num_possible_cpus: { parameters: [], result: "i32" },
-  bpf_object__load: { parameters: ["pointer"], result: "i32" },
-  bpf_program__autoload: { parameters: ["pointer"], result: "bool" },
   bpf_program__attach_tracepoint: {
     parameters: ["pointer", "buffer", "buffer"],
     result: "pointer",
@@ -98,20 +75,45 @@ const laterSymbols = {
     parameters: ["pointer", "bool", "buffer"],
     result: "pointer",
   },
+  bpf_program__attach_cgroup: {
+    parameters: ["pointer", "i32"],
+    result: "pointer",
+  },
+  // Links.
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
   bpf_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
   bpf_link__unpin: { parameters: ["pointer"], result: "i32" },
   bpf_link__fd: { parameters: ["pointer"], result: "i32" },
+  // Maps of an object.
+  bpf_map__name: { parameters: ["pointer"], result: "pointer" },
+  bpf_map__fd: { parameters: ["pointer"], result: "i32" },
+  bpf_map__type: { parameters: ["pointer"], result: "u32" },
+  bpf_map__max_entries: { parameters: ["pointer"], result: "u32" },
   bpf_map__set_max_entries: { parameters: ["pointer", "u32"], result: "i32" },
+  bpf_map__key_size: { parameters: ["pointer"], result: "u32" },
+  bpf_map__value_size: { parameters: ["pointer"], result: "u32" },
+  bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
+  // Maps by fd.
+  bpf_map_create: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "pointer"],
+    result: "i32",
+  },
+  bpf_map_update_elem: {
+    parameters: ["i32", "buffer", "buffer", "u64"],
+    result: "i32",
+  },
   bpf_map_lookup_elem: {
     parameters: ["i32", "buffer", "buffer"],
     result: "i32",
   },
   bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
+  bpf_map_get_next_key: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
 } as const;
 
 type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
-type LaterSymbols = Deno.DynamicLibrary<typeof laterSymbols>["symbols"];
 
 /** Where libbpf was found and which version it is. */
 export interface LibbpfInfo {
@@ -175,15 +177,6 @@ export function libbpf(): Symbols {
   }
   installPrintHandler(library.symbols);
   return library.symbols;
-}
-
-let later: Deno.DynamicLibrary<typeof laterSymbols> | undefined;
-
-/** The symbols arming does not need, bound on first use (same library). */
-function libbpfLater(): LaterSymbols {
-  libbpf();
-  later ??= Deno.dlopen(libraryInfo!.path, laterSymbols);
-  return later.symbols;
 }
 
 /** Which libbpf is in use, opening it if needed. */
@@ -317,26 +310,26 @@ export class BpfLink implements Disposable {
 
   /** The link's file descriptor. */
   get fd(): number {
-    return libbpfLater().bpf_link__fd(this.#live());
+    return libbpf().bpf_link__fd(this.#live());
   }
 
   /** Pins the link at a bpffs path so it survives this process. */
   pin(path: string): void {
     check(
-      libbpfLater().bpf_link__pin(this.#live(), cString(path)),
+      libbpf().bpf_link__pin(this.#live(), cString(path)),
       `pin link ${this.target} at ${path}`,
     );
   }
 
   /** Removes the link's pin. */
   unpin(): void {
-    check(libbpfLater().bpf_link__unpin(this.#live()), `unpin ${this.target}`);
+    check(libbpf().bpf_link__unpin(this.#live()), `unpin ${this.target}`);
   }
 
   /** Detaches and frees the link. Safe to call twice. */
   destroy(): void {
     if (!this.#pointer) return;
-    libbpfLater().bpf_link__destroy(this.#pointer);
+    libbpf().bpf_link__destroy(this.#pointer);
     this.#pointer = null;
   }
 
@@ -380,7 +373,7 @@ export class BpfProgram {
 
   /** Whether {@linkcode BpfObject.load} loads this program. */
   get autoload(): boolean {
-    return libbpfLater().bpf_program__autoload(this.#pointer);
+    return libbpf().bpf_program__autoload(this.#pointer);
   }
 
   /** Whether {@linkcode BpfObject.load} loads this program (before load). */
@@ -407,7 +400,7 @@ export class BpfProgram {
    */
   attachTracepoint(category: string, name: string): BpfLink {
     return this.#link(
-      libbpfLater().bpf_program__attach_tracepoint(
+      libbpf().bpf_program__attach_tracepoint(
         this.#pointer,
         cString(category),
         cString(name),
@@ -419,7 +412,7 @@ export class BpfProgram {
   /** Attaches to a raw tracepoint. */
   attachRawTracepoint(name: string): BpfLink {
     return this.#link(
-      libbpfLater().bpf_program__attach_raw_tracepoint(
+      libbpf().bpf_program__attach_raw_tracepoint(
         this.#pointer,
         cString(name),
       ),
@@ -430,7 +423,7 @@ export class BpfProgram {
   /** Attaches to a kernel function entry (or return) with a kprobe. */
   attachKprobe(functionName: string, returnProbe = false): BpfLink {
     return this.#link(
-      libbpfLater().bpf_program__attach_kprobe(
+      libbpf().bpf_program__attach_kprobe(
         this.#pointer,
         returnProbe,
         cString(functionName),
@@ -490,7 +483,7 @@ export class BpfMap {
   /** Sets max_entries before the object is loaded. */
   setMaxEntries(entries: number): void {
     check(
-      libbpfLater().bpf_map__set_max_entries(this.#pointer, entries),
+      libbpf().bpf_map__set_max_entries(this.#pointer, entries),
       `resize map ${this.name}`,
     );
     const name = this.name;
@@ -551,7 +544,7 @@ export function mapLookup(
   key: Uint8Array<ArrayBuffer>,
   value: Uint8Array<ArrayBuffer>,
 ): boolean {
-  const result = libbpfLater().bpf_map_lookup_elem(fd, key, value);
+  const result = libbpf().bpf_map_lookup_elem(fd, key, value);
   if (result === -2) return false; // ENOENT
   check(result, "look up map");
   return true;
@@ -559,7 +552,7 @@ export function mapLookup(
 
 /** Deletes one map element; false when the key was absent. */
 export function mapDelete(fd: number, key: Uint8Array<ArrayBuffer>): boolean {
-  const result = libbpfLater().bpf_map_delete_elem(fd, key);
+  const result = libbpf().bpf_map_delete_elem(fd, key);
   if (result === -2) return false;
   check(result, "delete from map");
   return true;
@@ -570,7 +563,7 @@ let possibleCpus = 0;
 /** How many CPUs a per-CPU map holds a value for. */
 export function numPossibleCpus(): number {
   possibleCpus ||= check(
-    libbpfLater().libbpf_num_possible_cpus(),
+    libbpf().libbpf_num_possible_cpus(),
     "count possible CPUs",
   );
   return possibleCpus;
@@ -733,7 +726,7 @@ export class BpfObject implements Disposable {
    */
   load(): void {
     takeLog();
-    const result = libbpfLater().bpf_object__load(this.#live());
+    const result = libbpf().bpf_object__load(this.#live());
     if (result < 0) throw this.#loadError(result);
     this.#bytes = null;
     this.#adjustments = [];
