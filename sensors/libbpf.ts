@@ -600,12 +600,6 @@ export interface LoadAllOptions {
    * read the whole kernel BTF for each object. Tests pass their own.
    */
   coreBtf?: Uint8Array | null;
-  /**
-   * Runs on the main thread once the kernel is verifying the objects (on
-   * worker threads), which is most of the load's time: work that the load
-   * does not need can be done then. It must not throw.
-   */
-  whileLoading?: () => void;
 }
 
 /** Which BTF {@linkcode BpfObject.loadAll} relocated against, and why. */
@@ -817,11 +811,9 @@ export class BpfObject implements Disposable {
     lib.libbpf_set_print(null);
     let results: number[];
     try {
-      const loading = Promise.all(
+      results = await Promise.all(
         objects.map((object) => lib.bpf_object__load_async(object.#live())),
       );
-      options.whileLoading?.();
-      results = await loading;
     } finally {
       lib.libbpf_set_print(retainedCallbacks[0].pointer);
     }

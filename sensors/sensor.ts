@@ -103,10 +103,9 @@ export class Sensor implements Disposable {
     sensors: readonly Sensor[],
     whileLoading?: () => void,
   ): Promise<(BpfError | undefined)[]> {
-    const { errors } = await BpfObject.loadEach(
-      sensors.map((sensor) => sensor.object),
-      { whileLoading },
-    );
+    const loading = BpfObject.loadEach(sensors.map((sensor) => sensor.object));
+    whileLoading?.();
+    const { errors } = await loading;
     sensors.forEach((sensor, index) => {
       if (!errors[index]) sensor.loaded();
     });
