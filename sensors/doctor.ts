@@ -12,7 +12,8 @@
  * @module
  */
 
-import { BpfError, BpfObject, libbpf, libbpfInfo } from "./libbpf.ts";
+import { BpfObject } from "./bpf_object.ts";
+import { BpfError, libbpf, libbpfInfo } from "./libbpf.ts";
 import { hasEmbeddedLibbpf } from "./libbpf_loader.ts";
 import { closeFd, openDirectory } from "./libc.ts";
 import { readSensorObject } from "./objects.ts";

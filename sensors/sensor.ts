@@ -5,13 +5,9 @@
  * @module
  */
 
-import {
-  type BpfError,
-  type BpfLink,
-  BpfObject,
-  mapLookup,
-  numPossibleCpus,
-} from "./libbpf.ts";
+import { type BpfError, mapLookup, numPossibleCpus } from "./libbpf.ts";
+import { BpfObject } from "./bpf_object.ts";
+import type { BpfLink } from "./bpf_program.ts";
 import { type RecordHandler, RingBufferReader } from "./ringbuf.ts";
 
 /** Counters a sensor keeps in the kernel (`enum sensor_stat`). */

@@ -9,7 +9,7 @@ import {
   minimizeBtf,
   readKernelBtf,
 } from "../sensors/core_btf.ts";
-import { BpfObject } from "../sensors/libbpf.ts";
+import { BpfObject } from "../sensors/bpf_object.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 
 const SENSORS = ["process", "network", "file-system"];
@@ -164,7 +164,8 @@ kernelTest(
     // libbpf logs every patched instruction at debug level: the same lines
     // with either BTF mean the same relocated programs.
     const script = `
-    import { BpfObject, takeLog } from "${ROOT}sensors/libbpf.ts";
+    import { BpfObject } from "${ROOT}sensors/bpf_object.ts";
+    import { takeLog } from "${ROOT}sensors/libbpf.ts";
     const [name, btf] = Deno.args;
     const bytes = Deno.readFileSync("${ROOT}bpf/build/sensor." + name + ".bpf.o");
     using object = BpfObject.open(bytes, name, btf ? { btfCustomPath: btf } : {});

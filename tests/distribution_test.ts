@@ -380,7 +380,8 @@ if (!denort) {
 }
 
 const LIBBPF_PROBE = `
-import { BpfObject, libbpfInfo } from "${ROOT}sensors/libbpf.ts";
+import { BpfObject } from "${ROOT}sensors/bpf_object.ts";
+import { libbpfInfo } from "${ROOT}sensors/libbpf.ts";
 import { readSensorObject } from "${ROOT}sensors/objects.ts";
 const info = libbpfInfo();
 using object = BpfObject.open(await readSensorObject("process"), "sensor.process");
