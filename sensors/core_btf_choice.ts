@@ -7,7 +7,7 @@
  * @module
  */
 
-import { cachedMinimalCoreBtf } from "./core_btf.ts";
+import { cachedMinimalCoreBtf } from "./core_btf_cache.ts";
 import { coreBtfFromKernel } from "./environment.ts";
 
 /** The BTF chosen, and why. */

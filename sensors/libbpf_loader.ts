@@ -18,6 +18,8 @@
  */
 
 import { closeFd, cString } from "./libc.ts";
+import { elfArchitecture } from "./elf.ts";
+import { libbpfOverride } from "./environment.ts";
 
 /** Where the libbpf in use came from. */
 export type LibbpfSource = "host" | "embedded";
@@ -66,14 +68,12 @@ async function importCarried(): Promise<readonly CarriedLibrary[] | undefined> {
   );
 }
 
-// The carried libraries (about 600 KB, 280 KB gzipped) are only read when
-// they will be used: a host without libbpf, or RINGFENCE_LIBBPF=embedded.
-// Reading them on every start would cost start-up time and memory for
-// nothing. They are read here, at module load, because libbpf() is
-// synchronous.
+// The carried libraries are only unpacked when they will be used: a host
+// without libbpf, or RINGFENCE_LIBBPF=embedded; elsewhere they would take
+// memory for nothing. They are unpacked here, at module load, because
+// gunzip is asynchronous and libbpf() is not.
 const carried: readonly CarriedLibrary[] | undefined =
-  Deno.env.get("RINGFENCE_LIBBPF") === "embedded" ||
-    (!Deno.env.get("RINGFENCE_LIBBPF") && !hostHasLibbpf())
+  libbpfOverride() === "embedded" || (!libbpfOverride() && !hostHasLibbpf())
     ? await importCarried()
     : undefined;
 
@@ -84,7 +84,7 @@ export async function hasEmbeddedLibbpf(): Promise<boolean> {
 
 /** The candidates in the order to try them. */
 export function libbpfCandidates(
-  override: string | undefined = Deno.env.get("RINGFENCE_LIBBPF"),
+  override: string | undefined = libbpfOverride(),
 ): LibbpfCandidate[] {
   const embedded: LibbpfCandidate = {
     source: "embedded",
@@ -129,20 +129,6 @@ function loaderLibrary(): LoaderSymbols {
     }).symbols;
     return { ...libc, ...libdl };
   }
-}
-
-const ELF_MACHINES: Record<number, string> = { 62: "x86_64", 183: "aarch64" };
-
-/** The architecture an ELF shared object was built for, from e_machine. */
-export function elfArchitecture(bytes: Uint8Array): string {
-  if (
-    bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 ||
-    bytes[2] !== 0x4c || bytes[3] !== 0x46
-  ) {
-    return "not an ELF file";
-  }
-  const machine = bytes[18] | (bytes[19] << 8);
-  return ELF_MACHINES[machine] ?? `ELF machine ${machine}`;
 }
 
 /** Writes `bytes` into a new memfd named `name` and returns its fd. */

@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  Btf,
-  cachedMinimalCoreBtf,
-  CoreBtfError,
-  coreRoots,
-  essentialLength,
-  minimalCoreBtf,
-  minimizeBtf,
-  readKernelBtf,
-} from "../sensors/core_btf.ts";
+import { Btf, CoreBtfError, essentialLength } from "../sensors/btf.ts";
+import { minimalCoreBtf, minimizeBtf } from "../sensors/core_btf.ts";
+import { cachedMinimalCoreBtf } from "../sensors/core_btf_cache.ts";
+import { coreRoots } from "../sensors/core_relocations.ts";
+import { readKernelBtf } from "../sensors/kernel_btf.ts";
 import { BpfObject } from "../sensors/bpf_object.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 

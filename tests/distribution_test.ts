@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { AGENT_V8_FLAGS } from "../scripts/_dist.ts";
-import { elfArchitecture, libbpfCandidates } from "../sensors/libbpf_loader.ts";
+import { elfArchitecture } from "../sensors/elf.ts";
+import { libbpfCandidates } from "../sensors/libbpf_loader.ts";
 import {
   EAGER_REQUIRE,
   JS_BASE64_DECODER,
