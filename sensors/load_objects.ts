@@ -17,7 +17,7 @@
 import { BpfError } from "./libbpf.ts";
 import type { BpfObject } from "./bpf_object.ts";
 import { chooseCoreBtf } from "./core_btf_choice.ts";
-import { memoryFile } from "./libbpf_loader.ts";
+import { memoryFile } from "./libc.ts";
 
 /** How to load objects with {@linkcode BpfObject.loadAll}. */
 export interface LoadAllOptions {

@@ -6,7 +6,7 @@
  */
 
 import { libbpfInfo } from "./libbpf.ts";
-import { cString, errno, strerror } from "./libc.ts";
+import { mountFileSystem } from "./libc.ts";
 
 /** A host requirement that is not met; the CLI exits 2 on it. */
 export class PreflightError extends Error {
@@ -68,30 +68,12 @@ export function cgroup2Mount(mounts: Mount[] = readMounts()): string {
   return mount.target;
 }
 
-const symbols = {
-  mount: {
-    parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
-    result: "i32",
-  },
-} as const;
-
-function mountFileSystem(type: string, target: string): void {
-  const lib = Deno.dlopen("libc.so.6", symbols);
+/** Mounts a pseudo file system, or says why not as a PreflightError. */
+function mountOrExplain(type: string, target: string): void {
   try {
-    const result = lib.symbols.mount(
-      cString(type),
-      cString(target),
-      cString(type),
-      0n,
-      null,
-    );
-    if (result !== 0) {
-      throw new PreflightError(
-        `cannot mount ${type} at ${target}: ${strerror(errno())}`,
-      );
-    }
-  } finally {
-    lib.close();
+    mountFileSystem(type, target);
+  } catch (error) {
+    throw new PreflightError((error as Error).message);
   }
 }
 
@@ -118,7 +100,7 @@ export function ensureTracefs(mounts: Mount[] = readMounts()): string {
   if (exists("/sys/kernel/debug/tracing/events")) {
     return "/sys/kernel/debug/tracing";
   }
-  mountFileSystem("tracefs", "/sys/kernel/tracing");
+  mountOrExplain("tracefs", "/sys/kernel/tracing");
   return "/sys/kernel/tracing";
 }
 
@@ -139,7 +121,7 @@ export function bpfLsm(
     exists(SECURITYFS)
   ) {
     try {
-      mountFileSystem("securityfs", SECURITYFS);
+      mountOrExplain("securityfs", SECURITYFS);
     } catch { /* the read below says what is missing */ }
   }
   const read = (name: string) => {
