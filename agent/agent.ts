@@ -24,12 +24,7 @@ import {
   FileRules,
   FileSystemSensor,
 } from "../sensors/file_system.ts";
-import {
-  pause,
-  RING_POLL_MS,
-  waitForData,
-  Wakeup,
-} from "../sensors/ringbuf.ts";
+import { RING_POLL_MS, waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import { Sensor, type SensorStats } from "../sensors/sensor.ts";
 import { closeFd } from "../sensors/libc.ts";
 import { bootId } from "../sensors/boot.ts";
@@ -505,7 +500,7 @@ export class Agent {
     // (from attach until start() returns) went to no listener. Not with
     // setTimeout, whose first call loads Deno's timers (about 5 ms) between
     // armed and ready.
-    await pause(0);
+    await waitForData([], 0);
     while (!this.#stopping) {
       if (this.flush() === 0) {
         await waitForData(fds, RING_POLL_MS);

@@ -40,7 +40,7 @@ import DEFAULT_POLICY from "../policy/default.yaml" with { type: "text" };
 import type { Policy } from "../policy/schema.ts";
 import { VERSION } from "../version.ts";
 import { dropStartupCode, dropStartupPages } from "../agent/memory.ts";
-import { pause } from "../sensors/ringbuf.ts";
+import { waitForData } from "../sensors/ringbuf.ts";
 
 // Imported when first needed: a start imports them while the kernel
 // verifies its sensors, so that they are not on the way to being armed.
@@ -208,7 +208,7 @@ async function run(
   const exited = child.status;
   const running = await Promise.race([
     exited.then(() => false),
-    pause(DROP_AFTER_MS).then(() => true),
+    waitForData([], DROP_AFTER_MS).then(() => true),
   ]);
   if (running) dropStartupPages();
   const status = await exited;

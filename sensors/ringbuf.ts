@@ -303,13 +303,3 @@ export async function waitForData(
   const revents = new Int16Array(pollfds.buffer);
   return fds.filter((_, index) => revents[index * 4 + 3] !== 0);
 }
-
-/**
- * Sleeps `ms` milliseconds on a worker thread, like {@linkcode waitForData}
- * with nothing to wait for: a wait that does not load Deno's timers, which
- * its first `setTimeout` does (about 5 ms). Dearer than a timer each time
- * (a worker thread's round trip): for waits that are few.
- */
-export async function pause(ms: number): Promise<void> {
-  await waitForData([], ms);
-}
