@@ -26,8 +26,8 @@ import {
 /** How to open a {@linkcode BpfObject}. */
 export interface OpenOptions {
   /**
-   * BTF file that CO-RE relocates against instead of the kernel's (libbpf's
-   * `btf_custom_path`); read at load.
+   * BTF file that CO-RE relocates against in place of the kernel's
+   * (libbpf's `btf_custom_path`); read at load.
    */
   btfCustomPath?: string;
 }

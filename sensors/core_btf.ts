@@ -2,10 +2,10 @@
  * The kernel BTF that CO-RE needs, cut down to what the sensors relocate
  * against.
  *
- * Left alone, libbpf reads and indexes the kernel's whole BTF (about 6 MB,
- * 130,000 types) once per object, on every load: three times per start,
- * most of libbpf's share of the start-up time and of the peak memory. Given
- * `btf_custom_path`, it reads that file instead. This module reads the
+ * Left alone, libbpf reads and indexes the kernel's whole BTF once per
+ * object, at every load: most of libbpf's share of the start-up time and of
+ * the peak memory. Given `btf_custom_path`, it reads that file in its
+ * place. This module reads the
  * kernel's BTF once and keeps, for every CO-RE relocation of the objects,
  * every kernel type whose name (without `___flavour`) is the relocation's
  * root name, with everything those types contain. libbpf therefore finds
@@ -16,7 +16,7 @@
  * compare whole types (type exists, size or matches) keep pointees too.
  *
  * Whenever that equivalence is not certain, {@linkcode minimalCoreBtf}
- * returns undefined and libbpf reads the kernel's BTF as before: a BTF kind
+ * returns undefined and libbpf reads the kernel's own BTF: a BTF kind
  * this code does not know, a relocation kind that needs the kernel's own
  * type ids, or a root name with no type in vmlinux (libbpf would look in
  * module BTF, which a custom BTF turns off).
@@ -50,9 +50,9 @@ export function minimizeBtf(
     pointees: root.pointees,
     found: false,
   }));
-  // Most of the 100,000-odd kernel type names are ruled out by a hash of
-  // their first four bytes, the rest compared in place: one tight loop, no
-  // call or allocation per type.
+  // Most kernel type names are ruled out by a hash of their first four
+  // bytes, the rest compared in place: one tight loop over every kernel
+  // type, with no call or allocation per type.
   const filter = new Uint8Array(65536);
   let anyShort = false;
   for (const { bytes } of wanted) {

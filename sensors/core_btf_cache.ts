@@ -13,9 +13,8 @@ import { type KernelBtf, readKernelBtf } from "./kernel_btf.ts";
 
 /**
  * SHA-256 of the objects, by the runtime's native digest: a byte loop in
- * TypeScript over 300 KB would be hot enough for V8 to start its optimising
- * compiler, which alone put about 5 MB of the runtime's code in the agent's
- * RSS at every start.
+ * TypeScript over the objects would run hot enough for V8 to start its
+ * optimising compiler, whose code then stays in the agent's resident set.
  */
 async function fingerprint(objects: readonly Uint8Array[]): Promise<string> {
   const lengths = new Uint32Array(objects.map((object) => object.length));
@@ -39,10 +38,10 @@ async function fingerprint(objects: readonly Uint8Array[]): Promise<string> {
 /**
  * {@linkcode minimalCoreBtf}, kept on disk for the rest of the boot (the
  * kernel's BTF cannot change before a reboot), keyed by the boot and the
- * objects: a later start of the same ringfence reads 30 KB instead of
- * cutting 6 MB down again. The cache is root's (mode 0700); a file that
- * does not load is no risk either, as a load that fails with the cut-down
- * BTF is retried with the kernel's own.
+ * objects: a later start of the same ringfence reads the cut rather than
+ * cutting the kernel's BTF down again. The cache is root's (mode 0700); a
+ * file that does not load is no risk either, as a load that fails with the
+ * cut-down BTF is retried with the kernel's own.
  */
 export async function cachedMinimalCoreBtf(
   objects: readonly Uint8Array[],
@@ -63,7 +62,7 @@ export async function cachedMinimalCoreBtf(
     try {
       Deno.mkdirSync(directory, { recursive: true, mode: 0o700 });
       // Earlier boots' copies go; this boot keeps one per set of objects
-      // (with and without the file sensor, say), 25 KB each.
+      // (with and without the file sensor, say).
       for (const entry of Deno.readDirSync(directory)) {
         if (
           entry.name.startsWith("core-btf-") &&

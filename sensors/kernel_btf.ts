@@ -26,8 +26,8 @@ const MAP_PRIVATE = 2;
 
 /**
  * The kernel's BTF. Mapped where the kernel allows it (6.16 and later):
- * sysfs hands the file out a page per read() otherwise, over a thousand
- * system calls for 6 MB. Read the usual way elsewhere.
+ * sysfs otherwise hands the file out a page per read(), a system call per
+ * page. Read the usual way elsewhere.
  */
 export function readKernelBtf(path: string = KERNEL_BTF): KernelBtf {
   const size = Deno.statSync(path).size;

@@ -1,7 +1,8 @@
 /**
  * Reads a BPF ring buffer (BPF_MAP_TYPE_RINGBUF) straight from its mapped
- * pages, without a libbpf callback per record: about 20 times faster than
- * `ring_buffer__poll` with a `Deno.UnsafeCallback` (see the benchmark).
+ * pages, without a libbpf callback per record, which makes it much faster
+ * than `ring_buffer__poll` with a `Deno.UnsafeCallback`
+ * (bench/ring_decode.ts measures both).
  *
  * Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position and is
  * mapped read-write; from page 1 on come the producer position page and then
