@@ -5,14 +5,10 @@
  * @module
  */
 
-import { cString } from "./libc.ts";
 import { check, checkPointer, libbpf, readCString } from "./libbpf.ts";
 import type { Recorder } from "./bpf_object.ts";
 
-/**
- * An attachment of a program to a hook. Destroying it detaches the program
- * (unless the link was pinned in bpffs, which keeps it alive).
- */
+/** An attachment of a program to a hook. Destroying it detaches the program. */
 export class BpfLink implements Disposable {
   #pointer: Deno.PointerObject | null;
   /** What the link is attached to, for messages. */
@@ -24,24 +20,6 @@ export class BpfLink implements Disposable {
     this.target = target;
   }
 
-  /** The link's file descriptor. */
-  get fd(): number {
-    return libbpf().bpf_link__fd(this.#live());
-  }
-
-  /** Pins the link at a bpffs path so it survives this process. */
-  pin(path: string): void {
-    check(
-      libbpf().bpf_link__pin(this.#live(), cString(path)),
-      `pin link ${this.target} at ${path}`,
-    );
-  }
-
-  /** Removes the link's pin. */
-  unpin(): void {
-    check(libbpf().bpf_link__unpin(this.#live()), `unpin ${this.target}`);
-  }
-
   /** Detaches and frees the link. Safe to call twice. */
   destroy(): void {
     if (!this.#pointer) return;
@@ -51,11 +29,6 @@ export class BpfLink implements Disposable {
 
   [Symbol.dispose](): void {
     this.destroy();
-  }
-
-  #live(): Deno.PointerObject {
-    if (!this.#pointer) throw new Error(`link ${this.target} was destroyed`);
-    return this.#pointer;
   }
 }
 
@@ -81,11 +54,6 @@ export class BpfProgram {
     return libbpf().bpf_program__fd(this.#pointer);
   }
 
-  /** Whether {@linkcode BpfObject.load} loads this program. */
-  get autoload(): boolean {
-    return libbpf().bpf_program__autoload(this.#pointer);
-  }
-
   /** Whether {@linkcode BpfObject.load} loads this program (before load). */
   setAutoload(autoload: boolean): void {
     check(
@@ -96,49 +64,11 @@ export class BpfProgram {
     this.#record?.((object) => object.program(name).setAutoload(autoload));
   }
 
-  /** Attaches by the section name (tracepoints, raw tracepoints, kprobes). */
+  /** Attaches by the section name (raw tracepoints, LSM hooks, kprobes). */
   attach(): BpfLink {
     return this.#link(
       libbpf().bpf_program__attach(this.#pointer),
       this.section,
-    );
-  }
-
-  /**
-   * Attaches to the perf-event tracepoint `category/name`; libbpf finds it
-   * in tracefs (see `ensureTracefs()` in sensors/system.ts).
-   */
-  attachTracepoint(category: string, name: string): BpfLink {
-    return this.#link(
-      libbpf().bpf_program__attach_tracepoint(
-        this.#pointer,
-        cString(category),
-        cString(name),
-      ),
-      `tracepoint ${category}/${name}`,
-    );
-  }
-
-  /** Attaches to a raw tracepoint. */
-  attachRawTracepoint(name: string): BpfLink {
-    return this.#link(
-      libbpf().bpf_program__attach_raw_tracepoint(
-        this.#pointer,
-        cString(name),
-      ),
-      `raw tracepoint ${name}`,
-    );
-  }
-
-  /** Attaches to a kernel function entry (or return) with a kprobe. */
-  attachKprobe(functionName: string, returnProbe = false): BpfLink {
-    return this.#link(
-      libbpf().bpf_program__attach_kprobe(
-        this.#pointer,
-        returnProbe,
-        cString(functionName),
-      ),
-      `kprobe ${functionName}`,
     );
   }
 

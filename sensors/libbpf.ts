@@ -57,31 +57,15 @@ const symbols = {
   // Programs.
   bpf_program__name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__section_name: { parameters: ["pointer"], result: "pointer" },
-  bpf_program__autoload: { parameters: ["pointer"], result: "bool" },
   bpf_program__set_autoload: { parameters: ["pointer", "bool"], result: "i32" },
   bpf_program__fd: { parameters: ["pointer"], result: "i32" },
   bpf_program__attach: { parameters: ["pointer"], result: "pointer" },
-  bpf_program__attach_tracepoint: {
-    parameters: ["pointer", "buffer", "buffer"],
-    result: "pointer",
-  },
-  bpf_program__attach_raw_tracepoint: {
-    parameters: ["pointer", "buffer"],
-    result: "pointer",
-  },
-  bpf_program__attach_kprobe: {
-    parameters: ["pointer", "bool", "buffer"],
-    result: "pointer",
-  },
   bpf_program__attach_cgroup: {
     parameters: ["pointer", "i32"],
     result: "pointer",
   },
   // Links.
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
-  bpf_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
-  bpf_link__unpin: { parameters: ["pointer"], result: "i32" },
-  bpf_link__fd: { parameters: ["pointer"], result: "i32" },
   // Maps of an object.
   bpf_map__name: { parameters: ["pointer"], result: "pointer" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },

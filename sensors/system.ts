@@ -68,15 +68,6 @@ export function cgroup2Mount(mounts: Mount[] = readMounts()): string {
   return mount.target;
 }
 
-/** Mounts a pseudo file system, or says why not as a PreflightError. */
-function mountOrExplain(type: string, target: string): void {
-  try {
-    mountFileSystem(type, target);
-  } catch (error) {
-    throw new PreflightError((error as Error).message);
-  }
-}
-
 /** Whether a path exists (stat succeeds). */
 export function exists(path: string): boolean {
   try {
@@ -85,23 +76,6 @@ export function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Makes sure tracefs is reachable, which libbpf needs to attach perf-event
- * tracepoints (`tp/...`; the sensors use raw tracepoints, which need none);
- * minimal hosts and containers often leave it unmounted.
- *
- * @returns where tracefs is.
- */
-export function ensureTracefs(mounts: Mount[] = readMounts()): string {
-  const mounted = mounts.find((entry) => entry.type === "tracefs");
-  if (mounted) return mounted.target;
-  if (exists("/sys/kernel/debug/tracing/events")) {
-    return "/sys/kernel/debug/tracing";
-  }
-  mountOrExplain("tracefs", "/sys/kernel/tracing");
-  return "/sys/kernel/tracing";
 }
 
 const SECURITYFS = "/sys/kernel/security";
@@ -121,7 +95,7 @@ export function bpfLsm(
     exists(SECURITYFS)
   ) {
     try {
-      mountOrExplain("securityfs", SECURITYFS);
+      mountFileSystem("securityfs", SECURITYFS);
     } catch { /* the read below says what is missing */ }
   }
   const read = (name: string) => {
