@@ -456,7 +456,15 @@ Deno.test("the carried libraries are ELF objects for this architecture", async (
 Deno.test("from source without a build: one line that says to build", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    for (const entry of ["agent", "sensors", "policy", "exporters"]) {
+    const sources = [
+      "agent",
+      "cli",
+      "exporters",
+      "policy",
+      "report",
+      "sensors",
+    ];
+    for (const entry of sources) {
       await run("cp", ["-r", `${ROOT}${entry}`, `${dir}/${entry}`]);
     }
     for (const file of ["main.ts", "version.ts", "deno.json", "package.json"]) {
