@@ -10,7 +10,8 @@
  */
 
 import { TimeFormatter } from "../sensors/event.ts";
-import { BpfObject, libbpf, mapLookup, mapUpdate } from "../sensors/libbpf.ts";
+import { BpfObject } from "../sensors/bpf_object.ts";
+import { libbpf, mapLookup, mapUpdate } from "../sensors/libbpf.ts";
 import { decodeProcessEvent } from "../sensors/process.ts";
 import { RingBufferReader } from "../sensors/ringbuf.ts";
 

@@ -12,7 +12,8 @@
  * @module
  */
 
-import { BpfError, BpfObject, libbpfInfo } from "./libbpf.ts";
+import { BpfObject } from "./bpf_object.ts";
+import { BpfError, libbpf, libbpfInfo } from "./libbpf.ts";
 import { hasEmbeddedLibbpf } from "./libbpf_loader.ts";
 import { closeFd, openDirectory } from "./libc.ts";
 import { readSensorObject } from "./objects.ts";
@@ -146,20 +147,9 @@ function message(error: unknown): string {
 }
 
 function probeType(type: number): boolean | string {
-  const path = libbpfInfo().path;
   try {
-    const lib = Deno.dlopen(path, {
-      libbpf_probe_bpf_prog_type: {
-        parameters: ["u32", "pointer"],
-        result: "i32",
-      },
-    });
-    try {
-      const result = lib.symbols.libbpf_probe_bpf_prog_type(type, null);
-      return result < 0 ? `probe failed (error ${-result})` : result === 1;
-    } finally {
-      lib.close();
-    }
+    const result = libbpf().libbpf_probe_bpf_prog_type(type, null);
+    return result < 0 ? `probe failed (error ${-result})` : result === 1;
   } catch (error) {
     return message(error);
   }

@@ -4,7 +4,7 @@
  *
  * Only ever imported dynamically (see {@linkcode ./objects.ts}): when the
  * sensors have not been built, running from source then fails with one line
- * that says to run `deno task build` instead of a module-graph error.
+ * that says to run `deno task build`, not with a module-graph error.
  *
  * @module
  */

@@ -17,7 +17,9 @@
  * @module
  */
 
-import { closeFd, cString } from "./libc.ts";
+import { cString, memfdWith } from "./libc.ts";
+import { elfArchitecture } from "./elf.ts";
+import { libbpfOverride } from "./environment.ts";
 
 /** Where the libbpf in use came from. */
 export type LibbpfSource = "host" | "embedded";
@@ -66,14 +68,12 @@ async function importCarried(): Promise<readonly CarriedLibrary[] | undefined> {
   );
 }
 
-// The carried libraries (about 600 KB, 280 KB gzipped) are only read when
-// they will be used: a host without libbpf, or RINGFENCE_LIBBPF=embedded.
-// Reading them on every start would cost start-up time and memory for
-// nothing. They are read here, at module load, because libbpf() is
-// synchronous.
+// The carried libraries are only unpacked when they will be used: a host
+// without libbpf, or RINGFENCE_LIBBPF=embedded; elsewhere they would take
+// memory for nothing. They are unpacked here, at module load, because
+// gunzip is asynchronous and libbpf() is not.
 const carried: readonly CarriedLibrary[] | undefined =
-  Deno.env.get("RINGFENCE_LIBBPF") === "embedded" ||
-    (!Deno.env.get("RINGFENCE_LIBBPF") && !hostHasLibbpf())
+  libbpfOverride() === "embedded" || (!libbpfOverride() && !hostHasLibbpf())
     ? await importCarried()
     : undefined;
 
@@ -84,7 +84,7 @@ export async function hasEmbeddedLibbpf(): Promise<boolean> {
 
 /** The candidates in the order to try them. */
 export function libbpfCandidates(
-  override: string | undefined = Deno.env.get("RINGFENCE_LIBBPF"),
+  override: string | undefined = libbpfOverride(),
 ): LibbpfCandidate[] {
   const embedded: LibbpfCandidate = {
     source: "embedded",
@@ -101,88 +101,23 @@ export function libbpfCandidates(
   ];
 }
 
-const MFD_CLOEXEC = 1;
 const RTLD_NOW = 2;
 const RTLD_GLOBAL = 0x100;
 
-const loaderSymbols = {
-  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+const dlSymbols = {
   dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
   dlerror: { parameters: [], result: "pointer" },
 } as const;
 
-type LoaderSymbols = Deno.DynamicLibrary<typeof loaderSymbols>["symbols"];
+type DlSymbols = Deno.DynamicLibrary<typeof dlSymbols>["symbols"];
 
-function loaderLibrary(): LoaderSymbols {
+function dl(): DlSymbols {
   try {
-    return Deno.dlopen("libc.so.6", loaderSymbols).symbols;
+    return Deno.dlopen("libc.so.6", dlSymbols).symbols;
   } catch {
     // glibc before 2.34 keeps dlopen in libdl.
-    const libc = Deno.dlopen("libc.so.6", {
-      memfd_create: loaderSymbols.memfd_create,
-      write: loaderSymbols.write,
-    }).symbols;
-    const libdl = Deno.dlopen("libdl.so.2", {
-      dlopen: loaderSymbols.dlopen,
-      dlerror: loaderSymbols.dlerror,
-    }).symbols;
-    return { ...libc, ...libdl };
+    return Deno.dlopen("libdl.so.2", dlSymbols).symbols;
   }
-}
-
-const ELF_MACHINES: Record<number, string> = { 62: "x86_64", 183: "aarch64" };
-
-/** The architecture an ELF shared object was built for, from e_machine. */
-export function elfArchitecture(bytes: Uint8Array): string {
-  if (
-    bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 ||
-    bytes[2] !== 0x4c || bytes[3] !== 0x46
-  ) {
-    return "not an ELF file";
-  }
-  const machine = bytes[18] | (bytes[19] << 8);
-  return ELF_MACHINES[machine] ?? `ELF machine ${machine}`;
-}
-
-/** Writes `bytes` into a new memfd named `name` and returns its fd. */
-function memfdWith(
-  lib: LoaderSymbols,
-  name: string,
-  bytes: Uint8Array,
-): number {
-  const fd = lib.memfd_create(cString(name), MFD_CLOEXEC);
-  if (fd < 0) throw new Error(`memfd_create failed for ${name}`);
-  const data = new Uint8Array(bytes); // an ArrayBuffer of its own for FFI
-  let written = 0;
-  while (written < data.length) {
-    const rest = data.subarray(written);
-    const count = Number(lib.write(fd, rest, BigInt(rest.length)));
-    if (count <= 0) throw new Error(`cannot write ${name} to its memfd`);
-    written += count;
-  }
-  return fd;
-}
-
-/** A file that lives only in memory, for libbpf calls that take a path. */
-export interface MemoryFile extends Disposable {
-  /** `/proc/self/fd/N`: valid until closed. */
-  readonly path: string;
-  close(): void;
-}
-
-let loader: LoaderSymbols | undefined;
-
-/** Puts `bytes` in a memfd and returns its path. */
-export function memoryFile(name: string, bytes: Uint8Array): MemoryFile {
-  loader ??= loaderLibrary();
-  const fd = memfdWith(loader, name, bytes);
-  let open = true;
-  const close = () => {
-    if (open) closeFd(fd);
-    open = false;
-  };
-  return { path: `/proc/self/fd/${fd}`, close, [Symbol.dispose]: close };
 }
 
 let embeddedPath: string | undefined;
@@ -208,10 +143,10 @@ export function loadEmbeddedLibbpf(): string {
       `the carried libbpf is for ${arch}, this host is ${Deno.build.arch}`,
     );
   }
-  const lib = loader ??= loaderLibrary();
+  const lib = dl();
   let path = "";
   for (const { soname, bytes } of carried) {
-    const fd = memfdWith(lib, soname, bytes);
+    const fd = memfdWith(soname, bytes);
     path = `/proc/self/fd/${fd}`;
     if (soname === "libbpf.so.1") break;
     if (!lib.dlopen(cString(path), RTLD_NOW | RTLD_GLOBAL)) {

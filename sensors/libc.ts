@@ -1,6 +1,6 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
- * descriptors, mmap, madvise, malloc_trim, poll and errno.
+ * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount and errno.
  *
  * @module
  */
@@ -16,6 +16,7 @@ const symbols = {
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // poll, run on a worker thread so the event loop stays free.
   poll_async: {
@@ -33,6 +34,10 @@ const symbols = {
   malloc_trim: { parameters: ["usize"], result: "i32" },
   sysconf: { parameters: ["i32"], result: "i64" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  mount: {
+    parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
+    result: "i32",
+  },
 } as const;
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;
@@ -52,6 +57,7 @@ export const MAP_SHARED = 1;
 export const POLLIN = 1;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
+const MFD_CLOEXEC = 1;
 const SC_PAGESIZE = 30;
 const CLOCK_REALTIME = 0;
 const CLOCK_BOOTTIME = 7;
@@ -93,6 +99,61 @@ export function openDirectory(path: string): number {
 /** Closes a raw fd. */
 export function closeFd(fd: number): void {
   libc().close(fd);
+}
+
+/**
+ * Writes `bytes` into a new memfd named `name` (close-on-exec) and returns
+ * its fd, which the caller closes.
+ */
+export function memfdWith(name: string, bytes: Uint8Array): number {
+  const fd = libc().memfd_create(cString(name), MFD_CLOEXEC);
+  if (fd < 0) throw new Error(`memfd_create failed for ${name}`);
+  const data = new Uint8Array(bytes); // an ArrayBuffer of its own for FFI
+  let written = 0;
+  while (written < data.length) {
+    const rest = data.subarray(written);
+    const count = Number(libc().write(fd, rest, BigInt(rest.length)));
+    if (count <= 0) throw new Error(`cannot write ${name} to its memfd`);
+    written += count;
+  }
+  return fd;
+}
+
+/** A file that lives only in memory, for calls that take a path. */
+export interface MemoryFile extends Disposable {
+  /** `/proc/self/fd/N`: valid until closed. */
+  readonly path: string;
+  /** Closes the memfd; safe to call twice. */
+  close(): void;
+}
+
+/** Puts `bytes` in a memfd and returns its path. */
+export function memoryFile(name: string, bytes: Uint8Array): MemoryFile {
+  const fd = memfdWith(name, bytes);
+  let open = true;
+  const close = () => {
+    if (open) closeFd(fd);
+    open = false;
+  };
+  return { path: `/proc/self/fd/${fd}`, close, [Symbol.dispose]: close };
+}
+
+/**
+ * Mounts a pseudo file system (`type` as its source too), e.g. tracefs.
+ *
+ * @throws {Error} with the kernel's reason.
+ */
+export function mountFileSystem(type: string, target: string): void {
+  const result = libc().mount(
+    cString(type),
+    cString(target),
+    cString(type),
+    0n,
+    null,
+  );
+  if (result !== 0) {
+    throw new Error(`cannot mount ${type} at ${target}: ${strerror(errno())}`);
+  }
 }
 
 function clockNs(clock: number): bigint {

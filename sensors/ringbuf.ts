@@ -1,7 +1,8 @@
 /**
  * Reads a BPF ring buffer (BPF_MAP_TYPE_RINGBUF) straight from its mapped
- * pages, without a libbpf callback per record: about 20 times faster than
- * `ring_buffer__poll` with a `Deno.UnsafeCallback` (see the benchmark).
+ * pages, without a libbpf callback per record, which makes it much faster
+ * than `ring_buffer__poll` with a `Deno.UnsafeCallback`
+ * (bench/ring_decode.ts measures both).
  *
  * Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position and is
  * mapped read-write; from page 1 on come the producer position page and then
@@ -302,14 +303,4 @@ export async function waitForData(
   }
   const revents = new Int16Array(pollfds.buffer);
   return fds.filter((_, index) => revents[index * 4 + 3] !== 0);
-}
-
-/**
- * Sleeps `ms` milliseconds on a worker thread, like {@linkcode waitForData}
- * with nothing to wait for: a wait that does not load Deno's timers, which
- * its first `setTimeout` does (about 5 ms). Dearer than a timer each time
- * (a worker thread's round trip): for waits that are few.
- */
-export async function pause(ms: number): Promise<void> {
-  await waitForData([], ms);
 }

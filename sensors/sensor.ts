@@ -5,13 +5,9 @@
  * @module
  */
 
-import {
-  type BpfError,
-  type BpfLink,
-  BpfObject,
-  mapLookup,
-  numPossibleCpus,
-} from "./libbpf.ts";
+import { type BpfError, mapLookup, numPossibleCpus } from "./libbpf.ts";
+import { BpfObject } from "./bpf_object.ts";
+import type { BpfLink } from "./bpf_program.ts";
 import { type RecordHandler, RingBufferReader } from "./ringbuf.ts";
 
 /** Counters a sensor keeps in the kernel (`enum sensor_stat`). */
@@ -103,10 +99,9 @@ export class Sensor implements Disposable {
     sensors: readonly Sensor[],
     whileLoading?: () => void,
   ): Promise<(BpfError | undefined)[]> {
-    const { errors } = await BpfObject.loadEach(
-      sensors.map((sensor) => sensor.object),
-      { whileLoading },
-    );
+    const loading = BpfObject.loadEach(sensors.map((sensor) => sensor.object));
+    whileLoading?.();
+    const { errors } = await loading;
     sensors.forEach((sensor, index) => {
       if (!errors[index]) sensor.loaded();
     });

@@ -6,7 +6,7 @@
  */
 
 import { libbpfInfo } from "./libbpf.ts";
-import { cString, errno, strerror } from "./libc.ts";
+import { mountFileSystem } from "./libc.ts";
 
 /** A host requirement that is not met; the CLI exits 2 on it. */
 export class PreflightError extends Error {
@@ -68,33 +68,6 @@ export function cgroup2Mount(mounts: Mount[] = readMounts()): string {
   return mount.target;
 }
 
-const symbols = {
-  mount: {
-    parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
-    result: "i32",
-  },
-} as const;
-
-function mountFileSystem(type: string, target: string): void {
-  const lib = Deno.dlopen("libc.so.6", symbols);
-  try {
-    const result = lib.symbols.mount(
-      cString(type),
-      cString(target),
-      cString(type),
-      0n,
-      null,
-    );
-    if (result !== 0) {
-      throw new PreflightError(
-        `cannot mount ${type} at ${target}: ${strerror(errno())}`,
-      );
-    }
-  } finally {
-    lib.close();
-  }
-}
-
 /** Whether a path exists (stat succeeds). */
 export function exists(path: string): boolean {
   try {
@@ -103,23 +76,6 @@ export function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Makes sure tracefs is reachable, which libbpf needs to attach perf-event
- * tracepoints (`tp/...`; the sensors use raw tracepoints, which need none);
- * minimal hosts and containers often leave it unmounted.
- *
- * @returns where tracefs is.
- */
-export function ensureTracefs(mounts: Mount[] = readMounts()): string {
-  const mounted = mounts.find((entry) => entry.type === "tracefs");
-  if (mounted) return mounted.target;
-  if (exists("/sys/kernel/debug/tracing/events")) {
-    return "/sys/kernel/debug/tracing";
-  }
-  mountFileSystem("tracefs", "/sys/kernel/tracing");
-  return "/sys/kernel/tracing";
 }
 
 const SECURITYFS = "/sys/kernel/security";

@@ -1,15 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  Btf,
-  cachedMinimalCoreBtf,
-  CoreBtfError,
-  coreRoots,
-  essentialLength,
-  minimalCoreBtf,
-  minimizeBtf,
-  readKernelBtf,
-} from "../sensors/core_btf.ts";
-import { BpfObject } from "../sensors/libbpf.ts";
+import { Btf, CoreBtfError, essentialLength } from "../sensors/btf.ts";
+import { minimalCoreBtf, minimizeBtf } from "../sensors/core_btf.ts";
+import { cachedMinimalCoreBtf } from "../sensors/core_btf_cache.ts";
+import { coreRoots } from "../sensors/core_relocations.ts";
+import { readKernelBtf } from "../sensors/kernel_btf.ts";
+import { BpfObject } from "../sensors/bpf_object.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 
 const SENSORS = ["process", "network", "file-system"];
@@ -164,7 +159,8 @@ kernelTest(
     // libbpf logs every patched instruction at debug level: the same lines
     // with either BTF mean the same relocated programs.
     const script = `
-    import { BpfObject, takeLog } from "${ROOT}sensors/libbpf.ts";
+    import { BpfObject } from "${ROOT}sensors/bpf_object.ts";
+    import { takeLog } from "${ROOT}sensors/libbpf.ts";
     const [name, btf] = Deno.args;
     const bytes = Deno.readFileSync("${ROOT}bpf/build/sensor." + name + ".bpf.o");
     using object = BpfObject.open(bytes, name, btf ? { btfCustomPath: btf } : {});

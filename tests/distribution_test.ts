@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { AGENT_V8_FLAGS } from "../scripts/_dist.ts";
-import { elfArchitecture, libbpfCandidates } from "../sensors/libbpf_loader.ts";
+import { elfArchitecture } from "../sensors/elf.ts";
+import { libbpfCandidates } from "../sensors/libbpf_loader.ts";
 import {
   EAGER_REQUIRE,
   JS_BASE64_DECODER,
@@ -387,7 +388,8 @@ if (!denort) {
 }
 
 const LIBBPF_PROBE = `
-import { BpfObject, libbpfInfo } from "${ROOT}sensors/libbpf.ts";
+import { BpfObject } from "${ROOT}sensors/bpf_object.ts";
+import { libbpfInfo } from "${ROOT}sensors/libbpf.ts";
 import { readSensorObject } from "${ROOT}sensors/objects.ts";
 const info = libbpfInfo();
 using object = BpfObject.open(await readSensorObject("process"), "sensor.process");

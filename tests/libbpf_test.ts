@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { BpfObject } from "../sensors/bpf_object.ts";
 import {
   BpfError,
-  BpfObject,
   mapDelete,
   mapKeys,
   mapLookup,

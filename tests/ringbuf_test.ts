@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { BpfObject, mapLookup, mapUpdate } from "../sensors/libbpf.ts";
+import { BpfObject } from "../sensors/bpf_object.ts";
+import { mapLookup, mapUpdate } from "../sensors/libbpf.ts";
 import { pageSize } from "../sensors/libc.ts";
 import { RingBufferReader } from "../sensors/ringbuf.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
