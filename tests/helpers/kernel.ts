@@ -238,11 +238,26 @@ export async function startAgent(
       return { code, stderr: text };
     },
   };
+  // The armed line comes just before the ready file: a caller that passed
+  // one may read it as soon as this returns.
+  const readyFile = args[args.indexOf("--ready-file") + 1];
   try {
     await agent.waitFor("armed after");
+    while (args.includes("--ready-file") && !await exists(readyFile)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   } catch (error) {
     await agent.stop();
     throw error;
   }
   return agent;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
