@@ -243,7 +243,9 @@ export async function startAgent(
   const readyFile = args[args.indexOf("--ready-file") + 1];
   try {
     await agent.waitFor("armed after");
+    const deadline = Date.now() + 10_000;
     while (args.includes("--ready-file") && !await exists(readyFile)) {
+      if (Date.now() > deadline) throw new Error(`no ready file: ${text}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   } catch (error) {
