@@ -29,7 +29,7 @@ import {
 } from "./document.ts";
 import { PolicyError, readPolicyText } from "./source.ts";
 
-export { declaresFiles, PolicyError, readPolicyText } from "./source.ts";
+export { PolicyError, readPolicyText } from "./source.ts";
 
 const TOP_KEYS = [
   "version",

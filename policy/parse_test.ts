@@ -1,10 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  declaresFiles,
-  loadPolicy,
-  parsePolicy,
-  PolicyError,
-} from "./parse.ts";
+import { loadPolicy, parsePolicy, PolicyError } from "./parse.ts";
 import { DEFAULT_PROCESSES, type Policy } from "./schema.ts";
 
 const FILE = "ci/policy.yaml";
@@ -661,13 +656,4 @@ Deno.test("parsePolicy() refuses more patterns than the kernel's maps hold", () 
     `version: 1\nfiles:\n  watch: [${many(4096, (i) => `/w${i}/**`)}]\n`,
     FILE,
   );
-});
-
-Deno.test("declaresFiles() guesses a top-level files section from the text", () => {
-  assert.equal(declaresFiles("version: 1\nfiles:\n  watch: [a]\n"), true);
-  assert.equal(declaresFiles("version: 1\nfiles :\n"), true);
-  assert.equal(declaresFiles("version: 1\n# files:\n"), false);
-  assert.equal(declaresFiles("version: 1\nnetwork:\n  files: 1\n"), false);
-  // Missed by the guess, which only costs a second load.
-  assert.equal(declaresFiles('{version: 1, files: {watch: ["a"]}}'), false);
 });

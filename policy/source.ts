@@ -35,16 +35,6 @@ export class PolicyError extends Error {
 }
 
 /**
- * Whether a policy's text seems to have a top-level `files` section (a
- * line that starts with `files:`), without parsing it: a guess, for
- * loading sensor.file-system while the policy is parsed. A flow-style or
- * quoted top-level key is missed; the parse decides.
- */
-export function declaresFiles(text: string): boolean {
-  return /^files[ \t]*:/m.test(text);
-}
-
-/**
  * Reads a policy file's text.
  *
  * @throws {PolicyError} `<path>: cannot read policy: <reason>` when the file
