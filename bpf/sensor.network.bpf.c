@@ -19,6 +19,9 @@
 
 #include "lib/scope.h"
 #include "lib/ring.h"
+#include "lib/bounds.h"
+#include "lib/packet.h"
+#include "lib/dns.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -27,37 +30,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define TCP_LISTEN 10
 #define SIGKILL 9
-#define DNS_PORT 53
 #define TLS_PORT 443
 
 /* a UDP stream to one destination is reported once a minute, not per packet */
 #define SEND_REPORT_INTERVAL_NS (60ULL * 1000000000ULL)
-
-/* bytes of a DNS message read; answers past them are not seen */
-#define DNS_MSG_MAX 1024
-/* answer records looked at per message */
-#define DNS_MAX_RECORDS 32
-/* names one answer may allow: the question and its CNAME chain */
-#define DNS_MAX_CHAIN 8
-/* label boundaries tried against wildcard rules */
-#define DNS_MAX_LABELS 16
-/* compression pointers followed in one name */
-#define DNS_MAX_JUMPS 16
-#define DNS_TYPE_A 1
-#define DNS_TYPE_CNAME 5
-#define DNS_TYPE_AAAA 28
-#define DNS_CLASS_IN 1
-
-/*
- * v & mask, with the mask kept: clang drops masks it can prove redundant
- * from an earlier bounds check, and the verifier may not have that check
- * on the same register.
- */
-#define MASKED(v, mask) ({					\
-	__u64 __v = (v);					\
-	asm volatile("" : "+r"(__v));				\
-	__v & (mask);						\
-})
 
 /* 512 KiB: about 2,100 records (240 bytes each), 0.2 s of a 10,000/s storm */
 struct {
@@ -156,63 +132,6 @@ struct {
 	__type(value, __u64);
 } send_reported SEC(".maps");
 
-/* where a DNS name is being read from, and what came of it */
-struct name_cursor {
-	__u32 pos;		/* next label in msg */
-	__u32 out;		/* bytes written to name */
-	__u32 end;		/* offset just past the name in its record */
-	__u32 jumps;		/* compression pointers followed */
-	__u32 labels;
-	__u32 error;		/* 1 malformed, 2 longer than DNS_NAME_MAX */
-	__u32 done;
-	__u8 label_off[DNS_MAX_LABELS];	/* where each label starts in name */
-};
-
-/* too large for the stack: a DNS message and the names read from it */
-struct dns_scratch {
-	__u8 msg[DNS_MSG_MAX];
-	/* slack so that masked label copies out of msg stay in the value */
-	__u8 msg_slack[64];
-	__u8 name[DNS_NAME_MAX];
-	struct domain_key key;
-	/* slack for masked copies into and out of name */
-	__u8 name_slack[256];
-	__u32 len;
-	struct name_cursor cur;
-	__u64 hash;		/* of name, as read_name() left it */
-	__u32 matched;
-	/* the answer being walked */
-	__u32 walk_pos;
-	__u32 walk_count;
-	/* names this answer allows: the question and its CNAME targets */
-	__u32 chain_count;
-	__u64 chain_hash[DNS_MAX_CHAIN];
-	struct allow_ports chain_ports[DNS_MAX_CHAIN];
-	struct dns_allow entry;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct dns_scratch);
-} dns_scratch SEC(".maps");
-
-/* addresses are kept as four network-order words; IPv4 in the first */
-struct addr16 {
-	__u32 w[4];
-};
-
-struct packet {
-	__u8 family;
-	__u8 protocol;
-	__u16 sport;
-	__u16 dport;
-	__u32 l4_offset;
-	struct addr16 saddr;
-	struct addr16 daddr;
-};
-
 /* keep the event type in BTF for the layout test */
 const struct network_event *unused_network_event __attribute__((unused));
 
@@ -223,30 +142,11 @@ static __always_inline struct network_config *get_config(void)
 	return bpf_map_lookup_elem(&net_config, &zero);
 }
 
-static __always_inline struct dns_scratch *get_scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&dns_scratch, &zero);
-}
-
 static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 {
 	if (family == 4)
 		return (a->w[0] & bpf_htonl(0xff000000)) == bpf_htonl(0x7f000000);
 	return !a->w[0] && !a->w[1] && !a->w[2] && a->w[3] == bpf_htonl(1);
-}
-
-/* ::ffff:a.b.c.d is IPv4 for reporting and matching alike */
-static __always_inline void fold_v4_mapped(__u8 *family, struct addr16 *a)
-{
-	if (*family == 6 && !a->w[0] && !a->w[1] &&
-	    a->w[2] == bpf_htonl(0xffff)) {
-		*family = 4;
-		a->w[0] = a->w[3];
-		a->w[2] = 0;
-		a->w[3] = 0;
-	}
 }
 
 static __always_inline bool port_listed(const struct allow_ports *allowed,
@@ -646,212 +546,7 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	return 0;
 }
 
-/* ---- packets ---- */
-
-/* Reads addresses, protocol and ports; skb data starts at the IP header. */
-static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
-{
-	__u8 version;
-	__u16 ports[2];
-
-	if (bpf_skb_load_bytes(skb, 0, &version, 1))
-		return -1;
-	version >>= 4;
-	if (version == 4) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		p->family = 4;
-		p->protocol = ip.protocol;
-		p->saddr.w[0] = ip.saddr;
-		p->daddr.w[0] = ip.daddr;
-		p->l4_offset = ip.ihl * 4;
-		/* a later fragment has no ports */
-		if (ip.frag_off & bpf_htons(0x1fff))
-			return 0;
-	} else if (version == 6) {
-		struct ipv6hdr ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		p->family = 6;
-		p->protocol = ip.nexthdr;
-		__builtin_memcpy(p->saddr.w, &ip.saddr, 16);
-		__builtin_memcpy(p->daddr.w, &ip.daddr, 16);
-		p->l4_offset = sizeof(ip);
-		fold_v4_mapped(&p->family, &p->saddr);
-		fold_v4_mapped(&p->family, &p->daddr);
-	} else {
-		return -1;
-	}
-	if (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP) {
-		if (bpf_skb_load_bytes(skb, p->l4_offset, ports, sizeof(ports)))
-			return -1;
-		p->sport = bpf_ntohs(ports[0]);
-		p->dport = bpf_ntohs(ports[1]);
-	}
-	return 0;
-}
-
-/* Where a UDP or TCP payload starts (DNS over TCP: after its length). */
-static __always_inline int dns_payload_offset(struct __sk_buff *skb,
-					      const struct packet *p)
-{
-	__u8 doff;
-
-	if (p->protocol == IPPROTO_UDP)
-		return p->l4_offset + 8;
-	if (bpf_skb_load_bytes(skb, p->l4_offset + 12, &doff, 1))
-		return -1;
-	return p->l4_offset + (doff >> 4) * 4 + 2;
-}
-
-/* Copies a payload (a DNS message, a TLS hello) into scratch; its length, or -1. */
-static __always_inline int load_payload(struct __sk_buff *skb, int offset,
-				    struct dns_scratch *s)
-{
-	__u32 len = skb->len;
-	__u64 n;
-
-	if (offset < 0 || offset >= len)
-		return -1;
-	n = len - (__u32)offset;
-	if (n > DNS_MSG_MAX)
-		n = DNS_MSG_MAX;
-	/* keep clang from folding the bounds into one the verifier cannot use */
-	asm volatile("" : "+r"(n));
-	if (n < 12 || n > DNS_MSG_MAX)
-		return -1;
-	if (bpf_skb_load_bytes(skb, offset, s->msg, n))
-		return -1;
-	s->len = n;
-	return n;
-}
-
-static __always_inline __u16 msg_u16(struct dns_scratch *s, __u32 pos)
-{
-	return (s->msg[pos & (DNS_MSG_MAX - 1)] << 8) |
-	       s->msg[(pos + 1) & (DNS_MSG_MAX - 1)];
-}
-
-/* ---- DNS names ---- */
-
-/*
- * The parse state lives in the scratch map, not on the stack: the verifier
- * knows nothing of map contents, so every bpf_loop step looks the same to
- * it and the loops verify in one pass instead of one per iteration.
- */
-
-/* One label or one compression pointer per call (bpf_loop). */
-static long name_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	struct name_cursor *c;
-	__u32 pos, out, len, target;
-
-	if (!s)
-		return 1;
-	c = &s->cur;
-	pos = c->pos;
-	out = c->out;
-	if (pos + 1 > s->len || pos >= DNS_MSG_MAX) {
-		c->error = 1;
-		return 1;
-	}
-	len = s->msg[pos & (DNS_MSG_MAX - 1)];
-	if ((len & 0xc0) == 0xc0) {
-		if (pos + 2 > s->len) {
-			c->error = 1;
-			return 1;
-		}
-		target = ((len & 0x3f) << 8) | s->msg[(pos + 1) & (DNS_MSG_MAX - 1)];
-		if (!c->end)
-			c->end = pos + 2;
-		/* only backwards: a pointer to itself or ahead could loop */
-		if (target >= pos || ++c->jumps > DNS_MAX_JUMPS) {
-			c->error = 1;
-			return 1;
-		}
-		c->pos = target;
-		return 0;
-	}
-	if (len & 0xc0) {
-		c->error = 1;
-		return 1;
-	}
-	if (len == 0) {
-		if (out >= DNS_NAME_MAX) {
-			c->error = 2;
-			return 1;
-		}
-		s->name[out & (DNS_NAME_MAX - 1)] = 0;
-		c->out = out + 1;
-		if (!c->end)
-			c->end = pos + 1;
-		c->done = 1;
-		return 1;
-	}
-	if (pos + 1 + len > s->len) {
-		c->error = 1;
-		return 1;
-	}
-	if (out + len + 2 > DNS_NAME_MAX) {
-		c->error = 2;
-		return 1;
-	}
-	if (c->labels < DNS_MAX_LABELS)
-		c->label_off[MASKED(c->labels, DNS_MAX_LABELS - 1)] = out;
-	c->labels++;
-	s->name[out & (DNS_NAME_MAX - 1)] = len;
-	bpf_probe_read_kernel(&s->name[(out + 1) & (DNS_NAME_MAX - 1)], len & 63,
-			      &s->msg[(pos + 1) & (DNS_MSG_MAX - 1)]);
-	c->out = out + 1 + len;
-	c->pos = pos + 1 + len;
-	return 0;
-}
-
-/* Lowercases one byte of the name and hashes it (bpf_loop). */
-static long lower_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	__u8 ch;
-
-	if (!s || index >= s->cur.out)
-		return 1;
-	ch = s->name[index & (DNS_NAME_MAX - 1)];
-	/* label lengths are at most 63, below 'A' */
-	if (ch >= 'A' && ch <= 'Z') {
-		ch |= 0x20;
-		s->name[index & (DNS_NAME_MAX - 1)] = ch;
-	}
-	s->hash = (s->hash ^ ch) * 0x100000001b3ULL;
-	return 0;
-}
-
-/*
- * Reads the name at `pos` of scratch msg into scratch name (lowercased),
- * with s->cur describing it and s->hash a hash of it for comparing names
- * within one message. 0, or -1 malformed, -2 longer than DNS_NAME_MAX.
- * Global, so the verifier checks it once rather than at every call.
- */
-__noinline int read_name(__u32 pos)
-{
-	struct dns_scratch *s = get_scratch();
-
-	if (!s)
-		return -1;
-	__builtin_memset(&s->cur, 0, sizeof(s->cur));
-	s->cur.pos = pos;
-	bpf_loop(DNS_MAX_LABELS * 4 + DNS_MAX_JUMPS, name_step, NULL, 0);
-	if (s->cur.error == 2)
-		return -2;
-	if (s->cur.error || !s->cur.done)
-		return -1;
-	s->hash = 0xcbf29ce484222325ULL;
-	bpf_loop(DNS_NAME_MAX, lower_step, NULL, 0);
-	return 0;
-}
+/* ---- DNS ---- */
 
 /* Tries the allowed-domain keys for the name's suffix at one label (bpf_loop). */
 static long domain_step(__u32 index, void *unused)
@@ -966,6 +661,7 @@ static long record_step(__u32 index, void *unused)
 		return 1;
 	if (read_name(s->walk_pos))
 		return 1;
+	/* TYPE, CLASS, TTL, RDLENGTH, then RDATA (RFC 1035 §4.1.3) */
 	pos = s->cur.end;
 	if (pos + 10 > s->len)
 		return 1;
@@ -1016,16 +712,10 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 					 const struct packet *p)
 {
 	struct dns_scratch *s = get_scratch();
-	__u16 flags;
 
 	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
 		return;
-	flags = msg_u16(s, 2);
-	/* a response, standard query, no error, one question */
-	if (!(flags & 0x8000) || (flags & 0x7800) || (flags & 0x000f) ||
-	    msg_u16(s, 4) != 1)
-		return;
-	if (read_name(12))
+	if (!dns_is_answer(s) || read_name(DNS_HEADER_SIZE))
 		return;
 	s->matched = 0;
 	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
@@ -1033,8 +723,9 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 		return;
 	s->chain_count = 1;
 	s->chain_hash[0] = s->hash;
+	/* the answers follow the question's QTYPE and QCLASS (RFC 1035 §4.1.2) */
 	s->walk_pos = s->cur.end + 4;
-	s->walk_count = msg_u16(s, 6);
+	s->walk_count = msg_u16(s, DNS_ANCOUNT);
 	bpf_loop(DNS_MAX_RECORDS, record_step, NULL, 0);
 }
 
@@ -1050,10 +741,9 @@ __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 
 	if (!s || !cfg || !p || !owner || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
 		return 0;
-	/* queries only: QR clear */
-	if (msg_u16(s, 2) & 0x8000 || msg_u16(s, 4) == 0)
+	if (!dns_is_query(s))
 		return 0;
-	err = read_name(12);
+	err = read_name(DNS_HEADER_SIZE);
 	if (err == -1)
 		return 0;
 	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
