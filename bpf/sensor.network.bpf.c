@@ -9,7 +9,12 @@
  * Sockets those hooks never see (raw, ICMP) are held at cgroup_skb/egress,
  * by the owner recorded with the socket when it was created. DNS answers
  * from trusted resolvers are read in cgroup_skb/ingress, before the socket
- * gets them, and admit the addresses they carry for allowed names.
+ * gets them, and admit the addresses they carry for allowed names; the
+ * first payload to such an address must then name an allowed domain.
+ *
+ * This file holds the hooks and their decisions. The formats they read
+ * are parsed in lib/packet.h (IP, TCP, UDP), lib/dns.h (DNS messages) and
+ * lib/tls_http.h (TLS ClientHello, HTTP Host).
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,12 +36,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define TCP_LISTEN 10
 #define SIGKILL 9
-#define TLS_PORT 443
 
 /* a UDP stream to one destination is reported once a minute, not per packet */
 #define SEND_REPORT_INTERVAL_NS (60ULL * 1000000000ULL)
 
-/* 512 KiB: about 2,100 records (240 bytes each), 0.2 s of a 10,000/s storm */
+/* 512 KiB: about 2,100 records of 240 bytes, for a burst of connects */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 512 * 1024);
@@ -136,6 +140,8 @@ struct {
 /* keep the event type in BTF for the layout test */
 const struct network_event *unused_network_event __attribute__((unused));
 
+/* ---- policy ---- */
+
 static __always_inline struct network_config *get_config(void)
 {
 	__u32 zero = 0;
@@ -143,6 +149,7 @@ static __always_inline struct network_config *get_config(void)
 	return bpf_map_lookup_elem(&net_config, &zero);
 }
 
+/* 127.0.0.0/8 (RFC 1122 §3.2.1.3) and ::1 (RFC 4291 §2.5.3) */
 static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 {
 	if (family == 4)
@@ -150,6 +157,7 @@ static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 	return !a->w[0] && !a->w[1] && !a->w[2] && a->w[3] == bpf_htonl(1);
 }
 
+/* Whether port is one of allowed's; a count of 0 allows any port. */
 static __always_inline bool port_listed(const struct allow_ports *allowed,
 					__u16 port)
 {
@@ -164,6 +172,7 @@ static __always_inline bool port_listed(const struct allow_ports *allowed,
 	return false;
 }
 
+/* Whether (a, port) is a trusted resolver in the live policy. */
 static __always_inline bool is_resolver(struct network_config *cfg,
 					__u8 family, const struct addr16 *a,
 					__u16 port)
@@ -176,6 +185,7 @@ static __always_inline bool is_resolver(struct network_config *cfg,
 	return bpf_map_lookup_elem(&resolvers, &key) != NULL;
 }
 
+/* The ports of the longest allowed prefix holding a in the live policy. */
 static __always_inline struct allow_ports *lookup_rule(struct network_config *cfg,
 						       __u8 family,
 						       const struct addr16 *a)
@@ -197,6 +207,7 @@ static __always_inline struct allow_ports *lookup_rule(struct network_config *cf
 	}
 }
 
+/* What DNS answers admitted for a, live or expired. */
 static __always_inline struct dns_allow *lookup_dns(__u8 family,
 						    const struct addr16 *a)
 {
@@ -267,6 +278,8 @@ static __always_inline bool maybe_kill(struct network_config *cfg, __u8 verdict)
 	/* delivered on the way back to user space, after the EPERM */
 	return bpf_send_signal(SIGKILL) == 0;
 }
+
+/* ---- socket owners and events ---- */
 
 /* Records who made a socket the first time a monitored process uses it. */
 static __always_inline void tag_owner(struct bpf_sock *sk,
@@ -355,8 +368,22 @@ static __always_inline void fill_addresses(struct network_event *event,
 	event->query_size = 0;
 }
 
-/* ---- connect, sendmsg, bind: the calling process is current ---- */
+/* ---- connect, sendmsg, bind, listen: the caller is current ---- */
 
+/* The address a connect, sendmsg or bind names, IPv4-mapped folded. */
+#define USER_ADDRESS(ctx, family, a) do {				\
+	if ((family) == 4) {						\
+		(a).w[0] = (ctx)->user_ip4;				\
+	} else {							\
+		(a).w[0] = (ctx)->user_ip6[0];				\
+		(a).w[1] = (ctx)->user_ip6[1];				\
+		(a).w[2] = (ctx)->user_ip6[2];				\
+		(a).w[3] = (ctx)->user_ip6[3];				\
+		fold_v4_mapped(&(family), &(a));			\
+	}								\
+} while (0)
+
+/* The local address and port of the socket (zero while it is unbound). */
 static __always_inline void sock_source(struct bpf_sock *sk, __u8 family,
 					struct addr16 *saddr, __u16 *sport)
 {
@@ -374,6 +401,10 @@ static __always_inline void sock_source(struct bpf_sock *sk, __u8 family,
 	}
 }
 
+/*
+ * Judges the destination of a connect or sendmsg and reports it; a 0
+ * return makes the syscall fail with EPERM.
+ */
 static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 					  __u8 family)
 {
@@ -390,15 +421,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	cfg = get_config();
 	if (!cfg)
 		return 1;
-	if (family == 4) {
-		daddr.w[0] = ctx->user_ip4;
-	} else {
-		daddr.w[0] = ctx->user_ip6[0];
-		daddr.w[1] = ctx->user_ip6[1];
-		daddr.w[2] = ctx->user_ip6[2];
-		daddr.w[3] = ctx->user_ip6[3];
-		fold_v4_mapped(&family, &daddr);
-	}
+	USER_ADDRESS(ctx, family, daddr);
 	dport = bpf_ntohs((__u16)ctx->user_port);
 	protocol = ctx->protocol;
 	tag_owner(ctx->sk, scope);
@@ -449,6 +472,7 @@ int sendmsg6(struct bpf_sock_addr *ctx)
 	return sock_addr_hook(ctx, NETWORK_SEND, 6);
 }
 
+/* Reports a bind: binds are never refused. */
 static __always_inline int bind_hook(struct bpf_sock_addr *ctx, __u8 family)
 {
 	struct addr16 saddr = {}, none = {};
@@ -458,15 +482,7 @@ static __always_inline int bind_hook(struct bpf_sock_addr *ctx, __u8 family)
 	if (!scope)
 		return 1;
 	tag_owner(ctx->sk, scope);
-	if (family == 4) {
-		saddr.w[0] = ctx->user_ip4;
-	} else {
-		saddr.w[0] = ctx->user_ip6[0];
-		saddr.w[1] = ctx->user_ip6[1];
-		saddr.w[2] = ctx->user_ip6[2];
-		saddr.w[3] = ctx->user_ip6[3];
-		fold_v4_mapped(&family, &saddr);
-	}
+	USER_ADDRESS(ctx, family, saddr);
 	event = reserve_event();
 	if (!event)
 		return 1;
@@ -509,8 +525,9 @@ int sock_create(struct bpf_sock *ctx)
 }
 
 /*
- * A raw tracepoint rather than tp/sock/: detaching a perf-event tracepoint
- * waits for RCU grace periods (about 75 ms on a 2-core VM) at every exit.
+ * A raw tracepoint, not tp/sock/inet_sock_set_state: detaching a
+ * perf-event tracepoint waits for RCU grace periods, which would hold up
+ * every agent exit.
  */
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newstate)
@@ -547,9 +564,12 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	return 0;
 }
 
-/* ---- DNS ---- */
+/* ---- allowed domains and DNS answers ---- */
 
-/* Tries the allowed-domain keys for the name's suffix at one label (bpf_loop). */
+/*
+ * Tries the allowed-domain keys for the scratch name's suffix at one
+ * label; on a match, chain_ports[0] gets the rule's ports (bpf_loop).
+ */
 static long domain_step(__u32 index, void *unused)
 {
 	struct network_config *cfg = get_config();
@@ -582,9 +602,11 @@ static long domain_step(__u32 index, void *unused)
 	return 1;
 }
 
-/* ---- DNS answers ---- */
-
-/* Global: its nested loops are verified once, not at every caller. */
+/*
+ * Adds the ports of from to into; either one allowing any port (count 0)
+ * makes the union any port. Global, so the verifier checks its nested
+ * loops once, not at every caller.
+ */
 __noinline int merge_ports(struct allow_ports *into,
 			   const struct allow_ports *from)
 {
@@ -612,6 +634,10 @@ __noinline int merge_ports(struct allow_ports *into,
 	return 0;
 }
 
+/*
+ * Admits an address (key of map) for the answer's TTL, held between the
+ * policy's dns_min_ttl and dns_max_ttl, with the ports of its name.
+ */
 static __always_inline void admit(struct network_config *cfg,
 				  struct dns_scratch *s, void *map, void *key,
 				  __u32 ttl, const struct allow_ports *ports)
@@ -636,7 +662,10 @@ static __always_inline void admit(struct network_config *cfg,
 	bpf_map_update_elem(map, key, entry, BPF_ANY);
 }
 
-/* Which allowed name of this message the scratch hash is, or -1. */
+/*
+ * Finds which allowed name of this message (the question, a CNAME target)
+ * the scratch hash is: its index in *found, left at -1 when none (bpf_loop).
+ */
 static long chain_step(__u32 index, void *found)
 {
 	struct dns_scratch *s = get_scratch();
@@ -730,7 +759,10 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 	bpf_loop(DNS_MAX_RECORDS, record_step, NULL, 0);
 }
 
-/* Reports the name a monitored socket asks a DNS server for (global). */
+/*
+ * Reports the name a monitored socket asks a DNS server for. Global, so
+ * the verifier checks it once.
+ */
 __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 			    const struct packet *p,
 			    const struct sock_owner *owner)
@@ -768,6 +800,8 @@ __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 	submit_event(event);
 	return 0;
 }
+
+/* ---- packets: the owner is in socket storage ---- */
 
 /*
  * The first payload to an address only DNS admitted must name an allowed
@@ -843,9 +877,10 @@ static __always_inline bool to_resolver(struct network_config *cfg,
 
 /*
  * The way out for sockets connect/sendmsg never see (raw, ICMP): judged
- * here by their owner. TCP and UDP were judged at connect/sendmsg; here
- * only their DNS queries are read (to report the names asked) and TLS
- * hellos to port 443 (to hold them to the allowed names).
+ * here by their owner. TCP and UDP are judged at connect/sendmsg; here
+ * only their DNS queries are read (to report the names asked), and the
+ * first payload of a TCP connection, whose server name check_sni() holds
+ * to the allowed domains.
  */
 SEC("cgroup_skb/egress")
 int egress(struct __sk_buff *skb)
