@@ -5,20 +5,20 @@
  *
  * Hooks: raw_tp/sys_enter and raw_tp/sys_exit (fentry, LSM and kprobes
  * are not available everywhere), which pick out the syscalls below by
- * number. There is no bpf_d_path there: full paths are built here by
- * walking dentries.
+ * number. There is no bpf_d_path there: full paths are built by walking
+ * dentries (lib/path.h).
  *
  * - open, openat, openat2, creat: at sys_exit, from the new fd's struct
  *   file (dentry walk up through the mounts). The path is the canonical
  *   one: relative names, dirfds, "..", and symlinks are all resolved, and
  *   only opens that succeeded are reported.
  * - unlink, rmdir, rename, link, symlink, mkdir, chmod, chown, truncate
- *   by name: the name given to the
- *   syscall joined to the directory it is relative to (cwd or dirfd, by
- *   dentry walk), checked for success at sys_exit. The name's own "." and
- *   ".." are left to user space to normalise (the event says so), and a
- *   symlink inside the name is not followed: that needs the lookup the
- *   syscall does, which no tracepoint exposes.
+ *   by name: the name given to the syscall joined to the directory it is
+ *   relative to (cwd or dirfd, by dentry walk), checked for success at
+ *   sys_exit. The name's own "." and ".." are left to user space to
+ *   normalise (the event says so), and a symlink inside the name is not
+ *   followed: that needs the lookup the syscall does, which no tracepoint
+ *   exposes.
  * - fchmod, fchown, ftruncate: from the fd's struct file, like opens.
  *
  * Paths are cut at FS_PATH_MAX bytes and at FS_MAX_DEPTH directory levels
@@ -47,21 +47,18 @@
 
 #include "lib/scope.h"
 #include "lib/ring.h"
+#include "lib/path.h"
 #include "file_system.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SIGKILL 9
-#define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
 #define O_ACCMODE 3
 #define O_CREAT 0100
 #define O_TRUNC 01000
 /* include/linux/fs.h: set on a struct file whose open created the file */
 #define FMODE_CREATED (1 << 20)
-
-#define PATH_MASK (FS_PATH_MAX - 1)
-#define DATA_MASK (FS_PATH_MAX * 2 - 1)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -126,45 +123,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct fs_pending);
 } fs_pending SEC(".maps");
-
-/* A path being built; its first FS_PREFIX_MAX bytes with prefixlen are
- * the LPM key, so the trie is asked without a copy. */
-struct fs_path_buf {
-	__u32 prefixlen;
-	char path[2 * FS_PATH_MAX];
-};
-
-struct built {
-	__u32 len;		/* without the NUL */
-	__u32 name_at;		/* where the last component starts */
-	bool truncated;
-	bool odd;
-};
-
-struct fs_scratch {
-	/* in map memory, where the verifier does not track values: two paths
-	 * built one after the other do not multiply its states */
-	struct built built[2];
-	struct file_system_event event;
-	struct fs_path_buf paths[2];
-	/* the dentry walk writes names backwards from FS_PATH_MAX */
-	char walk[FS_PATH_MAX + 256];
-};
-
-/* too large for the 512-byte stack */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fs_scratch);
-} fs_scratch SEC(".maps");
-
-static __always_inline struct fs_scratch *scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&fs_scratch, &zero);
-}
 
 static __always_inline struct file_system_config *fs_cfg(void)
 {
@@ -340,200 +298,6 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		break;
 	}
 	return 0;
-}
-
-/* ---- paths ---- */
-
-/* The struct file behind one of the current process's fds. */
-static __always_inline struct file *fd_file(long fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
-
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), fds + fd);
-	return file;
-}
-
-struct walk {
-	struct dentry *dentry;
-	struct mount *mnt;
-	struct dentry *mnt_root;
-	__u32 pos;		/* where the built part starts in walk[] */
-	__u32 done;		/* reached the root */
-	__u32 truncated;
-	__u32 pad;
-};
-
-/* One level up: prepend "/name", or cross to the mount below. */
-static long walk_step(__u64 index, void *data)
-{
-	struct walk *w = data;
-	/* locals: BPF_CORE_READ(w->mnt, ...) would relocate struct walk too */
-	struct dentry *dentry = w->dentry, *parent;
-	struct mount *mnt = w->mnt, *parent_mnt;
-	const unsigned char *name;
-	struct fs_scratch *s;
-	__u32 len, pos;
-
-	if (dentry == w->mnt_root) {
-		parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
-		if (parent_mnt == mnt) {
-			w->done = 1;
-			return 1;
-		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = parent_mnt;
-		w->mnt_root = BPF_CORE_READ(parent_mnt, mnt.mnt_root);
-		return 0;
-	}
-	parent = BPF_CORE_READ(dentry, d_parent);
-	if (!parent || parent == dentry) {
-		w->done = 1;
-		return 1;
-	}
-	len = BPF_CORE_READ(dentry, d_name.len);
-	name = BPF_CORE_READ(dentry, d_name.name);
-	/* keeps pos >= 1, so the built part is at most FS_PATH_MAX - 1 */
-	if (len > 255 || len + 1 >= w->pos) {
-		w->truncated = 1;
-		return 1;
-	}
-	s = scratch();
-	if (!s)
-		return 1;
-	w->pos -= len + 1;
-	pos = w->pos & PATH_MASK;
-	s->walk[pos] = '/';
-	bpf_probe_read_kernel(s->walk + pos + 1, len & 255, name);
-	w->dentry = parent;
-	return 0;
-}
-
-/*
- * Writes the full path of (dentry, vfsmount) to out; returns its length
- * (without the NUL, at most FS_PATH_MAX - 1). "/" for the root.
- */
-static __always_inline __u32 walk_path(struct fs_scratch *s, struct dentry *dentry,
-				       struct vfsmount *vfsmnt, char *out, bool *truncated)
-{
-	struct walk w = {
-		.dentry = dentry,
-		.mnt = (struct mount *)((void *)vfsmnt -
-					bpf_core_field_offset(struct mount, mnt)),
-		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
-		.pos = FS_PATH_MAX,
-	};
-	__u32 len;
-
-	bpf_loop(FS_MAX_DEPTH, walk_step, &w, 0);
-	if (w.truncated || !w.done)
-		*truncated = true;
-	len = FS_PATH_MAX - w.pos;
-	if (len == 0) {
-		out[0] = '/';
-		out[1] = 0;
-		return 1;
-	}
-	bpf_probe_read_kernel(out, len & PATH_MASK, s->walk + (w.pos & PATH_MASK));
-	out[len & PATH_MASK] = 0;
-	return len & PATH_MASK;
-}
-
-static __always_inline __u32 file_path(struct fs_scratch *s, struct file *file,
-				       char *out, bool *truncated)
-{
-	return walk_path(s, BPF_CORE_READ(file, f_path.dentry),
-			 BPF_CORE_READ(file, f_path.mnt), out, truncated);
-}
-
-struct scan {
-	__u32 start;		/* where the name joins the path */
-	__u32 which;		/* paths[which] */
-	__u32 last_slash;
-	__u32 odd;		/* "//", "/./" or "/../" seen */
-	__u8 p1, p2, p3;	/* the last three characters */
-};
-
-/* One character of the name: where its last component starts, and
- * whether it has components the kernel did not resolve. */
-static long scan_step(__u64 index, void *data)
-{
-	struct scan *sc = data;
-	struct fs_scratch *s = scratch();
-	__u32 i = sc->start + index;
-	char c;
-
-	if (!s)
-		return 1;
-	c = s->paths[sc->which & 1].path[i & DATA_MASK];
-	if (c == '/' || c == 0) {
-		if ((c == '/' && sc->p1 == '/') ||
-		    (sc->p1 == '.' && sc->p2 == '/') ||
-		    (sc->p1 == '.' && sc->p2 == '.' && sc->p3 == '/'))
-			sc->odd = 1;
-		if (c == 0)
-			return 1;
-		sc->last_slash = i;
-	}
-	sc->p3 = sc->p2;
-	sc->p2 = sc->p1;
-	sc->p1 = c;
-	return 0;
-}
-
-/*
- * paths[which] = the name a syscall was given, made absolute with the
- * directory it is relative to (dfd, or the cwd for AT_FDCWD).
- */
-static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
-				      const char *name, struct built *b)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	char *out = s->paths[which & 1].path;
-	struct scan sc = { .which = which };
-	struct dentry *dentry = NULL;
-	struct vfsmount *mnt = NULL;
-	struct file *dir;
-	__u32 dirlen = 0;
-	char first = 0;
-	long copied;
-
-	bpf_probe_read_user(&first, 1, name);
-	if (first != '/') {
-		/* one walk for either base, to keep the verifier's paths few */
-		if (dfd == AT_FDCWD) {
-			dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-			mnt = BPF_CORE_READ(task, fs, pwd.mnt);
-		} else {
-			dir = fd_file(dfd);
-			dentry = BPF_CORE_READ(dir, f_path.dentry);
-			mnt = BPF_CORE_READ(dir, f_path.mnt);
-		}
-		if (dentry && mnt)
-			dirlen = walk_path(s, dentry, mnt, out, &b->truncated);
-		/* the root is "/": the name follows its slash */
-		if (dirlen == 1)
-			dirlen = 0;
-		out[dirlen & PATH_MASK] = '/';
-		sc.start = dirlen & PATH_MASK;
-		dirlen = (dirlen + 1) & PATH_MASK;
-	}
-	copied = bpf_probe_read_user_str(out + dirlen, FS_PATH_MAX, name);
-	if (copied < 1)
-		copied = 1;
-	b->len = dirlen + copied - 1;
-	if (b->len >= FS_PATH_MAX - 1) {
-		b->truncated = true;
-		b->len = FS_PATH_MAX - 1;
-		out[FS_PATH_MAX - 1] = 0;
-	}
-	bpf_loop(b->len - sc.start + 1, scan_step, &sc, 0);
-	b->odd = sc.odd;
-	b->name_at = sc.last_slash + 1;
 }
 
 /* The policy classes of paths[which]; name is its last component. */
