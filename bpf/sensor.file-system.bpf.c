@@ -48,6 +48,7 @@
 #include "lib/scope.h"
 #include "lib/ring.h"
 #include "lib/path.h"
+#include "lib/fs_syscalls.h"
 #include "file_system.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -115,8 +116,10 @@ struct fs_pending {
 	__u64 args[4];
 };
 
-/* thread -> its syscall in flight. LRU: an exit that never comes (a
- * thread killed in the syscall) must not leak an entry for good. */
+/*
+ * thread -> its syscall in flight. LRU: an exit that never comes (a
+ * thread killed in the syscall) must not leak an entry for good.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
@@ -131,6 +134,7 @@ static __always_inline struct file_system_config *fs_cfg(void)
 	return bpf_map_lookup_elem(&fs_config, &zero);
 }
 
+/* Remembers this thread's syscall and its arguments for sys_exit. */
 static __always_inline void stash(__u32 op, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -144,47 +148,11 @@ static __always_inline void stash(__u32 op, __u64 a0, __u64 a1, __u64 a2, __u64 
 
 /* ---- sys_enter: cheap checks, then remember the arguments ---- */
 
+/* Whether open flags can change the file: write access, create, truncate. */
 static __always_inline bool writes(__u64 flags)
 {
 	return (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
 }
-
-/*
- * x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl): one
- * raw_tp/sys_enter program tells them apart, where a tracepoint per
- * syscall would be 38 links, and detaching each costs the kernel an RCU
- * grace period (two seconds at stop).
- */
-#if defined(__TARGET_ARCH_x86)
-#define NR_open 2
-#define NR_creat 85
-#define NR_openat 257
-#define NR_openat2 437
-#define NR_unlink 87
-#define NR_unlinkat 263
-#define NR_rename 82
-#define NR_renameat 264
-#define NR_renameat2 316
-#define NR_chmod 90
-#define NR_fchmod 91
-#define NR_fchmodat 268
-#define NR_fchmodat2 452
-#define NR_chown 92
-#define NR_lchown 94
-#define NR_fchown 93
-#define NR_fchownat 260
-#define NR_truncate 76
-#define NR_ftruncate 77
-#define NR_link 86
-#define NR_linkat 265
-#define NR_symlink 88
-#define NR_symlinkat 266
-#define NR_mkdir 83
-#define NR_mkdirat 258
-#define NR_rmdir 84
-#else
-#error "sensor.file-system: syscall numbers are known for x86-64 only"
-#endif
 
 static __always_inline void enter_open(__u64 flags)
 {
@@ -207,19 +175,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct open_how how = {};
 
-	switch (id) {
-	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
-	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
-	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
-	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
-	case NR_mkdirat: case NR_rmdir:
-		break;
-	default:
-		/* every other syscall of the machine ends here */
+	/* every other syscall of the machine ends here */
+	if (!fs_syscall(id))
 		return 0;
-	}
 	if (!current_scope())
 		return 0;
 	switch (id) {
@@ -300,7 +258,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* The policy classes of paths[which]; name is its last component. */
+/* ---- policy classes ---- */
+
 /* The classes the name map gives a last path component. */
 static __always_inline __u32 name_classes(const char *name)
 {
@@ -316,6 +275,10 @@ static __always_inline __u32 name_classes(const char *name)
 	return value ? *value : 0;
 }
 
+/*
+ * The policy classes of paths[which] (FS_CLASS_*); name is its last
+ * component. FS_CLASS_KILL only when the path is whole and normal.
+ */
 static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 					struct built *b, const char *name)
 {
@@ -338,8 +301,8 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 /* ---- sys_exit: build, filter, enforce, send ---- */
 
 /*
- * The syscall in flight of this thread, taken out of fs_pending, or NULL
- * when there is none or it failed (failures changed nothing).
+ * Takes this thread's syscall in flight out of fs_pending into *op; false
+ * when there is none or it failed (a failed syscall changed nothing).
  */
 static __always_inline bool take_pending(long ret, struct fs_pending *op)
 {
@@ -435,9 +398,10 @@ static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
 }
 
 /*
- * named_path() as a global function: the verifier checks it once per
- * program, whatever the caller, instead of at each call (twice in
- * finish_rename). It finds the scratch itself, so that it takes no pointer.
+ * named_path() as a global function, so the verifier checks it once per
+ * program, not at each call (finish_rename makes two). It finds the
+ * scratch itself and takes no pointer: the verifier checks a global
+ * function apart from its callers, without what they know of a pointer.
  */
 __noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name)
 {
@@ -604,18 +568,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fs_pending *pending;
 
-	switch (BPF_CORE_READ(regs, orig_ax)) {
-	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
-	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
-	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
-	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
-	case NR_mkdirat: case NR_rmdir:
-		break;
-	default:
+	if (!fs_syscall(BPF_CORE_READ(regs, orig_ax)))
 		return 0;
-	}
 	pending = bpf_map_lookup_elem(&fs_pending, &id);
 	if (!pending)
 		return 0;
@@ -643,8 +597,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 #define EPERM 1
 #define FMODE_WRITE 0x2
 
-/* The scratch to build paths in, when this process is policed and the
- * policy enforces; NULL otherwise (the hook lets the change through). */
+/*
+ * The scratch to build paths in, when this process is policed and the
+ * policy enforces; NULL otherwise (the hook lets the change through).
+ */
 static __always_inline struct fs_scratch *lsm_begin(void)
 {
 	struct file_system_config *cfg = fs_cfg();
