@@ -23,7 +23,11 @@
 
 #define DNS_PORT 53
 
-/* bytes of a DNS message read; answers past them are not seen */
+/*
+ * Bytes of a DNS message read; answers past them are not seen. This and
+ * the bounds below that index arrays are powers of two: offsets are
+ * masked with them minus one, which the verifier takes as a bound.
+ */
 #define DNS_MSG_MAX 1024
 /* answer records looked at per message */
 #define DNS_MAX_RECORDS 32
@@ -68,8 +72,8 @@ struct name_cursor {
 /*
  * A payload (a DNS message, a TLS ClientHello, an HTTP request) and the
  * names read from it, with the sensor's state while it judges them: too
- * large for the 512-byte stack, and shared by the bpf_loop callbacks,
- * which can reach nothing else.
+ * large for the 512-byte stack, and in a map for the verifier's sake (see
+ * above). One per CPU, as a program runs on one.
  */
 struct dns_scratch {
 	__u8 msg[DNS_MSG_MAX];
@@ -83,7 +87,8 @@ struct dns_scratch {
 	struct name_cursor cur;
 	__u64 hash;		/* of name, as read_name() left it */
 	__u32 matched;
-	/* the answer being walked */
+	/* a walk through answer records (where, how many) or through TLS
+	 * extensions (where, where they end) */
 	__u32 walk_pos;
 	__u32 walk_count;
 	/* names this answer allows: the question and its CNAME targets */
@@ -125,9 +130,9 @@ static __always_inline int dns_payload_offset(struct __sk_buff *skb,
 }
 
 /*
- * Copies the payload at offset (a DNS message, a TLS hello) into scratch
- * msg, at most DNS_MSG_MAX bytes; its length, or -1 when fewer than a DNS
- * header's 12 bytes are there.
+ * Copies the payload at offset (a DNS message, a TLS hello, an HTTP
+ * request) into scratch msg, at most DNS_MSG_MAX bytes; its length, or -1
+ * when it is shorter than a DNS header.
  */
 static __always_inline int load_payload(struct __sk_buff *skb, int offset,
 				    struct dns_scratch *s)
@@ -142,7 +147,7 @@ static __always_inline int load_payload(struct __sk_buff *skb, int offset,
 		n = DNS_MSG_MAX;
 	/* keep clang from folding the bounds into one the verifier cannot use */
 	asm volatile("" : "+r"(n));
-	if (n < 12 || n > DNS_MSG_MAX)
+	if (n < DNS_HEADER_SIZE || n > DNS_MSG_MAX)
 		return -1;
 	if (bpf_skb_load_bytes(skb, offset, s->msg, n))
 		return -1;
