@@ -87,8 +87,8 @@ struct dns_scratch {
 	struct name_cursor cur;
 	__u64 hash;		/* of name, as read_name() left it */
 	__u32 matched;
-	/* a walk through answer records (where, how many) or through TLS
-	 * extensions (where, where they end) */
+	/* a walk: through answer records (where, how many), through TLS
+	 * extensions (where, where they end), or to an HTTP Host value */
 	__u32 walk_pos;
 	__u32 walk_count;
 	/* names this answer allows: the question and its CNAME targets */
