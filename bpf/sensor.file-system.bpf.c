@@ -5,20 +5,20 @@
  *
  * Hooks: raw_tp/sys_enter and raw_tp/sys_exit (fentry, LSM and kprobes
  * are not available everywhere), which pick out the syscalls below by
- * number. There is no bpf_d_path there: full paths are built here by
- * walking dentries.
+ * number. There is no bpf_d_path there: full paths are built by walking
+ * dentries (lib/path.h).
  *
  * - open, openat, openat2, creat: at sys_exit, from the new fd's struct
  *   file (dentry walk up through the mounts). The path is the canonical
  *   one: relative names, dirfds, "..", and symlinks are all resolved, and
  *   only opens that succeeded are reported.
  * - unlink, rmdir, rename, link, symlink, mkdir, chmod, chown, truncate
- *   by name: the name given to the
- *   syscall joined to the directory it is relative to (cwd or dirfd, by
- *   dentry walk), checked for success at sys_exit. The name's own "." and
- *   ".." are left to user space to normalise (the event says so), and a
- *   symlink inside the name is not followed: that needs the lookup the
- *   syscall does, which no tracepoint exposes.
+ *   by name: the name given to the syscall joined to the directory it is
+ *   relative to (cwd or dirfd, by dentry walk), checked for success at
+ *   sys_exit. The name's own "." and ".." are left to user space to
+ *   normalise (the event says so), and a symlink inside the name is not
+ *   followed: that needs the lookup the syscall does, which no tracepoint
+ *   exposes.
  * - fchmod, fchown, ftruncate: from the fd's struct file, like opens.
  *
  * Paths are cut at FS_PATH_MAX bytes and at FS_MAX_DEPTH directory levels
@@ -47,21 +47,19 @@
 
 #include "lib/scope.h"
 #include "lib/ring.h"
+#include "lib/path.h"
+#include "lib/fs_syscalls.h"
 #include "file_system.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SIGKILL 9
-#define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
 #define O_ACCMODE 3
 #define O_CREAT 0100
 #define O_TRUNC 01000
 /* include/linux/fs.h: set on a struct file whose open created the file */
 #define FMODE_CREATED (1 << 20)
-
-#define PATH_MASK (FS_PATH_MAX - 1)
-#define DATA_MASK (FS_PATH_MAX * 2 - 1)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -118,53 +116,16 @@ struct fs_pending {
 	__u64 args[4];
 };
 
-/* thread -> its syscall in flight. LRU: an exit that never comes (a
- * thread killed in the syscall) must not leak an entry for good. */
+/*
+ * thread -> its syscall in flight. LRU: an exit that never comes (a
+ * thread killed in the syscall) must not leak an entry for good.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, struct fs_pending);
 } fs_pending SEC(".maps");
-
-/* A path being built; its first FS_PREFIX_MAX bytes with prefixlen are
- * the LPM key, so the trie is asked without a copy. */
-struct fs_path_buf {
-	__u32 prefixlen;
-	char path[2 * FS_PATH_MAX];
-};
-
-struct built {
-	__u32 len;		/* without the NUL */
-	__u32 name_at;		/* where the last component starts */
-	bool truncated;
-	bool odd;
-};
-
-struct fs_scratch {
-	/* in map memory, where the verifier does not track values: two paths
-	 * built one after the other do not multiply its states */
-	struct built built[2];
-	struct file_system_event event;
-	struct fs_path_buf paths[2];
-	/* the dentry walk writes names backwards from FS_PATH_MAX */
-	char walk[FS_PATH_MAX + 256];
-};
-
-/* too large for the 512-byte stack */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fs_scratch);
-} fs_scratch SEC(".maps");
-
-static __always_inline struct fs_scratch *scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&fs_scratch, &zero);
-}
 
 static __always_inline struct file_system_config *fs_cfg(void)
 {
@@ -173,6 +134,7 @@ static __always_inline struct file_system_config *fs_cfg(void)
 	return bpf_map_lookup_elem(&fs_config, &zero);
 }
 
+/* Remembers this thread's syscall and its arguments for sys_exit. */
 static __always_inline void stash(__u32 op, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -186,47 +148,11 @@ static __always_inline void stash(__u32 op, __u64 a0, __u64 a1, __u64 a2, __u64 
 
 /* ---- sys_enter: cheap checks, then remember the arguments ---- */
 
+/* Whether open flags can change the file: write access, create, truncate. */
 static __always_inline bool writes(__u64 flags)
 {
 	return (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
 }
-
-/*
- * x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl): one
- * raw_tp/sys_enter program tells them apart, where a tracepoint per
- * syscall would be 38 links, and detaching each costs the kernel an RCU
- * grace period (two seconds at stop).
- */
-#if defined(__TARGET_ARCH_x86)
-#define NR_open 2
-#define NR_creat 85
-#define NR_openat 257
-#define NR_openat2 437
-#define NR_unlink 87
-#define NR_unlinkat 263
-#define NR_rename 82
-#define NR_renameat 264
-#define NR_renameat2 316
-#define NR_chmod 90
-#define NR_fchmod 91
-#define NR_fchmodat 268
-#define NR_fchmodat2 452
-#define NR_chown 92
-#define NR_lchown 94
-#define NR_fchown 93
-#define NR_fchownat 260
-#define NR_truncate 76
-#define NR_ftruncate 77
-#define NR_link 86
-#define NR_linkat 265
-#define NR_symlink 88
-#define NR_symlinkat 266
-#define NR_mkdir 83
-#define NR_mkdirat 258
-#define NR_rmdir 84
-#else
-#error "sensor.file-system: syscall numbers are known for x86-64 only"
-#endif
 
 static __always_inline void enter_open(__u64 flags)
 {
@@ -249,19 +175,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct open_how how = {};
 
-	switch (id) {
-	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
-	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
-	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
-	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
-	case NR_mkdirat: case NR_rmdir:
-		break;
-	default:
-		/* every other syscall of the machine ends here */
+	/* every other syscall of the machine ends here */
+	if (!fs_syscall(id))
 		return 0;
-	}
 	if (!current_scope())
 		return 0;
 	switch (id) {
@@ -342,201 +258,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-/* ---- paths ---- */
+/* ---- policy classes ---- */
 
-/* The struct file behind one of the current process's fds. */
-static __always_inline struct file *fd_file(long fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *file = NULL;
-
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), fds + fd);
-	return file;
-}
-
-struct walk {
-	struct dentry *dentry;
-	struct mount *mnt;
-	struct dentry *mnt_root;
-	__u32 pos;		/* where the built part starts in walk[] */
-	__u32 done;		/* reached the root */
-	__u32 truncated;
-	__u32 pad;
-};
-
-/* One level up: prepend "/name", or cross to the mount below. */
-static long walk_step(__u64 index, void *data)
-{
-	struct walk *w = data;
-	/* locals: BPF_CORE_READ(w->mnt, ...) would relocate struct walk too */
-	struct dentry *dentry = w->dentry, *parent;
-	struct mount *mnt = w->mnt, *parent_mnt;
-	const unsigned char *name;
-	struct fs_scratch *s;
-	__u32 len, pos;
-
-	if (dentry == w->mnt_root) {
-		parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
-		if (parent_mnt == mnt) {
-			w->done = 1;
-			return 1;
-		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = parent_mnt;
-		w->mnt_root = BPF_CORE_READ(parent_mnt, mnt.mnt_root);
-		return 0;
-	}
-	parent = BPF_CORE_READ(dentry, d_parent);
-	if (!parent || parent == dentry) {
-		w->done = 1;
-		return 1;
-	}
-	len = BPF_CORE_READ(dentry, d_name.len);
-	name = BPF_CORE_READ(dentry, d_name.name);
-	/* keeps pos >= 1, so the built part is at most FS_PATH_MAX - 1 */
-	if (len > 255 || len + 1 >= w->pos) {
-		w->truncated = 1;
-		return 1;
-	}
-	s = scratch();
-	if (!s)
-		return 1;
-	w->pos -= len + 1;
-	pos = w->pos & PATH_MASK;
-	s->walk[pos] = '/';
-	bpf_probe_read_kernel(s->walk + pos + 1, len & 255, name);
-	w->dentry = parent;
-	return 0;
-}
-
-/*
- * Writes the full path of (dentry, vfsmount) to out; returns its length
- * (without the NUL, at most FS_PATH_MAX - 1). "/" for the root.
- */
-static __always_inline __u32 walk_path(struct fs_scratch *s, struct dentry *dentry,
-				       struct vfsmount *vfsmnt, char *out, bool *truncated)
-{
-	struct walk w = {
-		.dentry = dentry,
-		.mnt = (struct mount *)((void *)vfsmnt -
-					bpf_core_field_offset(struct mount, mnt)),
-		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
-		.pos = FS_PATH_MAX,
-	};
-	__u32 len;
-
-	bpf_loop(FS_MAX_DEPTH, walk_step, &w, 0);
-	if (w.truncated || !w.done)
-		*truncated = true;
-	len = FS_PATH_MAX - w.pos;
-	if (len == 0) {
-		out[0] = '/';
-		out[1] = 0;
-		return 1;
-	}
-	bpf_probe_read_kernel(out, len & PATH_MASK, s->walk + (w.pos & PATH_MASK));
-	out[len & PATH_MASK] = 0;
-	return len & PATH_MASK;
-}
-
-static __always_inline __u32 file_path(struct fs_scratch *s, struct file *file,
-				       char *out, bool *truncated)
-{
-	return walk_path(s, BPF_CORE_READ(file, f_path.dentry),
-			 BPF_CORE_READ(file, f_path.mnt), out, truncated);
-}
-
-struct scan {
-	__u32 start;		/* where the name joins the path */
-	__u32 which;		/* paths[which] */
-	__u32 last_slash;
-	__u32 odd;		/* "//", "/./" or "/../" seen */
-	__u8 p1, p2, p3;	/* the last three characters */
-};
-
-/* One character of the name: where its last component starts, and
- * whether it has components the kernel did not resolve. */
-static long scan_step(__u64 index, void *data)
-{
-	struct scan *sc = data;
-	struct fs_scratch *s = scratch();
-	__u32 i = sc->start + index;
-	char c;
-
-	if (!s)
-		return 1;
-	c = s->paths[sc->which & 1].path[i & DATA_MASK];
-	if (c == '/' || c == 0) {
-		if ((c == '/' && sc->p1 == '/') ||
-		    (sc->p1 == '.' && sc->p2 == '/') ||
-		    (sc->p1 == '.' && sc->p2 == '.' && sc->p3 == '/'))
-			sc->odd = 1;
-		if (c == 0)
-			return 1;
-		sc->last_slash = i;
-	}
-	sc->p3 = sc->p2;
-	sc->p2 = sc->p1;
-	sc->p1 = c;
-	return 0;
-}
-
-/*
- * paths[which] = the name a syscall was given, made absolute with the
- * directory it is relative to (dfd, or the cwd for AT_FDCWD).
- */
-static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
-				      const char *name, struct built *b)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	char *out = s->paths[which & 1].path;
-	struct scan sc = { .which = which };
-	struct dentry *dentry = NULL;
-	struct vfsmount *mnt = NULL;
-	struct file *dir;
-	__u32 dirlen = 0;
-	char first = 0;
-	long copied;
-
-	bpf_probe_read_user(&first, 1, name);
-	if (first != '/') {
-		/* one walk for either base, to keep the verifier's paths few */
-		if (dfd == AT_FDCWD) {
-			dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-			mnt = BPF_CORE_READ(task, fs, pwd.mnt);
-		} else {
-			dir = fd_file(dfd);
-			dentry = BPF_CORE_READ(dir, f_path.dentry);
-			mnt = BPF_CORE_READ(dir, f_path.mnt);
-		}
-		if (dentry && mnt)
-			dirlen = walk_path(s, dentry, mnt, out, &b->truncated);
-		/* the root is "/": the name follows its slash */
-		if (dirlen == 1)
-			dirlen = 0;
-		out[dirlen & PATH_MASK] = '/';
-		sc.start = dirlen & PATH_MASK;
-		dirlen = (dirlen + 1) & PATH_MASK;
-	}
-	copied = bpf_probe_read_user_str(out + dirlen, FS_PATH_MAX, name);
-	if (copied < 1)
-		copied = 1;
-	b->len = dirlen + copied - 1;
-	if (b->len >= FS_PATH_MAX - 1) {
-		b->truncated = true;
-		b->len = FS_PATH_MAX - 1;
-		out[FS_PATH_MAX - 1] = 0;
-	}
-	bpf_loop(b->len - sc.start + 1, scan_step, &sc, 0);
-	b->odd = sc.odd;
-	b->name_at = sc.last_slash + 1;
-}
-
-/* The policy classes of paths[which]; name is its last component. */
 /* The classes the name map gives a last path component. */
 static __always_inline __u32 name_classes(const char *name)
 {
@@ -552,6 +275,10 @@ static __always_inline __u32 name_classes(const char *name)
 	return value ? *value : 0;
 }
 
+/*
+ * The policy classes of paths[which] (FS_CLASS_*); name is its last
+ * component. FS_CLASS_KILL only when the path is whole and normal.
+ */
 static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 					struct built *b, const char *name)
 {
@@ -574,8 +301,8 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 /* ---- sys_exit: build, filter, enforce, send ---- */
 
 /*
- * The syscall in flight of this thread, taken out of fs_pending, or NULL
- * when there is none or it failed (failures changed nothing).
+ * Takes this thread's syscall in flight out of fs_pending into *op; false
+ * when there is none or it failed (a failed syscall changed nothing).
  */
 static __always_inline bool take_pending(long ret, struct fs_pending *op)
 {
@@ -671,9 +398,10 @@ static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
 }
 
 /*
- * named_path() as a global function: the verifier checks it once per
- * program, whatever the caller, instead of at each call (twice in
- * finish_rename). It finds the scratch itself, so that it takes no pointer.
+ * named_path() as a global function, so the verifier checks it once per
+ * program, not at each call (finish_rename makes two). It finds the
+ * scratch itself and takes no pointer: the verifier checks a global
+ * function apart from its callers, without what they know of a pointer.
  */
 __noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name)
 {
@@ -840,18 +568,8 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fs_pending *pending;
 
-	switch (BPF_CORE_READ(regs, orig_ax)) {
-	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
-	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
-	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
-	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
-	case NR_mkdirat: case NR_rmdir:
-		break;
-	default:
+	if (!fs_syscall(BPF_CORE_READ(regs, orig_ax)))
 		return 0;
-	}
 	pending = bpf_map_lookup_elem(&fs_pending, &id);
 	if (!pending)
 		return 0;
@@ -879,8 +597,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 #define EPERM 1
 #define FMODE_WRITE 0x2
 
-/* The scratch to build paths in, when this process is policed and the
- * policy enforces; NULL otherwise (the hook lets the change through). */
+/*
+ * The scratch to build paths in, when this process is policed and the
+ * policy enforces; NULL otherwise (the hook lets the change through).
+ */
 static __always_inline struct fs_scratch *lsm_begin(void)
 {
 	struct file_system_config *cfg = fs_cfg();

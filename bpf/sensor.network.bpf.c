@@ -9,7 +9,12 @@
  * Sockets those hooks never see (raw, ICMP) are held at cgroup_skb/egress,
  * by the owner recorded with the socket when it was created. DNS answers
  * from trusted resolvers are read in cgroup_skb/ingress, before the socket
- * gets them, and admit the addresses they carry for allowed names.
+ * gets them, and admit the addresses they carry for allowed names; the
+ * first payload to such an address must then name an allowed domain.
+ *
+ * This file holds the hooks and their decisions. The formats they read
+ * are parsed in lib/packet.h (IP, TCP, UDP), lib/dns.h (DNS messages) and
+ * lib/tls_http.h (TLS ClientHello, HTTP Host).
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -19,6 +24,10 @@
 
 #include "lib/scope.h"
 #include "lib/ring.h"
+#include "lib/bounds.h"
+#include "lib/packet.h"
+#include "lib/dns.h"
+#include "lib/tls_http.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -27,39 +36,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define TCP_LISTEN 10
 #define SIGKILL 9
-#define DNS_PORT 53
-#define TLS_PORT 443
 
 /* a UDP stream to one destination is reported once a minute, not per packet */
 #define SEND_REPORT_INTERVAL_NS (60ULL * 1000000000ULL)
 
-/* bytes of a DNS message read; answers past them are not seen */
-#define DNS_MSG_MAX 1024
-/* answer records looked at per message */
-#define DNS_MAX_RECORDS 32
-/* names one answer may allow: the question and its CNAME chain */
-#define DNS_MAX_CHAIN 8
-/* label boundaries tried against wildcard rules */
-#define DNS_MAX_LABELS 16
-/* compression pointers followed in one name */
-#define DNS_MAX_JUMPS 16
-#define DNS_TYPE_A 1
-#define DNS_TYPE_CNAME 5
-#define DNS_TYPE_AAAA 28
-#define DNS_CLASS_IN 1
-
-/*
- * v & mask, with the mask kept: clang drops masks it can prove redundant
- * from an earlier bounds check, and the verifier may not have that check
- * on the same register.
- */
-#define MASKED(v, mask) ({					\
-	__u64 __v = (v);					\
-	asm volatile("" : "+r"(__v));				\
-	__v & (mask);						\
-})
-
-/* 512 KiB: about 2,100 records (240 bytes each), 0.2 s of a 10,000/s storm */
+/* 512 KiB: about 2,100 records of 240 bytes, for a burst of connects */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 512 * 1024);
@@ -156,65 +137,10 @@ struct {
 	__type(value, __u64);
 } send_reported SEC(".maps");
 
-/* where a DNS name is being read from, and what came of it */
-struct name_cursor {
-	__u32 pos;		/* next label in msg */
-	__u32 out;		/* bytes written to name */
-	__u32 end;		/* offset just past the name in its record */
-	__u32 jumps;		/* compression pointers followed */
-	__u32 labels;
-	__u32 error;		/* 1 malformed, 2 longer than DNS_NAME_MAX */
-	__u32 done;
-	__u8 label_off[DNS_MAX_LABELS];	/* where each label starts in name */
-};
-
-/* too large for the stack: a DNS message and the names read from it */
-struct dns_scratch {
-	__u8 msg[DNS_MSG_MAX];
-	/* slack so that masked label copies out of msg stay in the value */
-	__u8 msg_slack[64];
-	__u8 name[DNS_NAME_MAX];
-	struct domain_key key;
-	/* slack for masked copies into and out of name */
-	__u8 name_slack[256];
-	__u32 len;
-	struct name_cursor cur;
-	__u64 hash;		/* of name, as read_name() left it */
-	__u32 matched;
-	/* the answer being walked */
-	__u32 walk_pos;
-	__u32 walk_count;
-	/* names this answer allows: the question and its CNAME targets */
-	__u32 chain_count;
-	__u64 chain_hash[DNS_MAX_CHAIN];
-	struct allow_ports chain_ports[DNS_MAX_CHAIN];
-	struct dns_allow entry;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct dns_scratch);
-} dns_scratch SEC(".maps");
-
-/* addresses are kept as four network-order words; IPv4 in the first */
-struct addr16 {
-	__u32 w[4];
-};
-
-struct packet {
-	__u8 family;
-	__u8 protocol;
-	__u16 sport;
-	__u16 dport;
-	__u32 l4_offset;
-	struct addr16 saddr;
-	struct addr16 daddr;
-};
-
 /* keep the event type in BTF for the layout test */
 const struct network_event *unused_network_event __attribute__((unused));
+
+/* ---- policy ---- */
 
 static __always_inline struct network_config *get_config(void)
 {
@@ -223,13 +149,7 @@ static __always_inline struct network_config *get_config(void)
 	return bpf_map_lookup_elem(&net_config, &zero);
 }
 
-static __always_inline struct dns_scratch *get_scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&dns_scratch, &zero);
-}
-
+/* 127.0.0.0/8 (RFC 1122 §3.2.1.3) and ::1 (RFC 4291 §2.5.3) */
 static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 {
 	if (family == 4)
@@ -237,18 +157,7 @@ static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 	return !a->w[0] && !a->w[1] && !a->w[2] && a->w[3] == bpf_htonl(1);
 }
 
-/* ::ffff:a.b.c.d is IPv4 for reporting and matching alike */
-static __always_inline void fold_v4_mapped(__u8 *family, struct addr16 *a)
-{
-	if (*family == 6 && !a->w[0] && !a->w[1] &&
-	    a->w[2] == bpf_htonl(0xffff)) {
-		*family = 4;
-		a->w[0] = a->w[3];
-		a->w[2] = 0;
-		a->w[3] = 0;
-	}
-}
-
+/* Whether port is one of allowed's; a count of 0 allows any port. */
 static __always_inline bool port_listed(const struct allow_ports *allowed,
 					__u16 port)
 {
@@ -263,6 +172,7 @@ static __always_inline bool port_listed(const struct allow_ports *allowed,
 	return false;
 }
 
+/* Whether (a, port) is a trusted resolver in the live policy. */
 static __always_inline bool is_resolver(struct network_config *cfg,
 					__u8 family, const struct addr16 *a,
 					__u16 port)
@@ -275,6 +185,7 @@ static __always_inline bool is_resolver(struct network_config *cfg,
 	return bpf_map_lookup_elem(&resolvers, &key) != NULL;
 }
 
+/* The ports of the longest allowed prefix holding a in the live policy. */
 static __always_inline struct allow_ports *lookup_rule(struct network_config *cfg,
 						       __u8 family,
 						       const struct addr16 *a)
@@ -296,6 +207,7 @@ static __always_inline struct allow_ports *lookup_rule(struct network_config *cf
 	}
 }
 
+/* What DNS answers admitted for a, live or expired. */
 static __always_inline struct dns_allow *lookup_dns(__u8 family,
 						    const struct addr16 *a)
 {
@@ -366,6 +278,8 @@ static __always_inline bool maybe_kill(struct network_config *cfg, __u8 verdict)
 	/* delivered on the way back to user space, after the EPERM */
 	return bpf_send_signal(SIGKILL) == 0;
 }
+
+/* ---- socket owners and events ---- */
 
 /* Records who made a socket the first time a monitored process uses it. */
 static __always_inline void tag_owner(struct bpf_sock *sk,
@@ -454,8 +368,22 @@ static __always_inline void fill_addresses(struct network_event *event,
 	event->query_size = 0;
 }
 
-/* ---- connect, sendmsg, bind: the calling process is current ---- */
+/* ---- connect, sendmsg, bind, listen: the caller is current ---- */
 
+/* The address a connect, sendmsg or bind names, IPv4-mapped folded. */
+#define USER_ADDRESS(ctx, family, a) do {				\
+	if ((family) == 4) {						\
+		(a).w[0] = (ctx)->user_ip4;				\
+	} else {							\
+		(a).w[0] = (ctx)->user_ip6[0];				\
+		(a).w[1] = (ctx)->user_ip6[1];				\
+		(a).w[2] = (ctx)->user_ip6[2];				\
+		(a).w[3] = (ctx)->user_ip6[3];				\
+		fold_v4_mapped(&(family), &(a));			\
+	}								\
+} while (0)
+
+/* The local address and port of the socket (zero while it is unbound). */
 static __always_inline void sock_source(struct bpf_sock *sk, __u8 family,
 					struct addr16 *saddr, __u16 *sport)
 {
@@ -473,6 +401,10 @@ static __always_inline void sock_source(struct bpf_sock *sk, __u8 family,
 	}
 }
 
+/*
+ * Judges the destination of a connect or sendmsg and reports it; a 0
+ * return makes the syscall fail with EPERM.
+ */
 static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 					  __u8 family)
 {
@@ -489,15 +421,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	cfg = get_config();
 	if (!cfg)
 		return 1;
-	if (family == 4) {
-		daddr.w[0] = ctx->user_ip4;
-	} else {
-		daddr.w[0] = ctx->user_ip6[0];
-		daddr.w[1] = ctx->user_ip6[1];
-		daddr.w[2] = ctx->user_ip6[2];
-		daddr.w[3] = ctx->user_ip6[3];
-		fold_v4_mapped(&family, &daddr);
-	}
+	USER_ADDRESS(ctx, family, daddr);
 	dport = bpf_ntohs((__u16)ctx->user_port);
 	protocol = ctx->protocol;
 	tag_owner(ctx->sk, scope);
@@ -548,6 +472,7 @@ int sendmsg6(struct bpf_sock_addr *ctx)
 	return sock_addr_hook(ctx, NETWORK_SEND, 6);
 }
 
+/* Reports a bind: binds are never refused. */
 static __always_inline int bind_hook(struct bpf_sock_addr *ctx, __u8 family)
 {
 	struct addr16 saddr = {}, none = {};
@@ -557,15 +482,7 @@ static __always_inline int bind_hook(struct bpf_sock_addr *ctx, __u8 family)
 	if (!scope)
 		return 1;
 	tag_owner(ctx->sk, scope);
-	if (family == 4) {
-		saddr.w[0] = ctx->user_ip4;
-	} else {
-		saddr.w[0] = ctx->user_ip6[0];
-		saddr.w[1] = ctx->user_ip6[1];
-		saddr.w[2] = ctx->user_ip6[2];
-		saddr.w[3] = ctx->user_ip6[3];
-		fold_v4_mapped(&family, &saddr);
-	}
+	USER_ADDRESS(ctx, family, saddr);
 	event = reserve_event();
 	if (!event)
 		return 1;
@@ -608,8 +525,9 @@ int sock_create(struct bpf_sock *ctx)
 }
 
 /*
- * A raw tracepoint rather than tp/sock/: detaching a perf-event tracepoint
- * waits for RCU grace periods (about 75 ms on a 2-core VM) at every exit.
+ * A raw tracepoint, not tp/sock/inet_sock_set_state: detaching a
+ * perf-event tracepoint waits for RCU grace periods, which would hold up
+ * every agent exit.
  */
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newstate)
@@ -646,214 +564,12 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	return 0;
 }
 
-/* ---- packets ---- */
-
-/* Reads addresses, protocol and ports; skb data starts at the IP header. */
-static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *p)
-{
-	__u8 version;
-	__u16 ports[2];
-
-	if (bpf_skb_load_bytes(skb, 0, &version, 1))
-		return -1;
-	version >>= 4;
-	if (version == 4) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		p->family = 4;
-		p->protocol = ip.protocol;
-		p->saddr.w[0] = ip.saddr;
-		p->daddr.w[0] = ip.daddr;
-		p->l4_offset = ip.ihl * 4;
-		/* a later fragment has no ports */
-		if (ip.frag_off & bpf_htons(0x1fff))
-			return 0;
-	} else if (version == 6) {
-		struct ipv6hdr ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		p->family = 6;
-		p->protocol = ip.nexthdr;
-		__builtin_memcpy(p->saddr.w, &ip.saddr, 16);
-		__builtin_memcpy(p->daddr.w, &ip.daddr, 16);
-		p->l4_offset = sizeof(ip);
-		fold_v4_mapped(&p->family, &p->saddr);
-		fold_v4_mapped(&p->family, &p->daddr);
-	} else {
-		return -1;
-	}
-	if (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP) {
-		if (bpf_skb_load_bytes(skb, p->l4_offset, ports, sizeof(ports)))
-			return -1;
-		p->sport = bpf_ntohs(ports[0]);
-		p->dport = bpf_ntohs(ports[1]);
-	}
-	return 0;
-}
-
-/* Where a UDP or TCP payload starts (DNS over TCP: after its length). */
-static __always_inline int dns_payload_offset(struct __sk_buff *skb,
-					      const struct packet *p)
-{
-	__u8 doff;
-
-	if (p->protocol == IPPROTO_UDP)
-		return p->l4_offset + 8;
-	if (bpf_skb_load_bytes(skb, p->l4_offset + 12, &doff, 1))
-		return -1;
-	return p->l4_offset + (doff >> 4) * 4 + 2;
-}
-
-/* Copies a payload (a DNS message, a TLS hello) into scratch; its length, or -1. */
-static __always_inline int load_payload(struct __sk_buff *skb, int offset,
-				    struct dns_scratch *s)
-{
-	__u32 len = skb->len;
-	__u64 n;
-
-	if (offset < 0 || offset >= len)
-		return -1;
-	n = len - (__u32)offset;
-	if (n > DNS_MSG_MAX)
-		n = DNS_MSG_MAX;
-	/* keep clang from folding the bounds into one the verifier cannot use */
-	asm volatile("" : "+r"(n));
-	if (n < 12 || n > DNS_MSG_MAX)
-		return -1;
-	if (bpf_skb_load_bytes(skb, offset, s->msg, n))
-		return -1;
-	s->len = n;
-	return n;
-}
-
-static __always_inline __u16 msg_u16(struct dns_scratch *s, __u32 pos)
-{
-	return (s->msg[pos & (DNS_MSG_MAX - 1)] << 8) |
-	       s->msg[(pos + 1) & (DNS_MSG_MAX - 1)];
-}
-
-/* ---- DNS names ---- */
+/* ---- allowed domains and DNS answers ---- */
 
 /*
- * The parse state lives in the scratch map, not on the stack: the verifier
- * knows nothing of map contents, so every bpf_loop step looks the same to
- * it and the loops verify in one pass instead of one per iteration.
+ * Tries the allowed-domain keys for the scratch name's suffix at one
+ * label; on a match, chain_ports[0] gets the rule's ports (bpf_loop).
  */
-
-/* One label or one compression pointer per call (bpf_loop). */
-static long name_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	struct name_cursor *c;
-	__u32 pos, out, len, target;
-
-	if (!s)
-		return 1;
-	c = &s->cur;
-	pos = c->pos;
-	out = c->out;
-	if (pos + 1 > s->len || pos >= DNS_MSG_MAX) {
-		c->error = 1;
-		return 1;
-	}
-	len = s->msg[pos & (DNS_MSG_MAX - 1)];
-	if ((len & 0xc0) == 0xc0) {
-		if (pos + 2 > s->len) {
-			c->error = 1;
-			return 1;
-		}
-		target = ((len & 0x3f) << 8) | s->msg[(pos + 1) & (DNS_MSG_MAX - 1)];
-		if (!c->end)
-			c->end = pos + 2;
-		/* only backwards: a pointer to itself or ahead could loop */
-		if (target >= pos || ++c->jumps > DNS_MAX_JUMPS) {
-			c->error = 1;
-			return 1;
-		}
-		c->pos = target;
-		return 0;
-	}
-	if (len & 0xc0) {
-		c->error = 1;
-		return 1;
-	}
-	if (len == 0) {
-		if (out >= DNS_NAME_MAX) {
-			c->error = 2;
-			return 1;
-		}
-		s->name[out & (DNS_NAME_MAX - 1)] = 0;
-		c->out = out + 1;
-		if (!c->end)
-			c->end = pos + 1;
-		c->done = 1;
-		return 1;
-	}
-	if (pos + 1 + len > s->len) {
-		c->error = 1;
-		return 1;
-	}
-	if (out + len + 2 > DNS_NAME_MAX) {
-		c->error = 2;
-		return 1;
-	}
-	if (c->labels < DNS_MAX_LABELS)
-		c->label_off[MASKED(c->labels, DNS_MAX_LABELS - 1)] = out;
-	c->labels++;
-	s->name[out & (DNS_NAME_MAX - 1)] = len;
-	bpf_probe_read_kernel(&s->name[(out + 1) & (DNS_NAME_MAX - 1)], len & 63,
-			      &s->msg[(pos + 1) & (DNS_MSG_MAX - 1)]);
-	c->out = out + 1 + len;
-	c->pos = pos + 1 + len;
-	return 0;
-}
-
-/* Lowercases one byte of the name and hashes it (bpf_loop). */
-static long lower_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	__u8 ch;
-
-	if (!s || index >= s->cur.out)
-		return 1;
-	ch = s->name[index & (DNS_NAME_MAX - 1)];
-	/* label lengths are at most 63, below 'A' */
-	if (ch >= 'A' && ch <= 'Z') {
-		ch |= 0x20;
-		s->name[index & (DNS_NAME_MAX - 1)] = ch;
-	}
-	s->hash = (s->hash ^ ch) * 0x100000001b3ULL;
-	return 0;
-}
-
-/*
- * Reads the name at `pos` of scratch msg into scratch name (lowercased),
- * with s->cur describing it and s->hash a hash of it for comparing names
- * within one message. 0, or -1 malformed, -2 longer than DNS_NAME_MAX.
- * Global, so the verifier checks it once rather than at every call.
- */
-__noinline int read_name(__u32 pos)
-{
-	struct dns_scratch *s = get_scratch();
-
-	if (!s)
-		return -1;
-	__builtin_memset(&s->cur, 0, sizeof(s->cur));
-	s->cur.pos = pos;
-	bpf_loop(DNS_MAX_LABELS * 4 + DNS_MAX_JUMPS, name_step, NULL, 0);
-	if (s->cur.error == 2)
-		return -2;
-	if (s->cur.error || !s->cur.done)
-		return -1;
-	s->hash = 0xcbf29ce484222325ULL;
-	bpf_loop(DNS_NAME_MAX, lower_step, NULL, 0);
-	return 0;
-}
-
-/* Tries the allowed-domain keys for the name's suffix at one label (bpf_loop). */
 static long domain_step(__u32 index, void *unused)
 {
 	struct network_config *cfg = get_config();
@@ -886,9 +602,11 @@ static long domain_step(__u32 index, void *unused)
 	return 1;
 }
 
-/* ---- DNS answers ---- */
-
-/* Global: its nested loops are verified once, not at every caller. */
+/*
+ * Adds the ports of from to into; either one allowing any port (count 0)
+ * makes the union any port. Global, so the verifier checks its nested
+ * loops once, not at every caller.
+ */
 __noinline int merge_ports(struct allow_ports *into,
 			   const struct allow_ports *from)
 {
@@ -916,6 +634,10 @@ __noinline int merge_ports(struct allow_ports *into,
 	return 0;
 }
 
+/*
+ * Admits an address (key of map) for the answer's TTL, held between the
+ * policy's dns_min_ttl and dns_max_ttl, with the ports of its name.
+ */
 static __always_inline void admit(struct network_config *cfg,
 				  struct dns_scratch *s, void *map, void *key,
 				  __u32 ttl, const struct allow_ports *ports)
@@ -940,7 +662,10 @@ static __always_inline void admit(struct network_config *cfg,
 	bpf_map_update_elem(map, key, entry, BPF_ANY);
 }
 
-/* Which allowed name of this message the scratch hash is, or -1. */
+/*
+ * Finds which allowed name of this message (the question, a CNAME target)
+ * the scratch hash is: its index in *found, left at -1 when none (bpf_loop).
+ */
 static long chain_step(__u32 index, void *found)
 {
 	struct dns_scratch *s = get_scratch();
@@ -966,6 +691,7 @@ static long record_step(__u32 index, void *unused)
 		return 1;
 	if (read_name(s->walk_pos))
 		return 1;
+	/* TYPE, CLASS, TTL, RDLENGTH, then RDATA (RFC 1035 §4.1.3) */
 	pos = s->cur.end;
 	if (pos + 10 > s->len)
 		return 1;
@@ -1016,16 +742,10 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 					 const struct packet *p)
 {
 	struct dns_scratch *s = get_scratch();
-	__u16 flags;
 
 	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
 		return;
-	flags = msg_u16(s, 2);
-	/* a response, standard query, no error, one question */
-	if (!(flags & 0x8000) || (flags & 0x7800) || (flags & 0x000f) ||
-	    msg_u16(s, 4) != 1)
-		return;
-	if (read_name(12))
+	if (!dns_is_answer(s) || read_name(DNS_HEADER_SIZE))
 		return;
 	s->matched = 0;
 	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
@@ -1033,12 +753,16 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 		return;
 	s->chain_count = 1;
 	s->chain_hash[0] = s->hash;
+	/* the answers follow the question's QTYPE and QCLASS (RFC 1035 §4.1.2) */
 	s->walk_pos = s->cur.end + 4;
-	s->walk_count = msg_u16(s, 6);
+	s->walk_count = msg_u16(s, DNS_ANCOUNT);
 	bpf_loop(DNS_MAX_RECORDS, record_step, NULL, 0);
 }
 
-/* Reports the name a monitored socket asks a DNS server for (global). */
+/*
+ * Reports the name a monitored socket asks a DNS server for. Global, so
+ * the verifier checks it once.
+ */
 __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 			    const struct packet *p,
 			    const struct sock_owner *owner)
@@ -1050,10 +774,9 @@ __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 
 	if (!s || !cfg || !p || !owner || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
 		return 0;
-	/* queries only: QR clear */
-	if (msg_u16(s, 2) & 0x8000 || msg_u16(s, 4) == 0)
+	if (!dns_is_query(s))
 		return 0;
-	err = read_name(12);
+	err = read_name(DNS_HEADER_SIZE);
 	if (err == -1)
 		return 0;
 	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
@@ -1078,221 +801,7 @@ __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 	return 0;
 }
 
-/* ---- TLS server name ---- */
-
-/* bytes of a ClientHello's server_name turned into scratch name (wire format) */
-static long sni_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	struct name_cursor *c;
-	__u32 out, start;
-	__u8 ch;
-
-	if (!s)
-		return 1;
-	c = &s->cur;
-	if (index >= c->jumps)
-		return 1;
-	out = c->out;
-	start = c->end;		/* where the current label's length goes */
-	if (out + 2 > DNS_NAME_MAX || start >= out) {
-		c->error = 2;
-		return 1;
-	}
-	ch = s->msg[MASKED(c->pos + index, DNS_MSG_MAX - 1)];
-	if (ch == '.') {
-		if (out - start - 1 == 0 || out - start - 1 > 63) {
-			c->error = 1;
-			return 1;
-		}
-		s->name[MASKED(start, DNS_NAME_MAX - 1)] = out - start - 1;
-		if (c->labels < DNS_MAX_LABELS)
-			c->label_off[MASKED(c->labels, DNS_MAX_LABELS - 1)] = out;
-		c->labels++;
-		c->end = out;
-		c->out = out + 1;
-		return 0;
-	}
-	if (ch >= 'A' && ch <= 'Z')
-		ch |= 0x20;
-	s->name[MASKED(out, DNS_NAME_MAX - 1)] = ch;
-	c->out = out + 1;
-	return 0;
-}
-
-/* One TLS extension per call: finds server_name (bpf_loop). */
-static long extension_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	__u32 pos, type, length, name_length;
-
-	if (!s)
-		return 1;
-	pos = s->walk_pos;
-	if (pos + 4 > s->walk_count || pos + 4 > s->len)
-		return 1;
-	type = msg_u16(s, pos);
-	length = msg_u16(s, pos + 2);
-	if (type != 0) {
-		s->walk_pos = pos + 4 + length;
-		return 0;
-	}
-	/* list length (2), name type (1, host_name = 0), name length (2) */
-	if (pos + 9 > s->len || s->msg[MASKED(pos + 6, DNS_MSG_MAX - 1)] != 0)
-		return 1;
-	name_length = msg_u16(s, pos + 7);
-	if (pos + 9 + name_length > s->len)
-		return 1;
-	s->matched = 1;
-	s->cur.pos = pos + 9;
-	s->cur.jumps = name_length;	/* bytes of name, for sni_step */
-	return 1;
-}
-
-/*
- * Turns the dotted name at msg[cur.pos], cur.jumps bytes long, into scratch
- * name in wire format, as read_name() leaves a DNS name. 0, or -1.
- */
-static __always_inline int dotted_to_name(struct dns_scratch *s)
-{
-	/* name[0] waits for the first label's length */
-	s->cur.out = 1;
-	s->cur.end = 0;
-	s->cur.labels = 1;
-	s->cur.error = 0;
-	bpf_loop(DNS_NAME_MAX, sni_step, NULL, 0);
-	if (s->cur.error || s->cur.out + 1 > DNS_NAME_MAX ||
-	    s->cur.out - s->cur.end - 1 == 0 || s->cur.out - s->cur.end - 1 > 63)
-		return -1;
-	s->name[MASKED(s->cur.end, DNS_NAME_MAX - 1)] = s->cur.out - s->cur.end - 1;
-	s->name[MASKED(s->cur.out, DNS_NAME_MAX - 1)] = 0;
-	s->cur.out += 1;
-	return 0;
-}
-
-/* One byte per call: finds the start of a "\nHost:" header line (bpf_loop). */
-static long host_header_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	__u32 pos;
-
-	if (!s)
-		return 1;
-	pos = index;
-	if (pos + 7 > s->len)
-		return 1;
-	if (s->msg[MASKED(pos, DNS_MSG_MAX - 1)] != '\n' ||
-	    (s->msg[MASKED(pos + 1, DNS_MSG_MAX - 1)] | 0x20) != 'h' ||
-	    (s->msg[MASKED(pos + 2, DNS_MSG_MAX - 1)] | 0x20) != 'o' ||
-	    (s->msg[MASKED(pos + 3, DNS_MSG_MAX - 1)] | 0x20) != 's' ||
-	    (s->msg[MASKED(pos + 4, DNS_MSG_MAX - 1)] | 0x20) != 't' ||
-	    s->msg[MASKED(pos + 5, DNS_MSG_MAX - 1)] != ':')
-		return 0;
-	s->matched = 1;
-	s->walk_pos = pos + 6;
-	return 1;
-}
-
-/* One byte per call: measures the host after "Host:", skipping blanks. */
-static long host_value_step(__u32 index, void *unused)
-{
-	struct dns_scratch *s = get_scratch();
-	__u32 pos;
-	__u8 ch;
-
-	if (!s)
-		return 1;
-	pos = s->walk_pos + index;
-	if (pos >= s->len)
-		return 1;
-	ch = s->msg[MASKED(pos, DNS_MSG_MAX - 1)];
-	if (s->cur.jumps == 0 && (ch == ' ' || ch == '\t')) {
-		s->cur.pos = pos + 1;
-		return 0;
-	}
-	/* the name ends at the port, the line end, or an IPv6 literal */
-	if (ch == ':' || ch == '\r' || ch == '\n' || ch == '[' || ch == ' ')
-		return 1;
-	s->cur.jumps++;
-	return 0;
-}
-
-/*
- * Reads the Host header of an HTTP/1 request at the start of a TCP payload
- * into scratch name. 0, or -1 when the payload is not a request or has no
- * Host header in the bytes read.
- */
-static __always_inline int read_http_host(struct __sk_buff *skb, int offset,
-					  struct dns_scratch *s)
-{
-	__u32 method;
-
-	if (load_payload(skb, offset, s) < 0)
-		return -1;
-	method = (s->msg[0] << 24) | (s->msg[1] << 16) | (s->msg[2] << 8) |
-		 s->msg[3];
-	switch (method) {
-	case 0x47455420:	/* "GET " */
-	case 0x504f5354:	/* "POST" */
-	case 0x50555420:	/* "PUT " */
-	case 0x48454144:	/* "HEAD" */
-	case 0x44454c45:	/* "DELE" */
-	case 0x50415443:	/* "PATC" */
-	case 0x4f505449:	/* "OPTI" */
-	case 0x434f4e4e:	/* "CONN" */
-		break;
-	default:
-		return -1;
-	}
-	s->matched = 0;
-	bpf_loop(DNS_MSG_MAX, host_header_step, NULL, 0);
-	if (!s->matched)
-		return -1;
-	__builtin_memset(&s->cur, 0, sizeof(s->cur));
-	s->cur.pos = s->walk_pos;
-	bpf_loop(DNS_NAME_MAX, host_value_step, NULL, 0);
-	if (s->cur.jumps == 0)
-		return -1;
-	return dotted_to_name(s);
-}
-
-/*
- * Reads the server_name of a ClientHello at the start of a TCP payload
- * into scratch name, as read_name() would leave a DNS name. 0, or -1 when
- * there is none in the bytes read (the hello goes on unjudged).
- */
-static __always_inline int read_sni(struct __sk_buff *skb, int offset,
-				    struct dns_scratch *s)
-{
-	__u32 pos;
-
-	if (load_payload(skb, offset, s) < 0)
-		return -1;
-	/* handshake record, ClientHello */
-	if (s->msg[0] != 0x16 || s->msg[1] != 3 || s->msg[5] != 1)
-		return -1;
-	/* record (5), handshake header (4), version (2), random (32) */
-	pos = 43;
-	if (pos + 1 > s->len)
-		return -1;
-	pos += 1 + s->msg[MASKED(pos, DNS_MSG_MAX - 1)];	/* session id */
-	if (pos + 2 > s->len)
-		return -1;
-	pos += 2 + msg_u16(s, pos);				/* cipher suites */
-	if (pos + 1 > s->len)
-		return -1;
-	pos += 1 + s->msg[MASKED(pos, DNS_MSG_MAX - 1)];	/* compression */
-	if (pos + 2 > s->len)
-		return -1;
-	s->walk_count = pos + 2 + msg_u16(s, pos);		/* extensions end */
-	s->walk_pos = pos + 2;
-	s->matched = 0;
-	__builtin_memset(&s->cur, 0, sizeof(s->cur));
-	bpf_loop(32, extension_step, NULL, 0);
-	if (!s->matched || s->cur.jumps == 0)
-		return -1;
-	return dotted_to_name(s);
-}
+/* ---- packets: the owner is in socket storage ---- */
 
 /*
  * The first payload to an address only DNS admitted must name an allowed
@@ -1368,9 +877,10 @@ static __always_inline bool to_resolver(struct network_config *cfg,
 
 /*
  * The way out for sockets connect/sendmsg never see (raw, ICMP): judged
- * here by their owner. TCP and UDP were judged at connect/sendmsg; here
- * only their DNS queries are read (to report the names asked) and TLS
- * hellos to port 443 (to hold them to the allowed names).
+ * here by their owner. TCP and UDP are judged at connect/sendmsg; here
+ * only their DNS queries are read (to report the names asked), and the
+ * first payload of a TCP connection, whose server name check_sni() holds
+ * to the allowed domains.
  */
 SEC("cgroup_skb/egress")
 int egress(struct __sk_buff *skb)

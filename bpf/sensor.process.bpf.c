@@ -18,11 +18,13 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define SIGKILL 9
+
 /*
- * 1 MiB: at 10,000 execs a second (fork, exec and exit, about 360 bytes
- * together) it holds a quarter of a second of records should the agent
- * stall; it drains every 10 ms. The kernel maps every page of a ring into
- * the agent at once, so each MiB here is a MiB of the agent's RSS.
+ * 1 MiB: the fork, exec and exit records of about 2,900 programs (some
+ * 360 bytes each together), for a burst while the agent is busy. The
+ * kernel maps every page of a ring into the agent at once, so each MiB
+ * here is a MiB of the agent's RSS.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -183,7 +185,7 @@ static __always_inline __u16 enforce_exec_deny(const char *filename,
 		return 0;
 	config = bpf_map_lookup_elem(&process_config, &zero);
 	if (config && config->action == EXEC_DENY_KILL) {
-		bpf_send_signal(9);
+		bpf_send_signal(SIGKILL);
 		return PROCESS_FLAG_DENIED | PROCESS_FLAG_KILLED;
 	}
 	return PROCESS_FLAG_DENIED;
@@ -192,7 +194,7 @@ static __always_inline __u16 enforce_exec_deny(const char *filename,
 /*
  * Raw tracepoints here, as for fork: a perf-event tracepoint costs a
  * formatted trace record per call, and detaching one waits for RCU grace
- * periods (about 75 ms each on a 2-core VM), which every agent's exit paid.
+ * periods, which every agent exit would pay.
  */
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

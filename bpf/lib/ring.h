@@ -7,13 +7,13 @@
 
 /*
  * The flags to submit a record with: the agent is woken only once a batch
- * has gathered (a sixteenth of the ring). Woken for every record, as the
- * kernel does by default whenever the agent has caught up, it costs the
- * traced process an interrupt to the CPU where the agent sleeps, and on a
- * VM that is most of the price of being watched (a connect storm ran 2.3x
- * slower). What stays below a batch is read when the agent's poll times
- * out (RING_POLL_MS in sensors/ringbuf.ts), so a record reaches user space
- * within that time either way.
+ * has gathered (a sixteenth of the ring). A wakeup per record, which the
+ * kernel sends by default whenever the agent has caught up
+ * (kernel/bpf/ringbuf.c), costs the traced process an interrupt to the
+ * CPU where the agent sleeps, and on a VM that is most of the price of
+ * being watched. What stays below a batch is read when the agent's poll
+ * times out (RING_POLL_MS in sensors/ringbuf.ts), so a record reaches
+ * user space within that time either way.
  */
 static __always_inline __u64 ring_wakeup(void *ring)
 {
