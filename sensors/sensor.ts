@@ -9,9 +9,18 @@ import {
   type BpfError,
   type BpfLink,
   BpfObject,
+  mapDelete,
+  mapKeys,
   mapLookup,
+  mapUpdate,
   numPossibleCpus,
 } from "./libbpf.ts";
+import {
+  encodeInt,
+  encodeStruct,
+  type StructInput,
+  type StructLayout,
+} from "./layout.ts";
 import { type RecordHandler, RingBufferReader } from "./ringbuf.ts";
 
 /** Counters a sensor keeps in the kernel (`enum sensor_stat`). */
@@ -34,7 +43,16 @@ export interface SensorOptions {
   skipPrograms?: readonly string[];
 }
 
-const STAT_INDEX = { events: 0, drops: 1, scopeFull: 2 } as const;
+/** `enum sensor_stat` (bpf/lib/scope.h): the index of each counter. */
+export const SensorStat = { events: 0, drops: 1, scopeFull: 2 } as const;
+
+/** One key/value pair of a map, encoded. */
+export interface MapEntry {
+  /** The key's bytes. */
+  key: Uint8Array<ArrayBuffer>;
+  /** The value's bytes. */
+  value: Uint8Array<ArrayBuffer>;
+}
 
 /**
  * A loaded sensor. Open it, then {@linkcode Sensor.load}, then attach its
@@ -153,25 +171,58 @@ export class Sensor implements Disposable {
   /** The kernel-side counters, summed over CPUs. */
   stats(): SensorStats {
     const fd = this.object.map("stats").fd;
-    const cpus = numPossibleCpus();
-    const values = new BigUint64Array(cpus);
-    const key = new Uint32Array(1);
+    // A per-CPU map's value is one __u64 per possible CPU.
+    const values = new BigUint64Array(numPossibleCpus());
     const read = (index: number): number => {
-      key[0] = index;
-      if (
-        !mapLookup(
-          fd,
-          new Uint8Array(key.buffer),
-          new Uint8Array(values.buffer),
-        )
-      ) return 0;
+      const bytes = new Uint8Array(values.buffer);
+      if (!mapLookup(fd, encodeInt("u32", index), bytes)) return 0;
       return Number(values.reduce((sum, value) => sum + value, 0n));
     };
     return {
-      events: read(STAT_INDEX.events),
-      drops: read(STAT_INDEX.drops),
-      scopeFull: read(STAT_INDEX.scopeFull),
+      events: read(SensorStat.events),
+      drops: read(SensorStat.drops),
+      scopeFull: read(SensorStat.scopeFull),
     };
+  }
+
+  /** Writes the one value of the array map `map`: a config struct. */
+  protected writeConfig<L extends StructLayout>(
+    map: string,
+    layout: L,
+    values: StructInput<L>,
+  ): void {
+    mapUpdate(
+      this.object.map(map).fd,
+      encodeInt("u32", 0),
+      encodeStruct(layout, values),
+    );
+  }
+
+  /**
+   * Makes `map` hold exactly `entries` (keys of `keySize` bytes). With
+   * `addFirst`, new entries go in before stale ones go out, so that a map
+   * the programs read meanwhile never holds less than the old or the new
+   * set; otherwise it is emptied first, so that it never holds more than
+   * the new set.
+   */
+  protected replaceEntries(
+    map: string,
+    keySize: number,
+    entries: readonly MapEntry[],
+    { addFirst }: { addFirst: boolean },
+  ): void {
+    const fd = this.object.map(map).fd;
+    const wanted = new Set(entries.map(({ key }) => hex(key)));
+    const removeStale = () => {
+      for (const key of mapKeys(fd, keySize)) {
+        if (!addFirst || !wanted.has(hex(key))) {
+          mapDelete(fd, new Uint8Array(key));
+        }
+      }
+    };
+    if (!addFirst) removeStale();
+    for (const { key, value } of entries) mapUpdate(fd, key, value);
+    if (addFirst) removeStale();
   }
 
   /** Detaches every link, unmaps the ring and closes the object. */
@@ -186,4 +237,10 @@ export class Sensor implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(
+    "",
+  );
 }
