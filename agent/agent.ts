@@ -21,7 +21,6 @@ import {
 } from "../sensors/process.ts";
 import {
   decodeFileSystemEvent,
-  FileRules,
   FileSystemSensor,
 } from "../sensors/file_system.ts";
 import {
@@ -40,6 +39,7 @@ import {
   preflight,
 } from "../sensors/system.ts";
 import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
+import { FileRules } from "./file_policy.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
 import { listProcesses, type ProcEntry } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";
