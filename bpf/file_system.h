@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * file_system_event: the record sensor.file-system sends, and the maps its
- * loader fills; decoded by sensors/file_system_event.ts and written by
- * sensors/file_system.ts, whose layouts and tables tests/layout_test.ts
+ * loader fills; decoded by sensors/file_system_event.ts and encoded by
+ * sensors/file_system_maps.ts, whose layouts and tables tests/layout_test.ts
  * checks against this object's BTF.
  */
 #ifndef RINGFENCE_FILE_SYSTEM_H

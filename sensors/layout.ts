@@ -141,6 +141,62 @@ export function arrayLength<L extends StructLayout>(
   return type[1];
 }
 
+/** sizeof a field type, in bytes. */
+export function sizeOf(type: FieldType): number {
+  if (typeof type === "string") return WIDTH[type];
+  if (isArray(type)) return WIDTH[type[0]] * type[1];
+  return (type as StructLayout).size;
+}
+
+/** The bytes of one integer: a map key or value that is not a struct. */
+export function encodeInt(
+  type: IntType,
+  value: number | bigint,
+): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(WIDTH[type]);
+  writeInt(new DataView(bytes.buffer), 0, type, value, type);
+  return bytes;
+}
+
+/** Reads one integer at `offset` of `bytes`. */
+export function decodeInt(
+  type: "u64",
+  bytes: Uint8Array,
+  offset?: number,
+): bigint;
+/** Reads one integer at `offset` of `bytes`. */
+export function decodeInt(
+  type: Exclude<IntType, "u64">,
+  bytes: Uint8Array,
+  offset?: number,
+): number;
+export function decodeInt(
+  type: IntType,
+  bytes: Uint8Array,
+  offset = 0,
+): number | bigint {
+  return readInt(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    offset,
+    type,
+  );
+}
+
+/**
+ * The names of a C enum's table indexed by value, for decoding a byte
+ * of a record: `["", "connect", "send"]` for `{ connect: 1, send: 2 }`.
+ */
+export function namesByValue<K extends string>(
+  table: Readonly<Record<K, number>>,
+): ("" | K)[] {
+  const names: ("" | K)[] = [];
+  for (const [name, value] of Object.entries(table) as [K, number][]) {
+    while (names.length <= value) names.push("");
+    names[value] = name;
+  }
+  return names;
+}
+
 function writeStruct(
   view: DataView,
   base: number,
@@ -268,60 +324,4 @@ function isArray(
   type: FieldType,
 ): type is readonly [IntType | "char", number] {
   return Array.isArray(type);
-}
-
-/**
- * The names of a C enum's table indexed by value, for decoding a byte
- * of a record: `["", "connect", "send"]` for `{ connect: 1, send: 2 }`.
- */
-export function namesByValue<K extends string>(
-  table: Readonly<Record<K, number>>,
-): ("" | K)[] {
-  const names: ("" | K)[] = [];
-  for (const [name, value] of Object.entries(table) as [K, number][]) {
-    while (names.length <= value) names.push("");
-    names[value] = name;
-  }
-  return names;
-}
-
-/** sizeof a field type, in bytes. */
-export function sizeOf(type: FieldType): number {
-  if (typeof type === "string") return WIDTH[type];
-  if (isArray(type)) return WIDTH[type[0]] * type[1];
-  return (type as StructLayout).size;
-}
-
-/** The bytes of one integer: a map key or value that is not a struct. */
-export function encodeInt(
-  type: IntType,
-  value: number | bigint,
-): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(WIDTH[type]);
-  writeInt(new DataView(bytes.buffer), 0, type, value, type);
-  return bytes;
-}
-
-/** Reads one integer at `offset` of `bytes`. */
-export function decodeInt(
-  type: "u64",
-  bytes: Uint8Array,
-  offset?: number,
-): bigint;
-/** Reads one integer at `offset` of `bytes`. */
-export function decodeInt(
-  type: Exclude<IntType, "u64">,
-  bytes: Uint8Array,
-  offset?: number,
-): number;
-export function decodeInt(
-  type: IntType,
-  bytes: Uint8Array,
-  offset = 0,
-): number | bigint {
-  return readInt(
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-    offset,
-    type,
-  );
 }
