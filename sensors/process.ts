@@ -247,20 +247,18 @@ export class ProcessSensor extends Sensor {
    * reported (verdict audit).
    */
   setExecDeny(paths: string[], names: string[], kill: boolean): void {
-    const entries = (keys: Uint8Array<ArrayBuffer>[]) =>
-      keys.map((key) => ({ key, value: PRESENT }));
-    this.replaceEntries(
-      "deny_exec_paths",
-      EXEC_PATH_KEY.size,
-      entries(paths.map(pathKey)),
-      { addFirst: false },
-    );
-    this.replaceEntries(
-      "deny_exec_names",
-      SCOPE_COMM.size,
-      entries(names.map(commKey)),
-      { addFirst: false },
-    );
+    // Both encoded first: a path or name too long changes nothing.
+    const byPath = paths.map((path) => ({
+      key: pathKey(path),
+      value: PRESENT,
+    }));
+    const byName = names.map((name) => ({
+      key: commKey(name),
+      value: PRESENT,
+    }));
+    const clear = { addFirst: false };
+    this.replaceEntries("deny_exec_paths", EXEC_PATH_KEY.size, byPath, clear);
+    this.replaceEntries("deny_exec_names", SCOPE_COMM.size, byName, clear);
     this.writeConfig("process_config", PROCESS_CONFIG, {
       action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
     });
