@@ -1,5 +1,5 @@
 /**
- * Path globs of the `files` section, and what the kernel can do with each.
+ * Path globs of the `files` section, and the literal part of each.
  *
  * - `*` matches any characters within one path segment, `?` one character.
  * - `**` as a whole segment matches any number of segments: zero in the

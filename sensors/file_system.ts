@@ -14,10 +14,9 @@ import {
   encodeNameKey,
   encodePrefixKey,
   FILE_SYSTEM_CONFIG,
+  FILE_SYSTEM_MAPS,
   fileSystemConfig,
   type FileSystemMaps,
-  FS_NAME_KEY,
-  FS_PREFIX_KEY,
 } from "./file_system_maps.ts";
 import { encodeInt } from "./layout.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
@@ -81,7 +80,7 @@ export class FileSystemSensor extends Sensor {
     const live = { addFirst: true };
     this.replaceEntries(
       "fs_prefixes",
-      FS_PREFIX_KEY.size,
+      FILE_SYSTEM_MAPS.fs_prefixes,
       [...maps.prefixes].map(([prefix, bits]) => ({
         key: encodePrefixKey(prefix),
         value: encodeInt("u32", bits),
@@ -90,7 +89,7 @@ export class FileSystemSensor extends Sensor {
     );
     this.replaceEntries(
       "fs_names",
-      FS_NAME_KEY.size,
+      FILE_SYSTEM_MAPS.fs_names,
       [...maps.names].map(([name, bits]) => ({
         key: encodeNameKey(name),
         value: encodeInt("u32", bits),

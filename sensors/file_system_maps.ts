@@ -9,6 +9,7 @@
 import {
   arrayLength,
   encodeStruct,
+  type MapLayout,
   struct,
   type StructInput,
 } from "./layout.ts";
@@ -31,6 +32,13 @@ export const FS_PREFIX_KEY = struct("fs_prefix_key", 260, {
 export const FS_NAME_KEY = struct("fs_name_key", 64, {
   name: [0, ["char", 64]],
 });
+
+/** The maps the loader writes. */
+export const FILE_SYSTEM_MAPS = {
+  fs_config: { key: "u32", value: FILE_SYSTEM_CONFIG },
+  fs_prefixes: { key: FS_PREFIX_KEY, value: "u32" },
+  fs_names: { key: FS_NAME_KEY, value: "u32" },
+} as const satisfies Record<string, MapLayout>;
 
 /** `enum file_system_class`: what a path is to the policy, as map bits. */
 export const FileClass = {

@@ -44,6 +44,14 @@ export interface Struct<M extends Members> extends StructLayout {
   readonly types: { readonly [K in keyof M]: M[K][1] };
 }
 
+/** A BPF map's key and value types, as its definition in bpf/ declares them. */
+export interface MapLayout {
+  /** The key's type. */
+  readonly key: FieldType;
+  /** The value's type (per CPU, for a per-CPU map). */
+  readonly value: FieldType;
+}
+
 /** Field name → [offset, type], in declaration order. */
 export type Members = Record<string, readonly [number, FieldType]>;
 

@@ -16,21 +16,17 @@ import { sizeOf } from "./layout.ts";
 import { mapDelete, mapKeys, mapLookup } from "./libbpf.ts";
 import { closeFd, openDirectory } from "./libc.ts";
 import {
-  ALLOW_KEY_V4,
-  ALLOW_KEY_V6,
   allowEntries,
   decodeDnsAdmission,
   DNS_ALLOW,
-  DNS_KEY_V6,
   type DnsAdmission,
-  DOMAIN_KEY,
   encodeDomains,
   encodeResolverKey,
   NETWORK_CONFIG,
+  NETWORK_MAPS,
   networkConfig,
   type NetworkPolicyMaps,
   type NetworkSettings,
-  RESOLVER_KEY,
   sameDomains,
 } from "./network_maps.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
@@ -68,8 +64,16 @@ const GENERATION_MAPS = [
 
 /** The maps of addresses DNS answers admitted, and their key sizes. */
 const DNS_ADMITTED = [
-  { family: 4, map: "dns_allow_v4", keySize: sizeOf("u32") },
-  { family: 6, map: "dns_allow_v6", keySize: DNS_KEY_V6.size },
+  {
+    family: 4,
+    map: "dns_allow_v4",
+    keySize: sizeOf(NETWORK_MAPS.dns_allow_v4.key),
+  },
+  {
+    family: 6,
+    map: "dns_allow_v6",
+    keySize: sizeOf(NETWORK_MAPS.dns_allow_v6.key),
+  },
 ] as const;
 
 /** The cgroup programs and how their links are named. */
@@ -168,10 +172,16 @@ export class NetworkSensor extends Sensor {
     // No program reads the idle maps: emptied first, they never hold more
     // than the new policy.
     const clear = { addFirst: false };
-    this.replaceEntries(maps.v4, ALLOW_KEY_V4.size, v4, clear);
-    this.replaceEntries(maps.v6, ALLOW_KEY_V6.size, v6, clear);
-    this.replaceEntries(maps.resolvers, RESOLVER_KEY.size, resolvers, clear);
-    this.replaceEntries(maps.domains, DOMAIN_KEY.size, domains, clear);
+    this.replaceEntries(maps.v4, NETWORK_MAPS[maps.v4], v4, clear);
+    this.replaceEntries(maps.v6, NETWORK_MAPS[maps.v6], v6, clear);
+    const { resolvers: resolverMap, domains: domainMap } = maps;
+    this.replaceEntries(
+      resolverMap,
+      NETWORK_MAPS[resolverMap],
+      resolvers,
+      clear,
+    );
+    this.replaceEntries(domainMap, NETWORK_MAPS[domainMap], domains, clear);
     const domainsChanged = policy.domains !== undefined &&
       !sameDomains(this.#policy.domains, next.domains);
     this.#generation = idle;

@@ -14,6 +14,7 @@ import {
   arrayLength,
   decodeStruct,
   encodeStruct,
+  type MapLayout,
   struct,
   type StructInput,
 } from "./layout.ts";
@@ -71,6 +72,21 @@ export const DNS_ALLOW = struct("dns_allow", 32, {
 export const DNS_KEY_V6 = struct("dns_key_v6", 16, {
   addr: [0, ["u8", 16]],
 });
+
+/** The maps the loader reads and writes. */
+export const NETWORK_MAPS = {
+  net_config: { key: "u32", value: NETWORK_CONFIG },
+  allow_v4: { key: ALLOW_KEY_V4, value: ALLOW_PORTS },
+  allow_v4_gen1: { key: ALLOW_KEY_V4, value: ALLOW_PORTS },
+  allow_v6: { key: ALLOW_KEY_V6, value: ALLOW_PORTS },
+  allow_v6_gen1: { key: ALLOW_KEY_V6, value: ALLOW_PORTS },
+  resolvers: { key: RESOLVER_KEY, value: "u32" },
+  resolvers_gen1: { key: RESOLVER_KEY, value: "u32" },
+  domains: { key: DOMAIN_KEY, value: ALLOW_PORTS },
+  domains_gen1: { key: DOMAIN_KEY, value: ALLOW_PORTS },
+  dns_allow_v4: { key: "u32", value: DNS_ALLOW },
+  dns_allow_v6: { key: DNS_KEY_V6, value: DNS_ALLOW },
+} as const satisfies Record<string, MapLayout>;
 
 /** `enum network_mode`: network_config.mode. */
 export const NetworkMode = { audit: 0, block: 1 } as const;

@@ -20,6 +20,7 @@ import {
   decodeStruct,
   encodeInt,
   encodeStruct,
+  type MapLayout,
   namesByValue,
   sizeOf,
   struct,
@@ -58,6 +59,15 @@ export const EXEC_PATH_KEY = struct("exec_path_key", 512, {
 export const PROCESS_CONFIG = struct("process_config", 4, {
   action: [0, "u32"],
 });
+
+/** The maps the loader reads and writes. */
+export const PROCESS_MAPS = {
+  scope_pids: { key: "u32", value: SCOPE_ENTRY },
+  scope_root_comms: { key: SCOPE_COMM, value: "u32" },
+  deny_exec_paths: { key: EXEC_PATH_KEY, value: "u32" },
+  deny_exec_names: { key: SCOPE_COMM, value: "u32" },
+  process_config: { key: "u32", value: PROCESS_CONFIG },
+} as const satisfies Record<string, MapLayout>;
 
 /** `enum process_event_kind`. */
 export const ProcessKind = { fork: 1, exec: 2, exit: 3 } as const;
@@ -257,8 +267,9 @@ export class ProcessSensor extends Sensor {
       value: PRESENT,
     }));
     const clear = { addFirst: false };
-    this.replaceEntries("deny_exec_paths", EXEC_PATH_KEY.size, byPath, clear);
-    this.replaceEntries("deny_exec_names", SCOPE_COMM.size, byName, clear);
+    const maps = PROCESS_MAPS;
+    this.replaceEntries("deny_exec_paths", maps.deny_exec_paths, byPath, clear);
+    this.replaceEntries("deny_exec_names", maps.deny_exec_names, byName, clear);
     this.writeConfig("process_config", PROCESS_CONFIG, {
       action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
     });
@@ -293,8 +304,9 @@ export class ProcessSensor extends Sensor {
 
   /** Every pid in the scope map. */
   scopePids(): number[] {
-    return mapKeys(this.object.map("scope_pids").fd, sizeOf("u32")).map((
-      key,
-    ) => decodeInt("u32", key));
+    const keySize = sizeOf(PROCESS_MAPS.scope_pids.key);
+    return mapKeys(this.object.map("scope_pids").fd, keySize).map((key) =>
+      decodeInt("u32", key)
+    );
   }
 }

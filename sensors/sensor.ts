@@ -18,6 +18,8 @@ import {
 import {
   encodeInt,
   encodeStruct,
+  type MapLayout,
+  sizeOf,
   type StructInput,
   type StructLayout,
 } from "./layout.ts";
@@ -45,6 +47,11 @@ export interface SensorOptions {
 
 /** `enum sensor_stat` (bpf/lib/scope.h): the index of each counter. */
 export const SensorStat = { events: 0, drops: 1, scopeFull: 2 } as const;
+
+/** The maps every sensor has that the loader reads. */
+export const SENSOR_MAPS = {
+  stats: { key: "u32", value: "u64" },
+} as const satisfies Record<string, MapLayout>;
 
 /** One key/value pair of a map, encoded. */
 export interface MapEntry {
@@ -199,7 +206,7 @@ export class Sensor implements Disposable {
   }
 
   /**
-   * Makes `map` hold exactly `entries` (keys of `keySize` bytes). With
+   * Makes `map` (of `layout`) hold exactly `entries`. With
    * `addFirst`, new entries go in before stale ones go out, so that a map
    * the programs read meanwhile never holds less than the old or the new
    * set; otherwise it is emptied first, so that it never holds more than
@@ -207,14 +214,14 @@ export class Sensor implements Disposable {
    */
   protected replaceEntries(
     map: string,
-    keySize: number,
+    layout: MapLayout,
     entries: readonly MapEntry[],
     { addFirst }: { addFirst: boolean },
   ): void {
     const fd = this.object.map(map).fd;
     const wanted = new Set(entries.map(({ key }) => hex(key)));
     const removeStale = () => {
-      for (const key of mapKeys(fd, keySize)) {
+      for (const key of mapKeys(fd, sizeOf(layout.key))) {
         if (!addFirst || !wanted.has(hex(key))) {
           mapDelete(fd, new Uint8Array(key));
         }

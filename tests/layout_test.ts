@@ -1,7 +1,8 @@
 /**
  * The TypeScript side of every byte layout the sensors share with the
  * kernel, held to the compiled objects' BTF: the structs decoded from the
- * rings and written to maps, and the tables of C enum values.
+ * rings and written to maps, the key and value type of each map the loader
+ * touches, and the tables of C enum values.
  */
 import { EVENT_HEADER } from "../sensors/event.ts";
 import {
@@ -11,11 +12,12 @@ import {
 } from "../sensors/file_system_event.ts";
 import {
   FILE_SYSTEM_CONFIG,
+  FILE_SYSTEM_MAPS,
   FileClass,
   FS_NAME_KEY,
   FS_PREFIX_KEY,
 } from "../sensors/file_system_maps.ts";
-import type { StructLayout } from "../sensors/layout.ts";
+import type { MapLayout, StructLayout } from "../sensors/layout.ts";
 import {
   NETWORK_EVENT,
   NetworkFlag,
@@ -31,6 +33,7 @@ import {
   DNS_KEY_V6,
   DOMAIN_KEY,
   NETWORK_CONFIG,
+  NETWORK_MAPS,
   NetworkAction,
   NetworkMode,
   RESOLVER_KEY,
@@ -40,14 +43,19 @@ import {
   ExecDenyAction,
   PROCESS_CONFIG,
   PROCESS_EVENT,
+  PROCESS_MAPS,
   ProcessFlag,
   ProcessKind,
   SCOPE_COMM,
   SCOPE_ENTRY,
   ScopeFlag,
 } from "../sensors/process.ts";
-import { SensorStat } from "../sensors/sensor.ts";
-import { assertEnumMatchesBtf, assertLayoutMatchesBtf } from "./helpers/btf.ts";
+import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
+import {
+  assertEnumMatchesBtf,
+  assertLayoutMatchesBtf,
+  assertMapMatchesBtf,
+} from "./helpers/btf.ts";
 import { ROOT } from "./helpers/kernel.ts";
 
 type Sensor = "process" | "network" | "file-system";
@@ -76,6 +84,14 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [FILE_SYSTEM_CONFIG, ["file-system"]],
   [FS_PREFIX_KEY, ["file-system"]],
   [FS_NAME_KEY, ["file-system"]],
+];
+
+/** The maps the loader reads or writes, by the objects that define them. */
+const MAPS: [Readonly<Record<string, MapLayout>>, readonly Sensor[]][] = [
+  [SENSOR_MAPS, ALL],
+  [PROCESS_MAPS, ["process"]],
+  [NETWORK_MAPS, ["network"]],
+  [FILE_SYSTEM_MAPS, ["file-system"]],
 ];
 
 /**
@@ -110,6 +126,16 @@ for (const [layout, sensors] of STRUCTS) {
     Deno.test(`struct ${layout.name} matches sensor.${sensor} BTF`, async () => {
       await assertLayoutMatchesBtf(object(sensor), layout);
     });
+  }
+}
+
+for (const [maps, sensors] of MAPS) {
+  for (const [name, layout] of Object.entries(maps)) {
+    for (const sensor of sensors) {
+      Deno.test(`map ${name} matches sensor.${sensor} BTF`, async () => {
+        await assertMapMatchesBtf(object(sensor), name, layout);
+      });
+    }
   }
 }
 

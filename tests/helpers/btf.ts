@@ -7,7 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { FieldType, StructLayout } from "../../sensors/layout.ts";
+import type {
+  FieldType,
+  MapLayout,
+  StructLayout,
+} from "../../sensors/layout.ts";
 
 interface BtfType {
   id: number;
@@ -19,6 +23,7 @@ interface BtfType {
   encoding?: string;
   members?: { name: string; type_id: number; bits_offset: number }[];
   values?: { name: string; val: number }[];
+  vars?: { type_id: number }[];
 }
 
 const dumps = new Map<string, Promise<BtfType[]>>();
@@ -58,6 +63,26 @@ export interface BtfStruct {
   types: Record<string, string>;
 }
 
+/** A BTF type in the notation of {@linkcode describeField}. */
+function describeType(byId: Map<number, BtfType>, id: number): string {
+  const type = byId.get(id)!;
+  switch (type.kind) {
+    case "TYPEDEF":
+    case "CONST":
+    case "VOLATILE":
+      return describeType(byId, type.type_id!);
+    case "INT":
+      if (type.name === "char") return "char";
+      return `${type.encoding === "SIGNED" ? "s" : "u"}${8 * type.size!}`;
+    case "ARRAY":
+      return `${describeType(byId, type.type_id!)}[${type.nr_elems}]`;
+    case "STRUCT":
+      return `struct ${type.name}`;
+    default:
+      return type.kind.toLowerCase();
+  }
+}
+
 /** The struct named `name` in `objectPath`'s BTF. */
 export async function btfStruct(
   objectPath: string,
@@ -69,33 +94,43 @@ export async function btfStruct(
     type.kind === "STRUCT" && type.name === name
   );
   if (!struct) throw new Error(`${objectPath}: no struct ${name} in BTF`);
-  const describe = (id: number): string => {
-    const type = byId.get(id)!;
-    switch (type.kind) {
-      case "TYPEDEF":
-      case "CONST":
-      case "VOLATILE":
-        return describe(type.type_id!);
-      case "INT":
-        if (type.name === "char") return "char";
-        return `${type.encoding === "SIGNED" ? "s" : "u"}${8 * type.size!}`;
-      case "ARRAY":
-        return `${describe(type.type_id!)}[${type.nr_elems}]`;
-      case "STRUCT":
-        return `struct ${type.name}`;
-      default:
-        return type.kind.toLowerCase();
-    }
-  };
   return {
     size: struct.size!,
     fields: Object.fromEntries(
       struct.members!.map((member) => [member.name, member.bits_offset / 8]),
     ),
     types: Object.fromEntries(
-      struct.members!.map((member) => [member.name, describe(member.type_id)]),
+      struct.members!.map((
+        member,
+      ) => [member.name, describeType(byId, member.type_id)]),
     ),
   };
+}
+
+/**
+ * The key and value types of the map `name` in `objectPath`'s BTF: the
+ * `__type(key, ...)` and `__type(value, ...)` of its definition.
+ */
+export async function btfMap(
+  objectPath: string,
+  name: string,
+): Promise<{ key: string; value: string }> {
+  const types = await btfTypes(objectPath);
+  const byId = new Map(types.map((type) => [type.id, type]));
+  const maps = types.find((type) =>
+    type.kind === "DATASEC" && type.name === ".maps"
+  );
+  const variable = (maps?.vars ?? []).map(({ type_id }) => byId.get(type_id)!)
+    .find((type) => type.name === name);
+  if (!variable) throw new Error(`${objectPath}: no map ${name} in BTF`);
+  const definition = byId.get(variable.type_id!)!;
+  const member = (field: string) => {
+    const found = definition.members!.find((member) => member.name === field);
+    if (!found) throw new Error(`${objectPath}: map ${name} has no ${field}`);
+    // __type(key, T) declares `typeof(T) *key`.
+    return describeType(byId, byId.get(found.type_id)!.type_id!);
+  };
+  return { key: member("key"), value: member("value") };
 }
 
 /** A layout's field type in the notation of {@linkcode btfStruct}. */
@@ -167,5 +202,18 @@ export async function assertEnumMatchesBtf(
     ours,
     btf,
     `enum ${name}: the TypeScript table drifted from ${objectPath}`,
+  );
+}
+
+/** Fails when the map `name` holds other types than `layout` says. */
+export async function assertMapMatchesBtf(
+  objectPath: string,
+  name: string,
+  layout: MapLayout,
+): Promise<void> {
+  assert.deepEqual(
+    { key: describeField(layout.key), value: describeField(layout.value) },
+    await btfMap(objectPath, name),
+    `map ${name}: the TypeScript key or value drifted from ${objectPath}`,
   );
 }
