@@ -121,16 +121,12 @@ export class Sensor implements Disposable {
   /**
    * Like {@linkcode Sensor.loadAll}, but one sensor's failure leaves the
    * others loaded: the error of each sensor, undefined where it loaded.
-   * `whileLoading` runs while the kernel verifies them (see
-   * {@linkcode BpfObject.loadEach}).
    */
   static async loadEach(
     sensors: readonly Sensor[],
-    whileLoading?: () => void,
   ): Promise<(BpfError | undefined)[]> {
     const { errors } = await BpfObject.loadEach(
       sensors.map((sensor) => sensor.object),
-      { whileLoading },
     );
     sensors.forEach((sensor, index) => {
       if (!errors[index]) sensor.loaded();
