@@ -7,11 +7,11 @@
  */
 
 import type { Policy } from "../policy/schema.ts";
-import {
-  FileRules,
-  type FileSystemMaps,
-  type FileSystemSensor,
+import type {
+  FileSystemMaps,
+  FileSystemSensor,
 } from "../sensors/file_system.ts";
+import { FileRules } from "./file_policy.ts";
 import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
 import type { ProcessSensor } from "../sensors/process.ts";
 import { networkPolicyMaps } from "./network_policy.ts";

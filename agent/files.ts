@@ -7,7 +7,8 @@
  */
 
 import type { FileSystemEvent } from "../sensors/events.ts";
-import type { FileRules, FileSystemSensor } from "../sensors/file_system.ts";
+import type { FileSystemSensor } from "../sensors/file_system.ts";
+import type { FileRules } from "./file_policy.ts";
 import {
   diffSnapshots,
   type FileState,

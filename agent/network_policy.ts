@@ -1,17 +1,12 @@
 /**
- * Turns a policy's network section into what sensor.network holds: trie
- * entries, resolvers and allowed domains.
+ * Turns a policy's network section into what sensor.network holds: the
+ * allow ranges per family, the resolvers and the allowed domains.
  *
  * @module
  */
 
 import { parseAddress } from "../policy/address.ts";
-import {
-  compileAllowList,
-  DNS_PORT,
-  encodeLpmKey,
-  encodeLpmValue,
-} from "../policy/network.ts";
+import { compileAllowList, DNS_PORT } from "../policy/network.ts";
 import type { NetworkPolicy } from "../policy/schema.ts";
 import type { NetworkPolicyMaps, Resolver } from "../sensors/network.ts";
 
@@ -42,12 +37,14 @@ function readResolvConf(path: string): string {
  * Compiles the network policy into the sensor's maps.
  *
  * @param resolvConf where `system` resolvers are read from.
+ * @throws {import("../policy/lpm.ts").AllowListError} when a range needs
+ *   more ports than one entry holds.
  */
 export function networkPolicyMaps(
   policy: NetworkPolicy,
   resolvConf = "/etc/resolv.conf",
 ): NetworkPolicyMaps {
-  const compiled = compileAllowList(policy);
+  const { v4, v6, domains } = compileAllowList(policy);
   const resolvers = policy.dns.resolvers.flatMap((spec): Resolver[] =>
     spec.kind === "system"
       ? systemResolvers(readResolvConf(resolvConf))
@@ -59,16 +56,5 @@ export function networkPolicyMaps(
       resolver,
     ]),
   );
-  return {
-    v4: compiled.v4.map((entry) => ({
-      key: encodeLpmKey(entry, 4),
-      value: encodeLpmValue(entry.ports),
-    })),
-    v6: compiled.v6.map((entry) => ({
-      key: encodeLpmKey(entry, 6),
-      value: encodeLpmValue(entry.ports),
-    })),
-    resolvers: [...unique.values()],
-    domains: compiled.domains,
-  };
+  return { v4, v6, resolvers: [...unique.values()], domains };
 }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
+import { MAX_PORTS_PER_PREFIX } from "../policy/lpm.ts";
 import { parsePolicy } from "../policy/parse.ts";
+import {
+  ALLOW_MAX_PORTS,
+  encodeAllowKey,
+  encodeAllowPorts,
+} from "../sensors/network_maps.ts";
 import { networkPolicyMaps, systemResolvers } from "./network_policy.ts";
 
 Deno.test("systemResolvers() reads nameservers, v4 and v6, and skips the rest", () => {
@@ -53,10 +59,32 @@ Deno.test("networkPolicyMaps() expands system resolvers and keeps domains", asyn
     ]]);
     // 10.1.0.0/16 and loopback 127.0.0.0/8: keys are u32 prefix + address
     assert.deepEqual(
-      maps.v4.map(({ key }) => [...key]).sort(),
+      maps.v4.map((prefix) => [...encodeAllowKey(prefix, 4)]).sort(),
       [[16, 0, 0, 0, 10, 1, 0, 0], [8, 0, 0, 0, 127, 0, 0, 0]].sort(),
     );
   } finally {
     await Deno.remove(resolvConf);
   }
+});
+
+Deno.test("the policy allows as many ports per range as one sensor entry holds", () => {
+  assert.equal(MAX_PORTS_PER_PREFIX, ALLOW_MAX_PORTS);
+});
+
+Deno.test("compiled entries encode into the kernel's key and value layout", () => {
+  const { v4 } = networkPolicyMaps(
+    parsePolicy(
+      "version: 1\nnetwork:\n  allow: [140.82.112.0/20:443, 140.82.112.0/20:22]\n",
+      "inline.yaml",
+    ).network,
+  );
+  const entry = v4.find((e) => e.prefixLength === 20)!;
+  assert.deepEqual(
+    encodeAllowKey(entry, 4),
+    new Uint8Array([20, 0, 0, 0, 140, 82, 112, 0]),
+  );
+  assert.deepEqual(
+    [...encodeAllowPorts(entry.ports).subarray(0, 6)],
+    [2, 0, 22, 0, 0xbb, 0x01],
+  );
 });

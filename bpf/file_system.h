@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * file_system_event: the record sensor.file-system sends; decoded by
- * sensors/file_system.ts, whose layouts tests/file_system_sensor_test.ts
+ * file_system_event: the record sensor.file-system sends, and the maps its
+ * loader fills; decoded by sensors/file_system_event.ts and encoded by
+ * sensors/file_system_maps.ts, whose layouts and tables tests/layout_test.ts
  * checks against this object's BTF.
  */
 #ifndef RINGFENCE_FILE_SYSTEM_H
@@ -23,33 +24,40 @@ enum file_system_event_kind {
 	FS_MKDIR = 11,
 	FS_RMDIR = 12,
 };
+BTF_KEEP_ENUM(file_system_event_kind);
 
 /* header.flags of a file_system_event */
-#define FS_FLAG_PATH_TRUNCATED 1
-#define FS_FLAG_NEW_PATH_TRUNCATED 2
-/* the writer was sent SIGKILL on its way back from the syscall */
-#define FS_FLAG_KILLED 4
-/* the path was built from a name with ".", ".." or "//" in it: the kernel
- * did not normalise it, user space does */
-#define FS_FLAG_UNNORMALIZED 8
-/* a BPF LSM hook refused the change with EPERM: it did not happen */
-#define FS_FLAG_DENIED 16
+enum file_system_event_flag {
+	FS_FLAG_PATH_TRUNCATED = 1,
+	FS_FLAG_NEW_PATH_TRUNCATED = 2,
+	/* the writer was sent SIGKILL on its way back from the syscall */
+	FS_FLAG_KILLED = 4,
+	/* the path was built from a name with ".", ".." or "//" in it: the
+	 * kernel did not normalise it, user space does */
+	FS_FLAG_UNNORMALIZED = 8,
+	/* a BPF LSM hook refused the change with EPERM: it did not happen */
+	FS_FLAG_DENIED = 16,
+};
+BTF_KEEP_ENUM(file_system_event_flag);
 
 /*
  * What a path is to the policy, as bits of the prefix and name maps. The
  * kernel uses them to decide what is worth sending; the final glob match
  * happens in user space, except for FS_CLASS_KILL.
  */
-#define FS_CLASS_WATCH 1
-#define FS_CLASS_PROTECT 2
-#define FS_CLASS_SECRET 4
-/*
- * A protect pattern the kernel matches exactly: a literal path, a literal
- * directory followed by "/ **" (any depth), or "** /name" (spaces only to
- * keep this comment closed). The kernel itself kills the writer of such a
- * path in block mode.
- */
-#define FS_CLASS_KILL 8
+enum file_system_class {
+	FS_CLASS_WATCH = 1,
+	FS_CLASS_PROTECT = 2,
+	FS_CLASS_SECRET = 4,
+	/*
+	 * A protect pattern the kernel matches exactly: a literal path, a
+	 * literal directory followed by "/ **" (any depth), or "** /name"
+	 * (spaces only to keep this comment closed). The kernel itself kills
+	 * the writer of such a path in block mode.
+	 */
+	FS_CLASS_KILL = 8,
+};
+BTF_KEEP_ENUM(file_system_class);
 
 /* Bytes of a path captured, with its NUL. Longer paths are cut (and flagged). */
 #define FS_PATH_MAX 1024

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * network_event and the policy maps of sensor.network; decoded and filled
- * by sensors/network.ts, whose layouts are checked against BTF by
- * tests/network_sensor_test.ts.
+ * network_event and the policy maps of sensor.network; decoded by
+ * sensors/network_event.ts and filled by sensors/network_maps.ts, whose
+ * layouts and tables tests/layout_test.ts checks against this object's BTF.
  */
 #ifndef RINGFENCE_NETWORK_H
 #define RINGFENCE_NETWORK_H
@@ -16,6 +16,7 @@ enum network_event_kind {
 	NETWORK_LISTEN = 4,
 	NETWORK_BIND = 5,
 };
+BTF_KEEP_ENUM(network_event_kind);
 
 enum network_verdict {
 	VERDICT_ALLOW = 1,
@@ -23,6 +24,7 @@ enum network_verdict {
 	/* would have been denied in block mode */
 	VERDICT_AUDIT = 3,
 };
+BTF_KEEP_ENUM(network_verdict);
 
 enum network_reason {
 	REASON_NONE = 0,
@@ -40,10 +42,14 @@ enum network_reason {
 	/* listen and bind are reported, never judged */
 	REASON_NOT_ENFORCED = 10,
 };
+BTF_KEEP_ENUM(network_reason);
 
 /* header.flags of a network_event */
-#define NETWORK_FLAG_KILLED 1
-#define NETWORK_FLAG_QUERY_TRUNCATED 2
+enum network_event_flag {
+	NETWORK_FLAG_KILLED = 1,
+	NETWORK_FLAG_QUERY_TRUNCATED = 2,
+};
+BTF_KEEP_ENUM(network_event_flag);
 
 /*
  * A DNS name in wire format (length-prefixed labels, lowercased, with the
@@ -67,16 +73,23 @@ struct network_event {
 	__u8 query[DNS_NAME_MAX];	/* dns: the name asked, wire format */
 };
 
-/* config.mode */
-#define NETWORK_MODE_AUDIT 0
-#define NETWORK_MODE_BLOCK 1
-/* config.action */
-#define NETWORK_ACTION_DENY 0
-#define NETWORK_ACTION_KILL 1
+/* network_config.mode */
+enum network_mode {
+	NETWORK_MODE_AUDIT = 0,
+	NETWORK_MODE_BLOCK = 1,
+};
+BTF_KEEP_ENUM(network_mode);
+
+/* network_config.action */
+enum network_action {
+	NETWORK_ACTION_DENY = 0,
+	NETWORK_ACTION_KILL = 1,
+};
+BTF_KEEP_ENUM(network_action);
 
 struct network_config {
-	__u32 mode;		/* NETWORK_MODE_* */
-	__u32 action;		/* NETWORK_ACTION_*, in block mode */
+	__u32 mode;		/* enum network_mode */
+	__u32 action;		/* enum network_action, in block mode */
 	__u32 allow_loopback;	/* 127.0.0.0/8 and ::1 always allowed */
 	__u32 generation;	/* which copy of the policy maps is live: 0 or 1 */
 	__u32 dns_min_ttl;	/* seconds an answer admits its address at least */

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* process_event: the record sensor.process sends; decoded by sensors/process.ts. */
+/*
+ * process_event: the record sensor.process sends, and the maps its loader
+ * fills; decoded and written by sensors/process.ts, whose layouts and
+ * tables tests/layout_test.ts checks against this object's BTF.
+ */
 #ifndef RINGFENCE_PROCESS_H
 #define RINGFENCE_PROCESS_H
 
@@ -10,27 +14,31 @@ enum process_event_kind {
 	PROCESS_EXEC = 2,
 	PROCESS_EXIT = 3,
 };
+BTF_KEEP_ENUM(process_event_kind);
 
 /* header.flags of a process_event */
-#define PROCESS_FLAG_PATH_TRUNCATED 1
-#define PROCESS_FLAG_ARGV_TRUNCATED 2
-/* exec of a process that became a scope root by its name */
-#define PROCESS_FLAG_SCOPE_ROOT 4
-/* exec of a program the policy forbids (process.deny) */
-#define PROCESS_FLAG_DENIED 8
-/* ... and the new image was sent SIGKILL before its first instruction */
-#define PROCESS_FLAG_KILLED 16
+enum process_event_flag {
+	PROCESS_FLAG_PATH_TRUNCATED = 1,
+	PROCESS_FLAG_ARGV_TRUNCATED = 2,
+	/* exec of a process that became a scope root by its name */
+	PROCESS_FLAG_SCOPE_ROOT = 4,
+	/* exec of a program the policy forbids (process.deny) */
+	PROCESS_FLAG_DENIED = 8,
+	/* ... and the new image was sent SIGKILL before its first instruction */
+	PROCESS_FLAG_KILLED = 16,
+};
+BTF_KEEP_ENUM(process_event_flag);
 
 /* process_config.action */
 enum exec_deny_action {
 	EXEC_DENY_REPORT = 0,	/* audit: report what block mode would do */
 	EXEC_DENY_KILL = 1,
 };
+BTF_KEEP_ENUM(exec_deny_action);
 
 struct process_config {
 	__u32 action;		/* enum exec_deny_action */
 };
-
 
 /* Bytes of the executable path captured, with its NUL. */
 #define PROCESS_PATH_MAX 512

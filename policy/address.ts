@@ -1,5 +1,6 @@
 /**
- * Strict IPv4/IPv6 address parsing and canonical formatting.
+ * Strict IPv4/IPv6 address parsing, and the range arithmetic and text the
+ * allow-list compiler needs.
  *
  * Strict because a policy is a security boundary: `010.0.0.1` means 8.0.0.1
  * to inet_aton() but 10.0.0.1 to most readers, so it is refused rather than
@@ -85,40 +86,23 @@ function parseGroups(text: string, endsAddress: boolean): number[] | null {
 }
 
 /**
- * Formats an address canonically: dotted quad for IPv4, RFC 5952 for IPv6
- * (lower case, longest zero run compressed, `::ffff:a.b.c.d` when mapped).
- *
- * @throws {RangeError} when the byte count does not match the family.
+ * `address/prefixLength` as text, for messages: a dotted quad, or RFC 5952
+ * IPv6 as the URL standard writes a host (a policy range is never in the
+ * IPv4-mapped form, the one case where the two differ: parseAllowRule
+ * stores those as IPv4).
  */
-export function formatAddress(family: 4 | 6, bytes: Uint8Array): string {
-  checkLength(family, bytes);
-  if (family === 4) return bytes.join(".");
-  if (isV4Mapped(bytes)) return `::ffff:${bytes.subarray(12).join(".")}`;
+export function formatRange(
+  family: 4 | 6,
+  address: Uint8Array,
+  prefixLength: number,
+): string {
+  if (family === 4) return `${address.join(".")}/${prefixLength}`;
   const groups = Array.from(
     { length: 8 },
-    (_, i) => ((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16),
+    (_, i) => ((address[2 * i] << 8) | address[2 * i + 1]).toString(16),
   );
-  const [start, length] = longestZeroRun(groups);
-  // RFC 5952 4.2.2: a single zero group is not compressed.
-  if (length < 2) return groups.join(":");
-  const before = groups.slice(0, start).join(":");
-  const after = groups.slice(start + length).join(":");
-  return `${before}::${after}`;
-}
-
-function longestZeroRun(groups: string[]): [number, number] {
-  let best: [number, number] = [0, 0];
-  let start = -1;
-  for (let i = 0; i <= groups.length; i++) {
-    if (i < groups.length && groups[i] === "0") {
-      if (start < 0) start = i;
-    } else if (start >= 0) {
-      // Strictly longer, so the first of equal runs wins (RFC 5952 4.2.3).
-      if (i - start > best[1]) best = [start, i - start];
-      start = -1;
-    }
-  }
-  return best;
+  const host = new URL(`http://[${groups.join(":")}]/`).hostname;
+  return `${host.slice(1, -1)}/${prefixLength}`;
 }
 
 /** True for `::ffff:0:0/96`, the IPv4-mapped IPv6 range (RFC 4291 2.5.5.2). */
@@ -141,13 +125,4 @@ export function maskAddress(
     out[i] &= (0xff00 >> keep) & 0xff;
   }
   return out;
-}
-
-function checkLength(family: 4 | 6, bytes: Uint8Array): void {
-  const expected = family === 4 ? 4 : 16;
-  if (bytes.length !== expected) {
-    throw new RangeError(
-      `an IPv${family} address has ${expected} bytes, not ${bytes.length}`,
-    );
-  }
 }

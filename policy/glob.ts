@@ -1,5 +1,5 @@
 /**
- * Path globs of the `files` section, and what the kernel can do with each.
+ * Path globs of the `files` section, and the literal part of each.
  *
  * - `*` matches any characters within one path segment, `?` one character.
  * - `**` as a whole segment matches any number of segments: zero in the
@@ -9,11 +9,10 @@
  * - A pattern is absolute (`/...`) or starts with `**`; everything else is
  *   literal. Paths are matched after lexical normalisation.
  *
- * The kernel filters on what can be told without a glob engine (see
- * bpf/sensor.file-system.bpf.c): the literal prefix of a pattern (an LPM
- * trie) or, for `**\/.../name`, the literal last segment. The user-space
- * match here is the final word, except where {@linkcode KernelPlan.exact}
- * says the kernel's own match is already exact.
+ * Each pattern also names its {@linkcode Literal} part, what a filter can
+ * test without a glob engine: the whole path, the literal directories it
+ * starts with, or, for `**\/.../name`, the last segment. sensor.file-system
+ * filters on it in the kernel; {@linkcode Glob.matches} is the final word.
  *
  * @module
  */
@@ -26,14 +25,19 @@ export class GlobError extends Error {
   }
 }
 
-/** How the kernel narrows the paths a pattern may match. */
-export type KernelPlan =
-  /** Paths starting with `prefix` (a literal path ends in "\0"). */
+/**
+ * The literal part of a pattern. `exact`: every path the literal part
+ * admits matches the pattern, so a filter on it needs no second look.
+ */
+export type Literal =
+  /** The pattern is this one path. */
+  | { kind: "path"; path: string }
+  /** Paths under the directory `prefix` (it ends in "/"); exact for `/dir/**`. */
   | { kind: "prefix"; prefix: string; exact: boolean }
-  /** Paths whose last segment is `name`. */
+  /** Paths whose last segment is `name`; exact for `**\/name`. */
   | { kind: "name"; name: string; exact: boolean }
-  /** No literal part the kernel can use: every path is sent. */
-  | { kind: "all"; exact: false };
+  /** Nothing literal: any path may match. */
+  | { kind: "none" };
 
 /** A compiled pattern. */
 export interface Glob {
@@ -41,14 +45,9 @@ export interface Glob {
   readonly text: string;
   /** Whether a normalised absolute path matches. */
   matches(path: string): boolean;
-  /** The kernel's share of the match. */
-  readonly kernel: KernelPlan;
+  /** The pattern's literal part. */
+  readonly literal: Literal;
 }
-
-/** Bytes of a prefix the kernel's LPM trie compares. */
-export const KERNEL_PREFIX_MAX = 256;
-/** Bytes of a name the kernel's name map holds, with its NUL. */
-export const KERNEL_NAME_MAX = 64;
 
 const WILD = /[*?]/;
 
@@ -95,61 +94,23 @@ export function compileGlob(pattern: string): Glob {
   return {
     text: pattern,
     matches: (path) => regexp.test(path),
-    kernel: kernelPlan(segments),
+    literal: literalPart(segments),
   };
 }
 
-function kernelPlan(segments: string[]): KernelPlan {
+function literalPart(segments: string[]): Literal {
   const firstWild = segments.findIndex((segment) => WILD.test(segment));
-  const encoder = new TextEncoder();
-  if (firstWild === -1) {
-    const path = "/" + segments.join("/") + "\0";
-    return encoder.encode(path).length <= KERNEL_PREFIX_MAX
-      ? { kind: "prefix", prefix: path, exact: true }
-      : { kind: "prefix", prefix: cut(path, KERNEL_PREFIX_MAX), exact: false };
-  }
+  if (firstWild === -1) return { kind: "path", path: "/" + segments.join("/") };
   if (firstWild > 0) {
-    const prefix = "/" + segments.slice(0, firstWild).join("/") + "/";
-    const exact = firstWild === segments.length - 1 &&
-      segments[firstWild] === "**";
-    return encoder.encode(prefix).length <= KERNEL_PREFIX_MAX
-      ? { kind: "prefix", prefix, exact }
-      : {
-        kind: "prefix",
-        prefix: cut(prefix, KERNEL_PREFIX_MAX),
-        exact: false,
-      };
+    return {
+      kind: "prefix",
+      prefix: "/" + segments.slice(0, firstWild).join("/") + "/",
+      exact: firstWild === segments.length - 1 && segments[firstWild] === "**",
+    };
   }
   const last = segments[segments.length - 1];
-  if (
-    segments[0] === "**" && !WILD.test(last) &&
-    encoder.encode(last).length < KERNEL_NAME_MAX
-  ) {
+  if (segments[0] === "**" && !WILD.test(last)) {
     return { kind: "name", name: last, exact: segments.length === 2 };
   }
-  return { kind: "all", exact: false };
-}
-
-/** The longest prefix of `text` of at most `bytes` UTF-8 bytes. */
-function cut(text: string, bytes: number): string {
-  const encoded = new TextEncoder().encode(text);
-  if (encoded.length <= bytes) return text;
-  let end = bytes;
-  // Back off to a character boundary.
-  while (end > 0 && (encoded[end] & 0xc0) === 0x80) end--;
-  return new TextDecoder().decode(encoded.subarray(0, end));
-}
-
-/**
- * Lexical normalisation of an absolute path: `//` and `.` dropped, `..`
- * takes one segment off (never above `/`). Symlinks are not followed.
- */
-export function normalizePath(path: string): string {
-  const out: string[] = [];
-  for (const segment of path.split("/")) {
-    if (segment === "" || segment === ".") continue;
-    if (segment === "..") out.pop();
-    else out.push(segment);
-  }
-  return "/" + out.join("/");
+  return { kind: "none" };
 }

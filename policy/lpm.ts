@@ -1,19 +1,13 @@
 /**
- * Compiles `network.allow` into the contents of the sensor's BPF LPM trie
- * maps, and encodes their keys and values.
- *
- * Kernel layout (one map per family):
- *
- * ```c
- * struct allow_key_v4 { __u32 prefixlen; __u8 addr[4]; };   // 8 bytes
- * struct allow_key_v6 { __u32 prefixlen; __u8 addr[16]; };  // 20 bytes
- * struct allow_value { __u16 count; __u16 ports[8]; };      // 18 bytes
- * ```
+ * Compiles `network.allow` into longest-prefix-match entries: per address
+ * family, a list of prefixes and the ports each allows, such that the
+ * longest prefix containing an address answers for it, as a lookup in an
+ * LPM trie does. sensors/network_maps.ts writes them into the kernel's.
  *
  * @module
  */
 
-import { formatAddress, maskAddress } from "./address.ts";
+import { formatRange, maskAddress } from "./address.ts";
 import type {
   AllowRule,
   CidrRule,
@@ -21,13 +15,13 @@ import type {
   NetworkPolicy,
 } from "./schema.ts";
 
-/** How many ports one trie value holds (`allow_value.ports`). */
+/**
+ * How many distinct ports one prefix may allow: what one entry of the
+ * sensor's trie holds (agent/network_policy_test.ts checks they agree).
+ */
 export const MAX_PORTS_PER_PREFIX = 8;
 
-/** `sizeof(struct allow_value)`. */
-export const LPM_VALUE_SIZE: number = 2 + 2 * MAX_PORTS_PER_PREFIX;
-
-/** One entry of an LPM trie map. */
+/** One longest-prefix-match entry. */
 export interface LpmEntry {
   /** Significant leading bits of `address`. */
   prefixLength: number;
@@ -37,7 +31,7 @@ export interface LpmEntry {
   ports: number[];
 }
 
-/** The trie contents, plus the domain rules the DNS sensor needs. */
+/** The entries per family, plus the domain rules DNS answers are judged by. */
 export interface CompiledAllowList {
   /** Entries for the IPv4 trie, shortest prefix first. */
   v4: LpmEntry[];
@@ -139,8 +133,8 @@ function compileFamily(rules: CidrRule[]): LpmEntry[] {
   }
   const sorted = [...groups.values()].sort(compareGroups);
   // The prefixes that may cover a group are its own address cut at each
-  // shorter length in use: a lookup per length, not a scan of every group
-  // (which made a 1,000-rule policy take 15 ms to compile, twice per start).
+  // shorter length in use: a lookup per length keeps the compile linear in
+  // the rules, where a scan of every group would make it quadratic.
   const lengths = [...new Set(sorted.map((group) => group.prefixLength))];
   const finals = new Map<Group, { any: boolean; ports: number[] }>();
   const entries: LpmEntry[] = [];
@@ -194,9 +188,7 @@ function tooManyPorts(
   rules: CidrRule[],
 ): AllowListError {
   const family = group.address.length === 4 ? 4 : 6;
-  const prefix = `${
-    formatAddress(family, group.address)
-  }/${group.prefixLength}`;
+  const prefix = formatRange(family, group.address, group.prefixLength);
   const involved = [group, ...covering].flatMap((g) => g.rules);
   // Blame the rule that came last in the policy: the one that tipped it over.
   const culprit = involved.reduce((a, b) =>
@@ -230,54 +222,4 @@ function dedupeDomains(rules: DomainRule[]): DomainRule[] {
 
 function domainKey(rule: DomainRule): string {
   return `${rule.wildcard ? "*." : ""}${rule.name}`;
-}
-
-/**
- * Encodes a trie key: `__u32 prefixlen` (little-endian, the host order of
- * x86_64 and arm64 runners) followed by the address in network order.
- *
- * @throws {RangeError} when the address or prefix does not fit `family`.
- */
-export function encodeLpmKey(entry: LpmEntry, family: 4 | 6): Uint8Array {
-  const size = family === 4 ? 4 : 16;
-  if (entry.address.length !== size) {
-    throw new RangeError(
-      `an IPv${family} key needs ${size} address bytes, not ${entry.address.length}`,
-    );
-  }
-  const { prefixLength } = entry;
-  if (
-    !Number.isInteger(prefixLength) || prefixLength < 0 ||
-    prefixLength > 8 * size
-  ) {
-    throw new RangeError(`invalid IPv${family} prefix length ${prefixLength}`);
-  }
-  const key = new Uint8Array(4 + size);
-  new DataView(key.buffer).setUint32(0, prefixLength, true);
-  key.set(entry.address, 4);
-  return key;
-}
-
-/**
- * Encodes a trie value: `__u16 count; __u16 ports[8]`, little-endian, the
- * unused slots zero. A count of 0 means any port, so pass `[]` for that.
- *
- * @throws {RangeError} for more than 8 ports or a port outside 1-65535.
- */
-export function encodeLpmValue(ports: number[]): Uint8Array {
-  if (ports.length > MAX_PORTS_PER_PREFIX) {
-    throw new RangeError(
-      `at most ${MAX_PORTS_PER_PREFIX} ports fit in one value, not ${ports.length}`,
-    );
-  }
-  const value = new Uint8Array(LPM_VALUE_SIZE);
-  const view = new DataView(value.buffer);
-  view.setUint16(0, ports.length, true);
-  ports.forEach((port, i) => {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RangeError(`invalid port ${port}`);
-    }
-    view.setUint16(2 + 2 * i, port, true);
-  });
-  return value;
 }

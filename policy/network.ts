@@ -1,7 +1,7 @@
 /**
  * The `network` section's entries: allow rules (`github.com:443`,
  * `*.npmjs.org`, `140.82.112.0/20`, `[2606:50c0::]/32:443`, ...) and DNS
- * resolvers, plus matching and compiling them for the kernel.
+ * resolvers, plus matching them and compiling the allow list.
  *
  * Errors here are plain `Error`s with a short reason; `parsePolicy()` adds
  * the file, line and column.
@@ -18,7 +18,7 @@ import type {
 } from "./schema.ts";
 
 export {
-  formatAddress,
+  formatRange,
   isV4Mapped,
   maskAddress,
   parseAddress,
@@ -28,10 +28,7 @@ export {
   AllowListError,
   compileAllowList,
   type CompiledAllowList,
-  encodeLpmKey,
-  encodeLpmValue,
   LOOPBACK_RULES,
-  LPM_VALUE_SIZE,
   type LpmEntry,
   MAX_PORTS_PER_PREFIX,
 } from "./lpm.ts";

@@ -3,10 +3,7 @@ import {
   AllowListError,
   compileAllowList,
   type CompiledAllowList,
-  encodeLpmKey,
-  encodeLpmValue,
-  formatAddress,
-  LPM_VALUE_SIZE,
+  formatRange,
   type LpmEntry,
   maskAddress,
   matchDomain,
@@ -15,6 +12,7 @@ import {
   parseResolver,
 } from "./network.ts";
 import type { AllowRule, DomainRule, NetworkPolicy } from "./schema.ts";
+import { formatAddress } from "../sensors/address.ts";
 
 function v6(text: string): Uint8Array {
   const parsed = parseAddress(text);
@@ -51,7 +49,7 @@ function compile(...texts: string[]): CompiledAllowList {
 function show(entries: LpmEntry[], family: 4 | 6): string[] {
   return entries
     .map((e) =>
-      `${formatAddress(family, e.address)}/${e.prefixLength} ${
+      `${formatRange(family, e.address, e.prefixLength)} ${
         e.ports.length ? e.ports.join(",") : "any"
       }`
     )
@@ -135,31 +133,6 @@ Deno.test("parseAddress() rejects anything but exactly one address", () => {
   ) {
     assert.equal(parseAddress(text), null, JSON.stringify(text));
   }
-});
-
-Deno.test("formatAddress() writes canonical RFC 5952 text", () => {
-  const cases: [string, string][] = [
-    ["2606:50c0:0:0:0:0:0:0", "2606:50c0::"],
-    ["2001:0DB8:0000:0000:0000:0000:0002:0001", "2001:db8::2:1"],
-    ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"],
-    ["2001:0:0:1:0:0:0:1", "2001:0:0:1::1"],
-    ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"],
-    ["0:0:0:0:0:0:0:0", "::"],
-    ["0:0:0:0:0:0:0:1", "::1"],
-    ["1:0:0:0:0:0:0:0", "1::"],
-    ["::ffff:1.2.3.4", "::ffff:1.2.3.4"],
-    ["::ffff:0102:0304", "::ffff:1.2.3.4"],
-    ["64:ff9b::c000:221", "64:ff9b::c000:221"],
-  ];
-  for (const [input, expected] of cases) {
-    assert.equal(formatAddress(6, v6(input)), expected, input);
-  }
-  assert.equal(formatAddress(4, new Uint8Array([10, 0, 0, 1])), "10.0.0.1");
-});
-
-Deno.test("formatAddress() rejects bytes that do not fit the family", () => {
-  assert.throws(() => formatAddress(4, new Uint8Array(16)), RangeError);
-  assert.throws(() => formatAddress(6, new Uint8Array(4)), RangeError);
 });
 
 Deno.test("maskAddress() zeroes the host bits", () => {
@@ -615,84 +588,6 @@ Deno.test("compileAllowList() keeps domain rules in order without duplicates", (
     "npmjs.org:443",
     "github.com:22",
   ]);
-});
-
-// --- kernel encoding -----------------------------------------------------
-
-Deno.test("encodeLpmKey() writes a little-endian prefix length then the address", () => {
-  const key4 = encodeLpmKey(
-    { prefixLength: 20, address: new Uint8Array([140, 82, 112, 0]), ports: [] },
-    4,
-  );
-  assert.deepEqual(key4, new Uint8Array([20, 0, 0, 0, 140, 82, 112, 0]));
-  const key6 = encodeLpmKey(
-    { prefixLength: 128, address: v6("2606:50c0::1"), ports: [443] },
-    6,
-  );
-  assert.equal(key6.length, 20);
-  assert.deepEqual(
-    key6,
-    new Uint8Array([
-      128,
-      0,
-      0,
-      0,
-      0x26,
-      0x06,
-      0x50,
-      0xc0,
-      ...Array(11).fill(0),
-      1,
-    ]),
-  );
-});
-
-Deno.test("encodeLpmKey() rejects an address or prefix that does not fit", () => {
-  const address = new Uint8Array([10, 0, 0, 0]);
-  assert.throws(
-    () => encodeLpmKey({ prefixLength: 8, address, ports: [] }, 6),
-    RangeError,
-  );
-  assert.throws(
-    () => encodeLpmKey({ prefixLength: 33, address, ports: [] }, 4),
-    RangeError,
-  );
-  assert.throws(
-    () => encodeLpmKey({ prefixLength: -1, address, ports: [] }, 4),
-    RangeError,
-  );
-});
-
-Deno.test("encodeLpmValue() writes a u16 count then eight u16 ports", () => {
-  assert.equal(LPM_VALUE_SIZE, 18);
-  assert.deepEqual(encodeLpmValue([]), new Uint8Array(18));
-  assert.deepEqual(
-    encodeLpmValue([53, 443, 65535]),
-    new Uint8Array([3, 0, 53, 0, 0xbb, 0x01, 0xff, 0xff, ...Array(10).fill(0)]),
-  );
-  const full = encodeLpmValue([1, 2, 3, 4, 5, 6, 7, 0x1234]);
-  assert.deepEqual([...full.subarray(0, 4)], [8, 0, 1, 0]);
-  assert.deepEqual([...full.subarray(16)], [0x34, 0x12]);
-});
-
-Deno.test("encodeLpmValue() rejects too many or invalid ports", () => {
-  assert.throws(() => encodeLpmValue([1, 2, 3, 4, 5, 6, 7, 8, 9]), RangeError);
-  assert.throws(() => encodeLpmValue([0]), RangeError);
-  assert.throws(() => encodeLpmValue([65536]), RangeError);
-  assert.throws(() => encodeLpmValue([1.5]), RangeError);
-});
-
-Deno.test("compiled entries encode into the kernel's key and value layout", () => {
-  const { v4 } = compile("140.82.112.0/20:443", "140.82.112.0/20:22");
-  const entry = v4.find((e) => e.prefixLength === 20)!;
-  assert.deepEqual(
-    encodeLpmKey(entry, 4),
-    new Uint8Array([20, 0, 0, 0, 140, 82, 112, 0]),
-  );
-  assert.deepEqual(
-    [...encodeLpmValue(entry.ports).subarray(0, 6)],
-    [2, 0, 22, 0, 0xbb, 0x01],
-  );
 });
 
 Deno.test("compileAllowList() answers like the rules themselves for 2,000 random probes", () => {

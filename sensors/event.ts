@@ -6,42 +6,22 @@
  */
 
 import { bootToEpochOffsetNs } from "./libc.ts";
+import { arrayLength, struct } from "./layout.ts";
 
-/** A C struct's layout: its size and the byte offset of each field. */
-export interface StructLayout {
-  /** The C struct's name, as in BTF. */
-  readonly name: string;
-  /** sizeof(struct), in bytes. */
-  readonly size: number;
-  /** Field name → byte offset. Checked against BTF by tests/layout_test.ts. */
-  readonly fields: Readonly<Record<string, number>>;
-}
-
-/** `struct event_header`. */
-export const EVENT_HEADER = {
-  name: "event_header",
-  size: 56,
-  fields: {
-    type: 0,
-    kind: 1,
-    flags: 2,
-    tid: 4,
-    time_ns: 8,
-    pid: 16,
-    ppid: 20,
-    uid: 24,
-    gid: 28,
-    cgroup_id: 32,
-    comm: 40,
-  },
-} as const satisfies StructLayout;
-
-/** `enum event_type`: which sensor made a record. */
-export const EventType = {
-  process: 1,
-  network: 2,
-  fileSystem: 3,
-} as const;
+/** `struct event_header`: the first bytes of every record. */
+export const EVENT_HEADER = struct("event_header", 56, {
+  type: [0, "u8"],
+  kind: [1, "u8"],
+  flags: [2, "u16"],
+  tid: [4, "u32"],
+  time_ns: [8, "u64"],
+  pid: [16, "u32"],
+  ppid: [20, "u32"],
+  uid: [24, "u32"],
+  gid: [28, "u32"],
+  cgroup_id: [32, "u64"],
+  comm: [40, ["char", 16]],
+});
 
 /** The fields every event carries, in the JSON-lines contract. */
 export interface BaseEvent {
@@ -70,6 +50,7 @@ export interface BaseEvent {
 }
 
 const T = EVENT_HEADER.fields;
+const COMM_SIZE = arrayLength(EVENT_HEADER, "comm");
 const textDecoder = new TextDecoder();
 let bytesCache: { buffer: ArrayBufferLike; bytes: Uint8Array } | undefined;
 
@@ -185,7 +166,7 @@ export function decodeHeader(
     ppid: view.getUint32(offset + T.ppid, true),
     uid: view.getUint32(offset + T.uid, true),
     gid: view.getUint32(offset + T.gid, true),
-    comm: readCString(view, offset + T.comm, 16),
+    comm: readCString(view, offset + T.comm, COMM_SIZE),
     cgroup_id: Number(view.getBigUint64(offset + T.cgroup_id, true)),
   };
 }

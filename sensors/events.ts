@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { FileSystemEvent } from "./file_system.ts";
-import type { NetworkEvent } from "./network.ts";
+import type { FileSystemEvent } from "./file_system_event.ts";
+import type { NetworkEvent } from "./network_event.ts";
 import type { ProcessEvent } from "./process.ts";
 
 export type { BaseEvent } from "./event.ts";

@@ -12,47 +12,82 @@ import {
   headerFlags,
   readCString,
   readStringList,
-  type StructLayout,
   type TimeFormatter,
 } from "./event.ts";
-import { BPF_ANY, mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
+import {
+  arrayLength,
+  decodeInt,
+  decodeStruct,
+  encodeInt,
+  encodeStruct,
+  type MapLayout,
+  namesByValue,
+  sizeOf,
+  struct,
+} from "./layout.ts";
+import { mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
 import { closeFd } from "./libc.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 /** `struct process_event` (bpf/process.h). */
-export const PROCESS_EVENT = {
-  name: "process_event",
-  size: 4168,
-  fields: {
-    header: 0,
-    exit_code: 56,
-    exit_signal: 60,
-    path_size: 64,
-    argv_size: 68,
-    data: 72,
-  },
-} as const satisfies StructLayout;
+export const PROCESS_EVENT = struct("process_event", 4168, {
+  header: [0, EVENT_HEADER],
+  exit_code: [56, "s32"],
+  exit_signal: [60, "u32"],
+  path_size: [64, "u32"],
+  argv_size: [68, "u32"],
+  data: [72, ["char", 4096]],
+});
 
-/** `struct scope_entry` (bpf/lib/scope.h). */
-export const SCOPE_ENTRY = {
-  name: "scope_entry",
-  size: 8,
-  fields: { flags: 0, root_pid: 4 },
-} as const satisfies StructLayout;
+/** `struct scope_entry` (bpf/lib/scope.h): the value of `scope_pids`. */
+export const SCOPE_ENTRY = struct("scope_entry", 8, {
+  flags: [0, "u32"],
+  root_pid: [4, "u32"],
+});
 
-/** Bytes of argv the sensor captures; longer command lines are cut. */
-export const ARGV_CAPTURE_BYTES = 1024;
-/** Bytes of the executable path the sensor captures, with its NUL. */
-export const PATH_CAPTURE_BYTES = 512;
+/** `struct scope_comm` (bpf/lib/scope.h): a process name as a map key. */
+export const SCOPE_COMM = struct("scope_comm", 16, {
+  comm: [0, ["char", 16]],
+});
 
-const KINDS = ["", "fork", "exec", "exit"] as const;
-const FLAG_PATH_TRUNCATED = 1;
-const FLAG_ARGV_TRUNCATED = 2;
-const FLAG_SCOPE_ROOT = 4;
-const FLAG_DENIED = 8;
-const FLAG_KILLED = 16;
+/** `struct exec_path_key`: a forbidden executable's full path. */
+export const EXEC_PATH_KEY = struct("exec_path_key", 512, {
+  path: [0, ["char", 512]],
+});
 
-/** Scope flags (SCOPE_* in bpf/lib/scope.h). */
+/** `struct process_config`: the one value of `process_config`. */
+export const PROCESS_CONFIG = struct("process_config", 4, {
+  action: [0, "u32"],
+});
+
+/** The maps the loader reads and writes. */
+export const PROCESS_MAPS = {
+  scope_pids: { key: "u32", value: SCOPE_ENTRY },
+  scope_root_comms: { key: SCOPE_COMM, value: "u32" },
+  deny_exec_paths: { key: EXEC_PATH_KEY, value: "u32" },
+  deny_exec_names: { key: SCOPE_COMM, value: "u32" },
+  process_config: { key: "u32", value: PROCESS_CONFIG },
+} as const satisfies Record<string, MapLayout>;
+
+/** `enum process_event_kind`. */
+export const ProcessKind = { fork: 1, exec: 2, exit: 3 } as const;
+
+/** `enum process_event_flag`: header.flags of a process_event. */
+export const ProcessFlag = {
+  pathTruncated: 1,
+  argvTruncated: 2,
+  /** exec of a process that became a scope root by its name */
+  scopeRoot: 4,
+  /** exec of a program in `process.deny` */
+  denied: 8,
+  /** ... and the new image was sent SIGKILL */
+  killed: 16,
+} as const;
+
+/** `enum exec_deny_action`: process_config.action. */
+export const ExecDenyAction = { report: 0, kill: 1 } as const;
+
+/** `enum scope_flag` (bpf/lib/scope.h): the flags of a scope entry. */
 export const ScopeFlag = {
   /** Watched; children inherit it at fork. */
   monitored: 1,
@@ -62,6 +97,10 @@ export const ScopeFlag = {
   spawner: 4,
 } as const;
 
+const KINDS = namesByValue(ProcessKind);
+const NAME_MAX = arrayLength(SCOPE_COMM, "comm") - 1;
+const PATH_MAX = arrayLength(EXEC_PATH_KEY, "path") - 1;
+
 /** A process_event in the JSON-lines contract. */
 export interface ProcessEvent extends BaseEvent {
   /** Which sensor's event. */
@@ -70,7 +109,7 @@ export interface ProcessEvent extends BaseEvent {
   kind: "fork" | "exec" | "exit";
   /** exec: the executable as passed to execve (relative if it was). */
   path?: string;
-  /** exec: the arguments, cut at {@linkcode ARGV_CAPTURE_BYTES}. */
+  /** exec: the arguments, cut at the sensor's limit (`PROCESS_ARGV_MAX`). */
   argv?: string[];
   /** exec: set when argv was longer than what was captured. */
   argv_truncated?: boolean;
@@ -113,12 +152,12 @@ export function decodeProcessEvent(
     const data = offset + F.data;
     event.path = readCString(view, data, pathSize);
     event.argv = readStringList(view, data + pathSize, argvSize);
-    if (flags & FLAG_ARGV_TRUNCATED) event.argv_truncated = true;
-    if (flags & FLAG_PATH_TRUNCATED) event.path_truncated = true;
-    if (flags & FLAG_SCOPE_ROOT) event.scope_root = true;
-    if (flags & FLAG_DENIED) {
-      event.verdict = flags & FLAG_KILLED ? "deny" : "audit";
-      if (flags & FLAG_KILLED) event.killed = true;
+    if (flags & ProcessFlag.argvTruncated) event.argv_truncated = true;
+    if (flags & ProcessFlag.pathTruncated) event.path_truncated = true;
+    if (flags & ProcessFlag.scopeRoot) event.scope_root = true;
+    if (flags & ProcessFlag.denied) {
+      event.verdict = flags & ProcessFlag.killed ? "deny" : "audit";
+      if (flags & ProcessFlag.killed) event.killed = true;
     }
   } else if (kind === "exit") {
     event.exit_code = view.getInt32(offset + F.exit_code, true);
@@ -136,31 +175,25 @@ export interface ScopeEntry {
 }
 
 function pidKey(pid: number): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(new Uint32Array([pid]).buffer);
+  return encodeInt("u32", pid);
 }
 
 function pathKey(path: string): Uint8Array<ArrayBuffer> {
-  const key = new Uint8Array(PATH_CAPTURE_BYTES);
-  const bytes = new TextEncoder().encode(path);
-  if (bytes.length >= PATH_CAPTURE_BYTES) {
-    throw new Error(
-      `path "${path}" is longer than ${PATH_CAPTURE_BYTES - 1} bytes`,
-    );
+  if (new TextEncoder().encode(path).length > PATH_MAX) {
+    throw new Error(`path "${path}" is longer than ${PATH_MAX} bytes`);
   }
-  key.set(bytes);
-  return key;
+  return encodeStruct(EXEC_PATH_KEY, { path });
 }
 
 function commKey(comm: string): Uint8Array<ArrayBuffer> {
-  const key = new Uint8Array(16);
-  const bytes = new TextEncoder().encode(comm);
-  if (bytes.length > 15) {
-    throw new Error(`process name "${comm}" is longer than 15 bytes`);
+  if (new TextEncoder().encode(comm).length > NAME_MAX) {
+    throw new Error(`process name "${comm}" is longer than ${NAME_MAX} bytes`);
   }
-  key.set(bytes);
-  return key;
+  return encodeStruct(SCOPE_COMM, { comm });
 }
 
+/** A present key's value in the maps used as sets. */
+const PRESENT = encodeInt("u32", 0);
 /**
  * The process sensor. It owns the scope maps (`scope_pids`,
  * `scope_root_comms`) that the other sensors reuse by fd.
@@ -208,7 +241,7 @@ export class ProcessSensor extends Sensor {
     mapUpdate(
       this.object.map("scope_root_comms").fd,
       commKey(comm),
-      new Uint8Array(4),
+      PRESENT,
     );
   }
 
@@ -224,44 +257,44 @@ export class ProcessSensor extends Sensor {
    * reported (verdict audit).
    */
   setExecDeny(paths: string[], names: string[], kill: boolean): void {
-    const replace = (map: string, size: number, keys: Uint8Array[]) => {
-      const fd = this.object.map(map).fd;
-      for (const key of mapKeys(fd, size)) {
-        mapDelete(fd, new Uint8Array(key));
-      }
-      for (const key of keys) {
-        mapUpdate(fd, key as Uint8Array<ArrayBuffer>, new Uint8Array(4));
-      }
-    };
-    replace("deny_exec_paths", PATH_CAPTURE_BYTES, paths.map(pathKey));
-    replace("deny_exec_names", 16, names.map(commKey));
-    mapUpdate(
-      this.object.map("process_config").fd,
-      new Uint8Array(4),
-      new Uint8Array(new Uint32Array([kill ? 1 : 0]).buffer),
-    );
+    // Both encoded first: a path or name too long changes nothing.
+    const byPath = paths.map((path) => ({
+      key: pathKey(path),
+      value: PRESENT,
+    }));
+    const byName = names.map((name) => ({
+      key: commKey(name),
+      value: PRESENT,
+    }));
+    const clear = { addFirst: false };
+    const maps = PROCESS_MAPS;
+    this.replaceEntries("deny_exec_paths", maps.deny_exec_paths, byPath, clear);
+    this.replaceEntries("deny_exec_names", maps.deny_exec_names, byName, clear);
+    this.writeConfig("process_config", PROCESS_CONFIG, {
+      action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
+    });
   }
 
   /** Puts a process in scope. */
   setScope(pid: number, entry: ScopeEntry): void {
-    const value = new Uint32Array([entry.flags, entry.rootPid]);
     mapUpdate(
       this.object.map("scope_pids").fd,
       pidKey(pid),
-      new Uint8Array(value.buffer),
-      BPF_ANY,
+      encodeStruct(SCOPE_ENTRY, {
+        flags: entry.flags,
+        root_pid: entry.rootPid,
+      }),
     );
   }
 
   /** A process's scope entry, or undefined when it is not in scope. */
   scopeOf(pid: number): ScopeEntry | undefined {
-    const value = new Uint32Array(2);
-    const found = mapLookup(
-      this.object.map("scope_pids").fd,
-      pidKey(pid),
-      new Uint8Array(value.buffer),
-    );
-    return found ? { flags: value[0], rootPid: value[1] } : undefined;
+    const value = new Uint8Array(SCOPE_ENTRY.size);
+    if (!mapLookup(this.object.map("scope_pids").fd, pidKey(pid), value)) {
+      return undefined;
+    }
+    const { flags, root_pid } = decodeStruct(SCOPE_ENTRY, value);
+    return { flags, rootPid: root_pid };
   }
 
   /** Takes a process out of scope. */
@@ -271,8 +304,9 @@ export class ProcessSensor extends Sensor {
 
   /** Every pid in the scope map. */
   scopePids(): number[] {
-    return mapKeys(this.object.map("scope_pids").fd, 4).map((key) =>
-      new DataView(key.buffer).getUint32(0, true)
+    const keySize = sizeOf(PROCESS_MAPS.scope_pids.key);
+    return mapKeys(this.object.map("scope_pids").fd, keySize).map((key) =>
+      decodeInt("u32", key)
     );
   }
 }

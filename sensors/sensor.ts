@@ -5,9 +5,24 @@
  * @module
  */
 
-import { type BpfError, mapLookup, numPossibleCpus } from "./libbpf.ts";
+import {
+  type BpfError,
+  mapDelete,
+  mapKeys,
+  mapLookup,
+  mapUpdate,
+  numPossibleCpus,
+} from "./libbpf.ts";
 import { BpfObject } from "./bpf_object.ts";
 import type { BpfLink } from "./bpf_program.ts";
+import {
+  encodeInt,
+  encodeStruct,
+  type MapLayout,
+  sizeOf,
+  type StructInput,
+  type StructLayout,
+} from "./layout.ts";
 import { type RecordHandler, RingBufferReader } from "./ringbuf.ts";
 
 /** Counters a sensor keeps in the kernel (`enum sensor_stat`). */
@@ -30,7 +45,21 @@ export interface SensorOptions {
   skipPrograms?: readonly string[];
 }
 
-const STAT_INDEX = { events: 0, drops: 1, scopeFull: 2 } as const;
+/** `enum sensor_stat` (bpf/lib/scope.h): the index of each counter. */
+export const SensorStat = { events: 0, drops: 1, scopeFull: 2 } as const;
+
+/** The maps every sensor has that the loader reads. */
+export const SENSOR_MAPS = {
+  stats: { key: "u32", value: "u64" },
+} as const satisfies Record<string, MapLayout>;
+
+/** One key/value pair of a map, encoded. */
+export interface MapEntry {
+  /** The key's bytes. */
+  key: Uint8Array<ArrayBuffer>;
+  /** The value's bytes. */
+  value: Uint8Array<ArrayBuffer>;
+}
 
 /**
  * A loaded sensor. Open it, then {@linkcode Sensor.load}, then attach its
@@ -92,16 +121,13 @@ export class Sensor implements Disposable {
   /**
    * Like {@linkcode Sensor.loadAll}, but one sensor's failure leaves the
    * others loaded: the error of each sensor, undefined where it loaded.
-   * `whileLoading` runs while the kernel verifies them (see
-   * {@linkcode BpfObject.loadEach}).
    */
   static async loadEach(
     sensors: readonly Sensor[],
-    whileLoading?: () => void,
   ): Promise<(BpfError | undefined)[]> {
-    const loading = BpfObject.loadEach(sensors.map((sensor) => sensor.object));
-    whileLoading?.();
-    const { errors } = await loading;
+    const { errors } = await BpfObject.loadEach(
+      sensors.map((sensor) => sensor.object),
+    );
     sensors.forEach((sensor, index) => {
       if (!errors[index]) sensor.loaded();
     });
@@ -148,25 +174,58 @@ export class Sensor implements Disposable {
   /** The kernel-side counters, summed over CPUs. */
   stats(): SensorStats {
     const fd = this.object.map("stats").fd;
-    const cpus = numPossibleCpus();
-    const values = new BigUint64Array(cpus);
-    const key = new Uint32Array(1);
+    // A per-CPU map's value is one __u64 per possible CPU.
+    const values = new BigUint64Array(numPossibleCpus());
     const read = (index: number): number => {
-      key[0] = index;
-      if (
-        !mapLookup(
-          fd,
-          new Uint8Array(key.buffer),
-          new Uint8Array(values.buffer),
-        )
-      ) return 0;
+      const bytes = new Uint8Array(values.buffer);
+      if (!mapLookup(fd, encodeInt("u32", index), bytes)) return 0;
       return Number(values.reduce((sum, value) => sum + value, 0n));
     };
     return {
-      events: read(STAT_INDEX.events),
-      drops: read(STAT_INDEX.drops),
-      scopeFull: read(STAT_INDEX.scopeFull),
+      events: read(SensorStat.events),
+      drops: read(SensorStat.drops),
+      scopeFull: read(SensorStat.scopeFull),
     };
+  }
+
+  /** Writes the one value of the array map `map`: a config struct. */
+  protected writeConfig<L extends StructLayout>(
+    map: string,
+    layout: L,
+    values: StructInput<L>,
+  ): void {
+    mapUpdate(
+      this.object.map(map).fd,
+      encodeInt("u32", 0),
+      encodeStruct(layout, values),
+    );
+  }
+
+  /**
+   * Makes `map` (of `layout`) hold exactly `entries`. With
+   * `addFirst`, new entries go in before stale ones go out, so that a map
+   * the programs read meanwhile never holds less than the old or the new
+   * set; otherwise it is emptied first, so that it never holds more than
+   * the new set.
+   */
+  protected replaceEntries(
+    map: string,
+    layout: MapLayout,
+    entries: readonly MapEntry[],
+    { addFirst }: { addFirst: boolean },
+  ): void {
+    const fd = this.object.map(map).fd;
+    const wanted = new Set(entries.map(({ key }) => hex(key)));
+    const removeStale = () => {
+      for (const key of mapKeys(fd, sizeOf(layout.key))) {
+        if (!addFirst || !wanted.has(hex(key))) {
+          mapDelete(fd, new Uint8Array(key));
+        }
+      }
+    };
+    if (!addFirst) removeStale();
+    for (const { key, value } of entries) mapUpdate(fd, key, value);
+    if (addFirst) removeStale();
   }
 
   /** Detaches every link, unmaps the ring and closes the object. */
@@ -181,4 +240,10 @@ export class Sensor implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(
+    "",
+  );
 }

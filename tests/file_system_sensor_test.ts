@@ -1,39 +1,18 @@
 /**
  * sensor.file-system through the Agent API: what is reported for a watched
  * temp tree (and what is not for the rest), protected writes in block and
- * audit mode, reads of secrets, and the decoder layouts against BTF.
+ * audit mode, reads of secrets, and the choice of enforcement.
  */
 import assert from "node:assert/strict";
 import { Agent } from "../agent/agent.ts";
 import { LSM_REFUSAL_FILE } from "../agent/load.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { parsePolicy } from "../policy/parse.ts";
-import {
-  FILE_SYSTEM_CONFIG,
-  FILE_SYSTEM_EVENT,
-  type FileSystemEvent,
-  FS_NAME_KEY,
-  FS_PREFIX_KEY,
-} from "../sensors/file_system.ts";
-import { assertLayoutMatchesBtf } from "./helpers/btf.ts";
+import type { FileSystemEvent } from "../sensors/file_system.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 
-const OBJECT = `${ROOT}bpf/build/sensor.file-system.bpf.o`;
 /** A files section that loads sensor.file-system and matches nothing. */
 const WATCH_NOTHING = 'version: 1\nfiles:\n  watch: ["/nonexistent/**"]\n';
-
-for (
-  const layout of [
-    FILE_SYSTEM_EVENT,
-    FILE_SYSTEM_CONFIG,
-    FS_PREFIX_KEY,
-    FS_NAME_KEY,
-  ]
-) {
-  Deno.test(`${layout.name} layout matches sensor.file-system BTF`, async () => {
-    await assertLayoutMatchesBtf(OBJECT, layout);
-  });
-}
 
 interface Run {
   events: FileSystemEvent[];

@@ -1,12 +1,148 @@
+/**
+ * The TypeScript side of every byte layout the sensors share with the
+ * kernel, held to the compiled objects' BTF: the structs decoded from the
+ * rings and written to maps, the key and value type of each map the loader
+ * touches, and the tables of C enum values.
+ */
 import { EVENT_HEADER } from "../sensors/event.ts";
-import { PROCESS_EVENT, SCOPE_ENTRY } from "../sensors/process.ts";
-import { assertLayoutMatchesBtf } from "./helpers/btf.ts";
+import {
+  FILE_SYSTEM_EVENT,
+  FileSystemFlag,
+  FileSystemKind,
+} from "../sensors/file_system_event.ts";
+import {
+  FILE_SYSTEM_CONFIG,
+  FILE_SYSTEM_MAPS,
+  FileClass,
+  FS_NAME_KEY,
+  FS_PREFIX_KEY,
+} from "../sensors/file_system_maps.ts";
+import type { MapLayout, StructLayout } from "../sensors/layout.ts";
+import {
+  NETWORK_EVENT,
+  NetworkFlag,
+  NetworkKind,
+  NetworkReason,
+  NetworkVerdict,
+} from "../sensors/network_event.ts";
+import {
+  ALLOW_KEY_V4,
+  ALLOW_KEY_V6,
+  ALLOW_PORTS,
+  DNS_ALLOW,
+  DNS_KEY_V6,
+  DOMAIN_KEY,
+  NETWORK_CONFIG,
+  NETWORK_MAPS,
+  NetworkAction,
+  NetworkMode,
+  RESOLVER_KEY,
+} from "../sensors/network_maps.ts";
+import {
+  EXEC_PATH_KEY,
+  ExecDenyAction,
+  PROCESS_CONFIG,
+  PROCESS_EVENT,
+  PROCESS_MAPS,
+  ProcessFlag,
+  ProcessKind,
+  SCOPE_COMM,
+  SCOPE_ENTRY,
+  ScopeFlag,
+} from "../sensors/process.ts";
+import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
+import {
+  assertEnumMatchesBtf,
+  assertLayoutMatchesBtf,
+  assertMapMatchesBtf,
+} from "./helpers/btf.ts";
 import { ROOT } from "./helpers/kernel.ts";
 
-const processObject = `${ROOT}bpf/build/sensor.process.bpf.o`;
+type Sensor = "process" | "network" | "file-system";
 
-for (const layout of [EVENT_HEADER, PROCESS_EVENT, SCOPE_ENTRY]) {
-  Deno.test(`${layout.name} decoder layout matches sensor.process BTF`, async () => {
-    await assertLayoutMatchesBtf(processObject, layout);
-  });
+const object = (sensor: Sensor) => `${ROOT}bpf/build/sensor.${sensor}.bpf.o`;
+const ALL: readonly Sensor[] = ["process", "network", "file-system"];
+
+/** Each layout and the objects it is shared with. */
+const STRUCTS: [StructLayout, readonly Sensor[]][] = [
+  [EVENT_HEADER, ALL],
+  [SCOPE_ENTRY, ALL],
+  [SCOPE_COMM, ALL],
+  [PROCESS_EVENT, ["process"]],
+  [PROCESS_CONFIG, ["process"]],
+  [EXEC_PATH_KEY, ["process"]],
+  [NETWORK_EVENT, ["network"]],
+  [NETWORK_CONFIG, ["network"]],
+  [ALLOW_PORTS, ["network"]],
+  [ALLOW_KEY_V4, ["network"]],
+  [ALLOW_KEY_V6, ["network"]],
+  [RESOLVER_KEY, ["network"]],
+  [DOMAIN_KEY, ["network"]],
+  [DNS_ALLOW, ["network"]],
+  [DNS_KEY_V6, ["network"]],
+  [FILE_SYSTEM_EVENT, ["file-system"]],
+  [FILE_SYSTEM_CONFIG, ["file-system"]],
+  [FS_PREFIX_KEY, ["file-system"]],
+  [FS_NAME_KEY, ["file-system"]],
+];
+
+/** The maps the loader reads or writes, by the objects that define them. */
+const MAPS: [Readonly<Record<string, MapLayout>>, readonly Sensor[]][] = [
+  [SENSOR_MAPS, ALL],
+  [PROCESS_MAPS, ["process"]],
+  [NETWORK_MAPS, ["network"]],
+  [FILE_SYSTEM_MAPS, ["file-system"]],
+];
+
+/**
+ * Each table, its C enum, the prefix of the enum's members, the objects
+ * it is shared with, and the members that are bounds, not values.
+ */
+const ENUMS: [
+  Readonly<Record<string, number>>,
+  string,
+  string,
+  readonly Sensor[],
+  string[]?,
+][] = [
+  [ScopeFlag, "scope_flag", "SCOPE_", ALL],
+  [SensorStat, "sensor_stat", "STAT_", ALL, ["STAT_MAX"]],
+  [ProcessKind, "process_event_kind", "PROCESS_", ["process"]],
+  [ProcessFlag, "process_event_flag", "PROCESS_FLAG_", ["process"]],
+  [ExecDenyAction, "exec_deny_action", "EXEC_DENY_", ["process"]],
+  [NetworkKind, "network_event_kind", "NETWORK_", ["network"]],
+  [NetworkVerdict, "network_verdict", "VERDICT_", ["network"]],
+  [NetworkReason, "network_reason", "REASON_", ["network"]],
+  [NetworkFlag, "network_event_flag", "NETWORK_FLAG_", ["network"]],
+  [NetworkMode, "network_mode", "NETWORK_MODE_", ["network"]],
+  [NetworkAction, "network_action", "NETWORK_ACTION_", ["network"]],
+  [FileSystemKind, "file_system_event_kind", "FS_", ["file-system"]],
+  [FileSystemFlag, "file_system_event_flag", "FS_FLAG_", ["file-system"]],
+  [FileClass, "file_system_class", "FS_CLASS_", ["file-system"]],
+];
+
+for (const [layout, sensors] of STRUCTS) {
+  for (const sensor of sensors) {
+    Deno.test(`struct ${layout.name} matches sensor.${sensor} BTF`, async () => {
+      await assertLayoutMatchesBtf(object(sensor), layout);
+    });
+  }
+}
+
+for (const [maps, sensors] of MAPS) {
+  for (const [name, layout] of Object.entries(maps)) {
+    for (const sensor of sensors) {
+      Deno.test(`map ${name} matches sensor.${sensor} BTF`, async () => {
+        await assertMapMatchesBtf(object(sensor), name, layout);
+      });
+    }
+  }
+}
+
+for (const [table, name, prefix, sensors, bounds] of ENUMS) {
+  for (const sensor of sensors) {
+    Deno.test(`enum ${name} matches sensor.${sensor} BTF`, async () => {
+      await assertEnumMatchesBtf(object(sensor), name, prefix, table, bounds);
+    });
+  }
 }

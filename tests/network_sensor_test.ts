@@ -7,27 +7,9 @@
  * sensor's implicit loopback allowance turned off.
  */
 import assert from "node:assert/strict";
-import { EVENT_HEADER } from "../sensors/event.ts";
-import {
-  ALLOW_KEY_V4,
-  ALLOW_KEY_V6,
-  ALLOW_PORTS,
-  type AllowEntry,
-  decodeDnsName,
-  DNS_ALLOW,
-  DOMAIN_KEY,
-  encodeDnsName,
-  encodeDomains,
-  formatAddress,
-  NETWORK_CONFIG,
-  NETWORK_EVENT,
-  type NetworkEvent,
-  RESOLVER_KEY,
-} from "../sensors/network.ts";
+import type { AllowPrefix, NetworkEvent } from "../sensors/network.ts";
 import { ScopeFlag } from "../sensors/process.ts";
-import { encodeLpmKey, encodeLpmValue } from "../policy/network.ts";
-import { assertLayoutMatchesBtf } from "./helpers/btf.ts";
-import { kernelTest, ROOT } from "./helpers/kernel.ts";
+import { kernelTest } from "./helpers/kernel.ts";
 import {
   DNS_SERVER,
   NetHarness,
@@ -35,87 +17,15 @@ import {
   TestNetns,
 } from "./helpers/net_harness.ts";
 
-const networkObject = `${ROOT}bpf/build/sensor.network.bpf.o`;
 const EPERM = "errno 1";
-
-for (
-  const layout of [
-    EVENT_HEADER,
-    NETWORK_EVENT,
-    NETWORK_CONFIG,
-    ALLOW_PORTS,
-    ALLOW_KEY_V4,
-    ALLOW_KEY_V6,
-    RESOLVER_KEY,
-    DOMAIN_KEY,
-    DNS_ALLOW,
-  ]
-) {
-  Deno.test(`${layout.name} layout matches sensor.network BTF`, async () => {
-    await assertLayoutMatchesBtf(networkObject, layout);
-  });
-}
-
-Deno.test("formatAddress() writes IPv4 and RFC 5952 IPv6", () => {
-  assert.equal(formatAddress(4, new Uint8Array([127, 0, 0, 2])), "127.0.0.2");
-  const v6 = (text: number[]) => formatAddress(6, new Uint8Array(text));
-  assert.equal(v6([...Array(15).fill(0), 1]), "::1");
-  assert.equal(
-    v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]),
-    "2001:db8::1:0:0:1",
-  );
-  assert.equal(v6(Array(16).fill(0)), "::");
-});
-
-Deno.test("DNS names round-trip through wire format, lowercased", () => {
-  const wire = encodeDnsName("Api.GitHub.com.");
-  assert.deepEqual(
-    [...wire],
-    [3, 97, 112, 105, 6, 103, 105, 116, 104, 117, 98, 3, 99, 111, 109, 0],
-  );
-  assert.equal(decodeDnsName(wire), "api.github.com");
-  assert.throws(() => encodeDnsName("a..b"), RangeError);
-  assert.throws(
-    () => encodeDnsName(`${"a".repeat(60)}.`.repeat(3)),
-    RangeError,
-  );
-});
-
-Deno.test("encodeDomains() merges rules on one name; any port wins", () => {
-  const entries = encodeDomains([
-    { name: "github.com", wildcard: false, port: 443 },
-    { name: "github.com", wildcard: false, port: 80 },
-    { name: "github.com", wildcard: true, port: 443 },
-    { name: "github.com", wildcard: true, port: null },
-  ]);
-  assert.equal(entries.length, 2);
-  const [exact, wildcard] = entries;
-  const view = (bytes: Uint8Array) => new DataView(bytes.buffer);
-  assert.equal(view(exact.key).getUint32(0, true), 0);
-  assert.equal(view(wildcard.key).getUint32(0, true), 1);
-  assert.equal(decodeDnsName(exact.key.subarray(4)), "github.com");
-  assert.deepEqual([...new Uint16Array(exact.value.buffer)].slice(0, 3), [
-    2,
-    80,
-    443,
-  ]);
-  assert.equal(view(wildcard.value).getUint16(0, true), 0);
-});
 
 /** An allow-trie entry for `address/prefix` with `ports` (none: any). */
 function rule(
-  family: 4 | 6,
   address: number[],
   prefixLength: number,
   ports: number[] = [],
-): AllowEntry {
-  return {
-    key: encodeLpmKey(
-      { prefixLength, address: new Uint8Array(address), ports },
-      family,
-    ),
-    value: encodeLpmValue(ports),
-  };
+): AllowPrefix {
+  return { prefixLength, address: new Uint8Array(address), ports };
 }
 
 const LOOPBACK_V6 = [...Array(15).fill(0), 1];
@@ -154,7 +64,7 @@ kernelTest(
     using allowed = listen("127.0.0.1");
     using forbidden = listen("127.0.0.2");
     await withSensors({ mode: "block" }, async (h) => {
-      h.network.setAllowList([rule(4, [127, 0, 0, 1], 32)], []);
+      h.network.setPolicy({ v4: [rule([127, 0, 0, 1], 32)], v6: [] });
       const ok = await h.probe("tcp", "127.0.0.1", String(allowed.addr.port));
       assert.deepEqual(ok.lines, ["ok"], ok.stderr);
       const denied = await h.probe(
@@ -232,7 +142,7 @@ kernelTest(
   "UDP sendto allowed and denied; repeated sends reported once",
   async () => {
     await withSensors({ mode: "block" }, async (h) => {
-      h.network.setAllowList([rule(4, [127, 0, 0, 1], 32, [9999])], []);
+      h.network.setPolicy({ v4: [rule([127, 0, 0, 1], 32, [9999])], v6: [] });
       const ok = await h.probe("udp", "127.0.0.1", "9999", "50");
       assert.deepEqual(ok.lines, ["ok"], ok.stderr);
       const denied = await h.probe("udp", "127.0.0.1", "9998");
@@ -251,7 +161,7 @@ kernelTest(
 
 kernelTest("connected UDP is judged at connect", async () => {
   await withSensors({ mode: "block" }, async (h) => {
-    h.network.setAllowList([rule(4, [127, 0, 0, 1], 32, [9999])], []);
+    h.network.setPolicy({ v4: [rule([127, 0, 0, 1], 32, [9999])], v6: [] });
     const ok = await h.probe("udpconn", "127.0.0.1", "9999");
     assert.deepEqual(ok.lines, ["ok"], ok.stderr);
     const denied = await h.probe("udpconn", "127.0.0.3", "9999");
@@ -274,10 +184,10 @@ kernelTest(
       assert.equal(deny.family, 6);
       assert.equal(deny.daddr, "::1");
 
-      h.network.setAllowList(
-        [rule(4, [127, 0, 0, 2], 32, [v4.addr.port])],
-        [rule(6, LOOPBACK_V6, 128, [v6.addr.port])],
-      );
+      h.network.setPolicy({
+        v4: [rule([127, 0, 0, 2], 32, [v4.addr.port])],
+        v6: [rule(LOOPBACK_V6, 128, [v6.addr.port])],
+      });
       const ok = await h.probe("tcp", "::1", String(v6.addr.port));
       assert.deepEqual(ok.lines, ["ok"], ok.stderr);
       assert.equal(only(h.events(ok.pid), "connect").reason, "allowed_by_rule");
@@ -308,10 +218,10 @@ kernelTest(
     using server = listen("127.0.0.3");
     using other = listen("127.0.0.3");
     await withSensors({ mode: "block" }, async (h) => {
-      h.network.setAllowList(
-        [rule(4, [127, 0, 0, 0], 24, [server.addr.port])],
-        [],
-      );
+      h.network.setPolicy({
+        v4: [rule([127, 0, 0, 0], 24, [server.addr.port])],
+        v6: [],
+      });
       const ok = await h.probe("tcp", "127.0.0.3", String(server.addr.port));
       assert.deepEqual(ok.lines, ["ok"], ok.stderr);
       const denied = await h.probe("tcp", "127.0.0.3", String(other.addr.port));
@@ -338,14 +248,14 @@ kernelTest(
     await withSensors({ mode: "block" }, async (h) => {
       const port = String(server.addr.port);
       const before = h.network.generation;
-      h.network.setAllowList([rule(4, [127, 0, 0, 2], 32)], []);
+      h.network.setPolicy({ v4: [rule([127, 0, 0, 2], 32)], v6: [] });
       assert.notEqual(h.network.generation, before);
       assert.deepEqual((await h.probe("tcp", "127.0.0.2", port)).lines, ["ok"]);
-      h.network.setAllowList([], []);
+      h.network.setPolicy({ v4: [], v6: [] });
       assert.deepEqual((await h.probe("tcp", "127.0.0.2", port)).lines, [
         EPERM,
       ]);
-      h.network.setAllowList([rule(4, [127, 0, 0, 0], 8)], []);
+      h.network.setPolicy({ v4: [rule([127, 0, 0, 0], 8)], v6: [] });
       assert.deepEqual((await h.probe("tcp", "127.0.0.2", port)).lines, ["ok"]);
     });
   },
@@ -429,7 +339,7 @@ kernelTest(
       assert.equal(event.daddr, "127.0.0.2");
       assert.equal(event.verdict, "deny");
 
-      h.network.setAllowList([rule(4, [127, 0, 0, 2], 32)], []);
+      h.network.setPolicy({ v4: [rule([127, 0, 0, 2], 32)], v6: [] });
       const ok = await h.probe("icmp", "127.0.0.2");
       assert.deepEqual(ok.lines, ["ok"], ok.stderr);
       assert.equal(only(h.events(ok.pid), "send").verdict, "allow");

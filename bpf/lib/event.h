@@ -9,6 +9,17 @@
 
 #define TASK_COMM_LEN 16
 
+/*
+ * Keeps `enum name` in the object's BTF, where tests/layout_test.ts holds
+ * the TypeScript tables to it. clang emits BTF only for types that a global
+ * variable or function uses, and these enums travel in __u8..__u32 fields.
+ * The anchor lives in a section of its own, which libbpf skips: it costs
+ * no map and no load time.
+ */
+#define BTF_KEEP_ENUM(name)						\
+	const enum name ringfence_btf_##name				\
+	__attribute__((unused, section(".ringfence.types")))
+
 /* Which sensor produced a record: the first byte of every record. */
 enum event_type {
 	EVENT_TYPE_PROCESS = 1,

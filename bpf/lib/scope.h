@@ -10,16 +10,19 @@
 
 #include "event.h"
 
-/* A monitored process. Children inherit SCOPE_MONITORED on fork. */
-#define SCOPE_MONITORED 1
-/* A long-lived scope root (e.g. Runner.Worker): reported, never blocked. */
-#define SCOPE_EXEMPT 2
-/*
- * The agent itself in `ringfence run`: not monitored, but every process it
- * forks is, from its first instruction (no window between spawn and map
- * insert).
- */
-#define SCOPE_SPAWNER 4
+enum scope_flag {
+	/* A monitored process. Children inherit SCOPE_MONITORED on fork. */
+	SCOPE_MONITORED = 1,
+	/* A long-lived scope root (e.g. Runner.Worker): reported, never blocked. */
+	SCOPE_EXEMPT = 2,
+	/*
+	 * The agent itself in `ringfence run`: not monitored, but every process
+	 * it forks is, from its first instruction (no window between spawn and
+	 * map insert).
+	 */
+	SCOPE_SPAWNER = 4,
+};
+BTF_KEEP_ENUM(scope_flag);
 
 struct scope_entry {
 	__u32 flags;		/* SCOPE_* */
@@ -55,6 +58,7 @@ enum sensor_stat {
 	STAT_SCOPE_FULL = 2,	/* processes not tracked: scope_pids full */
 	STAT_MAX = 4,
 };
+BTF_KEEP_ENUM(sensor_stat);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  FileClass,
-  FileRules,
-  openFlagNames,
-  type RawFileSystemEvent,
-} from "./file_system.ts";
+import { FileClass, type RawFileSystemEvent } from "../sensors/file_system.ts";
+import { FileRules } from "./file_policy.ts";
 
 const FILES = {
   watch: ["/w/**"],
@@ -138,10 +134,4 @@ Deno.test("judge(): a change BPF LSM refused is denied and nobody is killed", ()
   assert.equal(event.killed, undefined);
   assert.equal(event.reason, 'files.protect "/etc/hosts", refused by BPF LSM');
   assert.deepEqual(killed, []);
-});
-
-Deno.test("openFlagNames() names the access mode and flags", () => {
-  assert.deepEqual(openFlagNames(0o1101), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
-  assert.deepEqual(openFlagNames(0o2002), ["O_RDWR", "O_APPEND"]);
-  assert.deepEqual(openFlagNames(0o20200002), ["O_RDWR", "O_TMPFILE"]);
 });

@@ -1,0 +1,180 @@
+/**
+ * The records of sensor.file-system (`struct file_system_event`,
+ * bpf/file_system.h) and their decoding into file_system_events of the
+ * JSON-lines contract.
+ *
+ * @module
+ */
+
+import {
+  type BaseEvent,
+  decodeHeader,
+  EVENT_HEADER,
+  headerFlags,
+  readCString,
+  type TimeFormatter,
+} from "./event.ts";
+import { namesByValue, struct } from "./layout.ts";
+
+/** `struct file_system_event` (bpf/file_system.h). */
+export const FILE_SYSTEM_EVENT = struct("file_system_event", 4176, {
+  header: [0, EVENT_HEADER],
+  flags: [56, "u32"],
+  owner_uid: [60, "u32"],
+  owner_gid: [64, "u32"],
+  classes: [68, "u32"],
+  path_size: [72, "u32"],
+  new_path_size: [76, "u32"],
+  data: [80, ["char", 4096]],
+});
+
+/** `enum file_system_event_kind`: what happened to a file. */
+export const FileSystemKind = {
+  /** opened for writing, the existing file kept */
+  open: 1,
+  /** the open created the file */
+  create: 2,
+  truncate: 3,
+  unlink: 4,
+  rename: 5,
+  chmod: 6,
+  chown: 7,
+  /** opened read-only: reported for secrets only */
+  read: 8,
+  link: 9,
+  symlink: 10,
+  mkdir: 11,
+  rmdir: 12,
+} as const;
+
+/** What happened to a file. */
+export type FileSystemKind = keyof typeof FileSystemKind;
+
+/** `enum file_system_event_flag`: header.flags of a file_system_event. */
+export const FileSystemFlag = {
+  pathTruncated: 1,
+  newPathTruncated: 2,
+  killed: 4,
+  /** the kernel did not normalise the path: user space does */
+  unnormalized: 8,
+  /** a BPF LSM hook refused the change */
+  denied: 16,
+} as const;
+
+const KINDS = namesByValue(FileSystemKind);
+
+/** A file_system_event in the JSON-lines contract. */
+export interface FileSystemEvent extends BaseEvent {
+  /** Which sensor's event. */
+  type: "file_system_event";
+  /** What was done to the file. */
+  kind: FileSystemKind;
+  /** Full path (of the old name, for a rename), normalised. */
+  path: string;
+  /** rename: the new name; link: the new name of the file at `path`. */
+  new_path?: string;
+  /** open, create, truncate by open, read: the open flags, e.g. O_WRONLY. */
+  flags?: string[];
+  /** chmod, mkdir: the mode (e.g. 0o755 is 493). */
+  mode?: number;
+  /** chown: the new owner; absent when left unchanged. */
+  owner_uid?: number;
+  /** chown: the new group; absent when left unchanged. */
+  owner_gid?: number;
+  /** `deny`: protected and enforced; `audit`: protected, block mode with
+   * `files.action: kill` would have killed; `allow`: watched or secret. */
+  verdict: "allow" | "deny" | "audit";
+  /** The rule that matched, e.g. `files.protect "/etc/hosts"`. */
+  reason: string;
+  /** The writer was sent SIGKILL. */
+  killed?: boolean;
+  /** A BPF LSM hook refused the change with EPERM: it did not happen. */
+  refused?: boolean;
+  /** The path was longer than what was captured, or deeper. */
+  path_truncated?: boolean;
+  /** rename, link: likewise for the new path. */
+  new_path_truncated?: boolean;
+  /** The writer's executable, from the process tree. */
+  exe?: string;
+  /** A file a checkout wrote was changed by something else since
+   * (agent/tamper.ts). */
+  tamper?: boolean;
+  /** With `tamper`: the step (or command) of that checkout. */
+  checked_out_by?: string;
+}
+
+/** The record as the kernel sent it, before the policy's final word. */
+export interface RawFileSystemEvent extends FileSystemEvent {
+  /** FileClass bits the kernel saw (./file_system_maps.ts). */
+  classes: number;
+}
+
+const OPEN_FLAGS: [number, string][] = [
+  [0o100, "O_CREAT"],
+  [0o200, "O_EXCL"],
+  [0o1000, "O_TRUNC"],
+  [0o2000, "O_APPEND"],
+  [0o4000, "O_NONBLOCK"],
+  [0o200000, "O_DIRECTORY"],
+  [0o400000, "O_NOFOLLOW"],
+  [0o2000000, "O_CLOEXEC"],
+  [0o10000000, "O_PATH"],
+  [0o20200000, "O_TMPFILE"],
+];
+
+/** Names of open(2) flags, access mode first. */
+export function openFlagNames(flags: number): string[] {
+  const names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][flags & 3]];
+  for (const [bit, name] of OPEN_FLAGS) {
+    if ((flags & bit) === bit) names.push(name);
+  }
+  // O_TMPFILE contains O_DIRECTORY's bit.
+  if (names.includes("O_TMPFILE")) {
+    names.splice(names.indexOf("O_DIRECTORY"), 1);
+  }
+  return names;
+}
+
+const F = FILE_SYSTEM_EVENT.fields;
+
+/** Decodes one sensor.file-system record. */
+export function decodeFileSystemEvent(
+  view: DataView,
+  offset: number,
+  time: TimeFormatter,
+): RawFileSystemEvent {
+  const kind = KINDS[view.getUint8(offset + EVENT_HEADER.fields.kind)] ||
+    "open";
+  const event = decodeHeader(
+    view,
+    offset,
+    "file_system_event",
+    kind,
+    time,
+  ) as RawFileSystemEvent;
+  const flags = headerFlags(view, offset);
+  const pathSize = view.getUint32(offset + F.path_size, true);
+  const newPathSize = view.getUint32(offset + F.new_path_size, true);
+  const data = offset + F.data;
+  event.path = readCString(view, data, pathSize);
+  if (newPathSize) {
+    event.new_path = readCString(view, data + pathSize, newPathSize);
+  }
+  const value = view.getUint32(offset + F.flags, true);
+  if (kind === "chmod" || kind === "mkdir") event.mode = value;
+  else if (kind === "open" || kind === "create" || kind === "read") {
+    event.flags = openFlagNames(value);
+  } else if (kind === "truncate" && value) event.flags = openFlagNames(value);
+  if (kind === "chown") {
+    const uid = view.getUint32(offset + F.owner_uid, true);
+    const gid = view.getUint32(offset + F.owner_gid, true);
+    if (uid !== 0xffffffff) event.owner_uid = uid;
+    if (gid !== 0xffffffff) event.owner_gid = gid;
+  }
+  event.classes = view.getUint32(offset + F.classes, true);
+  if (flags & FileSystemFlag.killed) event.killed = true;
+  if (flags & FileSystemFlag.denied) event.refused = true;
+  if (flags & FileSystemFlag.pathTruncated) event.path_truncated = true;
+  if (flags & FileSystemFlag.newPathTruncated) event.new_path_truncated = true;
+  return event;
+}

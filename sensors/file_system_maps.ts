@@ -1,0 +1,94 @@
+/**
+ * What sensor.file-system holds in its maps, and their bytes: literal path
+ * prefixes (an LPM trie) and last path segments, each with the classes of
+ * the rules that name them, and the config (bpf/file_system.h).
+ *
+ * @module
+ */
+
+import {
+  arrayLength,
+  encodeStruct,
+  type MapLayout,
+  struct,
+  type StructInput,
+} from "./layout.ts";
+
+/** `struct file_system_config`: the one value of `fs_config`. */
+export const FILE_SYSTEM_CONFIG = struct("file_system_config", 16, {
+  kill: [0, "u32"],
+  match_all: [4, "u32"],
+  read_classes: [8, "u32"],
+  read_paths: [12, "u32"],
+});
+
+/** `struct fs_prefix_key`: key of the `fs_prefixes` LPM trie. */
+export const FS_PREFIX_KEY = struct("fs_prefix_key", 260, {
+  prefixlen: [0, "u32"],
+  data: [4, ["char", 256]],
+});
+
+/** `struct fs_name_key`: key of `fs_names`. */
+export const FS_NAME_KEY = struct("fs_name_key", 64, {
+  name: [0, ["char", 64]],
+});
+
+/** The maps the loader writes. */
+export const FILE_SYSTEM_MAPS = {
+  fs_config: { key: "u32", value: FILE_SYSTEM_CONFIG },
+  fs_prefixes: { key: FS_PREFIX_KEY, value: "u32" },
+  fs_names: { key: FS_NAME_KEY, value: "u32" },
+} as const satisfies Record<string, MapLayout>;
+
+/** `enum file_system_class`: what a path is to the policy, as map bits. */
+export const FileClass = {
+  watch: 1,
+  protect: 2,
+  secret: 4,
+  /** A protected path the kernel matches exactly: it kills the writer. */
+  kill: 8,
+} as const;
+
+/** Bytes of a prefix the trie compares. */
+export const PREFIX_MAX: number = arrayLength(FS_PREFIX_KEY, "data");
+/** Bytes of a name the name map holds, with its NUL. */
+export const NAME_MAX: number = arrayLength(FS_NAME_KEY, "name");
+
+/** What the kernel's maps hold for a set of rules. */
+export interface FileSystemMaps {
+  /** LPM entries: literal prefix (a whole path ends in "\0") → FileClass. */
+  prefixes: Map<string, number>;
+  /** Last path segment → FileClass. */
+  names: Map<string, number>;
+  /** FileClass bits of patterns neither map can hold: every path has them. */
+  matchAll: number;
+  /** Whether read-only opens are looked at (secrets exist). */
+  readClasses: number;
+  /** Whether a secret pattern needs a read's full path, not only its name. */
+  readPaths: boolean;
+  /** Whether the kernel kills writers of FileClass.kill paths. */
+  kill: boolean;
+}
+
+/** Encodes a `fs_prefixes` key: the prefix length in bits, then the bytes. */
+export function encodePrefixKey(prefix: string): Uint8Array<ArrayBuffer> {
+  const data = new TextEncoder().encode(prefix);
+  return encodeStruct(FS_PREFIX_KEY, { prefixlen: data.length * 8, data });
+}
+
+/** Encodes a `fs_names` key: the name, NUL-padded. */
+export function encodeNameKey(name: string): Uint8Array<ArrayBuffer> {
+  return encodeStruct(FS_NAME_KEY, { name });
+}
+
+/** The `fs_config` value for `maps`. */
+export function fileSystemConfig(
+  maps: FileSystemMaps,
+): StructInput<typeof FILE_SYSTEM_CONFIG> {
+  return {
+    kill: maps.kill ? 1 : 0,
+    match_all: maps.matchAll,
+    read_classes: maps.readClasses,
+    read_paths: maps.readPaths ? 1 : 0,
+  };
+}

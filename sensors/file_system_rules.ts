@@ -1,0 +1,245 @@
+/**
+ * The `files` rules as sensor.file-system applies them: the kernel's share
+ * of each pattern (a literal prefix or last segment it can look up), and
+ * the final match in user space of what the kernel sends.
+ *
+ * The input types here are the sensor's own: agent/file_policy.ts maps a
+ * policy onto them.
+ *
+ * @module
+ */
+
+import {
+  FileClass,
+  type FileSystemMaps,
+  NAME_MAX,
+  PREFIX_MAX,
+} from "./file_system_maps.ts";
+import type {
+  FileSystemEvent,
+  RawFileSystemEvent,
+} from "./file_system_event.ts";
+
+/**
+ * The literal part of a pattern. `exact`: every path the literal part
+ * admits matches the pattern.
+ */
+export type PatternLiteral =
+  /** The pattern is this one path. */
+  | { kind: "path"; path: string }
+  /** Paths under the directory `prefix` (it ends in "/"). */
+  | { kind: "prefix"; prefix: string; exact: boolean }
+  /** Paths whose last segment is `name`. */
+  | { kind: "name"; name: string; exact: boolean }
+  /** Nothing literal: any path may match. */
+  | { kind: "none" };
+
+/** A compiled path pattern (policy/glob.ts's `Glob` is one). */
+export interface PathPattern {
+  /** The pattern as written, quoted in reasons. */
+  readonly text: string;
+  /** Whether a normalised absolute path matches. */
+  matches(path: string): boolean;
+  /** The pattern's literal part, which the kernel filters on. */
+  readonly literal: PatternLiteral;
+}
+
+/** The `files` rules, compiled. */
+export interface FileRulesConfig {
+  /** Writes to report. */
+  watch: readonly PathPattern[];
+  /** Writes to report as denied (or audit), and to stop when enforced. */
+  protect: readonly PathPattern[];
+  /** Reads to report. */
+  secrets: readonly PathPattern[];
+  /** Whether a protected write is enforced (block mode, action kill). */
+  enforce: boolean;
+}
+
+/** How the kernel narrows the paths a pattern may match. */
+export type KernelPlan =
+  /** Paths starting with `prefix` (a whole path ends in "\0"). */
+  | { kind: "prefix"; prefix: string; exact: boolean }
+  /** Paths whose last segment is `name`. */
+  | { kind: "name"; name: string; exact: boolean }
+  /** No literal part the kernel can use: every path is sent. */
+  | { kind: "all"; exact: false };
+
+/**
+ * The kernel's share of a pattern: its literal part as far as the maps
+ * hold it. A whole path is stored with its NUL so that it matches only
+ * itself; a prefix longer than the trie compares is cut, and no longer
+ * exact; a name too long for the name map leaves every path to user space.
+ */
+export function kernelPlan(literal: PatternLiteral): KernelPlan {
+  switch (literal.kind) {
+    case "path":
+      return fitPrefix(literal.path + "\0", true);
+    case "prefix":
+      return fitPrefix(literal.prefix, literal.exact);
+    case "name":
+      return new TextEncoder().encode(literal.name).length < NAME_MAX
+        ? literal
+        : { kind: "all", exact: false };
+    case "none":
+      return { kind: "all", exact: false };
+  }
+}
+
+function fitPrefix(prefix: string, exact: boolean): KernelPlan {
+  const encoded = new TextEncoder().encode(prefix);
+  if (encoded.length <= PREFIX_MAX) return { kind: "prefix", prefix, exact };
+  let end = PREFIX_MAX;
+  // Back off to a character boundary.
+  while (end > 0 && (encoded[end] & 0xc0) === 0x80) end--;
+  return {
+    kind: "prefix",
+    prefix: new TextDecoder().decode(encoded.subarray(0, end)),
+    exact: false,
+  };
+}
+
+/**
+ * Lexical normalisation of an absolute path: `//` and `.` dropped, `..`
+ * takes one segment off (never above `/`). Symlinks are not followed.
+ */
+export function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") out.pop();
+    else out.push(segment);
+  }
+  return "/" + out.join("/");
+}
+
+/**
+ * The `files` rules: what the kernel filters on, and the final match of
+ * the events it sends.
+ */
+export class FileSystemRules {
+  readonly #watch: readonly PathPattern[];
+  readonly #protect: readonly PathPattern[];
+  readonly #secrets: readonly PathPattern[];
+  /** Whether a protected write is enforced (block mode, action kill). */
+  readonly enforce: boolean;
+
+  /** Rules of `config`. */
+  constructor(config: FileRulesConfig) {
+    this.#watch = config.watch;
+    this.#protect = config.protect;
+    this.#secrets = config.secrets;
+    this.enforce = config.enforce;
+  }
+
+  /** Literal protected paths (those without wildcards). */
+  get protectedPaths(): string[] {
+    return this.#protect.filter((pattern) => pattern.literal.kind === "path")
+      .map((pattern) => pattern.text);
+  }
+
+  /** The kernel maps for these rules. */
+  kernelMaps(): FileSystemMaps {
+    const prefixes = new Map<string, number>();
+    const names = new Map<string, number>();
+    let matchAll = 0;
+    const add = (patterns: readonly PathPattern[], bit: number) => {
+      for (const pattern of patterns) {
+        const kernel = kernelPlan(pattern.literal);
+        const bits = bit |
+          (bit === FileClass.protect && kernel.exact ? FileClass.kill : 0);
+        if (kernel.kind === "prefix") {
+          prefixes.set(
+            kernel.prefix,
+            (prefixes.get(kernel.prefix) ?? 0) | bits,
+          );
+        } else if (kernel.kind === "name") {
+          names.set(kernel.name, (names.get(kernel.name) ?? 0) | bits);
+        } else matchAll |= bit;
+      }
+    };
+    add(this.#watch, FileClass.watch);
+    add(this.#protect, FileClass.protect);
+    add(this.#secrets, FileClass.secret);
+    // The trie answers with the longest prefix only: each entry carries
+    // the classes of the shorter entries it extends.
+    const closed = new Map<string, number>();
+    for (const [prefix, bits] of prefixes) {
+      let all = bits;
+      for (const [other, otherBits] of prefixes) {
+        if (other !== prefix && prefix.startsWith(other)) all |= otherBits;
+      }
+      closed.set(prefix, all);
+    }
+    return {
+      prefixes: closed,
+      names,
+      matchAll,
+      readClasses: this.#secrets.length ? FileClass.secret : 0,
+      readPaths: this.#secrets.some((pattern) =>
+        kernelPlan(pattern.literal).kind !== "name"
+      ),
+      kill: this.enforce,
+    };
+  }
+
+  /**
+   * The final word on a kernel record: the event with verdict and reason,
+   * or undefined when no pattern matches after all (the kernel's filter
+   * is a superset). `kill` is called for a protected write the kernel
+   * could not match exactly, in block mode.
+   */
+  judge(
+    raw: RawFileSystemEvent,
+    kill: (pid: number) => boolean,
+  ): FileSystemEvent | undefined {
+    const { classes: _, ...event } = raw;
+    event.path = normalizePath(event.path);
+    if (event.new_path !== undefined) {
+      event.new_path = normalizePath(event.new_path);
+    }
+    const paths = event.new_path === undefined
+      ? [event.path]
+      : [event.path, event.new_path];
+    const first = (patterns: readonly PathPattern[]) =>
+      patterns.find((pattern) => paths.some((path) => pattern.matches(path)));
+    if (event.kind === "read") {
+      const secret = first(this.#secrets);
+      if (!secret) return undefined;
+      return Object.assign(event, {
+        verdict: "allow" as const,
+        reason: `files.secrets ${JSON.stringify(secret.text)}`,
+      });
+    }
+    const protect = first(this.#protect);
+    if (protect || event.killed || event.refused) {
+      const reason = protect
+        ? `files.protect ${JSON.stringify(protect.text)}`
+        : "files.protect (matched in the kernel)";
+      if (event.refused) {
+        return Object.assign(event, {
+          verdict: "deny" as const,
+          reason: `${reason}, refused by BPF LSM`,
+        });
+      }
+      if (this.enforce && !event.killed && kill(event.pid)) {
+        event.killed = true;
+      }
+      return Object.assign(event, {
+        verdict: this.enforce ? "deny" as const : "audit" as const,
+        reason: event.killed && !raw.killed
+          ? `${reason}, killed by the agent after the syscall`
+          : reason,
+      });
+    }
+    const watch = first(this.#watch);
+    const secret = watch ? undefined : first(this.#secrets);
+    if (!watch && !secret) return undefined;
+    return Object.assign(event, {
+      verdict: "allow" as const,
+      reason: watch
+        ? `files.watch ${JSON.stringify(watch.text)}`
+        : `files.secrets ${JSON.stringify(secret!.text)}`,
+    });
+  }
+}
