@@ -5,11 +5,10 @@ import {
   diffSnapshots,
   type FileState,
   isCheckout,
-  MAX_LINES,
   snapshotFiles,
-  tamperLines,
   TamperTracker,
 } from "./tamper.ts";
+import { MAX_LINES, tamperLines } from "../report/tamper_lines.ts";
 
 function fileEvent(
   kind: FileSystemEvent["kind"],

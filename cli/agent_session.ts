@@ -8,7 +8,7 @@
 
 import { Agent, type FileEnforcement } from "../agent/agent.ts";
 import { dropStartupPages } from "../agent/memory.ts";
-import { tamperLines } from "../agent/tamper.ts";
+import { tamperLines } from "../report/tamper_lines.ts";
 import type { Report } from "../report/mod.ts";
 import { summaryLine } from "../report/summary.ts";
 import { log } from "./command.ts";

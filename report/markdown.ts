@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describeFileState } from "../agent/tamper.ts";
+import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
 const VERDICT_TEXT: Record<string, string> = {
