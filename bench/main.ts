@@ -2,6 +2,8 @@
  * `deno task bench`: speed and memory of ringfence, each figure printed as a
  * ratio against a baseline measured in the same run. Not a test: nothing
  * here fails on a slow machine; the targets are printed beside the figures.
+ * It ends with every figure as one markdown table (metric | figure |
+ * target), the table docs/performance.md keeps.
  *
  * Environment: BENCH_EXECS (default 3000), BENCH_CONNECTS (default 10000),
  * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
@@ -18,9 +20,43 @@ import { fileStorm, type FileTreeResult } from "./file_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
 import { startup } from "./startup.ts";
 
+/** One printed figure, kept for the closing markdown table. */
+interface Figure {
+  metric: string;
+  figure: string;
+  target: string;
+  met?: boolean;
+}
+
+const figures: Figure[] = [];
+let section = "";
+
+/** Starts a benchmark's block of rows; `name` prefixes its table rows. */
+function heading(name: string, detail: string): void {
+  section = name;
+  console.log(`\n== ${name}: ${detail}`);
+}
+
 function row(name: string, value: string, target: string, met?: boolean) {
   const mark = met === undefined ? "" : met ? "  ok" : "  MISSED";
   console.log(`${name.padEnd(44)} ${value.padStart(16)}   ${target}${mark}`);
+  figures.push({ metric: `${section}: ${name}`, figure: value, target, met });
+}
+
+/** The figures as a markdown table, with the machine they were taken on. */
+function printTable(): void {
+  const cell = (text: string) => text.replaceAll("|", "\\|");
+  const date = new Date().toISOString().slice(0, 10);
+  const machine =
+    `Linux ${Deno.osRelease()}, ${navigator.hardwareConcurrency} CPUs`;
+  console.log(`\n${date}, ${machine}, Deno ${Deno.version.deno}:\n`);
+  console.log("| metric | figure | target |");
+  console.log("| --- | ---: | --- |");
+  for (const { metric, figure, target, met } of figures) {
+    const mark = met === undefined ? "" : met ? " (met)" : " (MISSED)";
+    const goal = target.replace(/^target /, "") + mark;
+    console.log(`| ${cell(metric)} | ${cell(figure)} | ${cell(goal)} |`);
+  }
 }
 
 const rssTarget = "target <= 64 MB";
@@ -112,7 +148,7 @@ const only = Deno.env.get("BENCH_ONLY")?.split(",");
 const selected = (name: string) => !only || only.includes(name);
 
 if (selected("ring_decode")) {
-  console.log("== ring_decode: decoded process_events per second, full ring");
+  heading("ring_decode", "decoded process_events per second, full ring");
   const decode = ringDecode();
   row("records per drain", String(decode.records), "");
   row(
@@ -134,7 +170,7 @@ if (selected("ring_decode")) {
 }
 
 if (selected("startup")) {
-  console.log(`\n== startup: ${pairs} starts from source and from the bundle`);
+  heading("startup", `${pairs} starts from source and from the bundle`);
   const result = await startup(pairs);
   const { deno } = result;
   row(
@@ -191,9 +227,7 @@ if (selected("startup")) {
 }
 
 if (selected("exec_storm")) {
-  console.log(
-    `\n== exec_storm: ${execs} x fork+exec /bin/true, ${pairs} pairs`,
-  );
+  heading("exec_storm", `${execs} x fork+exec /bin/true, ${pairs} pairs`);
   const storm = await execStorm(execs, pairs);
   printPairs(storm, "target <= 1.10x", (ratio) => ratio <= 1.10);
   const { burst } = storm;
@@ -234,8 +268,9 @@ if (selected("exec_storm")) {
 }
 
 if (selected("connect_storm")) {
-  console.log(
-    `\n== connect_storm: ${connects} x loopback TCP connect, block mode, 1,000 allow entries, ${pairs} pairs`,
+  heading(
+    "connect_storm",
+    `${connects} x loopback TCP connect, block mode, 1,000 allow entries, ${pairs} pairs`,
   );
   const storm = await connectStorm(connects, pairs);
   printPairs(
@@ -247,18 +282,21 @@ if (selected("connect_storm")) {
 }
 
 if (selected("file_storm")) {
-  console.log(
-    `\n== file_storm: ${files} x create+write+unlink in one python3 loop, ${pairs} pairs`,
+  heading(
+    "file_storm",
+    `${files} x create+write+unlink in one python3 loop, ${pairs} pairs`,
   );
   const storm = await fileStorm(files, pairs);
-  console.log("-- watched tree (files.watch)");
+  heading("file_storm (watched)", "a tree under files.watch");
   printPairs(storm.watched, "", undefined, "(with sensor.file-system)");
   printFileEvents(
     storm.watched,
     2 * files,
     (count) => count < files || count > 3 * files,
   );
-  console.log("-- unwatched tree");
+  heading("file_storm (unwatched)", "a tree outside files.watch");
   printPairs(storm.unwatched, "", undefined, "(with sensor.file-system)");
   printFileEvents(storm.unwatched, 0, (count) => count > 0);
 }
+
+printTable();
