@@ -19,17 +19,15 @@ export const DIST = join(ROOT, "dist");
  * `deno task run`, the bundle's shebang, the compiled executables, and the
  * bench (so it measures what users run).
  *
- * With V8's defaults, an agent under a 10k execs/s burst peaks at about
- * 160 MB although what is live stays near 15 MB: 16 MB semi-spaces promote
- * every record still held across two scavenges, and the old generation may
- * grow to four times its live size between mark-compacts. With 1 MB
- * semi-spaces and 20 % growth it peaks near 90 MB under the same burst,
- * loses no record, and starts and decodes as fast (`deno task bench`).
- * `--max-opt=2` stops at Maglev, V8's mid-tier compiler: TurboFan's
- * compiles ran on a second thread that competed with the traced workload
- * on a 2-core runner, and its code and memory cost 3-4 MB under the burst,
- * for code no faster here (the decode, the exec storm and the burst were
- * as fast or faster without it).
+ * Under an exec burst V8's defaults let the agent's heap grow to many times
+ * what is live: 16 MB semi-spaces promote every record still held across
+ * two scavenges, and the old generation may grow to four times its live
+ * size between mark-compacts. 1 MB semi-spaces and 20 % growth keep the
+ * peak near the live size, lose no record, and start and decode as fast.
+ * `--max-opt=2` stops at Maglev, V8's mid-tier compiler: TurboFan compiles
+ * on a second thread that competes with the traced workload for a small
+ * runner's cores, and its code and memory buy no speed for this agent.
+ * `deno task bench` guards all three; docs/performance.md has the figures.
  * V8 takes flags only at start (`node:v8`'s `setFlagsFromString` is a
  * no-op once its flags are frozen), so they are on each command line.
  */

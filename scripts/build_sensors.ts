@@ -91,7 +91,8 @@ async function compile(source: string, destination: string): Promise<void> {
     destination,
   ]);
   // libbpf skips the relocations of .BTF.ext (it needs them only for
-  // code): a fifth of an object that the bundle and binary carry.
+  // code), and they are a good share of an object the bundle and binary
+  // carry.
   await run("llvm-strip", [
     "-g",
     "--remove-section=.rel.BTF.ext",

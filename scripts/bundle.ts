@@ -21,9 +21,9 @@ export const EAGER_REQUIRE =
 /**
  * The bundler gives CommonJS packages (the gRPC and OpenTelemetry
  * exporters') a `require` made at the top of the bundle from `node:module`,
- * and importing `node:module` starts Deno's Node compatibility layer: about
- * 100 ms and the memory that goes with it. This makes that `require` when
- * it is first called, relative to `file:///` rather than `import.meta.url`:
+ * and importing `node:module` starts Deno's Node compatibility layer, whose
+ * time and memory every start would pay. This makes that `require` when it
+ * is first called, relative to `file:///` rather than `import.meta.url`:
  * the optional exporters' bundle runs from a `data:` URL, which
  * `createRequire` refuses, and it requires only Node's built-in modules.
  * Throws when the bundler's preamble is not there, so that a new Deno
@@ -63,10 +63,10 @@ export const JS_BASE64_DECODER = "var __toBinary = /* @__PURE__ */ (() => {\n";
 
 /**
  * Decodes the carried files (sensors, libbpf) with the runtime's native
- * `Uint8Array.fromBase64` where it has one. The bundler's loop over 700 KB
- * of base64 at every start was hot enough for V8 to start its optimising
- * compiler: about 10 ms and several MB of RSS. The loop stays as the
- * fallback for a Deno without `fromBase64`. Throws when the bundler's
+ * `Uint8Array.fromBase64` where it has one. The bundler's loop over the
+ * carried files' base64 runs at every start and is hot enough to wake V8's
+ * optimising compiler, which costs time and resident memory. The loop stays
+ * as the fallback for a Deno without `fromBase64`. Throws when the bundler's
  * decoder is not there, so that a new Deno cannot lose this silently.
  */
 export function nativeBase64(bundle: string): string {
@@ -81,11 +81,10 @@ export function nativeBase64(bundle: string): string {
 /**
  * Minifies the bundle with esbuild (a pinned dev dependency), keeping
  * function and class names for stack traces. The agent holds its script's
- * source for as long as it runs, about twice over (Deno's copy and V8's):
- * minified, a bundle is a third smaller. `--charset=ascii`
- * escapes every character outside ASCII, because V8 keeps a script with a
- * single such character at two bytes per character (one arrow in a comment
- * doubled the memory of the whole source).
+ * source for as long as it runs, about twice over (Deno's copy and V8's),
+ * so a smaller text is less resident memory. `--charset=ascii` escapes
+ * every character outside ASCII, because V8 keeps a script with a single
+ * such character (an arrow in a comment, say) at two bytes per character.
  */
 async function minify(file: string, banner?: string): Promise<void> {
   const esbuild = join(ROOT, "node_modules/.bin/esbuild");
@@ -154,11 +153,10 @@ async function denoBundle(
  * from a `data:` URL only when a policy configures one of them. Returns the
  * gzipped file.
  *
- * Their libraries were half of the bundle's code. As code, Deno analyses
- * them on a machine's first run (its module analysis parses the whole
- * script: 190 ms and 81 MB at that start, 111 ms and 69 MB without them)
- * and V8 holds their text on every run; as a gzipped string they cost
- * 180 KB of base64 that nothing parses.
+ * Their libraries are about half of the bundle's code. As code, Deno
+ * analyses them on a machine's first run (its module analysis parses the
+ * whole script) and V8 holds their text on every run; as a gzipped string
+ * they are base64 that nothing parses until a policy asks for them.
  */
 async function bundleOptionalExporters(dir: string): Promise<string> {
   const output = join(dir, "optional-exporters.js");
