@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import type { ProcessEvent } from "../sensors/process.ts";
-import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
+import {
+  kernelTest,
+  readJsonLines,
+  ringfence,
+  ROOT,
+} from "./helpers/kernel.ts";
 
 async function runWithDeny(mode: string, deny: string[], script: string) {
   const dir = await Deno.makeTempDir();
@@ -185,19 +190,26 @@ function assertKilled(
 kernelTest(
   "a path rule denies the file whatever path reaches it",
   async () => {
-    const result = await runCases(["DIR/forbidden"], {
-      symlink: "DIR/link",
-      "double-slash": "/DIR//forbidden",
-      "dot-segment": "DIR/./forbidden",
-      relative: "cd DIR && ./forbidden",
-      "hard-link": "DIR/hard",
-      "symlinked-dir": "DIR/bin/forbidden",
-      // fexecve: execveat(fd, "", AT_EMPTY_PATH)
-      "execveat-fd":
-        `/usr/bin/python3 -c 'import os, sys; os.execve(os.open("DIR/forbidden", os.O_RDONLY), ["x", sys.argv[1]], {})'`,
-      // a copy is another file: not recognised (name rules still see it)
-      copy: "DIR/allowed",
-    }, "ln -s DIR/forbidden DIR/link; ln DIR/forbidden DIR/hard");
+    const result = await runCases(
+      ["DIR/forbidden"],
+      {
+        symlink: "DIR/link",
+        "double-slash": "/DIR//forbidden",
+        "dot-segment": "DIR/./forbidden",
+        relative: "cd DIR && ./forbidden",
+        "hard-link": "DIR/hard",
+        "symlinked-dir": "DIR/bin/forbidden",
+        // a script whose interpreter is the denied file
+        shebang: "DIR/script",
+        // fexecve: execveat(fd, "", AT_EMPTY_PATH)
+        "execveat-fd":
+          `/usr/bin/python3 -c 'import os, sys; os.execve(os.open("DIR/forbidden", os.O_RDONLY), ["x", sys.argv[1]], {})'`,
+        // a copy is another file: not recognised (name rules still see it)
+        copy: "DIR/allowed",
+      },
+      "ln -s DIR/forbidden DIR/link; ln DIR/forbidden DIR/hard; " +
+        "printf '#!DIR/forbidden\\n' > DIR/script; chmod +x DIR/script",
+    );
     const rule = {
       rule: "DIR/forbidden",
       reason: "exec" as const,
@@ -209,6 +221,7 @@ kernelTest(
       "dot-segment",
       "relative",
       "symlinked-dir",
+      "shebang",
       "execveat-fd",
     ]);
     // another name for the same inode: the kernel resolves that name
@@ -257,5 +270,22 @@ kernelTest(
       ["ld.so-glob"],
     );
     assert.equal(result.ran["ld.so-allowed"], true, "ld.so runs a program");
+  },
+);
+
+kernelTest(
+  "a denied file mapped executable through the 32-bit mmap2 is killed",
+  async () => {
+    const map = `/usr/bin/python3 ${ROOT}tests/helpers/ia32_mmap.py`;
+    const result = await runCases(["DIR/forbidden"], {
+      "ia32-mmap2": `${map} DIR/forbidden`,
+      "ia32-allowed": `${map} DIR/allowed`,
+    });
+    assertKilled(
+      result,
+      { rule: "DIR/forbidden", reason: "loader", file: "forbidden" },
+      ["ia32-mmap2"],
+    );
+    assert.equal(result.ran["ia32-allowed"], true, "the mmap2 call works");
   },
 );
