@@ -43,6 +43,7 @@ BTF_KEEP_ENUM(exec_deny_action);
 
 struct process_config {
 	__u32 action;		/* enum exec_deny_action */
+	__u32 rules;		/* process.deny has rules: 0 skips every check */
 };
 
 /* Bytes of the executable path captured, with its NUL. */

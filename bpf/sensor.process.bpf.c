@@ -227,6 +227,16 @@ static __always_inline bool file_denied(struct file *file, struct resolved *r,
 	return true;
 }
 
+/* Whether process.deny has rules: without, no file is looked at. */
+static __always_inline bool deny_rules(void)
+{
+	struct process_config *config;
+	__u32 zero = 0;
+
+	config = bpf_map_lookup_elem(&process_config, &zero);
+	return config && config->rules;
+}
+
 /* Kills the current process when the policy says so; the deny flags. */
 static __always_inline __u16 deny(void)
 {
@@ -337,7 +347,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	if (new_root)
 		flags |= PROCESS_FLAG_SCOPE_ROOT;
 	/* a new root is judged too: its name made it one, not its file */
-	if ((new_root || !(scope->flags & SCOPE_EXEMPT)) &&
+	if ((new_root || !(scope->flags & SCOPE_EXEMPT)) && deny_rules() &&
 	    file_denied(BPF_CORE_READ(bprm, file), r, true, &rule))
 		flags |= deny();
 	send_exec(filename, flags, r, rule);
@@ -427,7 +437,7 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 
 	if (!mmap_args(regs, id, &a))
 		return 0;
-	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS))
+	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
 		return 0;
 	scope = current_scope();
 	if (!scope || (scope->flags & SCOPE_EXEMPT))

@@ -65,8 +65,9 @@ export const EXEC_FILE_KEY = struct("exec_file_key", 16, {
 });
 
 /** `struct process_config`: the one value of `process_config`. */
-export const PROCESS_CONFIG = struct("process_config", 4, {
+export const PROCESS_CONFIG = struct("process_config", 8, {
   action: [0, "u32"],
+  rules: [4, "u32"],
 });
 
 /** The maps the loader reads and writes. */
@@ -345,6 +346,7 @@ export class ProcessSensor extends Sensor {
     this.replaceEntries("deny_exec_names", maps.deny_exec_names, byName, clear);
     this.writeConfig("process_config", PROCESS_CONFIG, {
       action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
+      rules: rules.length,
     });
   }
 
