@@ -6,6 +6,10 @@
  * most CI kernels). The scope map is kept here: a child inherits its
  * parent's scope at fork, a process whose name is a scope root joins at
  * exec, and every process leaves at exit.
+ *
+ * process.deny is judged on the file run: at exec, bprm->file; and, for a
+ * program a loader maps itself (`ld.so PROG`), the file of an mmap with
+ * PROT_EXEC, seen from raw_tp/sys_enter.
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
