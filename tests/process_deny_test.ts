@@ -274,18 +274,22 @@ kernelTest(
 );
 
 kernelTest(
-  "a denied file mapped executable through the 32-bit mmap2 is killed",
+  "a denied file mapped executable through the ia32 mmap2 and old_mmap is killed",
   async () => {
     const map = `/usr/bin/python3 ${ROOT}tests/helpers/ia32_mmap.py`;
     const result = await runCases(["DIR/forbidden"], {
-      "ia32-mmap2": `${map} DIR/forbidden`,
-      "ia32-allowed": `${map} DIR/allowed`,
+      "ia32-mmap2": `${map} mmap2 DIR/forbidden`,
+      "ia32-old_mmap": `${map} old_mmap DIR/forbidden`,
+      "ia32-mmap2-allowed": `${map} mmap2 DIR/allowed`,
+      "ia32-old_mmap-allowed": `${map} old_mmap DIR/allowed`,
     });
     assertKilled(
       result,
       { rule: "DIR/forbidden", reason: "loader", file: "forbidden" },
-      ["ia32-mmap2"],
+      ["ia32-mmap2", "ia32-old_mmap"],
     );
-    assert.equal(result.ran["ia32-allowed"], true, "the mmap2 call works");
+    for (const name of ["ia32-mmap2-allowed", "ia32-old_mmap-allowed"]) {
+      assert.equal(result.ran[name], true, `${name}: the call works`);
+    }
   },
 );
