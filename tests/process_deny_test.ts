@@ -76,6 +76,26 @@ kernelTest(
   },
 );
 
+/** The loader of dynamically linked x86-64 programs (glibc). */
+const LD_SO = "/lib64/ld-linux-x86-64.so.2";
+
+kernelTest(
+  "audit mode lets ld.so run a denied program and reports it as loader",
+  async () => {
+    const result = await runWithDeny(
+      "audit",
+      ["DIR/forbidden-echo"],
+      `${LD_SO} DIR/forbidden-echo one`,
+    );
+    assert.equal(result.stdout, "one\n");
+    const load = result.events.find((event) => event.reason === "loader");
+    assert.equal(load?.verdict, "audit");
+    assert.equal(load?.killed, undefined);
+    assert.equal(load?.rule, `${result.dir}/forbidden-echo`);
+    assert.equal(load?.file, `${result.dir}/forbidden-echo`);
+  },
+);
+
 kernelTest("audit mode lets a denied program run and reports it", async () => {
   const result = await runWithDeny(
     "audit",
@@ -89,9 +109,6 @@ kernelTest("audit mode lets a denied program run and reports it", async () => {
   assert.equal(exec?.verdict, "audit");
   assert.equal(exec?.killed, undefined);
 });
-
-/** The loader of dynamically linked x86-64 programs (glibc). */
-const LD_SO = "/lib64/ld-linux-x86-64.so.2";
 
 /**
  * Runs `cases` (name → shell command) as one step in block mode with
