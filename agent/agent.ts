@@ -291,7 +291,8 @@ export class Agent {
     const files = this.#files;
     const bindings: SensorBinding[] = [{
       sensor: process,
-      decode: (view, offset) => decodeProcessEvent(view, offset, time),
+      decode: (view, offset) =>
+        decodeProcessEvent(view, offset, time, process.denyRules),
     }, {
       sensor: network,
       decode: (view, offset) =>

@@ -13,13 +13,16 @@ import type {
 } from "../sensors/file_system.ts";
 import { FileRules } from "./file_policy.ts";
 import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
-import type { ProcessSensor } from "../sensors/process.ts";
+import type { ExecDenyRule, ProcessSensor } from "../sensors/process.ts";
 import { networkPolicyMaps } from "./network_policy.ts";
+import { execDenyRules } from "./process_policy.ts";
 
 /** A policy and the sensors' maps made from it. */
 export interface CompiledPolicy {
   policy: Policy;
   networkMaps: NetworkPolicyMaps;
+  /** `process.deny`, resolved to the files it names when compiled. */
+  execDeny: ExecDenyRule[];
   /** Present when sensor.file-system is loaded. */
   fileRules?: FileRules;
   fileMaps?: FileSystemMaps;
@@ -47,7 +50,13 @@ export function compilePolicy(
   const fileRules = fileSensor
     ? new FileRules(policy.files, policy.mode)
     : undefined;
-  return { policy, networkMaps, fileRules, fileMaps: fileRules?.kernelMaps() };
+  return {
+    policy,
+    networkMaps,
+    execDeny: execDenyRules(policy.process),
+    fileRules,
+    fileMaps: fileRules?.kernelMaps(),
+  };
 }
 
 /** The sensors a policy is written to. */
@@ -63,7 +72,7 @@ export interface PolicySensors {
  */
 export function applyPolicy(
   sensors: PolicySensors,
-  { policy, networkMaps, fileMaps }: CompiledPolicy,
+  { policy, networkMaps, execDeny, fileMaps }: CompiledPolicy,
 ): void {
   sensors.network.setPolicy(networkMaps);
   sensors.network.configure({
@@ -72,11 +81,9 @@ export function applyPolicy(
     allowLoopback: policy.network.loopback === "allow",
   });
   // Forbidden programs: killed at exec in block mode, reported in audit.
-  const rules = policy.process;
   sensors.process.setExecDeny(
-    rules?.denyPaths ?? [],
-    rules?.denyNames ?? [],
-    policy.mode === "block" && rules?.action === "kill",
+    execDeny,
+    policy.mode === "block" && policy.process?.action === "kill",
   );
   if (fileMaps) sensors.fileSystem?.setRules(fileMaps);
 }

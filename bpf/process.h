@@ -26,6 +26,11 @@ enum process_event_flag {
 	PROCESS_FLAG_DENIED = 8,
 	/* ... and the new image was sent SIGKILL before its first instruction */
 	PROCESS_FLAG_KILLED = 16,
+	/* the forbidden program was mapped executable (mmap PROT_EXEC) by a
+	 * process that is not it, as the dynamic loader does in `ld.so PROG` */
+	PROCESS_FLAG_LOADER = 32,
+	/* the resolved path of a denied program was longer than captured */
+	PROCESS_FLAG_FILE_TRUNCATED = 64,
 };
 BTF_KEEP_ENUM(process_event_flag);
 
@@ -38,6 +43,7 @@ BTF_KEEP_ENUM(exec_deny_action);
 
 struct process_config {
 	__u32 action;		/* enum exec_deny_action */
+	__u32 rules;		/* process.deny has rules: 0 skips every check */
 };
 
 /* Bytes of the executable path captured, with its NUL. */
@@ -48,9 +54,25 @@ struct process_config {
  * with masks; only path_size + argv_size bytes of it are sent. */
 #define PROCESS_DATA_SIZE 4096
 
-/* A forbidden executable, by its full path (NUL-padded). */
+/*
+ * A forbidden executable, by its full path (NUL-padded): the path the
+ * kernel resolved (the dentry walk of the file executed), matched against
+ * the rule as written and with its directory's symlinks resolved.
+ */
 struct exec_path_key {
 	char path[PROCESS_PATH_MAX];
+};
+
+/*
+ * A forbidden executable, by the file itself: whatever path reaches it (a
+ * symlink, a hard link, "//", "/./", a relative name, an fd) leads to
+ * the same inode. dev is the superblock's s_dev, in the kernel's encoding
+ * (major << 20 | minor).
+ */
+struct exec_file_key {
+	__u32 dev;
+	__u32 pad;
+	__u64 ino;
 };
 
 struct process_event {
@@ -59,6 +81,8 @@ struct process_event {
 	__u32 exit_signal;	/* exit: the signal that ended it, or 0 */
 	__u32 path_size;	/* exec: bytes of path at data[0], with its NUL */
 	__u32 argv_size;	/* exec: bytes of argv after the path */
+	__u32 file_size;	/* denied exec: bytes of the resolved path after argv */
+	__u32 rule;		/* denied exec: the value of the deny map entry matched */
 	char data[PROCESS_DATA_SIZE];
 };
 

@@ -422,7 +422,7 @@ __noinline __u32 file_path_classes(__u64 file_ptr)
 	if (!s)
 		return 0;
 	b0 = &s->built[0];
-	b0->len = file_path(s, file, s->paths[0].path, &b0->truncated);
+	b0->len = file_path(file, s->paths[0].path, &b0->truncated);
 	return classes_of(s, 0, b0,
 			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
 }
@@ -624,7 +624,7 @@ static __always_inline __u32 lsm_path(struct fs_scratch *s, __u32 which,
 {
 	struct built *b = &s->built[which & 1];
 
-	b->len = walk_path(s, dentry, mnt, s->paths[which & 1].path, &b->truncated);
+	b->len = walk_path(dentry, mnt, s->paths[which & 1].path, &b->truncated);
 	return classes_of(s, which, b, (const char *)BPF_CORE_READ(dentry, d_name.name));
 }
 

@@ -6,6 +6,10 @@
  * most CI kernels). The scope map is kept here: a child inherits its
  * parent's scope at fork, a process whose name is a scope root joins at
  * exec, and every process leaves at exit.
+ *
+ * process.deny is judged on the file run: at exec, bprm->file; and, for a
+ * program a loader maps itself (`ld.so PROG`), the file of an mmap with
+ * PROT_EXEC, seen from raw_tp/sys_enter.
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,6 +18,7 @@
 
 #include "lib/scope.h"
 #include "lib/ring.h"
+#include "lib/dentry_path.h"
 #include "process.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -47,16 +52,30 @@ struct {
 	__type(value, struct process_config);
 } process_config SEC(".maps");
 
-/* forbidden executables by full path ("/usr/bin/nc") */
+/*
+ * Forbidden executables; each value is the index of the policy rule the
+ * entry comes from, sent in the event. By file: (s_dev, i_ino) of the rule's
+ * path as it resolved when the policy was applied.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
+	__type(key, struct exec_file_key);
+	__type(value, __u32);
+} deny_exec_files SEC(".maps");
+
+/* by the full path the kernel resolved ("/usr/bin/nc"): a file the rule
+ * names that did not exist, or was replaced, when the policy was applied */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2048);
 	__type(key, struct exec_path_key);
 	__type(value, __u32);
 } deny_exec_paths SEC(".maps");
 
-/* forbidden executables by name ("**\/xmrig"): matched on comm, which exec
- * sets to the file name cut at 15 bytes */
+/* by name ("**\/xmrig"): the executed file's own name, and the comm exec
+ * gives it (the name it was invoked by, as a multi-call binary such as
+ * busybox dispatches on) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -64,13 +83,21 @@ struct {
 	__type(value, __u32);
 } deny_exec_names SEC(".maps");
 
-/* the path lookup key: 512 bytes, too large for the stack */
+/* The resolved path of the file checked; the first PROCESS_PATH_MAX bytes
+ * are the deny_exec_paths key, so the lookup needs no copy. */
+struct resolved {
+	char path[DENTRY_PATH_MAX];
+	__u32 len;		/* without the NUL */
+	bool truncated;
+};
+
+/* too large for the 512-byte stack */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct exec_path_key);
-} path_scratch SEC(".maps");
+	__type(value, struct resolved);
+} resolved_scratch SEC(".maps");
 
 #define PROCESS_EVENT_FIXED_SIZE offsetof(struct process_event, data)
 
@@ -155,34 +182,71 @@ static __always_inline bool join_scope_as_root(__u32 pid)
 	return true;
 }
 
-/*
- * Whether the program just exec'd is forbidden; kills it when the policy
- * says so. From sched_process_exec the signal lands before the new image
- * runs a single instruction: it cannot print, read or connect.
- */
-static __always_inline __u16 enforce_exec_deny(const char *filename,
-					       struct scope_entry *scope)
+/* A name as a deny_exec_names key: NUL-padded, and only when it fits
+ * (a rule's name is shorter than TASK_COMM_LEN, so a longer one differs). */
+static __always_inline bool name_key(struct scope_comm *key, const unsigned char *name,
+				     __u32 len)
 {
+	if (len >= TASK_COMM_LEN)
+		return false;
+	bpf_probe_read_kernel(key->comm, len & (TASK_COMM_LEN - 1), name);
+	return true;
+}
+
+/*
+ * Whether file is a forbidden program: by its inode, its own name, the
+ * name it was invoked by (by_comm, at exec), or the path the kernel
+ * resolved to it. *rule is the matching entry's value; r holds the
+ * resolved path either way, for the event.
+ */
+static __always_inline bool file_denied(struct file *file, struct resolved *r,
+					bool by_comm, __u32 *rule)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct exec_file_key fkey = {
+		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
+		.ino = BPF_CORE_READ(inode, i_ino),
+	};
 	struct scope_comm name = {};
-	struct exec_path_key *key;
+	__u32 *value;
+
+	__builtin_memset(r->path, 0, PROCESS_PATH_MAX);
+	r->truncated = false;
+	r->len = file_path(file, r->path, &r->truncated);
+
+	value = bpf_map_lookup_elem(&deny_exec_files, &fkey);
+	if (!value && name_key(&name, BPF_CORE_READ(file, f_path.dentry, d_name.name),
+			       BPF_CORE_READ(file, f_path.dentry, d_name.len)))
+		value = bpf_map_lookup_elem(&deny_exec_names, &name);
+	if (!value && by_comm) {
+		__builtin_memset(&name, 0, sizeof(name));
+		bpf_get_current_comm(name.comm, sizeof(name.comm));
+		value = bpf_map_lookup_elem(&deny_exec_names, &name);
+	}
+	if (!value && !r->truncated && r->len < PROCESS_PATH_MAX)
+		value = bpf_map_lookup_elem(&deny_exec_paths, r->path);
+	if (!value)
+		return false;
+	*rule = *value;
+	return true;
+}
+
+/* Whether process.deny has rules: without, no file is looked at. */
+static __always_inline bool deny_rules(void)
+{
 	struct process_config *config;
 	__u32 zero = 0;
-	bool denied;
 
-	if (scope && (scope->flags & SCOPE_EXEMPT))
-		return 0;
-	bpf_get_current_comm(name.comm, sizeof(name.comm));
-	denied = bpf_map_lookup_elem(&deny_exec_names, &name) != NULL;
-	if (!denied) {
-		key = bpf_map_lookup_elem(&path_scratch, &zero);
-		if (!key)
-			return 0;
-		__builtin_memset(key, 0, sizeof(*key));
-		bpf_probe_read_kernel_str(key->path, sizeof(key->path), filename);
-		denied = bpf_map_lookup_elem(&deny_exec_paths, key) != NULL;
-	}
-	if (!denied)
-		return 0;
+	config = bpf_map_lookup_elem(&process_config, &zero);
+	return config && config->rules;
+}
+
+/* Kills the current process when the policy says so; the deny flags. */
+static __always_inline __u16 deny(void)
+{
+	struct process_config *config;
+	__u32 zero = 0;
+
 	config = bpf_map_lookup_elem(&process_config, &zero);
 	if (config && config->action == EXEC_DENY_KILL) {
 		bpf_send_signal(SIGKILL);
@@ -192,49 +256,27 @@ static __always_inline __u16 enforce_exec_deny(const char *filename,
 }
 
 /*
- * Raw tracepoints here, as for fork: a perf-event tracepoint costs a
- * formatted trace record per call, and detaching one waits for RCU grace
- * periods, which every agent exit would pay.
+ * Sends an exec record: path (a kernel string), the current argv, and
+ * for a denied program its resolved path (r) and rule.
  */
-SEC("raw_tp/sched_process_exec")
-int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline void send_exec(const char *path, __u16 flags,
+				      struct resolved *r, __u32 rule)
 {
-	/* what the sched_process_exec tracepoint copies: the path as given */
-	const char *filename = BPF_CORE_READ(bprm, filename);
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long arg_start, arg_end, argv_len;
-	struct scope_entry *scope;
 	struct process_event *event;
-	bool new_root = false;
-	__u16 deny_flags;
-	__u32 zero = 0;
+	__u32 zero = 0, file_size = 0;
 	long path_size;
 
-	scope = current_scope();
-	if (!scope) {
-		new_root = has_root_name() && join_scope_as_root(pid);
-		if (!new_root)
-			return 0;
-	} else if ((scope->flags & SCOPE_EXEMPT) && !has_root_name()) {
-		/* a root that becomes another program (exec without fork, as
-		 * `sh -c cmd` does) is no longer the trusted runner */
-		scope->flags &= ~SCOPE_EXEMPT;
-	}
-
-	deny_flags = enforce_exec_deny(filename, new_root ? NULL : scope);
 	event = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!event)
-		return 0;
+		return;
 	fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXEC);
-	event->header.flags |= deny_flags;
-	if (new_root)
-		event->header.flags |= PROCESS_FLAG_SCOPE_ROOT;
+	event->header.flags |= flags;
 	event->exit_code = 0;
 	event->exit_signal = 0;
 
-	/* the path as given to execve */
-	path_size = bpf_probe_read_kernel_str(event->data, PROCESS_PATH_MAX, filename);
+	path_size = bpf_probe_read_kernel_str(event->data, PROCESS_PATH_MAX, path);
 	if (path_size < 0)
 		path_size = 0;
 	if (path_size >= PROCESS_PATH_MAX)
@@ -253,9 +295,162 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	if (bpf_probe_read_user(event->data + path_size, argv_len, (void *)arg_start))
 		argv_len = 0;
 
+	if (flags & PROCESS_FLAG_DENIED) {
+		file_size = bpf_probe_read_kernel_str(event->data + path_size + argv_len,
+						      PROCESS_PATH_MAX, r->path);
+		if ((long)file_size < 0)
+			file_size = 0;
+		if (r->truncated || file_size >= PROCESS_PATH_MAX)
+			event->header.flags |= PROCESS_FLAG_FILE_TRUNCATED;
+		file_size &= PROCESS_PATH_MAX * 2 - 1;
+	}
+
 	event->path_size = path_size;
 	event->argv_size = argv_len;
-	submit(event, PROCESS_EVENT_FIXED_SIZE + path_size + argv_len);
+	event->file_size = file_size;
+	event->rule = rule;
+	submit(event, PROCESS_EVENT_FIXED_SIZE + path_size + argv_len + file_size);
+}
+
+/*
+ * Raw tracepoints here, as for fork: a perf-event tracepoint costs a
+ * formatted trace record per call, and detaching one waits for RCU grace
+ * periods, which every agent exit would pay.
+ *
+ * A forbidden program is judged by bprm->file, the file the kernel
+ * executes (for a script, its interpreter), not by the name the caller
+ * passed. From sched_process_exec the signal lands before the new image
+ * runs a single instruction: it cannot print, read or connect.
+ */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	/* what the sched_process_exec tracepoint copies: the path as given */
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct scope_entry *scope;
+	struct resolved *r;
+	bool new_root = false;
+	__u16 flags = 0;
+	__u32 zero = 0, rule = 0;
+
+	scope = current_scope();
+	if (!scope) {
+		new_root = has_root_name() && join_scope_as_root(pid);
+		if (!new_root)
+			return 0;
+	} else if ((scope->flags & SCOPE_EXEMPT) && !has_root_name()) {
+		/* a root that becomes another program (exec without fork, as
+		 * `sh -c cmd` does) is no longer the trusted runner */
+		scope->flags &= ~SCOPE_EXEMPT;
+	}
+
+	r = bpf_map_lookup_elem(&resolved_scratch, &zero);
+	if (!r)
+		return 0;
+	if (new_root)
+		flags |= PROCESS_FLAG_SCOPE_ROOT;
+	/* a new root is judged too: its name made it one, not its file */
+	if ((new_root || !(scope->flags & SCOPE_EXEMPT)) && deny_rules() &&
+	    file_denied(BPF_CORE_READ(bprm, file), r, true, &rule))
+		flags |= deny();
+	send_exec(filename, flags, r, rule);
+	return 0;
+}
+
+/* arch/x86/entry/syscalls/syscall_64.tbl and syscall_32.tbl */
+#if defined(__TARGET_ARCH_x86)
+#define NR_mmap 9
+#define X32_SYSCALL_BIT 0x40000000
+#define NR_ia32_mmap 90		/* old_mmap: one pointer to the six */
+#define NR_ia32_mmap2 192
+/* arch/x86/include/asm/thread_info.h: thread_info.status of an ia32 syscall */
+#define TS_COMPAT 0x0002
+#else
+#error "sensor.process: syscall numbers are known for x86-64 only"
+#endif
+
+#define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20
+
+/* The arguments of mmap that matter here. */
+struct mmap_args {
+	__u64 prot;
+	__u64 flags;
+	__s64 fd;
+};
+
+/* struct mmap_arg_struct (arch/x86/kernel/sys_ia32.c): what old_mmap reads */
+struct ia32_mmap_arg {
+	__u32 addr, len, prot, flags, fd, offset;
+};
+
+/*
+ * mmap's arguments in either ABI; false for any other syscall. An ia32
+ * syscall (int 0x80, a 32-bit task) numbers and passes them its own way:
+ * ebx, ecx, edx, esi, edi, ebp.
+ */
+static __always_inline bool mmap_args(struct pt_regs *regs, long id, struct mmap_args *a)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct ia32_mmap_arg old = {};
+
+	/* the number first: this runs for every syscall of the machine */
+	if ((id & ~X32_SYSCALL_BIT) != NR_mmap && id != NR_ia32_mmap &&
+	    id != NR_ia32_mmap2)
+		return false;
+	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) {
+		if (id == NR_ia32_mmap2) {
+			a->prot = (__u32)BPF_CORE_READ(regs, dx);
+			a->flags = (__u32)BPF_CORE_READ(regs, si);
+			a->fd = (__s32)BPF_CORE_READ(regs, di);
+			return true;
+		}
+		if (id == NR_ia32_mmap) {
+			bpf_probe_read_user(&old, sizeof(old),
+					    (void *)(__u64)(__u32)BPF_CORE_READ(regs, bx));
+			a->prot = old.prot;
+			a->flags = old.flags;
+			a->fd = (__s32)old.fd;
+			return true;
+		}
+		return false;
+	}
+	if ((id & ~X32_SYSCALL_BIT) != NR_mmap)
+		return false;
+	a->prot = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	a->flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	a->fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
+	return true;
+}
+
+/*
+ * A forbidden program mapped executable by a process that is not it:
+ * `ld.so PROG` execs the loader, which opens PROG and maps its code with
+ * PROT_EXEC, so the exec check never sees PROG. The signal lands when
+ * mmap returns, before the loader can jump into what it mapped.
+ */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
+{
+	struct mmap_args a = {};
+	struct scope_entry *scope;
+	struct resolved *r;
+	struct file *file;
+	__u32 zero = 0, rule = 0;
+
+	if (!mmap_args(regs, id, &a))
+		return 0;
+	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
+		return 0;
+	scope = current_scope();
+	if (!scope || (scope->flags & SCOPE_EXEMPT))
+		return 0;
+	file = fd_file(a.fd);
+	r = bpf_map_lookup_elem(&resolved_scratch, &zero);
+	if (!file || !r || !file_denied(file, r, false, &rule))
+		return 0;
+	send_exec(r->path, deny() | PROCESS_FLAG_LOADER, r, rule);
 	return 0;
 }
 

@@ -157,9 +157,10 @@ export type ExporterConfig =
   };
 
 /**
- * Forbidden programs. The kernel matches them at exec: `paths` exactly,
- * `names` (from `**\/name` patterns) on the command name, which the kernel
- * cuts at 15 bytes.
+ * Forbidden programs. The kernel matches them at exec and when a loader
+ * maps one executable: `paths` by the file they name (inode, and the path
+ * the kernel resolves), `names` (from `**\/name` patterns) on the file's
+ * name and the command name, which the kernel cuts at 15 bytes.
  */
 export interface ProcessPolicy {
   /** Full paths, e.g. "/usr/bin/nc". */

@@ -30,13 +30,15 @@ import { closeFd } from "./libc.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 /** `struct process_event` (bpf/process.h). */
-export const PROCESS_EVENT = struct("process_event", 4168, {
+export const PROCESS_EVENT = struct("process_event", 4176, {
   header: [0, EVENT_HEADER],
   exit_code: [56, "s32"],
   exit_signal: [60, "u32"],
   path_size: [64, "u32"],
   argv_size: [68, "u32"],
-  data: [72, ["char", 4096]],
+  file_size: [72, "u32"],
+  rule: [76, "u32"],
+  data: [80, ["char", 4096]],
 });
 
 /** `struct scope_entry` (bpf/lib/scope.h): the value of `scope_pids`. */
@@ -55,15 +57,24 @@ export const EXEC_PATH_KEY = struct("exec_path_key", 512, {
   path: [0, ["char", 512]],
 });
 
+/** `struct exec_file_key`: a forbidden executable's (s_dev, i_ino). */
+export const EXEC_FILE_KEY = struct("exec_file_key", 16, {
+  dev: [0, "u32"],
+  pad: [4, "u32"],
+  ino: [8, "u64"],
+});
+
 /** `struct process_config`: the one value of `process_config`. */
-export const PROCESS_CONFIG = struct("process_config", 4, {
+export const PROCESS_CONFIG = struct("process_config", 8, {
   action: [0, "u32"],
+  rules: [4, "u32"],
 });
 
 /** The maps the loader reads and writes. */
 export const PROCESS_MAPS = {
   scope_pids: { key: "u32", value: SCOPE_ENTRY },
   scope_root_comms: { key: SCOPE_COMM, value: "u32" },
+  deny_exec_files: { key: EXEC_FILE_KEY, value: "u32" },
   deny_exec_paths: { key: EXEC_PATH_KEY, value: "u32" },
   deny_exec_names: { key: SCOPE_COMM, value: "u32" },
   process_config: { key: "u32", value: PROCESS_CONFIG },
@@ -82,6 +93,10 @@ export const ProcessFlag = {
   denied: 8,
   /** ... and the new image was sent SIGKILL */
   killed: 16,
+  /** the denied program was mapped executable by a loader (`ld.so PROG`) */
+  loader: 32,
+  /** the denied program's resolved path was cut */
+  fileTruncated: 64,
 } as const;
 
 /** `enum exec_deny_action`: process_config.action. */
@@ -122,6 +137,17 @@ export interface ProcessEvent extends BaseEvent {
   verdict?: "deny" | "audit";
   /** exec: the new image was sent SIGKILL before its first instruction. */
   killed?: boolean;
+  /** Denied exec: the `process.deny` rule that matched. */
+  rule?: string;
+  /** Denied exec: the program's path as the kernel resolved it (the file
+   * executed, whatever name reached it). */
+  file?: string;
+  /** Denied exec: set when `file` was longer than what was captured. */
+  file_truncated?: boolean;
+  /** Denied exec: how the program came to run: `exec` (execve, execveat)
+   * or `loader` (mapped executable by another program, as `ld.so PROG`
+   * does; `path` is then the program mapped). */
+  reason?: "exec" | "loader";
   /** exit: the status passed to exit(), or 0 when a signal ended it. */
   exit_code?: number;
   /** exit: the signal that ended the process, or 0. */
@@ -130,11 +156,15 @@ export interface ProcessEvent extends BaseEvent {
 
 const F = PROCESS_EVENT.fields;
 
-/** Decodes one sensor.process record. */
+/**
+ * Decodes one sensor.process record; `rules` names a denied exec's rule
+ * (ProcessSensor.denyRules).
+ */
 export function decodeProcessEvent(
   view: DataView,
   offset: number,
   time: TimeFormatter,
+  rules: readonly string[] = [],
 ): ProcessEvent {
   const kind = KINDS[view.getUint8(offset + EVENT_HEADER.fields.kind)] ??
     "exec";
@@ -158,6 +188,12 @@ export function decodeProcessEvent(
     if (flags & ProcessFlag.denied) {
       event.verdict = flags & ProcessFlag.killed ? "deny" : "audit";
       if (flags & ProcessFlag.killed) event.killed = true;
+      const rule = rules[view.getUint32(offset + F.rule, true)];
+      if (rule !== undefined) event.rule = rule;
+      const fileSize = view.getUint32(offset + F.file_size, true);
+      event.file = readCString(view, data + pathSize + argvSize, fileSize);
+      if (flags & ProcessFlag.fileTruncated) event.file_truncated = true;
+      event.reason = flags & ProcessFlag.loader ? "loader" : "exec";
     }
   } else if (kind === "exit") {
     event.exit_code = view.getInt32(offset + F.exit_code, true);
@@ -194,6 +230,31 @@ function commKey(comm: string): Uint8Array<ArrayBuffer> {
 
 /** A present key's value in the maps used as sets. */
 const PRESENT = encodeInt("u32", 0);
+
+/**
+ * A file's device as the kernel keeps it in s_dev (MKDEV: major << 20 |
+ * minor), from the st_dev stat(2) reports (new_encode_dev: the minor's
+ * low byte, the major, then the minor's high bits).
+ */
+export function kernelDev(statDev: number): number {
+  const dev = BigInt(statDev);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return Number(((major << 20n) | minor) & 0xffffffffn);
+}
+
+/** One `process.deny` rule, as the kernel matches it. */
+export interface ExecDenyRule {
+  /** The rule as the policy writes it; events name it. */
+  rule: string;
+  /** Files it forbids, by (st_dev, st_ino) as stat(2) reports them. */
+  files: { dev: number; ino: number }[];
+  /** Full paths the kernel may resolve an exec of it to. */
+  paths: string[];
+  /** File names (at most 15 bytes), matched on the executed file's name
+   * and the name it was invoked by. */
+  names: string[];
+}
 /**
  * The process sensor. It owns the scope maps (`scope_pids`,
  * `scope_root_comms`) that the other sensors reuse by fd.
@@ -250,28 +311,42 @@ export class ProcessSensor extends Sensor {
     mapDelete(this.object.map("scope_root_comms").fd, commKey(comm));
   }
 
+  #denyRules: readonly string[] = [];
+
+  /** The rules of the last setExecDeny(), by the index events carry. */
+  get denyRules(): readonly string[] {
+    return this.#denyRules;
+  }
+
   /**
-   * Replaces the forbidden programs: full `paths`, and `names` matched on
-   * the kernel's comm (the file name cut at 15 bytes). With `kill`, an exec
-   * of one is killed before its first instruction; otherwise it is only
-   * reported (verdict audit).
+   * Replaces the forbidden programs. With `kill`, an exec of one, or its
+   * mapping by a loader, is killed before its first instruction; otherwise
+   * it is only reported (verdict audit).
    */
-  setExecDeny(paths: string[], names: string[], kill: boolean): void {
-    // Both encoded first: a path or name too long changes nothing.
-    const byPath = paths.map((path) => ({
-      key: pathKey(path),
-      value: PRESENT,
-    }));
-    const byName = names.map((name) => ({
-      key: commKey(name),
-      value: PRESENT,
-    }));
+  setExecDeny(rules: readonly ExecDenyRule[], kill: boolean): void {
+    // All encoded first: a path or name too long changes nothing.
+    const entries = (
+      keys: (rule: ExecDenyRule) => Uint8Array<ArrayBuffer>[],
+    ) =>
+      rules.flatMap((rule, index) =>
+        keys(rule).map((key) => ({ key, value: encodeInt("u32", index) }))
+      );
+    const byFile = entries((rule) =>
+      rule.files.map(({ dev, ino }) =>
+        encodeStruct(EXEC_FILE_KEY, { dev: kernelDev(dev), pad: 0, ino })
+      )
+    );
+    const byPath = entries((rule) => rule.paths.map(pathKey));
+    const byName = entries((rule) => rule.names.map(commKey));
     const clear = { addFirst: false };
     const maps = PROCESS_MAPS;
+    this.#denyRules = rules.map(({ rule }) => rule);
+    this.replaceEntries("deny_exec_files", maps.deny_exec_files, byFile, clear);
     this.replaceEntries("deny_exec_paths", maps.deny_exec_paths, byPath, clear);
     this.replaceEntries("deny_exec_names", maps.deny_exec_names, byName, clear);
     this.writeConfig("process_config", PROCESS_CONFIG, {
       action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
+      rules: rules.length,
     });
   }
 

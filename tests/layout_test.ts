@@ -39,6 +39,7 @@ import {
   RESOLVER_KEY,
 } from "../sensors/network_maps.ts";
 import {
+  EXEC_FILE_KEY,
   EXEC_PATH_KEY,
   ExecDenyAction,
   PROCESS_CONFIG,
@@ -71,6 +72,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [PROCESS_EVENT, ["process"]],
   [PROCESS_CONFIG, ["process"]],
   [EXEC_PATH_KEY, ["process"]],
+  [EXEC_FILE_KEY, ["process"]],
   [NETWORK_EVENT, ["network"]],
   [NETWORK_CONFIG, ["network"]],
   [ALLOW_PORTS, ["network"]],
