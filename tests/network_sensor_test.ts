@@ -370,13 +370,17 @@ kernelTest(
   },
 );
 
-/** A namespace with the test DNS server on 127.0.0.53:53, out of scope. */
+/**
+ * A namespace with the test DNS server on 127.0.0.53:53, out of scope; it
+ * plays the host's namespace, where the trusted resolvers answer from.
+ */
 async function withDns(
   h: NetHarness,
   fn: (netns: TestNetns) => Promise<void>,
 ): Promise<void> {
   const netns = await TestNetns.create();
   try {
+    h.network.configure({ resolverNetns: await netns.cookie() });
     await Deno.mkdir(`/etc/netns/${netns.name}`, { recursive: true });
     await Deno.writeTextFile(
       `/etc/netns/${netns.name}/resolv.conf`,
@@ -401,7 +405,9 @@ const RESOLVER = {
 kernelTest(
   "DNS: an allowed name admits its answer's address before connect",
   async () => {
-    await withSensors({ mode: "block" }, async (h) => {
+    // queries for any name leave, so that the answers for names outside
+    // the allow-list can be seen to admit nothing
+    await withSensors({ mode: "block", dnsQueries: "any" }, async (h) => {
       h.network.setPolicy({
         resolvers: [RESOLVER],
         domains: [{ name: "allowed.test", wildcard: true, port: 8080 }],
