@@ -127,7 +127,7 @@ Deno.test("parsePolicy() fills in every default for a bare version", () => {
     scope: { processes: ["Runner.Worker", "containerd", "dockerd"] },
     network: {
       allow: [],
-      dns: { resolvers: [{ kind: "system" }] },
+      dns: { resolvers: [{ kind: "system" }], queries: "allowed-only" },
       action: "deny",
       loopback: "allow",
     },

@@ -61,6 +61,13 @@ export interface NetworkPolicy {
      * addresses. An empty list trusts none, so domain rules never match.
      */
     resolvers: ResolverSpec[];
+    /**
+     * Which names a process in scope may ask: `allowed-only` (the default)
+     * those the domain rules cover, others are refused in block mode and
+     * reported in audit mode, since a resolver forwards any name to whoever
+     * serves it (DNS tunnelling); `any` lets every query through.
+     */
+    queries: DnsQueries;
   };
   /** What `block` mode does to an offending connection. */
   action: NetworkAction;
@@ -70,6 +77,9 @@ export interface NetworkPolicy {
    */
   loopback: "allow" | "deny";
 }
+
+/** Which DNS names a process in scope may ask (`network.dns.queries`). */
+export type DnsQueries = "allowed-only" | "any";
 
 /** `deny` fails the connect(); `kill` also kills the process. */
 export type NetworkAction = "deny" | "kill";
