@@ -10,12 +10,8 @@ import assert from "node:assert/strict";
 import type { AllowPrefix, NetworkEvent } from "../sensors/network.ts";
 import { ScopeFlag } from "../sensors/process.ts";
 import { kernelTest } from "./helpers/kernel.ts";
-import {
-  DNS_SERVER,
-  NetHarness,
-  PROBE,
-  TestNetns,
-} from "./helpers/net_harness.ts";
+import { RESOLVER, withDns } from "./helpers/net_dns.ts";
+import { NetHarness, PROBE } from "./helpers/net_harness.ts";
 
 const EPERM = "errno 1";
 
@@ -369,38 +365,6 @@ kernelTest(
     });
   },
 );
-
-/**
- * A namespace with the test DNS server on 127.0.0.53:53, out of scope; it
- * plays the host's namespace, where the trusted resolvers answer from.
- */
-async function withDns(
-  h: NetHarness,
-  fn: (netns: TestNetns) => Promise<void>,
-): Promise<void> {
-  const netns = await TestNetns.create();
-  try {
-    h.network.configure({ resolverNetns: await netns.cookie() });
-    await Deno.mkdir(`/etc/netns/${netns.name}`, { recursive: true });
-    await Deno.writeTextFile(
-      `/etc/netns/${netns.name}/resolv.conf`,
-      "nameserver 127.0.0.53\noptions attempts:1 timeout:2\n",
-    );
-    const server = h.spawnOutside(
-      netns.exec(["python3", DNS_SERVER, "127.0.0.53", "53"]),
-    );
-    assert.equal(await h.firstLine(server), "ready");
-    await fn(netns);
-  } finally {
-    await netns.close();
-  }
-}
-
-const RESOLVER = {
-  family: 4 as const,
-  address: new Uint8Array([127, 0, 0, 53]),
-  port: 53,
-};
 
 kernelTest(
   "DNS: an allowed name admits its answer's address before connect",
