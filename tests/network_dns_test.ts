@@ -190,6 +190,53 @@ kernelTest(
   },
 );
 
+kernelTest(
+  "forged DNS: a root step serving a resolver's address in the host's namespace teaches nothing",
+  async () => {
+    const sinkLog = await Deno.makeTempFile();
+    try {
+      const settings = { mode: "block", allowLoopback: true } as const;
+      await withSensors(settings, async (h) => {
+        // a second resolver no server holds: the step takes its address
+        const second = {
+          ...RESOLVER,
+          address: new Uint8Array([127, 0, 0, 54]),
+        };
+        h.network.setPolicy({ ...POLICY, resolvers: [RESOLVER, second] });
+        await withDns(h, async (netns) => {
+          const sink = h.spawnOutside(
+            netns.exec([
+              "python3",
+              PROBE,
+              "sink",
+              ATTACKER,
+              ATTACKER_PORT,
+              sinkLog,
+            ]),
+          );
+          assert.equal(await h.firstLine(sink), "ready");
+          const script = [
+            `python3 ${PROBE} selfanswer 127.0.0.54 allowed.example ${ATTACKER}`,
+            `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
+          ].join("; ");
+          const step = await h.run(netns.exec(["sh", "-c", script]));
+          assert.deepEqual(
+            step.lines,
+            [`answer ${ATTACKER}`, EPERM],
+            step.stderr,
+          );
+          assert.ok(
+            !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
+          );
+          assert.equal(await received(sinkLog), "");
+        }, { setup: ATTACKER_SETUP });
+      });
+    } finally {
+      await Deno.remove(sinkLog);
+    }
+  },
+);
+
 const QTYPES = [["1", "A"], ["28", "AAAA"], ["16", "TXT"]] as const;
 
 /** The dns events of `pid` asking `name`. */
