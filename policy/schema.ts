@@ -67,7 +67,7 @@ export interface NetworkPolicy {
      * reported in audit mode, since a resolver forwards any name to whoever
      * serves it (DNS tunnelling); `any` lets every query through.
      */
-    queries: DnsQueries;
+    queries: "allowed-only" | "any";
   };
   /** What `block` mode does to an offending connection. */
   action: NetworkAction;
@@ -77,9 +77,6 @@ export interface NetworkPolicy {
    */
   loopback: "allow" | "deny";
 }
-
-/** Which DNS names a process in scope may ask (`network.dns.queries`). */
-export type DnsQueries = "allowed-only" | "any";
 
 /** `deny` fails the connect(); `kill` also kills the process. */
 export type NetworkAction = "deny" | "kill";

@@ -17,7 +17,6 @@ import {
 import {
   type AllowRule,
   DEFAULT_PROCESSES,
-  type DnsQueries,
   type FilesPolicy,
   type NetworkAction,
   type NetworkPolicy,
@@ -47,7 +46,10 @@ const PROCESS_KEYS = ["deny", "action"];
 const SCOPE_KEYS = ["processes"];
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
 const DNS_KEYS = ["resolvers", "queries"];
-const DNS_QUERIES: readonly DnsQueries[] = ["allowed-only", "any"];
+const DNS_QUERIES: readonly NetworkPolicy["dns"]["queries"][] = [
+  "allowed-only",
+  "any",
+];
 const ACTIONS: readonly NetworkAction[] = ["deny", "kill"];
 
 /**
