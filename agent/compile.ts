@@ -79,6 +79,7 @@ export function applyPolicy(
     mode: policy.mode,
     action: policy.network.action,
     allowLoopback: policy.network.loopback === "allow",
+    dnsQueries: policy.network.dns.queries,
   });
   // Forbidden programs: killed at exec in block mode, reported in audit.
   sensors.process.setExecDeny(

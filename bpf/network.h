@@ -41,6 +41,8 @@ enum network_reason {
 	REASON_PORT_NOT_ALLOWED = 9,
 	/* listen and bind are reported, never judged */
 	REASON_NOT_ENFORCED = 10,
+	/* a DNS query for a name the allow-list does not cover */
+	REASON_DNS_QUERY_NOT_ALLOWED = 11,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -48,15 +50,22 @@ BTF_KEEP_ENUM(network_reason);
 enum network_event_flag {
 	NETWORK_FLAG_KILLED = 1,
 	NETWORK_FLAG_QUERY_TRUNCATED = 2,
+	/* a DNS query whose name or shape the sensor could not read */
+	NETWORK_FLAG_QUERY_MALFORMED = 4,
 };
 BTF_KEEP_ENUM(network_event_flag);
 
 /*
  * A DNS name in wire format (length-prefixed labels, lowercased, with the
- * final zero byte): 128 bytes hold names of up to 126 characters. Longer
- * names are reported cut and never match an allowed domain.
+ * final zero byte): at most 255 bytes (RFC 1035 §3.1), so every name a
+ * query can carry is read and reported whole.
  */
-#define DNS_NAME_MAX 128
+#define DNS_NAME_MAX 256
+/*
+ * An allowed domain in wire format: names of up to 126 characters. A
+ * longer name in a packet still matches through its shorter suffixes.
+ */
+#define DOMAIN_NAME_MAX 128
 
 struct network_event {
 	struct event_header header;	/* header.kind: enum network_event_kind */
@@ -87,6 +96,14 @@ enum network_action {
 };
 BTF_KEEP_ENUM(network_action);
 
+/* network_config.dns_queries: which names a monitored process may ask */
+enum network_dns_queries {
+	/* names the allowed domains cover; others are refused in block mode */
+	DNS_QUERIES_ALLOWED_ONLY = 0,
+	DNS_QUERIES_ANY = 1,
+};
+BTF_KEEP_ENUM(network_dns_queries);
+
 struct network_config {
 	__u32 mode;		/* enum network_mode */
 	__u32 action;		/* enum network_action, in block mode */
@@ -94,6 +111,13 @@ struct network_config {
 	__u32 generation;	/* which copy of the policy maps is live: 0 or 1 */
 	__u32 dns_min_ttl;	/* seconds an answer admits its address at least */
 	__u32 dns_max_ttl;	/* ... and at most */
+	__u32 dns_queries;	/* enum network_dns_queries */
+	__u32 pad;
+	/*
+	 * The network namespace (its cookie) whose resolvers' answers are
+	 * trusted: the agent's own. 0 stands for the initial namespace.
+	 */
+	__u64 resolver_netns;
 };
 
 /* How many ports one allow entry lists; count 0 means any port. */
@@ -124,7 +148,7 @@ struct resolver_key {
 /* An allowed domain: its name in wire format, zero-padded. */
 struct domain_key {
 	__u32 wildcard;		/* 1: strict subdomains of name, 0: name itself */
-	__u8 name[DNS_NAME_MAX];
+	__u8 name[DOMAIN_NAME_MAX];
 };
 
 /* An address a DNS answer for an allowed name carried. */
@@ -137,9 +161,12 @@ struct dns_allow {
 struct sock_owner {
 	__u32 pid;
 	__u32 flags;		/* SCOPE_* of the owner, plus OWNER_* */
+	__u64 netns;		/* cookie of the socket's network namespace */
 };
 
 /* The first payload of a TCP socket passed the server name check. */
 #define OWNER_NAME_CHECKED 0x100
+/* The socket lives in the initial network namespace. */
+#define OWNER_INIT_NETNS 0x200
 
 #endif /* RINGFENCE_NETWORK_H */

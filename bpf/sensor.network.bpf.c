@@ -7,10 +7,12 @@
  * (connected UDP through connect) in the context of the calling process,
  * so the decision and the EPERM happen before anything leaves the host.
  * Sockets those hooks never see (raw, ICMP) are held at cgroup_skb/egress,
- * by the owner recorded with the socket when it was created. DNS answers
- * from trusted resolvers are read in cgroup_skb/ingress, before the socket
- * gets them, and admit the addresses they carry for allowed names; the
- * first payload to such an address must then name an allowed domain.
+ * by the owner recorded with the socket when it was created. DNS queries
+ * are judged by their name at egress. Answers from trusted resolvers in
+ * the trusted network namespace to the queries monitored sockets sent are
+ * read in cgroup_skb/ingress, before the socket gets them, and admit the
+ * addresses they carry for allowed names; the first payload to such an
+ * address must then name an allowed domain.
  *
  * This file holds the hooks and their decisions. The formats they read
  * are parsed in lib/packet.h (IP, TCP, UDP), lib/dns.h (DNS messages) and
@@ -27,6 +29,7 @@
 #include "lib/bounds.h"
 #include "lib/packet.h"
 #include "lib/dns.h"
+#include "lib/dns_query.h"
 #include "lib/tls_http.h"
 #include "network.h"
 
@@ -40,10 +43,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* a UDP stream to one destination is reported once a minute, not per packet */
 #define SEND_REPORT_INTERVAL_NS (60ULL * 1000000000ULL)
 
-/* 512 KiB: about 2,100 records of 240 bytes, for a burst of connects */
+/* 1 MiB: about 2,900 records of 360 bytes, for a burst of connects */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 512 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
 struct {
@@ -281,19 +284,33 @@ static __always_inline bool maybe_kill(struct network_config *cfg, __u8 verdict)
 
 /* ---- socket owners and events ---- */
 
+/*
+ * The owner's pid, scope and network namespace: the namespace tells at
+ * ingress whether an answer reached a socket where the trusted resolvers
+ * live. bpf_get_netns_cookie(NULL) is the initial namespace's cookie.
+ */
+#define SET_OWNER(owner, ctx, scope) do {				\
+	__u64 __netns = bpf_get_netns_cookie(ctx);			\
+									\
+	(owner)->pid = bpf_get_current_pid_tgid() >> 32;		\
+	(owner)->flags = (scope)->flags;				\
+	(owner)->netns = __netns;					\
+	if (__netns == bpf_get_netns_cookie(NULL))			\
+		(owner)->flags |= OWNER_INIT_NETNS;			\
+} while (0)
+
 /* Records who made a socket the first time a monitored process uses it. */
-static __always_inline void tag_owner(struct bpf_sock *sk,
+static __always_inline void tag_owner(struct bpf_sock_addr *ctx,
 				      struct scope_entry *scope)
 {
 	struct sock_owner *owner;
 
-	if (!sk)
+	if (!ctx->sk)
 		return;
-	owner = bpf_sk_storage_get(&owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (owner && !owner->pid) {
-		owner->pid = bpf_get_current_pid_tgid() >> 32;
-		owner->flags = scope->flags;
-	}
+	owner = bpf_sk_storage_get(&owners, ctx->sk, 0,
+				   BPF_SK_STORAGE_GET_F_CREATE);
+	if (owner && !owner->pid)
+		SET_OWNER(owner, ctx, scope);
 }
 
 /* false when this (socket, destination, verdict) was reported lately */
@@ -424,7 +441,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	USER_ADDRESS(ctx, family, daddr);
 	dport = bpf_ntohs((__u16)ctx->user_port);
 	protocol = ctx->protocol;
-	tag_owner(ctx->sk, scope);
+	tag_owner(ctx, scope);
 
 	reason = judge(cfg, family, &daddr, dport, protocol);
 	verdict = verdict_of(cfg, scope->flags, &reason);
@@ -481,7 +498,7 @@ static __always_inline int bind_hook(struct bpf_sock_addr *ctx, __u8 family)
 
 	if (!scope)
 		return 1;
-	tag_owner(ctx->sk, scope);
+	tag_owner(ctx, scope);
 	USER_ADDRESS(ctx, family, saddr);
 	event = reserve_event();
 	if (!event)
@@ -517,10 +534,8 @@ int sock_create(struct bpf_sock *ctx)
 	if (!scope)
 		return 1;
 	owner = bpf_sk_storage_get(&owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (owner) {
-		owner->pid = bpf_get_current_pid_tgid() >> 32;
-		owner->flags = scope->flags;
-	}
+	if (owner)
+		SET_OWNER(owner, ctx, scope);
 	return 1;
 }
 
@@ -583,12 +598,15 @@ static long domain_step(__u32 index, void *unused)
 	if (off >= s->cur.out)
 		return 1;
 	n = s->cur.out - off;
-	if (n > DNS_NAME_MAX || n == 0)
+	if (n == 0)
 		return 1;
+	/* longer than any rule: a shorter suffix may still match */
+	if (n > DOMAIN_NAME_MAX)
+		return 0;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
 	/* the name itself matches exact rules, its parents wildcards */
 	s->key.wildcard = index > 0;
-	bpf_probe_read_kernel(s->key.name, MASKED(n, 2 * DNS_NAME_MAX - 1),
+	bpf_probe_read_kernel(s->key.name, MASKED(n, 2 * DOMAIN_NAME_MAX - 1),
 			      &s->name[off & (DNS_NAME_MAX - 1)]);
 	if (cfg->generation)
 		rule = bpf_map_lookup_elem(&domains_gen1, &s->key);
@@ -734,9 +752,10 @@ static long record_step(__u32 index, void *unused)
 }
 
 /*
- * Admits the A and AAAA addresses of an answer whose question (or a
- * CNAME target along its chain) is an allowed name. Runs before the
- * socket queues the packet, so the reader cannot connect earlier.
+ * Admits the A and AAAA addresses of an answer to a recorded query whose
+ * question (or a CNAME target along its chain) is an allowed name. Runs
+ * before the socket queues the packet, so the reader cannot connect
+ * earlier.
  */
 static __always_inline void learn_answer(struct __sk_buff *skb,
 					 const struct packet *p)
@@ -746,6 +765,9 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
 		return;
 	if (!dns_is_answer(s) || read_name(DNS_HEADER_SIZE))
+		return;
+	if (s->cur.end + 4 > s->len ||
+	    !answers_query(s, p, msg_u16(s, s->cur.end)))
 		return;
 	s->matched = 0;
 	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
@@ -760,45 +782,75 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 }
 
 /*
- * Reports the name a monitored socket asks a DNS server for. Global, so
- * the verifier checks it once.
+ * Judges a DNS query a monitored socket sends: its name must be one the
+ * allowed domains cover (network.dns.queries allowed-only), as the
+ * resolver passes any name on to whoever serves it, and the name is data
+ * (DNS tunnelling). A query the sensor cannot read whole is refused like
+ * an unallowed one. A query that leaves is recorded for its answer.
+ * Reports it and returns the verdict. Global, so the verifier checks it
+ * once.
  */
-__noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
-			    const struct packet *p,
-			    const struct sock_owner *owner)
+__noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
+			   const struct packet *p,
+			   const struct sock_owner *owner)
 {
 	struct dns_scratch *s = get_scratch();
 	struct network_event *event;
+	int offset, err = -1;
+	__u16 qtype = 0;
 	__u8 reason, verdict;
-	int err;
+	bool killed = false;
 
-	if (!s || !cfg || !p || !owner || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
-		return 0;
-	if (!dns_is_query(s))
-		return 0;
-	err = read_name(DNS_HEADER_SIZE);
-	if (err == -1)
-		return 0;
+	if (!s || !cfg || !p || !owner)
+		return VERDICT_ALLOW;
+	offset = dns_payload_offset(skb, p);
+	/* a TCP segment without data (handshake, ack, fin) asks nothing */
+	if (p->protocol == IPPROTO_TCP && offset - 2 >= (int)skb->len)
+		return VERDICT_ALLOW;
+	if (load_payload(skb, offset, s) >= 0 && one_query(skb, p, offset, s))
+		err = read_name(DNS_HEADER_SIZE);
+	if (!err && s->cur.end + 4 > s->len)
+		err = -1;
+	s->matched = 0;
+	if (!err) {
+		qtype = msg_u16(s, s->cur.end);
+		bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	}
 	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
+	if (reason_allows(reason) && !s->matched &&
+	    cfg->dns_queries == DNS_QUERIES_ALLOWED_ONLY)
+		reason = REASON_DNS_QUERY_NOT_ALLOWED;
 	verdict = verdict_of(cfg, owner->flags, &reason);
+	if (verdict != VERDICT_DENY && !err)
+		remember_query(s, p, qtype);
+	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
+		killed = maybe_kill(cfg, verdict);
+	/* a refused query is retried (TCP retransmits it): report it once */
+	if (verdict != VERDICT_ALLOW && !killed &&
+	    !first_report(bpf_get_socket_cookie(skb) ^ (err ? 0 : s->hash),
+			  p->family, &p->daddr, p->dport, verdict))
+		return verdict;
 	event = reserve_event();
 	if (!event)
-		return 0;
+		return verdict;
 	fill_owner_header(event, NETWORK_DNS, owner);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
 	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
 		       &p->saddr, p->sport);
 	event->verdict = verdict;
 	event->reason = reason;
-	if (err) {
+	if (err == -2) {
 		event->header.flags |= NETWORK_FLAG_QUERY_TRUNCATED;
-		event->query_size = 0;
+	} else if (err) {
+		event->header.flags |= NETWORK_FLAG_QUERY_MALFORMED;
 	} else {
 		event->query_size = s->cur.out;
-		event->qtype = msg_u16(s, s->cur.end);
+		event->qtype = qtype;
+		__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
 	}
-	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
 	submit_event(event);
-	return 0;
+	return verdict;
 }
 
 /* ---- packets: the owner is in socket storage ---- */
@@ -878,9 +930,9 @@ static __always_inline bool to_resolver(struct network_config *cfg,
 /*
  * The way out for sockets connect/sendmsg never see (raw, ICMP): judged
  * here by their owner. TCP and UDP are judged at connect/sendmsg; here
- * only their DNS queries are read (to report the names asked), and the
- * first payload of a TCP connection, whose server name check_sni() holds
- * to the allowed domains.
+ * their DNS queries are judged by name (judge_query()), and the first
+ * payload of a TCP connection, whose server name check_sni() holds to the
+ * allowed domains.
  */
 SEC("cgroup_skb/egress")
 int egress(struct __sk_buff *skb)
@@ -905,9 +957,14 @@ int egress(struct __sk_buff *skb)
 	if (!cfg || parse_packet(skb, &p) < 0)
 		return 1;
 	if (p.protocol == IPPROTO_TCP || p.protocol == IPPROTO_UDP) {
-		if (to_resolver(cfg, &p))
-			report_query(skb, cfg, &p, owner);
-		else if (p.protocol == IPPROTO_TCP &&
+		/* what a resolver would send: never taken for its answer */
+		if (p.sport == DNS_PORT ||
+		    is_resolver(cfg, p.family, &p.saddr, p.sport))
+			skb->mark |= DNS_SOURCE_MARK;
+		if (to_resolver(cfg, &p)) {
+			if (judge_query(skb, cfg, &p, owner) == VERDICT_DENY)
+				return 0;
+		} else if (p.protocol == IPPROTO_TCP &&
 			 !(owner->flags & OWNER_NAME_CHECKED) &&
 			 has_payload(skb, &p)) {
 			/* only the first payload names the server; a refused
@@ -939,14 +996,39 @@ out:
 	return verdict == VERDICT_DENY ? 0 : 1;
 }
 
-/* DNS answers from a trusted resolver, to any socket on the host. */
+/* Whether a socket lives where the trusted resolvers answer from. */
+static __always_inline bool in_resolver_netns(struct network_config *cfg,
+					      const struct sock_owner *owner)
+{
+	if (cfg->resolver_netns)
+		return owner->netns == cfg->resolver_netns;
+	return owner->flags & OWNER_INIT_NETNS;
+}
+
+/*
+ * DNS answers from a trusted resolver to a monitored socket in the trusted
+ * network namespace: a namespace of the step's own making (unshare -rn)
+ * can put a resolver's address on its loopback and answer from there, and
+ * cgroup hooks see the packets of every namespace. An answer a monitored
+ * socket sent (DNS_SOURCE_MARK) is forged, whatever its source address.
+ */
 SEC("cgroup_skb/ingress")
 int ingress(struct __sk_buff *skb)
 {
 	struct packet p = {};
 	struct network_config *cfg = get_config();
+	struct bpf_sock *sk = skb->sk;
+	struct sock_owner *owner;
 
-	if (!cfg || parse_packet(skb, &p) < 0)
+	if (!cfg || !sk || (skb->mark & DNS_SOURCE_MARK))
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	owner = bpf_sk_storage_get(&owners, sk, 0, 0);
+	if (!owner || !in_resolver_netns(cfg, owner))
+		return 1;
+	if (parse_packet(skb, &p) < 0)
 		return 1;
 	if (p.protocol != IPPROTO_TCP && p.protocol != IPPROTO_UDP)
 		return 1;

@@ -38,7 +38,7 @@ function reason(text: string): string {
 function compile(...texts: string[]): CompiledAllowList {
   const policy: NetworkPolicy = {
     allow: texts.map(parseAllowRule),
-    dns: { resolvers: [{ kind: "system" }] },
+    dns: { resolvers: [{ kind: "system" }], queries: "allowed-only" },
     action: "deny",
     loopback: "allow",
   };
@@ -472,7 +472,7 @@ Deno.test("compileAllowList() always allows loopback", () => {
 Deno.test("compileAllowList() leaves loopback out when the policy denies it", () => {
   const compiled = compileAllowList({
     allow: [parseAllowRule("127.0.0.1:8080")],
-    dns: { resolvers: [] },
+    dns: { resolvers: [], queries: "allowed-only" },
     action: "deny",
     loopback: "deny",
   });

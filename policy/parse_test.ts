@@ -107,6 +107,7 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
             port: 5353,
           },
         ],
+        queries: "allowed-only",
       },
       action: "kill",
       loopback: "deny",
@@ -127,7 +128,7 @@ Deno.test("parsePolicy() fills in every default for a bare version", () => {
     scope: { processes: ["Runner.Worker", "containerd", "dockerd"] },
     network: {
       allow: [],
-      dns: { resolvers: [{ kind: "system" }] },
+      dns: { resolvers: [{ kind: "system" }], queries: "allowed-only" },
       action: "deny",
       loopback: "allow",
     },
@@ -255,7 +256,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\nnetwork:\n  dns:\n    servers: [system]\n",
-    '4:5: unknown key "servers" in "network.dns" (expected one of: resolvers)',
+    '4:5: unknown key "servers" in "network.dns" (expected one of: resolvers, queries)',
   );
   rejects(
     "version: 1\n1: x\n",
@@ -656,4 +657,14 @@ Deno.test("parsePolicy() refuses more patterns than the kernel's maps hold", () 
     `version: 1\nfiles:\n  watch: [${many(4096, (i) => `/w${i}/**`)}]\n`,
     FILE,
   );
+});
+
+Deno.test("parsePolicy() reads network.dns.queries, allowed-only by default", () => {
+  const parse = (dns: string) =>
+    parsePolicy(`version: 1\nnetwork:\n  dns:\n${dns}`, FILE).network.dns
+      .queries;
+  assert.equal(parse("    resolvers: [system]\n"), "allowed-only");
+  assert.equal(parse("    queries: any\n"), "any");
+  assert.equal(parse("    queries: allowed-only\n"), "allowed-only");
+  assert.throws(() => parse("    queries: some\n"), /network\.dns\.queries/);
 });

@@ -61,6 +61,13 @@ export interface NetworkPolicy {
      * addresses. An empty list trusts none, so domain rules never match.
      */
     resolvers: ResolverSpec[];
+    /**
+     * Which names a process in scope may ask: `allowed-only` (the default)
+     * those the domain rules cover, others are refused in block mode and
+     * reported in audit mode, since a resolver forwards any name to whoever
+     * serves it (DNS tunnelling); `any` lets every query through.
+     */
+    queries: "allowed-only" | "any";
   };
   /** What `block` mode does to an offending connection. */
   action: NetworkAction;

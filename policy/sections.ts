@@ -45,7 +45,11 @@ const FILES_PATTERNS_MAX = 4096;
 const PROCESS_KEYS = ["deny", "action"];
 const SCOPE_KEYS = ["processes"];
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
-const DNS_KEYS = ["resolvers"];
+const DNS_KEYS = ["resolvers", "queries"];
+const DNS_QUERIES: readonly NetworkPolicy["dns"]["queries"][] = [
+  "allowed-only",
+  "any",
+];
 const ACTIONS: readonly NetworkAction[] = ["deny", "kill"];
 
 /**
@@ -88,7 +92,7 @@ export function networkPolicy(
   const fields = section(ctx, field, "network", NETWORK_KEYS);
   return {
     allow: allowRules(ctx, fields?.get("allow")),
-    dns: { resolvers: resolvers(ctx, fields?.get("dns")) },
+    dns: dnsSettings(ctx, fields?.get("dns")),
     action: choice(ctx, fields?.get("action"), "network.action", ACTIONS) ??
       "deny",
     loopback: choice(
@@ -112,7 +116,7 @@ function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
   try {
     compileAllowList({
       allow,
-      dns: { resolvers: [] },
+      dns: { resolvers: [], queries: "any" },
       action: "deny",
       loopback: "allow",
     });
@@ -123,9 +127,23 @@ function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
   return allow;
 }
 
-function resolvers(ctx: Context, field: Field | undefined): ResolverSpec[] {
+function dnsSettings(
+  ctx: Context,
+  field: Field | undefined,
+): NetworkPolicy["dns"] {
   const dns = section(ctx, field, "network.dns", DNS_KEYS);
-  const list = dns?.get("resolvers");
+  return {
+    resolvers: resolvers(ctx, dns?.get("resolvers")),
+    queries: choice(
+      ctx,
+      dns?.get("queries"),
+      "network.dns.queries",
+      DNS_QUERIES,
+    ) ?? "allowed-only",
+  };
+}
+
+function resolvers(ctx: Context, list: Field | undefined): ResolverSpec[] {
   if (!list) return [{ kind: "system" }];
   const unique = new Map<string, ResolverSpec>();
   for (const { text, node } of strings(ctx, list, "network.dns.resolvers")) {

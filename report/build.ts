@@ -27,6 +27,7 @@ import type {
   WrittenEntry,
 } from "./types.ts";
 import { ReportTree, type TreeNode } from "./tree.ts";
+import { RefusedQueries } from "./dns.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -61,6 +62,7 @@ export class ReportBuilder {
   #blocked = 0;
   #wouldBlock = 0;
   readonly #egress = new Map<string, EgressEntry>();
+  readonly #refusedQueries = new RefusedQueries();
   readonly #killed: KilledEntry[] = [];
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
@@ -97,6 +99,7 @@ export class ReportBuilder {
       a.port - b.port || a.process.localeCompare(b.process)
     );
     const { tree, omitted } = this.#tree.fold();
+    const dnsRefused = this.#refusedQueries.list();
     return {
       summary: {
         processes: this.#tree.processes,
@@ -109,6 +112,7 @@ export class ReportBuilder {
         scopeFull: counters.scopeFull ?? 0,
       },
       egress: egress.slice(0, MAX_EGRESS),
+      ...(dnsRefused.length ? { dnsRefused } : {}),
       killed: this.#killed,
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
@@ -121,6 +125,9 @@ export class ReportBuilder {
       treeOmitted: omitted,
       egressOmitted: Math.max(0, this.#egress.size - MAX_EGRESS) +
         this.#overflow,
+      ...(this.#refusedQueries.omitted
+        ? { dnsRefusedOmitted: this.#refusedQueries.omitted }
+        : {}),
     };
   }
 
@@ -142,8 +149,14 @@ export class ReportBuilder {
     if (event.verdict === "deny") this.#blocked++;
     else if (event.verdict === "audit") this.#wouldBlock++;
     const ms = Date.parse(event.time);
+    const process = event.exe ?? node.path ?? event.comm;
+    const step = event.step?.name;
     if (event.kind === "dns") {
-      if (event.query && (event.qtype === "A" || event.qtype === "AAAA")) {
+      // a refused question got no answer to connect to
+      if (
+        event.query && event.verdict !== "deny" &&
+        (event.qtype === "A" || event.qtype === "AAAA")
+      ) {
         this.#questions.set(event.pid, { name: event.query, ms });
       }
       if (
@@ -154,6 +167,7 @@ export class ReportBuilder {
       }
       // Questions to an allowed resolver are not egress of their own.
       if (event.verdict === "allow") return;
+      if (this.#refusedQueries.add(event, process, step)) return;
     }
     if (event.kind === "listen" || event.kind === "bind") return;
     let domain: string | undefined;
@@ -172,8 +186,6 @@ export class ReportBuilder {
         this.#names.set(event.daddr, domain);
       }
     }
-    const process = event.exe ?? node.path ?? event.comm;
-    const step = event.step?.name;
     const key = [
       domain,
       event.daddr,

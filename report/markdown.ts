@@ -75,6 +75,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     facts(report),
     "",
     ...egress(report),
+    ...dnsRefused(report),
     ...killed(report),
     ...tampered(report),
     ...otherChanges(report),
@@ -125,6 +126,30 @@ function egress(report: Report): string[] {
     ),
     ...(report.egressOmitted
       ? ["", `… and ${report.egressOmitted} more not listed.`]
+      : []),
+  ]);
+}
+
+function dnsRefused(report: Report): string[] {
+  if (!report.dnsRefused?.length) return [];
+  return section("DNS queries refused", [
+    ...table(
+      ["verdict", "name", "type", "resolver", "process", "step", "count"],
+      report.dnsRefused.map((entry) => [
+        VERDICT_TEXT[entry.verdict] ?? cell(entry.verdict),
+        code(cell(entry.name)),
+        cell(entry.qtype),
+        `${cell(entry.resolver)}${
+          entry.protocol === "udp" ? "" : `/${entry.protocol}`
+        }`,
+        code(cell(entry.process)),
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["count"],
+    ),
+    ...(report.dnsRefusedOmitted
+      ? ["", `… and ${report.dnsRefusedOmitted} more not listed.`]
       : []),
   ]);
 }

@@ -43,6 +43,26 @@ export interface EgressEntry {
   count: number;
 }
 
+/** A DNS query refused (or that block mode would refuse) for its name. */
+export interface DnsRefusedEntry {
+  /** The name asked, whole; a description when the sensor read none. */
+  name: string;
+  /** The query type, e.g. `A`, `TXT`, when the sensor read one. */
+  qtype?: string;
+  /** The resolver asked, as `address:port`. */
+  resolver: string;
+  /** `udp` or `tcp`. */
+  protocol: string;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** `deny` (refused) or `audit` (block mode would refuse it). */
+  verdict: string;
+  /** Queries aggregated into this entry. */
+  count: number;
+}
+
 /** A process killed by the agent. */
 export interface KilledEntry {
   /** The process killed. */
@@ -139,6 +159,9 @@ export interface Report {
   };
   /** Egress destinations: denied first, then would-be-denied, then allowed. */
   egress: EgressEntry[];
+  /** DNS queries refused for their name (present when there are any);
+   * these are not in `egress`, whose destinations they did not reach. */
+  dnsRefused?: DnsRefusedEntry[];
   /** Processes killed, in order. */
   killed: KilledEntry[];
   /** Files tampered with, and protected paths written. */
@@ -162,4 +185,7 @@ export interface Report {
   treeOmitted: number;
   /** Egress destinations (or events) left out beyond the limits. */
   egressOmitted: number;
+  /** Refused DNS queries left out of `dnsRefused` beyond its limit
+   * (present when there are any). */
+  dnsRefusedOmitted?: number;
 }

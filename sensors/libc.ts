@@ -1,6 +1,7 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
- * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount and errno.
+ * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount, socket
+ * options and errno.
  *
  * @module
  */
@@ -36,6 +37,11 @@ const symbols = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   mount: {
     parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
+    result: "i32",
+  },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  getsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
 } as const;
@@ -168,4 +174,40 @@ function clockNs(clock: number): bigint {
  */
 export function bootToEpochOffsetNs(): bigint {
   return clockNs(CLOCK_REALTIME) - clockNs(CLOCK_BOOTTIME);
+}
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+/** include/uapi/asm-generic/socket.h, Linux 5.14 */
+const SO_NETNS_COOKIE = 71;
+
+/**
+ * The cookie of this process's network namespace, as
+ * `bpf_get_netns_cookie()` gives it to the sensors.
+ *
+ * @throws {Error} with the kernel's reason (before Linux 5.14: no such
+ *   socket option).
+ */
+export function netnsCookie(): bigint {
+  const fd = libc().socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new Error(`cannot open a socket: ${strerror(errno())}`);
+  try {
+    const value = new BigUint64Array(1);
+    const length = new Uint32Array([8]);
+    const result = libc().getsockopt(
+      fd,
+      SOL_SOCKET,
+      SO_NETNS_COOKIE,
+      new Uint8Array(value.buffer),
+      new Uint8Array(length.buffer),
+    );
+    if (result !== 0) {
+      throw new Error(`cannot read SO_NETNS_COOKIE: ${strerror(errno())}`);
+    }
+    return value[0];
+  } finally {
+    closeFd(fd);
+  }
 }

@@ -14,7 +14,7 @@
 
 import { sizeOf } from "./layout.ts";
 import { mapDelete, mapKeys, mapLookup } from "./libbpf.ts";
-import { closeFd, openDirectory } from "./libc.ts";
+import { closeFd, netnsCookie, openDirectory } from "./libc.ts";
 import {
   allowEntries,
   decodeDnsAdmission,
@@ -89,6 +89,19 @@ const CGROUP_PROGRAMS = [
   ["ingress", "cgroup_skb/ingress"],
 ] as const;
 
+/**
+ * The loader's network namespace: where the resolvers of its resolv.conf
+ * answer from. 0n (the initial namespace, as the sensor reads it) when
+ * the kernel cannot tell.
+ */
+function ownNetns(): bigint {
+  try {
+    return netnsCookie();
+  } catch {
+    return 0n;
+  }
+}
+
 /** The value of a `resolvers` entry: its presence is what counts. */
 const RESOLVER_PRESENT = new Uint8Array([1, 0, 0, 0]);
 
@@ -105,6 +118,8 @@ export class NetworkSensor extends Sensor {
     allowLoopback: true,
     dnsMinTtl: 30,
     dnsMaxTtl: 86400,
+    dnsQueries: "allowed-only",
+    resolverNetns: ownNetns(),
   };
   #generation = 0;
   #policy: NetworkPolicyMaps = { v4: [], v6: [], resolvers: [], domains: [] };
@@ -142,8 +157,11 @@ export class NetworkSensor extends Sensor {
     this.attachBySection(["inet_sock_set_state"]);
   }
 
-  /** Sets mode, action, loopback and DNS TTL bounds (takes effect at once). */
-  configure(settings: NetworkSettings): void {
+  /**
+   * Sets mode, action, loopback, DNS TTL bounds, which names may be asked
+   * and where the trusted resolvers live (takes effect at once).
+   */
+  configure(settings: Partial<NetworkSettings>): void {
     this.#settings = { ...this.#settings, ...settings };
     this.#writeConfig();
   }

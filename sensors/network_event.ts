@@ -16,7 +16,7 @@ import {
 import { arrayLength, namesByValue, struct } from "./layout.ts";
 
 /** `struct network_event` (bpf/network.h). */
-export const NETWORK_EVENT = struct("network_event", 232, {
+export const NETWORK_EVENT = struct("network_event", 360, {
   header: [0, EVENT_HEADER],
   protocol: [56, "u8"],
   family: [57, "u8"],
@@ -28,7 +28,7 @@ export const NETWORK_EVENT = struct("network_event", 232, {
   saddr: [80, ["u8", 16]],
   qtype: [96, "u16"],
   query_size: [98, "u16"],
-  query: [100, ["u8", 128]],
+  query: [100, ["u8", 256]],
 });
 
 /** Bytes of a DNS name the sensor handles, in wire format (`DNS_NAME_MAX`). */
@@ -65,10 +65,15 @@ export const NetworkReason = {
   allowed_by_dns: 8,
   port_not_allowed: 9,
   not_enforced: 10,
+  dns_query_not_allowed: 11,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */
-export const NetworkFlag = { killed: 1, queryTruncated: 2 } as const;
+export const NetworkFlag = {
+  killed: 1,
+  queryTruncated: 2,
+  queryMalformed: 4,
+} as const;
 
 const KINDS = namesByValue(NetworkKind);
 const VERDICTS = namesByValue(NetworkVerdict);
@@ -121,14 +126,17 @@ export interface NetworkEvent extends BaseEvent {
   verdict: NetworkVerdict;
   /** Why: allowed_by_rule, loopback, resolver, allowed_by_dns, exempt_root,
    * not_in_allow_list, port_not_allowed, dns_resolver_not_allowed,
-   * sni_not_allowed, not_enforced (listen, bind). */
+   * dns_query_not_allowed, sni_not_allowed, not_enforced (listen, bind). */
   reason: string;
   /** dns: the name asked; sni_not_allowed: the TLS server name. */
   query?: string;
   /** dns: the query type, e.g. "A", "AAAA", or its number as text. */
   qtype?: string;
-  /** dns: the name was longer than the sensor reads; `query` is absent. */
+  /** dns: the name was longer than a DNS name may be; `query` is absent. */
   query_truncated?: boolean;
+  /** dns: the message was no single standard query the sensor could read
+   * (block mode refuses it); `query` is absent. */
+  query_malformed?: boolean;
   /** The process was sent SIGKILL for this (block mode, action kill). */
   killed?: boolean;
   /** The process's executable, from the agent's process tree. */
@@ -200,6 +208,8 @@ export function decodeNetworkEvent(
     );
     if (flags & NetworkFlag.queryTruncated) {
       event.query_truncated = true;
+    } else if (flags & NetworkFlag.queryMalformed) {
+      event.query_malformed = true;
     } else {
       event.query = decodeDnsName(
         bytes.subarray(offset + F.query, offset + F.query + size),

@@ -21,13 +21,16 @@ import {
 import type { MapEntry } from "./sensor.ts";
 
 /** `struct network_config`: the one value of the `net_config` array map. */
-export const NETWORK_CONFIG = struct("network_config", 24, {
+export const NETWORK_CONFIG = struct("network_config", 40, {
   mode: [0, "u32"],
   action: [4, "u32"],
   allow_loopback: [8, "u32"],
   generation: [12, "u32"],
   dns_min_ttl: [16, "u32"],
   dns_max_ttl: [20, "u32"],
+  dns_queries: [24, "u32"],
+  pad: [28, "u32"],
+  resolver_netns: [32, "u64"],
 });
 
 /** `struct allow_ports`: the ports an address or a domain is allowed on. */
@@ -94,6 +97,9 @@ export const NetworkMode = { audit: 0, block: 1 } as const;
 /** `enum network_action`: network_config.action. */
 export const NetworkAction = { deny: 0, kill: 1 } as const;
 
+/** `enum network_dns_queries`: network_config.dns_queries. */
+export const NetworkDnsQueries = { allowedOnly: 0, any: 1 } as const;
+
 /** How many ports one allow entry lists (`ALLOW_MAX_PORTS`). */
 export const ALLOW_MAX_PORTS: number = arrayLength(ALLOW_PORTS, "ports");
 
@@ -155,6 +161,18 @@ export interface NetworkSettings {
   dnsMinTtl?: number;
   /** ... and at most. Default 86400. */
   dnsMaxTtl?: number;
+  /**
+   * Which names a monitored process may ask a resolver: `allowed-only`
+   * (those the allowed domains cover; others are refused in block mode,
+   * reported in audit mode) or `any`. Default `allowed-only`.
+   */
+  dnsQueries?: "allowed-only" | "any";
+  /**
+   * The network namespace, by its cookie (SO_NETNS_COOKIE), whose
+   * resolvers' answers admit addresses; 0n: the initial one. Default: the
+   * loader's own namespace.
+   */
+  resolverNetns?: bigint;
 }
 
 /** An address admitted by a DNS answer. */
@@ -179,6 +197,11 @@ export function networkConfig(
     generation,
     dns_min_ttl: settings.dnsMinTtl,
     dns_max_ttl: settings.dnsMaxTtl,
+    dns_queries: settings.dnsQueries === "any"
+      ? NetworkDnsQueries.any
+      : NetworkDnsQueries.allowedOnly,
+    pad: 0,
+    resolver_netns: settings.resolverNetns,
   };
 }
 

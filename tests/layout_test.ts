@@ -35,6 +35,7 @@ import {
   NETWORK_CONFIG,
   NETWORK_MAPS,
   NetworkAction,
+  NetworkDnsQueries,
   NetworkMode,
   RESOLVER_KEY,
 } from "../sensors/network_maps.ts";
@@ -118,6 +119,7 @@ const ENUMS: [
   [NetworkFlag, "network_event_flag", "NETWORK_FLAG_", ["network"]],
   [NetworkMode, "network_mode", "NETWORK_MODE_", ["network"]],
   [NetworkAction, "network_action", "NETWORK_ACTION_", ["network"]],
+  [NetworkDnsQueries, "network_dns_queries", "DNS_QUERIES_", ["network"]],
   [FileSystemKind, "file_system_event_kind", "FS_", ["file-system"]],
   [FileSystemFlag, "file_system_event_flag", "FS_FLAG_", ["file-system"]],
   [FileClass, "file_system_class", "FS_CLASS_", ["file-system"]],

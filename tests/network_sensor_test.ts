@@ -10,12 +10,8 @@ import assert from "node:assert/strict";
 import type { AllowPrefix, NetworkEvent } from "../sensors/network.ts";
 import { ScopeFlag } from "../sensors/process.ts";
 import { kernelTest } from "./helpers/kernel.ts";
-import {
-  DNS_SERVER,
-  NetHarness,
-  PROBE,
-  TestNetns,
-} from "./helpers/net_harness.ts";
+import { RESOLVER, withDns } from "./helpers/net_dns.ts";
+import { NetHarness, PROBE } from "./helpers/net_harness.ts";
 
 const EPERM = "errno 1";
 
@@ -370,38 +366,12 @@ kernelTest(
   },
 );
 
-/** A namespace with the test DNS server on 127.0.0.53:53, out of scope. */
-async function withDns(
-  h: NetHarness,
-  fn: (netns: TestNetns) => Promise<void>,
-): Promise<void> {
-  const netns = await TestNetns.create();
-  try {
-    await Deno.mkdir(`/etc/netns/${netns.name}`, { recursive: true });
-    await Deno.writeTextFile(
-      `/etc/netns/${netns.name}/resolv.conf`,
-      "nameserver 127.0.0.53\noptions attempts:1 timeout:2\n",
-    );
-    const server = h.spawnOutside(
-      netns.exec(["python3", DNS_SERVER, "127.0.0.53", "53"]),
-    );
-    assert.equal(await h.firstLine(server), "ready");
-    await fn(netns);
-  } finally {
-    await netns.close();
-  }
-}
-
-const RESOLVER = {
-  family: 4 as const,
-  address: new Uint8Array([127, 0, 0, 53]),
-  port: 53,
-};
-
 kernelTest(
   "DNS: an allowed name admits its answer's address before connect",
   async () => {
-    await withSensors({ mode: "block" }, async (h) => {
+    // queries for any name leave, so that the answers for names outside
+    // the allow-list can be seen to admit nothing
+    await withSensors({ mode: "block", dnsQueries: "any" }, async (h) => {
       h.network.setPolicy({
         resolvers: [RESOLVER],
         domains: [{ name: "allowed.test", wildcard: true, port: 8080 }],

@@ -81,8 +81,8 @@ struct dns_scratch {
 	__u8 msg_slack[64];
 	__u8 name[DNS_NAME_MAX];
 	struct domain_key key;
-	/* slack for masked copies into and out of name */
-	__u8 name_slack[256];
+	/* slack for masked copies into key and out of name */
+	__u8 name_slack[2 * DOMAIN_NAME_MAX];
 	__u32 len;
 	struct name_cursor cur;
 	__u64 hash;		/* of name, as read_name() left it */
@@ -285,7 +285,8 @@ __noinline int read_name(__u32 pos)
 		return -1;
 	__builtin_memset(&s->cur, 0, sizeof(s->cur));
 	s->cur.pos = pos;
-	bpf_loop(DNS_MAX_LABELS * 4 + DNS_MAX_JUMPS, name_step, NULL, 0);
+	/* a name of DNS_NAME_MAX bytes holds at most half as many labels */
+	bpf_loop(DNS_NAME_MAX / 2 + DNS_MAX_JUMPS, name_step, NULL, 0);
 	if (s->cur.error == 2)
 		return -2;
 	if (s->cur.error || !s->cur.done)

@@ -6,6 +6,9 @@ UDP and TCP on one address. Answers (TTL 60):
   v6.<zone>             AAAA ::1
   anything else         A 127.0.0.9
 AAAA questions for other names get an empty answer.
+
+With a third argument, a file, every query received is appended to it as
+"<name> <qtype> <udp|tcp>", so that a test can tell which queries arrived.
 """
 import socket
 import struct
@@ -59,9 +62,22 @@ def answer(query):
     return header + question + b"".join(records)
 
 
+LOG = None
+
+
+def log(query, transport):
+    if LOG is None:
+        return
+    name, end = read_name(query, 12)
+    qtype = struct.unpack("!H", query[end:end + 2])[0]
+    with open(LOG, "a") as out:
+        out.write(f"{name} {qtype} {transport}\n")
+
+
 def serve_udp(sock):
     while True:
         data, peer = sock.recvfrom(4096)
+        log(data, "udp")
         sock.sendto(answer(data), peer)
 
 
@@ -75,12 +91,15 @@ def serve_tcp_client(conn):
             data = b""
             while len(data) < length:
                 data += conn.recv(length - len(data))
+            log(data, "tcp")
             reply = answer(data)
             conn.sendall(struct.pack("!H", len(reply)) + reply)
 
 
 def main():
+    global LOG
     host, port = sys.argv[1], int(sys.argv[2])
+    LOG = sys.argv[3] if len(sys.argv) > 3 else None
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     udp = socket.socket(family, socket.SOCK_DGRAM)
     udp.bind((host, port))

@@ -202,6 +202,29 @@ export class TestNetns {
     return netns;
   }
 
+  /** The namespace's cookie (SO_NETNS_COOKIE), as the sensors know it. */
+  async cookie(): Promise<bigint> {
+    const output = await new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        this.name,
+        "python3",
+        "-c",
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); " +
+        "print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!output.success) {
+      throw new Error(
+        `netns cookie: ${new TextDecoder().decode(output.stderr)}`,
+      );
+    }
+    return BigInt(new TextDecoder().decode(output.stdout).trim());
+  }
+
   /** `command` prefixed to run inside the namespace. */
   exec(command: string[]): string[] {
     return ["ip", "netns", "exec", this.name, ...command];

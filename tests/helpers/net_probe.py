@@ -104,22 +104,28 @@ def resolve_connect(name, port):
             result(lambda: s.connect(info[4]))
 
 
-def query(server, name, qtype=1, tcp=False):
-    """A DNS query of our own; returns the answer's addresses."""
-    ident = os.getpid() & 0xFFFF
+def query_message(name, qtype=1, ident=None):
+    """A standard query for (name, qtype), recursion desired."""
+    if ident is None:
+        ident = os.getpid() & 0xFFFF
     question = b"".join(
         bytes([len(label)]) + label.encode() for label in name.split(".")
     ) + b"\0" + struct.pack("!HH", qtype, 1)
-    message = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
+    return struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
+
+
+def query(server, name, qtype=1, tcp=False, timeout=3):
+    """A DNS query of our own; returns the answer's addresses."""
+    message = query_message(name, qtype)
     host, port = server
     if tcp:
-        with socket.create_connection((host, port), timeout=3) as s:
+        with socket.create_connection((host, port), timeout=timeout) as s:
             s.sendall(struct.pack("!H", len(message)) + message)
             length = struct.unpack("!H", recv_exact(s, 2))[0]
             answer = recv_exact(s, length)
     else:
         with socket.socket(family_of(host), socket.SOCK_DGRAM) as s:
-            s.settimeout(3)
+            s.settimeout(timeout)
             s.sendto(message, (host, port))
             answer = s.recv(4096)
     return parse_addresses(answer)
@@ -255,7 +261,115 @@ def http(server, server_port, name, host, port="80"):
                   lambda s: (s.sendall(request.encode()), time.sleep(1)))
 
 
+def dig(server, server_port, name, qtype="1", transport="udp"):
+    """One query, as dig would send it: "answer A1 A2..." or why not."""
+    try:
+        addresses = query((server, int(server_port)), name, int(qtype),
+                          tcp=transport == "tcp", timeout=1)
+        print(" ".join(["answer", *addresses]), flush=True)
+    except socket.timeout:
+        print("query timeout", flush=True)
+    except OSError as error:
+        print(f"query errno {error.errno}", flush=True)
+
+
+def answer_message(query_bytes, address):
+    """An answer to query_bytes giving `address` (A, TTL 60)."""
+    ident = query_bytes[:2]
+    end = 12
+    while query_bytes[end]:
+        end += 1 + query_bytes[end]
+    question = query_bytes[12:end + 5]
+    record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + \
+        socket.inet_aton(address)
+    return ident + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0) + question + record
+
+
+def self_answer(resolver, name, address):
+    """Serves DNS on (resolver, 53) and asks it for `name`, answered with
+    `address`: a step's own resolver, in a namespace of its own making.
+    Prints the addresses the answer gave."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((resolver, 53))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(3)
+        client.sendto(query_message(name), (resolver, 53))
+        data, peer = server.recvfrom(4096)
+        server.sendto(answer_message(data, address), peer)
+        print(" ".join(["answer", *parse_addresses(client.recv(4096))]),
+              flush=True)
+
+
+def await_answer(host, port, target, target_port):
+    """Waits on UDP (host, port) for one datagram (a forged answer), then
+    connects to (target, target_port) and sends a byte."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, int(port)))
+        s.settimeout(5)
+        try:
+            s.recv(4096)
+            print("received", flush=True)
+        except socket.timeout:
+            print("nothing received", flush=True)
+            return
+    send_tcp(target, target_port)
+
+
+def send_tcp(host, port):
+    """connect, then send one byte."""
+    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
+        s.settimeout(3)
+        result(lambda: (s.connect((host, int(port))), s.sendall(b"x")))
+
+
+def forge(source, destination, port, name, address, seconds="3"):
+    """Raw IPv4 packets from (source, 53) to (destination, port), each a
+    DNS answer giving `address` for `name` that no query asked, every
+    0.1 s for `seconds`: packet injection as root."""
+    payload = answer_message(query_message(name, 1, 0x4242), address)
+    udp = struct.pack("!HHHH", 53, int(port), 8 + len(payload), 0) + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64,
+                         socket.IPPROTO_UDP, 0, socket.inet_aton(source),
+                         socket.inet_aton(destination))
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as s:
+        deadline = time.monotonic() + float(seconds)
+        while time.monotonic() < deadline:
+            s.sendto(header + udp, (destination, 0))
+            time.sleep(0.1)
+    print("ok", flush=True)
+
+
+def sink(host, port, log):
+    """Accepts TCP on (host, port) and appends what arrives to `log`.
+
+    Runs outside the scope, as the attacker's listener."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, int(port)))
+    listener.listen(16)
+    print("ready", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            with open(log, "a") as out:
+                out.write("connection\n")
+            conn.settimeout(2)
+            try:
+                data = conn.recv(4096)
+            except socket.timeout:
+                data = b""
+            if data:
+                with open(log, "a") as out:
+                    out.write(f"bytes {len(data)}\n")
+
+
 COMMANDS = {
+    "dig": dig,
+    "selfanswer": self_answer,
+    "awaitanswer": await_answer,
+    "sendtcp": send_tcp,
+    "forge": forge,
+    "sink": sink,
     "tls": tls,
     "http": http,
     "tcp": tcp,
