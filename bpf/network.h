@@ -15,6 +15,8 @@ enum network_event_kind {
 	NETWORK_DNS = 3,
 	NETWORK_LISTEN = 4,
 	NETWORK_BIND = 5,
+	/* a privileged primitive: raw or packet socket, netfilter, TUN */
+	NETWORK_SOCKET = 6,
 };
 BTF_KEEP_ENUM(network_event_kind);
 
@@ -41,6 +43,14 @@ enum network_reason {
 	REASON_PORT_NOT_ALLOWED = 9,
 	/* listen and bind are reported, never judged */
 	REASON_NOT_ENFORCED = 10,
+	/* socket(AF_INET or AF_INET6, SOCK_RAW, ...) */
+	REASON_RAW_SOCKET = 11,
+	/* socket(AF_PACKET, ...), or the obsolete SOCK_PACKET type */
+	REASON_PACKET_SOCKET = 12,
+	/* socket(AF_NETLINK, ..., NETLINK_NETFILTER): nftables, iptables-nft */
+	REASON_NETFILTER = 13,
+	/* ioctl(TUNSETIFF): a TUN or TAP device attached */
+	REASON_TUN = 14,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -61,7 +71,7 @@ BTF_KEEP_ENUM(network_event_flag);
 struct network_event {
 	struct event_header header;	/* header.kind: enum network_event_kind */
 	__u8 protocol;		/* IPPROTO_* */
-	__u8 family;		/* 4 or 6 */
+	__u8 family;		/* 4 or 6; kind socket: AF_PACKET, AF_NETLINK, 0 (TUN) */
 	__u8 verdict;		/* enum network_verdict */
 	__u8 reason;		/* enum network_reason */
 	__u16 dport;		/* host order; 0 when the protocol has none */
@@ -87,6 +97,15 @@ enum network_action {
 };
 BTF_KEEP_ENUM(network_action);
 
+/* network_config.privileged: the primitives the policy allows */
+enum network_privileged {
+	PRIVILEGED_RAW = 1,
+	PRIVILEGED_PACKET = 2,
+	PRIVILEGED_TUN = 4,
+	PRIVILEGED_NETFILTER = 8,
+};
+BTF_KEEP_ENUM(network_privileged);
+
 struct network_config {
 	__u32 mode;		/* enum network_mode */
 	__u32 action;		/* enum network_action, in block mode */
@@ -94,6 +113,7 @@ struct network_config {
 	__u32 generation;	/* which copy of the policy maps is live: 0 or 1 */
 	__u32 dns_min_ttl;	/* seconds an answer admits its address at least */
 	__u32 dns_max_ttl;	/* ... and at most */
+	__u32 privileged;	/* enum network_privileged bits */
 };
 
 /* How many ports one allow entry lists; count 0 means any port. */

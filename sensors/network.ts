@@ -43,6 +43,7 @@ export type {
   AllowPrefix,
   DnsAdmission,
   NetworkPolicyMaps,
+  NetworkPrivileged,
   NetworkSettings,
   Resolver,
 } from "./network_maps.ts";
@@ -105,6 +106,7 @@ export class NetworkSensor extends Sensor {
     allowLoopback: true,
     dnsMinTtl: 30,
     dnsMaxTtl: 86400,
+    allowPrivileged: [],
   };
   #generation = 0;
   #policy: NetworkPolicyMaps = { v4: [], v6: [], resolvers: [], domains: [] };
@@ -121,8 +123,8 @@ export class NetworkSensor extends Sensor {
   }
 
   /**
-   * Attaches every cgroup program (multi-attach links) and the listen
-   * raw tracepoint. `cgroupPath` defaults to the cgroup2 mount, read from
+   * Attaches every cgroup program (multi-attach links), the listen raw
+   * tracepoint and the sys_enter one that catches privileged primitives. `cgroupPath` defaults to the cgroup2 mount, read from
    * /proc/mounts. On failure, what was attached is detached by close().
    */
   attach(cgroupPath: string = cgroup2Mount()): void {
@@ -139,10 +141,13 @@ export class NetworkSensor extends Sensor {
     } finally {
       closeFd(fd);
     }
-    this.attachBySection(["inet_sock_set_state"]);
+    this.attachBySection(["inet_sock_set_state", "sys_enter"]);
   }
 
-  /** Sets mode, action, loopback and DNS TTL bounds (takes effect at once). */
+  /**
+   * Sets mode, action, loopback, DNS TTL bounds and the privileged
+   * primitives allowed (takes effect at once).
+   */
   configure(settings: NetworkSettings): void {
     this.#settings = { ...this.#settings, ...settings };
     this.#writeConfig();

@@ -21,13 +21,14 @@ import {
 import type { MapEntry } from "./sensor.ts";
 
 /** `struct network_config`: the one value of the `net_config` array map. */
-export const NETWORK_CONFIG = struct("network_config", 24, {
+export const NETWORK_CONFIG = struct("network_config", 28, {
   mode: [0, "u32"],
   action: [4, "u32"],
   allow_loopback: [8, "u32"],
   generation: [12, "u32"],
   dns_min_ttl: [16, "u32"],
   dns_max_ttl: [20, "u32"],
+  privileged: [24, "u32"],
 });
 
 /** `struct allow_ports`: the ports an address or a domain is allowed on. */
@@ -94,6 +95,23 @@ export const NetworkMode = { audit: 0, block: 1 } as const;
 /** `enum network_action`: network_config.action. */
 export const NetworkAction = { deny: 0, kill: 1 } as const;
 
+/**
+ * `enum network_privileged`: the bits of network_config.privileged, each
+ * a primitive policed processes may use.
+ */
+export const NetworkPrivileged = {
+  raw: 1,
+  packet: 2,
+  tun: 4,
+  netfilter: 8,
+} as const;
+
+/**
+ * A privileged network primitive: `raw` inet sockets, `packet` sockets,
+ * `tun` (TUN/TAP attach) and `netfilter` (nftables/iptables-nft netlink).
+ */
+export type NetworkPrivileged = keyof typeof NetworkPrivileged;
+
 /** How many ports one allow entry lists (`ALLOW_MAX_PORTS`). */
 export const ALLOW_MAX_PORTS: number = arrayLength(ALLOW_PORTS, "ports");
 
@@ -155,6 +173,12 @@ export interface NetworkSettings {
   dnsMinTtl?: number;
   /** ... and at most. Default 86400. */
   dnsMaxTtl?: number;
+  /**
+   * The privileged primitives monitored processes may use; the others are
+   * refused in block mode (raw sockets fail with EPERM, the rest kill the
+   * caller) and reported as `audit` in audit mode. Default none.
+   */
+  allowPrivileged?: readonly NetworkPrivileged[];
 }
 
 /** An address admitted by a DNS answer. */
@@ -179,6 +203,10 @@ export function networkConfig(
     generation,
     dns_min_ttl: settings.dnsMinTtl,
     dns_max_ttl: settings.dnsMaxTtl,
+    privileged: settings.allowPrivileged.reduce(
+      (bits, name) => bits | NetworkPrivileged[name],
+      0,
+    ),
   };
 }
 

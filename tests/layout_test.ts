@@ -36,6 +36,7 @@ import {
   NETWORK_MAPS,
   NetworkAction,
   NetworkMode,
+  NetworkPrivileged,
   RESOLVER_KEY,
 } from "../sensors/network_maps.ts";
 import {
@@ -116,6 +117,7 @@ const ENUMS: [
   [NetworkFlag, "network_event_flag", "NETWORK_FLAG_", ["network"]],
   [NetworkMode, "network_mode", "NETWORK_MODE_", ["network"]],
   [NetworkAction, "network_action", "NETWORK_ACTION_", ["network"]],
+  [NetworkPrivileged, "network_privileged", "PRIVILEGED_", ["network"]],
   [FileSystemKind, "file_system_event_kind", "FS_", ["file-system"]],
   [FileSystemFlag, "file_system_event_flag", "FS_FLAG_", ["file-system"]],
   [FileClass, "file_system_class", "FS_CLASS_", ["file-system"]],
