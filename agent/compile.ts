@@ -14,7 +14,7 @@ import type {
 import { FileRules } from "./file_policy.ts";
 import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
 import type { ProcessSensor } from "../sensors/process.ts";
-import { networkPolicyMaps } from "./network_policy.ts";
+import { networkPolicyMaps, privilegedAllowed } from "./network_policy.ts";
 
 /** A policy and the sensors' maps made from it. */
 export interface CompiledPolicy {
@@ -70,6 +70,7 @@ export function applyPolicy(
     mode: policy.mode,
     action: policy.network.action,
     allowLoopback: policy.network.loopback === "allow",
+    allowPrivileged: privilegedAllowed(policy.network),
   });
   // Forbidden programs: killed at exec in block mode, reported in audit.
   const rules = policy.process;
