@@ -27,6 +27,7 @@ import type {
   WrittenEntry,
 } from "./types.ts";
 import { ReportTree, type TreeNode } from "./tree.ts";
+import { describePrimitive, PrivilegedList } from "./privileged.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -62,6 +63,7 @@ export class ReportBuilder {
   #wouldBlock = 0;
   readonly #egress = new Map<string, EgressEntry>();
   readonly #killed: KilledEntry[] = [];
+  readonly #privileged = new PrivilegedList(MAX_LIST);
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
@@ -109,6 +111,7 @@ export class ReportBuilder {
         scopeFull: counters.scopeFull ?? 0,
       },
       egress: egress.slice(0, MAX_EGRESS),
+      privileged: this.#privileged.entries(),
       killed: this.#killed,
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
@@ -156,6 +159,10 @@ export class ReportBuilder {
       if (event.verdict === "allow") return;
     }
     if (event.kind === "listen" || event.kind === "bind") return;
+    if (event.kind === "socket") {
+      this.#socket(event, node);
+      return;
+    }
     let domain: string | undefined;
     if (event.kind === "dns") domain = event.query;
     else if (event.reason !== "resolver") {
@@ -211,6 +218,22 @@ export class ReportBuilder {
         destination: `${domain ? `${domain} ` : ""}${
           endpoint(event.daddr, event.dport)
         }`,
+        time: event.time,
+      });
+    }
+  }
+
+  /** A privileged primitive asked for: listed apart from egress. */
+  #socket(event: AnyEvent & { type: "network_event" }, node: TreeNode): void {
+    const process = event.exe ?? node.path ?? event.comm;
+    const step = event.step?.name;
+    this.#privileged.add(event, process, step);
+    if (event.killed && this.#killed.length < MAX_LIST) {
+      this.#killed.push({
+        pid: event.pid,
+        process,
+        step,
+        destination: describePrimitive(event),
         time: event.time,
       });
     }

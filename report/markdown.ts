@@ -75,6 +75,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     facts(report),
     "",
     ...egress(report),
+    ...privileged(report),
     ...killed(report),
     ...tampered(report),
     ...otherChanges(report),
@@ -127,6 +128,26 @@ function egress(report: Report): string[] {
       ? ["", `… and ${report.egressOmitted} more not listed.`]
       : []),
   ]);
+}
+
+function privileged(report: Report): string[] {
+  if (!report.privileged.length) return [];
+  return section(
+    "Privileged network primitives",
+    table(
+      ["verdict", "primitive", "process", "step", "count"],
+      report.privileged.map((entry) => [
+        `${VERDICT_TEXT[entry.verdict] ?? cell(entry.verdict)}${
+          entry.killed ? " (killed)" : ""
+        }`,
+        cell(entry.primitive),
+        code(cell(entry.process)),
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["count"],
+    ),
+  );
 }
 
 function killed(report: Report): string[] {
