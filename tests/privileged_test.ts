@@ -13,103 +13,35 @@
 import assert from "node:assert/strict";
 import type { NetworkEvent, NetworkSettings } from "../sensors/network.ts";
 import { clang, kernelTest } from "./helpers/kernel.ts";
+import { NetHarness, PROBE, type ProbeResult } from "./helpers/net_harness.ts";
 import {
-  NetHarness,
-  PROBE,
-  type ProbeResult,
-  TestNetns,
-} from "./helpers/net_harness.ts";
+  A,
+  B,
+  Lines,
+  marker,
+  NetPair,
+  sh,
+  TUN_SOURCE,
+} from "./helpers/net_pair.ts";
 
 const EPERM = "errno 1";
-const A = "10.201.0.1", B = "10.201.0.2";
-/** Where packets written to the TUN device claim to come from. */
-const TUN_SOURCE = "10.203.0.9";
 const PORT = "9999";
-const SNIFF_SECONDS = "2";
 
-/** Namespaces a (attacker) and b (listener), joined by veth rfa0/rfb0. */
-interface Pair {
-  a: TestNetns;
-  b: TestNetns;
-}
-
-async function sh(command: string[]): Promise<string> {
-  const output = await new Deno.Command(command[0], {
-    args: command.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    throw new Error(
-      `${command.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
-    );
-  }
-  return text;
-}
-
-/**
- * Makes the pair before any sensor runs (its setup attaches a TUN device,
- * which a policed process may not), then runs `fn` with sensors attached.
- */
+/** Runs `fn` with sensors attached and a fresh pair of namespaces. */
 async function withPair(
   settings: NetworkSettings,
-  fn: (h: NetHarness, pair: Pair) => Promise<void>,
+  fn: (h: NetHarness, pair: NetPair) => Promise<void>,
 ): Promise<void> {
-  const b = await TestNetns.create();
-  let a: TestNetns | undefined;
+  const pair = await NetPair.create();
   try {
-    a = await TestNetns.create([
-      ["link", "add", "rfa0", "type", "veth", "peer", "name", "rfb0"],
-      ["link", "set", "rfb0", "netns", b.name],
-      ["addr", "add", `${A}/24`, "dev", "rfa0"],
-      ["link", "set", "rfa0", "up"],
-      ["tuntap", "add", "dev", "rftun0", "mode", "tun"],
-      ["link", "set", "rftun0", "up"],
-      ["route", "add", "10.203.0.0/24", "dev", "rftun0"],
-    ]);
-    await sh(["ip", "-n", b.name, "addr", "add", `${B}/24`, "dev", "rfb0"]);
-    await sh(["ip", "-n", b.name, "link", "set", "rfb0", "up"]);
-    // a forwards what the TUN device hands it on to b
-    await sh(a.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"]));
-    await sh(a.exec(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"]));
-    await sh(a.exec(["sysctl", "-qw", "net.ipv4.conf.rftun0.rp_filter=0"]));
-    await sh(a.exec(["sysctl", "-qw", "net.ipv4.ping_group_range=0 0"]));
     const h = await NetHarness.start(settings);
     try {
-      await fn(h, { a, b });
+      await fn(h, pair);
     } finally {
       await h.close();
     }
   } finally {
-    await a?.close();
-    await b.close();
-  }
-}
-
-/** Reads a child's stdout line by line. */
-class Lines {
-  readonly #reader: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-
-  constructor(child: Deno.ChildProcess) {
-    this.#reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-  }
-
-  async next(): Promise<string> {
-    while (!this.#buffer.includes("\n")) {
-      const { value, done } = await this.#reader.read();
-      if (done) break;
-      this.#buffer += value;
-    }
-    const [line, ...rest] = this.#buffer.split("\n");
-    this.#buffer = rest.join("\n");
-    return line;
-  }
-
-  release(): void {
-    this.#reader.releaseLock();
+    await pair.close();
   }
 }
 
@@ -120,27 +52,18 @@ interface Outcome {
   events: NetworkEvent[];
 }
 
-let attacks = 0;
-
-/** A marker no other frame carries. */
-function marker(name: string): string {
-  return `rf14-${name}-${Deno.pid}-${++attacks}`;
-}
-
 /**
  * Runs `command(marker)` in scope inside a while a sniffer outside the
  * scope watches rfb0 in b for the marker.
  */
 async function attack(
   h: NetHarness,
-  pair: Pair,
+  pair: NetPair,
   name: string,
   command: (marker: string) => string[],
 ): Promise<Outcome> {
   const mark = marker(name);
-  const sniffer = h.spawnOutside(
-    pair.b.exec(["python3", PROBE, "sniff", "rfb0", mark, SNIFF_SECONDS]),
-  );
+  const sniffer = h.spawnOutside(pair.sniffer(mark));
   const lines = new Lines(sniffer);
   try {
     assert.equal(await lines.next(), "ready");
