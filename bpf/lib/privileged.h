@@ -39,7 +39,6 @@
 #define TS_COMPAT 0x0002
 
 #define AF_INET 2
-#define AF_INET6 10
 #define AF_NETLINK 16
 #define AF_PACKET 17
 #define SOCK_RAW 3
@@ -117,8 +116,8 @@ static __always_inline __u8 privileged_socket(__u32 family, __u32 type,
 {
 	if (family == AF_PACKET)
 		return REASON_PACKET_SOCKET;
-	if ((family == AF_INET || family == AF_INET6) &&
-	    (type & SOCK_TYPE_MASK) == SOCK_PACKET)
+	/* net/socket.c __sock_create() turns this one into AF_PACKET */
+	if (family == AF_INET && (type & SOCK_TYPE_MASK) == SOCK_PACKET)
 		return REASON_PACKET_SOCKET;
 	if (family == AF_NETLINK && protocol == NETLINK_NETFILTER)
 		return REASON_NETFILTER;
