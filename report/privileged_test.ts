@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { NetworkEvent } from "../sensors/network.ts";
-import { buildReport, renderMarkdown } from "./mod.ts";
+import { parsePolicy } from "../policy/parse.ts";
+import { buildReport, renderMarkdown, suggestPolicy } from "./mod.ts";
 
 let clock = 0;
 
@@ -84,4 +85,21 @@ Deno.test("report: privileged primitives are listed apart, blocked first", () =>
     markdown,
   );
   assert.match(markdown, /\| ⚠️ would block \| TUN\/TAP attach \|/);
+});
+
+Deno.test("report: the suggested policy allows the primitives used, only", () => {
+  const report = buildReport([
+    socketEvent({ verdict: "audit" }),
+    socketEvent({ protocol: "tun", reason: "tun", verdict: "allow" }),
+    socketEvent({ protocol: "packet", reason: "packet_socket" }),
+  ]);
+  const policy = parsePolicy(suggestPolicy(report), "suggested.yaml");
+  assert.deepEqual(policy.network.privileged, {
+    raw: "allow",
+    packet: "deny",
+    tun: "allow",
+    netfilter: "deny",
+  });
+  const none = parsePolicy(suggestPolicy(buildReport([])), "suggested.yaml");
+  assert.equal(none.network.privileged.raw, "deny");
 });
