@@ -571,6 +571,22 @@ __noinline int judge_privileged(struct scope_entry *scope, __u8 reason,
 }
 
 /*
+ * Judges a primitive no hook can refuse (a denial kills the caller). The
+ * event's family is the socket's (AF_PACKET, AF_NETLINK), 0 for a TUN
+ * device.
+ */
+static __always_inline void judge_unrefusable(struct scope_entry *scope,
+					      __u8 reason)
+{
+	if (reason == REASON_PACKET_SOCKET)
+		judge_privileged(scope, reason, AF_PACKET, 0, true);
+	else if (reason == REASON_NETFILTER)
+		judge_privileged(scope, reason, AF_NETLINK, NETLINK_NETFILTER, true);
+	else
+		judge_privileged(scope, reason, 0, 0, true);
+}
+
+/*
  * Packet sockets, netfilter netlink sockets and TUN attach, which no
  * cgroup hook sees (lib/privileged.h). Every syscall of the machine
  * passes here: the number is tested first, the scope after.
@@ -589,16 +605,41 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (reason == REASON_NONE)
 		return 0;
 	scope = current_scope();
+	if (scope)
+		judge_unrefusable(scope, reason);
+	return 0;
+}
+
+/*
+ * io_uring's IORING_OP_SOCKET (Linux 5.19+) makes a socket without the
+ * socket() syscall. The request is prepared (its arguments read from the
+ * submission) before this tracepoint and issued after it, so the
+ * submitter is killed before it can use the socket. Submissions of an
+ * SQPOLL ring come from the ring's thread, which is part of the process.
+ */
+SEC("raw_tp/io_uring_submit_req")
+int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
+{
+	struct scope_entry *scope;
+	struct io_socket *sock;
+	__u8 reason;
+
+	if (!bpf_core_type_exists(struct io_socket) ||
+	    !bpf_core_enum_value_exists(enum io_uring_op, IORING_OP_SOCKET))
+		return 0;
+	if (BPF_CORE_READ(req, opcode) !=
+	    bpf_core_enum_value(enum io_uring_op, IORING_OP_SOCKET))
+		return 0;
+	scope = current_scope();
 	if (!scope)
 		return 0;
-	/* the event's family is the socket's (AF_PACKET, AF_NETLINK), 0 for
-	 * a TUN device */
-	if (reason == REASON_PACKET_SOCKET)
-		judge_privileged(scope, reason, AF_PACKET, 0, true);
-	else if (reason == REASON_NETFILTER)
-		judge_privileged(scope, reason, AF_NETLINK, NETLINK_NETFILTER, true);
-	else
-		judge_privileged(scope, reason, 0, 0, true);
+	/* the request's command data opens struct io_kiocb */
+	sock = (struct io_socket *)req;
+	reason = privileged_socket(BPF_CORE_READ(sock, domain),
+				   BPF_CORE_READ(sock, type),
+				   BPF_CORE_READ(sock, protocol));
+	if (reason != REASON_NONE)
+		judge_unrefusable(scope, reason);
 	return 0;
 }
 

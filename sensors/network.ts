@@ -124,7 +124,8 @@ export class NetworkSensor extends Sensor {
 
   /**
    * Attaches every cgroup program (multi-attach links), the listen raw
-   * tracepoint and the sys_enter one that catches privileged primitives. `cgroupPath` defaults to the cgroup2 mount, read from
+   * tracepoint, and the sys_enter and io_uring ones that catch privileged
+   * primitives. `cgroupPath` defaults to the cgroup2 mount, read from
    * /proc/mounts. On failure, what was attached is detached by close().
    */
   attach(cgroupPath: string = cgroup2Mount()): void {
@@ -142,6 +143,22 @@ export class NetworkSensor extends Sensor {
       closeFd(fd);
     }
     this.attachBySection(["inet_sock_set_state", "sys_enter"]);
+    this.#attachIoUring();
+  }
+
+  /**
+   * The io_uring socket check: its tracepoint is absent where the kernel
+   * has no io_uring (or names it otherwise, before Linux 5.19), and
+   * there is no IORING_OP_SOCKET to catch either.
+   */
+  #attachIoUring(): void {
+    let link;
+    try {
+      link = this.object.program("io_uring_submit_req").attach();
+    } catch {
+      return;
+    }
+    this.adopt(link);
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * Privileged network primitives on the real kernel: raw inet sockets
  * (raw UDP, IP_HDRINCL, a TCP SYN carrying data), an AF_PACKET frame, a
- * packet written to a TUN device, the netfilter netlink socket and an
- * AF_PACKET socket opened through the i386 ABI (`int $0x80`).
+ * packet written to a TUN device, the netfilter netlink socket, and an
+ * AF_PACKET socket opened through the i386 ABI (`int $0x80`) or io_uring.
  *
  * Each attack runs in scope inside a namespace the test makes ("a"), aimed
  * at a second one ("b") across a veth pair, where a packet sniffer outside
@@ -173,20 +173,25 @@ kernelTest(
   },
 );
 
+/** Builds tests/helpers/NAME.c into dir: its path, or why it could not. */
+async function buildHelper(
+  dir: string,
+  name: string,
+): Promise<{ path: string } | { error: string }> {
+  const path = `${dir}/${name}`;
+  const source = new URL(`./helpers/${name}.c`, import.meta.url).pathname;
+  const error = await clang(["-O2", "-o", path, source]);
+  return error ? { error } : { path };
+}
+
 kernelTest(
   "block mode: an AF_PACKET socket through int $0x80 kills the caller",
   async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const int80 = `${dir}/int80`;
-      const error = await clang([
-        "-O2",
-        "-o",
-        int80,
-        new URL("./helpers/int80.c", import.meta.url).pathname,
-      ]);
-      if (error) {
-        console.log(`skipping int $0x80: ${error}`);
+      const int80 = await buildHelper(dir, "int80");
+      if ("error" in int80) {
+        console.log(`skipping int $0x80: ${int80.error}`);
         return;
       }
       await withPair({ mode: "block" }, async (h, pair) => {
@@ -195,10 +200,35 @@ kernelTest(
             h,
             pair,
             `int80 ${mode}`,
-            (mark) => [int80, mode, "rfa0", mark],
+            (mark) => [int80.path, mode, "rfa0", mark],
           );
           assertKilled(outcome, "packet_socket");
         }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "block mode: an AF_PACKET socket from io_uring kills the submitter",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const uring = await buildHelper(dir, "uring_socket");
+      if ("error" in uring) {
+        console.log(`skipping io_uring: ${uring.error}`);
+        return;
+      }
+      await withPair({ mode: "block" }, async (h, pair) => {
+        const command = (mark: string) => [uring.path, "rfa0", mark];
+        const outcome = await attack(h, pair, "io_uring socket", command);
+        if (outcome.result.lines[0] === "unsupported") {
+          console.log("skipping io_uring: IORING_OP_SOCKET is unavailable");
+          return;
+        }
+        assertKilled(outcome, "packet_socket");
       });
     } finally {
       await Deno.remove(dir, { recursive: true });

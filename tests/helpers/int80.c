@@ -1,27 +1,23 @@
 /*
  * int80 MODE INTERFACE MARKER: a 64-bit process that opens an AF_PACKET
  * socket through the i386 syscall ABI (`int $0x80`), where the syscall
- * numbers differ from x86-64's, then sends a broadcast frame carrying
- * MARKER on INTERFACE with the ordinary 64-bit sendto(). MODE is `socket`
- * (i386 socket, 359) or `socketcall` (i386 socketcall, 102, SYS_SOCKET,
- * its arguments an array in user memory below 4 GiB). Prints "ok" or
- * "errno N". Only ever run inside a network namespace a test made.
+ * numbers differ from x86-64's, then sends a frame with it (send_frame.h).
+ * MODE is `socket` (i386 socket, 359) or `socketcall` (i386 socketcall,
+ * 102, SYS_SOCKET, its arguments an array in user memory below 4 GiB).
+ * Only ever run inside a network namespace a test made.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <errno.h>
-#include <linux/if_packet.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <unistd.h>
+
+#include "send_frame.h"
 
 #define I386_SOCKETCALL 102
 #define I386_SOCKET 359
 #define SYS_SOCKET 1
-#define ETH_P_ALL 0x0003
 
 static long int80(long nr, long a, long b, long c)
 {
@@ -37,9 +33,6 @@ static long int80(long nr, long a, long b, long c)
 
 int main(int argc, char **argv)
 {
-	unsigned char frame[128];
-	struct sockaddr_ll to = { .sll_family = AF_PACKET };
-	size_t size;
 	long fd;
 
 	if (argc != 4) {
@@ -64,23 +57,5 @@ int main(int argc, char **argv)
 		printf("errno %ld\n", -fd);
 		return 0;
 	}
-	memset(frame, 0xff, 6);
-	memcpy(frame + 6, "\x02\0\0\0\0\x02", 6);
-	/* IEEE 802 local experimental ethertype: no stack takes it */
-	frame[12] = 0x88;
-	frame[13] = 0xb5;
-	size = strlen(argv[3]);
-	if (size > sizeof(frame) - 14)
-		size = sizeof(frame) - 14;
-	memcpy(frame + 14, argv[3], size);
-	to.sll_ifindex = if_nametoindex(argv[2]);
-	to.sll_halen = 6;
-	memset(to.sll_addr, 0xff, 6);
-	if (sendto(fd, frame, 14 + size, 0, (struct sockaddr *)&to,
-		   sizeof(to)) < 0) {
-		printf("errno %d\n", errno);
-		return 0;
-	}
-	printf("ok\n");
-	return 0;
+	return send_frame(fd, argv[2], argv[3]);
 }
