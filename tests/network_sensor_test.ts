@@ -329,25 +329,23 @@ kernelTest(
   "raw ICMP is held at egress: dropped when denied, passed when allowed",
   async () => {
     // raw sockets themselves are refused unless the policy allows them
-    await withSensors(
-      { mode: "block", allowPrivileged: ["raw"] },
-      async (h) => {
-        const denied = await h.probe("icmp", "127.0.0.2");
-        assert.ok(
-          denied.lines[0] === EPERM || denied.lines[0] === "noreply",
-          JSON.stringify(denied),
-        );
-        const event = only(h.events(denied.pid), "send");
-        assert.equal(event.protocol, "icmp");
-        assert.equal(event.daddr, "127.0.0.2");
-        assert.equal(event.verdict, "deny");
+    const rawAllowed = { mode: "block", allowPrivileged: ["raw"] } as const;
+    await withSensors(rawAllowed, async (h) => {
+      const denied = await h.probe("icmp", "127.0.0.2");
+      assert.ok(
+        denied.lines[0] === EPERM || denied.lines[0] === "noreply",
+        JSON.stringify(denied),
+      );
+      const event = only(h.events(denied.pid), "send");
+      assert.equal(event.protocol, "icmp");
+      assert.equal(event.daddr, "127.0.0.2");
+      assert.equal(event.verdict, "deny");
 
-        h.network.setPolicy({ v4: [rule([127, 0, 0, 2], 32)], v6: [] });
-        const ok = await h.probe("icmp", "127.0.0.2");
-        assert.deepEqual(ok.lines, ["ok"], ok.stderr);
-        assert.equal(only(h.events(ok.pid), "send").verdict, "allow");
-      },
-    );
+      h.network.setPolicy({ v4: [rule([127, 0, 0, 2], 32)], v6: [] });
+      const ok = await h.probe("icmp", "127.0.0.2");
+      assert.deepEqual(ok.lines, ["ok"], ok.stderr);
+      assert.equal(only(h.events(ok.pid), "send").verdict, "allow");
+    });
   },
 );
 
