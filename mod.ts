@@ -64,6 +64,8 @@ export type {
   NetworkAction,
   NetworkPolicy,
   Policy,
+  PrivilegedPolicy,
+  PrivilegedPrimitive,
   ProcessPolicy,
   ResolverSpec,
 } from "./policy/schema.ts";

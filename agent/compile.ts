@@ -14,7 +14,7 @@ import type {
 import { FileRules } from "./file_policy.ts";
 import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
 import type { ExecDenyRule, ProcessSensor } from "../sensors/process.ts";
-import { networkPolicyMaps } from "./network_policy.ts";
+import { networkPolicyMaps, privilegedAllowed } from "./network_policy.ts";
 import { execDenyRules } from "./process_policy.ts";
 
 /** A policy and the sensors' maps made from it. */
@@ -80,6 +80,7 @@ export function applyPolicy(
     action: policy.network.action,
     allowLoopback: policy.network.loopback === "allow",
     dnsQueries: policy.network.dns.queries,
+    allowPrivileged: privilegedAllowed(policy.network),
   });
   // Forbidden programs: killed at exec in block mode, reported in audit.
   sensors.process.setExecDeny(

@@ -1,14 +1,19 @@
 /**
  * Turns a policy's network section into what sensor.network holds: the
- * allow ranges per family, the resolvers and the allowed domains.
+ * allow ranges per family, the resolvers, the allowed domains and the
+ * privileged primitives allowed.
  *
  * @module
  */
 
 import { parseAddress } from "../policy/address.ts";
 import { compileAllowList, DNS_PORT } from "../policy/network.ts";
-import type { NetworkPolicy } from "../policy/schema.ts";
-import type { NetworkPolicyMaps, Resolver } from "../sensors/network.ts";
+import { type NetworkPolicy, PRIVILEGED_PRIMITIVES } from "../policy/schema.ts";
+import type {
+  NetworkPolicyMaps,
+  NetworkPrivileged,
+  Resolver,
+} from "../sensors/network.ts";
 
 /**
  * The nameservers of a resolv.conf text: what `resolvers: [system]` means.
@@ -57,4 +62,14 @@ export function networkPolicyMaps(
     ]),
   );
   return { v4, v6, resolvers: [...unique.values()], domains };
+}
+
+/**
+ * The privileged primitives `network.privileged` allows, as the sensor's
+ * config names them (`NetworkSettings.allowPrivileged`).
+ */
+export function privilegedAllowed(policy: NetworkPolicy): NetworkPrivileged[] {
+  return PRIVILEGED_PRIMITIVES.filter((name) =>
+    policy.privileged[name] === "allow"
+  );
 }

@@ -15,6 +15,8 @@ enum network_event_kind {
 	NETWORK_DNS = 3,
 	NETWORK_LISTEN = 4,
 	NETWORK_BIND = 5,
+	/* a privileged primitive: raw or packet socket, netfilter, TUN */
+	NETWORK_SOCKET = 6,
 };
 BTF_KEEP_ENUM(network_event_kind);
 
@@ -43,6 +45,14 @@ enum network_reason {
 	REASON_NOT_ENFORCED = 10,
 	/* a DNS query for a name the allow-list does not cover */
 	REASON_DNS_QUERY_NOT_ALLOWED = 11,
+	/* socket(AF_INET or AF_INET6, SOCK_RAW, ...) */
+	REASON_RAW_SOCKET = 12,
+	/* socket(AF_PACKET, ...), or the obsolete SOCK_PACKET type */
+	REASON_PACKET_SOCKET = 13,
+	/* socket(AF_NETLINK, ..., NETLINK_NETFILTER): nftables, iptables-nft */
+	REASON_NETFILTER = 14,
+	/* ioctl(TUNSETIFF): a TUN or TAP device attached */
+	REASON_TUN = 15,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -70,7 +80,7 @@ BTF_KEEP_ENUM(network_event_flag);
 struct network_event {
 	struct event_header header;	/* header.kind: enum network_event_kind */
 	__u8 protocol;		/* IPPROTO_* */
-	__u8 family;		/* 4 or 6 */
+	__u8 family;		/* 4 or 6; kind socket: AF_PACKET, AF_NETLINK, 0 (TUN) */
 	__u8 verdict;		/* enum network_verdict */
 	__u8 reason;		/* enum network_reason */
 	__u16 dport;		/* host order; 0 when the protocol has none */
@@ -104,6 +114,15 @@ enum network_dns_queries {
 };
 BTF_KEEP_ENUM(network_dns_queries);
 
+/* network_config.privileged: the primitives the policy allows */
+enum network_privileged {
+	PRIVILEGED_RAW = 1,
+	PRIVILEGED_PACKET = 2,
+	PRIVILEGED_TUN = 4,
+	PRIVILEGED_NETFILTER = 8,
+};
+BTF_KEEP_ENUM(network_privileged);
+
 struct network_config {
 	__u32 mode;		/* enum network_mode */
 	__u32 action;		/* enum network_action, in block mode */
@@ -112,7 +131,7 @@ struct network_config {
 	__u32 dns_min_ttl;	/* seconds an answer admits its address at least */
 	__u32 dns_max_ttl;	/* ... and at most */
 	__u32 dns_queries;	/* enum network_dns_queries */
-	__u32 pad;
+	__u32 privileged;	/* enum network_privileged bits */
 	/*
 	 * The network namespace (its cookie) whose resolvers' answers are
 	 * trusted: the agent's own. 0 stands for the initial namespace.

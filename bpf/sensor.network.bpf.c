@@ -14,6 +14,11 @@
  * addresses they carry for allowed names; the first payload to such an
  * address must then name an allowed domain.
  *
+ * Privileged primitives are refused to policed processes unless the
+ * policy allows them: raw inet sockets at cgroup/sock_create (EPERM);
+ * packet sockets, netfilter netlink sockets and TUN attach at
+ * raw_tp/sys_enter, by killing the caller (lib/privileged.h).
+ *
  * This file holds the hooks and their decisions. The formats they read
  * are parsed in lib/packet.h (IP, TCP, UDP), lib/dns.h (DNS messages) and
  * lib/tls_http.h (TLS ClientHello, HTTP Host).
@@ -31,6 +36,7 @@
 #include "lib/dns.h"
 #include "lib/dns_query.h"
 #include "lib/tls_http.h"
+#include "lib/privileged.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -524,7 +530,141 @@ int bind6(struct bpf_sock_addr *ctx)
 	return bind_hook(ctx, 6);
 }
 
-/* Every socket a monitored process creates gets its owner at birth. */
+/* ---- privileged primitives: raw and packet sockets, netfilter, TUN ---- */
+
+/* The network.privileged bit that allows what reason names. */
+static __always_inline __u32 privileged_bit(__u8 reason)
+{
+	switch (reason) {
+	case REASON_RAW_SOCKET:
+		return PRIVILEGED_RAW;
+	case REASON_PACKET_SOCKET:
+		return PRIVILEGED_PACKET;
+	case REASON_NETFILTER:
+		return PRIVILEGED_NETFILTER;
+	default:
+		return PRIVILEGED_TUN;
+	}
+}
+
+/*
+ * Judges a privileged primitive the current process asks for (reason)
+ * and reports it; returns the verdict. With must_kill, the call is one no
+ * hook can refuse, so a denial kills the caller whatever network.action
+ * says. Global, so the verifier checks it once.
+ */
+__noinline int judge_privileged(struct scope_entry *scope, __u8 reason,
+				__u8 family, __u8 protocol, bool must_kill)
+{
+	struct network_config *cfg = get_config();
+	struct addr16 none = {};
+	struct network_event *event;
+	__u8 verdict;
+	bool killed = false;
+
+	if (!scope)
+		return VERDICT_ALLOW;
+	/* the config is an array map: it is there once the sensor is */
+	if (!cfg)
+		return VERDICT_DENY;
+	if (cfg->privileged & privileged_bit(reason))
+		verdict = VERDICT_ALLOW;
+	else
+		verdict = verdict_of(cfg, scope->flags, &reason);
+	if (verdict == VERDICT_DENY)
+		killed = must_kill ? bpf_send_signal(SIGKILL) == 0 :
+				     maybe_kill(cfg, verdict);
+	event = reserve_event();
+	if (!event)
+		return verdict;
+	fill_header(&event->header, EVENT_TYPE_NETWORK, NETWORK_SOCKET);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, family, protocol, &none, 0, &none, 0);
+	event->verdict = verdict;
+	event->reason = reason;
+	submit_event(event);
+	return verdict;
+}
+
+/*
+ * Judges a primitive no hook can refuse (a denial kills the caller). The
+ * event's family is the socket's (AF_PACKET, AF_NETLINK), 0 for a TUN
+ * device.
+ */
+static __always_inline void judge_unrefusable(struct scope_entry *scope,
+					      __u8 reason)
+{
+	if (reason == REASON_PACKET_SOCKET)
+		judge_privileged(scope, reason, AF_PACKET, 0, true);
+	else if (reason == REASON_NETFILTER)
+		judge_privileged(scope, reason, AF_NETLINK, NETLINK_NETFILTER, true);
+	else
+		judge_privileged(scope, reason, 0, 0, true);
+}
+
+/*
+ * Packet sockets, netfilter netlink sockets and TUN attach, which no
+ * cgroup hook sees (lib/privileged.h). Every syscall of the machine
+ * passes here: the number is tested first, the scope after.
+ */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	bool compat = false;
+	int call = privileged_call(id, &compat);
+	struct scope_entry *scope;
+	__u8 reason;
+
+	if (call == PRIV_CALL_NONE)
+		return 0;
+	reason = privileged_syscall(regs, call, compat);
+	if (reason == REASON_NONE)
+		return 0;
+	scope = current_scope();
+	if (scope)
+		judge_unrefusable(scope, reason);
+	return 0;
+}
+
+/*
+ * io_uring's IORING_OP_SOCKET (Linux 5.19+) makes a socket without the
+ * socket() syscall. The request is prepared (its arguments read from the
+ * submission) before this tracepoint and issued after it, so the
+ * submitter is killed before it can use the socket. Submissions of an
+ * SQPOLL ring come from the ring's thread, which is part of the process.
+ */
+SEC("raw_tp/io_uring_submit_req")
+int BPF_PROG(io_uring_submit_req, struct io_kiocb *req)
+{
+	struct scope_entry *scope;
+	struct io_socket *sock;
+	__u8 reason;
+
+	if (!bpf_core_type_exists(struct io_socket) ||
+	    !bpf_core_enum_value_exists(enum io_uring_op, IORING_OP_SOCKET))
+		return 0;
+	if (BPF_CORE_READ(req, opcode) !=
+	    bpf_core_enum_value(enum io_uring_op, IORING_OP_SOCKET))
+		return 0;
+	scope = current_scope();
+	if (!scope)
+		return 0;
+	/* the request's command data opens struct io_kiocb */
+	sock = (struct io_socket *)req;
+	reason = privileged_socket(BPF_CORE_READ(sock, domain),
+				   BPF_CORE_READ(sock, type),
+				   BPF_CORE_READ(sock, protocol));
+	if (reason != REASON_NONE)
+		judge_unrefusable(scope, reason);
+	return 0;
+}
+
+/*
+ * Every socket a monitored process creates gets its owner at birth. A
+ * raw inet socket is a privileged primitive: it writes any header
+ * (IP_HDRINCL) and is the socket legacy iptables talks through.
+ */
 SEC("cgroup/sock_create")
 int sock_create(struct bpf_sock *ctx)
 {
@@ -533,6 +673,11 @@ int sock_create(struct bpf_sock *ctx)
 
 	if (!scope)
 		return 1;
+	if (ctx->type == SOCK_RAW &&
+	    judge_privileged(scope, REASON_RAW_SOCKET,
+			     ctx->family == AF_INET6 ? 6 : 4, ctx->protocol,
+			     false) == VERDICT_DENY)
+		return 0;
 	owner = bpf_sk_storage_get(&owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (owner)
 		SET_OWNER(owner, ctx, scope);

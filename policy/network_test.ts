@@ -11,7 +11,12 @@ import {
   parseAllowRule,
   parseResolver,
 } from "./network.ts";
-import type { AllowRule, DomainRule, NetworkPolicy } from "./schema.ts";
+import {
+  type AllowRule,
+  DENY_PRIVILEGED,
+  type DomainRule,
+  type NetworkPolicy,
+} from "./schema.ts";
 import { formatAddress } from "../sensors/address.ts";
 
 function v6(text: string): Uint8Array {
@@ -41,6 +46,7 @@ function compile(...texts: string[]): CompiledAllowList {
     dns: { resolvers: [{ kind: "system" }], queries: "allowed-only" },
     action: "deny",
     loopback: "allow",
+    privileged: DENY_PRIVILEGED,
   };
   return compileAllowList(policy);
 }
@@ -475,6 +481,7 @@ Deno.test("compileAllowList() leaves loopback out when the policy denies it", ()
     dns: { resolvers: [], queries: "allowed-only" },
     action: "deny",
     loopback: "deny",
+    privileged: DENY_PRIVILEGED,
   });
   assert.deepEqual(compiled.v4, [{
     prefixLength: 32,

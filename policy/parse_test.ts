@@ -33,6 +33,7 @@ network:
     resolvers: [system, 1.1.1.1, "[2606:4700:4700::1111]:5353"]
   action: kill
   loopback: deny
+  privileged: { raw: allow, tun: allow, netfilter: deny }
 `;
 
 Deno.test("parsePolicy() reads a policy that sets every field", () => {
@@ -111,6 +112,12 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
       },
       action: "kill",
       loopback: "deny",
+      privileged: {
+        raw: "allow",
+        packet: "deny",
+        tun: "allow",
+        netfilter: "deny",
+      },
     },
     source: { file: FILE },
   };
@@ -131,6 +138,12 @@ Deno.test("parsePolicy() fills in every default for a bare version", () => {
       dns: { resolvers: [{ kind: "system" }], queries: "allowed-only" },
       action: "deny",
       loopback: "allow",
+      privileged: {
+        raw: "deny",
+        packet: "deny",
+        tun: "deny",
+        netfilter: "deny",
+      },
     },
     source: { file: FILE },
   });
@@ -252,7 +265,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\nnetwork:\n  allow: []\n  deny: []\n",
-    '4:3: unknown key "deny" in "network" (expected one of: allow, dns, action, loopback)',
+    '4:3: unknown key "deny" in "network" (expected one of: allow, dns, action, loopback, privileged)',
   );
   rejects(
     "version: 1\nnetwork:\n  dns:\n    servers: [system]\n",

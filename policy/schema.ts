@@ -76,7 +76,37 @@ export interface NetworkPolicy {
    * default: CI jobs talk to local services all the time.
    */
   loopback: "allow" | "deny";
+  /**
+   * The privileged network primitives monitored processes may use, each
+   * `deny` unless the policy allows it: a network test suite may need raw
+   * sockets, a VPN step TUN.
+   */
+  privileged: PrivilegedPolicy;
 }
+
+/** A privileged network primitive `network.privileged` names. */
+export type PrivilegedPrimitive = "raw" | "packet" | "tun" | "netfilter";
+
+/** Every privileged primitive, in the order the policy documents them. */
+export const PRIVILEGED_PRIMITIVES: readonly PrivilegedPrimitive[] = Object
+  .freeze(["raw", "packet", "tun", "netfilter"]);
+
+/**
+ * `network.privileged`: `raw` inet sockets (any IP header, IP_HDRINCL,
+ * legacy iptables), `packet` sockets (AF_PACKET: any frame), `tun` (a
+ * TUN/TAP device attached) and `netfilter` (the nftables/iptables-nft
+ * netlink socket). Denied ones fail (raw) or kill the caller (the rest)
+ * in block mode, and are reported as `audit` in audit mode.
+ */
+export type PrivilegedPolicy = Record<PrivilegedPrimitive, "allow" | "deny">;
+
+/** `network.privileged` when the policy leaves it out: every one denied. */
+export const DENY_PRIVILEGED: Readonly<PrivilegedPolicy> = Object.freeze({
+  raw: "deny",
+  packet: "deny",
+  tun: "deny",
+  netfilter: "deny",
+});
 
 /** `deny` fails the connect(); `kill` also kills the process. */
 export type NetworkAction = "deny" | "kill";

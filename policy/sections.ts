@@ -17,9 +17,12 @@ import {
 import {
   type AllowRule,
   DEFAULT_PROCESSES,
+  DENY_PRIVILEGED,
   type FilesPolicy,
   type NetworkAction,
   type NetworkPolicy,
+  PRIVILEGED_PRIMITIVES,
+  type PrivilegedPolicy,
   type ProcessPolicy,
   type ResolverSpec,
   TASK_COMM_LEN,
@@ -44,7 +47,7 @@ const PROCESS_DENY_MAX = 1024;
 const FILES_PATTERNS_MAX = 4096;
 const PROCESS_KEYS = ["deny", "action"];
 const SCOPE_KEYS = ["processes"];
-const NETWORK_KEYS = ["allow", "dns", "action", "loopback"];
+const NETWORK_KEYS = ["allow", "dns", "action", "loopback", "privileged"];
 const DNS_KEYS = ["resolvers", "queries"];
 const DNS_QUERIES: readonly NetworkPolicy["dns"]["queries"][] = [
   "allowed-only",
@@ -101,7 +104,31 @@ export function networkPolicy(
       "network.loopback",
       ["allow", "deny"] as const,
     ) ?? "allow",
+    privileged: privileged(ctx, fields?.get("privileged")),
   };
+}
+
+/** `network.privileged`: each primitive `allow` or `deny` (the default). */
+function privileged(
+  ctx: Context,
+  field: Field | undefined,
+): PrivilegedPolicy {
+  const fields = section(
+    ctx,
+    field,
+    "network.privileged",
+    PRIVILEGED_PRIMITIVES,
+  );
+  const policy = {} as PrivilegedPolicy;
+  for (const name of PRIVILEGED_PRIMITIVES) {
+    policy[name] = choice(
+      ctx,
+      fields?.get(name),
+      `network.privileged.${name}`,
+      ["deny", "allow"] as const,
+    ) ?? "deny";
+  }
+  return policy;
 }
 
 function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
@@ -119,6 +146,7 @@ function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
       dns: { resolvers: [], queries: "any" },
       action: "deny",
       loopback: "allow",
+      privileged: DENY_PRIVILEGED,
     });
   } catch (error) {
     if (!(error instanceof AllowListError)) throw error;

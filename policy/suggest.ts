@@ -8,6 +8,7 @@
  */
 
 import { endpoint } from "./endpoint.ts";
+import { PRIVILEGED_PRIMITIVES, type PrivilegedPrimitive } from "./schema.ts";
 
 /** One destination the audited run used, with how the agent judged it. */
 export interface UsedDestination {
@@ -33,6 +34,8 @@ export interface AuditedRun {
   scopeRoots: readonly string[];
   /** Resolvers queried that the audited policy did not allow, as endpoints. */
   resolvers: readonly string[];
+  /** Privileged primitives the run used (not those it was refused). */
+  privileged?: readonly PrivilegedPrimitive[];
 }
 
 const LOOPBACK = /^(127\.|::1$)/;
@@ -121,6 +124,17 @@ export function suggestPolicy(run: AuditedRun): string {
   );
   out.push("  action: deny");
   out.push(`  loopback: ${loopbackWholesale ? "allow" : "deny"}`);
+  const privileged = PRIVILEGED_PRIMITIVES.filter((name) =>
+    run.privileged?.includes(name)
+  );
+  if (privileged.length) {
+    out.push(
+      "  # The run used these privileged primitives; each lets a process",
+      "  # send what the allow-list never judges. Keep only what it needs.",
+      "  privileged:",
+      ...privileged.map((name) => `    ${name}: allow`),
+    );
+  }
   return out.join("\n") + "\n";
 }
 

@@ -28,6 +28,7 @@ import type {
 } from "./types.ts";
 import { ReportTree, type TreeNode } from "./tree.ts";
 import { RefusedQueries } from "./dns.ts";
+import { describePrimitive, PrivilegedList } from "./privileged.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -64,6 +65,7 @@ export class ReportBuilder {
   readonly #egress = new Map<string, EgressEntry>();
   readonly #refusedQueries = new RefusedQueries();
   readonly #killed: KilledEntry[] = [];
+  readonly #privileged = new PrivilegedList(MAX_LIST);
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
@@ -113,6 +115,7 @@ export class ReportBuilder {
       },
       egress: egress.slice(0, MAX_EGRESS),
       ...(dnsRefused.length ? { dnsRefused } : {}),
+      privileged: this.#privileged.entries(),
       killed: this.#killed,
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
@@ -170,6 +173,10 @@ export class ReportBuilder {
       if (this.#refusedQueries.add(event, process, step)) return;
     }
     if (event.kind === "listen" || event.kind === "bind") return;
+    if (event.kind === "socket") {
+      this.#socket(event, node);
+      return;
+    }
     let domain: string | undefined;
     if (event.kind === "dns") domain = event.query;
     else if (event.reason !== "resolver") {
@@ -223,6 +230,22 @@ export class ReportBuilder {
         destination: `${domain ? `${domain} ` : ""}${
           endpoint(event.daddr, event.dport)
         }`,
+        time: event.time,
+      });
+    }
+  }
+
+  /** A privileged primitive asked for: listed apart from egress. */
+  #socket(event: AnyEvent & { type: "network_event" }, node: TreeNode): void {
+    const process = event.exe ?? node.path ?? event.comm;
+    const step = event.step?.name;
+    this.#privileged.add(event, process, step);
+    if (event.killed && this.#killed.length < MAX_LIST) {
+      this.#killed.push({
+        pid: event.pid,
+        process,
+        step,
+        destination: describePrimitive(event),
         time: event.time,
       });
     }

@@ -76,6 +76,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     "",
     ...egress(report),
     ...dnsRefused(report),
+    ...privileged(report),
     ...killed(report),
     ...tampered(report),
     ...otherChanges(report),
@@ -152,6 +153,26 @@ function dnsRefused(report: Report): string[] {
       ? ["", `… and ${report.dnsRefusedOmitted} more not listed.`]
       : []),
   ]);
+}
+
+function privileged(report: Report): string[] {
+  if (!report.privileged.length) return [];
+  return section(
+    "Privileged network primitives",
+    table(
+      ["verdict", "primitive", "process", "step", "count"],
+      report.privileged.map((entry) => [
+        `${VERDICT_TEXT[entry.verdict] ?? cell(entry.verdict)}${
+          entry.killed ? " (killed)" : ""
+        }`,
+        cell(entry.primitive),
+        code(cell(entry.process)),
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["count"],
+    ),
+  );
 }
 
 function killed(report: Report): string[] {

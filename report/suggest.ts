@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { PrivilegedPrimitive } from "../policy/schema.ts";
 import { suggestPolicy as suggestFromRun } from "../policy/suggest.ts";
 import type { Report } from "./types.ts";
 
@@ -15,5 +16,23 @@ export function suggestPolicy(report: Report): string {
     destinations: report.egress,
     scopeRoots: report.scopeRoots,
     resolvers: report.resolversNotAllowed,
+    privileged: privilegedUsed(report),
   });
+}
+
+/** The sensor's reason for each primitive, by its `network.privileged` name. */
+const PRIMITIVES: readonly [PrivilegedPrimitive, string][] = [
+  ["raw", "raw_socket"],
+  ["packet", "packet_socket"],
+  ["tun", "tun"],
+  ["netfilter", "netfilter"],
+];
+
+/** The privileged primitives the run used: allowed, or audited. */
+function privilegedUsed(report: Report): PrivilegedPrimitive[] {
+  return PRIMITIVES.filter(([, reason]) =>
+    report.privileged.some((entry) =>
+      entry.reason === reason && entry.verdict !== "deny"
+    )
+  ).map(([name]) => name);
 }

@@ -63,6 +63,28 @@ export interface DnsRefusedEntry {
   count: number;
 }
 
+/**
+ * A privileged network primitive monitored processes asked for (raw or
+ * packet socket, netfilter socket, TUN/TAP attach), aggregated.
+ */
+export interface PrivilegedEntry {
+  /** What was asked for, e.g. `raw socket (udp)`, `packet socket`. */
+  primitive: string;
+  /** The executable (or comm). */
+  process: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** `allow`, `audit` (would block) or `deny`. */
+  verdict: string;
+  /** The sensor's reason: `raw_socket`, `packet_socket`, `netfilter`,
+   * `tun`, or `exempt_root`. */
+  reason: string;
+  /** A process was killed for it. */
+  killed?: boolean;
+  /** Events aggregated into this entry. */
+  count: number;
+}
+
 /** A process killed by the agent. */
 export interface KilledEntry {
   /** The process killed. */
@@ -71,7 +93,8 @@ export interface KilledEntry {
   process: string;
   /** The CI step's name, when known. */
   step?: string;
-  /** Where it tried to connect: the name, when known, and the endpoint. */
+  /** Where it tried to connect (the name, when known, and the endpoint),
+   * or the privileged primitive it asked for. */
   destination: string;
   /** The event's time, as the event gives it. */
   time: string;
@@ -162,6 +185,8 @@ export interface Report {
   /** DNS queries refused for their name (present when there are any);
    * these are not in `egress`, whose destinations they did not reach. */
   dnsRefused?: DnsRefusedEntry[];
+  /** Privileged network primitives asked for: denied first. */
+  privileged: PrivilegedEntry[];
   /** Processes killed, in order. */
   killed: KilledEntry[];
   /** Files tampered with, and protected paths written. */

@@ -43,6 +43,7 @@ export type {
   AllowPrefix,
   DnsAdmission,
   NetworkPolicyMaps,
+  NetworkPrivileged,
   NetworkSettings,
   Resolver,
 } from "./network_maps.ts";
@@ -120,6 +121,7 @@ export class NetworkSensor extends Sensor {
     dnsMaxTtl: 86400,
     dnsQueries: "allowed-only",
     resolverNetns: ownNetns(),
+    allowPrivileged: [],
   };
   #generation = 0;
   #policy: NetworkPolicyMaps = { v4: [], v6: [], resolvers: [], domains: [] };
@@ -136,8 +138,9 @@ export class NetworkSensor extends Sensor {
   }
 
   /**
-   * Attaches every cgroup program (multi-attach links) and the listen
-   * raw tracepoint. `cgroupPath` defaults to the cgroup2 mount, read from
+   * Attaches every cgroup program (multi-attach links), the listen raw
+   * tracepoint, and the sys_enter and io_uring ones that catch privileged
+   * primitives. `cgroupPath` defaults to the cgroup2 mount, read from
    * /proc/mounts. On failure, what was attached is detached by close().
    */
   attach(cgroupPath: string = cgroup2Mount()): void {
@@ -154,12 +157,29 @@ export class NetworkSensor extends Sensor {
     } finally {
       closeFd(fd);
     }
-    this.attachBySection(["inet_sock_set_state"]);
+    this.attachBySection(["inet_sock_set_state", "sys_enter"]);
+    this.#attachIoUring();
   }
 
   /**
-   * Sets mode, action, loopback, DNS TTL bounds, which names may be asked
-   * and where the trusted resolvers live (takes effect at once).
+   * The io_uring socket check: its tracepoint is absent where the kernel
+   * has no io_uring (or names it otherwise, before Linux 5.19), and
+   * there is no IORING_OP_SOCKET to catch either.
+   */
+  #attachIoUring(): void {
+    let link;
+    try {
+      link = this.object.program("io_uring_submit_req").attach();
+    } catch {
+      return;
+    }
+    this.adopt(link);
+  }
+
+  /**
+   * Sets mode, action, loopback, DNS TTL bounds, which names may be asked,
+   * where the trusted resolvers live and the privileged primitives allowed
+   * (takes effect at once).
    */
   configure(settings: Partial<NetworkSettings>): void {
     this.#settings = { ...this.#settings, ...settings };

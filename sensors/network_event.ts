@@ -41,6 +41,7 @@ export const NetworkKind = {
   dns: 3,
   listen: 4,
   bind: 5,
+  socket: 6,
 } as const;
 
 /** What a network_event says happened. */
@@ -66,6 +67,10 @@ export const NetworkReason = {
   port_not_allowed: 9,
   not_enforced: 10,
   dns_query_not_allowed: 11,
+  raw_socket: 12,
+  packet_socket: 13,
+  netfilter: 14,
+  tun: 15,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */
@@ -110,7 +115,8 @@ export interface NetworkEvent extends BaseEvent {
   type: "network_event";
   /** What the process did. */
   kind: NetworkKind;
-  /** "tcp", "udp", "icmp", "icmpv6", ..., or the IP protocol number as text. */
+  /** "tcp", "udp", "icmp", "icmpv6", ..., or the IP protocol number as
+   * text; kind socket: also "packet", "netlink" (netfilter) or "tun". */
   protocol: string;
   /** 4 or 6; an IPv4-mapped IPv6 peer (::ffff:a.b.c.d) is reported as 4. */
   family: 4 | 6;
@@ -126,7 +132,8 @@ export interface NetworkEvent extends BaseEvent {
   verdict: NetworkVerdict;
   /** Why: allowed_by_rule, loopback, resolver, allowed_by_dns, exempt_root,
    * not_in_allow_list, port_not_allowed, dns_resolver_not_allowed,
-   * dns_query_not_allowed, sni_not_allowed, not_enforced (listen, bind). */
+   * dns_query_not_allowed, sni_not_allowed, not_enforced (listen, bind);
+   * socket: raw_socket, packet_socket, netfilter, tun (or exempt_root). */
   reason: string;
   /** dns: the name asked; sni_not_allowed: the TLS server name. */
   query?: string;
@@ -161,6 +168,21 @@ export function decodeDnsName(bytes: Uint8Array): string {
 
 const F = NETWORK_EVENT.fields;
 
+/** Address families of the non-inet primitives a socket event reports. */
+const AF_NETLINK = 16, AF_PACKET = 17;
+
+/**
+ * What a socket event's primitive speaks: the IP protocol of a raw inet
+ * socket, "packet" for an AF_PACKET socket, "netlink" for a netfilter
+ * netlink socket and "tun" for a TUN/TAP attach (family 0).
+ */
+function socketProtocol(family: number, protocol: number): string {
+  if (family === AF_PACKET) return "packet";
+  if (family === AF_NETLINK) return "netlink";
+  if (family === 0) return "tun";
+  return PROTOCOLS[protocol] ?? String(protocol);
+}
+
 /** Decodes one sensor.network record. */
 export function decodeNetworkEvent(
   view: DataView,
@@ -190,7 +212,9 @@ export function decodeNetworkEvent(
   );
   const sport = view.getUint16(offset + F.sport, true);
   const flags = headerFlags(view, offset);
-  event.protocol = PROTOCOLS[protocolNumber] ?? String(protocolNumber);
+  event.protocol = kind === "socket"
+    ? socketProtocol(view.getUint8(offset + F.family), protocolNumber)
+    : PROTOCOLS[protocolNumber] ?? String(protocolNumber);
   event.family = family;
   event.daddr = formatAddress(family, daddr);
   event.dport = view.getUint16(offset + F.dport, true);

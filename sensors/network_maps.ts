@@ -29,7 +29,7 @@ export const NETWORK_CONFIG = struct("network_config", 40, {
   dns_min_ttl: [16, "u32"],
   dns_max_ttl: [20, "u32"],
   dns_queries: [24, "u32"],
-  pad: [28, "u32"],
+  privileged: [28, "u32"],
   resolver_netns: [32, "u64"],
 });
 
@@ -99,6 +99,23 @@ export const NetworkAction = { deny: 0, kill: 1 } as const;
 
 /** `enum network_dns_queries`: network_config.dns_queries. */
 export const NetworkDnsQueries = { allowedOnly: 0, any: 1 } as const;
+
+/**
+ * `enum network_privileged`: the bits of network_config.privileged, each
+ * a primitive policed processes may use.
+ */
+export const NetworkPrivileged = {
+  raw: 1,
+  packet: 2,
+  tun: 4,
+  netfilter: 8,
+} as const;
+
+/**
+ * A privileged network primitive: `raw` inet sockets, `packet` sockets,
+ * `tun` (TUN/TAP attach) and `netfilter` (nftables/iptables-nft netlink).
+ */
+export type NetworkPrivileged = keyof typeof NetworkPrivileged;
 
 /** How many ports one allow entry lists (`ALLOW_MAX_PORTS`). */
 export const ALLOW_MAX_PORTS: number = arrayLength(ALLOW_PORTS, "ports");
@@ -173,6 +190,12 @@ export interface NetworkSettings {
    * loader's own namespace.
    */
   resolverNetns?: bigint;
+  /**
+   * The privileged primitives monitored processes may use; the others are
+   * refused in block mode (raw sockets fail with EPERM, the rest kill the
+   * caller) and reported as `audit` in audit mode. Default none.
+   */
+  allowPrivileged?: readonly NetworkPrivileged[];
 }
 
 /** An address admitted by a DNS answer. */
@@ -200,7 +223,10 @@ export function networkConfig(
     dns_queries: settings.dnsQueries === "any"
       ? NetworkDnsQueries.any
       : NetworkDnsQueries.allowedOnly,
-    pad: 0,
+    privileged: settings.allowPrivileged.reduce(
+      (bits, name) => bits | NetworkPrivileged[name],
+      0,
+    ),
     resolver_netns: settings.resolverNetns,
   };
 }

@@ -37,6 +37,7 @@ import {
   NetworkAction,
   NetworkDnsQueries,
   NetworkMode,
+  NetworkPrivileged,
   RESOLVER_KEY,
 } from "../sensors/network_maps.ts";
 import {
@@ -120,6 +121,7 @@ const ENUMS: [
   [NetworkMode, "network_mode", "NETWORK_MODE_", ["network"]],
   [NetworkAction, "network_action", "NETWORK_ACTION_", ["network"]],
   [NetworkDnsQueries, "network_dns_queries", "DNS_QUERIES_", ["network"]],
+  [NetworkPrivileged, "network_privileged", "PRIVILEGED_", ["network"]],
   [FileSystemKind, "file_system_event_kind", "FS_", ["file-system"]],
   [FileSystemFlag, "file_system_event_flag", "FS_FLAG_", ["file-system"]],
   [FileClass, "file_system_class", "FS_CLASS_", ["file-system"]],

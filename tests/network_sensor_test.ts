@@ -324,7 +324,9 @@ kernelTest(
 kernelTest(
   "raw ICMP is held at egress: dropped when denied, passed when allowed",
   async () => {
-    await withSensors({ mode: "block" }, async (h) => {
+    // raw sockets themselves are refused unless the policy allows them
+    const rawAllowed = { mode: "block", allowPrivileged: ["raw"] } as const;
+    await withSensors(rawAllowed, async (h) => {
       const denied = await h.probe("icmp", "127.0.0.2");
       assert.ok(
         denied.lines[0] === EPERM || denied.lines[0] === "noreply",

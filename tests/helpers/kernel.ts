@@ -104,17 +104,22 @@ export async function buildExecBurst(
     ["-O2", "-static", "-nostdlib", "-o", program, `${ROOT}bench/exit0.c`],
   ];
   for (const args of builds) {
-    try {
-      const output = await new Deno.Command("clang", { args }).output();
-      if (!output.success) {
-        const stderr = new TextDecoder().decode(output.stderr).trim();
-        return { error: `clang ${args.at(-1)}: ${stderr.split("\n")[0]}` };
-      }
-    } catch (error) {
-      return { error: `clang: ${(error as Error).message}` };
-    }
+    const error = await clang(args);
+    if (error) return { error };
   }
   return { driver, program };
+}
+
+/** Runs clang with `args` (the source last): why it failed, or undefined. */
+export async function clang(args: string[]): Promise<string | undefined> {
+  try {
+    const output = await new Deno.Command("clang", { args }).output();
+    if (output.success) return undefined;
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    return `clang ${args.at(-1)}: ${stderr.split("\n")[0]}`;
+  } catch (error) {
+    return `clang: ${(error as Error).message}`;
+  }
 }
 
 /** Runs `ringfence ARGS` as a subprocess and collects its output. */

@@ -363,6 +363,145 @@ def sink(host, port, log):
                     out.write(f"bytes {len(data)}\n")
 
 
+# ---- privileged primitives: only ever run inside a test namespace ----
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def ipv4_header(source, destination, protocol, payload_size):
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_size, 0x4242,
+                         0, 64, protocol, 0, socket.inet_aton(source),
+                         socket.inet_aton(destination))
+    return header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+
+
+def udp_segment(source, destination, port, payload):
+    size = 8 + len(payload)
+    pseudo = socket.inet_aton(source) + socket.inet_aton(destination) + \
+        struct.pack("!BBH", 0, socket.IPPROTO_UDP, size)
+    header = struct.pack("!HHHH", 40000, int(port), size, 0)
+    return struct.pack("!HHHH", 40000, int(port), size,
+                       checksum(pseudo + header + payload)) + payload
+
+
+def tcp_syn(source, destination, port, payload):
+    header = struct.pack("!HHIIBBHHH", 40001, int(port), 1, 0, 5 << 4, 0x02,
+                         65535, 0, 0)
+    pseudo = socket.inet_aton(source) + socket.inet_aton(destination) + \
+        struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header) + len(payload))
+    csum = checksum(pseudo + header + payload)
+    return header[:16] + struct.pack("!H", csum) + header[18:] + payload
+
+
+def raw_udp(source, host, port, marker):
+    """A UDP datagram built by hand on a raw IPPROTO_UDP socket."""
+    def send():
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                           socket.IPPROTO_UDP) as s:
+            s.sendto(udp_segment(source, host, port, marker.encode()),
+                     (host, 0))
+    result(send)
+
+
+def hdrincl(source, host, port, marker):
+    """IP_HDRINCL: the whole IPv4 header is ours, the source forged."""
+    def send():
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                           socket.IPPROTO_UDP) as s:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            segment = udp_segment(source, host, port, marker.encode())
+            s.sendto(ipv4_header(source, host, socket.IPPROTO_UDP,
+                                 len(segment)) + segment, (host, 0))
+    result(send)
+
+
+def raw_syn(source, host, port, marker):
+    """A TCP SYN carrying data, on a raw IPPROTO_TCP socket."""
+    def send():
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                           socket.IPPROTO_TCP) as s:
+            s.sendto(tcp_syn(source, host, port, marker.encode()), (host, 0))
+    result(send)
+
+
+def frame(source, host, port, marker):
+    """An Ethernet broadcast frame holding an IPv4/UDP datagram."""
+    segment = udp_segment(source, host, port, marker.encode())
+    return b"\xff" * 6 + b"\x02\0\0\0\0\x01" + b"\x08\x00" + \
+        ipv4_header(source, host, socket.IPPROTO_UDP, len(segment)) + segment
+
+
+def packet(interface, source, host, port, marker):
+    """An Ethernet frame written on an AF_PACKET socket."""
+    def send():
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+            s.bind((interface, 0))
+            s.send(frame(source, host, port, marker))
+    result(send)
+
+
+def tun(interface, source, host, port, marker):
+    """Attaches to TUN device `interface` (TUNSETIFF) and writes a packet
+    into the namespace's stack, to be forwarded."""
+    import fcntl
+
+    def send():
+        fd = os.open("/dev/net/tun", os.O_RDWR)
+        try:
+            # struct ifreq: the name, then IFF_TUN | IFF_NO_PI
+            request = struct.pack("16sH22x", interface.encode(), 0x0001 | 0x1000)
+            fcntl.ioctl(fd, 0x400454CA, request)
+            segment = udp_segment(source, host, port, marker.encode())
+            os.write(fd, ipv4_header(source, host, socket.IPPROTO_UDP,
+                                     len(segment)) + segment)
+        finally:
+            os.close(fd)
+    result(send)
+
+
+def netlink_netfilter():
+    """socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER), what nft opens."""
+    def open_it():
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12) as s:
+            s.bind((0, 0))
+    result(open_it)
+
+
+def icmp_dgram(host):
+    """An ICMP echo on an unprivileged ping socket (SOCK_DGRAM)."""
+    def send():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM,
+                           socket.IPPROTO_ICMP) as s:
+            s.sendto(struct.pack("!BBHHH", 8, 0, 0, 0, 1) + b"ping", (host, 0))
+    result(send)
+
+
+def sniff(interface, marker, seconds):
+    """Outside the scope: prints "ready", then "got" when a frame carrying
+    `marker` arrives on `interface` within `seconds`, else "nothing"."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                       socket.htons(0x0003)) as s:
+        s.bind((interface, 0))
+        s.settimeout(0.2)
+        print("ready", flush=True)
+        deadline = time.monotonic() + float(seconds)
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                continue
+            if marker.encode() in data:
+                print("got", flush=True)
+                return
+        print("nothing", flush=True)
+
+
 COMMANDS = {
     "dig": dig,
     "selfanswer": self_answer,
@@ -370,6 +509,14 @@ COMMANDS = {
     "sendtcp": send_tcp,
     "forge": forge,
     "sink": sink,
+    "rawudp": raw_udp,
+    "hdrincl": hdrincl,
+    "rawsyn": raw_syn,
+    "packet": packet,
+    "tun": tun,
+    "nfnetlink": netlink_netfilter,
+    "ping": icmp_dgram,
+    "sniff": sniff,
     "tls": tls,
     "http": http,
     "tcp": tcp,
