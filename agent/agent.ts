@@ -37,8 +37,12 @@ export type { FileEnforcement } from "./load.ts";
 
 /** How to start an {@linkcode Agent}. */
 export interface AgentOptions {
-  /** The policy in force. */
-  policy: Policy;
+  /**
+   * The policy in force. A promise lets the sensors load while the policy
+   * is still being read; when it rejects, the start fails with its error
+   * and nothing stays loaded.
+   */
+  policy: Policy | Promise<Policy>;
   /**
    * `ringfence run`: every process this agent spawns becomes a scope root
    * (watched and policed from its first instruction). Otherwise the roots
@@ -114,12 +118,13 @@ export class Agent {
 
   private constructor(
     options: AgentOptions,
+    policy: Policy,
     host: HostFacts,
     sensors: LoadedSensors,
     tree: ProcessTree,
     files: FileWatch | undefined,
   ) {
-    this.#policy = options.policy;
+    this.#policy = policy;
     this.#resolvConf = options.resolvConf;
     this.host = host;
     this.#sensors = sensors;
@@ -150,22 +155,35 @@ export class Agent {
    * lacks root, BTF or libbpf.
    * @throws {import("../sensors/libbpf.ts").BpfError} with the kernel's
    * reason when a program is refused; nothing stays attached then.
+   * @throws the policy's own error, first, when `options.policy` rejects or
+   * the kernel cannot hold the policy; nothing stays loaded then.
    */
   static async start(options: AgentOptions): Promise<Agent> {
-    const host = preflight();
-    const { policy } = options;
-    // Without a files section, sensor.file-system is not loaded: its
-    // sys_enter hook would cost every syscall of the machine for nothing.
-    const withFiles = !!policy.files;
-    // Compiled first: a policy the kernel cannot hold fails before any load.
-    const compiled = compilePolicy(policy, withFiles, options.resolvConf);
-    const cgroup = cgroup2Mount();
-    const sensors = await loadSensors({
-      sensorsDir: options.sensorsDir,
-      ringSize: options.ringSize,
-      files: withFiles,
-    });
+    // Compiled while the process and network sensors load, which need no
+    // policy: the kernel's verification is most of the start-up.
+    const compiling = Promise.resolve(options.policy).then((policy) =>
+      compilePolicy(policy, !!policy.files, options.resolvConf)
+    );
+    let host: HostFacts, cgroup: string, sensors: LoadedSensors;
     try {
+      host = preflight();
+      cgroup = cgroup2Mount();
+      sensors = await loadSensors({
+        sensorsDir: options.sensorsDir,
+        ringSize: options.ringSize,
+        // Without a files section, sensor.file-system is not loaded: its
+        // sys_enter hook would cost every syscall of the machine for
+        // nothing.
+        files: compiling.then(({ fileRules }) => !!fileRules),
+      });
+    } catch (error) {
+      // A policy that cannot be read or compiled is the first thing to fix.
+      await compiling;
+      throw error;
+    }
+    try {
+      const compiled = await compiling;
+      const { policy } = compiled;
       const { process, network, fileSystem } = sensors;
       applyPolicy(sensors, compiled);
       const files = fileSystem &&
@@ -181,7 +199,7 @@ export class Agent {
         options.spawner ? undefined : policy.scope.processes,
       );
       const tree = ProcessTree.fromProc(snapshot);
-      const agent = new Agent(options, host, sensors, tree, files);
+      const agent = new Agent(options, policy, host, sensors, tree, files);
       agent.#pump.start();
       return agent;
     } catch (error) {

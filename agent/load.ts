@@ -11,7 +11,7 @@ import { bootId } from "../sensors/boot.ts";
 import { FileSystemSensor } from "../sensors/file_system.ts";
 import { closeFd } from "../sensors/libc.ts";
 import { NetworkSensor } from "../sensors/network.ts";
-import { readSensorObject } from "../sensors/objects.ts";
+import { readSensorObject, type SensorName } from "../sensors/objects.ts";
 import { ProcessSensor } from "../sensors/process.ts";
 import { Sensor } from "../sensors/sensor.ts";
 import { bpfLsm } from "../sensors/system.ts";
@@ -47,36 +47,34 @@ export interface LoadOptions {
   sensorsDir?: string;
   /** Ring buffer size per sensor in bytes (a power of two). */
   ringSize?: number;
-  /** Whether sensor.file-system loads too. */
-  files: boolean;
+  /**
+   * Whether sensor.file-system loads too. A promise lets the process and
+   * network sensors load while it is being decided; when it rejects, the
+   * load fails with its error.
+   */
+  files: boolean | Promise<boolean>;
 }
 
 /**
  * Reads the sensor objects, then opens and loads them side by side; on
- * failure nothing stays loaded. When the kernel refuses sensor.file-system's
- * BPF LSM programs, it alone loads again without them.
+ * failure nothing stays loaded. The process and network sensors start
+ * loading at once, sensor.file-system once `files` says so: the kernel's
+ * verification of the others overlaps whatever decides it.
  */
 export async function loadSensors(
   options: LoadOptions,
 ): Promise<LoadedSensors> {
-  const { ringSize } = options;
-  const names = ["process", "network", ...options.files ? ["file-system"] : []];
-  // All settled, so that a missing sensor is named in a fixed order.
-  const [processBytes, networkBytes, fileSystemBytes] = (
-    await Promise.allSettled(
-      names.map((name) => readSensorObject(name, options.sensorsDir)),
-    )
-  ).map((read) => {
-    if (read.status === "rejected") throw read.reason;
-    return read.value;
-  });
-  const plan = options.files ? fileEnforcementPlan() : undefined;
-  const loaded: Partial<LoadedSensors> = { enforcement: plan };
-  const process = loaded.process = new ProcessSensor(processBytes, {
-    ringSize,
-  });
+  const { ringSize, sensorsDir } = options;
+  const loaded: Partial<LoadedSensors> = {};
   let shared: Record<string, number> = {};
-  try {
+  const opened = (async () => {
+    const [processBytes, networkBytes] = await readObjects(
+      ["process", "network"],
+      sensorsDir,
+    );
+    const process = loaded.process = new ProcessSensor(processBytes, {
+      ringSize,
+    });
     // The scope maps exist before any sensor loads, so that all of them
     // can load side by side: verification is most of the start-up.
     shared = process.createSharedMaps();
@@ -84,26 +82,21 @@ export async function loadSensors(
       sharedMaps: shared,
       ringSize,
     });
-    const openFileSystem = (lsm: boolean) =>
-      loaded.fileSystem = new FileSystemSensor(fileSystemBytes, {
-        sharedMaps: shared,
-        ringSize,
-        lsm,
-      });
-    if (plan) openFileSystem(plan.method === "lsm");
-    const { fileSystem } = loaded;
-    const errors = await Sensor.loadEach(sensorList(loaded));
-    if (errors[0] || errors[1]) throw errors[0] ?? errors[1];
-    if (errors[2] && fileSystem?.lsm) {
-      loaded.enforcement = {
-        method: "signal",
-        reason: `the kernel refused the BPF LSM programs: ${errors[2].message}`,
-      };
-      rememberLsmRefusal(loaded.enforcement.reason);
-      fileSystem.close();
-      loaded.fileSystem = undefined; // closed: the catch below must not again
-      await Sensor.loadAll([openFileSystem(false)]);
-    } else if (errors[2]) throw errors[2];
+  })();
+  try {
+    // All settled before anything closes: an object stays open while a
+    // worker thread loads it.
+    const [files, processAndNetwork, fileSystem] = await Promise.allSettled([
+      options.files,
+      opened.then(() => Sensor.loadEach([loaded.process!, loaded.network!])),
+      Promise.all([options.files, opened]).then(([files]) =>
+        files ? loadFileSystem(loaded, shared, options) : undefined
+      ),
+    ]);
+    valueOf(files);
+    const [processError, networkError] = valueOf(processAndNetwork);
+    if (processError || networkError) throw processError ?? networkError;
+    valueOf(fileSystem);
     return loaded as LoadedSensors;
   } catch (error) {
     closeSensors(loaded);
@@ -112,6 +105,55 @@ export async function loadSensors(
     // The objects hold their own references to the scope maps.
     Object.values(shared).forEach(closeFd);
   }
+}
+
+/**
+ * Opens and loads sensor.file-system into `loaded`, sharing the scope maps.
+ * When the kernel refuses its BPF LSM programs, it loads again without them.
+ */
+async function loadFileSystem(
+  loaded: Partial<LoadedSensors>,
+  shared: Record<string, number>,
+  options: LoadOptions,
+): Promise<void> {
+  const [bytes] = await readObjects(["file-system"], options.sensorsDir);
+  const plan = loaded.enforcement = fileEnforcementPlan();
+  const open = (lsm: boolean) =>
+    loaded.fileSystem = new FileSystemSensor(bytes, {
+      sharedMaps: shared,
+      ringSize: options.ringSize,
+      lsm,
+    });
+  const fileSystem = open(plan.method === "lsm");
+  const [error] = await Sensor.loadEach([fileSystem]);
+  if (error && fileSystem.lsm) {
+    loaded.enforcement = {
+      method: "signal",
+      reason: `the kernel refused the BPF LSM programs: ${error.message}`,
+    };
+    rememberLsmRefusal(loaded.enforcement.reason);
+    fileSystem.close();
+    loaded.fileSystem = undefined; // closed: the caller must not again
+    await Sensor.loadAll([open(false)]);
+  } else if (error) throw error;
+}
+
+/** The ELF bytes of each sensor, or the first missing one's error. */
+async function readObjects(
+  names: SensorName[],
+  directory: string | undefined,
+): Promise<Uint8Array[]> {
+  // All settled, so that a missing sensor is named in a fixed order.
+  const reads = await Promise.allSettled(
+    names.map((name) => readSensorObject(name, directory)),
+  );
+  return reads.map(valueOf);
+}
+
+/** The value of a settled promise; its reason thrown when it rejected. */
+function valueOf<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }
 
 /** The sensors there are, the process sensor first. */

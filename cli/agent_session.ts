@@ -1,16 +1,16 @@
 /**
- * What `run` and `start` share around the agent: the policy parsed and the
- * outputs open before it starts, SIGHUP reloading the policy while it runs,
- * and at the end its report and the summary line.
+ * What `run` and `start` share around the agent: the policy read while it
+ * starts, the outputs opened once it has, SIGHUP reloading the policy while
+ * it runs, and at the end its report and the summary line.
  *
  * @module
  */
 
 import { Agent, type FileEnforcement } from "../agent/agent.ts";
 import { dropStartupPages } from "../agent/memory.ts";
-import { tamperLines } from "../report/tamper_lines.ts";
-import type { Report } from "../report/mod.ts";
+import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
+import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
 import { policyFrom } from "./policy_source.ts";
@@ -38,34 +38,31 @@ export class AgentSession {
   }
 
   /**
-   * Parses the policy, opens the outputs (exporters spool in `stateDir`),
-   * and starts the agent; `spawner` for `run`, whose command becomes the
-   * scope root.
+   * Starts the agent while its policy is read, then opens the outputs (the
+   * policy's exporters spool in `stateDir`); `spawner` for `run`, whose
+   * command becomes the scope root.
    */
   static async open(
     options: SessionOptions & { stateDir?: string },
     spawner: boolean,
   ): Promise<AgentSession> {
-    const policy = await policyFrom(options.policy);
-    const outputs = await Outputs.open(
-      policy,
-      options.output,
-      options.stateDir,
-    );
-    let agent: Agent;
+    const agent = await Agent.start({
+      policy: policyFrom(options.policy),
+      spawner,
+      sensorsDir: options.sensors,
+    });
+    let outputs: Outputs | undefined;
     try {
-      agent = await Agent.start({
-        policy,
-        spawner,
-        sensorsDir: options.sensors,
-      });
+      const opened = outputs = new Outputs(options.output);
+      // Subscribed before anything is awaited: the agent hands this
+      // listener the events of its start-up too.
+      agent.subscribe((event) => opened.write(event));
+      await opened.openExporters(agent.policy.exporters, options.stateDir);
     } catch (error) {
-      await outputs.close();
+      await agent.stop();
+      await outputs?.close();
       throw error;
     }
-    // Subscribed before anything is awaited: the agent hands this listener
-    // the events of its start-up too.
-    agent.subscribe((event) => outputs.write(event));
     // Armed: what only the start-up needed can leave the resident set.
     dropStartupPages();
     const { files, mode } = agent.policy;
@@ -86,23 +83,26 @@ export class AgentSession {
   }
 
   /**
-   * Stops the agent, closes the outputs, hands the report to `publish`,
-   * and prints the summary line (ending with `ending`) and what the agent
-   * saw of changes to protected files.
+   * Stops the agent, closes the outputs, hands the report and its markdown
+   * to `publish`, and prints the summary line (ending with `ending`) and
+   * what the agent saw of changes to protected files.
    */
   async finish(
     ending: string,
-    publish: (report: Report) => Promise<void>,
+    publish: (report: Report, markdown: string) => Promise<void>,
   ): Promise<void> {
     await this.close();
     const { agent, outputs } = this;
     const tamper = agent.tamperReport();
     const stats = agent.stats();
-    await publish(outputs.build({
+    const report = outputs.build({
       kernelDrops: stats.drops,
       scopeFull: stats.scopeFull,
       protectedChanges: tamper.protected,
-    }));
+    });
+    // Imported at the end: an agent arms without it.
+    const { renderMarkdown } = await import("../report/markdown.ts");
+    await publish(report, renderMarkdown(report));
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
     for (const line of tamperLines(tamper)) console.error(line);
   }

@@ -34,7 +34,6 @@ import { run, type RunOptions } from "./run.ts";
 import { start, type StartOptions } from "./start.ts";
 import { stateDir } from "./state.ts";
 import type { StopOptions } from "./stop.ts";
-import { validate } from "./validate.ts";
 
 /** A Stricli stream over a Deno file. */
 function writer(file: { writeSync(bytes: Uint8Array): number }) {
@@ -80,8 +79,8 @@ const USAGE_ERRORS: ApplicationText = {
 
 /** The ringfence command line: its commands, their flags and help. */
 export function cli(): Application<CliContext> {
-  // `stop`, `report` and `doctor` are imported when they run: an agent
-  // started with `run` or `start` never loads them.
+  // `stop`, `report`, `validate` and `doctor` are imported when they run:
+  // an agent started with `run` or `start` never loads them.
   const run_ = buildCommand<RunOptions, string[], CliContext>({
     func: action((options: RunOptions, ...command: string[]) =>
       run(command, options)
@@ -176,7 +175,9 @@ export function cli(): Application<CliContext> {
     docs: { brief: "the job report from a saved JSON-lines event file" },
   });
   const validate_ = buildCommand<Record<never, never>, [string], CliContext>({
-    func: action((_: Record<never, never>, file: string) => validate(file)),
+    func: action(async (_: Record<never, never>, file: string) =>
+      (await import("./validate.ts")).validate(file)
+    ),
     parameters: {
       positional: {
         kind: "tuple",

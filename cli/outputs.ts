@@ -7,15 +7,12 @@
  */
 
 import type { RingfenceEvent } from "../sensors/events.ts";
-import {
-  type Report,
-  ReportBuilder,
-  type ReportCounters,
-} from "../report/mod.ts";
-import { Fanout } from "../exporters/mod.ts";
+import { ReportBuilder } from "../report/build.ts";
+import type { Report, ReportCounters } from "../report/types.ts";
+import type { Fanout } from "../exporters/mod.ts";
 import type { Exporter } from "../exporters/exporter.ts";
 import { JsonLinesExporter } from "../exporters/jsonl.ts";
-import type { Policy } from "../policy/schema.ts";
+import type { ExporterConfig } from "../policy/schema.ts";
 import { log } from "./command.ts";
 import { stateDir } from "./state.ts";
 
@@ -24,51 +21,61 @@ export class Outputs implements Exporter {
   readonly name = "outputs";
   readonly report = new ReportBuilder();
   readonly #jsonl: JsonLinesExporter;
-  readonly #fanout: Fanout;
+  #fanout: Fanout | undefined;
+  /** What the exporters are owed until {@linkcode Outputs.openExporters} ends. */
+  #held: RingfenceEvent[] | undefined = [];
 
-  private constructor(jsonl: JsonLinesExporter, fanout: Fanout) {
-    this.#jsonl = jsonl;
-    this.#fanout = fanout;
+  /**
+   * Opens `--output`; the policy's exporters follow with
+   * {@linkcode Outputs.openExporters}, and get every event written until then.
+   */
+  constructor(output: string) {
+    this.#jsonl = new JsonLinesExporter(output);
   }
 
-  /** Opens `--output` and every exporter of the policy. */
-  static async open(
-    policy: Policy,
-    output: string,
+  /**
+   * Opens the exporters the policy names and hands them the events written
+   * so far. When one fails, those already open are closed and the error is
+   * thrown.
+   */
+  async openExporters(
+    configs: readonly ExporterConfig[] = [],
     dir: string = stateDir(),
-  ): Promise<Outputs> {
-    const jsonl = new JsonLinesExporter(output);
-    try {
-      const fanout = await Fanout.open(policy.exporters ?? [], {
+  ): Promise<void> {
+    if (configs.length) {
+      // Imported only for a policy with exporters: an agent without them
+      // never loads their modules.
+      const { Fanout } = await import("../exporters/mod.ts");
+      const fanout = await Fanout.open(configs, {
         spoolDir: `${dir}/spool`,
         log,
       });
-      return new Outputs(jsonl, fanout);
-    } catch (error) {
-      await jsonl.close();
-      throw error;
+      for (const event of this.#held ?? []) fanout.write(event);
+      this.#fanout = fanout;
     }
+    this.#held = undefined;
   }
 
   write(event: RingfenceEvent): void {
     this.#jsonl.write(event);
-    this.#fanout.write(event);
+    if (this.#fanout) this.#fanout.write(event);
+    else this.#held?.push(event);
     this.report.add(event);
   }
 
   async flush(): Promise<void> {
     await this.#jsonl.flush();
-    await this.#fanout.flush();
+    await this.#fanout?.flush();
   }
 
   async close(): Promise<void> {
     await this.#jsonl.close();
-    await this.#fanout.close();
+    await this.#fanout?.close();
   }
 
   /** Events exporters lost, by exporter. */
   dropped(): Record<string, number> {
-    return this.#fanout.dropped();
+    return this.#fanout?.dropped() ?? {};
   }
 
   /** Extra parts of the summary line: what exporters lost or kept. */
@@ -76,7 +83,7 @@ export class Outputs implements Exporter {
     const parts = Object.entries(this.dropped()).map(([name, count]) =>
       `${count} not exported (${name})`
     );
-    const spooled = this.#fanout.spooled();
+    const spooled = this.#fanout?.spooled();
     if (spooled) parts.push(`${spooled} spooled for later`);
     return parts;
   }

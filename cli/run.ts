@@ -5,10 +5,9 @@
  * @module
  */
 
-import { renderMarkdown } from "../report/mod.ts";
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
 import { Fatal } from "./command.ts";
-import { type PublishFlags, publishReport } from "./publish.ts";
+import type { PublishFlags } from "./publish.ts";
 
 /** The flags of `ringfence run`. */
 export type RunOptions = SessionOptions & PublishFlags;
@@ -58,7 +57,8 @@ export async function run(
   const code = status.signal ? 128 + signalNumber(status.signal) : status.code;
   await session.finish(
     `exit ${code}`,
-    (report) => publishReport(renderMarkdown(report), options),
+    async (_, markdown) =>
+      (await import("./publish.ts")).publishReport(markdown, options),
   );
   return code;
 }

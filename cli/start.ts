@@ -6,9 +6,7 @@
  * @module
  */
 
-import { renderMarkdown } from "../report/mod.ts";
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
-import { writeReport } from "./publish.ts";
 import { saveReport, stateDir, writePidFile } from "./state.ts";
 
 /** The flags of `ringfence start`. */
@@ -46,10 +44,11 @@ export async function start(options: StartOptions): Promise<number> {
   await stopped.promise;
   Deno.removeSignalListener("SIGTERM", stop);
   Deno.removeSignalListener("SIGINT", stop);
-  await session.finish("stopped", async (report) => {
-    await saveReport(dir, report);
+  await session.finish("stopped", async (report, markdown) => {
+    await saveReport(dir, report, markdown);
     if (options.report) {
-      await writeReport(options.report, renderMarkdown(report));
+      const { writeReport } = await import("./publish.ts");
+      await writeReport(options.report, markdown);
     }
   });
   return 0;

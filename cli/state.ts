@@ -6,7 +6,7 @@
  * @module
  */
 
-import { renderMarkdown, type Report } from "../report/mod.ts";
+import type { Report } from "../report/types.ts";
 
 const log = (message: string) => console.error(`ringfence: ${message}`);
 
@@ -43,14 +43,18 @@ export function writePidFile(dir: string): void {
 }
 
 /**
- * Saves the report (markdown and JSON) for `ringfence stop` to publish, and
- * removes the pid file: the agent is gone.
+ * Saves the report (its markdown and JSON) for `ringfence stop` to publish,
+ * and removes the pid file: the agent is gone.
  */
-export async function saveReport(dir: string, report: Report): Promise<void> {
+export async function saveReport(
+  dir: string,
+  report: Report,
+  markdown: string,
+): Promise<void> {
   const files = stateFiles(dir);
   try {
     await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(files.report, renderMarkdown(report));
+    await Deno.writeTextFile(files.report, markdown);
     await Deno.writeTextFile(files.json, JSON.stringify(report, null, 2));
   } catch (error) {
     log(`cannot save the report: ${(error as Error).message}`);

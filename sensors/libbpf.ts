@@ -201,6 +201,8 @@ export function takeLog(): string[] {
 }
 
 let offThread = 0;
+/** Settles when the log is back on, for {@linkcode withLog}. */
+let logBack: PromiseWithResolvers<void> | undefined;
 
 /**
  * Runs `work`, which calls libbpf on worker threads, with libbpf's log off:
@@ -213,8 +215,23 @@ export async function withoutLog<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } finally {
-    if (--offThread === 0) lib.libbpf_set_print(printHandler!.pointer);
+    if (--offThread === 0) {
+      lib.libbpf_set_print(printHandler!.pointer);
+      logBack?.resolve();
+      logBack = undefined;
+    }
   }
+}
+
+/**
+ * Runs `work`, which calls libbpf on the main thread, once no
+ * {@linkcode withoutLog} is running: its log (a verifier's reason) then
+ * reaches {@linkcode takeLog}.
+ */
+export async function withLog<T>(work: () => T): Promise<T> {
+  // Checked again after each wait: another load may have begun meanwhile.
+  while (offThread) await (logBack ??= Promise.withResolvers()).promise;
+  return work();
 }
 
 /**

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { BpfError } from "./libbpf.ts";
+import { BpfError, withLog } from "./libbpf.ts";
 import type { BpfObject } from "./bpf_object.ts";
 import { chooseCoreBtf } from "./core_btf_choice.ts";
 import { memoryFile } from "./libc.ts";
@@ -69,24 +69,29 @@ export async function loadSideBySide(
     objects.map((object) => object.loadOffThread()),
   );
   const errors: (BpfError | undefined)[] = objects.map(() => undefined);
-  for (const [index, object] of objects.entries()) {
-    if (loaded[index]) continue;
-    try {
-      // With the kernel's own BTF when the cut-down one was used, else as
-      // it was opened: on the main thread, for the kernel's reason (or a
-      // load that works the second time).
-      object.reopen(file ? {} : object.openOptions);
-      object.load();
-      if (file) {
-        result = {
-          coreBtf: "fallback",
-          reason: `${object.name} failed to load with the cut-down BTF`,
-        };
+  if (loaded.every(Boolean)) return { ...result, errors };
+  // Objects loading side by side elsewhere (another call) would keep the
+  // log off: their loads end first.
+  return await withLog(() => {
+    for (const [index, object] of objects.entries()) {
+      if (loaded[index]) continue;
+      try {
+        // With the kernel's own BTF when the cut-down one was used, else as
+        // it was opened: on the main thread, for the kernel's reason (or a
+        // load that works the second time).
+        object.reopen(file ? {} : object.openOptions);
+        object.load();
+        if (file) {
+          result = {
+            coreBtf: "fallback",
+            reason: `${object.name} failed to load with the cut-down BTF`,
+          };
+        }
+      } catch (error) {
+        if (!(error instanceof BpfError)) throw error;
+        errors[index] = error;
       }
-    } catch (error) {
-      if (!(error instanceof BpfError)) throw error;
-      errors[index] = error;
     }
-  }
-  return { ...result, errors };
+    return { ...result, errors };
+  });
 }

@@ -6,7 +6,12 @@ import {
   PolicyError,
   type RingfenceEvent,
 } from "../mod.ts";
-import { kernelTest, rootShell } from "./helpers/kernel.ts";
+import {
+  attachedPrograms,
+  kernelTest,
+  programsLeftSince,
+  rootShell,
+} from "./helpers/kernel.ts";
 
 kernelTest(
   "Agent.start() + subscribe() deliver a spawned command's events",
@@ -91,9 +96,9 @@ Deno.test("parsePolicy() from mod.ts throws PolicyError with the location", () =
   );
 });
 
-/** The link types of the BPF links this process holds, from fdinfo. */
-function heldLinkTypes(): string[] {
-  const types: string[] = [];
+/** The BPF objects (programs, maps, links) this process holds, by fd. */
+function heldBpfFds(): { fd: string; kind: string }[] {
+  const held: { fd: string; kind: string }[] = [];
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
     let target: string;
     try {
@@ -101,12 +106,44 @@ function heldLinkTypes(): string[] {
     } catch {
       continue; // the directory's own fd, closed meanwhile
     }
-    if (target !== "anon_inode:bpf_link") continue;
-    const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
-    types.push(info.match(/^link_type:\s+(\S+)/m)![1]);
+    const kind = target.match(/^anon_inode:(bpf[-_].*)$/)?.[1];
+    if (kind) held.push({ fd: entry.name, kind });
   }
-  return types.sort();
+  return held;
 }
+
+/** The link types of the BPF links this process holds, from fdinfo. */
+function heldLinkTypes(): string[] {
+  return heldBpfFds().filter(({ kind }) => kind === "bpf_link").map(
+    ({ fd }) => {
+      const info = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
+      return info.match(/^link_type:\s+(\S+)/m)![1];
+    },
+  ).sort();
+}
+
+kernelTest(
+  "a policy promise that rejects: start() rejects with its error and leaves nothing loaded",
+  async () => {
+    const before = await attachedPrograms();
+    const held = heldBpfFds().map(({ kind }) => kind).sort();
+    // At once, and once the sensors have had time to load.
+    for (const delay of [0, 200]) {
+      const error = new PolicyError("late.yaml", 2, 1, "unreadable");
+      await assert.rejects(
+        Agent.start({
+          policy: new Promise((_, reject) =>
+            setTimeout(() => reject(error), delay)
+          ),
+          spawner: true,
+        }),
+        (thrown) => thrown === error,
+      );
+      assert.deepEqual(heldBpfFds().map(({ kind }) => kind).sort(), held);
+    }
+    assert.deepEqual(await programsLeftSince(before), []);
+  },
+);
 
 kernelTest(
   "the sensors attach no perf-event link, whose detach waits for RCU grace periods at every stop",

@@ -192,7 +192,7 @@ interface GraphModule {
   dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
 }
 
-Deno.test("main.ts loads stop, report, doctor and the gRPC and OTLP exporters only when first needed", async () => {
+Deno.test("main.ts loads the YAML parser, the report's rendering, the exporters and the other commands only when first needed", async () => {
   const info = await run(DENO, ["info", "--json", `${ROOT}main.ts`]);
   assert.equal(info.code, 0, info.stderr);
   const modules = new Map<string, GraphModule>(
@@ -220,6 +220,25 @@ Deno.test("main.ts loads stop, report, doctor and the gRPC and OTLP exporters on
     "cli/stop.ts",
     "cli/report.ts",
     "cli/doctor.ts",
+    "cli/validate.ts",
+    "cli/publish.ts",
+    // The policy is parsed while the kernel verifies the sensors.
+    "policy/parse.ts",
+    "policy/yaml.ts",
+    "policy/document.ts",
+    "policy/sections.ts",
+    "policy/exporters.ts",
+    // Rendered at stop.
+    "report/mod.ts",
+    "report/markdown.ts",
+    "report/json.ts",
+    "report/suggest.ts",
+    "policy/suggest.ts",
+    // Opened only for a policy with exporters.
+    "exporters/mod.ts",
+    "exporters/webhook.ts",
+    "exporters/http.ts",
+    "exporters/queue.ts",
     "exporters/optional.ts",
     "exporters/grpc.ts",
     "exporters/otlp.ts",
