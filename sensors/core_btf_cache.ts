@@ -12,27 +12,35 @@ import { cacheDirectory } from "./environment.ts";
 import { type KernelBtf, readKernelBtf } from "./kernel_btf.ts";
 
 /**
- * SHA-256 of the objects, by the runtime's native digest: a byte loop in
- * TypeScript over the objects would run hot enough for V8 to start its
- * optimising compiler, whose code then stays in the agent's resident set.
+ * A 64-bit fingerprint of the objects (two multiplicative hash lanes over
+ * their 32-bit words), computed synchronously: an await here would let
+ * other main-thread work, such as the policy parser's import, run before
+ * the loads start, and the loads are the start's critical path. It names a
+ * cache file, not a trust decision: a cut that does not fit its objects
+ * fails their load, which is then retried with the kernel's own BTF.
  */
-async function fingerprint(objects: readonly Uint8Array[]): Promise<string> {
-  const lengths = new Uint32Array(objects.map((object) => object.length));
-  const all = new Uint8Array(
-    lengths.byteLength +
-      objects.reduce((sum, object) => sum + object.length, 0),
-  );
-  all.set(new Uint8Array(lengths.buffer));
-  let offset = lengths.byteLength;
+export function fingerprint(objects: readonly Uint8Array[]): string {
+  let a = 0x811c9dc5, b = 0x5bd1e995;
   for (const object of objects) {
-    all.set(object, offset);
-    offset += object.length;
+    a = Math.imul(a ^ object.length, 0x01000193);
+    b = Math.imul(b ^ object.length, 0x5bd1e995);
+    // Int32Array needs a 4-byte-aligned offset; a copy always has one.
+    const bytes = object.byteOffset % 4 ? object.slice() : object;
+    const words = new Int32Array(
+      bytes.buffer,
+      bytes.byteOffset,
+      bytes.length >> 2,
+    );
+    for (let i = 0; i < words.length; i++) {
+      a = Math.imul(a ^ words[i], 0x01000193);
+      b = Math.imul((b ^ words[i]) + (b << 5), 0x5bd1e995);
+    }
+    for (let i = bytes.length & ~3; i < bytes.length; i++) {
+      a = Math.imul(a ^ bytes[i], 0x01000193);
+    }
   }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return Array.from(
-    digest.subarray(0, 8),
-    (byte) => byte.toString(16).padStart(2, "0"),
-  ).join("");
+  const hex = (word: number) => (word >>> 0).toString(16).padStart(8, "0");
+  return hex(a) + hex(b);
 }
 
 /**
@@ -43,14 +51,14 @@ async function fingerprint(objects: readonly Uint8Array[]): Promise<string> {
  * file that does not load is no risk either, as a load that fails with the
  * cut-down BTF is retried with the kernel's own.
  */
-export async function cachedMinimalCoreBtf(
+export function cachedMinimalCoreBtf(
   objects: readonly Uint8Array[],
   kernelBtf: () => KernelBtf = readKernelBtf,
   directory: string = cacheDirectory(),
-): Promise<MinimalCoreBtf & { cached?: boolean }> {
+): MinimalCoreBtf & { cached?: boolean } {
   const boot = bootId();
   const file = boot &&
-    `${directory}/core-btf-${boot}-${await fingerprint(objects)}.btf`;
+    `${directory}/core-btf-${boot}-${fingerprint(objects)}.btf`;
   if (file) {
     try {
       const btf = Deno.readFileSync(file);

@@ -26,14 +26,14 @@ export interface CoreBtfChoice {
  * @param pathAtOpen an object was opened with a BTF path of its own, which
  * a load must not replace.
  */
-export async function chooseCoreBtf(
+export function chooseCoreBtf(
   objects: () => readonly Uint8Array[],
   given: Uint8Array | null | undefined,
   pathAtOpen: boolean,
-): Promise<CoreBtfChoice> {
+): CoreBtfChoice {
   if (pathAtOpen) return { reason: "a BTF path was given at open" };
   if (given !== undefined) return given ? { btf: given } : {};
   if (coreBtfFromKernel()) return { reason: "RINGFENCE_CORE_BTF=kernel" };
-  const minimal = await cachedMinimalCoreBtf(objects());
+  const minimal = cachedMinimalCoreBtf(objects());
   return minimal.btf ? { btf: minimal.btf } : { reason: minimal.reason };
 }

@@ -48,7 +48,7 @@ export async function loadSideBySide(
   objects: readonly BpfObject[],
   options: LoadAllOptions,
 ): Promise<LoadAllResult & { errors: (BpfError | undefined)[] }> {
-  const choice = await chooseCoreBtf(
+  const choice = chooseCoreBtf(
     () => objects.map((object) => object.elf),
     options.coreBtf,
     objects.some((object) => object.openOptions.btfCustomPath),
