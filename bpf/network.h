@@ -41,6 +41,11 @@ enum network_reason {
 	REASON_PORT_NOT_ALLOWED = 9,
 	/* listen and bind are reported, never judged */
 	REASON_NOT_ENFORCED = 10,
+	/* a packet leaves for another destination than connect or sendmsg
+	 * judged (rewritten by NAT, sent by a raw socket), one not allowed */
+	REASON_DESTINATION_CHANGED = 11,
+	/* UDP to an address only a domain rule admits, which names no UDP */
+	REASON_UDP_NOT_ALLOWED = 12,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -102,6 +107,13 @@ struct network_config {
 struct allow_ports {
 	__u16 count;
 	__u16 ports[ALLOW_MAX_PORTS];	/* host order */
+	/*
+	 * Of a domain rule: bit i allows UDP to ports[i] (bit 0: to any port
+	 * when count is 0). An address a name admits is for TCP unless its
+	 * rule names UDP, so that QUIC and other datagrams cannot go where
+	 * no server name is checked. Address rules ignore it.
+	 */
+	__u16 udp;
 };
 
 struct allow_key_v4 {

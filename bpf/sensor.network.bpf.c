@@ -6,15 +6,17 @@
  * connect4/6 and sendmsg4/6 see every TCP connect and UDP destination
  * (connected UDP through connect) in the context of the calling process,
  * so the decision and the EPERM happen before anything leaves the host.
- * Sockets those hooks never see (raw, ICMP) are held at cgroup_skb/egress,
- * by the owner recorded with the socket when it was created. DNS answers
+ * cgroup_skb/egress judges every packet again by the owner recorded with
+ * the socket and the destination it really leaves for (after NAT, from
+ * sockets those hooks never see: raw, ICMP). DNS answers
  * from trusted resolvers are read in cgroup_skb/ingress, before the socket
  * gets them, and admit the addresses they carry for allowed names; the
  * first payload to such an address must then name an allowed domain.
  *
  * This file holds the hooks and their decisions. The formats they read
  * are parsed in lib/packet.h (IP, TCP, UDP), lib/dns.h (DNS messages) and
- * lib/tls_http.h (TLS ClientHello, HTTP Host).
+ * lib/tls_http.h (TLS ClientHello, HTTP Host); lib/flow.h keeps what each
+ * socket's packets were judged for.
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -28,6 +30,7 @@
 #include "lib/packet.h"
 #include "lib/dns.h"
 #include "lib/tls_http.h"
+#include "lib/flow.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -157,6 +160,19 @@ static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 	return !a->w[0] && !a->w[1] && !a->w[2] && a->w[3] == bpf_htonl(1);
 }
 
+/* Where port is in allowed's list, or -1 (count 0 lists none). */
+static __always_inline int port_slot(const struct allow_ports *allowed,
+				     __u16 port)
+{
+	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
+		if (i >= allowed->count)
+			break;
+		if (allowed->ports[i] == port)
+			return i;
+	}
+	return -1;
+}
+
 /* Whether port is one of allowed's; a count of 0 allows any port. */
 static __always_inline bool port_listed(const struct allow_ports *allowed,
 					__u16 port)
@@ -168,6 +184,21 @@ static __always_inline bool port_listed(const struct allow_ports *allowed,
 			break;
 		if (allowed->ports[i] == port)
 			return true;
+	}
+	return false;
+}
+
+/* Whether a domain rule's ports allow UDP to port (struct allow_ports). */
+static __always_inline bool udp_listed(const struct allow_ports *allowed,
+				       __u16 port)
+{
+	if (allowed->count == 0)
+		return allowed->udp & 1;
+	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
+		if (i >= allowed->count)
+			break;
+		if (allowed->ports[i] == port)
+			return (allowed->udp >> i) & 1;
 	}
 	return false;
 }
@@ -241,8 +272,13 @@ __noinline int judge(struct network_config *cfg, __u8 family,
 	}
 	learned = lookup_dns(family, a);
 	if (learned && learned->expires_ns > bpf_ktime_get_boot_ns()) {
-		if (port_listed(&learned->ports, port))
-			return REASON_ALLOWED_BY_DNS;
+		if (port_listed(&learned->ports, port)) {
+			if (protocol != IPPROTO_UDP ||
+			    udp_listed(&learned->ports, port))
+				return REASON_ALLOWED_BY_DNS;
+			if (port != DNS_PORT)
+				return REASON_UDP_NOT_ALLOWED;
+		}
 		port_refused = true;
 	}
 	if (port == DNS_PORT &&
@@ -412,6 +448,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	struct scope_entry *scope = current_scope();
 	struct network_config *cfg;
 	struct network_event *event;
+	struct flow_state *flow;
 	__u16 dport, sport = 0;
 	__u8 protocol, reason, verdict;
 	bool killed;
@@ -429,6 +466,9 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	reason = judge(cfg, family, &daddr, dport, protocol);
 	verdict = verdict_of(cfg, scope->flags, &reason);
 	killed = maybe_kill(cfg, verdict);
+	flow = bpf_sk_storage_get(&flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (flow)
+		flow_record(flow, family, &daddr, dport, verdict, reason);
 
 	if (kind == NETWORK_SEND && !killed &&
 	    !first_report(bpf_get_socket_cookie(ctx), family, &daddr, dport, verdict))
@@ -613,16 +653,25 @@ __noinline int merge_ports(struct allow_ports *into,
 	if (!into || !from)
 		return 0;
 	if (into->count == 0 || from->count == 0) {
+		/* UDP to any port only from a side that allows it to any port;
+		 * UDP to some ports of the other side is given up (refused) */
+		into->udp = (into->count == 0 && (into->udp & 1)) ||
+			    (from->count == 0 && (from->udp & 1));
 		into->count = 0;
 		return 0;
 	}
 	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
 		__u16 count = into->count;
+		__u16 udp = (from->udp >> i) & 1;
+		int at;
 
 		if (i >= from->count)
 			break;
-		if (port_listed(into, from->ports[i]))
+		at = port_slot(into, from->ports[i]);
+		if (at >= 0) {
+			into->udp |= udp << MASKED(at, ALLOW_MAX_PORTS - 1);
 			continue;
+		}
 		/* more ports than a value holds: keep the newest set */
 		if (count >= ALLOW_MAX_PORTS) {
 			__builtin_memcpy(into, from, sizeof(*into));
@@ -630,6 +679,7 @@ __noinline int merge_ports(struct allow_ports *into,
 		}
 		into->count = count + 1;
 		into->ports[MASKED(count, ALLOW_MAX_PORTS - 1)] = from->ports[i];
+		into->udp |= udp << MASKED(count, ALLOW_MAX_PORTS - 1);
 	}
 	return 0;
 }
@@ -859,6 +909,53 @@ __noinline int check_sni(struct __sk_buff *skb, struct network_config *cfg,
 	return verdict;
 }
 
+/*
+ * The verdict on a TCP or UDP packet of a policed socket, by where it
+ * really goes: what connect or sendmsg judged when the destination is the
+ * same, else a fresh judgement (NAT rewrote it, or no hook saw the socket),
+ * kept in flow for the packets after it and reported once per socket and
+ * destination. flow is NULL when the socket has no storage: then every
+ * packet is judged.
+ */
+static __noinline int judge_flow(struct network_config *cfg,
+				 const struct packet *p,
+				 const struct sock_owner *owner,
+				 struct flow_state *flow, __u64 cookie)
+{
+	struct network_event *event;
+	__u8 reason, verdict;
+	bool killed = false;
+
+	if (!cfg || !p || !owner)
+		return VERDICT_DENY;
+	if (flow && flow_same_destination(flow, p->family, &p->daddr, p->dport))
+		return flow->verdict;
+	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
+	if (!reason_allows(reason) && flow && flow->verdict)
+		reason = REASON_DESTINATION_CHANGED;
+	verdict = verdict_of(cfg, owner->flags, &reason);
+	if (flow)
+		flow_record(flow, p->family, &p->daddr, p->dport, verdict, reason);
+	if (verdict == VERDICT_ALLOW)
+		return verdict;
+	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
+		killed = maybe_kill(cfg, verdict);
+	if (!killed && !first_report(cookie, p->family, &p->daddr, p->dport, verdict))
+		return verdict;
+	event = reserve_event();
+	if (!event)
+		return verdict;
+	fill_owner_header(event, NETWORK_SEND, owner);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
+		       &p->saddr, p->sport);
+	event->verdict = verdict;
+	event->reason = reason;
+	submit_event(event);
+	return verdict;
+}
+
 /* Whether a TCP segment carries data (not a bare SYN, ACK or FIN). */
 static __always_inline bool has_payload(struct __sk_buff *skb,
 					const struct packet *p)
@@ -876,11 +973,13 @@ static __always_inline bool to_resolver(struct network_config *cfg,
 }
 
 /*
- * The way out for sockets connect/sendmsg never see (raw, ICMP): judged
- * here by their owner. TCP and UDP are judged at connect/sendmsg; here
- * only their DNS queries are read (to report the names asked), and the
- * first payload of a TCP connection, whose server name check_sni() holds
- * to the allowed domains.
+ * The way out, after netfilter's OUTPUT chain: every packet of a policed
+ * socket is judged here by its owner and its real destination. Sockets
+ * connect/sendmsg never see (raw, ICMP) are judged per destination; TCP
+ * and UDP keep the verdict of connect/sendmsg while their packets go
+ * where those judged (judge_flow), and are judged again when they do not.
+ * DNS queries are read to report the names asked, and the first payload
+ * of a TCP connection is held to the allowed domains by check_sni().
  */
 SEC("cgroup_skb/egress")
 int egress(struct __sk_buff *skb)
@@ -890,6 +989,7 @@ int egress(struct __sk_buff *skb)
 	struct network_config *cfg;
 	struct sock_owner *owner;
 	struct network_event *event;
+	struct flow_state *flow;
 	__u8 reason, verdict;
 	bool killed = false;
 
@@ -905,6 +1005,14 @@ int egress(struct __sk_buff *skb)
 	if (!cfg || parse_packet(skb, &p) < 0)
 		return 1;
 	if (p.protocol == IPPROTO_TCP || p.protocol == IPPROTO_UDP) {
+		/* a listener's packets (SYN-ACK, RST) answer inbound
+		 * connections, which are not policed */
+		if (sk->state == BPF_TCP_LISTEN)
+			return 1;
+		flow = bpf_sk_storage_get(&flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (judge_flow(cfg, &p, owner, flow, bpf_get_socket_cookie(skb)) ==
+		    VERDICT_DENY)
+			return 0;
 		if (to_resolver(cfg, &p))
 			report_query(skb, cfg, &p, owner);
 		else if (p.protocol == IPPROTO_TCP &&

@@ -65,6 +65,8 @@ export const NetworkReason = {
   allowed_by_dns: 8,
   port_not_allowed: 9,
   not_enforced: 10,
+  destination_changed: 11,
+  udp_not_allowed: 12,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */

@@ -43,6 +43,21 @@ def udp(host, port, count="1"):
         result(send)
 
 
+def tcp_send(host, port, data="secret"):
+    """connect, send `data`, then wait a little: "ok", "timeout" or "errno N"."""
+    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        try:
+            s.connect((host, int(port)))
+            s.sendall(data.encode())
+            time.sleep(0.5)
+            print("ok", flush=True)
+        except socket.timeout:
+            print("timeout", flush=True)
+        except OSError as error:
+            print(f"errno {error.errno}", flush=True)
+
+
 def udp_connected(host, port):
     with socket.socket(family_of(host), socket.SOCK_DGRAM) as s:
         def send():
@@ -176,6 +191,17 @@ def dns_connect(server, server_port, name, port, transport="udp", qtype="1"):
             result(lambda: s.connect((address, int(port))))
 
 
+def dns_udp(server, server_port, name, port, count="3"):
+    """Our own DNS query, then UDP datagrams to the answer's first address."""
+    try:
+        address = query((server, int(server_port)), name)[0]
+    except (OSError, IndexError) as error:
+        print(f"query failed {error}", flush=True)
+        return
+    print(f"address {address}", flush=True)
+    udp(address, port, count)
+
+
 def dns_loop(server, server_port, count, suffix):
     """count × (resolve a fresh name, connect at once to what it says).
 
@@ -259,6 +285,7 @@ COMMANDS = {
     "tls": tls,
     "http": http,
     "tcp": tcp,
+    "tcpsend": tcp_send,
     "tfo": tcp_fastopen,
     "udp": udp,
     "udpconn": udp_connected,
@@ -266,6 +293,7 @@ COMMANDS = {
     "listen": listen,
     "resolve": resolve_connect,
     "dns": dns_connect,
+    "dnsudp": dns_udp,
     "dnsloop": dns_loop,
 }
 

@@ -1,0 +1,266 @@
+/**
+ * sensor.network judges every TCP and UDP packet where it leaves, by its
+ * real destination: a DNAT rule in the OUTPUT chain (made here by the
+ * unpoliced test, as by an actor before the job) gains a policed step
+ * nothing. The attacker listens in a network namespace the test creates,
+ * outside the scope; the tests assert that no byte reaches it.
+ */
+import assert from "node:assert/strict";
+import type { NetworkEvent } from "../sensors/network.ts";
+import { kernelTest } from "./helpers/kernel.ts";
+import {
+  DNS_SERVER,
+  NetHarness,
+  PROBE,
+  TestNetns,
+} from "./helpers/net_harness.ts";
+
+const LISTENER = new URL("./helpers/net_listener.py", import.meta.url)
+  .pathname;
+
+/** The attacker's address inside the namespace. */
+const ATTACKER = "127.0.0.66";
+
+/** The allowed resolver, as the policy names it. */
+const RESOLVER = {
+  family: 4 as const,
+  address: new Uint8Array([127, 0, 0, 53]),
+  port: 53,
+};
+
+/** A listener out of scope, with what it printed so far. */
+class Listener {
+  readonly #child: Deno.ChildProcess;
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #text = "";
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+  }
+
+  /** Starts net_listener.py in `netns` on `ports` and waits for "ready". */
+  static async start(
+    h: NetHarness,
+    netns: TestNetns,
+    ports: string[],
+  ): Promise<Listener> {
+    const listener = new Listener(
+      h.spawnOutside(netns.exec(["python3", LISTENER, ...ports])),
+    );
+    while (!listener.#text.includes("ready\n")) {
+      const { value, done } = await listener.#reader.read();
+      if (done) throw new Error("the listener exited");
+      listener.#text += value;
+    }
+    return listener;
+  }
+
+  /** Stops the listener: every line it printed after "ready". */
+  async receipts(): Promise<string[]> {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    this.#child.kill("SIGKILL");
+    for (;;) {
+      const { value, done } = await this.#reader.read();
+      if (done) break;
+      this.#text += value;
+    }
+    return this.#text.split("\n").filter((line) => line && line !== "ready");
+  }
+}
+
+/** Runs `nft` commands inside the namespace (never on the host). */
+async function nft(netns: TestNetns, script: string): Promise<void> {
+  const command = netns.exec(["nft", script]);
+  const output = await new Deno.Command(command[0], {
+    args: command.slice(1),
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`nft: ${new TextDecoder().decode(output.stderr)}`);
+  }
+}
+
+async function withSensors(
+  fn: (h: NetHarness, netns: TestNetns) => Promise<void>,
+): Promise<void> {
+  const h = await NetHarness.start({ mode: "block" });
+  try {
+    const netns = await TestNetns.create();
+    try {
+      await fn(h, netns);
+    } finally {
+      await netns.close();
+    }
+  } finally {
+    await h.close();
+  }
+}
+
+function refusals(events: NetworkEvent[]): NetworkEvent[] {
+  return events.filter((event) => event.verdict === "deny");
+}
+
+kernelTest(
+  "NAT: a DNAT rule to an attacker gains nothing, TCP, UDP and the resolver",
+  async () => {
+    await withSensors(async (h, netns) => {
+      h.network.setPolicy({
+        v4: [
+          {
+            prefixLength: 32,
+            address: new Uint8Array([127, 1, 0, 5]),
+            ports: [],
+          },
+          {
+            prefixLength: 32,
+            address: new Uint8Array([127, 1, 0, 7]),
+            ports: [],
+          },
+        ],
+        v6: [],
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true }],
+      });
+      await nft(
+        netns,
+        "add table ip rf; " +
+          "add chain ip rf out { type nat hook output priority -100; }; " +
+          `add rule ip rf out ip daddr 127.1.0.5 dnat to ${ATTACKER}; ` +
+          `add rule ip rf out ip daddr 127.0.0.53 dnat to ${ATTACKER}`,
+      );
+      const listener = await Listener.start(h, netns, [
+        "tcp:443",
+        "udp:443",
+        "tcp:53",
+        "udp:53",
+      ]);
+      const probe = (...args: string[]) =>
+        h.run(netns.exec(["python3", PROBE, ...args]));
+
+      // the control: an allowed address nobody rewrites is reached
+      const control = await probe("tcpsend", "127.1.0.7", "443");
+      assert.deepEqual(control.lines, ["ok"], control.stderr);
+
+      const tcp = await probe("tcpsend", "127.1.0.5", "443");
+      assert.notDeepEqual(tcp.lines, ["ok"], tcp.stderr);
+      const udp = await probe("udp", "127.1.0.5", "443", "3");
+      const dnsUdp = await probe(
+        "dns",
+        "127.0.0.53",
+        "53",
+        "n1.allowed.test",
+        "443",
+      );
+      const dnsTcp = await probe(
+        "dns",
+        "127.0.0.53",
+        "53",
+        "n2.allowed.test",
+        "443",
+        "tcp",
+      );
+      assert.match(dnsUdp.lines[0] ?? "", /^query /, dnsUdp.stderr);
+      assert.match(dnsTcp.lines[0] ?? "", /^query /, dnsTcp.stderr);
+
+      const receipts = await listener.receipts();
+      assert.deepEqual(
+        receipts.filter((line) =>
+          !line.includes(ATTACKER) &&
+          !line.startsWith("udp")
+        ),
+        ["tcp 127.1.0.7:443 6"],
+      );
+      assert.deepEqual(
+        receipts.filter((line) =>
+          line.includes(ATTACKER) ||
+          line.startsWith("udp")
+        ),
+        [],
+        "bytes reached the attacker",
+      );
+
+      for (
+        const [result, protocol, port] of [
+          [tcp, "tcp", 443],
+          [udp, "udp", 443],
+          [dnsUdp, "udp", 53],
+          [dnsTcp, "tcp", 53],
+        ] as const
+      ) {
+        const denied = refusals(h.events(result.pid));
+        assert.equal(denied.length, 1, JSON.stringify(h.events(result.pid)));
+        assert.equal(denied[0].reason, "destination_changed");
+        assert.equal(denied[0].daddr, ATTACKER);
+        assert.equal(denied[0].dport, port);
+        assert.equal(denied[0].protocol, protocol);
+      }
+    });
+  },
+);
+
+/** Starts the test DNS server on 127.0.0.53:53 in `netns`, out of scope. */
+async function startDns(h: NetHarness, netns: TestNetns): Promise<void> {
+  const server = h.spawnOutside(
+    netns.exec(["python3", DNS_SERVER, "127.0.0.53", "53"]),
+  );
+  assert.equal(await h.firstLine(server), "ready");
+}
+
+kernelTest(
+  "UDP to an address a name admitted is refused unless the rule names UDP",
+  async () => {
+    await withSensors(async (h, netns) => {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [
+          { name: "allowed.test", wildcard: true, port: 443 },
+          { name: "quic.allowed.test", wildcard: false, port: 443, udp: true },
+        ],
+      });
+      await startDns(h, netns);
+      const listener = await Listener.start(h, netns, ["udp:443"]);
+      const probe = (...args: string[]) =>
+        h.run(netns.exec(["python3", PROBE, ...args]));
+
+      // QUIC to a name allowed for TCP only
+      const quic = await probe(
+        "dnsudp",
+        "127.0.0.53",
+        "53",
+        "n3.allowed.test",
+        "443",
+      );
+      assert.deepEqual(
+        quic.lines,
+        ["address 127.1.0.3", "errno 1"],
+        quic.stderr,
+      );
+      const allowed = await probe(
+        "dnsudp",
+        "127.0.0.53",
+        "53",
+        "quic.allowed.test",
+        "443",
+      );
+      assert.deepEqual(
+        allowed.lines,
+        ["address 127.0.0.9", "ok"],
+        allowed.stderr,
+      );
+
+      assert.deepEqual(await listener.receipts(), [
+        "udp 443 1",
+        "udp 443 1",
+        "udp 443 1",
+      ]);
+      const denied = refusals(h.events(quic.pid));
+      assert.equal(denied.length, 1, JSON.stringify(h.events(quic.pid)));
+      assert.equal(denied[0].reason, "udp_not_allowed");
+      assert.equal(denied[0].protocol, "udp");
+      assert.equal(denied[0].daddr, "127.1.0.3");
+      assert.deepEqual(refusals(h.events(allowed.pid)), []);
+    });
+  },
+);
