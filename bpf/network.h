@@ -46,6 +46,10 @@ enum network_reason {
 	REASON_DESTINATION_CHANGED = 11,
 	/* UDP to an address only a domain rule admits, which names no UDP */
 	REASON_UDP_NOT_ALLOWED = 12,
+	/* the first bytes of a TCP flow to an address only a domain rule
+	 * admits name no server: no TLS SNI or HTTP Host, neither protocol,
+	 * or a body that cannot be framed */
+	REASON_NAME_NOT_VERIFIED = 13,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -150,8 +154,5 @@ struct sock_owner {
 	__u32 pid;
 	__u32 flags;		/* SCOPE_* of the owner, plus OWNER_* */
 };
-
-/* The first payload of a TCP socket passed the server name check. */
-#define OWNER_NAME_CHECKED 0x100
 
 #endif /* RINGFENCE_NETWORK_H */

@@ -31,6 +31,7 @@
 #include "lib/dns.h"
 #include "lib/tls_http.h"
 #include "lib/flow.h"
+#include "lib/stream.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -854,45 +855,66 @@ __noinline int report_query(struct __sk_buff *skb, struct network_config *cfg,
 /* ---- packets: the owner is in socket storage ---- */
 
 /*
- * The first payload to an address only DNS admitted must name an allowed
- * domain, in a TLS ClientHello's server_name or an HTTP request's Host
- * header: otherwise the address was reached under a name that was allowed
- * and is used for another (domain fronting). Destinations allowed by an
- * address rule are not held to names. Returns the verdict. Global, so
- * the verifier checks it once.
+ * Whether the dotted name at off (n bytes) of the stream scratch is an
+ * allowed domain for port; the name is left in dns scratch for a report.
  */
-__noinline int check_sni(struct __sk_buff *skb, struct network_config *cfg,
-			 const struct packet *p,
-			 const struct sock_owner *owner)
+static __always_inline bool name_allowed(struct stream_scratch *t,
+					 struct dns_scratch *s, __u32 off,
+					 __u32 n, __u16 port)
 {
-	struct dns_scratch *s = get_scratch();
-	struct network_event *event;
-	int offset;
-	__u8 reason, verdict;
-	bool killed = false;
-
-	if (!cfg || !p || !owner)
-		return VERDICT_ALLOW;
-	offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
-	if (!s || offset <= 0 || offset + 6 > skb->len)
-		return VERDICT_ALLOW;
-	if (judge(cfg, p->family, &p->daddr, p->dport, p->protocol) !=
-	    REASON_ALLOWED_BY_DNS)
-		return VERDICT_ALLOW;
-	if (read_sni(skb, offset, s) && read_http_host(skb, offset, s))
-		return VERDICT_ALLOW;
+	if (stream_name(t, s, off, n))
+		return false;
 	s->matched = 0;
 	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
-	if (s->matched && port_listed(&s->chain_ports[0], p->dport))
-		return VERDICT_ALLOW;
-	reason = REASON_SNI_NOT_ALLOWED;
+	return s->matched && port_listed(&s->chain_ports[0], port);
+}
+
+/*
+ * Whether an HTTP request target names a host (absolute form, RFC 9112
+ * §3.2.2, or authority form, §3.2.3) that is not allowed. Origin form
+ * ("/...") and "*" name none.
+ */
+static __always_inline bool target_refused(struct stream_scratch *t,
+					   struct dns_scratch *s, __u16 port)
+{
+	__u32 off = t->target_off;
+	__u8 first = at(t, off);
+
+	if (first == '/' || first == '*')
+		return false;
+	if (lower(first) == 'h' && lower(at(t, off + 1)) == 't' &&
+	    lower(at(t, off + 2)) == 't' && lower(at(t, off + 3)) == 'p') {
+		if (at(t, off + 4) == ':')
+			off += 7;	/* http:// */
+		else if (lower(at(t, off + 4)) == 's' && at(t, off + 5) == ':')
+			off += 8;	/* https:// */
+	}
+	t->name_off = off;
+	t->name_len = 0;
+	bpf_loop(DNS_NAME_MAX, stream_host_step, NULL, 0);
+	return !name_allowed(t, s, t->name_off, t->name_len, port);
+}
+
+/*
+ * Refuses a flow whose first bytes name no allowed server: all its
+ * packets get the verdict from now on; reported once, the owner killed
+ * when the policy says so and it is current.
+ */
+static __always_inline int refuse_stream(struct network_config *cfg,
+					 const struct packet *p,
+					 const struct sock_owner *owner,
+					 struct flow_state *flow, __u64 cookie,
+					 __u8 reason, struct dns_scratch *s)
+{
+	struct network_event *event;
+	__u8 verdict;
+	bool killed = false;
+
 	verdict = verdict_of(cfg, owner->flags, &reason);
+	flow->name = FLOW_NAME_REFUSED;
+	flow->name_verdict = verdict;
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
 		killed = maybe_kill(cfg, verdict);
-	/* TCP retransmits a dropped hello: report it once */
-	if (!killed && !first_report(bpf_get_socket_cookie(skb), p->family,
-				     &p->daddr, p->dport, verdict))
-		return verdict;
 	event = reserve_event();
 	if (!event)
 		return verdict;
@@ -903,10 +925,132 @@ __noinline int check_sni(struct __sk_buff *skb, struct network_config *cfg,
 		       &p->saddr, p->sport);
 	event->verdict = verdict;
 	event->reason = reason;
-	event->query_size = s->cur.out;
-	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
+	if (reason == REASON_SNI_NOT_ALLOWED) {
+		event->query_size = s->cur.out;
+		__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
+	}
 	submit_event(event);
 	return verdict;
+}
+
+/*
+ * A TCP flow to an address only DNS admitted carries data only once its
+ * first bytes name an allowed domain, in a TLS ClientHello's server_name
+ * or an HTTP request's Host (and request target): otherwise the address
+ * was reached under a name that was allowed and is used for another
+ * (domain fronting), or for data no server name covers. Until then its
+ * data segments are gathered (lib/stream.h) and dropped in block mode;
+ * each HTTP request of a kept-alive connection is checked in turn.
+ * Destinations allowed by an address rule are not held to names.
+ */
+static __noinline int check_stream(struct __sk_buff *skb,
+				   const struct packet *p,
+				   const struct sock_owner *owner,
+				   struct flow_state *flow, struct bpf_sock *sk)
+{
+	struct network_config *cfg = get_config();
+	struct dns_scratch *s = get_scratch();
+	struct stream_scratch *t = get_stream_scratch();
+	struct stream_buf *buf;
+	struct tcphdr th;
+	__u32 seq, off, len, have, n, result;
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u8 hold;
+	int rel;
+
+	if (!cfg || !p || !owner || !flow || !s || !t)
+		return VERDICT_DENY;
+	if (flow->name == FLOW_NAME_REFUSED)
+		return flow->name_verdict;
+	/* what an unverified segment gets: held in block mode, else passed */
+	hold = cfg->mode == NETWORK_MODE_BLOCK && !(owner->flags & SCOPE_EXEMPT) ?
+	       VERDICT_DENY : VERDICT_ALLOW;
+	if (bpf_skb_load_bytes(skb, p->l4_offset, &th, sizeof(th)))
+		return hold;
+	seq = bpf_ntohl(th.seq);
+	off = p->l4_offset + th.doff * 4;
+	len = skb->len > off ? skb->len - off : 0;
+	if (th.syn) {
+		/* data, with TCP Fast Open, starts after the SYN's number */
+		seq += 1;
+		flow->base = seq;
+		flow->synced = 1;
+		flow->have = 0;
+	}
+	if (len == 0)
+		return VERDICT_ALLOW;
+	if (flow->name == FLOW_NAME_UNCHECKED) {
+		flow->name = FLOW_NAME_PENDING;
+		if (!flow->synced) {
+			flow->base = seq;
+			flow->synced = 1;
+		}
+		flow->have = 0;
+	}
+	rel = (int)(seq - flow->base);
+	if (flow->name == FLOW_NAME_VERIFIED) {
+		if (!flow->until || rel + (int)len <= (int)flow->until)
+			return VERDICT_ALLOW;
+		/* the segment reaches into the next request: check that */
+		flow->base += flow->until;
+		flow->until = 0;
+		flow->have = 0;
+		flow->name = FLOW_NAME_PENDING;
+		rel = (int)(seq - flow->base);
+	}
+	/* bytes of a request verified before, sent again */
+	if (rel + (int)len <= 0)
+		return VERDICT_ALLOW;
+	have = flow->have;
+	/* a gap before this segment: it comes again after what precedes it */
+	if (rel > (int)have)
+		return hold;
+	buf = bpf_sk_storage_get(&stream_bufs, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!buf)
+		return refuse_stream(cfg, p, owner, flow, cookie,
+				     REASON_NAME_NOT_VERIFIED, s);
+	if (rel + len > have && have < STREAM_MAX) {
+		n = rel + len - have;
+		if (n > STREAM_MAX - have)
+			n = STREAM_MAX - have;
+		if (bpf_skb_load_bytes(skb, off + (have - rel),
+				       &buf->data[MASKED(have, STREAM_MAX - 1)],
+				       MASKED(n - 1, STREAM_MAX - 1) + 1))
+			return hold;
+		have += n;
+		flow->have = have;
+	}
+	if (have == 0 || have > STREAM_MAX)
+		return hold;
+	bpf_probe_read_kernel(t->data, MASKED(have - 1, STREAM_MAX - 1) + 1,
+			      buf->data);
+	t->len = have;
+	result = stream_parse(t);
+	if (result == STREAM_MORE && have < STREAM_MAX)
+		return hold;
+	if (result != STREAM_NAMED) {
+		bpf_sk_storage_delete(&stream_bufs, sk);
+		return refuse_stream(cfg, p, owner, flow, cookie,
+				     REASON_NAME_NOT_VERIFIED, s);
+	}
+	if (!name_allowed(t, s, t->name_off, t->name_len, p->dport) ||
+	    (at(t, 0) != STREAM_TLS_HANDSHAKE && target_refused(t, s, p->dport))) {
+		bpf_sk_storage_delete(&stream_bufs, sk);
+		return refuse_stream(cfg, p, owner, flow, cookie,
+				     REASON_SNI_NOT_ALLOWED, s);
+	}
+	bpf_sk_storage_delete(&stream_bufs, sk);
+	flow->name = FLOW_NAME_VERIFIED;
+	flow->until = at(t, 0) == STREAM_TLS_HANDSHAKE ? 0 : t->content_length;
+	/* the segment also holds the start of the next request: check that */
+	if (flow->until && rel + (int)len > (int)flow->until) {
+		flow->base += flow->until;
+		flow->until = 0;
+		flow->have = 0;
+		flow->name = FLOW_NAME_PENDING;
+		return hold;
+	}
+	return VERDICT_ALLOW;
 }
 
 /*
@@ -956,15 +1100,6 @@ static __noinline int judge_flow(struct network_config *cfg,
 	return verdict;
 }
 
-/* Whether a TCP segment carries data (not a bare SYN, ACK or FIN). */
-static __always_inline bool has_payload(struct __sk_buff *skb,
-					const struct packet *p)
-{
-	int offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
-
-	return offset > 0 && offset < skb->len;
-}
-
 static __always_inline bool to_resolver(struct network_config *cfg,
 					const struct packet *p)
 {
@@ -978,8 +1113,9 @@ static __always_inline bool to_resolver(struct network_config *cfg,
  * connect/sendmsg never see (raw, ICMP) are judged per destination; TCP
  * and UDP keep the verdict of connect/sendmsg while their packets go
  * where those judged (judge_flow), and are judged again when they do not.
- * DNS queries are read to report the names asked, and the first payload
- * of a TCP connection is held to the allowed domains by check_sni().
+ * DNS queries are read to report the names asked, and the first bytes
+ * of a TCP flow to an address only DNS admitted are held to the allowed
+ * domains by check_stream().
  */
 SEC("cgroup_skb/egress")
 int egress(struct __sk_buff *skb)
@@ -1013,17 +1149,12 @@ int egress(struct __sk_buff *skb)
 		if (judge_flow(cfg, &p, owner, flow, bpf_get_socket_cookie(skb)) ==
 		    VERDICT_DENY)
 			return 0;
+		if (p.protocol == IPPROTO_TCP && flow &&
+		    flow->reason == REASON_ALLOWED_BY_DNS &&
+		    check_stream(skb, &p, owner, flow, sk) == VERDICT_DENY)
+			return 0;
 		if (to_resolver(cfg, &p))
 			report_query(skb, cfg, &p, owner);
-		else if (p.protocol == IPPROTO_TCP &&
-			 !(owner->flags & OWNER_NAME_CHECKED) &&
-			 has_payload(skb, &p)) {
-			/* only the first payload names the server; a refused
-			 * one is retransmitted and refused again */
-			if (check_sni(skb, cfg, &p, owner) == VERDICT_DENY)
-				return 0;
-			owner->flags |= OWNER_NAME_CHECKED;
-		}
 		return 1;
 	}
 	reason = judge(cfg, p.family, &p.daddr, 0, p.protocol);

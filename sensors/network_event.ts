@@ -67,6 +67,7 @@ export const NetworkReason = {
   not_enforced: 10,
   destination_changed: 11,
   udp_not_allowed: 12,
+  name_not_verified: 13,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */

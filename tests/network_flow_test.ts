@@ -264,3 +264,97 @@ kernelTest(
     });
   },
 );
+
+/** Bytes the listener got per local address:port. */
+function bytesAt(receipts: string[]): Map<string, number> {
+  const total = new Map<string, number>();
+  for (const line of receipts) {
+    const [transport, where, count] = line.split(" ");
+    if (transport !== "tcp") continue;
+    total.set(where, (total.get(where) ?? 0) + Number(count));
+  }
+  return total;
+}
+
+kernelTest(
+  "server names: a flow to a DNS-admitted address carries data only once named",
+  async () => {
+    await withSensors(async (h, netns) => {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true }],
+      });
+      await startDns(h, netns);
+      const listener = await Listener.start(h, netns, ["tcp:443", "tcp:80"]);
+      // [variant, server name, port, i (the address 127.1.0.i), refusal]
+      const cases = [
+        ["raw", "", 443, 1, "name_not_verified"],
+        ["http-no-host", "", 80, 2, "name_not_verified"],
+        ["http-keepalive", "", 80, 3, "sni_not_allowed"],
+        ["http-absolute", "", 80, 4, "sni_not_allowed"],
+        ["byte", "", 443, 5, "name_not_verified"],
+        ["tls-byte", "", 443, 6, undefined],
+        ["tls-padded", "evil.example", 443, 7, "sni_not_allowed"],
+        ["http-chunked", "", 80, 8, "name_not_verified"],
+        ["tls-padded", "", 443, 11, undefined],
+        ["tls-split", "", 443, 12, undefined],
+        ["http", "", 80, 13, undefined],
+        ["tls", "", 443, 14, undefined],
+      ] as const;
+      const results = [];
+      for (const [variant, serverName, port, i] of cases) {
+        results.push(
+          h.run(netns.exec([
+            "python3",
+            PROBE,
+            "stream",
+            "127.0.0.53",
+            "53",
+            `n${i}.allowed.test`,
+            String(port),
+            variant,
+            serverName,
+          ])),
+        );
+      }
+      const done = await Promise.all(results);
+      const received = bytesAt(await listener.receipts());
+      // net_probe.py's hello is 100 bytes plus the name, plus 4 and the
+      // padding when padded; its requests are written out here
+      const hello = (name: string, padding = 0) =>
+        100 + name.length + (padding ? 4 + padding : 0);
+      const request = (name: string, body: string) =>
+        `POST / HTTP/1.1\r\nHost: ${name}\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+          .length;
+      assert.deepEqual(
+        Object.fromEntries(received),
+        {
+          "127.1.0.3:80": request("n3.allowed.test", "first"),
+          "127.1.0.11:443": hello("n11.allowed.test", 1100),
+          "127.1.0.12:443": hello("n12.allowed.test", 300),
+          "127.1.0.13:80": request("n13.allowed.test", "data"),
+          "127.1.0.14:443": hello("n14.allowed.test"),
+        },
+      );
+      cases.forEach(([variant, serverName, , , refusal], index) => {
+        const result = done[index];
+        assert.deepEqual(
+          result.lines,
+          ["sent"],
+          `${variant}: ${result.stderr}`,
+        );
+        const denied = refusals(h.events(result.pid));
+        if (refusal === undefined) {
+          assert.deepEqual(denied, [], variant);
+          return;
+        }
+        assert.equal(denied.length, 1, `${variant}: ${JSON.stringify(denied)}`);
+        assert.equal(denied[0].reason, refusal, variant);
+        assert.equal(denied[0].protocol, "tcp");
+        if (refusal === "sni_not_allowed") {
+          assert.equal(denied[0].query, serverName || "evil.example", variant);
+        }
+      });
+    });
+  },
+);

@@ -14,13 +14,28 @@
 
 #include "packet.h"
 
+/* Whether a TCP flow's first bytes named an allowed server (stream.h). */
+enum flow_name {
+	FLOW_NAME_UNCHECKED = 0,
+	FLOW_NAME_PENDING = 1,	/* its data is held until they do */
+	FLOW_NAME_VERIFIED = 2,
+	FLOW_NAME_REFUSED = 3,	/* every packet gets name_verdict */
+};
+
 struct flow_state {
 	struct addr16 daddr;
 	__u16 dport;
 	__u8 family;
 	__u8 verdict;		/* enum network_verdict; 0 while none was given */
 	__u8 reason;		/* enum network_reason */
-	__u8 pad[3];
+	__u8 name;		/* enum flow_name */
+	__u8 name_verdict;	/* enum network_verdict, once refused */
+	__u8 synced;		/* base is known */
+	/* sequence number of the first byte checked (the stream's first, or
+	 * the next HTTP request's) */
+	__u32 base;
+	__u32 have;		/* bytes from base gathered in stream_bufs */
+	__u32 until;		/* bytes from base verified; 0: the whole stream */
 };
 
 struct {
@@ -50,6 +65,10 @@ static __always_inline void flow_record(struct flow_state *f, __u8 family,
 	f->family = family;
 	f->verdict = verdict;
 	f->reason = reason;
+	f->name = FLOW_NAME_UNCHECKED;
+	f->synced = 0;
+	f->have = 0;
+	f->until = 0;
 }
 
 #endif /* RINGFENCE_FLOW_H */
