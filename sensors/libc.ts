@@ -38,6 +38,10 @@ const symbols = {
     parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
     result: "i32",
   },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
 } as const;
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { NetworkEvent } from "../sensors/network.ts";
+import { destroyTcpSocket } from "../sensors/sock_destroy.ts";
 import { kernelTest } from "./helpers/kernel.ts";
 import {
   DNS_SERVER,
@@ -41,14 +42,30 @@ class Listener {
   }
 
   /** Starts net_listener.py in `netns` on `ports` and waits for "ready". */
-  static async start(
+  static start(
     h: NetHarness,
     netns: TestNetns,
     ports: string[],
   ): Promise<Listener> {
-    const listener = new Listener(
+    return Listener.#ready(
       h.spawnOutside(netns.exec(["python3", LISTENER, ...ports])),
     );
+  }
+
+  /** Starts one with no sensors loaded, so that it outlives them. */
+  static startAlone(netns: TestNetns, ports: string[]): Promise<Listener> {
+    const command = netns.exec(["python3", LISTENER, ...ports]);
+    return Listener.#ready(
+      new Deno.Command(command[0], {
+        args: command.slice(1),
+        stdout: "piped",
+        stderr: "null",
+      }).spawn(),
+    );
+  }
+
+  static async #ready(child: Deno.ChildProcess): Promise<Listener> {
+    const listener = new Listener(child);
     while (!listener.#text.includes("ready\n")) {
       const { value, done } = await listener.#reader.read();
       if (done) throw new Error("the listener exited");
@@ -60,7 +77,10 @@ class Listener {
   /** Stops the listener: every line it printed after "ready". */
   async receipts(): Promise<string[]> {
     await new Promise((resolve) => setTimeout(resolve, 300));
-    this.#child.kill("SIGKILL");
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await this.#child.status;
     for (;;) {
       const { value, done } = await this.#reader.read();
       if (done) break;
@@ -356,5 +376,66 @@ kernelTest(
         }
       });
     });
+  },
+);
+
+kernelTest(
+  "a refused flow, its socket destroyed, sends nothing after the sensors stop",
+  async () => {
+    const netns = await TestNetns.create();
+    const listener = await Listener.startAlone(netns, ["tcp:443"]);
+    const h = await NetHarness.start({ mode: "block" });
+    let closed = false;
+    try {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true }],
+      });
+      await startDns(h, netns);
+      // the step keeps its socket open well past the sensors' exit
+      const command = netns.exec([
+        "python3",
+        PROBE,
+        "stream",
+        "127.0.0.53",
+        "53",
+        "n21.allowed.test",
+        "443",
+        "raw",
+        "",
+        "6",
+      ]);
+      // spawned in scope, not by h.run(), which reads the ring throughout
+      const run = new Deno.Command(command[0], {
+        args: command.slice(1),
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      let refusal: NetworkEvent | undefined;
+      for (let i = 0; i < 50 && !refusal; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        refusal = refusals(h.events()).find((e) => e.daddr === "127.1.0.21");
+      }
+      assert.ok(refusal?.saddr && refusal.sport, JSON.stringify(refusal));
+      assert.equal(refusal.reason, "name_not_verified");
+      assert.equal(
+        destroyTcpSocket(refusal.pid, {
+          family: refusal.family,
+          saddr: refusal.saddr,
+          sport: refusal.sport,
+          daddr: refusal.daddr,
+          dport: refusal.dport!,
+        }),
+        0,
+      );
+      closed = true;
+      await h.close();
+      await run;
+      assert.deepEqual(await listener.receipts(), []);
+    } finally {
+      if (!closed) await h.close();
+      await listener.receipts();
+      await netns.close();
+    }
   },
 );

@@ -225,7 +225,8 @@ def http_request(host, target="/", body=b""):
     return head.encode() + body
 
 
-def stream(server, server_port, name, port, variant, server_name=""):
+def stream(server, server_port, name, port, variant, server_name="",
+           linger="2"):
     """Resolve `name`, connect on `port` and send the first bytes of
     `variant` (see STREAMS) in the segments it says; "sent" or an error."""
     import socket as sockets
@@ -244,7 +245,7 @@ def stream(server, server_port, name, port, variant, server_name=""):
                 s.send(segment)
                 time.sleep(0.3)
             # what was held comes again (TCP retransmits) once verified
-            time.sleep(2)
+            time.sleep(float(linger))
             print("sent", flush=True)
         except OSError as error:
             print(f"errno {error.errno}", flush=True)
