@@ -962,6 +962,9 @@ static __noinline int check_stream(struct __sk_buff *skb,
 		return VERDICT_DENY;
 	if (flow->name == FLOW_NAME_REFUSED)
 		return flow->name_verdict;
+	/* a verified TLS stream: the rest of it passes */
+	if (flow->name == FLOW_NAME_VERIFIED && !flow->until)
+		return VERDICT_ALLOW;
 	/* what an unverified segment gets: held in block mode, else passed */
 	hold = cfg->mode == NETWORK_MODE_BLOCK && !(owner->flags & SCOPE_EXEMPT) ?
 	       VERDICT_DENY : VERDICT_ALLOW;
@@ -1073,6 +1076,10 @@ static __noinline int judge_flow(struct network_config *cfg,
 	if (!cfg || !p || !owner)
 		return VERDICT_DENY;
 	if (flow && flow_same_destination(flow, p->family, &p->daddr, p->dport))
+		return flow->verdict;
+	/* a fragment past the first has no ports: it follows the first */
+	if (flow && !p->sport && !p->dport &&
+	    flow_same_destination(flow, p->family, &p->daddr, flow->dport))
 		return flow->verdict;
 	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
 	if (!reason_allows(reason) && flow && flow->verdict)
