@@ -1075,8 +1075,13 @@ static __noinline int judge_flow(struct network_config *cfg,
 
 	if (!cfg || !p || !owner)
 		return VERDICT_DENY;
-	if (flow && flow_same_destination(flow, p->family, &p->daddr, p->dport))
-		return flow->verdict;
+	if (flow && flow_same_destination(flow, p->family, &p->daddr, p->dport)) {
+		/* connect and sendmsg run before the socket has its port */
+		if (!flow->sport)
+			flow->sport = p->sport;
+		if (flow->sport == p->sport)
+			return flow->verdict;
+	}
 	/* a fragment past the first has no ports: it follows the first */
 	if (flow && !p->sport && !p->dport &&
 	    flow_same_destination(flow, p->family, &p->daddr, flow->dport))
@@ -1085,8 +1090,10 @@ static __noinline int judge_flow(struct network_config *cfg,
 	if (!reason_allows(reason) && flow && flow->verdict)
 		reason = REASON_DESTINATION_CHANGED;
 	verdict = verdict_of(cfg, owner->flags, &reason);
-	if (flow)
+	if (flow) {
 		flow_record(flow, p->family, &p->daddr, p->dport, verdict, reason);
+		flow->sport = p->sport;
+	}
 	if (verdict == VERDICT_ALLOW)
 		return verdict;
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)

@@ -31,6 +31,9 @@ struct flow_state {
 	__u8 name;		/* enum flow_name */
 	__u8 name_verdict;	/* enum network_verdict, once refused */
 	__u8 synced;		/* base is known */
+	/* the source port of the flow's first packet: a raw socket's next
+	 * flow to the same place is another flow, judged and named anew */
+	__u16 sport;
 	/* sequence number of the first byte checked (the stream's first, or
 	 * the next HTTP request's) */
 	__u32 base;
@@ -67,6 +70,7 @@ static __always_inline void flow_record(struct flow_state *f, __u8 family,
 	f->reason = reason;
 	f->name = FLOW_NAME_UNCHECKED;
 	f->synced = 0;
+	f->sport = 0;
 	f->have = 0;
 	f->until = 0;
 }
