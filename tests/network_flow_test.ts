@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { NetworkEvent } from "../sensors/network.ts";
 import { destroyTcpSocket } from "../sensors/sock_destroy.ts";
-import { kernelTest } from "./helpers/kernel.ts";
+import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
 import {
   DNS_SERVER,
   NetHarness,
@@ -436,6 +436,84 @@ kernelTest(
       if (!closed) await h.close();
       await listener.receipts();
       await netns.close();
+    }
+  },
+);
+
+kernelTest(
+  "ringfence run: a refused flow delivers nothing after the agent exits",
+  async () => {
+    const netns = await TestNetns.create();
+    const listener = await Listener.startAlone(netns, ["tcp:443"]);
+    const dnsCommand = netns.exec([
+      "python3",
+      DNS_SERVER,
+      "127.0.0.53",
+      "53",
+    ]);
+    const dns = new Deno.Command(dnsCommand[0], {
+      args: dnsCommand.slice(1),
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const dir = await Deno.makeTempDir();
+    try {
+      const reader = dns.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      assert.equal((await reader.read()).value?.trim(), "ready");
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        [
+          "version: 1",
+          "mode: block",
+          "network:",
+          "  loopback: deny",
+          '  allow: ["*.allowed.test"]',
+          "  dns:",
+          '    resolvers: ["127.0.0.53"]',
+          "",
+        ].join("\n"),
+      );
+      // the step closes its socket with the held bytes unsent: TCP goes on
+      // retransmitting them after the step and the agent are gone
+      const result = await ringfence([
+        "run",
+        "--policy",
+        `${dir}/policy.yaml`,
+        "--output",
+        `${dir}/events.jsonl`,
+        "--",
+        ...netns.exec([
+          "python3",
+          PROBE,
+          "stream",
+          "127.0.0.53",
+          "53",
+          "n31.allowed.test",
+          "443",
+          "raw",
+          "",
+          "0.5",
+        ]),
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      assert.deepEqual(await listener.receipts(), []);
+      const refused = (await readJsonLines<NetworkEvent>(
+        `${dir}/events.jsonl`,
+      )).filter((event) =>
+        event.type === "network_event" && event.verdict === "deny"
+      );
+      assert.deepEqual(
+        refused.map((event) => [event.daddr, event.reason]),
+        [["127.1.0.31", "name_not_verified"]],
+      );
+    } finally {
+      dns.kill("SIGKILL");
+      await dns.status;
+      await listener.receipts();
+      await netns.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 );
