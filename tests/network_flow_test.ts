@@ -517,3 +517,43 @@ kernelTest(
     }
   },
 );
+
+kernelTest(
+  "audit mode: an unnamed flow is reported and delivered, nothing held",
+  async () => {
+    const h = await NetHarness.start({ mode: "audit" });
+    const netns = await TestNetns.create();
+    try {
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [{ name: "allowed.test", wildcard: true }],
+      });
+      await startDns(h, netns);
+      const listener = await Listener.start(h, netns, ["tcp:443"]);
+      const result = await h.run(netns.exec([
+        "python3",
+        PROBE,
+        "stream",
+        "127.0.0.53",
+        "53",
+        "n41.allowed.test",
+        "443",
+        "tls-split",
+        "evil.example",
+        "0.5",
+      ]));
+      assert.deepEqual(result.lines, ["sent"], result.stderr);
+      assert.deepEqual(Object.fromEntries(bytesAt(await listener.receipts())), {
+        "127.1.0.41:443": 100 + "evil.example".length + 4 + 300,
+      });
+      const audits = h.events(result.pid).filter((e) => e.verdict === "audit");
+      assert.deepEqual(
+        audits.map((e) => [e.reason, e.query]),
+        [["sni_not_allowed", "evil.example"]],
+      );
+    } finally {
+      await netns.close();
+      await h.close();
+    }
+  },
+);
