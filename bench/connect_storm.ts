@@ -2,14 +2,16 @@
  * connect storm: N loopback TCP connects, with and without the agent, under
  * a block-mode policy of 1,000 allow entries (loopback allowed by one of
  * them, not implicitly, so every connect walks the LPM trie), in
- * alternating pairs within one run.
+ * alternating pairs within one run. The bulk transfer sends one stream of
+ * M MB under the same policy: the cost egress adds to every packet.
  *
  * @module
  */
 
 import { type AgentRun, rootShell, withAgent } from "./_agent.ts";
 
-const WORKLOAD = new URL("./connect_workload.py", import.meta.url).pathname;
+const CONNECTS = new URL("./connect_workload.py", import.meta.url).pathname;
+const BULK = new URL("./bulk_workload.py", import.meta.url).pathname;
 
 /** What the connect storm measured. */
 export interface ConnectStormResult {
@@ -18,9 +20,13 @@ export interface ConnectStormResult {
   agentRuns: AgentRun[];
 }
 
-async function loopTime(shell: string, connects: number): Promise<number> {
+async function loopTime(
+  shell: string,
+  workload: string,
+  count: number,
+): Promise<number> {
   const output = await new Deno.Command(shell, {
-    args: ["-c", `/usr/bin/python3 ${WORKLOAD} ${connects}`],
+    args: ["-c", `/usr/bin/python3 ${workload} ${count}`],
     stdout: "piped",
   }).output();
   const text = new TextDecoder().decode(output.stdout);
@@ -50,23 +56,42 @@ function policyText(): string {
 }
 
 /** Runs `pairs` baseline/agent pairs of `connects` connects. */
-export async function connectStorm(
+export function connectStorm(
   connects = 10_000,
   pairs = 5,
+): Promise<ConnectStormResult> {
+  return pairsOf(CONNECTS, connects, pairs);
+}
+
+/** Runs `pairs` baseline/agent pairs of one `megabytes` MB stream. */
+export async function bulkTransfer(
+  megabytes = 100,
+  pairs = 5,
+): Promise<ConnectStormResult> {
+  const { baselineSeconds, agentRuns } = await pairsOf(BULK, megabytes, pairs);
+  return { connects: 1, baselineSeconds, agentRuns };
+}
+
+async function pairsOf(
+  workload: string,
+  count: number,
+  pairs: number,
 ): Promise<ConnectStormResult> {
   const dir = await Deno.makeTempDir({ prefix: "ringfence-bench-" });
   try {
     const shell = await rootShell(dir, "rfconnect");
     const policy = `${dir}/policy.yaml`;
     await Deno.writeTextFile(policy, policyText());
-    await loopTime(shell, connects); // warm up
+    await loopTime(shell, workload, count); // warm up
     const baselineSeconds: number[] = [];
     const agentRuns: AgentRun[] = [];
     for (let pair = 0; pair < pairs; pair++) {
-      baselineSeconds.push(await loopTime(shell, connects));
-      agentRuns.push(await withAgent(policy, () => loopTime(shell, connects)));
+      baselineSeconds.push(await loopTime(shell, workload, count));
+      agentRuns.push(
+        await withAgent(policy, () => loopTime(shell, workload, count)),
+      );
     }
-    return { connects, baselineSeconds, agentRuns };
+    return { connects: count, baselineSeconds, agentRuns };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -7,14 +7,15 @@
  *
  * Environment: BENCH_EXECS (default 3000), BENCH_CONNECTS (default 10000),
  * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
- * (default 5), BENCH_ONLY (a comma list of ring_decode, startup,
- * exec_storm, connect_storm, file_storm).
+ * (default 5), BENCH_BULK_MB (default 100), BENCH_ONLY (a comma list of
+ * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
+ * file_storm).
  *
  * @module
  */
 
 import { type AgentRun, median } from "./_agent.ts";
-import { connectStorm } from "./connect_storm.ts";
+import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
@@ -276,6 +277,19 @@ if (selected("connect_storm")) {
   printPairs(
     storm,
     "peers: bpftrace 1.44x, auditd 1.67x",
+    undefined,
+    "(its peak: parsing and compiling 1,000 rules at start)",
+  );
+}
+
+if (selected("bulk_transfer")) {
+  const megabytes = Number(Deno.env.get("BENCH_BULK_MB") ?? 100);
+  console.log(
+    `\n== bulk_transfer: one ${megabytes} MB loopback TCP stream, block mode, 1,000 allow entries, ${pairs} pairs`,
+  );
+  printPairs(
+    await bulkTransfer(megabytes, pairs),
+    "every packet passes cgroup_skb/egress",
     undefined,
     "(its peak: parsing and compiling 1,000 rules at start)",
   );

@@ -53,6 +53,15 @@ enum network_reason {
 	REASON_NETFILTER = 14,
 	/* ioctl(TUNSETIFF): a TUN or TAP device attached */
 	REASON_TUN = 15,
+	/* a packet leaves for another destination than connect or sendmsg
+	 * judged (rewritten by NAT, sent by a raw socket), one not allowed */
+	REASON_DESTINATION_CHANGED = 16,
+	/* UDP to an address only a domain rule admits, which names no UDP */
+	REASON_UDP_NOT_ALLOWED = 17,
+	/* the first bytes of a TCP flow to an address only a domain rule
+	 * admits name no server: no TLS SNI or HTTP Host, neither protocol,
+	 * or a body that cannot be framed */
+	REASON_NAME_NOT_VERIFIED = 18,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -145,6 +154,13 @@ struct network_config {
 struct allow_ports {
 	__u16 count;
 	__u16 ports[ALLOW_MAX_PORTS];	/* host order */
+	/*
+	 * Of a domain rule: bit i allows UDP to ports[i] (bit 0: to any port
+	 * when count is 0). An address a name admits is for TCP unless its
+	 * rule names UDP, so that QUIC and other datagrams cannot go where
+	 * no server name is checked. Address rules ignore it.
+	 */
+	__u16 udp;
 };
 
 struct allow_key_v4 {
@@ -183,8 +199,6 @@ struct sock_owner {
 	__u64 netns;		/* cookie of the socket's network namespace */
 };
 
-/* The first payload of a TCP socket passed the server name check. */
-#define OWNER_NAME_CHECKED 0x100
 /* The socket lives in the initial network namespace. */
 #define OWNER_INIT_NETNS 0x200
 

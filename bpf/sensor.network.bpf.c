@@ -6,13 +6,14 @@
  * connect4/6 and sendmsg4/6 see every TCP connect and UDP destination
  * (connected UDP through connect) in the context of the calling process,
  * so the decision and the EPERM happen before anything leaves the host.
- * Sockets those hooks never see (raw, ICMP) are held at cgroup_skb/egress,
- * by the owner recorded with the socket when it was created. DNS queries
- * are judged by their name at egress. Answers from trusted resolvers in
- * the trusted network namespace to the queries monitored sockets sent are
- * read in cgroup_skb/ingress, before the socket gets them, and admit the
- * addresses they carry for allowed names; the first payload to such an
- * address must then name an allowed domain.
+ * cgroup_skb/egress judges every packet again by the owner recorded with
+ * the socket and the destination it really leaves for (after NAT, from
+ * sockets those hooks never see: raw, ICMP). DNS queries are judged by
+ * their name at egress. Answers from trusted resolvers in the trusted
+ * network namespace to the queries monitored sockets sent are read in
+ * cgroup_skb/ingress, before the socket gets them, and admit the
+ * addresses they carry for allowed names; the first bytes of a flow to
+ * such an address must then name an allowed domain.
  *
  * Privileged primitives are refused to policed processes unless the
  * policy allows them: raw inet sockets at cgroup/sock_create (EPERM);
@@ -21,7 +22,8 @@
  *
  * This file holds the hooks and their decisions. The formats they read
  * are parsed in lib/packet.h (IP, TCP, UDP), lib/dns.h (DNS messages) and
- * lib/tls_http.h (TLS ClientHello, HTTP Host).
+ * lib/tls_http.h (TLS ClientHello, HTTP Host); lib/flow.h keeps what each
+ * socket's packets were judged for.
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -37,6 +39,8 @@
 #include "lib/dns_query.h"
 #include "lib/tls_http.h"
 #include "lib/privileged.h"
+#include "lib/flow.h"
+#include "lib/stream.h"
 #include "network.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -166,6 +170,19 @@ static __always_inline bool is_loopback(__u8 family, const struct addr16 *a)
 	return !a->w[0] && !a->w[1] && !a->w[2] && a->w[3] == bpf_htonl(1);
 }
 
+/* Where port is in allowed's list, or -1 (count 0 lists none). */
+static __always_inline int port_slot(const struct allow_ports *allowed,
+				     __u16 port)
+{
+	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
+		if (i >= allowed->count)
+			break;
+		if (allowed->ports[i] == port)
+			return i;
+	}
+	return -1;
+}
+
 /* Whether port is one of allowed's; a count of 0 allows any port. */
 static __always_inline bool port_listed(const struct allow_ports *allowed,
 					__u16 port)
@@ -177,6 +194,21 @@ static __always_inline bool port_listed(const struct allow_ports *allowed,
 			break;
 		if (allowed->ports[i] == port)
 			return true;
+	}
+	return false;
+}
+
+/* Whether a domain rule's ports allow UDP to port (struct allow_ports). */
+static __always_inline bool udp_listed(const struct allow_ports *allowed,
+				       __u16 port)
+{
+	if (allowed->count == 0)
+		return allowed->udp & 1;
+	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
+		if (i >= allowed->count)
+			break;
+		if (allowed->ports[i] == port)
+			return (allowed->udp >> i) & 1;
 	}
 	return false;
 }
@@ -250,8 +282,13 @@ __noinline int judge(struct network_config *cfg, __u8 family,
 	}
 	learned = lookup_dns(family, a);
 	if (learned && learned->expires_ns > bpf_ktime_get_boot_ns()) {
-		if (port_listed(&learned->ports, port))
-			return REASON_ALLOWED_BY_DNS;
+		if (port_listed(&learned->ports, port)) {
+			if (protocol != IPPROTO_UDP ||
+			    udp_listed(&learned->ports, port))
+				return REASON_ALLOWED_BY_DNS;
+			if (port != DNS_PORT)
+				return REASON_UDP_NOT_ALLOWED;
+		}
 		port_refused = true;
 	}
 	if (port == DNS_PORT &&
@@ -435,6 +472,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	struct scope_entry *scope = current_scope();
 	struct network_config *cfg;
 	struct network_event *event;
+	struct flow_state *flow;
 	__u16 dport, sport = 0;
 	__u8 protocol, reason, verdict;
 	bool killed;
@@ -452,6 +490,9 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	reason = judge(cfg, family, &daddr, dport, protocol);
 	verdict = verdict_of(cfg, scope->flags, &reason);
 	killed = maybe_kill(cfg, verdict);
+	flow = bpf_sk_storage_get(&flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (flow)
+		flow_record(flow, family, &daddr, dport, verdict, reason);
 
 	if (kind == NETWORK_SEND && !killed &&
 	    !first_report(bpf_get_socket_cookie(ctx), family, &daddr, dport, verdict))
@@ -776,16 +817,25 @@ __noinline int merge_ports(struct allow_ports *into,
 	if (!into || !from)
 		return 0;
 	if (into->count == 0 || from->count == 0) {
+		/* UDP to any port only from a side that allows it to any port;
+		 * UDP to some ports of the other side is given up (refused) */
+		into->udp = (into->count == 0 && (into->udp & 1)) ||
+			    (from->count == 0 && (from->udp & 1));
 		into->count = 0;
 		return 0;
 	}
 	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
 		__u16 count = into->count;
+		__u16 udp = (from->udp >> i) & 1;
+		int at;
 
 		if (i >= from->count)
 			break;
-		if (port_listed(into, from->ports[i]))
+		at = port_slot(into, from->ports[i]);
+		if (at >= 0) {
+			into->udp |= udp << MASKED(at, ALLOW_MAX_PORTS - 1);
 			continue;
+		}
 		/* more ports than a value holds: keep the newest set */
 		if (count >= ALLOW_MAX_PORTS) {
 			__builtin_memcpy(into, from, sizeof(*into));
@@ -793,6 +843,7 @@ __noinline int merge_ports(struct allow_ports *into,
 		}
 		into->count = count + 1;
 		into->ports[MASKED(count, ALLOW_MAX_PORTS - 1)] = from->ports[i];
+		into->udp |= udp << MASKED(count, ALLOW_MAX_PORTS - 1);
 	}
 	return 0;
 }
@@ -1001,44 +1052,250 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 /* ---- packets: the owner is in socket storage ---- */
 
 /*
- * The first payload to an address only DNS admitted must name an allowed
- * domain, in a TLS ClientHello's server_name or an HTTP request's Host
- * header: otherwise the address was reached under a name that was allowed
- * and is used for another (domain fronting). Destinations allowed by an
- * address rule are not held to names. Returns the verdict. Global, so
- * the verifier checks it once.
+ * Whether the dotted name at off (n bytes) of the stream scratch is an
+ * allowed domain for port; the name is left in dns scratch for a report.
  */
-__noinline int check_sni(struct __sk_buff *skb, struct network_config *cfg,
-			 const struct packet *p,
-			 const struct sock_owner *owner)
+static __always_inline bool name_allowed(struct stream_scratch *t,
+					 struct dns_scratch *s, __u32 off,
+					 __u32 n, __u16 port)
 {
-	struct dns_scratch *s = get_scratch();
+	if (stream_name(t, s, off, n))
+		return false;
+	s->matched = 0;
+	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	return s->matched && port_listed(&s->chain_ports[0], port);
+}
+
+/*
+ * Whether an HTTP request target names a host (absolute form, RFC 9112
+ * §3.2.2, or authority form, §3.2.3) that is not allowed. Origin form
+ * ("/...") and "*" name none.
+ */
+static __always_inline bool target_refused(struct stream_scratch *t,
+					   struct dns_scratch *s, __u16 port)
+{
+	__u32 off = t->target_off;
+	__u8 first = at(t, off);
+
+	if (first == '/' || first == '*')
+		return false;
+	if (lower(first) == 'h' && lower(at(t, off + 1)) == 't' &&
+	    lower(at(t, off + 2)) == 't' && lower(at(t, off + 3)) == 'p') {
+		if (at(t, off + 4) == ':')
+			off += 7;	/* http:// */
+		else if (lower(at(t, off + 4)) == 's' && at(t, off + 5) == ':')
+			off += 8;	/* https:// */
+	}
+	t->name_off = off;
+	t->name_len = 0;
+	bpf_loop(DNS_NAME_MAX, stream_host_step, NULL, 0);
+	return !name_allowed(t, s, t->name_off, t->name_len, port);
+}
+
+/*
+ * Refuses a flow whose first bytes name no allowed server: all its
+ * packets get the verdict from now on; reported once, the owner killed
+ * when the policy says so and it is current.
+ */
+static __always_inline int refuse_stream(struct network_config *cfg,
+					 const struct packet *p,
+					 const struct sock_owner *owner,
+					 struct flow_state *flow, __u64 cookie,
+					 __u8 reason, struct dns_scratch *s)
+{
 	struct network_event *event;
-	int offset;
+	__u8 verdict;
+	bool killed = false;
+
+	verdict = verdict_of(cfg, owner->flags, &reason);
+	flow->name = FLOW_NAME_REFUSED;
+	flow->name_verdict = verdict;
+	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
+		killed = maybe_kill(cfg, verdict);
+	event = reserve_event();
+	if (!event)
+		return verdict;
+	fill_owner_header(event, NETWORK_SEND, owner);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
+		       &p->saddr, p->sport);
+	event->verdict = verdict;
+	event->reason = reason;
+	if (reason == REASON_SNI_NOT_ALLOWED) {
+		event->query_size = s->cur.out;
+		__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
+	}
+	submit_event(event);
+	return verdict;
+}
+
+/*
+ * A TCP flow to an address only DNS admitted carries data only once its
+ * first bytes name an allowed domain, in a TLS ClientHello's server_name
+ * or an HTTP request's Host (and request target): otherwise the address
+ * was reached under a name that was allowed and is used for another
+ * (domain fronting), or for data no server name covers. Until then its
+ * data segments are gathered (lib/stream.h) and dropped in block mode;
+ * each HTTP request of a kept-alive connection is checked in turn.
+ * Destinations allowed by an address rule are not held to names.
+ */
+static __noinline int check_stream(struct __sk_buff *skb,
+				   const struct packet *p,
+				   const struct sock_owner *owner,
+				   struct flow_state *flow, struct bpf_sock *sk)
+{
+	struct network_config *cfg = get_config();
+	struct dns_scratch *s = get_scratch();
+	struct stream_scratch *t = get_stream_scratch();
+	struct stream_buf *buf;
+	struct tcphdr th;
+	__u32 seq, off, len, have, n, result;
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u8 hold;
+	int rel;
+
+	if (!cfg || !p || !owner || !flow || !s || !t)
+		return VERDICT_DENY;
+	if (flow->name == FLOW_NAME_REFUSED)
+		return flow->name_verdict;
+	/* a verified TLS stream: the rest of it passes */
+	if (flow->name == FLOW_NAME_VERIFIED && !flow->until)
+		return VERDICT_ALLOW;
+	/* what an unverified segment gets: held in block mode, else passed */
+	hold = cfg->mode == NETWORK_MODE_BLOCK && !(owner->flags & SCOPE_EXEMPT) ?
+	       VERDICT_DENY : VERDICT_ALLOW;
+	if (bpf_skb_load_bytes(skb, p->l4_offset, &th, sizeof(th)))
+		return hold;
+	seq = bpf_ntohl(th.seq);
+	off = p->l4_offset + th.doff * 4;
+	len = skb->len > off ? skb->len - off : 0;
+	if (th.syn) {
+		/* data, with TCP Fast Open, starts after the SYN's number */
+		seq += 1;
+		flow->base = seq;
+		flow->synced = 1;
+		flow->have = 0;
+	}
+	if (len == 0)
+		return VERDICT_ALLOW;
+	if (flow->name == FLOW_NAME_UNCHECKED) {
+		flow->name = FLOW_NAME_PENDING;
+		if (!flow->synced) {
+			flow->base = seq;
+			flow->synced = 1;
+		}
+		flow->have = 0;
+	}
+	rel = (int)(seq - flow->base);
+	if (flow->name == FLOW_NAME_VERIFIED) {
+		if (!flow->until || rel + (int)len <= (int)flow->until)
+			return VERDICT_ALLOW;
+		/* the segment reaches into the next request: check that */
+		flow->base += flow->until;
+		flow->until = 0;
+		flow->have = 0;
+		flow->name = FLOW_NAME_PENDING;
+		rel = (int)(seq - flow->base);
+	}
+	/* bytes of a request verified before, sent again */
+	if (rel + (int)len <= 0)
+		return VERDICT_ALLOW;
+	have = flow->have;
+	/* a gap before this segment: it comes again after what precedes it */
+	if (rel > (int)have)
+		return hold;
+	buf = bpf_sk_storage_get(&stream_bufs, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!buf)
+		return refuse_stream(cfg, p, owner, flow, cookie,
+				     REASON_NAME_NOT_VERIFIED, s);
+	if (rel + len > have && have < STREAM_MAX) {
+		n = rel + len - have;
+		if (n > STREAM_MAX - have)
+			n = STREAM_MAX - have;
+		if (bpf_skb_load_bytes(skb, off + (have - rel),
+				       &buf->data[MASKED(have, STREAM_MAX - 1)],
+				       MASKED(n - 1, STREAM_MAX - 1) + 1))
+			return hold;
+		have += n;
+		flow->have = have;
+	}
+	if (have == 0 || have > STREAM_MAX)
+		return hold;
+	bpf_probe_read_kernel(t->data, MASKED(have - 1, STREAM_MAX - 1) + 1,
+			      buf->data);
+	t->len = have;
+	result = stream_parse(t);
+	if (result == STREAM_MORE && have < STREAM_MAX)
+		return hold;
+	if (result != STREAM_NAMED) {
+		bpf_sk_storage_delete(&stream_bufs, sk);
+		return refuse_stream(cfg, p, owner, flow, cookie,
+				     REASON_NAME_NOT_VERIFIED, s);
+	}
+	if (!name_allowed(t, s, t->name_off, t->name_len, p->dport) ||
+	    (at(t, 0) != STREAM_TLS_HANDSHAKE && target_refused(t, s, p->dport))) {
+		bpf_sk_storage_delete(&stream_bufs, sk);
+		return refuse_stream(cfg, p, owner, flow, cookie,
+				     REASON_SNI_NOT_ALLOWED, s);
+	}
+	bpf_sk_storage_delete(&stream_bufs, sk);
+	flow->name = FLOW_NAME_VERIFIED;
+	flow->until = at(t, 0) == STREAM_TLS_HANDSHAKE ? 0 : t->content_length;
+	/* the segment also holds the start of the next request: check that */
+	if (flow->until && rel + (int)len > (int)flow->until) {
+		flow->base += flow->until;
+		flow->until = 0;
+		flow->have = 0;
+		flow->name = FLOW_NAME_PENDING;
+		return hold;
+	}
+	return VERDICT_ALLOW;
+}
+
+/*
+ * The verdict on a TCP or UDP packet of a policed socket, by where it
+ * really goes: what connect or sendmsg judged when the destination is the
+ * same, else a fresh judgement (NAT rewrote it, or no hook saw the socket),
+ * kept in flow for the packets after it and reported once per socket and
+ * destination. flow is NULL when the socket has no storage: then every
+ * packet is judged.
+ */
+static __noinline int judge_flow(struct network_config *cfg,
+				 const struct packet *p,
+				 const struct sock_owner *owner,
+				 struct flow_state *flow, __u64 cookie)
+{
+	struct network_event *event;
 	__u8 reason, verdict;
 	bool killed = false;
 
 	if (!cfg || !p || !owner)
-		return VERDICT_ALLOW;
-	offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
-	if (!s || offset <= 0 || offset + 6 > skb->len)
-		return VERDICT_ALLOW;
-	if (judge(cfg, p->family, &p->daddr, p->dport, p->protocol) !=
-	    REASON_ALLOWED_BY_DNS)
-		return VERDICT_ALLOW;
-	if (read_sni(skb, offset, s) && read_http_host(skb, offset, s))
-		return VERDICT_ALLOW;
-	s->matched = 0;
-	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
-	if (s->matched && port_listed(&s->chain_ports[0], p->dport))
-		return VERDICT_ALLOW;
-	reason = REASON_SNI_NOT_ALLOWED;
+		return VERDICT_DENY;
+	if (flow && flow_same_destination(flow, p->family, &p->daddr, p->dport)) {
+		/* connect and sendmsg run before the socket has its port */
+		if (!flow->sport)
+			flow->sport = p->sport;
+		if (flow->sport == p->sport)
+			return flow->verdict;
+	}
+	/* a fragment past the first has no ports: it follows the first */
+	if (flow && !p->sport && !p->dport &&
+	    flow_same_destination(flow, p->family, &p->daddr, flow->dport))
+		return flow->verdict;
+	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
+	if (!reason_allows(reason) && flow && flow->verdict)
+		reason = REASON_DESTINATION_CHANGED;
 	verdict = verdict_of(cfg, owner->flags, &reason);
+	if (flow) {
+		flow_record(flow, p->family, &p->daddr, p->dport, verdict, reason);
+		flow->sport = p->sport;
+	}
+	if (verdict == VERDICT_ALLOW)
+		return verdict;
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
 		killed = maybe_kill(cfg, verdict);
-	/* TCP retransmits a dropped hello: report it once */
-	if (!killed && !first_report(bpf_get_socket_cookie(skb), p->family,
-				     &p->daddr, p->dport, verdict))
+	if (!killed && !first_report(cookie, p->family, &p->daddr, p->dport, verdict))
 		return verdict;
 	event = reserve_event();
 	if (!event)
@@ -1050,19 +1307,8 @@ __noinline int check_sni(struct __sk_buff *skb, struct network_config *cfg,
 		       &p->saddr, p->sport);
 	event->verdict = verdict;
 	event->reason = reason;
-	event->query_size = s->cur.out;
-	__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
 	submit_event(event);
 	return verdict;
-}
-
-/* Whether a TCP segment carries data (not a bare SYN, ACK or FIN). */
-static __always_inline bool has_payload(struct __sk_buff *skb,
-					const struct packet *p)
-{
-	int offset = dns_payload_offset(skb, p) - 2;	/* no length prefix */
-
-	return offset > 0 && offset < skb->len;
 }
 
 static __always_inline bool to_resolver(struct network_config *cfg,
@@ -1073,11 +1319,14 @@ static __always_inline bool to_resolver(struct network_config *cfg,
 }
 
 /*
- * The way out for sockets connect/sendmsg never see (raw, ICMP): judged
- * here by their owner. TCP and UDP are judged at connect/sendmsg; here
- * their DNS queries are judged by name (judge_query()), and the first
- * payload of a TCP connection, whose server name check_sni() holds to the
- * allowed domains.
+ * The way out, after netfilter's OUTPUT chain: every packet of a policed
+ * socket is judged here by its owner and its real destination. Sockets
+ * connect/sendmsg never see (raw, ICMP) are judged per destination; TCP
+ * and UDP keep the verdict of connect/sendmsg while their packets go
+ * where those judged (judge_flow), and are judged again when they do not.
+ * DNS queries are judged by their name (judge_query()), and the first
+ * bytes of a TCP flow to an address only DNS admitted are held to the
+ * allowed domains by check_stream().
  */
 SEC("cgroup_skb/egress")
 int egress(struct __sk_buff *skb)
@@ -1087,6 +1336,7 @@ int egress(struct __sk_buff *skb)
 	struct network_config *cfg;
 	struct sock_owner *owner;
 	struct network_event *event;
+	struct flow_state *flow;
 	__u8 reason, verdict;
 	bool killed = false;
 
@@ -1106,17 +1356,21 @@ int egress(struct __sk_buff *skb)
 		if (p.sport == DNS_PORT ||
 		    is_resolver(cfg, p.family, &p.saddr, p.sport))
 			skb->mark |= DNS_SOURCE_MARK;
+		/* a listener's packets (SYN-ACK, RST) answer inbound
+		 * connections, which are not policed */
+		if (sk->state == BPF_TCP_LISTEN)
+			return 1;
+		flow = bpf_sk_storage_get(&flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (judge_flow(cfg, &p, owner, flow, bpf_get_socket_cookie(skb)) ==
+		    VERDICT_DENY)
+			return 0;
 		if (to_resolver(cfg, &p)) {
 			if (judge_query(skb, cfg, &p, owner) == VERDICT_DENY)
 				return 0;
-		} else if (p.protocol == IPPROTO_TCP &&
-			 !(owner->flags & OWNER_NAME_CHECKED) &&
-			 has_payload(skb, &p)) {
-			/* only the first payload names the server; a refused
-			 * one is retransmitted and refused again */
-			if (check_sni(skb, cfg, &p, owner) == VERDICT_DENY)
-				return 0;
-			owner->flags |= OWNER_NAME_CHECKED;
+		} else if (p.protocol == IPPROTO_TCP && flow &&
+			   flow->reason == REASON_ALLOWED_BY_DNS &&
+			   check_stream(skb, &p, owner, flow, sk) == VERDICT_DENY) {
+			return 0;
 		}
 		return 1;
 	}

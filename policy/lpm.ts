@@ -206,14 +206,19 @@ function tooManyPorts(
 }
 
 function dedupeDomains(rules: DomainRule[]): DomainRule[] {
+  // An any-port rule covers a port rule unless the port rule adds UDP.
   const anyPort = new Set(
     rules.filter((rule) => rule.port === null).map(domainKey),
+  );
+  const anyPortUdp = new Set(
+    rules.filter((rule) => rule.port === null && rule.udp).map(domainKey),
   );
   const seen = new Set<string>();
   return rules.filter((rule) => {
     const key = domainKey(rule);
-    if (rule.port !== null && anyPort.has(key)) return false;
-    const full = `${key}:${rule.port ?? "any"}`;
+    const covering = rule.udp ? anyPortUdp : anyPort;
+    if (rule.port !== null && covering.has(key)) return false;
+    const full = `${key}:${rule.port ?? "any"}${rule.udp ? "/udp" : ""}`;
     if (seen.has(full)) return false;
     seen.add(full);
     return true;

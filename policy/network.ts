@@ -39,20 +39,32 @@ export const DNS_PORT = 53;
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 const LABEL = /^[a-z0-9_-]{1,63}$/;
 
+/** The suffix by which a domain rule allows UDP as well as TCP. */
+const UDP_SUFFIX = "/udp";
+
 /**
  * Parses one `network.allow` entry: a domain (`example.com`), a wildcard
  * (`*.example.com`), an address or CIDR (`10.1.2.3`, `140.82.112.0/20`,
  * `::1`), each optionally followed by `:port`. An IPv6 address or CIDR
- * needs brackets before a port: `[2606:50c0::]/32:443`.
+ * needs brackets before a port: `[2606:50c0::]/32:443`. A domain rule
+ * ending in `/udp` (`quic.example.com:443/udp`) allows UDP too.
  *
  * @throws {Error} with a short reason when the entry is invalid.
  */
 export function parseAllowRule(text: string): AllowRule {
-  const { host, bracketed, prefix, port } = splitEndpoint(text);
+  const udp = text.endsWith(UDP_SUFFIX);
+  const { host, bracketed, prefix, port } = splitEndpoint(
+    udp ? text.slice(0, -UDP_SUFFIX.length) : text,
+  );
   if (bracketed || prefix !== undefined || looksLikeAddress(host)) {
+    if (udp) {
+      throw new Error(
+        'only a domain rule takes "/udp": an address rule allows TCP and UDP',
+      );
+    }
     return { kind: "cidr", ...parseRange(host, bracketed, prefix), port, text };
   }
-  return { kind: "domain", ...parseDomain(host), port, text };
+  return { kind: "domain", ...parseDomain(host), port, udp, text };
 }
 
 /**

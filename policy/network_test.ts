@@ -157,6 +157,7 @@ Deno.test("parseAllowRule() reads a domain with and without a port", () => {
     name: "github.com",
     wildcard: false,
     port: 443,
+    udp: false,
     text: "github.com:443",
   });
   assert.deepEqual(parseAllowRule("Example.COM."), {
@@ -164,6 +165,7 @@ Deno.test("parseAllowRule() reads a domain with and without a port", () => {
     name: "example.com",
     wildcard: false,
     port: null,
+    udp: false,
     text: "Example.COM.",
   });
   assert.equal(domain("localhost").name, "localhost");
@@ -178,9 +180,40 @@ Deno.test("parseAllowRule() reads a wildcard domain", () => {
     name: "githubusercontent.com",
     wildcard: true,
     port: null,
+    udp: false,
     text: "*.githubusercontent.com",
   });
   assert.equal(domain("*.npmjs.org:443").port, 443);
+});
+
+Deno.test("parseAllowRule() reads /udp on domain rules only", () => {
+  assert.deepEqual(parseAllowRule("quic.example.com:443/udp"), {
+    kind: "domain",
+    name: "quic.example.com",
+    wildcard: false,
+    port: 443,
+    udp: true,
+    text: "quic.example.com:443/udp",
+  });
+  assert.equal(domain("*.example.com/udp").udp, true);
+  assert.equal(domain("*.example.com/udp").port, null);
+  assert.throws(() => parseAllowRule("10.1.2.3:53/udp"), /only a domain rule/);
+  assert.throws(() => parseAllowRule("example.com:443/tcp"));
+});
+
+Deno.test("compileAllowList() keeps a /udp port rule beside an any-port one", () => {
+  const names = (...texts: string[]) =>
+    compileAllowList({
+      allow: texts.map(parseAllowRule),
+      dns: { resolvers: [] },
+      action: "deny",
+      loopback: "allow",
+    }).domains.map((rule) => rule.text);
+  assert.deepEqual(names("a.test", "a.test:443/udp", "a.test:443"), [
+    "a.test",
+    "a.test:443/udp",
+  ]);
+  assert.deepEqual(names("a.test/udp", "a.test:443/udp"), ["a.test/udp"]);
 });
 
 Deno.test("parseAllowRule() reads IPv4 addresses and CIDRs", () => {

@@ -48,6 +48,7 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
           name: "github.com",
           wildcard: false,
           port: 443,
+          udp: false,
           text: "github.com:443",
         },
         {
@@ -55,6 +56,7 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
           name: "githubusercontent.com",
           wildcard: true,
           port: null,
+          udp: false,
           text: "*.githubusercontent.com",
         },
         {

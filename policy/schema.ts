@@ -137,6 +137,12 @@ export interface DomainRule {
   wildcard: boolean;
   /** 1-65535, or null for any port. */
   port: number | null;
+  /**
+   * `name:port/udp`: UDP to the addresses the name's answers admit is
+   * allowed too. Without it they are reached over TCP only, where the
+   * first bytes must name the server (TLS SNI, HTTP Host).
+   */
+  udp: boolean;
   /** The rule as written in the policy. */
   text: string;
 }

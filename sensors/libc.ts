@@ -44,6 +44,9 @@ const symbols = {
     parameters: ["i32", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
 } as const;
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;

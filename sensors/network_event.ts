@@ -71,6 +71,9 @@ export const NetworkReason = {
   packet_socket: 13,
   netfilter: 14,
   tun: 15,
+  destination_changed: 16,
+  udp_not_allowed: 17,
+  name_not_verified: 18,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */

@@ -34,9 +34,10 @@ export const NETWORK_CONFIG = struct("network_config", 40, {
 });
 
 /** `struct allow_ports`: the ports an address or a domain is allowed on. */
-export const ALLOW_PORTS = struct("allow_ports", 18, {
+export const ALLOW_PORTS = struct("allow_ports", 20, {
   count: [0, "u16"],
   ports: [2, ["u16", 8]],
+  udp: [18, "u16"],
 });
 
 /** `struct allow_key_v4`: key of the IPv4 allow trie. */
@@ -145,13 +146,16 @@ export interface Resolver {
 
 /**
  * An allowed domain: `name` (lower-case, no trailing dot, without `*.`),
- * `wildcard` (strict subdomains at any depth, not the name itself) and
- * `port` (null or absent: any port). Rules on the same name are merged.
+ * `wildcard` (strict subdomains at any depth, not the name itself),
+ * `port` (null or absent: any port) and `udp` (true: UDP too, not only
+ * TCP, to the addresses its answers admit). Rules on the same name are
+ * merged.
  */
 export interface AllowedDomain {
   name: string;
   wildcard: boolean;
   port?: number | null;
+  udp?: boolean;
 }
 
 /** The whole policy the kernel holds; swapped at once by setPolicy(). */
@@ -240,6 +244,7 @@ export function networkConfig(
  */
 export function encodeAllowPorts(
   ports: readonly number[],
+  udp = 0,
 ): Uint8Array<ArrayBuffer> {
   if (ports.length > ALLOW_MAX_PORTS) {
     throw new RangeError(
@@ -251,7 +256,7 @@ export function encodeAllowPorts(
       throw new RangeError(`invalid port ${port}`);
     }
   }
-  return encodeStruct(ALLOW_PORTS, { count: ports.length, ports });
+  return encodeStruct(ALLOW_PORTS, { count: ports.length, ports, udp });
 }
 
 /**
@@ -338,7 +343,10 @@ export function encodeDnsName(name: string): Uint8Array<ArrayBuffer> {
 
 /**
  * Encodes the `domains` map contents: one entry per (name, wildcard), the
- * ports of rules on the same name merged (any port wins).
+ * ports of rules on the same name merged (any port wins). UDP is allowed
+ * on a port when a rule naming UDP lists it, and on any port only when an
+ * any-port rule names UDP: an any-port rule for TCP alongside `port/udp`
+ * rules keeps UDP refused, as one entry cannot say "any TCP, some UDP".
  *
  * @throws {RangeError} for a name too long for the sensor or more than
  *   {@linkcode ALLOW_MAX_PORTS} ports on one name.
@@ -346,22 +354,44 @@ export function encodeDnsName(name: string): Uint8Array<ArrayBuffer> {
 export function encodeDomains(domains: readonly AllowedDomain[]): MapEntry[] {
   const merged = new Map<
     string,
-    { domain: AllowedDomain; ports: Set<number> | null }
+    {
+      domain: AllowedDomain;
+      ports: Set<number> | null;
+      udpPorts: Set<number>;
+      anyUdp: boolean;
+    }
   >();
   for (const domain of domains) {
     const id = domainText(domain);
-    const entry = merged.get(id) ?? { domain, ports: new Set<number>() };
-    if (domain.port === null || domain.port === undefined) entry.ports = null;
-    else entry.ports?.add(domain.port);
+    const entry = merged.get(id) ??
+      { domain, ports: new Set<number>(), udpPorts: new Set(), anyUdp: false };
+    if (domain.port === null || domain.port === undefined) {
+      entry.ports = null;
+      entry.anyUdp ||= domain.udp === true;
+    } else {
+      entry.ports?.add(domain.port);
+      if (domain.udp) entry.udpPorts.add(domain.port);
+    }
     merged.set(id, entry);
   }
-  return [...merged.values()].map(({ domain, ports }) => ({
-    key: encodeStruct(DOMAIN_KEY, {
-      wildcard: domain.wildcard ? 1 : 0,
-      name: encodeDnsName(domain.name),
-    }),
-    value: encodeAllowPorts(ports ? [...ports].sort((a, b) => a - b) : []),
-  }));
+  return [...merged.values()].map(({ domain, ports, udpPorts, anyUdp }) => {
+    const listed = ports ? [...ports].sort((a, b) => a - b) : [];
+    const udp = ports
+      ? listed.reduce(
+        (bits, port, i) => udpPorts.has(port) ? bits | (1 << i) : bits,
+        0,
+      )
+      : anyUdp
+      ? 1
+      : 0;
+    return {
+      key: encodeStruct(DOMAIN_KEY, {
+        wildcard: domain.wildcard ? 1 : 0,
+        name: encodeDnsName(domain.name),
+      }),
+      value: encodeAllowPorts(listed, udp),
+    };
+  });
 }
 
 /** Whether two domain lists admit the same names on the same ports. */
@@ -371,7 +401,9 @@ export function sameDomains(
 ): boolean {
   const text = (domains: readonly AllowedDomain[]) =>
     JSON.stringify(
-      domains.map((d) => `${domainText(d)}:${d.port ?? "any"}`).sort(),
+      domains.map((d) =>
+        `${domainText(d)}:${d.port ?? "any"}${d.udp ? "/udp" : ""}`
+      ).sort(),
     );
   return text(a) === text(b);
 }

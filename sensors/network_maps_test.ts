@@ -59,16 +59,17 @@ Deno.test("encodeAllowKey() rejects an address or prefix that does not fit", () 
   );
 });
 
-Deno.test("encodeAllowPorts() writes a u16 count then eight u16 ports", () => {
-  assert.equal(ALLOW_PORTS.size, 18);
-  assert.deepEqual(encodeAllowPorts([]), new Uint8Array(18));
+Deno.test("encodeAllowPorts() writes a u16 count, eight u16 ports, UDP bits", () => {
+  assert.equal(ALLOW_PORTS.size, 20);
+  assert.deepEqual(encodeAllowPorts([]), new Uint8Array(20));
   assert.deepEqual(
     encodeAllowPorts([53, 443, 65535]),
-    new Uint8Array([3, 0, 53, 0, 0xbb, 0x01, 0xff, 0xff, ...Array(10).fill(0)]),
+    new Uint8Array([3, 0, 53, 0, 0xbb, 0x01, 0xff, 0xff, ...Array(12).fill(0)]),
   );
+  assert.deepEqual([...encodeAllowPorts([53, 443], 2).subarray(18)], [2, 0]);
   const full = encodeAllowPorts([1, 2, 3, 4, 5, 6, 7, 0x1234]);
   assert.deepEqual([...full.subarray(0, 4)], [8, 0, 1, 0]);
-  assert.deepEqual([...full.subarray(16)], [0x34, 0x12]);
+  assert.deepEqual([...full.subarray(16, 18)], [0x34, 0x12]);
 });
 
 Deno.test("encodeAllowPorts() rejects too many or invalid ports", () => {
@@ -114,4 +115,29 @@ Deno.test("encodeDomains() merges rules on one name; any port wins", () => {
     443,
   ]);
   assert.equal(view(wildcard.value).getUint16(0, true), 0);
+});
+
+Deno.test("encodeDomains() allows UDP only on ports a rule names UDP for", () => {
+  const udpBits = (domains: Parameters<typeof encodeDomains>[0]) =>
+    encodeDomains(domains).map((entry) =>
+      new DataView(entry.value.buffer).getUint16(18, true)
+    );
+  assert.deepEqual(
+    udpBits([
+      { name: "a.test", wildcard: false, port: 443, udp: true },
+      { name: "a.test", wildcard: false, port: 80 },
+      { name: "b.test", wildcard: false, port: 443 },
+      { name: "c.test", wildcard: false, port: null, udp: true },
+    ]),
+    // a.test lists 80 then 443: bit 1
+    [0b10, 0, 1],
+  );
+  // any port for TCP cannot also say "UDP to 443 only": UDP stays refused
+  assert.deepEqual(
+    udpBits([
+      { name: "d.test", wildcard: false, port: null },
+      { name: "d.test", wildcard: false, port: 443, udp: true },
+    ]),
+    [0],
+  );
 });

@@ -43,6 +43,21 @@ def udp(host, port, count="1"):
         result(send)
 
 
+def tcp_send(host, port, data="secret"):
+    """connect, send `data`, then wait a little: "ok", "timeout" or "errno N"."""
+    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        try:
+            s.connect((host, int(port)))
+            s.sendall(data.encode())
+            time.sleep(0.5)
+            print("ok", flush=True)
+        except socket.timeout:
+            print("timeout", flush=True)
+        except OSError as error:
+            print(f"errno {error.errno}", flush=True)
+
+
 def udp_connected(host, port):
     with socket.socket(family_of(host), socket.SOCK_DGRAM) as s:
         def send():
@@ -180,6 +195,92 @@ def dns_connect(server, server_port, name, port, transport="udp", qtype="1"):
         with socket.socket(family_of(address), socket.SOCK_STREAM) as s:
             s.settimeout(3)
             result(lambda: s.connect((address, int(port))))
+
+
+def dns_udp(server, server_port, name, port, count="3"):
+    """Our own DNS query, then UDP datagrams to the answer's first address."""
+    try:
+        address = query((server, int(server_port)), name)[0]
+    except (OSError, IndexError) as error:
+        print(f"query failed {error}", flush=True)
+        return
+    print(f"address {address}", flush=True)
+    udp(address, port, count)
+
+
+def client_hello(server_name, padding=0):
+    """A TLS 1.3 ClientHello (RFC 8446 §4.1.2) with a padding extension
+    (RFC 7685) of `padding` bytes before server_name, in one record."""
+    name = server_name.encode()
+    sni = struct.pack("!HBH", len(name) + 3, 0, len(name)) + name
+    extensions = b""
+    if padding:
+        extensions += struct.pack("!HH", 21, padding) + bytes(padding)
+    extensions += struct.pack("!HH", 0, len(sni)) + sni
+    extensions += struct.pack("!HHB", 43, 3, 2) + b"\x03\x04"
+    body = (b"\x03\x03" + os.urandom(32) + b"\x20" + os.urandom(32)
+            + struct.pack("!H", 2) + b"\x13\x01" + b"\x01\x00"
+            + struct.pack("!H", len(extensions)) + extensions)
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
+
+
+def http_request(host, target="/", body=b""):
+    head = f"POST {target} HTTP/1.1\r\nHost: {host}\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n" if body else "\r\n"
+    return head.encode() + body
+
+
+def stream(server, server_port, name, port, variant, server_name="",
+           linger="2"):
+    """Resolve `name`, connect on `port` and send the first bytes of
+    `variant` (see STREAMS) in the segments it says; "sent" or an error."""
+    import socket as sockets
+    try:
+        address = query((server, int(server_port)), name)[0]
+    except (OSError, IndexError) as error:
+        print(f"query failed {error}", flush=True)
+        return
+    segments = STREAMS[variant](server_name or name)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(2)
+        s.setsockopt(sockets.IPPROTO_TCP, sockets.TCP_NODELAY, 1)
+        try:
+            s.connect((address, int(port)))
+            for segment in segments:
+                s.send(segment)
+                time.sleep(0.3)
+            # what was held comes again (TCP retransmits) once verified
+            time.sleep(float(linger))
+            print("sent", flush=True)
+        except OSError as error:
+            print(f"errno {error.errno}", flush=True)
+
+
+def split_hello(name):
+    hello = client_hello(name, 300)
+    return [hello[:200], hello[200:]]
+
+
+STREAMS = {
+    "raw": lambda name: [b"not tls, not http: secret"],
+    "byte": lambda name: [b"x"],
+    "tls-byte": lambda name: [b"\x16"],
+    "tls": lambda name: [client_hello(name)],
+    "tls-padded": lambda name: [client_hello(name, 1100)],
+    "tls-split": split_hello,
+    "http": lambda name: [http_request(name, body=b"data")],
+    "http-no-host": lambda name: [b"GET / HTTP/1.1\r\nUser-Agent: probe\r\n\r\n"],
+    "http-keepalive": lambda name: [
+        http_request(name, body=b"first"),
+        http_request("evil.example", body=b"second"),
+    ],
+    "http-absolute": lambda name: [
+        http_request(name, target="http://evil.example/x")],
+    "http-chunked": lambda name: [
+        f"POST / HTTP/1.1\r\nHost: {name}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .encode() + b"4\r\ndata\r\n0\r\n\r\n"],
+}
 
 
 def dns_loop(server, server_port, count, suffix):
@@ -520,6 +621,7 @@ COMMANDS = {
     "tls": tls,
     "http": http,
     "tcp": tcp,
+    "tcpsend": tcp_send,
     "tfo": tcp_fastopen,
     "udp": udp,
     "udpconn": udp_connected,
@@ -527,6 +629,8 @@ COMMANDS = {
     "listen": listen,
     "resolve": resolve_connect,
     "dns": dns_connect,
+    "dnsudp": dns_udp,
+    "stream": stream,
     "dnsloop": dns_loop,
 }
 
