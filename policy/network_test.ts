@@ -205,9 +205,10 @@ Deno.test("compileAllowList() keeps a /udp port rule beside an any-port one", ()
   const names = (...texts: string[]) =>
     compileAllowList({
       allow: texts.map(parseAllowRule),
-      dns: { resolvers: [] },
+      dns: { resolvers: [], queries: "allowed-only" },
       action: "deny",
       loopback: "allow",
+      privileged: DENY_PRIVILEGED,
     }).domains.map((rule) => rule.text);
   assert.deepEqual(names("a.test", "a.test:443/udp", "a.test:443"), [
     "a.test",
