@@ -90,13 +90,17 @@ class Listener {
   }
 }
 
-/** Runs `nft` commands inside the namespace (never on the host). */
-async function nft(netns: TestNetns, script: string): Promise<void> {
-  const command = netns.exec(["nft", script]);
-  const output = await new Deno.Command(command[0], {
-    args: command.slice(1),
-    stderr: "piped",
-  }).output();
+/**
+ * Runs `nft` commands inside the namespace (never on the host), out of
+ * scope: the rule models one made before the job or by an unpoliced actor,
+ * and a policed nft is killed (network.privileged).
+ */
+async function nft(
+  h: NetHarness,
+  netns: TestNetns,
+  script: string,
+): Promise<void> {
+  const output = await h.spawnOutside(netns.exec(["nft", script])).output();
   if (!output.success) {
     throw new Error(`nft: ${new TextDecoder().decode(output.stderr)}`);
   }
@@ -144,6 +148,7 @@ kernelTest(
         domains: [{ name: "allowed.test", wildcard: true }],
       });
       await nft(
+        h,
         netns,
         "add table ip rf; " +
           "add chain ip rf out { type nat hook output priority -100; }; " +
@@ -222,6 +227,8 @@ kernelTest(
 
 /** Starts the test DNS server on 127.0.0.53:53 in `netns`, out of scope. */
 async function startDns(h: NetHarness, netns: TestNetns): Promise<void> {
+  // the namespace plays the host's, where the trusted resolvers answer
+  h.network.configure({ resolverNetns: await netns.cookie() });
   const server = h.spawnOutside(
     netns.exec(["python3", DNS_SERVER, "127.0.0.53", "53"]),
   );
@@ -475,7 +482,10 @@ kernelTest(
         ].join("\n"),
       );
       // the step closes its socket with the held bytes unsent: TCP goes on
-      // retransmitting them after the step and the agent are gone
+      // retransmitting them after the step and the agent are gone. The
+      // agent runs in the namespace, whose resolver it then trusts
+      // (nsenter, not ip netns exec, which remounts /sys and with it the
+      // cgroup2 mount the agent attaches to).
       const result = await ringfence([
         "run",
         "--policy",
@@ -495,7 +505,7 @@ kernelTest(
           "",
           "0.5",
         ]),
-      ]);
+      ], { wrap: ["nsenter", `--net=/run/netns/${netns.name}`] });
       assert.equal(result.code, 0, result.stderr);
       await new Promise((resolve) => setTimeout(resolve, 4000));
       assert.deepEqual(await listener.receipts(), []);

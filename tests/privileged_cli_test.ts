@@ -96,7 +96,8 @@ kernelTest(
     await withPair(async (pair) => {
       const run = await runAttack(
         pair,
-        "version: 1\nmode: block\nnetwork:\n  privileged:\n    raw: allow\n",
+        `version: 1\nmode: block\nnetwork:\n  allow: [${B}]\n` +
+          "  privileged:\n    raw: allow\n",
         ["rawudp", A, B, PORT],
       );
       assert.equal(run.stdout.trim(), "ok", run.stderr);

@@ -258,6 +258,24 @@ kernelTest(
     await withPair(
       { mode: "block", allowPrivileged: ["raw"] },
       async (h, pair) => {
+        // An allowed raw socket still reaches only allowed destinations:
+        // egress judges its packets as it judges any other socket's.
+        for (const [name, command] of RAW) {
+          const outcome = await attack(h, pair, name, command);
+          assert.equal(outcome.arrived, false, name);
+          assert.ok(
+            outcome.events.some((event) => event.verdict === "deny"),
+            JSON.stringify(outcome.events),
+          );
+        }
+        h.network.setPolicy({
+          v4: [{
+            prefixLength: 32,
+            address: new Uint8Array([10, 201, 0, 2]),
+            ports: [],
+          }],
+          v6: [],
+        });
         for (const [name, command] of RAW) {
           const outcome = await attack(h, pair, name, command);
           assert.deepEqual(outcome.result.lines, ["ok"], name);

@@ -125,10 +125,22 @@ export async function clang(args: string[]): Promise<string | undefined> {
 /** Runs `ringfence ARGS` as a subprocess and collects its output. */
 export async function ringfence(
   args: string[],
-  options: { stdin?: "null" | "piped" } = {},
+  options: {
+    stdin?: "null" | "piped";
+    /** A command the agent runs under, e.g. `ip netns exec NAME`. */
+    wrap?: string[];
+  } = {},
 ): Promise<{ code: number; stdout: string; stderr: string; pid: number }> {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "-A", `${ROOT}main.ts`, ...args],
+  const command = [
+    ...(options.wrap ?? []),
+    DENO,
+    "run",
+    "-A",
+    `${ROOT}main.ts`,
+    ...args,
+  ];
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
     stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",
