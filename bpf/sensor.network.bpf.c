@@ -428,6 +428,29 @@ static __always_inline void fill_addresses(struct network_event *event,
 	event->query_size = 0;
 }
 
+/*
+ * A reserved event of `kind` about packet `p` of `owner`'s socket, with
+ * its verdict, reason and kill flag; NULL when the ring is full.
+ */
+static __always_inline struct network_event *
+packet_event(__u8 kind, const struct sock_owner *owner,
+	     const struct packet *p, __u16 dport, __u16 sport, __u8 verdict,
+	     __u8 reason, bool killed)
+{
+	struct network_event *event = reserve_event();
+
+	if (!event)
+		return NULL;
+	fill_owner_header(event, kind, owner);
+	if (killed)
+		event->header.flags |= NETWORK_FLAG_KILLED;
+	fill_addresses(event, p->family, p->protocol, &p->daddr, dport,
+		       &p->saddr, sport);
+	event->verdict = verdict;
+	event->reason = reason;
+	return event;
+}
+
 /* ---- connect, sendmsg, bind, listen: the caller is current ---- */
 
 /* The address a connect, sendmsg or bind names, IPv4-mapped folded. */
@@ -1026,16 +1049,10 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 	    !first_report(bpf_get_socket_cookie(skb) ^ (err ? 0 : s->hash),
 			  p->family, &p->daddr, p->dport, verdict))
 		return verdict;
-	event = reserve_event();
+	event = packet_event(NETWORK_DNS, owner, p, p->dport, p->sport, verdict,
+			     reason, killed);
 	if (!event)
 		return verdict;
-	fill_owner_header(event, NETWORK_DNS, owner);
-	if (killed)
-		event->header.flags |= NETWORK_FLAG_KILLED;
-	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
-		       &p->saddr, p->sport);
-	event->verdict = verdict;
-	event->reason = reason;
 	if (err == -2) {
 		event->header.flags |= NETWORK_FLAG_QUERY_TRUNCATED;
 	} else if (err) {
@@ -1112,16 +1129,10 @@ static __always_inline int refuse_stream(struct network_config *cfg,
 	flow->name_verdict = verdict;
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
 		killed = maybe_kill(cfg, verdict);
-	event = reserve_event();
+	event = packet_event(NETWORK_SEND, owner, p, p->dport, p->sport, verdict,
+			     reason, killed);
 	if (!event)
 		return verdict;
-	fill_owner_header(event, NETWORK_SEND, owner);
-	if (killed)
-		event->header.flags |= NETWORK_FLAG_KILLED;
-	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
-		       &p->saddr, p->sport);
-	event->verdict = verdict;
-	event->reason = reason;
 	if (reason == REASON_SNI_NOT_ALLOWED) {
 		event->query_size = s->cur.out;
 		__builtin_memcpy(event->query, s->name, DNS_NAME_MAX);
@@ -1297,16 +1308,10 @@ static __noinline int judge_flow(struct network_config *cfg,
 		killed = maybe_kill(cfg, verdict);
 	if (!killed && !first_report(cookie, p->family, &p->daddr, p->dport, verdict))
 		return verdict;
-	event = reserve_event();
+	event = packet_event(NETWORK_SEND, owner, p, p->dport, p->sport, verdict,
+			     reason, killed);
 	if (!event)
 		return verdict;
-	fill_owner_header(event, NETWORK_SEND, owner);
-	if (killed)
-		event->header.flags |= NETWORK_FLAG_KILLED;
-	fill_addresses(event, p->family, p->protocol, &p->daddr, p->dport,
-		       &p->saddr, p->sport);
-	event->verdict = verdict;
-	event->reason = reason;
 	submit_event(event);
 	return verdict;
 }
@@ -1381,15 +1386,10 @@ int egress(struct __sk_buff *skb)
 	if (!killed && !first_report(bpf_get_socket_cookie(skb), p.family,
 				     &p.daddr, 0, verdict))
 		goto out;
-	event = reserve_event();
+	event = packet_event(NETWORK_SEND, owner, &p, 0, 0, verdict,
+			     reason, killed);
 	if (!event)
 		goto out;
-	fill_owner_header(event, NETWORK_SEND, owner);
-	if (killed)
-		event->header.flags |= NETWORK_FLAG_KILLED;
-	fill_addresses(event, p.family, p.protocol, &p.daddr, 0, &p.saddr, 0);
-	event->verdict = verdict;
-	event->reason = reason;
 	submit_event(event);
 out:
 	return verdict == VERDICT_DENY ? 0 : 1;
