@@ -1150,12 +1150,14 @@ static __always_inline int refuse_stream(struct network_config *cfg,
  * data segments are gathered (lib/stream.h) and dropped in block mode;
  * each HTTP request of a kept-alive connection is checked in turn.
  * Destinations allowed by an address rule are not held to names.
+ * A global function, so the verifier checks it once and not along every
+ * path of egress that reaches it.
  */
-static __noinline int check_stream(struct __sk_buff *skb,
-				   const struct packet *p,
-				   const struct sock_owner *owner,
-				   struct flow_state *flow, struct bpf_sock *sk)
+__noinline int check_stream(struct __sk_buff *skb, const struct packet *p,
+			    const struct sock_owner *owner,
+			    struct flow_state *flow)
 {
+	struct bpf_sock *sk = skb->sk;
 	struct network_config *cfg = get_config();
 	struct dns_scratch *s = get_scratch();
 	struct stream_scratch *t = get_stream_scratch();
@@ -1166,7 +1168,10 @@ static __noinline int check_stream(struct __sk_buff *skb,
 	__u8 hold;
 	int rel;
 
-	if (!cfg || !p || !owner || !flow || !s || !t)
+	if (!cfg || !p || !owner || !flow || !s || !t || !sk)
+		return VERDICT_DENY;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
 		return VERDICT_DENY;
 	if (flow->name == FLOW_NAME_REFUSED)
 		return flow->name_verdict;
@@ -1270,12 +1275,11 @@ static __noinline int check_stream(struct __sk_buff *skb,
  * same, else a fresh judgement (NAT rewrote it, or no hook saw the socket),
  * kept in flow for the packets after it and reported once per socket and
  * destination. flow is NULL when the socket has no storage: then every
- * packet is judged.
+ * packet is judged. Global, as check_stream() is.
  */
-static __noinline int judge_flow(struct network_config *cfg,
-				 const struct packet *p,
-				 const struct sock_owner *owner,
-				 struct flow_state *flow, __u64 cookie)
+__noinline int judge_flow(struct network_config *cfg, const struct packet *p,
+			  const struct sock_owner *owner,
+			  struct flow_state *flow, __u64 cookie)
 {
 	struct network_event *event;
 	__u8 reason, verdict;
@@ -1374,7 +1378,7 @@ int egress(struct __sk_buff *skb)
 				return 0;
 		} else if (p.protocol == IPPROTO_TCP && flow &&
 			   flow->reason == REASON_ALLOWED_BY_DNS &&
-			   check_stream(skb, &p, owner, flow, sk) == VERDICT_DENY) {
+			   check_stream(skb, &p, owner, flow) == VERDICT_DENY) {
 			return 0;
 		}
 		return 1;
