@@ -7,22 +7,18 @@
  */
 import assert from "node:assert/strict";
 import type { NetworkEvent } from "../sensors/network.ts";
-import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
-import { DNS_SERVER, PROBE, TestNetns } from "./helpers/net_harness.ts";
-
-/** The first line a child prints. */
-async function firstLine(child: Deno.ChildProcess): Promise<string> {
-  const reader = child.stdout.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  reader.releaseLock();
-  return text.split("\n")[0];
-}
+import {
+  kernelTest,
+  readJsonLines,
+  ringfence,
+  runInDir,
+} from "./helpers/kernel.ts";
+import {
+  DNS_SERVER,
+  firstLine,
+  PROBE,
+  TestNetns,
+} from "./helpers/net_harness.ts";
 
 kernelTest(
   "ringfence run: DNS queries for names outside the allow-list never leave",
@@ -71,14 +67,7 @@ kernelTest(
         dig("n1.allowed.test", "1", "udp"),
       ].join("; ");
       const result = await ringfence([
-        "run",
-        "--policy",
-        `${dir}/policy.yaml`,
-        "--output",
-        `${dir}/events.jsonl`,
-        "--report",
-        `${dir}/report.md`,
-        "--",
+        ...runInDir(dir),
         "/bin/sh",
         "-c",
         script,

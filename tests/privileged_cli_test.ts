@@ -6,7 +6,12 @@
  */
 import assert from "node:assert/strict";
 import type { NetworkEvent } from "../sensors/network.ts";
-import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
+import {
+  kernelTest,
+  readJsonLines,
+  ringfence,
+  runInDir,
+} from "./helpers/kernel.ts";
 import { PROBE } from "./helpers/net_harness.ts";
 import { A, B, Lines, marker, NetPair } from "./helpers/net_pair.ts";
 
@@ -30,14 +35,7 @@ async function runAttack(pair: NetPair, policy: string, args: string[]) {
     assert.equal(await lines.next(), "ready");
     await Deno.writeTextFile(`${dir}/policy.yaml`, policy);
     const result = await ringfence([
-      "run",
-      "--policy",
-      `${dir}/policy.yaml`,
-      "--output",
-      `${dir}/events.jsonl`,
-      "--report",
-      `${dir}/report.md`,
-      "--",
+      ...runInDir(dir),
       ...pair.a.exec(["python3", PROBE, ...args, mark]),
     ]);
     // a frame on its way is read within this, or never

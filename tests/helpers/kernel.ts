@@ -157,6 +157,23 @@ export async function ringfence(
 }
 
 /**
+ * `ringfence run` with `dir`'s policy.yaml, its events to events.jsonl and
+ * its report to report.md there, up to the `--` before the command.
+ */
+export function runInDir(dir: string): string[] {
+  return [
+    "run",
+    "--policy",
+    `${dir}/policy.yaml`,
+    "--output",
+    `${dir}/events.jsonl`,
+    "--report",
+    `${dir}/report.md`,
+    "--",
+  ];
+}
+
+/**
  * The arguments of `ringfence run` for a shell script, its events to
  * /dev/null: what a test needs when it asserts on the command and the agent.
  */

@@ -126,17 +126,8 @@ export class NetHarness {
   }
 
   /** Waits for the first line of a child's stdout ("ready"). */
-  async firstLine(child: Deno.ChildProcess): Promise<string> {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    reader.releaseLock();
-    return text.split("\n")[0];
+  firstLine(child: Deno.ChildProcess): Promise<string> {
+    return firstLine(child);
   }
 
   /** The network events so far (drained from the ring), optionally of one pid. */
@@ -249,4 +240,18 @@ async function ip(args: string[]): Promise<void> {
       `ip ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`,
     );
   }
+}
+
+/** The first line a child prints on stdout ("ready"). */
+export async function firstLine(child: Deno.ChildProcess): Promise<string> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  reader.releaseLock();
+  return text.split("\n")[0];
 }
