@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import type { NetworkEvent, NetworkSettings } from "../sensors/network.ts";
 import { kernelTest } from "./helpers/kernel.ts";
 import { RESOLVER, withDns } from "./helpers/net_dns.ts";
-import { NetHarness, PROBE } from "./helpers/net_harness.ts";
+import { NetHarness, PROBE, type TestNetns } from "./helpers/net_harness.ts";
 
 const EPERM = "errno 1";
 /** The attacker's listener, on the test namespace's loopback device. */
@@ -30,6 +30,39 @@ async function withSensors(
     await fn(harness);
   } finally {
     await harness.close();
+  }
+}
+
+/**
+ * Block mode with loopback allowed (a step's own server answers over it),
+ * `policy` in force, the test DNS server, and the attacker's sink
+ * listening in its namespace; `fn` gets the sink's log.
+ */
+async function withAttackerSink(
+  policy: Parameters<NetHarness["network"]["setPolicy"]>[0],
+  fn: (h: NetHarness, netns: TestNetns, sinkLog: string) => Promise<void>,
+): Promise<void> {
+  const sinkLog = await Deno.makeTempFile();
+  try {
+    await withSensors({ mode: "block", allowLoopback: true }, async (h) => {
+      h.network.setPolicy(policy);
+      await withDns(h, async (netns) => {
+        const sink = h.spawnOutside(
+          netns.exec([
+            "python3",
+            PROBE,
+            "sink",
+            ATTACKER,
+            ATTACKER_PORT,
+            sinkLog,
+          ]),
+        );
+        assert.equal(await h.firstLine(sink), "ready");
+        await fn(h, netns, sinkLog);
+      }, { setup: ATTACKER_SETUP });
+    });
+  } finally {
+    await Deno.remove(sinkLog);
   }
 }
 
@@ -69,171 +102,110 @@ const POLICY = {
 kernelTest(
   "forged DNS: answers from a namespace the step made (unshare -rn, as nobody) teach nothing",
   async () => {
-    const sinkLog = await Deno.makeTempFile();
-    try {
-      // loopback allowed, as by default: the step's own server answers
-      // over it
-      const settings = { mode: "block", allowLoopback: true } as const;
-      await withSensors(settings, async (h) => {
-        h.network.setPolicy(POLICY);
-        await withDns(h, async (netns) => {
-          const sink = h.spawnOutside(
-            netns.exec([
-              "python3",
-              PROBE,
-              "sink",
-              ATTACKER,
-              ATTACKER_PORT,
-              sinkLog,
-            ]),
-          );
-          assert.equal(await h.firstLine(sink), "ready");
-          // Unprivileged: a user namespace gives the step its own network
-          // namespace, whose loopback takes the resolver's address; its own
-          // server there answers allowed.example with the attacker's address.
-          const script = [
-            `unshare -rn sh -c 'ip link set lo up && ` +
-            `ip addr add 127.0.0.53/32 dev lo && ` +
-            `python3 ${PROBE} selfanswer 127.0.0.53 allowed.example ${ATTACKER}'`,
-            `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
-          ].join("; ");
-          const step = await h.run(netns.exec([
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "sh",
-            "-c",
-            script,
-          ]));
-          assert.deepEqual(
-            step.lines,
-            [`answer ${ATTACKER}`, EPERM],
-            step.stderr,
-          );
-          const connect = h.events().find((event) =>
-            event.kind === "connect" && event.daddr === ATTACKER
-          );
-          assert.ok(connect, JSON.stringify(h.events()));
-          assert.equal(connect.verdict, "deny");
-          assert.equal(connect.reason, "not_in_allow_list");
-          assert.equal(connect.uid, 65534);
-          assert.ok(
-            !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
-          );
-          assert.equal(await received(sinkLog), "");
-        }, { setup: ATTACKER_SETUP });
-      });
-    } finally {
-      await Deno.remove(sinkLog);
-    }
+    await withAttackerSink(POLICY, async (h, netns, sinkLog) => {
+      // Unprivileged: a user namespace gives the step its own network
+      // namespace, whose loopback takes the resolver's address; its own
+      // server there answers allowed.example with the attacker's address.
+      const script = [
+        `unshare -rn sh -c 'ip link set lo up && ` +
+        `ip addr add 127.0.0.53/32 dev lo && ` +
+        `python3 ${PROBE} selfanswer 127.0.0.53 allowed.example ${ATTACKER}'`,
+        `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
+      ].join("; ");
+      const step = await h.run(netns.exec([
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "sh",
+        "-c",
+        script,
+      ]));
+      assert.deepEqual(
+        step.lines,
+        [`answer ${ATTACKER}`, EPERM],
+        step.stderr,
+      );
+      const connect = h.events().find((event) =>
+        event.kind === "connect" && event.daddr === ATTACKER
+      );
+      assert.ok(connect, JSON.stringify(h.events()));
+      assert.equal(connect.verdict, "deny");
+      assert.equal(connect.reason, "not_in_allow_list");
+      assert.equal(connect.uid, 65534);
+      assert.ok(
+        !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
+      );
+      assert.equal(await received(sinkLog), "");
+    });
   },
 );
 
 kernelTest(
   "forged DNS: an answer injected from resolver:53 that no query asked teaches nothing",
   async () => {
-    const sinkLog = await Deno.makeTempFile();
-    try {
-      // loopback allowed, as by default: the step's own server answers
-      // over it
-      const settings = { mode: "block", allowLoopback: true } as const;
-      await withSensors(settings, async (h) => {
-        h.network.setPolicy(POLICY);
-        await withDns(h, async (netns) => {
-          const sink = h.spawnOutside(
-            netns.exec([
-              "python3",
-              PROBE,
-              "sink",
-              ATTACKER,
-              ATTACKER_PORT,
-              sinkLog,
-            ]),
-          );
-          assert.equal(await h.firstLine(sink), "ready");
-          // Raw packets from 127.0.0.53:53, sent outside the scope as a
-          // root step could inject them, to the port the step waits on.
-          h.spawnOutside(netns.exec([
-            "python3",
-            PROBE,
-            "forge",
-            "127.0.0.53",
-            "127.0.0.1",
-            "5300",
-            "allowed.example",
-            ATTACKER,
-            "4",
-          ]));
-          const step = await h.run(netns.exec([
-            "python3",
-            PROBE,
-            "awaitanswer",
-            "127.0.0.1",
-            "5300",
-            ATTACKER,
-            ATTACKER_PORT,
-          ]));
-          assert.deepEqual(step.lines, ["received", EPERM], step.stderr);
-          const connect = h.events(step.pid).find((e) => e.kind === "connect");
-          assert.equal(connect?.verdict, "deny");
-          assert.equal(connect?.reason, "not_in_allow_list");
-          assert.ok(
-            !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
-          );
-          assert.equal(await received(sinkLog), "");
-        }, { setup: ATTACKER_SETUP });
-      });
-    } finally {
-      await Deno.remove(sinkLog);
-    }
+    await withAttackerSink(POLICY, async (h, netns, sinkLog) => {
+      // Raw packets from 127.0.0.53:53, sent outside the scope as a
+      // root step could inject them, to the port the step waits on.
+      h.spawnOutside(netns.exec([
+        "python3",
+        PROBE,
+        "forge",
+        "127.0.0.53",
+        "127.0.0.1",
+        "5300",
+        "allowed.example",
+        ATTACKER,
+        "4",
+      ]));
+      const step = await h.run(netns.exec([
+        "python3",
+        PROBE,
+        "awaitanswer",
+        "127.0.0.1",
+        "5300",
+        ATTACKER,
+        ATTACKER_PORT,
+      ]));
+      assert.deepEqual(step.lines, ["received", EPERM], step.stderr);
+      const connect = h.events(step.pid).find((e) => e.kind === "connect");
+      assert.equal(connect?.verdict, "deny");
+      assert.equal(connect?.reason, "not_in_allow_list");
+      assert.ok(
+        !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
+      );
+      assert.equal(await received(sinkLog), "");
+    });
   },
 );
 
 kernelTest(
   "forged DNS: a root step serving a resolver's address in the host's namespace teaches nothing",
   async () => {
-    const sinkLog = await Deno.makeTempFile();
-    try {
-      const settings = { mode: "block", allowLoopback: true } as const;
-      await withSensors(settings, async (h) => {
-        // a second resolver no server holds: the step takes its address
-        const second = {
-          ...RESOLVER,
-          address: new Uint8Array([127, 0, 0, 54]),
-        };
-        h.network.setPolicy({ ...POLICY, resolvers: [RESOLVER, second] });
-        await withDns(h, async (netns) => {
-          const sink = h.spawnOutside(
-            netns.exec([
-              "python3",
-              PROBE,
-              "sink",
-              ATTACKER,
-              ATTACKER_PORT,
-              sinkLog,
-            ]),
-          );
-          assert.equal(await h.firstLine(sink), "ready");
-          const script = [
-            `python3 ${PROBE} selfanswer 127.0.0.54 allowed.example ${ATTACKER}`,
-            `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
-          ].join("; ");
-          const step = await h.run(netns.exec(["sh", "-c", script]));
-          assert.deepEqual(
-            step.lines,
-            [`answer ${ATTACKER}`, EPERM],
-            step.stderr,
-          );
-          assert.ok(
-            !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
-          );
-          assert.equal(await received(sinkLog), "");
-        }, { setup: ATTACKER_SETUP });
-      });
-    } finally {
-      await Deno.remove(sinkLog);
-    }
+    // a second resolver no server holds: the step takes its address
+    const second = {
+      ...RESOLVER,
+      address: new Uint8Array([127, 0, 0, 54]),
+    };
+    await withAttackerSink(
+      { ...POLICY, resolvers: [RESOLVER, second] },
+      async (h, netns, sinkLog) => {
+        const script = [
+          `python3 ${PROBE} selfanswer 127.0.0.54 allowed.example ${ATTACKER}`,
+          `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
+        ].join("; ");
+        const step = await h.run(netns.exec(["sh", "-c", script]));
+        assert.deepEqual(
+          step.lines,
+          [`answer ${ATTACKER}`, EPERM],
+          step.stderr,
+        );
+        assert.ok(
+          !h.network.dnsAdmitted().some((a) => a.address === ATTACKER),
+        );
+        assert.equal(await received(sinkLog), "");
+      },
+    );
   },
 );
 
