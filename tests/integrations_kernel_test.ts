@@ -13,6 +13,7 @@ import {
   readJsonLines,
   ROOT,
   rootShell,
+  runInDir,
   startAgent,
 } from "./helpers/kernel.ts";
 import { PROBE } from "./helpers/net_harness.ts";
@@ -332,14 +333,7 @@ kernelTest(
         ].join("\n"),
       );
       const result = await ringfenceWith([
-        "run",
-        "--policy",
-        `${dir}/policy.yaml`,
-        "--output",
-        `${dir}/events.jsonl`,
-        "--report",
-        `${dir}/report.md`,
-        "--",
+        ...runInDir(dir),
         "/bin/bash",
         "-c",
         `/bin/bash -c '${probes([allowed, killed])}'`,

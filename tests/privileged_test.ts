@@ -156,7 +156,6 @@ kernelTest(
       assert.equal(event.reason, "netfilter");
       assert.equal(event.protocol, "netlink");
       assert.equal(event.killed, true);
-      if (!await found("nft")) return;
       const nft = await h.run(
         pair.a.exec(["nft", "add", "table", "ip", "rfprobe"]),
       );
@@ -173,56 +172,52 @@ kernelTest(
   },
 );
 
-/** Builds tests/helpers/NAME.c into dir: its path, or why it could not. */
-async function buildHelper(
-  dir: string,
+/**
+ * Builds tests/helpers/NAME.c into a temporary directory and runs `fn`
+ * with its path. clang is part of the setup, so a failed build fails the
+ * test rather than skipping it.
+ */
+async function withHelper(
   name: string,
-): Promise<{ path: string } | { error: string }> {
-  const path = `${dir}/${name}`;
-  const source = new URL(`./helpers/${name}.c`, import.meta.url).pathname;
-  const error = await clang(["-O2", "-o", path, source]);
-  return error ? { error } : { path };
+  fn: (path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/${name}`;
+    const source = new URL(`./helpers/${name}.c`, import.meta.url).pathname;
+    const error = await clang(["-O2", "-o", path, source]);
+    if (error) throw new Error(`building ${name}.c: ${error}`);
+    await fn(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 kernelTest(
   "block mode: an AF_PACKET socket through int $0x80 kills the caller",
   async () => {
-    const dir = await Deno.makeTempDir();
-    try {
-      const int80 = await buildHelper(dir, "int80");
-      if ("error" in int80) {
-        console.log(`skipping int $0x80: ${int80.error}`);
-        return;
-      }
+    await withHelper("int80", async (int80) => {
       await withPair({ mode: "block" }, async (h, pair) => {
         for (const mode of ["socket", "socketcall"]) {
           const outcome = await attack(
             h,
             pair,
             `int80 ${mode}`,
-            (mark) => [int80.path, mode, "rfa0", mark],
+            (mark) => [int80, mode, "rfa0", mark],
           );
           assertKilled(outcome, "packet_socket");
         }
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 );
 
 kernelTest(
   "block mode: an AF_PACKET socket from io_uring kills the submitter",
   async () => {
-    const dir = await Deno.makeTempDir();
-    try {
-      const uring = await buildHelper(dir, "uring_socket");
-      if ("error" in uring) {
-        console.log(`skipping io_uring: ${uring.error}`);
-        return;
-      }
+    await withHelper("uring_socket", async (uring) => {
       await withPair({ mode: "block" }, async (h, pair) => {
-        const command = (mark: string) => [uring.path, "rfa0", mark];
+        const command = (mark: string) => [uring, "rfa0", mark];
         const outcome = await attack(h, pair, "io_uring socket", command);
         if (outcome.result.lines[0] === "unsupported") {
           console.log("skipping io_uring: IORING_OP_SOCKET is unavailable");
@@ -230,9 +225,7 @@ kernelTest(
         }
         assertKilled(outcome, "packet_socket");
       });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 );
 
@@ -328,14 +321,4 @@ function only(events: NetworkEvent[], kind: string): NetworkEvent {
   const matching = events.filter((event) => event.kind === kind);
   assert.equal(matching.length, 1, JSON.stringify(events, null, 1));
   return matching[0];
-}
-
-async function found(program: string): Promise<boolean> {
-  try {
-    await sh(["sh", "-c", `command -v ${program}`]);
-    return true;
-  } catch {
-    console.log(`skipping the ${program} part: ${program} is not installed`);
-    return false;
-  }
 }

@@ -11,6 +11,38 @@ import {
   ROOT,
 } from "./helpers/kernel.ts";
 
+/**
+ * Runs `script` as one step under `ringfence run`, in `mode`, with a policy
+ * denying `deny` (DIR in an entry is `dir`): the result and its events.
+ */
+async function runDenied(
+  dir: string,
+  mode: string,
+  deny: string[],
+  script: string,
+) {
+  const policy = `${dir}/policy.yaml`;
+  await Deno.writeTextFile(
+    policy,
+    `version: 1\nmode: ${mode}\nprocess:\n  deny: ${
+      JSON.stringify(deny.map((entry) => entry.replaceAll("DIR", dir)))
+    }\n`,
+  );
+  const result = await ringfence([
+    "run",
+    "--policy",
+    policy,
+    "--output",
+    `${dir}/events.jsonl`,
+    "--",
+    "/bin/bash",
+    "-c",
+    script,
+  ]);
+  const events = await readJsonLines<ProcessEvent>(`${dir}/events.jsonl`);
+  return { ...result, events };
+}
+
 async function runWithDeny(mode: string, deny: string[], script: string) {
   const dir = await Deno.makeTempDir();
   try {
@@ -18,26 +50,13 @@ async function runWithDeny(mode: string, deny: string[], script: string) {
       await Deno.copyFile("/bin/echo", `${dir}/${name}`);
       await Deno.chmod(`${dir}/${name}`, 0o755);
     }
-    const policy = `${dir}/policy.yaml`;
-    await Deno.writeTextFile(
-      policy,
-      `version: 1\nmode: ${mode}\nprocess:\n  deny: ${
-        JSON.stringify(deny.map((entry) => entry.replace("DIR", dir)))
-      }\n`,
-    );
-    const result = await ringfence([
-      "run",
-      "--policy",
-      policy,
-      "--output",
-      `${dir}/events.jsonl`,
-      "--",
-      "/bin/bash",
-      "-c",
+    const result = await runDenied(
+      dir,
+      mode,
+      deny,
       script.replaceAll("DIR", dir),
-    ]);
-    const events = await readJsonLines<ProcessEvent>(`${dir}/events.jsonl`);
-    return { ...result, events, dir };
+    );
+    return { ...result, dir };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -130,32 +149,15 @@ async function runCases(
     }
     await Deno.symlink(dir, `${dir}/bin`);
     const fill = (text: string) => text.replaceAll("DIR", dir);
-    const policy = `${dir}/policy.yaml`;
-    await Deno.writeTextFile(
-      policy,
-      `version: 1\nmode: block\nprocess:\n  deny: ${
-        JSON.stringify(deny.map(fill))
-      }\n`,
-    );
     const script = [
       fill(setup),
       ...Object.entries(cases).map(([name, command]) =>
         `${fill(command)} ${dir}/marker-${name} || true`
       ),
     ].join("\n");
-    const result = await ringfence([
-      "run",
-      "--policy",
-      policy,
-      "--output",
-      `${dir}/events.jsonl`,
-      "--",
-      "/bin/bash",
-      "-c",
-      script,
-    ]);
+    const result = await runDenied(dir, "block", deny, script);
     assert.equal(result.code, 0, result.stderr);
-    const events = await readJsonLines<ProcessEvent>(`${dir}/events.jsonl`);
+    const { events } = result;
     const ran: Record<string, boolean> = {};
     const denied: Record<string, ProcessEvent | undefined> = {};
     for (const name of Object.keys(cases)) {
