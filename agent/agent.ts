@@ -10,12 +10,12 @@ import { TimeFormatter } from "../sensors/event.ts";
 import type { EventListener } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
-import { destroyTcpSocket } from "../sensors/sock_destroy.ts";
 import { decodeProcessEvent } from "../sensors/process.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import { applyPolicy, compilePolicy } from "./compile.ts";
 import { FileWatch } from "./files.ts";
+import { resetRefusedFlow } from "./flow_reset.ts";
 import {
   closeSensors,
   type FileEnforcement,
@@ -346,32 +346,4 @@ export class Agent {
     }
     return event;
   }
-}
-
-/** Refusals of a TCP flow the sensor made after connect() had passed. */
-const FLOW_REFUSALS = new Set([
-  "sni_not_allowed",
-  "name_not_verified",
-  "destination_changed",
-]);
-
-/**
- * Resets a TCP connection egress refused: it drops the flow's packets
- * while attached, but TCP would send what it holds again once the agent
- * stops; a destroyed socket sends nothing more.
- */
-function resetRefusedFlow(event: NetworkEvent): NetworkEvent {
-  if (
-    event.verdict === "deny" && event.protocol === "tcp" &&
-    FLOW_REFUSALS.has(event.reason) && event.saddr && event.sport
-  ) {
-    destroyTcpSocket(event.pid, {
-      family: event.family,
-      saddr: event.saddr,
-      sport: event.sport,
-      daddr: event.daddr,
-      dport: event.dport ?? 0,
-    });
-  }
-  return event;
 }
