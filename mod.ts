@@ -68,6 +68,7 @@ export type {
   PrivilegedPrimitive,
   ProcessPolicy,
   ResolverSpec,
+  RunnerPolicy,
 } from "./policy/schema.ts";
 
 // What Agent.start() throws besides a policy the kernel cannot hold.

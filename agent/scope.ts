@@ -23,10 +23,13 @@ export function prepareScope(
 ): void {
   const self = Deno.pid;
   if (spawner) {
-    process.setScope(self, { flags: ScopeFlag.spawner, rootPid: self });
+    process.setScope(self, {
+      flags: ScopeFlag.spawner | ScopeFlag.agent,
+      rootPid: self,
+    });
     return;
   }
-  process.setScope(self, { flags: 0, rootPid: self });
+  process.setScope(self, { flags: ScopeFlag.agent, rootPid: self });
   for (const name of rootNames) process.addRootName(name);
 }
 

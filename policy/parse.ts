@@ -16,6 +16,7 @@ import {
   processPolicy,
   scopeProcesses,
 } from "./sections.ts";
+import { runnerPolicy } from "./runner.ts";
 import {
   blame,
   checkKeys,
@@ -39,6 +40,7 @@ const TOP_KEYS = [
   "exporters",
   "process",
   "files",
+  "runner",
 ];
 const MODES: readonly Mode[] = ["audit", "block"];
 
@@ -89,6 +91,7 @@ export function parsePolicy(text: string, file: string): Policy {
     ...(top.has("files") && {
       files: filesPolicy(ctx, top.get("files")),
     }),
+    runner: runnerPolicy(ctx, top.get("runner")),
     source: { file },
   };
 }

@@ -34,6 +34,7 @@ network:
   action: kill
   loopback: deny
   privileged: { raw: allow, tun: allow, netfilter: deny }
+runner: { sudo: deny, user: runner, memory: allow }
 `;
 
 Deno.test("parsePolicy() reads a policy that sets every field", () => {
@@ -121,6 +122,7 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
         netfilter: "deny",
       },
     },
+    runner: { sudo: "deny", user: "runner", memory: "allow", bpf: "deny" },
     source: { file: FILE },
   };
   assert.deepEqual(parsePolicy(FULL, FILE), expected);
@@ -147,6 +149,7 @@ Deno.test("parsePolicy() fills in every default for a bare version", () => {
         netfilter: "deny",
       },
     },
+    runner: { sudo: "allow", memory: "deny", bpf: "deny" },
     source: { file: FILE },
   });
 });
@@ -222,7 +225,7 @@ Deno.test("parsePolicy() rejects an alias without an anchor", () => {
 Deno.test("parsePolicy() keeps messages on one line for names with newlines", () => {
   rejects(
     'version: 1\n"a\\nb": 1\n',
-    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
+    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
   );
 });
 
@@ -253,7 +256,7 @@ Deno.test("parsePolicy() rejects a process name the kernel's comm cannot hold", 
 Deno.test("parsePolicy() rejects an unknown key with its line and column", () => {
   const error = rejects(
     "version: 1\nmode: audit\nnetwrk:\n  allow: []\n",
-    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
+    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
   );
   assert.equal(error.file, FILE);
   assert.equal(error.line, 3);
@@ -275,7 +278,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\n1: x\n",
-    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
+    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
   );
 });
 
@@ -290,7 +293,7 @@ Deno.test("parsePolicy() rejects a missing version at 1:1", () => {
 Deno.test("parsePolicy() reports an unknown key before a missing version", () => {
   rejects(
     "verison: 1\n",
-    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process, files)',
+    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
   );
 });
 

@@ -43,6 +43,8 @@ export interface Policy {
   process?: ProcessPolicy;
   /** File rules (the `files` section), when present. */
   files?: FilesPolicy;
+  /** What a job may do to its runner; defaults apply when absent. */
+  runner: RunnerPolicy;
   /** Where the policy came from, for messages. */
   source: {
     /** The file name given to `parsePolicy()` or `loadPolicy()`. */
@@ -212,6 +214,32 @@ export interface ProcessPolicy {
   denyNames: string[];
   /** `kill` (in block mode) or `audit` (report only). */
   action: "kill" | "audit";
+}
+
+/**
+ * The `runner` section. A denied rule is enforced in block mode and
+ * reported in audit mode.
+ */
+export interface RunnerPolicy {
+  /**
+   * `deny` takes the runner user's sudo rights away while the agent runs
+   * and gives them back when it stops; `allow` (the default) leaves them.
+   */
+  sudo: "allow" | "deny";
+  /** Whose sudo rights `sudo: deny` takes: the runner's user by default. */
+  user?: string;
+  /**
+   * `deny` (the default): a policed process that reads or writes another
+   * process's memory (`/proc/PID/mem`, `process_vm_readv`/`writev`), reads
+   * a scope root's or the agent's `environ`, or ptrace-attaches to one, is
+   * killed.
+   */
+  memory: "allow" | "deny";
+  /**
+   * `deny` (the default): a policed process that calls bpf(2) is killed
+   * and reported as tampering.
+   */
+  bpf: "allow" | "deny";
 }
 
 /**

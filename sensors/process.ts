@@ -110,6 +110,8 @@ export const ScopeFlag = {
   exempt: 2,
   /** The agent in `ringfence run`: not watched, but what it forks is. */
   spawner: 4,
+  /** The agent itself, in either mode: protected from policed processes. */
+  agent: 8,
 } as const;
 
 const KINDS = namesByValue(ProcessKind);

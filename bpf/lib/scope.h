@@ -21,6 +21,11 @@ enum scope_flag {
 	 * map insert).
 	 */
 	SCOPE_SPAWNER = 4,
+	/*
+	 * The agent's own process, in either mode: policed processes may not
+	 * read its memory, trace it or signal it unrecorded.
+	 */
+	SCOPE_AGENT = 8,
 };
 BTF_KEEP_ENUM(scope_flag);
 
