@@ -75,6 +75,22 @@ struct exec_file_key {
 	__u64 ino;
 };
 
+/*
+ * A signal a policed process sent to the agent: the value of agent_signals,
+ * keyed by the sender's pid. The map outlives the agent (pinned), so the
+ * next agent or `ringfence stop` names whoever killed it.
+ */
+struct agent_signal {
+	__u64 time_ns;		/* CLOCK_BOOTTIME of the last one */
+	__u32 sender_pid;
+	__u32 sender_root;	/* the scope root the sender descends from */
+	__u32 target_pid;	/* the agent's pid it was sent to */
+	__u32 signal;		/* the last signal number */
+	__u32 count;		/* signals sent by this sender */
+	__u32 uid;		/* the sender's real uid */
+	char comm[TASK_COMM_LEN];
+};
+
 struct process_event {
 	struct event_header header;
 	__s32 exit_code;	/* exit: the status passed to exit(), 0..255 */

@@ -83,6 +83,14 @@ struct {
 	__type(value, __u32);
 } deny_exec_names SEC(".maps");
 
+/* sender pid -> the signals it sent to the agent (struct agent_signal) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct agent_signal);
+} agent_signals SEC(".maps");
+
 /* The resolved path of the file checked; the first PROCESS_PATH_MAX bytes
  * are the deny_exec_paths key, so the lookup needs no copy. */
 struct resolved {

@@ -70,6 +70,18 @@ export const PROCESS_CONFIG = struct("process_config", 8, {
   rules: [4, "u32"],
 });
 
+/** `struct agent_signal`: a policed process's signals to the agent. */
+export const AGENT_SIGNAL = struct("agent_signal", 48, {
+  time_ns: [0, "u64"],
+  sender_pid: [8, "u32"],
+  sender_root: [12, "u32"],
+  target_pid: [16, "u32"],
+  signal: [20, "u32"],
+  count: [24, "u32"],
+  uid: [28, "u32"],
+  comm: [32, ["char", 16]],
+});
+
 /** The maps the loader reads and writes. */
 export const PROCESS_MAPS = {
   scope_pids: { key: "u32", value: SCOPE_ENTRY },
@@ -78,6 +90,7 @@ export const PROCESS_MAPS = {
   deny_exec_paths: { key: EXEC_PATH_KEY, value: "u32" },
   deny_exec_names: { key: SCOPE_COMM, value: "u32" },
   process_config: { key: "u32", value: PROCESS_CONFIG },
+  agent_signals: { key: "u32", value: AGENT_SIGNAL },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum process_event_kind`. */

@@ -33,6 +33,10 @@ export interface SensorStats {
   drops: number;
   /** Processes not tracked because the scope map was full. */
   scopeFull: number;
+  /** Actions refused in the kernel. */
+  refused: number;
+  /** Processes sent SIGKILL. */
+  killed: number;
 }
 
 /** How to open a sensor object. */
@@ -46,7 +50,13 @@ export interface SensorOptions {
 }
 
 /** `enum sensor_stat` (bpf/lib/scope.h): the index of each counter. */
-export const SensorStat = { events: 0, drops: 1, scopeFull: 2 } as const;
+export const SensorStat = {
+  events: 0,
+  drops: 1,
+  scopeFull: 2,
+  refused: 3,
+  killed: 4,
+} as const;
 
 /** The maps every sensor has that the loader reads. */
 export const SENSOR_MAPS = {
@@ -185,6 +195,8 @@ export class Sensor implements Disposable {
       events: read(SensorStat.events),
       drops: read(SensorStat.drops),
       scopeFull: read(SensorStat.scopeFull),
+      refused: read(SensorStat.refused),
+      killed: read(SensorStat.killed),
     };
   }
 

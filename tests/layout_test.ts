@@ -41,6 +41,7 @@ import {
   RESOLVER_KEY,
 } from "../sensors/network_maps.ts";
 import {
+  AGENT_SIGNAL,
   EXEC_FILE_KEY,
   EXEC_PATH_KEY,
   ExecDenyAction,
@@ -75,6 +76,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [PROCESS_CONFIG, ["process"]],
   [EXEC_PATH_KEY, ["process"]],
   [EXEC_FILE_KEY, ["process"]],
+  [AGENT_SIGNAL, ["process"]],
   [NETWORK_EVENT, ["network"]],
   [NETWORK_CONFIG, ["network"]],
   [ALLOW_PORTS, ["network"]],

@@ -61,7 +61,9 @@ enum sensor_stat {
 	STAT_EVENTS = 0,	/* records submitted */
 	STAT_DROPS = 1,		/* records lost: ring buffer full */
 	STAT_SCOPE_FULL = 2,	/* processes not tracked: scope_pids full */
-	STAT_MAX = 4,
+	STAT_REFUSED = 3,	/* actions refused in the kernel (block mode) */
+	STAT_KILLED = 4,	/* processes sent SIGKILL (block mode) */
+	STAT_MAX = 8,
 };
 BTF_KEEP_ENUM(sensor_stat);
 
