@@ -8,6 +8,8 @@
 
 import { Agent, type FileEnforcement } from "../agent/agent.ts";
 import { dropStartupPages } from "../agent/memory.ts";
+import { SudoGuard } from "../agent/sudo_guard.ts";
+import type { Policy } from "../policy/schema.ts";
 import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
@@ -23,43 +25,83 @@ export interface SessionOptions {
   output: string;
   /** Directory of compiled sensors instead of the built-in ones. */
   sensors?: string;
+  /** Take the runner user's sudo rights away (`runner.sudo: deny`). */
+  disableSudo?: boolean;
 }
 
 /** A running agent with its outputs. */
 export class AgentSession {
   readonly agent: Agent;
   readonly outputs: Outputs;
+  /** The hold on the runner user's sudo rights (`runner.sudo`). */
+  readonly sudo: SudoGuard;
   readonly #stopReloading: () => void;
 
-  private constructor(agent: Agent, outputs: Outputs, policyFile?: string) {
+  private constructor(
+    agent: Agent,
+    outputs: Outputs,
+    sudo: SudoGuard,
+    options: SessionOptions,
+  ) {
     this.agent = agent;
     this.outputs = outputs;
-    this.#stopReloading = reloadOnHangup(agent, policyFile);
+    this.sudo = sudo;
+    this.#stopReloading = reloadOnHangup(
+      agent,
+      options.policy,
+      options.disableSudo,
+    );
   }
 
   /**
    * Starts the agent while its policy is read, then opens the outputs (the
    * policy's exporters spool in `stateDir`); `spawner` for `run`, whose
-   * command becomes the scope root.
+   * command becomes the scope root. With `sudoReleaseAt`, sudo comes back
+   * when that program starts under a scope root (the Action's post step,
+   * which needs it to stop the agent).
    */
   static async open(
-    options: SessionOptions & { stateDir?: string },
+    options: SessionOptions & { stateDir?: string; sudoReleaseAt?: string },
     spawner: boolean,
   ): Promise<AgentSession> {
-    const agent = await Agent.start({
-      policy: policyFrom(options.policy),
-      spawner,
-      sensorsDir: options.sensors,
-    });
+    const policy = policyFrom(options.policy).then((policy) =>
+      withSudoFlag(policy, options.disableSudo)
+    );
+    // Sudo is taken before the sensors attach (the agent's policy waits
+    // for it): the job gets no window with sudo, and visudo and sudo -l,
+    // which it runs, are not the job's processes (in `run`, every child
+    // of the agent is a scope root).
+    let sudo: SudoGuard | undefined;
+    const guarding = policy.then((policy) =>
+      sudo = SudoGuard.start(policy, { releaseAt: options.sudoReleaseAt })
+    );
+    let agent: Agent;
+    try {
+      agent = await Agent.start({
+        policy: Promise.all([policy, guarding]).then(([policy]) => policy),
+        spawner,
+        sensorsDir: options.sensors,
+      });
+    } catch (error) {
+      sudo?.release();
+      throw error;
+    }
+    // Set: the agent's policy waited for it. Not awaited, so that the
+    // listeners below subscribe before anything else runs.
+    const guard = sudo!;
     let outputs: Outputs | undefined;
     try {
       const opened = outputs = new Outputs(options.output);
-      // Subscribed before anything is awaited: the agent hands this
-      // listener the events of its start-up too.
+      // Subscribed before anything is awaited: the agent hands these
+      // listeners the events of its start-up too. The sudo guard marks
+      // an event before the outputs write it.
+      agent.subscribe((event) => guard.annotate(event, agent.tree));
       agent.subscribe((event) => opened.write(event));
+      if (guard.line) log(guard.line);
       await opened.openExporters(agent.policy.exporters, options.stateDir);
     } catch (error) {
       await agent.stop();
+      guard.release();
       await outputs?.close();
       throw error;
     }
@@ -72,13 +114,25 @@ export class AgentSession {
     ) {
       log(enforcementLine(agent.fileEnforcement));
     }
-    return new AgentSession(agent, outputs, options.policy);
+    return new AgentSession(agent, outputs, guard, options);
   }
 
-  /** Stops the agent and closes the outputs, reporting nothing. */
+  /**
+   * Stops the agent, gives sudo back and closes the outputs, reporting
+   * nothing.
+   */
   async close(): Promise<void> {
     this.#stopReloading();
     await this.agent.stop();
+    try {
+      this.sudo.release();
+    } catch (error) {
+      log(
+        `cannot give sudo back (ringfence stop retries): ${
+          (error as Error).message
+        }`,
+      );
+    }
     await this.outputs.close();
   }
 
@@ -120,10 +174,14 @@ function enforcementLine(enforcement: FileEnforcement): string {
  * that does not parse or compile is reported and the old one stays.
  * Returns a function that stops listening.
  */
-function reloadOnHangup(agent: Agent, file: string | undefined): () => void {
+function reloadOnHangup(
+  agent: Agent,
+  file: string | undefined,
+  disableSudo: boolean | undefined,
+): () => void {
   const reload = async () => {
     try {
-      agent.updatePolicy(await policyFrom(file));
+      agent.updatePolicy(withSudoFlag(await policyFrom(file), disableSudo));
       log(
         `policy reloaded from ${
           file ?? "the built-in default"
@@ -139,4 +197,17 @@ function reloadOnHangup(agent: Agent, file: string | undefined): () => void {
   };
   Deno.addSignalListener("SIGHUP", reload);
   return () => Deno.removeSignalListener("SIGHUP", reload);
+}
+
+/**
+ * The policy with `runner.sudo: deny` when `--disable-sudo` says so. The
+ * rights are taken at start only: a reload does not give them back.
+ */
+function withSudoFlag(
+  policy: Policy,
+  disableSudo: boolean | undefined,
+): Policy {
+  return disableSudo
+    ? { ...policy, runner: { ...policy.runner, sudo: "deny" } }
+    : policy;
 }

@@ -4,6 +4,7 @@
  *   ringfence run [--policy FILE] [--output FILE|-] -- CMD [ARGS...]
  *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE]
  *   ringfence stop [--state-dir DIR] [--report FILE] [--commit-comment]
+ *   ringfence restore-sudo
  *   ringfence report EVENTS.jsonl [--format md|json] [--suggest-policy] [--out FILE]
  *   ringfence validate FILE
  *   ringfence doctor [--sensors DIR]
@@ -60,6 +61,9 @@ function flag(brief: string) {
 }
 
 const POLICY = optional("policy file (default: the built-in policy)");
+const DISABLE_SUDO = flag(
+  "take the runner user's sudo rights away until the agent stops (runner.sudo: deny)",
+);
 const SENSORS = optional("directory of compiled sensors (development)", "dir");
 const OUTPUT_BRIEF =
   "where events go as JSON lines: a file, - for stdout, or stderr";
@@ -92,6 +96,7 @@ export function cli(): Application<CliContext> {
         sensors: SENSORS,
         report: optional("write the markdown report here at the end"),
         commitComment: flag("post the report as a commit comment"),
+        disableSudo: DISABLE_SUDO,
       },
       aliases: { p: "policy", o: "output" },
       positional: {
@@ -122,6 +127,11 @@ export function cli(): Application<CliContext> {
           "dir",
         ),
         report: optional("also write the markdown report here at stop"),
+        disableSudo: DISABLE_SUDO,
+        sudoReleaseAt: optional(
+          "give sudo back when this program starts under a scope root (the Action's post step)",
+          "path",
+        ),
       },
       aliases: { p: "policy", o: "output" },
     },
@@ -148,6 +158,14 @@ export function cli(): Application<CliContext> {
     docs: {
       brief:
         "stop a running `ringfence start` and publish its report ($GITHUB_STEP_SUMMARY, --report, or stdout)",
+    },
+  });
+  const restoreSudo = buildCommand<Record<never, never>, [], CliContext>({
+    func: action(async () => (await import("./restore_sudo.ts")).restoreSudo()),
+    parameters: {},
+    docs: {
+      brief:
+        "give back the sudo rights an agent that has died took away (runner.sudo: deny)",
     },
   });
   const report = buildCommand<ReportOptions, [string], CliContext>({
@@ -210,6 +228,7 @@ export function cli(): Application<CliContext> {
         run: run_,
         start: start_,
         stop,
+        "restore-sudo": restoreSudo,
         report,
         validate: validate_,
         doctor: doctor_,

@@ -17,6 +17,8 @@ export interface StartOptions extends SessionOptions {
   report?: string;
   /** Write the agent's pid here once armed. */
   readyFile?: string;
+  /** Give sudo back when this program starts under a scope root. */
+  sudoReleaseAt?: string;
 }
 
 /** Runs the agent until SIGTERM or SIGINT; returns the exit code. */

@@ -7,6 +7,7 @@
 
 import { log } from "./command.ts";
 import { type PublishFlags, publishReport } from "./publish.ts";
+import { restoreAbandonedSudo } from "./restore_sudo.ts";
 import { stateFiles } from "./state.ts";
 
 /** Whether `pid` is running: there, and neither a zombie nor dead (proc(5)). */
@@ -35,9 +36,19 @@ export interface StopOptions extends PublishFlags {
 
 /**
  * `ringfence stop`: SIGTERM to the agent of the pid file, waits until it has
- * gone (its report is then saved), and publishes the report.
+ * gone (its report is then saved), and publishes the report. Whatever
+ * happened, sudo rights an agent took and did not give back (it died)
+ * are given back.
  */
 export async function stop(options: StopOptions): Promise<number> {
+  try {
+    return await stopAgent(options);
+  } finally {
+    restoreAbandonedSudo();
+  }
+}
+
+async function stopAgent(options: StopOptions): Promise<number> {
   const files = stateFiles(options.stateDir);
   const pidFile = options.pidFile ?? files.pid;
   let pid: number;

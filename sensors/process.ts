@@ -147,6 +147,10 @@ export interface ProcessEvent extends BaseEvent {
   path_truncated?: boolean;
   /** exec: this process became a scope root by its name. */
   scope_root?: boolean;
+  /** exec of a privilege tool (sudo, su, pkexec, doas) under
+   * `runner.sudo: deny`: `disabled` when the runner user's sudo rights
+   * were taken away at the time, `audit` when block mode would have. */
+  sudo?: "disabled" | "audit";
   /** exec of a program in `process.deny`: `deny` when it was killed,
    * `audit` when block mode would have killed it. */
   verdict?: "deny" | "audit";
