@@ -29,6 +29,7 @@ import type {
 import { ReportTree, type TreeNode } from "./tree.ts";
 import { RefusedQueries } from "./dns.ts";
 import { describePrimitive, PrivilegedList } from "./privileged.ts";
+import { SudoAttempts } from "./sudo.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -66,6 +67,7 @@ export class ReportBuilder {
   readonly #refusedQueries = new RefusedQueries();
   readonly #killed: KilledEntry[] = [];
   readonly #privileged = new PrivilegedList(MAX_LIST);
+  readonly #sudo = new SudoAttempts(MAX_LIST);
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
@@ -85,6 +87,7 @@ export class ReportBuilder {
     this.#events++;
     const node = this.#process(event);
     if (event.step) node.step = event.step.name;
+    if (event.type === "process_event") this.#sudo.add(event, node.step);
     if (event.type === "network_event") this.#network(event, node);
     else if (event.type !== "process_event") {
       this.#other(event as unknown as LooseEvent);
@@ -116,6 +119,8 @@ export class ReportBuilder {
       egress: egress.slice(0, MAX_EGRESS),
       ...(dnsRefused.length ? { dnsRefused } : {}),
       privileged: this.#privileged.entries(),
+      ...(this.#sudo.entries().length ? { sudo: this.#sudo.entries() } : {}),
+      ...(this.#sudo.omitted ? { sudoOmitted: this.#sudo.omitted } : {}),
       killed: this.#killed,
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],

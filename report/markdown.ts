@@ -7,6 +7,7 @@
  * @module
  */
 
+import { sudoSummary } from "./sudo.ts";
 import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
@@ -77,6 +78,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     ...egress(report),
     ...dnsRefused(report),
     ...privileged(report),
+    ...sudo(report),
     ...killed(report),
     ...tampered(report),
     ...otherChanges(report),
@@ -173,6 +175,29 @@ function privileged(report: Report): string[] {
       ["count"],
     ),
   );
+}
+
+function sudo(report: Report): string[] {
+  if (!report.sudo?.length) return [];
+  const states: Record<string, string> = {
+    disabled: "⛔ disabled",
+    audit: "⚠️ would be disabled",
+    allowed: "✅ allowed",
+  };
+  return section("sudo", [
+    `${sudoSummary(report.sudo, report.sudoOmitted)}.`,
+    "",
+    ...table(
+      ["step", "command", "sudo", "exit", "time"],
+      report.sudo.map((entry) => [
+        cell(entry.step),
+        code(cell(entry.command)),
+        states[entry.sudo] ?? cell(entry.sudo),
+        entry.signal ? `signal ${entry.signal}` : cell(entry.exit),
+        entry.time,
+      ]),
+    ),
+  ]);
 }
 
 function killed(report: Report): string[] {

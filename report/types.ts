@@ -159,6 +159,28 @@ export interface SecretReadEntry {
   count: number;
 }
 
+/** An exec of a privilege tool (sudo, su, pkexec, doas, ...). */
+export interface SudoAttemptEntry {
+  /** The tool, by file name: `sudo`, `su`, `pkexec`, `doas`, ... */
+  tool: string;
+  /** Its command line. */
+  command: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** `disabled`: the runner user's sudo rights were taken away at the
+   * time; `audit`: block mode would have taken them (`runner.sudo: deny`
+   * in audit mode); `allowed`: sudo was left to the job. */
+  sudo: "disabled" | "audit" | "allowed";
+  /** The process. */
+  pid: number;
+  /** The exec's time, as the event gives it. */
+  time: string;
+  /** Its exit status, once it exited normally. */
+  exit?: number;
+  /** The signal that ended it, if one did. */
+  signal?: number;
+}
+
 /** The report as data (`--format json`). */
 export interface Report {
   /** The figures the report opens with. */
@@ -187,6 +209,11 @@ export interface Report {
   dnsRefused?: DnsRefusedEntry[];
   /** Privileged network primitives asked for: denied first. */
   privileged: PrivilegedEntry[];
+  /** Privilege tools run (sudo, su, ...), in order (present when any). */
+  sudo?: SudoAttemptEntry[];
+  /** Privilege tool runs left out of `sudo` beyond its limit (present
+   * when any). */
+  sudoOmitted?: number;
   /** Processes killed, in order. */
   killed: KilledEntry[];
   /** Files tampered with, and protected paths written. */
