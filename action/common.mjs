@@ -8,6 +8,9 @@ import { fileURLToPath } from "node:url";
 /** The repository checkout of the action (for scripts/). */
 export const ACTION_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
+/** The post step's script, as the runner runs it (`node <path>`). */
+export const POST_SCRIPT = join(ACTION_ROOT, "action", "post.mjs");
+
 /** Where the agent's pid, events, log, policy and binary go. */
 export const STATE_DIR = join(process.env.RUNNER_TEMP ?? "/tmp", "ringfence");
 

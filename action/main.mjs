@@ -5,6 +5,7 @@ import { isAbsolute, join } from "node:path";
 import {
   ACTION_ROOT,
   input,
+  POST_SCRIPT,
   runAsRoot,
   setOutput,
   STATE_DIR,
@@ -49,6 +50,12 @@ const env = {
   RINGFENCE_READY_TIMEOUT: input("ready-timeout") || "30",
 };
 if (policy) env.RINGFENCE_POLICY = policy;
+if (input("disable-sudo") === "true") {
+  env.RINGFENCE_DISABLE_SUDO = "true";
+  // The post step's own process (a child of Runner.Worker) gets sudo back
+  // from the agent: it needs it to stop the agent.
+  env.RINGFENCE_SUDO_RELEASE_AT = POST_SCRIPT;
+}
 const status = runAsRoot(
   join(ACTION_ROOT, "scripts", "runner-hooks", "job-started.sh"),
   [],

@@ -1,9 +1,38 @@
 // The action's post step (always runs): stop the agent and write the job
 // summary.
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { ACTION_ROOT, runAsRoot, STATE_DIR } from "./common.mjs";
+import { ACTION_ROOT, input, runAsRoot, STATE_DIR } from "./common.mjs";
 
-const env = { RINGFENCE_STATE_DIR: STATE_DIR };
+/**
+ * With disable-sudo, the agent gives sudo back when it sees this step's
+ * process start; waits until it has (at most `seconds`). False when sudo
+ * never came back: the agent is gone or was replaced.
+ */
+function sudoBack(seconds) {
+  if (typeof process.getuid === "function" && process.getuid() === 0) {
+    return true;
+  }
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const result = spawnSync("sudo", ["-n", "true"], { stdio: "ignore" });
+    if (result.status === 0) return true;
+    if (Date.now() >= deadline) return false;
+    spawnSync("sleep", ["0.1"]);
+  }
+}
+
+if (input("disable-sudo") === "true" && !sudoBack(15)) {
+  console.log(
+    "::error title=ringfence::sudo did not come back: the agent that took it away (disable-sudo) did not give it back; it has died or was stopped early. Enforcement and the report of this job cannot be trusted.",
+  );
+  process.exit(1);
+}
+
+const env = {
+  RINGFENCE_STATE_DIR: STATE_DIR,
+  RINGFENCE_BIN: input("binary") || join(STATE_DIR, "bin", "ringfence"),
+};
 if (process.env.GITHUB_STEP_SUMMARY) {
   env.GITHUB_STEP_SUMMARY = process.env.GITHUB_STEP_SUMMARY;
 }

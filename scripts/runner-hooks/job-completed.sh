@@ -5,8 +5,11 @@
 # agent's summary lines, printed to the job log and appended to
 # $GITHUB_STEP_SUMMARY when that is set.
 #
-# Environment: RINGFENCE_STATE_DIR as for job-started.sh;
+# Environment: RINGFENCE_STATE_DIR and RINGFENCE_BIN as for job-started.sh;
 # RINGFENCE_STOP_TIMEOUT seconds to wait for the exit (default 30).
+#
+# Once the agent has gone, `ringfence restore-sudo` gives back the sudo
+# rights an agent that died could not give back itself (runner.sudo: deny).
 set -eu
 
 state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:-/tmp}/ringfence}
@@ -47,6 +50,10 @@ else
   status=1
 fi
 rm -f "$state/pid" "$state/ready"
+if ! "${RINGFENCE_BIN:-ringfence}" restore-sudo; then
+  say "sudo rights taken by the agent could not all be given back"
+  status=1
+fi
 
 summary=$(grep '^ringfence: ' "$state/agent.log" 2>/dev/null || true)
 events=0

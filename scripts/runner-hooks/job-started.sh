@@ -9,6 +9,10 @@
 #   RINGFENCE_STATE_DIR      where the agent's pid, events and log go
 #                            (default: $RUNNER_TEMP/ringfence or /tmp/ringfence)
 #   RINGFENCE_READY_TIMEOUT  seconds to wait for the sensors (default 30)
+#   RINGFENCE_DISABLE_SUDO   `true`: take the runner user's sudo rights away
+#                            until the agent stops (--disable-sudo)
+#   RINGFENCE_SUDO_RELEASE_AT  the program whose start under the runner gives
+#                            them back early (the Action's post step)
 #
 # Files in the state directory: events.jsonl (the events, one JSON object a
 # line), agent.log (the agent's stderr), pid, ready.
@@ -31,6 +35,12 @@ rm -f "$state/ready" "$state/pid" "$state/events.jsonl" "$state/agent.log"
 set -- start --output "$state/events.jsonl" --ready-file "$state/ready"
 if [ -n "${RINGFENCE_POLICY:-}" ]; then
   set -- "$@" --policy "$RINGFENCE_POLICY"
+fi
+if [ "${RINGFENCE_DISABLE_SUDO:-}" = true ]; then
+  set -- "$@" --disable-sudo
+fi
+if [ -n "${RINGFENCE_SUDO_RELEASE_AT:-}" ]; then
+  set -- "$@" --sudo-release-at "$RINGFENCE_SUDO_RELEASE_AT"
 fi
 
 # Detached: its own session (no hangup from the hook's end), no stdin, and
