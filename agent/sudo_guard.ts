@@ -41,6 +41,12 @@ export interface SudoGuardOptions {
   releaseAt?: string;
   /** Where sudo's configuration and the backups are (tests). */
   paths?: SudoPaths;
+  /**
+   * Take the rights away in audit mode too (`--disable-sudo`, the Action's
+   * `disable-sudo`: an instruction, which a policy in audit mode does not
+   * turn into a report).
+   */
+  enforce?: boolean;
 }
 
 /** The agent's hold on the runner user's sudo rights. */
@@ -76,16 +82,16 @@ export class SudoGuard {
   }
 
   /**
-   * Applies `policy.runner.sudo`: in block mode with `deny`, takes the
-   * rights of the runner user away (throws, with nothing changed, when
-   * that cannot be done); in audit mode, only marks.
+   * Applies `policy.runner.sudo`: in block mode with `deny` (or with
+   * `enforce`), takes the rights of the runner user away (throws, with
+   * nothing changed, when that cannot be done); in audit mode, only marks.
    */
   static start(policy: Policy, options: SudoGuardOptions = {}): SudoGuard {
     if (policy.runner.sudo !== "deny") {
       return new SudoGuard(undefined, undefined);
     }
     const roots = policy.scope.processes;
-    if (policy.mode !== "block") {
+    if (policy.mode !== "block" && !options.enforce) {
       let user: string;
       try {
         user = resolveSudoUser(policy.runner.user, roots);

@@ -39,8 +39,9 @@ export function sudoersLines(text: string): string[] {
     if (!/^\s*#include/.test(line)) {
       line = line.replace(/(^|[^\\])#(?!\d).*$/, "$1");
     }
+    if (pending) line = line.trimStart();
     if (/\\\s*$/.test(line)) {
-      pending += line.replace(/\\\s*$/, " ");
+      pending += line.replace(/\s*\\\s*$/, " ");
       continue;
     }
     const whole = (pending + line).trim();

@@ -73,7 +73,10 @@ export class AgentSession {
     // of the agent is a scope root).
     let sudo: SudoGuard | undefined;
     const guarding = policy.then((policy) =>
-      sudo = SudoGuard.start(policy, { releaseAt: options.sudoReleaseAt })
+      sudo = SudoGuard.start(policy, {
+        releaseAt: options.sudoReleaseAt,
+        enforce: options.disableSudo,
+      })
     );
     let agent: Agent;
     try {

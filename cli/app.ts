@@ -62,7 +62,7 @@ function flag(brief: string) {
 
 const POLICY = optional("policy file (default: the built-in policy)");
 const DISABLE_SUDO = flag(
-  "take the runner user's sudo rights away until the agent stops (runner.sudo: deny)",
+  "take the runner user's sudo rights away until the agent stops, in audit mode too (runner.sudo: deny)",
 );
 const SENSORS = optional("directory of compiled sensors (development)", "dir");
 const OUTPUT_BRIEF =

@@ -50,8 +50,12 @@ else
   status=1
 fi
 rm -f "$state/pid" "$state/ready"
-if ! "${RINGFENCE_BIN:-ringfence}" restore-sudo; then
-  say "sudo rights taken by the agent could not all be given back"
+# Backups of sudo rights an agent took (runner.sudo: deny) and did not give
+# back: it died.
+sudo_backups=/var/lib/ringfence/sudo
+if [ -n "$(ls -A "$sudo_backups" 2>/dev/null)" ] &&
+  ! "${RINGFENCE_BIN:-ringfence}" restore-sudo; then
+  say "sudo rights taken by the agent could not all be given back (see $sudo_backups)"
   status=1
 fi
 
