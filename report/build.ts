@@ -29,6 +29,7 @@ import type {
 import { ReportTree, type TreeNode } from "./tree.ts";
 import { RefusedQueries } from "./dns.ts";
 import { describePrimitive, PrivilegedList } from "./privileged.ts";
+import { GuardList } from "./guard.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -66,6 +67,7 @@ export class ReportBuilder {
   readonly #refusedQueries = new RefusedQueries();
   readonly #killed: KilledEntry[] = [];
   readonly #privileged = new PrivilegedList(MAX_LIST);
+  readonly #guard = new GuardList(MAX_LIST);
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
@@ -86,7 +88,13 @@ export class ReportBuilder {
     const node = this.#process(event);
     if (event.step) node.step = event.step.name;
     if (event.type === "network_event") this.#network(event, node);
-    else if (event.type !== "process_event") {
+    else if (
+      event.type === "process_event" &&
+      (event.kind === "memory_access" || event.kind === "bpf" ||
+        event.kind === "signal")
+    ) {
+      this.#guard.add(event, node.path ?? event.comm, event.step?.name);
+    } else if (event.type !== "process_event") {
       this.#other(event as unknown as LooseEvent);
     }
   }
@@ -102,13 +110,14 @@ export class ReportBuilder {
     );
     const { tree, omitted } = this.#tree.fold();
     const dnsRefused = this.#refusedQueries.list();
+    const guard = this.#guard.entries();
     return {
       summary: {
         processes: this.#tree.processes,
         events: this.#events,
         blocked: this.#blocked,
         wouldBlock: this.#wouldBlock,
-        killed: this.#killed.length,
+        killed: this.#killed.length + this.#guard.killed,
         kernelDrops: counters.kernelDrops ?? 0,
         exporterDrops: counters.exporterDrops ?? {},
         scopeFull: counters.scopeFull ?? 0,
@@ -117,6 +126,7 @@ export class ReportBuilder {
       ...(dnsRefused.length ? { dnsRefused } : {}),
       privileged: this.#privileged.entries(),
       killed: this.#killed,
+      ...(guard.length ? { guard } : {}),
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
       secretsRead: [...this.#secrets.values()],

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { guardSummary } from "./guard.ts";
 import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
@@ -77,6 +78,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     ...egress(report),
     ...dnsRefused(report),
     ...privileged(report),
+    ...guard(report),
     ...killed(report),
     ...tampered(report),
     ...otherChanges(report),
@@ -89,7 +91,8 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
   ].join("\n");
 }
 
-function facts({ summary }: Report): string {
+function facts(report: Report): string {
+  const { summary } = report;
   const facts = [
     `${summary.processes} processes`,
     `${summary.events} events`,
@@ -97,6 +100,8 @@ function facts({ summary }: Report): string {
   ];
   if (summary.wouldBlock) facts.push(`${summary.wouldBlock} would be blocked`);
   facts.push(`${summary.killed} killed`);
+  const tampering = report.guard?.reduce((sum, entry) => sum + entry.count, 0);
+  if (tampering) facts.push(`${tampering} memory access or tampering`);
   const exporterDrops = Object.values(summary.exporterDrops).reduce(
     (a, b) => a + b,
     0,
@@ -173,6 +178,27 @@ function privileged(report: Report): string[] {
       ["count"],
     ),
   );
+}
+
+function guard(report: Report): string[] {
+  if (!report.guard?.length) return [];
+  return section("Memory access and tampering", [
+    guardSummary(report.guard),
+    "",
+    ...table(
+      ["action", "what", "target", "process", "pid", "step", "count"],
+      report.guard.map((entry) => [
+        entry.action === "killed" ? "⛔ killed" : "⚠️ reported",
+        cell(entry.what),
+        cell(entry.target),
+        code(cell(entry.process)),
+        entry.pid,
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["pid", "count"],
+    ),
+  ]);
 }
 
 function killed(report: Report): string[] {
