@@ -476,6 +476,15 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+/* An io_uring open (IORING_OP_OPENAT), judged on the file opened. */
+SEC("raw_tp/io_uring_complete")
+int BPF_PROG(handle_uring_complete, struct io_ring_ctx *ring, struct io_kiocb *req,
+	     struct io_uring_cqe *cqe)
+{
+	guard_uring_complete(req, cqe);
+	return 0;
+}
+
 /* A signal on its way to its target, from the sender's context. */
 SEC("raw_tp/signal_generate")
 int BPF_PROG(handle_signal, int sig, struct kernel_siginfo *info,

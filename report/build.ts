@@ -99,6 +99,15 @@ export class ReportBuilder {
     }
   }
 
+  /** Memory access and tampering events so far, and their callers killed. */
+  get tampering(): { events: number; killed: number } {
+    const events = this.#guard.entries().reduce(
+      (sum, entry) => sum + entry.count,
+      0,
+    );
+    return { events, killed: this.#guard.killed };
+  }
+
   /** The report so far. */
   build(counters: ReportCounters = {}): Report {
     const order: Record<string, number> = { deny: 0, audit: 1, allow: 2 };

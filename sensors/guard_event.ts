@@ -221,6 +221,7 @@ const SYSCALLS_64: Readonly<Record<number, string>> = {
   311: "process_vm_writev",
   321: "bpf",
   424: "pidfd_send_signal",
+  426: "io_uring_enter",
   437: "openat2",
   521: "ptrace",
   524: "rt_sigqueueinfo",

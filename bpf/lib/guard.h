@@ -396,34 +396,24 @@ static __always_inline void guard_enter(struct pt_regs *regs, long id)
 }
 
 /*
- * At raw_tp/sys_exit of an open that succeeded: the new fd's file, when it
+ * The new fd `fd` of the current process, opened by syscall `id`: when it
  * is /proc/PID/mem of another process or /proc/PID/environ of a root or
- * the agent (also under /proc/PID/task/TID/).
+ * the agent (also under /proc/PID/task/TID/), the caller is judged.
  */
-static __always_inline void guard_exit(struct pt_regs *regs, long ret)
+static __always_inline void guard_opened(long fd, long id, bool compat,
+					 struct guard_config *cfg)
 {
 	__u32 self = bpf_get_current_pid_tgid() >> 32;
 	struct scope_entry *entry;
-	struct guard_config *cfg;
 	struct task_struct *task;
 	struct proc_inode *pi;
 	struct inode *inode;
 	struct file *file;
-	bool compat = false;
 	char name[8] = {};
 	__u32 target, via;
 	__u16 flags;
 
-	if (ret < 0)
-		return;
-	if (guard_call(BPF_CORE_READ(regs, orig_ax), &compat) != GUARD_CALL_OPEN)
-		return;
-	if (!policed())
-		return;
-	cfg = guard_cfg();
-	if (!cfg || cfg->memory == GUARD_OFF)
-		return;
-	file = fd_file(ret);
+	file = fd_file(fd);
 	if (!file)
 		return;
 	inode = BPF_CORE_READ(file, f_inode);
@@ -450,8 +440,67 @@ static __always_inline void guard_exit(struct pt_regs *regs, long ret)
 	    role_of(target, entry) == GUARD_ROLE_PROCESS)
 		return;
 	flags = (compat ? GUARD_FLAG_COMPAT : 0) | guard_act(cfg->memory);
-	guard_emit(PROCESS_MEMORY_ACCESS, flags, via, 0, BPF_CORE_READ(regs, orig_ax),
-		   target, entry, task);
+	guard_emit(PROCESS_MEMORY_ACCESS, flags, via, 0, id, target, entry, task);
+}
+
+/* At raw_tp/sys_exit: an open that succeeded, judged on its new fd. */
+static __always_inline void guard_exit(struct pt_regs *regs, long ret)
+{
+	struct guard_config *cfg;
+	bool compat = false;
+	long id;
+
+	if (ret < 0)
+		return;
+	id = BPF_CORE_READ(regs, orig_ax);
+	if (guard_call(id, &compat) != GUARD_CALL_OPEN)
+		return;
+	if (!policed())
+		return;
+	cfg = guard_cfg();
+	if (!cfg || cfg->memory == GUARD_OFF)
+		return;
+	guard_opened(ret, id, compat, cfg);
+}
+
+/* io_uring_enter(2), which the event names for an io_uring open */
+#define NR64_io_uring_enter 426
+
+/*
+ * At the io_uring_complete tracepoint: IORING_OP_OPENAT/OPENAT2 open
+ * without the open syscalls. The completion runs in the submitter or one
+ * of its io_uring threads, which share its fd table, before the result
+ * reaches user space; a read linked to the open (IOSQE_IO_LINK) runs
+ * after it, with the SIGKILL already pending, and pins no page. An open
+ * into a direct descriptor (file_slot) has no fd and is not judged.
+ */
+static __always_inline void guard_uring_complete(struct io_kiocb *req,
+						 struct io_uring_cqe *cqe)
+{
+	struct guard_config *cfg;
+	struct io_open *open;
+	__u8 opcode;
+	__s32 res;
+
+	if (!bpf_core_type_exists(struct io_open) ||
+	    !bpf_core_enum_value_exists(enum io_uring_op, IORING_OP_OPENAT) ||
+	    !bpf_core_enum_value_exists(enum io_uring_op, IORING_OP_OPENAT2))
+		return;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode != bpf_core_enum_value(enum io_uring_op, IORING_OP_OPENAT) &&
+	    opcode != bpf_core_enum_value(enum io_uring_op, IORING_OP_OPENAT2))
+		return;
+	res = BPF_CORE_READ(cqe, res);
+	if (res < 0 || !policed())
+		return;
+	/* the request's command data opens struct io_kiocb */
+	open = (struct io_open *)req;
+	if (BPF_CORE_READ(open, file_slot))
+		return;
+	cfg = guard_cfg();
+	if (!cfg || cfg->memory == GUARD_OFF)
+		return;
+	guard_opened(res, NR64_io_uring_enter, false, cfg);
 }
 
 /* The syscall number the current task is in, from its saved registers. */
