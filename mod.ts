@@ -44,10 +44,13 @@ export type {
   BaseEvent,
   EventListener,
   FileSystemEvent,
+  GuardEvent,
   NetworkEvent,
   ProcessEvent,
   RingfenceEvent,
 } from "./sensors/events.ts";
+export type { GuardTarget, MemoryVia } from "./sensors/guard_event.ts";
+export type { AgentSignal } from "./sensors/process.ts";
 export type { FileSystemKind } from "./sensors/file_system.ts";
 export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
 

@@ -10,11 +10,13 @@ import { TimeFormatter } from "../sensors/event.ts";
 import type { EventListener } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
-import { decodeProcessEvent } from "../sensors/process.ts";
+import { type AgentSignal, decodeProcessEvent } from "../sensors/process.ts";
+import { decodeGuardEvent, isGuardRecord } from "../sensors/guard_event.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import { applyPolicy, compilePolicy } from "./compile.ts";
 import { FileWatch } from "./files.ts";
+import { resumeAttached } from "./guard.ts";
 import { resetRefusedFlow } from "./flow_reset.ts";
 import {
   closeSensors,
@@ -144,6 +146,7 @@ export class Agent {
     this.#pump = new EventPump(this.#bind(), tree, (event) => {
       steps.annotate(event);
       if (event.type === "file_system_event") files?.record(event);
+      else if (event.type === "process_event") resumeAttached(event);
     });
     this.armedAfterMs = performance.now();
   }
@@ -267,6 +270,14 @@ export class Agent {
     return this.#pump.flush();
   }
 
+  /**
+   * The policed processes that signalled the agent, as the kernel recorded
+   * them (`agent_signals`), until the agent stops.
+   */
+  agentSignals(): AgentSignal[] {
+    return this.#stopped ? [] : this.#sensors.process.agentSignals();
+  }
+
   /** Kernel and agent counters (as they were at stop, once stopped). */
   stats(): AgentStats {
     if (this.#finalStats) return this.#finalStats;
@@ -311,7 +322,14 @@ export class Agent {
     const bindings: SensorBinding[] = [{
       sensor: process,
       decode: (view, offset) =>
-        decodeProcessEvent(view, offset, time, process.denyRules),
+        isGuardRecord(view, offset)
+          ? decodeGuardEvent(
+            view,
+            offset,
+            time,
+            (pid) => this.tree.get(pid)?.comm,
+          )
+          : decodeProcessEvent(view, offset, time, process.denyRules),
     }, {
       sensor: network,
       decode: (view, offset) =>

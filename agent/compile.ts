@@ -16,6 +16,7 @@ import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
 import type { ExecDenyRule, ProcessSensor } from "../sensors/process.ts";
 import { networkPolicyMaps, privilegedAllowed } from "./network_policy.ts";
 import { execDenyRules } from "./process_policy.ts";
+import { guardSettings } from "./guard_policy.ts";
 
 /** A policy and the sensors' maps made from it. */
 export interface CompiledPolicy {
@@ -87,5 +88,7 @@ export function applyPolicy(
     execDeny,
     policy.mode === "block" && policy.process?.action === "kill",
   );
+  // Other processes' memory, bpf() and signals to the agent.
+  sensors.process.setGuard(guardSettings(policy));
   if (fileMaps) sensors.fileSystem?.setRules(fileMaps);
 }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { GuardEvent } from "../sensors/guard_event.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
 import type { ProcEntry } from "./procfs.ts";
 
@@ -182,8 +183,8 @@ export class ProcessTree {
     return found;
   }
 
-  /** Applies one process event. */
-  apply(event: ProcessEvent): void {
+  /** Applies one process event (a guard event changes nothing). */
+  apply(event: ProcessEvent | GuardEvent): void {
     switch (event.kind) {
       case "fork":
         this.#fork(event);

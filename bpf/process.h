@@ -13,6 +13,12 @@ enum process_event_kind {
 	PROCESS_FORK = 1,
 	PROCESS_EXEC = 2,
 	PROCESS_EXIT = 3,
+	/* a policed process reached for another's memory (struct guard_event) */
+	PROCESS_MEMORY_ACCESS = 4,
+	/* a policed process called bpf() (struct guard_event) */
+	PROCESS_BPF = 5,
+	/* a policed process signalled the agent (struct guard_event) */
+	PROCESS_SIGNAL = 6,
 };
 BTF_KEEP_ENUM(process_event_kind);
 
@@ -89,6 +95,69 @@ struct agent_signal {
 	__u32 count;		/* signals sent by this sender */
 	__u32 uid;		/* the sender's real uid */
 	char comm[TASK_COMM_LEN];
+};
+
+/* guard_config.memory, .bpf and .signal: what a guard check does */
+enum guard_action {
+	GUARD_OFF = 0,		/* the policy allows it: nothing */
+	GUARD_REPORT = 1,	/* audit: an event, nothing stopped */
+	GUARD_KILL = 2,		/* block: SIGKILL to the caller, and an event */
+};
+BTF_KEEP_ENUM(guard_action);
+
+/* [0] of guard_config, written by the loader (agent/guard_policy.ts) */
+struct guard_config {
+	__u32 memory;		/* runner.memory: another process's memory */
+	__u32 bpf;		/* runner.bpf: any bpf() call */
+	__u32 signal;		/* signals to the agent */
+	__u32 pad;
+};
+
+/* guard_event.via: how the memory was reached */
+enum guard_via {
+	GUARD_VIA_NONE = 0,
+	GUARD_VIA_VM_READV = 1,
+	GUARD_VIA_VM_WRITEV = 2,
+	GUARD_VIA_PTRACE_ATTACH = 3,
+	GUARD_VIA_PTRACE_SEIZE = 4,
+	GUARD_VIA_PTRACE_TRACEME = 5,
+	GUARD_VIA_PROC_MEM = 6,
+	GUARD_VIA_PROC_ENVIRON = 7,
+};
+BTF_KEEP_ENUM(guard_via);
+
+/* guard_event.target_role */
+enum guard_role {
+	GUARD_ROLE_PROCESS = 0,	/* another process, in scope or not */
+	GUARD_ROLE_ROOT = 1,	/* a scope root (exempt or its own root) */
+	GUARD_ROLE_AGENT = 2,	/* the agent */
+};
+BTF_KEEP_ENUM(guard_role);
+
+/* header.flags of a guard_event */
+enum guard_event_flag {
+	GUARD_FLAG_KILLED = 1,	/* the caller was sent SIGKILL */
+	GUARD_FLAG_COMPAT = 2,	/* the call came by the i386 ABI (int $0x80) */
+	GUARD_FLAG_OUTSIDE = 4,	/* the target is not in scope */
+};
+BTF_KEEP_ENUM(guard_event_flag);
+
+/*
+ * What sensor.process sends for PROCESS_MEMORY_ACCESS, PROCESS_BPF and
+ * PROCESS_SIGNAL: the header names the caller, the rest its target. The
+ * target's comm is empty when only its pid was at hand (process_vm_*,
+ * ptrace): the agent names it from its process tree.
+ */
+struct guard_event {
+	struct event_header header;
+	__u32 target_pid;	/* memory/signal: the target's pid (tgid) */
+	__u32 target_root;	/* the scope root it descends from, or 0 */
+	__u32 target_role;	/* enum guard_role */
+	__u32 via;		/* enum guard_via; 0 for bpf and signal */
+	__u64 arg;		/* ptrace request, bpf command or signal number */
+	__u32 syscall;		/* the syscall's number in its ABI */
+	__u32 pad;
+	char target_comm[TASK_COMM_LEN];
 };
 
 struct process_event {

@@ -10,6 +10,9 @@
  * process.deny is judged on the file run: at exec, bprm->file; and, for a
  * program a loader maps itself (`ld.so PROG`), the file of an mmap with
  * PROT_EXEC, seen from raw_tp/sys_enter.
+ *
+ * The guard (lib/guard.h) keeps policed processes from other processes'
+ * memory, from bpf() and from signalling the agent unrecorded.
  */
 #include "include/vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -381,6 +384,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 #define PROT_EXEC 0x4
 #define MAP_ANONYMOUS 0x20
 
+#include "lib/guard.h"
+
 /* The arguments of mmap that matter here. */
 struct mmap_args {
 	__u64 prot;
@@ -447,6 +452,7 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	struct file *file;
 	__u32 zero = 0, rule = 0;
 
+	guard_enter(regs, id);
 	if (!mmap_args(regs, id, &a))
 		return 0;
 	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
@@ -459,6 +465,32 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	if (!file || !r || !file_denied(file, r, false, &rule))
 		return 0;
 	send_exec(r->path, deny() | PROCESS_FLAG_LOADER, r, rule);
+	return 0;
+}
+
+/* An open of another process's memory, judged on the file opened. */
+SEC("raw_tp/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	guard_exit(regs, ret);
+	return 0;
+}
+
+/* An io_uring open (IORING_OP_OPENAT), judged on the file opened. */
+SEC("raw_tp/io_uring_complete")
+int BPF_PROG(handle_uring_complete, struct io_ring_ctx *ring, struct io_kiocb *req,
+	     struct io_uring_cqe *cqe)
+{
+	guard_uring_complete(req, cqe);
+	return 0;
+}
+
+/* A signal on its way to its target, from the sender's context. */
+SEC("raw_tp/signal_generate")
+int BPF_PROG(handle_signal, int sig, struct kernel_siginfo *info,
+	     struct task_struct *task, int group, int result)
+{
+	guard_signal(sig, task);
 	return 0;
 }
 

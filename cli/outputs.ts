@@ -78,11 +78,18 @@ export class Outputs implements Exporter {
     return this.#fanout?.dropped() ?? {};
   }
 
-  /** Extra parts of the summary line: what exporters lost or kept. */
+  /** Extra parts of the summary line: what exporters lost or kept, and the
+   * memory access and tampering the guard reported. */
   summaryParts(): string[] {
     const parts = Object.entries(this.dropped()).map(([name, count]) =>
       `${count} not exported (${name})`
     );
+    const tampering = this.report.tampering;
+    if (tampering.events) {
+      parts.push(
+        `${tampering.events} memory access or tampering (${tampering.killed} killed)`,
+      );
+    }
     const spooled = this.#fanout?.spooled();
     if (spooled) parts.push(`${spooled} spooled for later`);
     return parts;

@@ -75,7 +75,7 @@ export function logRecordOf(
     if (event.query) attributes["dns.question.name"] = event.query;
     if (event.exe) attributes["process.executable.path"] = event.exe;
     if (event.verdict !== "allow") severity = WARN;
-  } else if (event.type === "process_event") {
+  } else if (event.type === "process_event" && event.kind === "exec") {
     if (event.path) attributes["process.executable.path"] = event.path;
   }
   if (event.step) {

@@ -30,6 +30,7 @@ import { ReportTree, type TreeNode } from "./tree.ts";
 import { RefusedQueries } from "./dns.ts";
 import { describePrimitive, PrivilegedList } from "./privileged.ts";
 import { SudoAttempts } from "./sudo.ts";
+import { GuardList } from "./guard.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -68,6 +69,7 @@ export class ReportBuilder {
   readonly #killed: KilledEntry[] = [];
   readonly #privileged = new PrivilegedList(MAX_LIST);
   readonly #sudo = new SudoAttempts(MAX_LIST);
+  readonly #guard = new GuardList(MAX_LIST);
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
@@ -87,11 +89,29 @@ export class ReportBuilder {
     this.#events++;
     const node = this.#process(event);
     if (event.step) node.step = event.step.name;
-    if (event.type === "process_event") this.#sudo.add(event, node.step);
+    if (
+      event.type === "process_event" &&
+      (event.kind === "exec" || event.kind === "exit")
+    ) this.#sudo.add(event, node.step);
     if (event.type === "network_event") this.#network(event, node);
-    else if (event.type !== "process_event") {
+    else if (
+      event.type === "process_event" &&
+      (event.kind === "memory_access" || event.kind === "bpf" ||
+        event.kind === "signal")
+    ) {
+      this.#guard.add(event, node.path ?? event.comm, event.step?.name);
+    } else if (event.type !== "process_event") {
       this.#other(event as unknown as LooseEvent);
     }
+  }
+
+  /** Memory access and tampering events so far, and their callers killed. */
+  get tampering(): { events: number; killed: number } {
+    const events = this.#guard.entries().reduce(
+      (sum, entry) => sum + entry.count,
+      0,
+    );
+    return { events, killed: this.#guard.killed };
   }
 
   /** The report so far. */
@@ -105,13 +125,14 @@ export class ReportBuilder {
     );
     const { tree, omitted } = this.#tree.fold();
     const dnsRefused = this.#refusedQueries.list();
+    const guard = this.#guard.entries();
     return {
       summary: {
         processes: this.#tree.processes,
         events: this.#events,
         blocked: this.#blocked,
         wouldBlock: this.#wouldBlock,
-        killed: this.#killed.length,
+        killed: this.#killed.length + this.#guard.killed,
         kernelDrops: counters.kernelDrops ?? 0,
         exporterDrops: counters.exporterDrops ?? {},
         scopeFull: counters.scopeFull ?? 0,
@@ -122,6 +143,7 @@ export class ReportBuilder {
       ...(this.#sudo.entries().length ? { sudo: this.#sudo.entries() } : {}),
       ...(this.#sudo.omitted ? { sudoOmitted: this.#sudo.omitted } : {}),
       killed: this.#killed,
+      ...(guard.length ? { guard } : {}),
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
       secretsRead: [...this.#secrets.values()],

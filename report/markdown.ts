@@ -8,6 +8,7 @@
  */
 
 import { sudoSummary } from "./sudo.ts";
+import { guardSummary } from "./guard.ts";
 import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
@@ -79,6 +80,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     ...dnsRefused(report),
     ...privileged(report),
     ...sudo(report),
+    ...guard(report),
     ...killed(report),
     ...tampered(report),
     ...otherChanges(report),
@@ -91,7 +93,8 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
   ].join("\n");
 }
 
-function facts({ summary }: Report): string {
+function facts(report: Report): string {
+  const { summary } = report;
   const facts = [
     `${summary.processes} processes`,
     `${summary.events} events`,
@@ -99,6 +102,8 @@ function facts({ summary }: Report): string {
   ];
   if (summary.wouldBlock) facts.push(`${summary.wouldBlock} would be blocked`);
   facts.push(`${summary.killed} killed`);
+  const tampering = report.guard?.reduce((sum, entry) => sum + entry.count, 0);
+  if (tampering) facts.push(`${tampering} memory access or tampering`);
   const exporterDrops = Object.values(summary.exporterDrops).reduce(
     (a, b) => a + b,
     0,
@@ -196,6 +201,27 @@ function sudo(report: Report): string[] {
         entry.signal ? `signal ${entry.signal}` : cell(entry.exit),
         entry.time,
       ]),
+    ),
+  ]);
+}
+
+function guard(report: Report): string[] {
+  if (!report.guard?.length) return [];
+  return section("Memory access and tampering", [
+    guardSummary(report.guard),
+    "",
+    ...table(
+      ["action", "what", "target", "process", "pid", "step", "count"],
+      report.guard.map((entry) => [
+        entry.action === "killed" ? "⛔ killed" : "⚠️ reported",
+        cell(entry.what),
+        cell(entry.target),
+        code(cell(entry.process)),
+        entry.pid,
+        cell(entry.step),
+        entry.count,
+      ]),
+      ["pid", "count"],
     ),
   ]);
 }

@@ -85,6 +85,29 @@ export interface PrivilegedEntry {
   count: number;
 }
 
+/**
+ * A policed process that reached for another process's memory, called
+ * bpf() or signalled the agent, aggregated (report/guard.ts).
+ */
+export interface GuardEntry {
+  /** The event's kind. */
+  kind: "memory_access" | "bpf" | "signal";
+  /** What it did, e.g. `opened /proc/PID/mem`, `bpf(BPF_LINK_DETACH)`. */
+  what: string;
+  /** The caller's executable (or comm). */
+  process: string;
+  /** The caller's pid (the first one, when aggregated). */
+  pid: number;
+  /** The process reached for, e.g. `Runner.Worker (pid 12, root)`. */
+  target?: string;
+  /** The CI step's name, when known. */
+  step?: string;
+  /** `killed` (block mode) or `audit` (reported only). */
+  action: "killed" | "audit";
+  /** Events aggregated into this entry. */
+  count: number;
+}
+
 /** A process killed by the agent. */
 export interface KilledEntry {
   /** The process killed. */
@@ -216,6 +239,9 @@ export interface Report {
   sudoOmitted?: number;
   /** Processes killed, in order. */
   killed: KilledEntry[];
+  /** Memory access and tampering by policed processes (present when there
+   * are any): killed first. */
+  guard?: GuardEntry[];
   /** Files tampered with, and protected paths written. */
   tampered: TamperEntry[];
   /** Protected files whose size, mtime or hash changed (live agent only). */

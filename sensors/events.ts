@@ -5,14 +5,19 @@
  */
 
 import type { FileSystemEvent } from "./file_system_event.ts";
+import type { GuardEvent } from "./guard_event.ts";
 import type { NetworkEvent } from "./network_event.ts";
 import type { ProcessEvent } from "./process.ts";
 
 export type { BaseEvent } from "./event.ts";
-export type { FileSystemEvent, NetworkEvent, ProcessEvent };
+export type { FileSystemEvent, GuardEvent, NetworkEvent, ProcessEvent };
 
 /** Any event of the JSON-lines contract. */
-export type RingfenceEvent = ProcessEvent | NetworkEvent | FileSystemEvent;
+export type RingfenceEvent =
+  | ProcessEvent
+  | GuardEvent
+  | NetworkEvent
+  | FileSystemEvent;
 
 /** Receives events in the order the kernel produced them per sensor. */
 export type EventListener = (event: RingfenceEvent) => void;

@@ -82,6 +82,14 @@ export const AGENT_SIGNAL = struct("agent_signal", 48, {
   comm: [32, ["char", 16]],
 });
 
+/** `struct guard_config`: the one value of `guard_config`. */
+export const GUARD_CONFIG = struct("guard_config", 16, {
+  memory: [0, "u32"],
+  bpf: [4, "u32"],
+  signal: [8, "u32"],
+  pad: [12, "u32"],
+});
+
 /** The maps the loader reads and writes. */
 export const PROCESS_MAPS = {
   scope_pids: { key: "u32", value: SCOPE_ENTRY },
@@ -91,10 +99,34 @@ export const PROCESS_MAPS = {
   deny_exec_names: { key: SCOPE_COMM, value: "u32" },
   process_config: { key: "u32", value: PROCESS_CONFIG },
   agent_signals: { key: "u32", value: AGENT_SIGNAL },
+  guard_config: { key: "u32", value: GUARD_CONFIG },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum process_event_kind`. */
-export const ProcessKind = { fork: 1, exec: 2, exit: 3 } as const;
+export const ProcessKind = {
+  fork: 1,
+  exec: 2,
+  exit: 3,
+  /** another process's memory reached for (sensors/guard_event.ts) */
+  memoryAccess: 4,
+  /** a bpf() call */
+  bpf: 5,
+  /** a signal to the agent */
+  signal: 6,
+} as const;
+
+/** `enum guard_action`: what a guard check does (guard_config). */
+export const GuardAction = { off: 0, report: 1, kill: 2 } as const;
+
+/** What the guard does for each kind of call, as the policy decides. */
+export interface GuardSettings {
+  /** Another process's memory (`runner.memory`). */
+  memory: keyof typeof GuardAction;
+  /** Any bpf() call (`runner.bpf`). */
+  bpf: keyof typeof GuardAction;
+  /** Signals to the agent. */
+  signal: keyof typeof GuardAction;
+}
 
 /** `enum process_event_flag`: header.flags of a process_event. */
 export const ProcessFlag = {
@@ -219,6 +251,26 @@ export function decodeProcessEvent(
     event.signal = view.getUint32(offset + F.exit_signal, true);
   }
   return event;
+}
+
+/** A sender's record in `agent_signals`. */
+export interface AgentSignal {
+  /** CLOCK_BOOTTIME of the last signal, in nanoseconds. */
+  timeNs: bigint;
+  /** The sender. */
+  senderPid: number;
+  /** The scope root the sender descends from. */
+  senderRoot: number;
+  /** The agent's pid the last one went to. */
+  targetPid: number;
+  /** The last signal's number. */
+  signal: number;
+  /** Signals this sender sent. */
+  count: number;
+  /** The sender's real uid. */
+  uid: number;
+  /** The sender's command name. */
+  comm: string;
 }
 
 /** A process's entry in the kernel's scope map. */
@@ -366,6 +418,39 @@ export class ProcessSensor extends Sensor {
     this.writeConfig("process_config", PROCESS_CONFIG, {
       action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
       rules: rules.length,
+    });
+  }
+
+  /**
+   * Sets what the guard does when a policed process reaches for another
+   * process's memory, calls bpf() or signals the agent (bpf/lib/guard.h).
+   */
+  setGuard(settings: GuardSettings): void {
+    this.writeConfig("guard_config", GUARD_CONFIG, {
+      memory: GuardAction[settings.memory],
+      bpf: GuardAction[settings.bpf],
+      signal: GuardAction[settings.signal],
+      pad: 0,
+    });
+  }
+
+  /** Every sender of a signal to the agent the kernel has recorded. */
+  agentSignals(): AgentSignal[] {
+    const fd = this.object.map("agent_signals").fd;
+    return mapKeys(fd, 4).flatMap((key) => {
+      const value = new Uint8Array(AGENT_SIGNAL.size);
+      if (!mapLookup(fd, new Uint8Array(key), value)) return [];
+      const record = decodeStruct(AGENT_SIGNAL, value);
+      return [{
+        timeNs: record.time_ns,
+        senderPid: record.sender_pid,
+        senderRoot: record.sender_root,
+        targetPid: record.target_pid,
+        signal: record.signal,
+        count: record.count,
+        uid: record.uid,
+        comm: new TextDecoder().decode(record.comm).replace(/\0.*$/s, ""),
+      }];
     });
   }
 

@@ -34,7 +34,7 @@ kernelTest(
         event.pid === child.pid
       );
       assert.ok(exec, "exec of the child delivered");
-      assert.deepEqual(exec.type === "process_event" && exec.argv, [
+      assert.deepEqual(exec.kind === "exec" && exec.argv, [
         "/bin/echo",
         "api",
       ]);

@@ -45,6 +45,8 @@ import {
   EXEC_FILE_KEY,
   EXEC_PATH_KEY,
   ExecDenyAction,
+  GUARD_CONFIG,
+  GuardAction,
   PROCESS_CONFIG,
   PROCESS_EVENT,
   PROCESS_MAPS,
@@ -55,6 +57,12 @@ import {
   ScopeFlag,
 } from "../sensors/process.ts";
 import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
+import {
+  GUARD_EVENT,
+  GuardFlag,
+  GuardRole,
+  GuardVia,
+} from "../sensors/guard_event.ts";
 import {
   assertEnumMatchesBtf,
   assertLayoutMatchesBtf,
@@ -77,6 +85,8 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [EXEC_PATH_KEY, ["process"]],
   [EXEC_FILE_KEY, ["process"]],
   [AGENT_SIGNAL, ["process"]],
+  [GUARD_CONFIG, ["process"]],
+  [GUARD_EVENT, ["process"]],
   [NETWORK_EVENT, ["network"]],
   [NETWORK_CONFIG, ["network"]],
   [ALLOW_PORTS, ["network"]],
@@ -116,6 +126,10 @@ const ENUMS: [
   [ProcessKind, "process_event_kind", "PROCESS_", ["process"]],
   [ProcessFlag, "process_event_flag", "PROCESS_FLAG_", ["process"]],
   [ExecDenyAction, "exec_deny_action", "EXEC_DENY_", ["process"]],
+  [GuardAction, "guard_action", "GUARD_", ["process"]],
+  [GuardVia, "guard_via", "GUARD_VIA_", ["process"]],
+  [GuardRole, "guard_role", "GUARD_ROLE_", ["process"]],
+  [GuardFlag, "guard_event_flag", "GUARD_FLAG_", ["process"]],
   [NetworkKind, "network_event_kind", "NETWORK_", ["network"]],
   [NetworkVerdict, "network_verdict", "VERDICT_", ["network"]],
   [NetworkReason, "network_reason", "REASON_", ["network"]],
