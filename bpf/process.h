@@ -13,6 +13,9 @@ enum process_event_kind {
 	PROCESS_FORK = 1,
 	PROCESS_EXEC = 2,
 	PROCESS_EXIT = 3,
+	/* a process that belongs in scope but that the full scope map could
+	 * not hold: reported, and killed in block mode (lib/scope_overflow.h) */
+	PROCESS_UNTRACKED = 7,
 };
 BTF_KEEP_ENUM(process_event_kind);
 

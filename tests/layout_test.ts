@@ -52,7 +52,11 @@ import {
   ProcessKind,
   SCOPE_COMM,
   SCOPE_ENTRY,
+  SCOPE_UNTRACKED,
+  ScopeCgroupSource,
   ScopeFlag,
+  ScopeState,
+  UntrackedState,
 } from "../sensors/process.ts";
 import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
 import {
@@ -77,6 +81,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [EXEC_PATH_KEY, ["process"]],
   [EXEC_FILE_KEY, ["process"]],
   [AGENT_SIGNAL, ["process"]],
+  [SCOPE_UNTRACKED, ["process"]],
   [NETWORK_EVENT, ["network"]],
   [NETWORK_CONFIG, ["network"]],
   [ALLOW_PORTS, ["network"]],
@@ -116,6 +121,11 @@ const ENUMS: [
   [ProcessKind, "process_event_kind", "PROCESS_", ["process"]],
   [ProcessFlag, "process_event_flag", "PROCESS_FLAG_", ["process"]],
   [ExecDenyAction, "exec_deny_action", "EXEC_DENY_", ["process"]],
+  [ScopeState, "scope_state_key", "SCOPE_STATE_", ["process"], [
+    "SCOPE_STATE_MAX",
+  ]],
+  [ScopeCgroupSource, "scope_cgroup_source", "SCOPE_CGROUP_", ["process"]],
+  [UntrackedState, "untracked_state", "UNTRACKED_", ["process"]],
   [NetworkKind, "network_event_kind", "NETWORK_", ["network"]],
   [NetworkVerdict, "network_verdict", "VERDICT_", ["network"]],
   [NetworkReason, "network_reason", "REASON_", ["network"]],
