@@ -10,6 +10,7 @@ import { Agent, type FileEnforcement } from "../agent/agent.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
+import { scopeCapacityOverride } from "../sensors/environment.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
@@ -50,6 +51,7 @@ export class AgentSession {
       policy: policyFrom(options.policy),
       spawner,
       sensorsDir: options.sensors,
+      scopeCapacity: scopeCapacityOverride(),
     });
     let outputs: Outputs | undefined;
     try {
