@@ -25,6 +25,7 @@ import {
   loadSensors,
   sensorList,
 } from "./load.ts";
+import { listProcesses } from "./procfs.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
 import {
@@ -33,6 +34,14 @@ import {
   replaceRootNames,
   seedScope,
 } from "./scope.ts";
+import {
+  applyCgroupScope,
+  policyCgroups,
+  runnerCgroups,
+  runningRoots,
+  type ScopeCgroup,
+  seedCgroups,
+} from "./scope_cgroups.ts";
 import { readEnviron, scopeRootTest, StepTracker } from "./steps.ts";
 import type { TamperReport } from "./tamper.ts";
 
@@ -58,6 +67,11 @@ export interface AgentOptions {
   ringSize?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
   resolvConf?: string;
+  /**
+   * The scope map's capacity (processes) instead of the kernel default
+   * (65,536): tests fill it to see a full map fail closed.
+   */
+  scopeCapacity?: number;
 }
 
 /** Counters of a running agent. */
@@ -116,6 +130,8 @@ export class Agent {
   readonly #resolvConf: string | undefined;
   readonly #pump: EventPump;
   #policy: Policy;
+  #cgroupMount = "";
+  #runnerCgroups: ScopeCgroup[] = [];
   #finalStats: AgentStats | undefined;
   #stopped: Promise<void> | undefined;
 
@@ -175,6 +191,7 @@ export class Agent {
       sensors = await loadSensors({
         sensorsDir: options.sensorsDir,
         ringSize: options.ringSize,
+        scopeCapacity: options.scopeCapacity,
         // Without a files section, sensor.file-system is not loaded: its
         // sys_enter hook would cost every syscall of the machine for
         // nothing.
@@ -193,6 +210,8 @@ export class Agent {
       const files = fileSystem &&
         await FileWatch.start(fileSystem, compiled.fileRules!);
       prepareScope(process, !!options.spawner, policy.scope.processes);
+      const cgroups = policyCgroups(cgroup, policy.scope.cgroups ?? []);
+      applyCgroupScope(process, cgroups, policy.mode);
       // Attach before reading /proc: a process forked while the snapshot
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
@@ -202,8 +221,19 @@ export class Agent {
         process,
         options.spawner ? undefined : policy.scope.processes,
       );
+      // start: the runner service's own cgroup is in scope too.
+      const roots = options.spawner
+        ? []
+        : runningRoots(snapshot, policy.scope.processes);
+      const runner = runnerCgroups(cgroup, roots);
+      if (runner.length) {
+        applyCgroupScope(process, [...cgroups, ...runner], policy.mode);
+      }
+      seedCgroups(process, [...cgroups, ...runner], snapshot, roots);
       const tree = ProcessTree.fromProc(snapshot);
       const agent = new Agent(options, policy, host, sensors, tree, files);
+      agent.#cgroupMount = cgroup;
+      agent.#runnerCgroups = runner;
       agent.#pump.start();
       return agent;
     } catch (error) {
@@ -229,6 +259,8 @@ export class Agent {
    */
   updatePolicy(policy: Policy): void {
     const compiled = compilePolicy(policy, !!this.#files, this.#resolvConf);
+    const cgroups = policyCgroups(this.#cgroupMount, policy.scope.cgroups ?? [])
+      .concat(this.#runnerCgroups);
     // Records the kernel made under the old maps are judged by the old
     // rules: read them before anything changes.
     this.flush();
@@ -241,6 +273,12 @@ export class Agent {
       this.#policy.scope.processes,
       policy.scope.processes,
     );
+    applyCgroupScope(this.#sensors.process, cgroups, policy.mode);
+    if (cgroups.length) {
+      const snapshot = listProcesses();
+      const roots = runningRoots(snapshot, policy.scope.processes);
+      seedCgroups(this.#sensors.process, cgroups, snapshot, roots);
+    }
     this.#policy = policy;
   }
 

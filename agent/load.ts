@@ -47,6 +47,8 @@ export interface LoadOptions {
   sensorsDir?: string;
   /** Ring buffer size per sensor in bytes (a power of two). */
   ringSize?: number;
+  /** The scope map's capacity instead of the kernel default. */
+  scopeCapacity?: number;
   /**
    * Whether sensor.file-system loads too. A promise lets the process and
    * network sensors load while it is being decided; when it rejects, the
@@ -74,6 +76,7 @@ export async function loadSensors(
     );
     const process = loaded.process = new ProcessSensor(processBytes, {
       ringSize,
+      scopeCapacity: options.scopeCapacity,
     });
     // The scope maps exist before any sensor loads, so that all of them
     // can load side by side: verification is most of the start-up.

@@ -19,6 +19,9 @@ enum process_event_kind {
 	PROCESS_BPF = 5,
 	/* a policed process signalled the agent (struct guard_event) */
 	PROCESS_SIGNAL = 6,
+	/* a process that belongs in scope but that the full scope map could
+	 * not hold: reported, and killed in block mode (lib/scope_overflow.h) */
+	PROCESS_UNTRACKED = 7,
 };
 BTF_KEEP_ENUM(process_event_kind);
 

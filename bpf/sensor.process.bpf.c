@@ -7,6 +7,10 @@
  * parent's scope at fork, a process whose name is a scope root joins at
  * exec, and every process leaves at exit.
  *
+ * A process outside the scope map joins it by its cgroup
+ * (lib/scope_cgroup.h), and a full scope map fails closed
+ * (lib/scope_overflow.h).
+ *
  * process.deny is judged on the file run: at exec, bprm->file; and, for a
  * program a loader maps itself (`ld.so PROG`), the file of an mmap with
  * PROT_EXEC, seen from raw_tp/sys_enter.
@@ -27,6 +31,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SIGKILL 9
+#define EEXIST 17
 
 /*
  * 1 MiB: the fork, exec and exit records of about 2,900 programs (some
@@ -120,6 +125,8 @@ static __always_inline void submit(void *event, __u64 size)
 		stat_inc(STAT_EVENTS);
 }
 
+#include "lib/scope_overflow.h"
+
 SEC("raw_tp/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -133,20 +140,30 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 
 	parent_scope = bpf_map_lookup_elem(&scope_pids, &parent_pid);
-	if (!parent_scope)
-		return 0;
-
-	/* children of the spawner are the roots of `ringfence run` */
-	child_scope.flags = SCOPE_MONITORED;
-	if (parent_scope->flags & SCOPE_SPAWNER)
+	if (!parent_scope) {
+		/* from outside the scope: in only by its cgroup, as its own root */
+		if (untracked_parent(parent_pid, child_pid) || !joins_by_cgroup(child))
+			return 0;
+		child_scope.flags = SCOPE_MONITORED | SCOPE_BY_CGROUP;
 		child_scope.root_pid = child_pid;
-	else if (parent_scope->flags & SCOPE_MONITORED)
+	} else if (parent_scope->flags & SCOPE_SPAWNER) {
+		/* children of the spawner are the roots of `ringfence run` */
+		child_scope.flags = SCOPE_MONITORED;
+		child_scope.root_pid = child_pid;
+	} else if (parent_scope->flags & SCOPE_MONITORED) {
+		child_scope.flags = SCOPE_MONITORED;
 		child_scope.root_pid = parent_scope->root_pid;
-	else
+	} else {
+		/* the agent's own children stay out, even in a scope cgroup:
+		 * an entry without SCOPE_MONITORED keeps them (and theirs) out */
+		if (joins_by_cgroup(child))
+			bpf_map_update_elem(&scope_pids, &child_pid, &child_scope,
+					    BPF_NOEXIST);
 		return 0;
+	}
 
 	if (bpf_map_update_elem(&scope_pids, &child_pid, &child_scope, BPF_ANY))
-		stat_inc(STAT_SCOPE_FULL);
+		untracked_child(parent_pid, child_pid);
 
 	/* reserve a fixed-size record: fork carries no data */
 	event = bpf_ringbuf_reserve(&events, PROCESS_EVENT_FIXED_SIZE, 0);
@@ -187,10 +204,32 @@ static __always_inline bool join_scope_as_root(__u32 pid)
 	};
 
 	if (bpf_map_update_elem(&scope_pids, &pid, &root, BPF_ANY)) {
-		stat_inc(STAT_SCOPE_FULL);
+		untracked_exec(pid);
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Adds the current process, outside the scope map, when its cgroup is a
+ * scope cgroup: one moved there, or forked before the agent started. Its
+ * own root; never one of the agent's (kept out by their entry).
+ */
+static __always_inline bool join_scope_by_cgroup(__u32 pid)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct scope_entry entry = {
+		.flags = SCOPE_MONITORED,
+		.root_pid = pid,
+	};
+	long err;
+
+	if (!joins_by_cgroup(task) || bpf_map_lookup_elem(&scope_pids, &pid))
+		return false;
+	err = bpf_map_update_elem(&scope_pids, &pid, &entry, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		untracked_exec(pid);
+	return !err;
 }
 
 /* A name as a deny_exec_names key: NUL-padded, and only when it fits
@@ -347,9 +386,21 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	scope = current_scope();
 	if (!scope) {
-		new_root = has_root_name() && join_scope_as_root(pid);
-		if (!new_root)
+		if (has_root_name())
+			new_root = join_scope_as_root(pid);
+		else if (join_scope_by_cgroup(pid))
+			scope = current_scope();
+		if (!new_root && !scope)
 			return 0;
+	} else if (scope->flags & SCOPE_BY_CGROUP) {
+		/* the first exec after a fork from outside the scope (the
+		 * runner service starting Runner.Worker) may make a root */
+		scope->flags &= ~SCOPE_BY_CGROUP;
+		if (has_root_name()) {
+			scope->flags |= SCOPE_EXEMPT;
+			scope->root_pid = pid;
+			new_root = true;
+		}
 	} else if ((scope->flags & SCOPE_EXEMPT) && !has_root_name()) {
 		/* a root that becomes another program (exec without fork, as
 		 * `sh -c cmd` does) is no longer the trusted runner */
@@ -452,6 +503,7 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	struct file *file;
 	__u32 zero = 0, rule = 0;
 
+	police_untracked();
 	guard_enter(regs, id);
 	if (!mmap_args(regs, id, &a))
 		return 0;
@@ -507,6 +559,7 @@ int BPF_PROG(handle_exit)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 
+	untracked_exit(pid);
 	scope = bpf_map_lookup_elem(&scope_pids, &pid);
 	if (!scope)
 		return 0;

@@ -12,6 +12,7 @@ import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
 import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
+import { scopeCapacityOverride } from "../sensors/environment.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
@@ -84,6 +85,7 @@ export class AgentSession {
         policy: Promise.all([policy, guarding]).then(([policy]) => policy),
         spawner,
         sensorsDir: options.sensors,
+        scopeCapacity: scopeCapacityOverride(),
       });
     } catch (error) {
       sudo?.release();

@@ -14,7 +14,7 @@ import {
   filesPolicy,
   networkPolicy,
   processPolicy,
-  scopeProcesses,
+  scopePolicy,
 } from "./sections.ts";
 import { runnerPolicy } from "./runner.ts";
 import {
@@ -79,7 +79,7 @@ export function parsePolicy(text: string, file: string): Policy {
   return {
     version: 1,
     mode: choice(ctx, top.get("mode"), "mode", MODES) ?? "audit",
-    scope: { processes: scopeProcesses(ctx, top.get("scope")) },
+    scope: scopePolicy(ctx, top.get("scope")),
     network: networkPolicy(ctx, top.get("network")),
     // Only when present, so that policies without them keep their shape.
     ...(top.has("exporters") && {

@@ -266,7 +266,7 @@ Deno.test("parsePolicy() rejects an unknown key with its line and column", () =>
 Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   rejects(
     "version: 1\nscope:\n  process: [make]\n",
-    '3:3: unknown key "process" in "scope" (expected one of: processes)',
+    '3:3: unknown key "process" in "scope" (expected one of: processes, cgroups)',
   );
   rejects(
     "version: 1\nnetwork:\n  allow: []\n  deny: []\n",

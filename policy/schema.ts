@@ -34,6 +34,12 @@ export interface Policy {
   scope: {
     /** `comm` names, each at most 15 bytes, without duplicates. */
     processes: string[];
+    /**
+     * cgroup v2 paths whose processes (in sub-cgroups too) are in scope,
+     * as written, relative to the cgroup2 mount or under it; present only
+     * when the policy has the key.
+     */
+    cgroups?: string[];
   };
   /** Outbound network rules; defaults apply when the section is absent. */
   network: NetworkPolicy;

@@ -21,6 +21,7 @@ import {
   type FilesPolicy,
   type NetworkAction,
   type NetworkPolicy,
+  type Policy,
   PRIVILEGED_PRIMITIVES,
   type PrivilegedPolicy,
   type ProcessPolicy,
@@ -46,7 +47,9 @@ const PROCESS_DENY_MAX = 1024;
 /** Entries of sensor.file-system's fs_prefixes and fs_names. */
 const FILES_PATTERNS_MAX = 4096;
 const PROCESS_KEYS = ["deny", "action"];
-const SCOPE_KEYS = ["processes"];
+const SCOPE_KEYS = ["processes", "cgroups"];
+/** Entries of sensor.process's scope_cgroups, some kept for the runner's. */
+const SCOPE_CGROUPS_MAX = 192;
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback", "privileged"];
 const DNS_KEYS = ["resolvers", "queries"];
 const DNS_QUERIES: readonly NetworkPolicy["dns"]["queries"][] = [
@@ -56,15 +59,68 @@ const DNS_QUERIES: readonly NetworkPolicy["dns"]["queries"][] = [
 const ACTIONS: readonly NetworkAction[] = ["deny", "kill"];
 
 /**
+ * The `scope` section: `processes`, and `cgroups` only when present, so
+ * that policies without it keep their shape.
+ */
+export function scopePolicy(
+  ctx: Context,
+  field: Field | undefined,
+): Policy["scope"] {
+  const scope = section(ctx, field, "scope", SCOPE_KEYS);
+  const cgroups = scope?.get("cgroups");
+  return {
+    processes: scopeProcesses(ctx, scope?.get("processes")),
+    ...(cgroups && { cgroups: scopeCgroups(ctx, cgroups) }),
+  };
+}
+
+/**
+ * `scope.cgroups`: cgroup v2 paths, as /proc/PID/cgroup shows them
+ * (`/system.slice/runner.service`), relative to the cgroup2 mount, or
+ * under it (`/sys/fs/cgroup/system.slice/runner.service`). Whether each
+ * exists is checked when the agent starts, where the mount is known.
+ */
+function scopeCgroups(ctx: Context, list: Field): string[] {
+  const items = strings(ctx, list, "scope.cgroups");
+  if (items.length > SCOPE_CGROUPS_MAX) {
+    fail(
+      ctx,
+      items[SCOPE_CGROUPS_MAX].node,
+      `"scope.cgroups" has ${items.length} entries; at most ` +
+        `${SCOPE_CGROUPS_MAX} fit in the kernel's map`,
+    );
+  }
+  const paths = items.map(({ text, node }) => {
+    const problem = cgroupPathProblem(text);
+    if (problem) {
+      fail(ctx, node, `cgroup ${JSON.stringify(text)} ${problem}`);
+    }
+    return text.length > 1 ? text.replace(/\/+$/, "") : text;
+  });
+  return [...new Set(paths)];
+}
+
+/** Why `path` cannot name a cgroup to scope, or undefined. */
+function cgroupPathProblem(path: string): string | undefined {
+  if (path === "") return "is empty";
+  if (/[\0\n]/.test(path)) return "has a NUL or newline";
+  if (path.length > 4096) return "is longer than PATH_MAX (4096 bytes)";
+  const parts = path.replace(/^\/+|\/+$/g, "").split("/");
+  if (parts.length === 1 && parts[0] === "") {
+    return "is the root cgroup: every process of the machine would be in scope";
+  }
+  if (parts.some((part) => part === "")) return 'has an empty component ("//")';
+  if (parts.some((part) => part === "." || part === "..")) {
+    return 'has a "." or ".." component';
+  }
+  return undefined;
+}
+
+/**
  * `scope.processes`: command names, each short enough for the kernel's
  * `comm` to hold, or the defaults when absent.
  */
-export function scopeProcesses(
-  ctx: Context,
-  field: Field | undefined,
-): string[] {
-  const scope = section(ctx, field, "scope", SCOPE_KEYS);
-  const list = scope?.get("processes");
+function scopeProcesses(ctx: Context, list: Field | undefined): string[] {
   if (!list) return [...DEFAULT_PROCESSES];
   const items = strings(ctx, list, "scope.processes");
   if (items.length === 0) {

@@ -171,6 +171,18 @@ export class ReportBuilder {
       if (event.kind === "exec" && event.scope_root) {
         this.#roots.add(event.comm);
       } else if (event.kind === "exit") this.#questions.delete(event.pid);
+      else if (
+        event.kind === "untracked" && event.action === "killed" &&
+        this.#killed.length < MAX_LIST
+      ) {
+        this.#killed.push({
+          pid: event.pid,
+          process: node.path ?? event.comm,
+          step: event.step?.name,
+          destination: "untracked: the scope map was full",
+          time: event.time,
+        });
+      }
     }
     return node;
   }

@@ -351,7 +351,10 @@ function dropped({ summary }: Report): string[] {
       ]
       : []),
     ...(summary.scopeFull
-      ? [`- ${summary.scopeFull} processes untracked (scope map full)`]
+      ? [
+        `- ${summary.scopeFull} processes untracked (scope map full): ` +
+        "killed in block mode, reported in audit mode (`untracked` events)",
+      ]
       : []),
     ...drops.map(([name, count]) =>
       `- ${count} events not delivered by the ${name} exporter`

@@ -20,7 +20,12 @@ export function summaryLine(
   ];
   if (stats.blocked) parts.push(`${stats.blocked} blocked`);
   if (stats.wouldBlock) parts.push(`${stats.wouldBlock} would be blocked`);
-  if (stats.scopeFull) parts.push(`${stats.scopeFull} untracked (scope full)`);
+  if (stats.scopeFull) {
+    // A full scope map fails closed: each untracked process is killed in
+    // block mode, reported in audit mode.
+    const fate = agent.policy.mode === "block" ? "killed" : "reported";
+    parts.push(`${stats.scopeFull} untracked (scope full, ${fate})`);
+  }
   parts.push(...extra);
   return `ringfence: ${parts.join(", ")}, ${ending}`;
 }

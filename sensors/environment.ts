@@ -13,6 +13,9 @@
  *   BTF rather than the cut-down copy of it (sensors/core_btf.ts).
  * - `RINGFENCE_CACHE_DIR`: where the cut-down BTF is kept for the rest of
  *   the boot; `/var/cache/ringfence` by default.
+ * - `RINGFENCE_SCOPE_CAPACITY`: a testing knob, the scope map's capacity
+ *   in processes instead of 65,536, so that a test can fill it and see a
+ *   full map fail closed.
  *
  * @module
  */
@@ -35,4 +38,28 @@ export function coreBtfFromKernel(): boolean {
 /** `RINGFENCE_CACHE_DIR`, or `/var/cache/ringfence`. */
 export function cacheDirectory(): string {
   return Deno.env.get("RINGFENCE_CACHE_DIR") || "/var/cache/ringfence";
+}
+
+/** Smallest and largest `RINGFENCE_SCOPE_CAPACITY`. */
+const SCOPE_CAPACITY = { min: 4, max: 1 << 22 };
+
+/**
+ * `RINGFENCE_SCOPE_CAPACITY` (a testing knob): the scope map's capacity,
+ * or undefined for the default.
+ *
+ * @throws {Error} when it is not an integer in range.
+ */
+export function scopeCapacityOverride(): number | undefined {
+  const text = Deno.env.get("RINGFENCE_SCOPE_CAPACITY");
+  if (!text) return undefined;
+  const value = Number(text);
+  if (
+    !/^\d+$/.test(text) || value < SCOPE_CAPACITY.min ||
+    value > SCOPE_CAPACITY.max
+  ) {
+    throw new Error(
+      `RINGFENCE_SCOPE_CAPACITY="${text}" is not a number of processes from ${SCOPE_CAPACITY.min} to ${SCOPE_CAPACITY.max}`,
+    );
+  }
+  return value;
 }

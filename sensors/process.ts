@@ -90,6 +90,12 @@ export const GUARD_CONFIG = struct("guard_config", 16, {
   pad: [12, "u32"],
 });
 
+/** `struct scope_untracked` (bpf/lib/scope_overflow.h). */
+export const SCOPE_UNTRACKED = struct("scope_untracked", 8, {
+  parent_pid: [0, "u32"],
+  state: [4, "u32"],
+});
+
 /** The maps the loader reads and writes. */
 export const PROCESS_MAPS = {
   scope_pids: { key: "u32", value: SCOPE_ENTRY },
@@ -100,6 +106,9 @@ export const PROCESS_MAPS = {
   process_config: { key: "u32", value: PROCESS_CONFIG },
   agent_signals: { key: "u32", value: AGENT_SIGNAL },
   guard_config: { key: "u32", value: GUARD_CONFIG },
+  scope_cgroups: { key: "u64", value: "u32" },
+  scope_state: { key: "u32", value: "u32" },
+  scope_untracked: { key: "u32", value: SCOPE_UNTRACKED },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum process_event_kind`. */
@@ -113,6 +122,7 @@ export const ProcessKind = {
   bpf: 5,
   /** a signal to the agent */
   signal: 6,
+  untracked: 7,
 } as const;
 
 /** `enum guard_action`: what a guard check does (guard_config). */
@@ -157,7 +167,18 @@ export const ScopeFlag = {
   spawner: 4,
   /** The agent itself, in either mode: protected from policed processes. */
   agent: 8,
+  /** Joined at fork by its cgroup: its first exec may make it a root. */
+  byCgroup: 16,
 } as const;
+
+/** `enum scope_state_key` (bpf/lib/scope_cgroup.h): scope_state's switches. */
+export const ScopeState = { cgroups: 0, block: 1, overflow: 2 } as const;
+
+/** `enum scope_cgroup_source`: why a cgroup is in scope_cgroups. */
+export const ScopeCgroupSource = { policy: 1, runner: 2 } as const;
+
+/** `enum untracked_state`: scope_untracked's state bits. */
+export const UntrackedState = { reported: 1, killed: 2 } as const;
 
 const KINDS = namesByValue(ProcessKind);
 const NAME_MAX = arrayLength(SCOPE_COMM, "comm") - 1;
@@ -168,7 +189,7 @@ export interface ProcessEvent extends BaseEvent {
   /** Which sensor's event. */
   type: "process_event";
   /** fork (a new process), exec (a new program), exit. */
-  kind: "fork" | "exec" | "exit";
+  kind: "fork" | "exec" | "exit" | "untracked";
   /** exec: the executable as passed to execve (relative if it was). */
   path?: string;
   /** exec: the arguments, cut at the sensor's limit (`PROCESS_ARGV_MAX`). */
@@ -203,6 +224,9 @@ export interface ProcessEvent extends BaseEvent {
   exit_code?: number;
   /** exit: the signal that ended the process, or 0. */
   signal?: number;
+  /** untracked (a process the full scope map could not hold; `ppid` forked
+   * it): `killed` in block mode, `audit` when only reported. */
+  action?: "killed" | "audit";
 }
 
 const F = PROCESS_EVENT.fields;
@@ -246,6 +270,9 @@ export function decodeProcessEvent(
       if (flags & ProcessFlag.fileTruncated) event.file_truncated = true;
       event.reason = flags & ProcessFlag.loader ? "loader" : "exec";
     }
+  } else if (kind === "untracked") {
+    const flags = headerFlags(view, offset);
+    event.action = flags & ProcessFlag.killed ? "killed" : "audit";
   } else if (kind === "exit") {
     event.exit_code = view.getInt32(offset + F.exit_code, true);
     event.signal = view.getUint32(offset + F.exit_signal, true);
@@ -326,14 +353,29 @@ export interface ExecDenyRule {
    * and the name it was invoked by. */
   names: string[];
 }
+/** How to open the process sensor. */
+export interface ProcessSensorOptions extends SensorOptions {
+  /** scope_pids' capacity instead of `SCOPE_MAX_PROCESSES` (tests fill
+   * it to see a full scope map fail closed). */
+  scopeCapacity?: number;
+}
+
 /**
  * The process sensor. It owns the scope maps (`scope_pids`,
  * `scope_root_comms`) that the other sensors reuse by fd.
  */
 export class ProcessSensor extends Sensor {
   /** Opens sensor.process from its ELF bytes. */
-  constructor(bytes: Uint8Array, options: SensorOptions = {}) {
+  constructor(bytes: Uint8Array, options: ProcessSensorOptions = {}) {
     super("process", bytes, options);
+    if (options.scopeCapacity !== undefined) {
+      try {
+        this.object.map("scope_pids").setMaxEntries(options.scopeCapacity);
+      } catch (error) {
+        this.object.close();
+        throw error;
+      }
+    }
   }
 
   /**
@@ -479,6 +521,46 @@ export class ProcessSensor extends Sensor {
   /** Takes a process out of scope. */
   removeScope(pid: number): void {
     mapDelete(this.object.map("scope_pids").fd, pidKey(pid));
+  }
+
+  /**
+   * Replaces the scope cgroups: cgroup v2 id (the directory's inode
+   * number) → {@linkcode ScopeCgroupSource}. New entries go in before
+   * stale ones go out.
+   */
+  setScopeCgroups(cgroups: ReadonlyMap<bigint, number>): void {
+    const entries = [...cgroups].map(([id, source]) => ({
+      key: encodeInt("u64", id),
+      value: encodeInt("u32", source),
+    }));
+    this.replaceEntries(
+      "scope_cgroups",
+      PROCESS_MAPS.scope_cgroups,
+      entries,
+      { addFirst: true },
+    );
+    this.#setState(ScopeState.cgroups, cgroups.size > 0);
+  }
+
+  /** Block mode: a process the full scope map cannot hold is killed. */
+  setScopeBlock(block: boolean): void {
+    this.#setState(ScopeState.block, block);
+  }
+
+  /** Whether the scope map was full at least once. */
+  scopeOverflowed(): boolean {
+    const value = new Uint8Array(4);
+    const fd = this.object.map("scope_state").fd;
+    return mapLookup(fd, encodeInt("u32", ScopeState.overflow), value) &&
+      decodeInt("u32", value) !== 0;
+  }
+
+  #setState(key: number, on: boolean): void {
+    mapUpdate(
+      this.object.map("scope_state").fd,
+      encodeInt("u32", key),
+      encodeInt("u32", on ? 1 : 0),
+    );
   }
 
   /** Every pid in the scope map. */

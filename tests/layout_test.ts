@@ -54,7 +54,11 @@ import {
   ProcessKind,
   SCOPE_COMM,
   SCOPE_ENTRY,
+  SCOPE_UNTRACKED,
+  ScopeCgroupSource,
   ScopeFlag,
+  ScopeState,
+  UntrackedState,
 } from "../sensors/process.ts";
 import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
 import {
@@ -87,6 +91,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [AGENT_SIGNAL, ["process"]],
   [GUARD_CONFIG, ["process"]],
   [GUARD_EVENT, ["process"]],
+  [SCOPE_UNTRACKED, ["process"]],
   [NETWORK_EVENT, ["network"]],
   [NETWORK_CONFIG, ["network"]],
   [ALLOW_PORTS, ["network"]],
@@ -130,6 +135,11 @@ const ENUMS: [
   [GuardVia, "guard_via", "GUARD_VIA_", ["process"]],
   [GuardRole, "guard_role", "GUARD_ROLE_", ["process"]],
   [GuardFlag, "guard_event_flag", "GUARD_FLAG_", ["process"]],
+  [ScopeState, "scope_state_key", "SCOPE_STATE_", ["process"], [
+    "SCOPE_STATE_MAX",
+  ]],
+  [ScopeCgroupSource, "scope_cgroup_source", "SCOPE_CGROUP_", ["process"]],
+  [UntrackedState, "untracked_state", "UNTRACKED_", ["process"]],
   [NetworkKind, "network_event_kind", "NETWORK_", ["network"]],
   [NetworkVerdict, "network_verdict", "VERDICT_", ["network"]],
   [NetworkReason, "network_reason", "REASON_", ["network"]],

@@ -26,6 +26,12 @@ enum scope_flag {
 	 * read its memory, trace it or signal it unrecorded.
 	 */
 	SCOPE_AGENT = 8,
+	/*
+	 * Joined at fork by its cgroup (lib/scope_cgroup.h), forked by a
+	 * process outside the scope (the runner service): its first exec may
+	 * make it a scope root by name. Not inherited.
+	 */
+	SCOPE_BY_CGROUP = 16,
 };
 BTF_KEEP_ENUM(scope_flag);
 
@@ -34,6 +40,7 @@ struct scope_entry {
 	__u32 root_pid;		/* the scope root this process descends from */
 };
 
+/* scope_pids' capacity unless the loader sets another (a test's) */
 #define SCOPE_MAX_PROCESSES 65536
 
 /* pid (tgid) -> scope_entry */
