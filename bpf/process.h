@@ -162,6 +162,9 @@ struct guard_event {
 	__u32 pad;
 	char target_comm[TASK_COMM_LEN];
 };
+/* in BTF for tests/layout_test.ts: only a ring reservation uses it */
+const struct guard_event ringfence_btf_guard_event
+	__attribute__((unused, section(".ringfence.types")));
 
 struct process_event {
 	struct event_header header;

@@ -365,7 +365,12 @@ kernelTest(
       assert.equal(new TextDecoder().decode(output.stdout), "");
       const records = agent.agentSignals();
       const record = records.find((record) => record.senderPid === child.pid);
-      assert.ok(record, `the sender is recorded: ${JSON.stringify(records)}`);
+      assert.ok(
+        record,
+        `the sender is recorded: ${
+          JSON.stringify(records, (_, v) => typeof v === "bigint" ? `${v}` : v)
+        }`,
+      );
       assert.equal(record.signal, 28);
       assert.equal(record.count, 1);
       assert.equal(record.targetPid, Deno.pid);
