@@ -7,6 +7,7 @@
 
 import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
+import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import type { EventListener } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
@@ -23,6 +24,8 @@ import {
   loadSensors,
   sensorList,
 } from "./load.ts";
+import { INTEGRITY_INTERVAL_MS, IntegrityCheck } from "./integrity.ts";
+import { Adoption, PinnedInstance, removeInstance } from "./pins.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
 import {
@@ -56,6 +59,38 @@ export interface AgentOptions {
   ringSize?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
   resolvConf?: string;
+  /**
+   * In block mode, pin the sensors' links and maps under this instance
+   * (agent/pins.ts), so that the kernel keeps enforcing should the agent
+   * die; a dead agent's pins of the same instance are adopted.
+   */
+  pins?: PinOptions;
+}
+
+/** Where and what an agent pins. */
+export interface PinOptions {
+  /** The instance: `start-…` or `run-<pid>` (agent/pins.ts). */
+  instance: string;
+  /** The agent's `--output` file, for `ringfence stop` to recover into. */
+  output?: string;
+  /** `ringfence start`: its state directory. */
+  stateDir?: string;
+}
+
+/** What an agent took over from a dead agent's pins. */
+export interface AdoptionReport {
+  /** The instance. */
+  instance: string;
+  /** The dead agent's pid, when its pins said. */
+  previousPid?: number;
+  /** Sensors whose pins were of another layout, replaced rather than reused. */
+  replaced: string[];
+  /** Records its rings held, delivered before any other. */
+  pendingRecords: number;
+  /** Refusals the kernel counted since the dead agent's last heartbeat. */
+  refused: number;
+  /** Kills the kernel counted since then. */
+  killed: number;
 }
 
 /** Counters of a running agent. */
@@ -113,6 +148,13 @@ export class Agent {
   readonly #files: FileWatch | undefined;
   readonly #resolvConf: string | undefined;
   readonly #pump: EventPump;
+  readonly #pinOptions: PinOptions | undefined;
+  #pins: PinnedInstance | undefined;
+  readonly #integrity: IntegrityCheck;
+  #integrityTimer: ReturnType<typeof setInterval> | undefined;
+  #checkQueued = false;
+  /** Set when this agent took over a dead agent's pins. */
+  adoption: AdoptionReport | undefined;
   #policy: Policy;
   #finalStats: AgentStats | undefined;
   #stopped: Promise<void> | undefined;
@@ -141,10 +183,26 @@ export class Agent {
         ? new Map(Object.entries(Deno.env.toObject()))
         : undefined,
     );
+    this.#pinOptions = options.pins;
     this.#pump = new EventPump(this.#bind(), tree, (event) => {
+      if (event.type === "agent") return;
       steps.annotate(event);
       if (event.type === "file_system_event") files?.record(event);
+      // A policed process's bpf() call: the maps and links are checked at
+      // once (the event's kind comes from the process sensor).
+      const { type, kind } = event as { type: string; kind: string };
+      if (kind === "bpf" && (type === "process" || type === "process_event")) {
+        this.#queueCheck();
+      }
     });
+    this.#integrity = new IntegrityCheck(
+      () => sensorList(this.#sensors),
+      sensors.process,
+      (event) => this.#pump.emit(event),
+      () =>
+        this.#pins &&
+        ((sensor, program, fd) => this.#pins?.repinLink(sensor, program, fd)),
+    );
     this.armedAfterMs = performance.now();
   }
 
@@ -166,12 +224,18 @@ export class Agent {
       compilePolicy(policy, !!policy.files, options.resolvConf)
     );
     let host: HostFacts, cgroup: string, sensors: LoadedSensors;
+    let adoption: Adoption | undefined;
     try {
       host = preflight();
       cgroup = cgroup2Mount();
+      // A live agent's pins are an error before anything loads.
+      adoption = options.pins && Adoption.inspect(options.pins.instance);
       sensors = await loadSensors({
         sensorsDir: options.sensorsDir,
         ringSize: options.ringSize,
+        pins: options.pins && {
+          maps: adoption && ((...args) => adoption!.mapsFor(...args)),
+        },
         // Without a files section, sensor.file-system is not loaded: its
         // sys_enter hook would cost every syscall of the machine for
         // nothing.
@@ -201,12 +265,100 @@ export class Agent {
       );
       const tree = ProcessTree.fromProc(snapshot);
       const agent = new Agent(options, policy, host, sensors, tree, files);
-      agent.#pump.start();
+      const first = adoption ? [agent.#adopt(adoption)] : [];
+      // New links are attached: a dead agent's pins can go (an overlap,
+      // never a gap), and in block mode this agent's are pinned.
+      agent.#pinIfBlocking();
+      if (adoption && !agent.#pins) removeInstance(adoption.state.name);
+      const timer = agent.#integrityTimer = setInterval(
+        () => agent.#checkIntegrity(),
+        INTEGRITY_INTERVAL_MS,
+      );
+      Deno.unrefTimer(timer);
+      agent.#pump.start(first);
       return agent;
     } catch (error) {
       closeSensors(sensors);
       throw error;
     }
+  }
+
+  /** What a dead agent's pins held, as the event `adopted` says it. */
+  #adopt(adoption: Adoption): AgentEvent {
+    const { state } = adoption;
+    let pendingRecords = 0, refused = 0, killed = 0;
+    for (const sensor of sensorList(this.#sensors)) {
+      if (!state.layouts[sensor.name]) continue;
+      if (adoption.replaced.includes(sensor.name)) continue;
+      pendingRecords += sensor.ring.pendingRecords();
+      const now = sensor.stats();
+      const then = state.heartbeat?.stats[sensor.name];
+      refused += now.refused - (then?.refused ?? 0);
+      killed += now.killed - (then?.killed ?? 0);
+    }
+    this.adoption = {
+      instance: state.name,
+      previousPid: state.owner?.pid,
+      replaced: adoption.replaced,
+      pendingRecords,
+      refused,
+      killed,
+    };
+    return agentEvent("adopted", {
+      instance: state.name,
+      previous_pid: state.owner?.pid,
+      pending_records: pendingRecords,
+      refused,
+      killed,
+    });
+  }
+
+  /** Pins the sensors when asked to and the policy blocks, once. */
+  #pinIfBlocking(): void {
+    const options = this.#pinOptions;
+    if (!options || this.#pins || this.#policy.mode !== "block") return;
+    this.#pins = PinnedInstance.pin(
+      options.instance,
+      sensorList(this.#sensors),
+      {
+        mode: this.#policy.mode,
+        output: options.output,
+        stateDir: options.stateDir,
+      },
+      this.#sensors.layouts,
+    );
+  }
+
+  /** The pins this agent holds, when it pins. */
+  get pins(): PinnedInstance | undefined {
+    return this.#pins;
+  }
+
+  /**
+   * Checks the agent's links, config maps and scope entries now, repairs
+   * what was changed and reports it (`{"type":"agent","kind":"tamper"}`);
+   * returns those events. It runs every second by itself.
+   */
+  checkIntegrity(): AgentEvent[] {
+    return this.#checkIntegrity();
+  }
+
+  #checkIntegrity(): AgentEvent[] {
+    if (this.#stopped) return [];
+    const found = this.#integrity.check();
+    try {
+      this.#pins?.heartbeat(sensorList(this.#sensors));
+    } catch { /* the next beat */ }
+    return found;
+  }
+
+  #queueCheck(): void {
+    if (this.#checkQueued) return;
+    this.#checkQueued = true;
+    setTimeout(() => {
+      this.#checkQueued = false;
+      this.#checkIntegrity();
+    }, 0);
   }
 
   /** The sensors loaded, by short name, e.g. `["process", "network"]`. */
@@ -239,6 +391,8 @@ export class Agent {
       policy.scope.processes,
     );
     this.#policy = policy;
+    // A policy that now blocks keeps blocking should the agent die.
+    this.#pinIfBlocking();
   }
 
   /**
@@ -257,6 +411,16 @@ export class Agent {
    */
   subscribe(listener: EventListener): () => void {
     return this.#pump.subscribe(listener);
+  }
+
+  /**
+   * Calls `commit` before ring space is given back to the kernel, after
+   * the subscribers had the events of its records: a subscriber that keeps
+   * events writes them out there, so that a `kill -9` of the agent loses
+   * none. Returns a function that unsubscribes.
+   */
+  onCommit(commit: () => void): () => void {
+    return this.#pump.onCommit(commit);
   }
 
   /**
@@ -296,10 +460,13 @@ export class Agent {
   }
 
   async #stop(): Promise<void> {
+    clearInterval(this.#integrityTimer);
     await this.#pump.stop();
     this.flush();
     this.#finalStats = this.stats();
     await this.#files?.finish();
+    // Unpinned first: destroying the links then detaches the programs.
+    this.#pins?.remove();
     closeSensors(this.#sensors);
   }
 

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { Agent, type FileEnforcement } from "../agent/agent.ts";
+import {
+  type AdoptionReport,
+  Agent,
+  type FileEnforcement,
+} from "../agent/agent.ts";
+import { evidenceLines, sweepStaleRuns } from "../agent/evidence.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
@@ -45,18 +50,36 @@ export class AgentSession {
   static async open(
     options: SessionOptions & { stateDir?: string },
     spawner: boolean,
+    instance: string,
   ): Promise<AgentSession> {
+    for (const evidence of sweepStaleRuns()) {
+      log(
+        `removed the pins of ${evidence.instance}: its agent and its processes are gone`,
+      );
+      for (const line of evidenceLines(evidence)) log(line);
+    }
     const agent = await Agent.start({
       policy: policyFrom(options.policy),
       spawner,
       sensorsDir: options.sensors,
+      pins: {
+        instance,
+        output: outputFile(options.output),
+        stateDir: options.stateDir,
+      },
     });
     let outputs: Outputs | undefined;
     try {
-      const opened = outputs = new Outputs(options.output);
+      // A dead agent's output file goes on: its lines stay.
+      const opened = outputs = new Outputs(options.output, {
+        append: !!agent.adoption,
+      });
       // Subscribed before anything is awaited: the agent hands this
       // listener the events of its start-up too.
       agent.subscribe((event) => opened.write(event));
+      // Lines are written before the ring space of their records is given
+      // back: a kill -9 finds each record in the ring or in the file.
+      agent.onCommit(() => opened.commit());
       await opened.openExporters(agent.policy.exporters, options.stateDir);
     } catch (error) {
       await agent.stop();
@@ -65,6 +88,10 @@ export class AgentSession {
     }
     // Armed: what only the start-up needed can leave the resident set.
     dropStartupPages();
+    if (agent.adoption) log(adoptionLine(agent.adoption));
+    if (agent.pins) {
+      log(`enforcement outlives the agent: pinned in ${agent.pins.dir}`);
+    }
     const { files, mode } = agent.policy;
     if (
       files?.protect.length && mode === "block" && files.action === "kill" &&
@@ -106,6 +133,24 @@ export class AgentSession {
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
     for (const line of tamperLines(tamper)) console.error(line);
   }
+}
+
+/** The file `--output` names, absolute; undefined for stdout/stderr. */
+function outputFile(output: string): string | undefined {
+  if (output === "-" || output === "stdout" || output === "stderr") {
+    return undefined;
+  }
+  return output.startsWith("/") ? output : `${Deno.cwd()}/${output}`;
+}
+
+/** What a new agent says of the dead agent's pins it took over. */
+function adoptionLine(adoption: AdoptionReport): string {
+  const replaced = adoption.replaced.length
+    ? `; pins of another layout replaced (${adoption.replaced.join(", ")})`
+    : "";
+  return `adopted the pins of ${adoption.instance} left by agent pid ${
+    adoption.previousPid ?? "?"
+  } (not running) without a gap: while no agent ran, the kernel refused ${adoption.refused} actions and killed ${adoption.killed} processes; ${adoption.pendingRecords} records recorded while no agent ran come first${replaced}`;
 }
 
 /** How `files.protect` is enforced on this host. */
