@@ -109,6 +109,9 @@ export interface AgentStats {
   wouldBlock: number;
   /** Per-sensor kernel counters. */
   sensors: Record<string, SensorStats>;
+  /** Changes to the agent's links, config maps or scope found (and put
+   * back) by its integrity check. */
+  tampered: number;
 }
 
 /** How many ancestors a network event names, nearest first. */
@@ -153,6 +156,7 @@ export class Agent {
   readonly #integrity: IntegrityCheck;
   #integrityTimer: ReturnType<typeof setInterval> | undefined;
   #checkQueued = false;
+  #tampered = 0;
   /** Set when this agent took over a dead agent's pins. */
   adoption: AdoptionReport | undefined;
   #policy: Policy;
@@ -198,7 +202,10 @@ export class Agent {
     this.#integrity = new IntegrityCheck(
       () => sensorList(this.#sensors),
       sensors.process,
-      (event) => this.#pump.emit(event),
+      (event) => {
+        this.#tampered++;
+        this.#pump.emit(event);
+      },
       () =>
         this.#pins &&
         ((sensor, program, fd) => this.#pins?.repinLink(sensor, program, fd)),
@@ -451,6 +458,7 @@ export class Agent {
       blocked,
       wouldBlock,
       sensors,
+      tampered: this.#tampered,
     };
   }
 

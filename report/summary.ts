@@ -21,6 +21,9 @@ export function summaryLine(
   if (stats.blocked) parts.push(`${stats.blocked} blocked`);
   if (stats.wouldBlock) parts.push(`${stats.wouldBlock} would be blocked`);
   if (stats.scopeFull) parts.push(`${stats.scopeFull} untracked (scope full)`);
+  if (stats.tampered) {
+    parts.push(`${stats.tampered} tampering with the agent found`);
+  }
   parts.push(...extra);
   return `ringfence: ${parts.join(", ")}, ${ending}`;
 }

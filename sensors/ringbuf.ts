@@ -135,6 +135,14 @@ export class RingBufferReader implements Disposable {
   }
 
   /**
+   * The consumer position as the kernel sees it (whoever consumes: this
+   * reader, or another process mapping the same ring).
+   */
+  get consumed(): number {
+    return Number(Atomics.load(this.#consumer, 0));
+  }
+
+  /**
    * How many complete records wait to be read, without reading them (a
    * ring adopted from a dead agent holds what it had not read).
    */

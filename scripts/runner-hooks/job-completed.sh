@@ -9,7 +9,10 @@
 # RINGFENCE_STOP_TIMEOUT seconds to wait for the exit (default 30).
 set -eu
 
+bin=${RINGFENCE_BIN:-ringfence}
 state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:-/tmp}/ringfence}
+# Where `ringfence start` keeps its pid file and its pins marker.
+agent_state=${RINGFENCE_STATE_DIR:-/var/lib/ringfence}
 timeout=${RINGFENCE_STOP_TIMEOUT:-30}
 
 say() { printf 'ringfence hook: %s\n' "$*" >&2; }
@@ -47,6 +50,16 @@ else
   status=1
 fi
 rm -f "$state/pid" "$state/ready"
+
+# An agent that stopped cleanly removed its pins. One that died (or was
+# killed above) left them enforcing: `ringfence stop` drains their rings
+# into the events file, prints what the kernel counted while no agent ran,
+# and removes them.
+if [ -s "$agent_state/pinned" ]; then
+  say "the agent left its pins ($(cat "$agent_state/pinned")); recovering them"
+  "$bin" stop --state-dir "$agent_state" 2>>"$state/agent.log" >/dev/null || true
+  status=1
+fi
 
 summary=$(grep '^ringfence: ' "$state/agent.log" 2>/dev/null || true)
 events=0
