@@ -77,6 +77,14 @@ export interface PinOptions {
   stateDir?: string;
 }
 
+/** Where an agent's pins are. */
+export interface PinsInfo {
+  /** The instance, e.g. `run-1234`. */
+  instance: string;
+  /** Its bpffs directory. */
+  dir: string;
+}
+
 /** What an agent took over from a dead agent's pins. */
 export interface AdoptionReport {
   /** The instance. */
@@ -337,8 +345,8 @@ export class Agent {
   }
 
   /** The pins this agent holds, when it pins. */
-  get pins(): PinnedInstance | undefined {
-    return this.#pins;
+  get pins(): PinsInfo | undefined {
+    return this.#pins && { instance: this.#pins.name, dir: this.#pins.dir };
   }
 
   /**

@@ -16,6 +16,7 @@ export type TamperWhat = "link_detached" | "map_changed" | "scope_removed";
  * fields (`pid`, `comm`, ...) are the agent's own process.
  */
 export interface AgentEvent extends BaseEvent {
+  /** Always "agent". */
   type: "agent";
   /**
    * `tamper`: a link of the agent was detached, a config map rewritten or
@@ -26,6 +27,11 @@ export interface AgentEvent extends BaseEvent {
    * `previous_pid`, `drained_records`, `refused`, `killed`).
    */
   kind: "tamper" | "adopted" | "recovered";
+  /**
+   * Never set: an agent event is no verdict of the policy. Declared so
+   * that code reading `verdict` of any event needs no narrowing.
+   */
+  verdict?: undefined;
   /** tamper: what was found. */
   what?: TamperWhat;
   /** tamper: which link (`<sensor>/<program>`), map or scope pid. */
