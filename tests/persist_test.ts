@@ -205,7 +205,7 @@ kernelTest(
         event.type === "network_event" && event.verdict === "deny" &&
         event.dport === DENIED
       );
-      assert.ok(refusal, `the refusal line: ${JSON.stringify(events)}`);
+      assert.ok(refusal, `the refusal line, among ${events.length}`);
 
       // The step holds the agent's stderr until it ends.
       Deno.writeTextFileSync(`${dir}/go`, "");
