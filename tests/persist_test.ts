@@ -123,6 +123,14 @@ function send(netns: TestNetns, port: number, file: string): string {
   return `nsenter --net=/run/netns/${netns.name} python3 ${PROBE} tcpsend 127.0.0.1 ${port} > ${file}`;
 }
 
+/**
+ * The step waits for the test's go (at most 30 s: a failed test must not
+ * leave it behind).
+ */
+function waitForGo(dir: string): string {
+  return `i=0; while [ ! -f ${dir}/go ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done`;
+}
+
 /** `ringfence run` of a shell script, its events to `dir`/events.jsonl. */
 function spawnRun(dir: string, script: string): Deno.ChildProcess {
   return new Deno.Command(DENO, {
@@ -183,7 +191,7 @@ kernelTest(
         [
           send(netns, DENIED, `${dir}/first`),
           `touch ${dir}/phase1`,
-          `while [ ! -f ${dir}/go ]; do sleep 0.02; done`,
+          waitForGo(dir),
           send(netns, DENIED, `${dir}/second`),
           send(netns, ALLOWED, `${dir}/allowed`),
           `touch ${dir}/done`,
@@ -223,8 +231,11 @@ kernelTest(
         `no byte reached the unlisted port: ${receipts}`,
       );
     } finally {
+      Deno.writeTextFileSync(`${dir}/go`, "");
       await listener.receipts();
-      if (instance) Deno.removeSync(instance, { recursive: true });
+      if (instance && exists(instance)) {
+        Deno.removeSync(instance, { recursive: true });
+      }
       await netns.close();
       await Deno.remove(dir, { recursive: true });
     }
@@ -242,7 +253,7 @@ kernelTest(
       const child = spawnRun(
         dir,
         [
-          `while [ ! -f ${dir}/go ]; do sleep 0.02; done`,
+          waitForGo(dir),
           send(netns, DENIED, `${dir}/denied`),
         ].join("; "),
       );
@@ -304,6 +315,7 @@ kernelTest(
       assert.ok(whats.includes("map_changed net_config true"), `${whats}`);
       assert.ok(!exists(instance), "run removes its pins at its end");
     } finally {
+      Deno.writeTextFileSync(`${dir}/go`, "");
       await listener.receipts();
       await netns.close();
       await Deno.remove(dir, { recursive: true });
@@ -322,8 +334,9 @@ kernelTest(
       `${dir}/policy.yaml`,
       policy() + "scope:\n  processes: [rfpinroot]\n",
     );
-    const start = (output: string) =>
-      new Deno.Command(DENO, {
+    const agents: Deno.ChildProcess[] = [];
+    const start = (output: string) => {
+      const child = new Deno.Command(DENO, {
         args: [
           "run",
           "-A",
@@ -342,6 +355,9 @@ kernelTest(
         stdout: "null",
         stderr: "piped",
       }).spawn();
+      agents.push(child);
+      return child;
+    };
     const stop = async () => {
       const output = await new Deno.Command(DENO, {
         args: ["run", "-A", `${ROOT}main.ts`, "stop", "--state-dir", state],
@@ -422,6 +438,11 @@ kernelTest(
       );
       assert.equal(recovered.length, 2, "the second refusal, recovered");
     } finally {
+      for (const agent of agents) {
+        try {
+          agent.kill("SIGKILL");
+        } catch { /* gone */ }
+      }
       if (pinsDir && exists(pinsDir)) {
         Deno.removeSync(pinsDir, { recursive: true });
       }
