@@ -26,6 +26,7 @@ import {
   rootShell,
 } from "./helpers/kernel.ts";
 import { PROBE, TestNetns } from "./helpers/net_harness.ts";
+import { startInstanceName } from "../agent/pins.ts";
 
 const LISTENER = new URL("./helpers/net_listener.py", import.meta.url)
   .pathname;
@@ -375,7 +376,7 @@ kernelTest(
       Deno.removeSync(`${dir}/ready`);
       return child;
     };
-    let pinsDir = "";
+    let pinsDir = `${PINS}/${await startInstanceName(state)}`;
     // A child of the root: the root itself is exempt, never refused.
     const refuse = async (file: string) => {
       const out = await new Deno.Command(shell, {
