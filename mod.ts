@@ -24,10 +24,13 @@
 
 // The agent and what its methods take and give.
 export {
+  type AdoptionReport,
   Agent,
   type AgentOptions,
   type AgentStats,
   type FileEnforcement,
+  type PinOptions,
+  type PinsInfo,
 } from "./agent/agent.ts";
 export type { ProcessNode, ProcessTree } from "./agent/process_tree.ts";
 export type {
@@ -41,6 +44,7 @@ export type { HostFacts } from "./sensors/system.ts";
 
 // Events.
 export type {
+  AgentEvent,
   BaseEvent,
   EventListener,
   FileSystemEvent,
@@ -51,6 +55,7 @@ export type {
 } from "./sensors/events.ts";
 export type { GuardTarget, MemoryVia } from "./sensors/guard_event.ts";
 export type { AgentSignal } from "./sensors/process.ts";
+export type { TamperWhat } from "./sensors/agent_event.ts";
 export type { FileSystemKind } from "./sensors/file_system.ts";
 export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
 

@@ -7,6 +7,7 @@
 
 import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
+import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import type { EventListener } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
@@ -26,6 +27,8 @@ import {
   sensorList,
 } from "./load.ts";
 import { listProcesses } from "./procfs.ts";
+import { INTEGRITY_INTERVAL_MS, IntegrityCheck } from "./integrity.ts";
+import { Adoption, PinnedInstance, removeInstance } from "./pins.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
 import {
@@ -72,6 +75,46 @@ export interface AgentOptions {
    * (65,536): tests fill it to see a full map fail closed.
    */
   scopeCapacity?: number;
+  /**
+   * In block mode, pin the sensors' links and maps under this instance
+   * (agent/pins.ts), so that the kernel keeps enforcing should the agent
+   * die; a dead agent's pins of the same instance are adopted.
+   */
+  pins?: PinOptions;
+}
+
+/** Where and what an agent pins. */
+export interface PinOptions {
+  /** The instance: `start-…` or `run-<pid>` (agent/pins.ts). */
+  instance: string;
+  /** The agent's `--output` file, for `ringfence stop` to recover into. */
+  output?: string;
+  /** `ringfence start`: its state directory. */
+  stateDir?: string;
+}
+
+/** Where an agent's pins are. */
+export interface PinsInfo {
+  /** The instance, e.g. `run-1234`. */
+  instance: string;
+  /** Its bpffs directory. */
+  dir: string;
+}
+
+/** What an agent took over from a dead agent's pins. */
+export interface AdoptionReport {
+  /** The instance. */
+  instance: string;
+  /** The dead agent's pid, when its pins said. */
+  previousPid?: number;
+  /** Sensors whose pins were of another layout, replaced rather than reused. */
+  replaced: string[];
+  /** Records its rings held, delivered before any other. */
+  pendingRecords: number;
+  /** Refusals the kernel counted since the dead agent's last heartbeat. */
+  refused: number;
+  /** Kills the kernel counted since then. */
+  killed: number;
 }
 
 /** Counters of a running agent. */
@@ -90,6 +133,9 @@ export interface AgentStats {
   wouldBlock: number;
   /** Per-sensor kernel counters. */
   sensors: Record<string, SensorStats>;
+  /** Changes to the agent's links, config maps or scope found (and put
+   * back) by its integrity check. */
+  tampered: number;
 }
 
 /** How many ancestors a network event names, nearest first. */
@@ -129,6 +175,14 @@ export class Agent {
   readonly #files: FileWatch | undefined;
   readonly #resolvConf: string | undefined;
   readonly #pump: EventPump;
+  readonly #pinOptions: PinOptions | undefined;
+  #pins: PinnedInstance | undefined;
+  readonly #integrity: IntegrityCheck;
+  #integrityTimer: ReturnType<typeof setInterval> | undefined;
+  #checkQueued = false;
+  #tampered = 0;
+  /** Set when this agent took over a dead agent's pins. */
+  adoption: AdoptionReport | undefined;
   #policy: Policy;
   #cgroupMount = "";
   #runnerCgroups: ScopeCgroup[] = [];
@@ -159,11 +213,30 @@ export class Agent {
         ? new Map(Object.entries(Deno.env.toObject()))
         : undefined,
     );
+    this.#pinOptions = options.pins;
     this.#pump = new EventPump(this.#bind(), tree, (event) => {
+      if (event.type === "agent") return;
       steps.annotate(event);
       if (event.type === "file_system_event") files?.record(event);
       else if (event.type === "process_event") resumeAttached(event);
+      // A policed process's bpf() call: the maps and links are checked at
+      // once (the event's kind comes from the process sensor).
+      const { type, kind } = event as { type: string; kind: string };
+      if (kind === "bpf" && (type === "process" || type === "process_event")) {
+        this.#queueCheck();
+      }
     });
+    this.#integrity = new IntegrityCheck(
+      () => sensorList(this.#sensors),
+      sensors.process,
+      (event) => {
+        this.#tampered++;
+        this.#pump.emit(event);
+      },
+      () =>
+        this.#pins &&
+        ((sensor, program, fd) => this.#pins?.repinLink(sensor, program, fd)),
+    );
     this.armedAfterMs = performance.now();
   }
 
@@ -185,13 +258,19 @@ export class Agent {
       compilePolicy(policy, !!policy.files, options.resolvConf)
     );
     let host: HostFacts, cgroup: string, sensors: LoadedSensors;
+    let adoption: Adoption | undefined;
     try {
       host = preflight();
       cgroup = cgroup2Mount();
+      // A live agent's pins are an error before anything loads.
+      adoption = options.pins && Adoption.inspect(options.pins.instance);
       sensors = await loadSensors({
         sensorsDir: options.sensorsDir,
         ringSize: options.ringSize,
         scopeCapacity: options.scopeCapacity,
+        pins: options.pins && {
+          maps: adoption && ((...args) => adoption!.mapsFor(...args)),
+        },
         // Without a files section, sensor.file-system is not loaded: its
         // sys_enter hook would cost every syscall of the machine for
         // nothing.
@@ -234,12 +313,100 @@ export class Agent {
       const agent = new Agent(options, policy, host, sensors, tree, files);
       agent.#cgroupMount = cgroup;
       agent.#runnerCgroups = runner;
-      agent.#pump.start();
+      const first = adoption ? [agent.#adopt(adoption)] : [];
+      // New links are attached: a dead agent's pins can go (an overlap,
+      // never a gap), and in block mode this agent's are pinned.
+      agent.#pinIfBlocking();
+      if (adoption && !agent.#pins) removeInstance(adoption.state.name);
+      const timer = agent.#integrityTimer = setInterval(
+        () => agent.#checkIntegrity(),
+        INTEGRITY_INTERVAL_MS,
+      );
+      Deno.unrefTimer(timer);
+      agent.#pump.start(first);
       return agent;
     } catch (error) {
       closeSensors(sensors);
       throw error;
     }
+  }
+
+  /** What a dead agent's pins held, as the event `adopted` says it. */
+  #adopt(adoption: Adoption): AgentEvent {
+    const { state } = adoption;
+    let pendingRecords = 0, refused = 0, killed = 0;
+    for (const sensor of sensorList(this.#sensors)) {
+      if (!state.layouts[sensor.name]) continue;
+      if (adoption.replaced.includes(sensor.name)) continue;
+      pendingRecords += sensor.ring.pendingRecords();
+      const now = sensor.stats();
+      const then = state.heartbeat?.stats[sensor.name];
+      refused += now.refused - (then?.refused ?? 0);
+      killed += now.killed - (then?.killed ?? 0);
+    }
+    this.adoption = {
+      instance: state.name,
+      previousPid: state.owner?.pid,
+      replaced: adoption.replaced,
+      pendingRecords,
+      refused,
+      killed,
+    };
+    return agentEvent("adopted", {
+      instance: state.name,
+      previous_pid: state.owner?.pid,
+      pending_records: pendingRecords,
+      refused,
+      killed,
+    });
+  }
+
+  /** Pins the sensors when asked to and the policy blocks, once. */
+  #pinIfBlocking(): void {
+    const options = this.#pinOptions;
+    if (!options || this.#pins || this.#policy.mode !== "block") return;
+    this.#pins = PinnedInstance.pin(
+      options.instance,
+      sensorList(this.#sensors),
+      {
+        mode: this.#policy.mode,
+        output: options.output,
+        stateDir: options.stateDir,
+      },
+      this.#sensors.layouts,
+    );
+  }
+
+  /** The pins this agent holds, when it pins. */
+  get pins(): PinsInfo | undefined {
+    return this.#pins && { instance: this.#pins.name, dir: this.#pins.dir };
+  }
+
+  /**
+   * Checks the agent's links, config maps and scope entries now, repairs
+   * what was changed and reports it (`{"type":"agent","kind":"tamper"}`);
+   * returns those events. It runs every second by itself.
+   */
+  checkIntegrity(): AgentEvent[] {
+    return this.#checkIntegrity();
+  }
+
+  #checkIntegrity(): AgentEvent[] {
+    if (this.#stopped) return [];
+    const found = this.#integrity.check();
+    try {
+      this.#pins?.heartbeat(sensorList(this.#sensors));
+    } catch { /* the next beat */ }
+    return found;
+  }
+
+  #queueCheck(): void {
+    if (this.#checkQueued) return;
+    this.#checkQueued = true;
+    setTimeout(() => {
+      this.#checkQueued = false;
+      this.#checkIntegrity();
+    }, 0);
   }
 
   /** The sensors loaded, by short name, e.g. `["process", "network"]`. */
@@ -280,6 +447,8 @@ export class Agent {
       seedCgroups(this.#sensors.process, cgroups, snapshot, roots);
     }
     this.#policy = policy;
+    // A policy that now blocks keeps blocking should the agent die.
+    this.#pinIfBlocking();
   }
 
   /**
@@ -298,6 +467,16 @@ export class Agent {
    */
   subscribe(listener: EventListener): () => void {
     return this.#pump.subscribe(listener);
+  }
+
+  /**
+   * Calls `commit` before ring space is given back to the kernel, after
+   * the subscribers had the events of its records: a subscriber that keeps
+   * events writes them out there, so that a `kill -9` of the agent loses
+   * none. Returns a function that unsubscribes.
+   */
+  onCommit(commit: () => void): () => void {
+    return this.#pump.onCommit(commit);
   }
 
   /**
@@ -336,6 +515,7 @@ export class Agent {
       blocked,
       wouldBlock,
       sensors,
+      tampered: this.#tampered,
     };
   }
 
@@ -345,10 +525,13 @@ export class Agent {
   }
 
   async #stop(): Promise<void> {
+    clearInterval(this.#integrityTimer);
     await this.#pump.stop();
     this.flush();
     this.#finalStats = this.stats();
     await this.#files?.finish();
+    // Unpinned first: destroying the links then detaches the programs.
+    this.#pins?.remove();
     closeSensors(this.#sensors);
   }
 

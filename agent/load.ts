@@ -15,6 +15,7 @@ import { readSensorObject, type SensorName } from "../sensors/objects.ts";
 import { ProcessSensor } from "../sensors/process.ts";
 import { Sensor } from "../sensors/sensor.ts";
 import { bpfLsm } from "../sensors/system.ts";
+import { sensorLayout } from "./pins.ts";
 
 /** How protected paths are enforced (see `Agent.fileEnforcement`). */
 export interface FileEnforcement {
@@ -39,7 +40,19 @@ export interface LoadedSensors {
   fileSystem?: FileSystemSensor;
   /** How sensor.file-system enforces, when it is loaded. */
   enforcement?: FileEnforcement;
+  /** Each sensor's layout (agent/pins.ts), when asked for with `pins`. */
+  layouts: Record<string, string>;
 }
+
+/**
+ * The pinned maps a sensor is to reuse (a dead agent's, adopted): map name
+ * → fd, which the loader closes once the sensor is loaded.
+ */
+export type PinnedMaps = (
+  sensor: string,
+  bytes: Uint8Array,
+  ringSize?: number,
+) => Record<string, number>;
 
 /** What to load, and from where. */
 export interface LoadOptions {
@@ -55,6 +68,11 @@ export interface LoadOptions {
    * load fails with its error.
    */
   files: boolean | Promise<boolean>;
+  /**
+   * The sensors are to be pinned: their layouts are computed, and the maps
+   * `pins.maps` gives are reused.
+   */
+  pins?: { maps?: PinnedMaps };
 }
 
 /**
@@ -67,22 +85,27 @@ export async function loadSensors(
   options: LoadOptions,
 ): Promise<LoadedSensors> {
   const { ringSize, sensorsDir } = options;
-  const loaded: Partial<LoadedSensors> = {};
+  const loaded: Partial<LoadedSensors> = { layouts: {} };
   let shared: Record<string, number> = {};
+  // Fds of pinned maps this load opened: closed once loaded.
+  const owned = new Set<number>();
   const opened = (async () => {
     const [processBytes, networkBytes] = await readObjects(
       ["process", "network"],
       sensorsDir,
     );
+    const processPins = pinned(loaded, options, "process", processBytes, owned);
     const process = loaded.process = new ProcessSensor(processBytes, {
       ringSize,
       scopeCapacity: options.scopeCapacity,
+      sharedMaps: processPins,
     });
     // The scope maps exist before any sensor loads, so that all of them
     // can load side by side: verification is most of the start-up.
-    shared = process.createSharedMaps();
+    shared = process.createSharedMaps(processPins);
+    const networkPins = pinned(loaded, options, "network", networkBytes, owned);
     loaded.network = new NetworkSensor(networkBytes, {
-      sharedMaps: shared,
+      sharedMaps: { ...networkPins, ...shared },
       ringSize,
     });
   })();
@@ -93,7 +116,7 @@ export async function loadSensors(
       options.files,
       opened.then(() => Sensor.loadEach([loaded.process!, loaded.network!])),
       Promise.all([options.files, opened]).then(([files]) =>
-        files ? loadFileSystem(loaded, shared, options) : undefined
+        files ? loadFileSystem(loaded, shared, options, owned) : undefined
       ),
     ]);
     valueOf(files);
@@ -106,8 +129,27 @@ export async function loadSensors(
     throw error;
   } finally {
     // The objects hold their own references to the scope maps.
-    Object.values(shared).forEach(closeFd);
+    for (const fd of Object.values(shared)) owned.add(fd);
+    owned.forEach(closeFd);
   }
+}
+
+/**
+ * With `options.pins`: records the sensor's layout and returns the pinned
+ * maps it reuses (their fds added to `owned`).
+ */
+function pinned(
+  loaded: Partial<LoadedSensors>,
+  options: LoadOptions,
+  sensor: string,
+  bytes: Uint8Array,
+  owned: Set<number>,
+): Record<string, number> {
+  if (!options.pins) return {};
+  loaded.layouts![sensor] = sensorLayout(bytes, options.ringSize);
+  const maps = options.pins.maps?.(sensor, bytes, options.ringSize) ?? {};
+  for (const fd of Object.values(maps)) owned.add(fd);
+  return maps;
 }
 
 /**
@@ -118,12 +160,14 @@ async function loadFileSystem(
   loaded: Partial<LoadedSensors>,
   shared: Record<string, number>,
   options: LoadOptions,
+  owned: Set<number>,
 ): Promise<void> {
   const [bytes] = await readObjects(["file-system"], options.sensorsDir);
   const plan = loaded.enforcement = fileEnforcementPlan();
+  const pins = pinned(loaded, options, "file-system", bytes, owned);
   const open = (lsm: boolean) =>
     loaded.fileSystem = new FileSystemSensor(bytes, {
-      sharedMaps: shared,
+      sharedMaps: { ...pins, ...shared },
       ringSize: options.ringSize,
       lsm,
     });

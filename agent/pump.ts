@@ -41,6 +41,7 @@ export class EventPump {
   readonly #tree: ProcessTree;
   readonly #annotate: (event: RingfenceEvent) => void;
   readonly #listeners = new Set<EventListener>();
+  readonly #commits = new Set<() => void>();
   readonly #wakeup = new Wakeup();
   // Pids reported and not yet exited: bounded by live processes, and a
   // reused pid counts as a new process.
@@ -81,9 +82,40 @@ export class EventPump {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Starts reading the rings, from the next turn of the event loop. */
-  start(): void {
-    this.#loop ??= this.#run();
+  /**
+   * Calls `commit` before ring space is given back to the kernel, after
+   * the listeners had the events of its records: a listener that keeps
+   * events writes them out there. Returns a function that unsubscribes.
+   */
+  onCommit(commit: () => void): () => void {
+    this.#commits.add(commit);
+    return () => this.#commits.delete(commit);
+  }
+
+  /**
+   * Hands an event the agent itself makes (not a kernel record) to the
+   * subscribers, and commits it.
+   */
+  emit(event: RingfenceEvent): void {
+    this.#dispatch(event);
+    this.#commit();
+  }
+
+  #commit = (): void => {
+    for (const commit of this.#commits) {
+      try {
+        commit();
+      } catch { /* a listener's failure must not stop the pump */ }
+    }
+  };
+
+  /**
+   * Starts reading the rings, from the next turn of the event loop;
+   * `first` (the agent's own events of its start) go out before the
+   * first record.
+   */
+  start(first: readonly RingfenceEvent[] = []): void {
+    this.#loop ??= this.#run(first);
   }
 
   /** Ends the reading; records still in the rings wait for a flush(). */
@@ -103,17 +135,21 @@ export class EventPump {
     const ends = this.#bindings.map(({ sensor }) => sensor.ring.produced);
     let count = 0;
     for (const [index, binding] of this.#bindings.entries()) {
-      count += binding.sensor.drain((view, offset) => {
-        const event = binding.decode(view, offset);
-        if (event) this.#dispatch(event);
-      }, index === 0 ? undefined : ends[index]);
+      count += binding.sensor.drain(
+        (view, offset) => {
+          const event = binding.decode(view, offset);
+          if (event) this.#dispatch(event);
+        },
+        index === 0 ? undefined : ends[index],
+        this.#commit,
+      );
     }
     this.#tree.endBatch();
     return count;
   }
 
   /** The loop that reads the rings until stop(). */
-  async #run(): Promise<void> {
+  async #run(first: readonly RingfenceEvent[]): Promise<void> {
     const fds = [
       ...this.#bindings.map(({ sensor }) => sensor.ring.fd),
       this.#wakeup.fd,
@@ -122,6 +158,7 @@ export class EventPump {
     // start() has subscribed: the records of the start-up (from attach
     // until start() returns) are then delivered to that listener.
     await sleep(0);
+    for (const event of first) this.emit(event);
     while (!this.#stopping) {
       if (this.flush() === 0) {
         await waitForData(fds, RING_POLL_MS);
@@ -136,13 +173,15 @@ export class EventPump {
   #dispatch(event: RingfenceEvent): void {
     const counts = this.#counts;
     counts.events++;
-    if (!this.#reporting.has(event.pid)) {
+    if (event.type !== "agent" && !this.#reporting.has(event.pid)) {
       this.#reporting.add(event.pid);
       counts.processes++;
     }
     if (event.type === "process_event") {
       this.#tree.apply(event);
       if (event.kind === "exit") this.#reporting.delete(event.pid);
+    } else if (event.type === "agent") {
+      // the agent's own events count as events, not as verdicts
     } else if (event.verdict === "deny") counts.blocked++;
     else if (event.verdict === "audit") counts.wouldBlock++;
     this.#annotate(event);

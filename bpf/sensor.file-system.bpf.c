@@ -341,10 +341,12 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	if (b0->odd || b1->odd)
 		event->header.flags |= FS_FLAG_UNNORMALIZED;
 	if (denied) {
+		stat_inc(STAT_REFUSED);
 		event->header.flags |= FS_FLAG_DENIED;
 	} else if (kind != FS_READ && (classes & FS_CLASS_KILL) && cfg && cfg->kill &&
 		   !(scope->flags & SCOPE_EXEMPT)) {
 		bpf_send_signal(SIGKILL);
+		stat_inc(STAT_KILLED);
 		event->header.flags |= FS_FLAG_KILLED;
 	}
 	event->classes = classes;

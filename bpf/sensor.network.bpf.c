@@ -313,7 +313,20 @@ static __always_inline __u8 verdict_of(struct network_config *cfg,
 		*reason = REASON_EXEMPT_ROOT;
 		return VERDICT_ALLOW;
 	}
-	return cfg->mode == NETWORK_MODE_BLOCK ? VERDICT_DENY : VERDICT_AUDIT;
+	if (cfg->mode != NETWORK_MODE_BLOCK)
+		return VERDICT_AUDIT;
+	/* counted in the kernel: the count outlives the agent (pinned) */
+	stat_inc(STAT_REFUSED);
+	return VERDICT_DENY;
+}
+
+/* Kills the current process, counted; true when the signal is pending. */
+static __always_inline bool kill_current(void)
+{
+	if (bpf_send_signal(SIGKILL))
+		return false;
+	stat_inc(STAT_KILLED);
+	return true;
 }
 
 /* Kills the current process when the policy says so; true when it did. */
@@ -322,7 +335,10 @@ static __always_inline bool maybe_kill(struct network_config *cfg, __u8 verdict)
 	if (verdict != VERDICT_DENY || cfg->action != NETWORK_ACTION_KILL)
 		return false;
 	/* delivered on the way back to user space, after the EPERM */
-	return bpf_send_signal(SIGKILL) == 0;
+	if (bpf_send_signal(SIGKILL))
+		return false;
+	stat_inc(STAT_KILLED);
+	return true;
 }
 
 /* ---- socket owners and events ---- */
@@ -636,8 +652,7 @@ __noinline int judge_privileged(struct scope_entry *scope, __u8 reason,
 	else
 		verdict = verdict_of(cfg, scope->flags, &reason);
 	if (verdict == VERDICT_DENY)
-		killed = must_kill ? bpf_send_signal(SIGKILL) == 0 :
-				     maybe_kill(cfg, verdict);
+		killed = must_kill ? kill_current() : maybe_kill(cfg, verdict);
 	event = reserve_event();
 	if (!event)
 		return verdict;

@@ -300,6 +300,7 @@ static __always_inline __u16 deny(void)
 	config = bpf_map_lookup_elem(&process_config, &zero);
 	if (config && config->action == EXEC_DENY_KILL) {
 		bpf_send_signal(SIGKILL);
+		stat_inc(STAT_KILLED);
 		return PROCESS_FLAG_DENIED | PROCESS_FLAG_KILLED;
 	}
 	return PROCESS_FLAG_DENIED;

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { Agent, type FileEnforcement } from "../agent/agent.ts";
+import {
+  type AdoptionReport,
+  Agent,
+  type FileEnforcement,
+} from "../agent/agent.ts";
+import { evidenceLines, sweepStaleRuns } from "../agent/evidence.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
@@ -64,7 +69,14 @@ export class AgentSession {
   static async open(
     options: SessionOptions & { stateDir?: string; sudoReleaseAt?: string },
     spawner: boolean,
+    instance: string,
   ): Promise<AgentSession> {
+    for (const evidence of sweepStaleRuns()) {
+      log(
+        `removed the pins of ${evidence.instance}: its agent and its processes are gone`,
+      );
+      for (const line of evidenceLines(evidence)) log(line);
+    }
     const policy = policyFrom(options.policy).then((policy) =>
       withSudoFlag(policy, options.disableSudo)
     );
@@ -86,6 +98,11 @@ export class AgentSession {
         spawner,
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),
+        pins: {
+          instance,
+          output: outputFile(options.output),
+          stateDir: options.stateDir,
+        },
       });
     } catch (error) {
       sudo?.release();
@@ -96,12 +113,18 @@ export class AgentSession {
     const guard = sudo!;
     let outputs: Outputs | undefined;
     try {
-      const opened = outputs = new Outputs(options.output);
+      // A dead agent's output file goes on: its lines stay.
+      const opened = outputs = new Outputs(options.output, {
+        append: !!agent.adoption,
+      });
       // Subscribed before anything is awaited: the agent hands these
       // listeners the events of its start-up too. The sudo guard marks
       // an event before the outputs write it.
       agent.subscribe((event) => guard.annotate(event, agent.tree));
       agent.subscribe((event) => opened.write(event));
+      // Lines are written before the ring space of their records is given
+      // back: a kill -9 finds each record in the ring or in the file.
+      agent.onCommit(() => opened.commit());
       if (guard.line) log(guard.line);
       await opened.openExporters(agent.policy.exporters, options.stateDir);
     } catch (error) {
@@ -112,6 +135,10 @@ export class AgentSession {
     }
     // Armed: what only the start-up needed can leave the resident set.
     dropStartupPages();
+    if (agent.adoption) log(adoptionLine(agent.adoption));
+    if (agent.pins) {
+      log(`enforcement outlives the agent: pinned in ${agent.pins.dir}`);
+    }
     const { files, mode } = agent.policy;
     if (
       files?.protect.length && mode === "block" && files.action === "kill" &&
@@ -165,6 +192,24 @@ export class AgentSession {
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
     for (const line of tamperLines(tamper)) console.error(line);
   }
+}
+
+/** The file `--output` names, absolute; undefined for stdout/stderr. */
+function outputFile(output: string): string | undefined {
+  if (output === "-" || output === "stdout" || output === "stderr") {
+    return undefined;
+  }
+  return output.startsWith("/") ? output : `${Deno.cwd()}/${output}`;
+}
+
+/** What a new agent says of the dead agent's pins it took over. */
+function adoptionLine(adoption: AdoptionReport): string {
+  const replaced = adoption.replaced.length
+    ? `; pins of another layout replaced (${adoption.replaced.join(", ")})`
+    : "";
+  return `adopted the pins of ${adoption.instance} left by agent pid ${
+    adoption.previousPid ?? "?"
+  } (not running) without a gap: while no agent ran, the kernel refused ${adoption.refused} actions and killed ${adoption.killed} processes; ${adoption.pendingRecords} records recorded while no agent ran come first${replaced}`;
 }
 
 /** How `files.protect` is enforced on this host. */

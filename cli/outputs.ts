@@ -26,11 +26,12 @@ export class Outputs implements Exporter {
   #held: RingfenceEvent[] | undefined = [];
 
   /**
-   * Opens `--output`; the policy's exporters follow with
+   * Opens `--output` (appending with `append`, else truncated); the
+   * policy's exporters follow with
    * {@linkcode Outputs.openExporters}, and get every event written until then.
    */
-  constructor(output: string) {
-    this.#jsonl = new JsonLinesExporter(output);
+  constructor(output: string, options: { append?: boolean } = {}) {
+    this.#jsonl = new JsonLinesExporter(output, options);
   }
 
   /**
@@ -61,6 +62,15 @@ export class Outputs implements Exporter {
     if (this.#fanout) this.#fanout.write(event);
     else this.#held?.push(event);
     this.report.add(event);
+  }
+
+  /**
+   * Writes out synchronously the lines of what was written so far: the
+   * agent calls it before it gives ring space back to the kernel.
+   */
+  commit(): void {
+    this.#jsonl.commit();
+    this.#fanout?.commit();
   }
 
   async flush(): Promise<void> {

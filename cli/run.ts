@@ -6,6 +6,7 @@
  */
 
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
+import { runInstanceName } from "../agent/pins.ts";
 import { Fatal } from "./command.ts";
 import type { PublishFlags } from "./publish.ts";
 
@@ -20,7 +21,7 @@ export async function run(
   command: string[],
   options: RunOptions,
 ): Promise<number> {
-  const session = await AgentSession.open(options, true);
+  const session = await AgentSession.open(options, true, runInstanceName());
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(command[0], {

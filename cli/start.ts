@@ -6,8 +6,14 @@
  * @module
  */
 
+import { startInstanceName } from "../agent/pins.ts";
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
-import { saveReport, stateDir, writePidFile } from "./state.ts";
+import {
+  saveReport,
+  stateDir,
+  writePidFile,
+  writePinsMarker,
+} from "./state.ts";
 
 /** The flags of `ringfence start`. */
 export interface StartOptions extends SessionOptions {
@@ -24,7 +30,13 @@ export interface StartOptions extends SessionOptions {
 /** Runs the agent until SIGTERM or SIGINT; returns the exit code. */
 export async function start(options: StartOptions): Promise<number> {
   const dir = options.stateDir ?? stateDir();
-  const session = await AgentSession.open({ ...options, stateDir: dir }, false);
+  // Created first: the instance's name comes from its resolved path.
+  Deno.mkdirSync(dir, { recursive: true });
+  const session = await AgentSession.open(
+    { ...options, stateDir: dir },
+    false,
+    await startInstanceName(dir),
+  );
   const { agent } = session;
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
@@ -33,6 +45,7 @@ export async function start(options: StartOptions): Promise<number> {
   // The pid file before the armed line, whose reader may look for it; the
   // ready file last, so that whoever waits for it finds both.
   writePidFile(dir);
+  if (agent.pins) writePinsMarker(dir, agent.pins.dir);
   console.error(
     `ringfence: armed after ${
       Math.round(agent.armedAfterMs)

@@ -8,6 +8,13 @@
 import { log } from "./command.ts";
 import { type PublishFlags, publishReport } from "./publish.ts";
 import { restoreAbandonedSudo } from "./restore_sudo.ts";
+import { instanceDir, startInstanceName } from "../agent/pins.ts";
+import {
+  evidenceLines,
+  readEvidence,
+  recoverInstance,
+} from "../agent/evidence.ts";
+import { writeAllSync } from "../exporters/jsonl.ts";
 import { stateFiles } from "./state.ts";
 
 /** Whether `pid` is running: there, and neither a zombie nor dead (proc(5)). */
@@ -22,6 +29,62 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * When the agent is gone and its pins are left: drains their rings into
+ * the events file it wrote, reads the counters and `agent_signals`, prints
+ * what they say and removes the pins. When the agent had pinned (its
+ * marker in the state directory) and the pins are gone while it was dead
+ * (`agentDied`), says that someone else removed them. Returns whether
+ * there were pins.
+ */
+function recoverPins(
+  instance: string,
+  files: ReturnType<typeof stateFiles>,
+  agentDied: boolean,
+): boolean {
+  const pinnedBefore = (() => {
+    try {
+      return Deno.readTextFileSync(files.pins).trim();
+    } catch {
+      return undefined;
+    }
+  })();
+  const target = readEvidence(instance)?.output;
+  let output: Deno.FsFile | undefined;
+  if (target) {
+    try {
+      output = Deno.openSync(target, { append: true, create: true });
+    } catch (error) {
+      log(`cannot append to ${target}: ${(error as Error).message}`);
+    }
+  }
+  const encoder = new TextEncoder();
+  let evidence;
+  try {
+    evidence = recoverInstance(instance, (event) => {
+      if (output) {
+        writeAllSync(output, encoder.encode(JSON.stringify(event) + "\n"));
+      }
+    });
+  } finally {
+    output?.close();
+  }
+  try {
+    Deno.removeSync(files.pins);
+  } catch { /* none */ }
+  if (!evidence) {
+    if (agentDied && pinnedBefore) {
+      log(
+        `pins removed by someone else: ${pinnedBefore} was gone while the agent was dead (whoever removed them could also detach what they held)`,
+      );
+    }
+    return false;
+  }
+  for (const line of evidenceLines(evidence)) log(line);
+  log(`removed the pins ${instanceDir(instance)}`);
+  return true;
 }
 
 /** Options of `ringfence stop`. */
@@ -51,10 +114,13 @@ export async function stop(options: StopOptions): Promise<number> {
 async function stopAgent(options: StopOptions): Promise<number> {
   const files = stateFiles(options.stateDir);
   const pidFile = options.pidFile ?? files.pid;
+  const instance = await startInstanceName(options.stateDir);
   let pid: number;
   try {
     pid = Number((await Deno.readTextFile(pidFile)).trim().split("\n")[0]);
   } catch {
+    // No agent to signal, but a dead one's pins may still enforce.
+    if (recoverPins(instance, files, false)) return 1;
     throw new Error(`no agent to stop: ${pidFile} does not exist`);
   }
   if (!Number.isInteger(pid) || pid <= 1) {
@@ -72,6 +138,7 @@ async function stopAgent(options: StopOptions): Promise<number> {
   })();
   if (!alive(pid)) {
     log(`the agent (pid ${pid}) is not running`);
+    recoverPins(instance, files, true);
   } else if (!/ringfence|main\.ts|deno/.test(comm)) {
     throw new Error(
       `pid ${pid} from ${pidFile} is not a ringfence agent (${comm.trim()})`,
@@ -88,6 +155,8 @@ async function stopAgent(options: StopOptions): Promise<number> {
         `the agent (pid ${pid}) did not stop within ${options.timeout}s`,
       );
     }
+    // A clean stop unpins; pins left mean the agent died on the way.
+    recoverPins(instance, files, false);
   }
   let markdown: string;
   try {

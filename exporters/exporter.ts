@@ -15,6 +15,13 @@ export interface Exporter {
   write(event: RingfenceEvent): void;
   /** Writes out what is buffered. */
   flush(): Promise<void>;
+  /**
+   * Writes out synchronously what is buffered, where the exporter can
+   * (a file): called before the agent lets the kernel reuse the ring space
+   * of the records written, so that a `kill -9` of the agent finds each
+   * record either still in the ring or written.
+   */
+  commit?(): void;
   /** Flushes and releases resources. */
   close(): Promise<void>;
 }

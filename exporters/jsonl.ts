@@ -23,8 +23,11 @@ const FLUSH_MS = 100;
 
 /**
  * Writes events as JSON lines. Lines are encoded straight into one buffer
- * and written in batches (at 64 KiB or every 100 ms), so that a burst of
- * events costs a few writes and no string but each line.
+ * and written in batches (at 64 KiB, at each {@linkcode JsonLinesExporter.commit}
+ * or every 100 ms), so that a burst of events costs a few writes and no
+ * string but each line. The agent commits each batch it drains before the
+ * ring's space is given back to the kernel, so nothing it has read lives
+ * only in this buffer when the agent is killed.
  */
 export class JsonLinesExporter implements Exporter {
   readonly name = "jsonl";
@@ -36,11 +39,11 @@ export class JsonLinesExporter implements Exporter {
   readonly #encoder = new TextEncoder();
 
   /**
-   * Opens the target. A file is created or truncated.
+   * Opens the target. A file is created, and truncated unless `append`.
    *
    * @throws {Error} naming the file when it cannot be opened.
    */
-  constructor(target: JsonLinesTarget) {
+  constructor(target: JsonLinesTarget, options: { append?: boolean } = {}) {
     if (target === "-" || target === "stdout") {
       this.#output = Deno.stdout;
       this.#closeOutput = false;
@@ -52,7 +55,8 @@ export class JsonLinesExporter implements Exporter {
         this.#output = Deno.openSync(target, {
           write: true,
           create: true,
-          truncate: true,
+          truncate: !options.append,
+          append: !!options.append,
         });
       } catch (error) {
         throw new Error(
@@ -81,6 +85,11 @@ export class JsonLinesExporter implements Exporter {
   flush(): Promise<void> {
     this.#flushNow();
     return Promise.resolve();
+  }
+
+  /** Writes the buffered lines now, synchronously. */
+  commit(): void {
+    this.#flushNow();
   }
 
   close(): Promise<void> {

@@ -90,6 +90,11 @@ export class Fanout implements Exporter {
     }
   }
 
+  /** Writes out synchronously what each exporter can (a file's lines). */
+  commit(): void {
+    for (const exporter of this.exporters) exporter.commit?.();
+  }
+
   async flush(): Promise<void> {
     await Promise.allSettled(
       this.exporters.map((exporter) => exporter.flush()),

@@ -13,11 +13,12 @@
  * @module
  */
 
-import type { RingfenceEvent } from "../sensors/events.ts";
+import type { AgentEvent, RingfenceEvent } from "../sensors/events.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
 import { isCheckout } from "../agent/tamper.ts";
 import { endpoint } from "../policy/endpoint.ts";
 import type {
+  AgentEntry,
   EgressEntry,
   KilledEntry,
   Report,
@@ -71,6 +72,7 @@ export class ReportBuilder {
   readonly #sudo = new SudoAttempts(MAX_LIST);
   readonly #guard = new GuardList(MAX_LIST);
   readonly #tampered = new Map<string, TamperEntry>();
+  readonly #agent: AgentEntry[] = [];
   readonly #secrets = new Map<string, SecretReadEntry>();
   #otherChanges = 0;
   readonly #written = new Map<string, WrittenEntry>();
@@ -85,6 +87,11 @@ export class ReportBuilder {
 
   /** Adds one event. Events must come in the order they happened. */
   add(input: RingfenceEvent): void {
+    if (input.type === "agent") {
+      this.#events++;
+      this.#agentEvent(input);
+      return;
+    }
     const event = input as AnyEvent;
     this.#events++;
     const node = this.#process(event);
@@ -139,6 +146,7 @@ export class ReportBuilder {
       },
       egress: egress.slice(0, MAX_EGRESS),
       ...(dnsRefused.length ? { dnsRefused } : {}),
+      ...(this.#agent.length ? { agent: [...this.#agent] } : {}),
       privileged: this.#privileged.entries(),
       ...(this.#sudo.entries().length ? { sudo: this.#sudo.entries() } : {}),
       ...(this.#sudo.omitted ? { sudoOmitted: this.#sudo.omitted } : {}),
@@ -291,6 +299,21 @@ export class ReportBuilder {
   }
 
   /** Events of other sensors: files, when reported. */
+  /** What the agent said of itself: tampering found, pins adopted. */
+  #agentEvent(event: AgentEvent): void {
+    if (this.#agent.length >= MAX_LIST) return;
+    this.#agent.push({
+      time: event.time,
+      kind: event.kind,
+      ...(event.what ? { what: event.what } : {}),
+      ...(event.name ? { name: event.name } : {}),
+      ...(event.repaired !== undefined ? { repaired: event.repaired } : {}),
+      ...(event.previous_pid ? { previousPid: event.previous_pid } : {}),
+      ...(event.refused !== undefined ? { refused: event.refused } : {}),
+      ...(event.killed !== undefined ? { killed: event.killed } : {}),
+    });
+  }
+
   #other(event: LooseEvent): void {
     if (event.type !== "file_system_event") return;
     const path = typeof event.path === "string" ? event.path : undefined;

@@ -76,6 +76,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     "",
     facts(report),
     "",
+    ...agentState(report),
     ...egress(report),
     ...dnsRefused(report),
     ...privileged(report),
@@ -135,6 +136,25 @@ function egress(report: Report): string[] {
     ...(report.egressOmitted
       ? ["", `… and ${report.egressOmitted} more not listed.`]
       : []),
+  ]);
+}
+
+/** The agent's own kernel state: tampering found, pins adopted. */
+function agentState(report: Report): string[] {
+  if (!report.agent?.length) return [];
+  return section("Agent integrity", [
+    ...report.agent.map((entry) => {
+      if (entry.kind === "tamper") {
+        return `- ${entry.time}: ${cell(entry.what)} \`${cell(entry.name)}\` (${
+          entry.repaired ? "repaired" : "NOT repaired"
+        })`;
+      }
+      return `- ${entry.time}: ${entry.kind} the pins of agent pid ${
+        entry.previousPid ?? "?"
+      }: while no agent ran, ${entry.refused ?? 0} refused, ${
+        entry.killed ?? 0
+      } killed`;
+    }),
   ]);
 }
 

@@ -122,3 +122,36 @@ Deno.test("ReportBuilder counts a reused pid as another process", () => {
   assert.equal(report.summary.processes, 2);
   assert.equal(report.tree.length, 2);
 });
+
+Deno.test("the agent's tamper and adoption events have their own section", async () => {
+  const { agentEvent } = await import("../sensors/agent_event.ts");
+  const { renderMarkdown } = await import("./markdown.ts");
+  const builder = new ReportBuilder();
+  builder.add(
+    agentEvent("adopted", { previous_pid: 41, refused: 2, killed: 1 }),
+  );
+  builder.add(
+    agentEvent("tamper", {
+      what: "link_detached",
+      name: "network/connect4",
+      repaired: true,
+    }),
+  );
+  const report = builder.build();
+  assert.equal(
+    report.summary.processes,
+    0,
+    "the agent is no process of the job",
+  );
+  assert.deepEqual(report.agent?.map((entry) => entry.kind), [
+    "adopted",
+    "tamper",
+  ]);
+  const markdown = renderMarkdown(report);
+  assert.match(markdown, /Agent integrity/);
+  assert.match(markdown, /link_detached `network\/connect4` \(repaired\)/);
+  assert.match(
+    markdown,
+    /adopted the pins of agent pid 41: while no agent ran, 2 refused, 1 killed/,
+  );
+});

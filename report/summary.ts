@@ -26,6 +26,9 @@ export function summaryLine(
     const fate = agent.policy.mode === "block" ? "killed" : "reported";
     parts.push(`${stats.scopeFull} untracked (scope full, ${fate})`);
   }
+  if (stats.tampered) {
+    parts.push(`${stats.tampered} tampering with the agent found`);
+  }
   parts.push(...extra);
   return `ringfence: ${parts.join(", ")}, ${ending}`;
 }

@@ -225,6 +225,13 @@ export interface Report {
     /** Processes not tracked (scope map full). */
     scopeFull: number;
   };
+  /**
+   * What the agent found of its own kernel state (`tamper`: a link
+   * detached, a config map changed, a scope entry removed, and whether it
+   * was repaired) and pins it adopted from a dead agent (present when
+   * there are any).
+   */
+  agent?: AgentEntry[];
   /** Egress destinations: denied first, then would-be-denied, then allowed. */
   egress: EgressEntry[];
   /** DNS queries refused for their name (present when there are any);
@@ -266,4 +273,24 @@ export interface Report {
   /** Refused DNS queries left out of `dnsRefused` beyond its limit
    * (present when there are any). */
   dnsRefusedOmitted?: number;
+}
+
+/** An event of the agent about itself (`{"type":"agent"}`). */
+export interface AgentEntry {
+  /** When (ISO 8601). */
+  time: string;
+  /** `tamper`, `adopted` or `recovered`. */
+  kind: string;
+  /** tamper: `link_detached`, `map_changed` or `scope_removed`. */
+  what?: string;
+  /** tamper: the link, map or pid. */
+  name?: string;
+  /** tamper: put back by the agent. */
+  repaired?: boolean;
+  /** adopted, recovered: the dead agent's pid. */
+  previousPid?: number;
+  /** adopted, recovered: refusals while no agent ran. */
+  refused?: number;
+  /** adopted, recovered: kills while no agent ran. */
+  killed?: number;
 }

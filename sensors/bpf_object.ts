@@ -251,6 +251,17 @@ export class BpfObject implements Disposable {
     return programs;
   }
 
+  /** Every map in the object, its internal ones (`.rodata`, `.bss`) too. */
+  maps(): BpfMap[] {
+    const maps: BpfMap[] = [];
+    let pointer = libbpf().bpf_object__next_map(this.#live(), null);
+    while (pointer) {
+      maps.push(new BpfMap(pointer, this.#record));
+      pointer = libbpf().bpf_object__next_map(this.#live(), pointer);
+    }
+    return maps;
+  }
+
   /** The map with this name. */
   map(name: string): BpfMap {
     const pointer = libbpf().bpf_object__find_map_by_name(

@@ -7,17 +7,36 @@
 
 import { check, checkPointer, libbpf, readCString } from "./libbpf.ts";
 import type { Recorder } from "./bpf_object.ts";
+import { closeFd, openDirectory } from "./libc.ts";
 
 /** An attachment of a program to a hook. Destroying it detaches the program. */
 export class BpfLink implements Disposable {
   #pointer: Deno.PointerObject | null;
   /** What the link is attached to, for messages. */
   readonly target: string;
+  /** The function name of the program it attaches. */
+  readonly program: string;
+  /** Attaches the same program to the same hook again: a new link. */
+  readonly reattach: () => BpfLink;
 
   /** Wraps a checked link pointer. */
-  constructor(pointer: Deno.PointerObject, target: string) {
+  constructor(
+    pointer: Deno.PointerObject,
+    target: string,
+    program = "",
+    reattach?: () => BpfLink,
+  ) {
     this.#pointer = pointer;
     this.target = target;
+    this.program = program;
+    this.reattach = reattach ?? (() => {
+      throw new Error(`${program}: the link to ${target} cannot be redone`);
+    });
+  }
+
+  /** The link's fd (-1 once destroyed). */
+  get fd(): number {
+    return this.#pointer ? libbpf().bpf_link__fd(this.#pointer) : -1;
   }
 
   /** Detaches and frees the link. Safe to call twice. */
@@ -69,6 +88,7 @@ export class BpfProgram {
     return this.#link(
       libbpf().bpf_program__attach(this.#pointer),
       this.section,
+      () => this.attach(),
     );
   }
 
@@ -80,8 +100,34 @@ export class BpfProgram {
     );
   }
 
-  #link(pointer: Deno.PointerValue, target: string): BpfLink {
+  /**
+   * Attaches to the cgroup v2 directory at `path` (multi-attach); the link
+   * can be redone ({@linkcode BpfLink.reattach}) after someone detached it.
+   */
+  attachCgroupPath(path: string, description = `cgroup ${path}`): BpfLink {
+    const fd = openDirectory(path);
+    try {
+      return this.#link(
+        libbpf().bpf_program__attach_cgroup(this.#pointer, fd),
+        description,
+        () => this.attachCgroupPath(path, description),
+      );
+    } finally {
+      closeFd(fd);
+    }
+  }
+
+  #link(
+    pointer: Deno.PointerValue,
+    target: string,
+    reattach?: () => BpfLink,
+  ): BpfLink {
     const step = `attach ${this.name} to ${target}`;
-    return new BpfLink(checkPointer(pointer, step), target);
+    return new BpfLink(
+      checkPointer(pointer, step),
+      target,
+      this.name,
+      reattach,
+    );
   }
 }

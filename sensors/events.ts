@@ -4,20 +4,28 @@
  * @module
  */
 
+import type { AgentEvent } from "./agent_event.ts";
 import type { FileSystemEvent } from "./file_system_event.ts";
 import type { GuardEvent } from "./guard_event.ts";
 import type { NetworkEvent } from "./network_event.ts";
 import type { ProcessEvent } from "./process.ts";
 
 export type { BaseEvent } from "./event.ts";
-export type { FileSystemEvent, GuardEvent, NetworkEvent, ProcessEvent };
+export type {
+  AgentEvent,
+  FileSystemEvent,
+  GuardEvent,
+  NetworkEvent,
+  ProcessEvent,
+};
 
 /** Any event of the JSON-lines contract. */
 export type RingfenceEvent =
   | ProcessEvent
   | GuardEvent
   | NetworkEvent
-  | FileSystemEvent;
+  | FileSystemEvent
+  | AgentEvent;
 
 /** Receives events in the order the kernel produced them per sensor. */
 export type EventListener = (event: RingfenceEvent) => void;

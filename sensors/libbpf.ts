@@ -54,6 +54,10 @@ const symbols = {
     parameters: ["pointer", "pointer"],
     result: "pointer",
   },
+  bpf_object__next_map: {
+    parameters: ["pointer", "pointer"],
+    result: "pointer",
+  },
   // Programs.
   bpf_program__name: { parameters: ["pointer"], result: "pointer" },
   bpf_program__section_name: { parameters: ["pointer"], result: "pointer" },
@@ -66,6 +70,14 @@ const symbols = {
   },
   // Links.
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  bpf_link__fd: { parameters: ["pointer"], result: "i32" },
+  // Objects in bpffs and their kernel info, by fd.
+  bpf_obj_pin: { parameters: ["i32", "buffer"], result: "i32" },
+  bpf_obj_get: { parameters: ["buffer"], result: "i32" },
+  bpf_obj_get_info_by_fd: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
   // Maps of an object.
   bpf_map__name: { parameters: ["pointer"], result: "pointer" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },

@@ -14,7 +14,7 @@
 
 import { sizeOf } from "./layout.ts";
 import { mapDelete, mapKeys, mapLookup } from "./libbpf.ts";
-import { closeFd, netnsCookie, openDirectory } from "./libc.ts";
+import { netnsCookie } from "./libc.ts";
 import {
   allowEntries,
   decodeDnsAdmission,
@@ -144,18 +144,13 @@ export class NetworkSensor extends Sensor {
    * /proc/mounts. On failure, what was attached is detached by close().
    */
   attach(cgroupPath: string = cgroup2Mount()): void {
-    const fd = openDirectory(cgroupPath);
-    try {
-      for (const [program, hook] of CGROUP_PROGRAMS) {
-        this.adopt(
-          this.object.program(program).attachCgroup(
-            fd,
-            `${hook} at ${cgroupPath}`,
-          ),
-        );
-      }
-    } finally {
-      closeFd(fd);
+    for (const [program, hook] of CGROUP_PROGRAMS) {
+      this.adopt(
+        this.object.program(program).attachCgroupPath(
+          cgroupPath,
+          `${hook} at ${cgroupPath}`,
+        ),
+      );
     }
     this.attachBySection(["inet_sock_set_state", "sys_enter"]);
     this.#attachIoUring();

@@ -382,17 +382,25 @@ export class ProcessSensor extends Sensor {
    * Creates the scope maps before load, so that the other sensors can be
    * given them and all load side by side. Returns name → fd; the fds are
    * the caller's to close once every sensor is loaded (the objects hold
-   * their own references).
+   * their own references). Maps in `reused` (given as `sharedMaps` at
+   * open) are returned as they are, not created.
    */
-  createSharedMaps(): Record<string, number> {
+  createSharedMaps(
+    reused: Readonly<Record<string, number>> = {},
+  ): Record<string, number> {
     const fds: Record<string, number> = {};
     try {
       for (const name of ["scope_pids", "scope_root_comms"]) {
+        // A map given to reuse (pinned) is the caller's to close already.
+        if (reused[name] !== undefined) continue;
         fds[name] = this.object.map(name).createShared();
       }
     } catch (error) {
       Object.values(fds).forEach(closeFd);
       throw error;
+    }
+    for (const name of ["scope_pids", "scope_root_comms"]) {
+      if (reused[name] !== undefined) fds[name] = reused[name];
     }
     return fds;
   }

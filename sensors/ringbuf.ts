@@ -135,6 +135,32 @@ export class RingBufferReader implements Disposable {
   }
 
   /**
+   * The consumer position as the kernel sees it (whoever consumes: this
+   * reader, or another process mapping the same ring).
+   */
+  get consumed(): number {
+    return Number(Atomics.load(this.#consumer, 0));
+  }
+
+  /**
+   * How many complete records wait to be read, without reading them (a
+   * ring adopted from a dead agent holds what it had not read).
+   */
+  pendingRecords(): number {
+    if (!this.#producerPages) throw new Error("ring buffer reader is closed");
+    const producer = this.produced;
+    let position = this.#position, count = 0;
+    while (position < producer) {
+      const offset = this.#dataStart + (position & this.#mask);
+      const header = Atomics.load(this.#words, offset >> 2);
+      if (header & BUSY_BIT) break;
+      if (!(header & DISCARD_BIT)) count++;
+      position += ((header & LENGTH_MASK) + HEADER_SIZE + 7) & ~7;
+    }
+    return count;
+  }
+
+  /**
    * Where the kernel's writing has got to: a drain given it as `end` reads
    * only the records reserved before now.
    */
@@ -146,11 +172,15 @@ export class RingBufferReader implements Disposable {
    * Hands every complete record to `onRecord`, oldest first, and returns how
    * many it handed out: at most `limit`, and none reserved at or after the
    * producer position `end`. Stops at a record still being written.
+   * `beforeCommit` runs before each move of the consumer position, which
+   * gives the records' space back to the kernel: whoever keeps them writes
+   * them out there.
    */
   drain(
     onRecord: RecordHandler,
     limit = Number.POSITIVE_INFINITY,
     end = Number.POSITIVE_INFINITY,
+    beforeCommit?: () => void,
   ): number {
     if (!this.#producerPages) throw new Error("ring buffer reader is closed");
     let position = this.#position;
@@ -187,11 +217,13 @@ export class RingBufferReader implements Disposable {
         onRecord(view, start, length);
       }
       if (position - published >= publishEvery) {
+        beforeCommit?.();
         Atomics.store(this.#consumer, 0, BigInt(position));
         published = position;
       }
     }
     if (position !== published) {
+      beforeCommit?.();
       Atomics.store(this.#consumer, 0, BigInt(position));
     }
     this.#position = position;

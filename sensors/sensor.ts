@@ -83,6 +83,7 @@ export class Sensor implements Disposable {
   readonly object: BpfObject;
   #links: BpfLink[] = [];
   #ring: RingBufferReader | undefined;
+  readonly #written = new Map<string, Uint8Array<ArrayBuffer>>();
 
   /**
    * Opens `sensor.<name>` from its ELF bytes and applies `options`.
@@ -96,7 +97,8 @@ export class Sensor implements Disposable {
       for (const [map, fd] of Object.entries(options.sharedMaps ?? {})) {
         this.object.map(map).reuseFd(fd);
       }
-      if (options.ringSize) {
+      // A reused ring keeps its size (and its records).
+      if (options.ringSize && options.sharedMaps?.events === undefined) {
         this.object.map("events").setMaxEntries(options.ringSize);
       }
       for (const program of options.skipPrograms ?? []) {
@@ -156,6 +158,42 @@ export class Sensor implements Disposable {
     return this.#ring;
   }
 
+  /** The links attaching the sensor's programs, in attach order. */
+  get links(): readonly BpfLink[] {
+    return this.#links;
+  }
+
+  /**
+   * Attaches `old`'s program to its hook again with a new link, then
+   * destroys `old`: an overlap, never a gap. Returns the new link, which
+   * takes `old`'s place.
+   */
+  replaceLink(old: BpfLink): BpfLink {
+    const index = this.#links.indexOf(old);
+    if (index < 0) throw new Error(`sensor.${this.name}: not its link`);
+    const link = old.reattach();
+    this.#links[index] = link;
+    old.destroy();
+    return link;
+  }
+
+  /**
+   * The maps of the object that are its own state (not `.rodata`, `.bss`
+   * and the like, which a program's load creates), by name, with fd.
+   */
+  stateMaps(): { name: string; fd: number }[] {
+    return this.object.maps().filter((map) => !map.name.includes("."))
+      .map((map) => ({ name: map.name, fd: map.fd }));
+  }
+
+  /**
+   * The bytes last written to each config map by
+   * {@linkcode Sensor.writeConfig} (key 0), by map name.
+   */
+  get configs(): ReadonlyMap<string, Uint8Array<ArrayBuffer>> {
+    return this.#written;
+  }
+
   /** Keeps a link so that {@linkcode Sensor.close} detaches it. */
   adopt(link: BpfLink): BpfLink {
     this.#links.push(link);
@@ -175,29 +213,20 @@ export class Sensor implements Disposable {
 
   /**
    * Hands every complete record to `onRecord`, or those reserved before the
-   * producer position `end`; returns how many.
+   * producer position `end`; returns how many. `beforeCommit` runs before
+   * the ring's space is given back (see {@linkcode RingBufferReader.drain}).
    */
-  drain(onRecord: RecordHandler, end?: number): number {
-    return this.ring.drain(onRecord, undefined, end);
+  drain(
+    onRecord: RecordHandler,
+    end?: number,
+    beforeCommit?: () => void,
+  ): number {
+    return this.ring.drain(onRecord, undefined, end, beforeCommit);
   }
 
   /** The kernel-side counters, summed over CPUs. */
   stats(): SensorStats {
-    const fd = this.object.map("stats").fd;
-    // A per-CPU map's value is one __u64 per possible CPU.
-    const values = new BigUint64Array(numPossibleCpus());
-    const read = (index: number): number => {
-      const bytes = new Uint8Array(values.buffer);
-      if (!mapLookup(fd, encodeInt("u32", index), bytes)) return 0;
-      return Number(values.reduce((sum, value) => sum + value, 0n));
-    };
-    return {
-      events: read(SensorStat.events),
-      drops: read(SensorStat.drops),
-      scopeFull: read(SensorStat.scopeFull),
-      refused: read(SensorStat.refused),
-      killed: read(SensorStat.killed),
-    };
+    return readSensorStats(this.object.map("stats").fd);
   }
 
   /** Writes the one value of the array map `map`: a config struct. */
@@ -206,11 +235,9 @@ export class Sensor implements Disposable {
     layout: L,
     values: StructInput<L>,
   ): void {
-    mapUpdate(
-      this.object.map(map).fd,
-      encodeInt("u32", 0),
-      encodeStruct(layout, values),
-    );
+    const bytes = encodeStruct(layout, values);
+    mapUpdate(this.object.map(map).fd, encodeInt("u32", 0), bytes);
+    this.#written.set(map, bytes);
   }
 
   /**
@@ -252,6 +279,27 @@ export class Sensor implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * Reads a sensor's `stats` map (per CPU, `enum sensor_stat`) by fd, summed
+ * over CPUs: the loaded sensor's, or a pinned one's.
+ */
+export function readSensorStats(fd: number): SensorStats {
+  // A per-CPU map's value is one __u64 per possible CPU.
+  const values = new BigUint64Array(numPossibleCpus());
+  const read = (index: number): number => {
+    const bytes = new Uint8Array(values.buffer);
+    if (!mapLookup(fd, encodeInt("u32", index), bytes)) return 0;
+    return Number(values.reduce((sum, value) => sum + value, 0n));
+  };
+  return {
+    events: read(SensorStat.events),
+    drops: read(SensorStat.drops),
+    scopeFull: read(SensorStat.scopeFull),
+    refused: read(SensorStat.refused),
+    killed: read(SensorStat.killed),
+  };
 }
 
 function hex(bytes: Uint8Array): string {

@@ -12,7 +12,10 @@
 # rights an agent that died could not give back itself (runner.sudo: deny).
 set -eu
 
+bin=${RINGFENCE_BIN:-ringfence}
 state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:-/tmp}/ringfence}
+# Where `ringfence start` keeps its pid file and its pins marker.
+agent_state=${RINGFENCE_STATE_DIR:-/var/lib/ringfence}
 timeout=${RINGFENCE_STOP_TIMEOUT:-30}
 
 say() { printf 'ringfence hook: %s\n' "$*" >&2; }
@@ -56,6 +59,16 @@ sudo_backups=/var/lib/ringfence/sudo
 if [ -n "$(ls -A "$sudo_backups" 2>/dev/null)" ] &&
   ! "${RINGFENCE_BIN:-ringfence}" restore-sudo; then
   say "sudo rights taken by the agent could not all be given back (see $sudo_backups)"
+  status=1
+fi
+
+# An agent that stopped cleanly removed its pins. One that died (or was
+# killed above) left them enforcing: `ringfence stop` drains their rings
+# into the events file, prints what the kernel counted while no agent ran,
+# and removes them.
+if [ -s "$agent_state/pinned" ]; then
+  say "the agent left its pins ($(cat "$agent_state/pinned")); recovering them"
+  "$bin" stop --state-dir "$agent_state" 2>>"$state/agent.log" >/dev/null || true
   status=1
 fi
 
