@@ -14,6 +14,7 @@ import { decodeProcessEvent } from "../sensors/process.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import { applyPolicy, compilePolicy } from "./compile.ts";
+import { type IntegrityPaths, integrityPaths } from "./file_policy.ts";
 import { FileWatch } from "./files.ts";
 import { resetRefusedFlow } from "./flow_reset.ts";
 import {
@@ -32,6 +33,7 @@ import {
   seedScope,
 } from "./scope.ts";
 import { readEnviron, scopeRootTest, StepTracker } from "./steps.ts";
+import { SysctlGuard } from "./sysctl_guard.ts";
 import type { TamperReport } from "./tamper.ts";
 
 export type { FileEnforcement } from "./load.ts";
@@ -56,6 +58,12 @@ export interface AgentOptions {
   ringSize?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
   resolvConf?: string;
+  /**
+   * The policy file and state directory: with the guarded sysctls and
+   * /run/ringfence, protected from policed writes whenever
+   * sensor.file-system is loaded (agent/file_policy.ts).
+   */
+  integrity?: IntegrityPaths;
 }
 
 /** Counters of a running agent. */
@@ -113,6 +121,8 @@ export class Agent {
   readonly #files: FileWatch | undefined;
   readonly #resolvConf: string | undefined;
   readonly #pump: EventPump;
+  readonly #implicit: ReturnType<typeof integrityPaths>;
+  readonly #sysctls: SysctlGuard;
   #policy: Policy;
   #finalStats: AgentStats | undefined;
   #stopped: Promise<void> | undefined;
@@ -127,6 +137,7 @@ export class Agent {
   ) {
     this.#policy = policy;
     this.#resolvConf = options.resolvConf;
+    this.#implicit = integrityPaths(options.integrity);
     this.host = host;
     this.#sensors = sensors;
     this.fileEnforcement = sensors.enforcement;
@@ -145,6 +156,10 @@ export class Agent {
       steps.annotate(event);
       if (event.type === "file_system_event") files?.record(event);
     });
+    this.#sysctls = new SysctlGuard(
+      (event) => this.#pump.emit(event),
+      () => this.#policy.mode === "block",
+    );
     this.armedAfterMs = performance.now();
   }
 
@@ -163,7 +178,12 @@ export class Agent {
     // Compiled while the process and network sensors load, which need no
     // policy: the kernel's verification is most of the start-up.
     const compiling = Promise.resolve(options.policy).then((policy) =>
-      compilePolicy(policy, !!policy.files, options.resolvConf)
+      compilePolicy(
+        policy,
+        !!policy.files,
+        options.resolvConf,
+        integrityPaths(options.integrity),
+      )
     );
     let host: HostFacts, cgroup: string, sensors: LoadedSensors;
     try {
@@ -202,6 +222,7 @@ export class Agent {
       const tree = ProcessTree.fromProc(snapshot);
       const agent = new Agent(options, policy, host, sensors, tree, files);
       agent.#pump.start();
+      agent.#sysctls.start();
       return agent;
     } catch (error) {
       closeSensors(sensors);
@@ -225,7 +246,12 @@ export class Agent {
    * compiled, it throws and the old one stays in force untouched.
    */
   updatePolicy(policy: Policy): void {
-    const compiled = compilePolicy(policy, !!this.#files, this.#resolvConf);
+    const compiled = compilePolicy(
+      policy,
+      !!this.#files,
+      this.#resolvConf,
+      this.#implicit,
+    );
     // Records the kernel made under the old maps are judged by the old
     // rules: read them before anything changes.
     this.flush();
@@ -296,6 +322,7 @@ export class Agent {
   }
 
   async #stop(): Promise<void> {
+    this.#sysctls.stop();
     await this.#pump.stop();
     this.flush();
     this.#finalStats = this.stats();
@@ -329,11 +356,22 @@ export class Agent {
           );
           const exe = event && this.tree.get(event.pid)?.path;
           if (exe) event.exe = exe;
+          if (event && this.#guards(event.path, event.new_path)) {
+            event.integrity = true;
+          }
           return event;
         },
       });
     }
     return bindings;
+  }
+
+  /** Whether a path is one the agent's integrity rests on. */
+  #guards(path: string, newPath?: string): boolean {
+    return this.#implicit.some((pattern) =>
+      pattern.matches(path) ||
+      (newPath !== undefined && pattern.matches(newPath))
+    );
   }
 
   /** Adds what the tree knows of the process: its executable and ancestry. */

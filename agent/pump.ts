@@ -81,6 +81,12 @@ export class EventPump {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Hands an event the agent made itself (not a sensor's) to the subscribers. */
+  emit(event: RingfenceEvent): void {
+    this.#counts.events++;
+    for (const listener of this.#listeners) listener(event);
+  }
+
   /** Starts reading the rings, from the next turn of the event loop. */
   start(): void {
     this.#loop ??= this.#run();

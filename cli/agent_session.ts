@@ -7,6 +7,7 @@
  */
 
 import { Agent, type FileEnforcement } from "../agent/agent.ts";
+import { sha256File } from "../agent/identity.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
@@ -29,12 +30,19 @@ export interface SessionOptions {
 export class AgentSession {
   readonly agent: Agent;
   readonly outputs: Outputs;
+  /** The policy file and its SHA-256 when the agent started. */
+  readonly policyFile: { path: string; sha256?: string } | undefined;
   readonly #stopReloading: () => void;
 
-  private constructor(agent: Agent, outputs: Outputs, policyFile?: string) {
+  private constructor(
+    agent: Agent,
+    outputs: Outputs,
+    policyFile: AgentSession["policyFile"],
+  ) {
     this.agent = agent;
     this.outputs = outputs;
-    this.#stopReloading = reloadOnHangup(agent, policyFile);
+    this.policyFile = policyFile;
+    this.#stopReloading = reloadOnHangup(agent, policyFile?.path);
   }
 
   /**
@@ -46,10 +54,17 @@ export class AgentSession {
     options: SessionOptions & { stateDir?: string },
     spawner: boolean,
   ): Promise<AgentSession> {
+    // Hashed before it is read: a change after this is a change while the
+    // agent ran.
+    const policyFile = options.policy === undefined ? undefined : {
+      path: options.policy,
+      sha256: await sha256File(options.policy),
+    };
     const agent = await Agent.start({
       policy: policyFrom(options.policy),
       spawner,
       sensorsDir: options.sensors,
+      integrity: { policyFile: options.policy, stateDir: options.stateDir },
     });
     let outputs: Outputs | undefined;
     try {
@@ -72,7 +87,7 @@ export class AgentSession {
     ) {
       log(enforcementLine(agent.fileEnforcement));
     }
-    return new AgentSession(agent, outputs, options.policy);
+    return new AgentSession(agent, outputs, policyFile);
   }
 
   /** Stops the agent and closes the outputs, reporting nothing. */
@@ -99,12 +114,28 @@ export class AgentSession {
       kernelDrops: stats.drops,
       scopeFull: stats.scopeFull,
       protectedChanges: tamper.protected,
+      integrityReasons: await this.#policyChanged(),
     });
     // Imported at the end: an agent arms without it.
     const { renderMarkdown } = await import("../report/markdown.ts");
     await publish(report, renderMarkdown(report));
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
     for (const line of tamperLines(tamper)) console.error(line);
+    const { tamperedLines } = await import("../report/integrity.ts");
+    for (const line of tamperedLines(report.integrity)) console.error(line);
+  }
+
+  /** A finding when the policy file is not what the agent started with. */
+  async #policyChanged(): Promise<string[]> {
+    if (!this.policyFile) return [];
+    const { path, sha256 } = this.policyFile;
+    const now = await sha256File(path);
+    if (now === sha256) return [];
+    return [
+      `the policy file ${path} changed while the agent ran (sha256 ${
+        sha256?.slice(0, 16) ?? "none"
+      } → ${now?.slice(0, 16) ?? "gone"})`,
+    ];
   }
 }
 

@@ -29,6 +29,7 @@ import type {
 import { ReportTree, type TreeNode } from "./tree.ts";
 import { RefusedQueries } from "./dns.ts";
 import { describePrimitive, PrivilegedList } from "./privileged.ts";
+import { IntegrityFindings } from "./integrity.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -77,12 +78,18 @@ export class ReportBuilder {
   /** address → the name it was first attributed to. */
   readonly #names = new Map<string, string>();
   readonly #tree = new ReportTree();
+  readonly #integrity = new IntegrityFindings();
   #overflow = 0;
 
   /** Adds one event. Events must come in the order they happened. */
   add(input: RingfenceEvent): void {
     const event = input as AnyEvent;
     this.#events++;
+    // The agent's own findings: not a process of the job.
+    if (input.type === "agent") {
+      this.#integrity.add(input);
+      return;
+    }
     const node = this.#process(event);
     if (event.step) node.step = event.step.name;
     if (event.type === "network_event") this.#network(event, node);
@@ -131,6 +138,7 @@ export class ReportBuilder {
       ...(this.#refusedQueries.omitted
         ? { dnsRefusedOmitted: this.#refusedQueries.omitted }
         : {}),
+      integrity: this.#integrity.build(counters.integrityReasons),
     };
   }
 
@@ -280,6 +288,9 @@ export class ReportBuilder {
         step,
         typeof event.new_path === "string" ? event.new_path : path,
       );
+    }
+    if (event.integrity === true && event.kind !== "read") {
+      this.#integrity.write(event, process, step);
     }
     const tampering = event.tamper === true || (verdict && verdict !== "allow");
     if (!tampering) {

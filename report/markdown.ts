@@ -7,6 +7,7 @@
  * @module
  */
 
+import { renderIntegrity } from "./integrity.ts";
 import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
@@ -72,6 +73,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
   return [
     `## ${title}`,
     "",
+    ...renderIntegrity(report.integrity),
     facts(report),
     "",
     ...egress(report),

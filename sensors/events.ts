@@ -4,15 +4,20 @@
  * @module
  */
 
+import type { AgentEvent } from "./agent_event.ts";
 import type { FileSystemEvent } from "./file_system_event.ts";
 import type { NetworkEvent } from "./network_event.ts";
 import type { ProcessEvent } from "./process.ts";
 
 export type { BaseEvent } from "./event.ts";
-export type { FileSystemEvent, NetworkEvent, ProcessEvent };
+export type { AgentEvent, FileSystemEvent, NetworkEvent, ProcessEvent };
 
 /** Any event of the JSON-lines contract. */
-export type RingfenceEvent = ProcessEvent | NetworkEvent | FileSystemEvent;
+export type RingfenceEvent =
+  | ProcessEvent
+  | NetworkEvent
+  | FileSystemEvent
+  | AgentEvent;
 
 /** Receives events in the order the kernel produced them per sensor. */
 export type EventListener = (event: RingfenceEvent) => void;

@@ -1,67 +1,43 @@
 #!/bin/sh
 # ACTIONS_RUNNER_HOOK_JOB_COMPLETED for self-hosted GitHub runners (and an
-# after_script for GitLab): stops the agent job-started.sh started (SIGTERM,
-# then waits for it to detach and exit) and writes the job summary: the
-# agent's summary lines, printed to the job log and appended to
-# $GITHUB_STEP_SUMMARY when that is set.
+# after_script for GitLab): stops the agent job-started.sh started and
+# publishes its report, through `ringfence stop`, which decides whether the
+# agent is intact: it checks the agent against the root-only record the
+# agent keeps under /run/ringfence (pid, start time, executable), never the
+# pid file or agent.log alone, which a step may rewrite. The report goes to
+# $GITHUB_STEP_SUMMARY when that is set, and to the job log.
 #
-# Environment: RINGFENCE_STATE_DIR as for job-started.sh;
+# A missing, dead or replaced agent makes the summary a red "AGENT
+# TAMPERED" report, and this hook exits nonzero (3).
+#
+# Environment: RINGFENCE_BIN and RINGFENCE_STATE_DIR as for job-started.sh;
 # RINGFENCE_STOP_TIMEOUT seconds to wait for the exit (default 30).
 set -eu
 
+bin=${RINGFENCE_BIN:-ringfence}
 state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:-/tmp}/ringfence}
 timeout=${RINGFENCE_STOP_TIMEOUT:-30}
 
 say() { printf 'ringfence hook: %s\n' "$*" >&2; }
 
-# Running and not a zombie (a reparented agent may wait to be reaped).
-alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  [ -r "/proc/$1/stat" ] || return 0
-  case $(sed 's/.*) //' "/proc/$1/stat" | cut -c1) in
-    Z | X) return 1 ;;
-  esac
-  return 0
-}
-
-if [ ! -f "$state/pid" ]; then
-  say "no agent to stop (no $state/pid): was job-started.sh run?"
-  exit 1
-fi
-pid=$(cat "$state/pid")
 status=0
-if alive "$pid"; then
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$(($(date +%s) + timeout))
-  while alive "$pid"; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      say "the agent (pid $pid) did not stop within ${timeout}s of SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      status=1
-      break
-    fi
-    sleep 0.05 2>/dev/null || sleep 1
-  done
-else
-  say "the agent (pid $pid) had already exited"
-  status=1
+"$bin" stop --state-dir "$state" --pid-file "$state/pid" --timeout "$timeout" ||
+  status=$?
+if [ "$status" -eq 3 ]; then
+  say "AGENT TAMPERED: see the report above and in the job summary"
+elif [ "$status" -ne 0 ]; then
+  say "ringfence stop failed (exit $status)"
 fi
-rm -f "$state/pid" "$state/ready"
+rm -f "$state/ready"
 
-summary=$(grep '^ringfence: ' "$state/agent.log" 2>/dev/null || true)
 events=0
 [ -f "$state/events.jsonl" ] && events=$(wc -l <"$state/events.jsonl" | tr -d ' ')
-printf '%s\n' "$summary"
 say "events: $state/events.jsonl ($events lines)"
-if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-  {
-    echo "### ringfence"
-    echo
-    echo '```'
-    printf '%s\n' "$summary"
-    echo '```'
-    echo
-    echo "Events: \`$state/events.jsonl\` ($events lines)"
-  } >>"$GITHUB_STEP_SUMMARY"
+
+# job-started.sh made the state directory root's; its parent's owner (the
+# runner's user) gets it back, so that the runner can clean it up.
+owner=$(stat -c %u:%g "$(dirname "$state")" 2>/dev/null || echo)
+if [ -n "$owner" ] && [ -d "$state" ]; then
+  chown -h "$owner" "$state" 2>/dev/null || true
 fi
 exit "$status"
