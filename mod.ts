@@ -29,6 +29,7 @@ export {
   type AgentStats,
   type FileEnforcement,
 } from "./agent/agent.ts";
+export type { IntegrityPaths } from "./agent/file_policy.ts";
 export type { ProcessNode, ProcessTree } from "./agent/process_tree.ts";
 export type {
   FileState,
@@ -41,6 +42,7 @@ export type { HostFacts } from "./sensors/system.ts";
 
 // Events.
 export type {
+  AgentEvent,
   BaseEvent,
   EventListener,
   FileSystemEvent,
