@@ -330,7 +330,13 @@ export function checkAgent(
   return { status: "alive", process };
 }
 
-/** `comm (exe)` of a process, for a report line. */
+/**
+ * A process for a report line: its command line (what `ps` shows, which
+ * its parent chose: `exec -a ringfence sleep`) and its executable.
+ */
 export function describeProcess(process: ProcessIdentity): string {
-  return process.exe ? `${process.comm} (${process.exe})` : process.comm;
+  const shown = process.cmdline
+    ? JSON.stringify(process.cmdline.slice(0, 80))
+    : process.comm;
+  return process.exe ? `${shown} (${process.exe})` : shown;
 }

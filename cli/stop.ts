@@ -92,6 +92,17 @@ function validRecord(value: unknown): value is AgentRecord {
     typeof record.token === "string" && typeof record.bootId === "string";
 }
 
+/** The evidence less this process's own SIGTERM to the agent. */
+function withoutOwnSignals(
+  evidence: IntegrityEvidence | undefined,
+): IntegrityEvidence | undefined {
+  if (!evidence?.signals) return evidence;
+  return {
+    ...evidence,
+    signals: evidence.signals.filter((signal) => signal.senderPid !== Deno.pid),
+  };
+}
+
 /** "3 s", "2 min 5 s": how long before now `iso` was. */
 function ago(iso: string): string {
   const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1e3));
@@ -154,7 +165,16 @@ export async function stop(
     await checkRecordedAgent(record, files, options, findings);
     comparePidFile(record, pidFile, pidText, findings);
   }
-  const evidence = await sources.evidence?.(record);
+  const evidence = withoutOwnSignals(await sources.evidence?.(record));
+  // Signal 0 only asks whether the agent lives (the hooks do).
+  for (const signal of evidence?.signals ?? []) {
+    if (signal.signal === 0) continue;
+    findings.reasons.push(
+      `pid ${signal.senderPid} (${signal.comm}, uid ${signal.uid}) sent signal ${signal.signal} to the agent${
+        signal.count > 1 ? ` (${signal.count} signals)` : ""
+      }`,
+    );
+  }
   const integrity = mergeIntegrity(
     findings.report?.integrity ?? { status: "ok", reasons: [] },
     {

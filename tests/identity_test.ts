@@ -49,6 +49,7 @@ kernelTest(
   async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
     const state = `${dir}/state`;
+    await Deno.mkdir(state);
     const agent = await startAgent([
       "--state-dir",
       state,
@@ -94,6 +95,7 @@ kernelTest(
   async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
     const state = `${dir}/state`;
+    await Deno.mkdir(state);
     const agent = await startAgent([
       "--state-dir",
       state,
@@ -131,7 +133,7 @@ kernelTest(
       assert.match(
         stopped.stderr,
         new RegExp(
-          `AGENT TAMPERED — the pid file ${state}/ringfence\\.pid names pid ${fake.pid}, ringfence \\(/usr/bin/sleep\\), not the agent \\(pid ${agent.pid}\\)`,
+          `AGENT TAMPERED — the pid file ${state}/ringfence\\.pid names pid ${fake.pid}, "ringfence 100" \\(/usr/bin/sleep\\), not the agent \\(pid ${agent.pid}\\)`,
         ),
       );
       const markdown = await Deno.readTextFile(`${dir}/report.md`);
@@ -152,7 +154,9 @@ kernelTest(
         ),
       );
     } finally {
-      fake?.kill("SIGKILL");
+      try {
+        fake?.kill("SIGKILL");
+      } catch { /* already ended */ }
       await fake?.status;
       await agent.stop();
       await Deno.remove(dir, { recursive: true });
@@ -212,7 +216,9 @@ kernelTest(
       assert.match(text, new RegExp(`names pid ${fake.pid}`));
       assert.ok(!text.includes("3 processes, 10 events"), text);
     } finally {
-      fake?.kill("SIGKILL");
+      try {
+        fake?.kill("SIGKILL");
+      } catch { /* already ended */ }
       await fake?.status;
       try {
         Deno.kill(pid, "SIGKILL");
