@@ -229,6 +229,15 @@ async function checkRecordedAgent(
   };
   const check: AgentCheck = checkAgent(record);
   if (check.status === "alive") {
+    if (check.process.state === "T" || check.process.state === "t") {
+      // Stopped (SIGSTOP) or traced: its user space did nothing since.
+      findings.reasons.push(
+        `the agent (pid ${record.pid}) was found stopped or traced (state ${check.process.state}); last heartbeat at ${
+          last?.time ?? "none"
+        }`,
+      );
+      Deno.kill(record.pid, "SIGCONT");
+    }
     Deno.kill(record.pid, "SIGTERM");
     const seconds = Number(options.timeout);
     const deadline = Date.now() + (seconds > 0 ? seconds : 30) * 1000;

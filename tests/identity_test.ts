@@ -165,6 +165,37 @@ kernelTest(
 );
 
 kernelTest(
+  "ringfence stop: an agent frozen with SIGSTOP is reported and still stopped cleanly",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const state = `${dir}/state`;
+    await Deno.mkdir(state);
+    const agent = await startAgent([
+      "--state-dir",
+      state,
+      "--output",
+      `${state}/events.jsonl`,
+    ]);
+    try {
+      Deno.kill(agent.pid, "SIGSTOP");
+      const stopped = await ringfence(["stop", "--state-dir", state]);
+      assert.equal(stopped.code, 3, stopped.stderr);
+      assert.match(
+        stopped.stderr,
+        new RegExp(
+          `AGENT TAMPERED — the agent \\(pid ${agent.pid}\\) was found stopped or traced \\(state T\\)`,
+        ),
+      );
+      // Its own report follows the finding.
+      assert.match(stopped.stdout, /AGENT TAMPERED[\s\S]*### Egress/);
+    } finally {
+      await agent.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
   "runner hooks: a killed agent and a fake make a red job summary and a nonzero exit",
   async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
