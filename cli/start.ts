@@ -88,7 +88,14 @@ export async function start(options: StartOptions): Promise<number> {
   const record = ownRecord({
     stateDir: dir,
     pidFile,
-    ...(session.policyFile ? { policy: session.policyFile } : {}),
+    ...(session.policyFile
+      ? {
+        policy: {
+          ...session.policyFile,
+          path: absolutePath(session.policyFile.path),
+        },
+      }
+      : {}),
   });
   writeAtomic(files.record, JSON.stringify(record, null, 2) + "\n");
   const heartbeat = new HeartbeatWriter(instance, record.token, () => {
