@@ -75,7 +75,15 @@ export async function start(options: StartOptions): Promise<number> {
   const pidFile = absolutePath(options.pidFile ?? stateFiles(dir).pid);
   const instance = await prepareInstance(dir);
   const files = instanceFiles(instance);
-  const session = await AgentSession.open({ ...options, stateDir: dir }, false);
+  let session: AgentSession;
+  try {
+    session = await AgentSession.open({ ...options, stateDir: dir }, false);
+  } catch (error) {
+    try {
+      Deno.removeSync(instance);
+    } catch { /* not empty */ }
+    throw error;
+  }
   const { agent } = session;
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();

@@ -189,6 +189,9 @@ kernelTest(
       // Its own report follows the finding.
       assert.match(stopped.stdout, /AGENT TAMPERED[\s\S]*### Egress/);
     } finally {
+      try {
+        Deno.kill(agent.pid, "SIGCONT");
+      } catch { /* gone */ }
       await agent.stop();
       await Deno.remove(dir, { recursive: true });
     }
