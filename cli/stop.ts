@@ -316,6 +316,29 @@ function comparePidFile(
 }
 
 /**
+ * The agent's summary line from its saved report, e.g.
+ * "ringfence: 7 processes, 21 events, 0 dropped, stopped".
+ */
+function summaryOf({ summary }: Report): string {
+  const dropped = summary.kernelDrops +
+    Object.values(summary.exporterDrops).reduce((a, b) => a + b, 0);
+  const parts = [
+    `${summary.processes} processes`,
+    `${summary.events} events`,
+    `${dropped} dropped`,
+  ];
+  if (summary.blocked) parts.push(`${summary.blocked} blocked`);
+  if (summary.wouldBlock) {
+    parts.push(`${summary.wouldBlock} would be blocked`);
+  }
+  if (summary.killed) parts.push(`${summary.killed} killed`);
+  if (summary.scopeFull) {
+    parts.push(`${summary.scopeFull} untracked (scope full)`);
+  }
+  return `ringfence: ${parts.join(", ")}, stopped`;
+}
+
+/**
  * Publishes the report: the agent's with the integrity merged in, or the
  * findings alone when it left none; prints the findings; keeps copies in
  * the state directory for scripts.
@@ -339,6 +362,7 @@ async function publish(
       exists(events) ? events : undefined,
     );
   }
+  if (report) console.log(summaryOf(report));
   const lines = tamperedLines(integrity);
   for (const line of lines) console.error(line);
   if (lines.length && Deno.env.get("GITHUB_ACTIONS") === "true") {
