@@ -32,6 +32,7 @@ export {
   type PinOptions,
   type PinsInfo,
 } from "./agent/agent.ts";
+export type { IntegrityPaths } from "./agent/file_policy.ts";
 export type { ProcessNode, ProcessTree } from "./agent/process_tree.ts";
 export type {
   FileState,

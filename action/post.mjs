@@ -1,5 +1,6 @@
 // The action's post step (always runs): stop the agent and write the job
-// summary.
+// summary. job-completed.sh runs `ringfence stop`, which exits 3 when the
+// agent was tampered with (killed, replaced): the step then fails.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ACTION_ROOT, input, runAsRoot, STATE_DIR } from "./common.mjs";
@@ -29,9 +30,12 @@ if (input("disable-sudo") === "true" && !sudoBack(15)) {
   process.exit(1);
 }
 
+// Every variable the hook reads is set here: a step can put others in the
+// job's environment ($GITHUB_ENV), and the hook runs as root.
 const env = {
   RINGFENCE_STATE_DIR: STATE_DIR,
   RINGFENCE_BIN: input("binary") || join(STATE_DIR, "bin", "ringfence"),
+  RINGFENCE_STOP_TIMEOUT: "30",
 };
 if (process.env.GITHUB_STEP_SUMMARY) {
   env.GITHUB_STEP_SUMMARY = process.env.GITHUB_STEP_SUMMARY;
@@ -41,7 +45,11 @@ const status = runAsRoot(
   [],
   env,
 );
-if (status !== 0) {
+if (status === 3) {
+  console.log(
+    "::error title=ringfence::AGENT TAMPERED: the agent was killed, replaced or interfered with during the job (see the job summary)",
+  );
+} else if (status !== 0) {
   console.log(
     "::warning title=ringfence::stopping the agent did not go cleanly",
   );

@@ -16,6 +16,7 @@ import { decodeGuardEvent, isGuardRecord } from "../sensors/guard_event.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
 import { applyPolicy, compilePolicy } from "./compile.ts";
+import { type IntegrityPaths, integrityPaths } from "./file_policy.ts";
 import { FileWatch } from "./files.ts";
 import { resumeAttached } from "./guard.ts";
 import { resetRefusedFlow } from "./flow_reset.ts";
@@ -46,6 +47,7 @@ import {
   seedCgroups,
 } from "./scope_cgroups.ts";
 import { readEnviron, scopeRootTest, StepTracker } from "./steps.ts";
+import { SysctlGuard } from "./sysctl_guard.ts";
 import type { TamperReport } from "./tamper.ts";
 
 export type { FileEnforcement } from "./load.ts";
@@ -81,6 +83,12 @@ export interface AgentOptions {
    * die; a dead agent's pins of the same instance are adopted.
    */
   pins?: PinOptions;
+  /**
+   * The policy file and state directory: with the guarded sysctls and
+   * /run/ringfence, protected from policed writes whenever
+   * sensor.file-system is loaded (agent/file_policy.ts).
+   */
+  integrity?: IntegrityPaths;
 }
 
 /** Where and what an agent pins. */
@@ -183,6 +191,8 @@ export class Agent {
   #tampered = 0;
   /** Set when this agent took over a dead agent's pins. */
   adoption: AdoptionReport | undefined;
+  readonly #implicit: ReturnType<typeof integrityPaths>;
+  readonly #sysctls: SysctlGuard;
   #policy: Policy;
   #cgroupMount = "";
   #runnerCgroups: ScopeCgroup[] = [];
@@ -199,6 +209,7 @@ export class Agent {
   ) {
     this.#policy = policy;
     this.#resolvConf = options.resolvConf;
+    this.#implicit = integrityPaths(options.integrity);
     this.host = host;
     this.#sensors = sensors;
     this.fileEnforcement = sensors.enforcement;
@@ -237,6 +248,10 @@ export class Agent {
         this.#pins &&
         ((sensor, program, fd) => this.#pins?.repinLink(sensor, program, fd)),
     );
+    this.#sysctls = new SysctlGuard(
+      (event) => this.#pump.emit(event),
+      () => this.#policy.mode === "block",
+    );
     this.armedAfterMs = performance.now();
   }
 
@@ -255,7 +270,12 @@ export class Agent {
     // Compiled while the process and network sensors load, which need no
     // policy: the kernel's verification is most of the start-up.
     const compiling = Promise.resolve(options.policy).then((policy) =>
-      compilePolicy(policy, !!policy.files, options.resolvConf)
+      compilePolicy(
+        policy,
+        !!policy.files,
+        options.resolvConf,
+        integrityPaths(options.integrity),
+      )
     );
     let host: HostFacts, cgroup: string, sensors: LoadedSensors;
     let adoption: Adoption | undefined;
@@ -324,6 +344,7 @@ export class Agent {
       );
       Deno.unrefTimer(timer);
       agent.#pump.start(first);
+      agent.#sysctls.start();
       return agent;
     } catch (error) {
       closeSensors(sensors);
@@ -425,7 +446,12 @@ export class Agent {
    * compiled, it throws and the old one stays in force untouched.
    */
   updatePolicy(policy: Policy): void {
-    const compiled = compilePolicy(policy, !!this.#files, this.#resolvConf);
+    const compiled = compilePolicy(
+      policy,
+      !!this.#files,
+      this.#resolvConf,
+      this.#implicit,
+    );
     const cgroups = policyCgroups(this.#cgroupMount, policy.scope.cgroups ?? [])
       .concat(this.#runnerCgroups);
     // Records the kernel made under the old maps are judged by the old
@@ -526,6 +552,7 @@ export class Agent {
 
   async #stop(): Promise<void> {
     clearInterval(this.#integrityTimer);
+    this.#sysctls.stop();
     await this.#pump.stop();
     this.flush();
     this.#finalStats = this.stats();
@@ -568,11 +595,22 @@ export class Agent {
           );
           const exe = event && this.tree.get(event.pid)?.path;
           if (exe) event.exe = exe;
+          if (event && this.#guards(event.path, event.new_path)) {
+            event.integrity = true;
+          }
           return event;
         },
       });
     }
     return bindings;
+  }
+
+  /** Whether a path is one the agent's integrity rests on. */
+  #guards(path: string, newPath?: string): boolean {
+    return this.#implicit.some((pattern) =>
+      pattern.matches(path) ||
+      (newPath !== undefined && pattern.matches(newPath))
+    );
   }
 
   /** Adds what the tree knows of the process: its executable and ancestry. */

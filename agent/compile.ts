@@ -10,6 +10,7 @@ import type { Policy } from "../policy/schema.ts";
 import type {
   FileSystemMaps,
   FileSystemSensor,
+  PathPattern,
 } from "../sensors/file_system.ts";
 import { FileRules } from "./file_policy.ts";
 import type { NetworkPolicyMaps, NetworkSensor } from "../sensors/network.ts";
@@ -32,7 +33,8 @@ export interface CompiledPolicy {
 /**
  * Compiles `policy` for sensors where sensor.file-system is loaded or not.
  * A policy without a `files` section gives that sensor no rules: it stays,
- * silent.
+ * silent. `implicit` patterns are protected besides `files.protect`
+ * (agent/file_policy.ts's integrityPaths).
  *
  * @throws what the kernel cannot hold, and a `files` section when
  * sensor.file-system is not loaded.
@@ -41,6 +43,7 @@ export function compilePolicy(
   policy: Policy,
   fileSensor: boolean,
   resolvConf?: string,
+  implicit: readonly PathPattern[] = [],
 ): CompiledPolicy {
   if (policy.files && !fileSensor) {
     throw new Error(
@@ -49,7 +52,7 @@ export function compilePolicy(
   }
   const networkMaps = networkPolicyMaps(policy.network, resolvConf);
   const fileRules = fileSensor
-    ? new FileRules(policy.files, policy.mode)
+    ? new FileRules(policy.files, policy.mode, implicit)
     : undefined;
   return {
     policy,

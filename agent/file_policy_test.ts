@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FileClass, type RawFileSystemEvent } from "../sensors/file_system.ts";
-import { FileRules } from "./file_policy.ts";
+import { FileRules, integrityPaths } from "./file_policy.ts";
 
 const FILES = {
   watch: ["/w/**"],
@@ -134,4 +134,54 @@ Deno.test("judge(): a change BPF LSM refused is denied and nobody is killed", ()
   assert.equal(event.killed, undefined);
   assert.equal(event.reason, 'files.protect "/etc/hosts", refused by BPF LSM');
   assert.deepEqual(killed, []);
+});
+
+Deno.test("integrityPaths(): the agent's own paths are protected and killed in the kernel", () => {
+  const implicit = integrityPaths({
+    policyFile: "/etc/ringfence/policy.yaml",
+    stateDir: "/home/runner/_temp/ringfence/",
+  });
+  const rules = new FileRules(FILES, "block", implicit);
+  const { protect, kill } = FileClass;
+  const maps = rules.kernelMaps();
+  for (
+    const prefix of [
+      "/proc/sys/kernel/core_pattern\0",
+      "/proc/sys/kernel/modprobe\0",
+      "/etc/ringfence/policy.yaml\0",
+      "/run/ringfence/",
+      "/home/runner/_temp/ringfence/",
+    ]
+  ) {
+    const bits = maps.prefixes.get(prefix) ?? 0;
+    assert.equal(bits & (protect | kill), protect | kill, prefix);
+  }
+  // The directory itself (a rename of it): user space decides.
+  assert.equal(
+    (maps.prefixes.get("/home/runner/_temp/ringfence") ?? 0) & kill,
+    0,
+  );
+  const event = rules.judge(
+    raw("truncate", "/proc/sys/kernel/core_pattern", { killed: true }),
+    () => true,
+  )!;
+  assert.equal(event.verdict, "deny");
+  assert.equal(event.reason, 'files.protect "/proc/sys/kernel/core_pattern"');
+  assert.equal(
+    rules.judge(raw("rename", "/home/runner/_temp/ringfence"), () => true)
+      ?.verdict,
+    "deny",
+  );
+  assert.equal(
+    rules.judge(raw("open", "/home/runner/_temp/ringfence2/x"), () => true),
+    undefined,
+  );
+  // Their state is compared at the stop only for files.
+  assert.ok(!rules.protectedPaths.includes("/run/ringfence"));
+  assert.ok(rules.protectedPaths.includes("/proc/sys/kernel/core_pattern"));
+  // A shared top-level directory is never the agent's.
+  assert.equal(
+    integrityPaths({ stateDir: "/tmp" }).some((p) => p.text.startsWith("/tmp")),
+    false,
+  );
 });

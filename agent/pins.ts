@@ -64,26 +64,12 @@ export interface Heartbeat {
   stats: Record<string, Pick<SensorStats, "refused" | "killed">>;
 }
 
-/** The instance name of `ringfence start` with this state directory. */
-export async function startInstanceName(stateDir: string): Promise<string> {
-  let resolved = stateDir.startsWith("/")
-    ? stateDir
-    : `${Deno.cwd()}/${stateDir}`;
-  try {
-    resolved = Deno.realPathSync(stateDir);
-  } catch { /* not created yet: its absolute name */ }
-  const digest = new Uint8Array(
-    await crypto.subtle.digest(
-      "SHA-256",
-      new TextEncoder().encode(resolved),
-    ),
-  );
-  const hex = Array.from(
-    digest.subarray(0, 6),
-    (byte) => byte.toString(16).padStart(2, "0"),
-  ).join("");
-  return `start-${hex}`;
-}
+/**
+ * The instance name of `ringfence start` with this state directory: the
+ * one rule of agent/instance.ts, which the agent's root-only record
+ * shares.
+ */
+export { instanceName as startInstanceName } from "./instance.ts";
 
 /** The instance name of `ringfence run` with this agent pid. */
 export function runInstanceName(pid: number = Deno.pid): string {

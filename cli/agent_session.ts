@@ -12,6 +12,7 @@ import {
   type FileEnforcement,
 } from "../agent/agent.ts";
 import { evidenceLines, sweepStaleRuns } from "../agent/evidence.ts";
+import { sha256File } from "../agent/identity.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
@@ -41,6 +42,8 @@ export class AgentSession {
   readonly outputs: Outputs;
   /** The hold on the runner user's sudo rights (`runner.sudo`). */
   readonly sudo: SudoGuard;
+  /** The policy file and its SHA-256 when the agent started. */
+  readonly policyFile: { path: string; sha256?: string } | undefined;
   readonly #stopReloading: () => void;
 
   private constructor(
@@ -48,10 +51,12 @@ export class AgentSession {
     outputs: Outputs,
     sudo: SudoGuard,
     options: SessionOptions,
+    policyFile: AgentSession["policyFile"],
   ) {
     this.agent = agent;
     this.outputs = outputs;
     this.sudo = sudo;
+    this.policyFile = policyFile;
     this.#stopReloading = reloadOnHangup(
       agent,
       options.policy,
@@ -77,6 +82,12 @@ export class AgentSession {
       );
       for (const line of evidenceLines(evidence)) log(line);
     }
+    // Hashed before it is read: a change after this is a change while the
+    // agent ran.
+    const policyFile = options.policy === undefined ? undefined : {
+      path: options.policy,
+      sha256: await sha256File(options.policy),
+    };
     const policy = policyFrom(options.policy).then((policy) =>
       withSudoFlag(policy, options.disableSudo)
     );
@@ -98,6 +109,7 @@ export class AgentSession {
         spawner,
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),
+        integrity: { policyFile: options.policy, stateDir: options.stateDir },
         pins: {
           instance,
           output: outputFile(options.output),
@@ -146,7 +158,7 @@ export class AgentSession {
     ) {
       log(enforcementLine(agent.fileEnforcement));
     }
-    return new AgentSession(agent, outputs, guard, options);
+    return new AgentSession(agent, outputs, guard, options, policyFile);
   }
 
   /**
@@ -185,12 +197,28 @@ export class AgentSession {
       kernelDrops: stats.drops,
       scopeFull: stats.scopeFull,
       protectedChanges: tamper.protected,
+      integrityReasons: await this.#policyChanged(),
     });
     // Imported at the end: an agent arms without it.
     const { renderMarkdown } = await import("../report/markdown.ts");
     await publish(report, renderMarkdown(report));
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
     for (const line of tamperLines(tamper)) console.error(line);
+    const { tamperedLines } = await import("../report/integrity.ts");
+    for (const line of tamperedLines(report.integrity)) console.error(line);
+  }
+
+  /** A finding when the policy file is not what the agent started with. */
+  async #policyChanged(): Promise<string[]> {
+    if (!this.policyFile) return [];
+    const { path, sha256 } = this.policyFile;
+    const now = await sha256File(path);
+    if (now === sha256) return [];
+    return [
+      `the policy file ${path} changed while the agent ran (sha256 ${
+        sha256?.slice(0, 16) ?? "none"
+      } → ${now?.slice(0, 16) ?? "gone"})`,
+    ];
   }
 }
 

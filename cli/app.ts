@@ -2,8 +2,8 @@
  * The ringfence command line.
  *
  *   ringfence run [--policy FILE] [--output FILE|-] -- CMD [ARGS...]
- *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE]
- *   ringfence stop [--state-dir DIR] [--report FILE] [--commit-comment]
+ *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE] [--pid-file FILE]
+ *   ringfence stop [--state-dir DIR] [--pid-file FILE] [--report FILE] [--commit-comment]
  *   ringfence restore-sudo
  *   ringfence report EVENTS.jsonl [--format md|json] [--suggest-policy] [--out FILE]
  *   ringfence validate FILE
@@ -13,7 +13,8 @@
  * Exit codes: `run` exits with CMD's status (128 + signal when a signal
  * ended it); 2 when ringfence itself cannot start (not root, no BTF, no
  * libbpf, a bad policy, a program the kernel refuses); `validate` exits 1 on
- * an invalid policy.
+ * an invalid policy; `stop` exits 3 when the agent was tampered with
+ * (missing, dead, replaced, or its report has integrity findings).
  *
  * @module
  */
@@ -121,6 +122,9 @@ export function cli(): Application<CliContext> {
         policy: POLICY,
         output: withDefault(OUTPUT_BRIEF, "file", "-"),
         readyFile: optional("write the agent's pid here once armed"),
+        pidFile: optional(
+          "pid file, for scripts (default: <state dir>/ringfence.pid)",
+        ),
         sensors: SENSORS,
         stateDir: optional(
           "pid file, report and spool (default $RINGFENCE_STATE_DIR or /var/lib/ringfence)",
@@ -157,7 +161,7 @@ export function cli(): Application<CliContext> {
     },
     docs: {
       brief:
-        "stop a running `ringfence start` and publish its report ($GITHUB_STEP_SUMMARY, --report, or stdout)",
+        "stop a running `ringfence start` and publish its report ($GITHUB_STEP_SUMMARY, --report, or stdout); exit 3 when the agent was tampered with",
     },
   });
   const restoreSudo = buildCommand<Record<never, never>, [], CliContext>({

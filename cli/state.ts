@@ -31,16 +31,30 @@ export function stateFiles(dir: string = stateDir()): {
   };
 }
 
-/** Records this process's pid so that `ringfence stop` finds the agent. */
-export function writePidFile(dir: string): void {
+/**
+ * Records this process's pid in `path` (the state directory's pid file by
+ * default). `ringfence stop` trusts the agent's root-only record, not this
+ * file: it is kept for scripts, and compared with the record.
+ */
+export function writePidFile(
+  dir: string,
+  path: string = stateFiles(dir).pid,
+): void {
   try {
     Deno.mkdirSync(dir, { recursive: true });
-    Deno.writeTextFileSync(stateFiles(dir).pid, `${Deno.pid}\n`);
+  } catch { /* the write below says why */ }
+  try {
+    // A fresh file: whatever a step left under the name (a symlink
+    // somewhere else) is not followed.
+    Deno.removeSync(path);
+  } catch { /* absent */ }
+  try {
+    Deno.writeTextFileSync(path, `${Deno.pid}\n`, { createNew: true });
   } catch (error) {
     log(
-      `cannot write ${
-        stateFiles(dir).pid
-      } (ringfence stop will not find this agent): ${(error as Error).message}`,
+      `cannot write ${path} (kept for scripts only): ${
+        (error as Error).message
+      }`,
     );
   }
 }
@@ -53,6 +67,7 @@ export async function saveReport(
   dir: string,
   report: Report,
   markdown: string,
+  pidFile: string = stateFiles(dir).pid,
 ): Promise<void> {
   const files = stateFiles(dir);
   try {
@@ -62,7 +77,7 @@ export async function saveReport(
   } catch (error) {
     log(`cannot save the report: ${(error as Error).message}`);
   }
-  await Deno.remove(files.pid).catch(() => {});
+  await Deno.remove(pidFile).catch(() => {});
   await Deno.remove(files.pins).catch(() => {});
 }
 

@@ -32,6 +32,7 @@ import { RefusedQueries } from "./dns.ts";
 import { describePrimitive, PrivilegedList } from "./privileged.ts";
 import { SudoAttempts } from "./sudo.ts";
 import { GuardList } from "./guard.ts";
+import { IntegrityFindings } from "./integrity.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -83,13 +84,16 @@ export class ReportBuilder {
   /** address → the name it was first attributed to. */
   readonly #names = new Map<string, string>();
   readonly #tree = new ReportTree();
+  readonly #integrity = new IntegrityFindings();
   #overflow = 0;
 
   /** Adds one event. Events must come in the order they happened. */
   add(input: RingfenceEvent): void {
+    // The agent's own findings: not a process of the job.
     if (input.type === "agent") {
       this.#events++;
       this.#agentEvent(input);
+      this.#integrity.add(input);
       return;
     }
     const event = input as AnyEvent;
@@ -166,6 +170,7 @@ export class ReportBuilder {
       ...(this.#refusedQueries.omitted
         ? { dnsRefusedOmitted: this.#refusedQueries.omitted }
         : {}),
+      integrity: this.#integrity.build(counters.integrityReasons),
     };
   }
 
@@ -342,6 +347,9 @@ export class ReportBuilder {
         step,
         typeof event.new_path === "string" ? event.new_path : path,
       );
+    }
+    if (event.integrity === true && event.kind !== "read") {
+      this.#integrity.write(event, process, step);
     }
     const tampering = event.tamper === true || (verdict && verdict !== "allow");
     if (!tampering) {

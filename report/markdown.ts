@@ -9,6 +9,7 @@
 
 import { sudoSummary } from "./sudo.ts";
 import { guardSummary } from "./guard.ts";
+import { renderIntegrity } from "./integrity.ts";
 import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
@@ -74,6 +75,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
   return [
     `## ${title}`,
     "",
+    ...renderIntegrity(report.integrity),
     facts(report),
     "",
     ...agentState(report),

@@ -17,6 +17,69 @@ export interface ReportCounters {
   scopeFull?: number;
   /** Protected files whose state changed while the agent ran. */
   protectedChanges?: ProtectedChange[];
+  /** Findings of the agent about itself (e.g. its policy file changed). */
+  integrityReasons?: string[];
+}
+
+/**
+ * A policed process's signals to the agent, as the kernel recorded them
+ * (agent/evidence.ts reads them from the pinned map).
+ */
+export interface SignalEvidence {
+  /** The sender's pid. */
+  senderPid: number;
+  /** Its command name. */
+  comm: string;
+  /** The last signal number it sent. */
+  signal: number;
+  /** Signals it sent. */
+  count: number;
+  /** Its real uid. */
+  uid: number;
+}
+
+/**
+ * What the kernel knows of tampering with the agent, whether or not the
+ * agent lived to see it: handed to the integrity report when available.
+ */
+export interface IntegrityEvidence {
+  /** Who signalled the agent. */
+  signals?: SignalEvidence[];
+  /** Actions the kernel refused while no agent ran. */
+  refused?: number;
+  /** Processes the kernel killed while no agent ran. */
+  killed?: number;
+}
+
+/** What was known of the agent when its integrity was judged. */
+export interface AgentFacts {
+  /** The agent's pid, from its root-only record. */
+  pid: number;
+  /** When it armed (ISO 8601). */
+  started?: string;
+  /** Its last heartbeat (ISO 8601). */
+  lastSeen?: string;
+  /** Its counters at the last heartbeat. */
+  counters?: {
+    events: number;
+    denied: number;
+    refused: number;
+    killed: number;
+  };
+  /** What the pid file said, when it differed or was missing. */
+  pidFile?: string;
+}
+
+/** Whether the agent and what it guards stayed intact. */
+export interface IntegrityReport {
+  /** `tampered` when any reason was found. */
+  status: "ok" | "tampered";
+  /** One sentence per finding. */
+  reasons: string[];
+  /** What is known of the agent (`ringfence stop`). */
+  agent?: AgentFacts;
+  /** The kernel's own record, when available. */
+  evidence?: IntegrityEvidence;
 }
 
 /** One egress destination, aggregated. */
@@ -273,6 +336,8 @@ export interface Report {
   /** Refused DNS queries left out of `dnsRefused` beyond its limit
    * (present when there are any). */
   dnsRefusedOmitted?: number;
+  /** Whether the agent and what it guards stayed intact. */
+  integrity: IntegrityReport;
 }
 
 /** An event of the agent about itself (`{"type":"agent"}`). */

@@ -1,15 +1,25 @@
 /**
  * Events the agent makes itself, not read from a sensor's ring: what it
- * found wrong with its own kernel state (and repaired), what it adopted
- * from a dead agent's pins, and what it recovered from them.
+ * found changed behind its back (`kind: "tamper"`) and whether it put it
+ * back, what it adopted from a dead agent's pins, and what it recovered
+ * from them. The process fields are the agent's own.
  *
  * @module
  */
 
 import type { BaseEvent } from "./event.ts";
 
-/** What an integrity check found changed in the agent's kernel state. */
-export type TamperWhat = "link_detached" | "map_changed" | "scope_removed";
+/**
+ * What was found changed: a link of the agent detached, a config map
+ * rewritten, a scope entry removed (the integrity check), or a guarded
+ * sysctl rewritten (`core_pattern`, `modprobe`).
+ */
+export type TamperWhat =
+  | "link_detached"
+  | "map_changed"
+  | "scope_removed"
+  | "core_pattern"
+  | "modprobe";
 
 /**
  * `{"type":"agent"}`: an event of the agent about itself. The header
@@ -19,12 +29,12 @@ export interface AgentEvent extends BaseEvent {
   /** Always "agent". */
   type: "agent";
   /**
-   * `tamper`: a link of the agent was detached, a config map rewritten or
-   * a scope entry removed by someone else (`what`, `name`, `repaired`);
-   * `adopted`: this agent took over the pins of a dead one
-   * (`instance`, `previous_pid`, `pending_records`); `recovered`: records,
-   * counters and signals read from a dead agent's pins (`instance`,
-   * `previous_pid`, `drained_records`, `refused`, `killed`).
+   * `tamper`: something the agent guards was changed (`what`, `name`,
+   * `before`, `after`, `repaired`); `adopted`: this agent took over the
+   * pins of a dead one (`instance`, `previous_pid`, `pending_records`);
+   * `recovered`: records, counters and signals read from a dead agent's
+   * pins (`instance`, `previous_pid`, `drained_records`, `refused`,
+   * `killed`).
    */
   kind: "tamper" | "adopted" | "recovered";
   /**
@@ -36,8 +46,14 @@ export interface AgentEvent extends BaseEvent {
   what?: TamperWhat;
   /** tamper: which link (`<sensor>/<program>`), map or scope pid. */
   name?: string;
+  /** tamper: the value the agent kept (a sysctl's at the agent's start). */
+  before?: string;
+  /** tamper: the value it found. */
+  after?: string;
   /** tamper: whether the agent put it back. */
   repaired?: boolean;
+  /** tamper: why a repair failed, or other detail. */
+  detail?: string;
   /** adopted, recovered: the pin instance (`start-…`, `run-<pid>`). */
   instance?: string;
   /** adopted, recovered: the pid of the agent whose pins they were. */
@@ -52,15 +68,16 @@ export interface AgentEvent extends BaseEvent {
   killed?: number;
 }
 
-/** An agent event from this process, at this moment. */
+/** An agent event from this process, at `time` (now by default). */
 export function agentEvent(
   kind: AgentEvent["kind"],
   fields: Partial<AgentEvent> = {},
+  time: string = new Date().toISOString(),
 ): AgentEvent {
   return {
     type: "agent",
     kind,
-    time: new Date().toISOString(),
+    time,
     pid: Deno.pid,
     tid: Deno.pid,
     ppid: Deno.ppid,
@@ -70,4 +87,15 @@ export function agentEvent(
     cgroup_id: 0,
     ...fields,
   };
+}
+
+/** A tamper event from this process, at `time`. */
+export function tamperEvent(
+  fields: Pick<
+    AgentEvent,
+    "what" | "name" | "before" | "after" | "repaired" | "detail"
+  >,
+  time?: string,
+): AgentEvent {
+  return agentEvent("tamper", fields, time);
 }

@@ -101,6 +101,11 @@ export interface FileSystemEvent extends BaseEvent {
   tamper?: boolean;
   /** With `tamper`: the step (or command) of that checkout. */
   checked_out_by?: string;
+  /**
+   * A write to what the agent's integrity rests on (a guarded sysctl, its
+   * records, policy file or state directory): tampering with the agent.
+   */
+  integrity?: boolean;
 }
 
 /** The record as the kernel sent it, before the policy's final word. */

@@ -672,8 +672,9 @@ kernelTest(
         `the job's exec is missing: ${JSON.stringify(events)}`,
       );
       const written = await Deno.readTextFile(summary);
-      assert.match(written, /### ringfence/);
-      assert.match(written, /ringfence: \d+ processes, .*stopped/);
+      assert.match(written, /^## ringfence$/m);
+      assert.match(written, /^\d+ processes · \d+ events · /m);
+      assert.ok(!written.includes("TAMPERED"), written);
       assert.deepEqual(processesMentioning(state), []);
       let alive = true;
       try {

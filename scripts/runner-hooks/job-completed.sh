@@ -1,11 +1,19 @@
 #!/bin/sh
 # ACTIONS_RUNNER_HOOK_JOB_COMPLETED for self-hosted GitHub runners (and an
-# after_script for GitLab): stops the agent job-started.sh started (SIGTERM,
-# then waits for it to detach and exit) and writes the job summary: the
-# agent's summary lines, printed to the job log and appended to
-# $GITHUB_STEP_SUMMARY when that is set.
+# after_script for GitLab): stops the agent job-started.sh started and
+# publishes its report, through `ringfence stop`, which decides whether the
+# agent is intact: it checks the agent against the root-only record the
+# agent keeps under /run/ringfence (pid, start time, executable), never the
+# pid file or agent.log alone, which a step may rewrite. The report goes to
+# $GITHUB_STEP_SUMMARY when that is set, and to the job log.
 #
-# Environment: RINGFENCE_STATE_DIR and RINGFENCE_BIN as for job-started.sh;
+# A missing, dead or replaced agent makes the summary a red "AGENT
+# TAMPERED" report, and this hook exits nonzero (3). An agent that died
+# left its pins enforcing: `ringfence stop` drains their rings into the
+# events file, prints what the kernel counted while no agent ran, and
+# removes them.
+#
+# Environment: RINGFENCE_BIN and RINGFENCE_STATE_DIR as for job-started.sh;
 # RINGFENCE_STOP_TIMEOUT seconds to wait for the exit (default 30).
 #
 # Once the agent has gone, `ringfence restore-sudo` gives back the sudo
@@ -20,72 +28,33 @@ timeout=${RINGFENCE_STOP_TIMEOUT:-30}
 
 say() { printf 'ringfence hook: %s\n' "$*" >&2; }
 
-# Running and not a zombie (a reparented agent may wait to be reaped).
-alive() {
-  kill -0 "$1" 2>/dev/null || return 1
-  [ -r "/proc/$1/stat" ] || return 0
-  case $(sed 's/.*) //' "/proc/$1/stat" | cut -c1) in
-    Z | X) return 1 ;;
-  esac
-  return 0
-}
-
-if [ ! -f "$state/pid" ]; then
-  say "no agent to stop (no $state/pid): was job-started.sh run?"
-  exit 1
-fi
-pid=$(cat "$state/pid")
 status=0
-if alive "$pid"; then
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$(($(date +%s) + timeout))
-  while alive "$pid"; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      say "the agent (pid $pid) did not stop within ${timeout}s of SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      status=1
-      break
-    fi
-    sleep 0.05 2>/dev/null || sleep 1
-  done
-else
-  say "the agent (pid $pid) had already exited"
-  status=1
+"$bin" stop --state-dir "$state" --pid-file "$state/pid" --timeout "$timeout" ||
+  status=$?
+if [ "$status" -eq 3 ]; then
+  say "AGENT TAMPERED: see the report above and in the job summary"
+elif [ "$status" -ne 0 ]; then
+  say "ringfence stop failed (exit $status)"
 fi
-rm -f "$state/pid" "$state/ready"
+rm -f "$state/ready"
 # Backups of sudo rights an agent took (runner.sudo: deny) and did not give
-# back: it died.
+# back: it died. `ringfence stop` gives them back too; this covers a stop
+# that could not run.
 sudo_backups=/var/lib/ringfence/sudo
 if [ -n "$(ls -A "$sudo_backups" 2>/dev/null)" ] &&
-  ! "${RINGFENCE_BIN:-ringfence}" restore-sudo; then
+  ! "$bin" restore-sudo; then
   say "sudo rights taken by the agent could not all be given back (see $sudo_backups)"
-  status=1
+  [ "$status" -ne 0 ] || status=1
 fi
 
-# An agent that stopped cleanly removed its pins. One that died (or was
-# killed above) left them enforcing: `ringfence stop` drains their rings
-# into the events file, prints what the kernel counted while no agent ran,
-# and removes them.
-if [ -s "$agent_state/pinned" ]; then
-  say "the agent left its pins ($(cat "$agent_state/pinned")); recovering them"
-  "$bin" stop --state-dir "$agent_state" 2>>"$state/agent.log" >/dev/null || true
-  status=1
-fi
-
-summary=$(grep '^ringfence: ' "$state/agent.log" 2>/dev/null || true)
 events=0
 [ -f "$state/events.jsonl" ] && events=$(wc -l <"$state/events.jsonl" | tr -d ' ')
-printf '%s\n' "$summary"
 say "events: $state/events.jsonl ($events lines)"
-if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-  {
-    echo "### ringfence"
-    echo
-    echo '```'
-    printf '%s\n' "$summary"
-    echo '```'
-    echo
-    echo "Events: \`$state/events.jsonl\` ($events lines)"
-  } >>"$GITHUB_STEP_SUMMARY"
+
+# job-started.sh made the state directory root's; its parent's owner (the
+# runner's user) gets it back, so that the runner can clean it up.
+owner=$(stat -c %u:%g "$(dirname "$state")" 2>/dev/null || echo)
+if [ -n "$owner" ] && [ -d "$state" ]; then
+  chown -h "$owner" "$state" 2>/dev/null || true
 fi
 exit "$status"

@@ -15,7 +15,11 @@
 #                            them back early (the Action's post step)
 #
 # Files in the state directory: events.jsonl (the events, one JSON object a
-# line), agent.log (the agent's stderr), pid, ready.
+# line), agent.log (the agent's stderr), pid, ready. The directory is made
+# root's for the job (job-completed.sh gives it back to its parent's owner):
+# a step without root can then neither rewrite these files nor swap the
+# binary or policy kept there. What `ringfence stop` trusts is elsewhere:
+# the agent's root-only record under /run/ringfence.
 # The runner must run the hook as root (ringfence loads BPF programs).
 set -eu
 
@@ -26,13 +30,18 @@ timeout=${RINGFENCE_READY_TIMEOUT:-30}
 say() { printf 'ringfence hook: %s\n' "$*" >&2; }
 
 mkdir -p "$state"
+chown -h 0:0 "$state"
+chmod go-w "$state"
 if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
   say "an agent is already running (pid $(cat "$state/pid")); stop it with job-completed.sh first"
   exit 1
 fi
 rm -f "$state/ready" "$state/pid" "$state/events.jsonl" "$state/agent.log"
 
-set -- start --output "$state/events.jsonl" --ready-file "$state/ready"
+# The agent writes the pid file itself once armed: after that, a policed
+# write to the state directory is tampering (and killed in block mode).
+set -- start --state-dir "$state" --pid-file "$state/pid" \
+  --output "$state/events.jsonl" --ready-file "$state/ready"
 if [ -n "${RINGFENCE_POLICY:-}" ]; then
   set -- "$@" --policy "$RINGFENCE_POLICY"
 fi
@@ -49,7 +58,6 @@ fi
 if command -v setsid >/dev/null 2>&1; then detach=setsid; else detach=; fi
 env -u RUNNER_TRACKING_ID $detach "$bin" "$@" </dev/null >/dev/null 2>"$state/agent.log" &
 agent=$!
-echo "$agent" >"$state/pid"
 
 # Wait for the readiness signal: the agent writes its pid to the ready file
 # only once every sensor is attached.
@@ -58,19 +66,14 @@ while [ ! -s "$state/ready" ]; do
   if ! kill -0 "$agent" 2>/dev/null; then
     say "the agent exited before its sensors were armed:"
     cat "$state/agent.log" >&2
-    rm -f "$state/pid"
     exit 1
   fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     say "the agent's sensors were not armed after ${timeout}s; stopping it. Its log:"
     cat "$state/agent.log" >&2
     kill -TERM "$agent" 2>/dev/null || true
-    rm -f "$state/pid"
     exit 1
   fi
   sleep 0.05 2>/dev/null || sleep 1
 done
-# The agent's own pid (a wrapper may have exec'd it or not).
-ready_pid=$(head -n1 "$state/ready")
-[ -n "$ready_pid" ] && echo "$ready_pid" >"$state/pid"
 cat "$state/agent.log" >&2
