@@ -401,7 +401,7 @@ kernelTest(
       const third = start(`${dir}/third.jsonl`);
       const thirdErr = await stderrOf(third);
       assert.notEqual((await third.status).code, 0);
-      assert.match(thirdErr, /belong to a running agent/);
+      assert.match(thirdErr, /already running|belong to a running agent/);
 
       second.kill("SIGKILL");
       await second.status;
@@ -424,7 +424,8 @@ kernelTest(
       // The second agent died too: stop recovers and removes its pins.
       assert.equal(await refuse(`${dir}/b`), "errno 1");
       const stopped = await stop();
-      assert.equal(stopped.code, 1, "no report from a dead agent");
+      assert.equal(stopped.code, 3, "a dead agent is tampering");
+      assert.match(stopped.stderr, /AGENT TAMPERED/);
       assert.match(stopped.stderr, /is not running/);
       assert.match(
         stopped.stderr,
