@@ -19,6 +19,7 @@ import type { Policy } from "../policy/schema.ts";
 import type { Report } from "../report/types.ts";
 import { summaryLine } from "../report/summary.ts";
 import { scopeCapacityOverride } from "../sensors/environment.ts";
+import type { AgentSignal } from "../sensors/process.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
@@ -247,8 +248,34 @@ function enforcementLine(enforcement: FileEnforcement): string {
     : `files.protect: writers killed by SIGKILL after the syscall, which has completed (no BPF LSM: ${enforcement.reason})`;
 }
 
+/** How recent a policed SIGHUP in the kernel's record is this one. */
+const HANGUP_WINDOW_NS = 5_000_000_000n;
+
+const SIGHUP = 1;
+
 /**
- * SIGHUP re-reads the policy and puts it in force in one step; a policy
+ * The policed process that sent the SIGHUP being handled, if one did: the
+ * kernel records every signal a policed process sends the agent
+ * (`agent_signals`) before it is delivered. A step that rewrote the
+ * policy file must not get it put in force by a reload.
+ */
+function hangupFromScope(agent: Agent): AgentSignal | undefined {
+  let now: bigint;
+  try {
+    // CLOCK_BOOTTIME, as the kernel's record, to 10 ms.
+    const uptime = Deno.readTextFileSync("/proc/uptime").split(" ")[0];
+    now = BigInt(Math.round(Number(uptime) * 1e3)) * 1_000_000n;
+  } catch {
+    return undefined;
+  }
+  return agent.agentSignals().find((signal) =>
+    signal.signal === SIGHUP && now - signal.timeNs < HANGUP_WINDOW_NS
+  );
+}
+
+/**
+ * SIGHUP re-reads the policy and puts it in force in one step, unless a
+ * policed process sent it (hangupFromScope); a policy
  * that does not parse or compile is reported and the old one stays.
  * Returns a function that stops listening.
  */
@@ -258,6 +285,13 @@ function reloadOnHangup(
   disableSudo: boolean | undefined,
 ): () => void {
   const reload = async () => {
+    const policed = hangupFromScope(agent);
+    if (policed) {
+      log(
+        `SIGHUP from pid ${policed.senderPid} (${policed.comm}), a policed process: the policy is not reloaded (tampering with the agent)`,
+      );
+      return;
+    }
     try {
       agent.updatePolicy(withSudoFlag(await policyFrom(file), disableSudo));
       log(
