@@ -61,7 +61,7 @@ ${connect}`;
       }
     }
     const agent = Number(
-      (await Deno.readTextFile(`/proc/${await stepPid(dir)}/stat`)).split(
+      (await Deno.readTextFile(`/proc/${await stepPid()}/stat`)).split(
         ") ",
       )[1].split(" ")[1],
     );
@@ -76,7 +76,7 @@ ${connect}`;
 }
 
 /** The pid of the step's shell: the process that created `hup`. */
-async function stepPid(dir: string): Promise<number> {
+async function stepPid(): Promise<number> {
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
