@@ -189,7 +189,12 @@ export class Agent {
       applyPolicy(sensors, compiled);
       const files = fileSystem &&
         await FileWatch.start(fileSystem, compiled.fileRules!);
-      prepareScope(process, !!options.spawner, policy.scope.processes);
+      prepareScope(
+        process,
+        !!options.spawner,
+        policy.scope.processes,
+        policy.scope.runner.processes,
+      );
       // Attach before reading /proc: a process forked while the snapshot
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
@@ -198,6 +203,7 @@ export class Agent {
       const snapshot = seedScope(
         process,
         options.spawner ? undefined : policy.scope.processes,
+        policy.scope.runner.processes,
       );
       const tree = ProcessTree.fromProc(snapshot);
       const agent = new Agent(options, policy, host, sensors, tree, files);
@@ -237,6 +243,7 @@ export class Agent {
       this.#sensors.process,
       this.#policy.scope.processes,
       policy.scope.processes,
+      policy.scope.runner.processes,
     );
     this.#policy = policy;
   }

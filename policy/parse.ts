@@ -15,6 +15,7 @@ import {
   networkPolicy,
   processPolicy,
   scopeProcesses,
+  scopeRunner,
 } from "./sections.ts";
 import { runnerPolicy } from "./runner.ts";
 import {
@@ -79,7 +80,7 @@ export function parsePolicy(text: string, file: string): Policy {
   return {
     version: 1,
     mode: choice(ctx, top.get("mode"), "mode", MODES) ?? "audit",
-    scope: { processes: scopeProcesses(ctx, top.get("scope")) },
+    scope: scopeOf(ctx, top.get("scope")),
     network: networkPolicy(ctx, top.get("network")),
     // Only when present, so that policies without them keep their shape.
     ...(top.has("exporters") && {
@@ -94,6 +95,12 @@ export function parsePolicy(text: string, file: string): Policy {
     runner: runnerPolicy(ctx, top.get("runner")),
     source: { file },
   };
+}
+
+/** `scope`: the root names, and which of them are the CI runner. */
+function scopeOf(ctx: Context, field: Field | undefined): Policy["scope"] {
+  const processes = scopeProcesses(ctx, field);
+  return { processes, runner: scopeRunner(ctx, field, processes) };
 }
 
 function checkVersion(ctx: Context, field: Field): void {
