@@ -90,6 +90,8 @@ export class FakeRoot {
     } catch { /* gone */ }
     await this.child.status;
     await this.#out.cancel();
-    await this.child.stderr?.cancel().catch(() => {});
+    try {
+      await this.child.stderr.cancel();
+    } catch { /* not piped */ }
   }
 }
