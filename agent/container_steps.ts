@@ -26,6 +26,7 @@
  */
 
 import type { ProcessNode } from "./process_tree.ts";
+import type { Step } from "./steps.ts";
 
 /** The command-line clients of container runtimes. */
 const CLIENTS = new Set(["docker", "podman", "nerdctl"]);
@@ -91,23 +92,30 @@ export function isContainerCommand(node: ProcessNode): boolean {
   return client >= 0 && verb !== undefined && SUBCOMMANDS.has(verb);
 }
 
-interface Command<S> {
+interface Command {
   node: ProcessNode;
   argv: string[] | undefined;
-  step: S;
+  step: Step;
 }
 
-/**
- * The container commands seen and the step each container process was
- * given. `S` is the step type (agent/steps.ts's `Step`).
- */
-export class ContainerSteps<S> {
-  readonly #commands: Command<S>[] = [];
+/** The container commands seen and the step each container process was given. */
+export class ContainerSteps {
+  readonly #commands: Command[] = [];
   /** Symbol-keyed on the process node, as agent/steps.ts caches. */
   readonly #key = Symbol("ringfence.containerStep");
+  readonly #resolve: (node: ProcessNode) => Step | undefined;
+
+  /**
+   * @param resolve the step of a process by its ancestry, asked again for
+   *   a command whose CI step was not known when it was seen (its
+   *   environment not read yet).
+   */
+  constructor(resolve: (node: ProcessNode) => Step | undefined) {
+    this.#resolve = resolve;
+  }
 
   /** Notes a policed process's exec when it is a container command. */
-  noteExec(node: ProcessNode, step: S): void {
+  noteExec(node: ProcessNode, step: Step): void {
     if (!isContainerCommand(node)) return;
     this.#commands.push({ node, argv: node.argv, step });
     if (this.#commands.length > MAX_COMMANDS) this.#commands.shift();
@@ -122,12 +130,12 @@ export class ContainerSteps<S> {
   stepOf(
     root: ProcessNode,
     chain: readonly ProcessNode[],
-  ): S | undefined {
+  ): Step | undefined {
     // A runtime that is itself a step's child keeps its step by ancestry.
     if (!isRuntime(root)) return undefined;
     if (chain.length === 0) {
       const running = this.#commands.filter((command) => this.#live(command));
-      return running.length === 1 ? running[0].step : undefined;
+      return running.length === 1 ? this.#stepOf(running[0]) : undefined;
     }
     // The nearest process a runtime process started decides; what it
     // forked inherits its step.
@@ -140,23 +148,31 @@ export class ContainerSteps<S> {
     return undefined;
   }
 
-  #decide(node: ProcessNode): S | undefined {
-    const holder = node as ProcessNode & { [key: symbol]: S | undefined };
+  #decide(node: ProcessNode): Step | undefined {
+    const holder = node as ProcessNode & { [key: symbol]: Step | undefined };
     const known = holder[this.#key];
     if (known !== undefined) return known;
     const commands = this.#commands;
-    let chosen: Command<S> | undefined;
+    let chosen: Command | undefined;
     for (let index = commands.length - 1; index >= 0 && !chosen; index--) {
       if (this.#live(commands[index])) chosen = commands[index];
     }
     chosen ??= commands[commands.length - 1];
     if (!chosen) return undefined;
-    holder[this.#key] = chosen.step;
-    return chosen.step;
+    return holder[this.#key] = this.#stepOf(chosen);
+  }
+
+  /** A command's step: its CI step, once its environment could be read. */
+  #stepOf(command: Command): Step {
+    if (command.step.ci === "command" && this.#live(command)) {
+      const step = this.#resolve(command.node);
+      if (step) command.step = step;
+    }
+    return command.step;
   }
 
   /** Whether the command still runs (its process has not exited or exec'd). */
-  #live(command: Command<S>): boolean {
+  #live(command: Command): boolean {
     return !command.node.exited && command.node.argv === command.argv;
   }
 }

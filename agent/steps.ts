@@ -97,7 +97,9 @@ export class StepTracker {
   readonly #chain: ProcessNode[] = [];
   readonly #inherited: Omit<Step, "pid"> | null | undefined;
   readonly #now: () => number;
-  readonly #containers = new ContainerSteps<Step>();
+  readonly #containers = new ContainerSteps((node) =>
+    this.#stepOfNode(node, [])
+  );
   #budget = ENVIRON_READS_PER_SECOND;
   #budgetAt = 0;
 
@@ -154,7 +156,10 @@ export class StepTracker {
     if (!node) return undefined;
     // The chain from the process up to (not including) its root, in an
     // array reused from call to call: this runs for every event.
-    const chain = this.#chain;
+    return this.#stepOfNode(node, this.#chain);
+  }
+
+  #stepOfNode(node: ProcessNode, chain: ProcessNode[]): Step | undefined {
     chain.length = 0;
     let root: ProcessNode | undefined;
     for (
