@@ -78,6 +78,7 @@ export type {
   ProcessPolicy,
   ResolverSpec,
   RunnerPolicy,
+  RunnerScope,
 } from "./policy/schema.ts";
 
 // What Agent.start() throws besides a policy the kernel cannot hold.

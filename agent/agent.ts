@@ -308,7 +308,12 @@ export class Agent {
       applyPolicy(sensors, compiled);
       const files = fileSystem &&
         await FileWatch.start(fileSystem, compiled.fileRules!);
-      prepareScope(process, !!options.spawner, policy.scope.processes);
+      prepareScope(
+        process,
+        !!options.spawner,
+        policy.scope.processes,
+        policy.scope.runner.processes,
+      );
       const cgroups = policyCgroups(cgroup, policy.scope.cgroups ?? []);
       applyCgroupScope(process, cgroups, policy.mode);
       // Attach before reading /proc: a process forked while the snapshot
@@ -319,6 +324,7 @@ export class Agent {
       const snapshot = seedScope(
         process,
         options.spawner ? undefined : policy.scope.processes,
+        policy.scope.runner.processes,
       );
       // start: the runner service's own cgroup is in scope too.
       const roots = options.spawner
@@ -465,6 +471,7 @@ export class Agent {
       this.#sensors.process,
       this.#policy.scope.processes,
       policy.scope.processes,
+      policy.scope.runner.processes,
     );
     applyCgroupScope(this.#sensors.process, cgroups, policy.mode);
     if (cgroups.length) {

@@ -50,7 +50,11 @@ export function compilePolicy(
       "the new policy has a files section and the running agent started without one (sensor.file-system is not loaded): restart the agent",
     );
   }
-  const networkMaps = networkPolicyMaps(policy.network, resolvConf);
+  const networkMaps = networkPolicyMaps(
+    policy.network,
+    resolvConf,
+    policy.scope.runner.processes.length ? policy.scope.runner.allow : [],
+  );
   const fileRules = fileSensor
     ? new FileRules(policy.files, policy.mode, implicit)
     : undefined;

@@ -8,11 +8,16 @@
 
 import { parseAddress } from "../policy/address.ts";
 import { compileAllowList, DNS_PORT } from "../policy/network.ts";
-import { type NetworkPolicy, PRIVILEGED_PRIMITIVES } from "../policy/schema.ts";
+import {
+  type AllowRule,
+  type NetworkPolicy,
+  PRIVILEGED_PRIMITIVES,
+} from "../policy/schema.ts";
 import type {
   NetworkPolicyMaps,
   NetworkPrivileged,
   Resolver,
+  RunnerAllowMaps,
 } from "../sensors/network.ts";
 
 /**
@@ -42,12 +47,15 @@ function readResolvConf(path: string): string {
  * Compiles the network policy into the sensor's maps.
  *
  * @param resolvConf where `system` resolvers are read from.
+ * @param runnerAllow `scope.runner.allow`: what runner roots may reach
+ *   besides; pass none when the policy names no runner root.
  * @throws {import("../policy/lpm.ts").AllowListError} when a range needs
  *   more ports than one entry holds.
  */
 export function networkPolicyMaps(
   policy: NetworkPolicy,
   resolvConf = "/etc/resolv.conf",
+  runnerAllow: readonly AllowRule[] = [],
 ): NetworkPolicyMaps {
   const { v4, v6, domains } = compileAllowList(policy);
   const resolvers = policy.dns.resolvers.flatMap((spec): Resolver[] =>
@@ -61,7 +69,27 @@ export function networkPolicyMaps(
       resolver,
     ]),
   );
-  return { v4, v6, resolvers: [...unique.values()], domains };
+  return {
+    v4,
+    v6,
+    resolvers: [...unique.values()],
+    domains,
+    runner: runnerMaps(policy, runnerAllow),
+  };
+}
+
+/** `scope.runner.allow` as the sensor's runner maps: its own ranges. */
+function runnerMaps(
+  policy: NetworkPolicy,
+  allow: readonly AllowRule[],
+): RunnerAllowMaps {
+  // Loopback stays network.loopback's alone.
+  const { v4, v6, domains } = compileAllowList({
+    ...policy,
+    allow: [...allow],
+    loopback: "deny",
+  });
+  return { v4, v6, domains };
 }
 
 /**

@@ -20,6 +20,7 @@ export function prepareScope(
   process: ProcessSensor,
   spawner: boolean,
   rootNames: readonly string[],
+  runnerNames: readonly string[] = [],
 ): void {
   const self = Deno.pid;
   if (spawner) {
@@ -30,7 +31,9 @@ export function prepareScope(
     return;
   }
   process.setScope(self, { flags: ScopeFlag.agent, rootPid: self });
-  for (const name of rootNames) process.addRootName(name);
+  for (const name of rootNames) {
+    process.addRootName(name, runnerNames.includes(name));
+  }
 }
 
 /**
@@ -44,15 +47,16 @@ export function prepareScope(
 export function seedScope(
   process: ProcessSensor,
   rootNames: readonly string[] | undefined,
+  runnerNames: readonly string[] = [],
 ): ProcEntry[] {
   const snapshot = listProcesses();
   if (rootNames) {
-    seedFrom(process, snapshot, rootNames);
+    seedFrom(process, snapshot, rootNames, runnerNames);
     // Children forked between the snapshot and the map insert of their
     // parent are missed by both: a second pass picks them up, reading only
     // processes new since the snapshot.
     const known = new Map(snapshot.map((entry) => [entry.pid, entry]));
-    seedFrom(process, listProcesses("/proc", known), rootNames);
+    seedFrom(process, listProcesses("/proc", known), rootNames, runnerNames);
   }
   return snapshot;
 }
@@ -62,12 +66,15 @@ export function replaceRootNames(
   process: ProcessSensor,
   old: readonly string[],
   next: readonly string[],
+  runnerNames: readonly string[] = [],
 ): void {
   const names = new Set(next);
   for (const name of old) {
     if (!names.has(name)) process.removeRootName(name);
   }
-  for (const name of names) process.addRootName(name);
+  for (const name of names) {
+    process.addRootName(name, runnerNames.includes(name));
+  }
 }
 
 /**
@@ -94,9 +101,14 @@ function seedFrom(
   process: ProcessSensor,
   snapshot: readonly ProcEntry[],
   rootNames: readonly string[],
+  runnerNames: readonly string[],
 ): void {
   const self = Deno.pid;
   const names = new Set(rootNames);
+  const runners = new Set(runnerNames);
+  const isRunner = (entry: ProcEntry) =>
+    runners.has(entry.comm) ||
+    (entry.exe !== undefined && runners.has(entry.exe.split("/").pop()!));
   const children = new Map<number, ProcEntry[]>();
   for (const entry of snapshot) {
     const siblings = children.get(entry.ppid) ?? [];
@@ -110,7 +122,8 @@ function seedFrom(
     if (root.pid === self) continue;
     if (!process.scopeOf(root.pid)) {
       process.setScope(root.pid, {
-        flags: ScopeFlag.monitored | ScopeFlag.exempt,
+        flags: ScopeFlag.monitored | ScopeFlag.exempt |
+          (isRunner(root) ? ScopeFlag.runner : 0),
         rootPid: root.pid,
       });
     }

@@ -8,6 +8,8 @@
  * - GitLab CI: likewise with `CI_JOB_NAME`.
  * - Otherwise: the top-level command under the scope root, named by its
  *   command line.
+ * - A container's processes, and the container runtime's own events: the
+ *   step that ran the container command (agent/container_steps.ts).
  *
  * Environments are read once per process image (cached on the process
  * tree's node, so pid reuse is harmless) and only on the path below a root.
@@ -16,6 +18,7 @@
  */
 
 import type { RingfenceEvent } from "../sensors/events.ts";
+import { ContainerSteps } from "./container_steps.ts";
 import type { ProcessNode, ProcessTree } from "./process_tree.ts";
 
 /** The step an event belongs to, as the `step` field of events. */
@@ -94,6 +97,9 @@ export class StepTracker {
   readonly #chain: ProcessNode[] = [];
   readonly #inherited: Omit<Step, "pid"> | null | undefined;
   readonly #now: () => number;
+  readonly #containers = new ContainerSteps((node) =>
+    this.#stepOfNode(node, [])
+  );
   #budget = ENVIRON_READS_PER_SECOND;
   #budgetAt = 0;
 
@@ -138,6 +144,10 @@ export class StepTracker {
   annotate(event: RingfenceEvent): void {
     const step = this.stepOf(event.pid);
     if (step) (event as { step?: Step }).step = step;
+    if (step && event.type === "process_event" && event.kind === "exec") {
+      const node = this.#tree.get(event.pid);
+      if (node) this.#containers.noteExec(node, step);
+    }
   }
 
   /** The step of a process, if it can be told. */
@@ -146,7 +156,10 @@ export class StepTracker {
     if (!node) return undefined;
     // The chain from the process up to (not including) its root, in an
     // array reused from call to call: this runs for every event.
-    const chain = this.#chain;
+    return this.#stepOfNode(node, this.#chain);
+  }
+
+  #stepOfNode(node: ProcessNode, chain: ProcessNode[]): Step | undefined {
     chain.length = 0;
     let root: ProcessNode | undefined;
     for (
@@ -162,6 +175,10 @@ export class StepTracker {
       if (chain.length > 256) return undefined;
     }
     if (!root) return undefined;
+    // A container's processes and the runtime's own events: the step of
+    // the container command (agent/container_steps.ts).
+    const container = this.#containers.stepOf(root, chain);
+    if (container) return container;
     if (chain.length === 0) {
       // The root itself: a `ringfence run` command is its own step.
       return this.#ciStep(root) ?? this.#commandStep(root);

@@ -62,6 +62,9 @@ enum network_reason {
 	 * admits name no server: no TLS SNI or HTTP Host, neither protocol,
 	 * or a body that cannot be framed */
 	REASON_NAME_NOT_VERIFIED = 18,
+	/* a runner root (scope.runner) reached a destination neither
+	 * network.allow nor scope.runner.allow lists */
+	REASON_EXEMPT_ROOT_OUTSIDE_LIST = 19,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -180,9 +183,18 @@ struct resolver_key {
 	__u8 addr[16];		/* IPv4 in the first 4 bytes, rest zero */
 };
 
+/* domain_key.wildcard: which names the key stands for, and whose rule */
+enum domain_key_flag {
+	/* strict subdomains of name; without it, name itself */
+	DOMAIN_WILDCARD = 1,
+	/* a rule of scope.runner.allow: it admits for runner roots only */
+	DOMAIN_RUNNER = 2,
+};
+BTF_KEEP_ENUM(domain_key_flag);
+
 /* An allowed domain: its name in wire format, zero-padded. */
 struct domain_key {
-	__u32 wildcard;		/* 1: strict subdomains of name, 0: name itself */
+	__u32 wildcard;		/* enum domain_key_flag bits */
 	__u8 name[DOMAIN_NAME_MAX];
 };
 

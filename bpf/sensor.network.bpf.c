@@ -89,6 +89,17 @@ DEFINE_LPM(allow_v4_gen1, struct allow_key_v4);
 DEFINE_LPM(allow_v6, struct allow_key_v6);
 DEFINE_LPM(allow_v6_gen1, struct allow_key_v6);
 
+/*
+ * scope.runner.allow's ranges: a runner root (SCOPE_RUNNER) may reach
+ * them besides network.allow's; nobody else consults them. Apart from
+ * the main tries, so that a runner's prefix never shadows a shorter
+ * prefix of network.allow in a longest-prefix lookup.
+ */
+DEFINE_LPM(runner_v4, struct allow_key_v4);
+DEFINE_LPM(runner_v4_gen1, struct allow_key_v4);
+DEFINE_LPM(runner_v6, struct allow_key_v6);
+DEFINE_LPM(runner_v6_gen1, struct allow_key_v6);
+
 #define DEFINE_HASH(name, key_type, value_type, entries)		\
 	struct {							\
 		__uint(type, BPF_MAP_TYPE_HASH);			\
@@ -120,6 +131,28 @@ struct {
 	__type(key, struct dns_key_v6);
 	__type(value, struct dns_allow);
 } dns_allow_v6 SEC(".maps");
+
+/*
+ * Addresses that answers to a runner root admitted for names only
+ * scope.runner.allow covers: for runner roots only. The runner talks to
+ * a few services, so the maps are small; an address forgotten is refused
+ * (the runner resolves it again), never opened to others.
+ */
+#define DNS_RUNNER_ENTRIES 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DNS_RUNNER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct dns_allow);
+} dns_runner_v4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DNS_RUNNER_ENTRIES);
+	__type(key, struct dns_key_v6);
+	__type(value, struct dns_allow);
+} dns_runner_v6 SEC(".maps");
 
 /*
  * The owner of a socket, stored with the socket itself: it goes away when
@@ -300,19 +333,88 @@ __noinline int judge(struct network_config *cfg, __u8 family,
 static __always_inline bool reason_allows(__u8 reason)
 {
 	return reason == REASON_LOOPBACK || reason == REASON_RESOLVER ||
-	       reason == REASON_ALLOWED_BY_RULE || reason == REASON_ALLOWED_BY_DNS;
+	       reason == REASON_ALLOWED_BY_RULE || reason == REASON_ALLOWED_BY_DNS ||
+	       reason == REASON_EXEMPT_ROOT;
 }
 
-/* The verdict for a reason; an exempt root's refusals become allows. */
+/*
+ * Whether scope.runner.allow admits (a, port) for a runner root: by a
+ * range (REASON_ALLOWED_BY_RULE) or by an answer to the runner for one of
+ * its names (REASON_ALLOWED_BY_DNS); REASON_NONE otherwise. Global, as
+ * judge() is.
+ */
+__noinline int judge_runner(struct network_config *cfg, __u8 family,
+			    const struct addr16 *a, __u16 port, __u8 protocol)
+{
+	struct allow_ports *rule;
+	struct dns_allow *learned;
+
+	if (!cfg || !a)
+		return REASON_NONE;
+	if (family == 4) {
+		struct allow_key_v4 key = { .prefixlen = 32 };
+
+		__builtin_memcpy(key.addr, a->w, 4);
+		rule = cfg->generation ? bpf_map_lookup_elem(&runner_v4_gen1, &key) :
+					 bpf_map_lookup_elem(&runner_v4, &key);
+		learned = bpf_map_lookup_elem(&dns_runner_v4, &a->w[0]);
+	} else {
+		struct allow_key_v6 key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.addr, a->w, 16);
+		rule = cfg->generation ? bpf_map_lookup_elem(&runner_v6_gen1, &key) :
+					 bpf_map_lookup_elem(&runner_v6, &key);
+		learned = bpf_map_lookup_elem(&dns_runner_v6, a->w);
+	}
+	if (rule && port_listed(rule, port))
+		return REASON_ALLOWED_BY_RULE;
+	if (learned && learned->expires_ns > bpf_ktime_get_boot_ns() &&
+	    port_listed(&learned->ports, port) &&
+	    (protocol != IPPROTO_UDP || udp_listed(&learned->ports, port)))
+		return REASON_ALLOWED_BY_DNS;
+	return REASON_NONE;
+}
+
+/*
+ * judge() for a socket whose owner has scope_flags: a runner root may
+ * also reach what scope.runner.allow lists, reported as
+ * REASON_EXEMPT_ROOT. *flow_reason gets what the flow is held to: for an
+ * address a runner's answer admitted, REASON_ALLOWED_BY_DNS, so that its
+ * first bytes must name an allowed server as any such flow's must.
+ */
+static __always_inline __u8 judge_owner(struct network_config *cfg,
+					__u32 scope_flags, __u8 family,
+					const struct addr16 *a, __u16 port,
+					__u8 protocol, __u8 *flow_reason)
+{
+	__u8 reason = judge(cfg, family, a, port, protocol);
+	__u8 runner;
+
+	*flow_reason = reason;
+	if (reason_allows(reason) || !(scope_flags & SCOPE_RUNNER))
+		return reason;
+	runner = judge_runner(cfg, family, a, port, protocol);
+	if (runner == REASON_NONE)
+		return reason;
+	*flow_reason = runner;
+	return REASON_EXEMPT_ROOT;
+}
+
+/*
+ * The verdict for a reason. Scope roots are judged as steps are; a
+ * runner root's refusal for its destination says it left its lists.
+ */
 static __always_inline __u8 verdict_of(struct network_config *cfg,
 				       __u32 scope_flags, __u8 *reason)
 {
 	if (reason_allows(*reason))
 		return VERDICT_ALLOW;
-	if (scope_flags & SCOPE_EXEMPT) {
-		*reason = REASON_EXEMPT_ROOT;
-		return VERDICT_ALLOW;
-	}
+	if ((scope_flags & SCOPE_RUNNER) &&
+	    (*reason == REASON_NOT_IN_ALLOW_LIST ||
+	     *reason == REASON_PORT_NOT_ALLOWED ||
+	     *reason == REASON_UDP_NOT_ALLOWED ||
+	     *reason == REASON_DNS_RESOLVER_NOT_ALLOWED))
+		*reason = REASON_EXEMPT_ROOT_OUTSIDE_LIST;
 	if (cfg->mode != NETWORK_MODE_BLOCK)
 		return VERDICT_AUDIT;
 	/* counted in the kernel: the count outlives the agent (pinned) */
@@ -329,10 +431,16 @@ static __always_inline bool kill_current(void)
 	return true;
 }
 
-/* Kills the current process when the policy says so; true when it did. */
-static __always_inline bool maybe_kill(struct network_config *cfg, __u8 verdict)
+/*
+ * Kills the current process when the policy says so; true when it did.
+ * A scope root is refused, never killed: killing the runner or the
+ * container runtime would end the job, and a step could make it happen.
+ */
+static __always_inline bool maybe_kill(struct network_config *cfg,
+				       __u32 scope_flags, __u8 verdict)
 {
-	if (verdict != VERDICT_DENY || cfg->action != NETWORK_ACTION_KILL)
+	if (verdict != VERDICT_DENY || cfg->action != NETWORK_ACTION_KILL ||
+	    (scope_flags & SCOPE_EXEMPT))
 		return false;
 	/* delivered on the way back to user space, after the EPERM */
 	if (bpf_send_signal(SIGKILL))
@@ -513,7 +621,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	struct network_event *event;
 	struct flow_state *flow;
 	__u16 dport, sport = 0;
-	__u8 protocol, reason, verdict;
+	__u8 protocol, reason, verdict, flow_reason;
 	bool killed;
 
 	if (!scope)
@@ -526,12 +634,13 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	protocol = ctx->protocol;
 	tag_owner(ctx, scope);
 
-	reason = judge(cfg, family, &daddr, dport, protocol);
+	reason = judge_owner(cfg, scope->flags, family, &daddr, dport, protocol,
+			     &flow_reason);
 	verdict = verdict_of(cfg, scope->flags, &reason);
-	killed = maybe_kill(cfg, verdict);
+	killed = maybe_kill(cfg, scope->flags, verdict);
 	flow = bpf_sk_storage_get(&flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (flow)
-		flow_record(flow, family, &daddr, dport, verdict, reason);
+		flow_record(flow, family, &daddr, dport, verdict, flow_reason);
 
 	if (kind == NETWORK_SEND && !killed &&
 	    !first_report(bpf_get_socket_cookie(ctx), family, &daddr, dport, verdict))
@@ -647,12 +756,18 @@ __noinline int judge_privileged(struct scope_entry *scope, __u8 reason,
 	/* the config is an array map: it is there once the sensor is */
 	if (!cfg)
 		return VERDICT_DENY;
-	if (cfg->privileged & privileged_bit(reason))
+	if (cfg->privileged & privileged_bit(reason)) {
 		verdict = VERDICT_ALLOW;
-	else
+	} else if (scope->flags & SCOPE_EXEMPT) {
+		/* the runtime's own netfilter and packet work, never a step's */
+		verdict = VERDICT_ALLOW;
+		reason = REASON_EXEMPT_ROOT;
+	} else {
 		verdict = verdict_of(cfg, scope->flags, &reason);
+	}
 	if (verdict == VERDICT_DENY)
-		killed = must_kill ? kill_current() : maybe_kill(cfg, verdict);
+		killed = must_kill ? kill_current() :
+				     maybe_kill(cfg, scope->flags, verdict);
 	event = reserve_event();
 	if (!event)
 		return verdict;
@@ -829,19 +944,42 @@ static long domain_step(__u32 index, void *unused)
 		return 0;
 	__builtin_memset(&s->key, 0, sizeof(s->key));
 	/* the name itself matches exact rules, its parents wildcards */
-	s->key.wildcard = index > 0;
+	s->key.wildcard = index > 0 ? DOMAIN_WILDCARD : 0;
 	bpf_probe_read_kernel(s->key.name, MASKED(n, 2 * DOMAIN_NAME_MAX - 1),
 			      &s->name[off & (DNS_NAME_MAX - 1)]);
-	if (cfg->generation)
-		rule = bpf_map_lookup_elem(&domains_gen1, &s->key);
-	else
-		rule = bpf_map_lookup_elem(&domains, &s->key);
-	if (!rule)
+	rule = NULL;
+	if (s->lists & 1)
+		rule = cfg->generation ? bpf_map_lookup_elem(&domains_gen1, &s->key) :
+					 bpf_map_lookup_elem(&domains, &s->key);
+	s->matched = 1;
+	if (!rule && (s->lists & 2)) {
+		/* scope.runner.allow's rules: the same map, flagged keys */
+		s->key.wildcard |= DOMAIN_RUNNER;
+		rule = cfg->generation ? bpf_map_lookup_elem(&domains_gen1, &s->key) :
+					 bpf_map_lookup_elem(&domains, &s->key);
+		s->matched = 2;
+	}
+	if (!rule) {
+		s->matched = 0;
 		return 0;
+	}
 	/* nearest first: the most specific rule gives the ports */
 	__builtin_memcpy(&s->chain_ports[0], rule, sizeof(*rule));
-	s->matched = 1;
 	return 1;
+}
+
+/*
+ * Whether the name in scratch is one a process with scope_flags may name:
+ * network.allow's domains for everyone, scope.runner.allow's too for a
+ * runner root. Leaves the rule's ports in chain_ports[0].
+ */
+static __always_inline bool domain_allowed(struct dns_scratch *s,
+					   __u32 scope_flags)
+{
+	s->lists = (scope_flags & SCOPE_RUNNER) ? 3 : 1;
+	s->matched = 0;
+	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	return s->matched != 0;
 }
 
 /*
@@ -975,12 +1113,18 @@ static long record_step(__u32 index, void *unused)
 		__u32 addr;
 
 		bpf_probe_read_kernel(&addr, 4, &s->msg[rdata & (DNS_MSG_MAX - 1)]);
-		admit(cfg, s, &dns_allow_v4, &addr, ttl, &s->chain_ports[which]);
+		if (s->matched == 2)
+			admit(cfg, s, &dns_runner_v4, &addr, ttl, &s->chain_ports[which]);
+		else
+			admit(cfg, s, &dns_allow_v4, &addr, ttl, &s->chain_ports[which]);
 	} else if (type == DNS_TYPE_AAAA && rdlen == 16) {
 		struct dns_key_v6 addr;
 
 		bpf_probe_read_kernel(&addr, 16, &s->msg[rdata & (DNS_MSG_MAX - 1)]);
-		admit(cfg, s, &dns_allow_v6, &addr, ttl, &s->chain_ports[which]);
+		if (s->matched == 2)
+			admit(cfg, s, &dns_runner_v6, &addr, ttl, &s->chain_ports[which]);
+		else
+			admit(cfg, s, &dns_allow_v6, &addr, ttl, &s->chain_ports[which]);
 	}
 	return 0;
 }
@@ -992,7 +1136,8 @@ static long record_step(__u32 index, void *unused)
  * earlier.
  */
 static __always_inline void learn_answer(struct __sk_buff *skb,
-					 const struct packet *p)
+					 const struct packet *p,
+					 __u32 scope_flags)
 {
 	struct dns_scratch *s = get_scratch();
 
@@ -1003,8 +1148,14 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 	if (s->cur.end + 4 > s->len ||
 	    !answers_query(s, p, msg_u16(s, s->cur.end)))
 		return;
+	/* network.allow's names first: what they admit, everyone may reach */
+	s->lists = 1;
 	s->matched = 0;
 	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	if (!s->matched && (scope_flags & SCOPE_RUNNER)) {
+		s->lists = 2;
+		bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+	}
 	if (!s->matched)
 		return;
 	s->chain_count = 1;
@@ -1032,7 +1183,7 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 	struct network_event *event;
 	int offset, err = -1;
 	__u16 qtype = 0;
-	__u8 reason, verdict;
+	__u8 reason, verdict, flow_reason;
 	bool killed = false;
 
 	if (!s || !cfg || !p || !owner)
@@ -1048,9 +1199,10 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 	s->matched = 0;
 	if (!err) {
 		qtype = msg_u16(s, s->cur.end);
-		bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
+		domain_allowed(s, owner->flags);
 	}
-	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
+	reason = judge_owner(cfg, owner->flags, p->family, &p->daddr, p->dport,
+			     p->protocol, &flow_reason);
 	if (reason_allows(reason) && !s->matched &&
 	    cfg->dns_queries == DNS_QUERIES_ALLOWED_ONLY)
 		reason = REASON_DNS_QUERY_NOT_ALLOWED;
@@ -1058,7 +1210,7 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 	if (verdict != VERDICT_DENY && !err)
 		remember_query(s, p, qtype);
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
-		killed = maybe_kill(cfg, verdict);
+		killed = maybe_kill(cfg, owner->flags, verdict);
 	/* a refused query is retried (TCP retransmits it): report it once */
 	if (verdict != VERDICT_ALLOW && !killed &&
 	    !first_report(bpf_get_socket_cookie(skb) ^ (err ? 0 : s->hash),
@@ -1089,13 +1241,12 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
  */
 static __always_inline bool name_allowed(struct stream_scratch *t,
 					 struct dns_scratch *s, __u32 off,
-					 __u32 n, __u16 port)
+					 __u32 n, __u16 port, __u32 scope_flags)
 {
 	if (stream_name(t, s, off, n))
 		return false;
-	s->matched = 0;
-	bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
-	return s->matched && port_listed(&s->chain_ports[0], port);
+	return domain_allowed(s, scope_flags) &&
+	       port_listed(&s->chain_ports[0], port);
 }
 
 /*
@@ -1104,7 +1255,8 @@ static __always_inline bool name_allowed(struct stream_scratch *t,
  * ("/...") and "*" name none.
  */
 static __always_inline bool target_refused(struct stream_scratch *t,
-					   struct dns_scratch *s, __u16 port)
+					   struct dns_scratch *s, __u16 port,
+					   __u32 scope_flags)
 {
 	__u32 off = t->target_off;
 	__u8 first = at(t, off);
@@ -1121,7 +1273,7 @@ static __always_inline bool target_refused(struct stream_scratch *t,
 	t->name_off = off;
 	t->name_len = 0;
 	bpf_loop(DNS_NAME_MAX, stream_host_step, NULL, 0);
-	return !name_allowed(t, s, t->name_off, t->name_len, port);
+	return !name_allowed(t, s, t->name_off, t->name_len, port, scope_flags);
 }
 
 /*
@@ -1143,7 +1295,7 @@ static __always_inline int refuse_stream(struct network_config *cfg,
 	flow->name = FLOW_NAME_REFUSED;
 	flow->name_verdict = verdict;
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
-		killed = maybe_kill(cfg, verdict);
+		killed = maybe_kill(cfg, owner->flags, verdict);
 	event = packet_event(NETWORK_SEND, owner, p, p->dport, p->sport, verdict,
 			     reason, killed);
 	if (!event)
@@ -1194,8 +1346,7 @@ __noinline int check_stream(struct __sk_buff *skb, const struct packet *p,
 	if (flow->name == FLOW_NAME_VERIFIED && !flow->until)
 		return VERDICT_ALLOW;
 	/* what an unverified segment gets: held in block mode, else passed */
-	hold = cfg->mode == NETWORK_MODE_BLOCK && !(owner->flags & SCOPE_EXEMPT) ?
-	       VERDICT_DENY : VERDICT_ALLOW;
+	hold = cfg->mode == NETWORK_MODE_BLOCK ? VERDICT_DENY : VERDICT_ALLOW;
 	if (bpf_skb_load_bytes(skb, p->l4_offset, &th, sizeof(th)))
 		return hold;
 	seq = bpf_ntohl(th.seq);
@@ -1264,8 +1415,9 @@ __noinline int check_stream(struct __sk_buff *skb, const struct packet *p,
 		return refuse_stream(cfg, p, owner, flow, cookie,
 				     REASON_NAME_NOT_VERIFIED, s);
 	}
-	if (!name_allowed(t, s, t->name_off, t->name_len, p->dport) ||
-	    (at(t, 0) != STREAM_TLS_HANDSHAKE && target_refused(t, s, p->dport))) {
+	if (!name_allowed(t, s, t->name_off, t->name_len, p->dport, owner->flags) ||
+	    (at(t, 0) != STREAM_TLS_HANDSHAKE &&
+	     target_refused(t, s, p->dport, owner->flags))) {
 		bpf_sk_storage_delete(&stream_bufs, sk);
 		return refuse_stream(cfg, p, owner, flow, cookie,
 				     REASON_SNI_NOT_ALLOWED, s);
@@ -1297,7 +1449,7 @@ __noinline int judge_flow(struct network_config *cfg, const struct packet *p,
 			  struct flow_state *flow, __u64 cookie)
 {
 	struct network_event *event;
-	__u8 reason, verdict;
+	__u8 reason, verdict, flow_reason;
 	bool killed = false;
 
 	if (!cfg || !p || !owner)
@@ -1313,18 +1465,20 @@ __noinline int judge_flow(struct network_config *cfg, const struct packet *p,
 	if (flow && !p->sport && !p->dport &&
 	    flow_same_destination(flow, p->family, &p->daddr, flow->dport))
 		return flow->verdict;
-	reason = judge(cfg, p->family, &p->daddr, p->dport, p->protocol);
+	reason = judge_owner(cfg, owner->flags, p->family, &p->daddr, p->dport,
+			     p->protocol, &flow_reason);
 	if (!reason_allows(reason) && flow && flow->verdict)
-		reason = REASON_DESTINATION_CHANGED;
+		reason = flow_reason = REASON_DESTINATION_CHANGED;
 	verdict = verdict_of(cfg, owner->flags, &reason);
 	if (flow) {
-		flow_record(flow, p->family, &p->daddr, p->dport, verdict, reason);
+		flow_record(flow, p->family, &p->daddr, p->dport, verdict,
+			    flow_reason);
 		flow->sport = p->sport;
 	}
 	if (verdict == VERDICT_ALLOW)
 		return verdict;
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
-		killed = maybe_kill(cfg, verdict);
+		killed = maybe_kill(cfg, owner->flags, verdict);
 	if (!killed && !first_report(cookie, p->family, &p->daddr, p->dport, verdict))
 		return verdict;
 	event = packet_event(NETWORK_SEND, owner, p, p->dport, p->sport, verdict,
@@ -1361,7 +1515,7 @@ int egress(struct __sk_buff *skb)
 	struct sock_owner *owner;
 	struct network_event *event;
 	struct flow_state *flow;
-	__u8 reason, verdict;
+	__u8 reason, verdict, flow_reason;
 	bool killed = false;
 
 	if (!sk)
@@ -1398,10 +1552,11 @@ int egress(struct __sk_buff *skb)
 		}
 		return 1;
 	}
-	reason = judge(cfg, p.family, &p.daddr, 0, p.protocol);
+	reason = judge_owner(cfg, owner->flags, p.family, &p.daddr, 0, p.protocol,
+			     &flow_reason);
 	verdict = verdict_of(cfg, owner->flags, &reason);
 	if (owner->pid == bpf_get_current_pid_tgid() >> 32)
-		killed = maybe_kill(cfg, verdict);
+		killed = maybe_kill(cfg, owner->flags, verdict);
 	if (!killed && !first_report(bpf_get_socket_cookie(skb), p.family,
 				     &p.daddr, 0, verdict))
 		goto out;
@@ -1452,6 +1607,6 @@ int ingress(struct __sk_buff *skb)
 		return 1;
 	if (!is_resolver(cfg, p.family, &p.saddr, p.sport))
 		return 1;
-	learn_answer(skb, &p);
+	learn_answer(skb, &p, owner->flags);
 	return 1;
 }

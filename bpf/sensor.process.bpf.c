@@ -186,20 +186,32 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/*
+ * The root flags for the current process's (new) name: the extra flags
+ * its scope_root_comms value gives (SCOPE_RUNNER) plus SCOPE_EXEMPT, or 0
+ * when it is not a root's name.
+ */
+static __always_inline __u32 root_name_flags(void)
+{
+	struct scope_comm name = {};
+	__u32 *extra;
+
+	bpf_get_current_comm(name.comm, sizeof(name.comm));
+	extra = bpf_map_lookup_elem(&scope_root_comms, &name);
+	return extra ? SCOPE_EXEMPT | (*extra & SCOPE_RUNNER) : 0;
+}
+
 /* Whether the current process's (new) name is one of the scope roots. */
 static __always_inline bool has_root_name(void)
 {
-	struct scope_comm name = {};
-
-	bpf_get_current_comm(name.comm, sizeof(name.comm));
-	return bpf_map_lookup_elem(&scope_root_comms, &name) != NULL;
+	return root_name_flags() != 0;
 }
 
 /* Add the current process as a scope root. */
 static __always_inline bool join_scope_as_root(__u32 pid)
 {
 	struct scope_entry root = {
-		.flags = SCOPE_MONITORED | SCOPE_EXEMPT,
+		.flags = SCOPE_MONITORED | root_name_flags(),
 		.root_pid = pid,
 	};
 
@@ -405,7 +417,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	} else if ((scope->flags & SCOPE_EXEMPT) && !has_root_name()) {
 		/* a root that becomes another program (exec without fork, as
 		 * `sh -c cmd` does) is no longer the trusted runner */
-		scope->flags &= ~SCOPE_EXEMPT;
+		scope->flags &= ~(SCOPE_EXEMPT | SCOPE_RUNNER);
 	}
 
 	r = bpf_map_lookup_elem(&resolved_scratch, &zero);

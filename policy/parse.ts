@@ -96,6 +96,7 @@ export function parsePolicy(text: string, file: string): Policy {
   };
 }
 
+/** `scope`: the root names, and which of them are the CI runner. */
 function checkVersion(ctx: Context, field: Field): void {
   const { value } = field;
   // The integer 1 as written: not "1", 1.0 or 0x1.

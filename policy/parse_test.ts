@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { loadPolicy, parsePolicy, PolicyError } from "./parse.ts";
-import { DEFAULT_PROCESSES, type Policy } from "./schema.ts";
+import { parseAllowRule } from "./network.ts";
+import {
+  DEFAULT_PROCESSES,
+  DEFAULT_RUNNER_ALLOW,
+  DEFAULT_RUNNER_PROCESSES,
+  type Policy,
+} from "./schema.ts";
 
 const FILE = "ci/policy.yaml";
 
@@ -22,6 +28,7 @@ version: 1
 mode: block
 scope:
   processes: [Runner.Worker, make]
+  runner: { processes: [Runner.Worker], allow: ["10.9.0.0/16:443"] }
 network:
   allow:
     - github.com:443
@@ -41,7 +48,20 @@ Deno.test("parsePolicy() reads a policy that sets every field", () => {
   const expected: Policy = {
     version: 1,
     mode: "block",
-    scope: { processes: ["Runner.Worker", "make"] },
+    scope: {
+      processes: ["Runner.Worker", "make"],
+      runner: {
+        processes: ["Runner.Worker"],
+        allow: [{
+          kind: "cidr",
+          family: 4,
+          address: new Uint8Array([10, 9, 0, 0]),
+          prefixLength: 16,
+          port: 443,
+          text: "10.9.0.0/16:443",
+        }],
+      },
+    },
     network: {
       allow: [
         {
@@ -136,7 +156,13 @@ Deno.test("parsePolicy() fills in every default for a bare version", () => {
   assert.deepEqual(parsePolicy("version: 1\n", FILE), {
     version: 1,
     mode: "audit",
-    scope: { processes: ["Runner.Worker", "containerd", "dockerd"] },
+    scope: {
+      processes: ["Runner.Worker", "containerd", "dockerd"],
+      runner: {
+        processes: ["Runner.Worker"],
+        allow: DEFAULT_RUNNER_ALLOW.map(parseAllowRule),
+      },
+    },
     network: {
       allow: [],
       dns: { resolvers: [{ kind: "system" }], queries: "allowed-only" },
@@ -266,7 +292,7 @@ Deno.test("parsePolicy() rejects an unknown key with its line and column", () =>
 Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   rejects(
     "version: 1\nscope:\n  process: [make]\n",
-    '3:3: unknown key "process" in "scope" (expected one of: processes, cgroups)',
+    '3:3: unknown key "process" in "scope" (expected one of: processes, cgroups, runner)',
   );
   rejects(
     "version: 1\nnetwork:\n  allow: []\n  deny: []\n",
@@ -514,7 +540,20 @@ Deno.test("loadPolicy() parses the shipped policy/default.yaml", async () => {
     "files.pythonhosted.org:443",
     "*.docker.io",
     "deb.debian.org:80",
+    "production.cloudflare.docker.com:443",
+    "docker-images-prod.6aa30f8b08e16409b46e0173d6de2f56.r2.cloudflarestorage.com:443",
+    "ghcr.io:443",
+    "pkg-containers.githubusercontent.com:443",
+    "mcr.microsoft.com:443",
+    "*.data.mcr.microsoft.com:443",
+    "quay.io:443",
+    "*.quay.io:443",
   ]);
+  assert.deepEqual(policy.scope.runner.processes, ["Runner.Worker"]);
+  assert.deepEqual(
+    policy.scope.runner.allow.map((rule) => rule.text),
+    [...DEFAULT_RUNNER_ALLOW],
+  );
   assert.deepEqual(policy.network.dns.resolvers, [{ kind: "system" }]);
   assert.equal(policy.network.action, "deny");
   assert.equal(policy.source.file, path);
@@ -685,4 +724,42 @@ Deno.test("parsePolicy() reads network.dns.queries, allowed-only by default", ()
   assert.equal(parse("    queries: any\n"), "any");
   assert.equal(parse("    queries: allowed-only\n"), "allowed-only");
   assert.throws(() => parse("    queries: some\n"), /network\.dns\.queries/);
+});
+
+Deno.test("parsePolicy() makes Runner.Worker the runner, for GitHub's hosts", () => {
+  const policy = parsePolicy("version: 1\n", FILE);
+  assert.deepEqual(policy.scope.runner.processes, [
+    ...DEFAULT_RUNNER_PROCESSES,
+  ]);
+  assert.deepEqual(
+    policy.scope.runner.allow.map((rule) => rule.text),
+    [...DEFAULT_RUNNER_ALLOW],
+  );
+  // dockerd and containerd are roots whose connections network.allow judges.
+  assert.ok(!policy.scope.runner.processes.includes("dockerd"));
+});
+
+Deno.test("parsePolicy() names no runner when scope.processes lists none", () => {
+  const policy = parsePolicy(
+    "version: 1\nscope:\n  processes: [dockerd]\n",
+    FILE,
+  );
+  assert.deepEqual(policy.scope.runner.processes, []);
+});
+
+Deno.test("parsePolicy() rejects scope.runner entries it cannot apply", () => {
+  rejects(
+    "version: 1\nscope:\n  processes: [dockerd]\n  runner:\n    processes: [Runner.Worker]\n",
+    '5:17: "scope.runner.processes": "Runner.Worker" is not in ' +
+      '"scope.processes"; a runner is one of the scope roots',
+  );
+  rejects(
+    "version: 1\nscope:\n  runner:\n    allow: [github.com:99999]\n",
+    '4:13: invalid "scope.runner.allow" entry "github.com:99999": ' +
+      'invalid port "99999" (expected 1-65535)',
+  );
+  rejects(
+    "version: 1\nscope:\n  runner:\n    hosts: []\n",
+    '4:5: unknown key "hosts" in "scope.runner" (expected one of: processes, allow)',
+  );
 });

@@ -19,6 +19,31 @@ export const DEFAULT_PROCESSES: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * The roots that are the CI runner itself when a policy does not say
+ * (those of them that `scope.processes` lists).
+ */
+export const DEFAULT_RUNNER_PROCESSES: readonly string[] = Object.freeze([
+  "Runner.Worker",
+]);
+
+/**
+ * What the GitHub Actions runner's job process reaches on its own when a
+ * policy does not say: the service's hosts GitHub documents for runner
+ * communication (job messages, logs and summaries, action downloads).
+ * Artifacts, caches and OIDC tokens are fetched by steps, which
+ * `network.allow` judges.
+ */
+export const DEFAULT_RUNNER_ALLOW: readonly string[] = Object.freeze([
+  "github.com:443",
+  "api.github.com:443",
+  "codeload.github.com:443",
+  "*.actions.githubusercontent.com:443",
+  "*.blob.core.windows.net:443",
+  "ghcr.io:443",
+  "pkg-containers.githubusercontent.com:443",
+]);
+
+/**
  * The kernel's `TASK_COMM_LEN`: `comm` holds at most this many bytes
  * including the terminating NUL, so a longer name can never match.
  */
@@ -40,6 +65,8 @@ export interface Policy {
      * when the policy has the key.
      */
     cgroups?: string[];
+    /** The roots that are the CI runner, and what only they may reach. */
+    runner: RunnerScope;
   };
   /** Outbound network rules; defaults apply when the section is absent. */
   network: NetworkPolicy;
@@ -56,6 +83,18 @@ export interface Policy {
     /** The file name given to `parsePolicy()` or `loadPolicy()`. */
     file: string;
   };
+}
+
+/**
+ * `scope.runner`: the roots that are the CI runner's own process. Every
+ * scope root's connections are judged by `network.allow`; these may also
+ * reach `allow` (their CI service's hosts), and nothing else may.
+ */
+export interface RunnerScope {
+  /** Names among `scope.processes`. */
+  processes: string[];
+  /** Destinations in the `network.allow` syntax. */
+  allow: AllowRule[];
 }
 
 /** The `network` section. */

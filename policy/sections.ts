@@ -17,6 +17,8 @@ import {
 import {
   type AllowRule,
   DEFAULT_PROCESSES,
+  DEFAULT_RUNNER_ALLOW,
+  DEFAULT_RUNNER_PROCESSES,
   DENY_PRIVILEGED,
   type FilesPolicy,
   type NetworkAction,
@@ -26,6 +28,7 @@ import {
   type PrivilegedPolicy,
   type ProcessPolicy,
   type ResolverSpec,
+  type RunnerScope,
   TASK_COMM_LEN,
 } from "./schema.ts";
 import { compileGlob, GlobError } from "./glob.ts";
@@ -47,7 +50,8 @@ const PROCESS_DENY_MAX = 1024;
 /** Entries of sensor.file-system's fs_prefixes and fs_names. */
 const FILES_PATTERNS_MAX = 4096;
 const PROCESS_KEYS = ["deny", "action"];
-const SCOPE_KEYS = ["processes", "cgroups"];
+const SCOPE_KEYS = ["processes", "cgroups", "runner"];
+const SCOPE_RUNNER_KEYS = ["processes", "allow"];
 /** Entries of sensor.process's scope_cgroups, some kept for the runner's. */
 const SCOPE_CGROUPS_MAX = 192;
 const NETWORK_KEYS = ["allow", "dns", "action", "loopback", "privileged"];
@@ -68,9 +72,11 @@ export function scopePolicy(
 ): Policy["scope"] {
   const scope = section(ctx, field, "scope", SCOPE_KEYS);
   const cgroups = scope?.get("cgroups");
+  const processes = scopeProcesses(ctx, scope?.get("processes"));
   return {
-    processes: scopeProcesses(ctx, scope?.get("processes")),
+    processes,
     ...(cgroups && { cgroups: scopeCgroups(ctx, cgroups) }),
+    runner: scopeRunner(ctx, field, processes),
   };
 }
 
@@ -143,6 +149,51 @@ function scopeProcesses(ctx: Context, list: Field | undefined): string[] {
   return [...new Set(items.map((item) => item.text))];
 }
 
+/**
+ * `scope.runner`: which of the roots in `processes` are the CI runner
+ * (default: those of {@linkcode DEFAULT_RUNNER_PROCESSES} listed), and
+ * the destinations only they may reach besides `network.allow` (default:
+ * {@linkcode DEFAULT_RUNNER_ALLOW}).
+ */
+function scopeRunner(
+  ctx: Context,
+  field: Field | undefined,
+  processes: readonly string[],
+): RunnerScope {
+  const scope = section(ctx, field, "scope", SCOPE_KEYS);
+  const runner = section(
+    ctx,
+    scope?.get("runner"),
+    "scope.runner",
+    SCOPE_RUNNER_KEYS,
+  );
+  const names = runner?.get("processes");
+  let chosen = DEFAULT_RUNNER_PROCESSES.filter((name) =>
+    processes.includes(name)
+  );
+  if (names) {
+    const items = strings(ctx, names, "scope.runner.processes");
+    for (const { text, node } of items) {
+      if (!processes.includes(text)) {
+        fail(
+          ctx,
+          node,
+          `"scope.runner.processes": ${JSON.stringify(text)} is not in ` +
+            `"scope.processes"; a runner is one of the scope roots`,
+        );
+      }
+    }
+    chosen = [...new Set(items.map((item) => item.text))];
+  }
+  const allow = runner?.get("allow");
+  return {
+    processes: chosen,
+    allow: allow
+      ? allowRules(ctx, allow, "scope.runner.allow")
+      : DEFAULT_RUNNER_ALLOW.map(parseAllowRule),
+  };
+}
+
 /** `network`, with defaults for what is absent. */
 export function networkPolicy(
   ctx: Context,
@@ -187,11 +238,15 @@ function privileged(
   return policy;
 }
 
-function allowRules(ctx: Context, field: Field | undefined): AllowRule[] {
+function allowRules(
+  ctx: Context,
+  field: Field | undefined,
+  path = "network.allow",
+): AllowRule[] {
   if (!field) return [];
   const nodes = new Map<AllowRule, Node>();
-  for (const { text, node } of strings(ctx, field, "network.allow")) {
-    nodes.set(entry(ctx, node, "network.allow", text, parseAllowRule), node);
+  for (const { text, node } of strings(ctx, field, path)) {
+    nodes.set(entry(ctx, node, path, text, parseAllowRule), node);
   }
   const allow = [...nodes.keys()];
   // Compile once here so that a rule set the kernel maps cannot hold is

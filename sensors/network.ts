@@ -27,6 +27,7 @@ import {
   networkConfig,
   type NetworkPolicyMaps,
   type NetworkSettings,
+  type RunnerAllowMaps,
   sameDomains,
 } from "./network_maps.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
@@ -46,6 +47,7 @@ export type {
   NetworkPrivileged,
   NetworkSettings,
   Resolver,
+  RunnerAllowMaps,
 } from "./network_maps.ts";
 
 const GENERATION_MAPS = [
@@ -54,12 +56,16 @@ const GENERATION_MAPS = [
     v6: "allow_v6",
     resolvers: "resolvers",
     domains: "domains",
+    runnerV4: "runner_v4",
+    runnerV6: "runner_v6",
   },
   {
     v4: "allow_v4_gen1",
     v6: "allow_v6_gen1",
     resolvers: "resolvers_gen1",
     domains: "domains_gen1",
+    runnerV4: "runner_v4_gen1",
+    runnerV6: "runner_v6_gen1",
   },
 ] as const;
 
@@ -74,6 +80,16 @@ const DNS_ADMITTED = [
     family: 6,
     map: "dns_allow_v6",
     keySize: sizeOf(NETWORK_MAPS.dns_allow_v6.key),
+  },
+  {
+    family: 4,
+    map: "dns_runner_v4",
+    keySize: sizeOf(NETWORK_MAPS.dns_runner_v4.key),
+  },
+  {
+    family: 6,
+    map: "dns_runner_v6",
+    keySize: sizeOf(NETWORK_MAPS.dns_runner_v6.key),
   },
 ] as const;
 
@@ -103,6 +119,13 @@ function ownNetns(): bigint {
   }
 }
 
+/** What runner roots may reach when the policy gives them nothing more. */
+const NO_RUNNER: RunnerAllowMaps = Object.freeze({
+  v4: [],
+  v6: [],
+  domains: [],
+});
+
 /** The value of a `resolvers` entry: its presence is what counts. */
 const RESOLVER_PRESENT = new Uint8Array([1, 0, 0, 0]);
 
@@ -124,7 +147,13 @@ export class NetworkSensor extends Sensor {
     allowPrivileged: [],
   };
   #generation = 0;
-  #policy: NetworkPolicyMaps = { v4: [], v6: [], resolvers: [], domains: [] };
+  #policy: NetworkPolicyMaps = {
+    v4: [],
+    v6: [],
+    resolvers: [],
+    domains: [],
+    runner: NO_RUNNER,
+  };
 
   /** Opens sensor.network from its ELF bytes. */
   constructor(bytes: Uint8Array, options: SensorOptions = {}) {
@@ -199,7 +228,14 @@ export class NetworkSensor extends Sensor {
       key: encodeResolverKey(resolver),
       value: RESOLVER_PRESENT,
     }));
-    const domains = encodeDomains(next.domains);
+    const runner = next.runner ?? NO_RUNNER;
+    const runnerV4 = allowEntries(runner.v4, 4);
+    const runnerV6 = allowEntries(runner.v6, 6);
+    // One map holds both lists' names; a runner's keys carry a flag.
+    const domains = [
+      ...encodeDomains(next.domains),
+      ...encodeDomains(runner.domains, true),
+    ];
     const idle = 1 - this.#generation;
     const maps = GENERATION_MAPS[idle];
     // No program reads the idle maps: emptied first, they never hold more
@@ -215,8 +251,25 @@ export class NetworkSensor extends Sensor {
       clear,
     );
     this.replaceEntries(domainMap, NETWORK_MAPS[domainMap], domains, clear);
-    const domainsChanged = policy.domains !== undefined &&
-      !sameDomains(this.#policy.domains, next.domains);
+    this.replaceEntries(
+      maps.runnerV4,
+      NETWORK_MAPS[maps.runnerV4],
+      runnerV4,
+      clear,
+    );
+    this.replaceEntries(
+      maps.runnerV6,
+      NETWORK_MAPS[maps.runnerV6],
+      runnerV6,
+      clear,
+    );
+    const domainsChanged = (policy.domains !== undefined &&
+      !sameDomains(this.#policy.domains, next.domains)) ||
+      (policy.runner !== undefined &&
+        !sameDomains(
+          this.#policy.runner?.domains ?? [],
+          runner.domains,
+        ));
     this.#generation = idle;
     this.#policy = next;
     this.#writeConfig();

@@ -74,6 +74,7 @@ export const NetworkReason = {
   destination_changed: 16,
   udp_not_allowed: 17,
   name_not_verified: 18,
+  exempt_root_outside_list: 19,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */

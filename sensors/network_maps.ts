@@ -90,7 +90,20 @@ export const NETWORK_MAPS = {
   domains_gen1: { key: DOMAIN_KEY, value: ALLOW_PORTS },
   dns_allow_v4: { key: "u32", value: DNS_ALLOW },
   dns_allow_v6: { key: DNS_KEY_V6, value: DNS_ALLOW },
+  runner_v4: { key: ALLOW_KEY_V4, value: ALLOW_PORTS },
+  runner_v4_gen1: { key: ALLOW_KEY_V4, value: ALLOW_PORTS },
+  runner_v6: { key: ALLOW_KEY_V6, value: ALLOW_PORTS },
+  runner_v6_gen1: { key: ALLOW_KEY_V6, value: ALLOW_PORTS },
+  dns_runner_v4: { key: "u32", value: DNS_ALLOW },
+  dns_runner_v6: { key: DNS_KEY_V6, value: DNS_ALLOW },
 } as const satisfies Record<string, MapLayout>;
+
+/**
+ * `enum domain_key_flag`: the bits of domain_key.wildcard, which names a
+ * key stands for (the name, or its strict subdomains) and whose rule it
+ * is (network.allow's, or scope.runner.allow's, for runner roots only).
+ */
+export const DomainKeyFlag = { wildcard: 1, runner: 2 } as const;
 
 /** `enum network_mode`: network_config.mode. */
 export const NetworkMode = { audit: 0, block: 1 } as const;
@@ -158,6 +171,20 @@ export interface AllowedDomain {
   udp?: boolean;
 }
 
+/**
+ * What runner roots may reach besides the rest of the policy
+ * (scope.runner.allow): ranges in their own tries, domains in the domains
+ * map under keys flagged {@linkcode DomainKeyFlag.runner}.
+ */
+export interface RunnerAllowMaps {
+  /** IPv4 ranges. */
+  v4: AllowPrefix[];
+  /** IPv6 ranges. */
+  v6: AllowPrefix[];
+  /** Domains whose answers to a runner root admit their addresses to it. */
+  domains: AllowedDomain[];
+}
+
 /** The whole policy the kernel holds; swapped at once by setPolicy(). */
 export interface NetworkPolicyMaps {
   /** IPv4 ranges: the longest prefix containing an address answers. */
@@ -168,6 +195,8 @@ export interface NetworkPolicyMaps {
   resolvers: Resolver[];
   /** Domains whose DNS answers admit their addresses. */
   domains: AllowedDomain[];
+  /** What runner roots may reach besides; none when absent. */
+  runner?: RunnerAllowMaps;
 }
 
 /** How the sensor acts on what it judges. */
@@ -351,7 +380,10 @@ export function encodeDnsName(name: string): Uint8Array<ArrayBuffer> {
  * @throws {RangeError} for a name too long for the sensor or more than
  *   {@linkcode ALLOW_MAX_PORTS} ports on one name.
  */
-export function encodeDomains(domains: readonly AllowedDomain[]): MapEntry[] {
+export function encodeDomains(
+  domains: readonly AllowedDomain[],
+  runner = false,
+): MapEntry[] {
   const merged = new Map<
     string,
     {
@@ -386,7 +418,8 @@ export function encodeDomains(domains: readonly AllowedDomain[]): MapEntry[] {
       : 0;
     return {
       key: encodeStruct(DOMAIN_KEY, {
-        wildcard: domain.wildcard ? 1 : 0,
+        wildcard: (domain.wildcard ? DomainKeyFlag.wildcard : 0) |
+          (runner ? DomainKeyFlag.runner : 0),
         name: encodeDnsName(domain.name),
       }),
       value: encodeAllowPorts(listed, udp),

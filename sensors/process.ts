@@ -161,7 +161,11 @@ export const ExecDenyAction = { report: 0, kill: 1 } as const;
 export const ScopeFlag = {
   /** Watched; children inherit it at fork. */
   monitored: 1,
-  /** A long-lived scope root: reported, never blocked. */
+  /**
+   * A long-lived scope root (the runner, the container runtime): never
+   * killed, its exec and file rules reported only; its connections are
+   * judged.
+   */
   exempt: 2,
   /** The agent in `ringfence run`: not watched, but what it forks is. */
   spawner: 4,
@@ -169,6 +173,8 @@ export const ScopeFlag = {
   agent: 8,
   /** Joined at fork by its cgroup: its first exec may make it a root. */
   byCgroup: 16,
+  /** A root that is the CI runner: it may also reach scope.runner.allow. */
+  runner: 32,
 } as const;
 
 /** `enum scope_state_key` (bpf/lib/scope_cgroup.h): scope_state's switches. */
@@ -418,12 +424,15 @@ export class ProcessSensor extends Sensor {
     this.attachBySection();
   }
 
-  /** Makes processes that exec under this name scope roots. */
-  addRootName(comm: string): void {
+  /**
+   * Makes processes that exec under this name scope roots; `runner` makes
+   * them runner roots ({@linkcode ScopeFlag.runner}).
+   */
+  addRootName(comm: string, runner = false): void {
     mapUpdate(
       this.object.map("scope_root_comms").fd,
       commKey(comm),
-      PRESENT,
+      runner ? encodeInt("u32", ScopeFlag.runner) : PRESENT,
     );
   }
 

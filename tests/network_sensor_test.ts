@@ -277,33 +277,37 @@ kernelTest(
   },
 );
 
-kernelTest("an exempt root's connect is allowed but reported", async () => {
-  using server = listen("127.0.0.2");
-  await withSensors({ mode: "block", action: "kill" }, async (h) => {
-    const child = h.spawnOutside([
-      "python3",
-      PROBE,
-      "wait",
-      "tcp",
-      "127.0.0.2",
-      String(server.addr.port),
-    ], "piped");
-    assert.equal(await h.firstLine(child), "ready");
-    h.process.setScope(child.pid, {
-      flags: ScopeFlag.monitored | ScopeFlag.exempt,
-      rootPid: child.pid,
+kernelTest(
+  "a scope root's connect is judged, and refused without a kill",
+  async () => {
+    using server = listen("127.0.0.2");
+    await withSensors({ mode: "block", action: "kill" }, async (h) => {
+      const child = h.spawnOutside([
+        "python3",
+        PROBE,
+        "wait",
+        "tcp",
+        "127.0.0.2",
+        String(server.addr.port),
+      ], "piped");
+      assert.equal(await h.firstLine(child), "ready");
+      h.process.setScope(child.pid, {
+        flags: ScopeFlag.monitored | ScopeFlag.exempt,
+        rootPid: child.pid,
+      });
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("go\n"));
+      await writer.close();
+      const status = await child.status;
+      assert.equal(status.signal, null);
+      assert.equal(status.code, 0);
+      const event = only(h.events(child.pid), "connect");
+      assert.equal(event.verdict, "deny");
+      assert.equal(event.reason, "not_in_allow_list");
+      assert.equal(event.killed, undefined);
     });
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("go\n"));
-    await writer.close();
-    const status = await child.status;
-    assert.equal(status.signal, null);
-    assert.equal(status.code, 0);
-    const event = only(h.events(child.pid), "connect");
-    assert.equal(event.verdict, "allow");
-    assert.equal(event.reason, "exempt_root");
-  });
-});
+  },
+);
 
 kernelTest(
   "TCP fast open (sendto MSG_FASTOPEN) is judged like connect",

@@ -86,7 +86,11 @@ struct dns_scratch {
 	__u32 len;
 	struct name_cursor cur;
 	__u64 hash;		/* of name, as read_name() left it */
+	/* domain_step(): 1 when a rule of network.allow matched the name, 2
+	 * when one of scope.runner.allow did; lists: which it tries (bit 0
+	 * network.allow, bit 1 scope.runner.allow) */
 	__u32 matched;
+	__u32 lists;
 	/* a walk: through answer records (where, how many), through TLS
 	 * extensions (where, where they end), or to an HTTP Host value */
 	__u32 walk_pos;

@@ -13,7 +13,11 @@
 enum scope_flag {
 	/* A monitored process. Children inherit SCOPE_MONITORED on fork. */
 	SCOPE_MONITORED = 1,
-	/* A long-lived scope root (e.g. Runner.Worker): reported, never blocked. */
+	/*
+	 * A long-lived scope root (Runner.Worker, dockerd): never killed, and
+	 * its exec and file rules are reported, not enforced. Its connections
+	 * are judged like a step's (only SCOPE_RUNNER widens them).
+	 */
 	SCOPE_EXEMPT = 2,
 	/*
 	 * The agent itself in `ringfence run`: not monitored, but every process
@@ -32,6 +36,12 @@ enum scope_flag {
 	 * make it a scope root by name. Not inherited.
 	 */
 	SCOPE_BY_CGROUP = 16,
+	/*
+	 * A root that is the CI runner itself (scope.runner.processes): its
+	 * own connections may also reach the runner's hosts (the runner_*
+	 * maps of sensor.network). Never inherited: its children are steps.
+	 */
+	SCOPE_RUNNER = 32,
 };
 BTF_KEEP_ENUM(scope_flag);
 
