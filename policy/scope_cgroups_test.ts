@@ -15,15 +15,15 @@ function rejects(yaml: string, message: string): void {
 }
 
 Deno.test("scope.cgroups: paths kept as written, without duplicates", () => {
-  assert.deepEqual(
-    scopeOf(
-      "  cgroups: [/system.slice/runner.service, rf/test/, /sys/fs/cgroup/x, rf/test]\n",
-    ),
-    {
-      processes: ["Runner.Worker", "containerd", "dockerd"],
-      cgroups: ["/system.slice/runner.service", "rf/test", "/sys/fs/cgroup/x"],
-    },
+  const scope = scopeOf(
+    "  cgroups: [/system.slice/runner.service, rf/test/, /sys/fs/cgroup/x, rf/test]\n",
   );
+  assert.deepEqual(scope.processes, ["Runner.Worker", "containerd", "dockerd"]);
+  assert.deepEqual(scope.cgroups, [
+    "/system.slice/runner.service",
+    "rf/test",
+    "/sys/fs/cgroup/x",
+  ]);
   assert.equal(scopeOf("  processes: [make]\n").cgroups, undefined);
 });
 

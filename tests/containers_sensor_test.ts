@@ -217,3 +217,51 @@ kernelTest(
     });
   },
 );
+
+/**
+ * A child of a fake root with `flags` calls bpf() (BPF_LINK_GET_NEXT_ID)
+ * under runner.bpf in block mode; returns how it ended ("exit N" or
+ * "signal N") and the guard events of it.
+ */
+async function bpfUnderRoot(flags: number): Promise<string> {
+  const h = await NetHarness.start({ mode: "block" });
+  const dir = await Deno.makeTempDir();
+  try {
+    h.process.setGuard({ memory: "kill", bpf: "kill", signal: "report" });
+    const root = new FakeRoot(h.spawnOutside(["python3", FAKE_ROOT], "piped"));
+    try {
+      await root.ready();
+      h.process.setScope(root.pid, { flags, rootPid: root.pid });
+      const attack = new URL("./helpers/guard_attack.py", import.meta.url)
+        .pathname;
+      // One word per argument: the fake root splits its commands on spaces.
+      await Deno.writeTextFile(
+        `${dir}/attack.sh`,
+        `python3 ${attack} bpf 0 0 0; echo $? > ${dir}/status\n`,
+      );
+      await root.run("spawn", "/bin/sh", `${dir}/attack.sh`);
+      for (let i = 0; i < 100; i++) {
+        try {
+          return (await Deno.readTextFile(`${dir}/status`)).trim();
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      throw new Error("the bpf() caller never ended");
+    } finally {
+      await root.close();
+    }
+  } finally {
+    await h.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+kernelTest(
+  "runner.bpf spares the container runtime's children (runc), not the runner's",
+  async () => {
+    // sh reports 128 + 9 for a child killed by SIGKILL
+    assert.equal(await bpfUnderRoot(POLICED), "0");
+    assert.equal(await bpfUnderRoot(RUNNER), "137");
+  },
+);

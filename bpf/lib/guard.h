@@ -210,6 +210,21 @@ static __always_inline struct scope_entry *policed(void)
 	return scope;
 }
 
+/*
+ * Whether the caller descends from a scope root that is not the runner: a
+ * container runtime (dockerd, containerd). Its runc sets up each
+ * container's device rules with bpf(); a container that could use bpf()
+ * against the agent is a privileged one, which owns the host anyway.
+ */
+static __always_inline bool under_runtime_root(struct scope_entry *scope)
+{
+	__u32 root = scope->root_pid;
+	struct scope_entry *entry = bpf_map_lookup_elem(&scope_pids, &root);
+
+	return entry && (entry->flags & SCOPE_EXEMPT) &&
+	       !(entry->flags & SCOPE_RUNNER);
+}
+
 static __always_inline struct guard_config *guard_cfg(void)
 {
 	__u32 zero = 0;
@@ -354,6 +369,7 @@ static __always_inline void guard_ptrace(struct pt_regs *regs, long id, bool com
  */
 static __always_inline void guard_enter(struct pt_regs *regs, long id)
 {
+	struct scope_entry *scope;
 	struct guard_config *cfg;
 	bool compat = false;
 	__u32 target;
@@ -364,14 +380,15 @@ static __always_inline void guard_enter(struct pt_regs *regs, long id)
 	if (call == GUARD_CALL_NONE || call == GUARD_CALL_OPEN ||
 	    call == GUARD_CALL_SIGNAL)
 		return;
-	if (!policed())
+	scope = policed();
+	if (!scope)
 		return;
 	cfg = guard_cfg();
 	if (!cfg)
 		return;
 	flags = compat ? GUARD_FLAG_COMPAT : 0;
 	if (call == GUARD_CALL_BPF) {
-		if (cfg->bpf == GUARD_OFF)
+		if (cfg->bpf == GUARD_OFF || under_runtime_root(scope))
 			return;
 		flags |= guard_act(cfg->bpf);
 		guard_emit(PROCESS_BPF, flags, GUARD_VIA_NONE,
