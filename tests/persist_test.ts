@@ -462,3 +462,73 @@ function withFd<T>(path: string, use: (fd: number) => T): T {
     closeFd(fd);
   }
 }
+
+kernelTest(
+  "a step's bpf() detach of the agent's link kills it, and the link comes back",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const netns = await TestNetns.create();
+    const listener = await Listener.start(netns);
+    const steal = new URL("./helpers/steal_detach.py", import.meta.url)
+      .pathname;
+    try {
+      await Deno.writeTextFile(`${dir}/policy.yaml`, policy());
+      const child = spawnRun(
+        dir,
+        [
+          waitForGo(dir),
+          `python3 ${steal} $PPID $(cat ${dir}/go) > ${dir}/attack`,
+          `echo $? > ${dir}/attack-status`,
+          "sleep 1.5",
+          send(netns, DENIED, `${dir}/denied`),
+        ].join("; "),
+      );
+      const stderr = stderrOf(child);
+      const instance = `${PINS}/run-${child.pid}`;
+      await waitFor("the pins", () => exists(`${instance}/meta`));
+      const linkPath = `${instance}/network/link_connect4`;
+      const before = withFd(linkPath, linkInfo);
+      Deno.writeTextFileSync(`${dir}/go`, String(before.id));
+      const status = await child.status;
+      assert.equal(status.code, 0, await stderr);
+      const attack = Deno.readTextFileSync(`${dir}/attack`);
+      assert.match(attack, /detaching/, attack);
+      assert.doesNotMatch(attack, /survived/, "killed as bpf() returned");
+      assert.equal(
+        Deno.readTextFileSync(`${dir}/attack-status`).trim(),
+        "137",
+        "SIGKILL",
+      );
+      assert.equal(Deno.readTextFileSync(`${dir}/denied`).trim(), "errno 1");
+      const receipts = await listener.receipts();
+      assert.ok(
+        !receipts.some((line) => line.includes(`:${DENIED} `)),
+        `no byte reached the unlisted port: ${receipts}`,
+      );
+      const events = await readJsonLines<RingfenceEvent>(
+        `${dir}/events.jsonl`,
+      );
+      const bpf = events.find((event) =>
+        event.type === "process_event" && event.kind === "bpf"
+      );
+      assert.equal(
+        (bpf as { command?: string } | undefined)?.command,
+        "BPF_LINK_DETACH",
+      );
+      const repaired = events.find((event) =>
+        event.type === "agent" && event.kind === "tamper" &&
+        event.what === "link_detached" && event.name === "network/connect4"
+      );
+      assert.equal(
+        (repaired as { repaired?: boolean } | undefined)?.repaired,
+        true,
+        JSON.stringify(events.filter((event) => event.type === "agent")),
+      );
+    } finally {
+      Deno.writeTextFileSync(`${dir}/go`, "");
+      await listener.receipts();
+      await netns.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
