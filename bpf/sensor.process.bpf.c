@@ -375,27 +375,22 @@ static __always_inline void send_exec(const char *path, __u16 flags,
 	submit(event, PROCESS_EVENT_FIXED_SIZE + path_size + argv_len + file_size);
 }
 
+/* What exec_scope() found: in scope, judged by process.deny, a new root. */
+#define EXEC_IN_SCOPE 1
+#define EXEC_JUDGED 2
+#define EXEC_NEW_ROOT 4
+
 /*
- * Raw tracepoints here, as for fork: a perf-event tracepoint costs a
- * formatted trace record per call, and detaching one waits for RCU grace
- * periods, which every agent exit would pay.
- *
- * A forbidden program is judged by bprm->file, the file the kernel
- * executes (for a script, its interpreter), not by the name the caller
- * passed. From sched_process_exec the signal lands before the new image
- * runs a single instruction: it cannot print, read or connect.
+ * The scope side of an exec: joins a process that becomes a root by its
+ * name or belongs to a scope cgroup, and ends the trust of a root that
+ * becomes another program. A function of its own, which the verifier
+ * checks once, apart from the deny checks of the caller. 0 when the
+ * process is out of scope, else EXEC_* bits.
  */
-SEC("raw_tp/sched_process_exec")
-int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+__noinline int exec_scope(__u32 pid)
 {
-	/* what the sched_process_exec tracepoint copies: the path as given */
-	const char *filename = BPF_CORE_READ(bprm, filename);
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct scope_entry *scope;
-	struct resolved *r;
 	bool new_root = false;
-	__u16 flags = 0;
-	__u32 zero = 0, rule = 0;
 
 	scope = current_scope();
 	if (!scope) {
@@ -420,13 +415,47 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		scope->flags &= ~(SCOPE_EXEMPT | SCOPE_RUNNER);
 	}
 
+	if (new_root)
+		return EXEC_IN_SCOPE | EXEC_JUDGED | EXEC_NEW_ROOT;
+	if (!scope)
+		return 0;
+	return EXEC_IN_SCOPE | ((scope->flags & SCOPE_EXEMPT) ? 0 : EXEC_JUDGED);
+}
+
+/*
+ * Raw tracepoints here, as for fork: a perf-event tracepoint costs a
+ * formatted trace record per call, and detaching one waits for RCU grace
+ * periods, which every agent exit would pay.
+ *
+ * A forbidden program is judged by bprm->file, the file the kernel
+ * executes (for a script, its interpreter), not by the name the caller
+ * passed. From sched_process_exec the signal lands before the new image
+ * runs a single instruction: it cannot print, read or connect.
+ */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	/* what the sched_process_exec tracepoint copies: the path as given */
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct resolved *r;
+	bool new_root;
+	__u16 flags = 0;
+	__u32 zero = 0, rule = 0;
+	int joined;
+
+	joined = exec_scope(pid);
+	if (!joined)
+		return 0;
+	new_root = joined & EXEC_NEW_ROOT;
+
 	r = bpf_map_lookup_elem(&resolved_scratch, &zero);
 	if (!r)
 		return 0;
 	if (new_root)
 		flags |= PROCESS_FLAG_SCOPE_ROOT;
 	/* a new root is judged too: its name made it one, not its file */
-	if ((new_root || !(scope->flags & SCOPE_EXEMPT)) && deny_rules() &&
+	if ((joined & EXEC_JUDGED) && deny_rules() &&
 	    file_denied(BPF_CORE_READ(bprm, file), r, true, &rule))
 		flags |= deny();
 	send_exec(filename, flags, r, rule);
@@ -517,7 +546,7 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	__u32 zero = 0, rule = 0;
 
 	police_untracked();
-	guard_enter(regs, id);
+	guard_enter((__u64)regs, id);
 	if (!mmap_args(regs, id, &a))
 		return 0;
 	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())

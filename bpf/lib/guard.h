@@ -367,7 +367,7 @@ static __always_inline void guard_ptrace(struct pt_regs *regs, long id, bool com
  * At raw_tp/sys_enter: process_vm_readv/writev, ptrace and bpf of a
  * policed process. Opens are judged at exit, signals where they are sent.
  */
-static __always_inline void guard_enter(struct pt_regs *regs, long id)
+static __always_inline void guard_enter_call(struct pt_regs *regs, long id)
 {
 	struct scope_entry *scope;
 	struct guard_config *cfg;
@@ -410,6 +410,18 @@ static __always_inline void guard_enter(struct pt_regs *regs, long id)
 		   call == GUARD_CALL_VM_READV ? GUARD_VIA_VM_READV : GUARD_VIA_VM_WRITEV,
 		   0, id, target, init_pid_ns(bpf_get_current_task_btf()) ?
 		   scope_of(target) : NULL, NULL);
+}
+
+/*
+ * guard_enter_call as a function of its own: the verifier checks it once,
+ * not once per path of the exec-deny checks of the program that calls it.
+ * regs travels as a scalar (a global function takes no kernel pointer);
+ * it is only read through bpf_probe_read_kernel.
+ */
+__noinline int guard_enter(__u64 regs, long id)
+{
+	guard_enter_call((struct pt_regs *)regs, id);
+	return 0;
 }
 
 /*
