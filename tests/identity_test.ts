@@ -13,6 +13,7 @@ import {
   kernelTest,
   ringfence,
   ROOT,
+  rootShell,
   startAgent,
 } from "./helpers/kernel.ts";
 
@@ -346,5 +347,81 @@ kernelTest(
     assert.equal(tamper.repaired, true);
     assert.match(result.stderr, /AGENT TAMPERED — core_pattern changed/);
     assert.match(result.report, /AGENT TAMPERED/);
+  },
+);
+
+kernelTest(
+  "ringfence stop names the policed step that killed the agent, and the kernel kept enforcing",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const state = `${dir}/state`;
+    await Deno.mkdir(state);
+    const root = await rootShell(dir, "rfkiller");
+    await Deno.writeTextFile(
+      `${dir}/policy.yaml`,
+      "version: 1\nmode: block\nscope:\n  processes: [rfkiller]\nnetwork:\n  loopback: deny\n",
+    );
+    const agent = await startAgent([
+      "--policy",
+      `${dir}/policy.yaml`,
+      "--state-dir",
+      state,
+      "--output",
+      `${state}/events.jsonl`,
+      "--ready-file",
+      `${dir}/ready`,
+    ]);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    let reached = 0;
+    const serving = (async () => {
+      for await (const conn of listener) {
+        reached++;
+        conn.close();
+      }
+    })();
+    try {
+      // The step, a descendant of the scope root: kills the agent, then
+      // tries the connection the policy refuses.
+      const step = await new Deno.Command(root, {
+        args: [
+          "-c",
+          `/bin/sh -c 'kill -9 ${agent.pid}'; sleep 0.5; python3 -c "
+import socket
+s = socket.socket()
+try:
+    s.connect(('127.0.0.1', ${port})); print('connected')
+except OSError as e:
+    print('errno', e.errno)
+"`,
+        ],
+        stdout: "piped",
+      }).output();
+      const out = new TextDecoder().decode(step.stdout);
+      assert.match(out, /errno 1\b/, "refused with no agent running");
+      assert.equal(reached, 0);
+      await waitForExit(agent.pid);
+
+      const stopped = await ringfence([
+        "stop",
+        "--state-dir",
+        state,
+        "--report",
+        `${dir}/report.md`,
+      ]);
+      assert.equal(stopped.code, 3, stopped.stderr);
+      assert.match(
+        stopped.stderr,
+        /AGENT TAMPERED — pid \d+ \(sh, uid 0\) sent signal 9 to the agent/,
+      );
+      assert.match(stopped.stderr, /removed the pins/);
+      const markdown = await Deno.readTextFile(`${dir}/report.md`);
+      assert.match(markdown, /AGENT TAMPERED/);
+    } finally {
+      listener.close();
+      await serving.catch(() => {});
+      await agent.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 );
