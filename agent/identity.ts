@@ -66,11 +66,16 @@ export function instanceFiles(dir: string): {
   record: string;
   heartbeat: string;
   report: string;
+  pins: string;
 } {
   return {
     record: `${dir}/agent.json`,
     heartbeat: `${dir}/heartbeat.json`,
     report: `${dir}/report.json`,
+    // The bpffs directory the agent pinned in, while it pins: where a
+    // step cannot remove it, so that pins gone while the agent was dead
+    // are told from pins never made.
+    pins: `${dir}/pinned`,
   };
 }
 

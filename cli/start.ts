@@ -25,13 +25,7 @@ import {
 import { absolutePath, instanceDir, instanceName } from "../agent/instance.ts";
 import { AgentSession, type SessionOptions } from "./agent_session.ts";
 import { Fatal } from "./command.ts";
-import {
-  saveReport,
-  stateDir,
-  stateFiles,
-  writePidFile,
-  writePinsMarker,
-} from "./state.ts";
+import { saveReport, stateDir, stateFiles, writePidFile } from "./state.ts";
 
 /** The flags of `ringfence start`. */
 export interface StartOptions extends SessionOptions {
@@ -105,7 +99,7 @@ export async function start(options: StartOptions): Promise<number> {
   // look for them; the ready file last, so that whoever waits for it finds
   // them all.
   writePidFile(dir, pidFile);
-  if (agent.pins) writePinsMarker(dir, agent.pins.dir);
+  if (agent.pins) writeAtomic(files.pins, `${agent.pins.dir}\n`);
   const record = ownRecord({
     stateDir: dir,
     pidFile,

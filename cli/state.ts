@@ -20,12 +20,9 @@ export function stateFiles(dir: string = stateDir()): {
   pid: string;
   report: string;
   json: string;
-  pins: string;
 } {
   return {
     pid: `${dir}/ringfence.pid`,
-    // The pin directory of the running agent, while it pins.
-    pins: `${dir}/pinned`,
     report: `${dir}/report.md`,
     json: `${dir}/report.json`,
   };
@@ -78,15 +75,4 @@ export async function saveReport(
     log(`cannot save the report: ${(error as Error).message}`);
   }
   await Deno.remove(pidFile).catch(() => {});
-  await Deno.remove(files.pins).catch(() => {});
-}
-
-/**
- * Records where the agent pins (its marker), so that `ringfence stop`
- * can tell pins someone removed from pins never made (audit mode).
- */
-export function writePinsMarker(dir: string, pins: string): void {
-  try {
-    Deno.writeTextFileSync(stateFiles(dir).pins, `${pins}\n`);
-  } catch { /* stop then cannot name the removal */ }
 }

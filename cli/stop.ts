@@ -69,27 +69,24 @@ export interface StopOptions extends PublishFlags {
  * the counters and `agent_signals`, removes the pins, and only then appends
  * the drained records to the events file the agent wrote (while the pins
  * enforce, a policed `stop` writing there would be refused). When the
- * agent had pinned (its marker in the state directory) and the pins are
+ * agent had pinned (its marker in the root-only instance directory) and
+ * the pins are
  * gone while it was dead, says that someone else removed them.
  */
 function recoverPins(
   instance: string,
-  files: ReturnType<typeof stateFiles>,
+  marker: string,
   agentDied: boolean,
-): KernelEvidence | undefined {
-  const pinnedBefore = readText(files.pins)?.trim();
+): { evidence?: KernelEvidence; removed?: string } {
+  const pinnedBefore = readText(marker)?.trim();
   const events: RingfenceEvent[] = [];
   const evidence = recoverInstance(instance, (event) => events.push(event));
   try {
-    Deno.removeSync(files.pins);
+    Deno.removeSync(marker);
   } catch { /* none */ }
   if (!evidence) {
-    if (agentDied && pinnedBefore) {
-      log(
-        `pins removed by someone else: ${pinnedBefore} was gone while the agent was dead (whoever removed them could also detach what they held)`,
-      );
-    }
-    return undefined;
+    // Whoever removed them could also detach what they held.
+    return agentDied && pinnedBefore ? { removed: pinnedBefore } : {};
   }
   if (evidence.output && events.length) {
     try {
@@ -107,7 +104,7 @@ function recoverPins(
   }
   for (const line of evidenceLines(evidence)) log(line);
   log(`removed the pins ${pinDir(instance)}`);
-  return evidence;
+  return { evidence };
 }
 
 /** The kernel's evidence in the report's terms. */
@@ -255,15 +252,16 @@ async function stopAgent(
     comparePidFile(record, pidFile, pidText, findings);
   }
   // The agent has gone: a dead one's pins still enforce until removed.
-  const kernel = recoverPins(
-    pins,
-    stateFiles(dir),
-    findings.reasons.length > 0,
-  );
+  const kernel = recoverPins(pins, files.pins, findings.reasons.length > 0);
+  if (kernel.removed) {
+    findings.reasons.push(
+      `the agent's pins ${kernel.removed} were removed by someone else while no agent ran: the kernel's enforcement ended with them`,
+    );
+  }
   const evidence = withoutOwnSignals(
     sources.evidence
       ? await sources.evidence(record)
-      : integrityEvidence(kernel),
+      : integrityEvidence(kernel.evidence),
   );
   // Signal 0 only asks whether the agent lives (the hooks do).
   for (const signal of evidence?.signals ?? []) {

@@ -425,3 +425,42 @@ except OSError as e:
     }
   },
 );
+
+kernelTest(
+  "ringfence stop: pins removed while the agent was dead are tampering",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const state = `${dir}/state`;
+    await Deno.mkdir(state);
+    await Deno.writeTextFile(`${dir}/policy.yaml`, "version: 1\nmode: block\n");
+    const agent = await startAgent([
+      "--policy",
+      `${dir}/policy.yaml`,
+      "--state-dir",
+      state,
+      "--output",
+      `${state}/events.jsonl`,
+      "--ready-file",
+      `${dir}/ready`,
+    ]);
+    try {
+      const marker = `${await instanceDir(state)}/pinned`;
+      const pins = (await Deno.readTextFile(marker)).trim();
+      // The root step: kill the agent, then remove what kept enforcing.
+      Deno.kill(agent.pid, "SIGKILL");
+      await waitForExit(agent.pid);
+      await Deno.remove(pins, { recursive: true });
+      const stopped = await ringfence(["stop", "--state-dir", state]);
+      assert.equal(stopped.code, 3, stopped.stderr);
+      assert.match(
+        stopped.stderr,
+        new RegExp(
+          `AGENT TAMPERED — the agent's pins ${pins} were removed by someone else`,
+        ),
+      );
+    } finally {
+      await agent.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

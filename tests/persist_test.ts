@@ -27,6 +27,7 @@ import {
 } from "./helpers/kernel.ts";
 import { PROBE, TestNetns } from "./helpers/net_harness.ts";
 import { startInstanceName } from "../agent/pins.ts";
+import { instanceDir } from "../agent/instance.ts";
 
 const LISTENER = new URL("./helpers/net_listener.py", import.meta.url)
   .pathname;
@@ -388,7 +389,9 @@ kernelTest(
     try {
       const first = await armed(start(`${dir}/first.jsonl`));
       const firstErr = stderrOf(first);
-      pinsDir = Deno.readTextFileSync(`${state}/pinned`).trim();
+      pinsDir = Deno.readTextFileSync(
+        `${await instanceDir(state)}/pinned`,
+      ).trim();
       first.kill("SIGKILL");
       await first.status;
       await firstErr;
