@@ -11,8 +11,8 @@ import {
   Agent,
   type FileEnforcement,
 } from "../agent/agent.ts";
-import { evidenceLines, sweepStaleRuns } from "../agent/evidence.ts";
 import { sha256File } from "../agent/identity.ts";
+import { PIN_ROOT } from "../agent/pins.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
@@ -77,18 +77,11 @@ export class AgentSession {
     spawner: boolean,
     instance: string,
   ): Promise<AgentSession> {
-    for (const evidence of sweepStaleRuns()) {
-      log(
-        `removed the pins of ${evidence.instance}: its agent and its processes are gone`,
-      );
-      for (const line of evidenceLines(evidence)) log(line);
-    }
-    // Hashed before it is read: a change after this is a change while the
-    // agent ran.
-    const policyFile = options.policy === undefined ? undefined : {
-      path: options.policy,
-      sha256: await sha256File(options.policy),
-    };
+    // Hashed as it is first read, while the sensors load: a change after
+    // this is a change while the agent ran.
+    const hashing = options.policy === undefined
+      ? undefined
+      : sha256File(options.policy);
     const policy = policyFrom(options.policy).then((policy) =>
       withSudoFlag(policy, options.disableSudo)
     );
@@ -121,6 +114,11 @@ export class AgentSession {
       sudo?.release();
       throw error;
     }
+    const policyFile = options.policy === undefined ? undefined : {
+      path: options.policy,
+      sha256: await hashing,
+    };
+    await sweepStaleRunPins();
     // Set: the agent's policy waited for it. Not awaited, so that the
     // listeners below subscribe before anything else runs.
     const guard = sudo!;
@@ -220,6 +218,28 @@ export class AgentSession {
         sha256?.slice(0, 16) ?? "none"
       } → ${now?.slice(0, 16) ?? "gone"})`,
     ];
+  }
+}
+
+/**
+ * Removes the pins of `ringfence run` agents that are gone with their
+ * processes, saying what the kernel counted for them. Loaded only when
+ * some pins exist: most starts find none.
+ */
+async function sweepStaleRunPins(): Promise<void> {
+  try {
+    Deno.statSync(PIN_ROOT);
+  } catch {
+    return;
+  }
+  const { evidenceLines, sweepStaleRuns } = await import(
+    "../agent/evidence.ts"
+  );
+  for (const evidence of sweepStaleRuns()) {
+    log(
+      `removed the pins of ${evidence.instance}: its agent and its processes are gone`,
+    );
+    for (const line of evidenceLines(evidence)) log(line);
   }
 }
 
