@@ -146,7 +146,13 @@ function pinned(
   owned: Set<number>,
 ): Record<string, number> {
   if (!options.pins) return {};
-  loaded.layouts![sensor] = sensorLayout(bytes, options.ringSize);
+  // Hashed when first read, as pinning or adopting reads it: a start that
+  // pins nothing (audit mode) never pays for it.
+  let layout: string | undefined;
+  Object.defineProperty(loaded.layouts!, sensor, {
+    enumerable: true,
+    get: () => layout ??= sensorLayout(bytes, options.ringSize),
+  });
   const maps = options.pins.maps?.(sensor, bytes, options.ringSize) ?? {};
   for (const fd of Object.values(maps)) owned.add(fd);
   return maps;
