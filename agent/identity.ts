@@ -15,6 +15,8 @@
  * @module
  */
 
+import { parseStat } from "./procfs.ts";
+
 /** What the agent writes about itself once armed (`agent.json`). */
 export interface AgentRecord {
   /** Layout version of this record. */
@@ -105,14 +107,11 @@ export function processIdentity(
   } catch {
     return undefined;
   }
-  const close = stat.lastIndexOf(")");
-  const comm = stat.slice(stat.indexOf("(") + 1, close);
-  // Fields from the 3rd on, after the comm, which may hold spaces.
-  const fields = stat.slice(close + 2).split(" ");
+  const { state, startTime, comm } = parseStat(stat);
   const identity: ProcessIdentity = {
     pid,
-    state: fields[0],
-    startTime: Number(fields[19]),
+    state,
+    startTime,
     comm,
     cmdline: "",
   };

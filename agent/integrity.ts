@@ -24,7 +24,7 @@ import {
   type ScopeEntry,
 } from "../sensors/process.ts";
 import type { Sensor } from "../sensors/sensor.ts";
-import { processStartTime } from "./pins.ts";
+import { processStart } from "./procfs.ts";
 
 /** How often the running agent checks (ms). */
 export const INTEGRITY_INTERVAL_MS = 1000;
@@ -42,7 +42,7 @@ export class IntegrityCheck {
   readonly #report: (event: AgentEvent) => void;
   readonly #repin: () => Repin | undefined;
   // pid → its scope entry and start time, as last seen in scope_pids.
-  #scope = new Map<number, ScopeEntry & { start: string }>();
+  #scope = new Map<number, ScopeEntry & { start: number }>();
 
   /**
    * @param sensors the loaded sensors.
@@ -133,7 +133,7 @@ export class IntegrityCheck {
     for (const [pid, entry] of this.#scope) {
       if (present.has(pid)) continue;
       // Gone from the map: by the kernel at exit, or by someone else.
-      if (processStartTime(pid) !== entry.start) {
+      if (processStart(pid) !== entry.start) {
         this.#scope.delete(pid);
         continue;
       }
@@ -141,13 +141,13 @@ export class IntegrityCheck {
       try {
         process.setScope(pid, { flags: entry.flags, rootPid: entry.rootPid });
         // The process may have exited meanwhile: no entry for a dead pid.
-        if (processStartTime(pid) !== entry.start) {
+        if (processStart(pid) !== entry.start) {
           mapDelete(fd, encodeInt("u32", pid));
         } else {
           repaired = true;
         }
       } catch { /* reported as not repaired */ }
-      if (repaired || processStartTime(pid) === entry.start) {
+      if (repaired || processStart(pid) === entry.start) {
         report(agentEvent("tamper", {
           what: "scope_removed",
           name: String(pid),
@@ -160,7 +160,7 @@ export class IntegrityCheck {
       if (this.#scope.has(pid)) continue;
       if (this.#scope.size >= REMEMBERED_MAX) break;
       const entry = process.scopeOf(pid);
-      const start = processStartTime(pid);
+      const start = processStart(pid);
       if (entry && start) this.#scope.set(pid, { ...entry, start });
     }
   }

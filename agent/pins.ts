@@ -31,6 +31,7 @@ import {
 } from "../sensors/pin.ts";
 import type { Sensor, SensorStats } from "../sensors/sensor.ts";
 import { VERSION } from "../version.ts";
+import { processStart } from "./procfs.ts";
 
 /** Where the instances' directories are. */
 export const PIN_ROOT = `${BPFFS}/ringfence`;
@@ -43,7 +44,7 @@ export interface InstanceOwner {
   /** The agent's pid. */
   pid: number;
   /** Its start time (field 22 of /proc/PID/stat), against pid reuse. */
-  startTime: string;
+  startTime: number;
   /** The ringfence version that pinned. */
   version: string;
   /** The policy mode when pinned. */
@@ -81,22 +82,9 @@ export function instanceDir(name: string): string {
   return `${PIN_ROOT}/${name}`;
 }
 
-/** A process's start time (clock ticks after boot), or undefined. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After the comm: state is field 3, starttime field 22.
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /** Whether the agent that pinned is still the process of that pid. */
 export function ownerAlive(owner: InstanceOwner): boolean {
-  return processStartTime(owner.pid) === owner.startTime;
+  return processStart(owner.pid) === owner.startTime;
 }
 
 /**
@@ -274,7 +262,7 @@ export class PinnedInstance {
     const instance = new PinnedInstance(name, {
       ...owner,
       pid: Deno.pid,
-      startTime: processStartTime(Deno.pid) ?? "",
+      startTime: processStart(Deno.pid) ?? 0,
       version: VERSION,
       since: new Date().toISOString(),
     }, layouts);

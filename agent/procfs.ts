@@ -24,19 +24,51 @@ export interface ProcEntry {
 /** PF_KTHREAD in the flags field of /proc/<pid>/stat. */
 const KERNEL_THREAD = 0x00200000;
 
+/** What /proc/<pid>/stat says, as far as the agent reads it. */
+export interface ProcStat {
+  /** Command name. */
+  comm: string;
+  /** Field 3: `R`, `S`, ..., `Z` for a zombie, `X` dead. */
+  state: string;
+  /** Parent process id. */
+  ppid: number;
+  /** A kernel thread (PF_KTHREAD). */
+  kernelThread: boolean;
+  /** Field 22: clock ticks after boot; with the pid, names one process. */
+  startTime: number;
+}
+
 /** Parses /proc/<pid>/stat: the comm sits in parentheses and may hold any byte. */
-export function parseStat(
-  text: string,
-): { comm: string; ppid: number; kernelThread: boolean } {
+export function parseStat(text: string): ProcStat {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   const comm = text.slice(open + 1, close);
+  // Fields from the 3rd on, after the comm.
   const fields = text.slice(close + 2).split(" ");
   return {
     comm,
+    state: fields[0],
     ppid: Number(fields[1]),
     kernelThread: (Number(fields[6]) & KERNEL_THREAD) !== 0,
+    startTime: Number(fields[19]),
   };
+}
+
+/**
+ * A running process's start time (field 22 of its stat); undefined when
+ * it has gone or is a zombie. The same pid with the same start time is
+ * the same process.
+ */
+export function processStart(
+  pid: number,
+  procDir = "/proc",
+): number | undefined {
+  const text = readOptional(() =>
+    Deno.readTextFileSync(`${procDir}/${pid}/stat`)
+  );
+  if (!text) return undefined;
+  const { state, startTime } = parseStat(text);
+  return state === "Z" || state === "X" ? undefined : startTime;
 }
 
 function readOptional<T>(read: () => T): T | undefined {

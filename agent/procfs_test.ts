@@ -2,20 +2,25 @@ import assert from "node:assert/strict";
 import { listProcesses, parseStat, readProc } from "./procfs.ts";
 
 Deno.test("parseStat() reads a comm that holds spaces and parentheses", () => {
-  const stat = "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 0 0";
+  const stat =
+    "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5678 0";
   assert.deepEqual(parseStat(stat), {
     comm: "a (b) c",
+    state: "S",
     ppid: 99,
     kernelThread: false,
+    startTime: 5678,
   });
 });
 
 Deno.test("parseStat() tells a kernel thread by PF_KTHREAD", () => {
-  const stat = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0";
+  const stat = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0";
   assert.deepEqual(parseStat(stat), {
     comm: "kthreadd",
+    state: "S",
     ppid: 0,
     kernelThread: true,
+    startTime: 3,
   });
 });
 

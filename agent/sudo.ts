@@ -30,6 +30,7 @@ import {
   type SudoIdentity,
   userAliases,
 } from "./sudoers.ts";
+import { processStart } from "./procfs.ts";
 
 /** Where sudo's configuration and the backups are. */
 export interface SudoPaths {
@@ -72,19 +73,6 @@ interface Manifest {
   moved: MovedFile[];
   /** The deny drop-in's name in the sudoers directory. */
   dropIn: string;
-}
-
-/** Reads a process's start time; undefined when it has gone. */
-export function processStart(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // fields[0] is field 3 (state); field 22 is the start time
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
 }
 
 /** This process, as a manifest names its owner. */

@@ -18,12 +18,12 @@ import type { Policy } from "../policy/schema.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
 import { privilegeTool } from "./sudoers.ts";
+import { processStart } from "./procfs.ts";
 import type { ProcessTree } from "./process_tree.ts";
 import {
   giveBackSudo,
   isRunning,
   type ProcessIdentity,
-  processStart,
   resolveSudoUser,
   restoredLine,
   runningRoots,
