@@ -40,6 +40,7 @@ import type {
 } from "../report/types.ts";
 import { Fatal, log } from "./command.ts";
 import { type PublishFlags, publishReport } from "./publish.ts";
+import { formatSummary } from "../report/summary.ts";
 import { restoreAbandonedSudo } from "./restore_sudo.ts";
 import { instanceDir as pinDir, startInstanceName } from "../agent/pins.ts";
 import {
@@ -417,22 +418,16 @@ function comparePidFile(
  * "ringfence: 7 processes, 21 events, 0 dropped, stopped".
  */
 function summaryOf({ summary }: Report): string {
-  const dropped = summary.kernelDrops +
-    Object.values(summary.exporterDrops).reduce((a, b) => a + b, 0);
-  const parts = [
-    `${summary.processes} processes`,
-    `${summary.events} events`,
-    `${dropped} dropped`,
-  ];
-  if (summary.blocked) parts.push(`${summary.blocked} blocked`);
-  if (summary.wouldBlock) {
-    parts.push(`${summary.wouldBlock} would be blocked`);
-  }
-  if (summary.killed) parts.push(`${summary.killed} killed`);
-  if (summary.scopeFull) {
-    parts.push(`${summary.scopeFull} untracked (scope full)`);
-  }
-  return `ringfence: ${parts.join(", ")}, stopped`;
+  return formatSummary({
+    processes: summary.processes,
+    events: summary.events,
+    dropped: summary.kernelDrops +
+      Object.values(summary.exporterDrops).reduce((a, b) => a + b, 0),
+    blocked: summary.blocked,
+    wouldBlock: summary.wouldBlock,
+    killed: summary.killed,
+    scopeFull: summary.scopeFull,
+  }, "stopped");
 }
 
 /**

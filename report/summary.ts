@@ -1,34 +1,74 @@
 /**
- * The one-line human summary printed when an agent stops.
+ * The one-line human summary printed when an agent stops, from a running
+ * agent's counters or from the report a stopped one saved.
  *
  * @module
  */
 
 import type { Agent } from "../agent/agent.ts";
 
+/** What a summary line counts. */
+export interface SummaryCounts {
+  processes: number;
+  events: number;
+  dropped: number;
+  blocked: number;
+  wouldBlock: number;
+  /** Processes killed, when the source counts them. */
+  killed?: number;
+  scopeFull: number;
+  /** What became of untracked processes, when the mode is known. */
+  scopeFate?: "killed" | "reported";
+  /** Tampering with the agent found. */
+  tampered?: number;
+}
+
 /** e.g. "ringfence: 7 processes, 21 events, 0 dropped, exit 3". */
+export function formatSummary(
+  counts: SummaryCounts,
+  ending: string,
+  extra: readonly string[] = [],
+): string {
+  const parts = [
+    `${counts.processes} processes`,
+    `${counts.events} events`,
+    `${counts.dropped} dropped`,
+  ];
+  if (counts.blocked) parts.push(`${counts.blocked} blocked`);
+  if (counts.wouldBlock) parts.push(`${counts.wouldBlock} would be blocked`);
+  if (counts.killed) parts.push(`${counts.killed} killed`);
+  if (counts.scopeFull) {
+    const fate = counts.scopeFate ? `, ${counts.scopeFate}` : "";
+    parts.push(`${counts.scopeFull} untracked (scope full${fate})`);
+  }
+  if (counts.tampered) {
+    parts.push(`${counts.tampered} tampering with the agent found`);
+  }
+  parts.push(...extra);
+  return `ringfence: ${parts.join(", ")}, ${ending}`;
+}
+
+/** The summary line of a running or just stopped agent. */
 export function summaryLine(
   agent: Agent,
   ending: string,
   extra: readonly string[] = [],
 ): string {
   const stats = agent.stats();
-  const parts = [
-    `${stats.processes} processes`,
-    `${stats.events} events`,
-    `${stats.drops} dropped`,
-  ];
-  if (stats.blocked) parts.push(`${stats.blocked} blocked`);
-  if (stats.wouldBlock) parts.push(`${stats.wouldBlock} would be blocked`);
-  if (stats.scopeFull) {
-    // A full scope map fails closed: each untracked process is killed in
-    // block mode, reported in audit mode.
-    const fate = agent.policy.mode === "block" ? "killed" : "reported";
-    parts.push(`${stats.scopeFull} untracked (scope full, ${fate})`);
-  }
-  if (stats.tampered) {
-    parts.push(`${stats.tampered} tampering with the agent found`);
-  }
-  parts.push(...extra);
-  return `ringfence: ${parts.join(", ")}, ${ending}`;
+  return formatSummary(
+    {
+      processes: stats.processes,
+      events: stats.events,
+      dropped: stats.drops,
+      blocked: stats.blocked,
+      wouldBlock: stats.wouldBlock,
+      scopeFull: stats.scopeFull,
+      // A full scope map fails closed: each untracked process is killed in
+      // block mode, reported in audit mode.
+      scopeFate: agent.policy.mode === "block" ? "killed" : "reported",
+      tampered: stats.tampered,
+    },
+    ending,
+    extra,
+  );
 }
