@@ -23,6 +23,14 @@ enum file_system_event_kind {
 	FS_SYMLINK = 10,	/* path is the new symbolic link */
 	FS_MKDIR = 11,
 	FS_RMDIR = 12,
+	/* a write through an fd (write, pwrite, writev, an io_uring write) to
+	 * a protected file; flags: the fd's open flags */
+	FS_WRITE = 13,
+	/* a mount on, of or above a protected path: path is the mount point,
+	 * new_path the source of a bind or move */
+	FS_MOUNT = 14,
+	/* name_to_handle_at of a protected or secret file */
+	FS_HANDLE = 15,
 };
 BTF_KEEP_ENUM(file_system_event_kind);
 
@@ -37,6 +45,14 @@ enum file_system_event_flag {
 	FS_FLAG_UNNORMALIZED = 8,
 	/* a BPF LSM hook refused the change with EPERM: it did not happen */
 	FS_FLAG_DENIED = 16,
+	/* the call came by the 32-bit ABI (int $0x80, sysenter): call is its
+	 * i386 number */
+	FS_FLAG_COMPAT = 32,
+	/* an io_uring request did it: call is the IORING_OP_* opcode */
+	FS_FLAG_URING = 64,
+	/* the file was known by its device and inode (fs_inodes), whatever
+	 * the path it was reached by */
+	FS_FLAG_INODE = 128,
 };
 BTF_KEEP_ENUM(file_system_event_flag);
 
@@ -56,6 +72,12 @@ enum file_system_class {
 	 * the writer of such a path in block mode.
 	 */
 	FS_CLASS_KILL = 8,
+	/*
+	 * A directory at or above a protected tree (stored as a literal path):
+	 * a mount on it or a rename of it changes what the protected paths
+	 * are, so the kernel kills it like a FS_CLASS_KILL write.
+	 */
+	FS_CLASS_ABOVE = 16,
 };
 BTF_KEEP_ENUM(file_system_class);
 
@@ -76,6 +98,19 @@ struct file_system_config {
 	__u32 match_all;	/* FS_CLASS_* bits every path has (patterns the maps cannot hold) */
 	__u32 read_classes;	/* nonzero: read-only opens are worth a look (secrets exist) */
 	__u32 read_paths;	/* nonzero: a secret needs the full path (not only "** /name") */
+	__u32 inodes;		/* nonzero: fs_inodes has entries; writes through fds are judged */
+	__u32 mnt_ns;		/* the agent's mount namespace (inode number): mounts there matter */
+};
+
+/*
+ * Key of fs_inodes: a file as the kernel knows it, whatever its path
+ * (hard links, bind mounts, handles). dev is the superblock's s_dev in the
+ * kernel's encoding (major << 20 | minor), not stat's st_dev.
+ */
+struct fs_inode_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
 };
 
 /* Key of the prefix map (BPF_MAP_TYPE_LPM_TRIE): prefixlen in bits. A
@@ -98,6 +133,9 @@ struct file_system_event {
 	__u32 classes;		/* FS_CLASS_* the kernel found for the path(s) */
 	__u32 path_size;	/* bytes of path at data[0], with its NUL */
 	__u32 new_path_size;	/* rename: bytes of the new path after it */
+	__u32 call;		/* the syscall number in its ABI, or the IORING_OP_* (FS_FLAG_URING) */
+	__u32 dev;		/* the file's device (kernel encoding) when known, else 0 */
+	__u64 ino;		/* the file's inode number when known, else 0 */
 	char data[FS_DATA_SIZE];
 };
 

@@ -90,6 +90,20 @@ struct {
 	__type(value, __u32);
 } fs_names SEC(".maps");
 
+/*
+ * Protected and secret files by device and inode -> FS_CLASS_*, filled by
+ * the loader at start and kept current as files under protected trees are
+ * created and renamed: a hard link, a bind mount or a handle reaches the
+ * same entry as the path the policy names.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fs_inode_key);
+	__type(value, __u32);
+} fs_inodes SEC(".maps");
+
 enum fs_op {
 	FS_OP_OPEN = 1,		/* args: -, -, flags */
 	FS_OP_UNLINK,		/* dfd, name */
@@ -298,6 +312,19 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 	return classes;
 }
 
+/* The classes fs_inodes gives file's inode; 0 when it is not there. */
+static __always_inline __u32 inode_classes(struct file *file)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct fs_inode_key key = {
+		.ino = BPF_CORE_READ(inode, i_ino),
+		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
+	};
+	__u32 *value = bpf_map_lookup_elem(&fs_inodes, &key);
+
+	return value ? *value : 0;
+}
+
 /* ---- sys_exit: build, filter, enforce, send ---- */
 
 /*
@@ -371,6 +398,9 @@ static __always_inline void reset(struct file_system_event *event)
 	event->flags = 0;
 	event->owner_uid = (__u32)-1;
 	event->owner_gid = (__u32)-1;
+	event->call = 0;
+	event->dev = 0;
+	event->ino = 0;
 }
 
 /*
@@ -426,7 +456,8 @@ __noinline __u32 file_path_classes(__u64 file_ptr)
 	b0 = &s->built[0];
 	b0->len = file_path(file, s->paths[0].path, &b0->truncated);
 	return classes_of(s, 0, b0,
-			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
+			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) |
+	       inode_classes(file);
 }
 
 /*
@@ -464,6 +495,8 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 		return 0;
 	classes = file_path_classes((__u64)file);
 	reset(&s->event);
+	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
 	if (op.op == FS_OP_OPEN) {
 		s->event.flags = op.args[2];
 		if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)

@@ -11,12 +11,14 @@
  */
 
 import {
+  encodeInodeKey,
   encodeNameKey,
   encodePrefixKey,
   FILE_SYSTEM_CONFIG,
   FILE_SYSTEM_MAPS,
   fileSystemConfig,
   type FileSystemMaps,
+  type InodeEntry,
 } from "./file_system_maps.ts";
 import { encodeInt } from "./layout.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
@@ -27,7 +29,12 @@ export {
   type FileSystemKind,
   type RawFileSystemEvent,
 } from "./file_system_event.ts";
-export { FileClass, type FileSystemMaps } from "./file_system_maps.ts";
+export {
+  FileClass,
+  type FileSystemMaps,
+  type InodeEntry,
+  kernelDev,
+} from "./file_system_maps.ts";
 export {
   type FileRulesConfig,
   FileSystemRules,
@@ -48,6 +55,10 @@ export interface FileSystemSensorOptions extends SensorOptions {
 export class FileSystemSensor extends Sensor {
   /** Whether the BPF LSM programs are part of the load. */
   readonly lsm: boolean;
+  #maps?: FileSystemMaps;
+  #inodes = 0;
+  /** The agent's mount namespace: mounts there change what others see. */
+  readonly #mntNs = mountNamespace();
 
   /** Opens sensor.file-system from its ELF bytes. */
   constructor(bytes: Uint8Array, options: FileSystemSensorOptions = {}) {
@@ -96,6 +107,47 @@ export class FileSystemSensor extends Sensor {
       })),
       live,
     );
-    this.writeConfig("fs_config", FILE_SYSTEM_CONFIG, fileSystemConfig(maps));
+    this.#maps = maps;
+    this.#writeConfig();
+  }
+
+  /**
+   * Puts the files known by device and inode in force, replacing the
+   * previous set (new entries first, as in {@linkcode setRules}).
+   */
+  setInodes(entries: readonly InodeEntry[]): void {
+    this.replaceEntries(
+      "fs_inodes",
+      FILE_SYSTEM_MAPS.fs_inodes,
+      entries.map((entry) => ({
+        key: encodeInodeKey(entry),
+        value: encodeInt("u32", entry.classes),
+      })),
+      { addFirst: true },
+    );
+    this.#inodes = entries.length;
+    this.#writeConfig();
+  }
+
+  #writeConfig(): void {
+    if (!this.#maps) return;
+    this.writeConfig(
+      "fs_config",
+      FILE_SYSTEM_CONFIG,
+      fileSystemConfig(this.#maps, {
+        inodes: this.#inodes,
+        mntNs: this.#mntNs,
+      }),
+    );
+  }
+}
+
+/** The inode number of this process's mount namespace; 0 if unknown. */
+function mountNamespace(): number {
+  try {
+    const link = Deno.readLinkSync("/proc/self/ns/mnt");
+    return Number(/\[(\d+)\]/.exec(link)?.[1] ?? 0);
+  } catch {
+    return 0;
   }
 }

@@ -17,7 +17,7 @@ import {
 import { namesByValue, struct } from "./layout.ts";
 
 /** `struct file_system_event` (bpf/file_system.h). */
-export const FILE_SYSTEM_EVENT = struct("file_system_event", 4176, {
+export const FILE_SYSTEM_EVENT = struct("file_system_event", 4192, {
   header: [0, EVENT_HEADER],
   flags: [56, "u32"],
   owner_uid: [60, "u32"],
@@ -25,7 +25,10 @@ export const FILE_SYSTEM_EVENT = struct("file_system_event", 4176, {
   classes: [68, "u32"],
   path_size: [72, "u32"],
   new_path_size: [76, "u32"],
-  data: [80, ["char", 4096]],
+  call: [80, "u32"],
+  dev: [84, "u32"],
+  ino: [88, "u64"],
+  data: [96, ["char", 4096]],
 });
 
 /** `enum file_system_event_kind`: what happened to a file. */
@@ -45,6 +48,12 @@ export const FileSystemKind = {
   symlink: 10,
   mkdir: 11,
   rmdir: 12,
+  /** a write through an fd to a protected file */
+  write: 13,
+  /** a mount on, of or above a protected path */
+  mount: 14,
+  /** name_to_handle_at of a protected or secret file */
+  handle: 15,
 } as const;
 
 /** What happened to a file. */
@@ -59,6 +68,12 @@ export const FileSystemFlag = {
   unnormalized: 8,
   /** a BPF LSM hook refused the change */
   denied: 16,
+  /** the call came by the 32-bit ABI: `call` is its i386 number */
+  compat: 32,
+  /** an io_uring request did it: `call` is the IORING_OP_* opcode */
+  uring: 64,
+  /** the file was matched by device and inode, not by path */
+  inode: 128,
 } as const;
 
 const KINDS = namesByValue(FileSystemKind);

@@ -15,11 +15,13 @@ import {
 } from "./layout.ts";
 
 /** `struct file_system_config`: the one value of `fs_config`. */
-export const FILE_SYSTEM_CONFIG = struct("file_system_config", 16, {
+export const FILE_SYSTEM_CONFIG = struct("file_system_config", 24, {
   kill: [0, "u32"],
   match_all: [4, "u32"],
   read_classes: [8, "u32"],
   read_paths: [12, "u32"],
+  inodes: [16, "u32"],
+  mnt_ns: [20, "u32"],
 });
 
 /** `struct fs_prefix_key`: key of the `fs_prefixes` LPM trie. */
@@ -33,11 +35,19 @@ export const FS_NAME_KEY = struct("fs_name_key", 64, {
   name: [0, ["char", 64]],
 });
 
+/** `struct fs_inode_key`: key of `fs_inodes` (kernel dev encoding). */
+export const FS_INODE_KEY = struct("fs_inode_key", 16, {
+  ino: [0, "u64"],
+  dev: [8, "u32"],
+  pad: [12, "u32"],
+});
+
 /** The maps the loader writes. */
 export const FILE_SYSTEM_MAPS = {
   fs_config: { key: "u32", value: FILE_SYSTEM_CONFIG },
   fs_prefixes: { key: FS_PREFIX_KEY, value: "u32" },
   fs_names: { key: FS_NAME_KEY, value: "u32" },
+  fs_inodes: { key: FS_INODE_KEY, value: "u32" },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum file_system_class`: what a path is to the policy, as map bits. */
@@ -47,6 +57,9 @@ export const FileClass = {
   secret: 4,
   /** A protected path the kernel matches exactly: it kills the writer. */
   kill: 8,
+  /** A directory at or above a protected tree: mounts on it and renames
+   * of it are tampering. */
+  above: 16,
 } as const;
 
 /** Bytes of a prefix the trie compares. */
@@ -81,14 +94,50 @@ export function encodeNameKey(name: string): Uint8Array<ArrayBuffer> {
   return encodeStruct(FS_NAME_KEY, { name });
 }
 
+/** A file the kernel knows by device and inode, with its FileClass bits. */
+export interface InodeEntry {
+  /** The device in the kernel's encoding ({@linkcode kernelDev}). */
+  dev: number;
+  ino: bigint;
+  classes: number;
+}
+
+/**
+ * The kernel's encoding of a device (`major << 20 | minor`, what
+ * `inode->i_sb->s_dev` holds) from stat's `st_dev` (glibc's encoding).
+ */
+export function kernelDev(stDev: number): number {
+  const major = ((stDev >>> 8) & 0xfff) | Math.floor(stDev / 2 ** 32) & ~0xfff;
+  const minor = (stDev & 0xff) | ((stDev >>> 12) & 0xfff00);
+  return ((major << 20) | minor) >>> 0;
+}
+
+/** Encodes a `fs_inodes` key. */
+export function encodeInodeKey(
+  entry: Pick<InodeEntry, "dev" | "ino">,
+): Uint8Array<ArrayBuffer> {
+  return encodeStruct(FS_INODE_KEY, { ino: entry.ino, dev: entry.dev });
+}
+
+/** What the config holds beyond the rules: the agent's own state. */
+export interface FileSystemRuntime {
+  /** Entries in `fs_inodes`. */
+  inodes: number;
+  /** The agent's mount namespace, its inode number. */
+  mntNs: number;
+}
+
 /** The `fs_config` value for `maps`. */
 export function fileSystemConfig(
   maps: FileSystemMaps,
+  runtime: FileSystemRuntime = { inodes: 0, mntNs: 0 },
 ): StructInput<typeof FILE_SYSTEM_CONFIG> {
   return {
     kill: maps.kill ? 1 : 0,
     match_all: maps.matchAll,
     read_classes: maps.readClasses,
     read_paths: maps.readPaths ? 1 : 0,
+    inodes: runtime.inodes ? 1 : 0,
+    mnt_ns: runtime.mntNs,
   };
 }

@@ -14,6 +14,7 @@ import {
   FILE_SYSTEM_CONFIG,
   FILE_SYSTEM_MAPS,
   FileClass,
+  FS_INODE_KEY,
   FS_NAME_KEY,
   FS_PREFIX_KEY,
 } from "../sensors/file_system_maps.ts";
@@ -106,6 +107,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [FILE_SYSTEM_CONFIG, ["file-system"]],
   [FS_PREFIX_KEY, ["file-system"]],
   [FS_NAME_KEY, ["file-system"]],
+  [FS_INODE_KEY, ["file-system"]],
 ];
 
 /** The maps the loader reads or writes, by the objects that define them. */
