@@ -8,6 +8,7 @@
 
 import type { FileSystemEvent } from "../sensors/events.ts";
 import type { FileSystemSensor } from "../sensors/file_system.ts";
+import { FileFindings } from "./file_findings.ts";
 import type { FileRules } from "./file_policy.ts";
 import {
   diffSnapshots,
@@ -24,6 +25,8 @@ export class FileWatch {
   /** The rules of the policy in force (replaced with the policy). */
   rules: FileRules;
   readonly #tamper = new TamperTracker();
+  /** What was found wrong with protected files (agent/file_findings.ts). */
+  readonly findings: FileFindings = new FileFindings();
   /** Literal protected paths as they were when the agent started. */
   readonly #atStart: Map<string, FileState>;
   #protectedChanges: ProtectedChange[] = [];
@@ -77,6 +80,7 @@ export class FileWatch {
       files: this.#tamper.files(),
       otherChanges: this.#tamper.otherChanges,
       protected: this.#protectedChanges,
+      findings: this.findings.list(),
     };
   }
 }

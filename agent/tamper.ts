@@ -23,6 +23,7 @@
  * @module
  */
 
+import type { FileFinding } from "./file_findings.ts";
 import type {
   FileSystemEvent,
   FileSystemKind,
@@ -78,6 +79,8 @@ export interface TamperReport {
   protected: ProtectedChange[];
   /** Other changes under `files.watch` (build outputs and the like). */
   otherChanges?: number;
+  /** What was found wrong with protected files while the agent ran. */
+  findings?: FileFinding[];
 }
 
 /** Files larger than this get size and mtime only. */

@@ -1,0 +1,67 @@
+/**
+ * What the agent found wrong with protected files while the job ran: a
+ * change that landed, a mount over or of a protected path, a new hard link,
+ * a file held open for writing from before the start. Each says whether the
+ * agent put it right; one that stays unrepaired means the job report can no
+ * longer vouch for the file.
+ *
+ * @module
+ */
+
+/** What happened to a protected file. */
+export type FileFindingKind =
+  /** its content, mode or owner changed */
+  | "changed"
+  /** it was removed or replaced by another file */
+  | "removed"
+  /** something was mounted on it or on a directory above it */
+  | "mounted_over"
+  /** it (or a directory above it) was mounted elsewhere: a second path */
+  | "bind_mounted"
+  /** a new hard link to it appeared: a second path */
+  | "hard_linked"
+  /** a process held it open for writing when the agent started */
+  | "held_open";
+
+/** One thing found wrong with a protected file. */
+export interface FileFinding {
+  /** The protected path, as the policy names it (a file under a tree). */
+  path: string;
+  kind: FileFindingKind;
+  /** ISO 8601, when the agent found it. */
+  time: string;
+  /** The process that did it, when known. */
+  pid?: number;
+  /** Its executable or command name, when known. */
+  exe?: string;
+  /** Its step, when known. */
+  step?: string;
+  /** The other path (mount point, link name, source), when there is one. */
+  other_path?: string;
+  /** Whether the agent put it right (restored, unmounted, unlinked). */
+  repaired: boolean;
+  /** A phrase for the report, e.g. "restored from the start snapshot". */
+  detail?: string;
+}
+
+/** The findings of one agent run, in the order found. */
+export class FileFindings {
+  readonly #findings: FileFinding[] = [];
+
+  /** Records a finding and returns it. */
+  add(finding: Omit<FileFinding, "time"> & { time?: string }): FileFinding {
+    const entry = { time: new Date().toISOString(), ...finding };
+    this.#findings.push(entry);
+    return entry;
+  }
+
+  /** Every finding so far. */
+  list(): FileFinding[] {
+    return [...this.#findings];
+  }
+
+  /** Whether every protected file can still be vouched for. */
+  get vouched(): boolean {
+    return this.#findings.every((finding) => finding.repaired);
+  }
+}
