@@ -1,8 +1,9 @@
 /**
  * `${VAR}` expansion in policy strings. `${VAR:-default}` gives a default
  * when VAR is unset or empty, and `$${` stands for a literal `${`. An
- * undefined variable without a default is an error, with its offset in the
- * string, so that a secret that is missing at start is not sent as "".
+ * unset or empty variable without a default is an error, with its offset
+ * in the string, so that a secret that is missing at start is not sent as
+ * "" and `${WORKSPACE}/**` never becomes `/**`.
  *
  * @module
  */
@@ -40,6 +41,13 @@ export function expandEnv(
     const value = env(name);
     if (split !== -1) return value ? value : body.slice(split + 2);
     if (value === undefined) throw new EnvError(name, index);
+    if (value === "") {
+      // `${GITHUB_WORKSPACE}/**` with an empty variable is `/**`.
+      throw Object.assign(new EnvError(name, index), {
+        message: `environment variable ${name} is empty (give a default: ` +
+          `\${${name}:-...})`,
+      });
+    }
     return value;
   });
 }

@@ -64,8 +64,8 @@ function segmentSource(segment: string): string {
 /**
  * Compiles `pattern`.
  *
- * @throws {GlobError} for a relative pattern, an empty segment, or `**`
- *   inside a segment.
+ * @throws {GlobError} for a relative pattern, an empty segment, a `.` or
+ *   `..` segment, a NUL, or `**` inside a segment.
  */
 export function compileGlob(pattern: string): Glob {
   if (pattern === "") throw new GlobError("empty pattern");
@@ -79,6 +79,20 @@ export function compileGlob(pattern: string): Glob {
       absolute.endsWith("/")
         ? "a pattern must not end with /"
         : "empty path segment (//)",
+    );
+  }
+  const odd = segments.find((segment) =>
+    segment === "." || segment === ".." || segment.includes("\0")
+  );
+  if (odd !== undefined) {
+    // Paths are matched after normalisation, so such a pattern never
+    // matches: refusing it keeps a protect rule from failing open.
+    throw new GlobError(
+      odd.includes("\0")
+        ? "a pattern must not contain NUL"
+        : `${JSON.stringify(odd)} segment: write the path without it${
+          suggestion(segments)
+        }`,
     );
   }
   if (segments.some((segment) => segment.includes("**") && segment !== "**")) {
@@ -96,6 +110,18 @@ export function compileGlob(pattern: string): Glob {
     matches: (path) => regexp.test(path),
     literal: literalPart(segments),
   };
+}
+
+/** `(did you mean "/a/b"?)` for segments with "." and "..", or "". */
+function suggestion(segments: readonly string[]): string {
+  const out: string[] = [];
+  for (const segment of segments) {
+    if (segment === "..") {
+      if (!out.length || out[out.length - 1] === "**") return "";
+      out.pop();
+    } else if (segment !== ".") out.push(segment);
+  }
+  return ` (did you mean ${JSON.stringify("/" + out.join("/"))}?)`;
 }
 
 function literalPart(segments: string[]): Literal {

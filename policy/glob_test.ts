@@ -47,6 +47,10 @@ Deno.test("invalid patterns are refused with a reason", () => {
       ["/a//b", /empty path segment/],
       ["/a/", /end with/],
       ["/a/b**", /whole path segment/],
+      ["/x/../x/f", /"\.\." segment: .*did you mean "\/x\/f"/],
+      ["/x/./f", /"\." segment/],
+      ["**/../etc/passwd", /"\.\." segment/],
+      ["/x/f\0", /NUL/],
     ] as const
   ) {
     assert.throws(() => compileGlob(pattern), (error: unknown) => {

@@ -244,6 +244,14 @@ network:
   assert.equal(policy.network.allow[0].text, "make");
 });
 
+Deno.test("parsePolicy() refuses a files pattern that could never match", () => {
+  rejects(
+    'version: 1\nfiles:\n  protect: ["/x/../x/f"]\n',
+    '3:13: invalid "files.protect" entry "/x/../x/f": ".." segment: write ' +
+      'the path without it (did you mean "/x/f"?)',
+  );
+});
+
 Deno.test("parsePolicy() rejects an alias without an anchor", () => {
   rejects("version: 1\nmode: *strict\n", '2:7: alias "*strict" has no anchor');
 });

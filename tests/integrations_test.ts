@@ -74,6 +74,8 @@ Deno.test("${VAR} expansion: values, defaults, escapes, and unset names", () => 
   assert.equal(expandEnv("${EMPTY:-d}${B:-e}", env), "de");
   assert.equal(expandEnv("$${A}", env), "${A}");
   assert.throws(() => expandEnv("ab${B}", env), /B is not set/);
+  // Set but empty: "${EMPTY}/**" must never become "/**".
+  assert.throws(() => expandEnv("${EMPTY}/**", env), /EMPTY is empty/);
 });
 
 Deno.test("exporters: defaults, loopback listeners and located errors", () => {
