@@ -208,11 +208,16 @@ function headers(
         `invalid header name ${JSON.stringify(name)} in "${path}"`,
       );
     }
-    result[name] = string(
-      ctx,
-      { key, value: resolve(ctx, item.value) },
-      `${path}.${name}`,
-    );
+    const value = resolve(ctx, item.value);
+    result[name] = string(ctx, { key, value }, `${path}.${name}`);
+    if (/[\r\n\0]/.test(result[name])) {
+      // A request with it fails every time: the queue would retry forever.
+      fail(
+        ctx,
+        value ?? key,
+        `header "${path}.${name}" must not contain CR, LF or NUL`,
+      );
+    }
   }
   return result;
 }
@@ -239,7 +244,7 @@ function listenAddress(
       })`,
     );
   }
-  const hostname = match[1] ?? (match[2] || "127.0.0.1");
+  const hostname = match[1] || match[2] || "127.0.0.1";
   return { hostname, port };
 }
 

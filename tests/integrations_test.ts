@@ -127,6 +127,17 @@ Deno.test("exporters: defaults, loopback listeners and located errors", () => {
     }
     assert.fail("accepted");
   };
+  assert.deepEqual(
+    parsePolicy(
+      "version: 1\nexporters:\n  - http: { listen: 17072 }\n",
+      "p.yaml",
+    ).exporters,
+    [{ kind: "http", listen: { hostname: "127.0.0.1", port: 17072 } }],
+  );
+  assert.equal(
+    error('  - webhook: { url: "http://h/", headers: { X-A: "a\\r\\nB: c" } }'),
+    'p.yaml:3:50: header "exporters[0].webhook.headers.X-A" must not contain CR, LF or NUL',
+  );
   assert.equal(
     error('  - http: { token: "${RF_UNSET_FOR_TEST}" }'),
     'p.yaml:3:21: "exporters[0].http.token": environment variable RF_UNSET_FOR_TEST is not set',
