@@ -252,6 +252,22 @@ Deno.test("parsePolicy() refuses a files pattern that could never match", () => 
   );
 });
 
+Deno.test("parsePolicy() keeps an echoed value short", () => {
+  const name = "x".repeat(100_000);
+  let error: unknown;
+  try {
+    parsePolicy(`version: 1\nmode: ${name}\n`, FILE);
+  } catch (caught) {
+    error = caught;
+  }
+  assert.ok(error instanceof PolicyError);
+  assert.ok(error.message.length < 500, `${error.message.length} characters`);
+  assert.match(
+    error.message,
+    /^ci\/policy\.yaml:2:7: .*x… \(\d+ characters cut\) …/,
+  );
+});
+
 Deno.test("parsePolicy() rejects an alias without an anchor", () => {
   rejects("version: 1\nmode: *strict\n", '2:7: alias "*strict" has no anchor');
 });

@@ -6,6 +6,18 @@
  * @module
  */
 
+/** Characters of a problem kept: an echoed value must not fill a log. */
+const PROBLEM_MAX = 400;
+
+/** `problem`, its middle cut to keep it at most PROBLEM_MAX characters. */
+function shorten(problem: string): string {
+  if (problem.length <= PROBLEM_MAX) return problem;
+  const keep = (PROBLEM_MAX - 40) / 2;
+  return `${problem.slice(0, keep)}… (${
+    problem.length - 2 * keep
+  } characters cut) …${problem.slice(-keep)}`;
+}
+
 /** A policy that cannot be read or is invalid; `message` is one line. */
 export class PolicyError extends Error {
   /** The policy file, as given. */
@@ -26,7 +38,7 @@ export class PolicyError extends Error {
     problem: string,
   ) {
     const where = line === null ? file : `${file}:${line}:${column}`;
-    super(`${where}: ${problem}`);
+    super(`${where}: ${shorten(problem)}`);
     this.name = "PolicyError";
     this.file = file;
     this.line = line;
