@@ -31,7 +31,7 @@ export class Outputs implements Exporter {
    * {@linkcode Outputs.openExporters}, and get every event written until then.
    */
   constructor(output: string, options: { append?: boolean } = {}) {
-    this.#jsonl = new JsonLinesExporter(output, options);
+    this.#jsonl = new JsonLinesExporter(output, { ...options, log });
   }
 
   /**
@@ -85,14 +85,18 @@ export class Outputs implements Exporter {
 
   /** Events exporters lost, by exporter. */
   dropped(): Record<string, number> {
-    return this.#fanout?.dropped() ?? {};
+    const dropped = { ...this.#fanout?.dropped() };
+    if (this.#jsonl.lost) dropped.output = this.#jsonl.lost;
+    return dropped;
   }
 
   /** Extra parts of the summary line: what exporters lost or kept, and the
    * memory access and tampering the guard reported. */
   summaryParts(): string[] {
     const parts = Object.entries(this.dropped()).map(([name, count]) =>
-      `${count} not exported (${name})`
+      name === "output"
+        ? `${count} not written (--output)`
+        : `${count} not exported (${name})`
     );
     const tampering = this.report.tampering;
     if (tampering.events) {

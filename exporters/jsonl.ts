@@ -37,13 +37,30 @@ export class JsonLinesExporter implements Exporter {
   #used = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #encoder = new TextEncoder();
+  readonly #target: string;
+  readonly #log?: (line: string) => void;
+  /** The output failed since the last write that went through. */
+  #failing = false;
+  /** A failed write may have left part of a line: the next starts anew. */
+  #partial = false;
+  /** Lines that could not be written (a full disk, a closed pipe). */
+  lost = 0;
 
   /**
    * Opens the target. A file is created, and truncated unless `append`.
    *
+   * A write that fails later (a full disk) loses its lines, counted in
+   * {@linkcode JsonLinesExporter.lost}, and is said once through `log`:
+   * the agent and its enforcement go on.
+   *
    * @throws {Error} naming the file when it cannot be opened.
    */
-  constructor(target: JsonLinesTarget, options: { append?: boolean } = {}) {
+  constructor(
+    target: JsonLinesTarget,
+    options: { append?: boolean; log?: (line: string) => void } = {},
+  ) {
+    this.#target = target;
+    this.#log = options.log;
     if (target === "-" || target === "stdout") {
       this.#output = Deno.stdout;
       this.#closeOutput = false;
@@ -104,8 +121,40 @@ export class JsonLinesExporter implements Exporter {
       this.#timer = undefined;
     }
     if (!this.#used) return;
-    const bytes = this.#buffer.subarray(0, this.#used);
+    const all = this.#buffer.subarray(0, this.#used);
     this.#used = 0;
-    writeAllSync(this.#output, bytes);
+    let written = 0;
+    try {
+      if (this.#partial) {
+        writeAllSync(this.#output, NEWLINE);
+        this.#partial = false;
+      }
+      while (written < all.length) {
+        written += this.#output.writeSync(all.subarray(written));
+      }
+      if (this.#failing) {
+        this.#failing = false;
+        this.#log?.(`${this.#target}: writing again (${this.lost} lines lost)`);
+      }
+    } catch (error) {
+      this.lost += countLines(all.subarray(written));
+      if (written > 0) this.#partial = all[written - 1] !== 0x0a;
+      if (!this.#failing) {
+        this.#failing = true;
+        this.#log?.(
+          `${this.#target}: cannot write events (${
+            (error as Error).message
+          }); lines are counted as lost, enforcement goes on`,
+        );
+      }
+    }
   }
+}
+
+const NEWLINE = new Uint8Array([0x0a]);
+
+function countLines(bytes: Uint8Array): number {
+  let lines = 0;
+  for (const byte of bytes) if (byte === 0x0a) lines++;
+  return lines;
 }
