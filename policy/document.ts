@@ -9,6 +9,7 @@
  */
 
 import {
+  type Alias,
   type Document,
   isAlias,
   isMap,
@@ -17,6 +18,7 @@ import {
   LineCounter,
   type Node,
   parseDocument,
+  visit,
 } from "./yaml.ts";
 import { EnvError, expandEnv } from "./env.ts";
 import { PolicyError } from "./source.ts";
@@ -29,6 +31,8 @@ export interface Context {
   text: string;
   lines: LineCounter;
   doc: Document;
+  /** Each alias's anchored node, found in one walk of the document. */
+  aliases?: Map<Alias, Node | undefined>;
 }
 
 /** A mapping entry: the key node (for positions) and its value. */
@@ -74,10 +78,26 @@ export function fail(ctx: Context, node: Node, problem: string): never {
 /** Follows `*alias` references to the anchored node. */
 export function resolve(ctx: Context, node: unknown): Node | null {
   if (!isAlias(node)) return (node as Node | null | undefined) ?? null;
-  const target = node.resolve(ctx.doc);
+  // The library's own resolve() walks the whole document for each alias:
+  // thousands of aliases would stall the agent's reload.
+  ctx.aliases ??= anchorsOf(ctx.doc);
+  const target = ctx.aliases.get(node);
   // The yaml library only notices a dangling alias when converting to JS.
   if (!target) fail(ctx, node, `alias "*${node.source}" has no anchor`);
   return target;
+}
+
+/** Every alias of `doc` and the node it names: the last anchor before it. */
+function anchorsOf(doc: Document): Map<Alias, Node | undefined> {
+  const last = new Map<string, Node>();
+  const aliases = new Map<Alias, Node | undefined>();
+  visit(doc, {
+    Node: (_key, node) => {
+      if (isAlias(node)) aliases.set(node, last.get(node.source));
+      else if (node.anchor) last.set(node.anchor, node);
+    },
+  });
+  return aliases;
 }
 
 /** An empty value has no text of its own, so errors point at its key. */

@@ -268,6 +268,21 @@ Deno.test("parsePolicy() keeps an echoed value short", () => {
   );
 });
 
+Deno.test("parsePolicy() resolves an alias to the last anchor before it", () => {
+  const policy = parsePolicy(
+    [
+      "version: 1",
+      "scope:",
+      "  processes: [&p make, &p ninja]",
+      "runner:",
+      "  user: *p",
+      "",
+    ].join("\n"),
+    FILE,
+  );
+  assert.equal(policy.runner.user, "ninja");
+});
+
 Deno.test("parsePolicy() rejects an alias without an anchor", () => {
   rejects("version: 1\nmode: *strict\n", '2:7: alias "*strict" has no anchor');
 });
