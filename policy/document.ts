@@ -42,14 +42,16 @@ export interface Field {
 }
 
 /**
- * Parses `text` as one YAML document with unique keys.
+ * Parses `text` as one YAML document.
  *
  * @throws {PolicyError} `invalid YAML: <reason>` at the yaml library's
  *   position.
  */
 export function openDocument(text: string, file: string): Context {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  // Keys are checked for duplicates where a mapping is read (fieldsOf):
+  // the library's own check compares each key with all before it.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false });
   const [error] = doc.errors;
   if (error) {
     const { line, col } = error.linePos?.[0] ?? lines.linePos(error.pos[0]);
@@ -150,6 +152,13 @@ export function fieldsOf(
     const name = typeof key.value === "string"
       ? key.value
       : key.source ?? String(key.value);
+    if (fields.has(name)) {
+      fail(
+        ctx,
+        key,
+        `duplicate key ${JSON.stringify(name)} in ${subject(path)}`,
+      );
+    }
     fields.set(name, { key, value: resolve(ctx, pair.value) });
   }
   return fields;

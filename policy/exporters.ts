@@ -208,6 +208,9 @@ function headers(
         `invalid header name ${JSON.stringify(name)} in "${path}"`,
       );
     }
+    if (Object.hasOwn(result, name)) {
+      fail(ctx, key, `duplicate header ${JSON.stringify(name)} in "${path}"`);
+    }
     const value = resolve(ctx, item.value);
     result[name] = string(ctx, { key, value }, `${path}.${name}`);
     if (/[\r\n\0]/.test(result[name])) {

@@ -485,11 +485,11 @@ Deno.test("parsePolicy() reports the first YAML syntax error with its position",
 Deno.test("parsePolicy() rejects duplicate keys", () => {
   rejects(
     "version: 1\nmode: audit\nmode: block\n",
-    "3:1: invalid YAML: Map keys must be unique",
+    '3:1: duplicate key "mode" in policy',
   );
   rejects(
     "version: 1\nnetwork:\n  allow: []\n  allow: [x]\n",
-    "4:3: invalid YAML: Map keys must be unique",
+    '4:3: duplicate key "allow" in "network"',
   );
 });
 
