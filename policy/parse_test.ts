@@ -283,6 +283,44 @@ Deno.test("parsePolicy() resolves an alias to the last anchor before it", () => 
   assert.equal(policy.runner.user, "ninja");
 });
 
+Deno.test("parsePolicy() refuses lists beyond the kernel's maps at the entry that does not fit", () => {
+  const list = (key: string, items: string[]) =>
+    `${key}:\n${items.map((item) => `  - ${item}`).join("\n")}\n`;
+  const numbered = (count: number, make: (i: number) => string) =>
+    Array.from({ length: count }, (_, i) => make(i));
+  rejects(
+    `version: 1\nscope:\n  processes: [${
+      numbered(65, (i) => `p${i}`).join(", ")
+    }]\n`,
+    `3:${
+      15 + numbered(64, (i) => `p${i}, `).join("").length
+    }: "scope.processes" ` +
+      "names more than 64 processes, the most the kernel's map holds",
+  );
+  rejects(
+    "version: 1\nnetwork:\n  dns:\n    resolvers:\n" +
+      numbered(65, (i) => `      - 10.0.${i}.1\n`).join(""),
+    '69:9: "network.dns.resolvers" names more than 64 resolvers, the most ' +
+      "the kernel's map holds",
+  );
+  rejects(
+    "version: 1\nnetwork:\n" +
+      list("  allow", numbered(4097, (i) => `d${i}.example.com:443`))
+        .replaceAll("\n  - ", "\n    - "),
+    '4100:7: "network.allow" has more than 4096 domain rules, the most ' +
+      "the kernel's map holds",
+  );
+  rejects(
+    "version: 1\nnetwork:\n" +
+      list(
+        "  allow",
+        numbered(16384, (i) => `10.${i >> 8}.${i & 255}.0/24:443`),
+      ).replaceAll("\n  - ", "\n    - "),
+    '16387:7: "network.allow" needs 16385 IPv4 prefixes, more than the ' +
+      "16384 the kernel's map holds",
+  );
+});
+
 Deno.test("parsePolicy() rejects an alias without an anchor", () => {
   rejects("version: 1\nmode: *strict\n", '2:7: alias "*strict" has no anchor');
 });

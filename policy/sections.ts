@@ -33,6 +33,13 @@ import {
 } from "./schema.ts";
 import { compileGlob, GlobError } from "./glob.ts";
 import {
+  DOMAINS_MAX,
+  PREFIXES_MAX,
+  RESOLVERS_MAX,
+  RUNNER_DOMAINS_MAX,
+  SCOPE_PROCESSES_MAX,
+} from "./limits.ts";
+import {
   blame,
   choice,
   type Context,
@@ -133,8 +140,18 @@ function scopeProcesses(ctx: Context, list: Field | undefined): string[] {
     fail(ctx, blame(list), '"scope.processes" must name at least one process');
   }
   const encoder = new TextEncoder();
+  const seen = new Set<string>();
   for (const { text, node } of items) {
     if (text === "") fail(ctx, node, '"scope.processes" has an empty name');
+    seen.add(text);
+    if (seen.size > SCOPE_PROCESSES_MAX) {
+      fail(
+        ctx,
+        node,
+        `"scope.processes" names more than ${SCOPE_PROCESSES_MAX} processes, ` +
+          `the most the kernel's map holds`,
+      );
+    }
     const bytes = encoder.encode(text).length;
     if (bytes >= TASK_COMM_LEN) {
       fail(
@@ -251,8 +268,9 @@ function allowRules(
   const allow = [...nodes.keys()];
   // Compile once here so that a rule set the kernel maps cannot hold is
   // reported at load time, at the rule that broke it.
+  let compiled;
   try {
-    compileAllowList({
+    compiled = compileAllowList({
       allow,
       dns: { resolvers: [], queries: "any" },
       action: "deny",
@@ -262,6 +280,31 @@ function allowRules(
   } catch (error) {
     if (!(error instanceof AllowListError)) throw error;
     fail(ctx, nodes.get(error.rule)!, error.message);
+  }
+  const domainsMax = path === "network.allow"
+    ? DOMAINS_MAX
+    : RUNNER_DOMAINS_MAX;
+  if (compiled.domains.length > domainsMax) {
+    fail(
+      ctx,
+      nodes.get(compiled.domains[domainsMax])!,
+      `"${path}" has more than ${domainsMax} domain rules, the most the ` +
+        `kernel's map holds`,
+    );
+  }
+  for (const family of [4, 6] as const) {
+    const entries = family === 4 ? compiled.v4 : compiled.v6;
+    if (entries.length <= PREFIXES_MAX) continue;
+    // Blame the last address rule of the family: the one that tipped it.
+    const last = allow.findLast((rule) =>
+      rule.kind === "cidr" && rule.family === family
+    )!;
+    fail(
+      ctx,
+      nodes.get(last)!,
+      `"${path}" needs ${entries.length} IPv${family} prefixes, more than ` +
+        `the ${PREFIXES_MAX} the kernel's map holds`,
+    );
   }
   return allow;
 }
@@ -291,6 +334,14 @@ function resolvers(ctx: Context, list: Field | undefined): ResolverSpec[] {
       ? "system"
       : `${spec.address.join(",")}:${spec.port}`;
     if (!unique.has(key)) unique.set(key, spec);
+    if (unique.size > RESOLVERS_MAX) {
+      fail(
+        ctx,
+        node,
+        `"network.dns.resolvers" names more than ${RESOLVERS_MAX} resolvers, ` +
+          `the most the kernel's map holds`,
+      );
+    }
   }
   return [...unique.values()];
 }

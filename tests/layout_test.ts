@@ -4,6 +4,14 @@
  * rings and written to maps, the key and value type of each map the loader
  * touches, and the tables of C enum values.
  */
+import assert from "node:assert/strict";
+import {
+  DOMAINS_MAX,
+  PREFIXES_MAX,
+  RESOLVERS_MAX,
+  RUNNER_DOMAINS_MAX,
+  SCOPE_PROCESSES_MAX,
+} from "../policy/limits.ts";
 import { EVENT_HEADER } from "../sensors/event.ts";
 import {
   FILE_SYSTEM_EVENT,
@@ -73,6 +81,7 @@ import {
   assertEnumMatchesBtf,
   assertLayoutMatchesBtf,
   assertMapMatchesBtf,
+  btfMapMaxEntries,
 } from "./helpers/btf.ts";
 import { ROOT } from "./helpers/kernel.ts";
 
@@ -181,4 +190,28 @@ for (const [table, name, prefix, sensors, bounds] of ENUMS) {
       await assertEnumMatchesBtf(object(sensor), name, prefix, table, bounds);
     });
   }
+}
+
+/** The parser's capacities (policy/limits.ts) and the maps they stand for. */
+const LIMITS: [number, Sensor, string[]][] = [
+  [SCOPE_PROCESSES_MAX, "process", ["scope_root_comms"]],
+  [RESOLVERS_MAX, "network", ["resolvers", "resolvers_gen1"]],
+  [DOMAINS_MAX, "network", ["domains", "domains_gen1"]],
+  [RUNNER_DOMAINS_MAX, "network", ["dns_runner_v4", "dns_runner_v6"]],
+  [PREFIXES_MAX, "network", [
+    "allow_v4",
+    "allow_v4_gen1",
+    "allow_v6",
+    "allow_v6_gen1",
+    "runner_v4",
+    "runner_v6",
+  ]],
+];
+
+for (const [limit, sensor, maps] of LIMITS) {
+  Deno.test(`policy limit ${limit} is the size of ${maps.join(", ")}`, async () => {
+    for (const map of maps) {
+      assert.equal(await btfMapMaxEntries(object(sensor), map), limit, map);
+    }
+  });
 }

@@ -133,6 +133,27 @@ export async function btfMap(
   return { key: member("key"), value: member("value") };
 }
 
+/** The `max_entries` of the map `name` in `objectPath`'s BTF. */
+export async function btfMapMaxEntries(
+  objectPath: string,
+  name: string,
+): Promise<number> {
+  const types = await btfTypes(objectPath);
+  const byId = new Map(types.map((type) => [type.id, type]));
+  const maps = types.find((type) =>
+    type.kind === "DATASEC" && type.name === ".maps"
+  );
+  const variable = (maps?.vars ?? []).map(({ type_id }) => byId.get(type_id)!)
+    .find((type) => type.name === name);
+  if (!variable) throw new Error(`${objectPath}: no map ${name} in BTF`);
+  const member = byId.get(variable.type_id!)!.members!.find((member) =>
+    member.name === "max_entries"
+  );
+  if (!member) throw new Error(`${objectPath}: map ${name} has no max_entries`);
+  // __uint(max_entries, N) declares `int (*max_entries)[N]`.
+  return byId.get(byId.get(member.type_id)!.type_id!)!.nr_elems!;
+}
+
 /** A layout's field type in the notation of {@linkcode btfStruct}. */
 function describeField(type: FieldType): string {
   if (typeof type === "string") return type;
