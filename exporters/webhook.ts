@@ -62,6 +62,8 @@ export class WebhookExporter extends QueuedExporter {
   readonly name = "webhook";
   readonly queue: DeliveryQueue;
   #sequence = 0;
+  /** This exporter's run: with `seq`, unique across restarts. */
+  readonly run: string = runId();
 
   constructor(options: WebhookOptions) {
     super();
@@ -83,8 +85,9 @@ export class WebhookExporter extends QueuedExporter {
           {
             ...headers,
             // Receivers can drop a batch they have seen (a retry after a
-            // lost answer) by the sequence of its first event.
-            "x-ringfence-first-seq": String(JSON.parse(lines[0]).seq ?? ""),
+            // lost answer, or a resend after a restart) by the run and
+            // sequence of its first event.
+            ...firstOf(lines[0]),
           },
           timeout,
         ),
@@ -93,9 +96,29 @@ export class WebhookExporter extends QueuedExporter {
   }
 
   write(event: RingfenceEvent): void {
-    // `seq` numbers events per exporter so a receiver can check order and
-    // drop duplicates; it is added to the copy sent, not to the event.
+    // `run` and `seq` number events per exporter start so a receiver can
+    // check order and drop duplicates; they are added to the copy sent,
+    // not to the event.
     const line = JSON.stringify(event);
-    this.queue.push(`{"seq":${++this.#sequence},${line.slice(1)}`);
+    this.queue.push(
+      `{"run":"${this.run}","seq":${++this.#sequence},${line.slice(1)}`,
+    );
   }
+}
+
+/** 16 hex digits, random: a new one each time an exporter starts. */
+function runId(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** The `X-Ringfence-Run` and `X-Ringfence-First-Seq` of a batch. */
+function firstOf(line: string): Record<string, string> {
+  const { run, seq } = JSON.parse(line) as { run?: string; seq?: number };
+  return {
+    "x-ringfence-run": String(run ?? ""),
+    "x-ringfence-first-seq": String(seq ?? ""),
+  };
 }

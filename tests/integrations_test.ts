@@ -393,8 +393,10 @@ Deno.test(
     await new Promise((resolve) => setTimeout(resolve, 700));
     assert.ok(exporter.queue.stats.failures > 0, "the outage was noticed");
     assert.equal(receiver.lines.length, 40);
-    const spool = [...Deno.readDirSync(dir)];
-    assert.equal(spool.length, 1, "a spool file holds what did not fit");
+    const spool = [...Deno.readDirSync(dir)].filter((entry) =>
+      entry.name.endsWith(".jsonl")
+    );
+    assert.equal(spool.length, 1, "a journal holds what is not delivered");
     receiver.start();
     await receiver.waitFor(200, 30_000);
     await exporter.close();
@@ -432,6 +434,48 @@ Deno.test(
       Array.from({ length: 11 }, (_, index) => 1001 + index),
     );
     await receiver.stop();
+  }),
+);
+
+Deno.test(
+  "webhook: an exporter killed with SIGKILL loses nothing committed; the next start sends it, run and seq unique",
+  withTempDir(async (dir) => {
+    const receiver = new WebhookReceiver();
+    receiver.start();
+    const url = receiver.url;
+    await receiver.stop(); // down while the first exporter runs
+    const writer = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./helpers/webhook_writer.ts", import.meta.url).pathname,
+        url,
+        dir,
+        "4000",
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = writer.stdout.getReader();
+    const { value } = await reader.read();
+    assert.match(new TextDecoder().decode(value), /committed/);
+    writer.kill("SIGKILL");
+    await writer.status;
+    reader.releaseLock();
+    receiver.start();
+    const second = new WebhookExporter({ url, spoolDir: dir });
+    second.write(syntheticEvent(9999));
+    await receiver.waitFor(4001, 30_000);
+    await second.close();
+    await receiver.stop();
+    assert.deepEqual(
+      receiver.lines.slice(0, 4000).map((line) => (line.argv as string[])[1]),
+      Array.from({ length: 4000 }, (_, index) => String(index + 1)),
+    );
+    const keys = receiver.lines.map((line) => `${line.run}/${line.seq}`);
+    assert.equal(new Set(keys).size, keys.length, "run/seq pairs are unique");
+    assert.notEqual(receiver.lines[0].run, receiver.lines[4000].run);
+    assert.equal(receiver.lines[4000].seq, 1);
   }),
 );
 
