@@ -87,9 +87,9 @@ async function until(
 const probes = (ports: number[]) =>
   ports.map((port) => `${PYTHON} ${PROBE} tcp 127.0.0.1 ${port}`).join("; ");
 
-/** Drops the per-exporter `seq` to compare with the JSON-lines file. */
+/** Drops the per-exporter `run` and `seq` to compare with the JSON lines. */
 function withoutSeq(line: Record<string, unknown>): Record<string, unknown> {
-  const { seq: _, ...rest } = line;
+  const { run: _run, seq: _, ...rest } = line;
   return rest;
 }
 
