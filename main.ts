@@ -7,6 +7,15 @@
 
 import { main } from "./cli/app.ts";
 
-if (import.meta.main) {
+/** Whether this module runs as a worker (a reload's policy parser). */
+function inWorker(): boolean {
+  const scope = (globalThis as { WorkerGlobalScope?: unknown })
+    .WorkerGlobalScope;
+  return typeof scope === "function" && globalThis instanceof scope;
+}
+
+if (inWorker()) {
+  (await import("./cli/policy_worker.ts")).servePolicyRequests();
+} else if (import.meta.main) {
   Deno.exit(await main(Deno.args));
 }

@@ -23,7 +23,7 @@ import type { AgentSignal } from "../sensors/process.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
-import { policyFrom } from "./policy_source.ts";
+import { policyFrom, policyOffLoop } from "./policy_source.ts";
 
 /** The flags `run` and `start` share. */
 export interface SessionOptions {
@@ -313,7 +313,9 @@ function reloadOnHangup(
       return;
     }
     try {
-      agent.updatePolicy(withSudoFlag(await policyFrom(file), disableSudo));
+      agent.updatePolicy(
+        withSudoFlag(await policyOffLoop(file), disableSudo),
+      );
       log(
         `policy reloaded from ${
           file ?? "the built-in default"

@@ -7,7 +7,11 @@
 
 import DEFAULT_POLICY from "../policy/default.yaml" with { type: "text" };
 import type { Policy } from "../policy/schema.ts";
-import { readPolicyText } from "../policy/source.ts";
+import { PolicyError, readPolicyText } from "../policy/source.ts";
+import type { PolicyAnswer, PolicyRequest } from "./policy_worker.ts";
+
+/** Longest a reload's parse may take before the old policy is kept. */
+export const RELOAD_PARSE_MS = 10_000;
 
 /**
  * Reads and parses `path`, or the built-in policy when there is none.
@@ -23,4 +27,53 @@ export async function policyFrom(path: string | undefined): Promise<Policy> {
   // meanwhile, do not wait behind the parser's modules.
   const { parsePolicy } = await import("../policy/parse.ts");
   return parsePolicy(text, path ?? "policy/default.yaml (built in)");
+}
+
+/**
+ * {@linkcode policyFrom} in a worker, so that a large policy does not stall
+ * the agent's event loop (and its ring reading) while it parses: the
+ * worker runs the executable's own main module (source, bundle or
+ * compiled binary alike), which serves the request. A parse that takes
+ * longer than `timeoutMs` is abandoned with an error.
+ *
+ * @throws {PolicyError} as policyFrom does, or for the time budget.
+ */
+export function policyOffLoop(
+  path: string | undefined,
+  timeoutMs = RELOAD_PARSE_MS,
+): Promise<Policy> {
+  const worker = new Worker(executableModule(), { type: "module" });
+  const { promise, resolve, reject } = Promise.withResolvers<Policy>();
+  const timer = setTimeout(() =>
+    reject(
+      new PolicyError(
+        path ?? "policy/default.yaml (built in)",
+        null,
+        null,
+        `parsing took longer than ${timeoutMs / 1000} s`,
+      ),
+    ), timeoutMs);
+  worker.onmessage = ({ data }: MessageEvent<PolicyAnswer>) => {
+    if ("ready" in data) worker.postMessage({ path } satisfies PolicyRequest);
+    else if ("policy" in data) resolve(data.policy);
+    else reject(new Error(data.error));
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    reject(new Error(`policy worker: ${event.message}`));
+  };
+  return promise.finally(() => {
+    clearTimeout(timer);
+    worker.terminate();
+  });
+}
+
+/**
+ * The module that starts ringfence: main.ts beside this file in a source
+ * tree, the program itself in a bundle or a compiled binary.
+ */
+function executableModule(): string {
+  return import.meta.url.endsWith("/cli/policy_source.ts")
+    ? new URL("../main.ts", import.meta.url).href
+    : Deno.mainModule;
 }

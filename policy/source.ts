@@ -6,6 +6,9 @@
  * @module
  */
 
+/** Bytes of a policy file read: a parse stays within seconds. */
+export const POLICY_MAX_BYTES = 4 << 20;
+
 /** Characters of a problem kept: an echoed value must not fill a log. */
 const PROBLEM_MAX = 400;
 
@@ -60,6 +63,14 @@ export async function readPolicyText(path: string): Promise<string> {
     bytes = await Deno.readFile(path);
   } catch (error) {
     throw cannotRead(readFailure(error));
+  }
+  if (bytes.length > POLICY_MAX_BYTES) {
+    throw new PolicyError(
+      path,
+      null,
+      null,
+      `policy is ${bytes.length} bytes; the most accepted is ${POLICY_MAX_BYTES} (4 MiB)`,
+    );
   }
   let text: string;
   try {
