@@ -62,8 +62,19 @@ export function openDocument(text: string, file: string): Context {
       `invalid YAML: ${yamlReason(error)}`,
     );
   }
-  return { file, text, lines, doc };
+  const ctx: Context = { file, text, lines, doc, aliases: anchorsOf(doc) };
+  if (ctx.aliases!.size > ALIASES_MAX) {
+    fail(
+      ctx,
+      [...ctx.aliases!.keys()][ALIASES_MAX],
+      `more than ${ALIASES_MAX} aliases in one policy`,
+    );
+  }
+  return ctx;
 }
+
+/** Aliases a policy may use: enough for any sane one, few enough to walk. */
+const ALIASES_MAX = 1000;
 
 /** The yaml library's reason, without its own position and excerpt. */
 function yamlReason(error: Error): string {

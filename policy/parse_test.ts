@@ -264,7 +264,7 @@ Deno.test("parsePolicy() keeps an echoed value short", () => {
   assert.ok(error.message.length < 500, `${error.message.length} characters`);
   assert.match(
     error.message,
-    /^ci\/policy\.yaml:2:7: .*x… \(\d+ characters cut\) …/,
+    /^ci\/policy\.yaml:2:7: .*"x{77}…" \(100000 characters\)/,
   );
 });
 
@@ -318,6 +318,14 @@ Deno.test("parsePolicy() refuses lists beyond the kernel's maps at the entry tha
       ).replaceAll("\n  - ", "\n    - "),
     '16387:7: "network.allow" needs 16385 IPv4 prefixes, more than the ' +
       "16384 the kernel's map holds",
+  );
+});
+
+Deno.test("parsePolicy() refuses more than 1000 aliases", () => {
+  rejects(
+    "version: 1\nscope:\n  processes:\n    - &p make\n" +
+      "    - *p\n".repeat(1001),
+    "1005:7: more than 1000 aliases in one policy",
   );
 });
 

@@ -9,11 +9,27 @@
 /** Bytes of a policy file read: a parse stays within seconds. */
 export const POLICY_MAX_BYTES = 4 << 20;
 
+/** Characters of a quoted input a message keeps. */
+const QUOTE_MAX = 80;
 /** Characters of a problem kept: an echoed value must not fill a log. */
 const PROBLEM_MAX = 400;
+/** A JSON-quoted string in a message. */
+const QUOTED = /"(?:[^"\\]|\\.)*"/g;
 
-/** `problem`, its middle cut to keep it at most PROBLEM_MAX characters. */
+/**
+ * `problem` with each quoted input cut to {@linkcode QUOTE_MAX} characters
+ * and the whole to {@linkcode PROBLEM_MAX}.
+ */
 function shorten(problem: string): string {
+  problem = problem.replace(
+    QUOTED,
+    (quoted) =>
+      quoted.length <= QUOTE_MAX
+        ? quoted
+        : `${quoted.slice(0, QUOTE_MAX - 2)}…" (${
+          quoted.length - 2
+        } characters)`,
+  );
   if (problem.length <= PROBLEM_MAX) return problem;
   const keep = (PROBLEM_MAX - 40) / 2;
   return `${problem.slice(0, keep)}… (${
