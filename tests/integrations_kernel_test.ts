@@ -166,6 +166,81 @@ kernelTest(
   },
 );
 
+kernelTest(
+  "webhook: kill -9 of the agent during an outage loses nothing; the next start delivers each event exactly once",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const receiver = new WebhookReceiver();
+    receiver.start();
+    const url = receiver.url;
+    await receiver.stop(); // down for the whole first agent
+    const agents: { stop(): Promise<unknown> }[] = [];
+    try {
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        [
+          "version: 1",
+          "scope:",
+          "  processes: [rfexport]",
+          "exporters:",
+          `  - webhook: { url: "${url}", batch: 50, queue: 20 }`,
+          "",
+        ].join("\n"),
+      );
+      const start = (output: string) =>
+        startAgent([
+          "--policy",
+          `${dir}/policy.yaml`,
+          "--output",
+          `${dir}/${output}`,
+          "--state-dir",
+          `${dir}/state`,
+        ]);
+      const first = await start("first.jsonl");
+      await Deno.copyFile("/bin/sh", `${dir}/rfexport`);
+      const job = await new Deno.Command(`${dir}/rfexport`, {
+        args: ["-c", "for i in $(seq 300); do /bin/true; done"],
+      }).output();
+      assert.ok(job.success);
+      const events = () => readJsonLines(`${dir}/first.jsonl`);
+      // Every exit of the job is read (the last event of the job).
+      await until(
+        async () =>
+          (await events()).filter((e) => e.kind === "exit").length >= 301,
+        "the job's events in the first agent's output",
+      );
+      first.kill("SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const written = (await events()).filter((e) => e.type !== "agent");
+      receiver.start(Number(new URL(url).port));
+      const second = await start("second.jsonl");
+      agents.push(second);
+      await receiver.waitFor(written.length, 30_000);
+      await second.stop();
+      agents.pop();
+      const firstRun = receiver.lines[0].run;
+      const resent = receiver.lines.filter((line) => line.run === firstRun);
+      const keys = resent.map((line) => line.seq);
+      assert.equal(new Set(keys).size, keys.length, "none twice");
+      const got = new Set(
+        resent.map((line) => JSON.stringify(withoutSeq(line))),
+      );
+      const missing = written.filter((event) =>
+        !got.has(JSON.stringify(event))
+      );
+      assert.deepEqual(
+        missing,
+        [],
+        "every event the first agent wrote arrives",
+      );
+    } finally {
+      for (const agent of agents) await agent.stop();
+      await receiver.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 // From source, and from the minified bundle users download: the gRPC and
 // OpenTelemetry libraries must survive the bundler and the minifier.
 for (const form of ["source", "bundle"] as const) {
