@@ -47,11 +47,14 @@ export interface FileFinding {
 /** The findings of one agent run, in the order found. */
 export class FileFindings {
   readonly #findings: FileFinding[] = [];
+  /** Called with each finding as it is added (the agent's event). */
+  onAdd: ((finding: FileFinding) => void) | undefined;
 
   /** Records a finding and returns it. */
   add(finding: Omit<FileFinding, "time"> & { time?: string }): FileFinding {
     const entry = { time: new Date().toISOString(), ...finding };
     this.#findings.push(entry);
+    this.onAdd?.(entry);
     return entry;
   }
 

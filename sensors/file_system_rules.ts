@@ -155,6 +155,11 @@ export class FileSystemRules {
     this.enforce = config.enforce;
   }
 
+  /** The protect patterns, those the agent adds included. */
+  get protectPatterns(): readonly PathPattern[] {
+    return this.#protect;
+  }
+
   /** Literal protected paths (those without wildcards). */
   get protectedPaths(): string[] {
     return this.#protect.filter((pattern) => pattern.literal.kind === "path")
