@@ -131,8 +131,11 @@ export class MountGuard {
   readonly #patterns: () => readonly PathPattern[];
   readonly #repair: () => boolean;
   readonly #found: (finding: Omit<FileFinding, "time">) => void;
-  /** `id mountPoint` of the mounts at the start and those already judged. */
-  readonly #known: Set<string>;
+  /** The mounts of the last check (the start's, at first), by key. */
+  #known: Set<string>;
+  /** The start's mounts still there, by key: one that goes is a finding
+   * when it lay on, under or above a protected path. */
+  readonly #baseline: Map<string, MountEntry>;
   /** The baseline's mounts by device, to read a bind's source path. */
   readonly #byDevice = new Map<string, MountEntry[]>();
   #reported: Reported[] = [];
@@ -152,7 +155,8 @@ export class MountGuard {
     this.#patterns = patterns;
     this.#repair = repair;
     this.#found = found;
-    this.#known = new Set(baseline.map(key));
+    this.#baseline = new Map(baseline.map((mount) => [key(mount), mount]));
+    this.#known = new Set(this.#baseline.keys());
     for (const mount of baseline) {
       const same = this.#byDevice.get(mount.device) ?? [];
       same.push(mount);
@@ -186,23 +190,37 @@ export class MountGuard {
       return []; // the next check
     }
     const made: FileFinding[] = [];
-    for (const mount of current) {
-      const id = key(mount);
+    const found = (entry: Omit<FileFinding, "time">) => {
+      this.#found(entry);
+      made.push({ time: new Date().toISOString(), ...entry });
+    };
+    const known = this.#known;
+    this.#known = new Set(current.map(key));
+    for (const [id, mount] of this.#baseline) {
       if (this.#known.has(id)) continue;
-      this.#known.add(id);
+      this.#baseline.delete(id);
+      const touched = touchedPattern(this.#patterns(), mount.mountPoint);
+      if (!touched) continue;
+      // What the path showed at the start is gone: it names other files.
+      found({
+        path: touched.text,
+        kind: "removed",
+        other_path: mount.mountPoint,
+        repaired: false,
+        detail: `the ${mount.fsType} mount on ${mount.mountPoint} ` +
+          "there at the start was unmounted or moved",
+      });
+    }
+    for (const mount of current) {
+      if (known.has(key(mount))) continue;
       const finding = this.#judge(mount);
       if (!finding) continue;
       let repaired = false, detail: string;
       if (this.#repair()) {
-        try {
-          detachMount(mount.mountPoint);
-          repaired = !readMounts().some((other) => other.id === mount.id);
-          detail = repaired
-            ? "unmounted by the agent"
-            : "unmount did not remove it";
-        } catch (error) {
-          detail = (error as Error).message;
-        }
+        ({ repaired, detail } = detach(
+          mount,
+          (other) => this.#baseline.has(key(other)),
+        ));
       } else detail = "left mounted: the policy does not enforce";
       const culprit = this.#culprit(mount, finding.source);
       const entry = {
@@ -215,8 +233,7 @@ export class MountGuard {
         ...(culprit?.exe ? { exe: culprit.exe } : {}),
         ...(culprit?.step ? { step: culprit.step } : {}),
       };
-      this.#found(entry);
-      made.push({ time: new Date().toISOString(), ...entry });
+      found(entry);
     }
     return made;
   }
@@ -284,6 +301,59 @@ export class MountGuard {
   }
 }
 
+/** Mounts stacked on a new one, at most, that go before it. */
+const STACKED_MAX = 8;
+
+/**
+ * Detaches a mount: the path names the top of what is mounted there, and
+ * what is on top of a new mount is newer still, so it goes first. A mount
+ * of the start on top (one placed beneath it) stops that: the runner's
+ * mounts are never the agent's to remove.
+ */
+function detach(
+  mount: MountEntry,
+  atStart: (mount: MountEntry) => boolean,
+): { repaired: boolean; detail: string } {
+  const present = () => readMounts().some((other) => other.id === mount.id);
+  try {
+    if (!present()) {
+      return { repaired: true, detail: "gone with the mount it was on" };
+    }
+    for (let tries = 0; tries < STACKED_MAX; tries++) {
+      const top = topAt(readMounts(), mount.mountPoint);
+      if (top && atStart(top)) {
+        return {
+          repaired: false,
+          detail: "not unmounted: a mount of the start is on top of it",
+        };
+      }
+      detachMount(mount.mountPoint);
+      if (!present()) {
+        return { repaired: true, detail: "unmounted by the agent" };
+      }
+    }
+    return { repaired: false, detail: "unmount did not remove it" };
+  } catch (error) {
+    return { repaired: false, detail: (error as Error).message };
+  }
+}
+
+/**
+ * The mount a path shows of those mounted on it: stacked mounts have the
+ * one beneath as their parent, so the top is no other's parent.
+ */
+export function topAt(
+  mounts: readonly MountEntry[],
+  mountPoint: string,
+): MountEntry | undefined {
+  const here = mounts.filter((mount) => mount.mountPoint === mountPoint);
+  return here.find((mount) => !here.some((other) => other.parent === mount.id));
+}
+
+/**
+ * A mount's identity across checks: an id is reused once free, so the
+ * device, root and place count too.
+ */
 function key(mount: MountEntry): string {
-  return `${mount.id} ${mount.mountPoint}`;
+  return `${mount.id} ${mount.device} ${mount.root} ${mount.mountPoint}`;
 }

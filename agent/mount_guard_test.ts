@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { compileGlob } from "../policy/glob.ts";
 import type { FileFinding } from "./file_findings.ts";
-import { MountGuard, parseMountInfo, touchedPattern } from "./mount_guard.ts";
+import {
+  MountGuard,
+  parseMountInfo,
+  topAt,
+  touchedPattern,
+} from "./mount_guard.ts";
 
 const BASE = [
   "22 27 0:21 / /proc rw,relatime - proc proc rw",
@@ -107,4 +112,56 @@ Deno.test("MountGuard: new mounts over and of protected paths; the baseline is n
   guard.reported({ pid: 8, step: "bind" }, "/tmp/elsewhere", "/srv");
   guard.check(now("50 27 0:40 / /srv/keys rw - tmpfs tmpfs rw"));
   assert.deepEqual(found, [], "each mount is judged once");
+});
+
+Deno.test("topAt(): the mount a path shows of those stacked on it", () => {
+  const mounts = parseMountInfo([
+    "27 1 8:1 / / rw - ext4 /dev/sda1 rw",
+    "40 27 0:50 / /etc/hosts rw - tmpfs a rw",
+    "41 40 0:51 / /etc/hosts rw - tmpfs b rw",
+    "42 27 0:52 / /srv rw - tmpfs c rw",
+  ].join("\n"));
+  assert.equal(topAt(mounts, "/etc/hosts")?.id, 41);
+  assert.equal(topAt(mounts, "/srv")?.id, 42);
+  assert.equal(topAt(mounts, "/tmp"), undefined);
+});
+
+Deno.test("MountGuard: a mount of the start that goes from a protected path is reported", () => {
+  const patterns = ["/etc/hosts"].map(compileGlob);
+  const found: Omit<FileFinding, "time">[] = [];
+  const base = [
+    "27 1 8:1 / / rw - ext4 /dev/sda1 rw",
+    "40 27 8:1 /var/lib/hosts /etc/hosts rw - ext4 /dev/sda1 rw",
+    "41 27 0:30 / /run rw - tmpfs tmpfs rw",
+  ];
+  const guard = new MountGuard(
+    () => patterns,
+    () => false,
+    (finding) => found.push(finding),
+    parseMountInfo(base.join("\n")),
+  );
+  guard.check(() => parseMountInfo([base[0]].join("\n")));
+  assert.deepEqual(
+    found.map(({ path, kind, other_path, repaired }) => ({
+      path,
+      kind,
+      other_path,
+      repaired,
+    })),
+    [{
+      path: "/etc/hosts",
+      kind: "removed",
+      other_path: "/etc/hosts",
+      repaired: false,
+    }],
+    "/run touches nothing protected",
+  );
+  // The same id again, another file system: a new mount, not the start's.
+  found.length = 0;
+  guard.check(() =>
+    parseMountInfo(
+      [base[0], "40 27 0:60 / /etc/hosts rw - tmpfs evil rw"].join("\n"),
+    )
+  );
+  assert.equal(found[0]?.kind, "mounted_over");
 });

@@ -125,6 +125,17 @@ kernelTest(
           `ringfence: protected ${dir}/prot/\\*\\* mounted elsewhere \\(${alias}\\).*, repaired`,
         ),
       );
+      // With protected files matched by inode (the kernel's write side and
+      // the agent's inode fill), the write through the alias is killed
+      // before it lands.
+      const write = result.events.find((event) =>
+        event.type === "file_system_event" && event.killed &&
+        (event.path.startsWith(`${alias}/`) ||
+          event.path.startsWith(`${dir}/prot/`))
+      );
+      if (write) {
+        assert.equal(await Deno.readTextFile(`${dir}/prot/key`), "original\n");
+      }
       // With the kernel's mount event (the syscall side), the mounter is
       // killed and named in the finding.
       const event = mountEvent(result.events, alias);
@@ -241,5 +252,61 @@ kernelTest(
         /ringfence: integrity of 1 protected file can no longer be vouched for/,
       );
       assert.match(result.stderr, /1 protected file no longer vouched for/);
+    }),
+);
+
+kernelTest(
+  "mounts: a mount over a protected file that was a mount at the start goes; the start's stays",
+  () =>
+    withDir(async (dir) => {
+      const file = `${dir}/hosts`;
+      await Deno.writeTextFile(file, "underneath\n");
+      await Deno.writeTextFile(`${dir}/runner`, "runner's\n");
+      await Deno.writeTextFile(`${dir}/attacker`, "attacker\n");
+      // The runner's own setup: a mount on the protected path.
+      const setup = await new Deno.Command("mount", {
+        args: ["--bind", `${dir}/runner`, file],
+      }).output();
+      assert.ok(setup.success);
+      const result = await run(
+        dir,
+        [file],
+        [`mount --bind ${dir}/attacker ${file}`, "sleep 2", `cat ${file}`]
+          .join("\n"),
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "runner's\n");
+      assert.deepEqual(await mountsUnder(dir), [file], "the start's mount");
+      const finding = result.findings.find((finding) =>
+        finding.kind === "mounted_over"
+      );
+      assert.equal(finding?.repaired, true, JSON.stringify(result.findings));
+      assert.equal(result.findings.length, 1);
+    }),
+);
+
+kernelTest(
+  "mounts: a mount on a protected path there at the start, unmounted by a step, is reported unrepaired",
+  () =>
+    withDir(async (dir) => {
+      const file = `${dir}/hosts`;
+      await Deno.writeTextFile(file, "underneath\n");
+      await Deno.writeTextFile(`${dir}/runner`, "runner's\n");
+      const setup = await new Deno.Command("mount", {
+        args: ["--bind", `${dir}/runner`, file],
+      }).output();
+      assert.ok(setup.success);
+      const result = await run(dir, [file], `umount ${file}; sleep 1.5`);
+      assert.equal(result.code, 0, result.stderr);
+      const finding = result.findings.find((finding) =>
+        finding.kind === "removed"
+      );
+      assert.ok(finding, JSON.stringify(result.findings));
+      assert.equal(finding.repaired, false);
+      assert.equal(finding.other_path, file);
+      assert.match(
+        result.report,
+        /Integrity of 1 protected file can no longer be vouched for/,
+      );
     }),
 );
