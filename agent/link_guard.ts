@@ -88,7 +88,7 @@ export class LinkGuard {
   linked(event: FileSystemEvent, culprit: Culprit): void {
     if (event.kind !== "link" || event.new_path === undefined) return;
     const added = identity(event.new_path);
-    if (!added) return;
+    if (!added) return this.#moved(event, culprit);
     const target = this.#target(event.path, added);
     if (!target) return;
     let repaired = false, detail: string;
@@ -115,6 +115,32 @@ export class LinkGuard {
       other_path: event.new_path,
       repaired,
       detail,
+      pid: culprit.pid,
+      ...(culprit.exe ? { exe: culprit.exe } : {}),
+      ...(culprit.step ? { step: culprit.step } : {}),
+    });
+  }
+
+  /**
+   * A link whose new name is gone by the time the agent looks: when the
+   * protected file has more names than before, it was renamed away, to
+   * where the agent cannot tell.
+   */
+  #moved(event: FileSystemEvent, culprit: Culprit): void {
+    if (!this.#patterns().some((pattern) => pattern.matches(event.path))) {
+      return;
+    }
+    const file = identity(event.path);
+    const before = this.#names.get(event.path) ?? 1;
+    if (!file || file.nlink <= before) return;
+    this.#names.set(event.path, file.nlink);
+    this.#found({
+      path: event.path,
+      kind: "hard_linked",
+      other_path: event.new_path,
+      repaired: false,
+      detail: `the new name moved before the agent could remove it ` +
+        `(${file.nlink} names)`,
       pid: culprit.pid,
       ...(culprit.exe ? { exe: culprit.exe } : {}),
       ...(culprit.step ? { step: culprit.step } : {}),
