@@ -40,6 +40,7 @@ export type {
   TamperEntry,
   TamperReport,
 } from "./agent/tamper.ts";
+export type { FileFinding, FileFindingKind } from "./agent/file_findings.ts";
 export type { SensorStats } from "./sensors/sensor.ts";
 export type { HostFacts } from "./sensors/system.ts";
 
@@ -56,7 +57,10 @@ export type {
 } from "./sensors/events.ts";
 export type { GuardTarget, MemoryVia } from "./sensors/guard_event.ts";
 export type { AgentSignal } from "./sensors/process.ts";
-export type { TamperWhat } from "./sensors/agent_event.ts";
+export type {
+  ProtectedFileFinding,
+  TamperWhat,
+} from "./sensors/agent_event.ts";
 export type { FileSystemKind } from "./sensors/file_system.ts";
 export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
 

@@ -340,6 +340,20 @@ export class Agent {
       agent.#cgroupMount = cgroup;
       agent.#runnerCgroups = runner;
       const first = adoption ? [agent.#adopt(adoption)] : [];
+      // Findings of the start (a protected file with several names) go
+      // out first; later ones as they are made.
+      if (files) {
+        first.push(
+          ...files.findings.list().map((finding) =>
+            agentEvent("file", { finding })
+          ),
+        );
+        // After the event that led to it, when there is one.
+        files.findings.onAdd = (finding) =>
+          queueMicrotask(() =>
+            agent.#pump.emit(agentEvent("file", { finding }))
+          );
+      }
       // New links are attached: a dead agent's pins can go (an overlap,
       // never a gap), and in block mode this agent's are pinned.
       agent.#pinIfBlocking();
@@ -421,6 +435,7 @@ export class Agent {
   #checkIntegrity(): AgentEvent[] {
     if (this.#stopped) return [];
     const found = this.#integrity.check();
+    this.#files?.check();
     try {
       this.#pins?.heartbeat(sensorList(this.#sensors));
     } catch { /* the next beat */ }

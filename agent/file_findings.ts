@@ -27,6 +27,7 @@ export type FileFindingKind =
 export interface FileFinding {
   /** The protected path, as the policy names it (a file under a tree). */
   path: string;
+  /** What happened to it. */
   kind: FileFindingKind;
   /** ISO 8601, when the agent found it. */
   time: string;
@@ -47,11 +48,14 @@ export interface FileFinding {
 /** The findings of one agent run, in the order found. */
 export class FileFindings {
   readonly #findings: FileFinding[] = [];
+  /** Called with each finding as it is added (the agent's event). */
+  onAdd: ((finding: FileFinding) => void) | undefined;
 
   /** Records a finding and returns it. */
   add(finding: Omit<FileFinding, "time"> & { time?: string }): FileFinding {
     const entry = { time: new Date().toISOString(), ...finding };
     this.#findings.push(entry);
+    this.onAdd?.(entry);
     return entry;
   }
 

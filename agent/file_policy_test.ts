@@ -35,7 +35,7 @@ function raw(
 
 Deno.test("kernelMaps(): prefixes carry the classes of shorter prefixes", () => {
   const maps = new FileRules(FILES, "block").kernelMaps();
-  const { watch, protect, secret, kill } = FileClass;
+  const { watch, protect, secret, kill, above } = FileClass;
   assert.deepEqual(
     Object.fromEntries(maps.prefixes),
     {
@@ -43,6 +43,12 @@ Deno.test("kernelMaps(): prefixes carry the classes of shorter prefixes", () => 
       "/etc/hosts\0": protect | kill,
       "/w/locked/": watch | protect | kill,
       "/home/": secret,
+      // The directories at and above exact protected paths and trees,
+      // whole paths with the classes of the prefixes they extend.
+      "/etc\0": above,
+      "/\0": above,
+      "/w/locked\0": watch | above,
+      "/w\0": above,
     },
   );
   assert.deepEqual(Object.fromEntries(maps.names), {
@@ -66,6 +72,60 @@ Deno.test("kernelMaps(): prefixes carry the classes of shorter prefixes", () => 
     "block",
   ).kernelMaps();
   assert.equal(wild.matchAll, protect, "no literal part: every path is sent");
+});
+
+Deno.test("kernelMaps(): the entries above protected paths change no other class", () => {
+  const files = {
+    ...FILES,
+    watch: ["/**"],
+    protect: [...FILES.protect, "/etc", "/etc/ssh/sshd_config"],
+  };
+  const maps = new FileRules(files, "block").kernelMaps();
+  const { above } = FileClass;
+  // The maps as they would be without them: the directories' entries
+  // gone unless a pattern names the directory itself.
+  const named = new Set(["/etc/hosts\0", "/etc\0", "/etc/ssh/sshd_config\0"]);
+  const before = new Map(
+    [...maps.prefixes]
+      .filter(([key, bits]) => !(bits & above) || named.has(key))
+      .map(([key, bits]) => [key, bits & ~above]),
+  );
+  // The trie's answer: the longest entry the path (with its NUL) begins with.
+  const lookup = (prefixes: Map<string, number>, path: string) => {
+    let best = "", bits = 0;
+    for (const [key, value] of prefixes) {
+      if ((path + "\0").startsWith(key) && key.length >= best.length) {
+        best = key;
+        bits = value;
+      }
+    }
+    return bits;
+  };
+  for (
+    const path of [
+      "/",
+      "/etc",
+      "/etc/hosts",
+      "/etc/ssh",
+      "/etc/ssh/sshd_config",
+      "/etc/sshd",
+      "/w",
+      "/w/locked",
+      "/w/locked/key",
+      "/w/lockedx",
+      "/home",
+      "/tmp/x",
+    ]
+  ) {
+    assert.equal(
+      lookup(maps.prefixes, path) & ~above,
+      lookup(before, path),
+      path,
+    );
+  }
+  assert.equal(lookup(maps.prefixes, "/etc/ssh") & above, above);
+  assert.equal(lookup(maps.prefixes, "/etc/sshd") & above, 0);
+  assert.equal(lookup(maps.prefixes, "/w/locked/key") & above, 0);
 });
 
 Deno.test("judge(): the final glob match, verdicts and reasons", () => {

@@ -10,6 +10,8 @@ import type { FileSystemEvent } from "../sensors/events.ts";
 import type { FileSystemSensor } from "../sensors/file_system.ts";
 import { FileFindings } from "./file_findings.ts";
 import type { FileRules } from "./file_policy.ts";
+import { LinkGuard } from "./link_guard.ts";
+import { MountGuard } from "./mount_guard.ts";
 import {
   diffSnapshots,
   type FileState,
@@ -30,6 +32,8 @@ export class FileWatch {
   /** Literal protected paths as they were when the agent started. */
   readonly #atStart: Map<string, FileState>;
   #protectedChanges: ProtectedChange[] = [];
+  readonly #mounts: MountGuard;
+  readonly #links: LinkGuard;
 
   private constructor(
     sensor: FileSystemSensor,
@@ -39,6 +43,21 @@ export class FileWatch {
     this.sensor = sensor;
     this.rules = rules;
     this.#atStart = atStart;
+    const patterns = () => this.rules.protectPatterns;
+    const repair = () => this.rules.enforce;
+    const found = (finding: Parameters<FileFindings["add"]>[0]) => {
+      this.findings.add(finding);
+    };
+    this.#mounts = new MountGuard(patterns, repair, found);
+    this.#links = new LinkGuard(
+      patterns,
+      () =>
+        this.rules.protectPatterns.flatMap((pattern) =>
+          pattern.literal.kind === "path" ? [pattern.literal.path] : []
+        ),
+      repair,
+      found,
+    );
   }
 
   /** Takes the protected files' state; call it before the sensor attaches. */
@@ -56,11 +75,31 @@ export class FileWatch {
    * step too.
    */
   record(event: FileSystemEvent): void {
+    if (event.kind === "mount" || event.kind === "link") {
+      const culprit = {
+        pid: event.pid,
+        exe: event.exe ?? event.comm,
+        step: event.step?.name,
+      };
+      if (event.kind === "mount") {
+        this.#mounts.reported(culprit, event.path, event.new_path);
+        this.#mounts.check();
+      } else this.#links.linked(event, culprit);
+    }
     const checkout = this.#tamper.record(event);
     if (checkout !== undefined) {
       event.tamper = true;
       event.checked_out_by = checkout;
     }
+  }
+
+  /**
+   * Looks for mounts on, of or above protected paths and new names of
+   * protected files that no kernel report announced; run every second.
+   */
+  check(): void {
+    this.#mounts.check();
+    this.#links.check();
   }
 
   /**

@@ -196,6 +196,7 @@ export class AgentSession {
       kernelDrops: stats.drops,
       scopeFull: stats.scopeFull,
       protectedChanges: tamper.protected,
+      fileFindings: tamper.findings,
       integrityReasons: await this.#policyChanged(),
     });
     // Imported at the end: an agent arms without it.

@@ -41,6 +41,7 @@ import type {
 import { Fatal, log } from "./command.ts";
 import { type PublishFlags, publishReport } from "./publish.ts";
 import { formatSummary } from "../report/summary.ts";
+import { unvouchedPaths } from "../report/protected_files.ts";
 import { restoreAbandonedSudo } from "./restore_sudo.ts";
 import { instanceDir as pinDir, startInstanceName } from "../agent/pins.ts";
 import {
@@ -417,7 +418,8 @@ function comparePidFile(
  * The agent's summary line from its saved report, e.g.
  * "ringfence: 7 processes, 21 events, 0 dropped, stopped".
  */
-function summaryOf({ summary }: Report): string {
+function summaryOf(report: Report): string {
+  const { summary } = report;
   return formatSummary({
     processes: summary.processes,
     events: summary.events,
@@ -427,6 +429,7 @@ function summaryOf({ summary }: Report): string {
     wouldBlock: summary.wouldBlock,
     killed: summary.killed,
     scopeFull: summary.scopeFull,
+    unvouched: unvouchedPaths(report.protectedFiles ?? []).length,
   }, "stopped");
 }
 

@@ -33,6 +33,7 @@ import { describePrimitive, PrivilegedList } from "./privileged.ts";
 import { SudoAttempts } from "./sudo.ts";
 import { GuardList } from "./guard.ts";
 import { IntegrityFindings } from "./integrity.ts";
+import { FindingList } from "./protected_files.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -85,6 +86,7 @@ export class ReportBuilder {
   readonly #names = new Map<string, string>();
   readonly #tree = new ReportTree();
   readonly #integrity = new IntegrityFindings();
+  readonly #findings = new FindingList();
   #overflow = 0;
 
   /** Adds one event. Events must come in the order they happened. */
@@ -92,6 +94,11 @@ export class ReportBuilder {
     // The agent's own findings: not a process of the job.
     if (input.type === "agent") {
       this.#events++;
+      // A protected file's finding: listed with the protected files.
+      if (input.kind === "file") {
+        if (input.finding) this.#findings.add(input.finding);
+        return;
+      }
       this.#agentEvent(input);
       this.#integrity.add(input);
       return;
@@ -137,6 +144,8 @@ export class ReportBuilder {
     const { tree, omitted } = this.#tree.fold();
     const dnsRefused = this.#refusedQueries.list();
     const guard = this.#guard.entries();
+    const findings = counters.fileFindings ?? this.#findings.list();
+    const findingsOmitted = counters.fileFindings ? 0 : this.#findings.omitted;
     return {
       summary: {
         processes: this.#tree.processes,
@@ -158,6 +167,8 @@ export class ReportBuilder {
       ...(guard.length ? { guard } : {}),
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
+      ...(findings.length ? { protectedFiles: findings } : {}),
+      ...(findingsOmitted ? { protectedFilesOmitted: findingsOmitted } : {}),
       secretsRead: [...this.#secrets.values()],
       otherChanges: this.#otherChanges,
       written: [...this.#written.values()],

@@ -10,6 +10,11 @@
 import { sudoSummary } from "./sudo.ts";
 import { guardSummary } from "./guard.ts";
 import { renderIntegrity } from "./integrity.ts";
+import {
+  describeCulprit,
+  FINDING_TEXT,
+  unvouchedHeadline,
+} from "./protected_files.ts";
 import { describeFileState } from "./tamper_lines.ts";
 import type { Report, TreeEntry } from "./types.ts";
 
@@ -79,6 +84,7 @@ export function renderMarkdown(report: Report, title = "ringfence"): string {
     facts(report),
     "",
     ...agentState(report),
+    ...protectedFiles(report),
     ...egress(report),
     ...dnsRefused(report),
     ...privileged(report),
@@ -336,6 +342,35 @@ function protectedChanged(report: Report): string[] {
       ]),
     ),
   );
+}
+
+function protectedFiles(report: Report): string[] {
+  const findings = report.protectedFiles ?? [];
+  if (!findings.length) return [];
+  const headline = unvouchedHeadline(findings);
+  const omitted = report.protectedFilesOmitted
+    ? [`… and ${report.protectedFilesOmitted} more (see the events).`, ""]
+    : [];
+  return section("Protected files", [
+    headline
+      ? `🟥 **${headline[0].toUpperCase()}${headline.slice(1)}:** ` +
+        "see the rows not repaired."
+      : "Each was put right by the agent.",
+    "",
+    ...table(
+      ["path", "what", "by", "step", "other path", "repaired", "detail"],
+      findings.map((finding) => [
+        code(cell(finding.path)),
+        cell(FINDING_TEXT[finding.kind] ?? finding.kind),
+        cell(describeCulprit({ ...finding, step: undefined })),
+        cell(finding.step),
+        code(cell(finding.other_path ?? "")),
+        finding.repaired ? "✅ yes" : "🟥 no",
+        cell(finding.detail),
+      ]),
+    ),
+    ...(omitted.length ? ["", ...omitted.slice(0, 1)] : []),
+  ]);
 }
 
 function secretsRead(report: Report): string[] {

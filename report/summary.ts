@@ -6,6 +6,7 @@
  */
 
 import type { Agent } from "../agent/agent.ts";
+import { unvouchedPaths } from "./protected_files.ts";
 
 /** What a summary line counts. */
 export interface SummaryCounts {
@@ -21,6 +22,8 @@ export interface SummaryCounts {
   scopeFate?: "killed" | "reported";
   /** Tampering with the agent found. */
   tampered?: number;
+  /** Protected files a finding left unrepaired. */
+  unvouched?: number;
 }
 
 /** e.g. "ringfence: 7 processes, 21 events, 0 dropped, exit 3". */
@@ -43,6 +46,13 @@ export function formatSummary(
   }
   if (counts.tampered) {
     parts.push(`${counts.tampered} tampering with the agent found`);
+  }
+  if (counts.unvouched) {
+    parts.push(
+      `${counts.unvouched} protected ${
+        counts.unvouched === 1 ? "file" : "files"
+      } no longer vouched for`,
+    );
   }
   parts.push(...extra);
   return `ringfence: ${parts.join(", ")}, ${ending}`;
@@ -67,6 +77,7 @@ export function summaryLine(
       // block mode, reported in audit mode.
       scopeFate: agent.policy.mode === "block" ? "killed" : "reported",
       tampered: stats.tampered,
+      unvouched: unvouchedPaths(agent.tamperReport().findings ?? []).length,
     },
     ending,
     extra,

@@ -7,6 +7,7 @@
  */
 
 import type { FileState, TamperReport } from "../agent/tamper.ts";
+import { findingLine, unvouchedHeadline } from "./protected_files.ts";
 
 /** At most this many tampered files are printed; the rest are counted. */
 export const MAX_LINES = 50;
@@ -22,12 +23,31 @@ function quoted(text: string): string {
   return JSON.stringify(text.length > 120 ? text.slice(0, 119) + "…" : text);
 }
 
-/** The report as lines for stderr: one per tampered or protected file. */
+/**
+ * The report as lines for stderr: one per tampered or protected file, and
+ * per finding about a protected file, under a headline when any finding
+ * stays unrepaired.
+ */
 export function tamperLines(report: TamperReport): string[] {
-  const lines = report.protected.map((change) =>
-    `ringfence: protected ${change.path} changed: ${
-      describeFileState(change.before)
-    } -> ${describeFileState(change.after)}`
+  const findings = report.findings ?? [];
+  const headline = unvouchedHeadline(findings);
+  const lines = headline ? [`ringfence: ${headline}`] : [];
+  for (const finding of findings.slice(0, MAX_LINES)) {
+    lines.push(findingLine(finding));
+  }
+  if (findings.length > MAX_LINES) {
+    lines.push(
+      `ringfence: ... and ${
+        findings.length - MAX_LINES
+      } more findings about protected files (see the events)`,
+    );
+  }
+  lines.push(
+    ...report.protected.map((change) =>
+      `ringfence: protected ${change.path} changed: ${
+        describeFileState(change.before)
+      } -> ${describeFileState(change.after)}`
+    ),
   );
   for (const entry of report.files.slice(0, MAX_LINES)) {
     const who = `pid ${entry.pid} ${entry.comm}${

@@ -6,6 +6,7 @@
  */
 
 import type { ProtectedChange } from "../agent/tamper.ts";
+import type { ProtectedFileFinding } from "../sensors/agent_event.ts";
 
 /** Counters the events themselves do not carry. */
 export interface ReportCounters {
@@ -19,6 +20,9 @@ export interface ReportCounters {
   protectedChanges?: ProtectedChange[];
   /** Findings of the agent about itself (e.g. its policy file changed). */
   integrityReasons?: string[];
+  /** What the live agent found wrong with protected files (all of it,
+   * those of its stop too); otherwise taken from the `file` events. */
+  fileFindings?: ProtectedFileFinding[];
 }
 
 /**
@@ -316,6 +320,15 @@ export interface Report {
   tampered: TamperEntry[];
   /** Protected files whose size, mtime or hash changed (live agent only). */
   protectedChanged: ProtectedChange[];
+  /**
+   * What the agent found wrong with protected files: mounts over or of
+   * them, new hard links, changes, and whether each was put right
+   * (present when there are any).
+   */
+  protectedFiles?: ProtectedFileFinding[];
+  /** Findings left out of `protectedFiles` beyond its limit (present when
+   * there are any). */
+  protectedFilesOmitted?: number;
   /** Reads of `files.secrets`. */
   secretsRead: SecretReadEntry[];
   /** Changes under `files.watch` by anything but a checkout, to files no

@@ -22,6 +22,32 @@ export type TamperWhat =
   | "modprobe";
 
 /**
+ * What was found wrong with a protected file (agent/file_findings.ts):
+ * the `finding` of a `{"type":"agent","kind":"file"}` event.
+ */
+export interface ProtectedFileFinding {
+  /** The protected path, as the policy names it. */
+  path: string;
+  /** `changed`, `removed`, `mounted_over`, `bind_mounted`, `hard_linked`
+   * or `held_open`. */
+  kind: string;
+  /** When the agent found it (ISO 8601). */
+  time: string;
+  /** The process that did it, when known. */
+  pid?: number;
+  /** Its executable or command name, when known. */
+  exe?: string;
+  /** Its step, when known. */
+  step?: string;
+  /** The other path: mount point, new link name, source. */
+  other_path?: string;
+  /** Whether the agent put it right. */
+  repaired: boolean;
+  /** A phrase for the report. */
+  detail?: string;
+}
+
+/**
  * `{"type":"agent"}`: an event of the agent about itself. The header
  * fields (`pid`, `comm`, ...) are the agent's own process.
  */
@@ -34,9 +60,10 @@ export interface AgentEvent extends BaseEvent {
    * pins of a dead one (`instance`, `previous_pid`, `pending_records`);
    * `recovered`: records, counters and signals read from a dead agent's
    * pins (`instance`, `previous_pid`, `drained_records`, `refused`,
-   * `killed`).
+   * `killed`); `file`: something wrong with a protected file
+   * (`finding`).
    */
-  kind: "tamper" | "adopted" | "recovered";
+  kind: "tamper" | "adopted" | "recovered" | "file";
   /**
    * Never set: an agent event is no verdict of the policy. Declared so
    * that code reading `verdict` of any event needs no narrowing.
@@ -54,6 +81,8 @@ export interface AgentEvent extends BaseEvent {
   repaired?: boolean;
   /** tamper: why a repair failed, or other detail. */
   detail?: string;
+  /** file: what was found, by whom, and whether it was put right. */
+  finding?: ProtectedFileFinding;
   /** adopted, recovered: the pin instance (`start-…`, `run-<pid>`). */
   instance?: string;
   /** adopted, recovered: the pid of the agent whose pins they were. */

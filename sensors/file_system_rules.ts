@@ -100,6 +100,29 @@ function fitPrefix(prefix: string, exact: boolean): KernelPlan {
 }
 
 /**
+ * The directories at or above a pattern the kernel matches exactly: for a
+ * literal path, every ancestor up to "/"; for a literal directory followed
+ * by `/**`, that directory and every ancestor. Nothing for the rest: their
+ * literal part is no tree the kernel holds exactly.
+ */
+export function aboveDirectories(literal: PatternLiteral): string[] {
+  const plan = kernelPlan(literal);
+  if (plan.kind !== "prefix" || !plan.exact) return [];
+  let directory: string;
+  if (literal.kind === "path") {
+    directory = normalizePath(literal.path + "/..");
+  } else if (literal.kind === "prefix") {
+    directory = normalizePath(literal.prefix);
+  } else return [];
+  const out = [directory];
+  while (directory !== "/") {
+    directory = normalizePath(directory + "/..");
+    out.push(directory);
+  }
+  return out;
+}
+
+/**
  * Lexical normalisation of an absolute path: `//` and `.` dropped, `..`
  * takes one segment off (never above `/`). Symlinks are not followed.
  */
@@ -132,6 +155,11 @@ export class FileSystemRules {
     this.enforce = config.enforce;
   }
 
+  /** The protect patterns, those the agent adds included. */
+  get protectPatterns(): readonly PathPattern[] {
+    return this.#protect;
+  }
+
   /** Literal protected paths (those without wildcards). */
   get protectedPaths(): string[] {
     return this.#protect.filter((pattern) => pattern.literal.kind === "path")
@@ -161,6 +189,16 @@ export class FileSystemRules {
     add(this.#watch, FileClass.watch);
     add(this.#protect, FileClass.protect);
     add(this.#secrets, FileClass.secret);
+    // Directories at or above what the kernel protects exactly: a mount
+    // on one or of one, or a rename of one, changes what the protected
+    // path names. Whole paths, so that each matches only itself.
+    for (const pattern of this.#protect) {
+      for (const directory of aboveDirectories(pattern.literal)) {
+        const key = directory + "\0";
+        if (new TextEncoder().encode(key).length > PREFIX_MAX) continue;
+        prefixes.set(key, (prefixes.get(key) ?? 0) | FileClass.above);
+      }
+    }
     // The trie answers with the longest prefix only: each entry carries
     // the classes of the shorter entries it extends.
     const closed = new Map<string, number>();

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { kernelPlan, normalizePath } from "./file_system_rules.ts";
+import {
+  aboveDirectories,
+  kernelPlan,
+  normalizePath,
+} from "./file_system_rules.ts";
 
 Deno.test("the kernel plan: prefix, name or everything; exact when sure", () => {
   assert.deepEqual(kernelPlan({ kind: "path", path: "/etc/hosts" }), {
@@ -39,4 +43,39 @@ Deno.test("normalizePath resolves . and .. lexically", () => {
   assert.equal(normalizePath("/a/./b//c/../d"), "/a/b/d");
   assert.equal(normalizePath("/../x"), "/x");
   assert.equal(normalizePath("/"), "/");
+});
+
+Deno.test("aboveDirectories(): a tree's root and its ancestors; a path's ancestors", () => {
+  assert.deepEqual(
+    aboveDirectories({ kind: "prefix", prefix: "/srv/keys/", exact: true }),
+    ["/srv/keys", "/srv", "/"],
+  );
+  assert.deepEqual(
+    aboveDirectories({ kind: "path", path: "/etc/ssh/sshd_config" }),
+    ["/etc/ssh", "/etc", "/"],
+  );
+  assert.deepEqual(
+    aboveDirectories({ kind: "prefix", prefix: "/", exact: true }),
+    [
+      "/",
+    ],
+  );
+  assert.deepEqual(
+    aboveDirectories({ kind: "prefix", prefix: "/srv/", exact: false }),
+    [],
+    "/srv/*.pem: no tree the kernel holds exactly",
+  );
+  assert.deepEqual(
+    aboveDirectories({ kind: "name", name: "x", exact: true }),
+    [],
+  );
+  assert.deepEqual(
+    aboveDirectories({
+      kind: "prefix",
+      prefix: "/" + "d".repeat(300) + "/",
+      exact: true,
+    }),
+    [],
+    "a prefix cut to fit is not exact",
+  );
 });

@@ -1,7 +1,7 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
- * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount, socket
- * options and errno.
+ * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount, umount2,
+ * socket options and errno.
  *
  * @module
  */
@@ -39,6 +39,7 @@ const symbols = {
     parameters: ["buffer", "buffer", "buffer", "u64", "pointer"],
     result: "i32",
   },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   getsockopt: {
     parameters: ["i32", "i32", "i32", "buffer", "buffer"],
@@ -162,6 +163,20 @@ export function mountFileSystem(type: string, target: string): void {
   );
   if (result !== 0) {
     throw new Error(`cannot mount ${type} at ${target}: ${strerror(errno())}`);
+  }
+}
+
+const MNT_DETACH = 2;
+
+/**
+ * Detaches the mount at `target` (umount2 with MNT_DETACH): gone from the
+ * namespace at once, freed once nothing uses it.
+ *
+ * @throws {Error} with the kernel's reason.
+ */
+export function detachMount(target: string): void {
+  if (libc().umount2(cString(target), MNT_DETACH) !== 0) {
+    throw new Error(`cannot unmount ${target}: ${strerror(errno())}`);
   }
 }
 
