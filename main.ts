@@ -6,6 +6,7 @@
  */
 
 import { main } from "./cli/app.ts";
+import { ensureAgentV8Flags } from "./cli/v8_flags.ts";
 
 /** Whether this module runs as a worker (a reload's policy parser). */
 function inWorker(): boolean {
@@ -17,5 +18,6 @@ function inWorker(): boolean {
 if (inWorker()) {
   (await import("./cli/policy_worker.ts")).servePolicyRequests();
 } else if (import.meta.main) {
+  ensureAgentV8Flags(Deno.args);
   Deno.exit(await main(Deno.args));
 }

@@ -6,33 +6,17 @@
  * @module
  */
 
+import { AGENT_V8_FLAGS } from "../cli/v8_flags.ts";
 import { dirname, fromFileUrl, join } from "./_paths.ts";
+
+/** The agent's V8 flags (cli/v8_flags.ts), for the bundle and binaries. */
+export { AGENT_V8_FLAGS };
 
 /** The repository root. */
 export const ROOT = join(dirname(fromFileUrl(import.meta.url)), "..");
 
 /** Where release artefacts go. */
 export const DIST = join(ROOT, "dist");
-
-/**
- * The V8 flags the agent runs with in every form: `deno task start` and
- * `deno task run`, the bundle's shebang, the compiled executables, and the
- * bench (so it measures what users run).
- *
- * Under an exec burst V8's defaults let the agent's heap grow to many times
- * what is live: 16 MB semi-spaces promote every record still held across
- * two scavenges, and the old generation may grow to four times its live
- * size between mark-compacts. 1 MB semi-spaces and 20 % growth keep the
- * peak near the live size, lose no record, and start and decode as fast.
- * `--max-opt=2` stops at Maglev, V8's mid-tier compiler: TurboFan compiles
- * on a second thread that competes with the traced workload for a small
- * runner's cores, and its code and memory buy no speed for this agent.
- * `deno task bench` guards all three; docs/performance.md has the figures.
- * V8 takes flags only at start (`node:v8`'s `setFlagsFromString` is a
- * no-op once its flags are frozen), so they are on each command line.
- */
-export const AGENT_V8_FLAGS =
-  "--max-semi-space-size=1,--heap-growing-percent=20,--max-opt=2";
 
 /** The bundle's first line: `./ringfence.js` runs it with Deno and the flags. */
 export const BUNDLE_SHEBANG =

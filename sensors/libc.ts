@@ -1,7 +1,7 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
  * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount, umount2,
- * socket options and errno.
+ * socket options, execve and errno.
  *
  * @module
  */
@@ -48,6 +48,7 @@ const symbols = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
 } as const;
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;
@@ -228,4 +229,32 @@ export function netnsCookie(): bigint {
   } finally {
     closeFd(fd);
   }
+}
+
+/**
+ * Replaces this process with `path` run with `argv` and `env` (execve(2)):
+ * the same pid, a new program. Returns only when that fails.
+ */
+export function execve(
+  path: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+): void {
+  const strings = (list: readonly string[]) => {
+    const buffers = list.map(cString);
+    const pointers = new BigUint64Array(buffers.length + 1);
+    buffers.forEach((buffer, index) => {
+      pointers[index] = BigInt(
+        Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)),
+      );
+    });
+    return { buffers, pointers };
+  };
+  const args = strings(argv);
+  const vars = strings(
+    Object.entries(env).map(([name, value]) => `${name}=${value}`),
+  );
+  libc().execve(cString(path), args.pointers, vars.pointers);
+  // Keeps the strings alive until execve has read them.
+  void [args.buffers, vars.buffers];
 }
