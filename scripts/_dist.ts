@@ -6,10 +6,10 @@
  * @module
  */
 
-import { AGENT_V8_FLAGS } from "../cli/v8_flags.ts";
+import { AGENT_V8_FLAGS } from "../agent/v8_flags.ts";
 import { dirname, fromFileUrl, join } from "./_paths.ts";
 
-/** The agent's V8 flags (cli/v8_flags.ts), for the bundle and binaries. */
+/** The agent's V8 flags (agent/v8_flags.ts), for the bundle and binaries. */
 export { AGENT_V8_FLAGS };
 
 /** The repository root. */

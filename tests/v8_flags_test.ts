@@ -3,7 +3,7 @@
  * itself with them: the same pid, DENO_V8_FLAGS in its environment.
  */
 import assert from "node:assert/strict";
-import { AGENT_V8_FLAGS } from "../cli/v8_flags.ts";
+import { AGENT_V8_FLAGS } from "../agent/v8_flags.ts";
 import { DENO, kernelTest, ROOT } from "./helpers/kernel.ts";
 
 kernelTest(
