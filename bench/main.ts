@@ -9,7 +9,8 @@
  * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
  * (default 5), BENCH_BULK_MB (default 100), BENCH_ONLY (a comma list of
  * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
- * file_storm).
+ * file_storm, and soak, which runs only when named), BENCH_SOAK_MINUTES
+ * (default 60).
  *
  * @module
  */
@@ -19,6 +20,7 @@ import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
 import { ringDecode } from "./ring_decode.ts";
+import { soak } from "./soak.ts";
 import { startup } from "./startup.ts";
 
 /** One printed figure, kept for the closing markdown table. */
@@ -311,6 +313,31 @@ if (selected("file_storm")) {
   heading("file_storm (unwatched)", "a tree outside files.watch");
   printPairs(storm.unwatched, "", undefined, "(with sensor.file-system)");
   printFileEvents(storm.unwatched, 0, (count) => count > 0);
+}
+
+if (only?.includes("soak")) {
+  const minutes = Number(Deno.env.get("BENCH_SOAK_MINUTES") ?? 60);
+  heading(
+    "soak",
+    `${minutes} min of 20 execs, 50 connects, 100 file events a second`,
+  );
+  const result = await soak(minutes);
+  for (const { minute, rssMb } of result.samples) {
+    row(`agent RSS at ${minute} min`, `${rssMb.toFixed(1)} MB`, rssTarget);
+  }
+  const tenth = result.samples.find((sample) => sample.minute === 10);
+  const last = result.samples.at(-1)!;
+  if (tenth && last.minute > 10) {
+    const growth = last.rssMb - tenth.rssMb;
+    row(
+      `RSS growth, 10 to ${last.minute} min`,
+      `${growth.toFixed(1)} MB`,
+      "target <= 4 MB (levels off)",
+      growth <= 4,
+    );
+  }
+  row("events delivered", String(result.events), "");
+  row("drops", String(result.drops), "target 0", result.drops === 0);
 }
 
 printTable();
