@@ -191,12 +191,19 @@ export class BpfObject implements Disposable {
       line.match(/prog '([^']+)': failed to load/)?.[1]
     ).findLast(Boolean);
     const step = `load ${this.name}` + (program ? ` (${program})` : "");
+    // Without a verifier log, libbpf's last complaint says more than errno:
+    // a BTF it cannot use, a relocation that found no type (ESRCH).
+    const complaint = log.findLast((line) =>
+      /fail|error|invalid|btf|relo/i.test(line)
+    )?.replace(/^libbpf: /, "").trim();
     return new BpfError(
       step,
       -result,
       log,
       reason
         ? `kernel refused the program: ${reason} (${strerror(-result)})`
+        : complaint
+        ? `${complaint} (${strerror(-result)})`
         : undefined,
     );
   }
