@@ -8,7 +8,7 @@
 import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
 import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
-import type { EventListener } from "../sensors/events.ts";
+import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
 import { type AgentSignal, decodeProcessEvent } from "../sensors/process.ts";
@@ -33,6 +33,7 @@ import { Adoption, PinnedInstance, removeInstance } from "./pins.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
 import {
+  inScope,
   killInScope,
   prepareScope,
   replaceRootNames,
@@ -339,7 +340,18 @@ export class Agent {
       const agent = new Agent(options, policy, host, sensors, tree, files);
       agent.#cgroupMount = cgroup;
       agent.#runnerCgroups = runner;
-      const first = adoption ? [agent.#adopt(adoption)] : [];
+      const first: RingfenceEvent[] = adoption ? [agent.#adopt(adoption)] : [];
+      // Fds opened for writing before the sensor saw any open.
+      if (files) {
+        first.push(...files.heldOpen(
+          snapshot.filter((entry) => inScope(process, entry.pid))
+            .map((entry) => entry.pid),
+          (pid) => {
+            const node = tree.get(pid);
+            return node && { comm: node.comm, exe: node.path };
+          },
+        ));
+      }
       // New links are attached: a dead agent's pins can go (an overlap,
       // never a gap), and in block mode this agent's are pinned.
       agent.#pinIfBlocking();
@@ -351,6 +363,11 @@ export class Agent {
       Deno.unrefTimer(timer);
       agent.#pump.start(first);
       agent.#sysctls.start();
+      files?.arm({
+        emit: (event) => agent.#pump.emit(event),
+        flush: () => agent.flush(),
+        log: (line) => console.error(line),
+      });
       return agent;
     } catch (error) {
       closeSensors(sensors);

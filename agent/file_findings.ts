@@ -27,6 +27,7 @@ export type FileFindingKind =
 export interface FileFinding {
   /** The protected path, as the policy names it (a file under a tree). */
   path: string;
+  /** What happened to it. */
   kind: FileFindingKind;
   /** ISO 8601, when the agent found it. */
   time: string;

@@ -96,6 +96,12 @@ export class ReportBuilder {
       this.#integrity.add(input);
       return;
     }
+    // The agent's findings about protected files: the report has them
+    // from the agent (TamperReport.findings), not as a process's event.
+    if (input.type === "file_integrity") {
+      this.#events++;
+      return;
+    }
     const event = input as AnyEvent;
     this.#events++;
     const node = this.#process(event);
