@@ -282,3 +282,48 @@ kernelTest(
     }
   },
 );
+
+kernelTest(
+  "files.restore: after a SIGHUP that protects another tree, a change there is put back",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await makeTree(dir);
+      await Deno.mkdir(`${dir}/other`);
+      await Deno.writeTextFile(`${dir}/other/c.conf`, "original c\n");
+      const file = `${dir}/other/c.conf`;
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        policy(dir, ["  restore: true"]),
+      );
+      const agent = await startAgent([
+        "--policy",
+        `${dir}/policy.yaml`,
+        "--output",
+        `${dir}/events.jsonl`,
+      ]);
+      let restored = false;
+      try {
+        await Deno.writeTextFile(
+          `${dir}/policy.yaml`,
+          policy(dir, ["  restore: true"]).replace("/tree/**", "/other/**"),
+        );
+        agent.kill("SIGHUP");
+        await agent.waitFor("policy reloaded");
+        // The rescan runs right after the reload.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await Deno.writeTextFile(file, "changed\n");
+        restored = await waitFor(
+          async () => (await Deno.readTextFile(file)) === "original c\n",
+          2000,
+        );
+      } finally {
+        const { code, stderr } = await agent.stop();
+        assert.equal(code, 0, stderr);
+      }
+      assert.ok(restored, "put back within 2 s");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
