@@ -278,6 +278,11 @@ export class Agent {
         integrityPaths(options.integrity),
       )
     );
+    // The protected files are walked and hashed while the sensors load:
+    // their verification runs on worker threads.
+    const preparing = compiling.then(({ fileRules }) =>
+      fileRules && FileWatch.prepare(fileRules)
+    ).catch(() => undefined);
     let host: HostFacts, cgroup: string, sensors: LoadedSensors;
     let adoption: Adoption | undefined;
     try {
@@ -308,7 +313,7 @@ export class Agent {
       const { process, network, fileSystem } = sensors;
       applyPolicy(sensors, compiled);
       const files = fileSystem &&
-        await FileWatch.start(fileSystem, compiled.fileRules!);
+        await FileWatch.start(fileSystem, compiled.fileRules!, preparing);
       prepareScope(
         process,
         !!options.spawner,

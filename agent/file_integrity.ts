@@ -5,7 +5,7 @@
  * put back, fds held open for writing from before the start, and the
  * stop's comparison with the start.
  *
- * A change is found by inotify (Deno.watchFs) on each protected file's
+ * A change is found by inotify (agent/inotify.ts) on each protected file's
  * inode and on the protected trees' directories: inotify follows the
  * inode, so a write through a hard link, a bind mount, io_uring or a
  * process out of scope is seen as one through the protected path. A
@@ -46,10 +46,12 @@ import {
   takeSnapshot,
 } from "./file_snapshot.ts";
 import { heldForWriting } from "./held_fds.ts";
+import { DIR_EVENTS, FILE_EVENTS, IN, Inotify } from "./inotify.ts";
 import {
   INODE_WALK_CAP,
   type InodeRecord,
   InodeTable,
+  type PatternRoots,
   patternRoots,
   walkTree,
 } from "./protected_inodes.ts";
@@ -66,8 +68,20 @@ const SETTLE_MS = 30;
 const SWEEP_MS = 2000;
 /** Files stat'ed per sweep at most (the rest on the next ones). */
 const SWEEP_BATCH = 8192;
-/** Protected files watched by their own inode at most. */
-const FILE_WATCH_CAP = 16_384;
+
+/** The inode table and start snapshot, taken before the sensor loads. */
+export interface PreparedFiles {
+  /** The rules they were taken for. */
+  rules: FileRules;
+  /** The protected and secret files by inode. */
+  table: InodeTable;
+  /** The start snapshot: literal protected paths and files under trees. */
+  records: Map<string, FileRecord>;
+  /** The files under the policy's own trees. */
+  files: Set<string>;
+  /** The policy's own literal paths and trees. */
+  own: PatternRoots;
+}
 
 /** What the integrity watch needs of the agent. */
 export interface IntegrityHooks {
@@ -153,7 +167,7 @@ export class FileIntegrity {
   #trees: string[] = [];
   readonly #recent = new RecentWriters();
   #hooks: IntegrityHooks | undefined;
-  #watchers: Deno.FsWatcher[] = [];
+  #inotify: Inotify | undefined;
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #running = new Map<string, Promise<void>>();
   readonly #dirty = new Set<string>();
@@ -181,26 +195,38 @@ export class FileIntegrity {
   }
 
   /**
-   * Fills `fs_inodes` with the protected and secret files (a walk of the
-   * trees, capped) and takes the start snapshot of the protected ones.
+   * Walks the protected and secret files (capped) and takes the start
+   * snapshot of the protected ones; needs no sensor, so that it runs while
+   * the sensors load (their verification is on worker threads).
    */
-  static async start(
+  static async prepare(rules: FileRules): Promise<PreparedFiles> {
+    const table = InodeTable.build(rules.config);
+    const own = patternRoots(rules.ownProtect);
+    const files = new Set<string>();
+    for (const [path, record] of table.paths()) {
+      if (!record.dir && under(path, own.trees)) files.add(path);
+    }
+    const records = await takeSnapshot([
+      ...new Set([...rules.protectedPaths, ...files]),
+    ]);
+    return { rules, table, records, files, own };
+  }
+
+  /** Puts a prepared table in `fs_inodes`; call it before the sensor attaches. */
+  static start(
     sensor: InodeSink,
     findings: FileFindings,
-    rules: FileRules,
-  ): Promise<FileIntegrity> {
-    const table = InodeTable.build(rules.config);
+    prepared: PreparedFiles,
+  ): FileIntegrity {
+    const { rules, table, records, files, own } = prepared;
     sensor.setInodes(table.entries());
     const integrity = new FileIntegrity(sensor, findings, rules, table);
     integrity.#noteCap();
-    const own = patternRoots(rules.ownProtect);
     integrity.#trees = own.trees;
-    const files = integrity.#treeFiles(own.trees);
-    const literal = rules.protectedPaths;
-    const records = await takeSnapshot([...new Set([...literal, ...files])]);
+    const literal = new Set(own.paths);
     for (const [path, record] of records) {
       integrity.#atStart.set(path, fileState(record));
-      if (own.paths.includes(path) || files.includes(path)) {
+      if (literal.has(path) || files.has(path)) {
         integrity.#expected.set(path, record);
       }
     }
@@ -359,12 +385,9 @@ export class FileIntegrity {
 
   async #stop(): Promise<void> {
     clearTimeout(this.#sweepTimer);
-    for (const watcher of this.#watchers) {
-      try {
-        watcher.close();
-      } catch { /* closed */ }
-    }
-    this.#watchers = [];
+    const watcher = this.#inotify;
+    this.#inotify = undefined;
+    await watcher?.close();
     if (this.#hooks) {
       for (const [path, timer] of this.#timers) {
         clearTimeout(timer);
@@ -495,73 +518,90 @@ export class FileIntegrity {
     if (orphan) this.#sensor.removeInodes([orphan]);
   }
 
-  /** (Re)opens the watches on the trees and on each file's inode. */
+  /**
+   * (Re)opens the inotify instance: a watch on every directory of the
+   * trees, on the directory of each literal path, and on each file's inode.
+   */
   #watch(): void {
     if (this.#stopping) return;
-    for (const watcher of this.#watchers) {
-      try {
-        watcher.close();
-      } catch { /* closed */ }
+    const old = this.#inotify;
+    this.#inotify = undefined;
+    old?.close();
+    try {
+      this.#inotify = new Inotify((events, overflow) => {
+        if (overflow) this.#sweepAll();
+        for (const { path, mask } of events) this.#changed(path, mask);
+      });
+    } catch (error) {
+      this.#hooks?.log(
+        `ringfence: cannot watch protected files for changes (${
+          (error as Error).message
+        }): they are checked every ${SWEEP_MS / 1000} s instead`,
+      );
+      return;
     }
-    this.#watchers = [];
-    const exists = (path: string) => {
-      try {
-        Deno.statSync(path);
-        return true;
-      } catch {
-        return false;
+    for (const tree of this.#trees) this.#addWatch(tree, DIR_EVENTS);
+    for (const [path, record] of this.#table.paths()) {
+      if (record.dir && under(path, this.#trees)) {
+        this.#addWatch(path, DIR_EVENTS);
       }
-    };
-    const trees = this.#trees.filter(exists);
-    const flat = new Set<string>();
-    for (const path of this.#expected.keys()) {
-      if (!under(path, this.#trees)) flat.add(parentOf(path));
     }
-    let files = 0;
     for (const [path, record] of this.#expected) {
-      if (!record.exists || record.dir) continue;
-      if (files++ >= FILE_WATCH_CAP) break;
-      flat.add(path);
+      if (!under(path, this.#trees)) this.#addWatch(parentOf(path), DIR_EVENTS);
+      if (record.exists && !record.dir) this.#addWatch(path, FILE_EVENTS);
     }
-    const open = (paths: string[], recursive: boolean) => {
-      const present = paths.filter(exists);
-      if (!present.length) return;
-      try {
-        const watcher = Deno.watchFs(present, { recursive });
-        this.#watchers.push(watcher);
-        this.#drain(watcher);
-      } catch (error) {
-        this.#hooks?.log(
-          `ringfence: cannot watch protected files for changes (${
-            (error as Error).message
-          }): they are checked every ${SWEEP_MS / 1000} s instead`,
-        );
-      }
-    };
-    open(trees, true);
-    open([...flat], false);
   }
 
-  async #drain(watcher: Deno.FsWatcher): Promise<void> {
+  #watchFull = false;
+
+  /** Adds one watch; a full watch table is said once, the sweep goes on. */
+  #addWatch(path: string, mask: number): void {
+    const watcher = this.#inotify;
+    if (!watcher || watcher.has(path)) return;
     try {
-      for await (const event of watcher) {
-        for (const path of event.paths) this.#changed(path);
-      }
-    } catch { /* closed */ }
+      watcher.add(path, mask);
+    } catch (error) {
+      const message = (error as Error).message;
+      if (!/No space left|ENOSPC/.test(message) || this.#watchFull) return;
+      this.#watchFull = true;
+      this.#hooks?.log(
+        `ringfence: inotify's watch limit reached (fs.inotify.max_user_watches) at ${watcher.size} watches: other protected files are checked every ${
+          SWEEP_MS / 1000
+        } s`,
+      );
+    }
   }
 
   /** inotify named `path`. */
-  #changed(path: string): void {
-    if (this.#stopped) return;
-    if (this.#expected.has(path)) {
-      this.#schedule(path);
+  #changed(path: string, mask: number): void {
+    if (this.#stopping) return;
+    const expected = this.#expected.has(path);
+    if (expected) this.#schedule(path);
+    const inTree = under(path, this.#trees);
+    if (mask & (IN.DELETE | IN.MOVED_FROM)) {
+      if (expected || inTree) this.#gone(path);
       return;
     }
-    // A new file under a protected tree (by a process out of scope, or
-    // one the kernel already reported).
-    if (under(path, this.#trees) && !this.#table.byPath(path)) {
-      this.#appeared(path);
-    }
+    if (expected || !inTree || !(mask & (IN.CREATE | IN.MOVED_TO))) return;
+    // A new file or directory under a protected tree (by a process out of
+    // scope, or one the kernel already reported): known by inode, and a
+    // new directory watched, with what was made in it before the watch.
+    const record = this.#appeared(path);
+    if (!record) return;
+    if (record.dir) {
+      this.#addWatch(path, DIR_EVENTS);
+      for (const entry of walkTree(path)) {
+        this.#appeared(entry.path);
+        if (entry.isDirectory) this.#addWatch(entry.path, DIR_EVENTS);
+        else this.#addWatch(entry.path, FILE_EVENTS);
+      }
+    } else this.#addWatch(path, FILE_EVENTS);
+  }
+
+  /** Every watched file's stat is compared at once (inotify lost events). */
+  #sweepAll(): void {
+    for (const path of this.#expected.keys()) this.#seen.delete(path);
+    for (const path of this.#expected.keys()) this.#schedule(path);
   }
 
   #schedule(path: string): void {
@@ -761,7 +801,7 @@ export class FileIntegrity {
         expected.dev = info.dev;
         expected.ino = info.ino ?? undefined;
         this.#appeared(path);
-        this.#watch();
+        this.#addWatch(path, FILE_EVENTS);
       }
       this.#seen.set(path, statSignature(this.#lstat(path)));
       return { ok: true, detail: "restored from the start snapshot" };

@@ -14,6 +14,7 @@ import { FileFindings } from "./file_findings.ts";
 import {
   FileIntegrity,
   type IntegrityHooks,
+  type PreparedFiles,
   type ProcessInfo,
 } from "./file_integrity.ts";
 import type { FileRules } from "./file_policy.ts";
@@ -48,15 +49,26 @@ export class FileWatch {
   }
 
   /**
-   * Puts the protected and secret files in `fs_inodes` and takes the
-   * protected files' snapshot; call it before the sensor attaches.
+   * Walks the protected and secret files and takes the protected files'
+   * snapshot, with no sensor yet: start it while the sensors load.
+   */
+  static prepare(rules: FileRules): Promise<PreparedFiles> {
+    return FileIntegrity.prepare(rules);
+  }
+
+  /**
+   * Puts the protected and secret files in `fs_inodes` (`prepared` for
+   * `rules`, or taken now); call it before the sensor attaches.
    */
   static async start(
     sensor: FileSystemSensor,
     rules: FileRules,
+    prepared?: Promise<PreparedFiles | undefined>,
   ): Promise<FileWatch> {
     const findings = new FileFindings();
-    const integrity = await FileIntegrity.start(sensor, findings, rules);
+    let ready = await prepared;
+    if (ready?.rules !== rules) ready = await FileIntegrity.prepare(rules);
+    const integrity = FileIntegrity.start(sensor, findings, ready);
     return new FileWatch(sensor, rules, findings, integrity);
   }
 
