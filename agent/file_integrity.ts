@@ -42,8 +42,10 @@ import {
   fileState,
   readRecord,
   recordChanges,
+  sameContent,
   SNAPSHOT_LIMITS,
   takeSnapshot,
+  withSha256,
 } from "./file_snapshot.ts";
 import { heldForWriting } from "./held_fds.ts";
 import { DIR_EVENTS, FILE_EVENTS, IN, Inotify } from "./inotify.ts";
@@ -160,7 +162,7 @@ export class FileIntegrity {
   /** What each watched file should be (the start snapshot, after restores). */
   readonly #expected = new Map<string, FileRecord>();
   /** The stop's reference: literal paths and files under trees at start. */
-  readonly #atStart = new Map<string, FileState>();
+  readonly #atStart = new Map<string, FileRecord>();
   /** The trees of the policy in force at start (for the stop's walk). */
   readonly #startTrees: string[];
   /** Own trees in force. */
@@ -225,7 +227,7 @@ export class FileIntegrity {
     integrity.#trees = own.trees;
     const literal = new Set(own.paths);
     for (const [path, record] of records) {
-      integrity.#atStart.set(path, fileState(record));
+      integrity.#atStart.set(path, { ...record });
       if (literal.has(path) || files.has(path)) {
         integrity.#expected.set(path, record);
       }
@@ -414,18 +416,22 @@ export class FileIntegrity {
     await this.stop();
     const files = this.#treeFiles(this.#startTrees, { walk: true });
     const paths = [...new Set([...this.#atStart.keys(), ...files])];
-    const now = await takeSnapshot(paths, {
-      ...SNAPSHOT_LIMITS,
-      keepFile: 0,
-      keepTotal: 0,
-    });
+    const now = await takeSnapshot(paths);
+    const before = new Map<string, FileState>();
     const after = new Map<string, FileState>();
     for (const [path, record] of now) {
       // A directory's mtime changes with every file written in it.
       if (record.dir && !this.#atStart.has(path)) continue;
+      const start = this.#atStart.get(path);
+      // Hashes are taken where the content differs, for the report.
+      if (start && sameContent(start, record) !== true) {
+        await withSha256(start);
+        await withSha256(record);
+      } else if (!start) await withSha256(record);
+      if (start) before.set(path, fileState(start));
       after.set(path, fileState(record));
     }
-    return diffSnapshots(this.#atStart, after);
+    return diffSnapshots(before, after);
   }
 
   #noteCap(): void {
@@ -645,6 +651,8 @@ export class FileIntegrity {
       this.#reported.delete(path);
       return;
     }
+    await withSha256(expected);
+    await withSha256(now);
     const state = signature(now);
     if (this.#reported.get(path) === state) return;
     const hooks = this.#hooks!;
@@ -820,13 +828,13 @@ export class FileIntegrity {
     const end = Math.min(paths.length, this.#sweepAt + SWEEP_BATCH);
     for (let index = this.#sweepAt; index < end; index++) {
       const path = paths[index];
-      const seen = statSignature(this.#lstat(path));
+      const info = this.#lstat(path);
+      const seen = statSignature(info);
       const last = this.#seen.get(path);
       if (last === undefined) {
         this.#seen.set(path, seen);
         // The first sweep: what changed between the snapshot and now.
         const expected = this.#expected.get(path)!;
-        const info = this.#lstat(path);
         if (
           expected.exists !== !!info ||
           (info && (

@@ -5,9 +5,9 @@
  * reach it) so that a change can be put back.
  *
  * Budgets keep the start short and the memory bounded: files up to
- * {@linkcode SNAPSHOT_LIMITS}.keepFile bytes are kept, until
- * `keepTotal` bytes are; files up to `hashFile` bytes are hashed, until
- * `hashTotal` bytes are. A file beyond them is compared by size, mtime,
+ * {@linkcode SNAPSHOT_LIMITS}.keepFile bytes are kept (and compared byte
+ * for byte), until `keepTotal` bytes are; other files up to `hashFile`
+ * bytes are hashed, until `hashTotal` bytes are. A file beyond them is compared by size, mtime,
  * ctime and inode only, and a change to it is reported, not restored.
  *
  * @module
@@ -98,24 +98,59 @@ export async function readRecord(
   };
   if (info.isDirectory) record.dir = true;
   if (!info.isFile) return record;
-  const hash = info.size <= limits.hashFile &&
+  // A file whose content is kept is compared byte for byte: its hash is
+  // taken only when an event or the report shows it (withSha256).
+  const keep = info.size <= limits.keepFile &&
+    (!budget || budget.keep >= info.size);
+  const hash = !keep && info.size <= limits.hashFile &&
     (!budget || budget.hash >= info.size);
-  if (!hash) return record;
+  if (!keep && !hash) return record;
   let bytes: Uint8Array;
   try {
     bytes = Deno.readFileSync(path);
   } catch {
     return record;
   }
-  if (budget) budget.hash -= bytes.length;
-  record.sha256 = await sha256Hex(bytes);
-  if (
-    budget && bytes.length <= limits.keepFile && budget.keep >= bytes.length
-  ) {
-    budget.keep -= bytes.length;
+  if (keep) {
+    if (budget) budget.keep -= bytes.length;
     record.content = bytes;
+  } else {
+    if (budget) budget.hash -= bytes.length;
+    record.sha256 = await sha256Hex(bytes);
   }
   return record;
+}
+
+/** Fills in the SHA-256 of a record whose content is kept; returns it. */
+export async function withSha256(record: FileRecord): Promise<FileRecord> {
+  if (record.sha256 === undefined && record.content) {
+    record.sha256 = await sha256Hex(record.content);
+  }
+  return record;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) {
+    if (a[index] !== b[index]) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether two records have the same content: by bytes or by hash;
+ * undefined when neither can tell (then size and mtime do).
+ */
+export function sameContent(
+  a: FileRecord,
+  b: FileRecord,
+): boolean | undefined {
+  if (a.content && b.content) return bytesEqual(a.content, b.content);
+  if (a.sha256 !== undefined && b.sha256 !== undefined) {
+    return a.sha256 === b.sha256;
+  }
+  if (a.size !== b.size) return false;
+  return undefined;
 }
 
 /**
@@ -146,12 +181,8 @@ export function recordChanges(before: FileRecord, now: FileRecord): string[] {
     if (before.uid !== now.uid || before.gid !== now.gid) changes.push("owner");
     return changes;
   }
-  if (before.sha256 !== undefined && now.sha256 !== undefined) {
-    if (before.sha256 !== now.sha256) changes.push("content");
-  } else if (before.size !== now.size || before.mtime !== now.mtime) {
-    changes.push("content");
-  }
-  if (before.size !== now.size && !changes.includes("content")) {
+  const same = sameContent(before, now);
+  if (same === false || (same === undefined && before.mtime !== now.mtime)) {
     changes.push("content");
   }
   if (before.mode !== now.mode) changes.push("mode");
