@@ -335,3 +335,62 @@ kernelTest(
     }
   },
 );
+
+kernelTest(
+  "files.restore: a write through a shared mapping, which raises no inotify event, is put back by the periodic check",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await makeTree(dir);
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        policy(dir, ["  restore: true"]),
+      );
+      const file = `${dir}/tree/a.conf`;
+      const running = ringfence(runArgs(
+        dir,
+        `touch ${dir}/go; while [ ! -f ${dir}/done ]; do sleep 0.05; done`,
+      ));
+      let restored = false;
+      let mapper: Deno.ChildProcess | undefined;
+      try {
+        assert.ok(await waitFor(() => exists(`${dir}/go`), 20_000), "ran");
+        // Out of scope; the file stays open (no IN_CLOSE_WRITE) while the
+        // agent looks.
+        mapper = new Deno.Command("python3", {
+          args: [
+            "-c",
+            `import mmap, time
+f = open(${JSON.stringify(file)}, "r+b")
+m = mmap.mmap(f.fileno(), 0)
+m[0:8] = b"MAPPED a"
+m.flush()
+time.sleep(5)`,
+          ],
+        }).spawn();
+        assert.ok(
+          await waitFor(
+            async () => (await Deno.readTextFile(file)).startsWith("MAPPED"),
+            2000,
+          ),
+          "the mapping wrote",
+        );
+        restored = await waitFor(
+          async () => (await Deno.readTextFile(file)) === "original a\n",
+          3500,
+        );
+      } finally {
+        await Deno.writeTextFile(`${dir}/done`, "");
+        try {
+          mapper?.kill();
+        } catch { /* gone */ }
+        await mapper?.status;
+      }
+      const result = await running;
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(restored, "put back within 3.5 s");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
