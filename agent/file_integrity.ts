@@ -588,10 +588,11 @@ export class FileIntegrity {
       if (expected || inTree) this.#gone(path);
       return;
     }
-    if (expected || !inTree || !(mask & (IN.CREATE | IN.MOVED_TO))) return;
-    // A new file or directory under a protected tree (by a process out of
-    // scope, or one the kernel already reported): known by inode, and a
-    // new directory watched, with what was made in it before the watch.
+    if (!(mask & (IN.CREATE | IN.MOVED_TO)) || (!expected && !inTree)) return;
+    // A new file or directory under a protected tree, or a new file at a
+    // protected path (by a process out of scope, or one the kernel already
+    // reported): known by inode, and a new directory watched, with what
+    // was made in it before the watch.
     const record = this.#appeared(path);
     if (!record) return;
     if (record.dir) {
