@@ -394,3 +394,56 @@ time.sleep(5)`,
     }
   },
 );
+
+kernelTest(
+  "files.restore: a removed file is created again and known by its new inode: a write through a new link to it is killed",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await makeTree(dir);
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        policy(dir, ["  restore: true"]),
+      );
+      const file = `${dir}/tree/a.conf`;
+      const running = ringfence(runArgs(
+        dir,
+        `touch ${dir}/go; while [ ! -f ${dir}/ready ]; do sleep 0.05; done; echo evil >> ${dir}/alias; echo survived`,
+      ));
+      let restored = false;
+      try {
+        assert.ok(await waitFor(() => exists(`${dir}/go`), 20_000), "ran");
+        await Deno.remove(file);
+        restored = await waitFor(
+          async () =>
+            await exists(file) &&
+            (await Deno.readTextFile(file)) === "original a\n",
+          1000,
+        );
+        await Deno.link(file, `${dir}/alias`);
+      } finally {
+        await Deno.writeTextFile(`${dir}/ready`, "");
+      }
+      const result = await running;
+      assert.ok(restored, "created again within 1 s");
+      assert.notEqual(result.code, 0, result.stderr);
+      assert.ok(!result.stdout.includes("survived"), result.stdout);
+      assert.equal(await Deno.readTextFile(file), "original a\n");
+      const events = await readJsonLines<RingfenceEvent>(
+        `${dir}/events.jsonl`,
+      );
+      const removed = integrityEvents(events).find((event) =>
+        event.path === file
+      );
+      assert.equal(removed?.kind, "removed", JSON.stringify(events));
+      assert.equal(removed.repaired, true);
+      const open = events.find((event) =>
+        event.type === "file_system_event" && event.path === `${dir}/alias`
+      );
+      assert.ok(open?.type === "file_system_event", JSON.stringify(events));
+      assert.equal(open.killed, true);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
