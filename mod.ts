@@ -32,6 +32,7 @@ export {
   type PinOptions,
   type PinsInfo,
 } from "./agent/agent.ts";
+export type { FileFinding, FileFindingKind } from "./agent/file_findings.ts";
 export type { IntegrityPaths } from "./agent/file_policy.ts";
 export type { ProcessNode, ProcessTree } from "./agent/process_tree.ts";
 export type {
@@ -40,7 +41,6 @@ export type {
   TamperEntry,
   TamperReport,
 } from "./agent/tamper.ts";
-export type { FileFinding, FileFindingKind } from "./agent/file_findings.ts";
 export type { SensorStats } from "./sensors/sensor.ts";
 export type { HostFacts } from "./sensors/system.ts";
 
@@ -49,6 +49,7 @@ export type {
   AgentEvent,
   BaseEvent,
   EventListener,
+  FileIntegrityEvent,
   FileSystemEvent,
   GuardEvent,
   NetworkEvent,
@@ -62,6 +63,11 @@ export type {
   TamperWhat,
 } from "./sensors/agent_event.ts";
 export type { FileSystemKind } from "./sensors/file_system.ts";
+export type {
+  FileIntegrityKind,
+  FileIntegrityState,
+  FileIntegrityWriter,
+} from "./sensors/file_integrity_event.ts";
 export type { NetworkKind, NetworkVerdict } from "./sensors/network.ts";
 
 // Policies.

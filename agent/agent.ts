@@ -8,7 +8,7 @@
 import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
 import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
-import type { EventListener } from "../sensors/events.ts";
+import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
 import { type AgentSignal, decodeProcessEvent } from "../sensors/process.ts";
@@ -33,6 +33,7 @@ import { Adoption, PinnedInstance, removeInstance } from "./pins.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
 import {
+  inScope,
   killInScope,
   prepareScope,
   replaceRootNames,
@@ -277,6 +278,11 @@ export class Agent {
         integrityPaths(options.integrity),
       )
     );
+    // The protected files are walked and hashed while the sensors load:
+    // their verification runs on worker threads.
+    const preparing = compiling.then(({ fileRules }) =>
+      fileRules && FileWatch.prepare(fileRules)
+    ).catch(() => undefined);
     let host: HostFacts, cgroup: string, sensors: LoadedSensors;
     let adoption: Adoption | undefined;
     try {
@@ -307,7 +313,7 @@ export class Agent {
       const { process, network, fileSystem } = sensors;
       applyPolicy(sensors, compiled);
       const files = fileSystem &&
-        await FileWatch.start(fileSystem, compiled.fileRules!);
+        await FileWatch.start(fileSystem, compiled.fileRules!, preparing);
       prepareScope(
         process,
         !!options.spawner,
@@ -339,12 +345,22 @@ export class Agent {
       const agent = new Agent(options, policy, host, sensors, tree, files);
       agent.#cgroupMount = cgroup;
       agent.#runnerCgroups = runner;
-      const first = adoption ? [agent.#adopt(adoption)] : [];
-      // Findings of the start (a protected file with several names) go
-      // out first; later ones as they are made.
+      const first: RingfenceEvent[] = adoption ? [agent.#adopt(adoption)] : [];
       if (files) {
+        // Fds opened for writing before the sensor saw any open.
+        first.push(...files.heldOpen(
+          snapshot.filter((entry) => inScope(process, entry.pid))
+            .map((entry) => entry.pid),
+          (pid) => {
+            const node = tree.get(pid);
+            return node && { comm: node.comm, exe: node.path };
+          },
+        ));
+        // Findings of the start (a protected file with several names) go
+        // out first; later ones as they are made. Those with an event of
+        // their own (file_integrity) are not announced twice.
         first.push(
-          ...files.findings.list().map((finding) =>
+          ...files.findings.announced().map((finding) =>
             agentEvent("file", { finding })
           ),
         );
@@ -365,6 +381,11 @@ export class Agent {
       Deno.unrefTimer(timer);
       agent.#pump.start(first);
       agent.#sysctls.start();
+      files?.arm({
+        emit: (event) => agent.#pump.emit(event),
+        flush: () => agent.flush(),
+        log: (line) => console.error(line),
+      });
       return agent;
     } catch (error) {
       closeSensors(sensors);

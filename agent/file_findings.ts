@@ -48,20 +48,36 @@ export interface FileFinding {
 /** The findings of one agent run, in the order found. */
 export class FileFindings {
   readonly #findings: FileFinding[] = [];
-  /** Called with each finding as it is added (the agent's event). */
+  /** Findings reported by an event of their own (file_integrity). */
+  readonly #quiet = new WeakSet<FileFinding>();
+  /** Called with each finding to announce as it is added (the agent's
+   * event). */
   onAdd: ((finding: FileFinding) => void) | undefined;
 
-  /** Records a finding and returns it. */
-  add(finding: Omit<FileFinding, "time"> & { time?: string }): FileFinding {
+  /**
+   * Records a finding and returns it. `announce: false` for one whose
+   * caller sends an event of its own about it: it is listed (the report)
+   * but not announced again.
+   */
+  add(
+    finding: Omit<FileFinding, "time"> & { time?: string },
+    { announce = true }: { announce?: boolean } = {},
+  ): FileFinding {
     const entry = { time: new Date().toISOString(), ...finding };
     this.#findings.push(entry);
-    this.onAdd?.(entry);
+    if (announce) this.onAdd?.(entry);
+    else this.#quiet.add(entry);
     return entry;
   }
 
   /** Every finding so far. */
   list(): FileFinding[] {
     return [...this.#findings];
+  }
+
+  /** The findings to announce: those without an event of their own. */
+  announced(): FileFinding[] {
+    return this.#findings.filter((finding) => !this.#quiet.has(finding));
   }
 
   /** Whether every protected file can still be vouched for. */

@@ -103,6 +103,13 @@ export function fileRulesConfig(
 
 /** A policy's `files` rules, as sensor.file-system applies them. */
 export class FileRules extends FileSystemRules {
+  /** The compiled patterns, the implicit protected ones last. */
+  readonly config: FileRulesConfig;
+  /** The policy's own `files.protect` patterns (not the implicit ones). */
+  readonly ownProtect: readonly PathPattern[];
+  /** `files.restore`: put a changed protected file back. */
+  readonly restore: boolean;
+
   /**
    * Compiles `files` under `mode`, with `implicit` protected patterns
    * ({@linkcode integrityPaths}) after the policy's own.
@@ -112,6 +119,13 @@ export class FileRules extends FileSystemRules {
     mode: Mode,
     implicit: readonly PathPattern[] = [],
   ) {
-    super(fileRulesConfig(files, mode, implicit));
+    const config = fileRulesConfig(files, mode, implicit);
+    super(config);
+    this.config = config;
+    this.ownProtect = config.protect.slice(
+      0,
+      config.protect.length - implicit.length,
+    );
+    this.restore = files?.restore ?? false;
   }
 }

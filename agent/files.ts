@@ -1,22 +1,27 @@
 /**
  * What the agent keeps about files while sensor.file-system runs: the rules
  * that judge its records, the checked-out files and changes to them, and
- * the protected files' state at the start, compared at the stop.
+ * the protected files' integrity (agent/file_integrity.ts): known by inode
+ * in the kernel, snapshotted at start, watched, put back with
+ * `files.restore`, and compared with the start at the stop.
  *
  * @module
  */
 
-import type { FileSystemEvent } from "../sensors/events.ts";
+import type { FileSystemEvent, RingfenceEvent } from "../sensors/events.ts";
 import type { FileSystemSensor } from "../sensors/file_system.ts";
 import { FileFindings } from "./file_findings.ts";
+import {
+  FileIntegrity,
+  type IntegrityHooks,
+  type PreparedFiles,
+  type ProcessInfo,
+} from "./file_integrity.ts";
 import type { FileRules } from "./file_policy.ts";
 import { LinkGuard } from "./link_guard.ts";
 import { MountGuard } from "./mount_guard.ts";
 import {
-  diffSnapshots,
-  type FileState,
   type ProtectedChange,
-  snapshotFiles,
   type TamperReport,
   TamperTracker,
 } from "./tamper.ts";
@@ -24,25 +29,27 @@ import {
 /** sensor.file-system and what the agent learns from it. */
 export class FileWatch {
   readonly sensor: FileSystemSensor;
-  /** The rules of the policy in force (replaced with the policy). */
-  rules: FileRules;
+  #rules: FileRules;
   readonly #tamper = new TamperTracker();
   /** What was found wrong with protected files (agent/file_findings.ts). */
-  readonly findings: FileFindings = new FileFindings();
-  /** Literal protected paths as they were when the agent started. */
-  readonly #atStart: Map<string, FileState>;
+  readonly findings: FileFindings;
+  /** The protected files' inodes, snapshot and watch. */
+  readonly integrity: FileIntegrity;
   #protectedChanges: ProtectedChange[] = [];
+  #finished: Promise<void> | undefined;
   readonly #mounts: MountGuard;
   readonly #links: LinkGuard;
 
   private constructor(
     sensor: FileSystemSensor,
     rules: FileRules,
-    atStart: Map<string, FileState>,
+    findings: FileFindings,
+    integrity: FileIntegrity,
   ) {
     this.sensor = sensor;
-    this.rules = rules;
-    this.#atStart = atStart;
+    this.#rules = rules;
+    this.findings = findings;
+    this.integrity = integrity;
     const patterns = () => this.rules.protectPatterns;
     const repair = () => this.rules.enforce;
     const found = (finding: Parameters<FileFindings["add"]>[0]) => {
@@ -60,13 +67,65 @@ export class FileWatch {
     );
   }
 
-  /** Takes the protected files' state; call it before the sensor attaches. */
+  /**
+   * Walks the protected and secret files and takes the protected files'
+   * snapshot, with no sensor yet: start it while the sensors load.
+   */
+  static prepare(rules: FileRules): Promise<PreparedFiles> {
+    return FileIntegrity.prepare(rules);
+  }
+
+  /**
+   * Puts the protected and secret files in `fs_inodes` (`prepared` for
+   * `rules`, or taken now); call it before the sensor attaches.
+   */
   static async start(
     sensor: FileSystemSensor,
     rules: FileRules,
+    prepared?: Promise<PreparedFiles | undefined>,
   ): Promise<FileWatch> {
-    const atStart = await snapshotFiles(rules.protectedPaths);
-    return new FileWatch(sensor, rules, atStart);
+    const findings = new FileFindings();
+    let ready = await prepared;
+    if (ready?.rules !== rules) ready = await FileIntegrity.prepare(rules);
+    const integrity = FileIntegrity.start(sensor, findings, ready);
+    return new FileWatch(sensor, rules, findings, integrity);
+  }
+
+  /** The rules of the policy in force. */
+  get rules(): FileRules {
+    return this.#rules;
+  }
+
+  /**
+   * Puts new rules in force: records from now on are judged by them, and
+   * `fs_inodes`, the snapshot and the watches follow them (in the
+   * background; a failure is logged).
+   */
+  set rules(rules: FileRules) {
+    this.#rules = rules;
+    this.integrity.setRules(rules).catch((error) =>
+      console.error(
+        `ringfence: protected files not rescanned after the reload: ${
+          (error as Error).message
+        }`,
+      )
+    );
+  }
+
+  /** Starts watching the protected files; changes go out through `hooks`. */
+  arm(hooks: IntegrityHooks): void {
+    this.integrity.arm(hooks);
+  }
+
+  /**
+   * Reports fds that processes in scope (`pids`) held open for writing to
+   * protected files before the start; returns the events.
+   */
+  heldOpen(
+    pids: Iterable<number>,
+    describe: (pid: number) => ProcessInfo | undefined,
+  ): RingfenceEvent[] {
+    return this.integrity.heldOpen(pids, describe);
   }
 
   /**
@@ -86,6 +145,7 @@ export class FileWatch {
         this.#mounts.check();
       } else this.#links.linked(event, culprit);
     }
+    this.integrity.record(event);
     const checkout = this.#tamper.record(event);
     if (checkout !== undefined) {
       event.tamper = true;
@@ -103,23 +163,27 @@ export class FileWatch {
   }
 
   /**
-   * Compares the protected paths, as the policy in force at the start
-   * named them, with their state at the start.
+   * Stops watching and compares the protected files, as the policy in
+   * force at the start named them (literal paths and every file under its
+   * trees), with their state at the start. Idempotent.
    */
-  async finish(): Promise<void> {
-    this.#protectedChanges = diffSnapshots(
-      this.#atStart,
-      await snapshotFiles([...this.#atStart.keys()]),
-    );
+  finish(): Promise<void> {
+    return this.#finished ??= (async () => {
+      this.#protectedChanges = await this.integrity.finish();
+    })();
   }
 
   /** Watched files changed, and protected files changed (once finished). */
   report(): TamperReport {
-    return {
+    const report: TamperReport = {
       files: this.#tamper.files(),
       otherChanges: this.#tamper.otherChanges,
       protected: this.#protectedChanges,
       findings: this.findings.list(),
     };
+    if (this.integrity.coverage.length) {
+      report.coverage = [...this.integrity.coverage];
+    }
+    return report;
   }
 }

@@ -77,6 +77,12 @@ export function replaceRootNames(
   }
 }
 
+/** Whether `pid` is in scope: policed, or a scope root. */
+export function inScope(process: ProcessSensor, pid: number): boolean {
+  const scope = process.scopeOf(pid);
+  return !!scope && (scope.flags & ScopeFlag.monitored) !== 0;
+}
+
 /**
  * SIGKILL for a protected write the kernel could not match exactly; never
  * for a process out of scope or a scope root (reported, never blocked).

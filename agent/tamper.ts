@@ -59,6 +59,12 @@ export interface FileState {
   mtime?: string;
   /** Hex; only for files up to {@linkcode HASH_LIMIT} bytes. */
   sha256?: string;
+  /** Permission bits and file type, when known. */
+  mode?: number;
+  /** Owner, when known. */
+  uid?: number;
+  /** Group, when known. */
+  gid?: number;
 }
 
 /** A protected file whose state differs between start and stop. */
@@ -81,6 +87,9 @@ export interface TamperReport {
   otherChanges?: number;
   /** What was found wrong with protected files while the agent ran. */
   findings?: FileFinding[];
+  /** What the protection did not cover, one sentence each (e.g. more
+   * files than the kernel's inode map holds). */
+  coverage?: string[];
 }
 
 /** Files larger than this get size and mtime only. */
@@ -240,17 +249,27 @@ async function fileState(path: string): Promise<FileState> {
   }
 }
 
-/** Protected files whose state changed between two snapshots. */
+/**
+ * Protected files whose state changed between two snapshots: changed,
+ * removed (absent after), and added (absent before, or not in `before`).
+ * Mode and owner are compared where both snapshots have them.
+ */
 export function diffSnapshots(
   before: ReadonlyMap<string, FileState>,
   after: ReadonlyMap<string, FileState>,
 ): ProtectedChange[] {
   const changes: ProtectedChange[] = [];
-  for (const [path, old] of before) {
-    const now = after.get(path) ?? { exists: false };
+  const absent: FileState = { exists: false };
+  const differ = (a: number | undefined, b: number | undefined) =>
+    a !== undefined && b !== undefined && a !== b;
+  for (const path of new Set([...before.keys(), ...after.keys()])) {
+    const old = before.get(path) ?? absent;
+    const now = after.get(path) ?? absent;
     if (
       old.exists !== now.exists || old.size !== now.size ||
-      old.mtime !== now.mtime || old.sha256 !== now.sha256
+      old.mtime !== now.mtime || old.sha256 !== now.sha256 ||
+      differ(old.mode, now.mode) || differ(old.uid, now.uid) ||
+      differ(old.gid, now.gid)
     ) changes.push({ path, before: old, after: now });
   }
   return changes;

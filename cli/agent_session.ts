@@ -204,6 +204,7 @@ export class AgentSession {
     await publish(report, renderMarkdown(report));
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
     for (const line of tamperLines(tamper)) console.error(line);
+    for (const line of tamper.coverage ?? []) console.error(line);
     const { tamperedLines } = await import("../report/integrity.ts");
     for (const line of tamperedLines(report.integrity)) console.error(line);
   }

@@ -721,6 +721,7 @@ Deno.test("parsePolicy() reads files with ${VAR} expanded and globs checked", ()
         '  protect: ["/etc/hosts", "**/.git/config"]',
         '  secrets: ["/home/*/.ssh/**", "**/.npmrc"]',
         "  action: audit",
+        "  restore: true",
         "",
       ].join("\n"),
       FILE,
@@ -730,6 +731,7 @@ Deno.test("parsePolicy() reads files with ${VAR} expanded and globs checked", ()
       protect: ["/etc/hosts", "**/.git/config"],
       secrets: ["/home/*/.ssh/**", "**/.npmrc"],
       action: "audit",
+      restore: true,
     });
   } finally {
     Deno.env.delete("RINGFENCE_TEST_WORKSPACE");
@@ -743,6 +745,7 @@ Deno.test("parsePolicy() defaults files.action to kill and leaves files out when
     protect: [],
     secrets: [],
     action: "kill",
+    restore: false,
   });
   assert.equal("files" in parsePolicy("version: 1\n", FILE), false);
 });
@@ -766,7 +769,11 @@ Deno.test("parsePolicy() rejects invalid file globs and keys with positions", ()
   );
   rejects(
     "version: 1\nfiles:\n  wach: []\n",
-    '3:3: unknown key "wach" in "files" (expected one of: watch, protect, secrets, action)',
+    '3:3: unknown key "wach" in "files" (expected one of: watch, protect, secrets, action, restore)',
+  );
+  rejects(
+    "version: 1\nfiles:\n  restore: yes please\n",
+    '3:12: "files.restore" must be true or false (got a string)',
   );
   rejects(
     "version: 1\nfiles:\n  action: deny\n",

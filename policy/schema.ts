@@ -302,4 +302,7 @@ export interface FilesPolicy {
   /** `kill` (in block mode) SIGKILLs a writer of a protected path;
    * `audit` only reports. */
   action: "kill" | "audit";
+  /** Put a protected file that changed anyway back from the agent's start
+   * snapshot (default false). */
+  restore?: boolean;
 }

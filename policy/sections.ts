@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Node } from "./yaml.ts";
+import { isScalar, type Node } from "./yaml.ts";
 import {
   AllowListError,
   compileAllowList,
@@ -43,6 +43,7 @@ import {
   blame,
   choice,
   type Context,
+  describe,
   entry,
   expand,
   fail,
@@ -51,7 +52,7 @@ import {
   strings,
 } from "./document.ts";
 
-const FILES_KEYS = ["watch", "protect", "secrets", "action"];
+const FILES_KEYS = ["watch", "protect", "secrets", "action", "restore"];
 /** Entries of sensor.process's deny_exec_paths and deny_exec_names. */
 const PROCESS_DENY_MAX = 1024;
 /** Entries of sensor.file-system's fs_prefixes and fs_names. */
@@ -403,6 +404,22 @@ export function processPolicy(
   };
 }
 
+/** `true` or `false`, or undefined when the key is absent. */
+function flag(
+  ctx: Context,
+  field: Field | undefined,
+  path: string,
+): boolean | undefined {
+  if (!field) return undefined;
+  const { value } = field;
+  if (isScalar(value) && typeof value.value === "boolean") return value.value;
+  fail(
+    ctx,
+    blame(field),
+    `"${path}" must be true or false (got ${describe(value)})`,
+  );
+}
+
 /**
  * `files`: globs with `${VAR}` expanded from the environment. An unset
  * variable is an error at the variable, not an empty string: "/**" is not
@@ -458,5 +475,6 @@ export function filesPolicy(
       "files.action",
       ["kill", "audit"] as const,
     ) ?? "kill",
+    restore: flag(ctx, fields?.get("restore"), "files.restore") ?? false,
   };
 }

@@ -103,6 +103,24 @@ export class ReportBuilder {
       this.#integrity.add(input);
       return;
     }
+    // The agent's findings about protected files: a live report has them
+    // from the agent (TamperReport.findings); one built from saved events
+    // takes them from here. Not a process's event.
+    if (input.type === "file_integrity") {
+      this.#events++;
+      const { writer, step } = input;
+      this.#findings.add({
+        path: input.path,
+        kind: input.kind,
+        time: input.time,
+        ...(writer ? { pid: writer.pid, exe: writer.exe ?? writer.comm } : {}),
+        ...(step ? { step: step.name } : {}),
+        ...(input.other_path ? { other_path: input.other_path } : {}),
+        repaired: input.repaired,
+        ...(input.detail ? { detail: input.detail } : {}),
+      });
+      return;
+    }
     const event = input as AnyEvent;
     this.#events++;
     const node = this.#process(event);

@@ -5,6 +5,7 @@
  */
 
 import type { AgentEvent } from "./agent_event.ts";
+import type { FileIntegrityEvent } from "./file_integrity_event.ts";
 import type { FileSystemEvent } from "./file_system_event.ts";
 import type { GuardEvent } from "./guard_event.ts";
 import type { NetworkEvent } from "./network_event.ts";
@@ -13,6 +14,7 @@ import type { ProcessEvent } from "./process.ts";
 export type { BaseEvent } from "./event.ts";
 export type {
   AgentEvent,
+  FileIntegrityEvent,
   FileSystemEvent,
   GuardEvent,
   NetworkEvent,
@@ -25,6 +27,7 @@ export type RingfenceEvent =
   | GuardEvent
   | NetworkEvent
   | FileSystemEvent
+  | FileIntegrityEvent
   | AgentEvent;
 
 /** Receives events in the order the kernel produced them per sensor. */

@@ -21,6 +21,7 @@ import {
   type InodeEntry,
 } from "./file_system_maps.ts";
 import { encodeInt } from "./layout.ts";
+import { mapDelete, mapLookup, mapUpdate } from "./libbpf.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 export {
@@ -126,6 +127,38 @@ export class FileSystemSensor extends Sensor {
       { addFirst: true },
     );
     this.#inodes = entries.length;
+    this.#writeConfig();
+  }
+
+  /**
+   * Adds files known by device and inode (or gives known ones new
+   * classes); an entry the full map refuses is left out and counted in the
+   * return value.
+   */
+  addInodes(entries: readonly InodeEntry[]): number {
+    const fd = this.object.map("fs_inodes").fd;
+    let refused = 0;
+    for (const entry of entries) {
+      const key = encodeInodeKey(entry);
+      const known = mapLookup(fd, key, new Uint8Array(4));
+      try {
+        mapUpdate(fd, key, encodeInt("u32", entry.classes));
+        if (!known) this.#inodes++;
+      } catch {
+        refused++;
+      }
+    }
+    this.#writeConfig();
+    return refused;
+  }
+
+  /** Removes files known by device and inode. */
+  removeInodes(entries: readonly Pick<InodeEntry, "dev" | "ino">[]): void {
+    const fd = this.object.map("fs_inodes").fd;
+    for (const entry of entries) {
+      if (mapDelete(fd, encodeInodeKey(entry))) this.#inodes--;
+    }
+    // The config's `inodes` stays set while any entry is left.
     this.#writeConfig();
   }
 

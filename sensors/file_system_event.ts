@@ -117,6 +117,11 @@ export interface FileSystemEvent extends BaseEvent {
   /** With `tamper`: the step (or command) of that checkout. */
   checked_out_by?: string;
   /**
+   * Matched by device and inode through another path (a hard link, a bind
+   * mount): the protected path that names the same file.
+   */
+  protected_path?: string;
+  /**
    * A write to what the agent's integrity rests on (a guarded sysctl, its
    * records, policy file or state directory): tampering with the agent.
    */

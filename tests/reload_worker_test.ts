@@ -71,7 +71,7 @@ for (const from of ["source", "bundle"] as const) {
         const { stderr } = await agent.stop();
         await Deno.remove(dir, { recursive: true });
         assert.doesNotMatch(stderr, /previous policy stays/);
-      assert.match(stderr, / 0 dropped/, "no record lost during the reload");
+        assert.match(stderr, / 0 dropped/, "no record lost during the reload");
       }
     },
   );
