@@ -131,7 +131,7 @@ kernelTest(
       );
       // Put back: nothing left for the stop's comparison.
       assert.ok(
-        !result.stderr.includes(`protected ${file} changed`),
+        !result.stderr.includes(`protected ${file} changed:`),
         result.stderr,
       );
     } finally {
