@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * io_uring requests of policed processes, for sensor.file-system.
+ *
+ * io_uring work never passes raw_tp/sys_enter or sys_exit: an
+ * IORING_OP_OPENAT, WRITE or UNLINKAT runs inside io_uring_enter(2), or
+ * in the ring's own threads (iou-sqp for SQPOLL, iou-wrk for requests
+ * punted to io-wq). Two tracepoints see them:
+ *
+ * - io_uring_submit_req, after the request's prep and BEFORE it is first
+ *   issued, in the submitter (or its iou-sqp thread: same process, same
+ *   fd table). The request is judged here: a write, truncate, fallocate,
+ *   splice or tee into a file protected by path or by inode, an open for
+ *   writing of a FS_CLASS_KILL name, and unlink, rename, link, symlink
+ *   and mkdir by name. In block mode SIGKILL is then pending before the
+ *   issue, and a buffered write checks fatal_signal_pending before each
+ *   chunk (generic_perform_write): it moves nothing.
+ * - io_uring_complete, for OPENAT and OPENAT2: the new fd's (or direct
+ *   descriptor's) file by its canonical path and its inode, so an alias
+ *   (hard link, bind mount) opened for writing is killed before a later
+ *   write is submitted, and a read of a secret is reported.
+ *
+ * Names an io_uring request carries were copied into the kernel by its
+ * prep (struct filename): they are read as kernel strings. A request on
+ * a fixed file (IOSQE_FIXED_FILE) is resolved through the ring's file
+ * table (ctx->file_table), as io_file_get_fixed() does.
+ *
+ * Included by sensor.file-system.bpf.c after its own helpers (fs_cfg,
+ * writes, reset, emit, file_path_classes), which this file uses.
+ */
+#ifndef RINGFENCE_FS_URING_H
+#define RINGFENCE_FS_URING_H
+
+/* include/uapi/linux/io_uring.h: a direct descriptor in any free slot */
+#define IORING_FILE_INDEX_ALLOC (~0U)
+/* io_uring/filetable.h: the low bits of io_rsrc_node.file_ptr are flags */
+#define URING_FFS_MASK (~3UL)
+/* io_uring/io_uring.h: REQ_F_FIXED_FILE, bit 0 of io_kiocb.flags */
+#define URING_REQ_F_FIXED_FILE 1ULL
+#ifndef FMODE_WRITE
+#define FMODE_WRITE 0x2	/* include/linux/fs.h */
+#endif
+/* include/linux/sched/signal.h: the whole process is being killed */
+#define SIGNAL_GROUP_EXIT 0x00000004
+
+/* The running kernel's value of IORING_OP_<name>; -1 where it has none. */
+#define URING_OP(name)                                                   \
+	(bpf_core_enum_value_exists(enum io_uring_op, IORING_OP_##name)  \
+		 ? (int)bpf_core_enum_value(enum io_uring_op, IORING_OP_##name) \
+		 : -1)
+
+/* The file in slot of the ring's fixed file table; NULL when empty. */
+static __always_inline struct file *uring_fixed_file(struct io_kiocb *req, __u32 slot)
+{
+	struct io_ring_ctx *ctx = BPF_CORE_READ(req, ctx);
+	struct io_rsrc_node **nodes, *node = NULL;
+	unsigned long ptr;
+
+	if (!bpf_core_field_exists(ctx->file_table.data.nodes) ||
+	    !bpf_core_field_exists(node->file_ptr))
+		return NULL;
+	if (slot >= BPF_CORE_READ(ctx, file_table.data.nr))
+		return NULL;
+	nodes = BPF_CORE_READ(ctx, file_table.data.nodes);
+	bpf_probe_read_kernel(&node, sizeof(node), nodes + slot);
+	if (!node)
+		return NULL;
+	ptr = BPF_CORE_READ(node, file_ptr);
+	return (struct file *)(ptr & URING_FFS_MASK);
+}
+
+/*
+ * The file a request works on: its sqe's fd, kept in cqe.fd until the
+ * issue assigns req->file, in the submitter's fd table or, with
+ * IOSQE_FIXED_FILE, the ring's.
+ */
+static __always_inline struct file *uring_target(struct io_kiocb *req)
+{
+	__s32 fd = BPF_CORE_READ(req, cqe.fd);
+
+	if (BPF_CORE_READ(req, flags) & URING_REQ_F_FIXED_FILE)
+		return uring_fixed_file(req, fd);
+	return fd_file(fd);
+}
+
+/*
+ * paths[which] = an io_uring request's name (a struct filename the prep
+ * copied in) made absolute with dfd; returns its classes. A global
+ * function, checked once, like named_path_classes().
+ */
+__noinline __u32 uring_name_classes(__u32 which, __u64 dfd, __u64 filename)
+{
+	const char *name = BPF_CORE_READ((struct filename *)filename, name);
+	struct fs_scratch *s = scratch();
+	struct built *b;
+
+	if (!s || !name)
+		return 0;
+	b = &s->built[which & 1];
+	name_path(s, which, (int)dfd, name, b, true);
+	return classes_of(s, which, b, s->paths[which & 1].path + (b->name_at & PATH_MASK));
+}
+
+/* The scratch with its built paths cleared; NULL when there is none. */
+static __always_inline struct fs_scratch *uring_scratch(void)
+{
+	struct fs_scratch *s = scratch();
+
+	if (s)
+		__builtin_memset(s->built, 0, sizeof(s->built));
+	return s;
+}
+
+/* Sends the event in scratch as an io_uring request's (opcode in call). */
+static __always_inline void uring_emit(struct fs_scratch *s, __u8 opcode, __u8 kind,
+				       __u32 classes, bool two)
+{
+	s->event.call = opcode;
+	s->event.header.flags = FS_FLAG_URING;
+	emit(s, kind, classes, &s->built[0], &s->built[1], two, false);
+}
+
+/*
+ * A request on a file (write, writev, write_fixed, writev_fixed,
+ * ftruncate, fallocate, and the output of splice and tee): judged by the
+ * file's path and inode before it is issued.
+ */
+static __always_inline void uring_submit_fd(struct io_kiocb *req, __u8 opcode)
+{
+	struct fs_scratch *s;
+	struct file *file;
+	__u32 classes;
+
+	file = uring_target(req);
+	/* a file not open for writing fails the request: nothing to judge */
+	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
+		return;
+	s = uring_scratch();
+	if (!s)
+		return;
+	classes = file_path_classes((__u64)file);
+	/* a write to a watched file was reported when it was opened */
+	if (!(classes & FS_CLASS_PROTECT))
+		return;
+	reset(&s->event);
+	s->event.flags = BPF_CORE_READ(file, f_flags);
+	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	uring_emit(s, opcode, opcode == URING_OP(FTRUNCATE) ? FS_TRUNCATE : FS_WRITE,
+		   classes, false);
+}
+
+/*
+ * OPENAT, OPENAT2 for writing: a FS_CLASS_KILL name is killed before the
+ * open is issued (an O_TRUNC open truncates when it runs). Every other
+ * open, and the name reached through a link or a mount, is judged on the
+ * opened file at completion (uring_complete_open), which also reports it.
+ */
+static __always_inline void uring_submit_open(struct io_kiocb *req, __u8 opcode)
+{
+	struct io_open *open = (struct io_open *)req;
+	struct file_system_config *cfg = fs_cfg();
+	struct scope_entry *scope = current_scope();
+	struct fs_scratch *s;
+	__u64 flags;
+	__u32 classes;
+
+	if (!bpf_core_type_exists(struct io_open))
+		return;
+	flags = BPF_CORE_READ(open, how.flags);
+	/* only a kill is decided here; the completion reports the rest */
+	if (!writes(flags) || !cfg || !cfg->kill || !scope || (scope->flags & SCOPE_EXEMPT))
+		return;
+	s = uring_scratch();
+	if (!s)
+		return;
+	classes = uring_name_classes(0, BPF_CORE_READ(open, dfd),
+				     (__u64)BPF_CORE_READ(open, filename));
+	if (!(classes & FS_CLASS_KILL))
+		return;
+	reset(&s->event);
+	s->event.flags = flags;
+	uring_emit(s, opcode, flags & O_TRUNC ? FS_TRUNCATE : FS_OPEN, classes, false);
+}
+
+/* UNLINKAT, RENAMEAT, LINKAT, SYMLINKAT, MKDIRAT: by the names given. */
+static __always_inline void uring_submit_name(struct io_kiocb *req, __u8 opcode)
+{
+	struct io_rename *two = (struct io_rename *)req;
+	struct io_unlink *unlink = (struct io_unlink *)req;
+	struct io_mkdir *mkdir = (struct io_mkdir *)req;
+	struct io_link *link = (struct io_link *)req;
+	struct fs_scratch *s = uring_scratch();
+	__u32 classes = 0, flags = 0;
+	bool both = false;
+	__u8 kind;
+
+	if (!s)
+		return;
+	if (opcode == URING_OP(UNLINKAT)) {
+		classes = uring_name_classes(0, BPF_CORE_READ(unlink, dfd),
+					     (__u64)BPF_CORE_READ(unlink, filename));
+		kind = BPF_CORE_READ(unlink, flags) & AT_REMOVEDIR ? FS_RMDIR : FS_UNLINK;
+	} else if (opcode == URING_OP(MKDIRAT)) {
+		classes = uring_name_classes(0, BPF_CORE_READ(mkdir, dfd),
+					     (__u64)BPF_CORE_READ(mkdir, filename));
+		flags = BPF_CORE_READ(mkdir, mode);
+		kind = FS_MKDIR;
+	} else if (opcode == URING_OP(SYMLINKAT)) {
+		/* oldpath is the link's content, not a file */
+		classes = uring_name_classes(0, BPF_CORE_READ(link, new_dfd),
+					     (__u64)BPF_CORE_READ(link, newpath));
+		kind = FS_SYMLINK;
+	} else {
+		/* io_rename and io_link share their layout's first fields */
+		classes = uring_name_classes(0, BPF_CORE_READ(two, old_dfd),
+					     (__u64)BPF_CORE_READ(two, oldpath));
+		classes |= uring_name_classes(1, BPF_CORE_READ(two, new_dfd),
+					      (__u64)BPF_CORE_READ(two, newpath));
+		kind = opcode == URING_OP(LINKAT) ? FS_LINK : FS_RENAME;
+		both = true;
+	}
+	reset(&s->event);
+	s->event.flags = flags;
+	uring_emit(s, opcode, kind, classes, both);
+}
+
+/* At io_uring_submit_req: the request of a policed process, before its issue. */
+static __always_inline void uring_submit(struct io_kiocb *req)
+{
+	int opcode = BPF_CORE_READ(req, opcode);
+
+	if (opcode == URING_OP(WRITE) || opcode == URING_OP(WRITEV) ||
+	    opcode == URING_OP(WRITE_FIXED) || opcode == URING_OP(WRITEV_FIXED) ||
+	    opcode == URING_OP(FTRUNCATE) || opcode == URING_OP(FALLOCATE) ||
+	    opcode == URING_OP(SPLICE) || opcode == URING_OP(TEE))
+		uring_submit_fd(req, opcode);
+	else if (opcode == URING_OP(OPENAT) || opcode == URING_OP(OPENAT2))
+		uring_submit_open(req, opcode);
+	else if (opcode == URING_OP(UNLINKAT) || opcode == URING_OP(RENAMEAT) ||
+		 opcode == URING_OP(LINKAT) || opcode == URING_OP(SYMLINKAT) ||
+		 opcode == URING_OP(MKDIRAT))
+		uring_submit_name(req, opcode);
+}
+
+/*
+ * At io_uring_complete of an OPENAT or OPENAT2 that succeeded (res: the
+ * fd, or for a direct descriptor 0 or the slot it got): the opened file
+ * by path and inode, as finish_fd judges an open(2).
+ */
+static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
+{
+	struct io_open *open = (struct io_open *)req;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file_system_config *cfg = fs_cfg();
+	struct fs_scratch *s;
+	struct file *file;
+	__u32 slot, classes;
+	__u64 flags;
+	__u8 kind;
+
+	if (res < 0 || !cfg || !bpf_core_type_exists(struct io_open))
+		return;
+	flags = BPF_CORE_READ(open, how.flags);
+	if (!writes(flags) && !cfg->read_classes)
+		return;
+	/* killed at submission: that event said it */
+	if (BPF_CORE_READ(task, signal, flags) & SIGNAL_GROUP_EXIT)
+		return;
+	slot = BPF_CORE_READ(open, file_slot);
+	if (slot)
+		file = uring_fixed_file(req, slot == IORING_FILE_INDEX_ALLOC ? res : slot - 1);
+	else
+		file = fd_file(res);
+	if (!file)
+		return;
+	if (!writes(flags) && !cfg->read_paths &&
+	    !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
+	      FS_CLASS_SECRET))
+		return;
+	s = uring_scratch();
+	if (!s)
+		return;
+	classes = file_path_classes((__u64)file);
+	reset(&s->event);
+	s->event.flags = flags;
+	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+		kind = FS_CREATE;
+	else if (!writes(flags))
+		kind = FS_READ;
+	else if (flags & O_TRUNC)
+		kind = FS_TRUNCATE;
+	else
+		kind = FS_OPEN;
+	uring_emit(s, BPF_CORE_READ(req, opcode), kind, classes, false);
+}
+
+#endif /* RINGFENCE_FS_URING_H */
