@@ -3,10 +3,15 @@
  * block mode: requests that never pass the open, write, unlink or rename
  * syscalls (tests/helpers/uring_file.c) are judged at submission, their
  * submitter killed before the request is issued, and the file left as it
- * was; a secret opened by IORING_OP_OPENAT is reported.
+ * was; a secret opened by IORING_OP_OPENAT is reported. Through the Agent
+ * API: an alias (hard link) of a file in fs_inodes opened for writing is
+ * killed at the open's completion, and audit mode reports without killing.
  */
 import assert from "node:assert/strict";
+import { Agent } from "../agent/agent.ts";
+import { parsePolicy } from "../policy/parse.ts";
 import type { FileSystemEvent } from "../sensors/file_system_event.ts";
+import { encodeInodeKey, kernelDev } from "../sensors/file_system_maps.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import {
   clang,
@@ -93,14 +98,7 @@ kernelTest(
   async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
     try {
-      const helper = `${dir}/uring_file`;
-      const error = await clang([
-        "-O2",
-        "-o",
-        helper,
-        `${ROOT}tests/helpers/uring_file.c`,
-      ]);
-      if (error) throw new Error(`building uring_file.c: ${error}`);
+      const helper = await buildHelper(dir);
       await Deno.mkdir(`${dir}/tree`);
       for (const file of [...FILES, "single.conf"]) {
         await Deno.writeTextFile(`${dir}/${file}`, CONTENT);
@@ -208,6 +206,195 @@ kernelTest(
       assert.equal(read.call, "IORING_OP_OPENAT");
       assert.ok(!read.killed);
       assert.equal(read.reason, `files.secrets "${dir}/secret.key"`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** uring_file built into `dir`. */
+async function buildHelper(dir: string): Promise<string> {
+  const helper = `${dir}/uring_file`;
+  const error = await clang([
+    "-O2",
+    "-o",
+    helper,
+    `${ROOT}tests/helpers/uring_file.c`,
+  ]);
+  if (error) throw new Error(`building uring_file.c: ${error}`);
+  return helper;
+}
+
+/**
+ * Puts `path`'s device and inode in the newest fs_inodes map (the agent's:
+ * tests run one at a time) with `classes`, as the agent does for protected
+ * files.
+ */
+async function addInode(path: string, classes: number): Promise<void> {
+  const maps = JSON.parse(
+    new TextDecoder().decode(
+      (await new Deno.Command("bpftool", { args: ["-j", "map", "show"] })
+        .output()).stdout,
+    ),
+  ) as { id: number; name?: string }[];
+  const ids = maps.filter((map) => map.name === "fs_inodes").map((map) =>
+    map.id
+  );
+  assert.ok(ids.length, "an fs_inodes map is loaded");
+  const info = await Deno.stat(path);
+  const hex = (bytes: Uint8Array) =>
+    [...bytes].map((byte) => byte.toString(16).padStart(2, "0"));
+  const key = encodeInodeKey({
+    dev: kernelDev(info.dev),
+    ino: BigInt(info.ino!),
+  });
+  const value = new Uint8Array(new Uint32Array([classes]).buffer);
+  const output = await new Deno.Command("bpftool", {
+    args: [
+      "map",
+      "update",
+      "id",
+      String(Math.max(...ids)),
+      "key",
+      "hex",
+      ...hex(key),
+      "value",
+      "hex",
+      ...hex(value),
+    ],
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+}
+
+/**
+ * Runs `script` in bash (cwd `dir`) under an agent on `policy`, after
+ * `prepare` (with the agent loaded); its stdout and io_uring events.
+ */
+async function underAgent(
+  policy: string,
+  script: string,
+  dir: string,
+  prepare: () => Promise<void> = async () => {},
+) {
+  const agent = await Agent.start({
+    policy: parsePolicy(policy, "test.yaml"),
+    spawner: true,
+    sensorsDir: `${ROOT}bpf/build`,
+  });
+  const all: RingfenceEvent[] = [];
+  agent.subscribe((event) => all.push(event));
+  try {
+    await prepare();
+    const output = await new Deno.Command("/bin/bash", {
+      args: ["-c", script],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    agent.flush();
+    return {
+      stdout: new TextDecoder().decode(output.stdout),
+      events: all.filter((event): event is FileSystemEvent =>
+        event.type === "file_system_event" && event.via === "io_uring"
+      ),
+    };
+  } finally {
+    await agent.stop();
+  }
+}
+
+/** FS_CLASS_PROTECT | FS_CLASS_KILL (bpf/file_system.h) */
+const PROTECT_KILL = 2 | 8;
+
+kernelTest(
+  "io_uring: an open for writing of a hard link to a protected inode is killed at its completion",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      const helper = await buildHelper(dir);
+      await Deno.writeTextFile(`${dir}/protected.conf`, CONTENT);
+      await Deno.link(`${dir}/protected.conf`, `${dir}/alias.conf`);
+      const run = await underAgent(
+        [
+          "version: 1",
+          "mode: block",
+          // bpftool, a child of this test, fills fs_inodes
+          "runner:",
+          "  bpf: allow",
+          "files:",
+          `  protect: ["${dir}/protected.conf"]`,
+          "  action: kill",
+          "",
+        ].join("\n"),
+        [
+          `${helper} open-write alias.conf EVIL >out.separate 2>&1`,
+          'echo "separate: $?"',
+          `${helper} open-write-linked alias.conf EVIL >out.linked 2>&1`,
+          'echo "linked: $?"',
+        ].join("\n"),
+        dir,
+        () => addInode(`${dir}/protected.conf`, PROTECT_KILL),
+      );
+      const outputs = {
+        separate: await Deno.readTextFile(`${dir}/out.separate`),
+        linked: await Deno.readTextFile(`${dir}/out.linked`),
+      };
+      const detail = `${run.stdout}\n${JSON.stringify(outputs)}`;
+      assert.equal(run.stdout, "separate: 137\nlinked: 137\n", detail);
+      // killed inside the open's io_uring_enter: the write of the first
+      // is never submitted, the linked one moves nothing
+      assert.equal(outputs.separate, "submitted\n", detail);
+      assert.equal(outputs.linked, "submitted\n", detail);
+      assert.equal(await Deno.readTextFile(`${dir}/protected.conf`), CONTENT);
+      const opens = run.events.filter((event) =>
+        event.kind === "open" && event.path === `${dir}/alias.conf`
+      );
+      assert.equal(opens.length, 2, JSON.stringify(run.events));
+      for (const open of opens) {
+        assert.equal(open.call, "IORING_OP_OPENAT");
+        assert.equal(open.killed, true);
+        assert.equal(open.verdict, "deny");
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "io_uring: audit mode reports an open and a write of a protected file once each, and lets them run",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      const helper = await buildHelper(dir);
+      await Deno.writeTextFile(`${dir}/protected.conf`, CONTENT);
+      const run = await underAgent(
+        [
+          "version: 1",
+          "mode: audit",
+          "files:",
+          `  protect: ["${dir}/protected.conf"]`,
+          "",
+        ].join("\n"),
+        `${helper} open-write protected.conf EVIL >/dev/null; echo "audit: $?"`,
+        dir,
+      );
+      assert.equal(run.stdout, "audit: 0\n");
+      assert.equal(
+        await Deno.readTextFile(`${dir}/protected.conf`),
+        `${CONTENT}EVIL`,
+      );
+      const seen = run.events.map((event) =>
+        `${event.kind} ${event.call} ${event.verdict} ${!!event.killed}`
+      );
+      assert.deepEqual(seen, [
+        "open IORING_OP_OPENAT audit false",
+        "write IORING_OP_WRITE audit false",
+      ]);
+      assert.ok(
+        run.events.every((event) => event.path === `${dir}/protected.conf`),
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

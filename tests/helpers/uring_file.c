@@ -44,6 +44,7 @@ struct ring {
 	int fd;
 	unsigned char *sq, *cq;
 	struct io_uring_sqe *sqes;
+	unsigned int queued;	/* SQEs filled, not yet in the SQ ring's tail */
 	struct io_uring_params params;
 };
 
@@ -74,11 +75,14 @@ static int ring_setup(struct ring *r)
 	return 0;
 }
 
-/* The next SQE, zeroed and queued (submitted by ring_submit). */
+/*
+ * The next SQE, zeroed; ring_submit() makes it visible (an SQPOLL ring's
+ * thread takes it as soon as the tail moves).
+ */
 static struct io_uring_sqe *ring_sqe(struct ring *r)
 {
 	unsigned int *tailp = (unsigned int *)(r->sq + r->params.sq_off.tail);
-	unsigned int tail = *tailp;
+	unsigned int tail = *tailp + r->queued++;
 	unsigned int index = tail & *(unsigned int *)(r->sq + r->params.sq_off.ring_mask);
 	unsigned int *array = (unsigned int *)(r->sq + r->params.sq_off.array);
 	struct io_uring_sqe *sqe = &r->sqes[index];
@@ -87,7 +91,6 @@ static struct io_uring_sqe *ring_sqe(struct ring *r)
 	if (async)
 		sqe->flags = IOSQE_ASYNC;
 	array[index] = index;
-	__atomic_store_n(tailp, tail + 1, __ATOMIC_RELEASE);
 	return sqe;
 }
 
@@ -99,8 +102,12 @@ static int ring_submit(struct ring *r, unsigned int n, int *results)
 	unsigned int mask = *(unsigned int *)(r->cq + r->params.cq_off.ring_mask);
 	unsigned int i;
 
+	unsigned int *tailp = (unsigned int *)(r->sq + r->params.sq_off.tail);
+
 	printf("submitted\n");
 	fflush(stdout);
+	__atomic_store_n(tailp, *tailp + r->queued, __ATOMIC_RELEASE);
+	r->queued = 0;
 	if (syscall(__NR_io_uring_enter, r->fd, n, n,
 		    IORING_ENTER_GETEVENTS | (sqpoll ? IORING_ENTER_SQ_WAKEUP : 0),
 		    NULL, 0) < 0) {
