@@ -647,6 +647,20 @@ int BPF_PROG(uring_submit_req, struct io_kiocb *req)
 	return 0;
 }
 
+/* A request on a normal fd gets its file, each time it is issued. */
+SEC("raw_tp/io_uring_file_get")
+int BPF_PROG(uring_file_get, struct io_kiocb *req, int fd)
+{
+	int opcode;
+
+	if (!current_scope())
+		return 0;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (uring_writes_file(opcode))
+		uring_issue_write(req, fd, opcode);
+	return 0;
+}
+
 SEC("raw_tp/io_uring_complete")
 int BPF_PROG(uring_complete, struct io_ring_ctx *ring, struct io_kiocb *req,
 	     struct io_uring_cqe *cqe)

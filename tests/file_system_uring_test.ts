@@ -308,7 +308,7 @@ async function underAgent(
 const PROTECT_KILL = 2 | 8;
 
 kernelTest(
-  "io_uring: an open for writing of a hard link to a protected inode is killed at its completion",
+  "io_uring: an open for writing of a hard link to a protected inode is killed at its completion, or at the write linked to it",
   async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
     try {
@@ -332,6 +332,8 @@ kernelTest(
           'echo "separate: $?"',
           `${helper} open-write-linked alias.conf EVIL >out.linked 2>&1`,
           'echo "linked: $?"',
+          `${helper} --skip open-write-linked alias.conf EVIL >out.skip 2>&1`,
+          'echo "skip: $?"',
         ].join("\n"),
         dir,
         () => addInode(`${dir}/protected.conf`, PROTECT_KILL),
@@ -339,13 +341,21 @@ kernelTest(
       const outputs = {
         separate: await Deno.readTextFile(`${dir}/out.separate`),
         linked: await Deno.readTextFile(`${dir}/out.linked`),
+        skip: await Deno.readTextFile(`${dir}/out.skip`),
       };
       const detail = `${run.stdout}\n${JSON.stringify(outputs)}`;
-      assert.equal(run.stdout, "separate: 137\nlinked: 137\n", detail);
+      assert.equal(
+        run.stdout,
+        "separate: 137\nlinked: 137\nskip: 137\n",
+        detail,
+      );
       // killed inside the open's io_uring_enter: the write of the first
-      // is never submitted, the linked one moves nothing
-      assert.equal(outputs.separate, "submitted\n", detail);
-      assert.equal(outputs.linked, "submitted\n", detail);
+      // is never submitted, the linked ones move nothing
+      assert.deepEqual(outputs, {
+        separate: "submitted\n",
+        linked: "submitted\n",
+        skip: "submitted\n",
+      });
       assert.equal(await Deno.readTextFile(`${dir}/protected.conf`), CONTENT);
       const opens = run.events.filter((event) =>
         event.kind === "open" && event.path === `${dir}/alias.conf`
@@ -356,6 +366,13 @@ kernelTest(
         assert.equal(open.killed, true);
         assert.equal(open.verdict, "deny");
       }
+      // The open whose completion is skipped (IOSQE_CQE_SKIP_SUCCESS) is
+      // not seen; the write linked to it is, as it gets its file.
+      const write = run.events.find((event) =>
+        event.kind === "write" && event.path === `${dir}/alias.conf`
+      );
+      assert.equal(write?.call, "IORING_OP_WRITE", JSON.stringify(run.events));
+      assert.equal(write.killed, true);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

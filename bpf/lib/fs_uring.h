@@ -5,20 +5,32 @@
  * io_uring work never passes raw_tp/sys_enter or sys_exit: an
  * IORING_OP_OPENAT, WRITE or UNLINKAT runs inside io_uring_enter(2), or
  * in the ring's own threads (iou-sqp for SQPOLL, iou-wrk for requests
- * punted to io-wq). Two tracepoints see them:
+ * punted to io-wq). Three tracepoints see them:
  *
  * - io_uring_submit_req, after the request's prep and BEFORE it is first
  *   issued, in the submitter (or its iou-sqp thread: same process, same
- *   fd table). The request is judged here: a write, truncate, fallocate,
- *   splice or tee into a file protected by path or by inode, an open for
- *   writing of a FS_CLASS_KILL name, and unlink, rename, link, symlink
- *   and mkdir by name. In block mode SIGKILL is then pending before the
- *   issue, and a buffered write checks fatal_signal_pending before each
- *   chunk (generic_perform_write): it moves nothing.
+ *   fd table): an open for writing of a FS_CLASS_KILL name, unlink,
+ *   rename, link, symlink and mkdir by name, and a write, truncate,
+ *   fallocate, splice or tee into a file protected by path or by inode
+ *   (on its fd, or its fixed file in the ring's table).
+ * - io_uring_file_get, where each issue of a request on a normal fd gets
+ *   its file, before it runs, in whichever of the process's threads
+ *   issues it (the submitter, iou-sqp, an iou-wrk worker, or task work
+ *   for a request linked behind another): a write whose fd named no file
+ *   or another one at submission, such as one linked behind the open
+ *   that makes its fd.
  * - io_uring_complete, for OPENAT and OPENAT2: the new fd's (or direct
  *   descriptor's) file by its canonical path and its inode, so an alias
  *   (hard link, bind mount) opened for writing is killed before a later
  *   write is submitted, and a read of a secret is reported.
+ *
+ * In block mode SIGKILL is then pending in every thread of the process
+ * before the request runs, and a buffered write checks
+ * fatal_signal_pending before each chunk (generic_perform_write): it
+ * moves nothing. A request that has no such check (unlink, rename, an
+ * O_TRUNC open, ftruncate, fallocate) still runs when an io-wq worker of
+ * the process was already idle and takes it; with none, the kill stops
+ * the worker's creation and the request is cancelled.
  *
  * Names an io_uring request carries were copied into the kernel by its
  * prep (struct filename): they are read as kernel strings. A request on
@@ -49,6 +61,19 @@
 		 ? (int)bpf_core_enum_value(enum io_uring_op, IORING_OP_##name) \
 		 : -1)
 
+/*
+ * io_kiocb -> the file its write was judged on at submission (0: its fd
+ * was not open then), so that its issue (uring_file_get) judges it again
+ * only when the fd has come to name another file since. LRU: a request
+ * cancelled before its issue leaves an entry for eviction to take.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} fs_uring_judged SEC(".maps");
+
 /* The file in slot of the ring's fixed file table; NULL when empty. */
 static __always_inline struct file *uring_fixed_file(struct io_kiocb *req, __u32 slot)
 {
@@ -67,20 +92,6 @@ static __always_inline struct file *uring_fixed_file(struct io_kiocb *req, __u32
 		return NULL;
 	ptr = BPF_CORE_READ(node, file_ptr);
 	return (struct file *)(ptr & URING_FFS_MASK);
-}
-
-/*
- * The file a request works on: its sqe's fd, kept in cqe.fd until the
- * issue assigns req->file, in the submitter's fd table or, with
- * IOSQE_FIXED_FILE, the ring's.
- */
-static __always_inline struct file *uring_target(struct io_kiocb *req)
-{
-	__s32 fd = BPF_CORE_READ(req, cqe.fd);
-
-	if (BPF_CORE_READ(req, flags) & URING_REQ_F_FIXED_FILE)
-		return uring_fixed_file(req, fd);
-	return fd_file(fd);
 }
 
 /*
@@ -120,18 +131,24 @@ static __always_inline void uring_emit(struct fs_scratch *s, __u8 opcode, __u8 k
 	emit(s, kind, classes, &s->built[0], &s->built[1], two, false);
 }
 
+/* Whether a request writes to its file (for splice and tee: their output). */
+static __always_inline bool uring_writes_file(int opcode)
+{
+	return opcode == URING_OP(WRITE) || opcode == URING_OP(WRITEV) ||
+	       opcode == URING_OP(WRITE_FIXED) || opcode == URING_OP(WRITEV_FIXED) ||
+	       opcode == URING_OP(FTRUNCATE) || opcode == URING_OP(FALLOCATE) ||
+	       opcode == URING_OP(SPLICE) || opcode == URING_OP(TEE);
+}
+
 /*
- * A request on a file (write, writev, write_fixed, writev_fixed,
- * ftruncate, fallocate, and the output of splice and tee): judged by the
- * file's path and inode before it is issued.
+ * A request that writes to file (uring_writes_file), judged by the file's
+ * path and inode before the request runs.
  */
-static __always_inline void uring_submit_fd(struct io_kiocb *req, __u8 opcode)
+static __always_inline void uring_judge_fd(struct file *file, __u8 opcode)
 {
 	struct fs_scratch *s;
-	struct file *file;
 	__u32 classes;
 
-	file = uring_target(req);
 	/* a file not open for writing fails the request: nothing to judge */
 	if (!file || !(BPF_CORE_READ(file, f_mode) & FMODE_WRITE))
 		return;
@@ -225,16 +242,65 @@ static __always_inline void uring_submit_name(struct io_kiocb *req, __u8 opcode)
 	uring_emit(s, opcode, kind, classes, both);
 }
 
-/* At io_uring_submit_req: the request of a policed process, before its issue. */
+/* Whether the current process is being killed (SIGKILL already sent). */
+static __always_inline bool uring_dying(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, signal, flags) & SIGNAL_GROUP_EXIT;
+}
+
+/*
+ * A write's file at submission, judged; kept in fs_uring_judged for its
+ * issue. A fixed file (IOSQE_FIXED_FILE) is found in the ring's table.
+ */
+static __always_inline void uring_submit_write(struct io_kiocb *req, __u8 opcode)
+{
+	__u64 key = (__u64)req, value;
+	__s32 fd = BPF_CORE_READ(req, cqe.fd);
+	struct file *file;
+
+	if (BPF_CORE_READ(req, flags) & URING_REQ_F_FIXED_FILE) {
+		uring_judge_fd(uring_fixed_file(req, fd), opcode);
+		return;
+	}
+	file = fd_file(fd);
+	value = (__u64)file;
+	/* always written: an io_kiocb is reused, its old entry must go */
+	bpf_map_update_elem(&fs_uring_judged, &key, &value, BPF_ANY);
+	uring_judge_fd(file, opcode);
+}
+
+/*
+ * At io_uring_file_get: a write on a normal fd being issued, in whichever
+ * thread issues it; judged unless submission judged the same file.
+ */
+static __always_inline void uring_issue_write(struct io_kiocb *req, int fd, __u8 opcode)
+{
+	struct file *file = fd_file(fd);
+	__u64 key = (__u64)req, *judged;
+
+	judged = bpf_map_lookup_elem(&fs_uring_judged, &key);
+	if (judged && *judged && *judged == (__u64)file)
+		return;
+	/* killed already (at the open this write is linked to, say) */
+	if (uring_dying())
+		return;
+	uring_judge_fd(file, opcode);
+}
+
+/*
+ * At io_uring_submit_req: the request of a policed process, before its
+ * issue. A write is judged again at its issue (uring_issue_write) if its
+ * fd names another file then, such as a write linked behind the open
+ * that makes its fd.
+ */
 static __always_inline void uring_submit(struct io_kiocb *req)
 {
 	int opcode = BPF_CORE_READ(req, opcode);
 
-	if (opcode == URING_OP(WRITE) || opcode == URING_OP(WRITEV) ||
-	    opcode == URING_OP(WRITE_FIXED) || opcode == URING_OP(WRITEV_FIXED) ||
-	    opcode == URING_OP(FTRUNCATE) || opcode == URING_OP(FALLOCATE) ||
-	    opcode == URING_OP(SPLICE) || opcode == URING_OP(TEE))
-		uring_submit_fd(req, opcode);
+	if (uring_writes_file(opcode))
+		uring_submit_write(req, opcode);
 	else if (opcode == URING_OP(OPENAT) || opcode == URING_OP(OPENAT2))
 		uring_submit_open(req, opcode);
 	else if (opcode == URING_OP(UNLINKAT) || opcode == URING_OP(RENAMEAT) ||
@@ -251,7 +317,6 @@ static __always_inline void uring_submit(struct io_kiocb *req)
 static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 {
 	struct io_open *open = (struct io_open *)req;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file_system_config *cfg = fs_cfg();
 	struct fs_scratch *s;
 	struct file *file;
@@ -265,7 +330,7 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 	if (!writes(flags) && !cfg->read_classes)
 		return;
 	/* killed at submission: that event said it */
-	if (BPF_CORE_READ(task, signal, flags) & SIGNAL_GROUP_EXIT)
+	if (uring_dying())
 		return;
 	slot = BPF_CORE_READ(open, file_slot);
 	if (slot)

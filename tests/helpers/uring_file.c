@@ -26,7 +26,8 @@
  * (IOSQE_ASYNC), so that the ring has an idle io-wq worker when OP is
  * submitted; --async submits OP's requests with IOSQE_ASYNC (punted to
  * io-wq); --sqpoll makes the ring IORING_SETUP_SQPOLL (its iou-sqp
- * thread submits).
+ * thread submits); --skip gives open-write-linked's open
+ * IOSQE_CQE_SKIP_SUCCESS (no completion for it when it succeeds).
  *
  * Prints "submitted" before each io_uring_enter and "res N" after it,
  * "unsupported" where the kernel has no io_uring; a process killed at a
@@ -48,7 +49,7 @@ struct ring {
 	struct io_uring_params params;
 };
 
-static int sqpoll, async;
+static int sqpoll, async, skip;
 
 static int ring_setup(struct ring *r)
 {
@@ -94,21 +95,20 @@ static struct io_uring_sqe *ring_sqe(struct ring *r)
 	return sqe;
 }
 
-/* Submits n queued SQEs, waits for n CQEs and prints their results. */
+/* Submits the queued SQEs, waits for n CQEs and prints their results. */
 static int ring_submit(struct ring *r, unsigned int n, int *results)
 {
 	struct io_uring_cqe *cqes = (struct io_uring_cqe *)(r->cq + r->params.cq_off.cqes);
 	unsigned int *headp = (unsigned int *)(r->cq + r->params.cq_off.head);
 	unsigned int mask = *(unsigned int *)(r->cq + r->params.cq_off.ring_mask);
-	unsigned int i;
-
 	unsigned int *tailp = (unsigned int *)(r->sq + r->params.sq_off.tail);
+	unsigned int i, queued = r->queued;
 
 	printf("submitted\n");
 	fflush(stdout);
-	__atomic_store_n(tailp, *tailp + r->queued, __ATOMIC_RELEASE);
+	__atomic_store_n(tailp, *tailp + queued, __ATOMIC_RELEASE);
 	r->queued = 0;
-	if (syscall(__NR_io_uring_enter, r->fd, n, n,
+	if (syscall(__NR_io_uring_enter, r->fd, queued, n,
 		    IORING_ENTER_GETEVENTS | (sqpoll ? IORING_ENTER_SQ_WAKEUP : 0),
 		    NULL, 0) < 0) {
 		printf("error: io_uring_enter errno %d\n", errno);
@@ -159,6 +159,8 @@ int main(int argc, char **argv)
 			async = 1;
 		else if (!strcmp(argv[1], "--sqpoll"))
 			sqpoll = 1;
+		else if (!strcmp(argv[1], "--skip"))
+			skip = 1;
 	}
 	op = argc > 1 ? argv[1] : "";
 	rc = ring_setup(&r);
@@ -187,9 +189,9 @@ int main(int argc, char **argv)
 		close(fd);
 		sqe = ring_sqe(&r);
 		prep_open(sqe, argv[2], O_WRONLY | O_APPEND);
-		sqe->flags |= IOSQE_IO_LINK;
+		sqe->flags |= IOSQE_IO_LINK | (skip ? IOSQE_CQE_SKIP_SUCCESS : 0);
 		prep_rw(ring_sqe(&r), IORING_OP_WRITE, fd, argv[3], strlen(argv[3]));
-		ring_submit(&r, 2, results);
+		ring_submit(&r, skip ? 1 : 2, results);
 	} else if (!strcmp(op, "write") && argc == 4) {
 		prep_rw(ring_sqe(&r), IORING_OP_WRITE, atoi(argv[2]), argv[3],
 			strlen(argv[3]));
