@@ -77,6 +77,15 @@ const STEPS: {
     "RENAMEAT",
     "tree/d.conf",
   ),
+  step("link", "link tree/a.conf hard", "link", "LINKAT", "tree/a.conf"),
+  step(
+    "symlink",
+    "symlink /etc/passwd tree/sym",
+    "symlink",
+    "SYMLINKAT",
+    "tree/sym",
+  ),
+  step("mkdir", "mkdir tree/sub", "mkdir", "MKDIRAT", "tree/sub"),
 ];
 
 function step(
@@ -104,6 +113,7 @@ kernelTest(
         await Deno.writeTextFile(`${dir}/${file}`, CONTENT);
       }
       await Deno.writeTextFile(`${dir}/secret.key`, "s3cr3t\n");
+      await Deno.writeTextFile(`${dir}/free.txt`, "");
       await Deno.writeTextFile(
         `${dir}/policy.yaml`,
         [
@@ -122,6 +132,8 @@ kernelTest(
           `${helper} ${args} >out.${name} 2>&1; echo "${name}: $?"`
         ),
         `${helper} read secret.key >out.read 2>&1; echo "read: $?"`,
+        // io_uring itself is no offence
+        `${helper} open-write free.txt FINE >/dev/null; echo "free: $?"`,
       ].join("\n");
       // fds 3 and 4 are protected files opened for writing by this
       // unpoliced test (through the shell that starts the agent) and
@@ -145,7 +157,8 @@ kernelTest(
       const detail = `${result.stdout}\n${JSON.stringify(outputs, null, 2)}`;
       assert.equal(
         result.stdout,
-        [...STEPS.map(({ name }) => `${name}: 137\n`), "read: 0\n"].join(""),
+        [...STEPS.map(({ name }) => `${name}: 137\n`), "read: 0\n", "free: 0\n"]
+          .join(""),
         detail,
       );
       // Each step got as far as its last submission and no further.
@@ -160,8 +173,11 @@ kernelTest(
           `${file}\n${detail}`,
         );
       }
-      await assert.rejects(Deno.stat(`${dir}/moved`));
+      for (const made of ["moved", "hard", "tree/sym", "tree/sub"]) {
+        await assert.rejects(Deno.lstat(`${dir}/${made}`), made);
+      }
       assert.match(outputs.read, /read: s3cr3t\n/);
+      assert.equal(await Deno.readTextFile(`${dir}/free.txt`), "FINE");
 
       const events = (await readJsonLines<RingfenceEvent>(
         `${dir}/events.jsonl`,
@@ -184,7 +200,9 @@ kernelTest(
       // submission says nothing more.
       for (const file of ["tree/a.conf", "tree/b.conf", "tree/f.conf"]) {
         assert.equal(
-          events.filter((event) => event.path === `${dir}/${file}`).length,
+          events.filter((event) =>
+            event.path === `${dir}/${file}` && event.kind === "open"
+          ).length,
           1,
           all,
         );
@@ -198,6 +216,10 @@ kernelTest(
       assert.equal(
         events.find((event) => event.kind === "rename")?.new_path,
         `${dir}/moved`,
+      );
+      assert.equal(
+        events.find((event) => event.kind === "link")?.new_path,
+        `${dir}/hard`,
       );
       const read = events.find((event) =>
         event.kind === "read" && event.path === `${dir}/secret.key`

@@ -122,13 +122,21 @@ static __always_inline struct fs_scratch *uring_scratch(void)
 	return s;
 }
 
-/* Sends the event in scratch as an io_uring request's (opcode in call). */
-static __always_inline void uring_emit(struct fs_scratch *s, __u8 opcode, __u8 kind,
-				       __u32 classes, bool two)
+/*
+ * Sends the event in scratch as an io_uring request's (opcode in call),
+ * and kills when it must. A global function: the verifier checks emit()
+ * once, not at each of its three callers.
+ */
+__noinline int uring_emit(__u32 opcode, __u32 kind, __u32 classes, __u32 two)
 {
+	struct fs_scratch *s = scratch();
+
+	if (!s)
+		return 0;
 	s->event.call = opcode;
 	s->event.header.flags = FS_FLAG_URING;
 	emit(s, kind, classes, &s->built[0], &s->built[1], two, false);
+	return 0;
 }
 
 /* Whether a request writes to its file (for splice and tee: their output). */
@@ -163,7 +171,7 @@ static __always_inline void uring_judge_fd(struct file *file, __u8 opcode)
 	s->event.flags = BPF_CORE_READ(file, f_flags);
 	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	uring_emit(s, opcode, opcode == URING_OP(FTRUNCATE) ? FS_TRUNCATE : FS_WRITE,
+	uring_emit(opcode, opcode == URING_OP(FTRUNCATE) ? FS_TRUNCATE : FS_WRITE,
 		   classes, false);
 }
 
@@ -197,7 +205,7 @@ static __always_inline void uring_submit_open(struct io_kiocb *req, __u8 opcode)
 		return;
 	reset(&s->event);
 	s->event.flags = flags;
-	uring_emit(s, opcode, flags & O_TRUNC ? FS_TRUNCATE : FS_OPEN, classes, false);
+	uring_emit(opcode, flags & O_TRUNC ? FS_TRUNCATE : FS_OPEN, classes, false);
 }
 
 /* UNLINKAT, RENAMEAT, LINKAT, SYMLINKAT, MKDIRAT: by the names given. */
@@ -239,7 +247,7 @@ static __always_inline void uring_submit_name(struct io_kiocb *req, __u8 opcode)
 	}
 	reset(&s->event);
 	s->event.flags = flags;
-	uring_emit(s, opcode, kind, classes, both);
+	uring_emit(opcode, kind, classes, both);
 }
 
 /* Whether the current process is being killed (SIGKILL already sent). */
@@ -359,7 +367,7 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 		kind = FS_TRUNCATE;
 	else
 		kind = FS_OPEN;
-	uring_emit(s, BPF_CORE_READ(req, opcode), kind, classes, false);
+	uring_emit(BPF_CORE_READ(req, opcode), kind, classes, false);
 }
 
 #endif /* RINGFENCE_FS_URING_H */

@@ -20,6 +20,9 @@
  *   open-trunc PATH          OPENAT(O_WRONLY|O_TRUNC)
  *   unlink PATH              UNLINKAT
  *   rename OLD NEW           RENAMEAT
+ *   link OLD NEW             LINKAT (a hard link NEW to OLD)
+ *   symlink TARGET PATH      SYMLINKAT (PATH, a symbolic link to TARGET)
+ *   mkdir PATH               MKDIRAT
  *   read PATH                OPENAT(O_RDONLY), then READ: prints it
  *
  * Options before OP: --warm first runs a NOP through io-wq
@@ -263,6 +266,28 @@ int main(int argc, char **argv)
 		sqe->addr = (unsigned long)argv[2];
 		sqe->len = AT_FDCWD;
 		sqe->addr2 = (unsigned long)argv[3];
+		ring_submit(&r, 1, results);
+	} else if (!strcmp(op, "link") && argc == 4) {
+		sqe = ring_sqe(&r);
+		sqe->opcode = IORING_OP_LINKAT;
+		sqe->fd = AT_FDCWD;
+		sqe->addr = (unsigned long)argv[2];
+		sqe->len = AT_FDCWD;
+		sqe->addr2 = (unsigned long)argv[3];
+		ring_submit(&r, 1, results);
+	} else if (!strcmp(op, "symlink") && argc == 4) {
+		sqe = ring_sqe(&r);
+		sqe->opcode = IORING_OP_SYMLINKAT;
+		sqe->fd = AT_FDCWD;
+		sqe->addr = (unsigned long)argv[2];
+		sqe->addr2 = (unsigned long)argv[3];
+		ring_submit(&r, 1, results);
+	} else if (!strcmp(op, "mkdir") && argc == 3) {
+		sqe = ring_sqe(&r);
+		sqe->opcode = IORING_OP_MKDIRAT;
+		sqe->fd = AT_FDCWD;
+		sqe->addr = (unsigned long)argv[2];
+		sqe->len = 0755;
 		ring_submit(&r, 1, results);
 	} else if (!strcmp(op, "read") && argc == 3) {
 		prep_open(ring_sqe(&r), argv[2], O_RDONLY);
