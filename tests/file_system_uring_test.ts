@@ -86,6 +86,15 @@ const STEPS: {
     "tree/sym",
   ),
   step("mkdir", "mkdir tree/sub", "mkdir", "MKDIRAT", "tree/sub"),
+  // A worker at work takes the unlink before it sees the kill: the
+  // unlink may land (docs/threat-model/io_uring.md), and is reported.
+  step(
+    "busy_unlink",
+    "--warm unlink tree/h.conf",
+    "unlink",
+    "UNLINKAT",
+    "tree/h.conf",
+  ),
 ];
 
 function step(
@@ -109,7 +118,7 @@ kernelTest(
     try {
       const helper = await buildHelper(dir);
       await Deno.mkdir(`${dir}/tree`);
-      for (const file of [...FILES, "single.conf"]) {
+      for (const file of [...FILES, "single.conf", "tree/h.conf"]) {
         await Deno.writeTextFile(`${dir}/${file}`, CONTENT);
       }
       await Deno.writeTextFile(`${dir}/secret.key`, "s3cr3t\n");
