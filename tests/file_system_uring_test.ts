@@ -365,6 +365,8 @@ kernelTest(
           'echo "linked: $?"',
           `${helper} --skip open-write-linked alias.conf EVIL >out.skip 2>&1`,
           'echo "skip: $?"',
+          `${helper} open-write-slot alias.conf EVIL >out.slot 2>&1`,
+          'echo "slot: $?"',
         ].join("\n"),
         dir,
         () => addInode(`${dir}/protected.conf`, PROTECT_KILL),
@@ -373,11 +375,12 @@ kernelTest(
         separate: await Deno.readTextFile(`${dir}/out.separate`),
         linked: await Deno.readTextFile(`${dir}/out.linked`),
         skip: await Deno.readTextFile(`${dir}/out.skip`),
+        slot: await Deno.readTextFile(`${dir}/out.slot`),
       };
       const detail = `${run.stdout}\n${JSON.stringify(outputs)}`;
       assert.equal(
         run.stdout,
-        "separate: 137\nlinked: 137\nskip: 137\n",
+        "separate: 137\nlinked: 137\nskip: 137\nslot: 137\n",
         detail,
       );
       // killed inside the open's io_uring_enter: the write of the first
@@ -386,12 +389,14 @@ kernelTest(
         separate: "submitted\n",
         linked: "submitted\n",
         skip: "submitted\n",
+        // a direct descriptor: found in the ring's file table
+        slot: "submitted\n",
       });
       assert.equal(await Deno.readTextFile(`${dir}/protected.conf`), CONTENT);
       const opens = run.events.filter((event) =>
         event.kind === "open" && event.path === `${dir}/alias.conf`
       );
-      assert.equal(opens.length, 2, JSON.stringify(run.events));
+      assert.equal(opens.length, 3, JSON.stringify(run.events));
       for (const open of opens) {
         assert.equal(open.call, "IORING_OP_OPENAT");
         assert.equal(open.killed, true);

@@ -8,6 +8,10 @@
  *                            OPENAT(O_WRONLY) linked (IOSQE_IO_LINK) to a
  *                            WRITE on the fd the open will get: one
  *                            submission
+ *   open-write-slot PATH DATA
+ *                            OPENAT(O_WRONLY) into direct descriptor 0 of
+ *                            the ring (no fd), then WRITE DATA on it with
+ *                            IOSQE_FIXED_FILE: two submissions
  *   write FD DATA            WRITE DATA on FD, an fd it was given
  *   write-fixed FD DATA      FD registered as fixed file 0, then WRITE
  *                            with IOSQE_FIXED_FILE
@@ -195,6 +199,22 @@ int main(int argc, char **argv)
 		sqe->flags |= IOSQE_IO_LINK | (skip ? IOSQE_CQE_SKIP_SUCCESS : 0);
 		prep_rw(ring_sqe(&r), IORING_OP_WRITE, fd, argv[3], strlen(argv[3]));
 		ring_submit(&r, skip ? 1 : 2, results);
+	} else if (!strcmp(op, "open-write-slot") && argc == 4) {
+		int empty = -1;
+
+		if (syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_FILES, &empty, 1) < 0) {
+			printf("error: register errno %d\n", errno);
+			return 1;
+		}
+		sqe = ring_sqe(&r);
+		prep_open(sqe, argv[2], O_WRONLY | O_APPEND);
+		sqe->file_index = 1;	/* slot 0 */
+		if (ring_submit(&r, 1, results) < 0)
+			return 1;
+		sqe = ring_sqe(&r);
+		prep_rw(sqe, IORING_OP_WRITE, 0, argv[3], strlen(argv[3]));
+		sqe->flags |= IOSQE_FIXED_FILE;
+		ring_submit(&r, 1, results);
 	} else if (!strcmp(op, "write") && argc == 4) {
 		prep_rw(ring_sqe(&r), IORING_OP_WRITE, atoi(argv[2]), argv[3],
 			strlen(argv[3]));
