@@ -29,8 +29,9 @@
  * fatal_signal_pending before each chunk (generic_perform_write): it
  * moves nothing. A request that has no such check (unlink, rename, an
  * O_TRUNC open, ftruncate, fallocate) still runs when an io-wq worker of
- * the process was already idle and takes it; with none, the kill stops
- * the worker's creation and the request is cancelled.
+ * the ring is at work and takes it before it looks at signals; with no
+ * worker, the kill stops the worker's creation and the request is
+ * cancelled.
  *
  * Names an io_uring request carries were copied into the kernel by its
  * prep (struct filename): they are read as kernel strings. A request on
@@ -125,7 +126,7 @@ static __always_inline struct fs_scratch *uring_scratch(void)
 /*
  * Sends the event in scratch as an io_uring request's (opcode in call),
  * and kills when it must. A global function: the verifier checks emit()
- * once, not at each of its three callers.
+ * once, not at each caller.
  */
 __noinline int uring_emit(__u32 opcode, __u32 kind, __u32 classes, __u32 two)
 {
@@ -211,7 +212,7 @@ static __always_inline void uring_submit_open(struct io_kiocb *req, __u8 opcode)
 /* UNLINKAT, RENAMEAT, LINKAT, SYMLINKAT, MKDIRAT: by the names given. */
 static __always_inline void uring_submit_name(struct io_kiocb *req, __u8 opcode)
 {
-	struct io_rename *two = (struct io_rename *)req;
+	struct io_rename *rename = (struct io_rename *)req;
 	struct io_unlink *unlink = (struct io_unlink *)req;
 	struct io_mkdir *mkdir = (struct io_mkdir *)req;
 	struct io_link *link = (struct io_link *)req;
@@ -236,13 +237,19 @@ static __always_inline void uring_submit_name(struct io_kiocb *req, __u8 opcode)
 		classes = uring_name_classes(0, BPF_CORE_READ(link, new_dfd),
 					     (__u64)BPF_CORE_READ(link, newpath));
 		kind = FS_SYMLINK;
+	} else if (opcode == URING_OP(LINKAT)) {
+		classes = uring_name_classes(0, BPF_CORE_READ(link, old_dfd),
+					     (__u64)BPF_CORE_READ(link, oldpath));
+		classes |= uring_name_classes(1, BPF_CORE_READ(link, new_dfd),
+					      (__u64)BPF_CORE_READ(link, newpath));
+		kind = FS_LINK;
+		both = true;
 	} else {
-		/* io_rename and io_link share their layout's first fields */
-		classes = uring_name_classes(0, BPF_CORE_READ(two, old_dfd),
-					     (__u64)BPF_CORE_READ(two, oldpath));
-		classes |= uring_name_classes(1, BPF_CORE_READ(two, new_dfd),
-					      (__u64)BPF_CORE_READ(two, newpath));
-		kind = opcode == URING_OP(LINKAT) ? FS_LINK : FS_RENAME;
+		classes = uring_name_classes(0, BPF_CORE_READ(rename, old_dfd),
+					     (__u64)BPF_CORE_READ(rename, oldpath));
+		classes |= uring_name_classes(1, BPF_CORE_READ(rename, new_dfd),
+					      (__u64)BPF_CORE_READ(rename, newpath));
+		kind = FS_RENAME;
 		both = true;
 	}
 	reset(&s->event);
