@@ -355,12 +355,15 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	struct file_system_config *cfg = fs_cfg();
 	struct scope_entry *scope = current_scope();
 	__u32 wanted, size0, size1 = 0;
+	/* what the caller said of the request before (reset() clears it) */
+	__u16 via = event->header.flags & FS_FLAG_URING;
 
 	wanted = kind == FS_READ ? FS_CLASS_SECRET
 				 : FS_CLASS_WATCH | FS_CLASS_PROTECT | FS_CLASS_SECRET;
 	if (!scope || !(classes & wanted))
 		return;
 	fill_header(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
+	event->header.flags |= via;
 	if (b0->truncated)
 		event->header.flags |= FS_FLAG_PATH_TRUNCATED;
 	if (b1->truncated)
@@ -395,6 +398,7 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 
 static __always_inline void reset(struct file_system_event *event)
 {
+	event->header.flags = 0;
 	event->flags = 0;
 	event->owner_uid = (__u32)-1;
 	event->owner_gid = (__u32)-1;
@@ -425,7 +429,7 @@ static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
 {
 	struct built *b = &s->built[which & 1];
 
-	name_path(s, which, (int)dfd, (const char *)name, b);
+	name_path(s, which, (int)dfd, (const char *)name, b, false);
 	return classes_of(s, which, b, s->paths[which & 1].path + (b->name_at & PATH_MASK));
 }
 
@@ -624,6 +628,50 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	default:
 		bpf_tail_call(ctx, &fs_tails, TAIL_FD);
 	}
+	return 0;
+}
+
+/* ---- io_uring: requests that never pass sys_enter (lib/fs_uring.h) ---- */
+
+#include "lib/fs_uring.h"
+
+/*
+ * Every io_uring request of the machine comes here: anything but a
+ * policed process's costs one scope lookup.
+ */
+SEC("raw_tp/io_uring_submit_req")
+int BPF_PROG(uring_submit_req, struct io_kiocb *req)
+{
+	if (current_scope())
+		uring_submit(req);
+	return 0;
+}
+
+/* A request on a normal fd gets its file, each time it is issued. */
+SEC("raw_tp/io_uring_file_get")
+int BPF_PROG(uring_file_get, struct io_kiocb *req, int fd)
+{
+	int opcode;
+
+	if (!current_scope())
+		return 0;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (uring_writes_file(opcode))
+		uring_issue_write(req, fd, opcode);
+	return 0;
+}
+
+SEC("raw_tp/io_uring_complete")
+int BPF_PROG(uring_complete, struct io_ring_ctx *ring, struct io_kiocb *req,
+	     struct io_uring_cqe *cqe)
+{
+	int opcode;
+
+	if (!current_scope())
+		return 0;
+	opcode = BPF_CORE_READ(req, opcode);
+	if (opcode == URING_OP(OPENAT) || opcode == URING_OP(OPENAT2))
+		uring_complete_open(req, BPF_CORE_READ(cqe, res));
 	return 0;
 }
 

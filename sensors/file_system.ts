@@ -73,13 +73,22 @@ export class FileSystemSensor extends Sensor {
   }
 
   /**
-   * Attaches sys_enter and sys_exit, and the LSM hooks when loaded. The
-   * finishers are reached by tail call and stay unattached.
+   * Attaches sys_enter and sys_exit, the io_uring tracepoints, and the
+   * LSM hooks when loaded. The finishers are reached by tail call and stay
+   * unattached. A kernel without io_uring has no io_uring tracepoints and
+   * nothing for them to see: their programs are left out there.
    */
   attach(): void {
     for (const program of this.object.programs()) {
       if (program.fd < 0 || program.name.startsWith("finish_")) continue;
-      this.adopt(program.attach());
+      let link;
+      try {
+        link = program.attach();
+      } catch (error) {
+        if (program.name.startsWith("uring_") && !ioUring()) continue;
+        throw error;
+      }
+      this.adopt(link);
     }
   }
 
@@ -182,5 +191,14 @@ function mountNamespace(): number {
     return Number(/\[(\d+)\]/.exec(link)?.[1] ?? 0);
   } catch {
     return 0;
+  }
+}
+
+/** Whether this kernel has io_uring (its tracepoints exist then). */
+function ioUring(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/kallsyms").includes("io_uring_setup");
+  } catch {
+    return true;
   }
 }

@@ -15,6 +15,7 @@ import {
   type TimeFormatter,
 } from "./event.ts";
 import { namesByValue, struct } from "./layout.ts";
+import { uringOpName } from "./uring_ops.ts";
 
 /** `struct file_system_event` (bpf/file_system.h). */
 export const FILE_SYSTEM_EVENT = struct("file_system_event", 4192, {
@@ -109,6 +110,10 @@ export interface FileSystemEvent extends BaseEvent {
   path_truncated?: boolean;
   /** rename, link: likewise for the new path. */
   new_path_truncated?: boolean;
+  /** `io_uring`: an io_uring request did it, not a syscall. */
+  via?: "io_uring";
+  /** With `via: "io_uring"`: the request's opcode, e.g. `IORING_OP_WRITE`. */
+  call?: string;
   /** The writer's executable, from the process tree. */
   exe?: string;
   /** A file a checkout wrote was changed by something else since
@@ -189,7 +194,9 @@ export function decodeFileSystemEvent(
   if (kind === "chmod" || kind === "mkdir") event.mode = value;
   else if (kind === "open" || kind === "create" || kind === "read") {
     event.flags = openFlagNames(value);
-  } else if (kind === "truncate" && value) event.flags = openFlagNames(value);
+  } else if ((kind === "truncate" || kind === "write") && value) {
+    event.flags = openFlagNames(value);
+  }
   if (kind === "chown") {
     const uid = view.getUint32(offset + F.owner_uid, true);
     const gid = view.getUint32(offset + F.owner_gid, true);
@@ -199,6 +206,10 @@ export function decodeFileSystemEvent(
   event.classes = view.getUint32(offset + F.classes, true);
   if (flags & FileSystemFlag.killed) event.killed = true;
   if (flags & FileSystemFlag.denied) event.refused = true;
+  if (flags & FileSystemFlag.uring) {
+    event.via = "io_uring";
+    event.call = uringOpName(view.getUint32(offset + F.call, true));
+  }
   if (flags & FileSystemFlag.pathTruncated) event.path_truncated = true;
   if (flags & FileSystemFlag.newPathTruncated) event.new_path_truncated = true;
   return event;

@@ -102,10 +102,11 @@ static long scan_step(__u64 index, void *data)
  * paths[which] = the name a syscall is given, made absolute with the
  * directory it is relative to (dfd, or the cwd for AT_FDCWD); *b says
  * how long it is, where its last component starts, and whether it is cut
- * or has components to normalise.
+ * or has components to normalise. kernel: the name is a kernel copy (an
+ * io_uring request's struct filename), not the caller's memory.
  */
 static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
-				      const char *name, struct built *b)
+				      const char *name, struct built *b, bool kernel)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	char *out = s->paths[which & 1].path;
@@ -117,7 +118,10 @@ static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd
 	char first = 0;
 	long copied;
 
-	bpf_probe_read_user(&first, 1, name);
+	if (kernel)
+		bpf_probe_read_kernel(&first, 1, name);
+	else
+		bpf_probe_read_user(&first, 1, name);
 	if (first != '/') {
 		/* one walk for either base, to keep the verifier's paths few */
 		if (dfd == AT_FDCWD) {
@@ -137,7 +141,10 @@ static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd
 		sc.start = dirlen & PATH_MASK;
 		dirlen = (dirlen + 1) & PATH_MASK;
 	}
-	copied = bpf_probe_read_user_str(out + dirlen, FS_PATH_MAX, name);
+	if (kernel)
+		copied = bpf_probe_read_kernel_str(out + dirlen, FS_PATH_MAX, name);
+	else
+		copied = bpf_probe_read_user_str(out + dirlen, FS_PATH_MAX, name);
 	if (copied < 1)
 		copied = 1;
 	b->len = dirlen + copied - 1;
