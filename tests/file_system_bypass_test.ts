@@ -232,7 +232,7 @@ kernelTest(
 kernelTest(
   "block mode: a bind mount over a protected file in the host's mount namespace kills the mounter",
   async () => {
-    await withDir(async (dir) => {
+    await withDir(async (dir, bypass) => {
       const protectedFile = `${dir}/protected`;
       await Deno.writeTextFile(protectedFile, ORIGINAL);
       await Deno.writeTextFile(`${dir}/evil`, "evil\n");
@@ -240,23 +240,101 @@ kernelTest(
         const result = await run(
           dir,
           blockPolicy([protectedFile]),
-          `mount --bind ${dir}/evil ${protectedFile}; echo "mount: $?"`,
+          [
+            `mount --bind ${dir}/evil ${protectedFile}; echo "mount: $?"`,
+            `${bypass} tree-bind ${dir}/evil ${protectedFile}; echo "tree: $?"`,
+            `mount --bind ${dir}/evil ${dir}/evil; echo "other: $?"`,
+          ].join("\n"),
         );
         assert.equal(result.code, 0, result.stderr);
-        assert.equal(result.stdout, "mount: 137\n");
-        const mount = eventOf(result.events, "mount", protectedFile);
+        assert.equal(result.stdout, "mount: 137\ntree: 137\nother: 0\n");
+        const mount = eventOf(result.events, "mount", protectedFile, "mount");
         assert.equal(mount.killed, true);
         assert.equal(mount.new_path, `${dir}/evil`);
         assert.equal(mount.verdict, "deny");
-      } finally {
-        // the mount is in place when the kill lands: the agent's repair
-        // takes it down; here the test does
-        while (
-          (await new Deno.Command("umount", {
-            args: [protectedFile],
-            stderr: "null",
-          }).output()).success
+        const moved = eventOf(
+          result.events,
+          "mount",
+          protectedFile,
+          "move_mount",
         );
+        assert.equal(moved.killed, true);
+        assert.ok(
+          !result.events.some((event) => event.path === `${dir}/evil`),
+          "a mount away from protected paths is nobody's business",
+        );
+      } finally {
+        await unmountAll(protectedFile, `${dir}/evil`);
+      }
+    });
+  },
+);
+
+/**
+ * Takes down every mount stacked on paths: the mount is in place when
+ * the kill lands, and the agent's repair is not under test here.
+ */
+async function unmountAll(...paths: string[]): Promise<void> {
+  for (const path of paths) {
+    while (
+      (await new Deno.Command("umount", { args: [path], stderr: "null" })
+        .output()).success
+    );
+  }
+}
+
+kernelTest(
+  "block mode: a mount on or a rename of a directory above a protected file kills",
+  async () => {
+    await withDir(async (dir) => {
+      const protectedFile = `${dir}/sub/file`;
+      await Deno.mkdir(`${dir}/sub`);
+      await Deno.writeTextFile(protectedFile, ORIGINAL);
+      const agent = await Agent.start({
+        policy: parsePolicy(blockPolicy([protectedFile]), "test.yaml"),
+        spawner: true,
+        sensorsDir: `${ROOT}bpf/build`,
+      });
+      const events: FileSystemEvent[] = [];
+      agent.subscribe((event) => {
+        if (event.type === "file_system_event") events.push(event);
+      });
+      try {
+        // the rules' kernel maps with the directories above the file
+        agent.fileSystemSensor!.setRules({
+          prefixes: new Map([
+            [`${protectedFile}\0`, FileClass.protect | FileClass.kill],
+            [`${dir}/sub\0`, FileClass.above],
+            [`${dir}\0`, FileClass.above],
+          ]),
+          names: new Map(),
+          matchAll: 0,
+          readClasses: 0,
+          readPaths: false,
+          kill: true,
+        });
+        const stdout = await bash(
+          [
+            `mount -t tmpfs none ${dir}/sub; echo "mount: $?"`,
+            `umount ${dir}/sub`,
+            `mv ${dir}/sub ${dir}/moved; echo "rename: $?"`,
+          ].join("\n"),
+        );
+        agent.flush();
+        assert.equal(stdout, "mount: 137\nrename: 137\n");
+        const mount = eventOf(events, "mount", `${dir}/sub`);
+        assert.equal(mount.killed, true);
+        assert.equal(
+          mount.reason,
+          "files.protect, a directory at or above a protected tree",
+        );
+        const rename = eventOf(events, "rename", `${dir}/sub`);
+        assert.equal(rename.killed, true);
+        assert.equal(rename.new_path, `${dir}/moved`);
+      } finally {
+        await agent.stop();
+        await unmountAll(`${dir}/sub`);
+        await Deno.rename(`${dir}/moved`, `${dir}/sub`).catch(() => {});
       }
     });
   },

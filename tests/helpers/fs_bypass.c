@@ -16,6 +16,8 @@
  *                                  splice copy_file_range fallocate int80-write
  *                                  int80-pwrite64
  *   write PATH HOW                 opens PATH for writing, then as recv-write
+ *   tree-bind SOURCE TARGET        a bind mount by the new mount API:
+ *                                  open_tree(OPEN_TREE_CLONE) + move_mount
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -245,6 +248,13 @@ int main(int argc, char **argv)
 		return hold(argv[2], argv[3]);
 	if (!strcmp(mode, "recv-write") && argc == 4)
 		return write_how(receive(argv[2]), argv[3]);
+	if (!strcmp(mode, "tree-bind") && argc == 4) {
+		fd = syscall(SYS_open_tree, AT_FDCWD, argv[2], OPEN_TREE_CLONE);
+		if (fd < 0)
+			return report(-1, "open_tree");
+		return report(syscall(SYS_move_mount, fd, "", AT_FDCWD, argv[3],
+				      MOVE_MOUNT_F_EMPTY_PATH), "mounted");
+	}
 	if (!strcmp(mode, "write") && argc == 4) {
 		fd = open(argv[2], O_WRONLY);
 		return fd < 0 ? report(-1, "opened") : write_how(fd, argv[3]);
