@@ -20,6 +20,17 @@
  *   followed: that needs the lookup the syscall does, which no tracepoint
  *   exposes.
  * - fchmod, fchown, ftruncate: from the fd's struct file, like opens.
+ * - open_by_handle_at, pidfd_getfd: the new fd's file, as an open (for
+ *   pidfd_getfd with the flags the file was opened with).
+ * - name_to_handle_at: by name; reported, never killed (a handle changes
+ *   nothing, the open by handle is judged as an open).
+ * - write, pwrite64, writev, pwritev, pwritev2, sendfile, splice,
+ *   copy_file_range, fallocate: at sys_enter, by the fd's inode alone
+ *   (fs_inodes), so a protected file's writer is killed before the write.
+ * - mount, move_mount, open_tree(OPEN_TREE_CLONE), mount_setattr: at
+ *   sys_exit, the target and source paths, in the agent's mount namespace.
+ *
+ * Every syscall is followed in both x86 ABIs (lib/fs_syscalls.h).
  *
  * Paths are cut at FS_PATH_MAX bytes and at FS_MAX_DEPTH directory levels
  * (flagged). They are relative to the mount namespace's root; a chroot is
