@@ -133,10 +133,16 @@ enum fs_op {
 	FS_OP_MOUNT,		/* target dfd, target, source dfd, source, MNT_* */
 };
 
-/* args[4] of FS_OP_MOUNT */
+/*
+ * args[4] of FS_OP_MOUNT. A tree that is copied (a bind, a clone) leaves
+ * every path where it was: a directory above a protected tree matters
+ * there only when it is mounted on or moved.
+ */
 #define MNT_SOURCE 1		/* args[2], args[3] name a source */
 #define MNT_TARGET_FD 2		/* the target is args[0]'s file itself */
 #define MNT_SOURCE_FD 4		/* the source is args[2]'s file itself */
+#define MNT_SOURCE_COPY 8	/* the source is copied, not moved */
+#define MNT_TARGET_COPY 16	/* open_tree: the "target" is the tree copied */
 
 /*
  * What sys_enter saw, for sys_exit to finish once the result is known.
@@ -534,6 +540,7 @@ static __always_inline bool empty_name(__u64 name)
 	return first == 0;
 }
 
+#define MS_REMOUNT 32
 #define MS_BIND 4096
 #define MS_MOVE 8192
 #define MOVE_MOUNT_F_EMPTY_PATH 0x04
@@ -550,26 +557,29 @@ static __always_inline void enter_mount(struct fs_origin *from, int call, __u64 
 	switch (call) {
 	case FS_CALL_MOUNT:
 		/* source is a path only for a bind or a move */
-		if (a3 & (MS_BIND | MS_MOVE))
-			how = MNT_SOURCE;
+		if ((a3 & (MS_BIND | MS_MOVE)) && !(a3 & MS_REMOUNT))
+			how = MNT_SOURCE | (a3 & MS_MOVE ? 0 : MNT_SOURCE_COPY);
 		stash(from, FS_OP_MOUNT, AT_FDCWD, a1, AT_FDCWD, a0, how);
 		break;
 	case FS_CALL_MOVE_MOUNT:
 		how = MNT_SOURCE;
 		if ((a4 & MOVE_MOUNT_T_EMPTY_PATH) && empty_name(a3))
 			how |= MNT_TARGET_FD;
+		/* an fd from open_tree(OPEN_TREE_CLONE) or fsmount() is a
+		 * detached copy being attached; a path is a mount that moves */
 		if ((a4 & MOVE_MOUNT_F_EMPTY_PATH) && empty_name(a1))
-			how |= MNT_SOURCE_FD;
+			how |= MNT_SOURCE_FD | MNT_SOURCE_COPY;
 		stash(from, FS_OP_MOUNT, a2, a3, a0, a1, how);
 		break;
 	case FS_CALL_OPEN_TREE:
 		/* without OPEN_TREE_CLONE it only opens a mount that exists */
 		if (!(a2 & OPEN_TREE_CLONE))
 			break;
+		how = MNT_TARGET_COPY;
 		/* fallthrough */
 	default:
 		if ((a2 & AT_EMPTY_PATH) && empty_name(a1))
-			how = MNT_TARGET_FD;
+			how |= MNT_TARGET_FD;
 		stash(from, FS_OP_MOUNT, a0, a1, 0, 0, how);
 	}
 }
@@ -870,7 +880,7 @@ int BPF_PROG(finish_mount, struct pt_regs *regs, long ret)
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
-	__u32 classes;
+	__u32 classes, source;
 	bool two;
 
 	s = finish_begin(ret, &op);
@@ -883,8 +893,14 @@ int BPF_PROG(finish_mount, struct pt_regs *regs, long ret)
 	b1 = &s->built[1];
 	two = op.args[4] & MNT_SOURCE;
 	classes = mount_side(0, op.args[0], op.args[1], op.args[4] & MNT_TARGET_FD);
-	if (two)
-		classes |= mount_side(1, op.args[2], op.args[3], op.args[4] & MNT_SOURCE_FD);
+	if (op.args[4] & MNT_TARGET_COPY)
+		classes &= ~FS_CLASS_ABOVE;
+	if (two) {
+		source = mount_side(1, op.args[2], op.args[3], op.args[4] & MNT_SOURCE_FD);
+		if (op.args[4] & MNT_SOURCE_COPY)
+			source &= ~FS_CLASS_ABOVE;
+		classes |= source;
+	}
 	reset_op(&s->event, &op);
 	emit(s, FS_MOUNT, classes, b0, b1, two, false);
 	return 0;

@@ -315,13 +315,16 @@ kernelTest(
         });
         const stdout = await bash(
           [
+            // a bind copies the tree: every protected path stays put
+            `mkdir ${dir}/copy && mount --bind ${dir}/sub ${dir}/copy`,
+            `echo "bind: $?"; umount ${dir}/copy`,
             `mount -t tmpfs none ${dir}/sub; echo "mount: $?"`,
             `umount ${dir}/sub`,
             `mv ${dir}/sub ${dir}/moved; echo "rename: $?"`,
           ].join("\n"),
         );
         agent.flush();
-        assert.equal(stdout, "mount: 137\nrename: 137\n");
+        assert.equal(stdout, "bind: 0\nmount: 137\nrename: 137\n");
         const mount = eventOf(events, "mount", `${dir}/sub`);
         assert.equal(mount.killed, true);
         assert.equal(
@@ -333,7 +336,7 @@ kernelTest(
         assert.equal(rename.new_path, `${dir}/moved`);
       } finally {
         await agent.stop();
-        await unmountAll(`${dir}/sub`);
+        await unmountAll(`${dir}/sub`, `${dir}/copy`);
         await Deno.rename(`${dir}/moved`, `${dir}/sub`).catch(() => {});
       }
     });
