@@ -31,6 +31,25 @@ async function helper(dir: string): Promise<string> {
   return path;
 }
 
+/** Builds tests/helpers/ia32_write.c, an ia32 program, into dir. */
+async function ia32Helper(dir: string): Promise<string> {
+  const path = `${dir}/ia32_write`;
+  const source = new URL("./helpers/ia32_write.c", import.meta.url).pathname;
+  const error = await clang([
+    "-m32",
+    "-O2",
+    "-nostdlib",
+    "-static",
+    "-ffreestanding",
+    "-fno-pic",
+    "-o",
+    path,
+    source,
+  ]);
+  if (error) throw new Error(`building ia32_write.c: ${error}`);
+  return path;
+}
+
 /** A temp dir with the helper built in it, removed afterwards. */
 async function withDir(
   fn: (dir: string, bypass: string) => Promise<void>,
@@ -125,17 +144,19 @@ async function holder(bypass: string, path: string, socket: string) {
 }
 
 kernelTest(
-  "block mode: int $0x80 open of a protected file is killed before its write; a secret read is reported as compat",
+  "block mode: an ia32 program's or int $0x80 open of a protected file is killed before its write; a secret read is reported as compat",
   async () => {
     await withDir(async (dir, bypass) => {
       const protectedFile = `${dir}/protected`;
       const secret = `${dir}/secret`;
       await Deno.writeTextFile(protectedFile, ORIGINAL);
       await Deno.writeTextFile(secret, "token\n");
+      const ia32 = await ia32Helper(dir);
       const result = await run(
         dir,
         blockPolicy([protectedFile], [secret]),
         [
+          `${ia32} ${protectedFile}; echo "ia32: $?"`,
           `${bypass} int80-write ${protectedFile} open; echo "open: $?"`,
           `${bypass} int80-write ${protectedFile} openat; echo "openat: $?"`,
           `${bypass} int80-read ${secret}; echo "read: $?"`,
@@ -144,11 +165,21 @@ kernelTest(
       assert.equal(result.code, 0, result.stderr);
       assert.equal(
         result.stdout,
-        "open: 137\nopenat: 137\nread token\nread: 0\n",
+        "ia32: 137\nopen: 137\nopenat: 137\nread token\nread: 0\n",
       );
       assert.equal(await Deno.readTextFile(protectedFile), ORIGINAL);
-      for (const call of ["open", "openat"]) {
-        const open = eventOf(result.events, "open", protectedFile, call);
+      for (
+        const [comm, call] of [
+          ["ia32_write", "open"],
+          ["fs_bypass", "open"],
+          ["fs_bypass", "openat"],
+        ]
+      ) {
+        const open = result.events.find((event) =>
+          event.kind === "open" && event.path === protectedFile &&
+          event.comm === comm && event.call === call
+        );
+        assert.ok(open, `${comm} ${call}`);
         assert.equal(open.via, "compat");
         assert.equal(open.killed, true);
         assert.equal(open.verdict, "deny");
