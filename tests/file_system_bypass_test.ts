@@ -268,17 +268,31 @@ kernelTest(
       await Deno.writeTextFile(protectedFile, ORIGINAL);
       await Deno.writeTextFile(`${dir}/evil`, "evil\n");
       try {
+        // a read-only bind of the file on itself, made outside the scope
+        await mountAs(["--bind", protectedFile, protectedFile]);
+        await mountAs(["-o", "remount,bind,ro", protectedFile]);
         const result = await run(
           dir,
           blockPolicy([protectedFile]),
           [
+            `${bypass} setattr ${protectedFile}; echo "setattr: $?"`,
             `mount --bind ${dir}/evil ${protectedFile}; echo "mount: $?"`,
             `${bypass} tree-bind ${dir}/evil ${protectedFile}; echo "tree: $?"`,
             `mount --bind ${dir}/evil ${dir}/evil; echo "other: $?"`,
           ].join("\n"),
         );
         assert.equal(result.code, 0, result.stderr);
-        assert.equal(result.stdout, "mount: 137\ntree: 137\nother: 0\n");
+        assert.equal(
+          result.stdout,
+          "setattr: 137\nmount: 137\ntree: 137\nother: 0\n",
+        );
+        const setattr = eventOf(
+          result.events,
+          "mount",
+          protectedFile,
+          "mount_setattr",
+        );
+        assert.equal(setattr.killed, true);
         const mount = eventOf(result.events, "mount", protectedFile, "mount");
         assert.equal(mount.killed, true);
         assert.equal(mount.new_path, `${dir}/evil`);
@@ -300,6 +314,13 @@ kernelTest(
     });
   },
 );
+
+/** mount(8) with args, from the test: outside any scope. */
+async function mountAs(args: string[]): Promise<void> {
+  const output = await new Deno.Command("mount", { args, stderr: "piped" })
+    .output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+}
 
 /**
  * Takes down every mount stacked on paths: the mount is in place when

@@ -18,6 +18,7 @@
  *   write PATH HOW                 opens PATH for writing, then as recv-write
  *   tree-bind SOURCE TARGET        a bind mount by the new mount API:
  *                                  open_tree(OPEN_TREE_CLONE) + move_mount
+ *   setattr PATH                   mount_setattr: the mount at PATH read-write
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -254,6 +255,12 @@ int main(int argc, char **argv)
 			return report(-1, "open_tree");
 		return report(syscall(SYS_move_mount, fd, "", AT_FDCWD, argv[3],
 				      MOVE_MOUNT_F_EMPTY_PATH), "mounted");
+	}
+	if (!strcmp(mode, "setattr") && argc == 3) {
+		struct mount_attr attr = { .attr_clr = MOUNT_ATTR_RDONLY };
+
+		return report(syscall(SYS_mount_setattr, AT_FDCWD, argv[2], 0, &attr,
+				      sizeof(attr)), "setattr");
 	}
 	if (!strcmp(mode, "write") && argc == 4) {
 		fd = open(argv[2], O_WRONLY);
