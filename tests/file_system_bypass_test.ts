@@ -116,10 +116,15 @@ function eventOf(
   return found;
 }
 
-/** A process holding path open for writing, outside any scope. */
-async function holder(bypass: string, path: string, socket: string) {
+/** A process holding path open for writing (or reading), outside any scope. */
+async function holder(
+  bypass: string,
+  path: string,
+  socket: string,
+  readOnly = false,
+) {
   const child = new Deno.Command(bypass, {
-    args: ["hold", path, socket],
+    args: ["hold", path, socket, ...(readOnly ? ["ro"] : [])],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -230,20 +235,28 @@ kernelTest(
 );
 
 kernelTest(
-  "block mode: pidfd_getfd of another process's writable fd to a protected file kills before the write",
+  "block mode: pidfd_getfd of another process's writable fd to a protected file kills before the write; of a secret, is a read",
   async () => {
     await withDir(async (dir, bypass) => {
       const protectedFile = `${dir}/protected`;
+      const secret = `${dir}/secret`;
       await Deno.writeTextFile(protectedFile, ORIGINAL);
+      await Deno.writeTextFile(secret, "token\n");
       const held = await holder(bypass, protectedFile, `${dir}/sock`);
+      const reader = await holder(bypass, secret, `${dir}/sock2`, true);
       try {
         const result = await run(
           dir,
-          blockPolicy([protectedFile]),
-          `${bypass} getfd-write ${held.pid} ${held.fd}; echo "getfd: $?"`,
+          blockPolicy([protectedFile], [secret]),
+          [
+            `${bypass} getfd-write ${held.pid} ${held.fd}; echo "getfd: $?"`,
+            `${bypass} getfd-read ${reader.pid} ${reader.fd}`,
+          ].join("\n"),
         );
         assert.equal(result.code, 0, result.stderr);
-        assert.equal(result.stdout, "getfd: 137\n");
+        assert.equal(result.stdout, "getfd: 137\nread token\n");
+        const read = eventOf(result.events, "read", secret, "pidfd_getfd");
+        assert.match(read.reason, /^files\.secrets /);
         assert.equal(await Deno.readTextFile(protectedFile), ORIGINAL);
         const open = eventOf(
           result.events,
@@ -255,6 +268,7 @@ kernelTest(
         assert.deepEqual(open.flags, ["O_WRONLY"]);
       } finally {
         await held.stop();
+        await reader.stop();
       }
     });
   },

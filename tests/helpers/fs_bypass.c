@@ -9,7 +9,8 @@
  *   handle-write PATH              name_to_handle_at + open_by_handle_at + write
  *   handle-read PATH               the same, read-only, printed
  *   getfd-write PID FD             pidfd_getfd of another process's fd + write
- *   hold PATH SOCKET               opens PATH for writing, prints "ready PID FD",
+ *   getfd-read PID FD              the same, then a read from offset 0, printed
+ *   hold PATH SOCKET [ro]          opens PATH for writing (ro: reading), prints "ready PID FD",
  *                                  hands the fd to whoever connects to SOCKET
  *   recv-write SOCKET HOW          takes an fd from SOCKET and writes with HOW:
  *                                  write pwrite64 writev pwritev2 sendfile
@@ -133,7 +134,7 @@ static int sock_at(const char *path, struct sockaddr_un *addr)
 	return sock;
 }
 
-static int hold(const char *path, const char *sockpath)
+static int hold(const char *path, const char *sockpath, int flags)
 {
 	char control[CMSG_SPACE(sizeof(int))] = { 0 };
 	struct iovec iov = { .iov_base = "f", .iov_len = 1 };
@@ -143,7 +144,7 @@ static int hold(const char *path, const char *sockpath)
 	};
 	struct sockaddr_un addr;
 	struct cmsghdr *cmsg;
-	int fd = open(path, O_WRONLY), sock, client;
+	int fd = open(path, flags), sock, client;
 
 	sock = sock_at(sockpath, &addr);
 	if (fd < 0 || sock < 0 || bind(sock, (struct sockaddr *)&addr, sizeof(addr)) ||
@@ -245,8 +246,16 @@ int main(int argc, char **argv)
 		fd = syscall(SYS_pidfd_getfd, pidfd, atoi(argv[3]), 0);
 		return fd < 0 ? report(-1, "getfd") : write_how(fd, "write");
 	}
-	if (!strcmp(mode, "hold") && argc == 4)
-		return hold(argv[2], argv[3]);
+	if (!strcmp(mode, "getfd-read") && argc == 4) {
+		int pidfd = syscall(SYS_pidfd_open, atoi(argv[2]), 0);
+
+		fd = syscall(SYS_pidfd_getfd, pidfd, atoi(argv[3]), 0);
+		if (fd >= 0)
+			lseek(fd, 0, SEEK_SET);
+		return fd < 0 ? report(-1, "getfd") : print_read(fd, 0);
+	}
+	if (!strcmp(mode, "hold") && (argc == 4 || argc == 5))
+		return hold(argv[2], argv[3], argc == 5 ? O_RDONLY : O_WRONLY);
 	if (!strcmp(mode, "recv-write") && argc == 4)
 		return write_how(receive(argv[2]), argv[3]);
 	if (!strcmp(mode, "tree-bind") && argc == 4) {
