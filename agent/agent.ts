@@ -9,7 +9,10 @@ import type { Policy } from "../policy/schema.ts";
 import { TimeFormatter } from "../sensors/event.ts";
 import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
-import { decodeFileSystemEvent } from "../sensors/file_system.ts";
+import {
+  decodeFileSystemEvent,
+  type FileSystemSensor,
+} from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
 import { type AgentSignal, decodeProcessEvent } from "../sensors/process.ts";
 import { decodeGuardEvent, isGuardRecord } from "../sensors/guard_event.ts";
@@ -475,6 +478,16 @@ export class Agent {
   /** The sensors loaded, by short name, e.g. `["process", "network"]`. */
   get sensors(): string[] {
     return sensorList(this.#sensors).map((sensor) => sensor.name);
+  }
+
+  /**
+   * sensor.file-system, when the policy has a `files` section (tests put
+   * files known by device and inode in it).
+   *
+   * @ignore
+   */
+  get fileSystemSensor(): FileSystemSensor | undefined {
+    return this.#sensors.fileSystem;
   }
 
   /** The policy in force. */

@@ -20,6 +20,17 @@
  *   followed: that needs the lookup the syscall does, which no tracepoint
  *   exposes.
  * - fchmod, fchown, ftruncate: from the fd's struct file, like opens.
+ * - open_by_handle_at, pidfd_getfd: the new fd's file, as an open (for
+ *   pidfd_getfd with the flags the file was opened with).
+ * - name_to_handle_at: by name; reported, never killed (a handle changes
+ *   nothing, the open by handle is judged as an open).
+ * - write, pwrite64, writev, pwritev, pwritev2, sendfile, splice,
+ *   copy_file_range, fallocate: at sys_enter, by the fd's inode alone
+ *   (fs_inodes), so a protected file's writer is killed before the write.
+ * - mount, move_mount, open_tree(OPEN_TREE_CLONE), mount_setattr: at
+ *   sys_exit, the target and source paths, in the agent's mount namespace.
+ *
+ * Every syscall is followed in both x86 ABIs (lib/fs_syscalls.h).
  *
  * Paths are cut at FS_PATH_MAX bytes and at FS_MAX_DEPTH directory levels
  * (flagged). They are relative to the mount namespace's root; a chroot is
@@ -117,7 +128,21 @@ enum fs_op {
 	FS_OP_LINK,		/* olddfd, oldname, newdfd, newname */
 	FS_OP_SYMLINK,		/* newdfd, linkpath */
 	FS_OP_MKDIR,		/* dfd, name, mode */
+	FS_OP_HANDLE,		/* dfd, name: name_to_handle_at */
+	FS_OP_GETFD,		/* pidfd_getfd: the returned fd, its own flags */
+	FS_OP_MOUNT,		/* target dfd, target, source dfd, source, MNT_* */
 };
+
+/*
+ * args[4] of FS_OP_MOUNT. A tree that is copied (a bind, a clone) leaves
+ * every path where it was: a directory above a protected tree matters
+ * there only when it is mounted on or moved.
+ */
+#define MNT_SOURCE 1		/* args[2], args[3] name a source */
+#define MNT_TARGET_FD 2		/* the target is args[0]'s file itself */
+#define MNT_SOURCE_FD 4		/* the source is args[2]'s file itself */
+#define MNT_SOURCE_COPY 8	/* the source is copied, not moved */
+#define MNT_TARGET_COPY 16	/* open_tree: the "target" is the tree copied */
 
 /*
  * What sys_enter saw, for sys_exit to finish once the result is known.
@@ -126,8 +151,10 @@ enum fs_op {
  */
 struct fs_pending {
 	__u32 op;
+	__u32 call;		/* the syscall number in its ABI */
+	__u32 flags;		/* FS_FLAG_COMPAT when it came by the i386 ABI */
 	__u32 pad;
-	__u64 args[4];
+	__u64 args[5];
 };
 
 /*
@@ -148,128 +175,31 @@ static __always_inline struct file_system_config *fs_cfg(void)
 	return bpf_map_lookup_elem(&fs_config, &zero);
 }
 
+/* The syscall in flight: its number in its ABI and FS_FLAG_COMPAT. */
+struct fs_origin {
+	__u32 call;
+	__u32 flags;
+};
+
 /* Remembers this thread's syscall and its arguments for sys_exit. */
-static __always_inline void stash(__u32 op, __u64 a0, __u64 a1, __u64 a2, __u64 a3)
+static __always_inline void stash(struct fs_origin *from, __u32 op, __u64 a0, __u64 a1,
+				  __u64 a2, __u64 a3, __u64 a4)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fs_pending pending = {
 		.op = op,
-		.args = { a0, a1, a2, a3 },
+		.call = from->call,
+		.flags = from->flags,
+		.args = { a0, a1, a2, a3, a4 },
 	};
 
 	bpf_map_update_elem(&fs_pending, &id, &pending, BPF_ANY);
 }
 
-/* ---- sys_enter: cheap checks, then remember the arguments ---- */
-
 /* Whether open flags can change the file: write access, create, truncate. */
 static __always_inline bool writes(__u64 flags)
 {
 	return (flags & O_ACCMODE) || (flags & (O_CREAT | O_TRUNC));
-}
-
-static __always_inline void enter_open(__u64 flags)
-{
-	struct file_system_config *cfg;
-
-	if (!writes(flags)) {
-		/* a build reads thousands of files: only look at reads when
-		 * the policy names secrets */
-		cfg = fs_cfg();
-		if (!cfg || !cfg->read_classes)
-			return;
-	}
-	stash(FS_OP_OPEN, 0, 0, flags, 0);
-}
-
-#define ARG(n) PT_REGS_PARM##n##_CORE_SYSCALL(regs)
-
-SEC("raw_tp/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
-{
-	struct open_how how = {};
-
-	/* every other syscall of the machine ends here */
-	if (!fs_syscall(id))
-		return 0;
-	if (!current_scope())
-		return 0;
-	switch (id) {
-	case NR_openat:
-		enter_open(ARG(3));
-		break;
-	case NR_open:
-		enter_open(ARG(2));
-		break;
-	case NR_creat:
-		enter_open(O_CREAT | O_TRUNC | 1);
-		break;
-	case NR_openat2:
-		bpf_probe_read_user(&how, sizeof(how), (void *)ARG(3));
-		enter_open(how.flags);
-		break;
-	case NR_unlink:
-		stash(FS_OP_UNLINK, AT_FDCWD, ARG(1), 0, 0);
-		break;
-	case NR_unlinkat:
-		stash(FS_OP_UNLINK, ARG(1), ARG(2), ARG(3), 0);
-		break;
-	case NR_rmdir:
-		stash(FS_OP_UNLINK, AT_FDCWD, ARG(1), AT_REMOVEDIR, 0);
-		break;
-	case NR_link:
-		stash(FS_OP_LINK, AT_FDCWD, ARG(1), AT_FDCWD, ARG(2));
-		break;
-	case NR_linkat:
-		stash(FS_OP_LINK, ARG(1), ARG(2), ARG(3), ARG(4));
-		break;
-	case NR_symlink:
-		stash(FS_OP_SYMLINK, AT_FDCWD, ARG(2), 0, 0);
-		break;
-	case NR_symlinkat:
-		stash(FS_OP_SYMLINK, ARG(2), ARG(3), 0, 0);
-		break;
-	case NR_mkdir:
-		stash(FS_OP_MKDIR, AT_FDCWD, ARG(1), ARG(2), 0);
-		break;
-	case NR_mkdirat:
-		stash(FS_OP_MKDIR, ARG(1), ARG(2), ARG(3), 0);
-		break;
-	case NR_rename:
-		stash(FS_OP_RENAME, AT_FDCWD, ARG(1), AT_FDCWD, ARG(2));
-		break;
-	case NR_renameat:
-	case NR_renameat2:
-		stash(FS_OP_RENAME, ARG(1), ARG(2), ARG(3), ARG(4));
-		break;
-	case NR_chmod:
-		stash(FS_OP_CHMOD, AT_FDCWD, ARG(1), ARG(2), 0);
-		break;
-	case NR_fchmodat:
-	case NR_fchmodat2:
-		stash(FS_OP_CHMOD, ARG(1), ARG(2), ARG(3), 0);
-		break;
-	case NR_fchmod:
-		stash(FS_OP_FCHMOD, ARG(1), ARG(2), 0, 0);
-		break;
-	case NR_chown:
-	case NR_lchown:
-		stash(FS_OP_CHOWN, AT_FDCWD, ARG(1), ARG(2), ARG(3));
-		break;
-	case NR_fchownat:
-		stash(FS_OP_CHOWN, ARG(1), ARG(2), ARG(3), ARG(4));
-		break;
-	case NR_fchown:
-		stash(FS_OP_FCHOWN, ARG(1), ARG(2), ARG(3), 0);
-		break;
-	case NR_truncate:
-		stash(FS_OP_TRUNCATE, AT_FDCWD, ARG(1), 0, 0);
-		break;
-	case NR_ftruncate:
-		stash(FS_OP_FTRUNCATE, ARG(1), 0, 0, 0);
-		break;
-	}
-	return 0;
 }
 
 /* ---- policy classes ---- */
@@ -344,8 +274,37 @@ static __always_inline bool take_pending(long ret, struct fs_pending *op)
 }
 
 /*
+ * The classes that make an event of kind worth sending, and those that
+ * make its writer killed in block mode. A mount on, or a rename of, a
+ * directory above a protected tree changes what the protected paths are.
+ */
+static __always_inline __u32 wanted_classes(__u8 kind)
+{
+	if (kind == FS_READ)
+		return FS_CLASS_SECRET;
+	if (kind == FS_HANDLE)
+		return FS_CLASS_PROTECT | FS_CLASS_SECRET | FS_CLASS_KILL;
+	if (kind == FS_MOUNT || kind == FS_RENAME)
+		return FS_CLASS_WATCH | FS_CLASS_PROTECT | FS_CLASS_SECRET |
+		       FS_CLASS_KILL | FS_CLASS_ABOVE;
+	return FS_CLASS_WATCH | FS_CLASS_PROTECT | FS_CLASS_SECRET | FS_CLASS_KILL;
+}
+
+/* A handle changes nothing by itself: open_by_handle_at is judged as an open. */
+static __always_inline __u32 kill_classes(__u8 kind)
+{
+	if (kind == FS_READ || kind == FS_HANDLE)
+		return 0;
+	if (kind == FS_MOUNT || kind == FS_RENAME)
+		return FS_CLASS_KILL | FS_CLASS_ABOVE;
+	return FS_CLASS_KILL;
+}
+
+/*
  * Sends the event in scratch when the policy cares; kills when it must,
- * unless an LSM hook has already refused the change (denied).
+ * unless an LSM hook has already refused the change (denied). The event's
+ * header.flags may carry FS_FLAG_COMPAT, FS_FLAG_URING or FS_FLAG_INODE
+ * set by the caller after reset().
  */
 static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 				 struct built *b0, struct built *b1, bool two,
@@ -354,16 +313,12 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	struct file_system_event *event = &s->event;
 	struct file_system_config *cfg = fs_cfg();
 	struct scope_entry *scope = current_scope();
-	__u32 wanted, size0, size1 = 0;
-	/* what the caller said of the request before (reset() clears it) */
-	__u16 via = event->header.flags & FS_FLAG_URING;
+	__u32 size0, size1 = 0, origin = event->header.flags;
 
-	wanted = kind == FS_READ ? FS_CLASS_SECRET
-				 : FS_CLASS_WATCH | FS_CLASS_PROTECT | FS_CLASS_SECRET;
-	if (!scope || !(classes & wanted))
+	if (!scope || !(classes & wanted_classes(kind)))
 		return;
 	fill_header(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
-	event->header.flags |= via;
+	event->header.flags = origin & (FS_FLAG_COMPAT | FS_FLAG_URING | FS_FLAG_INODE);
 	if (b0->truncated)
 		event->header.flags |= FS_FLAG_PATH_TRUNCATED;
 	if (b1->truncated)
@@ -373,7 +328,7 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	if (denied) {
 		stat_inc(STAT_REFUSED);
 		event->header.flags |= FS_FLAG_DENIED;
-	} else if (kind != FS_READ && (classes & FS_CLASS_KILL) && cfg && cfg->kill &&
+	} else if ((classes & kill_classes(kind)) && cfg && cfg->kill &&
 		   !(scope->flags & SCOPE_EXEMPT)) {
 		bpf_send_signal(SIGKILL);
 		stat_inc(STAT_KILLED);
@@ -405,6 +360,14 @@ static __always_inline void reset(struct file_system_event *event)
 	event->call = 0;
 	event->dev = 0;
 	event->ino = 0;
+}
+
+/* reset() for the syscall op: its number and ABI go in the event. */
+static __always_inline void reset_op(struct file_system_event *event, struct fs_pending *op)
+{
+	reset(event);
+	event->header.flags = op->flags & FS_FLAG_COMPAT;
+	event->call = op->call;
 }
 
 /*
@@ -448,8 +411,9 @@ __noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name)
 	return named_path(s, which, dfd, name);
 }
 
-/* file_path() and its classes, a global function as named_path_classes() */
-__noinline __u32 file_path_classes(__u64 file_ptr)
+/* file_path() and the classes of the path alone, a global function as
+ * named_path_classes() */
+__noinline __u32 file_path_only_classes(__u64 file_ptr)
 {
 	struct file *file = (struct file *)file_ptr;
 	struct fs_scratch *s = scratch();
@@ -460,26 +424,325 @@ __noinline __u32 file_path_classes(__u64 file_ptr)
 	b0 = &s->built[0];
 	b0->len = file_path(file, s->paths[0].path, &b0->truncated);
 	return classes_of(s, 0, b0,
+			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
+}
+
+/* file_path() and its classes, by path and by inode */
+__noinline __u32 file_path_classes(__u64 file_ptr)
+{
+	return file_path_only_classes(file_ptr) | inode_classes((struct file *)file_ptr);
+}
+
+/*
+ * FS_FLAG_INODE when fs_inodes gave the file a class its path does not
+ * have: the path is an alias (a hard link, a bind mount) or unknown.
+ */
+static __always_inline __u32 inode_flag(__u32 by_path, __u32 by_inode)
+{
+	return by_inode & ~by_path & (FS_CLASS_PROTECT | FS_CLASS_SECRET | FS_CLASS_KILL)
+		       ? FS_FLAG_INODE : 0;
+}
+
+/*
+ * One side of a mount (which: 0 the target, 1 the source) into
+ * paths[which]: a name relative to dfd, or dfd's own file (by_fd: an
+ * empty name with *_EMPTY_PATH, e.g. an open_tree() fd). Returns its
+ * classes.
+ */
+__noinline __u32 mount_side(__u32 which, __u64 dfd, __u64 name, __u32 by_fd)
+{
+	struct fs_scratch *s = scratch();
+	struct file *file;
+	struct built *b;
+
+	if (!by_fd)
+		return named_path_classes(which, dfd, name);
+	if (!s)
+		return 0;
+	b = &s->built[which & 1];
+	s->paths[which & 1].path[0] = 0;
+	b->len = 0;
+	file = fd_file((int)dfd);
+	if (!file)
+		return 0;
+	b->len = file_path(file, s->paths[which & 1].path, &b->truncated);
+	return classes_of(s, which, b,
 			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) |
 	       inode_classes(file);
 }
 
 /*
- * The three finishers are reached by tail call from sys_exit: the
- * verifier checks each on its own rather than every path through all
- * three at once. They are never attached.
+ * A write through fd (write, pwrite, writev, the fd_out of sendfile,
+ * splice, copy_file_range, fallocate) by a policed process, judged at
+ * sys_enter by the file's device and inode alone: writes are the
+ * machine's most frequent syscall, so the path is built only for a
+ * protected inode. SIGKILL sent here is pending before the write starts,
+ * and a buffered write checks for it before each chunk it copies.
+ */
+__noinline int write_enter(__u64 fd, __u32 call, __u32 flags)
+{
+	struct scope_entry *scope = current_scope();
+	struct fs_scratch *s;
+	struct file *file;
+	__u32 by_inode;
+
+	if (!scope || (scope->flags & SCOPE_EXEMPT))
+		return 0;
+	file = fd_file((int)fd);
+	if (!file)
+		return 0;
+	by_inode = inode_classes(file);
+	if (!(by_inode & FS_CLASS_KILL))
+		return 0;
+	s = scratch();
+	if (!s)
+		return 0;
+	__builtin_memset(s->built, 0, sizeof(s->built));
+	by_inode |= file_path_only_classes((__u64)file);
+	reset(&s->event);
+	s->event.header.flags = (flags & FS_FLAG_COMPAT) | FS_FLAG_INODE;
+	s->event.call = call;
+	s->event.flags = BPF_CORE_READ(file, f_flags);
+	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	emit(s, FS_WRITE, by_inode, &s->built[0], &s->built[1], false, false);
+	return 0;
+}
+
+/* ---- sys_enter: cheap checks, then remember the arguments ---- */
+
+static __always_inline void enter_open(struct fs_origin *from, __u64 flags)
+{
+	struct file_system_config *cfg;
+
+	if (!writes(flags)) {
+		/* a build reads thousands of files: only look at reads when
+		 * the policy names secrets */
+		cfg = fs_cfg();
+		if (!cfg || !cfg->read_classes)
+			return;
+	}
+	stash(from, FS_OP_OPEN, 0, 0, flags, 0, 0);
+}
+
+/* An i386 chown's 16-bit id; (u16)-1 leaves it unchanged, as (u32)-1 does. */
+static __always_inline __u64 id16(__u64 id)
+{
+	return (__u16)id == 0xffff ? (__u32)-1 : (__u16)id;
+}
+
+/* Whether a user-space name is "" (an *_EMPTY_PATH call on the fd itself). */
+static __always_inline bool empty_name(__u64 name)
+{
+	char first = 1;
+
+	bpf_probe_read_user(&first, 1, (const void *)name);
+	return first == 0;
+}
+
+#define MS_REMOUNT 32
+#define MS_BIND 4096
+#define MS_MOVE 8192
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#define OPEN_TREE_CLONE 1
+#define AT_EMPTY_PATH 0x1000
+
+/* mount, move_mount, open_tree(OPEN_TREE_CLONE), mount_setattr */
+static __always_inline void enter_mount(struct fs_origin *from, int call, __u64 a0,
+					__u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+	__u64 how = 0;
+
+	switch (call) {
+	case FS_CALL_MOUNT:
+		/* source is a path only for a bind or a move */
+		if ((a3 & (MS_BIND | MS_MOVE)) && !(a3 & MS_REMOUNT))
+			how = MNT_SOURCE | (a3 & MS_MOVE ? 0 : MNT_SOURCE_COPY);
+		stash(from, FS_OP_MOUNT, AT_FDCWD, a1, AT_FDCWD, a0, how);
+		break;
+	case FS_CALL_MOVE_MOUNT:
+		how = MNT_SOURCE;
+		if ((a4 & MOVE_MOUNT_T_EMPTY_PATH) && empty_name(a3))
+			how |= MNT_TARGET_FD;
+		/* an fd from open_tree(OPEN_TREE_CLONE) or fsmount() is a
+		 * detached copy being attached; a path is a mount that moves */
+		if ((a4 & MOVE_MOUNT_F_EMPTY_PATH) && empty_name(a1))
+			how |= MNT_SOURCE_FD | MNT_SOURCE_COPY;
+		stash(from, FS_OP_MOUNT, a2, a3, a0, a1, how);
+		break;
+	case FS_CALL_OPEN_TREE:
+		/* without OPEN_TREE_CLONE it only opens a mount that exists */
+		if (!(a2 & OPEN_TREE_CLONE))
+			break;
+		how = MNT_TARGET_COPY;
+		/* fallthrough */
+	default:
+		if ((a2 & AT_EMPTY_PATH) && empty_name(a1))
+			how |= MNT_TARGET_FD;
+		stash(from, FS_OP_MOUNT, a0, a1, 0, 0, how);
+	}
+}
+
+/* The argument registers of each ABI: i386 ebx, ecx, edx, esi, edi, ebp. */
+static __always_inline void syscall_args(struct pt_regs *regs, bool compat, __u64 a[6])
+{
+	if (compat) {
+		a[0] = (__u32)BPF_CORE_READ(regs, bx);
+		a[1] = (__u32)BPF_CORE_READ(regs, cx);
+		a[2] = (__u32)BPF_CORE_READ(regs, dx);
+		a[3] = (__u32)BPF_CORE_READ(regs, si);
+		a[4] = (__u32)BPF_CORE_READ(regs, di);
+		a[5] = (__u32)BPF_CORE_READ(regs, bp);
+	} else {
+		a[0] = BPF_CORE_READ(regs, di);
+		a[1] = BPF_CORE_READ(regs, si);
+		a[2] = BPF_CORE_READ(regs, dx);
+		a[3] = BPF_CORE_READ(regs, r10);
+		a[4] = BPF_CORE_READ(regs, r8);
+		a[5] = BPF_CORE_READ(regs, r9);
+	}
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	struct file_system_config *cfg;
+	struct open_how how = {};
+	struct fs_origin from;
+	bool compat;
+	__u64 a[6];
+	int call;
+
+	/* every other syscall of the machine ends here */
+	call = fs_call(id, &compat);
+	if (!call)
+		return 0;
+	from.call = id;
+	from.flags = compat ? FS_FLAG_COMPAT : 0;
+	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2) {
+		/* no protected inode known: nothing to look up */
+		cfg = fs_cfg();
+		if (!cfg || !cfg->inodes)
+			return 0;
+		syscall_args(regs, compat, a);
+		write_enter(call == FS_CALL_WRITE ? a[0] : a[2], from.call, from.flags);
+		return 0;
+	}
+	if (!current_scope())
+		return 0;
+	syscall_args(regs, compat, a);
+	switch (call) {
+	case FS_CALL_OPENAT:
+		enter_open(&from, a[2]);
+		break;
+	case FS_CALL_OPEN:
+		enter_open(&from, a[1]);
+		break;
+	case FS_CALL_CREAT:
+		enter_open(&from, O_CREAT | O_TRUNC | 1);
+		break;
+	case FS_CALL_OPENAT2:
+		bpf_probe_read_user(&how, sizeof(how), (void *)a[2]);
+		enter_open(&from, how.flags);
+		break;
+	case FS_CALL_PIDFD_GETFD:
+		stash(&from, FS_OP_GETFD, 0, 0, 0, 0, 0);
+		break;
+	case FS_CALL_NAME_TO_HANDLE:
+		stash(&from, FS_OP_HANDLE, a[0], a[1], 0, 0, 0);
+		break;
+	case FS_CALL_UNLINK:
+		stash(&from, FS_OP_UNLINK, AT_FDCWD, a[0], 0, 0, 0);
+		break;
+	case FS_CALL_UNLINKAT:
+		stash(&from, FS_OP_UNLINK, a[0], a[1], a[2], 0, 0);
+		break;
+	case FS_CALL_RMDIR:
+		stash(&from, FS_OP_UNLINK, AT_FDCWD, a[0], AT_REMOVEDIR, 0, 0);
+		break;
+	case FS_CALL_LINK:
+		stash(&from, FS_OP_LINK, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
+		break;
+	case FS_CALL_LINKAT:
+		stash(&from, FS_OP_LINK, a[0], a[1], a[2], a[3], 0);
+		break;
+	case FS_CALL_SYMLINK:
+		stash(&from, FS_OP_SYMLINK, AT_FDCWD, a[1], 0, 0, 0);
+		break;
+	case FS_CALL_SYMLINKAT:
+		stash(&from, FS_OP_SYMLINK, a[1], a[2], 0, 0, 0);
+		break;
+	case FS_CALL_MKDIR:
+		stash(&from, FS_OP_MKDIR, AT_FDCWD, a[0], a[1], 0, 0);
+		break;
+	case FS_CALL_MKDIRAT:
+		stash(&from, FS_OP_MKDIR, a[0], a[1], a[2], 0, 0);
+		break;
+	case FS_CALL_RENAME:
+		stash(&from, FS_OP_RENAME, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
+		break;
+	case FS_CALL_RENAMEAT:
+		stash(&from, FS_OP_RENAME, a[0], a[1], a[2], a[3], 0);
+		break;
+	case FS_CALL_CHMOD:
+		stash(&from, FS_OP_CHMOD, AT_FDCWD, a[0], a[1], 0, 0);
+		break;
+	case FS_CALL_FCHMODAT:
+		stash(&from, FS_OP_CHMOD, a[0], a[1], a[2], 0, 0);
+		break;
+	case FS_CALL_FCHMOD:
+		stash(&from, FS_OP_FCHMOD, a[0], a[1], 0, 0, 0);
+		break;
+	case FS_CALL_CHOWN:
+		stash(&from, FS_OP_CHOWN, AT_FDCWD, a[0], a[1], a[2], 0);
+		break;
+	case FS_CALL_CHOWN16:
+		stash(&from, FS_OP_CHOWN, AT_FDCWD, a[0], id16(a[1]), id16(a[2]), 0);
+		break;
+	case FS_CALL_FCHOWNAT:
+		stash(&from, FS_OP_CHOWN, a[0], a[1], a[2], a[3], 0);
+		break;
+	case FS_CALL_FCHOWN:
+		stash(&from, FS_OP_FCHOWN, a[0], a[1], a[2], 0, 0);
+		break;
+	case FS_CALL_FCHOWN16:
+		stash(&from, FS_OP_FCHOWN, a[0], id16(a[1]), id16(a[2]), 0, 0);
+		break;
+	case FS_CALL_TRUNCATE:
+		stash(&from, FS_OP_TRUNCATE, AT_FDCWD, a[0], 0, 0, 0);
+		break;
+	case FS_CALL_FTRUNCATE:
+		stash(&from, FS_OP_FTRUNCATE, a[0], 0, 0, 0, 0);
+		break;
+	case FS_CALL_MOUNT:
+	case FS_CALL_MOVE_MOUNT:
+	case FS_CALL_OPEN_TREE:
+	case FS_CALL_MOUNT_SETATTR:
+		enter_mount(&from, call, a[0], a[1], a[2], a[3], a[4]);
+		break;
+	}
+	return 0;
+}
+/*
+ * The finishers are reached by tail call from sys_exit: the verifier
+ * checks each on its own rather than every path through all of them at
+ * once. They are never attached.
  */
 
-/* open, openat, openat2, creat, fchmod, fchown, ftruncate: by fd */
+/* open, openat, openat2, creat, open_by_handle_at, pidfd_getfd, fchmod,
+ * fchown, ftruncate: by fd */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
 	struct file_system_config *cfg;
+	__u32 by_path, by_inode;
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
 	struct file *file;
-	__u32 classes;
+	bool opened;
+	__u64 flags;
 	__u8 kind;
 
 	s = finish_begin(ret, &op);
@@ -487,27 +750,35 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	file = fd_file(op.op == FS_OP_OPEN ? ret : (int)op.args[0]);
+	opened = op.op == FS_OP_OPEN || op.op == FS_OP_GETFD;
+	file = fd_file(opened ? ret : (int)op.args[0]);
 	if (!file)
 		return 0;
+	/* a descriptor taken from another process keeps the flags it was
+	 * opened with */
+	flags = op.op == FS_OP_GETFD ? BPF_CORE_READ(file, f_flags) : op.args[2];
 	/* Builds open thousands of files to read: when the secrets are all
-	 * "**\/name" patterns, the name alone rules most out without a walk. */
+	 * "**\/name" patterns, the name alone rules most out without a walk
+	 * (and the inode, when secrets are known by it). */
 	cfg = fs_cfg();
-	if (op.op == FS_OP_OPEN && !writes(op.args[2]) && cfg && !cfg->read_paths &&
+	if (opened && !writes(flags) && cfg && !cfg->read_paths &&
 	    !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
-	      FS_CLASS_SECRET))
+	      FS_CLASS_SECRET) &&
+	    !(cfg->inodes && (inode_classes(file) & FS_CLASS_SECRET)))
 		return 0;
-	classes = file_path_classes((__u64)file);
-	reset(&s->event);
+	by_path = file_path_only_classes((__u64)file);
+	by_inode = inode_classes(file);
+	reset_op(&s->event, &op);
+	s->event.header.flags |= inode_flag(by_path, by_inode);
 	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	if (op.op == FS_OP_OPEN) {
-		s->event.flags = op.args[2];
-		if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+	if (opened) {
+		s->event.flags = flags;
+		if (op.op == FS_OP_OPEN && (BPF_CORE_READ(file, f_mode) & FMODE_CREATED))
 			kind = FS_CREATE;
-		else if (!writes(op.args[2]))
+		else if (!writes(flags))
 			kind = FS_READ;
-		else if (op.args[2] & O_TRUNC)
+		else if (flags & O_TRUNC)
 			kind = FS_TRUNCATE;
 		else
 			kind = FS_OPEN;
@@ -521,11 +792,12 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	} else {
 		kind = FS_TRUNCATE;
 	}
-	emit(s, kind, classes, b0, b1, false, false);
+	emit(s, kind, by_path | by_inode, b0, b1, false, false);
 	return 0;
 }
 
-/* unlink, rmdir, chmod, chown, truncate, symlink, mkdir: by name */
+/* unlink, rmdir, chmod, chown, truncate, symlink, mkdir,
+ * name_to_handle_at: by name */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 {
@@ -541,7 +813,7 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 	b0 = &s->built[0];
 	b1 = &s->built[1];
 	classes = named_path_classes(0, op.args[0], op.args[1]);
-	reset(&s->event);
+	reset_op(&s->event, &op);
 	if (op.op == FS_OP_CHMOD) {
 		s->event.flags = op.args[2];
 		kind = FS_CHMOD;
@@ -556,6 +828,8 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 	} else if (op.op == FS_OP_MKDIR) {
 		s->event.flags = op.args[2];
 		kind = FS_MKDIR;
+	} else if (op.op == FS_OP_HANDLE) {
+		kind = FS_HANDLE;
 	} else {
 		kind = FS_TRUNCATE;
 	}
@@ -579,18 +853,67 @@ int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 	b1 = &s->built[1];
 	classes = named_path_classes(0, op.args[0], op.args[1]);
 	classes |= named_path_classes(1, op.args[2], op.args[3]);
-	reset(&s->event);
+	reset_op(&s->event, &op);
 	emit(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false);
+	return 0;
+}
+
+/* The inode number of this task's mount namespace. */
+static __always_inline __u32 mount_namespace(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+/*
+ * mount, move_mount, open_tree(OPEN_TREE_CLONE), mount_setattr: the
+ * target (for open_tree, the tree cloned) and the source of a bind or a
+ * move. Only a mount in the agent's mount namespace changes what others
+ * see: a private namespace (unshare -m) is the process's own business.
+ * The mount is in place when the kill lands; the agent takes it down.
+ */
+SEC("raw_tp/sys_exit")
+int BPF_PROG(finish_mount, struct pt_regs *regs, long ret)
+{
+	struct file_system_config *cfg;
+	struct built *b0, *b1;
+	struct fs_pending op;
+	struct fs_scratch *s;
+	__u32 classes, source;
+	bool two;
+
+	s = finish_begin(ret, &op);
+	if (!s)
+		return 0;
+	cfg = fs_cfg();
+	if (cfg && cfg->mnt_ns && mount_namespace() != cfg->mnt_ns)
+		return 0;
+	b0 = &s->built[0];
+	b1 = &s->built[1];
+	two = op.args[4] & MNT_SOURCE;
+	classes = mount_side(0, op.args[0], op.args[1], op.args[4] & MNT_TARGET_FD);
+	if (op.args[4] & MNT_TARGET_COPY)
+		classes &= ~FS_CLASS_ABOVE;
+	if (two) {
+		source = mount_side(1, op.args[2], op.args[3], op.args[4] & MNT_SOURCE_FD);
+		if (op.args[4] & MNT_SOURCE_COPY)
+			source &= ~FS_CLASS_ABOVE;
+		classes |= source;
+	}
+	reset_op(&s->event, &op);
+	emit(s, FS_MOUNT, classes, b0, b1, two, false);
 	return 0;
 }
 
 #define TAIL_FD 0
 #define TAIL_NAME 1
 #define TAIL_RENAME 2
+#define TAIL_MOUNT 3
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__array(values, int (void *));
 } fs_tails SEC(".maps") = {
@@ -598,8 +921,21 @@ struct {
 		[TAIL_FD] = (void *)&finish_fd,
 		[TAIL_NAME] = (void *)&finish_name,
 		[TAIL_RENAME] = (void *)&finish_rename,
+		[TAIL_MOUNT] = (void *)&finish_mount,
 	},
 };
+
+/*
+ * Whether syscall id is one sys_enter may have stashed, in either ABI:
+ * the writes are judged at sys_enter alone and have nothing to finish.
+ */
+static __always_inline bool fs_stashes(long id)
+{
+	int call64 = fs_call64(id), call32 = fs_call32(id);
+
+	return (call64 && call64 != FS_CALL_WRITE && call64 != FS_CALL_WRITE_ARG2) ||
+	       (call32 && call32 != FS_CALL_WRITE && call32 != FS_CALL_WRITE_ARG2);
+}
 
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
@@ -607,7 +943,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct fs_pending *pending;
 
-	if (!fs_syscall(BPF_CORE_READ(regs, orig_ax)))
+	if (!fs_stashes(BPF_CORE_READ(regs, orig_ax)))
 		return 0;
 	pending = bpf_map_lookup_elem(&fs_pending, &id);
 	if (!pending)
@@ -623,7 +959,11 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case FS_OP_TRUNCATE:
 	case FS_OP_SYMLINK:
 	case FS_OP_MKDIR:
+	case FS_OP_HANDLE:
 		bpf_tail_call(ctx, &fs_tails, TAIL_NAME);
+		break;
+	case FS_OP_MOUNT:
+		bpf_tail_call(ctx, &fs_tails, TAIL_MOUNT);
 		break;
 	default:
 		bpf_tail_call(ctx, &fs_tails, TAIL_FD);
@@ -826,7 +1166,8 @@ int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_den
 		return 0;
 	classes = lsm_path(s, 0, old_dentry, BPF_CORE_READ(old_dir, mnt));
 	classes |= lsm_path(s, 1, new_dentry, BPF_CORE_READ(new_dir, mnt));
-	if (!(classes & FS_CLASS_KILL))
+	/* a directory above a protected tree moves the tree with it */
+	if (!(classes & (FS_CLASS_KILL | FS_CLASS_ABOVE)))
 		return 0;
 	reset(&s->event);
 	emit(s, FS_RENAME, classes, &s->built[0], &s->built[1], true, true);

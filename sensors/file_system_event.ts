@@ -15,7 +15,7 @@ import {
   type TimeFormatter,
 } from "./event.ts";
 import { namesByValue, struct } from "./layout.ts";
-import { uringOpName } from "./uring_ops.ts";
+import { callName } from "./file_system_calls.ts";
 
 /** `struct file_system_event` (bpf/file_system.h). */
 export const FILE_SYSTEM_EVENT = struct("file_system_event", 4192, {
@@ -110,10 +110,21 @@ export interface FileSystemEvent extends BaseEvent {
   path_truncated?: boolean;
   /** rename, link: likewise for the new path. */
   new_path_truncated?: boolean;
-  /** `io_uring`: an io_uring request did it, not a syscall. */
-  via?: "io_uring";
-  /** With `via: "io_uring"`: the request's opcode, e.g. `IORING_OP_WRITE`. */
-  call?: string;
+  /**
+   * How the change came: `syscall` (x86-64), `compat` (the i386 ABI:
+   * `int $0x80` or an ia32 program) or `io_uring` (a submitted request).
+   */
+  via?: "syscall" | "compat" | "io_uring";
+  /**
+   * The syscall (in the ABI of `via`) or io_uring opcode, by name when
+   * known (e.g. `openat`, `pwrite64`, `IORING_OP_WRITE`), else its number.
+   */
+  call?: string | number;
+  /** The file was known by its device and inode (a hard link, a bind
+   * mount, an fd opened elsewhere), not by the path reported. */
+  by_inode?: boolean;
+  /** The file's device (`major:minor`) and inode number, when known. */
+  inode?: { dev: string; ino: number };
   /** The writer's executable, from the process tree. */
   exe?: string;
   /** A file a checkout wrote was changed by something else since
@@ -206,11 +217,36 @@ export function decodeFileSystemEvent(
   event.classes = view.getUint32(offset + F.classes, true);
   if (flags & FileSystemFlag.killed) event.killed = true;
   if (flags & FileSystemFlag.denied) event.refused = true;
-  if (flags & FileSystemFlag.uring) {
-    event.via = "io_uring";
-    event.call = uringOpName(view.getUint32(offset + F.call, true));
-  }
+  decodeOrigin(view, offset, flags, event);
   if (flags & FileSystemFlag.pathTruncated) event.path_truncated = true;
   if (flags & FileSystemFlag.newPathTruncated) event.new_path_truncated = true;
   return event;
+}
+
+/** `via`, `call`, `by_inode` and `inode` of a record into event. */
+function decodeOrigin(
+  view: DataView,
+  offset: number,
+  flags: number,
+  event: RawFileSystemEvent,
+): void {
+  const call = view.getUint32(offset + F.call, true);
+  const via = flags & FileSystemFlag.uring
+    ? "io_uring"
+    : flags & FileSystemFlag.compat
+    ? "compat"
+    : "syscall";
+  // 0 is no followed syscall in either ABI: the record names none (a BPF
+  // LSM hook); io_uring's 0 is IORING_OP_NOP, which changes nothing.
+  if (call || via !== "syscall") {
+    event.via = via;
+    event.call = callName(via, call);
+  }
+  if (flags & FileSystemFlag.inode) event.by_inode = true;
+  const dev = view.getUint32(offset + F.dev, true);
+  const ino = view.getBigUint64(offset + F.ino, true);
+  if (dev || ino) {
+    // the kernel's encoding: major << 20 | minor
+    event.inode = { dev: `${dev >>> 20}:${dev & 0xfffff}`, ino: Number(ino) };
+  }
 }

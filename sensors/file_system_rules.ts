@@ -241,18 +241,40 @@ export class FileSystemRules {
       : [event.path, event.new_path];
     const first = (patterns: readonly PathPattern[]) =>
       patterns.find((pattern) => paths.some((path) => pattern.matches(path)));
+    const byInode = (bits: number) =>
+      !!event.by_inode && (raw.classes & bits) !== 0;
     if (event.kind === "read") {
       const secret = first(this.#secrets);
-      if (!secret) return undefined;
+      if (!secret && !byInode(FileClass.secret)) return undefined;
       return Object.assign(event, {
         verdict: "allow" as const,
-        reason: `files.secrets ${JSON.stringify(secret.text)}`,
+        reason: secret
+          ? `files.secrets ${JSON.stringify(secret.text)}`
+          : "files.secrets, matched by device and inode",
+      });
+    }
+    if (event.kind === "handle") {
+      // A handle changes nothing: open_by_handle_at is judged as an open.
+      const pattern = first(this.#protect) ?? first(this.#secrets);
+      if (!pattern) return undefined;
+      const section = this.#protect.includes(pattern) ? "protect" : "secrets";
+      return Object.assign(event, {
+        verdict: "allow" as const,
+        reason: `files.${section} ${JSON.stringify(pattern.text)}`,
       });
     }
     const protect = first(this.#protect);
-    if (protect || event.killed || event.refused) {
+    const inode = !protect && byInode(FileClass.protect | FileClass.kill);
+    const above = !protect && !inode &&
+      (event.kind === "mount" || event.kind === "rename") &&
+      (raw.classes & FileClass.above) !== 0;
+    if (protect || inode || above || event.killed || event.refused) {
       const reason = protect
         ? `files.protect ${JSON.stringify(protect.text)}`
+        : inode
+        ? "files.protect, matched by device and inode"
+        : above
+        ? "files.protect, a directory at or above a protected tree"
         : "files.protect (matched in the kernel)";
       if (event.refused) {
         return Object.assign(event, {

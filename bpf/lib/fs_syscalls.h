@@ -1,60 +1,266 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The syscalls sensor.file-system follows, by number: one raw_tp/sys_enter
- * and one raw_tp/sys_exit program tell them apart. A tracepoint per
- * syscall is a link each, and detaching a perf-event tracepoint waits for
- * an RCU grace period, which every agent stop would pay per syscall.
+ * The syscalls sensor.file-system follows, by number, in both x86 ABIs:
+ * one raw_tp/sys_enter and one raw_tp/sys_exit program tell them apart. A
+ * tracepoint per syscall is a link each, and detaching a perf-event
+ * tracepoint waits for an RCU grace period, which every agent stop would
+ * pay per syscall.
+ *
+ * A 64-bit process can make i386 syscalls (int $0x80), and an ia32 binary
+ * makes nothing else: they reach sys_enter with the i386 numbers, which
+ * mean other syscalls in the 64-bit table. fs_call() maps a number in the
+ * ABI it came by to the one thing the sensor does with it.
  */
 #ifndef RINGFENCE_FS_SYSCALLS_H
 #define RINGFENCE_FS_SYSCALLS_H
 
-/* arch/x86/entry/syscalls/syscall_64.tbl */
-#if defined(__TARGET_ARCH_x86)
-#define NR_open 2
-#define NR_creat 85
-#define NR_openat 257
-#define NR_openat2 437
-#define NR_unlink 87
-#define NR_unlinkat 263
-#define NR_rename 82
-#define NR_renameat 264
-#define NR_renameat2 316
-#define NR_chmod 90
-#define NR_fchmod 91
-#define NR_fchmodat 268
-#define NR_fchmodat2 452
-#define NR_chown 92
-#define NR_lchown 94
-#define NR_fchown 93
-#define NR_fchownat 260
-#define NR_truncate 76
-#define NR_ftruncate 77
-#define NR_link 86
-#define NR_linkat 265
-#define NR_symlink 88
-#define NR_symlinkat 266
-#define NR_mkdir 83
-#define NR_mkdirat 258
-#define NR_rmdir 84
-#else
-#error "sensor.file-system: syscall numbers are known for x86-64 only"
+#if !defined(__TARGET_ARCH_x86)
+#error "sensor.file-system: syscall numbers are known for x86 only"
 #endif
 
-/* Whether the syscall numbered id is one the sensor follows. */
-static __always_inline bool fs_syscall(long id)
+/* arch/x86/entry/syscalls/syscall_64.tbl */
+#define NR_write 1
+#define NR_open 2
+#define NR_pwrite64 18
+#define NR_writev 20
+#define NR_sendfile 40
+#define NR_truncate 76
+#define NR_ftruncate 77
+#define NR_rename 82
+#define NR_mkdir 83
+#define NR_rmdir 84
+#define NR_creat 85
+#define NR_link 86
+#define NR_unlink 87
+#define NR_symlink 88
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_chown 92
+#define NR_fchown 93
+#define NR_lchown 94
+#define NR_mount 165
+#define NR_openat 257
+#define NR_mkdirat 258
+#define NR_fchownat 260
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_fchmodat 268
+#define NR_splice 275
+#define NR_fallocate 285
+#define NR_pwritev 296
+#define NR_name_to_handle_at 303
+#define NR_open_by_handle_at 304
+#define NR_renameat2 316
+#define NR_copy_file_range 326
+#define NR_pwritev2 328
+#define NR_open_tree 428
+#define NR_move_mount 429
+#define NR_openat2 437
+#define NR_pidfd_getfd 438
+#define NR_mount_setattr 442
+#define NR_fchmodat2 452
+
+/* x32 calls are the 64-bit numbers with this bit set */
+#define FS_X32_BIT 0x40000000
+
+/* arch/x86/entry/syscalls/syscall_32.tbl */
+#define NR32_write 4
+#define NR32_open 5
+#define NR32_creat 8
+#define NR32_link 9
+#define NR32_unlink 10
+#define NR32_chmod 15
+#define NR32_lchown16 16
+#define NR32_mount 21
+#define NR32_rename 38
+#define NR32_mkdir 39
+#define NR32_rmdir 40
+#define NR32_symlink 83
+#define NR32_truncate 92
+#define NR32_ftruncate 93
+#define NR32_fchmod 94
+#define NR32_fchown16 95
+#define NR32_writev 146
+#define NR32_pwrite64 181
+#define NR32_chown16 182
+#define NR32_sendfile 187
+#define NR32_truncate64 193
+#define NR32_ftruncate64 194
+#define NR32_lchown32 198
+#define NR32_fchown32 207
+#define NR32_chown32 212
+#define NR32_sendfile64 239
+#define NR32_openat 295
+#define NR32_mkdirat 296
+#define NR32_fchownat 298
+#define NR32_unlinkat 301
+#define NR32_renameat 302
+#define NR32_linkat 303
+#define NR32_symlinkat 304
+#define NR32_fchmodat 306
+#define NR32_splice 313
+#define NR32_fallocate 324
+#define NR32_pwritev 334
+#define NR32_name_to_handle_at 341
+#define NR32_open_by_handle_at 342
+#define NR32_renameat2 353
+#define NR32_copy_file_range 377
+#define NR32_pwritev2 379
+#define NR32_open_tree 428
+#define NR32_move_mount 429
+#define NR32_openat2 437
+#define NR32_pidfd_getfd 438
+#define NR32_mount_setattr 442
+#define NR32_fchmodat2 452
+
+/* arch/x86/include/asm/thread_info.h: a 32-bit syscall is running */
+#define FS_TS_COMPAT 0x0002
+
+/*
+ * What the sensor does with a syscall, whatever its ABI; the comment is
+ * where its arguments are.
+ */
+enum fs_call {
+	FS_CALL_NONE = 0,
+	FS_CALL_OPEN,		/* name, flags */
+	FS_CALL_OPENAT,		/* dfd, name, flags; open_by_handle_at: mount_fd, handle, flags */
+	FS_CALL_OPENAT2,	/* dfd, name, how */
+	FS_CALL_CREAT,		/* name, mode */
+	FS_CALL_UNLINK,		/* name */
+	FS_CALL_UNLINKAT,	/* dfd, name, flags */
+	FS_CALL_RMDIR,		/* name */
+	FS_CALL_LINK,		/* oldname, newname */
+	FS_CALL_LINKAT,		/* olddfd, oldname, newdfd, newname */
+	FS_CALL_SYMLINK,	/* target, linkpath */
+	FS_CALL_SYMLINKAT,	/* target, newdfd, linkpath */
+	FS_CALL_MKDIR,		/* name, mode */
+	FS_CALL_MKDIRAT,	/* dfd, name, mode */
+	FS_CALL_RENAME,		/* oldname, newname */
+	FS_CALL_RENAMEAT,	/* olddfd, oldname, newdfd, newname */
+	FS_CALL_CHMOD,		/* name, mode */
+	FS_CALL_FCHMODAT,	/* dfd, name, mode */
+	FS_CALL_FCHMOD,		/* fd, mode */
+	FS_CALL_CHOWN,		/* name, uid, gid */
+	FS_CALL_CHOWN16,	/* name, 16-bit uid, 16-bit gid */
+	FS_CALL_FCHOWNAT,	/* dfd, name, uid, gid */
+	FS_CALL_FCHOWN,		/* fd, uid, gid */
+	FS_CALL_FCHOWN16,	/* fd, 16-bit uid, 16-bit gid */
+	FS_CALL_TRUNCATE,	/* name */
+	FS_CALL_FTRUNCATE,	/* fd */
+	FS_CALL_NAME_TO_HANDLE,	/* dfd, name, handle, mnt_id, flags */
+	FS_CALL_PIDFD_GETFD,	/* pidfd, targetfd, flags */
+	FS_CALL_WRITE,		/* fd: write, pwrite, writev, pwritev(2), sendfile's out_fd, fallocate */
+	FS_CALL_WRITE_ARG2,	/* -, -, fd: splice's and copy_file_range's fd_out */
+	FS_CALL_MOUNT,		/* source, target, type, flags */
+	FS_CALL_MOVE_MOUNT,	/* from_dfd, from_path, to_dfd, to_path, flags */
+	FS_CALL_OPEN_TREE,	/* dfd, path, flags */
+	FS_CALL_MOUNT_SETATTR,	/* dfd, path, flags */
+};
+
+/* What an x86-64 (or x32) syscall number means to the sensor. */
+static __always_inline int fs_call64(long id)
+{
+	switch (id & ~FS_X32_BIT) {
+	case NR_open: return FS_CALL_OPEN;
+	case NR_openat: case NR_open_by_handle_at: return FS_CALL_OPENAT;
+	case NR_openat2: return FS_CALL_OPENAT2;
+	case NR_creat: return FS_CALL_CREAT;
+	case NR_unlink: return FS_CALL_UNLINK;
+	case NR_unlinkat: return FS_CALL_UNLINKAT;
+	case NR_rmdir: return FS_CALL_RMDIR;
+	case NR_link: return FS_CALL_LINK;
+	case NR_linkat: return FS_CALL_LINKAT;
+	case NR_symlink: return FS_CALL_SYMLINK;
+	case NR_symlinkat: return FS_CALL_SYMLINKAT;
+	case NR_mkdir: return FS_CALL_MKDIR;
+	case NR_mkdirat: return FS_CALL_MKDIRAT;
+	case NR_rename: return FS_CALL_RENAME;
+	case NR_renameat: case NR_renameat2: return FS_CALL_RENAMEAT;
+	case NR_chmod: return FS_CALL_CHMOD;
+	case NR_fchmodat: case NR_fchmodat2: return FS_CALL_FCHMODAT;
+	case NR_fchmod: return FS_CALL_FCHMOD;
+	case NR_chown: case NR_lchown: return FS_CALL_CHOWN;
+	case NR_fchownat: return FS_CALL_FCHOWNAT;
+	case NR_fchown: return FS_CALL_FCHOWN;
+	case NR_truncate: return FS_CALL_TRUNCATE;
+	case NR_ftruncate: return FS_CALL_FTRUNCATE;
+	case NR_name_to_handle_at: return FS_CALL_NAME_TO_HANDLE;
+	case NR_pidfd_getfd: return FS_CALL_PIDFD_GETFD;
+	case NR_write: case NR_pwrite64: case NR_writev: case NR_pwritev:
+	case NR_pwritev2: case NR_sendfile: case NR_fallocate:
+		return FS_CALL_WRITE;
+	case NR_splice: case NR_copy_file_range: return FS_CALL_WRITE_ARG2;
+	case NR_mount: return FS_CALL_MOUNT;
+	case NR_move_mount: return FS_CALL_MOVE_MOUNT;
+	case NR_open_tree: return FS_CALL_OPEN_TREE;
+	case NR_mount_setattr: return FS_CALL_MOUNT_SETATTR;
+	default: return FS_CALL_NONE;
+	}
+}
+
+/* What an i386 syscall number means to the sensor. */
+static __always_inline int fs_call32(long id)
 {
 	switch (id) {
-	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
-	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat:
-	case NR_renameat2: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_lchown: case NR_fchown:
-	case NR_fchownat: case NR_truncate: case NR_ftruncate: case NR_link:
-	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_mkdir:
-	case NR_mkdirat: case NR_rmdir:
-		return true;
-	default:
-		return false;
+	case NR32_open: return FS_CALL_OPEN;
+	case NR32_openat: case NR32_open_by_handle_at: return FS_CALL_OPENAT;
+	case NR32_openat2: return FS_CALL_OPENAT2;
+	case NR32_creat: return FS_CALL_CREAT;
+	case NR32_unlink: return FS_CALL_UNLINK;
+	case NR32_unlinkat: return FS_CALL_UNLINKAT;
+	case NR32_rmdir: return FS_CALL_RMDIR;
+	case NR32_link: return FS_CALL_LINK;
+	case NR32_linkat: return FS_CALL_LINKAT;
+	case NR32_symlink: return FS_CALL_SYMLINK;
+	case NR32_symlinkat: return FS_CALL_SYMLINKAT;
+	case NR32_mkdir: return FS_CALL_MKDIR;
+	case NR32_mkdirat: return FS_CALL_MKDIRAT;
+	case NR32_rename: return FS_CALL_RENAME;
+	case NR32_renameat: case NR32_renameat2: return FS_CALL_RENAMEAT;
+	case NR32_chmod: return FS_CALL_CHMOD;
+	case NR32_fchmodat: case NR32_fchmodat2: return FS_CALL_FCHMODAT;
+	case NR32_fchmod: return FS_CALL_FCHMOD;
+	case NR32_chown32: case NR32_lchown32: return FS_CALL_CHOWN;
+	case NR32_chown16: case NR32_lchown16: return FS_CALL_CHOWN16;
+	case NR32_fchownat: return FS_CALL_FCHOWNAT;
+	case NR32_fchown32: return FS_CALL_FCHOWN;
+	case NR32_fchown16: return FS_CALL_FCHOWN16;
+	case NR32_truncate: case NR32_truncate64: return FS_CALL_TRUNCATE;
+	case NR32_ftruncate: case NR32_ftruncate64: return FS_CALL_FTRUNCATE;
+	case NR32_name_to_handle_at: return FS_CALL_NAME_TO_HANDLE;
+	case NR32_pidfd_getfd: return FS_CALL_PIDFD_GETFD;
+	case NR32_write: case NR32_pwrite64: case NR32_writev: case NR32_pwritev:
+	case NR32_pwritev2: case NR32_sendfile: case NR32_sendfile64:
+	case NR32_fallocate:
+		return FS_CALL_WRITE;
+	case NR32_splice: case NR32_copy_file_range: return FS_CALL_WRITE_ARG2;
+	case NR32_mount: return FS_CALL_MOUNT;
+	case NR32_move_mount: return FS_CALL_MOVE_MOUNT;
+	case NR32_open_tree: return FS_CALL_OPEN_TREE;
+	case NR32_mount_setattr: return FS_CALL_MOUNT_SETATTR;
+	default: return FS_CALL_NONE;
 	}
+}
+
+/*
+ * What syscall id, in the ABI it came by (*compat: i386), means to the
+ * sensor; FS_CALL_NONE for the machine's other syscalls. The numbers rule
+ * out most of them; the task's ABI is read only for a number that means
+ * something in either table.
+ */
+static __always_inline int fs_call(long id, bool *compat)
+{
+	struct task_struct *task;
+	int call64 = fs_call64(id), call32 = fs_call32(id);
+
+	*compat = false;
+	if (!call64 && !call32)
+		return FS_CALL_NONE;
+	task = bpf_get_current_task_btf();
+	*compat = task->thread_info.status & FS_TS_COMPAT;
+	return *compat ? call32 : call64;
 }
 
 #endif /* RINGFENCE_FS_SYSCALLS_H */
