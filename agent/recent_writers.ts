@@ -32,22 +32,11 @@ export interface RecentWrite {
 export function eventInode(
   event: FileSystemEvent,
 ): { dev: number; ino: bigint } | undefined {
-  const loose = event as unknown as {
-    inode?: { dev?: unknown; ino?: unknown };
-    dev?: unknown;
-    ino?: unknown;
-  };
-  const dev = loose.inode?.dev ?? loose.dev;
-  const ino = loose.inode?.ino ?? loose.ino;
-  if (typeof dev !== "number" || !dev) return undefined;
-  if (typeof ino === "bigint") return ino ? { dev, ino } : undefined;
-  if (typeof ino !== "number" && typeof ino !== "string") return undefined;
-  try {
-    const value = BigInt(ino);
-    return value ? { dev, ino: value } : undefined;
-  } catch {
-    return undefined;
-  }
+  const match = /^(\d+):(\d+)$/.exec(event.inode?.dev ?? "");
+  if (!match || !event.inode?.ino) return undefined;
+  // The kernel's encoding, as fs_inodes holds it: major << 20 | minor.
+  const dev = ((Number(match[1]) << 20) | Number(match[2])) >>> 0;
+  return { dev, ino: BigInt(event.inode.ino) };
 }
 
 /** The last few seconds of events that change protected files. */

@@ -447,3 +447,116 @@ kernelTest(
     }
   },
 );
+
+kernelTest(
+  "block mode: a write through an fd a policed process held open from before the start is killed and moves nothing",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const root = await rootShell(dir, "rfholder");
+    await makeTree(dir);
+    const file = `${dir}/tree/a.conf`;
+    await Deno.writeTextFile(
+      `${dir}/policy.yaml`,
+      policy(dir) + "scope:\n  processes: [rfholder]\n",
+    );
+    // The root (exempt) opens the file; its child, policed, inherits the
+    // fd and writes once the agent runs.
+    const holder = new Deno.Command(root, {
+      args: [
+        "-c",
+        `exec 3>>${file}; /bin/sh -c 'while [ ! -f ${dir}/go ]; do /bin/sleep 0.05; done; echo evil >&3; echo wrote > ${dir}/out'; ` +
+        `while [ ! -f ${dir}/done ]; do /bin/sleep 0.05; done`,
+      ],
+      stdout: "null",
+    }).spawn();
+    let agent;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      agent = await startAgent([
+        "--policy",
+        `${dir}/policy.yaml`,
+        "--output",
+        `${dir}/events.jsonl`,
+      ]);
+      await Deno.writeTextFile(`${dir}/go`, "");
+      await waitFor(async () => {
+        const events = await readJsonLines<RingfenceEvent>(
+          `${dir}/events.jsonl`,
+        );
+        return events.some((event) =>
+          event.type === "file_system_event" && event.kind === "write"
+        );
+      }, 5000);
+    } finally {
+      await Deno.writeTextFile(`${dir}/done`, "");
+      await holder.status;
+    }
+    try {
+      const { code, stderr } = await agent!.stop();
+      assert.equal(code, 0, stderr);
+      assert.equal(await Deno.readTextFile(file), "original a\n");
+      assert.equal(
+        await exists(`${dir}/out`),
+        false,
+        "the writer never ran on",
+      );
+      const events = await readJsonLines<RingfenceEvent>(
+        `${dir}/events.jsonl`,
+      );
+      const write = events.find((event) =>
+        event.type === "file_system_event" && event.kind === "write"
+      );
+      assert.ok(write?.type === "file_system_event", JSON.stringify(events));
+      assert.equal(write.killed, true);
+      assert.equal(write.path, file);
+      assert.equal(write.call, "write");
+      assert.equal(write.verdict, "deny");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "block mode: a write through a bind mount in a private mount namespace is killed by inode and moves nothing",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await makeTree(dir);
+      await Deno.mkdir(`${dir}/alias`);
+      const file = `${dir}/tree/a.conf`;
+      await Deno.writeTextFile(`${dir}/policy.yaml`, policy(dir));
+      const result = await ringfence(runArgs(
+        dir,
+        // A mount namespace of its own: the mount is no one else's
+        // business, but the file behind the alias is the protected one.
+        `unshare -m /bin/sh -c 'mount --bind ${dir}/tree ${dir}/alias && ` +
+          `echo evil >> ${dir}/alias/a.conf; echo went on > ${dir}/out'; true`,
+      ));
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(await Deno.readTextFile(file), "original a\n");
+      assert.equal(await exists(`${dir}/out`), false, "killed at the open");
+      const events = await readJsonLines<RingfenceEvent>(
+        `${dir}/events.jsonl`,
+      );
+      const open = events.find((event) =>
+        event.type === "file_system_event" &&
+        event.path === `${dir}/alias/a.conf`
+      );
+      assert.ok(open?.type === "file_system_event", JSON.stringify(events));
+      assert.equal(open.killed, true);
+      assert.equal(open.by_inode, true);
+      assert.equal(open.protected_path, file);
+      assert.match(open.reason, /matched by device and inode/);
+      // A mount in another namespace is not killed: it changes no path
+      // the agent's namespace sees.
+      assert.ok(
+        !events.some((event) =>
+          event.type === "file_system_event" && event.kind === "mount"
+        ),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
