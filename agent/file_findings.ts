@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { ProtectedFileFinding } from "../sensors/agent_event.ts";
+
 /** What happened to a protected file. */
 export type FileFindingKind =
   /** its content, mode or owner changed */
@@ -23,26 +25,13 @@ export type FileFindingKind =
   /** a process held it open for writing when the agent started */
   | "held_open";
 
-/** One thing found wrong with a protected file. */
-export interface FileFinding {
-  /** The protected path, as the policy names it (a file under a tree). */
-  path: string;
+/**
+ * One thing found wrong with a protected file: the `finding` of the
+ * agent's `file` event, with its kind narrowed.
+ */
+export interface FileFinding extends ProtectedFileFinding {
   /** What happened to it. */
   kind: FileFindingKind;
-  /** ISO 8601, when the agent found it. */
-  time: string;
-  /** The process that did it, when known. */
-  pid?: number;
-  /** Its executable or command name, when known. */
-  exe?: string;
-  /** Its step, when known. */
-  step?: string;
-  /** The other path (mount point, link name, source), when there is one. */
-  other_path?: string;
-  /** Whether the agent put it right (restored, unmounted, unlinked). */
-  repaired: boolean;
-  /** A phrase for the report, e.g. "restored from the start snapshot". */
-  detail?: string;
 }
 
 /** The findings of one agent run, in the order found. */

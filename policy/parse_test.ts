@@ -295,12 +295,12 @@ Deno.test("parsePolicy() refuses lists beyond the kernel's maps at the entry tha
     `3:${
       15 + numbered(64, (i) => `p${i}, `).join("").length
     }: "scope.processes" ` +
-      "names more than 64 processes, the most the kernel's map holds",
+      "has more than 64 entries, the most the kernel's map holds",
   );
   rejects(
     "version: 1\nnetwork:\n  dns:\n    resolvers:\n" +
       numbered(65, (i) => `      - 10.0.${i}.1\n`).join(""),
-    '69:9: "network.dns.resolvers" names more than 64 resolvers, the most ' +
+    '69:9: "network.dns.resolvers" has more than 64 entries, the most ' +
       "the kernel's map holds",
   );
   rejects(

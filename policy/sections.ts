@@ -131,6 +131,26 @@ function cgroupPathProblem(path: string): string | undefined {
 }
 
 /**
+ * Refuses the entry at `node`, the `count`th of `path`, when the kernel's
+ * map holds only `max`.
+ */
+function withinMap(
+  ctx: Context,
+  node: Node,
+  count: number,
+  max: number,
+  path: string,
+): void {
+  if (count > max) {
+    fail(
+      ctx,
+      node,
+      `"${path}" has more than ${max} entries, the most the kernel's map holds`,
+    );
+  }
+}
+
+/**
  * `scope.processes`: command names, each short enough for the kernel's
  * `comm` to hold, or the defaults when absent.
  */
@@ -145,14 +165,7 @@ function scopeProcesses(ctx: Context, list: Field | undefined): string[] {
   for (const { text, node } of items) {
     if (text === "") fail(ctx, node, '"scope.processes" has an empty name');
     seen.add(text);
-    if (seen.size > SCOPE_PROCESSES_MAX) {
-      fail(
-        ctx,
-        node,
-        `"scope.processes" names more than ${SCOPE_PROCESSES_MAX} processes, ` +
-          `the most the kernel's map holds`,
-      );
-    }
+    withinMap(ctx, node, seen.size, SCOPE_PROCESSES_MAX, "scope.processes");
     const bytes = encoder.encode(text).length;
     if (bytes >= TASK_COMM_LEN) {
       fail(
@@ -335,14 +348,7 @@ function resolvers(ctx: Context, list: Field | undefined): ResolverSpec[] {
       ? "system"
       : `${spec.address.join(",")}:${spec.port}`;
     if (!unique.has(key)) unique.set(key, spec);
-    if (unique.size > RESOLVERS_MAX) {
-      fail(
-        ctx,
-        node,
-        `"network.dns.resolvers" names more than ${RESOLVERS_MAX} resolvers, ` +
-          `the most the kernel's map holds`,
-      );
-    }
+    withinMap(ctx, node, unique.size, RESOLVERS_MAX, "network.dns.resolvers");
   }
   return [...unique.values()];
 }

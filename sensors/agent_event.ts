@@ -97,15 +97,14 @@ export interface AgentEvent extends BaseEvent {
   killed?: number;
 }
 
-/** An agent event from this process, at `time` (now by default). */
-export function agentEvent(
-  kind: AgentEvent["kind"],
-  fields: Partial<AgentEvent> = {},
-  time: string = new Date().toISOString(),
-): AgentEvent {
+/**
+ * The header fields of an event the agent makes itself: this process's,
+ * with no cgroup, at `time`.
+ */
+export function agentHeader(
+  time: string,
+): Omit<BaseEvent, "type" | "kind"> {
   return {
-    type: "agent",
-    kind,
     time,
     pid: Deno.pid,
     tid: Deno.pid,
@@ -114,8 +113,16 @@ export function agentEvent(
     gid: Deno.gid() ?? 0,
     comm: "ringfence",
     cgroup_id: 0,
-    ...fields,
   };
+}
+
+/** An agent event from this process, at `time` (now by default). */
+export function agentEvent(
+  kind: AgentEvent["kind"],
+  fields: Partial<AgentEvent> = {},
+  time: string = new Date().toISOString(),
+): AgentEvent {
+  return { type: "agent", kind, ...agentHeader(time), ...fields };
 }
 
 /** A tamper event from this process, at `time`. */

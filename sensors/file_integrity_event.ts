@@ -8,6 +8,7 @@
  * @module
  */
 
+import { agentHeader } from "./agent_event.ts";
 import type { BaseEvent } from "./event.ts";
 
 /** What happened to the protected file. */
@@ -88,14 +89,7 @@ export function fileIntegrityEvent(
 ): FileIntegrityEvent {
   return {
     type: "file_integrity",
-    time,
-    pid: Deno.pid,
-    tid: Deno.pid,
-    ppid: Deno.ppid,
-    uid: Deno.uid() ?? 0,
-    gid: Deno.gid() ?? 0,
-    comm: "ringfence",
-    cgroup_id: 0,
+    ...agentHeader(time),
     ...fields,
   } as FileIntegrityEvent;
 }
