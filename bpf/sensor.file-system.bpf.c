@@ -179,21 +179,29 @@ static __always_inline struct file_system_config *fs_cfg(void)
 struct fs_origin {
 	__u32 call;
 	__u32 flags;
+	/* what sys_enter hands to fs_pending, once, after its switch */
+	struct fs_pending *out;
 };
 
-/* Remembers this thread's syscall and its arguments for sys_exit. */
+/*
+ * Notes this thread's syscall and its arguments for sys_exit in
+ * from->out; sys_enter stores it once its switch is done. Stores only:
+ * the verifier then checks one map update for all the syscalls, not one
+ * per case.
+ */
 static __always_inline void stash(struct fs_origin *from, __u32 op, __u64 a0, __u64 a1,
 				  __u64 a2, __u64 a3, __u64 a4)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct fs_pending pending = {
-		.op = op,
-		.call = from->call,
-		.flags = from->flags,
-		.args = { a0, a1, a2, a3, a4 },
-	};
+	struct fs_pending *p = from->out;
 
-	bpf_map_update_elem(&fs_pending, &id, &pending, BPF_ANY);
+	p->op = op;
+	p->call = from->call;
+	p->flags = from->flags;
+	p->args[0] = a0;
+	p->args[1] = a1;
+	p->args[2] = a2;
+	p->args[3] = a3;
+	p->args[4] = a4;
 }
 
 /* Whether open flags can change the file: write access, create, truncate. */
@@ -604,22 +612,43 @@ static __always_inline void syscall_args(struct pt_regs *regs, bool compat, __u6
 	}
 }
 
+/* In fs_call_code()'s result: the call came by the i386 ABI. */
+#define FS_CALL_COMPAT 0x10000
+
+/*
+ * fs_call() as a global function: the verifier checks the number tables
+ * once, and sys_enter goes on with one unknown call code instead of a
+ * path for each syscall number through its own switch.
+ */
+__noinline int fs_call_code(long id)
+{
+	bool compat = false;
+	int call = fs_call(id, &compat);
+
+	return call | (compat && call ? FS_CALL_COMPAT : 0);
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct file_system_config *cfg;
+	struct fs_pending pending = {};
 	struct open_how how = {};
 	struct fs_origin from;
 	bool compat;
 	__u64 a[6];
+	__u64 tid;
 	int call;
 
 	/* every other syscall of the machine ends here */
-	call = fs_call(id, &compat);
+	call = fs_call_code(id);
 	if (!call)
 		return 0;
+	compat = call & FS_CALL_COMPAT;
+	call &= ~FS_CALL_COMPAT;
 	from.call = id;
 	from.flags = compat ? FS_FLAG_COMPAT : 0;
+	from.out = &pending;
 	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2) {
 		/* no protected inode known: nothing to look up */
 		cfg = fs_cfg();
@@ -721,6 +750,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	case FS_CALL_MOUNT_SETATTR:
 		enter_mount(&from, call, a[0], a[1], a[2], a[3], a[4]);
 		break;
+	}
+	if (pending.op) {
+		tid = bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&fs_pending, &tid, &pending, BPF_ANY);
 	}
 	return 0;
 }
@@ -928,8 +961,9 @@ struct {
 /*
  * Whether syscall id is one sys_enter may have stashed, in either ABI:
  * the writes are judged at sys_enter alone and have nothing to finish.
+ * A global function, as fs_call_code().
  */
-static __always_inline bool fs_stashes(long id)
+__noinline int fs_stashes(long id)
 {
 	int call64 = fs_call64(id), call32 = fs_call32(id);
 

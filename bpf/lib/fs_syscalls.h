@@ -160,7 +160,12 @@ enum fs_call {
 };
 
 /* What an x86-64 (or x32) syscall number means to the sensor. */
-static __always_inline int fs_call64(long id)
+/*
+ * fs_call64() and fs_call32() are global functions: the verifier checks
+ * each table once, and their callers see one unknown call code rather
+ * than a path per syscall number (and per pair of numbers).
+ */
+__noinline int fs_call64(long id)
 {
 	switch (id & ~FS_X32_BIT) {
 	case NR_open: return FS_CALL_OPEN;
@@ -201,7 +206,7 @@ static __always_inline int fs_call64(long id)
 }
 
 /* What an i386 syscall number means to the sensor. */
-static __always_inline int fs_call32(long id)
+__noinline int fs_call32(long id)
 {
 	switch (id) {
 	case NR32_open: return FS_CALL_OPEN;
