@@ -560,3 +560,35 @@ kernelTest(
     }
   },
 );
+
+kernelTest(
+  "files.secrets: a read through a hard link made before the start is reported by inode",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.writeTextFile(`${dir}/secret.txt`, "token\n");
+      await Deno.link(`${dir}/secret.txt`, `${dir}/innocent.txt`);
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        `version: 1\nmode: block\nfiles:\n  secrets: ["${dir}/secret.txt"]\n`,
+      );
+      const result = await ringfence(
+        runArgs(dir, `cat ${dir}/innocent.txt > /dev/null`),
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const events = await readJsonLines<RingfenceEvent>(
+        `${dir}/events.jsonl`,
+      );
+      const read = events.find((event) =>
+        event.type === "file_system_event" && event.kind === "read"
+      );
+      assert.ok(read?.type === "file_system_event", JSON.stringify(events));
+      assert.equal(read.path, `${dir}/innocent.txt`);
+      assert.equal(read.by_inode, true);
+      assert.equal(read.reason, "files.secrets, matched by device and inode");
+      assert.equal(read.comm, "cat");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
