@@ -65,6 +65,13 @@ export interface AgentOptions {
    */
   policy: Policy | Promise<Policy>;
   /**
+   * Whether the policy will have a `files` section, known from its text
+   * before it is parsed: sensor.file-system then loads beside the others
+   * instead of after the policy's compilation. A wrong `true` costs a load
+   * that is closed again; without it, the load waits for the policy.
+   */
+  filesHint?: boolean | Promise<boolean>;
+  /**
    * `ringfence run`: every process this agent spawns becomes a scope root
    * (watched and policed from its first instruction). Otherwise the roots
    * are the processes named in `policy.scope.processes`.
@@ -303,7 +310,9 @@ export class Agent {
         // Without a files section, sensor.file-system is not loaded: its
         // sys_enter hook would cost every syscall of the machine for
         // nothing.
-        files: compiling.then(({ fileRules }) => !!fileRules),
+        files: Promise.resolve(options.filesHint).then((hint) =>
+          hint || compiling.then(({ fileRules }) => !!fileRules)
+        ),
       });
     } catch (error) {
       // A policy that cannot be read or compiled is the first thing to fix.
@@ -313,6 +322,11 @@ export class Agent {
     try {
       const compiled = await compiling;
       const { policy } = compiled;
+      if (sensors.fileSystem && !compiled.fileRules) {
+        // Loaded on a hint the policy did not bear out.
+        sensors.fileSystem.close();
+        sensors.fileSystem = undefined;
+      }
       const { process, network, fileSystem } = sensors;
       applyPolicy(sensors, compiled);
       const files = fileSystem &&

@@ -23,7 +23,7 @@ import type { AgentSignal } from "../sensors/process.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
-import { policyFrom, policyOffLoop } from "./policy_source.ts";
+import { mentionsFiles, policyFrom, policyOffLoop } from "./policy_source.ts";
 
 /** The flags `run` and `start` share. */
 export interface SessionOptions {
@@ -100,6 +100,7 @@ export class AgentSession {
     try {
       agent = await Agent.start({
         policy: Promise.all([policy, guarding]).then(([policy]) => policy),
+        filesHint: mentionsFiles(options.policy),
         spawner,
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),

@@ -30,6 +30,22 @@ export async function policyFrom(path: string | undefined): Promise<Policy> {
 }
 
 /**
+ * Whether the policy at `path` (the built-in one without) has a top-level
+ * `files` key, by its text alone: the agent loads sensor.file-system on
+ * it while the policy parses. A wrong answer costs time, not correctness.
+ */
+export async function mentionsFiles(
+  path: string | undefined,
+): Promise<boolean> {
+  try {
+    const text = path ? await readPolicyText(path) : DEFAULT_POLICY;
+    return /^files[ \t]*:/m.test(text);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * {@linkcode policyFrom} in a worker, so that a large policy does not stall
  * the agent's event loop (and its ring reading) while it parses: the
  * worker runs the executable's own main module (source, bundle or

@@ -254,9 +254,15 @@ export class Sensor implements Disposable {
     { addFirst }: { addFirst: boolean },
   ): void {
     const fd = this.object.map(map).fd;
+    const present = [...mapKeys(fd, sizeOf(layout.key))];
+    // A map with nothing in it (every start) has nothing stale to find.
+    if (!present.length) {
+      for (const { key, value } of entries) mapUpdate(fd, key, value);
+      return;
+    }
     const wanted = new Set(entries.map(({ key }) => hex(key)));
     const removeStale = () => {
-      for (const key of mapKeys(fd, sizeOf(layout.key))) {
+      for (const key of present) {
         if (!addFirst || !wanted.has(hex(key))) {
           mapDelete(fd, new Uint8Array(key));
         }
@@ -302,8 +308,13 @@ export function readSensorStats(fd: number): SensorStats {
   };
 }
 
+const HEX = Array.from(
+  { length: 256 },
+  (_, byte) => byte.toString(16).padStart(2, "0"),
+);
+
 function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(
-    "",
-  );
+  let text = "";
+  for (const byte of bytes) text += HEX[byte];
+  return text;
 }
