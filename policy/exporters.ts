@@ -213,12 +213,13 @@ function headers(
     }
     const value = resolve(ctx, item.value);
     result[name] = string(ctx, { key, value }, `${path}.${name}`);
-    if (/[\r\n\0]/.test(result[name])) {
+    // deno-lint-ignore no-control-regex
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(result[name])) {
       // A request with it fails every time: the queue would retry forever.
       fail(
         ctx,
         value ?? key,
-        `header "${path}.${name}" must not contain CR, LF or NUL`,
+        `header "${path}.${name}" must not contain control characters (CR, LF, NUL, ...)`,
       );
     }
   }

@@ -136,7 +136,7 @@ Deno.test("exporters: defaults, loopback listeners and located errors", () => {
   );
   assert.equal(
     error('  - webhook: { url: "http://h/", headers: { X-A: "a\\r\\nB: c" } }'),
-    'p.yaml:3:50: header "exporters[0].webhook.headers.X-A" must not contain CR, LF or NUL',
+    'p.yaml:3:50: header "exporters[0].webhook.headers.X-A" must not contain control characters (CR, LF, NUL, ...)',
   );
   assert.equal(
     error('  - http: { token: "${RF_UNSET_FOR_TEST}" }'),
