@@ -23,7 +23,12 @@ import type { AgentSignal } from "../sensors/process.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
-import { mentionsFiles, policyFrom, policyOffLoop } from "./policy_source.ts";
+import {
+  mentionsFiles,
+  policyFrom,
+  policyOffLoop,
+  policyText,
+} from "./policy_source.ts";
 
 /** The flags `run` and `start` share. */
 export interface SessionOptions {
@@ -82,7 +87,8 @@ export class AgentSession {
     const hashing = options.policy === undefined
       ? undefined
       : sha256File(options.policy);
-    const policy = policyFrom(options.policy).then((policy) =>
+    const text = policyText(options.policy);
+    const policy = policyFrom(options.policy, text).then((policy) =>
       withSudoFlag(policy, options.disableSudo)
     );
     // Sudo is taken before the sensors attach (the agent's policy waits
@@ -100,7 +106,7 @@ export class AgentSession {
     try {
       agent = await Agent.start({
         policy: Promise.all([policy, guarding]).then(([policy]) => policy),
-        filesHint: mentionsFiles(options.policy),
+        filesHint: text.then(mentionsFiles, () => false),
         spawner,
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),

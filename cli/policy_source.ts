@@ -13,36 +13,38 @@ import type { PolicyAnswer, PolicyRequest } from "./policy_worker.ts";
 /** Longest a reload's parse may take before the old policy is kept. */
 export const RELOAD_PARSE_MS = 10_000;
 
+/** The text of the policy at `path`, or of the built-in one without. */
+export function policyText(path: string | undefined): Promise<string> {
+  // Part of the module graph, so a bundle or compiled binary carries it.
+  return path ? readPolicyText(path) : Promise.resolve(DEFAULT_POLICY);
+}
+
 /**
- * Reads and parses `path`, or the built-in policy when there is none.
+ * Parses the policy at `path` (its `text`, when already being read), or the
+ * built-in policy when there is none.
  *
  * @throws {import("../policy/source.ts").PolicyError} naming the file, and
  *   the line and column of the first problem.
  */
-export async function policyFrom(path: string | undefined): Promise<Policy> {
-  // Part of the module graph, so a bundle or compiled binary carries it.
-  const text = path ? await readPolicyText(path) : DEFAULT_POLICY;
+export async function policyFrom(
+  path: string | undefined,
+  text: Promise<string> = policyText(path),
+): Promise<Policy> {
+  const source = await text;
   // Imported once the text is read, not statically: an agent reads its
   // policy while its sensors load, and the sensors' objects, asked for
   // meanwhile, do not wait behind the parser's modules.
   const { parsePolicy } = await import("../policy/parse.ts");
-  return parsePolicy(text, path ?? "policy/default.yaml (built in)");
+  return parsePolicy(source, path ?? "policy/default.yaml (built in)");
 }
 
 /**
- * Whether the policy at `path` (the built-in one without) has a top-level
- * `files` key, by its text alone: the agent loads sensor.file-system on
- * it while the policy parses. A wrong answer costs time, not correctness.
+ * Whether a policy's `text` has a top-level `files` key, by the text alone:
+ * the agent loads sensor.file-system on it while the policy parses. A
+ * wrong answer costs time, not correctness.
  */
-export async function mentionsFiles(
-  path: string | undefined,
-): Promise<boolean> {
-  try {
-    const text = path ? await readPolicyText(path) : DEFAULT_POLICY;
-    return /^files[ \t]*:/m.test(text);
-  } catch {
-    return false;
-  }
+export function mentionsFiles(text: string): boolean {
+  return /^files[ \t]*:/m.test(text);
 }
 
 /**
