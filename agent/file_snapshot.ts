@@ -13,6 +13,7 @@
  * @module
  */
 
+import { sha256Hex } from "./sha256.ts";
 import type { FileState } from "./tamper.ts";
 
 /** How much of the protected files is read at start. */
@@ -55,18 +56,6 @@ export interface FileRecord extends FileState {
   content?: Uint8Array;
   /** atime and mtime as stat said them, to put back after a restore. */
   times?: { atime: Date | null; mtime: Date | null };
-}
-
-/** Hex SHA-256 of `bytes`. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (byte) => byte.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /** The state of one path, lstat'ed (a symlink is not followed). */

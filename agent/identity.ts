@@ -16,6 +16,7 @@
  */
 
 import { parseStat } from "./procfs.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /** What the agent writes about itself once armed (`agent.json`). */
 export interface AgentRecord {
@@ -133,14 +134,7 @@ export function bootId(): string {
 /** The SHA-256 of a file as hex; undefined when it cannot be read. */
 export async function sha256File(path: string): Promise<string | undefined> {
   try {
-    const digest = await crypto.subtle.digest(
-      "SHA-256",
-      await Deno.readFile(path),
-    );
-    return Array.from(
-      new Uint8Array(digest),
-      (byte) => byte.toString(16).padStart(2, "0"),
-    ).join("");
+    return await sha256Hex(await Deno.readFile(path));
   } catch {
     return undefined;
   }

@@ -13,6 +13,8 @@
  * @module
  */
 
+import { sha256Hex } from "./sha256.ts";
+
 /** Where the agents' root-only records are kept. */
 export const RUN_DIR = "/run/ringfence";
 
@@ -30,14 +32,7 @@ export function absolutePath(path: string): string {
 
 /** The instance name of the agent started with state directory `stateDir`. */
 export async function instanceName(stateDir: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(absolutePath(stateDir)),
-  );
-  const hex = Array.from(
-    new Uint8Array(digest),
-    (byte) => byte.toString(16).padStart(2, "0"),
-  ).join("");
+  const hex = await sha256Hex(new TextEncoder().encode(absolutePath(stateDir)));
   return `start-${hex.slice(0, 12)}`;
 }
 

@@ -17,8 +17,8 @@
  * `step` (agent/steps.ts), so a GitHub step name, a GitLab job or the
  * top-level command.
  *
- * Pure logic fed with file_system_events, apart from
- * {@linkcode snapshotFiles}, which reads the protected files.
+ * Pure logic fed with file_system_events; the protected files themselves
+ * are read by agent/file_snapshot.ts.
  *
  * @module
  */
@@ -57,7 +57,7 @@ export interface FileState {
   size?: number;
   /** ISO 8601. */
   mtime?: string;
-  /** Hex; only for files up to {@linkcode HASH_LIMIT} bytes. */
+  /** Hex, when the snapshot hashed it (agent/file_snapshot.ts limits). */
   sha256?: string;
   /** Permission bits and file type, when known. */
   mode?: number;
@@ -91,9 +91,6 @@ export interface TamperReport {
    * files than the kernel's inode map holds). */
   coverage?: string[];
 }
-
-/** Files larger than this get size and mtime only. */
-export const HASH_LIMIT = 1024 * 1024;
 
 /** Whether `event` was made by a checkout (see the module doc). */
 export function isCheckout(event: FileSystemEvent): boolean {
@@ -210,42 +207,6 @@ export class TamperTracker {
   /** Files beyond the limit: neither remembered nor listed. */
   get omitted(): number {
     return this.#omitted;
-  }
-}
-
-/**
- * Reads size, mtime and (up to {@linkcode HASH_LIMIT}) sha256 of each path,
- * all at once: each read and digest waits for round trips of the event
- * loop, and the start waits for them all.
- */
-export async function snapshotFiles(
-  paths: readonly string[],
-): Promise<Map<string, FileState>> {
-  const states = await Promise.all(paths.map(fileState));
-  return new Map(paths.map((path, index) => [path, states[index]]));
-}
-
-async function fileState(path: string): Promise<FileState> {
-  try {
-    const info = await Deno.stat(path);
-    const state: FileState = {
-      exists: true,
-      size: info.size,
-      mtime: info.mtime?.toISOString(),
-    };
-    if (info.isFile && info.size <= HASH_LIMIT) {
-      const digest = await crypto.subtle.digest(
-        "SHA-256",
-        await Deno.readFile(path),
-      );
-      state.sha256 = Array.from(
-        new Uint8Array(digest),
-        (byte) => byte.toString(16).padStart(2, "0"),
-      ).join("");
-    }
-    return state;
-  } catch {
-    return { exists: false };
   }
 }
 

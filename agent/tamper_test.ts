@@ -5,7 +5,6 @@ import {
   diffSnapshots,
   type FileState,
   isCheckout,
-  snapshotFiles,
   TamperTracker,
 } from "./tamper.ts";
 import { MAX_LINES, tamperLines } from "../report/tamper_lines.ts";
@@ -204,27 +203,4 @@ Deno.test("diffSnapshots() reports size, mtime, hash and existence changes", () 
     tamperLines({ files: [], protected: changes })[0],
     /^ringfence: protected \/etc\/hosts changed: 10 bytes, .* sha256 aa -> 12 bytes, .* sha256 dd$/,
   );
-});
-
-Deno.test("snapshotFiles() reads every path, in the order given", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(`${dir}/a`, "abc");
-    await Deno.mkdir(`${dir}/d`);
-    const paths = [`${dir}/missing`, `${dir}/a`, `${dir}/d`];
-    const states = await snapshotFiles(paths);
-    assert.deepEqual([...states.keys()], paths);
-    assert.deepEqual(states.get(`${dir}/missing`), { exists: false });
-    const file = states.get(`${dir}/a`)!;
-    assert.equal(file.size, 3);
-    assert.equal(
-      file.sha256,
-      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-    );
-    const directory = states.get(`${dir}/d`)!;
-    assert.equal(directory.exists, true);
-    assert.equal(directory.sha256, undefined);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
