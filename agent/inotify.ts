@@ -13,19 +13,6 @@
 import { closeFd, cString, errno, libc, strerror } from "../sensors/libc.ts";
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
 
-const symbols = {
-  inotify_init1: { parameters: ["i32"], result: "i32" },
-  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" },
-} as const;
-
-let library: Deno.DynamicLibrary<typeof symbols> | undefined;
-
-function inotify(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
-  library ??= Deno.dlopen("libc.so.6", symbols);
-  return library.symbols;
-}
-
 /** inotify event bits (linux/inotify.h). */
 export const IN = {
   MODIFY: 0x2,
@@ -73,7 +60,7 @@ export class Inotify {
 
   /** Starts reading; `onEvents` gets each batch. */
   constructor(onEvents: (events: InotifyEvent[], overflow: boolean) => void) {
-    this.#fd = inotify().inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    this.#fd = libc().inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (this.#fd < 0) {
       const code = errno();
       this.#wakeup.close();
@@ -85,7 +72,7 @@ export class Inotify {
   /** Watches `path` (following a symlink); an error says why not. */
   add(path: string, mask: number): void {
     if (this.#closed) return;
-    const wd = inotify().inotify_add_watch(this.#fd, cString(path), mask);
+    const wd = libc().inotify_add_watch(this.#fd, cString(path), mask);
     if (wd < 0) throw new Error(`${path}: ${strerror(errno())}`);
     const old = this.#byPath.get(path);
     if (old !== undefined && old !== wd) this.#paths.get(old)?.delete(path);

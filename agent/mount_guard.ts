@@ -23,6 +23,7 @@
 import type { PathPattern } from "../sensors/file_system.ts";
 import { normalizePath } from "../sensors/file_system_rules.ts";
 import { detachMount } from "../sensors/libc.ts";
+import { unescapeMountField } from "../sensors/system.ts";
 import type { FileFinding, FileFindingKind } from "./file_findings.ts";
 
 /** One line of `/proc/PID/mountinfo`. */
@@ -41,14 +42,6 @@ export interface MountEntry {
   fsType: string;
 }
 
-/** Undoes mountinfo's octal escapes (`\040` is a space). */
-function unescape(field: string): string {
-  return field.replace(
-    /\\([0-7]{3})/g,
-    (_, octal: string) => String.fromCharCode(parseInt(octal, 8)),
-  );
-}
-
 /** Parses `/proc/PID/mountinfo`; lines it cannot read are skipped. */
 export function parseMountInfo(text: string): MountEntry[] {
   const mounts: MountEntry[] = [];
@@ -60,8 +53,8 @@ export function parseMountInfo(text: string): MountEntry[] {
       id: Number(fields[0]),
       parent: Number(fields[1]),
       device: fields[2],
-      root: unescape(fields[3]),
-      mountPoint: unescape(fields[4]),
+      root: unescapeMountField(fields[3]),
+      mountPoint: unescapeMountField(fields[4]),
       fsType: fields[separator + 1] ?? "",
     });
   }

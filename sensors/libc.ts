@@ -1,7 +1,7 @@
 /**
  * The few libc calls the loader needs that Deno does not expose: raw file
  * descriptors, memfds, mmap, madvise, malloc_trim, poll, mount, umount2,
- * socket options, execve and errno.
+ * socket options, execve, inotify and errno.
  *
  * @module
  */
@@ -49,6 +49,9 @@ const symbols = {
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" },
 } as const;
 
 let library: Deno.DynamicLibrary<typeof symbols> | undefined;

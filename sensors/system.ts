@@ -27,8 +27,11 @@ export interface Mount {
   type: string;
 }
 
-// /proc/mounts escapes space, tab, newline and backslash as octal.
-function unescapeMountField(field: string): string {
+/**
+ * A field of /proc/mounts or /proc/PID/mountinfo with its octal escapes
+ * undone (space, tab, newline and backslash are written as `\040` ...).
+ */
+export function unescapeMountField(field: string): string {
   return field.replace(
     /\\([0-7]{3})/g,
     (_, octal) => String.fromCharCode(parseInt(octal, 8)),
