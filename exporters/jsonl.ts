@@ -153,7 +153,8 @@ export class JsonLinesExporter implements Exporter {
 
 const NEWLINE = new Uint8Array([0x0a]);
 
-function countLines(bytes: Uint8Array): number {
+/** Newlines in `bytes`: the whole JSON lines they hold. */
+export function countLines(bytes: Uint8Array): number {
   let lines = 0;
   for (const byte of bytes) if (byte === 0x0a) lines++;
   return lines;
