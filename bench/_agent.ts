@@ -80,13 +80,14 @@ export const AGENT_ENTRY: Record<AgentForm, string> = {
 };
 
 /**
- * Starts the agent on `policy`, runs `work`, stops the agent. Events go as
+ * Starts the agent on `policy`, runs `work` (given the agent's pid), stops
+ * the agent. Events go as
  * JSON lines to `output` (nowhere by default), to be read once it returns.
  * `env` is added to the agent's environment (`DENO_DIR`, say).
  */
 export async function withAgent(
   policy: string,
-  work: () => Promise<number>,
+  work: (agentPid: number) => Promise<number>,
   form: AgentForm = "source",
   output = "/dev/null",
   env: Record<string, string> = {},
@@ -114,7 +115,7 @@ export async function withAgent(
   try {
     await waitForFile(ready);
     const readyAt = (await Deno.stat(ready)).mtime!.getTime();
-    const seconds = await work();
+    const seconds = await work(agent.pid);
     // Read the peak once the agent has had the work's last records (it
     // drains at least every RING_POLL_MS), not before it has handled them.
     await new Promise((resolve) => setTimeout(resolve, 20 * RING_POLL_MS));

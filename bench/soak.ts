@@ -8,8 +8,7 @@
  * @module
  */
 
-import { AGENT_ENTRY } from "./_agent.ts";
-import { AGENT_V8_FLAGS } from "../scripts/_dist.ts";
+import { withAgent } from "./_agent.ts";
 
 /** The agent's resident memory at a minute mark. */
 export interface SoakSample {
@@ -49,52 +48,24 @@ export async function soak(minutes: number): Promise<SoakResult> {
     );
     await Deno.copyFile("/usr/bin/python3", `${dir}/rfsoak`);
     await Deno.chmod(`${dir}/rfsoak`, 0o755);
-    const ready = `${dir}/ready`;
-    const agent = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        `--v8-flags=${AGENT_V8_FLAGS}`,
-        AGENT_ENTRY.source,
-        "start",
-        "--policy",
-        policy,
-        "--output",
-        "/dev/null",
-        "--ready-file",
-        ready,
-        "--state-dir",
-        `${dir}/state`,
-      ],
-      stderr: "piped",
-    }).spawn();
-    while (!(await Deno.stat(ready).then(() => true, () => false))) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    const started = Date.now();
-    const work = new Deno.Command(`${dir}/rfsoak`, {
-      args: [WORKLOAD, String(minutes), `${dir}/work`],
-    }).spawn();
     const samples: SoakSample[] = [];
-    for (const minute of [1, 10, 30, 60].filter((mark) => mark <= minutes)) {
-      const wait = started + minute * 60_000 - Date.now();
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
-      const status = await Deno.readTextFile(`/proc/${agent.pid}/status`);
-      const rss = Number(status.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
-      samples.push({ minute, rssMb: rss });
-      console.log(`soak: minute ${minute}: agent RSS ${rss.toFixed(1)} MB`);
-    }
-    await work.status;
-    agent.kill("SIGTERM");
-    const stderr = new TextDecoder().decode((await agent.output()).stderr);
-    const number = (pattern: RegExp) =>
-      Number(stderr.match(pattern)?.[1] ?? NaN);
-    return {
-      minutes,
-      samples,
-      events: number(/(\d+) events/),
-      drops: number(/(\d+) dropped/),
-    };
+    const run = await withAgent(policy, async (agentPid) => {
+      const started = Date.now();
+      const work = new Deno.Command(`${dir}/rfsoak`, {
+        args: [WORKLOAD, String(minutes), `${dir}/work`],
+      }).spawn();
+      for (const minute of [1, 10, 30, 60].filter((mark) => mark <= minutes)) {
+        const wait = started + minute * 60_000 - Date.now();
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+        const status = await Deno.readTextFile(`/proc/${agentPid}/status`);
+        const rss = Number(status.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
+        samples.push({ minute, rssMb: rss });
+        console.log(`soak: minute ${minute}: agent RSS ${rss.toFixed(1)} MB`);
+      }
+      await work.status;
+      return (Date.now() - started) / 1000;
+    });
+    return { minutes, samples, events: run.events, drops: run.drops };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
