@@ -758,6 +758,34 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 /*
+ * Whether a read-only open of file is of no interest: builds open
+ * thousands of files to read, and when the secrets are all "**\/name"
+ * patterns the name alone rules most out without a walk (and the inode,
+ * when secrets are known by it). Shared by open(2) and io_uring's OPENAT.
+ */
+static __always_inline bool read_ruled_out(struct file_system_config *cfg,
+					   struct file *file, __u64 flags)
+{
+	return !writes(flags) && cfg && !cfg->read_paths &&
+	       !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
+		 FS_CLASS_SECRET) &&
+	       !(cfg->inodes && (inode_classes(file) & FS_CLASS_SECRET));
+}
+
+/*
+ * The kind of an open with flags; created is the new file when the open
+ * may have created it (NULL for a descriptor taken from elsewhere).
+ */
+static __always_inline __u8 open_kind(struct file *created, __u64 flags)
+{
+	if (created && (BPF_CORE_READ(created, f_mode) & FMODE_CREATED))
+		return FS_CREATE;
+	if (!writes(flags))
+		return FS_READ;
+	return flags & O_TRUNC ? FS_TRUNCATE : FS_OPEN;
+}
+
+/*
  * The finishers are reached by tail call from sys_exit: the verifier
  * checks each on its own rather than every path through all of them at
  * once. They are never attached.
@@ -768,7 +796,6 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
-	struct file_system_config *cfg;
 	__u32 by_path, by_inode;
 	struct built *b0, *b1;
 	struct fs_pending op;
@@ -790,14 +817,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	/* a descriptor taken from another process keeps the flags it was
 	 * opened with */
 	flags = op.op == FS_OP_GETFD ? BPF_CORE_READ(file, f_flags) : op.args[2];
-	/* Builds open thousands of files to read: when the secrets are all
-	 * "**\/name" patterns, the name alone rules most out without a walk
-	 * (and the inode, when secrets are known by it). */
-	cfg = fs_cfg();
-	if (opened && !writes(flags) && cfg && !cfg->read_paths &&
-	    !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
-	      FS_CLASS_SECRET) &&
-	    !(cfg->inodes && (inode_classes(file) & FS_CLASS_SECRET)))
+	if (opened && read_ruled_out(fs_cfg(), file, flags))
 		return 0;
 	by_path = file_path_only_classes((__u64)file);
 	by_inode = inode_classes(file);
@@ -807,14 +827,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
 	if (opened) {
 		s->event.flags = flags;
-		if (op.op == FS_OP_OPEN && (BPF_CORE_READ(file, f_mode) & FMODE_CREATED))
-			kind = FS_CREATE;
-		else if (!writes(flags))
-			kind = FS_READ;
-		else if (flags & O_TRUNC)
-			kind = FS_TRUNCATE;
-		else
-			kind = FS_OPEN;
+		kind = open_kind(op.op == FS_OP_OPEN ? file : NULL, flags);
 	} else if (op.op == FS_OP_FCHMOD) {
 		s->event.flags = op.args[1];
 		kind = FS_CHMOD;

@@ -337,7 +337,6 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 	struct file *file;
 	__u32 slot, classes;
 	__u64 flags;
-	__u8 kind;
 
 	if (res < 0 || !cfg || !bpf_core_type_exists(struct io_open))
 		return;
@@ -354,9 +353,7 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 		file = fd_file(res);
 	if (!file)
 		return;
-	if (!writes(flags) && !cfg->read_paths &&
-	    !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
-	      FS_CLASS_SECRET))
+	if (read_ruled_out(cfg, file, flags))
 		return;
 	s = uring_scratch();
 	if (!s)
@@ -366,15 +363,7 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 	s->event.flags = flags;
 	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
-		kind = FS_CREATE;
-	else if (!writes(flags))
-		kind = FS_READ;
-	else if (flags & O_TRUNC)
-		kind = FS_TRUNCATE;
-	else
-		kind = FS_OPEN;
-	uring_emit(BPF_CORE_READ(req, opcode), kind, classes, false);
+	uring_emit(BPF_CORE_READ(req, opcode), open_kind(file, flags), classes, false);
 }
 
 #endif /* RINGFENCE_FS_URING_H */
