@@ -254,12 +254,20 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 static __always_inline __u32 inode_classes(struct file *file)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	__u32 *value;
 	struct fs_inode_key key = {
 		.ino = BPF_CORE_READ(inode, i_ino),
 		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
 	};
-	__u32 *value = bpf_map_lookup_elem(&fs_inodes, &key);
 
+	/*
+	 * A file this open created is none of the files recorded before it,
+	 * whatever number it got: an inode number freed by an unlink that
+	 * landed is reused at once, before the agent drops its entry.
+	 */
+	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+		return 0;
+	value = bpf_map_lookup_elem(&fs_inodes, &key);
 	return value ? *value : 0;
 }
 
