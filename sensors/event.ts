@@ -47,6 +47,29 @@ export interface BaseEvent {
   cgroup_id: number;
   /** The CI step the process belongs to (agent/steps.ts), when known. */
   step?: { name: string; pid: number; action?: string; ci: string };
+  /** The dependency whose install or build script the process descends
+   * from (agent/dependencies.ts), when it does. */
+  dependency?: Dependency;
+}
+
+/**
+ * A package whose install script (npm/yarn/pnpm/bun lifecycle script,
+ * pip/uv sdist build, cargo build script, gem native extension) a process
+ * descends from.
+ */
+export interface Dependency {
+  /** `npm` (also yarn, pnpm, bun), `pypi`, `cargo` or `gem`. */
+  ecosystem: "npm" | "pypi" | "cargo" | "gem";
+  /** The package's name, e.g. `left-pad` or `@scope/pkg`. */
+  name: string;
+  /** Its version, when known. */
+  version?: string;
+  /** The script: `preinstall`, `install`, `postinstall` (npm), `build`
+   * (pip/uv sdist build backend), `build.rs` (cargo), `extconf` (gem). */
+  script?: string;
+  /** The package manager that ran it (`npm`, `yarn`, `pnpm`, `bun`,
+   * `pip`, `uv`, `cargo`, `gem`). */
+  manager?: string;
 }
 
 const T = EVENT_HEADER.fields;

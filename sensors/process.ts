@@ -175,6 +175,12 @@ export const ScopeFlag = {
   byCgroup: 16,
   /** A root that is the CI runner: it may also reach scope.runner.allow. */
   runner: 32,
+  /** Spawned by a package manager, not yet classified: judged as an
+   * install script until the agent decides (inherited). */
+  depPending: 64,
+  /** An install script that dependencies.install_scripts applies to
+   * (inherited). */
+  dependency: 128,
 } as const;
 
 /** `enum scope_state_key` (bpf/lib/scope_cgroup.h): scope_state's switches. */

@@ -42,6 +42,20 @@ enum scope_flag {
 	 * maps of sensor.network). Never inherited: its children are steps.
 	 */
 	SCOPE_RUNNER = 32,
+	/*
+	 * Spawned by a package manager (sensor.process's dep_manager_comms):
+	 * until the agent has read its environment and working directory, it
+	 * may be a dependency's install script, and
+	 * dependencies.install_scripts judges it as one (fail closed).
+	 * Inherited at fork; the agent clears it once it has decided.
+	 */
+	SCOPE_DEP_PENDING = 64,
+	/*
+	 * A dependency's install script (or a descendant of one) that
+	 * dependencies.install_scripts applies to: set by the agent, inherited
+	 * at fork.
+	 */
+	SCOPE_DEPENDENCY = 128,
 };
 BTF_KEEP_ENUM(scope_flag);
 
