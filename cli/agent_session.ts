@@ -21,7 +21,15 @@ import { summaryLine } from "../report/summary.ts";
 import { scopeCapacityOverride } from "../sensors/environment.ts";
 import type { AgentSignal } from "../sensors/process.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
-import { log } from "./command.ts";
+import { Fatal, log } from "./command.ts";
+import {
+  applyOverrides,
+  OverrideError,
+  type OverrideFlags,
+  parseOverrides,
+  type PolicyOverrides,
+} from "../policy/overrides.ts";
+import { LatePolicy } from "./late_policy.ts";
 import { Outputs } from "./outputs.ts";
 import {
   mentionsFiles,
@@ -31,7 +39,7 @@ import {
 } from "./policy_source.ts";
 
 /** The flags `run` and `start` share. */
-export interface SessionOptions {
+export interface SessionOptions extends OverrideFlags {
   /** Policy file; the built-in policy when absent. */
   policy?: string;
   /** Where events go as JSON lines: a file, `-` (stdout) or `stderr`. */
@@ -48,8 +56,13 @@ export class AgentSession {
   readonly outputs: Outputs;
   /** The hold on the runner user's sudo rights (`runner.sudo`). */
   readonly sudo: SudoGuard;
-  /** The policy file and its SHA-256 when the agent started. */
-  readonly policyFile: { path: string; sha256?: string } | undefined;
+  /**
+   * The policy file and its SHA-256 when the agent started, or when the
+   * Action's main step handed it one (`--late-policy`).
+   */
+  policyFile: { path: string; sha256?: string } | undefined;
+  /** Called when the policy file changes by a hand-off (start's record). */
+  onPolicyFile: ((file: { path: string; sha256?: string }) => void) | undefined;
   readonly #stopReloading: () => void;
 
   private constructor(
@@ -58,6 +71,7 @@ export class AgentSession {
     sudo: SudoGuard,
     options: SessionOptions,
     policyFile: AgentSession["policyFile"],
+    overrides: PolicyOverrides,
   ) {
     this.agent = agent;
     this.outputs = outputs;
@@ -65,8 +79,12 @@ export class AgentSession {
     this.policyFile = policyFile;
     this.#stopReloading = reloadOnHangup(
       agent,
-      options.policy,
-      options.disableSudo,
+      () => this.policyFile?.path,
+      (policy, builtIn) =>
+        withSudoFlag(
+          applyOverrides(policy, overrides, builtIn),
+          options.disableSudo,
+        ),
     );
   }
 
@@ -78,10 +96,22 @@ export class AgentSession {
    * which needs it to stop the agent).
    */
   static async open(
-    options: SessionOptions & { stateDir?: string; sudoReleaseAt?: string },
+    options: SessionOptions & {
+      stateDir?: string;
+      sudoReleaseAt?: string;
+      latePolicy?: string;
+      latePolicyAt?: string;
+    },
     spawner: boolean,
     instance: string,
   ): Promise<AgentSession> {
+    let overrides: PolicyOverrides;
+    try {
+      overrides = parseOverrides(options);
+    } catch (error) {
+      if (error instanceof OverrideError) throw new Fatal(error.message);
+      throw error;
+    }
     // Hashed as it is first read, while the sensors load: a change after
     // this is a change while the agent ran.
     const hashing = options.policy === undefined
@@ -89,7 +119,10 @@ export class AgentSession {
       : sha256File(options.policy);
     const text = policyText(options.policy);
     const policy = policyFrom(options.policy, text).then((policy) =>
-      withSudoFlag(policy, options.disableSudo)
+      withSudoFlag(
+        applyOverrides(policy, overrides, options.policy === undefined),
+        options.disableSudo,
+      )
     );
     // Sudo is taken before the sensors attach (the agent's policy waits
     // for it): the job gets no window with sudo, and visudo and sudo -l,
@@ -106,7 +139,9 @@ export class AgentSession {
     try {
       agent = await Agent.start({
         policy: Promise.all([policy, guarding]).then(([policy]) => policy),
-        filesHint: text.then(mentionsFiles, () => false),
+        filesHint: options.disableFileMonitoring
+          ? Promise.resolve(false)
+          : text.then(mentionsFiles, () => false),
         spawner,
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),
@@ -164,7 +199,38 @@ export class AgentSession {
     ) {
       log(enforcementLine(agent.fileEnforcement));
     }
-    return new AgentSession(agent, outputs, guard, options, policyFile);
+    const session = new AgentSession(
+      agent,
+      outputs,
+      guard,
+      options,
+      policyFile,
+      overrides,
+    );
+    if (options.latePolicy && options.latePolicyAt && options.stateDir) {
+      const late = new LatePolicy({
+        path: options.latePolicy,
+        at: options.latePolicyAt,
+        stateDir: options.stateDir,
+        roots: agent.policy.scope.processes,
+      });
+      agent.subscribe((event) => {
+        if (!late.triggeredBy(event, agent.tree)) return;
+        late.apply(
+          (policy) =>
+            withSudoFlag(
+              applyOverrides(policy, overrides, false),
+              options.disableSudo,
+            ),
+          (policy) => agent.updatePolicy(policy),
+        ).then((file) => {
+          if (!file) return;
+          session.policyFile = file;
+          session.onPolicyFile?.(file);
+        });
+      });
+    }
+    return session;
   }
 
   /**
@@ -310,8 +376,8 @@ function hangupFromScope(agent: Agent): AgentSignal | undefined {
  */
 function reloadOnHangup(
   agent: Agent,
-  file: string | undefined,
-  disableSudo: boolean | undefined,
+  currentFile: () => string | undefined,
+  withFlags: (policy: Policy, builtIn: boolean) => Policy,
 ): () => void {
   const reload = async () => {
     const policed = hangupFromScope(agent);
@@ -321,9 +387,10 @@ function reloadOnHangup(
       );
       return;
     }
+    const file = currentFile();
     try {
       agent.updatePolicy(
-        withSudoFlag(await policyOffLoop(file), disableSudo),
+        withFlags(await policyOffLoop(file), file === undefined),
       );
       log(
         `policy reloaded from ${

@@ -65,6 +65,18 @@ const POLICY = optional("policy file (default: the built-in policy)");
 const DISABLE_SUDO = flag(
   "take the runner user's sudo rights away until the agent stops, in audit mode too (runner.sudo: deny)",
 );
+/** The policy overrides `run` and `start` share (policy/overrides.ts). */
+const OVERRIDES = {
+  egressPolicy: optional(
+    "audit or block: the policy's mode (the Action's egress-policy)",
+    "mode",
+  ),
+  allowedEndpoints: optional(
+    "host:port entries (space or newline separated) added to network.allow; with the built-in policy, its list instead",
+    "endpoints",
+  ),
+  disableFileMonitoring: flag("drop the policy's files section"),
+} as const;
 const SENSORS = optional("directory of compiled sensors (development)", "dir");
 const OUTPUT_BRIEF =
   "where events go as JSON lines: a file, - for stdout, or stderr";
@@ -98,6 +110,7 @@ export function cli(): Application<CliContext> {
         report: optional("write the markdown report here at the end"),
         commitComment: flag("post the report as a commit comment"),
         disableSudo: DISABLE_SUDO,
+        ...OVERRIDES,
       },
       aliases: { p: "policy", o: "output" },
       positional: {
@@ -127,7 +140,7 @@ export function cli(): Application<CliContext> {
         ),
         sensors: SENSORS,
         stateDir: optional(
-          "pid file, report and spool (default $RINGFENCE_STATE_DIR or /var/lib/ringfence)",
+          "pid file, report and spool (default $RINGFENCE_STATE_DIR, else $RUNNER_TEMP/ringfence, else /var/lib/ringfence)",
           "dir",
         ),
         report: optional("also write the markdown report here at stop"),
@@ -136,6 +149,14 @@ export function cli(): Application<CliContext> {
           "give sudo back when this program starts under a scope root (the Action's post step)",
           "path",
         ),
+        latePolicy: optional(
+          "a policy file put in force once --late-policy-at starts (the Action's policy from the checkout)",
+        ),
+        latePolicyAt: optional(
+          "the program whose start under a scope root hands --late-policy over (the Action's main step)",
+          "path",
+        ),
+        ...OVERRIDES,
       },
       aliases: { p: "policy", o: "output" },
     },

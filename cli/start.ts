@@ -39,6 +39,10 @@ export interface StartOptions extends SessionOptions {
   sudoReleaseAt?: string;
   /** The pid file (default: `<state dir>/ringfence.pid`). */
   pidFile?: string;
+  /** A policy file read when `latePolicyAt` starts (cli/late_policy.ts). */
+  latePolicy?: string;
+  /** The program whose start hands `latePolicy` over (the Action's main). */
+  latePolicyAt?: string;
 }
 
 /**
@@ -80,7 +84,13 @@ export async function start(options: StartOptions): Promise<number> {
   let session: AgentSession;
   try {
     session = await AgentSession.open(
-      { ...options, stateDir: dir },
+      {
+        ...options,
+        stateDir: dir,
+        ...(options.latePolicy
+          ? { latePolicy: absolutePath(options.latePolicy) }
+          : {}),
+      },
       false,
       await instanceName(dir),
     );
@@ -113,6 +123,12 @@ export async function start(options: StartOptions): Promise<number> {
       : {}),
   });
   writeAtomic(files.record, JSON.stringify(record, null, 2) + "\n");
+  // A policy handed over later is the one a dead agent's stop checks.
+  session.onPolicyFile = (policy) =>
+    writeAtomic(
+      files.record,
+      JSON.stringify({ ...record, policy }, null, 2) + "\n",
+    );
   const heartbeat = new HeartbeatWriter(instance, record.token, () => {
     const stats = agent.stats();
     const sum = (key: "refused" | "killed") =>
