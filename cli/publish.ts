@@ -24,8 +24,37 @@ export interface PublishOptions extends PublishFlags {
 }
 
 /**
- * Appends the markdown to $GITHUB_STEP_SUMMARY when set, writes it to
- * `report`, posts it as a commit comment when asked.
+ * The most a step's summary file may hold: the runner drops a larger one
+ * whole ("$GITHUB_STEP_SUMMARY upload aborted"), so that a job summary
+ * would show nothing of the report.
+ */
+export const STEP_SUMMARY_MAX = 1024 * 1024;
+
+/**
+ * The markdown cut to fit `room` bytes of a step summary, with a note
+ * saying where the whole report is; the markdown itself when it fits.
+ */
+export function fitSummary(
+  markdown: string,
+  room: number,
+  whole = "report.md in the state directory",
+): string {
+  const bytes = new TextEncoder().encode(markdown);
+  if (bytes.length <= room) return markdown;
+  const note =
+    `\n\n… the report is cut here: the job summary holds at most 1 MiB; the whole report is ${whole}\n`;
+  const keep = Math.max(0, room - new TextEncoder().encode(note).length - 8);
+  // Whole lines, and a code block left open is closed.
+  let head = new TextDecoder().decode(bytes.slice(0, keep));
+  head = head.slice(0, Math.max(0, head.lastIndexOf("\n")));
+  const fences = head.match(/^```/gm)?.length ?? 0;
+  return head + (fences % 2 ? "\n```" : "") + note;
+}
+
+/**
+ * Appends the markdown to $GITHUB_STEP_SUMMARY when set (cut to what the
+ * runner accepts), writes it to `report`, posts it as a commit comment
+ * when asked.
  */
 export async function publishReport(
   markdown: string,
@@ -34,7 +63,17 @@ export async function publishReport(
   const summary = Deno.env.get("GITHUB_STEP_SUMMARY");
   if (summary) {
     try {
-      await Deno.writeTextFile(summary, markdown + "\n", { append: true });
+      let used = 0;
+      try {
+        used = (await Deno.stat(summary)).size;
+      } catch { /* a new file */ }
+      const text = fitSummary(markdown, STEP_SUMMARY_MAX - used - 1);
+      if (text !== markdown) {
+        log(
+          `the report (${markdown.length} characters) is cut to fit the job summary's 1 MiB`,
+        );
+      }
+      await Deno.writeTextFile(summary, text + "\n", { append: true });
     } catch (error) {
       log(`cannot write $GITHUB_STEP_SUMMARY: ${(error as Error).message}`);
     }

@@ -1,7 +1,10 @@
 /**
  * The state directory of `ringfence start`: its pid file, which
  * `ringfence stop` signals, and the report it saves at stop for `stop` to
- * publish; the exporters spool there too.
+ * publish; the exporters spool there too. The runner hooks
+ * (scripts/runner-hooks/) and the GitHub Action keep the events, the
+ * agent's log and its readiness file in the same directory, found by the
+ * same rule: one directory per job for everything.
  *
  * @module
  */
@@ -10,21 +13,38 @@ import type { Report } from "../report/types.ts";
 
 const log = (message: string) => console.error(`ringfence: ${message}`);
 
-/** The state directory: $RINGFENCE_STATE_DIR, or /var/lib/ringfence. */
-export function stateDir(): string {
-  return Deno.env.get("RINGFENCE_STATE_DIR") || "/var/lib/ringfence";
+/**
+ * The state directory: $RINGFENCE_STATE_DIR; else, on a GitHub runner,
+ * $RUNNER_TEMP/ringfence (the job's own temporary directory); else
+ * /var/lib/ringfence. scripts/runner-hooks/ and action/ use this rule too.
+ */
+export function stateDir(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): string {
+  const explicit = env("RINGFENCE_STATE_DIR");
+  if (explicit) return explicit;
+  const temp = env("RUNNER_TEMP");
+  return temp ? `${temp.replace(/\/+$/, "")}/ringfence` : "/var/lib/ringfence";
 }
 
-/** Files `ringfence start` keeps in its state directory. */
+/** Files kept in the state directory, by whoever writes them. */
 export function stateFiles(dir: string = stateDir()): {
   pid: string;
   report: string;
   json: string;
+  events: string;
+  log: string;
+  ready: string;
 } {
   return {
+    // `ringfence start`'s.
     pid: `${dir}/ringfence.pid`,
     report: `${dir}/report.md`,
     json: `${dir}/report.json`,
+    // The hooks' (job-started.sh passes them to `start`).
+    events: `${dir}/events.jsonl`,
+    log: `${dir}/agent.log`,
+    ready: `${dir}/ready`,
   };
 }
 

@@ -1,11 +1,13 @@
 #!/bin/sh
 # ACTIONS_RUNNER_HOOK_JOB_COMPLETED for self-hosted GitHub runners (and an
 # after_script for GitLab): stops the agent job-started.sh started and
-# publishes its report, through `ringfence stop`, which decides whether the
-# agent is intact: it checks the agent against the root-only record the
-# agent keeps under /run/ringfence (pid, start time, executable), never the
-# pid file or agent.log alone, which a step may rewrite. The report goes to
-# $GITHUB_STEP_SUMMARY when that is set, and to the job log.
+# publishes its full markdown report, through `ringfence stop`, which
+# decides whether the agent is intact: it checks the agent against the
+# root-only record the agent keeps under /run/ringfence (pid, start time,
+# executable), never the pid file or agent.log alone, which a step may
+# rewrite. The report goes to $GITHUB_STEP_SUMMARY when that is set (the
+# job summary), and is kept as report.md and report.json in the state
+# directory beside events.jsonl.
 #
 # A missing, dead or replaced agent makes the summary a red "AGENT
 # TAMPERED" report, and this hook exits nonzero (3). An agent that died
@@ -14,23 +16,33 @@
 # removes them.
 #
 # Environment: RINGFENCE_BIN and RINGFENCE_STATE_DIR as for job-started.sh;
-# RINGFENCE_STOP_TIMEOUT seconds to wait for the exit (default 30).
+# RINGFENCE_STOP_TIMEOUT seconds to wait for the exit (default 30). Run as
+# another user, it runs itself again through `sudo -n`.
 #
 # Once the agent has gone, `ringfence restore-sudo` gives back the sudo
 # rights an agent that died could not give back itself (runner.sudo: deny).
 set -eu
 
+if [ "$(id -u)" != 0 ]; then
+  set -- env
+  for name in RINGFENCE_BIN RINGFENCE_STATE_DIR RINGFENCE_STOP_TIMEOUT \
+    RUNNER_TEMP GITHUB_ACTIONS GITHUB_STEP_SUMMARY; do
+    eval "set=\${$name+x} value=\${$name-}"
+    # shellcheck disable=SC2154 # set by the eval
+    [ -z "$set" ] || set -- "$@" "$name=$value"
+  done
+  exec sudo -n "$@" sh "$0"
+fi
+
 bin=${RINGFENCE_BIN:-ringfence}
-state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:-/tmp}/ringfence}
-# Where `ringfence start` keeps its pid file and its pins marker.
-agent_state=${RINGFENCE_STATE_DIR:-/var/lib/ringfence}
+state=${RINGFENCE_STATE_DIR:-${RUNNER_TEMP:+${RUNNER_TEMP%/}/ringfence}}
+state=${state:-/var/lib/ringfence}
 timeout=${RINGFENCE_STOP_TIMEOUT:-30}
 
 say() { printf 'ringfence hook: %s\n' "$*" >&2; }
 
 status=0
-"$bin" stop --state-dir "$state" --pid-file "$state/pid" --timeout "$timeout" ||
-  status=$?
+"$bin" stop --state-dir "$state" --timeout "$timeout" || status=$?
 if [ "$status" -eq 3 ]; then
   say "AGENT TAMPERED: see the report above and in the job summary"
 elif [ "$status" -ne 0 ]; then
@@ -49,12 +61,14 @@ fi
 
 events=0
 [ -f "$state/events.jsonl" ] && events=$(wc -l <"$state/events.jsonl" | tr -d ' ')
-say "events: $state/events.jsonl ($events lines)"
+say "events: $state/events.jsonl ($events lines); report: $state/report.md"
 
 # job-started.sh made the state directory root's; its parent's owner (the
-# runner's user) gets it back, so that the runner can clean it up.
+# runner's user) gets it back with the files in it, so that the runner can
+# clean it up and the Action's post step can upload them. Not for
+# /var/lib/ringfence (root's own), nor symlinks (-h, no -L).
 owner=$(stat -c %u:%g "$(dirname "$state")" 2>/dev/null || echo)
-if [ -n "$owner" ] && [ -d "$state" ]; then
-  chown -h "$owner" "$state" 2>/dev/null || true
+if [ -n "$owner" ] && [ "$owner" != 0:0 ] && [ -d "$state" ]; then
+  chown -R -h "$owner" "$state" 2>/dev/null || true
 fi
 exit "$status"
