@@ -1,5 +1,6 @@
-// Shared by the action's main and post steps: inputs, the state directory
-// and running the runner hooks as root.
+// Shared by the action's pre, main and post steps: inputs, step state, the
+// state directory and running the runner hooks as root. Plain Node (20 and
+// 24), no npm dependencies: the runner runs these files as they are.
 import { spawnSync } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -8,16 +9,32 @@ import { fileURLToPath } from "node:url";
 /** The repository checkout of the action (for scripts/). */
 export const ACTION_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
+/** The main step's script, as the runner runs it (`node <path>`). */
+export const MAIN_SCRIPT = join(ACTION_ROOT, "action", "main.mjs");
+
 /** The post step's script, as the runner runs it (`node <path>`). */
 export const POST_SCRIPT = join(ACTION_ROOT, "action", "post.mjs");
 
-/** Where the agent's pid, events, log, policy and binary go. */
-export const STATE_DIR = join(process.env.RUNNER_TEMP ?? "/tmp", "ringfence");
+/**
+ * The job's state directory: the agent's pid, events, log, report, policy
+ * and binary. The rule of `ringfence start`/`stop` and the runner hooks:
+ * $RINGFENCE_STATE_DIR, else $RUNNER_TEMP/ringfence, else
+ * /var/lib/ringfence.
+ */
+export const STATE_DIR = process.env.RINGFENCE_STATE_DIR ||
+  (process.env.RUNNER_TEMP
+    ? join(process.env.RUNNER_TEMP, "ringfence")
+    : "/var/lib/ringfence");
 
-/** An input as the runner passes it (INPUT_<NAME>). */
+/** An input as the runner passes it (INPUT_<NAME>, hyphens kept). */
 export function input(name) {
   const key = `INPUT_${name.replace(/ /g, "_").toUpperCase()}`;
   return (process.env[key] ?? "").trim();
+}
+
+/** A boolean input: `true` (any case) or not. */
+export function flagInput(name) {
+  return input(name).toLowerCase() === "true";
 }
 
 /** Sets a step output. */
@@ -25,6 +42,32 @@ export function setOutput(name, value) {
   if (process.env.GITHUB_OUTPUT) {
     appendFileSync(process.env.GITHUB_OUTPUT, `${name}=${value}\n`);
   }
+}
+
+/** Saves a value for the later steps of this action (STATE_<name>). */
+export function saveState(name, value) {
+  if (process.env.GITHUB_STATE) {
+    appendFileSync(process.env.GITHUB_STATE, `${name}=${value}\n`);
+  }
+}
+
+/** A value an earlier step of this action saved. */
+export function getState(name) {
+  return process.env[`STATE_${name}`] ?? "";
+}
+
+/** Text for a workflow command's message: one line, `%` escaped. */
+export function escapeData(text) {
+  return String(text).replace(/%/g, "%25").replace(/\r/g, "%0D").replace(
+    /\n/g,
+    "%0A",
+  );
+}
+
+/** An `::error` annotation, then exit 1. */
+export function fail(message) {
+  console.log(`::error title=ringfence::${escapeData(message)}`);
+  process.exit(1);
 }
 
 /** Runs a shell script as root (through sudo unless already root). */

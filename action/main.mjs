@@ -1,65 +1,62 @@
-// The action's main step: install ringfence, write the policy, start the
-// agent and wait until its sensors are armed.
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+// The action's main step, where the workflow lists the action: the agent
+// the pre step started is already running. With `policy` naming a file
+// (kept in the repository, so read after the checkout), the agent takes
+// it as this step's process starts (cli/late_policy.ts); this step waits
+// for its answer and fails the job when the policy was refused (the
+// previous policy then stays in force).
+import { existsSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import {
-  ACTION_ROOT,
+  escapeData,
+  fail,
+  getState,
   input,
-  POST_SCRIPT,
-  runAsRoot,
   setOutput,
   STATE_DIR,
 } from "./common.mjs";
 
-function fail(message) {
-  console.log(`::error title=ringfence::${message}`);
-  process.exit(1);
-}
-
-mkdirSync(STATE_DIR, { recursive: true });
-
-let binary = input("binary");
-if (!binary) {
-  const prefix = join(STATE_DIR, "bin");
-  const env = {};
-  if (input("base-url")) env.RINGFENCE_BASE_URL = input("base-url");
-  const status = runAsRoot(
-    join(ACTION_ROOT, "scripts", "install.sh"),
-    ["--prefix", prefix, "--version", input("version") || "latest"],
-    env,
+if (getState("started") !== "true") {
+  fail(
+    "the agent was not started: this action's pre step did not run or failed (see its log)",
   );
-  if (status !== 0) fail("installing ringfence failed (see the log above)");
-  binary = join(prefix, "ringfence");
 }
-
-const policyInput = input("policy");
-let policy = "";
-if (policyInput.includes("\n")) {
-  policy = join(STATE_DIR, "policy.yaml");
-  writeFileSync(policy, policyInput + "\n");
-} else if (policyInput) {
-  policy = isAbsolute(policyInput)
-    ? policyInput
-    : join(process.env.GITHUB_WORKSPACE ?? process.cwd(), policyInput);
-  if (!existsSync(policy)) fail(`policy file ${policy} does not exist`);
-}
-
-const env = {
-  RINGFENCE_BIN: binary,
-  RINGFENCE_STATE_DIR: STATE_DIR,
-  RINGFENCE_READY_TIMEOUT: input("ready-timeout") || "30",
-};
-if (policy) env.RINGFENCE_POLICY = policy;
-if (input("disable-sudo") === "true") {
-  env.RINGFENCE_DISABLE_SUDO = "true";
-  // The post step's own process (a child of Runner.Worker) gets sudo back
-  // from the agent: it needs it to stop the agent.
-  env.RINGFENCE_SUDO_RELEASE_AT = POST_SCRIPT;
-}
-const status = runAsRoot(
-  join(ACTION_ROOT, "scripts", "runner-hooks", "job-started.sh"),
-  [],
-  env,
-);
-if (status !== 0) fail("the ringfence agent did not start (see the log above)");
 setOutput("events", join(STATE_DIR, "events.jsonl"));
+
+const late = getState("late-policy");
+if (late) {
+  const resultFile = join(STATE_DIR, "policy-handoff.json");
+  const seconds = Number(input("ready-timeout") || "30");
+  const deadline = Date.now() + (seconds > 0 ? seconds : 30) * 1000;
+  let result;
+  while (!result) {
+    try {
+      result = JSON.parse(readFileSync(resultFile, "utf8"));
+    } catch {
+      if (Date.now() >= deadline) {
+        fail(
+          `the agent did not take the policy ${late} within ${seconds}s (is it running? see ${
+            join(STATE_DIR, "agent.log")
+          })`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  if (result.status === "applied") {
+    console.log(
+      `ringfence: policy ${late} (sha256 ${result.sha256}) in force, mode ${result.mode}`,
+    );
+  } else {
+    const workspace = process.env.GITHUB_WORKSPACE ?? "";
+    const file = workspace ? relative(workspace, late) : late;
+    const hint = existsSync(late)
+      ? ""
+      : "; list this step after actions/checkout, or give the policy inline";
+    console.log(
+      `::error title=ringfence policy,file=${escapeData(file)}::${
+        escapeData(result.error + hint)
+      }; the previous policy stays in force`,
+    );
+    process.exit(1);
+  }
+}

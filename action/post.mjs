@@ -1,9 +1,20 @@
-// The action's post step (always runs): stop the agent and write the job
-// summary. job-completed.sh runs `ringfence stop`, which exits 3 when the
-// agent was tampered with (killed, replaced): the step then fails.
+// The action's post step (always runs): stop the agent, publish its full
+// report to the job summary, and upload the events and the report as an
+// artifact when asked. job-completed.sh runs `ringfence stop`, which
+// writes the report to $GITHUB_STEP_SUMMARY and exits 3 when the agent
+// was tampered with: the step then fails.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { ACTION_ROOT, input, runAsRoot, STATE_DIR } from "./common.mjs";
+import {
+  ACTION_ROOT,
+  escapeData,
+  flagInput,
+  getState,
+  input,
+  runAsRoot,
+  STATE_DIR,
+} from "./common.mjs";
+import { ArtifactError, uploadArtifact } from "./artifact.mjs";
 
 /**
  * With disable-sudo, the agent gives sudo back when it sees this step's
@@ -23,7 +34,7 @@ function sudoBack(seconds) {
   }
 }
 
-if (input("disable-sudo") === "true" && !sudoBack(15)) {
+if (flagInput("disable-sudo") && !sudoBack(15)) {
   console.log(
     "::error title=ringfence::sudo did not come back: the agent that took it away (disable-sudo) did not give it back; it has died or was stopped early. Enforcement and the report of this job cannot be trusted.",
   );
@@ -34,24 +45,51 @@ if (input("disable-sudo") === "true" && !sudoBack(15)) {
 // job's environment ($GITHUB_ENV), and the hook runs as root.
 const env = {
   RINGFENCE_STATE_DIR: STATE_DIR,
-  RINGFENCE_BIN: input("binary") || join(STATE_DIR, "bin", "ringfence"),
+  RINGFENCE_BIN: getState("binary") || input("binary") ||
+    join(STATE_DIR, "bin", "ringfence"),
   RINGFENCE_STOP_TIMEOUT: "30",
 };
-if (process.env.GITHUB_STEP_SUMMARY) {
-  env.GITHUB_STEP_SUMMARY = process.env.GITHUB_STEP_SUMMARY;
+// GITHUB_STEP_SUMMARY: `ringfence stop` appends the full report to it;
+// GITHUB_ACTIONS: its annotations (`::error`) are printed for the runner.
+for (const name of ["GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS", "RUNNER_TEMP"]) {
+  if (process.env[name]) env[name] = process.env[name];
 }
 const status = runAsRoot(
   join(ACTION_ROOT, "scripts", "runner-hooks", "job-completed.sh"),
   [],
   env,
 );
-if (status === 3) {
+if (status !== 0 && status !== 3) {
   console.log(
-    "::error title=ringfence::AGENT TAMPERED: the agent was killed, replaced or interfered with during the job (see the job summary)",
-  );
-} else if (status !== 0) {
-  console.log(
-    "::warning title=ringfence::stopping the agent did not go cleanly",
+    `::error title=ringfence::ringfence stop failed (exit ${status}): the report of this job may be missing (see the log above)`,
   );
 }
-process.exitCode = status;
+
+if (flagInput("upload-artifact")) {
+  const name = input("artifact-name") ||
+    `ringfence-${process.env.GITHUB_JOB || "job"}`;
+  try {
+    const uploaded = await uploadArtifact(
+      name,
+      ["events.jsonl", "report.md", "report.json"].map((file) =>
+        join(STATE_DIR, file)
+      ),
+    );
+    console.log(
+      `ringfence: uploaded ${
+        uploaded.files.join(", ")
+      } as the artifact ${name} (${uploaded.size} bytes zipped, sha256 ${uploaded.sha256}${
+        uploaded.id ? `, id ${uploaded.id}` : ""
+      })`,
+    );
+  } catch (error) {
+    if (!(error instanceof ArtifactError)) throw error;
+    console.log(
+      `::error title=ringfence artifact::${
+        escapeData(`the artifact ${name} was not uploaded: ${error.message}`)
+      }`,
+    );
+    if (status === 0) process.exitCode = 1;
+  }
+}
+if (status !== 0) process.exitCode = status;
