@@ -129,6 +129,21 @@ kernelTest(
           ` <<'EOF'\n${CHECKOUT_POLICY}EOF`,
       );
       assert.equal(checkout.code, 0, checkout.stderr);
+      // A step that runs the main step's script itself, not as the
+      // runner's direct child: the agent does not take the policy for it.
+      const forged = await runner.step(
+        `/bin/bash -c 'node ${ROOT}action/main.mjs; exit $?'`,
+        { "INPUT_READY-TIMEOUT": "2" },
+      );
+      assert.equal(forged.code, 1, forged.stdout);
+      assert.match(
+        forged.stdout,
+        /the agent did not take the policy .* within 2s/,
+      );
+      await assert.rejects(
+        Deno.stat(`${state}/policy-handoff.json`),
+        Deno.errors.NotFound,
+      );
       assert.equal((await runner.step(connectStep(blocked.port))).code, 0);
       await waitFor(() => blocked.bytes() > 0, "the connection before main");
       const before = blocked.bytes();
