@@ -647,7 +647,9 @@ kernelTest(
       );
       assertOk(started, "job-started.sh");
       assert.match(started.stderr, /ringfence: armed after/);
-      const pid = Number((await Deno.readTextFile(`${state}/ringfence.pid`)).trim());
+      const pid = Number(
+        (await Deno.readTextFile(`${state}/ringfence.pid`)).trim(),
+      );
       assert.ok(pid > 0);
 
       assertOk(
