@@ -42,6 +42,15 @@ if (late) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+  if (result.pid !== process.pid) {
+    // Another process started as this step's script did, before it: the
+    // agent took the policy then, and takes no other.
+    fail(
+      `the policy was handed to the agent at the start of another process (pid ${result.pid}), not of this step: a step before this one ran ${
+        join("action", "main.mjs")
+      } (${result.status})`,
+    );
+  }
   if (result.status === "applied") {
     console.log(
       `ringfence: policy ${late} (sha256 ${result.sha256}) in force, mode ${result.mode}`,

@@ -36,6 +36,8 @@ import { readPolicyText } from "../policy/source.ts";
 export type HandoffResult =
   | {
     status: "applied";
+    /** The process whose start handed it over (the main step's). */
+    pid: number;
     /** The file the main step named. */
     source: string;
     /** The copy the agent reloads from. */
@@ -43,7 +45,7 @@ export type HandoffResult =
     sha256: string;
     mode: Policy["mode"];
   }
-  | { status: "refused"; source: string; error: string };
+  | { status: "refused"; pid: number; source: string; error: string };
 
 /** Where a late policy comes from and when it is taken. */
 export interface LatePolicyOptions {
@@ -90,6 +92,7 @@ export class LatePolicy {
   readonly #options: LatePolicyOptions;
   readonly #roots: ProcessIdentity[];
   #spent = false;
+  #pid = 0;
 
   /** Records the scope roots running now: only their children count. */
   constructor(options: LatePolicyOptions) {
@@ -110,6 +113,7 @@ export class LatePolicy {
       return false;
     }
     this.#spent = true;
+    this.#pid = event.pid;
     return true;
   }
 
@@ -131,6 +135,7 @@ export class LatePolicy {
       );
       this.#write(files.result, {
         status: "refused",
+        pid: this.#pid,
         source: path,
         error: message,
       });
@@ -157,6 +162,7 @@ export class LatePolicy {
     }
     this.#write(files.result, {
       status: "applied",
+      pid: this.#pid,
       source: path,
       copy: files.copy,
       sha256,

@@ -70,8 +70,20 @@ function processesMentioning(text: string): number[] {
   return found;
 }
 
-/** Kills whatever a failed test left running under `dir`. */
-function killLeftovers(dir: string): void {
+/**
+ * Stops an agent a failed test left (`ringfence stop` removes its pins,
+ * which a SIGKILL would leave enforcing), then kills what is left.
+ */
+async function killLeftovers(dir: string): Promise<void> {
+  const state = `${dir}/_temp/ringfence`;
+  try {
+    Deno.statSync(`${state}/ringfence.pid`);
+    await new Deno.Command(DENO, {
+      args: ["run", "-A", `${ROOT}main.ts`, "stop", "--state-dir", state],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch { /* none left */ }
   for (const pid of processesMentioning(dir)) {
     try {
       Deno.kill(pid, "SIGKILL");
@@ -251,7 +263,7 @@ kernelTest(
       );
     } finally {
       await runner?.close();
-      killLeftovers(dir);
+      await killLeftovers(dir);
       allowed.close();
       blocked.close();
       await results.close();
@@ -286,6 +298,15 @@ kernelTest(
         /^::error title=ringfence policy,file=\.github\/ringfence\.yaml::\S+\/\.github\/ringfence\.yaml:4:\d+: .*; the previous policy stays in force$/m,
       );
 
+      // Whoever runs the main step's script again, as the runner's child
+      // even, is told the policy went to another process.
+      const again = await runner.action(ROOT, "main", inputs);
+      assert.equal(again.code, 1);
+      assert.match(
+        again.stdout,
+        /::error title=ringfence::the policy was handed to the agent at the start of another process \(pid \d+\), not of this step/,
+      );
+
       // A step kills the agent (it runs as root here).
       const state = `${runner.temp}/ringfence`;
       const pid = Number(
@@ -299,7 +320,7 @@ kernelTest(
       assert.match(post.stdout, /^::error title=ringfence: AGENT TAMPERED::/m);
     } finally {
       await runner?.close();
-      killLeftovers(dir);
+      await killLeftovers(dir);
       await Deno.remove(dir, { recursive: true });
     }
   },
