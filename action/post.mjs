@@ -34,6 +34,14 @@ function sudoBack(seconds) {
   }
 }
 
+if (getState("started") !== "true") {
+  // The pre step failed (and said why) or did not run: no agent to stop.
+  console.log(
+    "::warning title=ringfence::no agent was started in this job (see the pre step's log): nothing to stop or report",
+  );
+  process.exit(0);
+}
+
 if (flagInput("disable-sudo") && !sudoBack(15)) {
   console.log(
     "::error title=ringfence::sudo did not come back: the agent that took it away (disable-sudo) did not give it back; it has died or was stopped early. Enforcement and the report of this job cannot be trusted.",

@@ -391,3 +391,19 @@ Deno.test("job summary: a report over 1 MiB is cut at a line, its code block clo
   );
   assert.equal((cut.match(/^```/gm) ?? []).length % 2, 0);
 });
+
+Deno.test("action: main and post without a started agent say so", async () => {
+  const env = { PATH: Deno.env.get("PATH")!, RUNNER_TEMP: "/nonexistent" };
+  const main = await run("node", [`${ROOT}action/main.mjs`], { env });
+  assert.equal(main.code, 1);
+  assert.match(
+    main.stdout,
+    /^::error title=ringfence::the agent was not started: this action's pre step did not run or failed/m,
+  );
+  const post = await run("node", [`${ROOT}action/post.mjs`], { env });
+  assert.equal(post.code, 0, post.stdout + post.stderr);
+  assert.match(
+    post.stdout,
+    /^::warning title=ringfence::no agent was started/m,
+  );
+});
