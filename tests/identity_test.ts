@@ -227,14 +227,16 @@ kernelTest(
     const started = await hook("job-started.sh");
     const decoder = new TextDecoder();
     assert.equal(started.code, 0, decoder.decode(started.stderr));
-    const pid = Number((await Deno.readTextFile(`${state}/pid`)).trim());
+    const pid = Number(
+      (await Deno.readTextFile(`${state}/ringfence.pid`)).trim(),
+    );
     let fake: Deno.ChildProcess | undefined;
     try {
       await new Promise((resolve) => setTimeout(resolve, 1200));
       Deno.kill(pid, "SIGKILL");
       await waitForExit(pid);
       fake = fakeAgent();
-      await Deno.writeTextFile(`${state}/pid`, `${fake.pid}\n`);
+      await Deno.writeTextFile(`${state}/ringfence.pid`, `${fake.pid}\n`);
       await Deno.writeTextFile(`${state}/agent.log`, CLEAN_LOG);
       await Deno.writeTextFile(`${state}/report.md`, CLEAN_REPORT);
 

@@ -423,7 +423,7 @@ kernelTest(
 );
 
 kernelTest(
-  "Action with disable-sudo: main takes sudo from the runner's user, the post step gets it back and stops the agent",
+  "Action with disable-sudo: pre takes sudo from the runner's user, the post step gets it back and stops the agent",
   async () => {
     const dir = await Deno.makeTempDir();
     try {
@@ -442,13 +442,18 @@ kernelTest(
           );
           await Deno.chmod(wrapper, 0o755);
           // The runner's worker: a shell named as a scope root, running as
-          // the test user, that runs the action's main step, a job step and
+          // the test user, that runs the action's pre and main steps, a job step and
           // the post step as its direct children, as Runner.Worker does.
           const worker = await rootShell(dir, "rfworker");
           const policyText =
             "version: 1\nmode: block\nscope:\n  processes: [rfworker]\n";
           const step = `${temp}/step.out`;
+          // GITHUB_STATE: what pre saves, read back as STATE_* for the
+          // later steps, as the runner does.
+          const stateFile = `${temp}/state`;
           const script = [
+            `node '${ROOT}action/pre.mjs'`,
+            `while IFS='=' read -r k v; do export "STATE_$k=$v"; done < '${stateFile}'`,
             `node '${ROOT}action/main.mjs'`,
             `sudo -n id -u > '${step}' 2>&1; echo "sudo-exit=$?" >> '${step}'`,
             `node '${ROOT}action/post.mjs'`,
@@ -465,6 +470,7 @@ kernelTest(
             ],
             env: {
               RUNNER_TEMP: temp,
+              GITHUB_STATE: stateFile,
               INPUT_BINARY: wrapper,
               INPUT_POLICY: policyText,
               "INPUT_DISABLE-SUDO": "true",
