@@ -23,6 +23,7 @@ import type { AgentSignal } from "../sensors/process.ts";
 import { tamperLines } from "../report/tamper_lines.ts";
 import { log } from "./command.ts";
 import { Outputs } from "./outputs.ts";
+import { AlertPrinter, type AnnotationStream } from "./alerts.ts";
 import {
   mentionsFiles,
   policyFrom,
@@ -42,10 +43,20 @@ export interface SessionOptions {
   disableSudo?: boolean;
 }
 
+/** How blocks and kills are printed as they happen (cli/alerts.ts). */
+export interface AlertOptions {
+  /** Also as workflow commands (GitHub Actions), on this stream. */
+  annotate?: AnnotationStream;
+}
+
 /** A running agent with its outputs. */
 export class AgentSession {
   readonly agent: Agent;
   readonly outputs: Outputs;
+  /** Blocks and kills, one stderr line each as they happen. */
+  readonly alerts: AlertPrinter;
+  /** The events file (absolute), when events go to one. */
+  readonly eventsFile: string | undefined;
   /** The hold on the runner user's sudo rights (`runner.sudo`). */
   readonly sudo: SudoGuard;
   /** The policy file and its SHA-256 when the agent started. */
@@ -55,12 +66,15 @@ export class AgentSession {
   private constructor(
     agent: Agent,
     outputs: Outputs,
+    alerts: AlertPrinter,
     sudo: SudoGuard,
     options: SessionOptions,
     policyFile: AgentSession["policyFile"],
   ) {
     this.agent = agent;
     this.outputs = outputs;
+    this.alerts = alerts;
+    this.eventsFile = outputFile(options.output);
     this.sudo = sudo;
     this.policyFile = policyFile;
     this.#stopReloading = reloadOnHangup(
@@ -78,7 +92,11 @@ export class AgentSession {
    * which needs it to stop the agent).
    */
   static async open(
-    options: SessionOptions & { stateDir?: string; sudoReleaseAt?: string },
+    options: SessionOptions & {
+      stateDir?: string;
+      sudoReleaseAt?: string;
+      alerts?: AlertOptions;
+    },
     spawner: boolean,
     instance: string,
   ): Promise<AgentSession> {
@@ -130,6 +148,10 @@ export class AgentSession {
     // listeners below subscribe before anything else runs.
     const guard = sudo!;
     let outputs: Outputs | undefined;
+    const alerts = new AlertPrinter({
+      annotate: options.alerts?.annotate,
+      processOf: (pid) => agent.tree.get(pid)?.path,
+    });
     try {
       // A dead agent's output file goes on: its lines stay.
       const opened = outputs = new Outputs(options.output, {
@@ -140,6 +162,7 @@ export class AgentSession {
       // an event before the outputs write it.
       agent.subscribe((event) => guard.annotate(event, agent.tree));
       agent.subscribe((event) => opened.write(event));
+      agent.subscribe((event) => alerts.write(event));
       // Lines are written before the ring space of their records is given
       // back: a kill -9 finds each record in the ring or in the file.
       agent.onCommit(() => opened.commit());
@@ -164,7 +187,14 @@ export class AgentSession {
     ) {
       log(enforcementLine(agent.fileEnforcement));
     }
-    return new AgentSession(agent, outputs, guard, options, policyFile);
+    return new AgentSession(
+      agent,
+      outputs,
+      alerts,
+      guard,
+      options,
+      policyFile,
+    );
   }
 
   /**
@@ -209,7 +239,11 @@ export class AgentSession {
     // Imported at the end: an agent arms without it.
     const { renderMarkdown } = await import("../report/markdown.ts");
     await publish(report, renderMarkdown(report));
+    this.alerts.end(this.eventsFile);
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
+    if (this.eventsFile) {
+      console.error(`ringfence: events in ${this.eventsFile}`);
+    }
     for (const line of tamperLines(tamper)) console.error(line);
     for (const line of tamper.coverage ?? []) console.error(line);
     const { tamperedLines } = await import("../report/integrity.ts");
