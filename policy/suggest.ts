@@ -138,7 +138,7 @@ function list(values: Iterable<string>): string {
     : shown;
 }
 
-/** Groups the run's egress by host: a name where one led to it. */
+/** Groups the run's egress by host (a name where one led to it) and port. */
 function hostsOf(run: AuditedRun): Map<string, HostUse> {
   const hosts = new Map<string, HostUse>();
   for (const entry of run.destinations) {
@@ -146,7 +146,9 @@ function hostsOf(run: AuditedRun): Map<string, HostUse> {
     if (NOT_EGRESS.has(entry.reason)) continue;
     const isName = !!entry.domain && !LOOPBACK.test(entry.address);
     const host = isName ? entry.domain! : entry.address;
-    let use = hosts.get(host);
+    // Judged per port: one port of a host can be refused, another used.
+    const key = `${host}\0${entry.port}`;
+    let use = hosts.get(key);
     if (!use) {
       use = {
         host,
@@ -161,7 +163,7 @@ function hostsOf(run: AuditedRun): Map<string, HostUse> {
         plain: 0,
         bareIpPackages: new Set(),
       };
-      hosts.set(host, use);
+      hosts.set(key, use);
     }
     use.ports.add(entry.port || null);
     use.addresses.add(entry.address);
@@ -191,28 +193,29 @@ interface Rule {
  */
 function rulesOf(kept: readonly HostUse[]): Rule[] {
   const names = kept.filter((use) => use.isName);
-  const children = new Map<string, HostUse[]>();
+  const children = new Map<string, Map<string, HostUse[]>>();
   for (const use of names) {
     const dot = use.host.indexOf(".");
     if (dot === -1) continue;
     const parent = use.host.slice(dot + 1);
     if (!parent.includes(".")) continue;
-    children.set(parent, [...(children.get(parent) ?? []), use]);
+    const under = children.get(parent) ?? new Map<string, HostUse[]>();
+    under.set(use.host, [...(under.get(use.host) ?? []), use]);
+    children.set(parent, under);
   }
   const rules: Rule[] = [];
   const covered = new Set<string>();
   for (
-    const [parent, uses] of [...children].sort(([a], [b]) => a < b ? -1 : 1)
+    const [parent, under] of [...children].sort(([a], [b]) => a < b ? -1 : 1)
   ) {
-    if (uses.length < 3) continue;
+    if (under.size < 3) continue;
+    const uses = [...under.values()].flat();
     const ports = new Set<number | null>();
     for (const use of uses) {
       covered.add(use.host);
       for (const port of use.ports) ports.add(port);
     }
-    const comment = `${usedBy(uses)} (names: ${
-      list(uses.map((use) => use.host))
-    })`;
+    const comment = `${usedBy(uses)} (names: ${list(under.keys())})`;
     for (const rule of withPorts(`*.${parent}`, ports)) {
       rules.push({ rule, comment });
     }
@@ -232,7 +235,8 @@ function rulesOf(kept: readonly HostUse[]): Rule[] {
 }
 
 function byHost(a: HostUse, b: HostUse): number {
-  return a.host < b.host ? -1 : a.host > b.host ? 1 : 0;
+  if (a.host !== b.host) return a.host < b.host ? -1 : 1;
+  return ([...a.ports][0] ?? 0) - ([...b.ports][0] ?? 0);
 }
 
 /** One rule per port; a rule without a port when any port was used raw. */
@@ -362,13 +366,17 @@ export function suggestPolicy(
   }
 
   const header = [
-    `Suggested by \`ringfence report --suggest-policy\` from an audit run under`,
-    `${audited.name}: it allows exactly the destinations that run used, each`,
-    "with who used it; what should not be allowed by habit is left out with",
-    "the reason. The other settings are the audited policy's. Review it,",
-    "then commit it and run in block mode.",
+    "Suggested by `ringfence report --suggest-policy` from the events of a",
+    `run under ${audited.name}.`,
+    "It allows exactly the destinations that run used, each with who used",
+    "it; what should not be allowed by habit is left out, with the reason.",
+    "The rest is that policy's, as written. Review it, commit it, and run",
+    "in block mode.",
   ];
   doc.commentBefore = [commentLines(header), doc.commentBefore]
     .filter(Boolean).join("\n\n");
+  // The audited policy's own first comment stays apart from this one.
+  const first = isMap(doc.contents) ? doc.contents.items[0]?.key : undefined;
+  if (first instanceof Scalar && first.commentBefore) first.spaceBefore = true;
   return doc.toString({ flowCollectionPadding: false, lineWidth: 0 });
 }

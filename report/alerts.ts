@@ -196,8 +196,8 @@ function describe(event: Loose): { what: string; why?: string } {
  * the runner would read a workflow command).
  */
 function oneLine(text: string): string {
-  // deno-lint-ignore no-control-regex
   return text.replace(
+    // deno-lint-ignore no-control-regex
     /[\x00-\x1f\x7f]/g,
     (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );

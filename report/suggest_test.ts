@@ -176,7 +176,7 @@ Deno.test("suggest: the audited policy's other settings and comments are kept as
   assert.match(text, /processes: \[Runner\.Worker\] # the runner/);
   assert.match(
     text,
-    /^process:\n  deny: \["\/usr\/bin\/nc"\]\n  action: kill$/m,
+    /^process:\n {2}deny: \["\/usr\/bin\/nc"\]\n {2}action: kill$/m,
   );
 });
 
