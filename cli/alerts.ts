@@ -88,6 +88,10 @@ export class AlertPrinter {
   }
 }
 
+/** What a block or kill has in its JSON line (JSON.stringify, no spaces). */
+const MAYBE_ALERT =
+  /"verdict":"(?:deny|audit)"|"killed":true|"action":"(?:killed|audit)"/;
+
 /** Lines longer than this in an events file are no event of the agent's. */
 const LINE_MAX = 1 << 20;
 
@@ -122,7 +126,8 @@ export async function alertsFromFile(
   const decoder = new TextDecoder();
   let pending = "";
   const take = (line: string) => {
-    if (!line || line[0] !== "{") return;
+    // Most lines are no block or kill: only those that can be are parsed.
+    if (line[0] !== "{" || !MAYBE_ALERT.test(line)) return;
     try {
       const event = JSON.parse(line);
       if (typeof event === "object" && event !== null && "type" in event) {

@@ -21,10 +21,23 @@ export function defaultEventsFile(
 
 /**
  * The default events file, its directory made: `$RUNNER_TEMP/ringfence`
- * may not exist yet.
+ * may not exist yet. A directory made by root is given to the owner of
+ * the directory it is in (the runner's user), who owns the rest of
+ * `$RUNNER_TEMP`.
  */
 export function prepareDefaultEventsFile(): string {
   const path = defaultEventsFile();
-  Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  try {
+    Deno.statSync(dir);
+  } catch {
+    Deno.mkdirSync(dir, { recursive: true });
+    if (Deno.uid() === 0) {
+      const parent = Deno.statSync(dir.slice(0, dir.lastIndexOf("/")) || "/");
+      if (parent.uid !== null && parent.uid !== 0) {
+        Deno.chownSync(dir, parent.uid, parent.gid);
+      }
+    }
+  }
   return path;
 }

@@ -307,9 +307,8 @@ export function suggestPolicy(
   }
   if (unused.length) {
     notes.push(
-      `In ${audited.name} but not used in the audited run: ${
-        unused.join(", ")
-      }`,
+      `In ${audited.name} but not used in the audited run:`,
+      ...unused.map((rule) => `- ${rule}`),
     );
   }
   if (notes.length && allow.items.length) allow.comment = commentLines(notes);
@@ -375,8 +374,5 @@ export function suggestPolicy(
   ];
   doc.commentBefore = [commentLines(header), doc.commentBefore]
     .filter(Boolean).join("\n\n");
-  // The audited policy's own first comment stays apart from this one.
-  const first = isMap(doc.contents) ? doc.contents.items[0]?.key : undefined;
-  if (first instanceof Scalar && first.commentBefore) first.spaceBefore = true;
   return doc.toString({ flowCollectionPadding: false, lineWidth: 0 });
 }

@@ -146,7 +146,7 @@ Deno.test("suggest: allow entries say who used them; install scripts' and refuse
   );
   assert.match(
     text,
-    /# In ci\.yaml but not used in the audited run: old\.example\.com:443/,
+    /# In ci\.yaml but not used in the audited run:\n\s+# - old\.example\.com:443\n/,
   );
   for (const left of ["1.1.1.1", "169.254.169.254", "198.51.100.7", "exfil"]) {
     assert.ok(
