@@ -203,15 +203,19 @@ function oneLine(text: string): string {
   );
 }
 
-/** The alert's sentence, without the `ringfence: ` prefix. */
-export function alertText(alert: Alert): string {
+/**
+ * The alert's sentence, without the `ringfence: ` prefix; `repeated`
+ * says the pid is that of the first of several.
+ */
+export function alertText(alert: Alert, repeated = false): string {
+  const pid = `${repeated ? "first pid" : "pid"} ${alert.pid}`;
   const why = alert.why ? ` (${alert.why})` : "";
   let head: string;
   if (alert.action === "KILLED" || alert.action === "WOULD KILL") {
     // A denied exec is the process itself: the rule says the rest.
     const what = alert.what === `exec ${alert.process}` ? [] : [alert.what];
     const inner = [...what, ...(alert.why ? [alert.why] : [])].join(": ");
-    head = `${alert.action} ${alert.process} pid ${alert.pid}${
+    head = `${alert.action} ${alert.process} ${pid}${
       inner ? ` (${inner})` : ""
     }`;
   } else {
@@ -343,7 +347,7 @@ export class AlertLimiter {
     for (const { alert, count } of repeated.slice(0, 20)) {
       lines.push(
         `ringfence: ${count} more ${count === 1 ? "time" : "times"}: ${
-          alertText(alert)
+          alertText(alert, true)
         }`,
       );
     }

@@ -180,7 +180,10 @@ Deno.test("alerts: repeats print once and are counted at the end", () => {
   // one of three annotations kept for the summary
   assert.equal(outputs.filter((out) => out.annotation).length, 2);
   const end = limiter.endLines("events.jsonl");
-  assert.match(end[0], /^ringfence: 99 more times: BLOCKED connect 1\.1\.1\.1/);
+  assert.match(
+    end[0],
+    /^ringfence: 99 more times: BLOCKED connect 1\.1\.1\.1:443 \(not in allow list\) by \/usr\/bin\/node first pid 1000,/,
+  );
   assert.match(
     end.at(-1)!,
     /3 different blocks and kills not shown; all are in events\.jsonl/,
