@@ -219,8 +219,7 @@ export function alertText(alert: Alert, repeated = false): string {
       inner ? ` (${inner})` : ""
     }`;
   } else {
-    head =
-      `${alert.action} ${alert.what}${why} by ${alert.process} pid ${alert.pid}`;
+    head = `${alert.action} ${alert.what}${why} by ${alert.process} ${pid}`;
   }
   const step = alert.step ? `, step ${JSON.stringify(alert.step)}` : "";
   const pkg = alert.package ? `, package ${alert.package}` : "";
