@@ -40,6 +40,8 @@ export interface AgentRecord {
   policy?: { path: string; sha256?: string };
   /** The pid file it wrote. */
   pidFile: string;
+  /** Its events file (`--output`, absolute), when events go to one. */
+  output?: string;
 }
 
 /** Counters the heartbeat carries. */
@@ -205,7 +207,7 @@ export function writeAtomic(path: string, text: string): void {
 
 /** The record of this process, to write once armed. */
 export function ownRecord(
-  fields: Pick<AgentRecord, "stateDir" | "policy" | "pidFile">,
+  fields: Pick<AgentRecord, "stateDir" | "policy" | "pidFile" | "output">,
 ): AgentRecord {
   const self = processIdentity(Deno.pid);
   if (!self) throw new Error("cannot read /proc/self/stat");

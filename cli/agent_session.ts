@@ -31,6 +31,7 @@ import {
 } from "../policy/overrides.ts";
 import { LatePolicy } from "./late_policy.ts";
 import { Outputs } from "./outputs.ts";
+import { AlertPrinter, type AnnotationStream } from "./alerts.ts";
 import {
   mentionsFiles,
   policyFrom,
@@ -50,10 +51,20 @@ export interface SessionOptions extends OverrideFlags {
   disableSudo?: boolean;
 }
 
+/** How blocks and kills are printed as they happen (cli/alerts.ts). */
+export interface AlertOptions {
+  /** Also as workflow commands (GitHub Actions), on this stream. */
+  annotate?: AnnotationStream;
+}
+
 /** A running agent with its outputs. */
 export class AgentSession {
   readonly agent: Agent;
   readonly outputs: Outputs;
+  /** Blocks and kills, one stderr line each as they happen. */
+  readonly alerts: AlertPrinter;
+  /** The events file (absolute), when events go to one. */
+  readonly eventsFile: string | undefined;
   /** The hold on the runner user's sudo rights (`runner.sudo`). */
   readonly sudo: SudoGuard;
   /**
@@ -68,6 +79,7 @@ export class AgentSession {
   private constructor(
     agent: Agent,
     outputs: Outputs,
+    alerts: AlertPrinter,
     sudo: SudoGuard,
     options: SessionOptions,
     policyFile: AgentSession["policyFile"],
@@ -75,6 +87,8 @@ export class AgentSession {
   ) {
     this.agent = agent;
     this.outputs = outputs;
+    this.alerts = alerts;
+    this.eventsFile = outputFile(options.output);
     this.sudo = sudo;
     this.policyFile = policyFile;
     this.#stopReloading = reloadOnHangup(
@@ -101,6 +115,7 @@ export class AgentSession {
       sudoReleaseAt?: string;
       latePolicy?: string;
       latePolicyAt?: string;
+      alerts?: AlertOptions;
     },
     spawner: boolean,
     instance: string,
@@ -165,6 +180,10 @@ export class AgentSession {
     // listeners below subscribe before anything else runs.
     const guard = sudo!;
     let outputs: Outputs | undefined;
+    const alerts = new AlertPrinter({
+      annotate: options.alerts?.annotate,
+      processOf: (pid) => agent.tree.get(pid)?.path,
+    });
     try {
       // A dead agent's output file goes on: its lines stay.
       const opened = outputs = new Outputs(options.output, {
@@ -175,6 +194,7 @@ export class AgentSession {
       // an event before the outputs write it.
       agent.subscribe((event) => guard.annotate(event, agent.tree));
       agent.subscribe((event) => opened.write(event));
+      agent.subscribe((event) => alerts.write(event));
       // Lines are written before the ring space of their records is given
       // back: a kill -9 finds each record in the ring or in the file.
       agent.onCommit(() => opened.commit());
@@ -202,6 +222,7 @@ export class AgentSession {
     const session = new AgentSession(
       agent,
       outputs,
+      alerts,
       guard,
       options,
       policyFile,
@@ -275,7 +296,11 @@ export class AgentSession {
     // Imported at the end: an agent arms without it.
     const { renderMarkdown } = await import("../report/markdown.ts");
     await publish(report, renderMarkdown(report));
+    this.alerts.end(this.eventsFile);
     console.error(summaryLine(agent, ending, outputs.summaryParts()));
+    if (this.eventsFile) {
+      console.error(`ringfence: events in ${this.eventsFile}`);
+    }
     for (const line of tamperLines(tamper)) console.error(line);
     for (const line of tamper.coverage ?? []) console.error(line);
     const { tamperedLines } = await import("../report/integrity.ts");

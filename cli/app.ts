@@ -5,7 +5,7 @@
  *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE] [--pid-file FILE]
  *   ringfence stop [--state-dir DIR] [--pid-file FILE] [--report FILE] [--commit-comment]
  *   ringfence restore-sudo
- *   ringfence report EVENTS.jsonl [--format md|json] [--suggest-policy] [--out FILE]
+ *   ringfence report EVENTS.jsonl [--format md|json] [--suggest-policy [--policy FILE]] [--out FILE]
  *   ringfence validate FILE
  *   ringfence doctor [--sensors DIR]
  *   ringfence version
@@ -105,7 +105,9 @@ export function cli(): Application<CliContext> {
     parameters: {
       flags: {
         policy: POLICY,
-        output: withDefault(OUTPUT_BRIEF, "file", "stderr"),
+        output: optional(
+          "where events go as JSON lines: a file, - for stdout, or stderr (default: $RUNNER_TEMP/ringfence/events.jsonl under CI, else ./ringfence-events.jsonl)",
+        ),
         sensors: SENSORS,
         report: optional("write the markdown report here at the end"),
         commitComment: flag("post the report as a commit comment"),
@@ -207,6 +209,9 @@ export function cli(): Application<CliContext> {
         },
         suggestPolicy: flag(
           "print a block-mode policy allowing exactly what the events used",
+        ),
+        policy: optional(
+          "with --suggest-policy: the audited policy, whose other settings are kept (default: the built-in policy)",
         ),
         out: optional("write here instead of stdout"),
       },

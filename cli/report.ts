@@ -10,9 +10,10 @@ import {
   renderJson,
   renderMarkdown,
   ReportBuilder,
-  suggestPolicy,
+  SuggestionBuilder,
 } from "../report/mod.ts";
 import { parsePolicy } from "../policy/parse.ts";
+import { policyText } from "./policy_source.ts";
 
 /** Options of `ringfence report`. */
 export interface ReportOptions {
@@ -20,6 +21,9 @@ export interface ReportOptions {
   format: "md" | "json";
   /** Print a block-mode policy that allows what the events used. */
   suggestPolicy?: boolean;
+  /** The audited policy the suggestion keeps the rest of (default: the
+   * built-in one). */
+  policy?: string;
   /** Write here instead of stdout. */
   out?: string;
 }
@@ -32,13 +36,24 @@ export async function report(
   if (!["md", "json"].includes(options.format)) {
     throw new Error(`--format must be md or json (got ${options.format})`);
   }
+  if (options.policy && !options.suggestPolicy) {
+    throw new Error("--policy is read with --suggest-policy only");
+  }
+  // The audited policy is read, and checked, before the events.
+  const audited = options.suggestPolicy
+    ? {
+      text: await policyText(options.policy),
+      name: options.policy ?? "the built-in policy",
+    }
+    : undefined;
+  if (audited) parsePolicy(audited.text, options.policy ?? "built-in policy");
   let text: string;
   try {
     text = await Deno.readTextFile(file);
   } catch (error) {
     throw new Error(`${file}: ${(error as Error).message}`);
   }
-  const builder = new ReportBuilder();
+  const builder = audited ? new SuggestionBuilder() : new ReportBuilder();
   let lineNumber = 0;
   for (const line of text.split("\n")) {
     lineNumber++;
@@ -54,15 +69,14 @@ export async function report(
     }
     builder.add(event);
   }
-  const report = builder.build();
   let output: string;
-  if (options.suggestPolicy) {
-    output = suggestPolicy(report);
+  if (builder instanceof SuggestionBuilder) {
+    output = builder.suggest(audited!);
     // What is suggested must be accepted as it is.
     parsePolicy(output, "suggested policy");
   } else if (options.format === "json") {
-    output = renderJson(report);
-  } else output = renderMarkdown(report);
+    output = renderJson(builder.build());
+  } else output = renderMarkdown(builder.build());
   if (options.out) await Deno.writeTextFile(options.out, output);
   else console.log(output.replace(/\n$/, ""));
   return 0;

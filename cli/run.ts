@@ -9,9 +9,28 @@ import { AgentSession, type SessionOptions } from "./agent_session.ts";
 import { runInstanceName } from "../agent/pins.ts";
 import { Fatal } from "./command.ts";
 import type { PublishFlags } from "./publish.ts";
+import { underGitHubActions } from "./alerts.ts";
+import { prepareDefaultEventsFile } from "./events_file.ts";
 
-/** The flags of `ringfence run`. */
-export type RunOptions = SessionOptions & PublishFlags;
+/** The default events file, or a clear error when it cannot be made. */
+function prepareEventsFile(): string {
+  try {
+    return prepareDefaultEventsFile();
+  } catch (error) {
+    throw new Fatal(
+      `cannot make the events file's directory (give --output): ${
+        (error as Error).message
+      }`,
+    );
+  }
+}
+
+/** The flags of `ringfence run`; `output` defaults to an events file
+ * (cli/events_file.ts). */
+export type RunOptions =
+  & Omit<SessionOptions, "output">
+  & { output?: string }
+  & PublishFlags;
 
 /**
  * Runs `command` under the agent; returns its exit status (128 + the
@@ -21,7 +40,17 @@ export async function run(
   command: string[],
   options: RunOptions,
 ): Promise<number> {
-  const session = await AgentSession.open(options, true, runInstanceName());
+  const output = options.output ?? prepareEventsFile();
+  // Workflow commands go to stdout, unless the events do: the runner reads
+  // them from stderr too.
+  const annotate = underGitHubActions()
+    ? output === "-" || output === "stdout" ? "stderr" : "stdout"
+    : undefined;
+  const session = await AgentSession.open(
+    { ...options, output, alerts: { annotate } },
+    true,
+    runInstanceName(),
+  );
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(command[0], {

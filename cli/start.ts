@@ -113,6 +113,7 @@ export async function start(options: StartOptions): Promise<number> {
   const record = ownRecord({
     stateDir: dir,
     pidFile,
+    ...(session.eventsFile ? { output: session.eventsFile } : {}),
     ...(session.policyFile
       ? {
         policy: {

@@ -52,6 +52,7 @@ import {
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { writeAllSync } from "../exporters/jsonl.ts";
 import { stateFiles } from "./state.ts";
+import { alertsFromFile, underGitHubActions } from "./alerts.ts";
 
 /** The exit code of a stop that found the agent tampered with. */
 export const EXIT_TAMPERED = 3;
@@ -285,6 +286,12 @@ async function stopAgent(
     },
   );
   await publish(dir, integrity, findings.report, options);
+  // The detached agent could not reach the job's log: its blocks and kills
+  // are printed (and annotated) from its events file here.
+  await alertsFromFile(
+    record?.output ?? `${dir}/events.jsonl`,
+    underGitHubActions() ? "stdout" : undefined,
+  );
   for (const file of Object.values(files)) {
     try {
       Deno.removeSync(file);

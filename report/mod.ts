@@ -7,7 +7,7 @@
  *
  * const report = buildReport(events);
  * console.log(renderMarkdown(report));
- * console.log(suggestPolicy(report));
+ * console.log(suggestPolicy(events, { text: auditedYaml, name: "audit.yaml" }));
  * ```
  *
  * @module
@@ -17,4 +17,4 @@ export * from "./types.ts";
 export { buildReport, ReportBuilder } from "./build.ts";
 export { renderMarkdown } from "./markdown.ts";
 export { renderJson } from "./json.ts";
-export { suggestPolicy } from "./suggest.ts";
+export { SuggestionBuilder, suggestPolicy } from "./suggest.ts";

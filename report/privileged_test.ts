@@ -88,18 +88,19 @@ Deno.test("report: privileged primitives are listed apart, blocked first", () =>
 });
 
 Deno.test("report: the suggested policy allows the primitives used, only", () => {
-  const report = buildReport([
+  const audited = { text: "version: 1\nmode: audit\n", name: "audit.yaml" };
+  const events = [
     socketEvent({ verdict: "audit" }),
     socketEvent({ protocol: "tun", reason: "tun", verdict: "allow" }),
     socketEvent({ protocol: "packet", reason: "packet_socket" }),
-  ]);
-  const policy = parsePolicy(suggestPolicy(report), "suggested.yaml");
+  ];
+  const policy = parsePolicy(suggestPolicy(events, audited), "suggested.yaml");
   assert.deepEqual(policy.network.privileged, {
     raw: "allow",
     packet: "deny",
     tun: "allow",
     netfilter: "deny",
   });
-  const none = parsePolicy(suggestPolicy(buildReport([])), "suggested.yaml");
+  const none = parsePolicy(suggestPolicy([], audited), "suggested.yaml");
   assert.equal(none.network.privileged.raw, "deny");
 });

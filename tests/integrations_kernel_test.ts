@@ -485,6 +485,8 @@ kernelTest(
         "report",
         `${dir}/events.jsonl`,
         "--suggest-policy",
+        "--policy",
+        `${dir}/audit.yaml`,
         "--out",
         `${dir}/suggested.yaml`,
       ], env);

@@ -203,8 +203,11 @@ Deno.test("report: golden markdown and json from synthetic events", async () => 
   );
 });
 
+/** An audited policy for suggestions: nothing but its mode. */
+const AUDITED = { text: "version: 1\nmode: audit\n", name: "audit.yaml" };
+
 Deno.test("suggested policy: names, wildcards from 3 subdomains, addresses, and it validates", async () => {
-  const text = suggestPolicy(buildReport(await goldenEvents()));
+  const text = suggestPolicy(await goldenEvents(), AUDITED);
   const policy = parsePolicy(text, "suggested.yaml");
   assert.equal(policy.mode, "block");
   assert.deepEqual(policy.network.allow.map((rule) => rule.text), [
@@ -212,13 +215,13 @@ Deno.test("suggested policy: names, wildcards from 3 subdomains, addresses, and 
     "github.com:443",
     "[2001:db8::1]:8080",
   ]);
-  assert.match(text, /left out: 198\.51\.100\.7:8000/);
+  assert.match(text, /# - 198\.51\.100\.7:8000: refused in the audited run/);
   // Two subdomains stay names of their own.
   const two = (await goldenEvents()).filter((event) =>
     !JSON.stringify(event).includes("c.cdn.example.net") &&
     (event as { daddr?: string }).daddr !== "203.0.113.12"
   );
-  const rules = parsePolicy(suggestPolicy(buildReport(two)), "s.yaml").network
+  const rules = parsePolicy(suggestPolicy(two, AUDITED), "s.yaml").network
     .allow.map((rule) => rule.text);
   assert.ok(rules.includes("a.cdn.example.net:443"), rules.join());
   assert.ok(rules.includes("b.cdn.example.net:443"), rules.join());
