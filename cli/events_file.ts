@@ -3,6 +3,10 @@
  * a file, so that the CI log keeps only the blocks, the kills and the
  * summary. Under CI with a runner temp directory
  * (`$RUNNER_TEMP/ringfence/events.jsonl`), else `./ringfence-events.jsonl`.
+ * When the Action or the runner hooks keep a running agent's state in
+ * `$RUNNER_TEMP/ringfence` (its pid file is there), `run` writes to
+ * `$RUNNER_TEMP/ringfence-run/events.jsonl` instead: that directory is the
+ * agent's, and a write into it from a step is tampering.
  *
  * @module
  */
@@ -11,10 +15,14 @@
 export function defaultEventsFile(
   env: Record<string, string | undefined> = Deno.env.toObject(),
   cwd: string = Deno.cwd(),
+  exists: (path: string) => boolean = existsSync,
 ): string {
   const ci = env.GITHUB_ACTIONS === "true" || env.CI === "true";
   if (ci && env.RUNNER_TEMP) {
-    return `${env.RUNNER_TEMP.replace(/\/+$/, "")}/ringfence/events.jsonl`;
+    const temp = env.RUNNER_TEMP.replace(/\/+$/, "");
+    return exists(`${temp}/ringfence/ringfence.pid`)
+      ? `${temp}/ringfence-run/events.jsonl`
+      : `${temp}/ringfence/events.jsonl`;
   }
   return `${cwd}/ringfence-events.jsonl`;
 }
@@ -40,4 +48,13 @@ export function prepareDefaultEventsFile(): string {
     }
   }
   return path;
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -23,3 +23,11 @@ Deno.test("events file: under CI in the runner's temp directory", () => {
     "/w/ringfence-events.jsonl",
   );
 });
+
+Deno.test("events file: beside, not inside, a running agent's state directory", () => {
+  const agentThere = (path: string) => path === "/t/ringfence/ringfence.pid";
+  assert.equal(
+    defaultEventsFile({ CI: "true", RUNNER_TEMP: "/t" }, "/w", agentThere),
+    "/t/ringfence-run/events.jsonl",
+  );
+});
