@@ -57,7 +57,6 @@ export type {
   ProcessEvent,
   RingfenceEvent,
 } from "./sensors/events.ts";
-export type { Dependency } from "./sensors/event.ts";
 export type { GuardTarget, MemoryVia } from "./sensors/guard_event.ts";
 export type { AgentSignal } from "./sensors/process.ts";
 export type {
