@@ -18,7 +18,11 @@ import { type AgentSignal, decodeProcessEvent } from "../sensors/process.ts";
 import { decodeGuardEvent, isGuardRecord } from "../sensors/guard_event.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
-import { applyPolicy, compilePolicy } from "./compile.ts";
+import { applyPolicy, compilePolicy, needsFileSensor } from "./compile.ts";
+import {
+  InstallScriptMarks,
+  undoInstallScriptChange,
+} from "./install_scripts.ts";
 import { type IntegrityPaths, integrityPaths } from "./file_policy.ts";
 import { FileWatch } from "./files.ts";
 import { resumeAttached } from "./guard.ts";
@@ -190,6 +194,11 @@ export class Agent {
    * is then not loaded at all.
    */
   readonly fileEnforcement: FileEnforcement | undefined;
+  /**
+   * The install-script marks in the scope map (agent/install_scripts.ts):
+   * set and cleared as package managers' children are classified.
+   */
+  readonly installScripts: InstallScriptMarks;
   readonly #sensors: LoadedSensors;
   readonly #files: FileWatch | undefined;
   readonly #resolvConf: string | undefined;
@@ -226,6 +235,10 @@ export class Agent {
     this.fileEnforcement = sensors.enforcement;
     this.tree = tree;
     this.#files = files;
+    this.installScripts = new InstallScriptMarks(
+      sensors.process,
+      () => this.#policy.dependencies?.installScripts,
+    );
     const steps = new StepTracker(
       tree,
       scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
@@ -283,7 +296,7 @@ export class Agent {
     const compiling = Promise.resolve(options.policy).then((policy) =>
       compilePolicy(
         policy,
-        !!policy.files,
+        needsFileSensor(policy),
         options.resolvConf,
         integrityPaths(options.integrity),
       )
@@ -665,6 +678,7 @@ export class Agent {
           );
           const exe = event && this.tree.get(event.pid)?.path;
           if (exe) event.exe = exe;
+          if (event) undoInstallScriptChange(event);
           if (event && this.#guards(event.path, event.new_path)) {
             event.integrity = true;
           }
