@@ -48,6 +48,7 @@ export type { HostFacts } from "./sensors/system.ts";
 export type {
   AgentEvent,
   BaseEvent,
+  Dependency,
   EventListener,
   FileIntegrityEvent,
   FileSystemEvent,

@@ -6,7 +6,7 @@
  */
 
 import type { Policy } from "../policy/schema.ts";
-import { TimeFormatter } from "../sensors/event.ts";
+import { EVENT_HEADER, TimeFormatter } from "../sensors/event.ts";
 import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import {
@@ -14,7 +14,12 @@ import {
   type FileSystemSensor,
 } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
-import { type AgentSignal, decodeProcessEvent } from "../sensors/process.ts";
+import {
+  type AgentSignal,
+  decodeProcessEvent,
+  ProcessKind,
+} from "../sensors/process.ts";
+import { decodeDependencyCapture } from "../sensors/dependency_event.ts";
 import { decodeGuardEvent, isGuardRecord } from "../sensors/guard_event.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
@@ -25,6 +30,7 @@ import {
 } from "./install_scripts.ts";
 import { type IntegrityPaths, integrityPaths } from "./file_policy.ts";
 import { FileWatch } from "./files.ts";
+import { DependencyTracker, PACKAGE_MANAGERS } from "./dependencies.ts";
 import { resumeAttached } from "./guard.ts";
 import { resetRefusedFlow } from "./flow_reset.ts";
 import {
@@ -201,6 +207,13 @@ export class Agent {
   readonly installScripts: InstallScriptMarks;
   readonly #sensors: LoadedSensors;
   readonly #files: FileWatch | undefined;
+  /**
+   * Which dependency's install script each process descends from
+   * (agent/dependencies.ts): `onDecide` hears each classification.
+   *
+   * @ignore
+   */
+  readonly dependencies: DependencyTracker;
   readonly #resolvConf: string | undefined;
   readonly #pump: EventPump;
   readonly #pinOptions: PinOptions | undefined;
@@ -235,9 +248,13 @@ export class Agent {
     this.fileEnforcement = sensors.enforcement;
     this.tree = tree;
     this.#files = files;
-    this.installScripts = new InstallScriptMarks(
+    const dependencies = this.dependencies = new DependencyTracker(tree);
+    const installScripts = this.installScripts = new InstallScriptMarks(
       sensors.process,
       () => this.#policy.dependencies?.installScripts,
+    );
+    dependencies.onDecide((pid, dependency) =>
+      installScripts.decide(pid, dependency)
     );
     const steps = new StepTracker(
       tree,
@@ -252,6 +269,7 @@ export class Agent {
     this.#pump = new EventPump(this.#bind(), tree, (event) => {
       if (event.type === "agent") return;
       steps.annotate(event);
+      dependencies.annotate(event);
       if (event.type === "file_system_event") files?.record(event);
       else if (event.type === "process_event") resumeAttached(event);
       // A policed process's bpf() call: the maps and links are checked at
@@ -352,6 +370,7 @@ export class Agent {
       );
       const cgroups = policyCgroups(cgroup, policy.scope.cgroups ?? []);
       applyCgroupScope(process, cgroups, policy.mode);
+      process.setPackageManagers(PACKAGE_MANAGERS);
       // Attach before reading /proc: a process forked while the snapshot
       // is taken is then either in the snapshot or inherited at fork.
       process.attach();
@@ -653,7 +672,14 @@ export class Agent {
     const bindings: SensorBinding[] = [{
       sensor: process,
       decode: (view, offset) =>
-        isGuardRecord(view, offset)
+        view.getUint8(offset + EVENT_HEADER.fields.kind) ===
+            ProcessKind.dependency
+          // Classified before the exec record that follows it: the
+          // events of the script carry its package from the first.
+          ? void this.dependencies.capture(
+            decodeDependencyCapture(view, offset, time),
+          )
+          : isGuardRecord(view, offset)
           ? decodeGuardEvent(
             view,
             offset,

@@ -114,6 +114,9 @@ export function applyPolicy(
     execDeny,
     policy.mode === "block" && policy.process?.action === "kill",
   );
+  // Install scripts are judged from their exec (fail closed) when the
+  // policy has a rule for them.
+  sensors.process.setDependencyPending(installScriptRule(policy) !== 0);
   // Other processes' memory, bpf() and signals to the agent.
   sensors.process.setGuard(guardSettings(policy));
   if (fileMaps) sensors.fileSystem?.setRules(fileMaps);

@@ -22,6 +22,9 @@ enum process_event_kind {
 	/* a process that belongs in scope but that the full scope map could
 	 * not hold: reported, and killed in block mode (lib/scope_overflow.h) */
 	PROCESS_UNTRACKED = 7,
+	/* the exec of a package manager's child: what names the package it
+	 * may be a script of (struct dependency_event, lib/dependency.h) */
+	PROCESS_DEPENDENCY = 8,
 };
 BTF_KEEP_ENUM(process_event_kind);
 
@@ -53,6 +56,8 @@ BTF_KEEP_ENUM(exec_deny_action);
 struct process_config {
 	__u32 action;		/* enum exec_deny_action */
 	__u32 rules;		/* process.deny has rules: 0 skips every check */
+	/* set SCOPE_DEP_PENDING on a package manager's children at exec */
+	__u32 dep_pending;
 };
 
 /* Bytes of the executable path captured, with its NUL. */

@@ -15,6 +15,9 @@
  * program a loader maps itself (`ld.so PROG`), the file of an mmap with
  * PROT_EXEC, seen from raw_tp/sys_enter.
  *
+ * A package manager's child is captured at exec with what names the
+ * package whose script it may run (lib/dependency.h).
+ *
  * The guard (lib/guard.h) keeps policed processes from other processes'
  * memory, from bpf() and from signalling the agent unrecorded.
  */
@@ -126,6 +129,7 @@ static __always_inline void submit(void *event, __u64 size)
 }
 
 #include "lib/scope_overflow.h"
+#include "lib/dependency.h"
 
 SEC("raw_tp/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
@@ -449,6 +453,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	joined = exec_scope(pid);
 	if (!joined)
 		return 0;
+	/* before the exec record: the agent knows the package by then */
+	capture_dependency((__u64)filename);
 	new_root = joined & EXEC_NEW_ROOT;
 
 	r = bpf_map_lookup_elem(&resolved_scratch, &zero);

@@ -11,7 +11,7 @@ import type { GuardEvent } from "./guard_event.ts";
 import type { NetworkEvent } from "./network_event.ts";
 import type { ProcessEvent } from "./process.ts";
 
-export type { BaseEvent } from "./event.ts";
+export type { BaseEvent, Dependency } from "./event.ts";
 export type {
   AgentEvent,
   FileIntegrityEvent,

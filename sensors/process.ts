@@ -65,9 +65,10 @@ export const EXEC_FILE_KEY = struct("exec_file_key", 16, {
 });
 
 /** `struct process_config`: the one value of `process_config`. */
-export const PROCESS_CONFIG = struct("process_config", 8, {
+export const PROCESS_CONFIG = struct("process_config", 12, {
   action: [0, "u32"],
   rules: [4, "u32"],
+  dep_pending: [8, "u32"],
 });
 
 /** `struct agent_signal`: a policed process's signals to the agent. */
@@ -109,6 +110,7 @@ export const PROCESS_MAPS = {
   scope_cgroups: { key: "u64", value: "u32" },
   scope_state: { key: "u32", value: "u32" },
   scope_untracked: { key: "u32", value: SCOPE_UNTRACKED },
+  dep_manager_comms: { key: SCOPE_COMM, value: "u32" },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum process_event_kind`. */
@@ -123,6 +125,8 @@ export const ProcessKind = {
   /** a signal to the agent */
   signal: 6,
   untracked: 7,
+  /** the exec of a package manager's child (sensors/dependency_event.ts) */
+  dependency: 8,
 } as const;
 
 /** `enum guard_action`: what a guard check does (guard_config). */
@@ -480,10 +484,47 @@ export class ProcessSensor extends Sensor {
     this.replaceEntries("deny_exec_files", maps.deny_exec_files, byFile, clear);
     this.replaceEntries("deny_exec_paths", maps.deny_exec_paths, byPath, clear);
     this.replaceEntries("deny_exec_names", maps.deny_exec_names, byName, clear);
+    this.#execDeny = { kill, rules: rules.length };
+    this.#writeProcessConfig();
+  }
+
+  #execDeny = { kill: false, rules: 0 };
+  #depPending = false;
+
+  #writeProcessConfig(): void {
     this.writeConfig("process_config", PROCESS_CONFIG, {
-      action: kill ? ExecDenyAction.kill : ExecDenyAction.report,
-      rules: rules.length,
+      action: this.#execDeny.kill ? ExecDenyAction.kill : ExecDenyAction.report,
+      rules: this.#execDeny.rules,
+      dep_pending: this.#depPending ? 1 : 0,
     });
+  }
+
+  /**
+   * Package managers by name (bpf/lib/dependency.h): the exec of a child
+   * of a process whose name, cut at its first space, dot or digit, is one
+   * of these sends a dependency record (sensors/dependency_event.ts).
+   */
+  setPackageManagers(names: readonly string[]): void {
+    const entries = names.map((name) => ({
+      key: commKey(name),
+      value: PRESENT,
+    }));
+    this.replaceEntries(
+      "dep_manager_comms",
+      PROCESS_MAPS.dep_manager_comms,
+      entries,
+      { addFirst: true },
+    );
+  }
+
+  /**
+   * With `on`, a package manager's child is marked
+   * {@linkcode ScopeFlag.depPending} at exec, until the agent has decided
+   * whether it is an install script (dependencies.install_scripts).
+   */
+  setDependencyPending(on: boolean): void {
+    this.#depPending = on;
+    this.#writeProcessConfig();
   }
 
   /**

@@ -14,6 +14,10 @@ import {
 } from "../policy/limits.ts";
 import { EVENT_HEADER } from "../sensors/event.ts";
 import {
+  DEPENDENCY_EVENT,
+  DependencyFlag,
+} from "../sensors/dependency_event.ts";
+import {
   FILE_SYSTEM_EVENT,
   FileSystemFlag,
   FileSystemKind,
@@ -104,6 +108,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
   [GUARD_CONFIG, ["process"]],
   [GUARD_EVENT, ["process"]],
   [SCOPE_UNTRACKED, ["process"]],
+  [DEPENDENCY_EVENT, ["process"]],
   [NETWORK_EVENT, ["network"]],
   [NETWORK_CONFIG, ["network"]],
   [ALLOW_PORTS, ["network"]],
@@ -153,6 +158,7 @@ const ENUMS: [
   ]],
   [ScopeCgroupSource, "scope_cgroup_source", "SCOPE_CGROUP_", ["process"]],
   [UntrackedState, "untracked_state", "UNTRACKED_", ["process"]],
+  [DependencyFlag, "dependency_event_flag", "DEP_FLAG_", ["process"]],
   [NetworkKind, "network_event_kind", "NETWORK_", ["network"]],
   [NetworkVerdict, "network_verdict", "VERDICT_", ["network"]],
   [NetworkReason, "network_reason", "REASON_", ["network"]],
