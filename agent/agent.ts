@@ -203,6 +203,8 @@ export class Agent {
   /**
    * The install-script marks in the scope map (agent/install_scripts.ts):
    * set and cleared as package managers' children are classified.
+   *
+   * @ignore
    */
   readonly installScripts: InstallScriptMarks;
   readonly #sensors: LoadedSensors;

@@ -89,13 +89,14 @@ function exceptions(ctx: Context, field: Field): PackageException[] {
   return out;
 }
 
-/** Characters no package name or version of a supported registry has. */
-const FORBIDDEN = /[\s\0-\x1f\x7f"'`\\*?]/;
+/** Characters no package name or version of a supported registry has
+ * (besides control characters). */
+const FORBIDDEN = /[\s"'`\\*?]/;
 
 /** A `name[@version]` entry, or why it is not one. */
 export function parseException(text: string): PackageException | string {
   if (text === "") return "empty package name";
-  if (FORBIDDEN.test(text)) {
+  if (FORBIDDEN.test(text) || [...text].some((c) => c < " " || c === "\x7f")) {
     return "a package name has no spaces, quotes, backslashes or wildcards";
   }
   // `@scope/pkg@1.0.0`: the version's "@" is the one after the first char.

@@ -218,7 +218,7 @@ async function install(places: Places, policy: string): Promise<Install> {
   }
 }
 
-function policy(places: Places, mode: string, except = ""): string {
+function policy(mode: string, except = ""): string {
   return `version: 1
 mode: ${mode}
 network:
@@ -266,7 +266,7 @@ kernelTest(
   async () => {
     const places = await setUp();
     try {
-      const run = await install(places, policy(places, "block"));
+      const run = await install(places, policy("block"));
       assert.ok(run.success, run.stdout);
       // What the worm saw: no loot, no post, no drop.
       assert.ok(!run.stdout.includes(HOME_TOKEN), run.stdout);
@@ -313,7 +313,7 @@ kernelTest(
   async () => {
     const places = await setUp();
     try {
-      const run = await install(places, policy(places, "audit"));
+      const run = await install(places, policy("audit"));
       assert.ok(run.success, run.stdout);
       assert.match(run.stdout, /step post signal=null out="posted\\n"/);
       const { network, files } = wormEvents(run.events);
@@ -352,7 +352,7 @@ kernelTest(
     try {
       const run = await install(
         places,
-        policy(places, "block", "    except: [worm]\n"),
+        policy("block", "    except: [worm]\n"),
       );
       assert.ok(run.success, run.stdout);
       assert.ok(run.stdout.includes(HOME_TOKEN), run.stdout);
