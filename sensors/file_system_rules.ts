@@ -272,10 +272,11 @@ export class FileSystemRules {
     const byInode = (bits: number) =>
       !!event.by_inode && (raw.classes & bits) !== 0;
     if (installScript) {
-      const read = event.kind === "read";
       const install = this.#install;
+      const secret = first([...install?.secrets ?? [], ...this.#secrets]);
+      const read = event.kind === "read" || !!secret;
       const pattern = read
-        ? first([...install?.secrets ?? [], ...this.#secrets])
+        ? secret
         : first([...install?.protect ?? [], ...this.#protect]);
       const what = read ? "secret" : "protected path";
       return Object.assign(event, {

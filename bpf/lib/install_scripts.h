@@ -99,10 +99,11 @@ static __always_inline bool install_script_kill(__u32 rule, __u32 scope_flags)
 #ifdef RINGFENCE_FILE_SYSTEM_H
 /*
  * The classes that make an event of kind by a process with scope_flags a
- * violation of files: protect-secrets: the read of a secret the kernel
- * matches exactly, a change to a path it protects exactly (the
- * workspace's .github, files.protect's FS_CLASS_KILL paths). 0 when the
- * rule does not apply. A handle changes nothing: its open is judged.
+ * violation of files: protect-secrets: any open or change of a secret the
+ * kernel matches exactly (an open for writing reads as well), a change to
+ * a path it protects exactly (the workspace's .github, files.protect's
+ * FS_CLASS_KILL paths). 0 when the rule does not apply. A handle changes
+ * nothing: its open is judged.
  */
 static __always_inline __u32 install_files_violation(__u32 rule,
 						     __u32 scope_flags,
@@ -114,7 +115,7 @@ static __always_inline __u32 install_files_violation(__u32 rule,
 		return classes & FS_CLASS_DEP_SECRET;
 	if (kind == FS_HANDLE)
 		return 0;
-	return classes & (FS_CLASS_DEP_PROTECT | FS_CLASS_KILL);
+	return classes & (FS_CLASS_DEP_SECRET | FS_CLASS_DEP_PROTECT | FS_CLASS_KILL);
 }
 
 /*
