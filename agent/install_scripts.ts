@@ -15,9 +15,12 @@
  * @module
  */
 
-import { isExcepted } from "../policy/dependencies.ts";
 import { compileGlob } from "../policy/glob.ts";
-import type { InstallScriptsPolicy, Policy } from "../policy/schema.ts";
+import type {
+  InstallScriptsPolicy,
+  PackageException,
+  Policy,
+} from "../policy/schema.ts";
 import type { Dependency } from "../sensors/event.ts";
 import type {
   FileSystemEvent,
@@ -49,6 +52,21 @@ export const HOME_CREDENTIAL_FILES: readonly string[] = Object.freeze([
   ".cargo/credentials",
   ".cargo/credentials.toml",
 ]);
+
+/**
+ * Whether `except` lists the package `name` at `version` (by name alone,
+ * or by name and that exact version).
+ */
+export function isExcepted(
+  except: readonly PackageException[],
+  name: string,
+  version?: string,
+): boolean {
+  return except.some((entry) =>
+    entry.name === name &&
+    (entry.version === undefined || entry.version === version)
+  );
+}
 
 /** The bits of `install_scripts` in the sensors' configs; 0: no rule. */
 export function installScriptRule(policy: Policy): number {

@@ -9,6 +9,7 @@ import {
   installScriptFiles,
   InstallScriptMarks,
   installScriptRule,
+  isExcepted,
   undoInstallScriptChange,
   workflowPatterns,
 } from "./install_scripts.ts";
@@ -181,4 +182,17 @@ Deno.test("undoInstallScriptChange() removes the empty file a killed script crea
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("isExcepted() matches by name, or by name and exact version", () => {
+  const except = [
+    { name: "esbuild", text: "esbuild" },
+    { name: "worm", version: "1.0.0", text: "worm@1.0.0" },
+  ];
+  assert.ok(isExcepted(except, "esbuild", "0.20.0"));
+  assert.ok(isExcepted(except, "esbuild"));
+  assert.ok(isExcepted(except, "worm", "1.0.0"));
+  assert.ok(!isExcepted(except, "worm", "1.0.1"));
+  assert.ok(!isExcepted(except, "worm"));
+  assert.ok(!isExcepted(except, "other"));
 });

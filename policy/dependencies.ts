@@ -114,18 +114,3 @@ export function parseException(text: string): PackageException | string {
   }
   return version === undefined ? { name, text } : { name, version, text };
 }
-
-/**
- * Whether `except` lists the package `name` at `version` (by name alone,
- * or by name and that exact version).
- */
-export function isExcepted(
-  except: readonly PackageException[],
-  name: string,
-  version?: string,
-): boolean {
-  return except.some((entry) =>
-    entry.name === name &&
-    (entry.version === undefined || entry.version === version)
-  );
-}

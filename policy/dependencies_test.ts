@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parsePolicy, PolicyError } from "./parse.ts";
-import { isExcepted, parseException } from "./dependencies.ts";
+import { parseException } from "./dependencies.ts";
 
 const FILE = "ci/policy.yaml";
 
@@ -99,17 +99,4 @@ Deno.test("parseException() takes name and name@version, scoped or not", () => {
   for (const bad of ["", "@", "@scope", "a/b", "pkg@", "pkg@1@2", "pk*"]) {
     assert.equal(typeof parseException(bad), "string", bad);
   }
-});
-
-Deno.test("isExcepted() matches by name, or by name and exact version", () => {
-  const except = [
-    { name: "esbuild", text: "esbuild" },
-    { name: "worm", version: "1.0.0", text: "worm@1.0.0" },
-  ];
-  assert.ok(isExcepted(except, "esbuild", "0.20.0"));
-  assert.ok(isExcepted(except, "esbuild"));
-  assert.ok(isExcepted(except, "worm", "1.0.0"));
-  assert.ok(!isExcepted(except, "worm", "1.0.1"));
-  assert.ok(!isExcepted(except, "worm"));
-  assert.ok(!isExcepted(except, "other"));
 });
