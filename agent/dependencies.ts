@@ -339,15 +339,20 @@ export class DependencyTracker {
 
   /**
    * Calls `listener` once per captured candidate, after classification,
-   * with the dependency or undefined (not an install script). Returns a
-   * function that unsubscribes.
+   * with the dependency it works for (its own, or inherited from the
+   * script it descends from), or undefined when it is no install script
+   * and descends from none. Returns a function that unsubscribes.
    */
   onDecide(listener: DecideListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  /** Classifies a capture and keeps its answer for the process. */
+  /**
+   * Classifies a capture and keeps its answer for the process; returns
+   * (and tells the `onDecide` listeners) the dependency the process works
+   * for: its own, or the one it descends from.
+   */
   capture(capture: DependencyCapture): Dependency | undefined {
     let dependency: Dependency | undefined;
     try {
@@ -355,8 +360,20 @@ export class DependencyTracker {
     } catch {
       dependency = undefined;
     }
+    const node = this.#tree.get(capture.pid) as Holder | undefined;
+    const inherited = this.#any && node?.parent
+      ? this.#ofNode(node.parent as Holder)
+      : null;
+    // A script's own children (`node x.js` under a postinstall, an `env -i`
+    // run from it) are its: what they tell of themselves is no better.
+    if (
+      dependency && inherited &&
+      (!dependency.script || (dependency.ecosystem === inherited.ecosystem &&
+        dependency.name === inherited.name))
+    ) {
+      dependency = inherited;
+    }
     if (dependency) {
-      const node = this.#tree.get(capture.pid) as Holder | undefined;
       if (node) {
         node[this.#key] = dependency;
         this.#any = true;
@@ -365,12 +382,15 @@ export class DependencyTracker {
         this.#any = true;
       }
     }
+    // What the process works for: its own package, else the one it
+    // descends from (a script's `node` child is captured as nothing new).
+    const effective = dependency ?? inherited ?? undefined;
     for (const listener of this.#listeners) {
       try {
-        listener(capture.pid, dependency);
+        listener(capture.pid, effective);
       } catch { /* a listener's failure must not stop attribution */ }
     }
-    return dependency;
+    return effective;
   }
 
   /** Captures whose process the tree did not know yet (a fork record lost). */
@@ -413,10 +433,14 @@ export class DependencyTracker {
     return found;
   }
 
-  /** Adds `dependency` to an event of a process that descends from one. */
+  /**
+   * Adds `dependency` to an event of a process that descends from one (a
+   * file_integrity event: of its writer).
+   */
   annotate(event: RingfenceEvent): void {
     if (!this.#any || event.type === "agent") return;
-    const pid = (event as { pid?: unknown }).pid;
+    // A file_integrity event's own fields are the agent's: its writer did it.
+    const pid = event.type === "file_integrity" ? event.writer?.pid : event.pid;
     if (typeof pid !== "number") return;
     const dependency = this.dependencyOf(pid);
     if (dependency) {

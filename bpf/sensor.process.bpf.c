@@ -155,7 +155,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		child_scope.flags = SCOPE_MONITORED;
 		child_scope.root_pid = child_pid;
 	} else if (parent_scope->flags & SCOPE_MONITORED) {
-		/* an install script's descendants are install scripts too */
+		/* a dependency's install script's children are its too */
 		child_scope.flags = SCOPE_MONITORED |
 			(parent_scope->flags & (SCOPE_DEP_PENDING | SCOPE_DEPENDENCY));
 		child_scope.root_pid = parent_scope->root_pid;
