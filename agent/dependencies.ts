@@ -23,7 +23,8 @@
  *   `extconf`.
  *
  * The answer is kept on the process tree's node and inherited by every
- * process it forks, however its environment changes later.
+ * process it forks, however its environment changes later; what a script
+ * runs never names another package.
  *
  * @module
  */
@@ -319,6 +320,9 @@ export type DecideListener = (
   dependency: Dependency | undefined,
 ) => void;
 
+/** Captures kept for processes the tree does not know (yet). */
+const MAX_ORPHANS = 1024;
+
 type Holder = ProcessNode & { [key: symbol]: Dependency | null | undefined };
 
 /** Keeps each process's dependency and adds it to events. */
@@ -364,20 +368,18 @@ export class DependencyTracker {
     const inherited = this.#any && node?.parent
       ? this.#ofNode(node.parent as Holder)
       : null;
-    // A script's own children (`node x.js` under a postinstall, an `env -i`
-    // run from it) are its: what they tell of themselves is no better.
-    if (
-      dependency && inherited &&
-      (!dependency.script || (dependency.ecosystem === inherited.ecosystem &&
-        dependency.name === inherited.name))
-    ) {
-      dependency = inherited;
-    }
+    // Whatever a script runs is its doing, a nested install too: a
+    // package it unpacks itself cannot take the blame.
+    if (inherited) dependency = inherited;
     if (dependency) {
       if (node) {
         node[this.#key] = dependency;
         this.#any = true;
       } else {
+        // Bounded: the oldest goes first (Map keeps insertion order).
+        if (this.#orphans.size >= MAX_ORPHANS) {
+          this.#orphans.delete(this.#orphans.keys().next().value!);
+        }
         this.#orphans.set(capture.pid, dependency);
         this.#any = true;
       }

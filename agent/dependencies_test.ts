@@ -248,7 +248,18 @@ Deno.test("the tracker: inherited by descendants, announced once per capture", (
   // a grandchild that clears its environment is captured as nothing
   // better, and keeps what it inherits
   tracker.capture(capture({ pid: 102, ppid: 101, manager: "node" }));
-  for (const pid of [100, 101, 102]) {
+  // a package the script unpacks and installs itself is still its doing
+  tree.apply(processEvent("fork", 104, 101));
+  tracker.capture(capture({
+    pid: 104,
+    ppid: 101,
+    env: new Map([
+      ["npm_package_name", "innocent"],
+      ["npm_lifecycle_event", "install"],
+      ["npm_package_json", "/tmp/x/node_modules/innocent/package.json"],
+    ]),
+  }));
+  for (const pid of [100, 101, 102, 104]) {
     const later = processEvent("exit", pid, 1);
     tracker.annotate(later);
     assert.equal(later.dependency?.name, "evil", `pid ${pid}`);
@@ -263,5 +274,10 @@ Deno.test("the tracker: inherited by descendants, announced once per capture", (
   const npm = processEvent("exec", 10, 1);
   tracker.annotate(npm);
   assert.equal(npm.dependency, undefined);
-  assert.deepEqual(decided, [[100, "evil"], [102, "evil"], [103, undefined]]);
+  assert.deepEqual(decided, [
+    [100, "evil"],
+    [102, "evil"],
+    [104, "evil"],
+    [103, undefined],
+  ]);
 });

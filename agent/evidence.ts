@@ -11,7 +11,7 @@
  */
 
 import { agentEvent } from "../sensors/agent_event.ts";
-import { TimeFormatter } from "../sensors/event.ts";
+import { EVENT_HEADER, TimeFormatter } from "../sensors/event.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { decodeFileSystemEvent } from "../sensors/file_system_event.ts";
 import { decodeStruct, sizeOf } from "../sensors/layout.ts";
@@ -23,6 +23,7 @@ import {
   AGENT_SIGNAL,
   decodeProcessEvent,
   PROCESS_MAPS,
+  ProcessKind,
 } from "../sensors/process.ts";
 import { RingBufferReader } from "../sensors/ringbuf.ts";
 import { readSensorStats } from "../sensors/sensor.ts";
@@ -161,7 +162,10 @@ export function recoverInstance(
     if (!decode) continue;
     withPinned(`${dir}/${sensor}/map_events`, (fd) => {
       using ring = new RingBufferReader(fd, mapInfo(fd).maxEntries);
-      ring.drain((view, offset) => events.push(decode(view, offset, time)));
+      ring.drain((view, offset) => {
+        const event = decode(view, offset, time);
+        if (event) events.push(event);
+      });
     });
   }
   evidence.drainedRecords = events.length;
@@ -179,9 +183,17 @@ export function recoverInstance(
 
 const DECODERS: Record<
   string,
-  (view: DataView, offset: number, time: TimeFormatter) => RingfenceEvent
+  (
+    view: DataView,
+    offset: number,
+    time: TimeFormatter,
+  ) => RingfenceEvent | undefined
 > = {
-  process: (view, offset, time) => decodeProcessEvent(view, offset, time),
+  // A dependency capture is the agent's to classify, not an event.
+  process: (view, offset, time) =>
+    view.getUint8(offset + EVENT_HEADER.fields.kind) === ProcessKind.dependency
+      ? undefined
+      : decodeProcessEvent(view, offset, time),
   network: decodeNetworkEvent,
   "file-system": (view, offset, time) => {
     // The agent's final match on file rules is not applied: the kernel's
