@@ -23,7 +23,11 @@ import { decodeDependencyCapture } from "../sensors/dependency_event.ts";
 import { decodeGuardEvent, isGuardRecord } from "../sensors/guard_event.ts";
 import type { SensorStats } from "../sensors/sensor.ts";
 import { cgroup2Mount, type HostFacts, preflight } from "../sensors/system.ts";
-import { applyPolicy, compilePolicy } from "./compile.ts";
+import { applyPolicy, compilePolicy, needsFileSensor } from "./compile.ts";
+import {
+  InstallScriptMarks,
+  undoInstallScriptChange,
+} from "./install_scripts.ts";
 import { type IntegrityPaths, integrityPaths } from "./file_policy.ts";
 import { FileWatch } from "./files.ts";
 import { DependencyTracker, PACKAGE_MANAGERS } from "./dependencies.ts";
@@ -196,6 +200,13 @@ export class Agent {
    * is then not loaded at all.
    */
   readonly fileEnforcement: FileEnforcement | undefined;
+  /**
+   * The install-script marks in the scope map (agent/install_scripts.ts):
+   * set and cleared as package managers' children are classified.
+   *
+   * @ignore
+   */
+  readonly installScripts: InstallScriptMarks;
   readonly #sensors: LoadedSensors;
   readonly #files: FileWatch | undefined;
   /**
@@ -240,6 +251,13 @@ export class Agent {
     this.tree = tree;
     this.#files = files;
     const dependencies = this.dependencies = new DependencyTracker(tree);
+    const installScripts = this.installScripts = new InstallScriptMarks(
+      sensors.process,
+      () => this.#policy.dependencies?.installScripts,
+    );
+    dependencies.onDecide((pid, dependency) =>
+      installScripts.decide(pid, dependency)
+    );
     const steps = new StepTracker(
       tree,
       scopeRootTest(!!options.spawner, () => this.#policy.scope.processes),
@@ -298,7 +316,7 @@ export class Agent {
     const compiling = Promise.resolve(options.policy).then((policy) =>
       compilePolicy(
         policy,
-        !!policy.files,
+        needsFileSensor(policy),
         options.resolvConf,
         integrityPaths(options.integrity),
       )
@@ -688,6 +706,7 @@ export class Agent {
           );
           const exe = event && this.tree.get(event.pid)?.path;
           if (exe) event.exe = exe;
+          if (event) undoInstallScriptChange(event);
           if (event && this.#guards(event.path, event.new_path)) {
             event.integrity = true;
           }

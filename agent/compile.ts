@@ -18,6 +18,19 @@ import type { ExecDenyRule, ProcessSensor } from "../sensors/process.ts";
 import { networkPolicyMaps, privilegedAllowed } from "./network_policy.ts";
 import { execDenyRules } from "./process_policy.ts";
 import { guardSettings } from "./guard_policy.ts";
+import {
+  installScriptFiles,
+  installScriptRule,
+  installScriptsNeedFiles,
+} from "./install_scripts.ts";
+
+/**
+ * Whether `policy` needs sensor.file-system: a `files` section, or
+ * dependencies.install_scripts with `files: protect-secrets`.
+ */
+export function needsFileSensor(policy: Policy): boolean {
+  return !!policy.files || installScriptsNeedFiles(policy);
+}
 
 /** A policy and the sensors' maps made from it. */
 export interface CompiledPolicy {
@@ -45,9 +58,9 @@ export function compilePolicy(
   resolvConf?: string,
   implicit: readonly PathPattern[] = [],
 ): CompiledPolicy {
-  if (policy.files && !fileSensor) {
+  if (needsFileSensor(policy) && !fileSensor) {
     throw new Error(
-      "the new policy has a files section and the running agent started without one (sensor.file-system is not loaded): restart the agent",
+      "the new policy has a files section (or dependencies.install_scripts.files) and the running agent started without one (sensor.file-system is not loaded): restart the agent",
     );
   }
   const networkMaps = networkPolicyMaps(
@@ -56,7 +69,12 @@ export function compilePolicy(
     policy.scope.runner.processes.length ? policy.scope.runner.allow : [],
   );
   const fileRules = fileSensor
-    ? new FileRules(policy.files, policy.mode, implicit)
+    ? new FileRules(
+      policy.files,
+      policy.mode,
+      implicit,
+      installScriptFiles(policy),
+    )
     : undefined;
   return {
     policy,
@@ -89,12 +107,16 @@ export function applyPolicy(
     allowLoopback: policy.network.loopback === "allow",
     dnsQueries: policy.network.dns.queries,
     allowPrivileged: privilegedAllowed(policy.network),
+    installScripts: installScriptRule(policy),
   });
   // Forbidden programs: killed at exec in block mode, reported in audit.
   sensors.process.setExecDeny(
     execDeny,
     policy.mode === "block" && policy.process?.action === "kill",
   );
+  // Install scripts are judged from their exec (fail closed) when the
+  // policy has a rule for them.
+  sensors.process.setDependencyPending(installScriptRule(policy) !== 0);
   // Other processes' memory, bpf() and signals to the agent.
   sensors.process.setGuard(guardSettings(policy));
   if (fileMaps) sensors.fileSystem?.setRules(fileMaps);

@@ -20,6 +20,7 @@ import type { FilesPolicy, Mode } from "../policy/schema.ts";
 import {
   type FileRulesConfig,
   FileSystemRules,
+  type InstallScriptFiles,
   type PathPattern,
 } from "../sensors/file_system.ts";
 import { normalizePath } from "../sensors/file_system_rules.ts";
@@ -92,12 +93,14 @@ export function fileRulesConfig(
   files: FilesPolicy | undefined,
   mode: Mode,
   implicit: readonly PathPattern[] = [],
+  installScripts?: InstallScriptFiles,
 ): FileRulesConfig {
   return {
     watch: (files?.watch ?? []).map(compileGlob),
     protect: [...(files?.protect ?? []).map(compileGlob), ...implicit],
     secrets: (files?.secrets ?? []).map(compileGlob),
     enforce: mode === "block" && files?.action === "kill",
+    ...(installScripts && { installScripts }),
   };
 }
 
@@ -112,14 +115,16 @@ export class FileRules extends FileSystemRules {
 
   /**
    * Compiles `files` under `mode`, with `implicit` protected patterns
-   * ({@linkcode integrityPaths}) after the policy's own.
+   * ({@linkcode integrityPaths}) after the policy's own, and what
+   * dependencies.install_scripts adds (agent/install_scripts.ts).
    */
   constructor(
     files: FilesPolicy | undefined,
     mode: Mode,
     implicit: readonly PathPattern[] = [],
+    installScripts?: InstallScriptFiles,
   ) {
-    const config = fileRulesConfig(files, mode, implicit);
+    const config = fileRulesConfig(files, mode, implicit, installScripts);
     super(config);
     this.config = config;
     this.ownProtect = config.protect.slice(

@@ -53,6 +53,9 @@ enum file_system_event_flag {
 	/* the file was known by its device and inode (fs_inodes), whatever
 	 * the path it was reached by */
 	FS_FLAG_INODE = 128,
+	/* a dependency's install script broke dependencies.install_scripts
+	 * (files: protect-secrets): a secret read or a protected write */
+	FS_FLAG_INSTALL_SCRIPT = 256,
 };
 BTF_KEEP_ENUM(file_system_event_flag);
 
@@ -78,6 +81,15 @@ enum file_system_class {
 	 * are, so the kernel kills it like a FS_CLASS_KILL write.
 	 */
 	FS_CLASS_ABOVE = 16,
+	/*
+	 * A secret the kernel matches exactly (a literal path, a literal
+	 * directory's tree, a "** /name"): an install script that reads it
+	 * breaks dependencies.install_scripts (lib/install_scripts.h).
+	 */
+	FS_CLASS_DEP_SECRET = 32,
+	/* Likewise for a path an install script may not change (the
+	 * workspace's .github); files.protect's own are FS_CLASS_KILL. */
+	FS_CLASS_DEP_PROTECT = 64,
 };
 BTF_KEEP_ENUM(file_system_class);
 
@@ -100,6 +112,7 @@ struct file_system_config {
 	__u32 read_paths;	/* nonzero: a secret needs the full path (not only "** /name") */
 	__u32 inodes;		/* nonzero: fs_inodes has entries; writes through fds are judged */
 	__u32 mnt_ns;		/* the agent's mount namespace (inode number): mounts there matter */
+	__u32 install_scripts;	/* dependencies.install_scripts: enum install_script_rule bits */
 };
 
 /*

@@ -65,6 +65,9 @@ enum network_reason {
 	/* a runner root (scope.runner) reached a destination neither
 	 * network.allow nor scope.runner.allow lists */
 	REASON_EXEMPT_ROOT_OUTSIDE_LIST = 19,
+	/* a dependency's install script under
+	 * dependencies.install_scripts.network: deny (lib/install_scripts.h) */
+	REASON_INSTALL_SCRIPT = 20,
 };
 BTF_KEEP_ENUM(network_reason);
 
@@ -149,6 +152,9 @@ struct network_config {
 	 * trusted: the agent's own. 0 stands for the initial namespace.
 	 */
 	__u64 resolver_netns;
+	/* dependencies.install_scripts: enum install_script_rule bits */
+	__u32 install_scripts;
+	__u32 pad;
 };
 
 /* How many ports one allow entry lists; count 0 means any port. */

@@ -61,6 +61,7 @@
 #include "lib/path.h"
 #include "lib/fs_syscalls.h"
 #include "file_system.h"
+#include "lib/install_scripts.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -329,9 +330,15 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	struct file_system_event *event = &s->event;
 	struct file_system_config *cfg = fs_cfg();
 	struct scope_entry *scope = current_scope();
-	__u32 size0, size1 = 0, origin = event->header.flags;
+	__u32 size0, size1 = 0, origin = event->header.flags, violation;
+	__u32 rule = cfg ? cfg->install_scripts : 0;
 
-	if (!scope || !(classes & wanted_classes(kind)))
+	if (!scope)
+		return;
+	violation = install_files_violation(rule, scope->flags, kind, classes);
+	if (!violation)
+		classes &= ~(FS_CLASS_DEP_SECRET | FS_CLASS_DEP_PROTECT);
+	if (!violation && !(classes & wanted_classes(kind)))
 		return;
 	fill_header(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
 	event->header.flags = origin & (FS_FLAG_COMPAT | FS_FLAG_URING | FS_FLAG_INODE);
@@ -344,6 +351,13 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	if (denied) {
 		stat_inc(STAT_REFUSED);
 		event->header.flags |= FS_FLAG_DENIED;
+	} else if (violation) {
+		event->header.flags |= FS_FLAG_INSTALL_SCRIPT;
+		if (rule & INSTALL_ENFORCE) {
+			bpf_send_signal(SIGKILL);
+			stat_inc(STAT_KILLED);
+			event->header.flags |= FS_FLAG_KILLED;
+		}
 	} else if ((classes & kill_classes(kind)) && cfg && cfg->kill &&
 		   !(scope->flags & SCOPE_EXEMPT)) {
 		bpf_send_signal(SIGKILL);
@@ -535,7 +549,8 @@ static __always_inline void enter_open(struct fs_origin *from, __u64 flags)
 		/* a build reads thousands of files: only look at reads when
 		 * the policy names secrets */
 		cfg = fs_cfg();
-		if (!cfg || !cfg->read_classes)
+		if (!cfg || (!cfg->read_classes &&
+			     !install_reader(cfg->install_scripts)))
 			return;
 	}
 	stash(from, FS_OP_OPEN, 0, 0, flags, 0, 0);
@@ -777,7 +792,8 @@ static __always_inline bool read_ruled_out(struct file_system_config *cfg,
 	return !writes(flags) && cfg && !cfg->read_paths &&
 	       !(name_classes((const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name)) &
 		 FS_CLASS_SECRET) &&
-	       !(cfg->inodes && (inode_classes(file) & FS_CLASS_SECRET));
+	       !(cfg->inodes && (inode_classes(file) & FS_CLASS_SECRET)) &&
+	       !install_reader(cfg->install_scripts);
 }
 
 /*

@@ -42,6 +42,7 @@
 #include "lib/flow.h"
 #include "lib/stream.h"
 #include "network.h"
+#include "lib/install_scripts.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -636,8 +637,13 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 
 	reason = judge_owner(cfg, scope->flags, family, &daddr, dport, protocol,
 			     &flow_reason);
+	if (install_network_refused(cfg->install_scripts, scope->flags,
+				    cfg->allow_loopback && is_loopback(family, &daddr)))
+		reason = REASON_INSTALL_SCRIPT;
 	verdict = verdict_of(cfg, scope->flags, &reason);
-	killed = maybe_kill(cfg, scope->flags, verdict);
+	killed = maybe_kill(cfg, scope->flags, verdict) ||
+		 (verdict == VERDICT_DENY &&
+		  install_script_kill(cfg->install_scripts, scope->flags));
 	flow = bpf_sk_storage_get(&flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (flow)
 		flow_record(flow, family, &daddr, dport, verdict, flow_reason);
@@ -1204,7 +1210,8 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 	reason = judge_owner(cfg, owner->flags, p->family, &p->daddr, p->dport,
 			     p->protocol, &flow_reason);
 	if (reason_allows(reason) && !s->matched &&
-	    cfg->dns_queries == DNS_QUERIES_ALLOWED_ONLY)
+	    (cfg->dns_queries == DNS_QUERIES_ALLOWED_ONLY ||
+	     install_queries_held(cfg->install_scripts, owner->pid)))
 		reason = REASON_DNS_QUERY_NOT_ALLOWED;
 	verdict = verdict_of(cfg, owner->flags, &reason);
 	if (verdict != VERDICT_DENY && !err)
@@ -1234,6 +1241,36 @@ __noinline int judge_query(struct __sk_buff *skb, struct network_config *cfg,
 }
 
 /* ---- packets: the owner is in socket storage ---- */
+
+/*
+ * network: deny at the way out, in block mode, for what connect and
+ * sendmsg did not refuse (ICMP, a socket connected before its owner became
+ * an install script): refused when the owner is one now, by its live
+ * scope entry; reported once per socket and destination. Global, so the
+ * verifier checks it once.
+ */
+__noinline int install_egress_refused(struct __sk_buff *skb,
+				      struct network_config *cfg,
+				      const struct packet *p,
+				      const struct sock_owner *owner)
+{
+	struct network_event *event;
+
+	if (!skb || !cfg || !p || !owner || cfg->mode != NETWORK_MODE_BLOCK ||
+	    !(cfg->install_scripts & INSTALL_NETWORK_DENY) ||
+	    (cfg->allow_loopback && is_loopback(p->family, &p->daddr)) ||
+	    !install_script_pid(cfg->install_scripts, owner->pid))
+		return 0;
+	if (!first_report(bpf_get_socket_cookie(skb), p->family, &p->daddr,
+			  p->dport, VERDICT_DENY))
+		return 1;
+	stat_inc(STAT_REFUSED);
+	event = packet_event(NETWORK_SEND, owner, p, p->dport, p->sport,
+			     VERDICT_DENY, REASON_INSTALL_SCRIPT, false);
+	if (event)
+		submit_event(event);
+	return 1;
+}
 
 /*
  * Whether the dotted name at off (n bytes) of the stream scratch is an
@@ -1529,6 +1566,8 @@ int egress(struct __sk_buff *skb)
 	cfg = get_config();
 	if (!cfg || parse_packet(skb, &p) < 0)
 		return 1;
+	if (install_egress_refused(skb, cfg, &p, owner))
+		return 0;
 	if (p.protocol == IPPROTO_TCP || p.protocol == IPPROTO_UDP) {
 		/* what a resolver would send: never taken for its answer */
 		if (p.sport == DNS_PORT ||

@@ -17,6 +17,7 @@ import {
   scopePolicy,
 } from "./sections.ts";
 import { runnerPolicy } from "./runner.ts";
+import { dependenciesPolicy } from "./dependencies.ts";
 import {
   blame,
   checkKeys,
@@ -41,6 +42,7 @@ const TOP_KEYS = [
   "process",
   "files",
   "runner",
+  "dependencies",
 ];
 const MODES: readonly Mode[] = ["audit", "block"];
 
@@ -92,6 +94,9 @@ export function parsePolicy(text: string, file: string): Policy {
       files: filesPolicy(ctx, top.get("files")),
     }),
     runner: runnerPolicy(ctx, top.get("runner")),
+    ...(top.has("dependencies") && {
+      dependencies: dependenciesPolicy(ctx, top.get("dependencies")),
+    }),
     source: { file },
   };
 }

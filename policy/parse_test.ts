@@ -336,7 +336,7 @@ Deno.test("parsePolicy() rejects an alias without an anchor", () => {
 Deno.test("parsePolicy() keeps messages on one line for names with newlines", () => {
   rejects(
     'version: 1\n"a\\nb": 1\n',
-    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
+    '2:1: unknown key "a\\nb" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner, dependencies)',
   );
 });
 
@@ -367,7 +367,7 @@ Deno.test("parsePolicy() rejects a process name the kernel's comm cannot hold", 
 Deno.test("parsePolicy() rejects an unknown key with its line and column", () => {
   const error = rejects(
     "version: 1\nmode: audit\nnetwrk:\n  allow: []\n",
-    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
+    '3:1: unknown key "netwrk" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner, dependencies)',
   );
   assert.equal(error.file, FILE);
   assert.equal(error.line, 3);
@@ -389,7 +389,7 @@ Deno.test("parsePolicy() rejects unknown keys in nested sections", () => {
   );
   rejects(
     "version: 1\n1: x\n",
-    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
+    '2:1: unknown key "1" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner, dependencies)',
   );
 });
 
@@ -404,7 +404,7 @@ Deno.test("parsePolicy() rejects a missing version at 1:1", () => {
 Deno.test("parsePolicy() reports an unknown key before a missing version", () => {
   rejects(
     "verison: 1\n",
-    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner)',
+    '1:1: unknown key "verison" in policy (expected one of: version, mode, scope, network, exporters, process, files, runner, dependencies)',
   );
 });
 

@@ -78,6 +78,9 @@ export interface Policy {
   files?: FilesPolicy;
   /** What a job may do to its runner; defaults apply when absent. */
   runner: RunnerPolicy;
+  /** Rules for dependencies' own code (the `dependencies` section), when
+   * present. */
+  dependencies?: DependenciesPolicy;
   /** Where the policy came from, for messages. */
   source: {
     /** The file name given to `parsePolicy()` or `loadPolicy()`. */
@@ -305,4 +308,53 @@ export interface FilesPolicy {
   /** Put a protected file that changed anyway back from the agent's start
    * snapshot (default false). */
   restore?: boolean;
+}
+
+/**
+ * The `dependencies` section: rules for what packages' own code does while
+ * a package manager installs or builds them.
+ */
+export interface DependenciesPolicy {
+  /** `dependencies.install_scripts`, when present. */
+  installScripts?: InstallScriptsPolicy;
+}
+
+/**
+ * `dependencies.install_scripts`: what a dependency's install script (npm,
+ * yarn, pnpm and bun lifecycle scripts, a pip/uv sdist build, a cargo
+ * build script, a gem's native extension, and every process they start)
+ * may do. Enforced in block mode, reported (`audit`) in audit mode.
+ */
+export interface InstallScriptsPolicy {
+  /**
+   * `deny`: no connection or datagram at all (the DNS resolver included),
+   * loopback as `network.loopback` says; `allow-list`: `network.allow` as
+   * for any process, with DNS queries held to the allowed names even under
+   * `dns.queries: any`, and a violation handled by `action`.
+   */
+  network: "deny" | "allow-list";
+  /**
+   * `protect-secrets`: reading `files.secrets` or a built-in credential
+   * path, or writing `files.protect` or the workspace's `.github/**`, kills
+   * the script; `allow`: `files` applies as to any process.
+   */
+  files: "protect-secrets" | "allow";
+  /**
+   * `deny`: a connection is refused (EPERM), a file violation kills (the
+   * kernel cannot refuse a read from a tracepoint); `kill`: every
+   * violation kills the script.
+   */
+  action: "deny" | "kill";
+  /** Packages the rule does not apply to. */
+  except: PackageException[];
+}
+
+/** One entry of `dependencies.install_scripts.except`. */
+export interface PackageException {
+  /** The package name as its registry spells it (`@scope/pkg`, `esbuild`). */
+  name: string;
+  /** Only this version; any version when absent. */
+  version?: string;
+  /** The entry as written. */
+  text: string;
 }

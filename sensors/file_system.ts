@@ -39,6 +39,7 @@ export {
 export {
   type FileRulesConfig,
   FileSystemRules,
+  type InstallScriptFiles,
   type PathPattern,
   type PatternLiteral,
 } from "./file_system_rules.ts";

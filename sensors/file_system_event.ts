@@ -75,6 +75,8 @@ export const FileSystemFlag = {
   uring: 64,
   /** the file was matched by device and inode, not by path */
   inode: 128,
+  /** a dependency's install script broke dependencies.install_scripts */
+  installScript: 256,
 } as const;
 
 const KINDS = namesByValue(FileSystemKind);
@@ -106,6 +108,12 @@ export interface FileSystemEvent extends BaseEvent {
   killed?: boolean;
   /** A BPF LSM hook refused the change with EPERM: it did not happen. */
   refused?: boolean;
+  /**
+   * A killed install script's change was undone by the agent: the file
+   * its open created (before any byte was written), the directory it
+   * made, or the name it renamed or linked in was removed.
+   */
+  removed?: boolean;
   /** The path was longer than what was captured, or deeper. */
   path_truncated?: boolean;
   /** rename, link: likewise for the new path. */
@@ -148,6 +156,8 @@ export interface FileSystemEvent extends BaseEvent {
 export interface RawFileSystemEvent extends FileSystemEvent {
   /** FileClass bits the kernel saw (./file_system_maps.ts). */
   classes: number;
+  /** The kernel judged it under dependencies.install_scripts. */
+  installScript?: boolean;
 }
 
 const OPEN_FLAGS: [number, string][] = [
@@ -217,6 +227,7 @@ export function decodeFileSystemEvent(
   event.classes = view.getUint32(offset + F.classes, true);
   if (flags & FileSystemFlag.killed) event.killed = true;
   if (flags & FileSystemFlag.denied) event.refused = true;
+  if (flags & FileSystemFlag.installScript) event.installScript = true;
   decodeOrigin(view, offset, flags, event);
   if (flags & FileSystemFlag.pathTruncated) event.path_truncated = true;
   if (flags & FileSystemFlag.newPathTruncated) event.new_path_truncated = true;

@@ -15,13 +15,14 @@ import {
 } from "./layout.ts";
 
 /** `struct file_system_config`: the one value of `fs_config`. */
-export const FILE_SYSTEM_CONFIG = struct("file_system_config", 24, {
+export const FILE_SYSTEM_CONFIG = struct("file_system_config", 28, {
   kill: [0, "u32"],
   match_all: [4, "u32"],
   read_classes: [8, "u32"],
   read_paths: [12, "u32"],
   inodes: [16, "u32"],
   mnt_ns: [20, "u32"],
+  install_scripts: [24, "u32"],
 });
 
 /** `struct fs_prefix_key`: key of the `fs_prefixes` LPM trie. */
@@ -60,6 +61,12 @@ export const FileClass = {
   /** A directory at or above a protected tree: mounts on it and renames
    * of it are tampering. */
   above: 16,
+  /** A secret the kernel matches exactly: an install script reading it
+   * breaks dependencies.install_scripts. */
+  depSecret: 32,
+  /** A path the kernel matches exactly that an install script may not
+   * change (the workspace's `.github`). */
+  depProtect: 64,
 } as const;
 
 /** Bytes of a prefix the trie compares. */
@@ -81,6 +88,8 @@ export interface FileSystemMaps {
   readPaths: boolean;
   /** Whether the kernel kills writers of FileClass.kill paths. */
   kill: boolean;
+  /** dependencies.install_scripts as `InstallScriptRule` bits; 0: none. */
+  installScripts?: number;
 }
 
 /** Encodes a `fs_prefixes` key: the prefix length in bits, then the bytes. */
@@ -139,5 +148,6 @@ export function fileSystemConfig(
     read_paths: maps.readPaths ? 1 : 0,
     inodes: runtime.inodes ? 1 : 0,
     mnt_ns: runtime.mntNs,
+    install_scripts: maps.installScripts ?? 0,
   };
 }

@@ -19,6 +19,7 @@ import type {
   FileSystemEvent,
   RawFileSystemEvent,
 } from "./file_system_event.ts";
+import { InstallScriptRule } from "./install_scripts.ts";
 
 /**
  * The literal part of a pattern. `exact`: every path the literal part
@@ -54,6 +55,22 @@ export interface FileRulesConfig {
   secrets: readonly PathPattern[];
   /** Whether a protected write is enforced (block mode, action kill). */
   enforce: boolean;
+  /** dependencies.install_scripts' file rules, when it has them. */
+  installScripts?: InstallScriptFiles;
+}
+
+/**
+ * What an install script may not touch (dependencies.install_scripts,
+ * `files: protect-secrets`) besides `files.secrets` and `files.protect`:
+ * the kernel judges the patterns it matches exactly.
+ */
+export interface InstallScriptFiles {
+  /** Credential files whose read is a violation. */
+  secrets: readonly PathPattern[];
+  /** Paths whose change is a violation (the workspace's `.github`). */
+  protect: readonly PathPattern[];
+  /** `InstallScriptRule` bits (./install_scripts.ts). */
+  rule: number;
 }
 
 /** How the kernel narrows the paths a pattern may match. */
@@ -144,6 +161,7 @@ export class FileSystemRules {
   readonly #watch: readonly PathPattern[];
   readonly #protect: readonly PathPattern[];
   readonly #secrets: readonly PathPattern[];
+  readonly #install: InstallScriptFiles | undefined;
   /** Whether a protected write is enforced (block mode, action kill). */
   readonly enforce: boolean;
 
@@ -152,6 +170,7 @@ export class FileSystemRules {
     this.#watch = config.watch;
     this.#protect = config.protect;
     this.#secrets = config.secrets;
+    this.#install = config.installScripts;
     this.enforce = config.enforce;
   }
 
@@ -189,6 +208,14 @@ export class FileSystemRules {
     add(this.#watch, FileClass.watch);
     add(this.#protect, FileClass.protect);
     add(this.#secrets, FileClass.secret);
+    if (this.#install) {
+      // What install scripts may not touch, where the kernel matches it
+      // exactly: a prefix match alone must not kill.
+      const exact = (patterns: readonly PathPattern[], bit: number) =>
+        add(patterns.filter((p) => kernelPlan(p.literal).exact), bit);
+      exact([...this.#install.secrets, ...this.#secrets], FileClass.depSecret);
+      exact(this.#install.protect, FileClass.depProtect);
+    }
     // Directories at or above what the kernel protects exactly: a mount
     // on one or of one, or a rename of one, changes what the protected
     // path names. Whole paths, so that each matches only itself.
@@ -218,6 +245,7 @@ export class FileSystemRules {
         kernelPlan(pattern.literal).kind !== "name"
       ),
       kill: this.enforce,
+      installScripts: this.#install?.rule ?? 0,
     };
   }
 
@@ -231,7 +259,7 @@ export class FileSystemRules {
     raw: RawFileSystemEvent,
     kill: (pid: number) => boolean,
   ): FileSystemEvent | undefined {
-    const { classes: _, ...event } = raw;
+    const { classes: _, installScript, ...event } = raw;
     event.path = normalizePath(event.path);
     if (event.new_path !== undefined) {
       event.new_path = normalizePath(event.new_path);
@@ -243,6 +271,22 @@ export class FileSystemRules {
       patterns.find((pattern) => paths.some((path) => pattern.matches(path)));
     const byInode = (bits: number) =>
       !!event.by_inode && (raw.classes & bits) !== 0;
+    if (installScript) {
+      const install = this.#install;
+      const secret = first([...install?.secrets ?? [], ...this.#secrets]);
+      const read = event.kind === "read" || !!secret;
+      const pattern = read
+        ? secret
+        : first([...install?.protect ?? [], ...this.#protect]);
+      const what = read ? "secret" : "protected path";
+      return Object.assign(event, {
+        verdict: (install?.rule ?? 0) & InstallScriptRule.enforce
+          ? "deny" as const
+          : "audit" as const,
+        reason: `dependencies.install_scripts: ${what}` +
+          (pattern ? ` ${JSON.stringify(pattern.text)}` : ""),
+      });
+    }
     if (event.kind === "read") {
       const secret = first(this.#secrets);
       if (!secret && !byInode(FileClass.secret)) return undefined;

@@ -145,6 +145,7 @@ export class NetworkSensor extends Sensor {
     dnsQueries: "allowed-only",
     resolverNetns: ownNetns(),
     allowPrivileged: [],
+    installScripts: 0,
   };
   #generation = 0;
   #policy: NetworkPolicyMaps = {

@@ -75,6 +75,7 @@ export const NetworkReason = {
   udp_not_allowed: 17,
   name_not_verified: 18,
   exempt_root_outside_list: 19,
+  install_script: 20,
 } as const;
 
 /** `enum network_event_flag`: header.flags of a network_event. */

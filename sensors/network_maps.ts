@@ -21,7 +21,7 @@ import {
 import type { MapEntry } from "./sensor.ts";
 
 /** `struct network_config`: the one value of the `net_config` array map. */
-export const NETWORK_CONFIG = struct("network_config", 40, {
+export const NETWORK_CONFIG = struct("network_config", 48, {
   mode: [0, "u32"],
   action: [4, "u32"],
   allow_loopback: [8, "u32"],
@@ -31,6 +31,8 @@ export const NETWORK_CONFIG = struct("network_config", 40, {
   dns_queries: [24, "u32"],
   privileged: [28, "u32"],
   resolver_netns: [32, "u64"],
+  install_scripts: [40, "u32"],
+  pad: [44, "u32"],
 });
 
 /** `struct allow_ports`: the ports an address or a domain is allowed on. */
@@ -229,6 +231,11 @@ export interface NetworkSettings {
    * caller) and reported as `audit` in audit mode. Default none.
    */
   allowPrivileged?: readonly NetworkPrivileged[];
+  /**
+   * dependencies.install_scripts as `InstallScriptRule` bits
+   * (./install_scripts.ts); 0, the default: no rule.
+   */
+  installScripts?: number;
 }
 
 /** An address admitted by a DNS answer. */
@@ -261,6 +268,7 @@ export function networkConfig(
       0,
     ),
     resolver_netns: settings.resolverNetns,
+    install_scripts: settings.installScripts,
   };
 }
 

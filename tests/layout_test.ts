@@ -75,6 +75,7 @@ import {
   UntrackedState,
 } from "../sensors/process.ts";
 import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
+import { InstallScriptRule } from "../sensors/install_scripts.ts";
 import {
   GUARD_EVENT,
   GuardFlag,
@@ -170,6 +171,10 @@ const ENUMS: [
   [FileSystemKind, "file_system_event_kind", "FS_", ["file-system"]],
   [FileSystemFlag, "file_system_event_flag", "FS_FLAG_", ["file-system"]],
   [FileClass, "file_system_class", "FS_CLASS_", ["file-system"]],
+  [InstallScriptRule, "install_script_rule", "INSTALL_", [
+    "network",
+    "file-system",
+  ]],
 ];
 
 for (const [layout, sensors] of STRUCTS) {

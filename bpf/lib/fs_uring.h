@@ -341,7 +341,8 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 	if (res < 0 || !cfg || !bpf_core_type_exists(struct io_open))
 		return;
 	flags = BPF_CORE_READ(open, how.flags);
-	if (!writes(flags) && !cfg->read_classes)
+	if (!writes(flags) && !cfg->read_classes &&
+	    !install_reader(cfg->install_scripts))
 		return;
 	/* killed at submission: that event said it */
 	if (uring_dying())
