@@ -104,7 +104,7 @@ export class KillList {
     const killed = event.killed === true || event.action === "killed";
     const condition = killed
       ? "killed"
-      : event.verdict === "audit"
+      : event.verdict === "audit" || event.action === "audit"
       ? auditCondition(event)
       : undefined;
     if (!condition) return false;
@@ -142,10 +142,18 @@ export class KillList {
     const applies = (condition: Condition) =>
       condition === "always" ||
       (condition === "process" ? kills?.process ?? true : !!kills?.[condition]);
+    // A process killed is not also one that would be.
+    const killed = new Set(
+      this.#candidates.filter(({ entry }) => entry.action === "killed")
+        .map(({ owner }) => owner),
+    );
     const listed = new Set<object>();
     const entries: KilledEntry[] = [];
     for (const { entry, condition, owner } of this.#candidates) {
-      if (entry.action === "audit" && !applies(condition)) continue;
+      if (
+        entry.action === "audit" &&
+        (!applies(condition) || killed.has(owner))
+      ) continue;
       if (listed.has(owner)) continue;
       listed.add(owner);
       entries.push(entry);
