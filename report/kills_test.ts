@@ -141,7 +141,7 @@ Deno.test("kills: every kind is counted and listed once per process, with its pa
   );
   assert.match(
     markdown,
-    /\| 12 \| `\/usr\/bin\/nc` \| build \|  \| process\.deny/,
+    /\| 12 \| `\/usr\/bin\/nc` \| build \| {2}\| process\.deny/,
   );
   assert.doesNotMatch(markdown, /Would be killed/);
 });
