@@ -240,6 +240,7 @@ export class AgentSession {
         network: network.action === "kill",
         files: files?.action === "kill",
         process: process?.action !== "audit",
+        installScripts: installScriptsKill(this.agent.policy),
       },
     };
   }
@@ -296,6 +297,14 @@ function adoptionLine(adoption: AdoptionReport): string {
   return `adopted the pins of ${adoption.instance} left by agent pid ${
     adoption.previousPid ?? "?"
   } (not running) without a gap: while no agent ran, the kernel refused ${adoption.refused} actions and killed ${adoption.killed} processes; ${adoption.pendingRecords} records recorded while no agent ran come first${replaced}`;
+}
+
+/** Whether `dependencies.install_scripts` kills a script that breaks it. */
+function installScriptsKill(policy: Policy): boolean {
+  const { dependencies } = policy as {
+    dependencies?: { installScripts?: { action?: string } };
+  };
+  return dependencies?.installScripts?.action === "kill";
 }
 
 /** How `files.protect` is enforced on this host. */

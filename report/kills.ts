@@ -32,7 +32,7 @@ export interface KillableEvent {
 }
 
 /** Which policy action decides whether an audit event is a would-be kill. */
-type Condition = "network" | "files" | "process" | "always";
+type Condition = "network" | "files" | "process" | "installScripts" | "always";
 
 interface Candidate {
   entry: KilledEntry;
@@ -53,6 +53,11 @@ const KILLING_PRIMITIVES = new Set(["packet_socket", "netfilter", "tun"]);
  */
 function auditCondition(event: KillableEvent): Condition | undefined {
   if (event.action === "kill") return "always";
+  const reason = String(event.reason);
+  // dependencies.install_scripts: a file violation always kills (a read
+  // cannot be refused), a connection when its action is kill.
+  if (reason.startsWith("dependencies.install_scripts")) return "always";
+  if (reason === "install_script") return "installScripts";
   if (event.type === "process_event") {
     if (event.kind === "exec" && typeof event.rule === "string") {
       return "process";
@@ -64,18 +69,14 @@ function auditCondition(event: KillableEvent): Condition | undefined {
   }
   if (event.type === "network_event") {
     if (event.kind === "socket") {
-      return KILLING_PRIMITIVES.has(String(event.reason))
-        ? "always"
-        : undefined;
+      return KILLING_PRIMITIVES.has(reason) ? "always" : undefined;
     }
     return event.kind === "listen" || event.kind === "bind"
       ? undefined
       : "network";
   }
   if (event.type === "file_system_event") {
-    return String(event.reason).startsWith("files.protect")
-      ? "files"
-      : undefined;
+    return reason.startsWith("files.protect") ? "files" : undefined;
   }
   return undefined;
 }

@@ -167,24 +167,31 @@ Deno.test("kills: audit mode lists would-be kills as the policy's actions make t
     header: header({ network: true, files: true, process: true }),
   });
   assert.equal(all.summary.killed, 0);
-  // the install script's read has no kill action of its own: not listed
-  assert.deepEqual(all.killed.map((entry) => entry.pid), [11, 12, 13, 14, 15]);
+  assert.deepEqual(all.killed.map((entry) => entry.pid), [
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+  ]);
   assert.ok(all.killed.every((entry) => entry.action === "audit"));
-  assert.equal(all.summary.wouldKill, 5);
+  assert.equal(all.summary.wouldKill, 6);
   const markdown = renderMarkdown(all);
-  assert.match(markdown, /0 killed · 5 would be killed/);
+  assert.match(markdown, /0 killed · 6 would be killed/);
   assert.match(markdown, /### Would be killed/);
   assert.doesNotMatch(markdown, /### Processes killed/);
   // network.action deny, files.action audit, process.action audit
   const none = buildReport(auditEvents(), {
     header: header({ network: false, files: false, process: false }),
   });
-  assert.deepEqual(none.killed.map((entry) => entry.pid), [14, 15]);
+  // (an install script's file violation kills whatever the actions)
+  assert.deepEqual(none.killed.map((entry) => entry.pid), [14, 15, 16]);
   // without a header (a saved event file): the kinds block mode always
   // kills for, and process.deny (killed by default)
   assert.deepEqual(
     buildReport(auditEvents()).killed.map((entry) => entry.pid),
-    [12, 14, 15],
+    [12, 14, 15, 16],
   );
 });
 
@@ -205,4 +212,37 @@ Deno.test("kills: an audit event of an install script's kill action is a would-b
   assert.deepEqual(report.killed.map((entry) => [entry.pid, entry.package]), [
     [20, "evil-pkg@6.6.6 (postinstall)"],
   ]);
+});
+
+Deno.test("kills: install scripts' audit events are would-be kills as dependencies.install_scripts says", () => {
+  const events = [
+    fork(30),
+    event("network_event", "connect", 30, {
+      protocol: "tcp",
+      family: 4,
+      daddr: "1.1.1.1",
+      dport: 443,
+      verdict: "audit",
+      reason: "install_script",
+      dependency,
+    }),
+    fork(31),
+    event("file_system_event", "read", 31, {
+      path: "/home/runner/.npmrc",
+      verdict: "audit",
+      reason: 'dependencies.install_scripts: secret "**/.npmrc"',
+      dependency,
+    }),
+  ];
+  const pids = (installScripts: boolean) =>
+    buildReport(events, {
+      header: {
+        mode: "audit",
+        version: "0.1.0",
+        kills: { network: false, files: false, process: true, installScripts },
+      },
+    }).killed.map((entry) => entry.pid);
+  // a file violation kills whatever the action; a connection with kill
+  assert.deepEqual(pids(false), [31]);
+  assert.deepEqual(pids(true), [30, 31]);
 });

@@ -42,9 +42,15 @@ export interface ReportHeader {
   /**
    * What block mode does besides refusing, per section: whether an
    * audit-mode event of that section stands for a process block mode
-   * would kill (`network.action`, `files.action`, `process.action`).
+   * would kill (`network.action`, `files.action`, `process.action`,
+   * `dependencies.install_scripts.action`).
    */
-  kills?: { network: boolean; files: boolean; process: boolean };
+  kills?: {
+    network: boolean;
+    files: boolean;
+    process: boolean;
+    installScripts?: boolean;
+  };
 }
 
 /**
