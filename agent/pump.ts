@@ -62,8 +62,8 @@ export class EventPump {
   /**
    * @param bindings the process sensor's first: its events build the tree
    *   the others' are described from.
-   * @param annotate adds to each event what the agent knows, after the
-   *   tree has taken it and before the subscribers get it.
+   * @param annotate adds to each event what the agent knows, as it is read
+   *   (after the tree has taken it) and before the subscribers get it.
    */
   constructor(
     bindings: readonly SensorBinding[],
@@ -101,6 +101,7 @@ export class EventPump {
    * subscribers, and commits it.
    */
   emit(event: RingfenceEvent): void {
+    this.#annotate(event);
     this.#dispatch(event);
     this.#commit();
   }
@@ -147,7 +148,10 @@ export class EventPump {
         (view, offset) => {
           const event = binding.decode(view, offset);
           if (!event) return;
+          // The tree and what the agent adds (the step) follow the
+          // rings' own order; only the subscribers get the merged one.
           if (event.type === "process_event") this.#tree.apply(event);
+          this.#annotate(event);
           this.#order.push(event);
         },
         ends[index],
@@ -204,7 +208,6 @@ export class EventPump {
       // the agent's own events count as events, not as verdicts
     } else if (event.verdict === "deny") counts.blocked++;
     else if (event.verdict === "audit") counts.wouldBlock++;
-    this.#annotate(event);
     for (const listener of this.#listeners) listener(event);
   }
 }
