@@ -441,7 +441,7 @@ kernelTest(
       assert.match(
         report,
         new RegExp(
-          `### Processes killed[\\s\\S]*\\| ${victim.pid} \\| \`${PYTHON}\` \\| fetch \\| 127\\.0\\.0\\.1:${killed} \\|`,
+          `### Processes killed[\\s\\S]*\\| ${victim.pid} \\| \`${PYTHON}\` \\| fetch \\| {2}\\| network: 127\\.0\\.0\\.1:${killed} `,
         ),
       );
       assert.match(report, /<details><summary>Process tree/);
