@@ -494,7 +494,7 @@ export class ReportBuilder {
 /** What a process event's process was (or would be) killed for. */
 function processWhy(event: ProcessEvent): string {
   if (event.kind === "untracked") {
-    return "scope full: the scope map could not hold it";
+    return "untracked: the scope map was full";
   }
   const via = event.reason === "loader" ? ", mapped by a loader" : "";
   return `process.deny ${JSON.stringify(event.rule ?? event.path ?? "")}${via}`;

@@ -123,7 +123,7 @@ Deno.test("kills: every kind is counted and listed once per process, with its pa
         "killed",
         "runner.memory: opened /proc/PID/mem of sh (pid 10, root)",
       ],
-      [15, "killed", "scope full: the scope map could not hold it"],
+      [15, "killed", "untracked: the scope map was full"],
       [
         16,
         "killed",

@@ -425,7 +425,7 @@ kernelTest(
       assert.equal(await Deno.readTextFile(`${dir}/summary.md`), report + "\n");
       const row = (verdict: string, port: number) =>
         new RegExp(
-          `^\\| ${verdict} \\|  \\| 127\\.0\\.0\\.1 \\| ${port} \\| \`${PYTHON}\` \\| fetch \\| 1 \\|$`,
+          `^\\| \\(no name\\) \\| ${verdict} \\| 127\\.0\\.0\\.1 \\| ${port} \\| fetch \\| \`${PYTHON}\` \\| {2}\\| 1 \\|$`,
           "m",
         );
       assert.match(report, row("⛔ blocked", killed));
