@@ -44,6 +44,7 @@ import { listProcesses } from "./procfs.ts";
 import { INTEGRITY_INTERVAL_MS, IntegrityCheck } from "./integrity.ts";
 import { Adoption, PinnedInstance, removeInstance } from "./pins.ts";
 import { ProcessTree } from "./process_tree.ts";
+import { scopeRootOf } from "./scope_root.ts";
 import { EventPump, type SensorBinding } from "./pump.ts";
 import {
   inScope,
@@ -160,6 +161,8 @@ export interface AgentStats {
   blocked: number;
   /** Network actions block mode would have refused (verdict audit). */
   wouldBlock: number;
+  /** Events handed out after a later one: time order not kept. */
+  late: number;
   /** Per-sensor kernel counters. */
   sensors: Record<string, SensorStats>;
   /** Changes to the agent's links, config maps or scope found (and put
@@ -636,7 +639,7 @@ export class Agent {
       drops += stats.drops;
       scopeFull += stats.scopeFull;
     }
-    const { events, processes, blocked, wouldBlock } = this.#pump.counts;
+    const { events, processes, blocked, wouldBlock, late } = this.#pump.counts;
     return {
       events,
       drops,
@@ -644,6 +647,7 @@ export class Agent {
       processes,
       blocked,
       wouldBlock,
+      late,
       sensors,
       tampered: this.#tampered,
     };
@@ -729,7 +733,12 @@ export class Agent {
   #describeProcess(event: NetworkEvent): NetworkEvent {
     const node = this.tree.get(event.pid);
     if (node?.path) event.exe = node.path;
-    const ancestors = this.tree.ancestors(event.pid).slice(0, MAX_ANCESTORS);
+    const ancestors = this.tree.ancestors(
+      event.pid,
+      MAX_ANCESTORS,
+      scopeRootOf(this.#sensors.process, this.tree, event.pid),
+      Deno.pid,
+    );
     if (ancestors.length) {
       event.ancestors = ancestors.map(({ pid, comm }) => ({ pid, comm }));
     }

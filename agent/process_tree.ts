@@ -158,14 +158,27 @@ export class ProcessTree {
     }
   }
 
-  /** The chain of parents of `pid`, nearest first. */
-  ancestors(pid: number): ProcessNode[] {
+  /**
+   * The chain of parents of `pid`, nearest first: at most `limit`, up to
+   * and with the process `root` (a scope root: what is above it is not the
+   * job's), and never `outside` or what is above it (the agent).
+   */
+  ancestors(
+    pid: number,
+    limit = Number.POSITIVE_INFINITY,
+    root?: number,
+    outside?: number,
+  ): ProcessNode[] {
     const chain: ProcessNode[] = [];
     const seen = new Set<ProcessNode>();
-    let node = this.get(pid)?.parent;
-    while (node && !seen.has(node)) {
+    const start = this.get(pid);
+    let node = start?.pid === root ? undefined : start?.parent;
+    while (
+      node && !seen.has(node) && chain.length < limit && node.pid !== outside
+    ) {
       seen.add(node);
       chain.push(node);
+      if (node.pid === root) break;
       node = node.parent;
     }
     return chain;

@@ -139,3 +139,17 @@ Deno.test("ProcessTree under a parent that forks 20,000 keeps only the last exit
   assert.equal(tree.get(20_899), undefined);
   assert.equal(tree.get(20_999)?.pid, 20_999);
 });
+
+Deno.test("ProcessTree.ancestors() stops at the scope root and never passes the agent", () => {
+  const tree = ProcessTree.fromProc(seed);
+  tree.apply(event("fork", 20, 11));
+  tree.apply(event("fork", 21, 20));
+  const pids = (nodes: { pid: number }[]) => nodes.map((node) => node.pid);
+  // Runner.Worker (10) is the root: init above it is not the job's
+  assert.deepEqual(pids(tree.ancestors(21, Infinity, 10)), [20, 11, 10]);
+  // the root itself has none
+  assert.deepEqual(pids(tree.ancestors(10, Infinity, 10)), []);
+  assert.deepEqual(pids(tree.ancestors(21, 2, 10)), [20, 11]);
+  // `run`: the agent (11 here) and its parents are left out
+  assert.deepEqual(pids(tree.ancestors(21, Infinity, undefined, 11)), [20]);
+});

@@ -9,6 +9,7 @@ import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import { RING_POLL_MS, waitForData, Wakeup } from "../sensors/ringbuf.ts";
 import type { Sensor } from "../sensors/sensor.ts";
 import type { ProcessTree } from "./process_tree.ts";
+import { TimeOrder } from "./reorder.ts";
 
 /**
  * Milliseconds between two reads while records keep coming: enough for a
@@ -33,6 +34,8 @@ export interface PumpCounts {
   blocked: number;
   /** Network actions block mode would have refused (verdict audit). */
   wouldBlock: number;
+  /** Events handed out after a later one: time order not kept. */
+  late: number;
 }
 
 /** Reads the rings of its bindings and dispatches their events. */
@@ -43,10 +46,11 @@ export class EventPump {
   readonly #listeners = new Set<EventListener>();
   readonly #commits = new Set<() => void>();
   readonly #wakeup = new Wakeup();
+  readonly #order = new TimeOrder((event) => this.#dispatch(event));
   // Pids reported and not yet exited: bounded by live processes, and a
   // reused pid counts as a new process.
   readonly #reporting = new Set<number>();
-  readonly #counts: PumpCounts = {
+  readonly #counts: Omit<PumpCounts, "late"> = {
     events: 0,
     processes: 0,
     blocked: 0,
@@ -58,8 +62,8 @@ export class EventPump {
   /**
    * @param bindings the process sensor's first: its events build the tree
    *   the others' are described from.
-   * @param annotate adds to each event what the agent knows, after the
-   *   tree has taken it and before the subscribers get it.
+   * @param annotate adds to each event what the agent knows, as it is read
+   *   (after the tree has taken it) and before the subscribers get it.
    */
   constructor(
     bindings: readonly SensorBinding[],
@@ -73,7 +77,7 @@ export class EventPump {
 
   /** The counts so far. */
   get counts(): PumpCounts {
-    return { ...this.#counts };
+    return { ...this.#counts, late: this.#order.late };
   }
 
   /** Calls `listener` for every event; returns a function that unsubscribes. */
@@ -97,6 +101,7 @@ export class EventPump {
    * subscribers, and commits it.
    */
   emit(event: RingfenceEvent): void {
+    this.#annotate(event);
     this.#dispatch(event);
     this.#commit();
   }
@@ -128,25 +133,44 @@ export class EventPump {
 
   /** Hands out every record the kernel has produced so far. */
   flush(): number {
-    // The other sensors' rings are read up to where they are now, and only
-    // after the process ring: the process events that came before one of
-    // their records (the exec before a write) are in the tree by the time
-    // it is dispatched, however long the process ring's batch takes.
-    const ends = this.#bindings.map(({ sensor }) => sensor.ring.produced);
+    // Each ring is read up to where it is now, the process ring first and
+    // its end taken last: the process events that came before one of the
+    // others' records (the exec before a write) are in the tree by the
+    // time it is decoded. The events of all rings then go out together,
+    // in time order.
+    const ends: number[] = [];
+    for (let index = this.#bindings.length - 1; index >= 0; index--) {
+      ends[index] = this.#bindings[index].sensor.ring.produced;
+    }
     let count = 0;
     for (const [index, binding] of this.#bindings.entries()) {
       count += binding.sensor.drain(
         (view, offset) => {
           const event = binding.decode(view, offset);
-          if (event) this.#dispatch(event);
+          if (!event) return;
+          // The tree and what the agent adds (the step) follow the
+          // rings' own order; only the subscribers get the merged one.
+          if (event.type === "process_event") this.#tree.apply(event);
+          this.#annotate(event);
+          this.#order.push(event);
         },
-        index === 0 ? undefined : ends[index],
-        this.#commit,
+        ends[index],
+        // A long drain gives ring space back as it goes: what was read
+        // until then goes out first.
+        this.#release,
+        true,
       );
     }
+    this.#release();
+    for (const { sensor } of this.#bindings) sensor.ring.release();
     this.#tree.endBatch();
     return count;
   }
+
+  /** Hands out the events read, in time order, and has them written. */
+  #release = (): void => {
+    if (this.#order.release()) this.#commit();
+  };
 
   /** The loop that reads the rings until stop(). */
   async #run(first: readonly RingfenceEvent[]): Promise<void> {
@@ -178,13 +202,12 @@ export class EventPump {
       counts.processes++;
     }
     if (event.type === "process_event") {
-      this.#tree.apply(event);
+      // The tree took it as it was read (flush).
       if (event.kind === "exit") this.#reporting.delete(event.pid);
     } else if (event.type === "agent") {
       // the agent's own events count as events, not as verdicts
     } else if (event.verdict === "deny") counts.blocked++;
     else if (event.verdict === "audit") counts.wouldBlock++;
-    this.#annotate(event);
     for (const listener of this.#listeners) listener(event);
   }
 }

@@ -16,7 +16,8 @@ import { PIN_ROOT } from "../agent/pins.ts";
 import { dropStartupPages } from "../agent/memory.ts";
 import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
-import type { Report } from "../report/types.ts";
+import type { Report, ReportHeader } from "../report/types.ts";
+import { VERSION } from "../version.ts";
 import { summaryLine } from "../report/summary.ts";
 import { scopeCapacityOverride } from "../sensors/environment.ts";
 import type { AgentSignal } from "../sensors/process.ts";
@@ -292,12 +293,15 @@ export class AgentSession {
       protectedChanges: tamper.protected,
       fileFindings: tamper.findings,
       integrityReasons: await this.#policyChanged(),
+      header: this.#header(),
     });
     // Imported at the end: an agent arms without it.
     const { renderMarkdown } = await import("../report/markdown.ts");
     await publish(report, renderMarkdown(report));
     this.alerts.end(this.eventsFile);
-    console.error(summaryLine(agent, ending, outputs.summaryParts()));
+    console.error(
+      summaryLine(agent, ending, outputs.summaryParts(), report.summary),
+    );
     if (this.eventsFile) {
       console.error(`ringfence: events in ${this.eventsFile}`);
     }
@@ -305,6 +309,31 @@ export class AgentSession {
     for (const line of tamper.coverage ?? []) console.error(line);
     const { tamperedLines } = await import("../report/integrity.ts");
     for (const line of tamperedLines(report.integrity)) console.error(line);
+  }
+
+  /** The agent and its policy, as the report opens with them. */
+  #header(): ReportHeader {
+    const { mode, network, files, process } = this.agent.policy;
+    return {
+      mode,
+      ...(this.policyFile
+        ? {
+          policy: {
+            path: this.policyFile.path,
+            ...(this.policyFile.sha256
+              ? { sha256: this.policyFile.sha256 }
+              : {}),
+          },
+        }
+        : {}),
+      version: VERSION,
+      kills: {
+        network: network.action === "kill",
+        files: files?.action === "kill",
+        process: process?.action !== "audit",
+        installScripts: installScriptsKill(this.agent.policy),
+      },
+    };
   }
 
   /** A finding when the policy file is not what the agent started with. */
@@ -359,6 +388,14 @@ function adoptionLine(adoption: AdoptionReport): string {
   return `adopted the pins of ${adoption.instance} left by agent pid ${
     adoption.previousPid ?? "?"
   } (not running) without a gap: while no agent ran, the kernel refused ${adoption.refused} actions and killed ${adoption.killed} processes; ${adoption.pendingRecords} records recorded while no agent ran come first${replaced}`;
+}
+
+/** Whether `dependencies.install_scripts` kills a script that breaks it. */
+function installScriptsKill(policy: Policy): boolean {
+  const { dependencies } = policy as {
+    dependencies?: { installScripts?: { action?: string } };
+  };
+  return dependencies?.installScripts?.action === "kill";
 }
 
 /** How `files.protect` is enforced on this host. */

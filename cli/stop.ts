@@ -435,6 +435,7 @@ function summaryOf(report: Report): string {
     blocked: summary.blocked,
     wouldBlock: summary.wouldBlock,
     killed: summary.killed,
+    wouldKill: summary.wouldKill,
     scopeFull: summary.scopeFull,
     unvouched: unvouchedPaths(report.protectedFiles ?? []).length,
   }, "stopped");

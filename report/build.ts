@@ -20,7 +20,6 @@ import { endpoint } from "../policy/endpoint.ts";
 import type {
   AgentEntry,
   EgressEntry,
-  KilledEntry,
   Report,
   ReportCounters,
   SecretReadEntry,
@@ -34,6 +33,12 @@ import { SudoAttempts } from "./sudo.ts";
 import { GuardList } from "./guard.ts";
 import { IntegrityFindings } from "./integrity.ts";
 import { FindingList } from "./protected_files.ts";
+import { type KillableEvent, KillList } from "./kills.ts";
+import { describeDependency } from "./dependency.ts";
+import { describeGuard } from "./guard.ts";
+import type { GuardEvent } from "../sensors/guard_event.ts";
+import type { ProcessEvent } from "../sensors/process.ts";
+import type { Dependency } from "../sensors/event.ts";
 
 /** How long after a DNS question a connection still takes its name. */
 const DNS_WINDOW_MS = 5_000;
@@ -69,7 +74,7 @@ export class ReportBuilder {
   #wouldBlock = 0;
   readonly #egress = new Map<string, EgressEntry>();
   readonly #refusedQueries = new RefusedQueries();
-  readonly #killed: KilledEntry[] = [];
+  readonly #kills = new KillList(MAX_LIST);
   readonly #privileged = new PrivilegedList(MAX_LIST);
   readonly #sudo = new SudoAttempts(MAX_LIST);
   readonly #guard = new GuardList(MAX_LIST);
@@ -135,10 +140,36 @@ export class ReportBuilder {
       (event.kind === "memory_access" || event.kind === "bpf" ||
         event.kind === "signal")
     ) {
-      this.#guard.add(event, node.path ?? event.comm, event.step?.name);
+      const process = node.path ?? event.comm;
+      this.#guard.add(event, process, event.step?.name);
+      this.#kill(event, node, process, guardWhy(event));
     } else if (event.type !== "process_event") {
-      this.#other(event as unknown as LooseEvent);
+      this.#other(event as unknown as LooseEvent, node);
+    } else {
+      this.#kill(
+        event,
+        node,
+        node.path ?? event.comm,
+        processWhy(event as ProcessEvent),
+      );
     }
+  }
+
+  /** Lists the event's process when it was (or would be) killed for it. */
+  #kill(
+    event: AnyEvent | LooseEvent,
+    node: TreeNode,
+    process: string,
+    why: string,
+    destination?: string,
+  ): void {
+    this.#kills.add(event as unknown as KillableEvent, node, {
+      process,
+      step: event.step?.name,
+      package: describeDependency(event.dependency as Dependency | undefined),
+      why,
+      ...(destination ? { destination } : {}),
+    });
   }
 
   /** Memory access and tampering events so far, and their callers killed. */
@@ -153,24 +184,41 @@ export class ReportBuilder {
   /** The report so far. */
   build(counters: ReportCounters = {}): Report {
     const order: Record<string, number> = { deny: 0, audit: 1, allow: 2 };
-    const egress = [...this.#egress.values()].sort((a, b) =>
-      (order[a.verdict] ?? 3) - (order[b.verdict] ?? 3) ||
-      b.count - a.count ||
-      (a.domain ?? a.address).localeCompare(b.domain ?? b.address) ||
-      a.port - b.port || a.process.localeCompare(b.process)
-    );
+    // Grouped by domain (by address when unnamed): the groups with the
+    // worst verdict first, then the busiest; within one, the same order.
+    const groups = new Map<string, { rank: number; count: number }>();
+    const groupOf = (entry: EgressEntry) => entry.domain ?? entry.address;
+    for (const entry of this.#egress.values()) {
+      const group = groups.get(groupOf(entry)) ?? { rank: 3, count: 0 };
+      group.rank = Math.min(group.rank, order[entry.verdict] ?? 3);
+      group.count += entry.count;
+      groups.set(groupOf(entry), group);
+    }
+    const egress = [...this.#egress.values()].sort((a, b) => {
+      const ga = groups.get(groupOf(a))!, gb = groups.get(groupOf(b))!;
+      return ga.rank - gb.rank || gb.count - ga.count ||
+        groupOf(a).localeCompare(groupOf(b)) ||
+        (order[a.verdict] ?? 3) - (order[b.verdict] ?? 3) ||
+        b.count - a.count || a.address.localeCompare(b.address) ||
+        a.port - b.port || a.process.localeCompare(b.process);
+    });
     const { tree, omitted } = this.#tree.fold();
     const dnsRefused = this.#refusedQueries.list();
+    const killed = this.#kills.list(counters.header);
     const guard = this.#guard.entries();
     const findings = counters.fileFindings ?? this.#findings.list();
     const findingsOmitted = counters.fileFindings ? 0 : this.#findings.omitted;
+    const wouldKill = killed.filter((entry) => entry.action === "audit")
+      .length;
     return {
+      ...(counters.header ? { header: counters.header } : {}),
       summary: {
         processes: this.#tree.processes,
         events: this.#events,
         blocked: this.#blocked,
         wouldBlock: this.#wouldBlock,
-        killed: this.#killed.length + this.#guard.killed,
+        killed: killed.length - wouldKill,
+        ...(wouldKill ? { wouldKill } : {}),
         kernelDrops: counters.kernelDrops ?? 0,
         exporterDrops: counters.exporterDrops ?? {},
         scopeFull: counters.scopeFull ?? 0,
@@ -181,7 +229,7 @@ export class ReportBuilder {
       privileged: this.#privileged.entries(),
       ...(this.#sudo.entries().length ? { sudo: this.#sudo.entries() } : {}),
       ...(this.#sudo.omitted ? { sudoOmitted: this.#sudo.omitted } : {}),
-      killed: this.#killed,
+      killed,
       ...(guard.length ? { guard } : {}),
       tampered: [...this.#tampered.values()],
       protectedChanged: counters.protectedChanges ?? [],
@@ -213,18 +261,6 @@ export class ReportBuilder {
       if (event.kind === "exec" && event.scope_root) {
         this.#roots.add(event.comm);
       } else if (event.kind === "exit") this.#questions.delete(event.pid);
-      else if (
-        event.kind === "untracked" && event.action === "killed" &&
-        this.#killed.length < MAX_LIST
-      ) {
-        this.#killed.push({
-          pid: event.pid,
-          process: node.path ?? event.comm,
-          step: event.step?.name,
-          destination: "untracked: the scope map was full",
-          time: event.time,
-        });
-      }
     }
     return node;
   }
@@ -235,6 +271,7 @@ export class ReportBuilder {
     const ms = Date.parse(event.time);
     const process = event.exe ?? node.path ?? event.comm;
     const step = event.step?.name;
+    const pkg = describeDependency(event.dependency);
     if (event.kind === "dns") {
       // a refused question got no answer to connect to
       if (
@@ -251,7 +288,17 @@ export class ReportBuilder {
       }
       // Questions to an allowed resolver are not egress of their own.
       if (event.verdict === "allow") return;
-      if (this.#refusedQueries.add(event, process, step)) return;
+      if (this.#refusedQueries.add(event, process, step, pkg)) {
+        this.#kill(
+          event,
+          node,
+          process,
+          `network: DNS query for ${
+            event.query ?? "an unreadable name"
+          } (${event.reason})`,
+        );
+        return;
+      }
     }
     if (event.kind === "listen" || event.kind === "bind") return;
     if (event.kind === "socket") {
@@ -282,6 +329,7 @@ export class ReportBuilder {
       event.kind,
       process,
       step,
+      pkg,
       event.verdict,
       event.reason,
     ].join("\0");
@@ -301,19 +349,19 @@ export class ReportBuilder {
       };
       if (domain) fresh.domain = domain;
       if (step) fresh.step = step;
+      if (pkg) fresh.package = pkg;
       this.#egress.set(key, fresh);
     }
-    if (event.killed && this.#killed.length < MAX_LIST) {
-      this.#killed.push({
-        pid: event.pid,
-        process,
-        step,
-        destination: `${domain ? `${domain} ` : ""}${
-          endpoint(event.daddr, event.dport)
-        }`,
-        time: event.time,
-      });
-    }
+    const destination = `${domain ? `${domain} ` : ""}${
+      endpoint(event.daddr, event.dport)
+    }`;
+    this.#kill(
+      event,
+      node,
+      process,
+      `network: ${destination} (${event.reason})`,
+      destination,
+    );
   }
 
   /** A privileged primitive asked for: listed apart from egress. */
@@ -321,18 +369,16 @@ export class ReportBuilder {
     const process = event.exe ?? node.path ?? event.comm;
     const step = event.step?.name;
     this.#privileged.add(event, process, step);
-    if (event.killed && this.#killed.length < MAX_LIST) {
-      this.#killed.push({
-        pid: event.pid,
-        process,
-        step,
-        destination: describePrimitive(event),
-        time: event.time,
-      });
-    }
+    const primitive = describePrimitive(event);
+    this.#kill(
+      event,
+      node,
+      process,
+      `network.privileged: ${primitive}`,
+      primitive,
+    );
   }
 
-  /** Events of other sensors: files, when reported. */
   /** What the agent said of itself: tampering found, pins adopted. */
   #agentEvent(event: AgentEvent): void {
     if (this.#agent.length >= MAX_LIST) return;
@@ -348,7 +394,7 @@ export class ReportBuilder {
     });
   }
 
-  #other(event: LooseEvent): void {
+  #other(event: LooseEvent, node: TreeNode): void {
     if (event.type !== "file_system_event") return;
     const path = typeof event.path === "string" ? event.path : undefined;
     if (!path) return;
@@ -358,14 +404,32 @@ export class ReportBuilder {
     const process = (typeof event.exe === "string" ? event.exe : undefined) ??
       event.comm;
     const step = event.step?.name;
+    const pkg = describeDependency(event.dependency as Dependency | undefined);
     if (verdict === "deny") this.#blocked++;
     else if (verdict === "audit") this.#wouldBlock++;
+    const target = typeof event.new_path === "string"
+      ? `${path} → ${event.new_path}`
+      : path;
+    this.#kill(
+      event,
+      node,
+      process,
+      `${
+        typeof event.reason === "string" ? event.reason : "files"
+      }: ${event.kind} ${target}`,
+    );
     if (event.kind === "read") {
-      const key = [path, process, step].join("\0");
+      const key = [path, process, step, pkg].join("\0");
       const entry = this.#secrets.get(key);
       if (entry) entry.count++;
       else if (this.#secrets.size < MAX_LIST) {
-        this.#secrets.set(key, { path, process, step, count: 1 });
+        this.#secrets.set(key, {
+          path,
+          process,
+          step,
+          ...(pkg ? { package: pkg } : {}),
+          count: 1,
+        });
       }
       return;
     }
@@ -387,10 +451,8 @@ export class ReportBuilder {
       }
       return;
     }
-    const shown = typeof event.new_path === "string"
-      ? `${path} → ${event.new_path}`
-      : path;
-    const key = [shown, event.kind, process, verdict].join("\0");
+    const shown = target;
+    const key = [shown, event.kind, process, pkg, verdict].join("\0");
     const entry = this.#tampered.get(key);
     if (entry) entry.count++;
     else if (this.#tampered.size < MAX_LIST) {
@@ -399,6 +461,7 @@ export class ReportBuilder {
         kind: event.kind,
         process,
         step,
+        ...(pkg ? { package: pkg } : {}),
         verdict,
         count: 1,
       };
@@ -426,6 +489,32 @@ export class ReportBuilder {
       entry.examples.push(path);
     }
   }
+}
+
+/** What a process event's process was (or would be) killed for. */
+function processWhy(event: ProcessEvent): string {
+  if (event.kind === "untracked") {
+    return "untracked: the scope map was full";
+  }
+  const via = event.reason === "loader" ? ", mapped by a loader" : "";
+  return `process.deny ${JSON.stringify(event.rule ?? event.path ?? "")}${via}`;
+}
+
+/** What a guard event's caller was (or would be) killed for. */
+function guardWhy(event: GuardEvent): string {
+  const target = event.target
+    ? ` of ${
+      event.target.comm || "?"
+    } (pid ${event.target.pid}, ${event.target.role})`
+    : "";
+  const section = event.kind === "bpf"
+    ? "runner.bpf"
+    : event.kind === "signal"
+    ? "signal to the agent"
+    : "runner.memory";
+  return `${section}: ${describeGuard(event)}${
+    event.kind === "signal" ? "" : target
+  }`;
 }
 
 /** A report from a list of events. */

@@ -33,7 +33,12 @@ export class RefusedQueries {
    * Takes a dns event refused for its name; false for any other event,
    * which the caller handles.
    */
-  add(event: NetworkEvent, process: string, step?: string): boolean {
+  add(
+    event: NetworkEvent,
+    process: string,
+    step?: string,
+    pkg?: string,
+  ): boolean {
     if (event.kind !== "dns" || event.reason !== DNS_QUERY_NOT_ALLOWED) {
       return false;
     }
@@ -46,6 +51,7 @@ export class RefusedQueries {
       event.protocol,
       process,
       step,
+      pkg,
       event.verdict,
     ].join("\0");
     const entry = this.#entries.get(key);
@@ -62,6 +68,7 @@ export class RefusedQueries {
       };
       if (event.qtype) fresh.qtype = event.qtype;
       if (step) fresh.step = step;
+      if (pkg) fresh.package = pkg;
       this.#entries.set(key, fresh);
     }
     return true;

@@ -78,8 +78,8 @@ Deno.test("report: refused DNS queries are listed whole and counted blocked", ()
   // the resolver is not a destination the queries reached
   assert.deepEqual(report.egress, []);
   const markdown = renderMarkdown(report);
-  assert.match(markdown, /### DNS queries refused/);
-  assert.ok(markdown.includes(`| ⛔ blocked | \`${LONG}\` | TXT |`), markdown);
+  assert.match(markdown, /### DNS names asked and refused/);
+  assert.ok(markdown.includes(`| ⛔ refused | \`${LONG}\` | TXT |`), markdown);
   assert.match(markdown, /3 blocked · 1 would be blocked/);
 });
 
@@ -88,5 +88,5 @@ Deno.test("report: no DNS section, and no dnsRefused key, without refusals", () 
     query("registry.npmjs.org", "A", "allow", "resolver"),
   ]);
   assert.equal("dnsRefused" in report, false);
-  assert.doesNotMatch(renderMarkdown(report), /DNS queries refused/);
+  assert.doesNotMatch(renderMarkdown(report), /DNS names asked and refused/);
 });

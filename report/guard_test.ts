@@ -41,7 +41,8 @@ Deno.test("buildReport() lists memory access and tampering, killed first", () =>
     guardEvent({}),
     guardEvent({}),
   ]);
-  assert.equal(report.summary.killed, 2);
+  // One process: killed once, whatever it did after the first.
+  assert.equal(report.summary.killed, 1);
   assert.deepEqual(report.guard, [{
     kind: "memory_access",
     what: "opened /proc/PID/mem",

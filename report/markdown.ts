@@ -75,31 +75,66 @@ function changes(count: number): string {
   return count === 1 ? "change" : "changes";
 }
 
-/** The report as GitHub-flavoured markdown. */
+/**
+ * The report as GitHub-flavoured markdown, in the order a reader acts on
+ * it: who reported (mode, policy, agent, integrity) and the figures; what
+ * was killed; where the job went, blocked destinations first; the DNS
+ * names refused; files tampered with; protected files; the rest; the
+ * process tree last.
+ */
 export function renderMarkdown(report: Report, title = "ringfence"): string {
   return [
     `## ${title}`,
     "",
+    ...header(report),
     ...renderIntegrity(report.integrity),
     facts(report),
     "",
-    ...agentState(report),
-    ...protectedFiles(report),
+    ...killed(report),
     ...egress(report),
     ...dnsRefused(report),
-    ...privileged(report),
-    ...sudo(report),
-    ...guard(report),
-    ...killed(report),
     ...tampered(report),
-    ...otherChanges(report),
-    ...written(report),
+    ...protectedFiles(report),
     ...protectedChanged(report),
     ...secretsRead(report),
+    ...privileged(report),
+    ...guard(report),
+    ...sudo(report),
+    ...agentState(report),
+    ...otherChanges(report),
+    ...written(report),
     ...resolvers(report),
     ...dropped(report),
     ...tree(report),
   ].join("\n");
+}
+
+/**
+ * The opening line: the mode, the policy (its path and digest), the
+ * agent's version, and whether the agent ran the whole job intact.
+ */
+function header(report: Report): string[] {
+  const head = report.header;
+  if (!head) return [];
+  const mode = head.mode === "block"
+    ? "**block** (enforcing)"
+    : "**audit** (reporting only)";
+  const policy = head.policy
+    ? `${code(cell(head.policy.path))}${
+      head.policy.sha256
+        ? ` (sha256 ${code(head.policy.sha256.slice(0, 16))})`
+        : ""
+    }`
+    : "built-in";
+  const integrity = report.integrity.status === "ok"
+    ? "✅ ran the whole job intact"
+    : "🟥 **tampered with** (below)";
+  return [
+    `Mode ${mode} · policy ${policy} · ringfence ${
+      cell(head.version)
+    } · agent ${integrity}`,
+    "",
+  ];
 }
 
 function facts(report: Report): string {
@@ -111,6 +146,7 @@ function facts(report: Report): string {
   ];
   if (summary.wouldBlock) facts.push(`${summary.wouldBlock} would be blocked`);
   facts.push(`${summary.killed} killed`);
+  if (summary.wouldKill) facts.push(`${summary.wouldKill} would be killed`);
   const tampering = report.guard?.reduce((sum, entry) => sum + entry.count, 0);
   if (tampering) facts.push(`${tampering} memory access or tampering`);
   const exporterDrops = Object.values(summary.exporterDrops).reduce(
@@ -125,20 +161,34 @@ function egress(report: Report): string[] {
   if (report.egress.length === 0) {
     return section("Egress", ["No outbound connections."]);
   }
-  return section("Egress", [
+  // Rows come grouped by domain, the groups with blocked rows first
+  // (report/build.ts).
+  return section("Egress by domain", [
     ...table(
-      ["verdict", "domain", "address", "port", "process", "step", "count"],
-      report.egress.map((entry) => [
-        VERDICT_TEXT[entry.verdict] ?? entry.verdict,
-        cell(entry.domain),
-        cell(entry.address),
-        `${entry.port || ""}${
-          entry.protocol === "tcp" ? "" : `/${entry.protocol}`
-        }`,
-        code(cell(entry.process)),
-        cell(entry.step),
-        entry.count,
-      ]),
+      [
+        "domain",
+        "verdict",
+        "address",
+        "port",
+        "step",
+        "process",
+        "package",
+        "count",
+      ],
+      report.egress.map((entry) => {
+        return [
+          cell(entry.domain) || "(no name)",
+          VERDICT_TEXT[entry.verdict] ?? entry.verdict,
+          cell(entry.address),
+          `${entry.port || ""}${
+            entry.protocol === "tcp" ? "" : `/${entry.protocol}`
+          }`,
+          cell(entry.step),
+          code(cell(entry.process)),
+          cell(entry.package),
+          entry.count,
+        ];
+      }),
       ["count"],
     ),
     ...(report.egressOmitted
@@ -168,18 +218,35 @@ function agentState(report: Report): string[] {
 
 function dnsRefused(report: Report): string[] {
   if (!report.dnsRefused?.length) return [];
-  return section("DNS queries refused", [
+  return section("DNS names asked and refused", [
+    "Names no rule of `network.allow` covers: a resolver passes any name on" +
+    " to whoever serves it, so the name itself can carry data out.",
+    "",
     ...table(
-      ["verdict", "name", "type", "resolver", "process", "step", "count"],
+      [
+        "verdict",
+        "name",
+        "type",
+        "resolver",
+        "step",
+        "process",
+        "package",
+        "count",
+      ],
       report.dnsRefused.map((entry) => [
-        VERDICT_TEXT[entry.verdict] ?? cell(entry.verdict),
+        entry.verdict === "audit"
+          ? "⚠️ would be refused"
+          : entry.verdict === "deny"
+          ? "⛔ refused"
+          : cell(entry.verdict),
         code(cell(entry.name)),
         cell(entry.qtype),
         `${cell(entry.resolver)}${
           entry.protocol === "udp" ? "" : `/${entry.protocol}`
         }`,
-        code(cell(entry.process)),
         cell(entry.step),
+        code(cell(entry.process)),
+        cell(entry.package),
         entry.count,
       ]),
       ["count"],
@@ -254,22 +321,36 @@ function guard(report: Report): string[] {
   ]);
 }
 
+/**
+ * Every process killed, then (audit mode) every process block mode would
+ * have killed, whatever for.
+ */
 function killed(report: Report): string[] {
-  if (!report.killed.length) return [];
-  return section(
-    "Processes killed",
+  const kills = report.killed.filter((entry) => entry.action !== "audit");
+  const would = report.killed.filter((entry) => entry.action === "audit");
+  const rows = (entries: typeof report.killed) =>
     table(
-      ["pid", "process", "step", "destination", "time"],
-      report.killed.map((entry) => [
+      ["pid", "process", "step", "package", "why", "time"],
+      entries.map((entry) => [
         entry.pid,
         code(cell(entry.process)),
         cell(entry.step),
-        cell(entry.destination),
+        cell(entry.package),
+        cell(entry.why ?? entry.destination),
         entry.time,
       ]),
       ["pid"],
-    ),
-  );
+    );
+  return [
+    ...(kills.length ? section("Processes killed", rows(kills)) : []),
+    ...(would.length
+      ? section("Would be killed", [
+        "Audit mode: block mode would have killed these processes.",
+        "",
+        ...rows(would),
+      ])
+      : []),
+  ];
 }
 
 function tampered(report: Report): string[] {
@@ -282,6 +363,7 @@ function tampered(report: Report): string[] {
         "action",
         "process",
         "step",
+        "package",
         "after checkout by",
         "verdict",
         "count",
@@ -291,6 +373,7 @@ function tampered(report: Report): string[] {
         cell(entry.kind),
         code(cell(entry.process)),
         cell(entry.step),
+        cell(entry.package),
         cell(entry.checkout),
         entry.verdict === "allow"
           ? "reported"
@@ -378,11 +461,12 @@ function secretsRead(report: Report): string[] {
   return section(
     "Secrets read",
     table(
-      ["path", "process", "step", "count"],
+      ["path", "process", "step", "package", "count"],
       report.secretsRead.map((entry) => [
         code(cell(entry.path)),
         code(cell(entry.process)),
         cell(entry.step),
+        cell(entry.package),
         entry.count,
       ]),
       ["count"],
@@ -426,6 +510,7 @@ function tree(report: Report): string[] {
     const parts = [`${"  ".repeat(depth)}${entry.pid} ${entry.comm}`];
     if (entry.command) parts.push(`— ${entry.command.slice(0, 200)}`);
     if (entry.exit && entry.exit !== "exit 0") parts.push(`(${entry.exit})`);
+    if (entry.reparented) parts.push("(reparented)");
     if (entry.step && depth === 0) parts.push(`[step: ${entry.step}]`);
     lines.push(parts.join(" "));
     for (const child of entry.children) walk(child, depth + 1);

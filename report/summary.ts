@@ -7,6 +7,7 @@
 
 import type { Agent } from "../agent/agent.ts";
 import { unvouchedPaths } from "./protected_files.ts";
+import type { Report } from "./types.ts";
 
 /** What a summary line counts. */
 export interface SummaryCounts {
@@ -17,6 +18,8 @@ export interface SummaryCounts {
   wouldBlock: number;
   /** Processes killed, when the source counts them. */
   killed?: number;
+  /** Processes block mode would have killed (audit mode). */
+  wouldKill?: number;
   scopeFull: number;
   /** What became of untracked processes, when the mode is known. */
   scopeFate?: "killed" | "reported";
@@ -40,6 +43,7 @@ export function formatSummary(
   if (counts.blocked) parts.push(`${counts.blocked} blocked`);
   if (counts.wouldBlock) parts.push(`${counts.wouldBlock} would be blocked`);
   if (counts.killed) parts.push(`${counts.killed} killed`);
+  if (counts.wouldKill) parts.push(`${counts.wouldKill} would be killed`);
   if (counts.scopeFull) {
     const fate = counts.scopeFate ? `, ${counts.scopeFate}` : "";
     parts.push(`${counts.scopeFull} untracked (scope full${fate})`);
@@ -58,11 +62,15 @@ export function formatSummary(
   return `ringfence: ${parts.join(", ")}, ${ending}`;
 }
 
-/** The summary line of a running or just stopped agent. */
+/**
+ * The summary line of a running or just stopped agent; with its report's
+ * summary, the processes killed and that block mode would have killed.
+ */
 export function summaryLine(
   agent: Agent,
   ending: string,
   extra: readonly string[] = [],
+  report?: Pick<Report["summary"], "killed" | "wouldKill">,
 ): string {
   const stats = agent.stats();
   return formatSummary(
@@ -72,6 +80,8 @@ export function summaryLine(
       dropped: stats.drops,
       blocked: stats.blocked,
       wouldBlock: stats.wouldBlock,
+      killed: report?.killed,
+      wouldKill: report?.wouldKill,
       scopeFull: stats.scopeFull,
       // A full scope map fails closed: each untracked process is killed in
       // block mode, reported in audit mode.

@@ -13,6 +13,9 @@ import type { TreeEntry } from "./types.ts";
 /** Processes shown in the report's tree. */
 export const MAX_TREE = 500;
 
+/** Exited processes remembered for the events read after their exit. */
+const MAX_EXITED = 4_096;
+
 /** A process as the tree knows it. */
 export interface TreeNode {
   pid: number;
@@ -28,6 +31,13 @@ export interface TreeNode {
   parent?: TreeNode;
   /** Past the tree's MAX_TREE first entries for good: never shown. */
   dropped?: boolean;
+  /** Made from another event than its fork, at this time: a fork of the
+   * pid read later (another sensor's ring) is its own. */
+  unforked?: string;
+  /** Its exit's time, once it has exited. */
+  exited?: string;
+  /** Placed under its nearest known ancestor, its parent being unknown. */
+  reparented?: boolean;
 }
 
 /** The processes of a job, from their events, folded into a tree. */
@@ -35,6 +45,8 @@ export class ReportTree {
   /** Processes seen: one per fork, or per pid first seen while not live. */
   #processes = 0;
   readonly #live = new Map<number, TreeNode>();
+  /** The last exited process of each pid, oldest first. */
+  readonly #exited = new Map<number, TreeNode>();
   /** The nodes that may still be shown, in order of creation. */
   #nodes: TreeNode[] = [];
 
@@ -46,16 +58,21 @@ export class ReportTree {
   /**
    * The node of the event's process, created when the pid is not live; a
    * process event also updates it (exec: command; exit: status, and the
-   * pid is free for reuse).
+   * pid is free for reuse). Events come in time order per sensor, not
+   * across sensors: an event of an exited pid from before its exit is the
+   * exited process's, and a fork read after another event of its pid
+   * takes the node that event made.
    */
   apply(event: RingfenceEvent): TreeNode {
     let node = this.#live.get(event.pid);
     if (event.type !== "process_event") {
-      return node ?? this.#newNode(event.pid, event.ppid, event.comm);
+      return node ?? this.#exitedBefore(event) ?? this.#newNode(event);
     }
-    if (event.kind === "fork" || !node) {
-      node = this.#newNode(event.pid, event.ppid, event.comm);
-    }
+    if (event.kind === "fork") {
+      node = node?.unforked !== undefined && event.time <= node.unforked
+        ? this.#adopt(node, event.ppid)
+        : this.#newNode(event);
+    } else if (!node) node = this.#exitedBefore(event) ?? this.#newNode(event);
     if (event.kind === "exec") {
       node.comm = event.comm;
       node.argv = event.argv;
@@ -63,11 +80,49 @@ export class ReportTree {
     } else if (event.kind === "exit") {
       node.exitCode = event.exit_code;
       node.signal = event.signal;
-      this.#live.delete(event.pid);
+      node.exited = event.time;
+      if (this.#live.get(event.pid) === node) this.#live.delete(event.pid);
+      this.#exited.delete(event.pid);
+      this.#exited.set(event.pid, node);
+      if (this.#exited.size > MAX_EXITED) {
+        this.#exited.delete(this.#exited.keys().next().value!);
+      }
     }
     return node;
   }
 
+  /** The exited process of the event's pid, when the event is from before
+   * its exit. */
+  #exitedBefore(event: RingfenceEvent): TreeNode | undefined {
+    const node = this.#exited.get(event.pid);
+    return node?.exited !== undefined && event.time <= node.exited
+      ? node
+      : undefined;
+  }
+
+  /** The process `pid` is or was: live, or the last exited with it. */
+  #known(pid: number): TreeNode | undefined {
+    return this.#live.get(pid) ?? this.#exited.get(pid);
+  }
+
+  /** A node made before its fork was read: under the fork's parent now. */
+  #adopt(node: TreeNode, ppid: number): TreeNode {
+    node.unforked = undefined;
+    const parent = this.#known(ppid);
+    if (!parent || parent === node.parent || parent.dropped || node.dropped) {
+      return node;
+    }
+    if (node.parent) {
+      node.parent.children = node.parent.children.filter((child) =>
+        child !== node
+      );
+    }
+    node.parent = parent;
+    node.ppid = ppid;
+    node.reparented = undefined;
+    parent.children.push(node);
+    return node;
+  }
   /** The tree's first MAX_TREE processes, and how many are left out. */
   fold(): { tree: TreeEntry[]; omitted: number } {
     let budget = MAX_TREE;
@@ -81,6 +136,7 @@ export class ReportTree {
       if (node.argv?.length) entry.command = node.argv.join(" ");
       else if (node.path) entry.command = node.path;
       if (node.step) entry.step = node.step;
+      if (node.reparented) entry.reparented = true;
       if (node.signal) entry.exit = `signal ${node.signal}`;
       else if (node.exitCode !== undefined) {
         entry.exit = `exit ${node.exitCode}`;
@@ -99,11 +155,31 @@ export class ReportTree {
     return { tree, omitted: this.#processes - (MAX_TREE - budget) };
   }
 
-  #newNode(pid: number, ppid: number, comm: string): TreeNode {
+  /**
+   * A new process: under its parent, or when the report does not know its
+   * parent, under the nearest ancestor it knows (the event's `ancestors`),
+   * marked as reparented; a root otherwise.
+   */
+  #newNode(event: RingfenceEvent): TreeNode {
+    const { pid, ppid, comm } = event;
     this.#processes++;
-    const parent = this.#live.get(ppid);
+    let parent = this.#known(ppid);
+    let reparented = false;
+    if (!parent && event.type === "network_event") {
+      for (const ancestor of event.ancestors ?? []) {
+        parent = this.#known(ancestor.pid);
+        if (parent) {
+          reparented = ancestor.pid !== ppid;
+          break;
+        }
+      }
+    }
+    if (parent === undefined || parent.pid === pid) parent = undefined;
     const node: TreeNode = { pid, ppid, comm, children: [], parent };
+    if (event.kind !== "fork") node.unforked = event.time;
+    if (reparented) node.reparented = true;
     this.#live.set(pid, node);
+    this.#exited.delete(pid);
     if (parent?.dropped) {
       // Its place in the tree comes after its parent's.
       node.dropped = true;

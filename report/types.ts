@@ -23,6 +23,34 @@ export interface ReportCounters {
   /** What the live agent found wrong with protected files (all of it,
    * those of its stop too); otherwise taken from the `file` events. */
   fileFindings?: ProtectedFileFinding[];
+  /** The agent and the policy the report is about (a live agent's). */
+  header?: ReportHeader;
+}
+
+/**
+ * The agent and the policy a report is about: what the job summary opens
+ * with. A report built from saved events has none.
+ */
+export interface ReportHeader {
+  /** The policy's mode when the report was built. */
+  mode: "audit" | "block";
+  /** The policy file and its SHA-256 when the agent started; absent for
+   * the built-in policy. */
+  policy?: { path: string; sha256?: string };
+  /** The agent's version. */
+  version: string;
+  /**
+   * What block mode does besides refusing, per section: whether an
+   * audit-mode event of that section stands for a process block mode
+   * would kill (`network.action`, `files.action`, `process.action`,
+   * `dependencies.install_scripts.action`).
+   */
+  kills?: {
+    network: boolean;
+    files: boolean;
+    process: boolean;
+    installScripts?: boolean;
+  };
 }
 
 /**
@@ -102,6 +130,9 @@ export interface EgressEntry {
   process: string;
   /** The CI step's name, when known. */
   step?: string;
+  /** The dependency whose install script the process descends from, as
+   * `name@version (script)` (report/dependency.ts). */
+  package?: string;
   /** `allow`, `audit` (would block) or `deny`. */
   verdict: string;
   /** Why the sensor gave that verdict. */
@@ -124,6 +155,8 @@ export interface DnsRefusedEntry {
   process: string;
   /** The CI step's name, when known. */
   step?: string;
+  /** The dependency whose install script the process descends from. */
+  package?: string;
   /** `deny` (refused) or `audit` (block mode would refuse it). */
   verdict: string;
   /** Queries aggregated into this entry. */
@@ -175,17 +208,28 @@ export interface GuardEntry {
   count: number;
 }
 
-/** A process killed by the agent. */
+/**
+ * A process killed, or that block mode would have killed (audit mode):
+ * for a connection, a denied program, a protected file written, tampering,
+ * a full scope map, an install script (report/kills.ts).
+ */
 export interface KilledEntry {
-  /** The process killed. */
+  /** The process. */
   pid: number;
   /** The executable (or comm). */
   process: string;
   /** The CI step's name, when known. */
   step?: string;
-  /** Where it tried to connect (the name, when known, and the endpoint),
-   * or the privileged primitive it asked for. */
-  destination: string;
+  /** The dependency whose install script the process descends from. */
+  package?: string;
+  /** `killed`, or `audit` when block mode would have killed it. */
+  action: "killed" | "audit";
+  /** What it was killed for, e.g. `process.deny "/usr/bin/nc"`,
+   * `network: 198.51.100.7:8000 (not_in_allow_list)`. */
+  why: string;
+  /** Network kills: where it tried to connect (the name, when known, and
+   * the endpoint), or the privileged primitive it asked for. */
+  destination?: string;
   /** The event's time, as the event gives it. */
   time: string;
 }
@@ -202,6 +246,9 @@ export interface TreeEntry {
   step?: string;
   /** `exit <code>` or `signal <number>`, once it has ended. */
   exit?: string;
+  /** Placed under its nearest known ancestor: the parent it was forked by
+   * is unknown to the report. */
+  reparented?: true;
   /** The processes it forked, in order. */
   children: TreeEntry[];
 }
@@ -219,6 +266,8 @@ export interface TamperEntry {
   process: string;
   /** The CI step's name, when known. */
   step?: string;
+  /** The dependency whose install script the process descends from. */
+  package?: string;
   /** The sensor's verdict, when it gave one. */
   verdict?: string;
   /** The checkout the change came after (agent/tamper.ts). */
@@ -245,6 +294,8 @@ export interface SecretReadEntry {
   process: string;
   /** The CI step's name, when known. */
   step?: string;
+  /** The dependency whose install script the process descends from. */
+  package?: string;
   /** Reads aggregated into this entry. */
   count: number;
 }
@@ -273,6 +324,8 @@ export interface SudoAttemptEntry {
 
 /** The report as data (`--format json`). */
 export interface Report {
+  /** The agent and its policy (a live agent's report). */
+  header?: ReportHeader;
   /** The figures the report opens with. */
   summary: {
     /** Processes seen. */
@@ -285,6 +338,8 @@ export interface Report {
     wouldBlock: number;
     /** Processes killed. */
     killed: number;
+    /** Processes block mode would have killed (audit mode). */
+    wouldKill?: number;
     /** Records lost in the kernel (ring buffer full). */
     kernelDrops: number;
     /** Events exporters could not deliver, by exporter. */
@@ -311,7 +366,8 @@ export interface Report {
   /** Privilege tool runs left out of `sudo` beyond its limit (present
    * when any). */
   sudoOmitted?: number;
-  /** Processes killed, in order. */
+  /** Processes killed and, in audit mode, those block mode would have
+   * killed, in order. */
   killed: KilledEntry[];
   /** Memory access and tampering by policed processes (present when there
    * are any): killed first. */

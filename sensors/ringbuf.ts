@@ -88,6 +88,8 @@ export class RingBufferReader implements Disposable {
   #dataEnd: number;
   #mask: number;
   #position: number;
+  /** The consumer position last stored for the kernel. */
+  #published: number;
   #scratch = new Uint8Array(0);
   #scratchView = new DataView(this.#scratch.buffer);
 
@@ -127,6 +129,7 @@ export class RingBufferReader implements Disposable {
     this.#dataEnd = page + size;
     this.#mask = size - 1;
     this.#position = Number(Atomics.load(this.#consumer, 0));
+    this.#published = this.#position;
   }
 
   /** Bytes written by the kernel and not yet consumed. */
@@ -174,17 +177,20 @@ export class RingBufferReader implements Disposable {
    * producer position `end`. Stops at a record still being written.
    * `beforeCommit` runs before each move of the consumer position, which
    * gives the records' space back to the kernel: whoever keeps them writes
-   * them out there.
+   * them out there. With `hold`, the space of the last records read is
+   * kept until {@linkcode RingBufferReader.release} (a long drain still
+   * gives back a quarter ring at a time).
    */
   drain(
     onRecord: RecordHandler,
     limit = Number.POSITIVE_INFINITY,
     end = Number.POSITIVE_INFINITY,
     beforeCommit?: () => void,
+    hold = false,
   ): number {
     if (!this.#producerPages) throw new Error("ring buffer reader is closed");
     let position = this.#position;
-    let published = position;
+    let published = this.#published;
     let producer = Math.min(Number(Atomics.load(this.#producer, 0)), end);
     let count = 0;
     // Publish progress a quarter ring at a time so the kernel can refill
@@ -222,12 +228,21 @@ export class RingBufferReader implements Disposable {
         published = position;
       }
     }
-    if (position !== published) {
-      beforeCommit?.();
-      Atomics.store(this.#consumer, 0, BigInt(position));
-    }
     this.#position = position;
+    this.#published = published;
+    if (!hold) this.release(beforeCommit);
     return count;
+  }
+
+  /**
+   * Gives the space of the records read so far back to the kernel, after
+   * `beforeCommit`: what a drain with `hold` kept.
+   */
+  release(beforeCommit?: () => void): void {
+    if (this.#position === this.#published) return;
+    beforeCommit?.();
+    Atomics.store(this.#consumer, 0, BigInt(this.#position));
+    this.#published = this.#position;
   }
 
   /**

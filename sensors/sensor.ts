@@ -214,14 +214,16 @@ export class Sensor implements Disposable {
   /**
    * Hands every complete record to `onRecord`, or those reserved before the
    * producer position `end`; returns how many. `beforeCommit` runs before
-   * the ring's space is given back (see {@linkcode RingBufferReader.drain}).
+   * the ring's space is given back (see {@linkcode RingBufferReader.drain});
+   * with `hold`, the last of it waits for `ring.release()`.
    */
   drain(
     onRecord: RecordHandler,
     end?: number,
     beforeCommit?: () => void,
+    hold = false,
   ): number {
-    return this.ring.drain(onRecord, undefined, end, beforeCommit);
+    return this.ring.drain(onRecord, undefined, end, beforeCommit, hold);
   }
 
   /** The kernel-side counters, summed over CPUs. */

@@ -116,7 +116,7 @@ kernelTest(
       assert.ok(markdown.includes("### Files tampered"), markdown);
       assert.match(
         row ?? "",
-        /\| rename \| `\/usr\/bin\/sed` \| sed -i s\/main\/evil\/ main\.c \| git clone -q /,
+        /\| rename \| `\/usr\/bin\/sed` \| sed -i s\/main\/evil\/ main\.c \| {2}\| git clone -q /,
       );
       // The same report from the saved events.
       const offline = await ringfence(["report", `${dir}/events.jsonl`]);

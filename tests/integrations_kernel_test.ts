@@ -425,7 +425,7 @@ kernelTest(
       assert.equal(await Deno.readTextFile(`${dir}/summary.md`), report + "\n");
       const row = (verdict: string, port: number) =>
         new RegExp(
-          `^\\| ${verdict} \\|  \\| 127\\.0\\.0\\.1 \\| ${port} \\| \`${PYTHON}\` \\| fetch \\| 1 \\|$`,
+          `^\\| \\(no name\\) \\| ${verdict} \\| 127\\.0\\.0\\.1 \\| ${port} \\| fetch \\| \`${PYTHON}\` \\| {2}\\| 1 \\|$`,
           "m",
         );
       assert.match(report, row("⛔ blocked", killed));
@@ -441,7 +441,7 @@ kernelTest(
       assert.match(
         report,
         new RegExp(
-          `### Processes killed[\\s\\S]*\\| ${victim.pid} \\| \`${PYTHON}\` \\| fetch \\| 127\\.0\\.0\\.1:${killed} \\|`,
+          `### Processes killed[\\s\\S]*\\| ${victim.pid} \\| \`${PYTHON}\` \\| fetch \\| {2}\\| network: 127\\.0\\.0\\.1:${killed} `,
         ),
       );
       assert.match(report, /<details><summary>Process tree/);

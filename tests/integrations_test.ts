@@ -168,6 +168,16 @@ Deno.test("exporters: defaults, loopback listeners and located errors", () => {
 
 Deno.test("report: golden markdown and json from synthetic events", async () => {
   const report = buildReport(await goldenEvents(), {
+    header: {
+      mode: "audit",
+      policy: {
+        path: "/home/runner/work/repo/.github/ringfence.yaml",
+        sha256:
+          "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+      },
+      version: "0.1.0",
+      kills: { network: false, files: true, process: true },
+    },
     kernelDrops: 2,
     exporterDrops: { webhook: 3 },
     protectedChanges: [{

@@ -80,7 +80,7 @@ kernelTest(
       );
       assert.match(result.stderr, /, 2 blocked, exit 0$/m);
       const report = await Deno.readTextFile(`${dir}/report.md`);
-      assert.match(report, /### DNS queries refused/);
+      assert.match(report, /### DNS names asked and refused/);
       assert.ok(report.includes(`\`${secret}\` | TXT |`), report);
       assert.ok(report.includes(`\`${secret}\` | A |`), report);
     } finally {

@@ -76,7 +76,7 @@ kernelTest(
       );
       assert.equal(run.arrived, false, "a frame arrived");
       assert.equal(run.code, 128 + 9, run.stderr);
-      assert.match(run.stderr, /, 1 blocked, exit 137$/m);
+      assert.match(run.stderr, /, 1 blocked, 1 killed, exit 137$/m);
       const [event] = run.events.filter((event) => event.kind === "socket");
       assert.equal(event?.reason, "packet_socket", JSON.stringify(run.events));
       assert.equal(event.verdict, "deny");
