@@ -105,6 +105,7 @@ const LINE_MAX = 1 << 20;
 export async function alertsFromFile(
   path: string,
   annotate?: AnnotationStream,
+  skip?: (event: RingfenceEvent) => boolean,
 ): Promise<number | undefined> {
   try {
     if (!Deno.lstatSync(path).isFile) {
@@ -130,7 +131,10 @@ export async function alertsFromFile(
     if (line[0] !== "{" || !MAYBE_ALERT.test(line)) return;
     try {
       const event = JSON.parse(line);
-      if (typeof event === "object" && event !== null && "type" in event) {
+      if (
+        typeof event === "object" && event !== null && "type" in event &&
+        !skip?.(event as RingfenceEvent)
+      ) {
         printer.write(event as RingfenceEvent);
       }
     } catch { /* a torn or foreign line */ }

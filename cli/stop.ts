@@ -176,6 +176,19 @@ function withoutOwnSignals(
   };
 }
 
+/**
+ * The report's guard rows without this command's own SIGTERM: the stop
+ * request is not tampering (a step that stops the agent early is found by
+ * the agent's absence when the job ends).
+ */
+function withoutOwnGuardRows(
+  rows: Report["guard"],
+): Report["guard"] {
+  return rows?.filter((row) =>
+    !(row.kind === "signal" && row.pid === Deno.pid && row.count === 1)
+  );
+}
+
 /** "3 s", "2 min 5 s": how long before now `iso` was. */
 function ago(iso: string): string {
   const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1e3));
@@ -291,6 +304,9 @@ async function stopAgent(
   await alertsFromFile(
     record?.output ?? `${dir}/events.jsonl`,
     underGitHubActions() ? "stdout" : undefined,
+    (event) =>
+      event.type === "process_event" && event.kind === "signal" &&
+      event.pid === Deno.pid,
   );
   for (const file of Object.values(files)) {
     try {
@@ -453,7 +469,9 @@ async function publish(
   options: StopOptions,
 ): Promise<void> {
   const files = stateFiles(dir);
-  const report = saved ? { ...saved, integrity } : undefined;
+  const report = saved
+    ? { ...saved, integrity, guard: withoutOwnGuardRows(saved.guard) }
+    : undefined;
   let markdown: string;
   if (report) {
     const { renderMarkdown } = await import("../report/markdown.ts");

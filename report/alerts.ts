@@ -18,7 +18,7 @@ import type { Dependency } from "../sensors/event.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import type { GuardEvent } from "../sensors/guard_event.ts";
 import { endpoint } from "../policy/endpoint.ts";
-import { describeGuard } from "./guard.ts";
+import { describeGuard, isStopRequest } from "./guard.ts";
 import { describePrimitive } from "./privileged.ts";
 
 /** What happened: done in block mode, or what block mode would do. */
@@ -74,6 +74,7 @@ export function classify(
   if (event.type === "agent" || event.type === "file_integrity") {
     return undefined;
   }
+  if (isStopRequest(event)) return undefined;
   const killed = event.killed === true;
   const verdict = typeof event.verdict === "string" ? event.verdict : "";
   const action = actionOf(event, killed, verdict);

@@ -194,3 +194,20 @@ Deno.test("alerts: repeats print once and are counted at the end", () => {
   );
   assert.equal(limiter.total, 105);
 });
+
+Deno.test("alerts: a SIGTERM to the agent is its stop request, not a would-be kill", () => {
+  const signal = (name: string) =>
+    ({
+      type: "process_event",
+      kind: "signal",
+      ...HEADER,
+      pid: 77,
+      comm: "ringfence",
+      signal: name,
+      action: "audit",
+      verdict: "audit",
+      target: { pid: 10, comm: "ringfence", role: "agent" },
+    }) as unknown as RingfenceEvent;
+  assert.equal(classify(signal("SIGTERM")), undefined);
+  assert.match(line(signal("SIGSTOP")) ?? "", /^ringfence: WOULD KILL /);
+});

@@ -39,6 +39,19 @@ function describeTarget(event: GuardEvent): string | undefined {
   return `${target.comm || "?"} (pid ${target.pid}, ${role})`;
 }
 
+/**
+ * Whether a guard event is a SIGTERM to the agent: `ringfence stop`'s
+ * request, which the guard reports but never kills for in either mode (a
+ * step that stops the agent early is found by the agent's absence at the
+ * job's end).
+ */
+export function isStopRequest(
+  event: { type: string; kind: string; signal?: unknown; killed?: unknown },
+): boolean {
+  return event.type === "process_event" && event.kind === "signal" &&
+    event.signal === "SIGTERM" && event.killed !== true;
+}
+
 /** Aggregates guard events by caller, what, target, step and action. */
 export class GuardList {
   readonly #entries = new Map<string, GuardEntry>();

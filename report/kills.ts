@@ -17,6 +17,7 @@
  */
 
 import type { KilledEntry, ReportHeader } from "./types.ts";
+import { isStopRequest } from "./guard.ts";
 
 /** An event as the kill list reads it. */
 export interface KillableEvent {
@@ -62,6 +63,7 @@ function auditCondition(event: KillableEvent): Condition | undefined {
     if (event.kind === "exec" && typeof event.rule === "string") {
       return "process";
     }
+    if (isStopRequest(event)) return undefined;
     if (GUARD_KINDS.has(event.kind) || event.kind === "untracked") {
       return "always";
     }

@@ -188,11 +188,16 @@ kernelTest(
       assert.match(summary, /^## ringfence$/m);
       assert.match(summary, /^\d+ processes · \d+ events · [1-9]\d* blocked/m);
       assert.ok(
-        summary.includes(`| ⛔ blocked |  | 127.0.0.1 | ${blocked.port} |`),
+        summary.includes(
+          `| (no name) | ⛔ blocked | 127.0.0.1 | ${blocked.port} |`,
+        ),
         summary,
       );
       assert.match(summary, /Process tree/);
       assert.ok(!summary.includes("TAMPERED"), summary);
+      // post's own stop request is neither tampering nor a would-be kill
+      assert.ok(!/signals? to the agent/.test(summary), summary);
+      assert.ok(!/Would be killed/.test(summary), summary);
       assert.match(post.stdout, /^ringfence: \d+ processes, .*stopped$/m);
 
       // The state directory: one for the hooks and the agent.

@@ -216,8 +216,27 @@ Deno.test("report: golden markdown and json from synthetic events", async () => 
 /** An audited policy for suggestions: nothing but its mode. */
 const AUDITED = { text: "version: 1\nmode: audit\n", name: "audit.yaml" };
 
-Deno.test("suggested policy: names, wildcards from 3 subdomains, addresses, and it validates", async () => {
+/** The golden events as if no install script had made them. */
+async function eventsWithoutScripts(): Promise<RingfenceEvent[]> {
+  return (await goldenEvents()).map((event) => {
+    const { dependency: _, ...rest } = event;
+    return rest as RingfenceEvent;
+  });
+}
+
+Deno.test("suggested policy: names only install scripts used are left out, with the package", async () => {
   const text = suggestPolicy(await goldenEvents(), AUDITED);
+  const rules = parsePolicy(text, "suggested.yaml").network.allow
+    .map((rule) => rule.text);
+  assert.ok(!rules.some((rule) => rule.includes("cdn.example.net")), text);
+  assert.match(
+    text,
+    /# - \S*cdn\.example\.net\S*: used only by install scripts: left-pad@1\.3\.0 \(postinstall\)/,
+  );
+});
+
+Deno.test("suggested policy: names, wildcards from 3 subdomains, addresses, and it validates", async () => {
+  const text = suggestPolicy(await eventsWithoutScripts(), AUDITED);
   const policy = parsePolicy(text, "suggested.yaml");
   assert.equal(policy.mode, "block");
   assert.deepEqual(policy.network.allow.map((rule) => rule.text), [
@@ -227,7 +246,7 @@ Deno.test("suggested policy: names, wildcards from 3 subdomains, addresses, and 
   ]);
   assert.match(text, /# - 198\.51\.100\.7:8000: refused in the audited run/);
   // Two subdomains stay names of their own.
-  const two = (await goldenEvents()).filter((event) =>
+  const two = (await eventsWithoutScripts()).filter((event) =>
     !JSON.stringify(event).includes("c.cdn.example.net") &&
     (event as { daddr?: string }).daddr !== "203.0.113.12"
   );

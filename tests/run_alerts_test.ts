@@ -143,7 +143,7 @@ kernelTest(
         ),
         result.stderr,
       );
-      assert.match(result.stderr, /, 1 blocked, exit 0$/m);
+      assert.match(result.stderr, /, 1 blocked, 1 killed, exit 0$/m);
       assert.ok(
         lines.includes(`ringfence: events in ${dir}/ringfence-events.jsonl`),
         result.stderr,
