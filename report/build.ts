@@ -39,9 +39,8 @@ import { describeGuard } from "./guard.ts";
 import type { GuardEvent } from "../sensors/guard_event.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
 import type { Dependency } from "../sensors/event.ts";
+import { DestinationNames } from "./destination_names.ts";
 
-/** How long after a DNS question a connection still takes its name. */
-const DNS_WINDOW_MS = 5_000;
 /** Egress destinations listed. */
 const MAX_EGRESS = 1_000;
 /** Bounds that keep a daemon's builder from growing without end. */
@@ -85,10 +84,7 @@ export class ReportBuilder {
   readonly #written = new Map<string, WrittenEntry>();
   readonly #roots = new Set<string>();
   readonly #resolvers = new Set<string>();
-  /** pid → last A/AAAA question and when. */
-  readonly #questions = new Map<number, { name: string; ms: number }>();
-  /** address → the name it was first attributed to. */
-  readonly #names = new Map<string, string>();
+  readonly #names = new DestinationNames();
   readonly #tree = new ReportTree();
   readonly #integrity = new IntegrityFindings();
   readonly #findings = new FindingList();
@@ -260,7 +256,7 @@ export class ReportBuilder {
     if (event.type === "process_event") {
       if (event.kind === "exec" && event.scope_root) {
         this.#roots.add(event.comm);
-      } else if (event.kind === "exit") this.#questions.delete(event.pid);
+      } else if (event.kind === "exit") this.#names.exited(event.pid);
     }
     return node;
   }
@@ -274,12 +270,7 @@ export class ReportBuilder {
     const pkg = describeDependency(event.dependency);
     if (event.kind === "dns") {
       // a refused question got no answer to connect to
-      if (
-        event.query && event.verdict !== "deny" &&
-        (event.qtype === "A" || event.qtype === "AAAA")
-      ) {
-        this.#questions.set(event.pid, { name: event.query, ms });
-      }
+      this.#names.question(event, ms);
       if (
         event.reason === "dns_resolver_not_allowed" &&
         this.#resolvers.size < MAX_LIST
@@ -305,22 +296,9 @@ export class ReportBuilder {
       this.#socket(event, node);
       return;
     }
-    let domain: string | undefined;
-    if (event.kind === "dns") domain = event.query;
-    else if (event.reason !== "resolver") {
-      const question = this.#questions.get(event.pid);
-      if (event.query) domain = event.query; // the TLS server name
-      else if (
-        question && ms - question.ms <= DNS_WINDOW_MS && ms >= question.ms - 1
-      ) {
-        domain = question.name;
-      } else domain = this.#names.get(event.daddr);
-      if (
-        domain && this.#names.size < MAX_KEYS && !this.#names.has(event.daddr)
-      ) {
-        this.#names.set(event.daddr, domain);
-      }
-    }
+    const domain = event.kind === "dns"
+      ? event.query
+      : this.#names.nameOf(event, ms);
     const key = [
       domain,
       event.daddr,

@@ -21,9 +21,8 @@ import {
 } from "../policy/suggest.ts";
 import type { NetworkEvent, RingfenceEvent } from "../sensors/events.ts";
 import { describeDependency } from "./alerts.ts";
+import { DestinationNames } from "./destination_names.ts";
 
-/** How long after a DNS question a connection still takes its name. */
-const DNS_WINDOW_MS = 5_000;
 /** Bounds that keep the collector's memory flat on a long job. */
 const MAX_KEYS = 10_000;
 
@@ -43,10 +42,7 @@ export class SuggestionBuilder {
   readonly #uses = new Map<string, UsedDestination>();
   readonly #resolvers = new Set<string>();
   readonly #privileged = new Set<PrivilegedPrimitive>();
-  /** pid → last A/AAAA question and when. */
-  readonly #questions = new Map<number, { name: string; ms: number }>();
-  /** address → the name it was first attributed to. */
-  readonly #names = new Map<string, string>();
+  readonly #names = new DestinationNames();
   /** pid → executable, from exec events. */
   readonly #exes = new Map<number, string>();
 
@@ -56,7 +52,7 @@ export class SuggestionBuilder {
       if (event.kind === "exec" && event.path && this.#exes.size < MAX_KEYS) {
         this.#exes.set(event.pid, event.file ?? event.path);
       } else if (event.kind === "exit") {
-        this.#questions.delete(event.pid);
+        this.#names.exited(event.pid);
         this.#exes.delete(event.pid);
       }
       return;
@@ -67,12 +63,7 @@ export class SuggestionBuilder {
   #network(event: NetworkEvent): void {
     const ms = Date.parse(event.time);
     if (event.kind === "dns") {
-      if (
-        event.query && event.verdict !== "deny" &&
-        (event.qtype === "A" || event.qtype === "AAAA")
-      ) {
-        this.#questions.set(event.pid, { name: event.query, ms });
-      }
+      this.#names.question(event, ms);
       if (
         event.reason === "dns_resolver_not_allowed" &&
         event.verdict !== "deny" && this.#resolvers.size < MAX_KEYS
@@ -90,21 +81,7 @@ export class SuggestionBuilder {
       return;
     }
     if (event.kind !== "connect" && event.kind !== "send") return;
-    let domain: string | undefined;
-    if (event.reason !== "resolver") {
-      const question = this.#questions.get(event.pid);
-      if (event.query) domain = event.query; // the TLS server name
-      else if (
-        question && ms - question.ms <= DNS_WINDOW_MS && ms >= question.ms - 1
-      ) {
-        domain = question.name;
-      } else domain = this.#names.get(event.daddr);
-      if (
-        domain && this.#names.size < MAX_KEYS && !this.#names.has(event.daddr)
-      ) {
-        this.#names.set(event.daddr, domain);
-      }
-    }
+    const domain = this.#names.nameOf(event, ms);
     const use: UsedDestination = {
       kind: event.kind,
       address: event.daddr,
