@@ -49,6 +49,10 @@ export class ReportTree {
   readonly #exited = new Map<number, TreeNode>();
   /** The nodes that may still be shown, in order of creation. */
   #nodes: TreeNode[] = [];
+  /** Parentless nodes by their parent's pid: a process that started
+   * before the agent (a hook's shell) shows up after its children, which
+   * then go under it. */
+  readonly #waiting = new Map<number, TreeNode[]>();
 
   /** Processes seen so far. */
   get processes(): number {
@@ -187,8 +191,26 @@ export class ReportTree {
     }
     parent?.children.push(node);
     this.#nodes.push(node);
+    this.#adoptWaiting(node);
+    if (!parent && this.#waiting.size < MAX_EXITED) {
+      const siblings = this.#waiting.get(ppid);
+      if (siblings) siblings.push(node);
+      else this.#waiting.set(ppid, [node]);
+    }
     if (this.#nodes.length >= 2 * MAX_TREE) this.#prune();
     return node;
+  }
+
+  /** Takes the parentless nodes that named `node`'s pid as their parent. */
+  #adoptWaiting(node: TreeNode): void {
+    const waiting = this.#waiting.get(node.pid);
+    if (!waiting) return;
+    this.#waiting.delete(node.pid);
+    for (const child of waiting) {
+      if (child.parent || child.dropped || child === node) continue;
+      child.parent = node;
+      node.children.push(child);
+    }
   }
 
   /**

@@ -115,3 +115,22 @@ Deno.test("tree: a child of an exited parent stays under it", () => {
     "  501 git",
   ]);
 });
+
+Deno.test("tree: children seen before their parent go under it once it shows", () => {
+  // 601 (a hook's shell) started before the agent: its children's forks
+  // are seen, then an event of its own
+  const first = processEvent("fork", 602, 601, { comm: "sh" });
+  const exec = processEvent("exec", 602, 601, {
+    comm: "date",
+    argv: ["date"],
+  });
+  const second = processEvent("fork", 603, 601, { comm: "sh" });
+  const parentExit = processEvent("exit", 601, 600, { comm: "sh" });
+  const report = buildReport([first, exec, second, parentExit]);
+  assert.deepEqual(lines(report.tree), [
+    "601 sh",
+    "  602 date +",
+    "  603 sh",
+  ]);
+  assert.equal(report.summary.processes, 3);
+});
