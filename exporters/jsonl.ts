@@ -35,7 +35,9 @@ export class JsonLinesExporter implements Exporter {
   readonly #closeOutput: boolean;
   #buffer = new Uint8Array(2 * FLUSH_BYTES);
   #used = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** One interval for the life of the exporter: arming a timer per batch
+   * costs more than the batch's writes. */
+  #timer: ReturnType<typeof setInterval> | undefined;
   readonly #encoder = new TextEncoder();
   readonly #target: string;
   readonly #log?: (line: string) => void;
@@ -96,7 +98,11 @@ export class JsonLinesExporter implements Exporter {
     this.#used += this.#encoder.encodeInto(line, target).written;
     this.#buffer[this.#used++] = 0x0a;
     if (this.#used >= FLUSH_BYTES) this.#flushNow();
-    else this.#timer ??= setTimeout(() => this.#flushNow(), FLUSH_MS);
+    else if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#flushNow(), FLUSH_MS);
+      // close() writes what is left: the interval keeps no process alive.
+      Deno.unrefTimer(this.#timer);
+    }
   }
 
   flush(): Promise<void> {
@@ -110,16 +116,14 @@ export class JsonLinesExporter implements Exporter {
   }
 
   close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     this.#flushNow();
     if (this.#closeOutput) this.#output.close?.();
     return Promise.resolve();
   }
 
   #flushNow(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
     if (!this.#used) return;
     const all = this.#buffer.subarray(0, this.#used);
     this.#used = 0;
