@@ -12,6 +12,8 @@ import appJs from "../web/build/app.js" with { type: "text" };
 import styleCss from "../web/build/style.css" with { type: "text" };
 import type { JobData } from "../web/model.ts";
 
+export { type JobContext, type JobData, JobModel } from "../web/model.ts";
+
 /** Escapes text for HTML content and attribute values. */
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
