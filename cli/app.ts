@@ -5,7 +5,7 @@
  *   ringfence start [--policy FILE] [--output FILE|-] [--ready-file FILE] [--pid-file FILE]
  *   ringfence stop [--state-dir DIR] [--pid-file FILE] [--report FILE] [--commit-comment]
  *   ringfence restore-sudo
- *   ringfence report EVENTS.jsonl [--format md|json] [--suggest-policy [--policy FILE]] [--out FILE]
+ *   ringfence report EVENTS.jsonl [--format md|json|html] [--suggest-policy] [--policy FILE] [--out FILE]
  *   ringfence validate FILE
  *   ringfence doctor [--sensors DIR]
  *   ringfence version
@@ -203,17 +203,19 @@ export function cli(): Application<CliContext> {
       flags: {
         format: {
           kind: "enum",
-          values: ["md", "json"],
-          brief: "md or json",
+          values: ["md", "json", "html"],
+          brief: "md, json, or html (one self-contained web page; needs --out)",
           default: "md",
         },
         suggestPolicy: flag(
           "print a block-mode policy allowing exactly what the events used",
         ),
         policy: optional(
-          "with --suggest-policy: the audited policy, whose other settings are kept (default: the built-in policy)",
+          "with --suggest-policy or --format html: the audited policy, whose other settings are kept (default: the built-in policy)",
         ),
-        out: optional("write here instead of stdout"),
+        out: optional(
+          "write here instead of stdout (html: required, - for stdout)",
+        ),
       },
       positional: {
         kind: "tuple",

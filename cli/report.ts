@@ -1,6 +1,8 @@
 /**
  * `ringfence report EVENTS.jsonl`: the job report, or a policy that allows
- * what the events used, from a saved JSON-lines event file.
+ * what the events used, from a saved JSON-lines event file. `--format html`
+ * writes the job as one self-contained web page (report/html.ts), the
+ * suggested policy in it.
  *
  * @module
  */
@@ -14,17 +16,35 @@ import {
 } from "../report/mod.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import { policyText } from "./policy_source.ts";
+import { JobModel, renderHtml } from "../report/html.ts";
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return [...new Uint8Array(digest)].map((byte) =>
+    byte.toString(16).padStart(2, "0")
+  ).join("");
+}
+
+async function writeStdout(text: string): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  for (let written = 0; written < bytes.length;) {
+    written += await Deno.stdout.write(bytes.subarray(written));
+  }
+}
 
 /** Options of `ringfence report`. */
 export interface ReportOptions {
-  /** Markdown, or the report's JSON. */
-  format: "md" | "json";
+  /** Markdown, the report's JSON, or the web page. */
+  format: "md" | "json" | "html";
   /** Print a block-mode policy that allows what the events used. */
   suggestPolicy?: boolean;
   /** The audited policy the suggestion keeps the rest of (default: the
-   * built-in one). */
+   * built-in one); html: also the mode and digest its header shows. */
   policy?: string;
-  /** Write here instead of stdout. */
+  /** Write here instead of stdout (html: required, `-` for stdout). */
   out?: string;
 }
 
@@ -33,20 +53,27 @@ export async function report(
   file: string,
   options: ReportOptions,
 ): Promise<number> {
-  if (!["md", "json"].includes(options.format)) {
-    throw new Error(`--format must be md or json (got ${options.format})`);
+  if (!["md", "json", "html"].includes(options.format)) {
+    throw new Error(
+      `--format must be md, json or html (got ${options.format})`,
+    );
   }
-  if (options.policy && !options.suggestPolicy) {
+  const html = options.format === "html";
+  if (html && !options.out) {
+    throw new Error("--format html needs --out FILE (or --out - for stdout)");
+  }
+  if (options.policy && !options.suggestPolicy && !html) {
     throw new Error("--policy is read with --suggest-policy only");
   }
   // The audited policy is read, and checked, before the events.
-  const audited = options.suggestPolicy
+  const audited = options.suggestPolicy || html
     ? {
       text: await policyText(options.policy),
       name: options.policy ?? "the built-in policy",
     }
     : undefined;
-  if (audited) parsePolicy(audited.text, options.policy ?? "built-in policy");
+  const policy = audited &&
+    parsePolicy(audited.text, options.policy ?? "built-in policy");
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -54,6 +81,16 @@ export async function report(
     throw new Error(`${file}: ${(error as Error).message}`);
   }
   const builder = audited ? new SuggestionBuilder() : new ReportBuilder();
+  const job = html
+    ? new JobModel(
+      options.policy
+        ? {
+          mode: policy!.mode,
+          policy: { path: options.policy, sha256: await sha256(audited!.text) },
+        }
+        : {},
+    )
+    : undefined;
   let lineNumber = 0;
   for (const line of text.split("\n")) {
     lineNumber++;
@@ -68,9 +105,18 @@ export async function report(
       throw new Error(`${file}:${lineNumber}: not a ringfence event`);
     }
     builder.add(event);
+    job?.add(event);
   }
   let output: string;
-  if (builder instanceof SuggestionBuilder) {
+  if (job) {
+    const suggested = (builder as SuggestionBuilder).suggest(audited!);
+    parsePolicy(suggested, "suggested policy");
+    job.suggestedPolicy = suggested;
+    output = renderHtml(job.data(), `ringfence job report: ${file}`);
+    if (options.out === "-") await writeStdout(output);
+    else await Deno.writeTextFile(options.out!, output);
+    return 0;
+  } else if (builder instanceof SuggestionBuilder) {
     output = builder.suggest(audited!);
     // What is suggested must be accepted as it is.
     parsePolicy(output, "suggested policy");

@@ -4,6 +4,8 @@
  *
  *   bpf/ → sensors/ → agent/ → report/, exporters/ → cli/ → main.ts
  *   policy/ is pure: it imports nothing outside itself but its YAML parser.
+ *   web/ (the page's front end) imports sensors/ types and report/; only
+ *   report/html.ts and scripts/ import web/.
  *
  * @module
  */
@@ -18,7 +20,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   sensors: ["bpf", "version.ts"],
   policy: ["node_modules"],
   agent: ["sensors", "policy", "version.ts"],
-  report: ["sensors", "policy", "agent", "version.ts"],
+  report: ["sensors", "policy", "agent", "web", "version.ts"],
+  web: ["sensors", "report"],
   exporters: ["sensors", "policy", "node_modules", "version.ts"],
   cli: [
     "sensors",
@@ -82,6 +85,25 @@ Deno.test("nothing but main.ts imports cli/", async () => {
   for (const target of await importsOf("mod.ts")) {
     assert.notEqual(top(target), "cli", `mod.ts imports ${target}`);
   }
+});
+
+Deno.test("nothing but report/html.ts and scripts/ imports web/", async () => {
+  const broken: string[] = [];
+  for (const layer of [...Object.keys(ALLOWED), "bench"]) {
+    if (layer === "web") continue;
+    for await (const file of productionFiles(layer)) {
+      if (file === join("report", "html.ts")) continue;
+      for (const target of await importsOf(file)) {
+        if (top(target) === "web") broken.push(`${file} imports ${target}`);
+      }
+    }
+  }
+  for (const name of ["main.ts", "mod.ts"]) {
+    for (const target of await importsOf(name)) {
+      if (top(target) === "web") broken.push(`${name} imports ${target}`);
+    }
+  }
+  assert.deepEqual(broken, []);
 });
 
 Deno.test("the layering check sees a violation", async () => {
