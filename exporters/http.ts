@@ -154,6 +154,12 @@ export class HttpExporter implements Exporter {
         },
       });
     }
+    if (pathname !== "/events" && pathname !== "/health") {
+      // A browser asks for /favicon.ico on its own, without the token.
+      return pathname === "/favicon.ico" && Object.keys(this.#pages).length
+        ? new Response(null, { status: 204 })
+        : new Response("not found\n", { status: 404 });
+    }
     if (this.#token !== undefined) {
       const given = request.headers.get("authorization") ?? "";
       const match = /^Bearer\s+(.+)$/i.exec(given);
@@ -177,9 +183,6 @@ export class HttpExporter implements Exporter {
         events: this.#sequence,
         dropped: this.#dropped,
       });
-    }
-    if (pathname !== "/events") {
-      return new Response("not found\n", { status: 404 });
     }
     const sse = (request.headers.get("accept") ?? "").includes(
       "text/event-stream",
