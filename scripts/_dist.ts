@@ -22,7 +22,7 @@ export const DIST = join(ROOT, "dist");
 export const BUNDLE_SHEBANG =
   `#!/usr/bin/env -S deno run -A --v8-flags=${AGENT_V8_FLAGS}`;
 
-/** Files the module graph imports as bytes; built by `deno task build`. */
+/** Files the module graph embeds (as bytes or text); built by `deno task build`. */
 export const BUILT_INPUTS = [
   "bpf/build/sensor.process.bpf.o",
   "bpf/build/sensor.network.bpf.o",
@@ -31,6 +31,8 @@ export const BUILT_INPUTS = [
   "bpf/build/lib/libbpf.so.1.gz",
   "bpf/build/lib/libelf.so.1.gz",
   "bpf/build/lib/libz.so.1.gz",
+  "web/build/app.js",
+  "web/build/style.css",
 ];
 
 /** Exits 2 with one line when `deno task build` has not been run. */
