@@ -28,12 +28,13 @@ function fakeEvent(pid: number): RingfenceEvent {
   } as unknown as RingfenceEvent;
 }
 
-/** Reads `body` until `count` JSON lines came, within 5 s. */
+/** Reads `response` until `count` JSON lines came, within 5 s. */
 async function readLines(
-  body: ReadableStream<Uint8Array>,
+  response: Response,
   count: number,
 ): Promise<string[]> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = response.body!.pipeThrough(new TextDecoderStream())
+    .getReader();
   const timer = setTimeout(() => reader.cancel(), 5000);
   let text = "";
   try {
@@ -77,7 +78,7 @@ Deno.test("http: pages need no token, the stream does; a late client gets the ev
       headers: { authorization: "Bearer secret" },
     });
     assert.equal(stream.status, 200);
-    const reading = readLines(stream.body!, 5);
+    const reading = readLines(stream, 5);
     server.write(fakeEvent(7));
     const pids = (await reading).map((line) => JSON.parse(line).pid);
     assert.deepEqual(pids, [1, 2, 5, 6, 7]);
