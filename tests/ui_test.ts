@@ -216,19 +216,22 @@ kernelTest(
       const reader = stream.body!.pipeThrough(new TextDecoderStream())
         .getReader();
       let text = "";
+      // Cancelled at the deadline: a stream that says nothing fails the test.
+      const timer = setTimeout(() => reader.cancel(), 20_000);
+      const until = async (done: (text: string) => boolean) => {
+        while (!done(text)) {
+          const chunk = await reader.read();
+          if (chunk.done) break;
+          text += chunk.value;
+        }
+      };
       // The events so far: the script's start, replayed.
-      while (!text.includes('"kind":"exec"')) {
-        text += (await reader.read()).value ?? "";
-      }
+      await until((text) => text.includes('"kind":"exec"'));
+      assert.match(text, /"kind":"exec"/, "no replayed events");
       await Deno.writeTextFile(`${dir}/go`, "");
       // Then the blocked connection, live.
-      const timer = setTimeout(() => reader.cancel(), 20_000);
       const connect = new RegExp(`"dport":${port}[^\\n]*"verdict":"deny"`);
-      while (!connect.test(text)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += value;
-      }
+      await until((text) => connect.test(text));
       clearTimeout(timer);
       await reader.cancel().catch(() => {});
       assert.match(text, connect);
