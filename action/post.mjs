@@ -79,7 +79,7 @@ if (flagInput("upload-artifact")) {
   try {
     const uploaded = await uploadArtifact(
       name,
-      ["events.jsonl", "report.md", "report.json"].map((file) =>
+      ["events.jsonl", "report.md", "report.html", "report.json"].map((file) =>
         join(STATE_DIR, file)
       ),
     );

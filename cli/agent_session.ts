@@ -32,6 +32,7 @@ import {
 } from "../policy/overrides.ts";
 import { LatePolicy } from "./late_policy.ts";
 import { Outputs } from "./outputs.ts";
+import { openUi, type UiFlags } from "./ui.ts";
 import { AlertPrinter, type AnnotationStream } from "./alerts.ts";
 import {
   mentionsFiles,
@@ -41,7 +42,7 @@ import {
 } from "./policy_source.ts";
 
 /** The flags `run` and `start` share. */
-export interface SessionOptions extends OverrideFlags {
+export interface SessionOptions extends OverrideFlags, UiFlags {
   /** Policy file; the built-in policy when absent. */
   policy?: string;
   /** Where events go as JSON lines: a file, `-` (stdout) or `stderr`. */
@@ -128,6 +129,8 @@ export class AgentSession {
       if (error instanceof OverrideError) throw new Fatal(error.message);
       throw error;
     }
+    // The live view binds before anything starts: a bad --ui fails first.
+    const ui = await openUi(options, log);
     // Hashed as it is first read, while the sensors load: a change after
     // this is a change while the agent ran.
     const hashing = options.policy === undefined
@@ -170,6 +173,7 @@ export class AgentSession {
       });
     } catch (error) {
       sudo?.release();
+      await ui?.close();
       throw error;
     }
     const policyFile = options.policy === undefined ? undefined : {
@@ -190,6 +194,7 @@ export class AgentSession {
       const opened = outputs = new Outputs(options.output, {
         append: !!agent.adoption,
       });
+      if (ui) opened.attach(ui);
       // Subscribed before anything is awaited: the agent hands these
       // listeners the events of its start-up too. The sudo guard marks
       // an event before the outputs write it.
@@ -205,6 +210,7 @@ export class AgentSession {
       await agent.stop();
       guard.release();
       await outputs?.close();
+      if (!outputs) await ui?.close();
       throw error;
     }
     // Armed: what only the start-up needed can leave the resident set.

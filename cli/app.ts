@@ -77,6 +77,18 @@ const OVERRIDES = {
   ),
   disableFileMonitoring: flag("drop the policy's files section"),
 } as const;
+/** The live view's flags (cli/ui.ts) `run` and `start` share. */
+const UI = {
+  ui: optional(
+    "serve the live view of the job here: host:port or a port (loopback unless --ui-public); the URL with its token is printed on stderr",
+    "address",
+  ),
+  uiToken: optional(
+    "the live view's token (default $RINGFENCE_UI_TOKEN, else a random one)",
+    "token",
+  ),
+  uiPublic: flag("allow --ui on an address other than loopback"),
+} as const;
 const SENSORS = optional("directory of compiled sensors (development)", "dir");
 const OUTPUT_BRIEF =
   "where events go as JSON lines: a file, - for stdout, or stderr";
@@ -113,6 +125,7 @@ export function cli(): Application<CliContext> {
         commitComment: flag("post the report as a commit comment"),
         disableSudo: DISABLE_SUDO,
         ...OVERRIDES,
+        ...UI,
       },
       aliases: { p: "policy", o: "output" },
       positional: {
@@ -159,6 +172,7 @@ export function cli(): Application<CliContext> {
           "path",
         ),
         ...OVERRIDES,
+        ...UI,
       },
       aliases: { p: "policy", o: "output" },
     },

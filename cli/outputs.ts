@@ -22,6 +22,8 @@ export class Outputs implements Exporter {
   readonly report = new ReportBuilder();
   readonly #jsonl: JsonLinesExporter;
   #fanout: Fanout | undefined;
+  /** Exporters the command line adds (the live view), closed with these. */
+  readonly #attached: Exporter[] = [];
   /** What the exporters are owed until {@linkcode Outputs.openExporters} ends. */
   #held: RingfenceEvent[] | undefined = [];
 
@@ -57,8 +59,14 @@ export class Outputs implements Exporter {
     this.#held = undefined;
   }
 
+  /** Adds an exporter that gets every event from now on. */
+  attach(exporter: Exporter): void {
+    this.#attached.push(exporter);
+  }
+
   write(event: RingfenceEvent): void {
     this.#jsonl.write(event);
+    for (const exporter of this.#attached) exporter.write(event);
     if (this.#fanout) this.#fanout.write(event);
     else this.#held?.push(event);
     this.report.add(event);
@@ -81,6 +89,7 @@ export class Outputs implements Exporter {
   async close(): Promise<void> {
     await this.#jsonl.close();
     await this.#fanout?.close();
+    for (const exporter of this.#attached) await exporter.close();
   }
 
   /** Events exporters lost, by exporter. */

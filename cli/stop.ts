@@ -509,4 +509,9 @@ async function publish(
       log(`cannot write ${path}: ${(error as Error).message}`);
     }
   }
+  const events = `${dir}/events.jsonl`;
+  if (exists(events)) {
+    const { writeHtmlReport } = await import("./report_html.ts");
+    await writeHtmlReport(events, `${dir}/report.html`, report?.header);
+  }
 }

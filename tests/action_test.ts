@@ -209,6 +209,7 @@ kernelTest(
           "events.jsonl",
           "policy-handoff.json",
           "policy.yaml",
+          "report.html",
           "report.json",
           "report.md",
         ]
@@ -255,16 +256,19 @@ kernelTest(
       const zipped = await unzip(artifact.blob);
       assert.deepEqual(Object.keys(zipped).sort(), [
         "events.jsonl",
+        "report.html",
         "report.json",
         "report.md",
       ]);
+      // The web page of the job, its data inline.
+      assert.match(zipped["report.html"], /<script id="ringfence-data"/);
       assert.equal(
         zipped["report.md"],
         await Deno.readTextFile(`${state}/report.md`),
       );
       assert.match(
         post.stdout,
-        /uploaded events\.jsonl, report\.md, report\.json as the artifact ringfence-build/,
+        /uploaded events\.jsonl, report\.md, report\.html, report\.json as the artifact ringfence-build/,
       );
     } finally {
       await runner?.close();

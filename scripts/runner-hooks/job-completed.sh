@@ -6,7 +6,7 @@
 # root-only record the agent keeps under /run/ringfence (pid, start time,
 # executable), never the pid file or agent.log alone, which a step may
 # rewrite. The report goes to $GITHUB_STEP_SUMMARY when that is set (the
-# job summary), and is kept as report.md and report.json in the state
+# job summary), and is kept as report.md, report.html and report.json in the state
 # directory beside events.jsonl.
 #
 # A missing, dead or replaced agent makes the summary a red "AGENT
@@ -61,7 +61,7 @@ fi
 
 events=0
 [ -f "$state/events.jsonl" ] && events=$(wc -l <"$state/events.jsonl" | tr -d ' ')
-say "events: $state/events.jsonl ($events lines); report: $state/report.md"
+say "events: $state/events.jsonl ($events lines); report: $state/report.md, $state/report.html"
 
 # job-started.sh made the state directory root's; its parent's owner (the
 # runner's user) gets it back with the files in it, so that the runner can

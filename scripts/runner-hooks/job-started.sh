@@ -65,7 +65,8 @@ if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   exit 1
 fi
 rm -f "$state/ready" "$pidfile" "$state/events.jsonl" "$state/agent.log" \
-  "$state/report.md" "$state/report.json" "$state/policy-handoff.json"
+  "$state/report.md" "$state/report.html" "$state/report.json" \
+  "$state/policy-handoff.json"
 
 # The agent writes the pid file itself once armed: after that, a policed
 # write to the state directory is tampering (and killed in block mode).

@@ -71,6 +71,9 @@ export async function withBrowser(
       headless: true,
       args: FLAGS,
       viewport: options.viewport ?? { width: 1280, height: 800 },
+      // The pages forbid eval; the test's own probes (waitForFunction with
+      // an expression) are not the page's scripts.
+      bypassCSP: true,
     }).catch((error: Error) => {
       throw new Error(`cannot start ${CHROMIUM}: ${error.message}`);
     });
