@@ -14,10 +14,10 @@
  * @module
  */
 
-import type { Dependency } from "../sensors/event.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import type { GuardEvent } from "../sensors/guard_event.ts";
 import { endpoint } from "../policy/endpoint.ts";
+import { describeDependency } from "./dependency.ts";
 import { describeGuard, isStopRequest } from "./guard.ts";
 import { describePrimitive } from "./privileged.ts";
 
@@ -42,13 +42,6 @@ export interface Alert {
   package?: string;
   /** Same process, same action, same thing: repeats share it. */
   key: string;
-}
-
-/** A package as the lines show it: `name@version (script)`. */
-export function describeDependency(dependency: Dependency): string {
-  const version = dependency.version ? `@${dependency.version}` : "";
-  const script = dependency.script ? ` (${dependency.script})` : "";
-  return `${dependency.name}${version}${script}`;
 }
 
 /** A sensor's reason in words: `not_in_allow_list` → `not in allow list`. */
@@ -91,7 +84,8 @@ export function classify(
   };
   if (why) alert.why = why;
   if (event.step?.name) alert.step = event.step.name;
-  if (event.dependency) alert.package = describeDependency(event.dependency);
+  const pkg = describeDependency(event.dependency);
+  if (pkg) alert.package = pkg;
   return alert;
 }
 

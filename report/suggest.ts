@@ -20,7 +20,7 @@ import {
   type UsedDestination,
 } from "../policy/suggest.ts";
 import type { NetworkEvent, RingfenceEvent } from "../sensors/events.ts";
-import { describeDependency } from "./alerts.ts";
+import { describeDependency } from "./dependency.ts";
 import { DestinationNames } from "./destination_names.ts";
 
 /** Bounds that keep the collector's memory flat on a long job. */
@@ -92,7 +92,8 @@ export class SuggestionBuilder {
     };
     if (domain) use.domain = domain;
     if (event.step?.name) use.step = event.step.name;
-    if (event.dependency) use.package = describeDependency(event.dependency);
+    const pkg = describeDependency(event.dependency);
+    if (pkg) use.package = pkg;
     const key = [
       use.kind,
       use.domain,

@@ -13,7 +13,7 @@ import type { RingfenceEvent } from "../sensors/events.ts";
 import type { NetworkEvent } from "../sensors/network_event.ts";
 import type { FileSystemEvent } from "../sensors/file_system_event.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
-import type { Dependency } from "../sensors/event.ts";
+import { describeDependency } from "../report/dependency.ts";
 
 /** Processes kept in the tree; later ones are counted. */
 export const MAX_PROCESSES = 1_500;
@@ -222,14 +222,6 @@ const FILE_CHANGES = new Set([
   "rmdir",
 ]);
 
-/** `name@version (script)`. */
-export function packageName(dependency?: Dependency): string | undefined {
-  if (!dependency) return undefined;
-  const version = dependency.version ? `@${dependency.version}` : "";
-  const script = dependency.script ? ` (${dependency.script})` : "";
-  return `${dependency.name}${version}${script}`;
-}
-
 function cut(text: string, max: number): string {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
@@ -360,7 +352,7 @@ export class JobModel {
     };
     if (parent && parent.pid !== pid) node.parent = parent.id;
     if (event.step) node.step = event.step.name;
-    const pkg = packageName(event.dependency);
+    const pkg = describeDependency(event.dependency);
     if (pkg) node.package = pkg;
     this.#processes.push(node);
     this.#byPid.set(pid, node);
@@ -446,7 +438,7 @@ export class JobModel {
         node.command = command;
         node.comm = event.comm;
         if (event.step) node.step = event.step.name;
-        const pkg = packageName(event.dependency);
+        const pkg = describeDependency(event.dependency);
         if (pkg) node.package = pkg;
       }
       this.#verdict(event.verdict, event.killed);
@@ -556,7 +548,7 @@ export class JobModel {
         row.verdicts[event.verdict] = (row.verdicts[event.verdict] ?? 0) + 1;
         pushName(row.steps, event.step?.name);
         pushName(row.processes, event.exe ?? event.comm);
-        pushName(row.packages, packageName(event.dependency));
+        pushName(row.packages, describeDependency(event.dependency));
       }
     }
     const activity: Activity = {
@@ -601,7 +593,7 @@ export class JobModel {
             count: 0,
           };
           if (event.step) row.step = event.step.name;
-          const pkg = packageName(event.dependency);
+          const pkg = describeDependency(event.dependency);
           if (pkg) row.package = pkg;
           this.#files.set(key, row);
         }
