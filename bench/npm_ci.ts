@@ -1,0 +1,380 @@
+/**
+ * npm ci: a real CI job (`npmci_workload.sh`: `npm ci --offline` of a
+ * 234-package lockfile from a warm cache, then a `tsc` build) with and
+ * without the agent, in alternating pairs within one run. The agent runs
+ * the shipped default policy (policy/default.yaml) in block mode, with the
+ * project as `GITHUB_WORKSPACE` so that the workspace is watched as on a
+ * runner, and the job runs under a shell named `Runner.Worker`, one of the
+ * policy's scope roots. With bpftrace asked for (`BENCH_PEERS`), each pair
+ * becomes a triple: the job alone, under the agent, under bpftrace.
+ *
+ * Preparation needs the npm registry once: the project and npm's cache are
+ * kept under `BENCH_CACHE` (default /var/tmp/ringfence-bench) and prepared
+ * again only when the lockfile or the workload change. Without the
+ * registry (or npm), the bench is skipped with the reason.
+ *
+ * @module
+ */
+
+import { type AgentRun, median, rootShell, withAgent } from "./_agent.ts";
+import {
+  type BenchRow,
+  cpuSecondsOf,
+  type Peer,
+  peerMissing,
+  peerPairRows,
+  type PeerRun,
+  underPeer,
+} from "./peers.ts";
+
+const HERE = new URL("./", import.meta.url).pathname;
+const WORKLOAD = `${HERE}npmci_workload.sh`;
+/** What the prepared project is made of: a change prepares it again. */
+const INPUTS = ["npmci-package.json", "npmci-package-lock.json"];
+const DEFAULT_POLICY = new URL("../policy/default.yaml", import.meta.url)
+  .pathname;
+
+/** One run of the job, by its own clocks. */
+export interface JobRun {
+  /** Wall-clock seconds of its rounds. */
+  seconds: number;
+  /** CPU seconds (user + system) of its processes, in-kernel BPF included. */
+  cpuSeconds: number;
+}
+
+/** One run of the job under the agent. */
+export interface NpmCiAgentRun extends AgentRun {
+  /** The job's own CPU seconds. */
+  jobCpuSeconds: number;
+  /** The agent's CPU seconds (all its threads) from armed to drained. */
+  agentCpuSeconds: number;
+  /** Events written, by type (file_system_events by type/kind). */
+  byType: Record<string, number>;
+}
+
+/** A prepared job, ready to run as often as wanted. */
+export interface NpmCiJob {
+  /** The project directory (canonical): the watched workspace. */
+  project: string;
+  /** The job's rounds, alone or under a monitor started around it. */
+  run(): Promise<JobRun>;
+  /** Removes the bench's own temporary files (not the prepared cache). */
+  close(): Promise<void>;
+}
+
+/** What the npm ci bench measured, or why it did not run. */
+export type NpmCiResult =
+  | { skipped: string }
+  | {
+    rounds: number;
+    pairs: number;
+    baseline: JobRun[];
+    /** `baselineSeconds` and `agentRuns` as the storms' printers take them. */
+    baselineSeconds: number[];
+    agentRuns: NpmCiAgentRun[];
+    /** bpftrace's runs, one per pair, when asked for and available. */
+    bpftrace?: PeerRun[];
+    /** Why bpftrace did not run although asked for. */
+    bpftraceSkipped?: string;
+  };
+
+/**
+ * Parses the workload's output: `elapsed=S n=N`, then bash's `times`, whose
+ * last line is its children's user and system time.
+ */
+export function parseJobOutput(text: string): JobRun | undefined {
+  const elapsed = text.match(/elapsed=([\d.]+)/);
+  const times = [...text.matchAll(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/g)].at(-1);
+  if (!elapsed || !times) return undefined;
+  const seconds = (minutes: string, rest: string) =>
+    Number(minutes) * 60 + Number(rest);
+  return {
+    seconds: Number(elapsed[1]),
+    cpuSeconds: seconds(times[1], times[2]) + seconds(times[3], times[4]),
+  };
+}
+
+/**
+ * Events of a JSON-lines file by type; file_system_events by type/kind
+ * (`file_system_event/create`).
+ */
+export function countByType(text: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const event = JSON.parse(line);
+    const key = event.type === "file_system_event"
+      ? `${event.type}/${event.kind}`
+      : String(event.type);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** The shipped default policy with `mode: block`. */
+export function blockModePolicy(text: string): string {
+  const block = text.replace(/^mode: audit$/m, "mode: block");
+  if (block === text) throw new Error("default.yaml: no `mode: audit` line");
+  return block;
+}
+
+async function digest(): Promise<string> {
+  const parts = await Promise.all(
+    [...INPUTS.map((name) => `${HERE}${name}`), WORKLOAD]
+      .map((path) => Deno.readFile(path)),
+  );
+  const all = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(hash, (byte) => byte.toString(16).padStart(2, "0")).join(
+    "",
+  );
+}
+
+async function command(
+  binary: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ success: boolean; stdout: string; stderr: string }> {
+  try {
+    const output = await new Deno.Command(binary, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(timeoutMs),
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    return {
+      success: output.success,
+      stdout: decode(output.stdout),
+      stderr: decode(output.stderr),
+    };
+  } catch (error) {
+    return { success: false, stdout: "", stderr: String(error) };
+  }
+}
+
+const lastLine = (text: string) =>
+  text.trim().split("\n").at(-1)?.slice(0, 200) ?? "";
+
+/**
+ * Prepares the project under `cache` unless it is prepared from the same
+ * inputs already. Returns why not when npm or the registry is missing.
+ */
+async function prepare(cache: string): Promise<string | undefined> {
+  const stamp = `${cache}/prepared`;
+  const want = await digest();
+  const have = await Deno.readTextFile(stamp).catch(() => "");
+  if (have.trim() === want) return undefined;
+  const npm = await command("sh", ["-c", "command -v npm"], 5_000);
+  if (!npm.success) return "npm not installed";
+  console.log(`npm_ci: preparing ${cache} (npm ci from the registry, once)`);
+  const ping = await command(
+    "npm",
+    ["ping", "--fetch-retries=0", "--fetch-timeout=15000"],
+    30_000,
+  );
+  if (!ping.success) {
+    return `npm registry unreachable (npm ping: ${lastLine(ping.stderr)})`;
+  }
+  await Deno.remove(stamp).catch(() => {});
+  await Deno.mkdir(cache, { recursive: true });
+  const made = await command(WORKLOAD, ["prepare", cache], 600_000);
+  if (!made.success) {
+    return `preparing failed (needs the npm registry): ${
+      lastLine(made.stderr)
+    }`;
+  }
+  await Deno.writeTextFile(stamp, `${want}\n`);
+  return undefined;
+}
+
+/**
+ * The prepared job (`rounds` rounds a run), run by a shell named
+ * `Runner.Worker`, or why it cannot run here.
+ */
+export async function npmCiJob(
+  rounds = 1,
+): Promise<NpmCiJob | { skipped: string }> {
+  const base = Deno.env.get("BENCH_CACHE") ?? "/var/tmp/ringfence-bench";
+  const cache = `${base}/npmci`;
+  const why = await prepare(cache);
+  if (why) return { skipped: why };
+  const project = await Deno.realPath(`${cache}/project`);
+  const dir = await Deno.makeTempDir({ prefix: "ringfence-bench-" });
+  const shell = await rootShell(dir, "Runner.Worker");
+  const run = async (): Promise<JobRun> => {
+    const output = await command(
+      shell,
+      [WORKLOAD, "run", cache, String(rounds)],
+      600_000,
+    );
+    const job = parseJobOutput(output.stdout);
+    if (!output.success || !job) {
+      throw new Error(`npm ci workload failed: ${lastLine(output.stderr)}`);
+    }
+    return job;
+  };
+  const close = () => Deno.remove(dir, { recursive: true });
+  try {
+    await run(); // warms the page cache, and checks the cache is complete
+  } catch (error) {
+    await close();
+    // A cache emptied since it was prepared: prepare it again next time.
+    await Deno.remove(`${cache}/prepared`).catch(() => {});
+    return { skipped: `the prepared job does not run: ${error}` };
+  }
+  return { project, run, close };
+}
+
+/**
+ * Runs `pairs` pairs (triples with bpftrace in `peers`) of `rounds` rounds
+ * of the job each.
+ */
+export async function npmCi(
+  pairs = 5,
+  rounds = 1,
+  peers: Peer[] = [],
+): Promise<NpmCiResult> {
+  const job = await npmCiJob(rounds);
+  if ("skipped" in job) return job;
+  const dir = await Deno.makeTempDir({ prefix: "ringfence-bench-" });
+  try {
+    const policy = `${dir}/policy.yaml`;
+    await Deno.writeTextFile(
+      policy,
+      blockModePolicy(await Deno.readTextFile(DEFAULT_POLICY)),
+    );
+    const events = `${dir}/events.jsonl`;
+    const withBpftrace = peers.includes("bpftrace");
+    const bpftraceSkipped = withBpftrace
+      ? await peerMissing("bpftrace")
+      : undefined;
+    const result = {
+      rounds,
+      pairs,
+      baseline: [] as JobRun[],
+      baselineSeconds: [] as number[],
+      agentRuns: [] as NpmCiAgentRun[],
+      bpftrace: withBpftrace && !bpftraceSkipped ? [] as PeerRun[] : undefined,
+      bpftraceSkipped,
+    };
+    for (let pair = 0; pair < pairs; pair++) {
+      const alone = await job.run();
+      result.baseline.push(alone);
+      result.baselineSeconds.push(alone.seconds);
+      let jobCpuSeconds = 0, agentCpuSeconds = 0;
+      const run = await withAgent(
+        policy,
+        async (agentPid) => {
+          const cpu0 = await cpuSecondsOf(agentPid);
+          const timed = await job.run();
+          // Until the agent has read and written the job's last records.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          agentCpuSeconds = await cpuSecondsOf(agentPid) - cpu0;
+          jobCpuSeconds = timed.cpuSeconds;
+          return timed.seconds;
+        },
+        "source",
+        events,
+        { GITHUB_WORKSPACE: job.project },
+      );
+      const byType = countByType(await Deno.readTextFile(events));
+      result.agentRuns.push({ ...run, jobCpuSeconds, agentCpuSeconds, byType });
+      if (result.bpftrace) {
+        let cpu = 0;
+        const traced = await underPeer(
+          "bpftrace",
+          `${dir}/bpftrace.log`,
+          async () => {
+            const timed = await job.run();
+            cpu = timed.cpuSeconds;
+            return timed.seconds;
+          },
+        );
+        result.bpftrace.push({ ...traced, jobCpuSeconds: cpu });
+      }
+    }
+    return result;
+  } finally {
+    await job.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const ratioText = (ratio: number) => `${ratio.toFixed(3)}x`;
+
+/** The bench's rows beyond the storms' shared ones (main.ts prints both). */
+export function npmCiRows(
+  result: Exclude<NpmCiResult, { skipped: string }>,
+): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const ratios = result.agentRuns.map((run, index) =>
+    run.seconds / result.baselineSeconds[index]
+  );
+  rows.push({
+    name: "pair ratios (min..max)",
+    value: `${Math.min(...ratios).toFixed(2)}..${
+      Math.max(...ratios).toFixed(2)
+    }x`,
+    target: `${result.pairs} pairs of ${result.rounds} round(s)`,
+  });
+  const cpuRatio = median(
+    result.agentRuns.map((run, index) =>
+      (run.jobCpuSeconds + run.agentCpuSeconds) /
+      result.baseline[index].cpuSeconds
+    ),
+  );
+  rows.push({
+    name: "CPU ratio: (job + agent) / job alone",
+    value: ratioText(cpuRatio),
+    target: `job alone ${
+      median(result.baseline.map((run) => run.cpuSeconds)).toFixed(2)
+    } s of CPU (median)`,
+  });
+  const agentCpu = median(result.agentRuns.map((run) => run.agentCpuSeconds));
+  rows.push({
+    name: "agent CPU per run (median)",
+    value: `${agentCpu.toFixed(2)} s`,
+    target: "all its threads, armed to drained",
+  });
+  const perEvent = median(
+    result.agentRuns.map((run) => 1e6 * run.agentCpuSeconds / run.events),
+  );
+  rows.push({
+    name: "agent CPU per event (median)",
+    value: `${perEvent.toFixed(1)} us`,
+    target: "",
+  });
+  const counts = result.agentRuns.map((run) => run.events);
+  const low = Math.min(...counts), high = Math.max(...counts);
+  rows.push({
+    name: "events per run (min..max)",
+    value: low === high ? String(low) : `${low}..${high}`,
+    target: "every event delivered or counted",
+  });
+  const last = result.agentRuns.at(-1)!.byType;
+  rows.push({
+    name: "events by type (last run)",
+    value: String(Object.values(last).reduce((a, b) => a + b, 0)),
+    target: Object.entries(last).sort((a, b) => b[1] - a[1])
+      .map(([type, count]) => `${type} ${count}`).join(", "),
+  });
+  if (result.bpftrace) {
+    rows.push(...peerPairRows("bpftrace", {
+      baselineSeconds: result.baselineSeconds,
+      runs: result.bpftrace,
+    }));
+  } else if (result.bpftraceSkipped) {
+    rows.push({
+      name: "bpftrace: skipped",
+      value: "-",
+      target: result.bpftraceSkipped,
+    });
+  }
+  return rows;
+}
