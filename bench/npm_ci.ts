@@ -50,6 +50,8 @@ export interface NpmCiAgentRun extends AgentRun {
   agentCpuSeconds: number;
   /** Events written, by type (file_system_events by type/kind). */
   byType: Record<string, number>;
+  /** File changes sent one by one or counted in summaries. */
+  fileChanges: number;
 }
 
 /** A prepared job, ready to run as often as wanted. */
@@ -94,21 +96,34 @@ export function parseJobOutput(text: string): JobRun | undefined {
   };
 }
 
-/**
- * Events of a JSON-lines file by type; file_system_events by type/kind
- * (`file_system_event/create`).
- */
-export function countByType(text: string): Record<string, number> {
-  const counts: Record<string, number> = {};
+/** What a run's JSON lines hold. */
+export interface EventCounts {
+  /** Events by type; file_system_events by type/kind (`file_system_event/create`). */
+  byType: Record<string, number>;
+  /**
+   * File changes reported: file_system_events, plus those a
+   * `file_system_summary` counts (its `total`) rather than sends one by one.
+   */
+  fileChanges: number;
+}
+
+/** Counts the events of a JSON-lines file. */
+export function countEvents(text: string): EventCounts {
+  const byType: Record<string, number> = {};
+  let fileChanges = 0;
   for (const line of text.split("\n")) {
     if (!line) continue;
     const event = JSON.parse(line);
     const key = event.type === "file_system_event"
       ? `${event.type}/${event.kind}`
       : String(event.type);
-    counts[key] = (counts[key] ?? 0) + 1;
+    byType[key] = (byType[key] ?? 0) + 1;
+    if (event.type === "file_system_event") fileChanges++;
+    else if (event.type === "file_system_summary") {
+      fileChanges += Number(event.total ?? 0);
+    }
   }
-  return counts;
+  return { byType, fileChanges };
 }
 
 /** The shipped default policy with `mode: block`. */
@@ -283,8 +298,13 @@ export async function npmCi(
         events,
         { GITHUB_WORKSPACE: job.project },
       );
-      const byType = countByType(await Deno.readTextFile(events));
-      result.agentRuns.push({ ...run, jobCpuSeconds, agentCpuSeconds, byType });
+      const counts = countEvents(await Deno.readTextFile(events));
+      result.agentRuns.push({
+        ...run,
+        jobCpuSeconds,
+        agentCpuSeconds,
+        ...counts,
+      });
       if (result.bpftrace) {
         let cpu = 0;
         const traced = await underPeer(
@@ -356,6 +376,13 @@ export function npmCiRows(
     name: "events per run (min..max)",
     value: low === high ? String(low) : `${low}..${high}`,
     target: "every event delivered or counted",
+  });
+  const changes = result.agentRuns.map((run) => run.fileChanges);
+  const fewest = Math.min(...changes), most = Math.max(...changes);
+  rows.push({
+    name: "file changes reported or counted (min..max)",
+    value: fewest === most ? String(fewest) : `${fewest}..${most}`,
+    target: "file_system_events + file_system_summary totals",
   });
   const last = result.agentRuns.at(-1)!.byType;
   rows.push({

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { blockModePolicy, countByType, parseJobOutput } from "./npm_ci.ts";
+import { blockModePolicy, countEvents, parseJobOutput } from "./npm_ci.ts";
 import { comparisonTable } from "./peer_phase.ts";
 import { wantedPeers } from "./peers.ts";
 
@@ -19,17 +19,22 @@ Deno.test("npm_ci: the job's time and its children's CPU from its output", () =>
   assert.equal(parseJobOutput("npm ci --offline failed\n"), undefined);
 });
 
-Deno.test("npm_ci: events by type, file events by kind", () => {
+Deno.test("npm_ci: events by type, file changes sent or summarised", () => {
   const lines = [
     { type: "process_event", kind: "exec" },
     { type: "file_system_event", kind: "create" },
     { type: "file_system_event", kind: "create" },
     { type: "file_system_event", kind: "unlink" },
+    { type: "file_system_summary", kind: "bulk", total: 40 },
   ].map((event) => JSON.stringify(event)).join("\n") + "\n";
-  assert.deepEqual(countByType(lines), {
-    process_event: 1,
-    "file_system_event/create": 2,
-    "file_system_event/unlink": 1,
+  assert.deepEqual(countEvents(lines), {
+    byType: {
+      process_event: 1,
+      "file_system_event/create": 2,
+      "file_system_event/unlink": 1,
+      file_system_summary: 1,
+    },
+    fileChanges: 43,
   });
 });
 
