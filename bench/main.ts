@@ -10,7 +10,8 @@
  * (default 5), BENCH_BULK_MB (default 100), BENCH_ONLY (a comma list of
  * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
  * file_storm, npm_ci, and soak, which runs only when named),
- * BENCH_SOAK_MINUTES (default 60), BENCH_NPM_PAIRS (default BENCH_PAIRS),
+ * BENCH_SOAK_MINUTES (default 60), BENCH_NPM_PAIRS (default BENCH_PAIRS
+ * if set, else 9),
  * BENCH_CACHE (where npm_ci keeps its prepared project, default
  * /var/tmp/ringfence-bench), BENCH_PEERS (bpftrace, auditd or 1 for both:
  * the peers around the same workloads, auditd last; see peer_phase.ts).
@@ -334,7 +335,10 @@ if (selected("file_storm")) {
 
 let npm: NpmCiResult | undefined;
 if (selected("npm_ci")) {
-  const npmPairs = Number(Deno.env.get("BENCH_NPM_PAIRS") ?? pairs);
+  // A real job's time varies more than a storm's loop: more pairs.
+  const npmPairs = Number(
+    Deno.env.get("BENCH_NPM_PAIRS") ?? Deno.env.get("BENCH_PAIRS") ?? 9,
+  );
   heading(
     "npm_ci",
     `npm ci --offline (234 packages) + tsc, default policy in block mode, workspace watched, ${npmPairs} pairs`,

@@ -200,9 +200,7 @@ async function prepare(cache: string): Promise<string | undefined> {
   await Deno.mkdir(cache, { recursive: true });
   const made = await command(WORKLOAD, ["prepare", cache], 600_000);
   if (!made.success) {
-    return `preparing failed (needs the npm registry): ${
-      lastLine(made.stderr)
-    }`;
+    return `preparing the project failed: ${lastLine(made.stderr)}`;
   }
   await Deno.writeTextFile(stamp, `${want}\n`);
   return undefined;

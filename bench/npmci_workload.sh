@@ -3,7 +3,8 @@
 # mocha, ...) from a warm cache, then a TypeScript build of a small project.
 #   npmci_workload.sh prepare DIR    makes DIR/project and fills npm's cache DIR/npm-cache (needs the registry)
 #   npmci_workload.sh run DIR N      N rounds of: remove node_modules and out, npm ci --offline, tsc
-# `run` prints `elapsed=SECONDS n=N` and then bash's `times` (its own and its children's CPU, user and system).
+# Before its clock starts, `run` flushes the previous run's writes (sync). It prints `elapsed=SECONDS n=N`
+# and then bash's `times` (its own and its children's CPU, user and system).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 project=$2/project
@@ -22,6 +23,7 @@ prepare)
   ;;
 run)
   cd "$project" || exit 1
+  sync # the previous run's writes, so that every run starts with none pending
   start=$EPOCHREALTIME
   for ((i = 0; i < $3; i++)); do
     rm -rf node_modules out
