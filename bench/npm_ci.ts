@@ -6,7 +6,8 @@
  * project as `GITHUB_WORKSPACE` so that the workspace is watched as on a
  * runner, and the job runs under a shell named `Runner.Worker`, one of the
  * policy's scope roots. With bpftrace asked for (`BENCH_PEERS`), each pair
- * becomes a triple: the job alone, under the agent, under bpftrace.
+ * becomes a triple: the job alone, under the agent, under bpftrace; every
+ * other pair or triple runs in reverse order.
  *
  * Preparation needs the npm registry once: the project and npm's cache are
  * kept under `BENCH_CACHE` (default /var/tmp/ringfence-bench) and prepared
@@ -276,10 +277,12 @@ export async function npmCi(
       bpftrace: withBpftrace && !bpftraceSkipped ? [] as PeerRun[] : undefined,
       bpftraceSkipped,
     };
-    for (let pair = 0; pair < pairs; pair++) {
-      const alone = await job.run();
-      result.baseline.push(alone);
-      result.baselineSeconds.push(alone.seconds);
+    const alone = async () => {
+      const run = await job.run();
+      result.baseline.push(run);
+      result.baselineSeconds.push(run.seconds);
+    };
+    const underAgent = async () => {
       let jobCpuSeconds = 0, agentCpuSeconds = 0;
       const run = await withAgent(
         policy,
@@ -303,19 +306,28 @@ export async function npmCi(
         agentCpuSeconds,
         ...counts,
       });
-      if (result.bpftrace) {
-        let cpu = 0;
-        const traced = await underPeer(
-          "bpftrace",
-          `${dir}/bpftrace.log`,
-          async () => {
-            const timed = await job.run();
-            cpu = timed.cpuSeconds;
-            return timed.seconds;
-          },
-        );
-        result.bpftrace.push({ ...traced, jobCpuSeconds: cpu });
-      }
+    };
+    const underBpftrace = async () => {
+      let cpu = 0;
+      const traced = await underPeer(
+        "bpftrace",
+        `${dir}/bpftrace.log`,
+        async () => {
+          const timed = await job.run();
+          cpu = timed.cpuSeconds;
+          return timed.seconds;
+        },
+      );
+      result.bpftrace!.push({ ...traced, jobCpuSeconds: cpu });
+    };
+    const order = result.bpftrace
+      ? [alone, underAgent, underBpftrace]
+      : [alone, underAgent];
+    for (let pair = 0; pair < pairs; pair++) {
+      // Every other pair in reverse order, so that a drift of the
+      // machine's speed within a pair does not favour one side.
+      const runs = pair % 2 ? [...order].reverse() : order;
+      for (const run of runs) await run();
     }
     return result;
   } finally {

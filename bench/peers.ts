@@ -204,8 +204,8 @@ export interface PeerPairs {
 }
 
 /**
- * `pairs` pairs of (`work` alone, `work` under `peer`), the peer's log in
- * `dir`.
+ * `pairs` pairs of (`work` alone, `work` under `peer`), every other one in
+ * reverse order, the peer's log in `dir`.
  */
 export async function peerPairs(
   peer: Peer,
@@ -214,9 +214,17 @@ export async function peerPairs(
   pairs: number,
 ): Promise<PeerPairs> {
   const result: PeerPairs = { baselineSeconds: [], runs: [] };
-  for (let pair = 0; pair < pairs; pair++) {
+  const alone = async () => {
     result.baselineSeconds.push(await work());
+  };
+  const watched = async () => {
     result.runs.push(await underPeer(peer, `${dir}/${peer}.log`, work));
+  };
+  for (let pair = 0; pair < pairs; pair++) {
+    // Every other pair the other way round: a drift does not favour one.
+    for (const run of pair % 2 ? [watched, alone] : [alone, watched]) {
+      await run();
+    }
   }
   return result;
 }
