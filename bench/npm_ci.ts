@@ -366,6 +366,16 @@ export function npmCiRows(
       median(result.baseline.map((run) => run.cpuSeconds)).toFixed(2)
     } s of CPU (median)`,
   });
+  const jobCpuRatio = median(
+    result.agentRuns.map((run, index) =>
+      run.jobCpuSeconds / result.baseline[index].cpuSeconds
+    ),
+  );
+  rows.push({
+    name: "job's own CPU: with agent / alone",
+    value: ratioText(jobCpuRatio),
+    target: "the programs in its syscalls, and sharing the cores",
+  });
   const agentCpu = median(result.agentRuns.map((run) => run.agentCpuSeconds));
   rows.push({
     name: "agent CPU per run (median)",
