@@ -177,6 +177,11 @@ async function command(
 const lastLine = (text: string) =>
   text.trim().split("\n").at(-1)?.slice(0, 200) ?? "";
 
+/** npm's own reason in its error output (`npm error FetchError: ...`). */
+const npmReason = (text: string) =>
+  (text.match(/^npm (?:error|ERR!) (\w*Error: .*)$/m)?.[1] ??
+    lastLine(text)).slice(0, 200);
+
 /**
  * Prepares the project under `cache` unless it is prepared from the same
  * inputs already. Returns why not when npm or the registry is missing.
@@ -195,7 +200,7 @@ async function prepare(cache: string): Promise<string | undefined> {
     30_000,
   );
   if (!ping.success) {
-    return `npm registry unreachable (npm ping: ${lastLine(ping.stderr)})`;
+    return `npm registry unreachable (npm ping: ${npmReason(ping.stderr)})`;
   }
   await Deno.remove(stamp).catch(() => {});
   await Deno.mkdir(cache, { recursive: true });
@@ -209,12 +214,12 @@ async function prepare(cache: string): Promise<string | undefined> {
 
 /**
  * The prepared job (`rounds` rounds a run), run by a shell named
- * `Runner.Worker`, or why it cannot run here.
+ * `Runner.Worker`, or why it cannot run here; prepared under `base`.
  */
 export async function npmCiJob(
   rounds = 1,
+  base = Deno.env.get("BENCH_CACHE") ?? "/var/tmp/ringfence-bench",
 ): Promise<NpmCiJob | { skipped: string }> {
-  const base = Deno.env.get("BENCH_CACHE") ?? "/var/tmp/ringfence-bench";
   const cache = `${base}/npmci`;
   const why = await prepare(cache);
   if (why) return { skipped: why };

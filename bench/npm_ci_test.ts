@@ -7,7 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { blockModePolicy, countEvents, parseJobOutput } from "./npm_ci.ts";
+import {
+  blockModePolicy,
+  countEvents,
+  npmCiJob,
+  parseJobOutput,
+} from "./npm_ci.ts";
 import { comparisonTable } from "./peer_phase.ts";
 import { wantedPeers } from "./peers.ts";
 
@@ -76,4 +81,29 @@ Deno.test("peers: the side-by-side table leaves out what did not run", () => {
       "| npm ci | 1.01x | - | 1.07x |",
     ].join("\n"),
   );
+});
+
+Deno.test({
+  name: "npm_ci: skipped with npm's reason when the registry is unreachable",
+  ignore: !(await new Deno.Command("sh", {
+    args: ["-c", "command -v npm"],
+    stdout: "null",
+  }).output()).success,
+  async fn() {
+    const base = await Deno.makeTempDir();
+    const before = Deno.env.get("npm_config_registry");
+    // Nothing listens on loopback's discard port: refused at once.
+    Deno.env.set("npm_config_registry", "http://127.0.0.1:9/");
+    try {
+      const job = await npmCiJob(1, base);
+      assert.ok("skipped" in job);
+      assert.match(job.skipped, /^npm registry unreachable \(npm ping: /);
+      assert.match(job.skipped, /ECONNREFUSED/);
+      await assert.rejects(Deno.stat(`${base}/npmci/prepared`));
+    } finally {
+      if (before === undefined) Deno.env.delete("npm_config_registry");
+      else Deno.env.set("npm_config_registry", before);
+      await Deno.remove(base, { recursive: true });
+    }
+  },
 });
