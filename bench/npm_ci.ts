@@ -19,6 +19,11 @@
 
 import { type AgentRun, median, rootShell, withAgent } from "./_agent.ts";
 import {
+  bpfStatsEnabled,
+  type ProgramTime,
+  withBpfStats,
+} from "./bpf_stats.ts";
+import {
   type BenchRow,
   cpuSecondsOf,
   type Peer,
@@ -79,7 +84,19 @@ export type NpmCiResult =
     bpftrace?: PeerRun[];
     /** Why bpftrace did not run although asked for. */
     bpftraceSkipped?: string;
+    /** Whether the kernel counted program run time during the pairs. */
+    statsWereOn: boolean;
+    /**
+     * One more run under the agent, with the kernel counting its programs'
+     * run time (not among the pairs), or why it could not be made.
+     */
+    kernel: KernelTime;
   };
+
+/** The in-kernel run time of one job run's programs, or why not measured. */
+export type KernelTime =
+  | { programs: ProgramTime[]; jobCpuSeconds: number }
+  | { skipped: string };
 
 /**
  * Parses the workload's output: `elapsed=S n=N`, then bash's `times`, whose
@@ -281,6 +298,8 @@ export async function npmCi(
       agentRuns: [] as NpmCiAgentRun[],
       bpftrace: withBpftrace && !bpftraceSkipped ? [] as PeerRun[] : undefined,
       bpftraceSkipped,
+      statsWereOn: await bpfStatsEnabled(),
+      kernel: { skipped: "not run" } as KernelTime,
     };
     const alone = async () => {
       const run = await job.run();
@@ -333,6 +352,24 @@ export async function npmCi(
       // machine's speed within a pair does not favour one side.
       const runs = pair % 2 ? [...order].reverse() : order;
       for (const run of runs) await run();
+    }
+    try {
+      let jobCpuSeconds = 0, programs: ProgramTime[] = [];
+      await withAgent(
+        policy,
+        async () => {
+          const counted = await withBpfStats(() => job.run());
+          programs = counted.programs;
+          jobCpuSeconds = counted.result.cpuSeconds;
+          return counted.result.seconds;
+        },
+        "source",
+        events,
+        { GITHUB_WORKSPACE: job.project },
+      );
+      result.kernel = { programs, jobCpuSeconds };
+    } catch (error) {
+      result.kernel = { skipped: String(error) };
     }
     return result;
   } finally {
@@ -416,6 +453,7 @@ export function npmCiRows(
     target: Object.entries(last).sort((a, b) => b[1] - a[1])
       .map(([type, count]) => `${type} ${count}`).join(", "),
   });
+  rows.push(...kernelRows(result));
   if (result.bpftrace) {
     rows.push(...peerPairRows("bpftrace", {
       baselineSeconds: result.baselineSeconds,
@@ -428,5 +466,47 @@ export function npmCiRows(
       target: result.bpftraceSkipped,
     });
   }
+  return rows;
+}
+
+/** The in-kernel run time rows (and a warning if it was counted all along). */
+function kernelRows(
+  result: Exclude<NpmCiResult, { skipped: string }>,
+): BenchRow[] {
+  const rows: BenchRow[] = [];
+  if (result.statsWereOn) {
+    rows.push({
+      name: "WARNING: kernel.bpf_stats_enabled was 1",
+      value: "-",
+      target: "every program run above paid two clock reads more",
+    });
+  }
+  const kernel = result.kernel;
+  if ("skipped" in kernel) {
+    rows.push({
+      name: "in-kernel BPF time: not measured",
+      value: "-",
+      target: kernel.skipped,
+    });
+    return rows;
+  }
+  const ms = (ns: number) => (ns / 1e6).toFixed(ns < 1e7 ? 1 : 0);
+  const total = kernel.programs.reduce((sum, program) => sum + program.ns, 0);
+  rows.push({
+    name: "in-kernel BPF time, one more run",
+    value: `${ms(total)} ms`,
+    target: `${
+      (100 * total / 1e9 / kernel.jobCpuSeconds).toFixed(1)
+    } % of the job's CPU (kernel.bpf_stats_enabled, that run only)`,
+  });
+  rows.push({
+    name: "in-kernel BPF time by program",
+    value: String(kernel.programs.length),
+    target: kernel.programs.slice(0, 8).map((program) =>
+      `${program.name}${program.count > 1 ? ` x${program.count}` : ""} ${
+        ms(program.ns)
+      } ms (${program.runs} runs)`
+    ).join(", "),
+  });
   return rows;
 }
