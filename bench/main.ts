@@ -11,7 +11,7 @@
  * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
  * file_storm, npm_ci, and soak, which runs only when named),
  * BENCH_SOAK_MINUTES (default 60), BENCH_NPM_PAIRS (default BENCH_PAIRS
- * if set, else 9),
+ * if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run, default 1),
  * BENCH_CACHE (where npm_ci keeps its prepared project, default
  * /var/tmp/ringfence-bench), BENCH_PEERS (bpftrace, auditd or 1 for both:
  * the peers around the same workloads, auditd last; see peer_phase.ts).
@@ -343,7 +343,8 @@ if (selected("npm_ci")) {
     "npm_ci",
     `npm ci --offline (234 packages) + tsc, default policy in block mode, workspace watched, ${npmPairs} pairs`,
   );
-  npm = await npmCi(npmPairs, 1, peers);
+  const rounds = Number(Deno.env.get("BENCH_NPM_ROUNDS") ?? 1);
+  npm = await npmCi(npmPairs, rounds, peers);
   if ("skipped" in npm) row("skipped", "-", npm.skipped);
   else {
     printPairs(
