@@ -9,12 +9,14 @@
  * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
  * (default 5), BENCH_BULK_MB (default 100), BENCH_ONLY (a comma list of
  * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
- * file_storm, npm_ci, and soak, which runs only when named),
- * BENCH_SOAK_MINUTES (default 60), BENCH_NPM_PAIRS (default BENCH_PAIRS
- * if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run, default 1),
- * BENCH_CACHE (where npm_ci keeps its prepared project, default
- * /var/tmp/ringfence-bench), BENCH_PEERS (bpftrace, auditd or 1 for both:
- * the peers around the same workloads, auditd last; see peer_phase.ts).
+ * file_storm, and soak, which runs only when named), BENCH_SOAK_MINUTES
+ * (default 60).
+ *
+ * npm_ci, a real job (a BENCH_ONLY name too): BENCH_NPM_PAIRS (default
+ * BENCH_PAIRS if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run,
+ * default 1), BENCH_CACHE (where it keeps its prepared project, default
+ * /var/tmp/ringfence-bench). BENCH_PEERS (bpftrace, auditd or 1 for both)
+ * runs the peers around the same workloads, auditd last (peer_phase.ts).
  *
  * @module
  */
