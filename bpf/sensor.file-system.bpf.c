@@ -116,6 +116,8 @@ struct {
 	__type(value, __u32);
 } fs_inodes SEC(".maps");
 
+#include "lib/dir_verdict.h"
+
 enum fs_op {
 	FS_OP_OPEN = 1,		/* args: -, -, flags */
 	FS_OP_UNLINK,		/* dfd, name */
@@ -159,13 +161,16 @@ struct fs_pending {
 };
 
 /*
- * thread -> its syscall in flight. LRU: an exit that never comes (a
- * thread killed in the syscall) must not leak an entry for good.
+ * The syscall sys_exit hands to its finisher (a tail call, on the same
+ * CPU). sys_exit reads it from the registers, which hold the arguments
+ * sys_enter saw: a tracer changes them before sys_enter or after sys_exit,
+ * and the calls followed here leave them as they are. Nothing is kept
+ * per thread between the two hooks.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
 	__type(value, struct fs_pending);
 } fs_pending SEC(".maps");
 
@@ -275,18 +280,19 @@ static __always_inline __u32 inode_classes(struct file *file)
 /* ---- sys_exit: build, filter, enforce, send ---- */
 
 /*
- * Takes this thread's syscall in flight out of fs_pending into *op; false
- * when there is none or it failed (a failed syscall changed nothing).
+ * Takes the syscall sys_exit handed over out of fs_pending into *op;
+ * false when there is none or it failed (a failed syscall changed
+ * nothing).
  */
 static __always_inline bool take_pending(long ret, struct fs_pending *op)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct fs_pending *found = bpf_map_lookup_elem(&fs_pending, &id);
+	__u32 zero = 0;
+	struct fs_pending *found = bpf_map_lookup_elem(&fs_pending, &zero);
 
-	if (!found)
+	if (!found || !found->op)
 		return false;
 	*op = *found;
-	bpf_map_delete_elem(&fs_pending, &id);
+	found->op = 0;
 	return ret >= 0;
 }
 
@@ -651,16 +657,43 @@ __noinline int fs_call_code(long id)
 	return call | (compat && call ? FS_CALL_COMPAT : 0);
 }
 
+/*
+ * Whether a syscall may move a directory or free a directory's inode
+ * number, for lib/dir_verdict.h: a rename, an rmdir, a change of the
+ * mounts. Asked at sys_enter and at sys_exit, of the same registers.
+ */
+static __always_inline bool moves_dirs(int call, struct pt_regs *regs, bool compat)
+{
+	switch (call) {
+	case FS_CALL_RENAME:
+	case FS_CALL_RENAMEAT:
+	case FS_CALL_RMDIR:
+	case FS_CALL_MOUNT:
+	case FS_CALL_MOVE_MOUNT:
+	case FS_CALL_UMOUNT:
+	case FS_CALL_PIVOT_ROOT:
+		return true;
+	case FS_CALL_UNLINKAT:
+		/* unlinkat(dfd, name, flags) */
+		return (compat ? (__u32)BPF_CORE_READ(regs, dx) : BPF_CORE_READ(regs, dx)) &
+		       AT_REMOVEDIR;
+	}
+	return false;
+}
+
+/*
+ * Every syscall of the machine passes here. Only two kinds do anything:
+ * the writes of a policed process, judged before they happen, and the
+ * calls that move directories (by anyone), which mark themselves in
+ * flight for the directory verdicts. The rest of the calls followed are
+ * read at sys_exit, once their result is known.
+ */
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct file_system_config *cfg;
-	struct fs_pending pending = {};
-	struct open_how how = {};
-	struct fs_origin from;
 	bool compat;
 	__u64 a[6];
-	__u64 tid;
 	int call;
 
 	/* every other syscall of the machine ends here */
@@ -669,20 +702,37 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	compat = call & FS_CALL_COMPAT;
 	call &= ~FS_CALL_COMPAT;
-	from.call = id;
-	from.flags = compat ? FS_FLAG_COMPAT : 0;
-	from.out = &pending;
 	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2) {
 		/* no protected inode known: nothing to look up */
 		cfg = fs_cfg();
 		if (!cfg || !cfg->inodes)
 			return 0;
 		syscall_args(regs, compat, a);
-		write_enter(call == FS_CALL_WRITE ? a[0] : a[2], from.call, from.flags);
+		write_enter(call == FS_CALL_WRITE ? a[0] : a[2], id,
+			    compat ? FS_FLAG_COMPAT : 0);
 		return 0;
 	}
-	if (!current_scope())
-		return 0;
+	if (moves_dirs(call, regs, compat))
+		dir_change_begin(bpf_get_current_pid_tgid());
+	return 0;
+}
+
+/*
+ * What sys_exit hands its finisher: the policed process's syscall call
+ * (id in its ABI) with its arguments, as an op in *pending (op 0: nothing
+ * to finish, such as a read-only open when no secret is named).
+ */
+static __always_inline void read_call(struct pt_regs *regs, long id, int call, bool compat,
+				      struct fs_pending *pending)
+{
+	struct open_how how = {};
+	struct fs_origin from;
+	__u64 a[6];
+
+	from.call = id;
+	from.flags = compat ? FS_FLAG_COMPAT : 0;
+	from.out = pending;
+	pending->op = 0;
 	syscall_args(regs, compat, a);
 	switch (call) {
 	case FS_CALL_OPENAT:
@@ -774,12 +824,109 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		enter_mount(&from, call, a[0], a[1], a[2], a[3], a[4]);
 		break;
 	}
-	if (pending.op) {
-		tid = bpf_get_current_pid_tgid();
-		bpf_map_update_elem(&fs_pending, &tid, &pending, BPF_ANY);
-	}
-	return 0;
 }
+
+/* ---- early exits: a directory's verdict (lib/dir_verdict.h) ---- */
+
+
+/*
+ * Whether file (opened, or named by fd) concerns no rule, known without a
+ * walk: no class every path has, none for its directory's children, its
+ * name's or its inode's. *l is where its directory's verdict is learnt
+ * when it had none.
+ */
+static __always_inline bool file_ruled_out_early(struct file *file, struct dir_lookup *l)
+{
+	struct file_system_config *cfg = fs_cfg();
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+
+	l->usable = false;
+	l->found = false;
+	/* a mount's root (a file bind-mounted) has its directory on another mount */
+	if (!cfg || cfg->match_all || dentry == BPF_CORE_READ(mnt, mnt_root))
+		return false;
+	dir_lookup(BPF_CORE_READ(dentry, d_parent), mnt, l);
+	return l->found && !l->deeper && !l->value &&
+	       !name_classes((const char *)BPF_CORE_READ(dentry, d_name.name)) &&
+	       !inode_classes(file);
+}
+
+/* Learns file's directory's verdict from its path, just built in paths[0]. */
+static __always_inline void learn_file_dir(struct fs_scratch *s, struct dir_lookup *l,
+					   struct file *file)
+{
+	struct dentry_walk_buf *w = walk_buf();
+	struct built *b = &s->built[0];
+	__u32 namelen = BPF_CORE_READ(file, f_path.dentry, d_name.len);
+	__u32 dirlen = b->len - namelen;
+
+	if (!l->usable || l->found)
+		return;
+	dir_learn(l, &s->paths[0], dirlen,
+		  w && !w->detached && !b->truncated && b->len > namelen &&
+		  s->paths[0].path[(dirlen - 1) & PATH_MASK] == '/');
+}
+
+/*
+ * Whether a name given to a syscall (relative to dfd) concerns no rule,
+ * known without a walk: one component (no "/", not "." or "..") in a
+ * directory whose children no rule names, and no class of its own.
+ */
+static __always_inline bool name_ruled_out_early(__u64 dfd, __u64 name, struct dir_lookup *l)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file_system_config *cfg = fs_cfg();
+	struct fs_name_key key = {};
+	struct dentry *dentry;
+	struct vfsmount *mnt;
+	struct file *dir;
+	__u32 *value;
+	long copied;
+	int i;
+
+	l->usable = false;
+	l->found = false;
+	if (!cfg || cfg->match_all)
+		return false;
+	copied = bpf_probe_read_user_str(key.name, sizeof(key.name), (const void *)name);
+	if (copied <= 1 || copied >= FS_NAME_MAX)
+		return false;
+	if (key.name[0] == '.' && (!key.name[1] || (key.name[1] == '.' && !key.name[2])))
+		return false;
+	for (i = 0; i < FS_NAME_MAX; i++) {
+		if (key.name[i] == '/')
+			return false;
+	}
+	if ((int)dfd == AT_FDCWD) {
+		dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+		mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+	} else {
+		dir = fd_file((int)dfd);
+		if (!dir)
+			return false;
+		dentry = BPF_CORE_READ(dir, f_path.dentry);
+		mnt = BPF_CORE_READ(dir, f_path.mnt);
+	}
+	dir_lookup(dentry, mnt, l);
+	if (!l->found || l->deeper || l->value)
+		return false;
+	value = bpf_map_lookup_elem(&fs_names, &key);
+	return !value || !*value;
+}
+
+/* Learns the directory's verdict from a name's path, just built in paths[0]. */
+static __always_inline void learn_name_dir(struct fs_scratch *s, struct dir_lookup *l)
+{
+	struct dentry_walk_buf *w = walk_buf();
+	struct built *b = &s->built[0];
+
+	if (!l->usable || l->found)
+		return;
+	dir_learn(l, &s->paths[0], b->name_at,
+		  w && !w->detached && !b->truncated && !b->odd);
+}
+
 /*
  * Whether a read-only open of file is of no interest: builds open
  * thousands of files to read, and when the secrets are all "**\/name"
@@ -820,6 +967,7 @@ static __always_inline __u8 open_kind(struct file *created, __u64 flags)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
+	struct dir_lookup dir;
 	__u32 by_path, by_inode;
 	struct built *b0, *b1;
 	struct fs_pending op;
@@ -843,7 +991,10 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	flags = op.op == FS_OP_GETFD ? BPF_CORE_READ(file, f_flags) : op.args[2];
 	if (opened && read_ruled_out(fs_cfg(), file, flags))
 		return 0;
+	if (file_ruled_out_early(file, &dir))
+		return 0;
 	by_path = file_path_only_classes((__u64)file);
+	learn_file_dir(s, &dir, file);
 	by_inode = inode_classes(file);
 	reset_op(&s->event, &op);
 	s->event.header.flags |= inode_flag(by_path, by_inode);
@@ -871,6 +1022,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 {
+	struct dir_lookup dir;
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
@@ -882,7 +1034,10 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
+	if (name_ruled_out_early(op.args[0], op.args[1], &dir))
+		return 0;
 	classes = named_path_classes(0, op.args[0], op.args[1]);
+	learn_name_dir(s, &dir);
 	reset_op(&s->event, &op);
 	if (op.op == FS_OP_CHMOD) {
 		s->event.flags = op.args[2];
@@ -996,30 +1151,39 @@ struct {
 };
 
 /*
- * Whether syscall id is one sys_enter may have stashed, in either ABI:
- * the writes are judged at sys_enter alone and have nothing to finish.
- * A global function, as fs_call_code().
+ * A directory-changing call's end moves the verdicts' generation, whoever
+ * made it; a policed process's syscall that succeeded goes to its
+ * finisher.
  */
-__noinline int fs_stashes(long id)
-{
-	int call64 = fs_call64(id), call32 = fs_call32(id);
-
-	return (call64 && call64 != FS_CALL_WRITE && call64 != FS_CALL_WRITE_ARG2) ||
-	       (call32 && call32 != FS_CALL_WRITE && call32 != FS_CALL_WRITE_ARG2);
-}
-
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	long id = BPF_CORE_READ(regs, orig_ax);
 	struct fs_pending *pending;
+	__u32 zero = 0;
+	bool compat;
+	int call;
 
-	if (!fs_stashes(BPF_CORE_READ(regs, orig_ax)))
+	call = fs_call_code(id);
+	if (!call)
 		return 0;
-	pending = bpf_map_lookup_elem(&fs_pending, &id);
+	compat = call & FS_CALL_COMPAT;
+	call &= ~FS_CALL_COMPAT;
+	/* the writes are judged at sys_enter alone */
+	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2)
+		return 0;
+	if (moves_dirs(call, regs, compat))
+		dir_change_end(bpf_get_current_pid_tgid());
+	/* a failed syscall changed nothing */
+	if (ret < 0 || !current_scope())
+		return 0;
+	pending = bpf_map_lookup_elem(&fs_pending, &zero);
 	if (!pending)
 		return 0;
+	read_call(regs, id, call, compat, pending);
 	switch (pending->op) {
+	case 0:
+		break;
 	case FS_OP_RENAME:
 	case FS_OP_LINK:
 		bpf_tail_call(ctx, &fs_tails, TAIL_RENAME);
@@ -1046,13 +1210,22 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 #include "lib/fs_uring.h"
 
+/* Whether an io_uring opcode may move a directory or remove one. */
+static __always_inline bool uring_moves_dirs(int opcode)
+{
+	return opcode == URING_OP(RENAMEAT) || opcode == URING_OP(UNLINKAT);
+}
+
 /*
  * Every io_uring request of the machine comes here: anything but a
- * policed process's costs one scope lookup.
+ * policed process's, or a rename or unlink (in flight for the directory
+ * verdicts until it completes), costs one scope lookup.
  */
 SEC("raw_tp/io_uring_submit_req")
 int BPF_PROG(uring_submit_req, struct io_kiocb *req)
 {
+	if (uring_moves_dirs(BPF_CORE_READ(req, opcode)))
+		dir_change_begin((__u64)req);
 	if (current_scope())
 		uring_submit(req);
 	return 0;
@@ -1076,11 +1249,14 @@ SEC("raw_tp/io_uring_complete")
 int BPF_PROG(uring_complete, struct io_ring_ctx *ring, struct io_kiocb *req,
 	     struct io_uring_cqe *cqe)
 {
-	int opcode;
+	int opcode = BPF_CORE_READ(req, opcode);
 
+	/* a request whose completion posts no CQE stays in flight: the
+	 * verdicts are off from then on, never stale */
+	if (uring_moves_dirs(opcode))
+		dir_change_end((__u64)req);
 	if (!current_scope())
 		return 0;
-	opcode = BPF_CORE_READ(req, opcode);
 	if (opcode == URING_OP(OPENAT) || opcode == URING_OP(OPENAT2))
 		uring_complete_open(req, BPF_CORE_READ(cqe, res));
 	return 0;

@@ -24,6 +24,10 @@
  * a program runs on one, and too large for the 512-byte stack. */
 struct dentry_walk_buf {
 	char walk[DENTRY_PATH_MAX + 256];
+	/* the last walk on this CPU ended at a dentry that is its own parent
+	 * but no mount's root (a disconnected one, from a file handle): the
+	 * path is relative to it and may change once it is connected */
+	__u32 detached;
 };
 
 struct {
@@ -62,7 +66,7 @@ struct walk {
 	__u32 pos;		/* where the built part starts in walk[] */
 	__u32 done;		/* reached the root */
 	__u32 truncated;
-	__u32 pad;
+	__u32 detached;		/* ended at a root that is no mount's */
 };
 
 /*
@@ -93,6 +97,7 @@ static long walk_step(__u64 index, void *data)
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (!parent || parent == dentry) {
 		w->done = 1;
+		w->detached = 1;
 		return 1;
 	}
 	len = BPF_CORE_READ(dentry, d_name.len);
@@ -138,6 +143,8 @@ static __always_inline __u32 walk_path(struct dentry *dentry, struct vfsmount *v
 		*truncated = true;
 	len = DENTRY_PATH_MAX - w.pos;
 	buf = walk_buf();
+	if (buf)
+		buf->detached = w.detached;
 	if (len == 0 || !buf) {
 		out[0] = '/';
 		out[1] = 0;
