@@ -524,7 +524,7 @@ __noinline int write_enter(__u64 fd, __u32 call, __u32 flags)
 
 	if (!scope || (scope->flags & SCOPE_EXEMPT))
 		return 0;
-	file = fd_file((int)fd);
+	file = fd_file_direct((int)fd);
 	if (!file)
 		return 0;
 	by_inode = inode_classes(file);
@@ -621,23 +621,35 @@ static __always_inline void enter_mount(struct fs_origin *from, int call, __u64 
 	}
 }
 
-/* The argument registers of each ABI: i386 ebx, ecx, edx, esi, edi, ebp. */
-static __always_inline void syscall_args(struct pt_regs *regs, bool compat, __u64 a[6])
+/*
+ * The syscall's registers, the ones the tracepoints are given, as a BTF
+ * pointer: its fields are plain loads, where a probe read each would cost
+ * more than the rest of the hook on a hot syscall.
+ */
+static __always_inline struct pt_regs *syscall_regs(void)
 {
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* The argument registers of each ABI: i386 ebx, ecx, edx, esi, edi, ebp. */
+static __always_inline void syscall_args(bool compat, __u64 a[6])
+{
+	struct pt_regs *regs = syscall_regs();
+
 	if (compat) {
-		a[0] = (__u32)BPF_CORE_READ(regs, bx);
-		a[1] = (__u32)BPF_CORE_READ(regs, cx);
-		a[2] = (__u32)BPF_CORE_READ(regs, dx);
-		a[3] = (__u32)BPF_CORE_READ(regs, si);
-		a[4] = (__u32)BPF_CORE_READ(regs, di);
-		a[5] = (__u32)BPF_CORE_READ(regs, bp);
+		a[0] = (__u32)regs->bx;
+		a[1] = (__u32)regs->cx;
+		a[2] = (__u32)regs->dx;
+		a[3] = (__u32)regs->si;
+		a[4] = (__u32)regs->di;
+		a[5] = (__u32)regs->bp;
 	} else {
-		a[0] = BPF_CORE_READ(regs, di);
-		a[1] = BPF_CORE_READ(regs, si);
-		a[2] = BPF_CORE_READ(regs, dx);
-		a[3] = BPF_CORE_READ(regs, r10);
-		a[4] = BPF_CORE_READ(regs, r8);
-		a[5] = BPF_CORE_READ(regs, r9);
+		a[0] = regs->di;
+		a[1] = regs->si;
+		a[2] = regs->dx;
+		a[3] = regs->r10;
+		a[4] = regs->r8;
+		a[5] = regs->r9;
 	}
 }
 
@@ -662,7 +674,7 @@ __noinline int fs_call_code(long id)
  * number, for lib/dir_verdict.h: a rename, an rmdir, a change of the
  * mounts. Asked at sys_enter and at sys_exit, of the same registers.
  */
-static __always_inline bool moves_dirs(int call, struct pt_regs *regs, bool compat)
+static __always_inline bool moves_dirs(int call, bool compat)
 {
 	switch (call) {
 	case FS_CALL_RENAME:
@@ -675,8 +687,7 @@ static __always_inline bool moves_dirs(int call, struct pt_regs *regs, bool comp
 		return true;
 	case FS_CALL_UNLINKAT:
 		/* unlinkat(dfd, name, flags) */
-		return (compat ? (__u32)BPF_CORE_READ(regs, dx) : BPF_CORE_READ(regs, dx)) &
-		       AT_REMOVEDIR;
+		return (compat ? (__u32)syscall_regs()->dx : syscall_regs()->dx) & AT_REMOVEDIR;
 	}
 	return false;
 }
@@ -707,12 +718,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		cfg = fs_cfg();
 		if (!cfg || !cfg->inodes)
 			return 0;
-		syscall_args(regs, compat, a);
+		syscall_args(compat, a);
 		write_enter(call == FS_CALL_WRITE ? a[0] : a[2], id,
 			    compat ? FS_FLAG_COMPAT : 0);
 		return 0;
 	}
-	if (moves_dirs(call, regs, compat))
+	if (moves_dirs(call, compat))
 		dir_change_begin(bpf_get_current_pid_tgid());
 	return 0;
 }
@@ -722,8 +733,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
  * (id in its ABI) with its arguments, as an op in *pending (op 0: nothing
  * to finish, such as a read-only open when no secret is named).
  */
-static __always_inline void read_call(struct pt_regs *regs, long id, int call, bool compat,
-				      struct fs_pending *pending)
+static __always_inline void read_call(long id, int call, bool compat, struct fs_pending *pending)
 {
 	struct open_how how = {};
 	struct fs_origin from;
@@ -733,7 +743,7 @@ static __always_inline void read_call(struct pt_regs *regs, long id, int call, b
 	from.flags = compat ? FS_FLAG_COMPAT : 0;
 	from.out = pending;
 	pending->op = 0;
-	syscall_args(regs, compat, a);
+	syscall_args(compat, a);
 	switch (call) {
 	case FS_CALL_OPENAT:
 		enter_open(&from, a[2]);
@@ -830,17 +840,40 @@ static __always_inline void read_call(struct pt_regs *regs, long id, int call, b
 
 
 /*
+ * The lookup of the finisher running on this CPU, between its early exit
+ * and its learning: the two are global functions (the verifier checks
+ * each once, apart from the finisher's paths) and share no stack.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dir_lookup);
+} fs_dir_lookup SEC(".maps");
+
+static __always_inline struct dir_lookup *dir_lookup_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fs_dir_lookup, &zero);
+}
+
+/*
  * Whether file (opened, or named by fd) concerns no rule, known without a
  * walk: no class every path has, none for its directory's children, its
  * name's or its inode's. *l is where its directory's verdict is learnt
  * when it had none.
  */
-static __always_inline bool file_ruled_out_early(struct file *file, struct dir_lookup *l)
+__noinline int file_ruled_out_early(__u64 file_ptr)
 {
+	struct file *file = (struct file *)file_ptr;
+	struct dir_lookup *l = dir_lookup_slot();
 	struct file_system_config *cfg = fs_cfg();
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
 
+	if (!l)
+		return 0;
 	l->usable = false;
 	l->found = false;
 	/* a mount's root (a file bind-mounted) has its directory on another mount */
@@ -853,19 +886,24 @@ static __always_inline bool file_ruled_out_early(struct file *file, struct dir_l
 }
 
 /* Learns file's directory's verdict from its path, just built in paths[0]. */
-static __always_inline void learn_file_dir(struct fs_scratch *s, struct dir_lookup *l,
-					   struct file *file)
+__noinline int learn_file_dir(__u64 file_ptr)
 {
+	struct file *file = (struct file *)file_ptr;
+	struct dir_lookup *l = dir_lookup_slot();
 	struct dentry_walk_buf *w = walk_buf();
-	struct built *b = &s->built[0];
-	__u32 namelen = BPF_CORE_READ(file, f_path.dentry, d_name.len);
-	__u32 dirlen = b->len - namelen;
+	struct fs_scratch *s = scratch();
+	__u32 namelen, dirlen;
+	struct built *b;
 
-	if (!l->usable || l->found)
-		return;
+	if (!l || !s || !l->usable || l->found)
+		return 0;
+	b = &s->built[0];
+	namelen = BPF_CORE_READ(file, f_path.dentry, d_name.len);
+	dirlen = b->len - namelen;
 	dir_learn(l, &s->paths[0], dirlen,
 		  w && !w->detached && !b->truncated && b->len > namelen &&
 		  s->paths[0].path[(dirlen - 1) & PATH_MASK] == '/');
+	return 0;
 }
 
 /*
@@ -873,8 +911,9 @@ static __always_inline void learn_file_dir(struct fs_scratch *s, struct dir_look
  * known without a walk: one component (no "/", not "." or "..") in a
  * directory whose children no rule names, and no class of its own.
  */
-static __always_inline bool name_ruled_out_early(__u64 dfd, __u64 name, struct dir_lookup *l)
+__noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 {
+	struct dir_lookup *l = dir_lookup_slot();
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file_system_config *cfg = fs_cfg();
 	struct fs_name_key key = {};
@@ -885,6 +924,8 @@ static __always_inline bool name_ruled_out_early(__u64 dfd, __u64 name, struct d
 	long copied;
 	int i;
 
+	if (!l)
+		return 0;
 	l->usable = false;
 	l->found = false;
 	if (!cfg || cfg->match_all)
@@ -916,15 +957,19 @@ static __always_inline bool name_ruled_out_early(__u64 dfd, __u64 name, struct d
 }
 
 /* Learns the directory's verdict from a name's path, just built in paths[0]. */
-static __always_inline void learn_name_dir(struct fs_scratch *s, struct dir_lookup *l)
+__noinline int learn_name_dir(void)
 {
+	struct dir_lookup *l = dir_lookup_slot();
 	struct dentry_walk_buf *w = walk_buf();
-	struct built *b = &s->built[0];
+	struct fs_scratch *s = scratch();
+	struct built *b;
 
-	if (!l->usable || l->found)
-		return;
+	if (!l || !s || !l->usable || l->found)
+		return 0;
+	b = &s->built[0];
 	dir_learn(l, &s->paths[0], b->name_at,
 		  w && !w->detached && !b->truncated && !b->odd);
+	return 0;
 }
 
 /*
@@ -967,7 +1012,6 @@ static __always_inline __u8 open_kind(struct file *created, __u64 flags)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
-	struct dir_lookup dir;
 	__u32 by_path, by_inode;
 	struct built *b0, *b1;
 	struct fs_pending op;
@@ -983,7 +1027,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	b0 = &s->built[0];
 	b1 = &s->built[1];
 	opened = op.op == FS_OP_OPEN || op.op == FS_OP_GETFD;
-	file = fd_file(opened ? ret : (int)op.args[0]);
+	file = fd_file_direct(opened ? ret : (int)op.args[0]);
 	if (!file)
 		return 0;
 	/* a descriptor taken from another process keeps the flags it was
@@ -991,10 +1035,10 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	flags = op.op == FS_OP_GETFD ? BPF_CORE_READ(file, f_flags) : op.args[2];
 	if (opened && read_ruled_out(fs_cfg(), file, flags))
 		return 0;
-	if (file_ruled_out_early(file, &dir))
+	if (file_ruled_out_early((__u64)file))
 		return 0;
 	by_path = file_path_only_classes((__u64)file);
-	learn_file_dir(s, &dir, file);
+	learn_file_dir((__u64)file);
 	by_inode = inode_classes(file);
 	reset_op(&s->event, &op);
 	s->event.header.flags |= inode_flag(by_path, by_inode);
@@ -1022,7 +1066,6 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 {
-	struct dir_lookup dir;
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
@@ -1034,10 +1077,10 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	if (name_ruled_out_early(op.args[0], op.args[1], &dir))
+	if (name_ruled_out_early(op.args[0], op.args[1]))
 		return 0;
 	classes = named_path_classes(0, op.args[0], op.args[1]);
-	learn_name_dir(s, &dir);
+	learn_name_dir();
 	reset_op(&s->event, &op);
 	if (op.op == FS_OP_CHMOD) {
 		s->event.flags = op.args[2];
@@ -1158,7 +1201,7 @@ struct {
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	long id = BPF_CORE_READ(regs, orig_ax);
+	long id = syscall_regs()->orig_ax;
 	struct fs_pending *pending;
 	__u32 zero = 0;
 	bool compat;
@@ -1172,7 +1215,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	/* the writes are judged at sys_enter alone */
 	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2)
 		return 0;
-	if (moves_dirs(call, regs, compat))
+	if (moves_dirs(call, compat))
 		dir_change_end(bpf_get_current_pid_tgid());
 	/* a failed syscall changed nothing */
 	if (ret < 0 || !current_scope())
@@ -1180,7 +1223,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	pending = bpf_map_lookup_elem(&fs_pending, &zero);
 	if (!pending)
 		return 0;
-	read_call(regs, id, call, compat, pending);
+	read_call(id, call, compat, pending);
 	switch (pending->op) {
 	case 0:
 		break;

@@ -58,6 +58,27 @@ static __always_inline struct file *fd_file(long fd)
 	return file;
 }
 
+/*
+ * fd_file() read directly through BTF: for the hot syscalls (write,
+ * open), where a probe read per field costs more than the rest of the
+ * hook. The verifier takes longer over it, so the rest use fd_file().
+ */
+static __always_inline struct file *fd_file_direct(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct file *file = NULL;
+	struct fdtable *fdt;
+
+	if (!files)
+		return NULL;
+	fdt = files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), (struct file **)fdt->fd + fd);
+	return file;
+}
+
 /* Where a dentry walk is: the dentry, its mount and that mount's root. */
 struct walk {
 	struct dentry *dentry;
