@@ -869,20 +869,67 @@ __noinline int file_ruled_out_early(__u64 file_ptr)
 	struct file *file = (struct file *)file_ptr;
 	struct dir_lookup *l = dir_lookup_slot();
 	struct file_system_config *cfg = fs_cfg();
-	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
-	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+	/* a few windows read whole: a probe read per field costs more than
+	 * the rest of this check */
+	__u64 fw[12], dw[7], pw[9], iw[9], mnt_id;
+	__u32 *value;
+	struct super_block *sb, *parent_sb;
+	struct fs_inode_key key = {};
+	struct dentry *dentry, *parent;
+	struct inode *inode, *parent_inode;
+	struct vfsmount *mnt;
+	__u32 mode;
 
 	if (!l)
 		return 0;
 	l->usable = false;
 	l->found = false;
+	if (!cfg || cfg->match_all)
+		return 0;
+	if (!WINDOW_HAS(sizeof(fw), struct file, f_mode) ||
+	    !WINDOW_HAS(sizeof(fw), struct file, f_inode) ||
+	    !WINDOW_HAS(sizeof(fw), struct file, f_path.mnt) ||
+	    !WINDOW_HAS(sizeof(fw), struct file, f_path.dentry) ||
+	    !WINDOW_HAS(sizeof(dw), struct dentry, d_parent) ||
+	    !WINDOW_HAS(sizeof(dw), struct dentry, d_name.name) ||
+	    !WINDOW_HAS(sizeof(pw), struct inode, i_sb) ||
+	    !WINDOW_HAS(sizeof(pw), struct inode, i_ino) ||
+	    !bpf_core_field_exists(((struct mount *)0)->mnt_id_unique))
+		return 0;
+	if (bpf_probe_read_kernel(fw, sizeof(fw), file))
+		return 0;
+	mode = WINDOW_GET(fw, struct file, f_mode);
+	inode = WINDOW_GET(fw, struct file, f_inode);
+	mnt = (struct vfsmount *)WINDOW_GET(fw, struct file, f_path.mnt);
+	dentry = (struct dentry *)WINDOW_GET(fw, struct file, f_path.dentry);
 	/* a mount's root (a file bind-mounted) has its directory on another mount */
-	if (!cfg || cfg->match_all || dentry == BPF_CORE_READ(mnt, mnt_root))
-		return false;
-	dir_lookup(BPF_CORE_READ(dentry, d_parent), mnt, l);
-	return l->found && !l->deeper && !l->value &&
-	       !name_classes((const char *)BPF_CORE_READ(dentry, d_name.name)) &&
-	       !inode_classes(file);
+	if (!mnt || !dentry || dentry == BPF_CORE_READ(mnt, mnt_root))
+		return 0;
+	if (bpf_probe_read_kernel(dw, sizeof(dw), dentry))
+		return 0;
+	parent = WINDOW_GET(dw, struct dentry, d_parent);
+	parent_inode = BPF_CORE_READ(parent, d_inode);
+	if (!parent_inode || bpf_probe_read_kernel(pw, sizeof(pw), parent_inode) ||
+	    bpf_probe_read_kernel(iw, sizeof(iw), inode))
+		return 0;
+	parent_sb = WINDOW_GET(pw, struct inode, i_sb);
+	sb = WINDOW_GET(iw, struct inode, i_sb);
+	mnt_id = BPF_CORE_READ((struct mount *)((void *)mnt -
+						bpf_core_field_offset(struct mount, mnt)),
+			       mnt_id_unique);
+	key.ino = WINDOW_GET(iw, struct inode, i_ino);
+	key.dev = BPF_CORE_READ(sb, s_dev);
+	dir_lookup_by(mnt_id, WINDOW_GET(pw, struct inode, i_ino),
+		      parent_sb == sb ? key.dev : BPF_CORE_READ(parent_sb, s_dev), l);
+	if (!l->found || l->deeper || l->value)
+		return 0;
+	if (name_classes((const char *)WINDOW_GET(dw, struct dentry, d_name.name)))
+		return 0;
+	/* inode_classes(): a file this open created is none of those known */
+	if (mode & FMODE_CREATED)
+		return 1;
+	value = bpf_map_lookup_elem(&fs_inodes, &key);
+	return !value || !*value;
 }
 
 /* Learns file's directory's verdict from its path, just built in paths[0]. */

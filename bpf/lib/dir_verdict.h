@@ -143,6 +143,15 @@ static __always_inline void dir_change_end(__u64 id)
 		__sync_fetch_and_add(&st->moving, -1);
 }
 
+/* A CO-RE field of type read from window, a copy of the struct's first bytes. */
+#define WINDOW_GET(window, type, field)                                        \
+	(*(typeof(((type *)0)->field) *)((void *)(window) +                     \
+					  bpf_core_field_offset(type, field)))
+/* Whether window_size bytes of type hold field (else it is read on its own). */
+#define WINDOW_HAS(window_size, type, field)                                   \
+	(bpf_core_field_offset(type, field) + bpf_core_field_size(type, field) <= \
+	 (window_size))
+
 /* Where a directory's verdict is looked up, and what was found. */
 struct dir_lookup {
 	struct fs_dir_key key;
@@ -159,6 +168,35 @@ struct dir_lookup {
  * in-flight count before the generation: a change that ended in between
  * has moved the generation.
  */
+/* Looks up the verdict of the directory (mount id, inode, device) into *l. */
+static __always_inline void dir_lookup_by(__u64 mnt_id, __u64 ino, __u32 dev,
+					  struct dir_lookup *l)
+{
+	struct fs_dir_state *st = dir_state();
+	struct fs_dir_config *cfg;
+	struct fs_dir_verdict *v;
+	__u32 zero = 0;
+
+	l->usable = false;
+	l->found = false;
+	cfg = bpf_map_lookup_elem(&fs_dir_config, &zero);
+	if (!st || !cfg || !cfg->enabled || st->broken || DIR_READ_ONCE(st->moving))
+		return;
+	l->gen = DIR_READ_ONCE(st->gen);
+	l->loader_gen = DIR_READ_ONCE(cfg->gen);
+	l->key.mnt = mnt_id;
+	l->key.ino = ino;
+	l->key.dev = dev;
+	l->key.pad = 0;
+	l->usable = true;
+	v = bpf_map_lookup_elem(&fs_dirs, &l->key);
+	if (!v || v->gen != l->gen || v->loader_gen != l->loader_gen)
+		return;
+	l->found = true;
+	l->deeper = v->deeper;
+	l->value = v->value;
+}
+
 static __always_inline void dir_lookup(struct dentry *dentry, struct vfsmount *vfsmnt,
 				       struct dir_lookup *l)
 {
