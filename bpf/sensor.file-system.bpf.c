@@ -259,19 +259,39 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 /* The classes fs_inodes gives file's inode; 0 when it is not there. */
 static __always_inline __u32 inode_classes(struct file *file)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	__u32 *value;
-	struct fs_inode_key key = {
-		.ino = BPF_CORE_READ(inode, i_ino),
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-	};
+	/* the file's and the inode's first bytes read whole where they hold
+	 * the fields: a write pays this, and a probe read per field costs more */
+	__u64 fw[6], iw[9];
+	struct fs_inode_key key = {};
+	struct super_block *sb;
+	struct inode *inode;
+	__u32 *value, mode;
 
+	if (WINDOW_HAS(sizeof(fw), struct file, f_mode) &&
+	    WINDOW_HAS(sizeof(fw), struct file, f_inode) &&
+	    WINDOW_HAS(sizeof(iw), struct inode, i_sb) &&
+	    WINDOW_HAS(sizeof(iw), struct inode, i_ino)) {
+		if (bpf_probe_read_kernel(fw, sizeof(fw), file))
+			return 0;
+		mode = WINDOW_GET(fw, struct file, f_mode);
+		inode = WINDOW_GET(fw, struct file, f_inode);
+		if (!inode || bpf_probe_read_kernel(iw, sizeof(iw), inode))
+			return 0;
+		sb = WINDOW_GET(iw, struct inode, i_sb);
+		key.ino = WINDOW_GET(iw, struct inode, i_ino);
+	} else {
+		mode = BPF_CORE_READ(file, f_mode);
+		inode = BPF_CORE_READ(file, f_inode);
+		sb = BPF_CORE_READ(inode, i_sb);
+		key.ino = BPF_CORE_READ(inode, i_ino);
+	}
+	key.dev = BPF_CORE_READ(sb, s_dev);
 	/*
 	 * A file this open created is none of the files recorded before it,
 	 * whatever number it got: an inode number freed by an unlink that
 	 * landed is reused at once, before the agent drops its entry.
 	 */
-	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+	if (mode & FMODE_CREATED)
 		return 0;
 	value = bpf_map_lookup_elem(&fs_inodes, &key);
 	return value ? *value : 0;
@@ -961,7 +981,7 @@ __noinline int learn_file_dir(__u64 file_ptr)
 __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 {
 	struct dir_lookup *l = dir_lookup_slot();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs;
 	struct file_system_config *cfg = fs_cfg();
 	struct fs_name_key key = {};
 	struct dentry *dentry;
@@ -987,8 +1007,12 @@ __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 			return false;
 	}
 	if ((int)dfd == AT_FDCWD) {
-		dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-		mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+		/* plain loads through BTF: cheaper than a probe read each */
+		fs = bpf_get_current_task_btf()->fs;
+		if (!fs)
+			return 0;
+		dentry = fs->pwd.dentry;
+		mnt = fs->pwd.mnt;
 	} else {
 		dir = fd_file((int)dfd);
 		if (!dir)

@@ -202,37 +202,30 @@ static __always_inline void dir_lookup(struct dentry *dentry, struct vfsmount *v
 {
 	struct mount *mnt = (struct mount *)((void *)vfsmnt -
 					     bpf_core_field_offset(struct mount, mnt));
-	struct fs_dir_state *st = dir_state();
-	struct fs_dir_config *cfg;
-	struct fs_dir_verdict *v;
+	/* the inode's first bytes read whole, where they hold i_sb and i_ino */
+	__u64 window[9];
 	struct inode *inode;
-	__u32 zero = 0;
+	struct super_block *sb;
+	__u64 ino;
 
 	l->usable = false;
 	l->found = false;
-	cfg = bpf_map_lookup_elem(&fs_dir_config, &zero);
-	if (!st || !cfg || !cfg->enabled || st->broken || !dentry || !vfsmnt)
+	if (!dentry || !vfsmnt || !bpf_core_field_exists(mnt->mnt_id_unique))
 		return;
-	if (!bpf_core_field_exists(mnt->mnt_id_unique))
-		return;
-	if (DIR_READ_ONCE(st->moving))
-		return;
-	l->gen = DIR_READ_ONCE(st->gen);
-	l->loader_gen = DIR_READ_ONCE(cfg->gen);
 	inode = BPF_CORE_READ(dentry, d_inode);
 	if (!inode)
 		return;
-	l->key.mnt = BPF_CORE_READ(mnt, mnt_id_unique);
-	l->key.ino = BPF_CORE_READ(inode, i_ino);
-	l->key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	l->key.pad = 0;
-	l->usable = true;
-	v = bpf_map_lookup_elem(&fs_dirs, &l->key);
-	if (!v || v->gen != l->gen || v->loader_gen != l->loader_gen)
-		return;
-	l->found = true;
-	l->deeper = v->deeper;
-	l->value = v->value;
+	if (WINDOW_HAS(sizeof(window), struct inode, i_sb) &&
+	    WINDOW_HAS(sizeof(window), struct inode, i_ino)) {
+		if (bpf_probe_read_kernel(window, sizeof(window), inode))
+			return;
+		sb = WINDOW_GET(window, struct inode, i_sb);
+		ino = WINDOW_GET(window, struct inode, i_ino);
+	} else {
+		sb = BPF_CORE_READ(inode, i_sb);
+		ino = BPF_CORE_READ(inode, i_ino);
+	}
+	dir_lookup_by(BPF_CORE_READ(mnt, mnt_id_unique), ino, BPF_CORE_READ(sb, s_dev), l);
 }
 
 /*
