@@ -116,6 +116,8 @@ struct {
 	__type(value, __u32);
 } fs_inodes SEC(".maps");
 
+#include "lib/dir_verdict.h"
+
 enum fs_op {
 	FS_OP_OPEN = 1,		/* args: -, -, flags */
 	FS_OP_UNLINK,		/* dfd, name */
@@ -159,13 +161,16 @@ struct fs_pending {
 };
 
 /*
- * thread -> its syscall in flight. LRU: an exit that never comes (a
- * thread killed in the syscall) must not leak an entry for good.
+ * The syscall sys_exit hands to its finisher (a tail call, on the same
+ * CPU). sys_exit reads it from the registers, which hold the arguments
+ * sys_enter saw: a tracer changes them before sys_enter or after sys_exit,
+ * and the calls followed here leave them as they are. Nothing is kept
+ * per thread between the two hooks.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
 	__type(value, struct fs_pending);
 } fs_pending SEC(".maps");
 
@@ -254,19 +259,39 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 /* The classes fs_inodes gives file's inode; 0 when it is not there. */
 static __always_inline __u32 inode_classes(struct file *file)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	__u32 *value;
-	struct fs_inode_key key = {
-		.ino = BPF_CORE_READ(inode, i_ino),
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-	};
+	/* the file's and the inode's first bytes read whole where they hold
+	 * the fields: a write pays this, and a probe read per field costs more */
+	__u64 fw[6], iw[9];
+	struct fs_inode_key key = {};
+	struct super_block *sb;
+	struct inode *inode;
+	__u32 *value, mode;
 
+	if (WINDOW_HAS(sizeof(fw), struct file, f_mode) &&
+	    WINDOW_HAS(sizeof(fw), struct file, f_inode) &&
+	    WINDOW_HAS(sizeof(iw), struct inode, i_sb) &&
+	    WINDOW_HAS(sizeof(iw), struct inode, i_ino)) {
+		if (bpf_probe_read_kernel(fw, sizeof(fw), file))
+			return 0;
+		mode = WINDOW_GET(fw, struct file, f_mode);
+		inode = WINDOW_GET(fw, struct file, f_inode);
+		if (!inode || bpf_probe_read_kernel(iw, sizeof(iw), inode))
+			return 0;
+		sb = WINDOW_GET(iw, struct inode, i_sb);
+		key.ino = WINDOW_GET(iw, struct inode, i_ino);
+	} else {
+		mode = BPF_CORE_READ(file, f_mode);
+		inode = BPF_CORE_READ(file, f_inode);
+		sb = BPF_CORE_READ(inode, i_sb);
+		key.ino = BPF_CORE_READ(inode, i_ino);
+	}
+	key.dev = BPF_CORE_READ(sb, s_dev);
 	/*
 	 * A file this open created is none of the files recorded before it,
 	 * whatever number it got: an inode number freed by an unlink that
 	 * landed is reused at once, before the agent drops its entry.
 	 */
-	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+	if (mode & FMODE_CREATED)
 		return 0;
 	value = bpf_map_lookup_elem(&fs_inodes, &key);
 	return value ? *value : 0;
@@ -275,18 +300,19 @@ static __always_inline __u32 inode_classes(struct file *file)
 /* ---- sys_exit: build, filter, enforce, send ---- */
 
 /*
- * Takes this thread's syscall in flight out of fs_pending into *op; false
- * when there is none or it failed (a failed syscall changed nothing).
+ * Takes the syscall sys_exit handed over out of fs_pending into *op;
+ * false when there is none or it failed (a failed syscall changed
+ * nothing).
  */
 static __always_inline bool take_pending(long ret, struct fs_pending *op)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct fs_pending *found = bpf_map_lookup_elem(&fs_pending, &id);
+	__u32 zero = 0;
+	struct fs_pending *found = bpf_map_lookup_elem(&fs_pending, &zero);
 
-	if (!found)
+	if (!found || !found->op)
 		return false;
 	*op = *found;
-	bpf_map_delete_elem(&fs_pending, &id);
+	found->op = 0;
 	return ret >= 0;
 }
 
@@ -518,7 +544,7 @@ __noinline int write_enter(__u64 fd, __u32 call, __u32 flags)
 
 	if (!scope || (scope->flags & SCOPE_EXEMPT))
 		return 0;
-	file = fd_file((int)fd);
+	file = fd_file_direct((int)fd);
 	if (!file)
 		return 0;
 	by_inode = inode_classes(file);
@@ -615,23 +641,35 @@ static __always_inline void enter_mount(struct fs_origin *from, int call, __u64 
 	}
 }
 
-/* The argument registers of each ABI: i386 ebx, ecx, edx, esi, edi, ebp. */
-static __always_inline void syscall_args(struct pt_regs *regs, bool compat, __u64 a[6])
+/*
+ * The syscall's registers, the ones the tracepoints are given, as a BTF
+ * pointer: its fields are plain loads, where a probe read each would cost
+ * more than the rest of the hook on a hot syscall.
+ */
+static __always_inline struct pt_regs *syscall_regs(void)
 {
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* The argument registers of each ABI: i386 ebx, ecx, edx, esi, edi, ebp. */
+static __always_inline void syscall_args(bool compat, __u64 a[6])
+{
+	struct pt_regs *regs = syscall_regs();
+
 	if (compat) {
-		a[0] = (__u32)BPF_CORE_READ(regs, bx);
-		a[1] = (__u32)BPF_CORE_READ(regs, cx);
-		a[2] = (__u32)BPF_CORE_READ(regs, dx);
-		a[3] = (__u32)BPF_CORE_READ(regs, si);
-		a[4] = (__u32)BPF_CORE_READ(regs, di);
-		a[5] = (__u32)BPF_CORE_READ(regs, bp);
+		a[0] = (__u32)regs->bx;
+		a[1] = (__u32)regs->cx;
+		a[2] = (__u32)regs->dx;
+		a[3] = (__u32)regs->si;
+		a[4] = (__u32)regs->di;
+		a[5] = (__u32)regs->bp;
 	} else {
-		a[0] = BPF_CORE_READ(regs, di);
-		a[1] = BPF_CORE_READ(regs, si);
-		a[2] = BPF_CORE_READ(regs, dx);
-		a[3] = BPF_CORE_READ(regs, r10);
-		a[4] = BPF_CORE_READ(regs, r8);
-		a[5] = BPF_CORE_READ(regs, r9);
+		a[0] = regs->di;
+		a[1] = regs->si;
+		a[2] = regs->dx;
+		a[3] = regs->r10;
+		a[4] = regs->r8;
+		a[5] = regs->r9;
 	}
 }
 
@@ -651,16 +689,42 @@ __noinline int fs_call_code(long id)
 	return call | (compat && call ? FS_CALL_COMPAT : 0);
 }
 
+/*
+ * Whether a syscall may move a directory or free a directory's inode
+ * number, for lib/dir_verdict.h: a rename, an rmdir, a change of the
+ * mounts. Asked at sys_enter and at sys_exit, of the same registers.
+ */
+static __always_inline bool moves_dirs(int call, bool compat)
+{
+	switch (call) {
+	case FS_CALL_RENAME:
+	case FS_CALL_RENAMEAT:
+	case FS_CALL_RMDIR:
+	case FS_CALL_MOUNT:
+	case FS_CALL_MOVE_MOUNT:
+	case FS_CALL_UMOUNT:
+	case FS_CALL_PIVOT_ROOT:
+		return true;
+	case FS_CALL_UNLINKAT:
+		/* unlinkat(dfd, name, flags) */
+		return (compat ? (__u32)syscall_regs()->dx : syscall_regs()->dx) & AT_REMOVEDIR;
+	}
+	return false;
+}
+
+/*
+ * Every syscall of the machine passes here. Only two kinds do anything:
+ * the writes of a policed process, judged before they happen, and the
+ * calls that move directories (by anyone), which mark themselves in
+ * flight for the directory verdicts. The rest of the calls followed are
+ * read at sys_exit, once their result is known.
+ */
 SEC("raw_tp/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
 	struct file_system_config *cfg;
-	struct fs_pending pending = {};
-	struct open_how how = {};
-	struct fs_origin from;
 	bool compat;
 	__u64 a[6];
-	__u64 tid;
 	int call;
 
 	/* every other syscall of the machine ends here */
@@ -669,21 +733,37 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	compat = call & FS_CALL_COMPAT;
 	call &= ~FS_CALL_COMPAT;
-	from.call = id;
-	from.flags = compat ? FS_FLAG_COMPAT : 0;
-	from.out = &pending;
 	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2) {
 		/* no protected inode known: nothing to look up */
 		cfg = fs_cfg();
 		if (!cfg || !cfg->inodes)
 			return 0;
-		syscall_args(regs, compat, a);
-		write_enter(call == FS_CALL_WRITE ? a[0] : a[2], from.call, from.flags);
+		syscall_args(compat, a);
+		write_enter(call == FS_CALL_WRITE ? a[0] : a[2], id,
+			    compat ? FS_FLAG_COMPAT : 0);
 		return 0;
 	}
-	if (!current_scope())
-		return 0;
-	syscall_args(regs, compat, a);
+	if (moves_dirs(call, compat))
+		dir_change_begin(bpf_get_current_pid_tgid());
+	return 0;
+}
+
+/*
+ * What sys_exit hands its finisher: the policed process's syscall call
+ * (id in its ABI) with its arguments, as an op in *pending (op 0: nothing
+ * to finish, such as a read-only open when no secret is named).
+ */
+static __always_inline void read_call(long id, int call, bool compat, struct fs_pending *pending)
+{
+	struct open_how how = {};
+	struct fs_origin from;
+	__u64 a[6];
+
+	from.call = id;
+	from.flags = compat ? FS_FLAG_COMPAT : 0;
+	from.out = pending;
+	pending->op = 0;
+	syscall_args(compat, a);
 	switch (call) {
 	case FS_CALL_OPENAT:
 		enter_open(&from, a[2]);
@@ -774,12 +854,195 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		enter_mount(&from, call, a[0], a[1], a[2], a[3], a[4]);
 		break;
 	}
-	if (pending.op) {
-		tid = bpf_get_current_pid_tgid();
-		bpf_map_update_elem(&fs_pending, &tid, &pending, BPF_ANY);
-	}
+}
+
+/* ---- early exits: a directory's verdict (lib/dir_verdict.h) ---- */
+
+
+/*
+ * The lookup of the finisher running on this CPU, between its early exit
+ * and its learning: the two are global functions (the verifier checks
+ * each once, apart from the finisher's paths) and share no stack.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dir_lookup);
+} fs_dir_lookup SEC(".maps");
+
+static __always_inline struct dir_lookup *dir_lookup_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fs_dir_lookup, &zero);
+}
+
+/*
+ * Whether file (opened, or named by fd) concerns no rule, known without a
+ * walk: no class every path has, none for its directory's children, its
+ * name's or its inode's. *l is where its directory's verdict is learnt
+ * when it had none.
+ */
+__noinline int file_ruled_out_early(__u64 file_ptr)
+{
+	struct file *file = (struct file *)file_ptr;
+	struct dir_lookup *l = dir_lookup_slot();
+	struct file_system_config *cfg = fs_cfg();
+	/* a few windows read whole: a probe read per field costs more than
+	 * the rest of this check */
+	__u64 fw[12], dw[7], pw[9], iw[9], mnt_id;
+	__u32 *value;
+	struct super_block *sb, *parent_sb;
+	struct fs_inode_key key = {};
+	struct dentry *dentry, *parent;
+	struct inode *inode, *parent_inode;
+	struct vfsmount *mnt;
+	__u32 mode;
+
+	if (!l)
+		return 0;
+	l->usable = false;
+	l->found = false;
+	if (!cfg || cfg->match_all)
+		return 0;
+	if (!WINDOW_HAS(sizeof(fw), struct file, f_mode) ||
+	    !WINDOW_HAS(sizeof(fw), struct file, f_inode) ||
+	    !WINDOW_HAS(sizeof(fw), struct file, f_path.mnt) ||
+	    !WINDOW_HAS(sizeof(fw), struct file, f_path.dentry) ||
+	    !WINDOW_HAS(sizeof(dw), struct dentry, d_parent) ||
+	    !WINDOW_HAS(sizeof(dw), struct dentry, d_name.name) ||
+	    !WINDOW_HAS(sizeof(pw), struct inode, i_sb) ||
+	    !WINDOW_HAS(sizeof(pw), struct inode, i_ino) ||
+	    !bpf_core_field_exists(((struct mount *)0)->mnt_id_unique))
+		return 0;
+	if (bpf_probe_read_kernel(fw, sizeof(fw), file))
+		return 0;
+	mode = WINDOW_GET(fw, struct file, f_mode);
+	inode = WINDOW_GET(fw, struct file, f_inode);
+	mnt = (struct vfsmount *)WINDOW_GET(fw, struct file, f_path.mnt);
+	dentry = (struct dentry *)WINDOW_GET(fw, struct file, f_path.dentry);
+	/* a mount's root (a file bind-mounted) has its directory on another mount */
+	if (!mnt || !dentry || dentry == BPF_CORE_READ(mnt, mnt_root))
+		return 0;
+	if (bpf_probe_read_kernel(dw, sizeof(dw), dentry))
+		return 0;
+	parent = WINDOW_GET(dw, struct dentry, d_parent);
+	parent_inode = BPF_CORE_READ(parent, d_inode);
+	if (!parent_inode || bpf_probe_read_kernel(pw, sizeof(pw), parent_inode) ||
+	    bpf_probe_read_kernel(iw, sizeof(iw), inode))
+		return 0;
+	parent_sb = WINDOW_GET(pw, struct inode, i_sb);
+	sb = WINDOW_GET(iw, struct inode, i_sb);
+	mnt_id = BPF_CORE_READ((struct mount *)((void *)mnt -
+						bpf_core_field_offset(struct mount, mnt)),
+			       mnt_id_unique);
+	key.ino = WINDOW_GET(iw, struct inode, i_ino);
+	key.dev = BPF_CORE_READ(sb, s_dev);
+	dir_lookup_by(mnt_id, WINDOW_GET(pw, struct inode, i_ino),
+		      parent_sb == sb ? key.dev : BPF_CORE_READ(parent_sb, s_dev), l);
+	if (!l->found || l->deeper || l->value)
+		return 0;
+	if (name_classes((const char *)WINDOW_GET(dw, struct dentry, d_name.name)))
+		return 0;
+	/* inode_classes(): a file this open created is none of those known */
+	if (mode & FMODE_CREATED)
+		return 1;
+	value = bpf_map_lookup_elem(&fs_inodes, &key);
+	return !value || !*value;
+}
+
+/* Learns file's directory's verdict from its path, just built in paths[0]. */
+__noinline int learn_file_dir(__u64 file_ptr)
+{
+	struct file *file = (struct file *)file_ptr;
+	struct dir_lookup *l = dir_lookup_slot();
+	struct dentry_walk_buf *w = walk_buf();
+	struct fs_scratch *s = scratch();
+	__u32 namelen, dirlen;
+	struct built *b;
+
+	if (!l || !s || !l->usable || l->found)
+		return 0;
+	b = &s->built[0];
+	namelen = BPF_CORE_READ(file, f_path.dentry, d_name.len);
+	dirlen = b->len - namelen;
+	dir_learn(l, &s->paths[0], dirlen,
+		  w && !w->detached && !b->truncated && b->len > namelen &&
+		  s->paths[0].path[(dirlen - 1) & PATH_MASK] == '/');
 	return 0;
 }
+
+/*
+ * Whether a name given to a syscall (relative to dfd) concerns no rule,
+ * known without a walk: one component (no "/", not "." or "..") in a
+ * directory whose children no rule names, and no class of its own.
+ */
+__noinline int name_ruled_out_early(__u64 dfd, __u64 name)
+{
+	struct dir_lookup *l = dir_lookup_slot();
+	struct fs_struct *fs;
+	struct file_system_config *cfg = fs_cfg();
+	struct fs_name_key key = {};
+	struct dentry *dentry;
+	struct vfsmount *mnt;
+	struct file *dir;
+	__u32 *value;
+	long copied;
+	int i;
+
+	if (!l)
+		return 0;
+	l->usable = false;
+	l->found = false;
+	if (!cfg || cfg->match_all)
+		return false;
+	copied = bpf_probe_read_user_str(key.name, sizeof(key.name), (const void *)name);
+	if (copied <= 1 || copied >= FS_NAME_MAX)
+		return false;
+	if (key.name[0] == '.' && (!key.name[1] || (key.name[1] == '.' && !key.name[2])))
+		return false;
+	for (i = 0; i < FS_NAME_MAX; i++) {
+		if (key.name[i] == '/')
+			return false;
+	}
+	if ((int)dfd == AT_FDCWD) {
+		/* plain loads through BTF: cheaper than a probe read each */
+		fs = bpf_get_current_task_btf()->fs;
+		if (!fs)
+			return 0;
+		dentry = fs->pwd.dentry;
+		mnt = fs->pwd.mnt;
+	} else {
+		dir = fd_file((int)dfd);
+		if (!dir)
+			return false;
+		dentry = BPF_CORE_READ(dir, f_path.dentry);
+		mnt = BPF_CORE_READ(dir, f_path.mnt);
+	}
+	dir_lookup(dentry, mnt, l);
+	if (!l->found || l->deeper || l->value)
+		return false;
+	value = bpf_map_lookup_elem(&fs_names, &key);
+	return !value || !*value;
+}
+
+/* Learns the directory's verdict from a name's path, just built in paths[0]. */
+__noinline int learn_name_dir(void)
+{
+	struct dir_lookup *l = dir_lookup_slot();
+	struct dentry_walk_buf *w = walk_buf();
+	struct fs_scratch *s = scratch();
+	struct built *b;
+
+	if (!l || !s || !l->usable || l->found)
+		return 0;
+	b = &s->built[0];
+	dir_learn(l, &s->paths[0], b->name_at,
+		  w && !w->detached && !b->truncated && !b->odd);
+	return 0;
+}
+
 /*
  * Whether a read-only open of file is of no interest: builds open
  * thousands of files to read, and when the secrets are all "**\/name"
@@ -835,7 +1098,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	b0 = &s->built[0];
 	b1 = &s->built[1];
 	opened = op.op == FS_OP_OPEN || op.op == FS_OP_GETFD;
-	file = fd_file(opened ? ret : (int)op.args[0]);
+	file = fd_file_direct(opened ? ret : (int)op.args[0]);
 	if (!file)
 		return 0;
 	/* a descriptor taken from another process keeps the flags it was
@@ -843,7 +1106,10 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	flags = op.op == FS_OP_GETFD ? BPF_CORE_READ(file, f_flags) : op.args[2];
 	if (opened && read_ruled_out(fs_cfg(), file, flags))
 		return 0;
+	if (file_ruled_out_early((__u64)file))
+		return 0;
 	by_path = file_path_only_classes((__u64)file);
+	learn_file_dir((__u64)file);
 	by_inode = inode_classes(file);
 	reset_op(&s->event, &op);
 	s->event.header.flags |= inode_flag(by_path, by_inode);
@@ -882,7 +1148,10 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
+	if (name_ruled_out_early(op.args[0], op.args[1]))
+		return 0;
 	classes = named_path_classes(0, op.args[0], op.args[1]);
+	learn_name_dir();
 	reset_op(&s->event, &op);
 	if (op.op == FS_OP_CHMOD) {
 		s->event.flags = op.args[2];
@@ -996,30 +1265,39 @@ struct {
 };
 
 /*
- * Whether syscall id is one sys_enter may have stashed, in either ABI:
- * the writes are judged at sys_enter alone and have nothing to finish.
- * A global function, as fs_call_code().
+ * A directory-changing call's end moves the verdicts' generation, whoever
+ * made it; a policed process's syscall that succeeded goes to its
+ * finisher.
  */
-__noinline int fs_stashes(long id)
-{
-	int call64 = fs_call64(id), call32 = fs_call32(id);
-
-	return (call64 && call64 != FS_CALL_WRITE && call64 != FS_CALL_WRITE_ARG2) ||
-	       (call32 && call32 != FS_CALL_WRITE && call32 != FS_CALL_WRITE_ARG2);
-}
-
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	long id = syscall_regs()->orig_ax;
 	struct fs_pending *pending;
+	__u32 zero = 0;
+	bool compat;
+	int call;
 
-	if (!fs_stashes(BPF_CORE_READ(regs, orig_ax)))
+	call = fs_call_code(id);
+	if (!call)
 		return 0;
-	pending = bpf_map_lookup_elem(&fs_pending, &id);
+	compat = call & FS_CALL_COMPAT;
+	call &= ~FS_CALL_COMPAT;
+	/* the writes are judged at sys_enter alone */
+	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2)
+		return 0;
+	if (moves_dirs(call, compat))
+		dir_change_end(bpf_get_current_pid_tgid());
+	/* a failed syscall changed nothing */
+	if (ret < 0 || !current_scope())
+		return 0;
+	pending = bpf_map_lookup_elem(&fs_pending, &zero);
 	if (!pending)
 		return 0;
+	read_call(id, call, compat, pending);
 	switch (pending->op) {
+	case 0:
+		break;
 	case FS_OP_RENAME:
 	case FS_OP_LINK:
 		bpf_tail_call(ctx, &fs_tails, TAIL_RENAME);
@@ -1046,13 +1324,22 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 #include "lib/fs_uring.h"
 
+/* Whether an io_uring opcode may move a directory or remove one. */
+static __always_inline bool uring_moves_dirs(int opcode)
+{
+	return opcode == URING_OP(RENAMEAT) || opcode == URING_OP(UNLINKAT);
+}
+
 /*
  * Every io_uring request of the machine comes here: anything but a
- * policed process's costs one scope lookup.
+ * policed process's, or a rename or unlink (in flight for the directory
+ * verdicts until it completes), costs one scope lookup.
  */
 SEC("raw_tp/io_uring_submit_req")
 int BPF_PROG(uring_submit_req, struct io_kiocb *req)
 {
+	if (uring_moves_dirs(BPF_CORE_READ(req, opcode)))
+		dir_change_begin((__u64)req);
 	if (current_scope())
 		uring_submit(req);
 	return 0;
@@ -1076,11 +1363,14 @@ SEC("raw_tp/io_uring_complete")
 int BPF_PROG(uring_complete, struct io_ring_ctx *ring, struct io_kiocb *req,
 	     struct io_uring_cqe *cqe)
 {
-	int opcode;
+	int opcode = BPF_CORE_READ(req, opcode);
 
+	/* a request whose completion posts no CQE stays in flight: the
+	 * verdicts are off from then on, never stale */
+	if (uring_moves_dirs(opcode))
+		dir_change_end((__u64)req);
 	if (!current_scope())
 		return 0;
-	opcode = BPF_CORE_READ(req, opcode);
 	if (opcode == URING_OP(OPENAT) || opcode == URING_OP(OPENAT2))
 		uring_complete_open(req, BPF_CORE_READ(cqe, res));
 	return 0;

@@ -11,6 +11,7 @@
  */
 
 import {
+  decodePrefixKey,
   encodeInodeKey,
   encodeNameKey,
   encodePrefixKey,
@@ -18,10 +19,12 @@ import {
   FILE_SYSTEM_MAPS,
   fileSystemConfig,
   type FileSystemMaps,
+  FS_DIR_CONFIG,
   type InodeEntry,
+  prefixDirs,
 } from "./file_system_maps.ts";
-import { encodeInt } from "./layout.ts";
-import { mapDelete, mapLookup, mapUpdate } from "./libbpf.ts";
+import { encodeInt, sizeOf } from "./layout.ts";
+import { mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 export {
@@ -59,6 +62,8 @@ export class FileSystemSensor extends Sensor {
   readonly lsm: boolean;
   #maps?: FileSystemMaps;
   #inodes = 0;
+  #dirsEnabled = false;
+  #dirGen = 0;
   /** The agent's mount namespace: mounts there change what others see. */
   readonly #mntNs = mountNamespace();
 
@@ -75,13 +80,26 @@ export class FileSystemSensor extends Sensor {
 
   /**
    * Attaches sys_enter and sys_exit, the io_uring tracepoints, and the
-   * LSM hooks when loaded. The finishers are reached by tail call and stay
-   * unattached. A kernel without io_uring has no io_uring tracepoints and
-   * nothing for them to see: their programs are left out there.
+   * LSM hooks when loaded, then turns the kernel's directory verdicts on.
+   * The finishers are reached by tail call and stay unattached. A kernel
+   * without io_uring has no io_uring tracepoints and nothing for them to
+   * see: their programs are left out there.
+   *
+   * The end of a call (sys_exit, io_uring_complete) is attached before its
+   * start (and detached after it, links going in reverse): a
+   * directory-changing call counted in flight at its start is always seen
+   * to end.
    */
   attach(): void {
-    for (const program of this.object.programs()) {
-      if (program.fd < 0 || program.name.startsWith("finish_")) continue;
+    const starts = new Set(["sys_enter", "uring_submit_req"]);
+    const programs = this.object.programs().filter((program) =>
+      program.fd >= 0 && !program.name.startsWith("finish_")
+    );
+    const ordered = [
+      ...programs.filter((program) => !starts.has(program.name)),
+      ...programs.filter((program) => starts.has(program.name)),
+    ];
+    for (const program of ordered) {
       let link;
       try {
         link = program.attach();
@@ -91,6 +109,41 @@ export class FileSystemSensor extends Sensor {
       }
       this.adopt(link);
     }
+    this.#dirsEnabled = true;
+    this.#writeDirConfig();
+  }
+
+  /**
+   * Brings the kernel's directory cuts (`fs_prefix_dirs`) in line with
+   * what `fs_prefixes` holds now and moves the directories' verdicts to a
+   * new generation, so that none learnt before holds. Whatever writes
+   * `fs_prefixes` calls this after it: a verdict cached from before would
+   * hide the new entries below a directory.
+   */
+  prefixesChanged(): void {
+    const keys = mapKeys(
+      this.object.map("fs_prefixes").fd,
+      sizeOf(FILE_SYSTEM_MAPS.fs_prefixes.key),
+    );
+    const cuts = prefixDirs(keys.map(decodePrefixKey));
+    this.replaceEntries(
+      "fs_prefix_dirs",
+      FILE_SYSTEM_MAPS.fs_prefix_dirs,
+      [...cuts].map(([cut, length]) => ({
+        key: encodePrefixKey(cut),
+        value: encodeInt("u32", length),
+      })),
+      { addFirst: true },
+    );
+    this.#dirGen = (this.#dirGen + 1) >>> 0;
+    this.#writeDirConfig();
+  }
+
+  #writeDirConfig(): void {
+    this.writeConfig("fs_dir_config", FS_DIR_CONFIG, {
+      enabled: this.#dirsEnabled ? 1 : 0,
+      gen: this.#dirGen,
+    });
   }
 
   /**
@@ -118,6 +171,7 @@ export class FileSystemSensor extends Sensor {
       })),
       live,
     );
+    this.prefixesChanged();
     this.#maps = maps;
     this.#writeConfig();
   }

@@ -43,12 +43,24 @@ export const FS_INODE_KEY = struct("fs_inode_key", 16, {
   pad: [12, "u32"],
 });
 
+/**
+ * `struct fs_dir_config`: the one value of `fs_dir_config`, the loader's
+ * switch and generation of the kernel's directory verdicts
+ * (bpf/lib/dir_verdict.h).
+ */
+export const FS_DIR_CONFIG = struct("fs_dir_config", 8, {
+  enabled: [0, "u32"],
+  gen: [4, "u32"],
+});
+
 /** The maps the loader writes. */
 export const FILE_SYSTEM_MAPS = {
   fs_config: { key: "u32", value: FILE_SYSTEM_CONFIG },
   fs_prefixes: { key: FS_PREFIX_KEY, value: "u32" },
   fs_names: { key: FS_NAME_KEY, value: "u32" },
   fs_inodes: { key: FS_INODE_KEY, value: "u32" },
+  fs_prefix_dirs: { key: FS_PREFIX_KEY, value: "u32" },
+  fs_dir_config: { key: "u32", value: FS_DIR_CONFIG },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum file_system_class`: what a path is to the policy, as map bits. */
@@ -96,6 +108,34 @@ export interface FileSystemMaps {
 export function encodePrefixKey(prefix: string): Uint8Array<ArrayBuffer> {
   const data = new TextEncoder().encode(prefix);
   return encodeStruct(FS_PREFIX_KEY, { prefixlen: data.length * 8, data });
+}
+
+/**
+ * The directory cuts of prefix entries, for `fs_prefix_dirs`: every
+ * prefix of an entry that ends in "/" and is shorter than the entry, with
+ * its length in bytes. A directory whose path with its slash is one of
+ * them has an entry below it, so its children's verdict is not its own.
+ * Entries are the trie's raw bytes (a literal path ends in a NUL).
+ */
+export function prefixDirs(entries: Iterable<Uint8Array>): Map<string, number> {
+  const cuts = new Map<string, number>();
+  const decoder = new TextDecoder();
+  for (const entry of entries) {
+    for (let at = 0; at < entry.length - 1; at++) {
+      if (entry[at] !== 0x2f) continue;
+      // "/" never occurs inside a multi-byte UTF-8 sequence: the cut is whole
+      cuts.set(decoder.decode(entry.subarray(0, at + 1)), at + 1);
+    }
+  }
+  return cuts;
+}
+
+/** The bytes of a `fs_prefixes` key as stored: its first prefixlen / 8 data bytes. */
+export function decodePrefixKey(key: Uint8Array): Uint8Array {
+  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  const bytes = view.getUint32(FS_PREFIX_KEY.fields.prefixlen, true) / 8;
+  const data = FS_PREFIX_KEY.fields.data;
+  return key.subarray(data, data + Math.min(bytes, PREFIX_MAX));
 }
 
 /** Encodes a `fs_names` key: the name, NUL-padded. */

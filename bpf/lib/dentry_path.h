@@ -24,6 +24,10 @@
  * a program runs on one, and too large for the 512-byte stack. */
 struct dentry_walk_buf {
 	char walk[DENTRY_PATH_MAX + 256];
+	/* the last walk on this CPU ended at a dentry that is its own parent
+	 * but no mount's root (a disconnected one, from a file handle): the
+	 * path is relative to it and may change once it is connected */
+	__u32 detached;
 };
 
 struct {
@@ -54,6 +58,27 @@ static __always_inline struct file *fd_file(long fd)
 	return file;
 }
 
+/*
+ * fd_file() read directly through BTF: for the hot syscalls (write,
+ * open), where a probe read per field costs more than the rest of the
+ * hook. The verifier takes longer over it, so the rest use fd_file().
+ */
+static __always_inline struct file *fd_file_direct(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct file *file = NULL;
+	struct fdtable *fdt;
+
+	if (!files)
+		return NULL;
+	fdt = files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), (struct file **)fdt->fd + fd);
+	return file;
+}
+
 /* Where a dentry walk is: the dentry, its mount and that mount's root. */
 struct walk {
 	struct dentry *dentry;
@@ -62,7 +87,7 @@ struct walk {
 	__u32 pos;		/* where the built part starts in walk[] */
 	__u32 done;		/* reached the root */
 	__u32 truncated;
-	__u32 pad;
+	__u32 detached;		/* ended at a root that is no mount's */
 };
 
 /*
@@ -93,6 +118,7 @@ static long walk_step(__u64 index, void *data)
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (!parent || parent == dentry) {
 		w->done = 1;
+		w->detached = 1;
 		return 1;
 	}
 	len = BPF_CORE_READ(dentry, d_name.len);
@@ -138,6 +164,8 @@ static __always_inline __u32 walk_path(struct dentry *dentry, struct vfsmount *v
 		*truncated = true;
 	len = DENTRY_PATH_MAX - w.pos;
 	buf = walk_buf();
+	if (buf)
+		buf->detached = w.detached;
 	if (len == 0 || !buf) {
 		out[0] = '/';
 		out[1] = 0;

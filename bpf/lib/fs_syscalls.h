@@ -38,7 +38,9 @@
 #define NR_chown 92
 #define NR_fchown 93
 #define NR_lchown 94
+#define NR_pivot_root 155
 #define NR_mount 165
+#define NR_umount2 166
 #define NR_openat 257
 #define NR_mkdirat 258
 #define NR_fchownat 260
@@ -74,7 +76,9 @@
 #define NR32_chmod 15
 #define NR32_lchown16 16
 #define NR32_mount 21
+#define NR32_umount 22
 #define NR32_rename 38
+#define NR32_umount2 52
 #define NR32_mkdir 39
 #define NR32_rmdir 40
 #define NR32_symlink 83
@@ -91,6 +95,7 @@
 #define NR32_lchown32 198
 #define NR32_fchown32 207
 #define NR32_chown32 212
+#define NR32_pivot_root 217
 #define NR32_sendfile64 239
 #define NR32_openat 295
 #define NR32_mkdirat 296
@@ -157,6 +162,9 @@ enum fs_call {
 	FS_CALL_MOVE_MOUNT,	/* from_dfd, from_path, to_dfd, to_path, flags */
 	FS_CALL_OPEN_TREE,	/* dfd, path, flags */
 	FS_CALL_MOUNT_SETATTR,	/* dfd, path, flags */
+	/* followed only as calls that move directories (lib/dir_verdict.h) */
+	FS_CALL_UMOUNT,		/* target, flags */
+	FS_CALL_PIVOT_ROOT,	/* new_root, put_old */
 };
 
 /* What an x86-64 (or x32) syscall number means to the sensor. */
@@ -201,6 +209,8 @@ __noinline int fs_call64(long id)
 	case NR_move_mount: return FS_CALL_MOVE_MOUNT;
 	case NR_open_tree: return FS_CALL_OPEN_TREE;
 	case NR_mount_setattr: return FS_CALL_MOUNT_SETATTR;
+	case NR_umount2: return FS_CALL_UMOUNT;
+	case NR_pivot_root: return FS_CALL_PIVOT_ROOT;
 	default: return FS_CALL_NONE;
 	}
 }
@@ -245,6 +255,8 @@ __noinline int fs_call32(long id)
 	case NR32_move_mount: return FS_CALL_MOVE_MOUNT;
 	case NR32_open_tree: return FS_CALL_OPEN_TREE;
 	case NR32_mount_setattr: return FS_CALL_MOUNT_SETATTR;
+	case NR32_umount: case NR32_umount2: return FS_CALL_UMOUNT;
+	case NR32_pivot_root: return FS_CALL_PIVOT_ROOT;
 	default: return FS_CALL_NONE;
 	}
 }
