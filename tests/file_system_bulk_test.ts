@@ -154,3 +154,177 @@ kernelTest(
     }
   },
 );
+
+/** The summaries of `comm` under `dir`, their kinds added up. */
+function counted(events: RingfenceEvent[], dir: string, comm: string) {
+  const counts: Record<string, number> = {};
+  for (const summary of summaries(events)) {
+    if (summary.directory !== dir || summary.comm !== comm) continue;
+    for (const [kind, count] of Object.entries(summary.counts)) {
+      counts[kind] = (counts[kind] ?? 0) + (count ?? 0);
+    }
+  }
+  return counts;
+}
+
+kernelTest(
+  "bulk summary: protected and secret paths inside node_modules keep their full record, and block mode kills",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`, nm = `${ws}/node_modules`;
+    try {
+      await Deno.mkdir(nm, { recursive: true });
+      await Deno.writeTextFile(`${nm}/keep.js`, "kept\n");
+      const result = await run(
+        dir,
+        [
+          "version: 1",
+          "mode: block",
+          "files:",
+          `  watch: ["${ws}/**"]`,
+          `  protect: ["${nm}/keep.js"]`,
+          '  secrets: ["**/.npmrc"]',
+          "",
+        ].join("\n"),
+        [
+          `python3 -c '
+import os
+os.mkdir("${nm}/p")
+for f in range(100):
+    open("${nm}/p/f%d" % f, "w").close()
+open("${nm}/p/.npmrc", "w").close()
+for f in range(100):
+    open("${nm}/p/g%d" % f, "w").close()
+os.unlink("${nm}/keep.js")
+print("not reached")
+'`,
+          'echo "python: $?"',
+        ].join("\n"),
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "python: 137\n");
+      const events = files(result.events);
+      const unlink = events.find((e) => e.path === `${nm}/keep.js`);
+      assert.equal(unlink?.kind, "unlink");
+      assert.equal(unlink?.verdict, "deny");
+      assert.ok(unlink?.killed);
+      const secret = events.find((e) => e.path === `${nm}/p/.npmrc`);
+      assert.equal(secret?.kind, "create");
+      // The rest is counted: 200 creates, one of them sent (the first).
+      const counts = counted(result.events, nm, "python3");
+      assert.equal(
+        (counts.create ?? 0) +
+          events.filter((e) =>
+            e.kind === "create" && /\/p\/[fg]\d+$/.test(e.path)
+          ).length,
+        200,
+      );
+      assert.ok((counts.create ?? 0) >= 190, JSON.stringify(counts));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "bulk summary: a checkout's file in a bulk directory, rewritten later, is still tampering",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`;
+    try {
+      await Deno.mkdir(`${dir}/origin/build`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/origin/build/x.c`, "int main;\n");
+      await git(`${dir}/origin`, "init", "-q", "-b", "main");
+      await git(`${dir}/origin`, "add", ".");
+      await git(`${dir}/origin`, "commit", "-q", "-m", "initial");
+      // The workspace has an (empty) build directory at the start: a root.
+      await Deno.mkdir(`${ws}/build`, { recursive: true });
+      await git(ws, "init", "-q", "-b", "main");
+      await git(ws, "remote", "add", "origin", `${dir}/origin`);
+      const result = await run(
+        dir,
+        policy(ws),
+        [
+          `cd ${ws}`,
+          `git ${GIT.join(" ")} pull -q origin main`,
+          // a build writing many files there first: they are summarised
+          "python3 -c '\nfor f in range(50): open(\"build/o%d\" % f, \"w\").close()'",
+          "sed -i s/main/evil/ build/x.c",
+          "python3 -c 'import os; os.unlink(\"build/o1\"); os.chmod(\"build/x.c\", 0o600)'",
+        ].join("\n"),
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const tampered = files(result.events).filter((e) => e.tamper);
+      assert.ok(
+        tampered.some((e) => e.new_path === `${ws}/build/x.c`),
+        JSON.stringify(tampered),
+      );
+      assert.ok(
+        tampered.some((e) => e.kind === "chmod" && e.path === `${ws}/build/x.c`),
+        JSON.stringify(tampered),
+      );
+      // After the checkout, build/ is no bulk directory: nothing summarised.
+      assert.deepEqual(
+        summaries(result.events).filter((e) => e.directory === `${ws}/build`),
+        [],
+      );
+      assert.equal(
+        files(result.events).filter((e) =>
+          e.kind === "create" && /\/build\/o\d+$/.test(e.path)
+        ).length,
+        50,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "bulk summary: a rename out of node_modules and a truncating rewrite there keep their full record",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`, nm = `${ws}/node_modules`;
+    try {
+      await Deno.mkdir(nm, { recursive: true });
+      await Deno.mkdir(`${ws}/src`);
+      await Deno.mkdir(`${nm}/other`);
+      await Deno.writeTextFile(`${nm}/other/index.js`, "ok\n");
+      const result = await run(
+        dir,
+        policy(ws),
+        `python3 -c '
+import os
+os.mkdir("${nm}/evil")
+for f in range(100):
+    open("${nm}/evil/f%d" % f, "w").close()
+os.rename("${nm}/evil/f5", "${ws}/src/f5")
+os.rename("${nm}/evil/f6", "${nm}/evil/g6")
+with open("${nm}/other/index.js", "w") as out:
+    out.write("poisoned\\n")
+'`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const events = files(result.events);
+      assert.ok(
+        events.some((e) =>
+          e.kind === "rename" && e.path === `${nm}/evil/f5` &&
+          e.new_path === `${ws}/src/f5`
+        ),
+        "the rename out of node_modules",
+      );
+      assert.ok(
+        events.some((e) =>
+          e.kind === "truncate" && e.path === `${nm}/other/index.js`
+        ),
+        "the truncating rewrite",
+      );
+      // A rename within node_modules is counted, as are the creates.
+      const counts = counted(result.events, nm, "python3");
+      assert.equal(counts.rename, 1, JSON.stringify(counts));
+      assert.equal(counts.create, 100, JSON.stringify(counts));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
