@@ -22,10 +22,7 @@
  */
 
 import type { FileSystemEvent, ProcessEvent } from "../sensors/events.ts";
-import type {
-  FileSystemSensor,
-  SummaryEntry,
-} from "../sensors/file_system.ts";
+import type { FileSystemSensor, SummaryEntry } from "../sensors/file_system.ts";
 import { FileSystemKind } from "../sensors/file_system_event.ts";
 import type { FileSystemSummaryEvent } from "../sensors/file_system_summary.ts";
 import { namesByValue } from "../sensors/layout.ts";

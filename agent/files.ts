@@ -181,7 +181,6 @@ export class FileWatch {
     this.#tamper.recordSummary(summary);
   }
 
-
   /**
    * Looks for mounts on, of or above protected paths and new names of
    * protected files that no kernel report announced; run every second.

@@ -26,13 +26,7 @@ import {
   ROOT_SHIFT,
 } from "./file_system_maps.ts";
 import { decodeStruct, encodeInt, encodeStruct } from "./layout.ts";
-import {
-  mapDelete,
-  mapKeys,
-  mapLookup,
-  mapTake,
-  mapUpdate,
-} from "./libbpf.ts";
+import { mapDelete, mapKeys, mapLookup, mapTake, mapUpdate } from "./libbpf.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 export {

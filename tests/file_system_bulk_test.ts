@@ -248,9 +248,9 @@ kernelTest(
           `cd ${ws}`,
           `git ${GIT.join(" ")} pull -q origin main`,
           // a build writing many files there first: they are summarised
-          "python3 -c '\nfor f in range(50): open(\"build/o%d\" % f, \"w\").close()'",
+          'python3 -c \'\nfor f in range(50): open("build/o%d" % f, "w").close()\'',
           "sed -i s/main/evil/ build/x.c",
-          "python3 -c 'import os; os.unlink(\"build/o1\"); os.chmod(\"build/x.c\", 0o600)'",
+          'python3 -c \'import os; os.unlink("build/o1"); os.chmod("build/x.c", 0o600)\'',
         ].join("\n"),
       );
       assert.equal(result.code, 0, result.stderr);
@@ -260,7 +260,9 @@ kernelTest(
         JSON.stringify(tampered),
       );
       assert.ok(
-        tampered.some((e) => e.kind === "chmod" && e.path === `${ws}/build/x.c`),
+        tampered.some((e) =>
+          e.kind === "chmod" && e.path === `${ws}/build/x.c`
+        ),
         JSON.stringify(tampered),
       );
       // After the checkout, build/ is no bulk directory: nothing summarised.
