@@ -121,6 +121,10 @@ kernelTest(
         e.path.startsWith(`${nm}/`) || e.path.startsWith(`${old}/`)
       );
       assert.ok(records.length <= 6, `${records.length} records`);
+      const line = /ringfence: .*, (\d+) file changes summarised/.exec(
+        summary.stderr,
+      );
+      assert.ok(Number(line?.[1]) >= 2530, summary.stderr);
       assert.equal(total(summary.events, nm, "create"), 1000);
       assert.equal(total(summary.events, nm, "mkdir"), 20);
       assert.equal(total(summary.events, nm, "unlink"), 1000);
