@@ -37,7 +37,7 @@ export interface FileStormResult {
 }
 
 /** argv: directory, cycles. Prints its own loop time as elapsed=SECONDS. */
-const WORKLOAD = `import os, sys, time
+export const WORKLOAD = `import os, sys, time
 os.chdir(sys.argv[1])
 count = int(sys.argv[2])
 flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC

@@ -16,6 +16,7 @@ import {
   LINES_MAX,
 } from "../report/alerts.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
+import { forEachLine, openRegular } from "./event_lines.ts";
 
 const encoder = new TextEncoder();
 
@@ -92,8 +93,54 @@ export class AlertPrinter {
 const MAYBE_ALERT =
   /"verdict":"(?:deny|audit)"|"killed":true|"action":"(?:killed|audit)"/;
 
-/** Lines longer than this in an events file are no event of the agent's. */
-const LINE_MAX = 1 << 20;
+/**
+ * The blocks and kills of an events file, a line at a time: `ringfence
+ * stop` hands it the lines of its one pass over the file.
+ */
+export class FileAlerts {
+  readonly #printer: AlertPrinter;
+  readonly #skip?: (event: RingfenceEvent) => boolean;
+
+  /** `annotate` and `skip` as alertsFromFile() takes them. */
+  constructor(
+    annotate?: AnnotationStream,
+    skip?: (event: RingfenceEvent) => boolean,
+  ) {
+    this.#printer = new AlertPrinter({ annotate });
+    this.#skip = skip;
+  }
+
+  /**
+   * Whether a line can be a block or kill: most are not, and are not
+   * parsed for this.
+   */
+  static wants(line: string): boolean {
+    return line[0] === "{" && MAYBE_ALERT.test(line);
+  }
+
+  /** Prints `event` if it is a block or kill (of a line wants() took). */
+  add(event: unknown): void {
+    if (
+      typeof event === "object" && event !== null && "type" in event &&
+      !this.#skip?.(event as RingfenceEvent)
+    ) {
+      this.#printer.write(event as RingfenceEvent);
+    }
+  }
+
+  /** Prints the repeats; returns the blocks and kills seen. */
+  end(path: string): number {
+    this.#printer.end(path);
+    return this.#printer.total;
+  }
+}
+
+/** The sentence for an events path that is no regular file. */
+export function notRegularFile(path: string): void {
+  console.error(
+    `ringfence: ${path} is not a regular file: its blocks and kills are not listed here`,
+  );
+}
 
 /**
  * Prints the blocks and kills of an events file, streamed (it can be
@@ -107,48 +154,14 @@ export async function alertsFromFile(
   annotate?: AnnotationStream,
   skip?: (event: RingfenceEvent) => boolean,
 ): Promise<number | undefined> {
-  try {
-    if (!Deno.lstatSync(path).isFile) {
-      console.error(
-        `ringfence: ${path} is not a regular file: its blocks and kills are not listed here`,
-      );
-      return undefined;
-    }
-  } catch {
-    return undefined;
-  }
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch {
-    return undefined;
-  }
-  const printer = new AlertPrinter({ annotate });
-  const decoder = new TextDecoder();
-  let pending = "";
-  const take = (line: string) => {
-    // Most lines are no block or kill: only those that can be are parsed.
-    if (line[0] !== "{" || !MAYBE_ALERT.test(line)) return;
+  const file = await openRegular(path, notRegularFile);
+  if (!file) return undefined;
+  const alerts = new FileAlerts(annotate, skip);
+  await forEachLine(file, (line) => {
+    if (!FileAlerts.wants(line)) return;
     try {
-      const event = JSON.parse(line);
-      if (
-        typeof event === "object" && event !== null && "type" in event &&
-        !skip?.(event as RingfenceEvent)
-      ) {
-        printer.write(event as RingfenceEvent);
-      }
+      alerts.add(JSON.parse(line));
     } catch { /* a torn or foreign line */ }
-  };
-  for await (const chunk of file.readable) {
-    pending += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = pending.indexOf("\n")) !== -1) {
-      take(pending.slice(0, newline));
-      pending = pending.slice(newline + 1);
-    }
-    if (pending.length > LINE_MAX) pending = "";
-  }
-  take(pending + decoder.decode());
-  printer.end(path);
-  return printer.total;
+  });
+  return alerts.end(path);
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { forEachLine } from "./event_lines.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import {
   renderJson,
@@ -74,9 +75,9 @@ export async function report(
     : undefined;
   const policy = audited &&
     parsePolicy(audited.text, options.policy ?? "built-in policy");
-  let text: string;
+  let input: Deno.FsFile;
   try {
-    text = await Deno.readTextFile(file);
+    input = await Deno.open(file);
   } catch (error) {
     throw new Error(`${file}: ${(error as Error).message}`);
   }
@@ -91,10 +92,8 @@ export async function report(
         : {},
     )
     : undefined;
-  let lineNumber = 0;
-  for (const line of text.split("\n")) {
-    lineNumber++;
-    if (!line.trim()) continue;
+  await forEachLine(input, (line, lineNumber) => {
+    if (!line.trim()) return;
     let event: RingfenceEvent;
     try {
       event = JSON.parse(line);
@@ -106,7 +105,7 @@ export async function report(
     }
     builder.add(event);
     job?.add(event);
-  }
+  });
   let output: string;
   if (job) {
     const suggested = (builder as SuggestionBuilder).suggest(audited!);

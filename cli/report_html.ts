@@ -6,44 +6,49 @@
  * @module
  */
 
+import type { JobModel } from "../report/html.ts";
 import type { ReportHeader } from "../report/types.ts";
 import { log } from "./command.ts";
 
-/**
- * Writes `out` from the JSON-lines `events` (a fresh file: a name a step
- * left is not followed). A line that is not JSON is left out: the file of
- * an agent that was killed may end mid-line.
- */
-export async function writeHtmlReport(
-  events: string,
-  out: string,
-  header?: ReportHeader,
-): Promise<void> {
-  try {
+/** The page being built from the events of `stop`'s pass over the file. */
+export class HtmlReport {
+  readonly #job: JobModel;
+  readonly #render: (job: JobModel) => string;
+
+  private constructor(job: JobModel, render: (job: JobModel) => string) {
+    this.#job = job;
+    this.#render = render;
+  }
+
+  /** A page for a job with `header` (the page's code is imported now). */
+  static async create(header?: ReportHeader): Promise<HtmlReport> {
     const { JobModel, renderHtml } = await import("../report/html.ts");
-    const job = new JobModel({
-      mode: header?.mode,
-      policy: header?.policy,
-      version: header?.version,
-    });
-    const text = await Deno.readTextFile(events);
-    for (const line of text.split("\n")) {
-      if (!line.trim()) continue;
-      try {
-        job.add(JSON.parse(line));
-      } catch { /* a cut line */ }
-    }
-    try {
-      Deno.removeSync(out);
-    } catch { /* absent */ }
-    Deno.writeTextFileSync(
-      out,
-      renderHtml(job.data(), "ringfence job report"),
-      {
-        createNew: true,
-      },
+    return new HtmlReport(
+      new JobModel({
+        mode: header?.mode,
+        policy: header?.policy,
+        version: header?.version,
+      }),
+      (job) => renderHtml(job.data(), "ringfence job report"),
     );
-  } catch (error) {
-    log(`cannot write ${out}: ${(error as Error).message}`);
+  }
+
+  /** One parsed line of the events file. */
+  add(event: unknown): void {
+    if (typeof event === "object" && event !== null && "type" in event) {
+      this.#job.add(event as Parameters<JobModel["add"]>[0]);
+    }
+  }
+
+  /** Writes the page to `out`, a fresh file: a name a step left is not followed. */
+  write(out: string): void {
+    try {
+      try {
+        Deno.removeSync(out);
+      } catch { /* absent */ }
+      Deno.writeTextFileSync(out, this.#render(this.#job), { createNew: true });
+    } catch (error) {
+      log(`cannot write ${out}: ${(error as Error).message}`);
+    }
   }
 }

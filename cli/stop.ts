@@ -37,6 +37,7 @@ import type {
   IntegrityEvidence,
   IntegrityReport,
   Report,
+  ReportHeader,
 } from "../report/types.ts";
 import { Fatal, log } from "./command.ts";
 import { type PublishFlags, publishReport } from "./publish.ts";
@@ -52,7 +53,8 @@ import {
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { writeAllSync } from "../exporters/jsonl.ts";
 import { stateFiles } from "./state.ts";
-import { alertsFromFile, underGitHubActions } from "./alerts.ts";
+import { FileAlerts, notRegularFile, underGitHubActions } from "./alerts.ts";
+import { forEachLine, openRegular } from "./event_lines.ts";
 
 /** The exit code of a stop that found the agent tampered with. */
 export const EXIT_TAMPERED = 3;
@@ -299,14 +301,10 @@ async function stopAgent(
     },
   );
   await publish(dir, integrity, findings.report, options);
-  // The detached agent could not reach the job's log: its blocks and kills
-  // are printed (and annotated) from its events file here.
-  await alertsFromFile(
+  await replayEvents(
     record?.output ?? `${dir}/events.jsonl`,
-    underGitHubActions() ? "stdout" : undefined,
-    (event) =>
-      event.type === "process_event" && event.kind === "signal" &&
-      event.pid === Deno.pid,
+    `${dir}/report.html`,
+    findings.report?.header,
   );
   for (const file of Object.values(files)) {
     try {
@@ -509,9 +507,40 @@ async function publish(
       log(`cannot write ${path}: ${(error as Error).message}`);
     }
   }
-  const events = `${dir}/events.jsonl`;
-  if (exists(events)) {
-    const { writeHtmlReport } = await import("./report_html.ts");
-    await writeHtmlReport(events, `${dir}/report.html`, report?.header);
-  }
+}
+
+/**
+ * One pass over the detached agent's events file: its blocks and kills
+ * are printed (and annotated) here, as it could not reach the job's log,
+ * and the job's page (`html`) is built from the same lines.
+ */
+async function replayEvents(
+  events: string,
+  html: string,
+  header: ReportHeader | undefined,
+): Promise<void> {
+  const file = await openRegular(events, notRegularFile);
+  if (!file) return;
+  const { HtmlReport } = await import("./report_html.ts");
+  const page = await HtmlReport.create(header);
+  const alerts = new FileAlerts(
+    underGitHubActions() ? "stdout" : undefined,
+    // its own SIGTERM to the agent is no kill of the job's
+    (event) =>
+      event.type === "process_event" && event.kind === "signal" &&
+      event.pid === Deno.pid,
+  );
+  await forEachLine(file, (line) => {
+    if (!line.trim()) return;
+    let event: unknown;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      return; // a cut line
+    }
+    page.add(event);
+    if (FileAlerts.wants(line)) alerts.add(event);
+  });
+  alerts.end(events);
+  page.write(html);
 }
