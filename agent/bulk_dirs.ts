@@ -6,9 +6,12 @@
  * made from those counts.
  *
  * The registry of roots: a directory is a root when a process that is not
- * a checkout makes it (mkdir, a rename or symlink onto the name) under a
- * watched tree, or when it is there at the start (a bounded scan of the
- * watched trees). A root is retired for good once a checkout changes
+ * a checkout makes it (mkdir, or a rename onto the name) under a watched
+ * tree, or when it is there at the start (a bounded scan of the watched
+ * trees). A symbolic link never is one: a name through it reaches another
+ * directory, and the kernel builds such names without following links. A
+ * root stops being one when the directory itself is removed or moved away
+ * (made again, it is a new root). A root is retired for good once a checkout changes
  * something under it: the files there are checked out, and tamper
  * detection needs every change to them (the kernel retires it itself at
  * the checkout's change, the agent takes it out of the prefix map).
@@ -187,8 +190,18 @@ export class BulkDirs {
       if (!pairs) this.#pairs.set(event.pid, pairs = new Map());
       if (!pairs.has(root.id)) pairs.set(root.id, template(event));
     }
+    // The directory itself removed or moved away: what takes its name next
+    // (a symbolic link to elsewhere) must not be counted under it.
+    if (
+      event.kind === "rmdir" || event.kind === "unlink" ||
+      event.kind === "rename"
+    ) {
+      const gone = this.#roots.get(`${event.path}/`);
+      if (gone) this.#remove(gone);
+    }
     if (checkout || !event.reason.startsWith("files.watch")) return;
-    const made = event.kind === "mkdir" || event.kind === "symlink"
+    // Not a symbolic link: names through it reach another directory.
+    const made = event.kind === "mkdir"
       ? event.path
       : event.kind === "rename"
       ? event.new_path

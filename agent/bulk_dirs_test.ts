@@ -160,3 +160,15 @@ Deno.test("BulkDirs.finish() sends what live processes counted", () => {
   assert.deepEqual(summary.counts, { unlink: 7, rename: 2 });
   assert.equal(buildReport([summary]).otherChanges, 11);
 });
+
+Deno.test("BulkDirs drops a root whose directory goes, and learns none from a symlink", () => {
+  const { sensor, dirs } = bulk();
+  dirs.observe(event("mkdir", 10, "/w/node_modules"));
+  dirs.observe(event("rmdir", 11, "/w/node_modules", { comm: "rm" }));
+  assert.deepEqual(sensor.removed, ["/w/node_modules/"]);
+  dirs.observe(event("symlink", 12, "/w/node_modules"));
+  assert.deepEqual(dirs.roots, []);
+  // made again: a new root, with a new id
+  dirs.observe(event("mkdir", 13, "/w/node_modules"));
+  assert.deepEqual([...sensor.roots], [["/w/node_modules/", 2]]);
+});
