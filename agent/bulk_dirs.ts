@@ -9,9 +9,11 @@
  * a checkout makes it (mkdir, or a rename onto the name) under a watched
  * tree, or when it is there at the start (a bounded scan of the watched
  * trees). A symbolic link never is one: a name through it reaches another
- * directory, and the kernel builds such names without following links. A
- * root stops being one when the directory itself is removed or moved away
- * (made again, it is a new root). A root is retired for good once a checkout changes
+ * directory, and the kernel builds such names without following links
+ * (the agent checks the directory with lstat when it adds it). A root stops
+ * being one when the directory is moved away or something else takes its
+ * name (a rename onto it, a symlink made there once it is gone): made again,
+ * it is a new root. A root is retired for good once a checkout changes
  * something under it: the files there are checked out, and tamper
  * detection needs every change to them (the kernel retires it itself at
  * the checkout's change, the agent takes it out of the prefix map).
@@ -190,14 +192,18 @@ export class BulkDirs {
       if (!pairs) this.#pairs.set(event.pid, pairs = new Map());
       if (!pairs.has(root.id)) pairs.set(root.id, template(event));
     }
-    // The directory itself removed or moved away: what takes its name next
-    // (a symbolic link to elsewhere) must not be counted under it.
+    // Something other than the directory under a root's name (a symbolic
+    // link to elsewhere, moved or made there), or the directory moved away:
+    // names under it no longer reach it. An rmdir leaves the root: made
+    // again by mkdir, it is the same kind of directory.
     if (
-      event.kind === "rmdir" || event.kind === "unlink" ||
+      event.kind === "symlink" || event.kind === "unlink" ||
       event.kind === "rename"
     ) {
-      const gone = this.#roots.get(`${event.path}/`);
-      if (gone) this.#remove(gone);
+      for (const path of paths) {
+        const gone = this.#roots.get(`${path}/`);
+        if (gone) this.#remove(gone);
+      }
     }
     if (checkout || !event.reason.startsWith("files.watch")) return;
     // Not a symbolic link: names through it reach another directory.
@@ -363,7 +369,7 @@ export class BulkDirs {
       this.#rootOf(prefix) || this.#inside(prefix)
     ) return;
     const reason = this.#watchReason(prefix);
-    if (!reason) return;
+    if (!reason || !isDirectory(directory)) return;
     const root = { id: this.#nextId, directory, prefix, reason };
     if (!this.#sensor.setBulkRoot(prefix, root.id)) return;
     this.#nextId++;
@@ -382,6 +388,15 @@ export class BulkDirs {
   #remove(root: Root): void {
     if (!this.#roots.delete(root.prefix)) return;
     this.#sensor.removeBulkRoot(root.prefix);
+  }
+}
+
+/** Whether `path` is a directory itself, not a symbolic link to one. */
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isDirectory;
+  } catch {
+    return false;
   }
 }
 

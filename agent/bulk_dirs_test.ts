@@ -5,6 +5,17 @@ import type { FileSystemSensor, SummaryEntry } from "../sensors/file_system.ts";
 import { buildReport } from "../report/build.ts";
 import { BulkDirs } from "./bulk_dirs.ts";
 
+/** A real workspace: a root must be a directory (lstat). */
+const W = Deno.realPathSync(Deno.makeTempDirSync());
+for (
+  const dir of ["node_modules", "build", "a/build", "node_modules/x/build"]
+) {
+  Deno.mkdirSync(`${W}/${dir}`, { recursive: true });
+}
+globalThis.addEventListener("unload", () => {
+  Deno.removeSync(W, { recursive: true });
+});
+
 /** A sensor that keeps roots and summaries in memory. */
 class FakeSensor {
   roots = new Map<string, number>();
@@ -57,7 +68,7 @@ function event(
     cgroup_id: 1,
     path,
     verdict: "allow",
-    reason: 'files.watch "/w/**"',
+    reason: `files.watch "${W}/**"`,
     ...extra,
   };
 }
@@ -77,7 +88,7 @@ function exit(pid: number): ProcessEvent {
   } as ProcessEvent;
 }
 
-function bulk(watch = ["/w/**"], names = ["node_modules", "build"]) {
+function bulk(watch = [`${W}/**`], names = ["node_modules", "build"]) {
   const sensor = new FakeSensor();
   const dirs = new BulkDirs(sensor as unknown as FileSystemSensor, {
     names,
@@ -89,43 +100,46 @@ function bulk(watch = ["/w/**"], names = ["node_modules", "build"]) {
 
 Deno.test("BulkDirs learns a root from a mkdir under a watched tree", () => {
   const { sensor, dirs } = bulk();
-  dirs.observe(event("mkdir", 10, "/w/node_modules"));
-  assert.deepEqual([...sensor.roots], [["/w/node_modules/", 1]]);
+  dirs.observe(event("mkdir", 10, `${W}/node_modules`));
+  assert.deepEqual([...sensor.roots], [[`${W}/node_modules/`, 1]]);
   // nested and unwatched directories are not roots
-  dirs.observe(event("mkdir", 10, "/w/node_modules/x/build"));
+  dirs.observe(event("mkdir", 10, `${W}/node_modules/x/build`));
   dirs.observe(event("mkdir", 10, "/elsewhere/node_modules"));
-  dirs.observe(event("mkdir", 10, "/w/src"));
-  assert.deepEqual(dirs.roots, ["/w/node_modules"]);
+  dirs.observe(event("mkdir", 10, `${W}/src`));
+  assert.deepEqual(dirs.roots, [`${W}/node_modules`]);
   // a rename onto the name makes one too
-  dirs.observe(event("rename", 10, "/w/tmp1", { new_path: "/w/a/build" }));
-  assert.deepEqual(dirs.roots, ["/w/node_modules", "/w/a/build"]);
+  dirs.observe(event("rename", 10, `${W}/tmp1`, { new_path: `${W}/a/build` }));
+  assert.deepEqual(dirs.roots, [`${W}/node_modules`, `${W}/a/build`]);
 });
 
 Deno.test("BulkDirs makes no root under a watch pattern that does not cover it all", () => {
-  const { sensor, dirs } = bulk(["/w/**/*.c"]);
-  dirs.observe(event("mkdir", 10, "/w/node_modules"));
+  const { sensor, dirs } = bulk([`${W}/**/*.c`]);
+  dirs.observe(event("mkdir", 10, `${W}/node_modules`));
   assert.equal(sensor.roots.size, 0);
 });
 
 Deno.test("BulkDirs makes no root of a checkout's directory, and retires one a checkout writes under", () => {
   const { sensor, dirs } = bulk();
-  dirs.observe(event("mkdir", 10, "/w/build", { comm: "git" }));
+  dirs.observe(event("mkdir", 10, `${W}/build`, { comm: "git" }));
   assert.equal(sensor.roots.size, 0);
-  dirs.observe(event("mkdir", 11, "/w/node_modules"));
-  dirs.observe(event("create", 12, "/w/node_modules/x.c", { comm: "git" }));
-  assert.deepEqual(sensor.removed, ["/w/node_modules/"]);
+  dirs.observe(event("mkdir", 11, `${W}/node_modules`));
+  dirs.observe(event("create", 12, `${W}/node_modules/x.c`, { comm: "git" }));
+  assert.deepEqual(sensor.removed, [`${W}/node_modules/`]);
   assert.deepEqual(dirs.roots, []);
   // for good: made again, it stays full
-  dirs.observe(event("mkdir", 11, "/w/node_modules"));
+  dirs.observe(event("mkdir", 11, `${W}/node_modules`));
   assert.deepEqual(dirs.roots, []);
 });
 
 Deno.test("BulkDirs sends a process's summary a read after its exit, with its first change's fields", () => {
   const { sensor, dirs } = bulk();
-  dirs.observe(event("mkdir", 10, "/w/node_modules"));
+  dirs.observe(event("mkdir", 10, `${W}/node_modules`));
   const step = { name: "install", pid: 5, ci: "command" };
   dirs.observe(
-    event("create", 20, "/w/node_modules/a.js", { step, exe: "/usr/bin/node" }),
+    event("create", 20, `${W}/node_modules/a.js`, {
+      step,
+      exe: "/usr/bin/node",
+    }),
   );
   sensor.count(20, 1, 2, 99); // create
   sensor.count(20, 1, 11, 3); // mkdir
@@ -137,11 +151,11 @@ Deno.test("BulkDirs sends a process's summary a read after its exit, with its fi
   assert.equal(summary.pid, 20);
   assert.equal(summary.exe, "/usr/bin/node");
   assert.deepEqual(summary.step, step);
-  assert.equal(summary.directory, "/w/node_modules");
+  assert.equal(summary.directory, `${W}/node_modules`);
   assert.deepEqual(summary.counts, { create: 99, mkdir: 3 });
   assert.equal(summary.total, 102);
   assert.equal(summary.exited, true);
-  assert.equal(summary.reason, 'files.watch "/w/**"');
+  assert.equal(summary.reason, `files.watch "${W}/**"`);
   assert.equal(sensor.entries.size, 0);
   // the report counts them as the 102 events they stand for
   const report = buildReport([summary]);
@@ -151,8 +165,8 @@ Deno.test("BulkDirs sends a process's summary a read after its exit, with its fi
 
 Deno.test("BulkDirs.finish() sends what live processes counted", () => {
   const { sensor, dirs } = bulk();
-  dirs.observe(event("mkdir", 10, "/w/node_modules"));
-  dirs.observe(event("unlink", 30, "/w/node_modules/a.js"));
+  dirs.observe(event("mkdir", 10, `${W}/node_modules`));
+  dirs.observe(event("unlink", 30, `${W}/node_modules/a.js`));
   sensor.count(30, 1, 4, 7);
   sensor.count(30, 1, 5, 2); // renames count both their paths
   const [summary] = dirs.finish();
@@ -161,14 +175,27 @@ Deno.test("BulkDirs.finish() sends what live processes counted", () => {
   assert.equal(buildReport([summary]).otherChanges, 11);
 });
 
-Deno.test("BulkDirs drops a root whose directory goes, and learns none from a symlink", () => {
+Deno.test("BulkDirs keeps a root across rm -rf and mkdir, drops it for a symlink in its place", () => {
   const { sensor, dirs } = bulk();
-  dirs.observe(event("mkdir", 10, "/w/node_modules"));
-  dirs.observe(event("rmdir", 11, "/w/node_modules", { comm: "rm" }));
-  assert.deepEqual(sensor.removed, ["/w/node_modules/"]);
-  dirs.observe(event("symlink", 12, "/w/node_modules"));
+  dirs.observe(event("mkdir", 10, `${W}/node_modules`));
+  dirs.observe(event("rmdir", 11, `${W}/node_modules`, { comm: "rm" }));
+  assert.deepEqual(dirs.roots, [`${W}/node_modules`]);
+  dirs.observe(event("symlink", 12, `${W}/node_modules`));
+  assert.deepEqual(sensor.removed, [`${W}/node_modules/`]);
   assert.deepEqual(dirs.roots, []);
-  // made again: a new root, with a new id
-  dirs.observe(event("mkdir", 13, "/w/node_modules"));
-  assert.deepEqual([...sensor.roots], [["/w/node_modules/", 2]]);
+  // made again as a directory: a new root, with a new id
+  dirs.observe(event("mkdir", 13, `${W}/node_modules`));
+  assert.deepEqual([...sensor.roots], [[`${W}/node_modules/`, 2]]);
+  // a rename onto the name: dropped, then the directory moved in is one
+  dirs.observe(
+    event("rename", 14, `${W}/tmp`, { new_path: `${W}/node_modules` }),
+  );
+  assert.deepEqual([...sensor.roots], [[`${W}/node_modules/`, 3]]);
+});
+
+Deno.test("BulkDirs takes no symbolic link to a directory as a root", () => {
+  Deno.symlinkSync(`${W}/a`, `${W}/target`);
+  const { sensor, dirs } = bulk([`${W}/**`], ["target"]);
+  dirs.observe(event("rename", 10, `${W}/t1`, { new_path: `${W}/target` }));
+  assert.equal(sensor.roots.size, 0);
 });
