@@ -52,6 +52,7 @@ export type {
   EventListener,
   FileIntegrityEvent,
   FileSystemEvent,
+  FileSystemSummaryEvent,
   GuardEvent,
   NetworkEvent,
   ProcessEvent,

@@ -276,7 +276,12 @@ export class Agent {
       steps.annotate(event);
       dependencies.annotate(event);
       if (event.type === "file_system_event") files?.record(event);
-      else if (event.type === "process_event") resumeAttached(event);
+      else if (event.type === "process_event") {
+        resumeAttached(event);
+        if (event.kind === "exit") files?.bulk.noteExit(event);
+      } else if (event.type === "file_system_summary") {
+        files?.recordSummary(event);
+      }
       // A policed process's bpf() call: the maps and links are checked at
       // once (the event's kind comes from the process sensor).
       const { type, kind } = event as { type: string; kind: string };
@@ -284,6 +289,7 @@ export class Agent {
         this.#queueCheck();
       }
     });
+    if (files) this.#pump.onRead(() => files.bulk.read());
     this.#integrity = new IntegrityCheck(
       () => sensorList(this.#sensors),
       sensors.process,
@@ -663,6 +669,10 @@ export class Agent {
     this.#sysctls.stop();
     await this.#pump.stop();
     this.flush();
+    // Bulk summaries of the processes still counting, and of the last exits.
+    for (const summary of this.#files?.bulk.finish() ?? []) {
+      this.#pump.emit(summary);
+    }
     this.#finalStats = this.stats();
     await this.#files?.finish();
     // Unpinned first: destroying the links then detaches the programs.

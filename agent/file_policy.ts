@@ -16,7 +16,11 @@
  */
 
 import { compileGlob } from "../policy/glob.ts";
-import type { FilesPolicy, Mode } from "../policy/schema.ts";
+import {
+  DEFAULT_BULK_DIRS,
+  type FilesPolicy,
+  type Mode,
+} from "../policy/schema.ts";
 import {
   type FileRulesConfig,
   FileSystemRules,
@@ -100,6 +104,7 @@ export function fileRulesConfig(
     protect: [...(files?.protect ?? []).map(compileGlob), ...implicit],
     secrets: (files?.secrets ?? []).map(compileGlob),
     enforce: mode === "block" && files?.action === "kill",
+    summary: (files?.detail ?? "summary") === "summary",
     ...(installScripts && { installScripts }),
   };
 }
@@ -112,6 +117,8 @@ export class FileRules extends FileSystemRules {
   readonly ownProtect: readonly PathPattern[];
   /** `files.restore`: put a changed protected file back. */
   readonly restore: boolean;
+  /** `files.bulk`: names of directories whose changes are summarised. */
+  readonly bulk: readonly string[];
 
   /**
    * Compiles `files` under `mode`, with `implicit` protected patterns
@@ -132,5 +139,6 @@ export class FileRules extends FileSystemRules {
       config.protect.length - implicit.length,
     );
     this.restore = files?.restore ?? false;
+    this.bulk = files?.bulk ?? DEFAULT_BULK_DIRS;
   }
 }

@@ -8,8 +8,13 @@
  * @module
  */
 
-import type { FileSystemEvent, RingfenceEvent } from "../sensors/events.ts";
+import type {
+  FileSystemEvent,
+  FileSystemSummaryEvent,
+  RingfenceEvent,
+} from "../sensors/events.ts";
 import type { FileSystemSensor } from "../sensors/file_system.ts";
+import { type BulkConfig, BulkDirs } from "./bulk_dirs.ts";
 import { FileFindings } from "./file_findings.ts";
 import {
   FileIntegrity,
@@ -26,6 +31,14 @@ import {
   TamperTracker,
 } from "./tamper.ts";
 
+function bulkConfig(rules: FileRules): BulkConfig {
+  return {
+    names: rules.bulk,
+    summary: rules.summary,
+    watch: rules.watchPatterns,
+  };
+}
+
 /** sensor.file-system and what the agent learns from it. */
 export class FileWatch {
   readonly sensor: FileSystemSensor;
@@ -39,6 +52,8 @@ export class FileWatch {
   #finished: Promise<void> | undefined;
   readonly #mounts: MountGuard;
   readonly #links: LinkGuard;
+  /** Bulk directories and their summaries (agent/bulk_dirs.ts). */
+  readonly bulk: BulkDirs;
 
   private constructor(
     sensor: FileSystemSensor,
@@ -50,6 +65,7 @@ export class FileWatch {
     this.#rules = rules;
     this.findings = findings;
     this.integrity = integrity;
+    this.bulk = new BulkDirs(sensor, bulkConfig(rules));
     const patterns = () => this.rules.protectPatterns;
     const repair = () => this.rules.enforce;
     const found = (finding: Parameters<FileFindings["add"]>[0]) => {
@@ -88,7 +104,9 @@ export class FileWatch {
     let ready = await prepared;
     if (ready?.rules !== rules) ready = await FileIntegrity.prepare(rules);
     const integrity = FileIntegrity.start(sensor, findings, ready);
-    return new FileWatch(sensor, rules, findings, integrity);
+    const watch = new FileWatch(sensor, rules, findings, integrity);
+    await watch.bulk.scan();
+    return watch;
   }
 
   /** The rules of the policy in force. */
@@ -103,6 +121,7 @@ export class FileWatch {
    */
   set rules(rules: FileRules) {
     this.#rules = rules;
+    this.bulk.config = bulkConfig(rules);
     this.integrity.setRules(rules).catch((error) =>
       console.error(
         `ringfence: protected files not rescanned after the reload: ${
@@ -151,6 +170,15 @@ export class FileWatch {
       event.tamper = true;
       event.checked_out_by = checkout;
     }
+    this.bulk.observe(event);
+  }
+
+  /**
+   * Takes a summary (agent/bulk_dirs.ts) into the tamper report's counts,
+   * as the changes it counts would have been one by one.
+   */
+  recordSummary(summary: FileSystemSummaryEvent): void {
+    this.#tamper.recordSummary(summary);
   }
 
   /**

@@ -58,6 +58,7 @@ export class EventPump {
   };
   #stopping = false;
   #loop: Promise<void> | undefined;
+  #made: () => readonly RingfenceEvent[] = () => [];
 
   /**
    * @param bindings the process sensor's first: its events build the tree
@@ -78,6 +79,14 @@ export class EventPump {
   /** The counts so far. */
   get counts(): PumpCounts {
     return { ...this.#counts, late: this.#order.late };
+  }
+
+  /**
+   * Calls `made` after each read of the rings, before its events go out:
+   * the events it returns (the agent's own, e.g. summaries) join them.
+   */
+  onRead(made: () => readonly RingfenceEvent[]): void {
+    this.#made = made;
   }
 
   /** Calls `listener` for every event; returns a function that unsubscribes. */
@@ -160,6 +169,10 @@ export class EventPump {
         this.#release,
         true,
       );
+    }
+    for (const event of this.#made()) {
+      this.#annotate(event);
+      this.#order.push(event);
     }
     this.#release();
     for (const { sensor } of this.#bindings) sensor.ring.release();

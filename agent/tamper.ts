@@ -28,6 +28,7 @@ import type {
   FileSystemEvent,
   FileSystemKind,
 } from "../sensors/file_system.ts";
+import type { FileSystemSummaryEvent } from "../sensors/file_system_summary.ts";
 
 /** A checked-out file changed by something other than a checkout. */
 export interface TamperEntry {
@@ -192,6 +193,16 @@ export class TamperTracker {
       else delete entry.step;
     }
     return tampered;
+  }
+
+  /**
+   * Counts a summary's changes as other changes, as its events would have
+   * counted one by one: a summary never holds a checkout's change nor a
+   * change to a checked-out file (bpf/lib/bulk.h retires a root a
+   * checkout writes under). A rename counts both its paths.
+   */
+  recordSummary(summary: FileSystemSummaryEvent): void {
+    this.#otherChanges += summary.total + (summary.counts.rename ?? 0);
   }
 
   /** Checked-out files changed by something else, first changed first. */

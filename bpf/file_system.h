@@ -90,6 +90,13 @@ enum file_system_class {
 	/* Likewise for a path an install script may not change (the
 	 * workspace's .github); files.protect's own are FS_CLASS_KILL. */
 	FS_CLASS_DEP_PROTECT = 64,
+	/*
+	 * A bulk root (a dependency or build directory, files.bulk) or below:
+	 * the prefix map's value carries the root's id in its high 16 bits,
+	 * and its creates, unlinks, mkdirs, ... are counted in fs_summaries
+	 * rather than sent one by one (lib/bulk.h).
+	 */
+	FS_CLASS_BULK = 128,
 };
 BTF_KEEP_ENUM(file_system_class);
 
@@ -113,6 +120,7 @@ struct file_system_config {
 	__u32 inodes;		/* nonzero: fs_inodes has entries; writes through fds are judged */
 	__u32 mnt_ns;		/* the agent's mount namespace (inode number): mounts there matter */
 	__u32 install_scripts;	/* dependencies.install_scripts: enum install_script_rule bits */
+	__u32 summary;		/* files.detail: summary: bulk changes go to fs_summaries */
 };
 
 /*
@@ -136,6 +144,27 @@ struct fs_prefix_key {
 /* Key of the name map: the last component of a path, NUL-padded. */
 struct fs_name_key {
 	char name[FS_NAME_MAX];
+};
+
+/* The prefix map's value: FS_CLASS_* in the low bits, a bulk root's id
+ * in the high ones. */
+#define FS_CLASSES_MASK 0xffff
+#define FS_ROOT_SHIFT 16
+
+/* Bulk root ids are 1 to FS_BULK_ROOTS - 1 (fs_bulk_retired's size). */
+#define FS_BULK_ROOTS 4096
+
+/* Key of fs_summaries: a process and a bulk root. */
+struct fs_summary_key {
+	__u32 tgid;
+	__u32 root;
+};
+
+/* Value of fs_summaries: the changes counted, not sent, by kind. */
+struct fs_summary {
+	__u64 first;		/* boot-clock ns of the first change: the one sent */
+	__u64 last;		/* boot-clock ns of the last one counted */
+	__u32 count[16];	/* by enum file_system_event_kind */
 };
 
 struct file_system_event {

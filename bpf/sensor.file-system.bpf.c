@@ -62,6 +62,7 @@
 #include "lib/fs_syscalls.h"
 #include "file_system.h"
 #include "lib/install_scripts.h"
+#include "lib/bulk.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -247,8 +248,11 @@ static __always_inline __u32 classes_of(struct fs_scratch *s, __u32 which,
 
 	p->prefixlen = (bytes > FS_PREFIX_MAX ? FS_PREFIX_MAX : bytes) * 8;
 	value = bpf_map_lookup_elem(&fs_prefixes, p);
-	if (value)
-		classes |= *value;
+	b->root = 0;
+	if (value) {
+		classes |= *value & FS_CLASSES_MASK;
+		b->root = *value >> FS_ROOT_SHIFT;
+	}
 	classes |= name_classes(name);
 	/* a prefix match on an unresolved "x/../y" says nothing sure */
 	if (b->odd || b->truncated)
@@ -365,6 +369,8 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	if (!violation)
 		classes &= ~(FS_CLASS_DEP_SECRET | FS_CLASS_DEP_PROTECT);
 	if (!violation && !(classes & wanted_classes(kind)))
+		return;
+	if (!violation && !denied && bulk_summarise(cfg, kind, classes, b0, b1, two))
 		return;
 	fill_header(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
 	event->header.flags = origin & (FS_FLAG_COMPAT | FS_FLAG_URING | FS_FLAG_INODE);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { loadPolicy, parsePolicy, PolicyError } from "./parse.ts";
 import { parseAllowRule } from "./network.ts";
 import {
+  DEFAULT_BULK_DIRS,
   DEFAULT_PROCESSES,
   DEFAULT_RUNNER_ALLOW,
   DEFAULT_RUNNER_PROCESSES,
@@ -732,6 +733,8 @@ Deno.test("parsePolicy() reads files with ${VAR} expanded and globs checked", ()
       secrets: ["/home/*/.ssh/**", "**/.npmrc"],
       action: "audit",
       restore: true,
+      detail: "summary",
+      bulk: [...DEFAULT_BULK_DIRS],
     });
   } finally {
     Deno.env.delete("RINGFENCE_TEST_WORKSPACE");
@@ -746,8 +749,46 @@ Deno.test("parsePolicy() defaults files.action to kill and leaves files out when
     secrets: [],
     action: "kill",
     restore: false,
+    detail: "summary",
+    bulk: [...DEFAULT_BULK_DIRS],
   });
   assert.equal("files" in parsePolicy("version: 1\n", FILE), false);
+});
+
+Deno.test("parsePolicy() reads files.detail and files.bulk", () => {
+  const policy = parsePolicy(
+    'version: 1\nfiles:\n  watch: ["/w/**"]\n  detail: full\n  bulk: [node_modules, .venv, node_modules]\n',
+    FILE,
+  );
+  assert.equal(policy.files?.detail, "full");
+  assert.deepEqual(policy.files?.bulk, ["node_modules", ".venv"]);
+  assert.deepEqual(
+    parsePolicy("version: 1\nfiles:\n  bulk: []\n", FILE).files?.bulk,
+    [],
+  );
+});
+
+Deno.test("parsePolicy() rejects a bad files.detail or files.bulk at the value", () => {
+  rejects(
+    "version: 1\nfiles:\n  detail: some\n",
+    '3:11: "files.detail" must be one of summary, full (got "some")',
+  );
+  rejects(
+    "version: 1\nfiles:\n  bulk: node_modules\n",
+    '3:9: "files.bulk" must be a list of strings (got a string)',
+  );
+  rejects(
+    'version: 1\nfiles:\n  bulk: [target, "a/b"]\n',
+    '3:18: invalid "files.bulk" entry "a/b": a directory name (one path segment, no glob), e.g. "node_modules"',
+  );
+  rejects(
+    'version: 1\nfiles:\n  bulk: ["*"]\n',
+    '3:10: invalid "files.bulk" entry "*": a directory name (one path segment, no glob), e.g. "node_modules"',
+  );
+  rejects(
+    "version: 1\nfiles:\n  bulk: [..]\n",
+    '3:10: invalid "files.bulk" entry "..": a directory name (one path segment, no glob), e.g. "node_modules"',
+  );
 });
 
 Deno.test("parsePolicy() rejects an undefined variable in files at the variable", () => {
@@ -769,7 +810,7 @@ Deno.test("parsePolicy() rejects invalid file globs and keys with positions", ()
   );
   rejects(
     "version: 1\nfiles:\n  wach: []\n",
-    '3:3: unknown key "wach" in "files" (expected one of: watch, protect, secrets, action, restore)',
+    '3:3: unknown key "wach" in "files" (expected one of: watch, protect, secrets, action, restore, detail, bulk)',
   );
   rejects(
     "version: 1\nfiles:\n  restore: yes please\n",

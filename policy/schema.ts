@@ -308,7 +308,35 @@ export interface FilesPolicy {
   /** Put a protected file that changed anyway back from the agent's start
    * snapshot (default false). */
   restore?: boolean;
+  /**
+   * `summary` (the default): creates, unlinks, mkdirs, ... under a
+   * `bulk` directory that only `watch` names are counted per process and
+   * directory (a `file_system_summary` event) rather than reported one by
+   * one; `full`: every change is its own event.
+   */
+  detail?: "summary" | "full";
+  /** Names of directories whose contents are summarised (node_modules,
+   * .venv, target, ...); default {@linkcode DEFAULT_BULK_DIRS}. */
+  bulk?: string[];
 }
+
+/**
+ * The directories `files.bulk` names by default: where package managers
+ * and builds write thousands of files.
+ */
+export const DEFAULT_BULK_DIRS: readonly string[] = [
+  "node_modules",
+  ".venv",
+  "venv",
+  "__pycache__",
+  "target",
+  "build",
+  "dist",
+  "out",
+  ".next",
+  ".gradle",
+  ".tox",
+];
 
 /**
  * The `dependencies` section: rules for what packages' own code does while

@@ -16,6 +16,7 @@ import {
 } from "./network.ts";
 import {
   type AllowRule,
+  DEFAULT_BULK_DIRS,
   DEFAULT_PROCESSES,
   DEFAULT_RUNNER_ALLOW,
   DEFAULT_RUNNER_PROCESSES,
@@ -52,7 +53,15 @@ import {
   strings,
 } from "./document.ts";
 
-const FILES_KEYS = ["watch", "protect", "secrets", "action", "restore"];
+const FILES_KEYS = [
+  "watch",
+  "protect",
+  "secrets",
+  "action",
+  "restore",
+  "detail",
+  "bulk",
+];
 /** Entries of sensor.process's deny_exec_paths and deny_exec_names. */
 const PROCESS_DENY_MAX = 1024;
 /** Entries of sensor.file-system's fs_prefixes and fs_names. */
@@ -482,5 +491,33 @@ export function filesPolicy(
       ["kill", "audit"] as const,
     ) ?? "kill",
     restore: flag(ctx, fields?.get("restore"), "files.restore") ?? false,
+    detail: choice(
+      ctx,
+      fields?.get("detail"),
+      "files.detail",
+      ["summary", "full"] as const,
+    ) ?? "summary",
+    bulk: bulkNames(ctx, fields?.get("bulk")),
   };
+}
+
+/** `files.bulk`: directory names, one path segment each. */
+function bulkNames(ctx: Context, list: Field | undefined): string[] {
+  if (!list) return [...DEFAULT_BULK_DIRS];
+  const names = strings(ctx, list, "files.bulk").map(({ text, node }) => {
+    if (
+      text === "" || text === "." || text === ".." || text.includes("/") ||
+      text.includes("\0") || /[*?[\]{}]/.test(text)
+    ) {
+      fail(
+        ctx,
+        node,
+        `invalid "files.bulk" entry ${
+          JSON.stringify(text)
+        }: a directory name (one path segment, no glob), e.g. "node_modules"`,
+      );
+    }
+    return text;
+  });
+  return [...new Set(names)];
 }

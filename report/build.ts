@@ -15,6 +15,7 @@
 
 import type { AgentEvent, RingfenceEvent } from "../sensors/events.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
+import type { FileSystemSummaryEvent } from "../sensors/file_system_summary.ts";
 import { isCheckout } from "../agent/tamper.ts";
 import { endpoint } from "../policy/endpoint.ts";
 import type {
@@ -373,6 +374,10 @@ export class ReportBuilder {
   }
 
   #other(event: LooseEvent, node: TreeNode): void {
+    if (event.type === "file_system_summary") {
+      this.#summary(event as unknown as FileSystemSummaryEvent);
+      return;
+    }
     if (event.type !== "file_system_event") return;
     const path = typeof event.path === "string" ? event.path : undefined;
     if (!path) return;
@@ -450,7 +455,20 @@ export class ReportBuilder {
     }
   }
 
-  #write(step: string | undefined, path: string): void {
+  /**
+   * A bulk summary counts as the changes it stands for would have one by
+   * one (they are all under files.watch, none a checkout's or tampering);
+   * the examples come from the process's first change, its own event.
+   */
+  #summary(event: FileSystemSummaryEvent): void {
+    if (typeof event.total !== "number") return;
+    const counts = event.counts ?? {};
+    this.#write(event.step?.name, undefined, event.total);
+    this.#otherChanges += event.total + (counts.rename ?? 0) +
+      (counts.link ?? 0);
+  }
+
+  #write(step: string | undefined, path: string | undefined, count = 1): void {
     const key = step ?? "";
     let entry = this.#written.get(key);
     if (!entry) {
@@ -460,9 +478,10 @@ export class ReportBuilder {
         : { step, count: 0, examples: [] };
       this.#written.set(key, entry);
     }
-    entry.count++;
+    entry.count += count;
     if (
-      entry.examples.length < MAX_EXAMPLES && !entry.examples.includes(path)
+      path !== undefined && entry.examples.length < MAX_EXAMPLES &&
+      !entry.examples.includes(path)
     ) {
       entry.examples.push(path);
     }

@@ -14,6 +14,8 @@ export interface SummaryCounts {
   processes: number;
   events: number;
   dropped: number;
+  /** File changes counted in bulk summaries rather than sent one by one. */
+  summarised?: number;
   blocked: number;
   wouldBlock: number;
   /** Processes killed, when the source counts them. */
@@ -40,6 +42,9 @@ export function formatSummary(
     `${counts.events} events`,
     `${counts.dropped} dropped`,
   ];
+  if (counts.summarised) {
+    parts.push(`${counts.summarised} file changes summarised`);
+  }
   if (counts.blocked) parts.push(`${counts.blocked} blocked`);
   if (counts.wouldBlock) parts.push(`${counts.wouldBlock} would be blocked`);
   if (counts.killed) parts.push(`${counts.killed} killed`);
@@ -78,6 +83,7 @@ export function summaryLine(
       processes: stats.processes,
       events: stats.events,
       dropped: stats.drops,
+      summarised: stats.sensors["file-system"]?.summarised,
       blocked: stats.blocked,
       wouldBlock: stats.wouldBlock,
       killed: report?.killed,

@@ -7,6 +7,7 @@
 import type { AgentEvent } from "./agent_event.ts";
 import type { FileIntegrityEvent } from "./file_integrity_event.ts";
 import type { FileSystemEvent } from "./file_system_event.ts";
+import type { FileSystemSummaryEvent } from "./file_system_summary.ts";
 import type { GuardEvent } from "./guard_event.ts";
 import type { NetworkEvent } from "./network_event.ts";
 import type { ProcessEvent } from "./process.ts";
@@ -16,6 +17,7 @@ export type {
   AgentEvent,
   FileIntegrityEvent,
   FileSystemEvent,
+  FileSystemSummaryEvent,
   GuardEvent,
   NetworkEvent,
   ProcessEvent,
@@ -27,6 +29,7 @@ export type RingfenceEvent =
   | GuardEvent
   | NetworkEvent
   | FileSystemEvent
+  | FileSystemSummaryEvent
   | FileIntegrityEvent
   | AgentEvent;
 

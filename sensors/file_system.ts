@@ -11,20 +11,25 @@
  */
 
 import {
+  coveringClasses,
   decodePrefixKey,
   encodeInodeKey,
   encodeNameKey,
   encodePrefixKey,
   FILE_SYSTEM_CONFIG,
   FILE_SYSTEM_MAPS,
+  FileClass,
   fileSystemConfig,
   type FileSystemMaps,
   FS_DIR_CONFIG,
+  FS_SUMMARY,
+  FS_SUMMARY_KEY,
   type InodeEntry,
   prefixDirs,
+  ROOT_SHIFT,
 } from "./file_system_maps.ts";
-import { encodeInt, sizeOf } from "./layout.ts";
-import { mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
+import { decodeStruct, encodeInt, encodeStruct, sizeOf } from "./layout.ts";
+import { mapDelete, mapKeys, mapLookup, mapTake, mapUpdate } from "./libbpf.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 
 export {
@@ -47,6 +52,21 @@ export {
   type PatternLiteral,
 } from "./file_system_rules.ts";
 
+/** One entry of `fs_summaries`: what a process changed under a bulk root
+ * beyond its first change, which came as a record. */
+export interface SummaryEntry {
+  /** The process (thread group id). */
+  tgid: number;
+  /** The bulk root's id ({@linkcode FileSystemSensor.setBulkRoot}). */
+  root: number;
+  /** ktime (ns) of the first change, the one sent as a record. */
+  first: bigint;
+  /** ktime (ns) of the last change counted. */
+  last: bigint;
+  /** Changes counted, by `enum file_system_event_kind` value. */
+  count: number[];
+}
+
 /** How to open the file-system sensor. */
 export interface FileSystemSensorOptions extends SensorOptions {
   /**
@@ -64,6 +84,8 @@ export class FileSystemSensor extends Sensor {
   #inodes = 0;
   #dirsEnabled = false;
   #dirGen = 0;
+  /** Bulk roots in `fs_prefixes`: directory prefix (ends in "/") → id. */
+  readonly #roots = new Map<string, number>();
   /** The agent's mount namespace: mounts there change what others see. */
   readonly #mntNs = mountNamespace();
 
@@ -156,10 +178,17 @@ export class FileSystemSensor extends Sensor {
     this.replaceEntries(
       "fs_prefixes",
       FILE_SYSTEM_MAPS.fs_prefixes,
-      [...maps.prefixes].map(([prefix, bits]) => ({
-        key: encodePrefixKey(prefix),
-        value: encodeInt("u32", bits),
-      })),
+      [
+        ...[...maps.prefixes].filter(([prefix]) => !this.#roots.has(prefix))
+          .map(([prefix, bits]) => ({
+            key: encodePrefixKey(prefix),
+            value: encodeInt("u32", bits),
+          })),
+        ...[...this.#roots].map(([prefix, id]) => ({
+          key: encodePrefixKey(prefix),
+          value: encodeInt("u32", rootValue(maps, prefix, id)),
+        })),
+      ],
       live,
     );
     this.replaceEntries(
@@ -226,6 +255,77 @@ export class FileSystemSensor extends Sensor {
     this.#writeConfig();
   }
 
+  /**
+   * Makes `prefix` (a directory, ending in "/") bulk root `id` (1 to
+   * 65535): the changes under it that only files.watch names may be
+   * summarised (bpf/lib/bulk.h). Its entry keeps the classes of the
+   * policy's prefix that covers it. False when the map has no room.
+   */
+  setBulkRoot(prefix: string, id: number): boolean {
+    if (!this.#maps || id < 1 || id > 0xffff) return false;
+    try {
+      mapUpdate(
+        this.object.map("fs_prefixes").fd,
+        encodePrefixKey(prefix),
+        encodeInt("u32", rootValue(this.#maps, prefix, id)),
+      );
+    } catch {
+      return false;
+    }
+    this.#roots.set(prefix, id);
+    this.prefixesChanged();
+    return true;
+  }
+
+  /**
+   * Ends bulk root `prefix`: what is under it is sent in full again, with
+   * the classes the policy gives it (its own entry when it has one).
+   */
+  removeBulkRoot(prefix: string): void {
+    if (!this.#roots.delete(prefix)) return;
+    const fd = this.object.map("fs_prefixes").fd;
+    const own = this.#maps?.prefixes.get(prefix);
+    if (own !== undefined) {
+      mapUpdate(fd, encodePrefixKey(prefix), encodeInt("u32", own));
+    } else mapDelete(fd, encodePrefixKey(prefix));
+    this.prefixesChanged();
+  }
+
+  /** Every entry of `fs_summaries`. */
+  summaries(): SummaryEntry[] {
+    const fd = this.object.map("fs_summaries").fd;
+    const value = new Uint8Array(FS_SUMMARY.size);
+    const entries: SummaryEntry[] = [];
+    for (const key of mapKeys(fd, FS_SUMMARY_KEY.size)) {
+      const entry = this.#readSummary(fd, key, value);
+      if (entry) entries.push(entry);
+    }
+    return entries;
+  }
+
+  /**
+   * Reads and deletes the summary of (tgid, root) in one step; call it
+   * once the process has exited. Undefined when there is none.
+   */
+  takeSummary(tgid: number, root: number): SummaryEntry | undefined {
+    const fd = this.object.map("fs_summaries").fd;
+    const key = encodeStruct(FS_SUMMARY_KEY, { tgid, root });
+    return this.#readSummary(fd, key, new Uint8Array(FS_SUMMARY.size), true);
+  }
+
+  #readSummary(
+    fd: number,
+    key: Uint8Array,
+    value: Uint8Array<ArrayBuffer>,
+    take = false,
+  ): SummaryEntry | undefined {
+    const copy = new Uint8Array(key);
+    if (!(take ? mapTake : mapLookup)(fd, copy, value)) return undefined;
+    const { tgid, root } = decodeStruct(FS_SUMMARY_KEY, key);
+    const { first, last, count } = decodeStruct(FS_SUMMARY, value);
+    return { tgid, root, first, last, count: count as number[] };
+  }
+
   #writeConfig(): void {
     if (!this.#maps) return;
     this.writeConfig(
@@ -237,6 +337,13 @@ export class FileSystemSensor extends Sensor {
       }),
     );
   }
+}
+
+/** A bulk root's `fs_prefixes` value: the classes of the policy's prefix
+ * that covers it, FileClass.bulk, and its id in the high bits. */
+function rootValue(maps: FileSystemMaps, prefix: string, id: number): number {
+  return ((coveringClasses(maps.prefixes, prefix) | FileClass.bulk) |
+    (id << ROOT_SHIFT)) >>> 0;
 }
 
 /** The inode number of this process's mount namespace; 0 if unknown. */

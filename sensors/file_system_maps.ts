@@ -15,7 +15,7 @@ import {
 } from "./layout.ts";
 
 /** `struct file_system_config`: the one value of `fs_config`. */
-export const FILE_SYSTEM_CONFIG = struct("file_system_config", 28, {
+export const FILE_SYSTEM_CONFIG = struct("file_system_config", 32, {
   kill: [0, "u32"],
   match_all: [4, "u32"],
   read_classes: [8, "u32"],
@@ -23,6 +23,7 @@ export const FILE_SYSTEM_CONFIG = struct("file_system_config", 28, {
   inodes: [16, "u32"],
   mnt_ns: [20, "u32"],
   install_scripts: [24, "u32"],
+  summary: [28, "u32"],
 });
 
 /** `struct fs_prefix_key`: key of the `fs_prefixes` LPM trie. */
@@ -53,7 +54,20 @@ export const FS_DIR_CONFIG = struct("fs_dir_config", 8, {
   gen: [4, "u32"],
 });
 
-/** The maps the loader writes. */
+/** `struct fs_summary_key`: key of `fs_summaries` (a process, a bulk root). */
+export const FS_SUMMARY_KEY = struct("fs_summary_key", 8, {
+  tgid: [0, "u32"],
+  root: [4, "u32"],
+});
+
+/** `struct fs_summary`: the changes counted, not sent, by kind. */
+export const FS_SUMMARY = struct("fs_summary", 80, {
+  first: [0, "u64"],
+  last: [8, "u64"],
+  count: [16, ["u32", 16]],
+});
+
+/** The maps the loader writes or reads. */
 export const FILE_SYSTEM_MAPS = {
   fs_config: { key: "u32", value: FILE_SYSTEM_CONFIG },
   fs_prefixes: { key: FS_PREFIX_KEY, value: "u32" },
@@ -61,6 +75,7 @@ export const FILE_SYSTEM_MAPS = {
   fs_inodes: { key: FS_INODE_KEY, value: "u32" },
   fs_prefix_dirs: { key: FS_PREFIX_KEY, value: "u32" },
   fs_dir_config: { key: "u32", value: FS_DIR_CONFIG },
+  fs_summaries: { key: FS_SUMMARY_KEY, value: FS_SUMMARY },
 } as const satisfies Record<string, MapLayout>;
 
 /** `enum file_system_class`: what a path is to the policy, as map bits. */
@@ -79,7 +94,14 @@ export const FileClass = {
   /** A path the kernel matches exactly that an install script may not
    * change (the workspace's `.github`). */
   depProtect: 64,
+  /** A bulk root (files.bulk) or below: its changes may be summarised. */
+  bulk: 128,
 } as const;
+
+/** The prefix map's value: FileClass bits below, a bulk root's id above. */
+export const ROOT_SHIFT = 16;
+/** The FileClass bits of a prefix map value. */
+export const CLASSES_MASK = 0xffff;
 
 /** Bytes of a prefix the trie compares. */
 export const PREFIX_MAX: number = arrayLength(FS_PREFIX_KEY, "data");
@@ -102,6 +124,29 @@ export interface FileSystemMaps {
   kill: boolean;
   /** dependencies.install_scripts as `InstallScriptRule` bits; 0: none. */
   installScripts?: number;
+  /** files.detail: summary: changes under bulk roots are counted in the
+   * kernel (bpf/lib/bulk.h). */
+  summary?: boolean;
+}
+
+/**
+ * The classes the trie gives `path` from `prefixes` alone: those of its
+ * longest prefix there (a whole path, stored with its NUL, only matches
+ * itself).
+ */
+export function coveringClasses(
+  prefixes: ReadonlyMap<string, number>,
+  path: string,
+): number {
+  let best = -1, classes = 0;
+  const whole = path + "\0";
+  for (const [prefix, bits] of prefixes) {
+    if (prefix.length > best && whole.startsWith(prefix)) {
+      best = prefix.length;
+      classes = bits & CLASSES_MASK;
+    }
+  }
+  return classes;
 }
 
 /** Encodes a `fs_prefixes` key: the prefix length in bits, then the bytes. */
@@ -189,5 +234,6 @@ export function fileSystemConfig(
     inodes: runtime.inodes ? 1 : 0,
     mnt_ns: runtime.mntNs,
     install_scripts: maps.installScripts ?? 0,
+    summary: maps.summary ? 1 : 0,
   };
 }

@@ -57,6 +57,8 @@ export interface FileRulesConfig {
   enforce: boolean;
   /** dependencies.install_scripts' file rules, when it has them. */
   installScripts?: InstallScriptFiles;
+  /** files.detail: summary: bulk roots' changes are counted in the kernel. */
+  summary?: boolean;
 }
 
 /**
@@ -164,6 +166,8 @@ export class FileSystemRules {
   readonly #install: InstallScriptFiles | undefined;
   /** Whether a protected write is enforced (block mode, action kill). */
   readonly enforce: boolean;
+  /** Whether bulk roots' changes are summarised (files.detail). */
+  readonly summary: boolean;
 
   /** Rules of `config`. */
   constructor(config: FileRulesConfig) {
@@ -172,6 +176,12 @@ export class FileSystemRules {
     this.#secrets = config.secrets;
     this.#install = config.installScripts;
     this.enforce = config.enforce;
+    this.summary = config.summary ?? false;
+  }
+
+  /** The compiled `files.watch` patterns. */
+  get watchPatterns(): readonly PathPattern[] {
+    return this.#watch;
   }
 
   /** The protect patterns, those the agent adds included. */
@@ -246,6 +256,7 @@ export class FileSystemRules {
       ),
       kill: this.enforce,
       installScripts: this.#install?.rule ?? 0,
+      summary: this.summary,
     };
   }
 

@@ -101,6 +101,10 @@ const symbols = {
     result: "i32",
   },
   bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
+  bpf_map_lookup_and_delete_elem: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
   bpf_map_get_next_key: {
     parameters: ["i32", "buffer", "buffer"],
     result: "i32",
@@ -352,6 +356,21 @@ export function mapDelete(fd: number, key: Uint8Array<ArrayBuffer>): boolean {
   const result = libbpf().bpf_map_delete_elem(fd, key);
   if (result === -2) return false;
   check(result, "delete from map");
+  return true;
+}
+
+/**
+ * Reads and deletes one hash map element in one step (nothing added in
+ * between is lost); false when the key is absent.
+ */
+export function mapTake(
+  fd: number,
+  key: Uint8Array<ArrayBuffer>,
+  value: Uint8Array<ArrayBuffer>,
+): boolean {
+  const result = libbpf().bpf_map_lookup_and_delete_elem(fd, key, value);
+  if (result === -2) return false;
+  check(result, "take from map");
   return true;
 }
 

@@ -37,6 +37,9 @@ export interface SensorStats {
   refused: number;
   /** Processes sent SIGKILL. */
   killed: number;
+  /** Changes counted in a summary map rather than sent (sensor.file-system's
+   * bulk summary); absent from other sensors' counts (0). */
+  summarised: number;
 }
 
 /** How to open a sensor object. */
@@ -56,6 +59,7 @@ export const SensorStat = {
   scopeFull: 2,
   refused: 3,
   killed: 4,
+  summarised: 5,
 } as const;
 
 /** The maps every sensor has that the loader reads. */
@@ -307,6 +311,7 @@ export function readSensorStats(fd: number): SensorStats {
     scopeFull: read(SensorStat.scopeFull),
     refused: read(SensorStat.refused),
     killed: read(SensorStat.killed),
+    summarised: read(SensorStat.summarised),
   };
 }
 

@@ -12,6 +12,7 @@
 import type { RingfenceEvent } from "../sensors/events.ts";
 import type { NetworkEvent } from "../sensors/network_event.ts";
 import type { FileSystemEvent } from "../sensors/file_system_event.ts";
+import type { FileSystemSummaryEvent } from "../sensors/file_system_summary.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
 import { describeDependency } from "../report/dependency.ts";
 
@@ -285,6 +286,9 @@ export class JobModel {
         break;
       case "file_system_event":
         this.#file(event as FileSystemEvent);
+        break;
+      case "file_system_summary":
+        this.#summary(event as FileSystemSummaryEvent);
         break;
       case "agent":
         if ((event as { kind: string }).kind === "tamper") {
@@ -561,6 +565,37 @@ export class JobModel {
     };
     this.#activity(node, activity);
     this.#note(event, activity);
+  }
+
+  /** A bulk summary: its changes count as they would have one by one. */
+  #summary(event: FileSystemSummaryEvent): void {
+    this.#node(event);
+    this.#counts.fileChanges += event.total;
+    const process = event.exe ?? event.comm;
+    for (const [kind, count] of Object.entries(event.counts)) {
+      if (!count) continue;
+      const key = `${event.directory}/|${kind}|${process}|summary`;
+      let row = this.#files.get(key);
+      if (!row) {
+        if (this.#files.size >= MAX_FILES) {
+          this.#omitted.files++;
+          continue;
+        }
+        row = {
+          path: cut(`${event.directory}/…`, 600),
+          kind,
+          process,
+          verdict: "allow",
+          tamper: false,
+          count: 0,
+        };
+        if (event.step) row.step = event.step.name;
+        const pkg = describeDependency(event.dependency);
+        if (pkg) row.package = pkg;
+        this.#files.set(key, row);
+      }
+      row.count += count;
+    }
   }
 
   #file(event: FileSystemEvent): void {

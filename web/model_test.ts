@@ -40,3 +40,38 @@ Deno.test("the model stays bounded on 100,000 events", () => {
   assert.ok(data.omitted.egress > 0 && data.omitted.files > 0);
   assert.ok(JSON.stringify(data).length < 5_000_000);
 });
+
+Deno.test("the model counts a bulk summary's changes, one row per kind", () => {
+  const model = new JobModel();
+  model.add({
+    type: "file_system_summary",
+    kind: "bulk",
+    time: "2026-11-25T00:00:02.000000000Z",
+    pid: 40,
+    tid: 40,
+    ppid: 1,
+    uid: 0,
+    gid: 0,
+    comm: "npm",
+    cgroup_id: 1,
+    exe: "/usr/bin/node",
+    directory: "/w/node_modules",
+    counts: { create: 900, mkdir: 100 },
+    total: 1000,
+    first: "2026-11-25T00:00:01.000000000Z",
+    last: "2026-11-25T00:00:02.000000000Z",
+    reason: 'files.watch "/w/**"',
+    verdict: "allow",
+    exited: true,
+  });
+  const data = model.data();
+  assert.equal(data.counts.fileChanges, 1000);
+  assert.deepEqual(
+    data.files.map((row) => [row.path, row.kind, row.count]),
+    [["/w/node_modules/…", "create", 900], [
+      "/w/node_modules/…",
+      "mkdir",
+      100,
+    ]],
+  );
+});

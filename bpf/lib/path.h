@@ -35,6 +35,9 @@ struct built {
 	__u32 name_at;		/* where the last component starts */
 	bool truncated;
 	bool odd;		/* the name has "//", "/./" or "/../" in it */
+	/* the bulk root the path is under (the prefix map value's high 16
+	 * bits, lib/bulk.h); 0: none */
+	__u16 root;
 };
 
 struct fs_scratch {

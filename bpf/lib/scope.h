@@ -94,6 +94,7 @@ enum sensor_stat {
 	STAT_SCOPE_FULL = 2,	/* processes not tracked: scope_pids full */
 	STAT_REFUSED = 3,	/* actions refused in the kernel (block mode) */
 	STAT_KILLED = 4,	/* processes sent SIGKILL (block mode) */
+	STAT_SUMMARISED = 5,	/* changes counted in a summary map, not sent */
 	STAT_MAX = 8,
 };
 BTF_KEEP_ENUM(sensor_stat);
