@@ -10,8 +10,10 @@ import { EVENT_HEADER, TimeFormatter } from "../sensors/event.ts";
 import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import {
-  decodeFileSystemEvent,
+  decodeFileSystemRecord,
   type FileSystemSensor,
+  recordClasses,
+  recordInstallScript,
 } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
 import {
@@ -701,12 +703,15 @@ export class Agent {
         ),
     }];
     if (fileSystem && files) {
+      const kill = (pid: number) => killInScope(process, pid);
       bindings.push({
         sensor: fileSystem,
         decode: (view, offset) => {
-          const event = files.rules.judge(
-            decodeFileSystemEvent(view, offset, time),
-            (pid) => killInScope(process, pid),
+          const event = files.rules.complete(
+            decodeFileSystemRecord(view, offset, time),
+            recordClasses(view, offset),
+            recordInstallScript(view, offset),
+            kill,
           );
           const exe = event && this.tree.get(event.pid)?.path;
           if (exe) event.exe = exe;
@@ -723,10 +728,13 @@ export class Agent {
 
   /** Whether a path is one the agent's integrity rests on. */
   #guards(path: string, newPath?: string): boolean {
-    return this.#implicit.some((pattern) =>
-      pattern.matches(path) ||
-      (newPath !== undefined && pattern.matches(newPath))
-    );
+    for (const pattern of this.#implicit) {
+      if (
+        pattern.matches(path) ||
+        (newPath !== undefined && pattern.matches(newPath))
+      ) return true;
+    }
+    return false;
   }
 
   /** Adds what the tree knows of the process: its executable and ancestry. */

@@ -81,7 +81,10 @@ export function isRuntime(node: ProcessNode): boolean {
  * fetches something.
  */
 export function isContainerCommand(node: ProcessNode): boolean {
-  const name = node.path?.split("/").pop() ?? node.comm;
+  const path = node.path;
+  const name = path === undefined
+    ? node.comm
+    : path.slice(path.lastIndexOf("/") + 1);
   if (!CLIENTS.has(node.comm) && !CLIENTS.has(name)) return false;
   const argv = node.argv ?? [];
   // The client's own word: argv[0], or the script an interpreter runs.

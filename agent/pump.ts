@@ -43,8 +43,10 @@ export class EventPump {
   readonly #bindings: readonly SensorBinding[];
   readonly #tree: ProcessTree;
   readonly #annotate: (event: RingfenceEvent) => void;
-  readonly #listeners = new Set<EventListener>();
-  readonly #commits = new Set<() => void>();
+  // Arrays, replaced on (un)subscribe: iterating a Set allocates an
+  // iterator per event.
+  #listeners: readonly EventListener[] = [];
+  #commits: readonly (() => void)[] = [];
   readonly #wakeup = new Wakeup();
   readonly #order = new TimeOrder((event) => this.#dispatch(event));
   // Pids reported and not yet exited: bounded by live processes, and a
@@ -82,8 +84,12 @@ export class EventPump {
 
   /** Calls `listener` for every event; returns a function that unsubscribes. */
   subscribe(listener: EventListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (!this.#listeners.includes(listener)) {
+      this.#listeners = [...this.#listeners, listener];
+    }
+    return () => {
+      this.#listeners = this.#listeners.filter((other) => other !== listener);
+    };
   }
 
   /**
@@ -92,8 +98,12 @@ export class EventPump {
    * events writes them out there. Returns a function that unsubscribes.
    */
   onCommit(commit: () => void): () => void {
-    this.#commits.add(commit);
-    return () => this.#commits.delete(commit);
+    if (!this.#commits.includes(commit)) {
+      this.#commits = [...this.#commits, commit];
+    }
+    return () => {
+      this.#commits = this.#commits.filter((other) => other !== commit);
+    };
   }
 
   /**
@@ -107,9 +117,10 @@ export class EventPump {
   }
 
   #commit = (): void => {
-    for (const commit of this.#commits) {
+    const commits = this.#commits;
+    for (let index = 0; index < commits.length; index++) {
       try {
-        commit();
+        commits[index]();
       } catch { /* a listener's failure must not stop the pump */ }
     }
   };
@@ -208,7 +219,10 @@ export class EventPump {
       // the agent's own events count as events, not as verdicts
     } else if (event.verdict === "deny") counts.blocked++;
     else if (event.verdict === "audit") counts.wouldBlock++;
-    for (const listener of this.#listeners) listener(event);
+    const listeners = this.#listeners;
+    for (let index = 0; index < listeners.length; index++) {
+      listeners[index](event);
+    }
   }
 }
 

@@ -267,7 +267,10 @@ export function scopeRootTest(
     if (list.includes(node.comm)) return true;
     const path = node.path;
     if (path === undefined) return false;
-    for (const name of list) if (isBaseName(path, name)) return true;
+    // An index loop: for-of allocates an iterator per call.
+    for (let index = 0; index < list.length; index++) {
+      if (isBaseName(path, list[index])) return true;
+    }
     return false;
   };
 }

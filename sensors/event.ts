@@ -88,26 +88,63 @@ export function bytesOf(view: DataView): Uint8Array {
   return bytesCache.bytes;
 }
 
+/** Strings up to this many bytes are decoded in JavaScript: shorter than
+ * what a TextDecoder call costs, and flat (V8 joins longer ones lazily). */
+const SHORT_STRING = 12;
+/** Interned strings: a direct-mapped table indexed by a hash of the bytes. */
+const INTERN_SLOTS = 1024;
+const INTERN_MAX = 256;
+const interned: string[] = new Array(INTERN_SLOTS).fill("");
+
 /**
  * Reads a NUL-terminated string of at most `max` bytes. Plain ASCII, the
- * common case for comm and paths, skips the TextDecoder.
+ * common case for comm and paths, skips the TextDecoder when short.
+ * `intern`: for what repeats from record to record (comm, an executable's
+ * path): the same bytes give the same string, allocated once.
  */
 export function readCString(
   view: DataView,
   offset: number,
   max: number,
+  intern = false,
 ): string {
   const bytes = bytesOf(view);
   let end = offset;
   let ascii = true;
+  let hash = 0x811c9dc5;
   const limit = offset + max;
-  while (end < limit && bytes[end] !== 0) {
-    if (bytes[end] > 0x7f) ascii = false;
+  while (end < limit) {
+    const byte = bytes[end];
+    if (byte === 0) break;
+    if (byte > 0x7f) ascii = false;
+    hash = Math.imul(hash ^ byte, 0x01000193);
     end++;
   }
+  const length = end - offset;
   if (!ascii) return textDecoder.decode(bytes.subarray(offset, end));
+  if (!intern || length > INTERN_MAX) return latin1(bytes, offset, end);
+  const slot = (hash >>> 0) & (INTERN_SLOTS - 1);
+  const cached = interned[slot];
+  if (cached.length === length) {
+    let same = true;
+    for (let index = 0; index < length; index++) {
+      if (cached.charCodeAt(index) !== bytes[offset + index]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  return interned[slot] = latin1(bytes, offset, end);
+}
+
+/** ASCII bytes as a flat string. */
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > SHORT_STRING) {
+    return textDecoder.decode(bytes.subarray(start, end));
+  }
   let text = "";
-  for (let index = offset; index < end; index++) {
+  for (let index = start; index < end; index++) {
     text += String.fromCharCode(bytes[index]);
   }
   return text;
@@ -122,14 +159,27 @@ export function readStringList(
   const bytes = bytesOf(view);
   const list: string[] = [];
   let start = offset;
+  let ascii = true;
   const end = offset + length;
   for (let index = offset; index < end; index++) {
-    if (bytes[index] === 0) {
-      list.push(textDecoder.decode(bytes.subarray(start, index)));
+    const byte = bytes[index];
+    if (byte === 0) {
+      list.push(
+        ascii
+          ? latin1(bytes, start, index)
+          : textDecoder.decode(bytes.subarray(start, index)),
+      );
       start = index + 1;
-    }
+      ascii = true;
+    } else if (byte > 0x7f) ascii = false;
   }
-  if (start < end) list.push(textDecoder.decode(bytes.subarray(start, end)));
+  if (start < end) {
+    list.push(
+      ascii
+        ? latin1(bytes, start, end)
+        : textDecoder.decode(bytes.subarray(start, end)),
+    );
+  }
   return list;
 }
 
@@ -141,7 +191,9 @@ export class TimeFormatter {
   readonly #offsetSeconds: number;
   readonly #offsetNanos: number;
   #second = -1;
-  #prefix = "";
+  /** The text's character codes: the second's prefix, then `.`, the
+   * nanoseconds' nine digits and `Z`; one flat string is made of them. */
+  readonly #codes: number[] = new Array(30).fill(0x30);
 
   /** Reads the offset between the boot clock and the wall clock now. */
   constructor(offsetNs: bigint = bootToEpochOffsetNs()) {
@@ -161,11 +213,24 @@ export class TimeFormatter {
       nanos -= 1e9;
       seconds += 1;
     }
+    const codes = this.#codes;
     if (seconds !== this.#second) {
       this.#second = seconds;
-      this.#prefix = new Date(seconds * 1000).toISOString().slice(0, 19);
+      const prefix = new Date(seconds * 1000).toISOString().slice(0, 19);
+      for (let index = 0; index < 19; index++) {
+        codes[index] = prefix.charCodeAt(index);
+      }
+      codes[19] = 0x2e; // .
+      codes[29] = 0x5a; // Z
     }
-    return `${this.#prefix}.${String(nanos).padStart(9, "0")}Z`;
+    for (let index = 28; index >= 20; index--) {
+      const digit = nanos % 10;
+      codes[index] = 0x30 + digit;
+      nanos = (nanos - digit) / 10;
+    }
+    // One flat string, nothing else allocated (a template would make
+    // several, joined lazily and flattened again by each comparison).
+    return String.fromCharCode(...codes);
   }
 }
 
@@ -189,9 +254,18 @@ export function decodeHeader(
     ppid: view.getUint32(offset + T.ppid, true),
     uid: view.getUint32(offset + T.uid, true),
     gid: view.getUint32(offset + T.gid, true),
-    comm: readCString(view, offset + T.comm, COMM_SIZE),
-    cgroup_id: Number(view.getBigUint64(offset + T.cgroup_id, true)),
+    comm: readCString(view, offset + T.comm, COMM_SIZE, true),
+    cgroup_id: readU64(view, offset + T.cgroup_id),
   };
+}
+
+/**
+ * A little-endian u64 as a number, rounded as `Number(bigint)` rounds
+ * beyond 2^53, without making a bigint.
+ */
+export function readU64(view: DataView, offset: number): number {
+  return view.getUint32(offset + 4, true) * 0x1_0000_0000 +
+    view.getUint32(offset, true);
 }
 
 /** The header flags of a record. */
