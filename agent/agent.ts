@@ -728,7 +728,9 @@ export class Agent {
 
   /** Whether a path is one the agent's integrity rests on. */
   #guards(path: string, newPath?: string): boolean {
-    for (const pattern of this.#implicit) {
+    const implicit = this.#implicit;
+    for (let index = 0; index < implicit.length; index++) {
+      const pattern = implicit[index];
       if (
         pattern.matches(path) ||
         (newPath !== undefined && pattern.matches(newPath))

@@ -207,8 +207,10 @@ export class TimeFormatter {
    */
   format(high: number, low: number): string {
     const bootNs = high * 0x1_0000_0000 + low;
-    let seconds = Math.floor(bootNs / 1e9) + this.#offsetSeconds;
-    let nanos = (bootNs % 1e9) + this.#offsetNanos;
+    const bootSeconds = Math.floor(bootNs / 1e9);
+    let seconds = bootSeconds + this.#offsetSeconds;
+    // bootNs % 1e9 without a floating-point remainder (a libm call).
+    let nanos = (bootNs - bootSeconds * 1e9) + this.#offsetNanos;
     if (nanos >= 1e9) {
       nanos -= 1e9;
       seconds += 1;
@@ -223,14 +225,23 @@ export class TimeFormatter {
       codes[19] = 0x2e; // .
       codes[29] = 0x5a; // Z
     }
+    // Below 1e9: int32 arithmetic, no floating-point remainder.
+    let rest = nanos | 0;
     for (let index = 28; index >= 20; index--) {
-      const digit = nanos % 10;
-      codes[index] = 0x30 + digit;
-      nanos = (nanos - digit) / 10;
+      const tens = (rest / 10) | 0;
+      codes[index] = 0x30 + rest - tens * 10;
+      rest = tens;
     }
-    // One flat string, nothing else allocated (a template would make
-    // several, joined lazily and flattened again by each comparison).
-    return String.fromCharCode(...codes);
+    // One flat string, nothing else allocated: a template makes several,
+    // joined lazily and flattened again by each comparison; a spread or
+    // apply() copies the array.
+    const c = codes;
+    // deno-fmt-ignore
+    return String.fromCharCode(
+      c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
+      c[11], c[12], c[13], c[14], c[15], c[16], c[17], c[18], c[19], c[20],
+      c[21], c[22], c[23], c[24], c[25], c[26], c[27], c[28], c[29],
+    );
   }
 }
 

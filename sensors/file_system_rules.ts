@@ -186,7 +186,9 @@ function firstMatch(
   path: string,
   newPath: string | undefined,
 ): PathPattern | undefined {
-  for (const pattern of patterns) {
+  // An index loop: for-of allocates an iterator per call.
+  for (let index = 0; index < patterns.length; index++) {
+    const pattern = patterns[index];
     if (
       pattern.matches(path) ||
       (newPath !== undefined && pattern.matches(newPath))
