@@ -271,6 +271,8 @@ export class Agent {
       options.spawner
         ? new Map(Object.entries(Deno.env.toObject()))
         : undefined,
+      // The read's time, not a clock call per event.
+      () => this.#pump?.readAt ?? performance.now(),
     );
     this.#pinOptions = options.pins;
     this.#pump = new EventPump(this.#bind(), tree, (event) => {

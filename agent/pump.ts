@@ -60,6 +60,7 @@ export class EventPump {
   };
   #stopping = false;
   #loop: Promise<void> | undefined;
+  #readAt = performance.now();
 
   /**
    * @param bindings the process sensor's first: its events build the tree
@@ -75,6 +76,15 @@ export class EventPump {
     this.#bindings = bindings;
     this.#tree = tree;
     this.#annotate = annotate;
+  }
+
+  /**
+   * `performance.now()` when the last read of the rings began (or an
+   * event of the agent's own was handed out): the time of what is being
+   * handled, good to a read's few milliseconds.
+   */
+  get readAt(): number {
+    return this.#readAt;
   }
 
   /** The counts so far. */
@@ -111,6 +121,7 @@ export class EventPump {
    * subscribers, and commits it.
    */
   emit(event: RingfenceEvent): void {
+    this.#readAt = performance.now();
     this.#annotate(event);
     this.#dispatch(event);
     this.#commit();
@@ -144,6 +155,7 @@ export class EventPump {
 
   /** Hands out every record the kernel has produced so far. */
   flush(): number {
+    this.#readAt = performance.now();
     // Each ring is read up to where it is now, the process ring first and
     // its end taken last: the process events that came before one of the
     // others' records (the exec before a write) are in the tree by the
