@@ -95,6 +95,8 @@ const SHORT_STRING = 12;
 const INTERN_SLOTS = 1024;
 const INTERN_MAX = 256;
 const interned: string[] = new Array(INTERN_SLOTS).fill("");
+const FNV_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
 
 /**
  * Reads a NUL-terminated string of at most `max` bytes. Plain ASCII, the
@@ -111,31 +113,42 @@ export function readCString(
   const bytes = bytesOf(view);
   let end = offset;
   let ascii = true;
-  let hash = 0x811c9dc5;
+  let hash = FNV_BASIS;
   const limit = offset + max;
   while (end < limit) {
     const byte = bytes[end];
     if (byte === 0) break;
     if (byte > 0x7f) ascii = false;
-    hash = Math.imul(hash ^ byte, 0x01000193);
+    hash = Math.imul(hash ^ byte, FNV_PRIME);
     end++;
   }
   const length = end - offset;
   if (!ascii) return textDecoder.decode(bytes.subarray(offset, end));
   if (!intern || length > INTERN_MAX) return latin1(bytes, offset, end);
+  return internedLatin1(bytes, offset, end, hash);
+}
+
+/** ASCII bytes as a string from the intern table (`hash`: FNV-1a of them). */
+function internedLatin1(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  hash: number,
+): string {
+  const length = end - start;
   const slot = (hash >>> 0) & (INTERN_SLOTS - 1);
   const cached = interned[slot];
   if (cached.length === length) {
     let same = true;
     for (let index = 0; index < length; index++) {
-      if (cached.charCodeAt(index) !== bytes[offset + index]) {
+      if (cached.charCodeAt(index) !== bytes[start + index]) {
         same = false;
         break;
       }
     }
     if (same) return cached;
   }
-  return interned[slot] = latin1(bytes, offset, end);
+  return interned[slot] = latin1(bytes, start, end);
 }
 
 /** ASCII bytes as a flat string. */
@@ -150,7 +163,10 @@ function latin1(bytes: Uint8Array, start: number, end: number): string {
   return text;
 }
 
-/** Splits `length` bytes of NUL-separated strings (argv) into a list. */
+/**
+ * Splits `length` bytes of NUL-separated strings (argv) into a list. The
+ * words are interned: a build runs the same commands over and over.
+ */
 export function readStringList(
   view: DataView,
   offset: number,
@@ -160,27 +176,35 @@ export function readStringList(
   const list: string[] = [];
   let start = offset;
   let ascii = true;
+  let hash = FNV_BASIS;
   const end = offset + length;
   for (let index = offset; index < end; index++) {
     const byte = bytes[index];
     if (byte === 0) {
-      list.push(
-        ascii
-          ? latin1(bytes, start, index)
-          : textDecoder.decode(bytes.subarray(start, index)),
-      );
+      list.push(word(bytes, start, index, ascii, hash));
       start = index + 1;
       ascii = true;
-    } else if (byte > 0x7f) ascii = false;
+      hash = FNV_BASIS;
+    } else {
+      if (byte > 0x7f) ascii = false;
+      hash = Math.imul(hash ^ byte, FNV_PRIME);
+    }
   }
-  if (start < end) {
-    list.push(
-      ascii
-        ? latin1(bytes, start, end)
-        : textDecoder.decode(bytes.subarray(start, end)),
-    );
-  }
+  if (start < end) list.push(word(bytes, start, end, ascii, hash));
   return list;
+}
+
+function word(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  ascii: boolean,
+  hash: number,
+): string {
+  if (!ascii) return textDecoder.decode(bytes.subarray(start, end));
+  return end - start > INTERN_MAX
+    ? latin1(bytes, start, end)
+    : internedLatin1(bytes, start, end, hash);
 }
 
 /**
