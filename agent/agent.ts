@@ -10,8 +10,10 @@ import { EVENT_HEADER, TimeFormatter } from "../sensors/event.ts";
 import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import type { EventListener, RingfenceEvent } from "../sensors/events.ts";
 import {
-  decodeFileSystemEvent,
+  decodeFileSystemRecord,
   type FileSystemSensor,
+  recordClasses,
+  recordInstallScript,
 } from "../sensors/file_system.ts";
 import { decodeNetworkEvent, type NetworkEvent } from "../sensors/network.ts";
 import {
@@ -269,6 +271,8 @@ export class Agent {
       options.spawner
         ? new Map(Object.entries(Deno.env.toObject()))
         : undefined,
+      // The read's time, not a clock call per event.
+      () => this.#pump?.readAt ?? performance.now(),
     );
     this.#pinOptions = options.pins;
     this.#pump = new EventPump(this.#bind(), tree, (event) => {
@@ -711,12 +715,15 @@ export class Agent {
         ),
     }];
     if (fileSystem && files) {
+      const kill = (pid: number) => killInScope(process, pid);
       bindings.push({
         sensor: fileSystem,
         decode: (view, offset) => {
-          const event = files.rules.judge(
-            decodeFileSystemEvent(view, offset, time),
-            (pid) => killInScope(process, pid),
+          const event = files.rules.complete(
+            decodeFileSystemRecord(view, offset, time),
+            recordClasses(view, offset),
+            recordInstallScript(view, offset),
+            kill,
           );
           const exe = event && this.tree.get(event.pid)?.path;
           if (exe) event.exe = exe;
@@ -733,10 +740,15 @@ export class Agent {
 
   /** Whether a path is one the agent's integrity rests on. */
   #guards(path: string, newPath?: string): boolean {
-    return this.#implicit.some((pattern) =>
-      pattern.matches(path) ||
-      (newPath !== undefined && pattern.matches(newPath))
-    );
+    const implicit = this.#implicit;
+    for (let index = 0; index < implicit.length; index++) {
+      const pattern = implicit[index];
+      if (
+        pattern.matches(path) ||
+        (newPath !== undefined && pattern.matches(newPath))
+      ) return true;
+    }
+    return false;
   }
 
   /** Adds what the tree knows of the process: its executable and ancestry. */

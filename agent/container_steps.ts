@@ -81,7 +81,10 @@ export function isRuntime(node: ProcessNode): boolean {
  * fetches something.
  */
 export function isContainerCommand(node: ProcessNode): boolean {
-  const name = node.path?.split("/").pop() ?? node.comm;
+  const path = node.path;
+  const name = path === undefined
+    ? node.comm
+    : path.slice(path.lastIndexOf("/") + 1);
   if (!CLIENTS.has(node.comm) && !CLIENTS.has(name)) return false;
   const argv = node.argv ?? [];
   // The client's own word: argv[0], or the script an interpreter runs.
@@ -122,26 +125,28 @@ export class ContainerSteps {
   }
 
   /**
-   * The step of a process whose chain up to its scope root (`chain`,
-   * nearest first, the root not included) passes through a runtime, or
-   * of the runtime root itself (`chain` empty); undefined when it is not
-   * a container's or no container command is known.
+   * The step of a process whose chain up to its scope root (the first
+   * `length` of `chain`, nearest first, the root not included) passes
+   * through a runtime, or of the runtime root itself (`length` 0);
+   * undefined when it is not a container's or no container command is
+   * known.
    */
   stepOf(
     root: ProcessNode,
     chain: readonly ProcessNode[],
+    length: number = chain.length,
   ): Step | undefined {
     // A runtime that is itself a step's child keeps its step by ancestry.
     if (!isRuntime(root)) return undefined;
-    if (chain.length === 0) {
+    if (length === 0) {
       const running = this.#commands.filter((command) => this.#live(command));
       return running.length === 1 ? this.#stepOf(running[0]) : undefined;
     }
     // The nearest process a runtime process started decides; what it
     // forked inherits its step.
-    for (let index = 0; index < chain.length; index++) {
+    for (let index = 0; index < length; index++) {
       const node = chain[index];
-      const parent = index + 1 < chain.length ? chain[index + 1] : root;
+      const parent = index + 1 < length ? chain[index + 1] : root;
       if (!isRuntime(parent) && !isRuntime(node)) continue;
       return this.#decide(node);
     }

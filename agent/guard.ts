@@ -24,12 +24,17 @@ export function resumeAttached(event: RingfenceEvent): void {
   ) {
     return;
   }
-  const pid = event.target.pid;
-  const resume = () => {
+  resume(event.target.pid);
+}
+
+/** Sends SIGCONT now and once more shortly after. A function of its own:
+ * the closure's context would otherwise be made for every event. */
+function resume(pid: number): void {
+  const cont = () => {
     try {
       Deno.kill(pid, "SIGCONT");
     } catch { /* gone */ }
   };
-  resume();
-  Deno.unrefTimer(setTimeout(resume, RESUME_AGAIN_MS));
+  cont();
+  Deno.unrefTimer(setTimeout(cont, RESUME_AGAIN_MS));
 }

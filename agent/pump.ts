@@ -43,8 +43,10 @@ export class EventPump {
   readonly #bindings: readonly SensorBinding[];
   readonly #tree: ProcessTree;
   readonly #annotate: (event: RingfenceEvent) => void;
-  readonly #listeners = new Set<EventListener>();
-  readonly #commits = new Set<() => void>();
+  // Arrays, replaced on (un)subscribe: iterating a Set allocates an
+  // iterator per event.
+  #listeners: readonly EventListener[] = [];
+  #commits: readonly (() => void)[] = [];
   readonly #wakeup = new Wakeup();
   readonly #order = new TimeOrder((event) => this.#dispatch(event));
   // Pids reported and not yet exited: bounded by live processes, and a
@@ -59,6 +61,7 @@ export class EventPump {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #made: () => readonly RingfenceEvent[] = () => [];
+  #readAt = performance.now();
 
   /**
    * @param bindings the process sensor's first: its events build the tree
@@ -76,6 +79,15 @@ export class EventPump {
     this.#annotate = annotate;
   }
 
+  /**
+   * `performance.now()` when the last read of the rings began (or an
+   * event of the agent's own was handed out): the time of what is being
+   * handled, good to a read's few milliseconds.
+   */
+  get readAt(): number {
+    return this.#readAt;
+  }
+
   /** The counts so far. */
   get counts(): PumpCounts {
     return { ...this.#counts, late: this.#order.late };
@@ -91,8 +103,12 @@ export class EventPump {
 
   /** Calls `listener` for every event; returns a function that unsubscribes. */
   subscribe(listener: EventListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (!this.#listeners.includes(listener)) {
+      this.#listeners = [...this.#listeners, listener];
+    }
+    return () => {
+      this.#listeners = this.#listeners.filter((other) => other !== listener);
+    };
   }
 
   /**
@@ -101,8 +117,12 @@ export class EventPump {
    * events writes them out there. Returns a function that unsubscribes.
    */
   onCommit(commit: () => void): () => void {
-    this.#commits.add(commit);
-    return () => this.#commits.delete(commit);
+    if (!this.#commits.includes(commit)) {
+      this.#commits = [...this.#commits, commit];
+    }
+    return () => {
+      this.#commits = this.#commits.filter((other) => other !== commit);
+    };
   }
 
   /**
@@ -110,15 +130,17 @@ export class EventPump {
    * subscribers, and commits it.
    */
   emit(event: RingfenceEvent): void {
+    this.#readAt = performance.now();
     this.#annotate(event);
     this.#dispatch(event);
     this.#commit();
   }
 
   #commit = (): void => {
-    for (const commit of this.#commits) {
+    const commits = this.#commits;
+    for (let index = 0; index < commits.length; index++) {
       try {
-        commit();
+        commits[index]();
       } catch { /* a listener's failure must not stop the pump */ }
     }
   };
@@ -142,6 +164,7 @@ export class EventPump {
 
   /** Hands out every record the kernel has produced so far. */
   flush(): number {
+    this.#readAt = performance.now();
     // Each ring is read up to where it is now, the process ring first and
     // its end taken last: the process events that came before one of the
     // others' records (the exec before a write) are in the tree by the
@@ -221,7 +244,10 @@ export class EventPump {
       // the agent's own events count as events, not as verdicts
     } else if (event.verdict === "deny") counts.blocked++;
     else if (event.verdict === "audit") counts.wouldBlock++;
-    for (const listener of this.#listeners) listener(event);
+    const listeners = this.#listeners;
+    for (let index = 0; index < listeners.length; index++) {
+      listeners[index](event);
+    }
   }
 }
 

@@ -32,11 +32,25 @@ export interface RecentWrite {
 export function eventInode(
   event: FileSystemEvent,
 ): { dev: number; ino: bigint } | undefined {
-  const match = /^(\d+):(\d+)$/.exec(event.inode?.dev ?? "");
-  if (!match || !event.inode?.ino) return undefined;
-  // The kernel's encoding, as fs_inodes holds it: major << 20 | minor.
-  const dev = ((Number(match[1]) << 20) | Number(match[2])) >>> 0;
-  return { dev, ino: BigInt(event.inode.ino) };
+  const inode = event.inode;
+  if (!inode?.ino) return undefined;
+  const dev = kernelDevOf(inode.dev);
+  return dev === undefined ? undefined : { dev, ino: BigInt(inode.ino) };
+}
+
+/** Devices by their `major:minor` text: a handful recur, event after event. */
+const devices = new Map<string, number | undefined>();
+
+/** The kernel's encoding of `major:minor`, as fs_inodes holds it:
+ * major << 20 | minor. */
+function kernelDevOf(text: string): number | undefined {
+  if (devices.has(text)) return devices.get(text);
+  const match = /^(\d+):(\d+)$/.exec(text);
+  const dev = match
+    ? ((Number(match[1]) << 20) | Number(match[2])) >>> 0
+    : undefined;
+  if (devices.size < 256) devices.set(text, dev);
+  return dev;
 }
 
 /** The last few seconds of events that change protected files. */

@@ -58,7 +58,8 @@ export class TimeOrder {
       pending.sort((a, b) => a.time < b.time ? -1 : a.time > b.time ? 1 : 0);
       this.#sorted = true;
     }
-    for (const event of pending) {
+    for (let index = 0; index < pending.length; index++) {
+      const event = pending[index];
       if (event.time < this.#last) this.#late++;
       else this.#last = event.time;
       this.#deliver(event);

@@ -160,7 +160,9 @@ export class StepTracker {
   }
 
   #stepOfNode(node: ProcessNode, chain: ProcessNode[]): Step | undefined {
-    chain.length = 0;
+    // Its first `length` entries are the chain: the array keeps its
+    // length (and memory) from call to call; emptying it would free both.
+    let length = 0;
     let root: ProcessNode | undefined;
     for (
       let current: ProcessNode | undefined = node;
@@ -171,25 +173,25 @@ export class StepTracker {
         root = current;
         break;
       }
-      chain.push(current);
-      if (chain.length > 256) return undefined;
+      chain[length++] = current;
+      if (length > 256) return undefined;
     }
     if (!root) return undefined;
     // A container's processes and the runtime's own events: the step of
     // the container command (agent/container_steps.ts).
-    const container = this.#containers.stepOf(root, chain);
+    const container = this.#containers.stepOf(root, chain, length);
     if (container) return container;
-    if (chain.length === 0) {
+    if (length === 0) {
       // The root itself: a `ringfence run` command is its own step.
       return this.#ciStep(root) ?? this.#commandStep(root);
     }
     // From the top of the chain (the process the root started) down.
-    const depth = Math.min(chain.length, MAX_DEPTH);
+    const depth = Math.min(length, MAX_DEPTH);
     for (let index = 1; index <= depth; index++) {
-      const step = this.#ciStep(chain[chain.length - index]);
+      const step = this.#ciStep(chain[length - index]);
       if (step) return step;
     }
-    return this.#commandStep(chain[chain.length - 1]);
+    return this.#commandStep(chain[length - 1]);
   }
 
   /** The node's cache entry for its current exec. */
@@ -267,7 +269,10 @@ export function scopeRootTest(
     if (list.includes(node.comm)) return true;
     const path = node.path;
     if (path === undefined) return false;
-    for (const name of list) if (isBaseName(path, name)) return true;
+    // An index loop: for-of allocates an iterator per call.
+    for (let index = 0; index < list.length; index++) {
+      if (isBaseName(path, list[index])) return true;
+    }
     return false;
   };
 }

@@ -162,6 +162,7 @@ export const PRIVILEGE_TOOLS: ReadonlySet<string> = new Set([
 export function privilegeTool(
   event: { path?: string; argv?: string[] },
 ): string | undefined {
-  const name = (event.path ?? event.argv?.[0] ?? "").split("/").pop() ?? "";
+  const path = event.path ?? event.argv?.[0] ?? "";
+  const name = path.slice(path.lastIndexOf("/") + 1);
   return PRIVILEGE_TOOLS.has(name) ? name : undefined;
 }

@@ -96,8 +96,13 @@ export interface TamperReport {
 /** Whether `event` was made by a checkout (see the module doc). */
 export function isCheckout(event: FileSystemEvent): boolean {
   if (event.comm === "git" || event.comm.startsWith("git-")) return true;
-  const exe = event.exe?.split("/").pop();
-  if (exe === "git" || exe?.startsWith("git-")) return true;
+  const exe = event.exe;
+  if (exe !== undefined) {
+    // The base name, compared in place.
+    const base = exe.lastIndexOf("/") + 1;
+    if (exe.length - base === 3 && exe.endsWith("git")) return true;
+    if (exe.startsWith("git-", base)) return true;
+  }
   return event.step?.action?.toLowerCase() === "actions/checkout";
 }
 
@@ -140,25 +145,27 @@ export class TamperTracker {
       return undefined;
     }
     // A hard link leaves its file as it was: only the new name is a change.
-    const paths = event.new_path === undefined
-      ? [event.path]
-      : event.kind === "link"
-      ? [event.new_path]
-      : [event.path, event.new_path];
+    const first = event.new_path !== undefined && event.kind === "link"
+      ? event.new_path
+      : event.path;
+    const second = event.new_path !== undefined && event.kind !== "link"
+      ? event.new_path
+      : undefined;
     if (isCheckout(event)) {
       const name = stepName(event.step) ?? event.comm;
       let index = this.#checkouts.lastIndexOf(name);
       if (index === -1) index = this.#checkouts.push(name) - 1;
-      for (const path of paths) {
-        if (this.#checkedOut.has(path)) continue;
-        if (this.#checkedOut.size < this.#limit) {
-          this.#checkedOut.set(path, index);
-        } else this.#omitted++;
-      }
+      this.#checkOut(first, index);
+      if (second !== undefined) this.#checkOut(second, index);
+      return undefined;
+    }
+    if (this.#checkedOut.size === 0) {
+      // Nothing checked out: every change is another change.
+      this.#otherChanges += second === undefined ? 1 : 2;
       return undefined;
     }
     let tampered: string | undefined;
-    for (const path of paths) {
+    for (const path of second === undefined ? [first] : [first, second]) {
       const index = this.#checkedOut.get(path);
       if (index === undefined) {
         this.#otherChanges++;
@@ -203,6 +210,13 @@ export class TamperTracker {
    */
   recordSummary(summary: FileSystemSummaryEvent): void {
     this.#otherChanges += summary.total + (summary.counts.rename ?? 0);
+  }
+
+  #checkOut(path: string, index: number): void {
+    if (this.#checkedOut.has(path)) return;
+    if (this.#checkedOut.size < this.#limit) {
+      this.#checkedOut.set(path, index);
+    } else this.#omitted++;
   }
 
   /** Checked-out files changed by something else, first changed first. */

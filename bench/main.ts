@@ -9,8 +9,9 @@
  * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
  * (default 5), BENCH_BULK_MB (default 100), BENCH_ONLY (a comma list of
  * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
- * file_storm, and soak, which runs only when named), BENCH_SOAK_MINUTES
- * (default 60).
+ * file_storm, agent_cpu, and soak, which runs only when named),
+ * BENCH_SOAK_MINUTES (default 60), BENCH_CPU_ROUNDS (agent_cpu's runs of
+ * each kind, default 3).
  *
  * npm_ci, a real job (a BENCH_ONLY name too): BENCH_NPM_PAIRS (default
  * BENCH_PAIRS if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run,
@@ -22,6 +23,7 @@
  */
 
 import { type AgentRun, median } from "./_agent.ts";
+import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
@@ -333,6 +335,33 @@ if (selected("file_storm")) {
     "(with sensor.file-system)",
   );
   printFileEvents(storm.unwatched, 0, (count) => count > 0);
+}
+
+if (selected("agent_cpu")) {
+  heading(
+    "agent_cpu",
+    "agent CPU (all threads) per delivered event at about 30,000 events/s",
+  );
+  const result = await agentCpu(Number(Deno.env.get("BENCH_CPU_ROUNDS") ?? 3));
+  const kinds = [
+    ["process events", `${result.process.driver}, one per core`],
+    ["file events", "watched create+write+unlink, paced"],
+  ] as const;
+  for (const [index, kind] of [result.process, result.file].entries()) {
+    const [name, how] = kinds[index];
+    row(
+      `${name}: CPU per event (median)`,
+      `${kind.usPerEvent.toFixed(2)} us`,
+      "target <= 5 us",
+      kind.usPerEvent <= 5,
+    );
+    row(
+      `${name}: events delivered per second`,
+      `${Math.round(kind.eventsPerSecond)}/s`,
+      `(${how})`,
+    );
+    row(`${name}: drops`, String(kind.drops), "target 0", kind.drops === 0);
+  }
 }
 
 if (only?.includes("soak")) {

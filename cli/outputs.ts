@@ -66,7 +66,11 @@ export class Outputs implements Exporter {
 
   write(event: RingfenceEvent): void {
     this.#jsonl.write(event);
-    for (const exporter of this.#attached) exporter.write(event);
+    // An index loop: for-of allocates an iterator per event.
+    const attached = this.#attached;
+    for (let index = 0; index < attached.length; index++) {
+      attached[index].write(event);
+    }
     if (this.#fanout) this.#fanout.write(event);
     else this.#held?.push(event);
     this.report.add(event);

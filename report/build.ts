@@ -34,7 +34,7 @@ import { SudoAttempts } from "./sudo.ts";
 import { GuardList } from "./guard.ts";
 import { IntegrityFindings } from "./integrity.ts";
 import { FindingList } from "./protected_files.ts";
-import { type KillableEvent, KillList } from "./kills.ts";
+import { type KillableEvent, KillList, mayBeKill } from "./kills.ts";
 import { describeDependency } from "./dependency.ts";
 import { describeGuard } from "./guard.ts";
 import type { GuardEvent } from "../sensors/guard_event.ts";
@@ -142,7 +142,7 @@ export class ReportBuilder {
       this.#kill(event, node, process, guardWhy(event));
     } else if (event.type !== "process_event") {
       this.#other(event as unknown as LooseEvent, node);
-    } else {
+    } else if (mayBeKill(event as KillableEvent)) {
       this.#kill(
         event,
         node,
@@ -387,20 +387,34 @@ export class ReportBuilder {
     const process = (typeof event.exe === "string" ? event.exe : undefined) ??
       event.comm;
     const step = event.step?.name;
-    const pkg = describeDependency(event.dependency as Dependency | undefined);
     if (verdict === "deny") this.#blocked++;
     else if (verdict === "audit") this.#wouldBlock++;
-    const target = typeof event.new_path === "string"
-      ? `${path} → ${event.new_path}`
-      : path;
-    this.#kill(
-      event,
-      node,
-      process,
-      `${
-        typeof event.reason === "string" ? event.reason : "files"
-      }: ${event.kind} ${target}`,
-    );
+    if (mayBeKill(event as unknown as KillableEvent)) {
+      this.#kill(
+        event,
+        node,
+        process,
+        `${
+          typeof event.reason === "string" ? event.reason : "files"
+        }: ${event.kind} ${targetOf(path, event)}`,
+      );
+    }
+    const tampering = event.tamper === true || (verdict && verdict !== "allow");
+    if (
+      event.kind !== "read" && !tampering && event.integrity !== true &&
+      typeof event.reason === "string" && event.reason.startsWith("files.watch")
+    ) {
+      // The common case, a watched change: counted, nothing else to make.
+      this.#write(
+        step,
+        typeof event.new_path === "string" ? event.new_path : path,
+      );
+      if (!isCheckout(event as unknown as FileSystemEvent)) {
+        this.#otherChanges += typeof event.new_path === "string" ? 2 : 1;
+      }
+      return;
+    }
+    const pkg = describeDependency(event.dependency as Dependency | undefined);
     if (event.kind === "read") {
       const key = [path, process, step, pkg].join("\0");
       const entry = this.#secrets.get(key);
@@ -427,14 +441,13 @@ export class ReportBuilder {
     if (event.integrity === true && event.kind !== "read") {
       this.#integrity.write(event, process, step);
     }
-    const tampering = event.tamper === true || (verdict && verdict !== "allow");
     if (!tampering) {
       if (!isCheckout(event as unknown as FileSystemEvent)) {
         this.#otherChanges += typeof event.new_path === "string" ? 2 : 1;
       }
       return;
     }
-    const shown = target;
+    const shown = targetOf(path, event);
     const key = [shown, event.kind, process, pkg, verdict].join("\0");
     const entry = this.#tampered.get(key);
     if (entry) entry.count++;
@@ -486,6 +499,13 @@ export class ReportBuilder {
       entry.examples.push(path);
     }
   }
+}
+
+/** A file event's path, with its new name when it has one. */
+function targetOf(path: string, event: LooseEvent): string {
+  return typeof event.new_path === "string"
+    ? `${path} → ${event.new_path}`
+    : path;
 }
 
 /** What a process event's process was (or would be) killed for. */

@@ -52,6 +52,15 @@ const KILLING_PRIMITIVES = new Set(["packet_socket", "netfilter", "tun"]);
  * What block mode's kill hangs on for an audit event, or undefined when
  * block mode would not kill for it.
  */
+/**
+ * Whether an event can be a kill or would-be kill at all: killed, or
+ * judged in audit. Most events are neither, and need no entry made.
+ */
+export function mayBeKill(event: KillableEvent): boolean {
+  return event.killed === true || event.action === "killed" ||
+    event.verdict === "audit" || event.action === "audit";
+}
+
 function auditCondition(event: KillableEvent): Condition | undefined {
   if (event.action === "kill") return "always";
   const reason = String(event.reason);
@@ -104,6 +113,7 @@ export class KillList {
     owner: object,
     fields: Omit<KilledEntry, "pid" | "action" | "time">,
   ): boolean {
+    if (!mayBeKill(event)) return false;
     const killed = event.killed === true || event.action === "killed";
     const condition = killed
       ? "killed"

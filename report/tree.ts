@@ -47,6 +47,15 @@ export class ReportTree {
   readonly #live = new Map<number, TreeNode>();
   /** The last exited process of each pid, oldest first. */
   readonly #exited = new Map<number, TreeNode>();
+  /**
+   * The exits in the order they came, from `#exitHead` on, with each
+   * one's time: the oldest current entry of `#exited` is the first whose
+   * node is still there with that time. Asking the Map for its first key
+   * instead walks past every entry deleted from its front.
+   */
+  #exitOrder: TreeNode[] = [];
+  #exitTimes: string[] = [];
+  #exitHead = 0;
   /** The nodes that may still be shown, in order of creation. */
   #nodes: TreeNode[] = [];
   /** Parentless nodes by their parent's pid: a process that started
@@ -88,11 +97,32 @@ export class ReportTree {
       if (this.#live.get(event.pid) === node) this.#live.delete(event.pid);
       this.#exited.delete(event.pid);
       this.#exited.set(event.pid, node);
-      if (this.#exited.size > MAX_EXITED) {
-        this.#exited.delete(this.#exited.keys().next().value!);
-      }
+      this.#exitOrder.push(node);
+      this.#exitTimes.push(event.time);
+      if (this.#exited.size > MAX_EXITED) this.#forgetOldestExit();
     }
     return node;
+  }
+
+  /** Forgets the process that exited first of those remembered. */
+  #forgetOldestExit(): void {
+    while (this.#exitHead < this.#exitOrder.length) {
+      const index = this.#exitHead++;
+      const old = this.#exitOrder[index];
+      if (
+        this.#exited.get(old.pid) === old &&
+        old.exited === this.#exitTimes[index]
+      ) {
+        this.#exited.delete(old.pid);
+        break;
+      }
+    }
+    // Drop the forgotten prefix once it dominates the arrays.
+    if (this.#exitHead > 1024 && this.#exitHead * 2 > this.#exitOrder.length) {
+      this.#exitOrder = this.#exitOrder.slice(this.#exitHead);
+      this.#exitTimes = this.#exitTimes.slice(this.#exitHead);
+      this.#exitHead = 0;
+    }
   }
 
   /** The exited process of the event's pid, when the event is from before

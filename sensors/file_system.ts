@@ -34,9 +34,12 @@ import { Sensor, type SensorOptions } from "./sensor.ts";
 
 export {
   decodeFileSystemEvent,
+  decodeFileSystemRecord,
   type FileSystemEvent,
   type FileSystemKind,
   type RawFileSystemEvent,
+  recordClasses,
+  recordInstallScript,
 } from "./file_system_event.ts";
 export {
   FileClass,

@@ -12,6 +12,7 @@ import {
   EVENT_HEADER,
   headerFlags,
   readCString,
+  readU64,
   type TimeFormatter,
 } from "./event.ts";
 import { namesByValue, struct } from "./layout.ts";
@@ -173,8 +174,20 @@ const OPEN_FLAGS: [number, string][] = [
   [0o20200000, "O_TMPFILE"],
 ];
 
-/** Names of open(2) flags, access mode first. */
+/** Flag lists by value: a handful of values recur, record after record. */
+const flagNames = new Map<number, string[]>();
+
+/** Names of open(2) flags, access mode first (one list per value, shared:
+ * not to be changed). */
 export function openFlagNames(flags: number): string[] {
+  let names = flagNames.get(flags);
+  if (names) return names;
+  names = listFlagNames(flags);
+  if (flagNames.size < 256) flagNames.set(flags, names);
+  return names;
+}
+
+function listFlagNames(flags: number): string[] {
   const names = [["O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"][flags & 3]];
   for (const [bit, name] of OPEN_FLAGS) {
     if ((flags & bit) === bit) names.push(name);
@@ -194,6 +207,39 @@ export function decodeFileSystemEvent(
   offset: number,
   time: TimeFormatter,
 ): RawFileSystemEvent {
+  return decode(view, offset, time, true) as RawFileSystemEvent;
+}
+
+/**
+ * Decodes one record without the kernel's classes (which
+ * {@linkcode recordClasses} and {@linkcode recordInstallScript} read): the
+ * event the policy's final word completes in place
+ * (`FileSystemRules.complete`), with neither verdict nor reason yet.
+ */
+export function decodeFileSystemRecord(
+  view: DataView,
+  offset: number,
+  time: TimeFormatter,
+): FileSystemEvent {
+  return decode(view, offset, time, false);
+}
+
+/** The FileClass bits the kernel saw, of a record. */
+export function recordClasses(view: DataView, offset: number): number {
+  return view.getUint32(offset + F.classes, true);
+}
+
+/** Whether the kernel judged a record under dependencies.install_scripts. */
+export function recordInstallScript(view: DataView, offset: number): boolean {
+  return (headerFlags(view, offset) & FileSystemFlag.installScript) !== 0;
+}
+
+function decode(
+  view: DataView,
+  offset: number,
+  time: TimeFormatter,
+  raw: boolean,
+): FileSystemEvent {
   const kind = KINDS[view.getUint8(offset + EVENT_HEADER.fields.kind)] ||
     "open";
   const event = decodeHeader(
@@ -224,14 +270,27 @@ export function decodeFileSystemEvent(
     if (uid !== 0xffffffff) event.owner_uid = uid;
     if (gid !== 0xffffffff) event.owner_gid = gid;
   }
-  event.classes = view.getUint32(offset + F.classes, true);
+  if (raw) event.classes = view.getUint32(offset + F.classes, true);
   if (flags & FileSystemFlag.killed) event.killed = true;
   if (flags & FileSystemFlag.denied) event.refused = true;
-  if (flags & FileSystemFlag.installScript) event.installScript = true;
+  if (raw && flags & FileSystemFlag.installScript) event.installScript = true;
   decodeOrigin(view, offset, flags, event);
   if (flags & FileSystemFlag.pathTruncated) event.path_truncated = true;
   if (flags & FileSystemFlag.newPathTruncated) event.new_path_truncated = true;
   return event;
+}
+
+/** `major:minor` of the kernel's device numbers, by number. */
+const deviceNames = new Map<number, string>();
+
+function deviceName(dev: number): string {
+  let name = deviceNames.get(dev);
+  if (name === undefined) {
+    // the kernel's encoding: major << 20 | minor
+    name = `${dev >>> 20}:${dev & 0xfffff}`;
+    if (deviceNames.size < 256) deviceNames.set(dev, name);
+  }
+  return name;
 }
 
 /** `via`, `call`, `by_inode` and `inode` of a record into event. */
@@ -239,7 +298,7 @@ function decodeOrigin(
   view: DataView,
   offset: number,
   flags: number,
-  event: RawFileSystemEvent,
+  event: FileSystemEvent,
 ): void {
   const call = view.getUint32(offset + F.call, true);
   const via = flags & FileSystemFlag.uring
@@ -255,9 +314,6 @@ function decodeOrigin(
   }
   if (flags & FileSystemFlag.inode) event.by_inode = true;
   const dev = view.getUint32(offset + F.dev, true);
-  const ino = view.getBigUint64(offset + F.ino, true);
-  if (dev || ino) {
-    // the kernel's encoding: major << 20 | minor
-    event.inode = { dev: `${dev >>> 20}:${dev & 0xfffff}`, ino: Number(ino) };
-  }
+  const ino = readU64(view, offset + F.ino);
+  if (dev || ino) event.inode = { dev: deviceName(dev), ino };
 }

@@ -146,6 +146,7 @@ export function aboveDirectories(literal: PatternLiteral): string[] {
  * takes one segment off (never above `/`). Symlinks are not followed.
  */
 export function normalizePath(path: string): string {
+  if (isNormal(path)) return path;
   const out: string[] = [];
   for (const segment of path.split("/")) {
     if (segment === "" || segment === ".") continue;
@@ -153,6 +154,71 @@ export function normalizePath(path: string): string {
     else out.push(segment);
   }
   return "/" + out.join("/");
+}
+
+/**
+ * Whether normalizePath() would return `path` as it is: absolute, with no
+ * empty, `.` or `..` segment and no trailing `/` (`/` alone is normal).
+ * What the kernel sends mostly is; the test allocates nothing.
+ */
+function isNormal(path: string): boolean {
+  const length = path.length;
+  if (length === 0 || path.charCodeAt(0) !== 0x2f) return false;
+  if (length === 1) return true;
+  if (path.charCodeAt(length - 1) === 0x2f) return false;
+  // Each segment starts after a `/`: look at its first two characters.
+  for (let index = 0; index < length; index++) {
+    if (path.charCodeAt(index) !== 0x2f) continue;
+    const first = path.charCodeAt(index + 1);
+    if (first === 0x2f) return false;
+    if (first !== 0x2e) continue;
+    const second = index + 2 < length ? path.charCodeAt(index + 2) : 0x2f;
+    if (second === 0x2f) return false;
+    if (second === 0x2e) {
+      const third = index + 3 < length ? path.charCodeAt(index + 3) : 0x2f;
+      if (third === 0x2f) return false;
+    }
+  }
+  return true;
+}
+
+/** The first of `patterns` that matches `path` or `newPath`. */
+function firstMatch(
+  patterns: readonly PathPattern[],
+  path: string,
+  newPath: string | undefined,
+): PathPattern | undefined {
+  // An index loop: for-of allocates an iterator per call.
+  for (let index = 0; index < patterns.length; index++) {
+    const pattern = patterns[index];
+    if (
+      pattern.matches(path) ||
+      (newPath !== undefined && pattern.matches(newPath))
+    ) return pattern;
+  }
+  return undefined;
+}
+
+/**
+ * `${section} ${JSON.stringify(pattern.text)}`, made once per pattern:
+ * the reason of every event the pattern matches.
+ */
+class Reasons {
+  readonly #section: string;
+  readonly #texts = new Map<PathPattern, string>();
+
+  constructor(section: string) {
+    this.#section = section;
+  }
+
+  of(pattern: PathPattern): string {
+    let text = this.#texts.get(pattern);
+    if (text === undefined) {
+      text = `${this.#section} ${JSON.stringify(pattern.text)}`;
+      this.#texts.set(pattern, text);
+    }
+    return text;
+  }
 }
 
 /**
@@ -168,6 +234,8 @@ export class FileSystemRules {
   readonly enforce: boolean;
   /** Whether bulk roots' changes are summarised (files.detail). */
   readonly summary: boolean;
+  readonly #watchReasons = new Reasons("files.watch");
+  readonly #secretReasons = new Reasons("files.secrets");
 
   /** Rules of `config`. */
   constructor(config: FileRulesConfig) {
@@ -271,10 +339,59 @@ export class FileSystemRules {
     kill: (pid: number) => boolean,
   ): FileSystemEvent | undefined {
     const { classes: _, installScript, ...event } = raw;
-    event.path = normalizePath(event.path);
-    if (event.new_path !== undefined) {
-      event.new_path = normalizePath(event.new_path);
+    return this.complete(event, raw.classes, !!installScript, kill);
+  }
+
+  /**
+   * judge() of an event decoded without the kernel's classes
+   * (`decodeFileSystemRecord`): completes it in place (normalised paths,
+   * verdict and reason) and returns it, or undefined when no pattern
+   * matches after all.
+   */
+  complete(
+    event: FileSystemEvent,
+    classes: number,
+    installScript: boolean,
+    kill: (pid: number) => boolean,
+  ): FileSystemEvent | undefined {
+    const kernelKilled = event.killed;
+    const path = event.path = normalizePath(event.path);
+    const newPath = event.new_path === undefined
+      ? undefined
+      : event.new_path = normalizePath(event.new_path);
+    if (!installScript && event.kind !== "read" && event.kind !== "handle") {
+      // The common case, without the closures below: a watched change.
+      const protect = firstMatch(this.#protect, path, newPath);
+      if (
+        !protect && !event.killed && !event.refused &&
+        (!event.by_inode ||
+          (classes & (FileClass.protect | FileClass.kill)) === 0) &&
+        ((event.kind !== "mount" && event.kind !== "rename") ||
+          (classes & FileClass.above) === 0)
+      ) {
+        const watch = firstMatch(this.#watch, path, newPath);
+        const secret = watch
+          ? undefined
+          : firstMatch(this.#secrets, path, newPath);
+        if (!watch && !secret) return undefined;
+        event.verdict = "allow";
+        event.reason = watch
+          ? this.#watchReasons.of(watch)
+          : this.#secretReasons.of(secret!);
+        return event;
+      }
     }
+    return this.#judgeRest(event, classes, installScript, kernelKilled, kill);
+  }
+
+  #judgeRest(
+    event: FileSystemEvent,
+    classes: number,
+    installScript: boolean,
+    kernelKilled: boolean | undefined,
+    kill: (pid: number) => boolean,
+  ): FileSystemEvent | undefined {
+    const raw = { classes, killed: kernelKilled };
     const paths = event.new_path === undefined
       ? [event.path]
       : [event.path, event.new_path];

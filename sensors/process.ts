@@ -271,7 +271,7 @@ export function decodeProcessEvent(
     const pathSize = view.getUint32(offset + F.path_size, true);
     const argvSize = view.getUint32(offset + F.argv_size, true);
     const data = offset + F.data;
-    event.path = readCString(view, data, pathSize);
+    event.path = readCString(view, data, pathSize, true);
     event.argv = readStringList(view, data + pathSize, argvSize);
     if (flags & ProcessFlag.argvTruncated) event.argv_truncated = true;
     if (flags & ProcessFlag.pathTruncated) event.path_truncated = true;
