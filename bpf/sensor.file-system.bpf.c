@@ -885,6 +885,22 @@ static __always_inline struct dir_lookup *dir_lookup_slot(void)
 }
 
 /*
+ * The struct windows file_ruled_out_early() reads whole, off its stack: a
+ * finisher's frame and this function's together must fit the verifier's
+ * 512 bytes.
+ */
+struct fs_windows {
+	__u64 file[12], dentry[7], parent[9], inode[9];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fs_windows);
+} fs_windows SEC(".maps");
+
+/*
  * Whether file (opened, or named by fd) concerns no rule, known without a
  * walk: no class every path has, none for its directory's children, its
  * name's or its inode's. *l is where its directory's verdict is learnt
@@ -897,7 +913,9 @@ __noinline int file_ruled_out_early(__u64 file_ptr)
 	struct file_system_config *cfg = fs_cfg();
 	/* a few windows read whole: a probe read per field costs more than
 	 * the rest of this check */
-	__u64 fw[12], dw[7], pw[9], iw[9], mnt_id;
+	struct fs_windows *win;
+	__u64 *fw, *dw, *pw, *iw, mnt_id;
+	__u32 zero = 0;
 	__u32 *value;
 	struct super_block *sb, *parent_sb;
 	struct fs_inode_key key = {};
@@ -906,23 +924,28 @@ __noinline int file_ruled_out_early(__u64 file_ptr)
 	struct vfsmount *mnt;
 	__u32 mode;
 
-	if (!l)
+	win = bpf_map_lookup_elem(&fs_windows, &zero);
+	if (!l || !win)
 		return 0;
+	fw = win->file;
+	dw = win->dentry;
+	pw = win->parent;
+	iw = win->inode;
 	l->usable = false;
 	l->found = false;
 	if (!cfg || cfg->match_all)
 		return 0;
-	if (!WINDOW_HAS(sizeof(fw), struct file, f_mode) ||
-	    !WINDOW_HAS(sizeof(fw), struct file, f_inode) ||
-	    !WINDOW_HAS(sizeof(fw), struct file, f_path.mnt) ||
-	    !WINDOW_HAS(sizeof(fw), struct file, f_path.dentry) ||
-	    !WINDOW_HAS(sizeof(dw), struct dentry, d_parent) ||
-	    !WINDOW_HAS(sizeof(dw), struct dentry, d_name.name) ||
-	    !WINDOW_HAS(sizeof(pw), struct inode, i_sb) ||
-	    !WINDOW_HAS(sizeof(pw), struct inode, i_ino) ||
+	if (!WINDOW_HAS(sizeof(win->file), struct file, f_mode) ||
+	    !WINDOW_HAS(sizeof(win->file), struct file, f_inode) ||
+	    !WINDOW_HAS(sizeof(win->file), struct file, f_path.mnt) ||
+	    !WINDOW_HAS(sizeof(win->file), struct file, f_path.dentry) ||
+	    !WINDOW_HAS(sizeof(win->dentry), struct dentry, d_parent) ||
+	    !WINDOW_HAS(sizeof(win->dentry), struct dentry, d_name.name) ||
+	    !WINDOW_HAS(sizeof(win->parent), struct inode, i_sb) ||
+	    !WINDOW_HAS(sizeof(win->parent), struct inode, i_ino) ||
 	    !bpf_core_field_exists(((struct mount *)0)->mnt_id_unique))
 		return 0;
-	if (bpf_probe_read_kernel(fw, sizeof(fw), file))
+	if (bpf_probe_read_kernel(fw, sizeof(win->file), file))
 		return 0;
 	mode = WINDOW_GET(fw, struct file, f_mode);
 	inode = WINDOW_GET(fw, struct file, f_inode);
@@ -931,12 +954,12 @@ __noinline int file_ruled_out_early(__u64 file_ptr)
 	/* a mount's root (a file bind-mounted) has its directory on another mount */
 	if (!mnt || !dentry || dentry == BPF_CORE_READ(mnt, mnt_root))
 		return 0;
-	if (bpf_probe_read_kernel(dw, sizeof(dw), dentry))
+	if (bpf_probe_read_kernel(dw, sizeof(win->dentry), dentry))
 		return 0;
 	parent = WINDOW_GET(dw, struct dentry, d_parent);
 	parent_inode = BPF_CORE_READ(parent, d_inode);
-	if (!parent_inode || bpf_probe_read_kernel(pw, sizeof(pw), parent_inode) ||
-	    bpf_probe_read_kernel(iw, sizeof(iw), inode))
+	if (!parent_inode || bpf_probe_read_kernel(pw, sizeof(win->parent), parent_inode) ||
+	    bpf_probe_read_kernel(iw, sizeof(win->inode), inode))
 		return 0;
 	parent_sb = WINDOW_GET(pw, struct inode, i_sb);
 	sb = WINDOW_GET(iw, struct inode, i_sb);
