@@ -18,6 +18,13 @@
  */
 
 import type { RingfenceEvent } from "../sensors/events.ts";
+import {
+  closeFd,
+  cString,
+  libc,
+  O_CLOEXEC,
+  O_RDONLY,
+} from "../sensors/libc.ts";
 import { ContainerSteps } from "./container_steps.ts";
 import type { ProcessNode, ProcessTree } from "./process_tree.ts";
 
@@ -50,17 +57,48 @@ const MAX_DEPTH = 4;
  */
 export const ENVIRON_READS_PER_SECOND = 50;
 
-/** Reads /proc/<pid>/environ (NUL-separated NAME=value). */
+/** The most of an environment read: the kernel caps it near this too. */
+const MAX_ENVIRON = 4 << 20;
+let environBuffer = new Uint8Array(16_384);
+
+/**
+ * Reads /proc/<pid>/environ (NUL-separated NAME=value). Through libc's
+ * open(2) rather than `Deno.readFileSync`: under an exec burst most
+ * processes asked about are gone by the time their event is read, and the
+ * NotFound error Deno builds for each costs many times the read itself.
+ */
 export function readEnviron(pid: number): Map<string, string> | undefined {
-  let bytes: Uint8Array;
+  const fd = libc().open(
+    cString(`/proc/${pid}/environ`),
+    O_RDONLY | O_CLOEXEC,
+  );
+  if (fd < 0) return undefined;
+  let length = 0;
   try {
-    bytes = Deno.readFileSync(`/proc/${pid}/environ`);
-  } catch {
-    return undefined;
+    while (length < MAX_ENVIRON) {
+      if (length === environBuffer.length) {
+        const bigger = new Uint8Array(environBuffer.length * 2);
+        bigger.set(environBuffer);
+        environBuffer = bigger;
+      }
+      const got = Number(
+        libc().read(
+          fd,
+          environBuffer.subarray(length),
+          BigInt(environBuffer.length - length),
+        ),
+      );
+      if (got < 0) return undefined;
+      if (got === 0) break;
+      length += got;
+    }
+  } finally {
+    closeFd(fd);
   }
-  if (bytes.length === 0) return undefined; // a zombie or a kernel thread
+  if (length === 0) return undefined; // a zombie or a kernel thread
   const env = new Map<string, string>();
-  for (const entry of new TextDecoder().decode(bytes).split("\0")) {
+  const text = new TextDecoder().decode(environBuffer.subarray(0, length));
+  for (const entry of text.split("\0")) {
     const eq = entry.indexOf("=");
     if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
