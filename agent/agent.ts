@@ -94,6 +94,12 @@ export interface AgentOptions {
   sensorsDir?: string;
   /** Ring buffer size per sensor in bytes (a power of two). */
   ringSize?: number;
+  /**
+   * How long the agent sleeps at most once its rings are quiet (default
+   * 250 ms): the sensors wake it with their next record, so this bounds
+   * only a missed wakeup. Tests make it long to see the wakeup work.
+   */
+  quietPollMs?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
   resolvConf?: string;
   /**
@@ -292,7 +298,7 @@ export class Agent {
       if (kind === "bpf" && (type === "process" || type === "process_event")) {
         this.#queueCheck();
       }
-    });
+    }, { quietPollMs: options.quietPollMs });
     if (files) this.#pump.onRead(() => files.bulk.read());
     this.#integrity = new IntegrityCheck(
       () => sensorList(this.#sensors),

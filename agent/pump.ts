@@ -17,6 +17,20 @@ import { TimeOrder } from "./reorder.ts";
  */
 const BATCH_GAP_MS = 2;
 
+/**
+ * Empty polls (of RING_POLL_MS each) after which the agent sleeps for
+ * long: the rings have been quiet for a tenth of a second.
+ */
+const POLLS_BEFORE_SLEEP = 10;
+
+/**
+ * How long the agent sleeps at most once the rings are quiet, by default.
+ * The sensors wake it with their next record (Sensor.setAsleep); this
+ * bounds the delay only should that wakeup be missed, the flag and a
+ * record crossing on two CPUs.
+ */
+export const QUIET_POLL_MS = 250;
+
 /** A sensor and how its records become events. */
 export interface SensorBinding {
   sensor: Sensor;
@@ -62,18 +76,23 @@ export class EventPump {
   #loop: Promise<void> | undefined;
   #made: () => readonly RingfenceEvent[] = () => [];
   #readAt = performance.now();
+  readonly #quietPollMs: number;
 
   /**
    * @param bindings the process sensor's first: its events build the tree
    *   the others' are described from.
    * @param annotate adds to each event what the agent knows, as it is read
    *   (after the tree has taken it) and before the subscribers get it.
+   * @param options.quietPollMs how long a quiet agent sleeps at most
+   *   (default {@linkcode QUIET_POLL_MS}).
    */
   constructor(
     bindings: readonly SensorBinding[],
     tree: ProcessTree,
     annotate: (event: RingfenceEvent) => void,
+    options: { quietPollMs?: number } = {},
   ) {
+    this.#quietPollMs = options.quietPollMs ?? QUIET_POLL_MS;
     this.#bindings = bindings;
     this.#tree = tree;
     this.#annotate = annotate;
@@ -219,14 +238,34 @@ export class EventPump {
     // until start() returns) are then delivered to that listener.
     await sleep(0);
     for (const event of first) this.emit(event);
+    let empty = 0;
     while (!this.#stopping) {
-      if (this.flush() === 0) {
-        await waitForData(fds, RING_POLL_MS);
-      } else {
+      if (this.flush() > 0) {
+        empty = 0;
         // More may be on its way: a short gap lets it gather, so that each
         // pass over the rings reads a batch rather than a few records.
         await sleep(BATCH_GAP_MS);
+      } else if (++empty < POLLS_BEFORE_SLEEP) {
+        await waitForData(fds, RING_POLL_MS);
+      } else {
+        // Quiet: a poll every RING_POLL_MS would cost an idle agent a few
+        // percent of a core. The poll sees a record that came before the
+        // flag was set; the flag makes the next one wake it.
+        this.#setAsleep(true);
+        try {
+          await waitForData(fds, this.#quietPollMs);
+        } finally {
+          this.#setAsleep(false);
+        }
       }
+    }
+  }
+
+  #setAsleep(asleep: boolean): void {
+    for (const { sensor } of this.#bindings) {
+      try {
+        sensor.setAsleep(asleep);
+      } catch { /* a sensor closed under the pump: its ring is read no more */ }
     }
   }
 

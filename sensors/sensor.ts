@@ -65,7 +65,12 @@ export const SensorStat = {
 /** The maps every sensor has that the loader reads. */
 export const SENSOR_MAPS = {
   stats: { key: "u32", value: "u64" },
+  ring_asleep: { key: "u32", value: "u32" },
 } as const satisfies Record<string, MapLayout>;
+
+const ASLEEP_KEY = encodeInt("u32", 0);
+const ASLEEP = encodeInt("u32", 1);
+const AWAKE = encodeInt("u32", 0);
 
 /** One key/value pair of a map, encoded. */
 export interface MapEntry {
@@ -228,6 +233,18 @@ export class Sensor implements Disposable {
     hold = false,
   ): number {
     return this.ring.drain(onRecord, undefined, end, beforeCommit, hold);
+  }
+
+  /**
+   * Tells the programs whether the agent sleeps for long (bpf/lib/ring.h):
+   * while it does, the first record after what it read wakes it.
+   */
+  setAsleep(asleep: boolean): void {
+    mapUpdate(
+      this.object.map("ring_asleep").fd,
+      ASLEEP_KEY,
+      asleep ? ASLEEP : AWAKE,
+    );
   }
 
   /** The kernel-side counters, summed over CPUs. */

@@ -6,6 +6,19 @@
 #define RINGFENCE_RING_H
 
 /*
+ * Whether the agent sleeps for long (key 0: nonzero when it does). It
+ * sets this once the rings have stayed empty for a while, before it polls
+ * with a long timeout, and clears it when it wakes: the first record then
+ * wakes it at once, and an idle agent costs the machine no wakeup a poll.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ring_asleep SEC(".maps");
+
+/*
  * The flags to submit a record with: the agent is woken only once a batch
  * has gathered (a sixteenth of the ring). A wakeup per record, which the
  * kernel sends by default whenever the agent has caught up
@@ -13,14 +26,19 @@
  * CPU where the agent sleeps, and on a VM that is most of the price of
  * being watched. What stays below a batch is read when the agent's poll
  * times out (RING_POLL_MS in sensors/ringbuf.ts), so a record reaches
- * user space within that time either way.
+ * user space within that time either way. While the agent sleeps for long
+ * (ring_asleep), the kernel's default applies: the record that follows
+ * everything the agent read wakes it, and the rest of a burst does not.
  */
 static __always_inline __u64 ring_wakeup(void *ring)
 {
 	__u64 size = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE);
+	__u32 zero = 0, *asleep;
 
-	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= size / 16 ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= size / 16)
+		return BPF_RB_FORCE_WAKEUP;
+	asleep = bpf_map_lookup_elem(&ring_asleep, &zero);
+	return asleep && *asleep ? 0 : BPF_RB_NO_WAKEUP;
 }
 
 #endif /* RINGFENCE_RING_H */
