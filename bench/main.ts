@@ -9,9 +9,10 @@
  * BENCH_FILES (create/write/unlink cycles, default 3000), BENCH_PAIRS
  * (default 5), BENCH_BULK_MB (default 100), BENCH_ONLY (a comma list of
  * ring_decode, startup, exec_storm, connect_storm, bulk_transfer,
- * file_storm, agent_cpu, and soak, which runs only when named),
- * BENCH_SOAK_MINUTES (default 60), BENCH_CPU_ROUNDS (agent_cpu's runs of
- * each kind, default 3).
+ * file_storm, agent_cpu, and soak and hook_floor, which run only when
+ * named), BENCH_SOAK_MINUTES (default 60), BENCH_CPU_ROUNDS (agent_cpu's
+ * runs of each kind, default 3), BENCH_FLOOR_CYCLES (hook_floor's loop,
+ * default 20000; its rounds are BENCH_PAIRS).
  *
  * npm_ci, a real job (a BENCH_ONLY name too): BENCH_NPM_PAIRS (default
  * BENCH_PAIRS if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run,
@@ -27,6 +28,7 @@ import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
+import { hookFloor } from "./hook_floor.ts";
 import { npmCi, type NpmCiResult, npmCiRows } from "./npm_ci.ts";
 import { comparisonTable, peerPhase } from "./peer_phase.ts";
 import { wantedPeers } from "./peers.ts";
@@ -387,6 +389,47 @@ if (only?.includes("soak")) {
   }
   row("events delivered", String(result.events), "");
   row("drops", String(result.drops), "target 0", result.drops === 0);
+}
+
+if (only?.includes("hook_floor")) {
+  const cycles = Number(Deno.env.get("BENCH_FLOOR_CYCLES") ?? 20_000);
+  heading(
+    "hook_floor",
+    `the unwatched file storm's loop (${cycles} cycles) under empty raw_tp/sys_enter and sys_exit programs, ${pairs} rounds`,
+  );
+  const result = await hookFloor(cycles, pairs);
+  const none = result.seconds.none;
+  row("no program (median)", `${median(none).toFixed(3)} s`, "");
+  for (const set of ["pair", "five"] as const) {
+    const ratios = result.seconds[set].map((seconds, index) =>
+      seconds / none[index]
+    );
+    const low = Math.min(...ratios), high = Math.max(...ratios);
+    const name = set === "pair" ? "one pair" : "five programs";
+    row(
+      `${name}: ratio (median of rounds)`,
+      `${median(ratios).toFixed(3)}x`,
+      `(rounds ${low.toFixed(3)}..${high.toFixed(3)})`,
+    );
+    // The machine's own pauses only lengthen loops: the fastest loop of
+    // each set is the least disturbed.
+    row(
+      `${name}: ratio of the fastest loops`,
+      `${(Math.min(...result.seconds[set]) / Math.min(...none)).toFixed(3)}x`,
+      "",
+    );
+  }
+  row(
+    "an empty program's run time (counters on)",
+    `${result.emptyNsPerRun.toFixed(0)} ns`,
+    "",
+  );
+  row(
+    "loops beside another raw tracepoint program",
+    String(result.crowded),
+    "target 0 (else the ratios understate)",
+    result.crowded === 0,
+  );
 }
 
 let npm: NpmCiResult | undefined;

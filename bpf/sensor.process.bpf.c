@@ -506,13 +506,14 @@ struct ia32_mmap_arg {
  */
 static __always_inline bool mmap_args(struct pt_regs *regs, long id, struct mmap_args *a)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct ia32_mmap_arg old = {};
+	struct task_struct *task;
 
 	/* the number first: this runs for every syscall of the machine */
 	if ((id & ~X32_SYSCALL_BIT) != NR_mmap && id != NR_ia32_mmap &&
 	    id != NR_ia32_mmap2)
 		return false;
+	task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) {
 		if (id == NR_ia32_mmap2) {
 			a->prot = (__u32)BPF_CORE_READ(regs, dx);
@@ -554,7 +555,8 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	__u32 zero = 0, rule = 0;
 
 	police_untracked();
-	guard_enter((__u64)regs, id);
+	if (guard_enter_number(id))
+		guard_enter((__u64)regs, id);
 	if (!mmap_args(regs, id, &a))
 		return 0;
 	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
@@ -574,7 +576,7 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
-	guard_exit(regs, ret);
+	guard_exit(ret);
 	return 0;
 }
 

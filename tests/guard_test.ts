@@ -198,6 +198,19 @@ kernelTest(
 );
 
 kernelTest(
+  "block mode: an int $0x80 open of /proc/PID/mem kills the reader before it reads",
+  async () => {
+    const run = await attack("block", ["proc_mem_int80"]);
+    assertKilled(run, "proc_mem_int80", {
+      kind: "memory_access",
+      via: "proc_mem",
+      compat: true,
+    });
+    assert.equal(run.attacks.proc_mem_int80.memory, "unchanged");
+  },
+);
+
+kernelTest(
   "block mode: process_vm_readv/writev, both ABIs, copy nothing and kill the caller",
   async () => {
     const run = await attack("block", [

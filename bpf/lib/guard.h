@@ -22,8 +22,9 @@
  *   kill(-1), a process group, tkill, tgkill, rt_(tg)sigqueueinfo or a
  *   pidfd, counts, and only one that is sent (permitted, non-zero).
  *
- * For every other process of the machine the cost is the syscall number's
- * switch and, for the numbers named here, one scope lookup.
+ * For every other process of the machine the cost is a test of the
+ * syscall's number (read through BTF at sys_exit) and, for the numbers
+ * named here, one scope lookup.
  *
  * Include after the maps `events`, `agent_signals` and submit().
  */
@@ -413,6 +414,27 @@ static __always_inline void guard_enter_call(struct pt_regs *regs, long id)
 }
 
 /*
+ * The numbers that are, in some ABI, a call guard_enter() judges (ptrace,
+ * process_vm_readv/writev, bpf): the test raw_tp/sys_enter makes before
+ * it calls guard_enter() for any syscall of the machine.
+ */
+static __always_inline bool guard_enter_number(long id)
+{
+	switch (id) {
+	case NR64_ptrace: case NR64_process_vm_readv:
+	case NR64_process_vm_writev: case NR64_bpf:
+	case NR32_ptrace: case NR32_process_vm_readv:
+	case NR32_process_vm_writev: case NR32_bpf:
+	case GUARD_X32_BIT | NR64_bpf:
+	case GUARD_X32_BIT | NRX32_ptrace:
+	case GUARD_X32_BIT | NRX32_process_vm_readv:
+	case GUARD_X32_BIT | NRX32_process_vm_writev:
+		return true;
+	}
+	return false;
+}
+
+/*
  * guard_enter_call as a function of its own: the verifier checks it once,
  * not once per path of the exec-deny checks of the program that calls it.
  * regs travels as a scalar (a global function takes no kernel pointer);
@@ -442,7 +464,7 @@ static __always_inline void guard_opened(long fd, long id, bool compat,
 	__u32 target, via;
 	__u16 flags;
 
-	file = fd_file(fd);
+	file = fd_file_direct(fd);
 	if (!file)
 		return;
 	inode = BPF_CORE_READ(file, f_inode);
@@ -472,17 +494,43 @@ static __always_inline void guard_opened(long fd, long id, bool compat,
 	guard_emit(PROCESS_MEMORY_ACCESS, flags, via, 0, id, target, entry, task);
 }
 
-/* At raw_tp/sys_exit: an open that succeeded, judged on its new fd. */
-static __always_inline void guard_exit(struct pt_regs *regs, long ret)
+/* The numbers that are an open in some ABI: all sys_exit looks at. */
+static __always_inline bool guard_open_number(long id)
 {
+	/* NR32_openat2 is NR64_openat2 */
+	switch (id) {
+	case NR64_open: case NR64_openat: case NR64_openat2:
+	case NR32_open: case NR32_openat:
+	case GUARD_X32_BIT | NR64_open: case GUARD_X32_BIT | NR64_openat:
+	case GUARD_X32_BIT | NR64_openat2:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * At raw_tp/sys_exit: an open that succeeded, judged on its new fd. Every
+ * syscall of the machine passes here: the result and the number come
+ * first, the number from the task's registers as a BTF pointer (a plain
+ * load; the tracepoint's own regs argument could only be probe read).
+ * The scope comes before the file: the file takes probe reads (an fd
+ * table grown past the 64 slots files_struct embeds, as every child of a
+ * bash running a script (fd 255) has, is read so), the scope one lookup.
+ */
+static __always_inline void guard_exit(long ret)
+{
+	struct task_struct *task;
 	struct guard_config *cfg;
+	struct pt_regs *regs;
 	bool compat = false;
 	long id;
 
 	if (ret < 0)
 		return;
-	id = BPF_CORE_READ(regs, orig_ax);
-	if (guard_call(id, &compat) != GUARD_CALL_OPEN)
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	id = regs->orig_ax;
+	if (!guard_open_number(id) || guard_call(id, &compat) != GUARD_CALL_OPEN)
 		return;
 	if (!policed())
 		return;

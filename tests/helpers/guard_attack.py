@@ -11,7 +11,7 @@ it survives; an error is printed as `error: ...`.
 Modes: proc_mem, proc_mem_dotdot (/proc/self/../PID/mem), proc_mem_dirfd
 (openat on a dirfd of /proc/PID), proc_mem_task (/proc/PID/task/PID/mem),
 proc_mem_symlink (a symlink to /proc/PID/mem), proc_environ, vm_readv,
-vm_readv_int80 (the i386 ABI), vm_writev, ptrace_attach, ptrace_seize,
+proc_mem_int80 (open by the i386 ABI), vm_readv_int80, vm_writev, ptrace_attach, ptrace_seize,
 ptrace_traceme, bpf, bpf_int80, signal_agent (SIGTERM to the root's parent,
 the agent of `ringfence run`), signal_agent_winch (SIGWINCH to it),
 uring_open=HELPER (execs HELPER, a build of uring_open.c, which opens
@@ -97,6 +97,21 @@ def int80(number, ebx, ecx, edx, esi, edi):
     return result - (1 << 32) if result >= 0xFFFFF000 else result
 
 
+def proc_mem_int80():
+    page = low_page()
+    path = f"/proc/{pid}/mem".encode() + b"\0"
+    ctypes.memmove(page + 2048, path, len(path))
+    fd = int80(5, page + 2048, os.O_RDONLY, 0, 0, 0)  # i386 open
+    if fd < 0:
+        print(f"error: open (int80) errno {-fd}")
+        return
+    sink = sink_buffer()
+    libc.pread.restype = ctypes.c_ssize_t
+    libc.pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+    got = libc.pread(fd, sink, length, address)
+    show(ctypes.string_at(sink, max(got, 0)))
+
+
 def vm_readv():
     buffer = sink_buffer()
     local = Iovec(buffer, length)
@@ -175,6 +190,8 @@ def main():
         read_file(link)
     elif mode == "proc_environ":
         read_file(f"/proc/{pid}/environ")
+    elif mode == "proc_mem_int80":
+        proc_mem_int80()
     elif mode == "vm_readv":
         vm_readv()
     elif mode == "vm_readv_int80":

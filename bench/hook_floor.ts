@@ -1,0 +1,146 @@
+/**
+ * hook floor: the file storm's unwatched loop (bench/file_storm.ts) with
+ * empty programs on raw_tp/sys_enter and raw_tp/sys_exit
+ * (bpf/fixtures/hook_floor.bpf.o) and without: none, one pair (an enter
+ * and an exit), and five (three enters and two exits, as many as the
+ * agent attaches there), in rotating order within each round. What the
+ * five cost is the least any hook set of that shape costs this loop,
+ * whatever its programs do. A last loop with the kernel's counters on
+ * gives an empty program's own run time. Another agent on the machine
+ * (a test, say) would hook every loop alike and hide the difference: each
+ * loop waits, up to a minute, until no other raw tracepoint program is
+ * loaded, and counts the loops that ran beside one.
+ *
+ * @module
+ */
+
+import { BpfObject } from "../sensors/bpf_object.ts";
+import type { BpfLink } from "../sensors/bpf_program.ts";
+import { libbpf } from "../sensors/libbpf.ts";
+import { withBpfStats } from "./bpf_stats.ts";
+import { WORKLOAD } from "./file_storm.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+/** The hook sets compared, by the fixture's programs they attach. */
+export const HOOK_SETS = {
+  none: [],
+  pair: ["floor_enter_1", "floor_exit_1"],
+  five: [
+    "floor_enter_1",
+    "floor_enter_2",
+    "floor_enter_3",
+    "floor_exit_1",
+    "floor_exit_2",
+  ],
+} as const;
+
+/** A hook set's name. */
+export type HookSet = keyof typeof HOOK_SETS;
+
+/** What the hook floor measured. */
+export interface HookFloorResult {
+  cycles: number;
+  /** Loop seconds by hook set, round by round. */
+  seconds: Record<HookSet, number[]>;
+  /** An empty program's run time per run, with the counters on. */
+  emptyNsPerRun: number;
+  /** Loops that ran while another raw tracepoint program was loaded. */
+  crowded: number;
+}
+
+/** Raw tracepoint programs loaded that are not the fixture's. */
+async function otherPrograms(): Promise<number> {
+  const output = await new Deno.Command("bpftool", {
+    args: ["-j", "prog", "show"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!output.success) throw new Error("bpftool prog show failed");
+  const programs = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+    type?: string;
+    name?: string;
+  }[];
+  return programs.filter((program) =>
+    program.type === "raw_tracepoint" && !program.name?.startsWith("floor_")
+  ).length;
+}
+
+/** Waits up to `seconds` for the machine to have no other such program. */
+async function alone(seconds = 60): Promise<boolean> {
+  for (let waited = 0; waited < seconds; waited++) {
+    if (await otherPrograms() === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  return false;
+}
+
+async function loopTime(workload: string, dir: string, cycles: number) {
+  const output = await new Deno.Command("/usr/bin/python3", {
+    args: [workload, dir, String(cycles)],
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  const elapsed = text.match(/elapsed=([\d.]+)/);
+  if (!output.success || !elapsed) throw new Error(`workload failed: ${text}`);
+  return Number(elapsed[1]);
+}
+
+/** Runs `rounds` rounds of every hook set, `cycles` cycles each. */
+export async function hookFloor(
+  cycles = 20000,
+  rounds = 7,
+): Promise<HookFloorResult> {
+  libbpf();
+  const dir = await Deno.makeTempDir({ prefix: "ringfence-floor-" });
+  using object = BpfObject.open(
+    Deno.readFileSync(
+      new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
+    ),
+    "hook_floor",
+  );
+  object.load();
+  const attach = (set: HookSet): BpfLink[] =>
+    HOOK_SETS[set].map((name) => object.program(name).attach());
+  try {
+    const workload = `${dir}/file_workload.py`;
+    await Deno.writeTextFile(workload, WORKLOAD);
+    await loopTime(workload, dir, cycles); // warm up
+    const sets = Object.keys(HOOK_SETS) as HookSet[];
+    let crowded = 0;
+    const seconds = { none: [], pair: [], five: [] } as Record<
+      HookSet,
+      number[]
+    >;
+    for (let round = 0; round < rounds; round++) {
+      for (let index = 0; index < sets.length; index++) {
+        const set = sets[(round + index) % sets.length];
+        if (!await alone()) crowded++;
+        const links = attach(set);
+        try {
+          seconds[set].push(await loopTime(workload, dir, cycles));
+        } finally {
+          for (const link of links) link.destroy();
+        }
+      }
+    }
+    const links = attach("pair");
+    let emptyNsPerRun = NaN;
+    try {
+      const { programs } = await withBpfStats(() =>
+        loopTime(workload, dir, cycles)
+      );
+      const empty = programs.filter((program) =>
+        (HOOK_SETS.pair as readonly string[]).includes(program.name)
+      );
+      const ns = empty.reduce((sum, program) => sum + program.ns, 0);
+      const runs = empty.reduce((sum, program) => sum + program.runs, 0);
+      emptyNsPerRun = ns / runs;
+    } finally {
+      for (const link of links) link.destroy();
+    }
+    return { cycles, seconds, emptyNsPerRun, crowded };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
