@@ -683,6 +683,10 @@ export class Agent {
     for (const summary of this.#files?.bulk.finish() ?? []) {
       this.#pump.emit(summary);
     }
+    // Checked-out files changed by a path no event gave as theirs.
+    for (const event of this.#files?.sweepSources() ?? []) {
+      this.#pump.emit(event);
+    }
     this.#finalStats = this.stats();
     await this.#files?.finish();
     // Unpinned first: destroying the links then detaches the programs.

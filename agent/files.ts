@@ -14,6 +14,7 @@ import type {
   RingfenceEvent,
 } from "../sensors/events.ts";
 import type { FileSystemSensor } from "../sensors/file_system.ts";
+import { type AgentEvent, agentEvent } from "../sensors/agent_event.ts";
 import { type BulkConfig, BulkDirs } from "./bulk_dirs.ts";
 import { FileFindings } from "./file_findings.ts";
 import {
@@ -30,6 +31,16 @@ import {
   type TamperReport,
   TamperTracker,
 } from "./tamper.ts";
+
+/** lstat's device and inode of `path`; null when it cannot be read. */
+function lstatInode(path: string): { dev: number; ino: number } | null {
+  try {
+    const stat = Deno.lstatSync(path);
+    return stat.ino === null ? null : { dev: stat.dev, ino: stat.ino };
+  } catch {
+    return null;
+  }
+}
 
 function bulkConfig(rules: FileRules): BulkConfig {
   return {
@@ -179,6 +190,21 @@ export class FileWatch {
    */
   recordSummary(summary: FileSystemSummaryEvent): void {
     this.#tamper.recordSummary(summary);
+  }
+
+  /**
+   * Once the job is over: the checked-out files found gone or replaced
+   * that no event named as changed (TamperTracker.sweep), as the agent's
+   * `source` events. Run it once, after the last records were read.
+   */
+  sweepSources(): AgentEvent[] {
+    return this.#tamper.sweep(lstatInode).map((entry) =>
+      agentEvent("source", {
+        path: entry.path,
+        change: entry.kind === "rename" ? "rename" : "unlink",
+        checked_out_by: entry.checkout,
+      })
+    );
   }
 
   /**

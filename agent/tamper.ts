@@ -48,6 +48,23 @@ export interface TamperEntry {
   checkout: string;
   /** Changes seen since the checkout. */
   changes: number;
+  /**
+   * Found when the agent stopped, not by an event: the file was gone or
+   * another file when no event had named a change to it (a change made
+   * through a path with a symbolic link in it, say). `pid` is 0 then.
+   */
+  atStop?: boolean;
+}
+
+/** What the sweep at stop needs of a path: lstat's dev and inode. */
+export type Lstat = (path: string) => { dev: number; ino: number } | null;
+
+/** A file a checkout wrote: its checkout, and its inode when known. */
+interface CheckedOut {
+  checkout: number;
+  /** `major:minor`, as events give it. */
+  dev?: string;
+  ino?: number;
 }
 
 /** A protected file's state. */
@@ -118,8 +135,8 @@ function stepName(step: FileSystemEvent["step"]): string | undefined {
  * which are only counted.
  */
 export class TamperTracker {
-  /** checked-out path → index of its checkout in #checkouts */
-  readonly #checkedOut = new Map<string, number>();
+  /** checked-out path → its checkout (index in #checkouts) and inode */
+  readonly #checkedOut = new Map<string, CheckedOut>();
   readonly #checkouts: string[] = [];
   readonly #tampered = new Map<string, TamperEntry>();
   readonly #limit: number;
@@ -155,8 +172,17 @@ export class TamperTracker {
       const name = stepName(event.step) ?? event.comm;
       let index = this.#checkouts.lastIndexOf(name);
       if (index === -1) index = this.#checkouts.push(name) - 1;
-      this.#checkOut(first, index);
-      if (second !== undefined) this.#checkOut(second, index);
+      if (event.kind === "unlink" || event.kind === "rmdir") {
+        // A checkout removed it: its absence at stop is no tampering.
+        this.#checkedOut.delete(first);
+      } else if (second !== undefined) {
+        // A rename by the checkout: the file (its inode) moves.
+        const moved = this.#checkedOut.get(first);
+        this.#checkedOut.delete(first);
+        this.#checkOut(second, index, moved?.dev, moved?.ino);
+      } else {
+        this.#checkOut(first, index, event.inode?.dev, event.inode?.ino);
+      }
       return undefined;
     }
     if (this.#checkedOut.size === 0) {
@@ -166,12 +192,12 @@ export class TamperTracker {
     }
     let tampered: string | undefined;
     for (const path of second === undefined ? [first] : [first, second]) {
-      const index = this.#checkedOut.get(path);
-      if (index === undefined) {
+      const checkedOut = this.#checkedOut.get(path);
+      if (checkedOut === undefined) {
         this.#otherChanges++;
         continue;
       }
-      const checkout = this.#checkouts[index];
+      const checkout = this.#checkouts[checkedOut.checkout];
       tampered ??= checkout;
       let entry = this.#tampered.get(path);
       if (!entry) {
@@ -212,11 +238,81 @@ export class TamperTracker {
     this.#otherChanges += summary.total + (summary.counts.rename ?? 0);
   }
 
-  #checkOut(path: string, index: number): void {
-    if (this.#checkedOut.has(path)) return;
+  #checkOut(path: string, index: number, dev?: string, ino?: number): void {
+    const known = this.#checkedOut.get(path);
+    if (known) {
+      // Written again by a checkout: its file is the one written last.
+      if (ino !== undefined) {
+        known.dev = dev;
+        known.ino = ino;
+      }
+      return;
+    }
     if (this.#checkedOut.size < this.#limit) {
-      this.#checkedOut.set(path, index);
+      this.#checkedOut.set(
+        path,
+        ino === undefined ? { checkout: index } : { checkout: index, dev, ino },
+      );
     } else this.#omitted++;
+  }
+
+  /**
+   * Looks, once the job is over, at every checked-out file that no event
+   * named as changed: one that is gone, or whose inode is another, was
+   * changed by a path the events did not give as its own (a name through
+   * a symbolic link to its directory: `rm node_modules/x/main.ts` with
+   * `x -> ../src`). Only a file whose inode a checkout's event gave is
+   * judged, and a missing one only when its nearest existing directory is
+   * on the same device: a path that only a container sees is neither.
+   * Returns the entries it adds.
+   */
+  sweep(lstat: Lstat): TamperEntry[] {
+    const found: TamperEntry[] = [];
+    const dirs = new Map<string, string | null>();
+    const devOf = (path: string): string | null => {
+      let dev = dirs.get(path);
+      if (dev === undefined) {
+        const stat = lstat(path);
+        dev = stat ? devText(stat.dev) : null;
+        dirs.set(path, dev);
+      }
+      return dev;
+    };
+    for (const [path, checkedOut] of this.#checkedOut) {
+      if (checkedOut.ino === undefined || this.#tampered.has(path)) continue;
+      const stat = lstat(path);
+      let kind: FileSystemKind | undefined;
+      if (stat) {
+        if (
+          devText(stat.dev) === checkedOut.dev && stat.ino !== checkedOut.ino
+        ) kind = "rename";
+      } else {
+        let dir = path;
+        let dev: string | null = null;
+        while (dev === null && dir.lastIndexOf("/") > 0) {
+          dir = dir.slice(0, dir.lastIndexOf("/"));
+          dev = devOf(dir);
+        }
+        if (dev !== null && dev === checkedOut.dev) kind = "unlink";
+      }
+      if (kind === undefined) continue;
+      if (this.#tampered.size >= this.#limit) {
+        this.#omitted++;
+        continue;
+      }
+      const entry: TamperEntry = {
+        path,
+        kind,
+        pid: 0,
+        comm: "",
+        checkout: this.#checkouts[checkedOut.checkout],
+        changes: 1,
+        atStop: true,
+      };
+      this.#tampered.set(path, entry);
+      found.push(entry);
+    }
+    return found;
   }
 
   /** Checked-out files changed by something else, first changed first. */
@@ -233,6 +329,15 @@ export class TamperTracker {
   get omitted(): number {
     return this.#omitted;
   }
+}
+
+/** A device number as lstat gives it (glibc's encoding), as events give
+ * it: `major:minor`. */
+export function devText(dev: number): string {
+  const value = BigInt(dev);
+  const major = ((value >> 8n) & 0xfffn) | ((value >> 32n) & ~0xfffn);
+  const minor = (value & 0xffn) | ((value >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
 import type { Step } from "./steps.ts";
 import {
+  devText,
   diffSnapshots,
   type FileState,
   isCheckout,
@@ -203,4 +204,115 @@ Deno.test("diffSnapshots() reports size, mtime, hash and existence changes", () 
     tamperLines({ files: [], protected: changes })[0],
     /^ringfence: protected \/etc\/hosts changed: 10 bytes, .* sha256 aa -> 12 bytes, .* sha256 dd$/,
   );
+});
+
+/** lstat over a fake file system: path → [dev, ino]. */
+function fakeLstat(files: Record<string, [number, number]>) {
+  return (path: string) => {
+    const found = files[path];
+    return found ? { dev: found[0], ino: found[1] } : null;
+  };
+}
+
+// 254:0 as lstat encodes it (glibc), "254:0" as events give it.
+const DEV = 0xfe00;
+const inode = (ino: number) => ({ inode: { dev: "254:0", ino } });
+
+Deno.test("sweep() finds checked-out files gone or replaced with no event", () => {
+  const tracker = new TamperTracker();
+  for (const [path, ino] of [["/w/src/a.c", 11], ["/w/src/b.c", 12]] as const) {
+    tracker.record(
+      fileEvent("create", 301, path, {
+        comm: "git",
+        step: CLONE,
+        ...inode(ino),
+      }),
+    );
+  }
+  tracker.record(
+    fileEvent("create", 301, "/w/src/c.c", {
+      comm: "git",
+      step: CLONE,
+      ...inode(13),
+    }),
+  );
+  const found = tracker.sweep(fakeLstat({
+    "/w": [DEV, 1],
+    "/w/src": [DEV, 2],
+    // a.c gone; b.c another file; c.c as the checkout left it
+    "/w/src/b.c": [DEV, 99],
+    "/w/src/c.c": [DEV, 13],
+  }));
+  assert.deepEqual(
+    found.map((
+      entry,
+    ) => [entry.path, entry.kind, entry.atStop, entry.checkout]),
+    [
+      ["/w/src/a.c", "unlink", true, CLONE.name],
+      ["/w/src/b.c", "rename", true, CLONE.name],
+    ],
+  );
+  // Listed with the others, and only once however often it is asked.
+  assert.equal(tracker.files().length, 2);
+  assert.equal(tracker.sweep(fakeLstat({})).length, 0);
+  assert.match(
+    tamperLines({ files: tracker.files(), protected: [] })[0],
+    /tampered \/w\/src\/a\.c \(unlink\) by a process no event named \(found when the agent stopped\)/,
+  );
+});
+
+Deno.test("sweep() leaves what a checkout removed, moved or an event named", () => {
+  const tracker = new TamperTracker();
+  const git = (kind: FileSystemEvent["kind"], path: string, extra = {}) =>
+    tracker.record(
+      fileEvent(kind, 301, path, { comm: "git", step: CLONE, ...extra }),
+    );
+  git("create", "/w/gone-by-git.c", inode(21));
+  git("unlink", "/w/gone-by-git.c");
+  git("create", "/w/tmp.lock", inode(22));
+  git("rename", "/w/tmp.lock", { new_path: "/w/moved.c" });
+  git("create", "/w/edited.c", inode(23));
+  git("create", "/w/no-inode.c");
+  // Named by an event: already tampered, not found again by the sweep.
+  tracker.record(fileEvent("unlink", 401, "/w/edited.c", { step: EDIT }));
+  const found = tracker.sweep(fakeLstat({
+    "/w": [DEV, 1],
+    "/w/moved.c": [DEV, 22], // the renamed file, as the checkout left it
+  }));
+  assert.deepEqual(found, []);
+  assert.deepEqual(tracker.files().map((entry) => entry.path), ["/w/edited.c"]);
+});
+
+Deno.test("sweep() judges no path the agent cannot see (a container's)", () => {
+  const tracker = new TamperTracker();
+  tracker.record(
+    fileEvent("create", 301, "/__w/repo/a.c", {
+      comm: "git",
+      step: CLONE,
+      ...inode(31),
+    }),
+  );
+  tracker.record(
+    fileEvent("create", 301, "/other-dev/a.c", {
+      comm: "git",
+      step: CLONE,
+      ...inode(32),
+    }),
+  );
+  // Neither /__w nor anything under it exists here; /other-dev is on
+  // another device than the checkout's file was.
+  assert.deepEqual(
+    tracker.sweep(fakeLstat({ "/other-dev": [0x801, 5] })),
+    [],
+  );
+});
+
+Deno.test("devText() reads glibc's device encoding as events write it", () => {
+  assert.equal(devText(0xfe00), "254:0");
+  assert.equal(devText(21), "0:21");
+  // major 259, minor 1048575: the split high bits of both.
+  const major = 259, minor = 0xfffff;
+  const encoded = (minor & 0xff) + ((major & 0xfff) << 8) +
+    (minor & ~0xff) * 2 ** 12 + Math.floor(major / 0x1000) * 2 ** 44;
+  assert.equal(devText(encoded), `${major}:${minor}`);
 });

@@ -14,6 +14,7 @@
  */
 
 import type { AgentEvent, RingfenceEvent } from "../sensors/events.ts";
+import { SOURCE_FOUND_AT_STOP } from "../sensors/agent_event.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
 import type { FileSystemSummaryEvent } from "../sensors/file_system_summary.ts";
 import { isCheckout } from "../agent/tamper.ts";
@@ -47,6 +48,7 @@ const MAX_EGRESS = 1_000;
 /** Bounds that keep a daemon's builder from growing without end. */
 const MAX_KEYS = 10_000;
 const MAX_LIST = 1_000;
+
 /** Paths shown per step under "Files written". */
 const MAX_EXAMPLES = 5;
 
@@ -99,6 +101,10 @@ export class ReportBuilder {
       // A protected file's finding: listed with the protected files.
       if (input.kind === "file") {
         if (input.finding) this.#findings.add(input.finding);
+        return;
+      }
+      if (input.kind === "source") {
+        this.#source(input);
         return;
       }
       this.#agentEvent(input);
@@ -465,6 +471,30 @@ export class ReportBuilder {
         fresh.checkout = event.checked_out_by;
       }
       this.#tampered.set(key, fresh);
+    }
+  }
+
+  /**
+   * A checked-out file the agent found gone or replaced at its stop, which
+   * no event had named as changed: tampering by an unknown process.
+   */
+  #source(event: AgentEvent): void {
+    if (typeof event.path !== "string") return;
+    const kind = event.change ?? "unlink";
+    const key = [event.path, kind, SOURCE_FOUND_AT_STOP].join("\0");
+    const entry = this.#tampered.get(key);
+    if (entry) entry.count++;
+    else if (this.#tampered.size < MAX_LIST) {
+      this.#tampered.set(key, {
+        path: event.path,
+        kind,
+        process: SOURCE_FOUND_AT_STOP,
+        verdict: "allow",
+        count: 1,
+        ...(typeof event.checked_out_by === "string"
+          ? { checkout: event.checked_out_by }
+          : {}),
+      });
     }
   }
 

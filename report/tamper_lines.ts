@@ -50,9 +50,9 @@ export function tamperLines(report: TamperReport): string[] {
     ),
   );
   for (const entry of report.files.slice(0, MAX_LINES)) {
-    const who = `pid ${entry.pid} ${entry.comm}${
-      entry.exe ? ` (${entry.exe})` : ""
-    }`;
+    const who = entry.atStop
+      ? "a process no event named (found when the agent stopped)"
+      : `pid ${entry.pid} ${entry.comm}${entry.exe ? ` (${entry.exe})` : ""}`;
     const step = entry.step ? ` in step ${quoted(entry.step)}` : "";
     lines.push(
       `ringfence: tampered ${entry.path} (${entry.kind}) by ${who}${step}, after checkout by ${

@@ -61,9 +61,11 @@ export interface AgentEvent extends BaseEvent {
    * `recovered`: records, counters and signals read from a dead agent's
    * pins (`instance`, `previous_pid`, `drained_records`, `refused`,
    * `killed`); `file`: something wrong with a protected file
-   * (`finding`).
+   * (`finding`); `source`: a checked-out file found gone or replaced when
+   * the agent stopped, which no event had named as changed (`path`,
+   * `change`, `checked_out_by`).
    */
-  kind: "tamper" | "adopted" | "recovered" | "file";
+  kind: "tamper" | "adopted" | "recovered" | "file" | "source";
   /**
    * Never set: an agent event is no verdict of the policy. Declared so
    * that code reading `verdict` of any event needs no narrowing.
@@ -81,6 +83,12 @@ export interface AgentEvent extends BaseEvent {
   repaired?: boolean;
   /** tamper: why a repair failed, or other detail. */
   detail?: string;
+  /** source: the checked-out file. */
+  path?: string;
+  /** source: `unlink` (gone) or `rename` (another file in its place). */
+  change?: "unlink" | "rename";
+  /** source: the checkout that wrote it. */
+  checked_out_by?: string;
   /** file: what was found, by whom, and whether it was put right. */
   finding?: ProtectedFileFinding;
   /** adopted, recovered: the pin instance (`start-…`, `run-<pid>`). */
@@ -96,6 +104,12 @@ export interface AgentEvent extends BaseEvent {
   /** recovered, adopted: processes the kernel killed while no agent ran. */
   killed?: number;
 }
+
+/**
+ * How reports name the process behind a `source` event's change: none
+ * is known.
+ */
+export const SOURCE_FOUND_AT_STOP = "(unknown: found when the agent stopped)";
 
 /**
  * The header fields of an event the agent makes itself: this process's,

@@ -15,6 +15,7 @@ import type { FileSystemEvent } from "../sensors/file_system_event.ts";
 import type { FileSystemSummaryEvent } from "../sensors/file_system_summary.ts";
 import type { ProcessEvent } from "../sensors/process.ts";
 import { describeDependency } from "../report/dependency.ts";
+import { SOURCE_FOUND_AT_STOP } from "../sensors/agent_event.ts";
 
 /** Processes kept in the tree; later ones are counted. */
 export const MAX_PROCESSES = 1_500;
@@ -291,6 +292,9 @@ export class JobModel {
         this.#summary(event as FileSystemSummaryEvent);
         break;
       case "agent":
+        if ((event as { kind: string }).kind === "source") {
+          this.#source(event as { path?: string; change?: string });
+        }
         if ((event as { kind: string }).kind === "tamper") {
           const tamper = event as { what?: string; name?: string };
           if (this.#integrity.length < 50) {
@@ -596,6 +600,30 @@ export class JobModel {
       }
       row.count += count;
     }
+  }
+
+  /** A checked-out file found gone or replaced when the agent stopped. */
+  #source(event: { path?: string; change?: string }): void {
+    if (typeof event.path !== "string") return;
+    const kind = event.change ?? "unlink";
+    const key = `${event.path}|${kind}|${SOURCE_FOUND_AT_STOP}|allow`;
+    let row = this.#files.get(key);
+    if (!row) {
+      if (this.#files.size >= MAX_FILES) {
+        this.#omitted.files++;
+        return;
+      }
+      row = {
+        path: cut(event.path, 600),
+        kind,
+        process: SOURCE_FOUND_AT_STOP,
+        verdict: "allow",
+        tamper: true,
+        count: 0,
+      };
+      this.#files.set(key, row);
+    }
+    row.count++;
   }
 
   #file(event: FileSystemEvent): void {
