@@ -177,32 +177,12 @@ export class BulkDirs {
     this.#seen(event.time);
     if (!this.#config.summary || event.kind === "read") return;
     const checkout = isCheckout(event);
-    const paths = event.new_path === undefined
-      ? [event.path]
-      : [event.path, event.new_path];
-    for (const path of paths) {
-      const root = this.#rootOf(path);
-      if (!root) continue;
-      if (checkout) {
-        this.#retired.add(root.directory);
-        this.#remove(root);
-        continue;
-      }
-      let pairs = this.#pairs.get(event.pid);
-      if (!pairs) this.#pairs.set(event.pid, pairs = new Map());
-      if (!pairs.has(root.id)) pairs.set(root.id, template(event));
-    }
-    // Something other than the directory under a root's name (a symbolic
-    // link to elsewhere, moved or made there), or the directory moved away:
-    // names under it no longer reach it. An rmdir leaves the root: made
-    // again by mkdir, it is the same kind of directory.
-    if (
-      event.kind === "symlink" || event.kind === "unlink" ||
-      event.kind === "rename"
-    ) {
-      for (const path of paths) {
-        const gone = this.#roots.get(`${path}/`);
-        if (gone) this.#remove(gone);
+    // Most events come while no root is known (or outside every root):
+    // nothing here allocates for them.
+    if (this.#roots.size) {
+      this.#underRoots(event, event.path, checkout);
+      if (event.new_path !== undefined) {
+        this.#underRoots(event, event.new_path, checkout);
       }
     }
     if (checkout || !event.reason.startsWith("files.watch")) return;
@@ -215,6 +195,36 @@ export class BulkDirs {
     if (made === undefined) return;
     const name = made.slice(made.lastIndexOf("/") + 1);
     if (this.#names.has(name)) this.#add(made);
+  }
+
+  /**
+   * One path of an event while roots are known: a checkout under a root
+   * retires it; another process's first change under it is kept; a root
+   * replaced by something else than its directory goes.
+   */
+  #underRoots(event: FileSystemEvent, path: string, checkout: boolean): void {
+    const root = this.#rootOf(path);
+    if (root) {
+      if (checkout) {
+        this.#retired.add(root.directory);
+        this.#remove(root);
+      } else {
+        let pairs = this.#pairs.get(event.pid);
+        if (!pairs) this.#pairs.set(event.pid, pairs = new Map());
+        if (!pairs.has(root.id)) pairs.set(root.id, template(event));
+      }
+    }
+    // Something other than the directory under a root's name (a symbolic
+    // link to elsewhere, moved or made there), or the directory moved away:
+    // names under it no longer reach it. An rmdir leaves the root: made
+    // again by mkdir, it is the same kind of directory.
+    if (
+      event.kind === "symlink" || event.kind === "unlink" ||
+      event.kind === "rename"
+    ) {
+      const gone = this.#roots.get(`${path}/`);
+      if (gone) this.#remove(gone);
+    }
   }
 
   /**

@@ -472,6 +472,9 @@ export class FileIntegrity {
   #nameProtected(
     event: FileSystemEvent,
   ): { dev: number; ino: bigint } | undefined {
+    // Most events are of files the table does not hold: no key is built.
+    const given = event.inode?.ino;
+    if (given && !this.#table.mayHoldIno(given)) return undefined;
     let inode = eventInode(event);
     if (!inode && !this.#table.byPath(event.path)) {
       const known = ["open", "create", "truncate", "write", "chmod", "chown"];

@@ -227,15 +227,23 @@ export class ProcessTree {
     const stale = this.#live.get(event.pid);
     if (stale) this.#retire(stale);
     const parent = this.#live.get(event.ppid);
+    // Every field from the start: a node that gains its exec's and exit's
+    // fields later changes shape and reallocates its property store each
+    // time, thousands of times a second under an exec burst.
     const node: ProcessNode = {
       pid: event.pid,
       ppid: event.ppid,
       parent,
       children: NO_CHILDREN,
       comm: event.comm,
+      path: undefined,
+      argv: undefined,
       uid: event.uid,
       source: "event",
       forked: event.kind === "fork" ? event.time : undefined,
+      exited: undefined,
+      exitCode: undefined,
+      signal: undefined,
     };
     if (parent) addChild(parent, node);
     this.#live.set(node.pid, node);

@@ -83,6 +83,9 @@ export function inodeKey(dev: number, ino: bigint | number): string {
 export class InodeTable {
   readonly #byKey = new Map<string, InodeRecord>();
   readonly #byPath = new Map<string, string>();
+  /** Records per inode number (as a Number), whatever the device: lets
+   * the check of each file event end without building a key. */
+  readonly #inos = new Map<number, number>();
   readonly #limit: number;
   readonly #rules: InodeRules;
   #omitted = 0;
@@ -171,6 +174,8 @@ export class InodeTable {
         dir: info.isDirectory,
       };
       this.#byKey.set(key, record);
+      const number = Number(ino);
+      this.#inos.set(number, (this.#inos.get(number) ?? 0) + 1);
     }
     record.classes |= classes;
     record.paths.add(path);
@@ -190,7 +195,19 @@ export class InodeTable {
     record.paths.delete(path);
     if (record.paths.size) return undefined;
     this.#byKey.delete(key);
+    const number = Number(record.ino);
+    const left = (this.#inos.get(number) ?? 1) - 1;
+    if (left) this.#inos.set(number, left);
+    else this.#inos.delete(number);
     return record;
+  }
+
+  /**
+   * Whether some file of the table may have inode number `ino` (on any
+   * device): false means {@linkcode InodeTable.byInode} finds nothing.
+   */
+  mayHoldIno(ino: number): boolean {
+    return this.#inos.has(ino);
   }
 
   /** The record of a device (kernel encoding) and inode. */

@@ -240,7 +240,13 @@ export class StepTracker {
       !cached || cached.argv !== node.argv || cached.path !== node.path ||
       cached.comm !== node.comm
     ) {
-      cached = { argv: node.argv, path: node.path, comm: node.comm };
+      cached = {
+        argv: node.argv,
+        path: node.path,
+        comm: node.comm,
+        ci: undefined,
+        command: undefined,
+      };
       holder[this.#key] = cached;
     }
     return cached;

@@ -38,6 +38,12 @@ export interface TreeNode {
   exited?: string;
   /** Placed under its nearest known ancestor, its parent being unknown. */
   reparented?: boolean;
+  /**
+   * A process under it is past the first MAX_TREE for good: its subtree
+   * runs past the limit, so a child forked from now on (appended at the
+   * subtree's end) is too.
+   */
+  overflowed?: boolean;
 }
 
 /** The processes of a job, from their events, folded into a tree. */
@@ -209,12 +215,29 @@ export class ReportTree {
       }
     }
     if (parent === undefined || parent.pid === pid) parent = undefined;
-    const node: TreeNode = { pid, ppid, comm, children: [], parent };
-    if (event.kind !== "fork") node.unforked = event.time;
-    if (reparented) node.reparented = true;
+    // Every field from the start: a node that gains fields one by one
+    // changes its shape and reallocates its property store each time,
+    // and an exec burst makes thousands of them a second.
+    const node: TreeNode = {
+      pid,
+      ppid,
+      comm,
+      argv: undefined,
+      path: undefined,
+      step: undefined,
+      exitCode: undefined,
+      signal: undefined,
+      children: [],
+      parent,
+      dropped: undefined,
+      unforked: event.kind !== "fork" ? event.time : undefined,
+      exited: undefined,
+      reparented: reparented || undefined,
+      overflowed: undefined,
+    };
     this.#live.set(pid, node);
     this.#exited.delete(pid);
-    if (parent?.dropped) {
+    if (parent?.dropped || parent?.overflowed) {
       // Its place in the tree comes after its parent's.
       node.dropped = true;
       return node;
@@ -265,6 +288,11 @@ export class ReportTree {
       } else {
         node.dropped = true;
         node.children = [];
+        for (
+          let above = node.parent;
+          above && !above.overflowed;
+          above = above.parent
+        ) above.overflowed = true;
       }
     }
     this.#nodes = this.#nodes.filter((node) => kept.has(node));
