@@ -1,11 +1,13 @@
 /**
  * The agent's check of its own kernel state, every second and at once after
  * a policed process calls `bpf()`: each cgroup link still attached (the
- * kernel shows a detached cgroup link with no cgroup), each config map
- * holding the bytes last written, each scope entry of a live process still
- * in `scope_pids`. What it finds changed it puts back (a new link, pinned
- * in the old one's place; the value rewritten; the entry re-inserted) and
- * reports as an event `{"type":"agent","kind":"tamper",...}`.
+ * kernel shows a detached cgroup link with no cgroup), each slot of the
+ * syscall chains holding the program put there, each config map holding
+ * the bytes last written, each scope entry of a live process still in
+ * `scope_pids`. What it finds changed it puts back (a new link, pinned in
+ * the old one's place; the program put in its slot again; the value
+ * rewritten; the entry re-inserted) and reports as an event
+ * `{"type":"agent","kind":"tamper",...}`.
  *
  * A write to a map or a detach by root cannot be refused from a raw
  * tracepoint: it is undone here, within a second or at the next `bpf()`
@@ -70,6 +72,7 @@ export class IntegrityCheck {
     };
     for (const sensor of this.#sensors()) {
       this.#checkLinks(sensor, report);
+      this.#checkChain(sensor, report);
       this.#checkConfigs(sensor, report);
     }
     this.#checkScope(report);
@@ -94,6 +97,33 @@ export class IntegrityCheck {
       } catch { /* reported as not repaired */ }
       report(agentEvent("tamper", {
         what: "link_detached",
+        name: `${sensor.name}/${link.program}`,
+        repaired,
+      }));
+    }
+  }
+
+  /**
+   * A slot of a syscall chain is the only hook of its program: emptied or
+   * given another program (by root, with bpftool), the sensor's check no
+   * longer runs, as with a detached link.
+   */
+  #checkChain(sensor: Sensor, report: (event: AgentEvent) => void): void {
+    for (const link of sensor.chained) {
+      let holds: number;
+      try {
+        holds = sensor.slotHolds(link);
+      } catch {
+        holds = 0; // unreadable: filled again below
+      }
+      if (holds === link.id) continue;
+      let repaired = false;
+      try {
+        sensor.refillSlot(link);
+        repaired = sensor.slotHolds(link) === link.id;
+      } catch { /* reported as not repaired */ }
+      report(agentEvent("tamper", {
+        what: "chain_changed",
         name: `${sensor.name}/${link.program}`,
         repaired,
       }));

@@ -14,6 +14,7 @@ import { NetworkSensor } from "../sensors/network.ts";
 import { readSensorObject, type SensorName } from "../sensors/objects.ts";
 import { ProcessSensor } from "../sensors/process.ts";
 import { Sensor } from "../sensors/sensor.ts";
+import { SYSCALL_CHAINS } from "../sensors/syscall_chain.ts";
 import { bpfLsm } from "../sensors/system.ts";
 import { sensorLayout } from "./pins.ts";
 
@@ -155,6 +156,10 @@ function pinned(
   });
   const maps = options.pins.maps?.(sensor, bytes, options.ringSize) ?? {};
   for (const fd of Object.values(maps)) owned.add(fd);
+  // A dead agent's syscall chains stay its own: they keep serving its
+  // attached programs until its pins go, while the new programs fill
+  // chains of their own (an overlap, never a gap, and no stale slot).
+  for (const chain of SYSCALL_CHAINS) delete maps[chain];
   return maps;
 }
 

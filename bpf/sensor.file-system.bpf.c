@@ -60,6 +60,7 @@
 #include "lib/ring.h"
 #include "lib/path.h"
 #include "lib/fs_syscalls.h"
+#include "lib/syscall_chain.h"
 #include "file_system.h"
 #include "lib/install_scripts.h"
 #include "lib/bulk.h"
@@ -717,6 +718,17 @@ static __always_inline bool moves_dirs(int call, bool compat)
 	}
 	return false;
 }
+
+/*
+ * This sensor's sys_enter and sys_exit are the last members of their
+ * chains (lib/syscall_chain.h), never attached: their returns, and the
+ * finishers sys_exit tail-calls, end the chain, with nothing after them
+ * left to run.
+ */
+_Static_assert(CHAIN_ENTER_FILE_SYSTEM == CHAIN_ENTER_SLOTS - 1,
+	       "sys_enter must tail-call the slots after its own");
+_Static_assert(CHAIN_EXIT_FILE_SYSTEM == CHAIN_EXIT_SLOTS - 1,
+	       "sys_exit and its finishers must tail-call the slots after its own");
 
 /*
  * Every syscall of the machine passes here. Only two kinds do anything:

@@ -39,6 +39,7 @@
 #include "lib/dns_query.h"
 #include "lib/tls_http.h"
 #include "lib/privileged.h"
+#include "lib/syscall_chain.h"
 #include "lib/flow.h"
 #include "lib/stream.h"
 #include "network.h"
@@ -808,8 +809,7 @@ static __always_inline void judge_unrefusable(struct scope_entry *scope,
  * cgroup hook sees (lib/privileged.h). Every syscall of the machine
  * passes here: the number is tested first, the scope after.
  */
-SEC("raw_tp/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+static __always_inline void privileged_enter(struct pt_regs *regs, long id)
 {
 	bool compat = false;
 	int call = privileged_call(id, &compat);
@@ -817,13 +817,21 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	__u8 reason;
 
 	if (call == PRIV_CALL_NONE)
-		return 0;
+		return;
 	reason = privileged_syscall(regs, call, compat);
 	if (reason == REASON_NONE)
-		return 0;
+		return;
 	scope = current_scope();
 	if (scope)
 		judge_unrefusable(scope, reason);
+}
+
+/* A member of the sys_enter chain (lib/syscall_chain.h), never attached. */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	privileged_enter(regs, id);
+	chain_enter_next(ctx, CHAIN_ENTER_NETWORK);
 	return 0;
 }
 

@@ -29,6 +29,7 @@
 #include "lib/scope.h"
 #include "lib/ring.h"
 #include "lib/dentry_path.h"
+#include "lib/syscall_chain.h"
 #include "process.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -545,8 +546,7 @@ static __always_inline bool mmap_args(struct pt_regs *regs, long id, struct mmap
  * PROT_EXEC, so the exec check never sees PROG. The signal lands when
  * mmap returns, before the loader can jump into what it mapped.
  */
-SEC("raw_tp/sys_enter")
-int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
+static __always_inline void mmap_check(struct pt_regs *regs, long id)
 {
 	struct mmap_args a = {};
 	struct scope_entry *scope;
@@ -554,29 +554,45 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	struct file *file;
 	__u32 zero = 0, rule = 0;
 
-	police_untracked();
-	if (guard_enter_number(id))
-		guard_enter((__u64)regs, id);
 	if (!mmap_args(regs, id, &a))
-		return 0;
+		return;
 	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
-		return 0;
+		return;
 	scope = current_scope();
 	if (!scope || (scope->flags & SCOPE_EXEMPT))
-		return 0;
+		return;
 	file = fd_file(a.fd);
 	r = bpf_map_lookup_elem(&resolved_scratch, &zero);
 	if (!file || !r || !file_denied(file, r, false, &rule))
-		return 0;
+		return;
 	send_exec(r->path, deny() | PROCESS_FLAG_LOADER, r, rule);
+}
+
+/*
+ * The one program of the agent on raw_tp/sys_enter (lib/syscall_chain.h):
+ * this sensor's checks, then the other sensors' by tail call.
+ */
+SEC("raw_tp/sys_enter")
+int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
+{
+	police_untracked();
+	if (guard_enter_number(id))
+		guard_enter((__u64)regs, id);
+	mmap_check(regs, id);
+	chain_enter_next(ctx, CHAIN_DISPATCHER);
 	return 0;
 }
 
-/* An open of another process's memory, judged on the file opened. */
+/*
+ * The one program of the agent on raw_tp/sys_exit: an open of another
+ * process's memory, judged on the file opened, then the other sensors'
+ * checks by tail call.
+ */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
 	guard_exit(ret);
+	chain_exit_next(ctx, CHAIN_DISPATCHER);
 	return 0;
 }
 

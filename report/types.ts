@@ -415,9 +415,10 @@ export interface AgentEntry {
   time: string;
   /** `tamper`, `adopted` or `recovered`. */
   kind: string;
-  /** tamper: `link_detached`, `map_changed` or `scope_removed`. */
+  /** tamper: `link_detached`, `chain_changed`, `map_changed` or
+   * `scope_removed`. */
   what?: string;
-  /** tamper: the link, map or pid. */
+  /** tamper: the link or chained program, the map or the pid. */
   name?: string;
   /** tamper: put back by the agent. */
   repaired?: boolean;

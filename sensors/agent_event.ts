@@ -10,12 +10,14 @@
 import type { BaseEvent } from "./event.ts";
 
 /**
- * What was found changed: a link of the agent detached, a config map
+ * What was found changed: a link of the agent detached, a slot of a
+ * syscall chain emptied or given another program, a config map
  * rewritten, a scope entry removed (the integrity check), or a guarded
  * sysctl rewritten (`core_pattern`, `modprobe`).
  */
 export type TamperWhat =
   | "link_detached"
+  | "chain_changed"
   | "map_changed"
   | "scope_removed"
   | "core_pattern"

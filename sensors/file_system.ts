@@ -30,7 +30,9 @@ import {
 } from "./file_system_maps.ts";
 import { decodeStruct, encodeInt, encodeStruct, sizeOf } from "./layout.ts";
 import { mapDelete, mapKeys, mapLookup, mapTake, mapUpdate } from "./libbpf.ts";
+import type { BpfProgram } from "./bpf_program.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
+import { SyscallEnterSlot, SyscallExitSlot } from "./syscall_chain.ts";
 
 export {
   decodeFileSystemEvent,
@@ -104,27 +106,35 @@ export class FileSystemSensor extends Sensor {
   }
 
   /**
-   * Attaches sys_enter and sys_exit, the io_uring tracepoints, and the
-   * LSM hooks when loaded, then turns the kernel's directory verdicts on.
-   * The finishers are reached by tail call and stay unattached. A kernel
-   * without io_uring has no io_uring tracepoints and nothing for them to
-   * see: their programs are left out there.
+   * Puts sys_exit and sys_enter in their slots of the syscall chains (the
+   * process sensor's, when given as `sharedMaps`), attaches the io_uring
+   * tracepoints and the LSM hooks when loaded, then turns the kernel's
+   * directory verdicts on. The finishers are reached by tail call and stay
+   * unattached. A kernel without io_uring has no io_uring tracepoints and
+   * nothing for them to see: their programs are left out there.
    *
-   * The end of a call (sys_exit, io_uring_complete) is attached before its
-   * start (and detached after it, links going in reverse): a
+   * The end of a call (sys_exit, io_uring_complete) is hooked before its
+   * start (and unhooked after it, close() going in reverse): a
    * directory-changing call counted in flight at its start is always seen
    * to end.
    */
   attach(): void {
-    const starts = new Set(["sys_enter", "uring_submit_req"]);
+    const chained = new Set(["sys_enter", "sys_exit"]);
+    const starts = new Set(["uring_submit_req"]);
     const programs = this.object.programs().filter((program) =>
-      program.fd >= 0 && !program.name.startsWith("finish_")
+      program.fd >= 0 && !program.name.startsWith("finish_") &&
+      !chained.has(program.name)
     );
-    const ordered = [
-      ...programs.filter((program) => !starts.has(program.name)),
-      ...programs.filter((program) => starts.has(program.name)),
-    ];
-    for (const program of ordered) {
+    this.chain("sys_exit", "syscall_exit_chain", SyscallExitSlot.fileSystem);
+    this.#attachEach(programs.filter((program) => !starts.has(program.name)));
+    this.chain("sys_enter", "syscall_enter_chain", SyscallEnterSlot.fileSystem);
+    this.#attachEach(programs.filter((program) => starts.has(program.name)));
+    this.#dirsEnabled = true;
+    this.#writeDirConfig();
+  }
+
+  #attachEach(programs: readonly BpfProgram[]): void {
+    for (const program of programs) {
       let link;
       try {
         link = program.attach();
@@ -134,8 +144,6 @@ export class FileSystemSensor extends Sensor {
       }
       this.adopt(link);
     }
-    this.#dirsEnabled = true;
-    this.#writeDirConfig();
   }
 
   /**

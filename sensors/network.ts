@@ -15,6 +15,7 @@
 import { sizeOf } from "./layout.ts";
 import { mapDelete, mapKeys, mapLookup } from "./libbpf.ts";
 import { netnsCookie } from "./libc.ts";
+import { SyscallEnterSlot } from "./syscall_chain.ts";
 import {
   allowEntries,
   decodeDnsAdmission,
@@ -169,9 +170,11 @@ export class NetworkSensor extends Sensor {
 
   /**
    * Attaches every cgroup program (multi-attach links), the listen raw
-   * tracepoint, and the sys_enter and io_uring ones that catch privileged
-   * primitives. `cgroupPath` defaults to the cgroup2 mount, read from
-   * /proc/mounts. On failure, what was attached is detached by close().
+   * tracepoint and the io_uring one that catches privileged primitives,
+   * and puts the sys_enter one in its slot of the syscall chain (the
+   * process sensor's, when given as `sharedMaps`). `cgroupPath` defaults to
+   * the cgroup2 mount, read from /proc/mounts. On failure, what was
+   * attached is detached by close().
    */
   attach(cgroupPath: string = cgroup2Mount()): void {
     for (const [program, hook] of CGROUP_PROGRAMS) {
@@ -182,7 +185,8 @@ export class NetworkSensor extends Sensor {
         ),
       );
     }
-    this.attachBySection(["inet_sock_set_state", "sys_enter"]);
+    this.attachBySection(["inet_sock_set_state"]);
+    this.chain("sys_enter", "syscall_enter_chain", SyscallEnterSlot.network);
     this.#attachIoUring();
   }
 

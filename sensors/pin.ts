@@ -125,6 +125,18 @@ export function mapInfo(fd: number): MapInfo {
   };
 }
 
+/** The id of the program behind `fd` (`struct bpf_prog_info`'s `id`). */
+export function programId(fd: number): number {
+  // struct bpf_prog_info: type, id (u32 each), ...
+  const info = new Uint8Array(16);
+  const length = new Uint32Array([info.length]);
+  check(
+    libbpf().bpf_obj_get_info_by_fd(fd, info, new Uint8Array(length.buffer)),
+    "read program info",
+  );
+  return new DataView(info.buffer).getUint32(4, true);
+}
+
 /** Opens each map pinned in `dir`, by file name; the caller closes them. */
 export function openPinnedMaps(dir: string): Map<string, number> {
   const fds = new Map<string, number>();

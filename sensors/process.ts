@@ -28,6 +28,7 @@ import {
 import { mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
 import { closeFd } from "./libc.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
+import { SYSCALL_CHAINS } from "./syscall_chain.ts";
 
 /** `struct process_event` (bpf/process.h). */
 export const PROCESS_EVENT = struct("process_event", 4176, {
@@ -376,9 +377,13 @@ export interface ProcessSensorOptions extends SensorOptions {
   scopeCapacity?: number;
 }
 
+/** The maps the process sensor owns and the other sensors reuse by fd. */
+const SHARED_MAPS = ["scope_pids", "scope_root_comms", ...SYSCALL_CHAINS];
+
 /**
  * The process sensor. It owns the scope maps (`scope_pids`,
- * `scope_root_comms`) that the other sensors reuse by fd.
+ * `scope_root_comms`) and the syscall chains (sensors/syscall_chain.ts)
+ * that the other sensors reuse by fd.
  */
 export class ProcessSensor extends Sensor {
   /** Opens sensor.process from its ELF bytes. */
@@ -406,7 +411,7 @@ export class ProcessSensor extends Sensor {
   ): Record<string, number> {
     const fds: Record<string, number> = {};
     try {
-      for (const name of ["scope_pids", "scope_root_comms"]) {
+      for (const name of SHARED_MAPS) {
         // A map given to reuse (pinned) is the caller's to close already.
         if (reused[name] !== undefined) continue;
         fds[name] = this.object.map(name).createShared();
@@ -415,7 +420,7 @@ export class ProcessSensor extends Sensor {
       Object.values(fds).forEach(closeFd);
       throw error;
     }
-    for (const name of ["scope_pids", "scope_root_comms"]) {
+    for (const name of SHARED_MAPS) {
       if (reused[name] !== undefined) fds[name] = reused[name];
     }
     return fds;
@@ -423,13 +428,16 @@ export class ProcessSensor extends Sensor {
 
   /** The fds of the maps other sensors must share, after load. */
   sharedMaps(): Record<string, number> {
-    return {
-      scope_pids: this.object.map("scope_pids").fd,
-      scope_root_comms: this.object.map("scope_root_comms").fd,
-    };
+    return Object.fromEntries(
+      SHARED_MAPS.map((name) => [name, this.object.map(name).fd]),
+    );
   }
 
-  /** Attaches fork, exec and exit. */
+  /**
+   * Attaches fork, exec, exit and the rest; its raw_tp/sys_enter and
+   * raw_tp/sys_exit programs are the agent's only ones there, which run
+   * the other sensors' through the syscall chains.
+   */
   attach(): void {
     this.attachBySection();
   }

@@ -23,7 +23,9 @@ import {
   type StructInput,
   type StructLayout,
 } from "./layout.ts";
+import { programId } from "./pin.ts";
 import { type RecordHandler, RingBufferReader } from "./ringbuf.ts";
+import type { ChainLink, SyscallChain } from "./syscall_chain.ts";
 
 /** Counters a sensor keeps in the kernel (`enum sensor_stat`). */
 export interface SensorStats {
@@ -91,6 +93,7 @@ export class Sensor implements Disposable {
   /** The BPF object. */
   readonly object: BpfObject;
   #links: BpfLink[] = [];
+  #chained: ChainLink[] = [];
   #ring: RingBufferReader | undefined;
   readonly #written = new Map<string, Uint8Array<ArrayBuffer>>();
 
@@ -203,6 +206,50 @@ export class Sensor implements Disposable {
     return this.#written;
   }
 
+  /**
+   * The sensor's programs in the syscall chains (sensors/syscall_chain.ts),
+   * in the order they were put there.
+   */
+  get chained(): readonly ChainLink[] {
+    return this.#chained;
+  }
+
+  /**
+   * Puts the loaded program `program` in `slot` of `chain` (in place of
+   * what was there), where sensor.process's programs reach it by tail call;
+   * {@linkcode Sensor.close} takes it out. A program not loaded
+   * (`skipPrograms`) is left out.
+   */
+  chain(program: string, chain: SyscallChain, slot: number): void {
+    const fd = this.object.program(program).fd;
+    if (fd < 0) return;
+    const link = { chain, slot, program, id: programId(fd) };
+    this.#fillSlot(link, fd);
+    this.#chained.push(link);
+  }
+
+  /** The id of the program in `link`'s slot now; 0 when it is empty. */
+  slotHolds(link: ChainLink): number {
+    const id = new Uint8Array(4);
+    if (!mapLookup(this.object.map(link.chain).fd, slotKey(link), id)) {
+      return 0;
+    }
+    return new DataView(id.buffer).getUint32(0, true);
+  }
+
+  /** Puts `link`'s program in its slot again (after someone changed it). */
+  refillSlot(link: ChainLink): void {
+    this.#fillSlot(link, this.object.program(link.program).fd);
+  }
+
+  #fillSlot(link: ChainLink, fd: number): void {
+    mapUpdate(
+      this.object.map(link.chain).fd,
+      slotKey(link),
+      encodeInt("u32", fd),
+    );
+  }
+
   /** Keeps a link so that {@linkcode Sensor.close} detaches it. */
   adopt(link: BpfLink): BpfLink {
     this.#links.push(link);
@@ -296,8 +343,20 @@ export class Sensor implements Disposable {
     if (addFirst) removeStale();
   }
 
-  /** Detaches every link, unmaps the ring and closes the object. */
+  /**
+   * Takes the sensor's programs out of the chains and detaches every link,
+   * each in the reverse order, unmaps the ring and closes the object.
+   */
   close(): void {
+    for (const link of this.#chained.reverse()) {
+      // A slot that holds another program now is not this sensor's to empty.
+      try {
+        if (this.slotHolds(link) === link.id) {
+          mapDelete(this.object.map(link.chain).fd, slotKey(link));
+        }
+      } catch { /* the chain is gone with its last holder */ }
+    }
+    this.#chained = [];
     for (const link of this.#links.reverse()) link.destroy();
     this.#links = [];
     this.#ring?.close();
@@ -330,6 +389,10 @@ export function readSensorStats(fd: number): SensorStats {
     killed: read(SensorStat.killed),
     summarised: read(SensorStat.summarised),
   };
+}
+
+function slotKey(link: ChainLink): Uint8Array<ArrayBuffer> {
+  return encodeInt("u32", link.slot);
 }
 
 const HEX = Array.from(

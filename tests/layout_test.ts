@@ -75,6 +75,11 @@ import {
   UntrackedState,
 } from "../sensors/process.ts";
 import { SENSOR_MAPS, SensorStat } from "../sensors/sensor.ts";
+import {
+  SYSCALL_CHAIN_MAPS,
+  SyscallEnterSlot,
+  SyscallExitSlot,
+} from "../sensors/syscall_chain.ts";
 import { InstallScriptRule } from "../sensors/install_scripts.ts";
 import {
   GUARD_EVENT,
@@ -128,6 +133,7 @@ const STRUCTS: [StructLayout, readonly Sensor[]][] = [
 /** The maps the loader reads or writes, by the objects that define them. */
 const MAPS: [Readonly<Record<string, MapLayout>>, readonly Sensor[]][] = [
   [SENSOR_MAPS, ALL],
+  [SYSCALL_CHAIN_MAPS, ALL],
   [PROCESS_MAPS, ["process"]],
   [NETWORK_MAPS, ["network"]],
   [FILE_SYSTEM_MAPS, ["file-system"]],
@@ -146,6 +152,12 @@ const ENUMS: [
 ][] = [
   [ScopeFlag, "scope_flag", "SCOPE_", ALL],
   [SensorStat, "sensor_stat", "STAT_", ALL, ["STAT_MAX"]],
+  [SyscallEnterSlot, "syscall_enter_slot", "CHAIN_ENTER_", ALL, [
+    "CHAIN_ENTER_SLOTS",
+  ]],
+  [SyscallExitSlot, "syscall_exit_slot", "CHAIN_EXIT_", ALL, [
+    "CHAIN_EXIT_SLOTS",
+  ]],
   [ProcessKind, "process_event_kind", "PROCESS_", ["process"]],
   [ProcessFlag, "process_event_flag", "PROCESS_FLAG_", ["process"]],
   [ExecDenyAction, "exec_deny_action", "EXEC_DENY_", ["process"]],
@@ -226,3 +238,19 @@ for (const [limit, sensor, maps] of LIMITS) {
     }
   });
 }
+
+Deno.test("the syscall chains have one slot per chained program", async () => {
+  for (const sensor of ALL) {
+    const path = object(sensor);
+    assert.equal(
+      await btfMapMaxEntries(path, "syscall_enter_chain"),
+      Object.keys(SyscallEnterSlot).length,
+      sensor,
+    );
+    assert.equal(
+      await btfMapMaxEntries(path, "syscall_exit_chain"),
+      Object.keys(SyscallExitSlot).length,
+      sensor,
+    );
+  }
+});
