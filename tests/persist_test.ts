@@ -33,6 +33,9 @@ const LISTENER = new URL("./helpers/net_listener.py", import.meta.url)
   .pathname;
 const PINS = "/sys/fs/bpf/ringfence";
 const ALLOWED = 8080, DENIED = 9090;
+/** A packet socket, which no policy here allows: killed at its syscall. */
+const PACKET_SOCKET =
+  `python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)'`;
 
 /** The listener in the namespace, out of any scope. */
 class Listener {
@@ -196,6 +199,7 @@ kernelTest(
           waitForGo(dir),
           send(netns, DENIED, `${dir}/second`),
           send(netns, ALLOWED, `${dir}/allowed`),
+          `${PACKET_SOCKET}; echo $? > ${dir}/packet`,
           `touch ${dir}/done`,
         ].join("; "),
       );
@@ -223,6 +227,8 @@ kernelTest(
       assert.match(await stderr, /enforcement outlives the agent: pinned/);
       assert.equal(Deno.readTextFileSync(`${dir}/second`).trim(), "errno 1");
       assert.equal(Deno.readTextFileSync(`${dir}/allowed`).trim(), "ok");
+      // The pinned syscall chain still runs the network sensor's check.
+      assert.equal(Deno.readTextFileSync(`${dir}/packet`).trim(), "137");
       const receipts = await listener.receipts();
       assert.ok(
         receipts.some((line) => line.includes(`:${ALLOWED} `)),
@@ -325,6 +331,121 @@ kernelTest(
   },
 );
 
+/** The program id in `slot` of the prog array pinned at `path`; 0 if empty. */
+function slotId(path: string, slot: number): number {
+  return withFd(path, (fd) => {
+    const id = new Uint8Array(4);
+    if (!mapLookup(fd, encodeInt("u32", slot), id)) return 0;
+    return new DataView(id.buffer).getUint32(0, true);
+  });
+}
+
+async function bpftool(...args: string[]): Promise<void> {
+  const output = await new Deno.Command("bpftool", {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+}
+
+kernelTest(
+  "a syscall chain slot emptied or given another program is put back",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.writeTextFile(`${dir}/resolv.conf`, "nameserver 1.1.1.1\n");
+      await Deno.writeTextFile(
+        `${dir}/policy.yaml`,
+        [
+          "version: 1",
+          "mode: block",
+          "files:",
+          `  protect: ["${dir}/resolv.conf"]`,
+          "  action: kill",
+          "",
+        ].join("\n"),
+      );
+      const child = spawnRun(
+        dir,
+        [
+          waitForGo(dir),
+          `${PACKET_SOCKET}; echo $? > ${dir}/packet`,
+          `sh -c 'exec 3>>${dir}/resolv.conf; echo bad >&3'`,
+          `echo $? > ${dir}/writer`,
+        ].join("; "),
+      );
+      const stderr = stderrOf(child);
+      const instance = `${PINS}/run-${child.pid}`;
+      await waitFor("the pins", () => exists(`${instance}/meta`));
+      // Root, out of scope: empty the network sensor's slot and give the
+      // file-system sensor's to another program.
+      const chain = `${instance}/process/map_syscall_enter_chain`;
+      const network = slotId(chain, 0), fileSystem = slotId(chain, 1);
+      assert.ok(network && fileSystem && network !== fileSystem);
+      await bpftool(
+        "map",
+        "delete",
+        "pinned",
+        chain,
+        "key",
+        "0",
+        "0",
+        "0",
+        "0",
+      );
+      await bpftool(
+        "map",
+        "update",
+        "pinned",
+        chain,
+        "key",
+        "1",
+        "0",
+        "0",
+        "0",
+        "value",
+        "id",
+        String(network),
+      );
+      assert.equal(slotId(chain, 0), 0, "emptied");
+      assert.equal(slotId(chain, 1), network, "replaced");
+
+      await sleep(1500);
+      assert.equal(slotId(chain, 0), network, "the network check is back");
+      assert.equal(slotId(chain, 1), fileSystem, "the file check is back");
+
+      Deno.writeTextFileSync(`${dir}/go`, "");
+      const status = await child.status;
+      assert.equal(status.code, 0, await stderr);
+      assert.equal(Deno.readTextFileSync(`${dir}/packet`).trim(), "137");
+      assert.equal(Deno.readTextFileSync(`${dir}/writer`).trim(), "137");
+      assert.equal(
+        Deno.readTextFileSync(`${dir}/resolv.conf`),
+        "nameserver 1.1.1.1\n",
+      );
+      const whats = (await readJsonLines<RingfenceEvent>(
+        `${dir}/events.jsonl`,
+      )).filter((event) => event.type === "agent" && event.kind === "tamper")
+        .map((event) =>
+          event.type === "agent" &&
+          `${event.what} ${event.name} ${event.repaired}`
+        );
+      assert.ok(
+        whats.includes("chain_changed network/sys_enter true"),
+        `${whats}`,
+      );
+      assert.ok(
+        whats.includes("chain_changed file-system/sys_enter true"),
+        `${whats}`,
+      );
+    } finally {
+      Deno.writeTextFileSync(`${dir}/go`, "");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 kernelTest(
   "start adopts a dead agent's pins; stop recovers a dead agent's pins",
   async () => {
@@ -386,6 +507,14 @@ kernelTest(
       assert.ok(out.success);
       return Deno.readTextFileSync(file).trim();
     };
+    // A child of the root asks for a packet socket: its exit status.
+    const packetSocket = async () => {
+      const out = await new Deno.Command(shell, {
+        args: ["-c", `${PACKET_SOCKET}; echo $?`],
+        stdout: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    };
     try {
       const first = await armed(start(`${dir}/first.jsonl`));
       const firstErr = stderrOf(first);
@@ -397,6 +526,8 @@ kernelTest(
       await firstErr;
       // Refused by the kernel alone; its record waits in the pinned ring.
       assert.equal(await refuse(`${dir}/a`), "errno 1");
+      // The pinned syscall chain still runs the network sensor's check.
+      assert.equal(await packetSocket(), "137");
 
       // A second start in a state directory whose agent is alive fails.
       const second = await armed(start(`${dir}/second.jsonl`));
@@ -426,13 +557,14 @@ kernelTest(
 
       // The second agent died too: stop recovers and removes its pins.
       assert.equal(await refuse(`${dir}/b`), "errno 1");
+      assert.equal(await packetSocket(), "137", "the adopter's chain");
       const stopped = await stop();
       assert.equal(stopped.code, 3, "a dead agent is tampering");
       assert.match(stopped.stderr, /AGENT TAMPERED/);
       assert.match(stopped.stderr, /is not running/);
       assert.match(
         stopped.stderr,
-        /while no agent ran, the kernel refused [1-9]\d* actions and killed 0 processes/,
+        /while no agent ran, the kernel refused [1-9]\d* actions and killed 1 processes/,
       );
       assert.match(stopped.stderr, /removed the pins/);
       assert.ok(!exists(pinsDir), "no pins left");
