@@ -913,12 +913,12 @@ struct {
 } fs_windows SEC(".maps");
 
 /*
- * Whether file (opened, or named by fd) concerns no rule, known without a
- * walk: no class every path has, none for its directory's children, its
- * name's or its inode's. *l is where its directory's verdict is learnt
- * when it had none.
+ * Whether file (opened, or named by fd) concerns no rule of the classes
+ * care, known without a walk: no class every path has, none of care for
+ * its directory's children, its name or its inode. *l is where its
+ * directory's verdict is learnt when it had none.
  */
-__noinline int file_ruled_out_early(__u64 file_ptr)
+__noinline int file_ruled_out_early(__u64 file_ptr, __u32 care)
 {
 	struct file *file = (struct file *)file_ptr;
 	struct dir_lookup *l = dir_lookup_slot();
@@ -982,15 +982,15 @@ __noinline int file_ruled_out_early(__u64 file_ptr)
 	key.dev = BPF_CORE_READ(sb, s_dev);
 	dir_lookup_by(mnt_id, WINDOW_GET(pw, struct inode, i_ino),
 		      parent_sb == sb ? key.dev : BPF_CORE_READ(parent_sb, s_dev), l);
-	if (!l->found || l->deeper || l->value)
+	if (!l->found || l->deeper || (l->value & care))
 		return 0;
-	if (name_classes((const char *)WINDOW_GET(dw, struct dentry, d_name.name)))
+	if (name_classes((const char *)WINDOW_GET(dw, struct dentry, d_name.name)) & care)
 		return 0;
 	/* inode_classes(): a file this open created is none of those known */
 	if (mode & FMODE_CREATED)
 		return 1;
 	value = bpf_map_lookup_elem(&fs_inodes, &key);
-	return !value || !*value;
+	return !value || !(*value & care);
 }
 
 /* Learns file's directory's verdict from its path, just built in paths[0]. */
@@ -1147,7 +1147,11 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	flags = op.op == FS_OP_GETFD ? BPF_CORE_READ(file, f_flags) : op.args[2];
 	if (opened && read_ruled_out(fs_cfg(), file, flags))
 		return 0;
-	if (file_ruled_out_early((__u64)file))
+	/* a read-only open is sent for a secret only (an install script's
+	 * included): a watched directory's files are read without a walk */
+	if (file_ruled_out_early((__u64)file, opened && !writes(flags) ?
+					      FS_CLASS_SECRET | FS_CLASS_DEP_SECRET :
+					      FS_CLASSES_MASK))
 		return 0;
 	by_path = file_path_only_classes((__u64)file);
 	learn_file_dir((__u64)file);

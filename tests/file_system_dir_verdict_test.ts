@@ -265,3 +265,43 @@ kernelTest(
     });
   },
 );
+
+kernelTest(
+  "a watched directory's verdict rules out its plain reads, not a secret's: by name, by a path below it, by inode (a hard link)",
+  async () => {
+    await withDir(async (dir) => {
+      await Deno.mkdir(`${dir}/watched/keys`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/secret`, "key\n");
+      // made before the job: the agent knows the file by inode
+      await Deno.link(`${dir}/secret`, `${dir}/watched/alias`);
+      for (const name of ["plain", ".npmrc", "keys/k"]) {
+        await Deno.writeTextFile(`${dir}/watched/${name}`, "x\n");
+      }
+      const text = [
+        "version: 1",
+        "mode: audit",
+        "files:",
+        `  watch: [${JSON.stringify(`${dir}/watched/**`)}]`,
+        `  secrets: ${
+          JSON.stringify([
+            "**/.npmrc",
+            `${dir}/watched/keys/**`,
+            `${dir}/secret`,
+          ])
+        }`,
+        "",
+      ].join("\n");
+      const script = [
+        `cd ${dir}/watched`,
+        WARM,
+        "cat plain .npmrc keys/k alias plain > /dev/null",
+      ].join("\n");
+      const { events } = await run(dir, text, script);
+      const reads = seen(events.filter((event) => event.kind === "read"), dir);
+      assert.deepEqual(
+        reads.sort(),
+        ["read /watched/.npmrc", "read /watched/alias", "read /watched/keys/k"],
+      );
+    });
+  },
+);
