@@ -96,7 +96,7 @@ export interface AgentOptions {
   ringSize?: number;
   /**
    * How long the agent sleeps at most once its rings are quiet (default
-   * 250 ms): the sensors wake it with their next record, so this bounds
+   * 50 ms): the sensors wake it with their next record, so this bounds
    * only a missed wakeup. Tests make it long to see the wakeup work.
    */
   quietPollMs?: number;
