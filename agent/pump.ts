@@ -241,25 +241,27 @@ export class EventPump {
     await sleep(0);
     for (const event of first) this.emit(event);
     let empty = 0;
-    while (!this.#stopping) {
-      if (this.flush() > 0) {
-        empty = 0;
-        // More may be on its way: a short gap lets it gather, so that each
-        // pass over the rings reads a batch rather than a few records.
-        await sleep(BATCH_GAP_MS);
-      } else if (++empty < POLLS_BEFORE_SLEEP) {
-        await waitForData(fds, RING_POLL_MS);
-      } else {
-        // Quiet: a poll every RING_POLL_MS would cost an idle agent a few
-        // percent of a core. The poll sees a record that came before the
-        // flag was set; the flag makes the next one wake it.
-        this.#setAsleep(true);
-        try {
+    let asleep = false;
+    try {
+      while (!this.#stopping) {
+        if (this.flush() > 0) {
+          empty = 0;
+          if (asleep) this.#setAsleep(asleep = false);
+          // More may be on its way: a short gap lets it gather, so that each
+          // pass over the rings reads a batch rather than a few records.
+          await sleep(BATCH_GAP_MS);
+        } else if (++empty < POLLS_BEFORE_SLEEP) {
+          await waitForData(fds, RING_POLL_MS);
+        } else {
+          // Quiet: a poll every RING_POLL_MS would cost an idle agent a few
+          // percent of a core. The poll sees a record that came before the
+          // flag was set; the flag makes the next one wake it.
+          if (!asleep) this.#setAsleep(asleep = true);
           await waitForData(fds, this.#quietPollMs);
-        } finally {
-          this.#setAsleep(false);
         }
       }
+    } finally {
+      if (asleep) this.#setAsleep(false);
     }
   }
 
