@@ -13,18 +13,7 @@ import type {
   RingfenceEvent,
 } from "../sensors/events.ts";
 import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
-
-const GIT = ["-c", "user.name=ci", "-c", "user.email=ci@example.invalid"];
-
-async function git(cwd: string, ...args: string[]): Promise<void> {
-  const output = await new Deno.Command("git", {
-    args: [...GIT, ...args],
-    cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(output.success, new TextDecoder().decode(output.stderr));
-}
+import { GIT, git } from "./helpers/git.ts";
 
 async function run(dir: string, policy: string, script: string) {
   await Deno.writeTextFile(`${dir}/policy.yaml`, policy);
