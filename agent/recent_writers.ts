@@ -43,7 +43,7 @@ const devices = new Map<string, number | undefined>();
 
 /** The kernel's encoding of `major:minor`, as fs_inodes holds it:
  * major << 20 | minor. */
-function kernelDevOf(text: string): number | undefined {
+export function kernelDevOf(text: string): number | undefined {
   if (devices.has(text)) return devices.get(text);
   const match = /^(\d+):(\d+)$/.exec(text);
   const dev = match

@@ -23,6 +23,8 @@
  * @module
  */
 
+import { kernelDev } from "../sensors/file_system_maps.ts";
+import { kernelDevOf } from "./recent_writers.ts";
 import type { FileFinding } from "./file_findings.ts";
 import type {
   FileSystemEvent,
@@ -62,8 +64,8 @@ export type Lstat = (path: string) => { dev: number; ino: number } | null;
 /** A file a checkout wrote: its checkout, and its inode when known. */
 interface CheckedOut {
   checkout: number;
-  /** `major:minor`, as events give it. */
-  dev?: string;
+  /** The kernel's encoding of its device (agent/recent_writers.ts). */
+  dev?: number;
   ino?: number;
 }
 
@@ -180,9 +182,14 @@ export class TamperTracker {
         const moved = this.#checkedOut.get(first);
         this.#checkedOut.delete(first);
         this.#checkOut(second, index, moved?.dev, moved?.ino);
-      } else {
-        this.#checkOut(first, index, event.inode?.dev, event.inode?.ino);
-      }
+      } else if (event.inode) {
+        this.#checkOut(
+          first,
+          index,
+          kernelDevOf(event.inode.dev),
+          event.inode.ino,
+        );
+      } else this.#checkOut(first, index);
       return undefined;
     }
     if (this.#checkedOut.size === 0) {
@@ -238,7 +245,7 @@ export class TamperTracker {
     this.#otherChanges += summary.total + (summary.counts.rename ?? 0);
   }
 
-  #checkOut(path: string, index: number, dev?: string, ino?: number): void {
+  #checkOut(path: string, index: number, dev?: number, ino?: number): void {
     const known = this.#checkedOut.get(path);
     if (known) {
       // Written again by a checkout: its file is the one written last.
@@ -268,12 +275,12 @@ export class TamperTracker {
    */
   sweep(lstat: Lstat): TamperEntry[] {
     const found: TamperEntry[] = [];
-    const dirs = new Map<string, string | null>();
-    const devOf = (path: string): string | null => {
+    const dirs = new Map<string, number | null>();
+    const devOf = (path: string): number | null => {
       let dev = dirs.get(path);
       if (dev === undefined) {
         const stat = lstat(path);
-        dev = stat ? devText(stat.dev) : null;
+        dev = stat ? kernelDev(stat.dev) : null;
         dirs.set(path, dev);
       }
       return dev;
@@ -284,11 +291,11 @@ export class TamperTracker {
       let kind: FileSystemKind | undefined;
       if (stat) {
         if (
-          devText(stat.dev) === checkedOut.dev && stat.ino !== checkedOut.ino
+          kernelDev(stat.dev) === checkedOut.dev && stat.ino !== checkedOut.ino
         ) kind = "rename";
       } else {
         let dir = path;
-        let dev: string | null = null;
+        let dev: number | null = null;
         while (dev === null && dir.lastIndexOf("/") > 0) {
           dir = dir.slice(0, dir.lastIndexOf("/"));
           dev = devOf(dir);
@@ -329,15 +336,6 @@ export class TamperTracker {
   get omitted(): number {
     return this.#omitted;
   }
-}
-
-/** A device number as lstat gives it (glibc's encoding), as events give
- * it: `major:minor`. */
-export function devText(dev: number): string {
-  const value = BigInt(dev);
-  const major = ((value >> 8n) & 0xfffn) | ((value >> 32n) & ~0xfffn);
-  const minor = (value & 0xffn) | ((value >> 12n) & ~0xffn);
-  return `${major}:${minor}`;
 }
 
 /**

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
 import type { Step } from "./steps.ts";
 import {
-  devText,
   diffSnapshots,
   type FileState,
   isCheckout,
@@ -305,14 +304,4 @@ Deno.test("sweep() judges no path the agent cannot see (a container's)", () => {
     tracker.sweep(fakeLstat({ "/other-dev": [0x801, 5] })),
     [],
   );
-});
-
-Deno.test("devText() reads glibc's device encoding as events write it", () => {
-  assert.equal(devText(0xfe00), "254:0");
-  assert.equal(devText(21), "0:21");
-  // major 259, minor 1048575: the split high bits of both.
-  const major = 259, minor = 0xfffff;
-  const encoded = (minor & 0xff) + ((major & 0xfff) << 8) +
-    (minor & ~0xff) * 2 ** 12 + Math.floor(major / 0x1000) * 2 ** 44;
-  assert.equal(devText(encoded), `${major}:${minor}`);
 });
