@@ -48,7 +48,6 @@ const MAX_EGRESS = 1_000;
 /** Bounds that keep a daemon's builder from growing without end. */
 const MAX_KEYS = 10_000;
 const MAX_LIST = 1_000;
-
 /** Paths shown per step under "Files written". */
 const MAX_EXAMPLES = 5;
 
@@ -453,25 +452,34 @@ export class ReportBuilder {
       }
       return;
     }
-    const shown = targetOf(path, event);
-    const key = [shown, event.kind, process, pkg, verdict].join("\0");
+    const fresh: TamperEntry = {
+      path: targetOf(path, event),
+      kind: event.kind,
+      process,
+      step,
+      ...(pkg ? { package: pkg } : {}),
+      verdict,
+      count: 1,
+    };
+    if (typeof event.checked_out_by === "string") {
+      fresh.checkout = event.checked_out_by;
+    }
+    this.#addTampered(fresh);
+  }
+
+  /** Counts `fresh` into the entry of its path, change, process, package
+   * and verdict, or lists it. */
+  #addTampered(fresh: TamperEntry): void {
+    const key = [
+      fresh.path,
+      fresh.kind,
+      fresh.process,
+      fresh.package,
+      fresh.verdict,
+    ].join("\0");
     const entry = this.#tampered.get(key);
     if (entry) entry.count++;
-    else if (this.#tampered.size < MAX_LIST) {
-      const fresh: TamperEntry = {
-        path: shown,
-        kind: event.kind,
-        process,
-        step,
-        ...(pkg ? { package: pkg } : {}),
-        verdict,
-        count: 1,
-      };
-      if (typeof event.checked_out_by === "string") {
-        fresh.checkout = event.checked_out_by;
-      }
-      this.#tampered.set(key, fresh);
-    }
+    else if (this.#tampered.size < MAX_LIST) this.#tampered.set(key, fresh);
   }
 
   /**
@@ -480,22 +488,16 @@ export class ReportBuilder {
    */
   #source(event: AgentEvent): void {
     if (typeof event.path !== "string") return;
-    const kind = event.change ?? "unlink";
-    const key = [event.path, kind, SOURCE_FOUND_AT_STOP].join("\0");
-    const entry = this.#tampered.get(key);
-    if (entry) entry.count++;
-    else if (this.#tampered.size < MAX_LIST) {
-      this.#tampered.set(key, {
-        path: event.path,
-        kind,
-        process: SOURCE_FOUND_AT_STOP,
-        verdict: "allow",
-        count: 1,
-        ...(typeof event.checked_out_by === "string"
-          ? { checkout: event.checked_out_by }
-          : {}),
-      });
-    }
+    this.#addTampered({
+      path: event.path,
+      kind: event.change ?? "unlink",
+      process: SOURCE_FOUND_AT_STOP,
+      verdict: "allow",
+      count: 1,
+      ...(typeof event.checked_out_by === "string"
+        ? { checkout: event.checked_out_by }
+        : {}),
+    });
   }
 
   /**
