@@ -8,7 +8,12 @@
  */
 import assert from "node:assert/strict";
 import type { RingfenceEvent } from "../sensors/events.ts";
-import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
+import {
+  kernelTest,
+  readJsonLines,
+  ringfence,
+  runInDir,
+} from "./helpers/kernel.ts";
 import { GIT, git } from "./helpers/git.ts";
 
 kernelTest(
@@ -44,14 +49,7 @@ kernelTest(
         `version: 1\nfiles:\n  watch: ["${ws}/**"]\n`,
       );
       const result = await ringfence([
-        "run",
-        "--policy",
-        `${dir}/policy.yaml`,
-        "--output",
-        `${dir}/events.jsonl`,
-        "--report",
-        `${dir}/report.md`,
-        "--",
+        ...runInDir(dir),
         "/bin/bash",
         "-c",
         script,

@@ -8,8 +8,8 @@
 /*
  * Whether the agent sleeps for long (key 0: nonzero when it does). It
  * sets this once the rings have stayed empty for a while, before it polls
- * with a long timeout, and clears it when it wakes: the first record then
- * wakes it at once, and an idle agent costs the machine no wakeup a poll.
+ * with a longer timeout, and clears it once a read finds records: the
+ * first record then wakes it at once, and an idle agent polls less often.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
