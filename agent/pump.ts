@@ -26,12 +26,11 @@ const POLLS_BEFORE_SLEEP = 10;
 /**
  * How long the agent sleeps at most once the rings are quiet, by default.
  * The sensors wake it with their next record (Sensor.setAsleep), so this
- * bounds the delay only should that wakeup be missed, the flag and a
- * record crossing on two CPUs. It is no longer because a job runs slower
- * beside an agent that sleeps for long stretches on this kind of VM
- * (docs/performance.md, "A quiet agent").
+ * bounds the delay only of a record whose program read the flag just
+ * before the agent set it and was committed after the agent's last pass;
+ * the agent's once-a-second checks wake it as often anyway.
  */
-export const QUIET_POLL_MS = 50;
+export const QUIET_POLL_MS = 1000;
 
 /** A sensor and how its records become events. */
 export interface SensorBinding {
@@ -252,11 +251,13 @@ export class EventPump {
           await sleep(BATCH_GAP_MS);
         } else if (++empty < POLLS_BEFORE_SLEEP) {
           await waitForData(fds, RING_POLL_MS);
-        } else {
+        } else if (!asleep) {
           // Quiet: a poll every RING_POLL_MS would cost an idle agent a few
-          // percent of a core. The poll sees a record that came before the
-          // flag was set; the flag makes the next one wake it.
-          if (!asleep) this.#setAsleep(asleep = true);
+          // percent of a core. From now on the sensors wake the agent with
+          // their next record; the pass before the wait reads what came
+          // before they saw the flag.
+          this.#setAsleep(asleep = true);
+        } else {
           await waitForData(fds, this.#quietPollMs);
         }
       }
