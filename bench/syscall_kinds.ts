@@ -5,7 +5,8 @@
  * watched workspace, the programs' run time read from the kernel's own
  * counters (kernel.bpf_stats_enabled). Prints, per kind, the nanoseconds
  * per call on sys_enter's chain, on sys_exit's, and their sum less a
- * getppid's (the price every syscall pays).
+ * getppid's (the price every syscall pays). A kind named "rel_…" works
+ * by names relative to its directory, as the file storm does.
  *
  *   deno run -A bench/syscall_kinds.ts [ROUNDS]
  *
@@ -30,7 +31,11 @@ const KINDS: [string, "ws" | "tmp", number][] = [
   ["open_read", "tmp", 100_000],
   ["open_read", "ws", 100_000],
   ["open_write", "ws", 100_000],
+  ["open_creat", "tmp", 50_000],
+  ["rel_open_creat", "tmp", 50_000],
   ["open_creat", "ws", 50_000],
+  ["unlink", "tmp", 50_000],
+  ["rel_unlink", "tmp", 50_000],
   ["unlink", "ws", 50_000],
   ["mkdir", "ws", 20_000],
   ["mkdir_exists", "ws", 100_000],
