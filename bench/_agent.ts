@@ -134,9 +134,24 @@ export async function withAgent(
       peakRssMb,
     };
   } catch (error) {
+    // SIGTERM first: an agent in block mode that is killed leaves its
+    // enforcement pinned, and it would then weigh on every later run.
     try {
-      agent.kill("SIGKILL");
+      agent.kill("SIGTERM");
     } catch { /* gone */ }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = await Promise.race([
+      agent.status.then(() => true),
+      new Promise<false>((resolve) =>
+        timer = setTimeout(resolve, 10_000, false)
+      ),
+    ]);
+    clearTimeout(timer);
+    if (!stopped) {
+      try {
+        agent.kill("SIGKILL");
+      } catch { /* gone */ }
+    }
     throw error;
   }
 }
