@@ -2,9 +2,9 @@
  * N calls of one syscall kind in DIR, for bench/syscall_kinds.ts: the
  * sensors' in-kernel time divided by N is what that kind costs.
  *   syscall_kinds KIND DIR N
- * A KIND of "rel_" and a kind works in DIR by names relative to it, as
- * the file storm does: one component, which the sensors judge without a
- * walk when its directory's verdict is known.
+ * KIND "rel_K" runs K in DIR by names relative to it, as the file storm
+ * does: one component, which the sensors judge without a walk when its
+ * directory's verdict is known.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
