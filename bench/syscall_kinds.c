@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/epoll.h>
 
 static char path[4096], other[4096];
 
@@ -51,6 +53,25 @@ int main(int argc, char **argv)
 	if (!strcmp(kind, "null")) {
 		for (i = 0; i < n; i++)
 			syscall(SYS_getppid);
+	} else if (!strcmp(kind, "futex")) {
+		static int word;
+		for (i = 0; i < n; i++)
+			syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	} else if (!strcmp(kind, "epoll")) {
+		struct epoll_event ev;
+		int ep = epoll_create1(0);
+		for (i = 0; i < n; i++)
+			epoll_wait(ep, &ev, 1, 0);
+	} else if (!strcmp(kind, "read_pipe")) {
+		/* a write and a read a call: a pipe's write is judged too */
+		int p[2];
+		char c;
+		if (pipe(p))
+			return perror("pipe"), 1;
+		for (i = 0; i < n; i++) {
+			if (write(p[1], "x", 1) != 1 || read(p[0], &c, 1) != 1)
+				return perror("pipe"), 1;
+		}
 	} else if (!strcmp(kind, "write")) {
 		for (i = 0; i < n; i++)
 			if (pwrite(fd, "x", 1, 0) != 1)

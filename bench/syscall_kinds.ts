@@ -24,6 +24,9 @@ const DEFAULT_POLICY = new URL("../policy/default.yaml", import.meta.url)
 /** A kind, where it runs ("ws": the watched workspace), and how many calls. */
 const KINDS: [string, "ws" | "tmp", number][] = [
   ["null", "tmp", 200_000],
+  ["futex", "tmp", 200_000],
+  ["epoll", "tmp", 200_000],
+  ["read_pipe", "tmp", 100_000],
   ["write", "tmp", 200_000],
   ["write", "ws", 200_000],
   ["read", "ws", 200_000],
