@@ -12,8 +12,16 @@ import sys
 import threading
 
 
+# print() writes the line and its newline apart: two clients' threads
+# would interleave them ("tcp a 66tcp b 1220"), and the test would read a
+# wrong count and miss the other receipt.
+_report_lock = threading.Lock()
+
+
 def report(line):
-    print(line, flush=True)
+    with _report_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def serve_tcp_client(conn):
