@@ -224,6 +224,17 @@ const FILE_CHANGES = new Set([
   "rmdir",
 ]);
 
+/** `row` with the step and the package of the event it was made for. */
+function attributed(
+  row: FileRow,
+  event: FileSystemEvent | FileSystemSummaryEvent,
+): FileRow {
+  if (event.step) row.step = event.step.name;
+  const pkg = describeDependency(event.dependency);
+  if (pkg) row.package = pkg;
+  return row;
+}
+
 function cut(text: string, max: number): string {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
@@ -579,27 +590,34 @@ export class JobModel {
     for (const [kind, count] of Object.entries(event.counts)) {
       if (!count) continue;
       const key = `${event.directory}/|${kind}|${process}|summary`;
-      let row = this.#files.get(key);
-      if (!row) {
-        if (this.#files.size >= MAX_FILES) {
-          this.#omitted.files++;
-          continue;
-        }
-        row = {
+      const row = this.#fileRow(key, () =>
+        attributed({
           path: cut(`${event.directory}/…`, 600),
           kind,
           process,
           verdict: "allow",
           tamper: false,
           count: 0,
-        };
-        if (event.step) row.step = event.step.name;
-        const pkg = describeDependency(event.dependency);
-        if (pkg) row.package = pkg;
-        this.#files.set(key, row);
-      }
-      row.count += count;
+        }, event));
+      if (row) row.count += count;
     }
+  }
+
+  /**
+   * The row of `key` in the files list, made by `make` when there is none;
+   * undefined once the list is full (the change is counted as omitted).
+   */
+  #fileRow(key: string, make: () => FileRow): FileRow | undefined {
+    let row = this.#files.get(key);
+    if (!row) {
+      if (this.#files.size >= MAX_FILES) {
+        this.#omitted.files++;
+        return undefined;
+      }
+      row = make();
+      this.#files.set(key, row);
+    }
+    return row;
   }
 
   /** A checked-out file found gone or replaced when the agent stopped. */
@@ -607,23 +625,16 @@ export class JobModel {
     if (typeof event.path !== "string") return;
     const kind = event.change ?? "unlink";
     const key = `${event.path}|${kind}|${SOURCE_FOUND_AT_STOP}|allow`;
-    let row = this.#files.get(key);
-    if (!row) {
-      if (this.#files.size >= MAX_FILES) {
-        this.#omitted.files++;
-        return;
-      }
-      row = {
-        path: cut(event.path, 600),
-        kind,
-        process: SOURCE_FOUND_AT_STOP,
-        verdict: "allow",
-        tamper: true,
-        count: 0,
-      };
-      this.#files.set(key, row);
-    }
-    row.count++;
+    const path = event.path;
+    const row = this.#fileRow(key, () => ({
+      path: cut(path, 600),
+      kind,
+      process: SOURCE_FOUND_AT_STOP,
+      verdict: "allow",
+      tamper: true,
+      count: 0,
+    }));
+    if (row) row.count++;
   }
 
   #file(event: FileSystemEvent): void {
@@ -643,24 +654,15 @@ export class JobModel {
     if (change || tamper || event.reason === "secret") {
       const process = event.exe ?? event.comm;
       const key = `${path}|${event.kind}|${process}|${event.verdict}`;
-      let row = this.#files.get(key);
-      if (!row) {
-        if (this.#files.size >= MAX_FILES) this.#omitted.files++;
-        else {
-          row = {
-            path: cut(path, 600),
-            kind: event.kind,
-            process,
-            verdict: event.verdict,
-            tamper,
-            count: 0,
-          };
-          if (event.step) row.step = event.step.name;
-          const pkg = describeDependency(event.dependency);
-          if (pkg) row.package = pkg;
-          this.#files.set(key, row);
-        }
-      }
+      const row = this.#fileRow(key, () =>
+        attributed({
+          path: cut(path, 600),
+          kind: event.kind,
+          process,
+          verdict: event.verdict,
+          tamper,
+          count: 0,
+        }, event));
       if (row) row.count++;
     }
     const activity: Activity = {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fixtureEvents, syntheticEvents } from "../tests/helpers/job_events.ts";
 import { JobModel, MAX_ACTIVITY, MAX_PROCESSES } from "./model.ts";
+import { agentEvent, SOURCE_FOUND_AT_STOP } from "../sensors/agent_event.ts";
 
 Deno.test("the model builds the tree, egress and marks blocked and killed", () => {
   const model = new JobModel({ mode: "block" });
@@ -73,5 +74,26 @@ Deno.test("the model counts a bulk summary's changes, one row per kind", () => {
       "mkdir",
       100,
     ]],
+  );
+});
+
+Deno.test("the model lists a source found gone at stop as tampered", () => {
+  const model = new JobModel();
+  const gone = { path: "/w/src/main.c", change: "unlink" as const };
+  model.add(agentEvent("source", gone));
+  model.add(agentEvent("source", gone));
+  model.add(agentEvent("source", { path: "/w/src/util.c", change: "rename" }));
+  assert.deepEqual(
+    model.data().files.map((row) => [
+      row.path,
+      row.kind,
+      row.process,
+      row.tamper,
+      row.count,
+    ]),
+    [
+      ["/w/src/main.c", "unlink", SOURCE_FOUND_AT_STOP, true, 2],
+      ["/w/src/util.c", "rename", SOURCE_FOUND_AT_STOP, true, 1],
+    ],
   );
 });
