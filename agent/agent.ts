@@ -96,8 +96,9 @@ export interface AgentOptions {
   ringSize?: number;
   /**
    * How long the agent sleeps at most once its rings are quiet (default
-   * 50 ms): the sensors wake it with their next record, so this bounds
-   * only a missed wakeup. Tests make it long to see the wakeup work.
+   * `QUIET_POLL_MS`, agent/pump.ts): the sensors wake it with their next
+   * record, so this bounds only a missed wakeup. Tests make it long to see
+   * the wakeup work.
    */
   quietPollMs?: number;
   /** resolv.conf to read `resolvers: [system]` from. */
