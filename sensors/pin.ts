@@ -74,13 +74,7 @@ export const LINK_TYPE_CGROUP = 3;
 export function linkInfo(fd: number): LinkInfo {
   // struct bpf_link_info: type, id, prog_id (u32 each), then a union
   // aligned to 8; for a cgroup link it starts with cgroup_id (u64).
-  const info = new Uint8Array(64);
-  const length = new Uint32Array([info.length]);
-  check(
-    libbpf().bpf_obj_get_info_by_fd(fd, info, new Uint8Array(length.buffer)),
-    "read link info",
-  );
-  const view = new DataView(info.buffer);
+  const view = objectInfo(fd, 64, "link");
   return {
     type: view.getUint32(0, true),
     id: view.getUint32(4, true),
@@ -106,14 +100,8 @@ export interface MapInfo {
 export function mapInfo(fd: number): MapInfo {
   // struct bpf_map_info: type, id, key_size, value_size, max_entries,
   // map_flags (u32 each), name[16].
-  const info = new Uint8Array(88);
-  const length = new Uint32Array([info.length]);
-  check(
-    libbpf().bpf_obj_get_info_by_fd(fd, info, new Uint8Array(length.buffer)),
-    "read map info",
-  );
-  const view = new DataView(info.buffer);
-  const name = info.subarray(24, 40);
+  const view = objectInfo(fd, 88, "map");
+  const name = new Uint8Array(view.buffer, 24, 16);
   const end = name.indexOf(0);
   return {
     type: view.getUint32(0, true),
@@ -128,13 +116,21 @@ export function mapInfo(fd: number): MapInfo {
 /** The id of the program behind `fd` (`struct bpf_prog_info`'s `id`). */
 export function programId(fd: number): number {
   // struct bpf_prog_info: type, id (u32 each), ...
-  const info = new Uint8Array(16);
-  const length = new Uint32Array([info.length]);
+  return objectInfo(fd, 16, "program").getUint32(4, true);
+}
+
+/**
+ * The first `size` bytes of the kernel's info struct of the link, map or
+ * program behind `fd` (`bpf_obj_get_info_by_fd`).
+ */
+function objectInfo(fd: number, size: number, what: string): DataView {
+  const info = new Uint8Array(size);
+  const length = new Uint32Array([size]);
   check(
     libbpf().bpf_obj_get_info_by_fd(fd, info, new Uint8Array(length.buffer)),
-    "read program info",
+    `read ${what} info`,
   );
-  return new DataView(info.buffer).getUint32(4, true);
+  return new DataView(info.buffer);
 }
 
 /** Opens each map pinned in `dir`, by file name; the caller closes them. */
