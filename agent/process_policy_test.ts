@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { kernelDev } from "../sensors/process.ts";
+import { kernelDev } from "../sensors/device.ts";
 import { execDenyRules } from "./process_policy.ts";
 
 Deno.test("kernelDev: stat's st_dev to the kernel's s_dev", () => {

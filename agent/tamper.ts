@@ -23,7 +23,7 @@
  * @module
  */
 
-import { kernelDev } from "../sensors/file_system_maps.ts";
+import { kernelDev } from "../sensors/device.ts";
 import { kernelDevOf } from "./recent_writers.ts";
 import type { FileFinding } from "./file_findings.ts";
 import type {

@@ -43,11 +43,11 @@ export {
   recordClasses,
   recordInstallScript,
 } from "./file_system_event.ts";
+export { kernelDev } from "./device.ts";
 export {
   FileClass,
   type FileSystemMaps,
   type InodeEntry,
-  kernelDev,
 } from "./file_system_maps.ts";
 export {
   type FileRulesConfig,

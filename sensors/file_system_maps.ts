@@ -190,20 +190,10 @@ export function encodeNameKey(name: string): Uint8Array<ArrayBuffer> {
 
 /** A file the kernel knows by device and inode, with its FileClass bits. */
 export interface InodeEntry {
-  /** The device in the kernel's encoding ({@linkcode kernelDev}). */
+  /** The device in the kernel's encoding (sensors/device.ts). */
   dev: number;
   ino: bigint;
   classes: number;
-}
-
-/**
- * The kernel's encoding of a device (`major << 20 | minor`, what
- * `inode->i_sb->s_dev` holds) from stat's `st_dev` (glibc's encoding).
- */
-export function kernelDev(stDev: number): number {
-  const major = ((stDev >>> 8) & 0xfff) | Math.floor(stDev / 2 ** 32) & ~0xfff;
-  const minor = (stDev & 0xff) | ((stDev >>> 12) & 0xfff00);
-  return ((major << 20) | minor) >>> 0;
 }
 
 /** Encodes a `fs_inodes` key. */

@@ -25,6 +25,7 @@ import {
   sizeOf,
   struct,
 } from "./layout.ts";
+import { kernelDev } from "./device.ts";
 import { mapDelete, mapKeys, mapLookup, mapUpdate } from "./libbpf.ts";
 import { closeFd } from "./libc.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
@@ -345,18 +346,6 @@ function commKey(comm: string): Uint8Array<ArrayBuffer> {
 
 /** A present key's value in the maps used as sets. */
 const PRESENT = encodeInt("u32", 0);
-
-/**
- * A file's device as the kernel keeps it in s_dev (MKDEV: major << 20 |
- * minor), from the st_dev stat(2) reports (new_encode_dev: the minor's
- * low byte, the major, then the minor's high bits).
- */
-export function kernelDev(statDev: number): number {
-  const dev = BigInt(statDev);
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return Number(((major << 20n) | minor) & 0xffffffffn);
-}
 
 /** One `process.deny` rule, as the kernel matches it. */
 export interface ExecDenyRule {

@@ -11,7 +11,8 @@ import { Agent } from "../agent/agent.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
-import { FileClass, kernelDev } from "../sensors/file_system_maps.ts";
+import { FileClass } from "../sensors/file_system_maps.ts";
+import { kernelDev } from "../sensors/device.ts";
 import {
   clang,
   kernelTest,

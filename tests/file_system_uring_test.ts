@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { Agent } from "../agent/agent.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { FileSystemEvent } from "../sensors/file_system_event.ts";
-import { encodeInodeKey, kernelDev } from "../sensors/file_system_maps.ts";
+import { encodeInodeKey } from "../sensors/file_system_maps.ts";
+import { kernelDev } from "../sensors/device.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import {
   clang,
