@@ -119,6 +119,26 @@ struct {
 } fs_inodes SEC(".maps");
 
 #include "lib/dir_verdict.h"
+#include "lib/dir_path.h"
+
+/*
+ * The lookup of the finisher running on this CPU, between its early exit
+ * and its learning: the two are global functions (the verifier checks
+ * each once, apart from the finisher's paths) and share no stack.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dir_lookup);
+} fs_dir_lookup SEC(".maps");
+
+static __always_inline struct dir_lookup *dir_lookup_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fs_dir_lookup, &zero);
+}
 
 enum fs_op {
 	FS_OP_OPEN = 1,		/* args: -, -, flags */
@@ -449,13 +469,32 @@ static __always_inline struct fs_scratch *finish_begin(long ret, struct fs_pendi
 	return s;
 }
 
-/* paths[which] = a syscall's name made absolute; returns its classes. */
+/*
+ * paths[which] = a syscall's name made absolute; returns its classes.
+ * early: the early check read the name's directory into the lookup slot.
+ */
 static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
-					__u64 dfd, __u64 name)
+					__u64 dfd, __u64 name, bool early)
 {
+	struct dir_lookup *l = early ? dir_lookup_slot() : NULL;
+	bool relative = !name_absolute((const char *)name, false);
 	struct built *b = &s->built[which & 1];
+	struct dentry *dentry = NULL;
+	struct vfsmount *mnt = NULL;
+	__u32 dirlen = 0;
 
-	name_path(s, which, (int)dfd, (const char *)name, b, false);
+	if (l && !l->dir_dentry)
+		l = NULL;
+	if (relative && l) {
+		dentry = (struct dentry *)l->dir_dentry;
+		mnt = (struct vfsmount *)l->dir_mnt;
+	} else if (relative) {
+		name_dir((int)dfd, &dentry, &mnt);
+	}
+	if (dentry && mnt)
+		dirlen = cached_walk(dentry, mnt, s->paths[which & 1].path, &b->truncated,
+				     l, false);
+	name_join(s, which, dirlen, relative, (const char *)name, b, false);
 	return classes_of(s, which, b, s->paths[which & 1].path + (b->name_at & PATH_MASK));
 }
 
@@ -465,29 +504,49 @@ static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
  * scratch itself and takes no pointer: the verifier checks a global
  * function apart from its callers, without what they know of a pointer.
  */
-__noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name)
+__noinline __u32 named_path_classes(__u32 which, __u64 dfd, __u64 name, __u32 early)
 {
 	struct fs_scratch *s = scratch();
 
 	if (!s)
 		return 0;
-	return named_path(s, which, dfd, name);
+	return named_path(s, which, dfd, name, early);
 }
 
-/* file_path() and the classes of the path alone, a global function as
- * named_path_classes() */
-__noinline __u32 file_path_only_classes(__u64 file_ptr)
+/*
+ * paths[0] = file's full path, through the cache of the directory in l
+ * (NULL: none) as cached_walk() says; returns its classes.
+ */
+static __always_inline __u32 file_path_in(struct file *file, const struct dir_lookup *l)
 {
-	struct file *file = (struct file *)file_ptr;
 	struct fs_scratch *s = scratch();
 	struct built *b0;
 
 	if (!s)
 		return 0;
 	b0 = &s->built[0];
-	b0->len = file_path(file, s->paths[0].path, &b0->truncated);
+	b0->len = cached_walk(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt),
+			      s->paths[0].path, &b0->truncated, l, true);
 	return classes_of(s, 0, b0,
 			  (const char *)BPF_CORE_READ(file, f_path.dentry, d_name.name));
+}
+
+/* file_path() and the classes of the path alone, a global function as
+ * named_path_classes() */
+__noinline __u32 file_path_only_classes(__u64 file_ptr)
+{
+	return file_path_in((struct file *)file_ptr, NULL);
+}
+
+/*
+ * file_path_only_classes() of a file whose directory the early check
+ * just read into the lookup slot, through that directory's cached path.
+ * A function of its own: the programs that never run the early check do
+ * not verify the cache's paths.
+ */
+__noinline __u32 file_path_early_classes(__u64 file_ptr)
+{
+	return file_path_in((struct file *)file_ptr, dir_lookup_slot());
 }
 
 /* file_path() and its classes, by path and by inode */
@@ -519,7 +578,7 @@ __noinline __u32 mount_side(__u32 which, __u64 dfd, __u64 name, __u32 by_fd)
 	struct built *b;
 
 	if (!by_fd)
-		return named_path_classes(which, dfd, name);
+		return named_path_classes(which, dfd, name, 0);
 	if (!s)
 		return 0;
 	b = &s->built[which & 1];
@@ -878,25 +937,6 @@ static __always_inline void read_call(long id, int call, bool compat, struct fs_
 
 
 /*
- * The lookup of the finisher running on this CPU, between its early exit
- * and its learning: the two are global functions (the verifier checks
- * each once, apart from the finisher's paths) and share no stack.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct dir_lookup);
-} fs_dir_lookup SEC(".maps");
-
-static __always_inline struct dir_lookup *dir_lookup_slot(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&fs_dir_lookup, &zero);
-}
-
-/*
  * The struct windows file_ruled_out_early() reads whole, off its stack: a
  * finisher's frame and this function's together must fit the verifier's
  * 512 bytes.
@@ -945,6 +985,7 @@ __noinline int file_ruled_out_early(__u64 file_ptr, __u32 care)
 	iw = win->inode;
 	l->usable = false;
 	l->found = false;
+	l->dir_dentry = 0;
 	if (!cfg || cfg->match_all)
 		return 0;
 	if (!WINDOW_HAS(sizeof(win->file), struct file, f_mode) ||
@@ -969,10 +1010,15 @@ __noinline int file_ruled_out_early(__u64 file_ptr, __u32 care)
 	if (bpf_probe_read_kernel(dw, sizeof(win->dentry), dentry))
 		return 0;
 	parent = WINDOW_GET(dw, struct dentry, d_parent);
+	/* a disconnected dentry (from a handle) is its own parent */
+	if (!parent || parent == dentry)
+		return 0;
 	parent_inode = BPF_CORE_READ(parent, d_inode);
 	if (!parent_inode || bpf_probe_read_kernel(pw, sizeof(win->parent), parent_inode) ||
 	    bpf_probe_read_kernel(iw, sizeof(win->inode), inode))
 		return 0;
+	l->dir_dentry = (__u64)parent;
+	l->dir_mnt = (__u64)mnt;
 	parent_sb = WINDOW_GET(pw, struct inode, i_sb);
 	sb = WINDOW_GET(iw, struct inode, i_sb);
 	mnt_id = BPF_CORE_READ((struct mount *)((void *)mnt -
@@ -1036,6 +1082,7 @@ __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 		return 0;
 	l->usable = false;
 	l->found = false;
+	l->dir_dentry = 0;
 	if (!cfg || cfg->match_all)
 		return false;
 	copied = bpf_probe_read_user_str(key.name, sizeof(key.name), (const void *)name);
@@ -1061,6 +1108,10 @@ __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 		dentry = BPF_CORE_READ(dir, f_path.dentry);
 		mnt = BPF_CORE_READ(dir, f_path.mnt);
 	}
+	if (!dentry || !mnt)
+		return false;
+	l->dir_dentry = (__u64)dentry;
+	l->dir_mnt = (__u64)mnt;
 	dir_lookup(dentry, mnt, l);
 	if (!l->found || l->deeper || l->value)
 		return false;
@@ -1153,7 +1204,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 					      FS_CLASS_SECRET | FS_CLASS_DEP_SECRET :
 					      FS_CLASSES_MASK))
 		return 0;
-	by_path = file_path_only_classes((__u64)file);
+	by_path = file_path_early_classes((__u64)file);
 	learn_file_dir((__u64)file);
 	by_inode = inode_classes(file);
 	reset_op(&s->event, &op);
@@ -1195,7 +1246,7 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 	b1 = &s->built[1];
 	if (name_ruled_out_early(op.args[0], op.args[1]))
 		return 0;
-	classes = named_path_classes(0, op.args[0], op.args[1]);
+	classes = named_path_classes(0, op.args[0], op.args[1], 1);
 	learn_name_dir();
 	reset_op(&s->event, &op);
 	if (op.op == FS_OP_CHMOD) {
@@ -1235,8 +1286,8 @@ int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 		return 0;
 	b0 = &s->built[0];
 	b1 = &s->built[1];
-	classes = named_path_classes(0, op.args[0], op.args[1]);
-	classes |= named_path_classes(1, op.args[2], op.args[3]);
+	classes = named_path_classes(0, op.args[0], op.args[1], 0);
+	classes |= named_path_classes(1, op.args[2], op.args[3], 0);
 	reset_op(&s->event, &op);
 	emit(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false);
 	return 0;

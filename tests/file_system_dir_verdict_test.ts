@@ -1,12 +1,14 @@
 /**
- * The ways around sensor.file-system's cached directory verdicts
- * (bpf/lib/dir_verdict.h), each performed for real through `ringfence run`:
- * a directory whose children were judged uninteresting is moved into a
- * watched tree (by rename(2), by the i386 ABI, by io_uring, by a process
- * outside the scope), its inode number is reused by a new watched
- * directory, a watched tree is reached through a bind mount first, and a
- * protected file is written through a hard link in a judged directory.
- * Each asserts the event (or the kill) that must still happen.
+ * The ways around sensor.file-system's cached directory verdicts and paths
+ * (bpf/lib/dir_verdict.h, bpf/lib/dir_path.h), each performed for real
+ * through `ringfence run`: a directory whose children were judged
+ * uninteresting is moved into a watched tree (by rename(2), by the i386
+ * ABI, by io_uring, by a process outside the scope), its inode number is
+ * reused by a new watched directory, a watched tree is reached through a
+ * bind mount first, a protected file is written through a hard link in a
+ * judged directory, a directory whose path was cached has an ancestor
+ * renamed, and one is moved into a protected tree. Each asserts the event
+ * (or the kill) that must still happen.
  */
 import assert from "node:assert/strict";
 import type { RingfenceEvent } from "../sensors/events.ts";
@@ -107,6 +109,40 @@ async function waitFor(path: string): Promise<void> {
 }
 
 /**
+ * The ways to rename a directory, as script lines: mv, the i386 ABI,
+ * io_uring, and the test itself (outside: no process of the job), which
+ * runMoving() does when the script waits for it.
+ */
+async function movers(
+  dir: string,
+): Promise<Record<string, (from: string, to: string) => string>> {
+  const int80 = await build(dir, "dir_move");
+  const uring = await build(dir, "uring_file");
+  return {
+    mv: (from, to) => `mv ${from} ${to}`,
+    int80: (from, to) => `${int80} ${from} ${to}`,
+    uring: (from, to) => `${uring} rename ${from} ${to} > /dev/null`,
+    outside: () =>
+      `: > ${dir}/ready; while [ ! -e ${dir}/go ]; do sleep 0.01; done`,
+  };
+}
+
+/** run() of a script using movers(): the outside mover renames from to to. */
+function runMoving(
+  dir: string,
+  text: string,
+  script: string,
+  from: string,
+  to: string,
+) {
+  return run(dir, text, script, async () => {
+    await waitFor(`${dir}/ready`);
+    await Deno.rename(from, to);
+    await Deno.writeTextFile(`${dir}/go`, "");
+  });
+}
+
+/**
  * Warms the verdict of the current directory: files made and removed in
  * it, judged (and cached) as nothing the policy names.
  */
@@ -116,19 +152,10 @@ kernelTest(
   "a directory judged unwatched and then moved into a watched tree: creates and unlinks in it are reported (rename, int $0x80, io_uring, a mover outside the scope)",
   async () => {
     await withDir(async (dir) => {
-      const int80 = await build(dir, "dir_move");
-      const uring = await build(dir, "uring_file");
+      const ways = await movers(dir);
       await Deno.mkdir(`${dir}/out`);
       await Deno.mkdir(`${dir}/watched`);
-      const movers: Record<string, (from: string, to: string) => string> = {
-        mv: (from, to) => `mv ${from} ${to}`,
-        int80: (from, to) => `${int80} ${from} ${to}`,
-        uring: (from, to) => `${uring} rename ${from} ${to} > /dev/null`,
-        // the test itself renames: the mover is no process of the job
-        outside: () =>
-          `: > ${dir}/ready; while [ ! -e ${dir}/go ]; do sleep 0.01; done`,
-      };
-      const script = Object.entries(movers).map(([name, move]) =>
+      const script = Object.entries(ways).map(([name, move]) =>
         [
           `mkdir ${dir}/out/${name} && cd ${dir}/out/${name}`,
           WARM,
@@ -139,19 +166,16 @@ kernelTest(
           `cd ${dir}`,
         ].join("\n")
       ).join("\n");
-      const { code, events } = await run(
+      const { code, events } = await runMoving(
         dir,
         policy(dir, "audit"),
         script,
-        async () => {
-          await waitFor(`${dir}/ready`);
-          await Deno.rename(`${dir}/out/outside`, `${dir}/watched/outside`);
-          await Deno.writeTextFile(`${dir}/go`, "");
-        },
+        `${dir}/out/outside`,
+        `${dir}/watched/outside`,
       );
       assert.equal(code, 0);
       const lines = seen(events, dir);
-      for (const name of Object.keys(movers)) {
+      for (const name of Object.keys(ways)) {
         assert.ok(
           lines.includes(`create /watched/${name}/c`),
           `${name}: ${lines}`,
@@ -301,6 +325,84 @@ kernelTest(
       assert.deepEqual(
         reads.sort(),
         ["read /watched/.npmrc", "read /watched/alias", "read /watched/keys/k"],
+      );
+    });
+  },
+);
+
+kernelTest(
+  "a watched directory whose path is cached, then an ancestor renamed (rename, int $0x80, io_uring, a mover outside the scope): creates and unlinks in it carry the new path",
+  async () => {
+    await withDir(async (dir) => {
+      const ways = await movers(dir);
+      const script = Object.entries(ways).map(([name, move]) =>
+        [
+          `mkdir -p ${dir}/watched/${name}/a/b && cd ${dir}/watched/${name}/a/b`,
+          // by fd (the open's file) and by name (the unlink): both cached
+          ": > before",
+          "rm before",
+          move(`${dir}/watched/${name}`, `${dir}/watched/${name}-moved`),
+          ": > after",
+          "rm after",
+          `cd ${dir}`,
+        ].join("\n")
+      ).join("\n");
+      const { code, events } = await runMoving(
+        dir,
+        policy(dir, "audit"),
+        script,
+        `${dir}/watched/outside`,
+        `${dir}/watched/outside-moved`,
+      );
+      assert.equal(code, 0);
+      const lines = seen(events, dir);
+      for (const name of Object.keys(ways)) {
+        for (const kind of ["create", "unlink"]) {
+          assert.ok(
+            lines.includes(`${kind} /watched/${name}/a/b/before`),
+            `${name}: ${lines}`,
+          );
+          assert.ok(
+            lines.includes(`${kind} /watched/${name}-moved/a/b/after`),
+            `${name}: ${lines}`,
+          );
+        }
+      }
+      assert.ok(
+        !lines.some((line) =>
+          line.includes(`/a/b/after`) && !/-moved/.test(line)
+        ),
+        `no stale path: ${lines}`,
+      );
+    });
+  },
+);
+
+kernelTest(
+  "block mode: a directory whose path is cached, moved into a protected tree: a create in it is killed and reported at its new path",
+  async () => {
+    await withDir(async (dir) => {
+      await Deno.mkdir(`${dir}/watched/x`, { recursive: true });
+      await Deno.mkdir(`${dir}/protected`);
+      const script = [
+        `cd ${dir}/watched/x`,
+        ": > before && rm before",
+        `mv ${dir}/watched/x ${dir}/protected/x`,
+        `sh -c ': > after'; echo "create: $?"`,
+      ].join("\n");
+      const { stdout, events } = await run(
+        dir,
+        policy(dir, "block", [`${dir}/protected/**`]),
+        script,
+      );
+      assert.match(stdout, /create: 137\n/);
+      const lines = seen(events, dir);
+      assert.ok(lines.includes("create /watched/x/before"), `${lines}`);
+      const after = events.filter((event) => event.path.endsWith("/after"));
+      assert.deepEqual(
+        after.map((event) => [event.kind, event.path, event.killed]),
+        [["create", `${dir}/protected/x/after`, true]],
+        `${lines}`,
       );
     });
   },

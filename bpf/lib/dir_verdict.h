@@ -161,14 +161,20 @@ struct dir_lookup {
 	bool found;		/* a verdict of this generation was there */
 	bool deeper;
 	__u32 value;
+	/* the directory's dentry and mount as the early check read them (0:
+	 * it did not get that far): the path that follows is walked from
+	 * them, so the verdict and path learnt for the key are this
+	 * directory's even if the cwd, the fd or the file's parent changes
+	 * meanwhile */
+	__u64 dir_dentry;
+	__u64 dir_mnt;
 };
 
 /*
- * Looks up the verdict of directory dentry on vfsmnt into *l. Reads the
- * in-flight count before the generation: a change that ended in between
- * has moved the generation.
+ * Looks up the verdict of the directory (mount id, inode, device) into
+ * *l. Reads the in-flight count before the generation: a change that
+ * ended in between has moved the generation.
  */
-/* Looks up the verdict of the directory (mount id, inode, device) into *l. */
 static __always_inline void dir_lookup_by(__u64 mnt_id, __u64 ino, __u32 dev,
 					  struct dir_lookup *l)
 {
@@ -197,6 +203,7 @@ static __always_inline void dir_lookup_by(__u64 mnt_id, __u64 ino, __u32 dev,
 	l->value = v->value;
 }
 
+/* Looks up the verdict of directory dentry on vfsmnt into *l. */
 static __always_inline void dir_lookup(struct dentry *dentry, struct vfsmount *vfsmnt,
 				       struct dir_lookup *l)
 {

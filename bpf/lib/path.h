@@ -101,48 +101,58 @@ static long scan_step(__u64 index, void *data)
 	return 0;
 }
 
-/*
- * paths[which] = the name a syscall is given, made absolute with the
- * directory it is relative to (dfd, or the cwd for AT_FDCWD); *b says
- * how long it is, where its last component starts, and whether it is cut
- * or has components to normalise. kernel: the name is a kernel copy (an
- * io_uring request's struct filename), not the caller's memory.
- */
-static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
-				      const char *name, struct built *b, bool kernel)
+/* Whether a name given to a syscall is absolute (kernel: a kernel copy). */
+static __always_inline bool name_absolute(const char *name, bool kernel)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	char *out = s->paths[which & 1].path;
-	struct scan sc = { .which = which };
-	struct dentry *dentry = NULL;
-	struct vfsmount *mnt = NULL;
-	struct file *dir;
-	__u32 dirlen = 0;
 	char first = 0;
-	long copied;
 
 	if (kernel)
 		bpf_probe_read_kernel(&first, 1, name);
 	else
 		bpf_probe_read_user(&first, 1, name);
-	if (first != '/') {
-		/* one walk for either base, to keep the verifier's paths few */
-		if (dfd == AT_FDCWD) {
-			dentry = BPF_CORE_READ(task, fs, pwd.dentry);
-			mnt = BPF_CORE_READ(task, fs, pwd.mnt);
-		} else {
-			dir = fd_file(dfd);
-			dentry = BPF_CORE_READ(dir, f_path.dentry);
-			mnt = BPF_CORE_READ(dir, f_path.mnt);
-		}
-		if (dentry && mnt)
-			dirlen = walk_path(dentry, mnt, out, &b->truncated);
+	return first == '/';
+}
+
+/* The directory a relative name is resolved from: dfd's, or the cwd for AT_FDCWD. */
+static __always_inline void name_dir(int dfd, struct dentry **dentry, struct vfsmount **mnt)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *dir;
+
+	if (dfd == AT_FDCWD) {
+		*dentry = BPF_CORE_READ(task, fs, pwd.dentry);
+		*mnt = BPF_CORE_READ(task, fs, pwd.mnt);
+	} else {
+		dir = fd_file(dfd);
+		*dentry = BPF_CORE_READ(dir, f_path.dentry);
+		*mnt = BPF_CORE_READ(dir, f_path.mnt);
+	}
+}
+
+/*
+ * paths[which] = name joined to the directory's path that is already in
+ * it, dirlen bytes (relative names only); *b says how long it is, where
+ * its last component starts, and whether it is cut or has components to
+ * normalise. kernel: the name is a kernel copy (an io_uring request's
+ * struct filename), not the caller's memory.
+ */
+static __always_inline void name_join(struct fs_scratch *s, __u32 which, __u32 dirlen,
+				      bool relative, const char *name, struct built *b,
+				      bool kernel)
+{
+	char *out = s->paths[which & 1].path;
+	struct scan sc = { .which = which };
+	long copied;
+
+	if (relative) {
 		/* the root is "/": the name follows its slash */
 		if (dirlen == 1)
 			dirlen = 0;
 		out[dirlen & PATH_MASK] = '/';
 		sc.start = dirlen & PATH_MASK;
 		dirlen = (dirlen + 1) & PATH_MASK;
+	} else {
+		dirlen = 0;
 	}
 	if (kernel)
 		copied = bpf_probe_read_kernel_str(out + dirlen, FS_PATH_MAX, name);
@@ -159,6 +169,27 @@ static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd
 	bpf_loop(b->len - sc.start + 1, scan_step, &sc, 0);
 	b->odd = sc.odd;
 	b->name_at = sc.last_slash + 1;
+}
+
+/*
+ * paths[which] = the name a syscall is given, made absolute with the
+ * directory it is relative to (dfd, or the cwd for AT_FDCWD), as
+ * name_join() says.
+ */
+static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
+				      const char *name, struct built *b, bool kernel)
+{
+	bool relative = !name_absolute(name, kernel);
+	struct dentry *dentry = NULL;
+	struct vfsmount *mnt = NULL;
+	__u32 dirlen = 0;
+
+	if (relative)
+		name_dir(dfd, &dentry, &mnt);
+	/* one walk for either base, to keep the verifier's paths few */
+	if (dentry && mnt)
+		dirlen = walk_path(dentry, mnt, s->paths[which & 1].path, &b->truncated);
+	name_join(s, which, dirlen, relative, name, b, kernel);
 }
 
 #endif /* RINGFENCE_PATH_H */
