@@ -742,12 +742,8 @@ static __always_inline void syscall_args(bool compat, __u64 a[6])
 /* In fs_call_code()'s result: the call came by the i386 ABI. */
 #define FS_CALL_COMPAT 0x10000
 
-/*
- * fs_call() as a global function: the verifier checks the number tables
- * once, and sys_enter goes on with one unknown call code instead of a
- * path for each syscall number through its own switch.
- */
-__noinline int fs_call_code(long id)
+/* fs_call() as one code, with the ABI in FS_CALL_COMPAT. */
+static __always_inline int fs_call_code(long id)
 {
 	bool compat = false;
 	int call = fs_call(id, &compat);

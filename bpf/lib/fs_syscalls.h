@@ -167,98 +167,127 @@ enum fs_call {
 	FS_CALL_PIVOT_ROOT,	/* new_root, put_old */
 };
 
-/* What an x86-64 (or x32) syscall number means to the sensor. */
+/* Syscall numbers the tables cover: every number in either ABI's table. */
+#define FS_NR_MAX 512
+
 /*
- * fs_call64() and fs_call32() are global functions: the verifier checks
- * each table once, and their callers see one unknown call code rather
- * than a path per syscall number (and per pair of numbers).
+ * What an x86-64 (or x32) syscall number means to the sensor, and an i386
+ * one: constant tables (.rodata), so that every syscall of the machine is
+ * told apart with one bounded load instead of a search through a switch.
  */
-__noinline int fs_call64(long id)
+static const __u8 fs_calls64[FS_NR_MAX] = {
+	[NR_open] = FS_CALL_OPEN,
+	[NR_openat] = FS_CALL_OPENAT,
+	[NR_open_by_handle_at] = FS_CALL_OPENAT,
+	[NR_openat2] = FS_CALL_OPENAT2,
+	[NR_creat] = FS_CALL_CREAT,
+	[NR_unlink] = FS_CALL_UNLINK,
+	[NR_unlinkat] = FS_CALL_UNLINKAT,
+	[NR_rmdir] = FS_CALL_RMDIR,
+	[NR_link] = FS_CALL_LINK,
+	[NR_linkat] = FS_CALL_LINKAT,
+	[NR_symlink] = FS_CALL_SYMLINK,
+	[NR_symlinkat] = FS_CALL_SYMLINKAT,
+	[NR_mkdir] = FS_CALL_MKDIR,
+	[NR_mkdirat] = FS_CALL_MKDIRAT,
+	[NR_rename] = FS_CALL_RENAME,
+	[NR_renameat] = FS_CALL_RENAMEAT,
+	[NR_renameat2] = FS_CALL_RENAMEAT,
+	[NR_chmod] = FS_CALL_CHMOD,
+	[NR_fchmodat] = FS_CALL_FCHMODAT,
+	[NR_fchmodat2] = FS_CALL_FCHMODAT,
+	[NR_fchmod] = FS_CALL_FCHMOD,
+	[NR_chown] = FS_CALL_CHOWN,
+	[NR_lchown] = FS_CALL_CHOWN,
+	[NR_fchownat] = FS_CALL_FCHOWNAT,
+	[NR_fchown] = FS_CALL_FCHOWN,
+	[NR_truncate] = FS_CALL_TRUNCATE,
+	[NR_ftruncate] = FS_CALL_FTRUNCATE,
+	[NR_name_to_handle_at] = FS_CALL_NAME_TO_HANDLE,
+	[NR_pidfd_getfd] = FS_CALL_PIDFD_GETFD,
+	[NR_write] = FS_CALL_WRITE,
+	[NR_pwrite64] = FS_CALL_WRITE,
+	[NR_writev] = FS_CALL_WRITE,
+	[NR_pwritev] = FS_CALL_WRITE,
+	[NR_pwritev2] = FS_CALL_WRITE,
+	[NR_sendfile] = FS_CALL_WRITE,
+	[NR_fallocate] = FS_CALL_WRITE,
+	[NR_splice] = FS_CALL_WRITE_ARG2,
+	[NR_copy_file_range] = FS_CALL_WRITE_ARG2,
+	[NR_mount] = FS_CALL_MOUNT,
+	[NR_move_mount] = FS_CALL_MOVE_MOUNT,
+	[NR_open_tree] = FS_CALL_OPEN_TREE,
+	[NR_mount_setattr] = FS_CALL_MOUNT_SETATTR,
+	[NR_umount2] = FS_CALL_UMOUNT,
+	[NR_pivot_root] = FS_CALL_PIVOT_ROOT,
+};
+
+static const __u8 fs_calls32[FS_NR_MAX] = {
+	[NR32_open] = FS_CALL_OPEN,
+	[NR32_openat] = FS_CALL_OPENAT,
+	[NR32_open_by_handle_at] = FS_CALL_OPENAT,
+	[NR32_openat2] = FS_CALL_OPENAT2,
+	[NR32_creat] = FS_CALL_CREAT,
+	[NR32_unlink] = FS_CALL_UNLINK,
+	[NR32_unlinkat] = FS_CALL_UNLINKAT,
+	[NR32_rmdir] = FS_CALL_RMDIR,
+	[NR32_link] = FS_CALL_LINK,
+	[NR32_linkat] = FS_CALL_LINKAT,
+	[NR32_symlink] = FS_CALL_SYMLINK,
+	[NR32_symlinkat] = FS_CALL_SYMLINKAT,
+	[NR32_mkdir] = FS_CALL_MKDIR,
+	[NR32_mkdirat] = FS_CALL_MKDIRAT,
+	[NR32_rename] = FS_CALL_RENAME,
+	[NR32_renameat] = FS_CALL_RENAMEAT,
+	[NR32_renameat2] = FS_CALL_RENAMEAT,
+	[NR32_chmod] = FS_CALL_CHMOD,
+	[NR32_fchmodat] = FS_CALL_FCHMODAT,
+	[NR32_fchmodat2] = FS_CALL_FCHMODAT,
+	[NR32_fchmod] = FS_CALL_FCHMOD,
+	[NR32_chown32] = FS_CALL_CHOWN,
+	[NR32_lchown32] = FS_CALL_CHOWN,
+	[NR32_chown16] = FS_CALL_CHOWN16,
+	[NR32_lchown16] = FS_CALL_CHOWN16,
+	[NR32_fchownat] = FS_CALL_FCHOWNAT,
+	[NR32_fchown32] = FS_CALL_FCHOWN,
+	[NR32_fchown16] = FS_CALL_FCHOWN16,
+	[NR32_truncate] = FS_CALL_TRUNCATE,
+	[NR32_truncate64] = FS_CALL_TRUNCATE,
+	[NR32_ftruncate] = FS_CALL_FTRUNCATE,
+	[NR32_ftruncate64] = FS_CALL_FTRUNCATE,
+	[NR32_name_to_handle_at] = FS_CALL_NAME_TO_HANDLE,
+	[NR32_pidfd_getfd] = FS_CALL_PIDFD_GETFD,
+	[NR32_write] = FS_CALL_WRITE,
+	[NR32_pwrite64] = FS_CALL_WRITE,
+	[NR32_writev] = FS_CALL_WRITE,
+	[NR32_pwritev] = FS_CALL_WRITE,
+	[NR32_pwritev2] = FS_CALL_WRITE,
+	[NR32_sendfile] = FS_CALL_WRITE,
+	[NR32_sendfile64] = FS_CALL_WRITE,
+	[NR32_fallocate] = FS_CALL_WRITE,
+	[NR32_splice] = FS_CALL_WRITE_ARG2,
+	[NR32_copy_file_range] = FS_CALL_WRITE_ARG2,
+	[NR32_mount] = FS_CALL_MOUNT,
+	[NR32_move_mount] = FS_CALL_MOVE_MOUNT,
+	[NR32_open_tree] = FS_CALL_OPEN_TREE,
+	[NR32_mount_setattr] = FS_CALL_MOUNT_SETATTR,
+	[NR32_umount] = FS_CALL_UMOUNT,
+	[NR32_umount2] = FS_CALL_UMOUNT,
+	[NR32_pivot_root] = FS_CALL_PIVOT_ROOT,
+};
+
+_Static_assert(FS_CALL_PIVOT_ROOT < 256, "call codes fit the tables' bytes");
+
+static __always_inline int fs_call64(long id)
 {
-	switch (id & ~FS_X32_BIT) {
-	case NR_open: return FS_CALL_OPEN;
-	case NR_openat: case NR_open_by_handle_at: return FS_CALL_OPENAT;
-	case NR_openat2: return FS_CALL_OPENAT2;
-	case NR_creat: return FS_CALL_CREAT;
-	case NR_unlink: return FS_CALL_UNLINK;
-	case NR_unlinkat: return FS_CALL_UNLINKAT;
-	case NR_rmdir: return FS_CALL_RMDIR;
-	case NR_link: return FS_CALL_LINK;
-	case NR_linkat: return FS_CALL_LINKAT;
-	case NR_symlink: return FS_CALL_SYMLINK;
-	case NR_symlinkat: return FS_CALL_SYMLINKAT;
-	case NR_mkdir: return FS_CALL_MKDIR;
-	case NR_mkdirat: return FS_CALL_MKDIRAT;
-	case NR_rename: return FS_CALL_RENAME;
-	case NR_renameat: case NR_renameat2: return FS_CALL_RENAMEAT;
-	case NR_chmod: return FS_CALL_CHMOD;
-	case NR_fchmodat: case NR_fchmodat2: return FS_CALL_FCHMODAT;
-	case NR_fchmod: return FS_CALL_FCHMOD;
-	case NR_chown: case NR_lchown: return FS_CALL_CHOWN;
-	case NR_fchownat: return FS_CALL_FCHOWNAT;
-	case NR_fchown: return FS_CALL_FCHOWN;
-	case NR_truncate: return FS_CALL_TRUNCATE;
-	case NR_ftruncate: return FS_CALL_FTRUNCATE;
-	case NR_name_to_handle_at: return FS_CALL_NAME_TO_HANDLE;
-	case NR_pidfd_getfd: return FS_CALL_PIDFD_GETFD;
-	case NR_write: case NR_pwrite64: case NR_writev: case NR_pwritev:
-	case NR_pwritev2: case NR_sendfile: case NR_fallocate:
-		return FS_CALL_WRITE;
-	case NR_splice: case NR_copy_file_range: return FS_CALL_WRITE_ARG2;
-	case NR_mount: return FS_CALL_MOUNT;
-	case NR_move_mount: return FS_CALL_MOVE_MOUNT;
-	case NR_open_tree: return FS_CALL_OPEN_TREE;
-	case NR_mount_setattr: return FS_CALL_MOUNT_SETATTR;
-	case NR_umount2: return FS_CALL_UMOUNT;
-	case NR_pivot_root: return FS_CALL_PIVOT_ROOT;
-	default: return FS_CALL_NONE;
-	}
+	__u64 nr = id & ~FS_X32_BIT;
+
+	return nr < FS_NR_MAX ? fs_calls64[nr] : FS_CALL_NONE;
 }
 
-/* What an i386 syscall number means to the sensor. */
-__noinline int fs_call32(long id)
+static __always_inline int fs_call32(long id)
 {
-	switch (id) {
-	case NR32_open: return FS_CALL_OPEN;
-	case NR32_openat: case NR32_open_by_handle_at: return FS_CALL_OPENAT;
-	case NR32_openat2: return FS_CALL_OPENAT2;
-	case NR32_creat: return FS_CALL_CREAT;
-	case NR32_unlink: return FS_CALL_UNLINK;
-	case NR32_unlinkat: return FS_CALL_UNLINKAT;
-	case NR32_rmdir: return FS_CALL_RMDIR;
-	case NR32_link: return FS_CALL_LINK;
-	case NR32_linkat: return FS_CALL_LINKAT;
-	case NR32_symlink: return FS_CALL_SYMLINK;
-	case NR32_symlinkat: return FS_CALL_SYMLINKAT;
-	case NR32_mkdir: return FS_CALL_MKDIR;
-	case NR32_mkdirat: return FS_CALL_MKDIRAT;
-	case NR32_rename: return FS_CALL_RENAME;
-	case NR32_renameat: case NR32_renameat2: return FS_CALL_RENAMEAT;
-	case NR32_chmod: return FS_CALL_CHMOD;
-	case NR32_fchmodat: case NR32_fchmodat2: return FS_CALL_FCHMODAT;
-	case NR32_fchmod: return FS_CALL_FCHMOD;
-	case NR32_chown32: case NR32_lchown32: return FS_CALL_CHOWN;
-	case NR32_chown16: case NR32_lchown16: return FS_CALL_CHOWN16;
-	case NR32_fchownat: return FS_CALL_FCHOWNAT;
-	case NR32_fchown32: return FS_CALL_FCHOWN;
-	case NR32_fchown16: return FS_CALL_FCHOWN16;
-	case NR32_truncate: case NR32_truncate64: return FS_CALL_TRUNCATE;
-	case NR32_ftruncate: case NR32_ftruncate64: return FS_CALL_FTRUNCATE;
-	case NR32_name_to_handle_at: return FS_CALL_NAME_TO_HANDLE;
-	case NR32_pidfd_getfd: return FS_CALL_PIDFD_GETFD;
-	case NR32_write: case NR32_pwrite64: case NR32_writev: case NR32_pwritev:
-	case NR32_pwritev2: case NR32_sendfile: case NR32_sendfile64:
-	case NR32_fallocate:
-		return FS_CALL_WRITE;
-	case NR32_splice: case NR32_copy_file_range: return FS_CALL_WRITE_ARG2;
-	case NR32_mount: return FS_CALL_MOUNT;
-	case NR32_move_mount: return FS_CALL_MOVE_MOUNT;
-	case NR32_open_tree: return FS_CALL_OPEN_TREE;
-	case NR32_mount_setattr: return FS_CALL_MOUNT_SETATTR;
-	case NR32_umount: case NR32_umount2: return FS_CALL_UMOUNT;
-	case NR32_pivot_root: return FS_CALL_PIVOT_ROOT;
-	default: return FS_CALL_NONE;
-	}
+	return (__u64)id < FS_NR_MAX ? fs_calls32[id] : FS_CALL_NONE;
 }
 
 /*
