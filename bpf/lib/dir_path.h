@@ -9,9 +9,10 @@
  * lookup (struct dir_lookup), which read the generation before the walk
  * starts: a rename, rmdir or mount that changes the path while the walk
  * runs, or after, has moved the generation by the time the path could be
- * used. The walk starts from the directory's dentry and mount as the
- * early check read them, so the path stored is the key's own. Paths cut
- * short or ending at a disconnected dentry are not cached.
+ * used. The walk starts from the directory the early check read (for a
+ * file, from a file whose parent is still that directory), so the path
+ * stored is the key's own. Paths cut short or ending at a disconnected
+ * dentry are not cached.
  */
 #ifndef RINGFENCE_DIR_PATH_H
 #define RINGFENCE_DIR_PATH_H
