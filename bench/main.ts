@@ -300,8 +300,9 @@ if (selected("connect_storm")) {
 
 if (selected("bulk_transfer")) {
   const megabytes = Number(Deno.env.get("BENCH_BULK_MB") ?? 100);
-  console.log(
-    `\n== bulk_transfer: one ${megabytes} MB loopback TCP stream, block mode, 1,000 allow entries, ${pairs} pairs`,
+  heading(
+    "bulk_transfer",
+    `one ${megabytes} MB loopback TCP stream, block mode, 1,000 allow entries, ${pairs} pairs`,
   );
   printPairs(
     await bulkTransfer(megabytes, pairs),
