@@ -381,7 +381,7 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	struct file_system_event *event = &s->event;
 	struct file_system_config *cfg = fs_cfg();
 	struct scope_entry *scope = current_scope();
-	__u32 size0, size1 = 0, origin = event->header.flags, violation;
+	__u32 size0, size1 = 0, origin = event->header.flags, violation, size;
 	__u32 rule = cfg ? cfg->install_scripts : 0;
 
 	if (!scope)
@@ -426,9 +426,8 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 	}
 	event->path_size = size0;
 	event->new_path_size = size1;
-	if (bpf_ringbuf_output(&events, event,
-			       offsetof(struct file_system_event, data) + size0 + size1,
-			       ring_wakeup(&events)))
+	size = offsetof(struct file_system_event, data) + size0 + size1;
+	if (bpf_ringbuf_output(&events, event, size, ring_wakeup(&events, size, false)))
 		stat_inc(STAT_DROPS);
 	else
 		stat_inc(STAT_EVENTS);

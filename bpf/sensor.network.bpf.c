@@ -516,7 +516,7 @@ static __always_inline struct network_event *reserve_event(void)
 
 static __always_inline void submit_event(struct network_event *event)
 {
-	bpf_ringbuf_submit(event, ring_wakeup(&events));
+	bpf_ringbuf_submit(event, ring_wakeup(&events, sizeof(*event), true));
 	stat_inc(STAT_EVENTS);
 }
 

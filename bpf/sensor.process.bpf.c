@@ -123,7 +123,7 @@ struct {
 
 static __always_inline void submit(void *event, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, event, size, ring_wakeup(&events)))
+	if (bpf_ringbuf_output(&events, event, size, ring_wakeup(&events, size, false)))
 		stat_inc(STAT_DROPS);
 	else
 		stat_inc(STAT_EVENTS);
@@ -188,7 +188,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	event->exit_signal = 0;
 	event->path_size = 0;
 	event->argv_size = 0;
-	bpf_ringbuf_submit(event, ring_wakeup(&events));
+	bpf_ringbuf_submit(event, ring_wakeup(&events, sizeof(*event), true));
 	stat_inc(STAT_EVENTS);
 	return 0;
 }
@@ -644,7 +644,7 @@ int BPF_PROG(handle_exit)
 		event->exit_signal = status & 0x7f;
 		event->path_size = 0;
 		event->argv_size = 0;
-		bpf_ringbuf_submit(event, ring_wakeup(&events));
+		bpf_ringbuf_submit(event, ring_wakeup(&events, sizeof(*event), true));
 		stat_inc(STAT_EVENTS);
 	} else {
 		stat_inc(STAT_DROPS);

@@ -318,7 +318,7 @@ static __always_inline void guard_emit(__u8 kind, __u16 flags, __u32 via,
 	if (task)
 		bpf_probe_read_kernel_str(event->target_comm,
 					  sizeof(event->target_comm), task->comm);
-	bpf_ringbuf_submit(event, ring_wakeup(&events));
+	bpf_ringbuf_submit(event, ring_wakeup(&events, sizeof(*event), true));
 	stat_inc(STAT_EVENTS);
 }
 

@@ -66,7 +66,7 @@ static __always_inline void report_untracked(__u32 pid, __u32 parent, bool kille
 	event->argv_size = 0;
 	event->file_size = 0;
 	event->rule = 0;
-	bpf_ringbuf_submit(event, ring_wakeup(&events));
+	bpf_ringbuf_submit(event, ring_wakeup(&events, sizeof(*event), true));
 	stat_inc(STAT_EVENTS);
 }
 
