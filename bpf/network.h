@@ -154,7 +154,13 @@ struct network_config {
 	__u64 resolver_netns;
 	/* dependencies.install_scripts: enum install_script_rule bits */
 	__u32 install_scripts;
-	__u32 pad;
+	/*
+	 * The port every trusted resolver answers on, when they share one (0:
+	 * they do not): a packet on another port is no resolver's without a
+	 * lookup in the resolvers map, which every packet would pay.
+	 */
+	__u16 resolver_port;
+	__u16 pad;
 };
 
 /* How many ports one allow entry lists; count 0 means any port. */

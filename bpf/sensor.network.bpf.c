@@ -255,6 +255,8 @@ static __always_inline bool is_resolver(struct network_config *cfg,
 {
 	struct resolver_key key = { .family = family, .port = port };
 
+	if (cfg->resolver_port && port != cfg->resolver_port)
+		return false;
 	__builtin_memcpy(key.addr, a->w, sizeof(key.addr));
 	if (cfg->generation)
 		return bpf_map_lookup_elem(&resolvers_gen1, &key) != NULL;

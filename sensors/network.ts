@@ -314,7 +314,7 @@ export class NetworkSensor extends Sensor {
     this.writeConfig(
       "net_config",
       NETWORK_CONFIG,
-      networkConfig(this.#settings, this.#generation),
+      networkConfig(this.#settings, this.#generation, this.#policy.resolvers),
     );
   }
 }

@@ -32,7 +32,8 @@ export const NETWORK_CONFIG = struct("network_config", 48, {
   privileged: [28, "u32"],
   resolver_netns: [32, "u64"],
   install_scripts: [40, "u32"],
-  pad: [44, "u32"],
+  resolver_port: [44, "u16"],
+  pad: [46, "u16"],
 });
 
 /** `struct allow_ports`: the ports an address or a domain is allowed on. */
@@ -248,10 +249,14 @@ export interface DnsAdmission {
   expiresNs: bigint;
 }
 
-/** The `net_config` value for `settings` with policy maps `generation` live. */
+/**
+ * The `net_config` value for `settings` with policy maps `generation`
+ * live, which hold `resolvers`.
+ */
 export function networkConfig(
   settings: Required<NetworkSettings>,
   generation: number,
+  resolvers: readonly Resolver[] = [],
 ): StructInput<typeof NETWORK_CONFIG> {
   return {
     mode: NetworkMode[settings.mode],
@@ -269,7 +274,18 @@ export function networkConfig(
     ),
     resolver_netns: settings.resolverNetns,
     install_scripts: settings.installScripts,
+    resolver_port: resolverPort(resolvers),
   };
+}
+
+/**
+ * The port all of `resolvers` answer on, 0 when they use more than one.
+ * With none, any port will do: no packet is a resolver's.
+ */
+export function resolverPort(resolvers: readonly Resolver[]): number {
+  const ports = new Set(resolvers.map((resolver) => resolver.port));
+  if (ports.size === 0) return 53;
+  return ports.size === 1 ? [...ports][0] : 0;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   encodeAllowPorts,
   encodeDnsName,
   encodeDomains,
+  resolverPort,
 } from "./network_maps.ts";
 
 function v6(text: string): Uint8Array {
@@ -140,4 +141,17 @@ Deno.test("encodeDomains() allows UDP only on ports a rule names UDP for", () =>
     ]),
     [0],
   );
+});
+
+Deno.test("resolverPort() is the one port the resolvers share, else 0", () => {
+  const at = (port: number) => ({
+    family: 4 as const,
+    address: new Uint8Array([127, 0, 0, 53]),
+    port,
+  });
+  assert.equal(resolverPort([at(53), at(53)]), 53);
+  assert.equal(resolverPort([at(5353)]), 5353);
+  assert.equal(resolverPort([at(53), at(5353)]), 0);
+  // no resolver: no packet is a resolver's, whatever its port
+  assert.equal(resolverPort([]), 53);
 });
