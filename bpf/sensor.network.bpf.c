@@ -157,16 +157,32 @@ struct {
 } dns_runner_v6 SEC(".maps");
 
 /*
- * The owner of a socket, stored with the socket itself: it goes away when
- * the socket does, and cgroup_skb (which may run in softirq, where the
- * current task is whoever was interrupted) can find who made a packet.
+ * What is kept with a socket a monitored process made or used: its owner,
+ * stored with the socket itself, so that it goes away when the socket
+ * does and cgroup_skb (which may run in softirq, where the current task is
+ * whoever was interrupted) can find who made a packet; and the flow it was
+ * last judged for (lib/flow.h). One storage for both: each costs the
+ * socket an allocation, which every connect would otherwise pay twice.
  */
+struct sock_state {
+	struct sock_owner owner;
+	struct flow_state flow;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct sock_owner);
-} owners SEC(".maps");
+	__type(value, struct sock_state);
+} socks SEC(".maps");
+
+/* The owner of sk, made (zeroed) with flags BPF_SK_STORAGE_GET_F_CREATE. */
+static __always_inline struct sock_owner *sock_owner_of(void *sk, __u64 flags)
+{
+	struct sock_state *state = bpf_sk_storage_get(&socks, sk, 0, flags);
+
+	return state ? &state->owner : NULL;
+}
 
 /* (socket, destination, verdict) of UDP sends already reported */
 struct send_key {
@@ -478,8 +494,7 @@ static __always_inline void tag_owner(struct bpf_sock_addr *ctx,
 
 	if (!ctx->sk)
 		return;
-	owner = bpf_sk_storage_get(&owners, ctx->sk, 0,
-				   BPF_SK_STORAGE_GET_F_CREATE);
+	owner = sock_owner_of(ctx->sk, BPF_SK_STORAGE_GET_F_CREATE);
 	if (owner && !owner->pid)
 		SET_OWNER(owner, ctx, scope);
 }
@@ -623,7 +638,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	struct scope_entry *scope = current_scope();
 	struct network_config *cfg;
 	struct network_event *event;
-	struct flow_state *flow;
+	struct sock_state *state;
 	__u16 dport, sport = 0;
 	__u8 protocol, reason, verdict, flow_reason;
 	bool killed;
@@ -647,9 +662,9 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	killed = maybe_kill(cfg, scope->flags, verdict) ||
 		 (verdict == VERDICT_DENY &&
 		  install_script_kill(cfg->install_scripts, scope->flags));
-	flow = bpf_sk_storage_get(&flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (flow)
-		flow_record(flow, family, &daddr, dport, verdict, flow_reason);
+	state = bpf_sk_storage_get(&socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (state)
+		flow_record(&state->flow, family, &daddr, dport, verdict, flow_reason);
 
 	if (kind == NETWORK_SEND && !killed &&
 	    !first_report(bpf_get_socket_cookie(ctx), family, &daddr, dport, verdict))
@@ -888,7 +903,7 @@ int sock_create(struct bpf_sock *ctx)
 			     ctx->family == AF_INET6 ? 6 : 4, ctx->protocol,
 			     false) == VERDICT_DENY)
 		return 0;
-	owner = bpf_sk_storage_get(&owners, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	owner = sock_owner_of(ctx, BPF_SK_STORAGE_GET_F_CREATE);
 	if (owner)
 		SET_OWNER(owner, ctx, scope);
 	return 1;
@@ -1561,6 +1576,7 @@ int egress(struct __sk_buff *skb)
 	struct network_config *cfg;
 	struct sock_owner *owner;
 	struct network_event *event;
+	struct sock_state *state;
 	struct flow_state *flow;
 	__u8 reason, verdict, flow_reason;
 	bool killed = false;
@@ -1570,9 +1586,10 @@ int egress(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
-	owner = bpf_sk_storage_get(&owners, sk, 0, 0);
-	if (!owner || !(owner->flags & SCOPE_MONITORED))
+	state = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (!state || !(state->owner.flags & SCOPE_MONITORED))
 		return 1;
+	owner = &state->owner;
 	cfg = get_config();
 	if (!cfg || parse_packet(skb, &p) < 0)
 		return 1;
@@ -1587,7 +1604,7 @@ int egress(struct __sk_buff *skb)
 		 * connections, which are not policed */
 		if (sk->state == BPF_TCP_LISTEN)
 			return 1;
-		flow = bpf_sk_storage_get(&flows, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		flow = &state->flow;
 		if (judge_flow(cfg, &p, owner, flow, bpf_get_socket_cookie(skb)) ==
 		    VERDICT_DENY)
 			return 0;
@@ -1647,7 +1664,7 @@ int ingress(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
-	owner = bpf_sk_storage_get(&owners, sk, 0, 0);
+	owner = sock_owner_of(sk, 0);
 	if (!owner || !in_resolver_netns(cfg, owner))
 		return 1;
 	if (parse_packet(skb, &p) < 0)

@@ -41,13 +41,6 @@ struct flow_state {
 	__u32 until;		/* bytes from base verified; 0: the whole stream */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct flow_state);
-} flows SEC(".maps");
-
 /* Whether the packet goes where the flow was judged for. */
 static __always_inline bool flow_same_destination(const struct flow_state *f,
 						  __u8 family,
