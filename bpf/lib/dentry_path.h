@@ -140,58 +140,40 @@ static long walk_step(__u64 index, void *data)
 	return 0;
 }
 
-/* A walk of (dentry, vfsmount) that has not started. */
-static __always_inline void walk_begin(struct walk *w, struct dentry *dentry,
-				       struct vfsmount *vfsmnt)
-{
-	w->dentry = dentry;
-	/* real_mount() (fs/mount.h): the struct mount around it */
-	w->mnt = (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
-	w->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	w->pos = DENTRY_PATH_MAX;
-	w->done = 0;
-	w->truncated = 0;
-	w->detached = 0;
-}
-
 /*
- * Writes the path a finished walk built to out, which holds
+ * Writes the full path of (dentry, vfsmount) to out, which holds
  * DENTRY_PATH_MAX bytes; returns its length (without the NUL, at most
  * DENTRY_PATH_MAX - 1). "/" for the root.
  */
-static __always_inline __u32 walk_end(struct walk *w, char *out, bool *truncated)
+static __always_inline __u32 walk_path(struct dentry *dentry, struct vfsmount *vfsmnt,
+				       char *out, bool *truncated)
 {
+	struct walk w = {
+		.dentry = dentry,
+		/* real_mount() (fs/mount.h): the struct mount around it */
+		.mnt = (struct mount *)((void *)vfsmnt -
+					bpf_core_field_offset(struct mount, mnt)),
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+		.pos = DENTRY_PATH_MAX,
+	};
 	struct dentry_walk_buf *buf;
 	__u32 len;
 
-	if (w->truncated || !w->done)
+	bpf_loop(DENTRY_MAX_DEPTH, walk_step, &w, 0);
+	if (w.truncated || !w.done)
 		*truncated = true;
-	len = DENTRY_PATH_MAX - w->pos;
+	len = DENTRY_PATH_MAX - w.pos;
 	buf = walk_buf();
 	if (buf)
-		buf->detached = w->detached;
+		buf->detached = w.detached;
 	if (len == 0 || !buf) {
 		out[0] = '/';
 		out[1] = 0;
 		return 1;
 	}
-	bpf_probe_read_kernel(out, len & PATH_MASK, buf->walk + (w->pos & PATH_MASK));
+	bpf_probe_read_kernel(out, len & PATH_MASK, buf->walk + (w.pos & PATH_MASK));
 	out[len & PATH_MASK] = 0;
 	return len & PATH_MASK;
-}
-
-/*
- * Writes the full path of (dentry, vfsmount) to out as walk_end() says,
- * cut at DENTRY_MAX_DEPTH levels and DENTRY_PATH_MAX bytes (*truncated).
- */
-static __always_inline __u32 walk_path(struct dentry *dentry, struct vfsmount *vfsmnt,
-				       char *out, bool *truncated)
-{
-	struct walk w;
-
-	walk_begin(&w, dentry, vfsmnt);
-	bpf_loop(DENTRY_MAX_DEPTH, walk_step, &w, 0);
-	return walk_end(&w, out, truncated);
 }
 
 /* The full path of an open file, as walk_path() writes it. */
