@@ -469,15 +469,17 @@ static __always_inline struct fs_scratch *finish_begin(long ret, struct fs_pendi
 }
 
 /*
- * paths[which] = a syscall's name made absolute; returns its classes.
- * early: the early check read the name's directory into the lookup slot.
+ * paths[which] = the name a syscall is given, made absolute with the
+ * directory it is relative to (dfd, or the cwd for AT_FDCWD), as
+ * name_join() says: through that directory's cached path when the early
+ * check read it into l (NULL: it did not run). kernel: the name is a
+ * kernel copy (an io_uring request's struct filename).
  */
-static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
-					__u64 dfd, __u64 name, bool early)
+static __always_inline void name_path(struct fs_scratch *s, __u32 which, int dfd,
+				      const char *name, struct built *b,
+				      const struct dir_lookup *l, bool kernel)
 {
-	struct dir_lookup *l = early ? dir_lookup_slot() : NULL;
-	bool relative = !name_absolute((const char *)name, false);
-	struct built *b = &s->built[which & 1];
+	bool relative = !name_absolute(name, kernel);
 	struct dentry *dentry = NULL;
 	struct vfsmount *mnt = NULL;
 	__u32 dirlen = 0;
@@ -488,12 +490,26 @@ static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
 		dentry = (struct dentry *)l->dir_dentry;
 		mnt = (struct vfsmount *)l->dir_mnt;
 	} else if (relative) {
-		name_dir((int)dfd, &dentry, &mnt);
+		name_dir(dfd, &dentry, &mnt);
 	}
+	/* one walk for either base, to keep the verifier's paths few */
 	if (dentry && mnt)
 		dirlen = cached_walk(dentry, mnt, s->paths[which & 1].path, &b->truncated,
 				     l, false);
-	name_join(s, which, dirlen, relative, (const char *)name, b, false);
+	name_join(s, which, dirlen, relative, name, b, kernel);
+}
+
+/*
+ * paths[which] = a syscall's name made absolute; returns its classes.
+ * early: the early check read the name's directory into the lookup slot.
+ */
+static __always_inline __u32 named_path(struct fs_scratch *s, __u32 which,
+					__u64 dfd, __u64 name, bool early)
+{
+	struct built *b = &s->built[which & 1];
+
+	name_path(s, which, (int)dfd, (const char *)name, b,
+		  early ? dir_lookup_slot() : NULL, false);
 	return classes_of(s, which, b, s->paths[which & 1].path + (b->name_at & PATH_MASK));
 }
 
@@ -1063,12 +1079,10 @@ __noinline int learn_file_dir(__u64 file_ptr)
 __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 {
 	struct dir_lookup *l = dir_lookup_slot();
-	struct fs_struct *fs;
 	struct file_system_config *cfg = fs_cfg();
 	struct fs_name_key key = {};
 	struct dentry *dentry;
 	struct vfsmount *mnt;
-	struct file *dir;
 	__u32 *value;
 	long copied;
 	int i;
@@ -1089,20 +1103,7 @@ __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 		if (key.name[i] == '/')
 			return false;
 	}
-	if ((int)dfd == AT_FDCWD) {
-		/* plain loads through BTF: cheaper than a probe read each */
-		fs = bpf_get_current_task_btf()->fs;
-		if (!fs)
-			return 0;
-		dentry = fs->pwd.dentry;
-		mnt = fs->pwd.mnt;
-	} else {
-		dir = fd_file((int)dfd);
-		if (!dir)
-			return false;
-		dentry = BPF_CORE_READ(dir, f_path.dentry);
-		mnt = BPF_CORE_READ(dir, f_path.mnt);
-	}
+	name_dir((int)dfd, &dentry, &mnt);
 	if (!dentry || !mnt)
 		return false;
 	l->dir_dentry = (__u64)dentry;

@@ -109,7 +109,7 @@ __noinline __u32 uring_name_classes(__u32 which, __u64 dfd, __u64 filename)
 	if (!s || !name)
 		return 0;
 	b = &s->built[which & 1];
-	name_path(s, which, (int)dfd, name, b, true);
+	name_path(s, which, (int)dfd, name, b, NULL, true);
 	return classes_of(s, which, b, s->paths[which & 1].path + (b->name_at & PATH_MASK));
 }
 
