@@ -486,17 +486,21 @@ static __always_inline bool maybe_kill(struct network_config *cfg,
 		(owner)->flags |= OWNER_INIT_NETNS;			\
 } while (0)
 
-/* Records who made a socket the first time a monitored process uses it. */
-static __always_inline void tag_owner(struct bpf_sock_addr *ctx,
-				      struct scope_entry *scope)
+/*
+ * Records who made a socket the first time a monitored process uses it;
+ * returns what is kept with the socket (NULL when nothing can be).
+ */
+static __always_inline struct sock_state *tag_owner(struct bpf_sock_addr *ctx,
+						    struct scope_entry *scope)
 {
-	struct sock_owner *owner;
+	struct sock_state *state;
 
 	if (!ctx->sk)
-		return;
-	owner = sock_owner_of(ctx->sk, BPF_SK_STORAGE_GET_F_CREATE);
-	if (owner && !owner->pid)
-		SET_OWNER(owner, ctx, scope);
+		return NULL;
+	state = bpf_sk_storage_get(&socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (state && !state->owner.pid)
+		SET_OWNER(&state->owner, ctx, scope);
+	return state;
 }
 
 /* false when this (socket, destination, verdict) was reported lately */
@@ -651,7 +655,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	USER_ADDRESS(ctx, family, daddr);
 	dport = bpf_ntohs((__u16)ctx->user_port);
 	protocol = ctx->protocol;
-	tag_owner(ctx, scope);
+	state = tag_owner(ctx, scope);
 
 	reason = judge_owner(cfg, scope->flags, family, &daddr, dport, protocol,
 			     &flow_reason);
@@ -662,7 +666,6 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	killed = maybe_kill(cfg, scope->flags, verdict) ||
 		 (verdict == VERDICT_DENY &&
 		  install_script_kill(cfg->install_scripts, scope->flags));
-	state = bpf_sk_storage_get(&socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (state)
 		flow_record(&state->flow, family, &daddr, dport, verdict, flow_reason);
 
