@@ -153,6 +153,21 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * The kinds whose file the agent looks up by stat when the event carries
+ * no inode: those of a file that exists after the call. An unlink's or a
+ * rename's old path names nothing any more.
+ */
+const STAT_KINDS: ReadonlySet<string> = new Set([
+  "open",
+  "create",
+  "truncate",
+  "write",
+  "chmod",
+  "chown",
+  "read",
+]);
+
 /** The protected files' integrity while the agent runs. */
 export class FileIntegrity {
   readonly #sensor: InodeSink;
@@ -476,9 +491,11 @@ export class FileIntegrity {
     const given = event.inode?.ino;
     if (given && !this.#table.mayHoldIno(given)) return undefined;
     let inode = eventInode(event);
-    if (!inode && !this.#table.byPath(event.path)) {
-      const known = ["open", "create", "truncate", "write", "chmod", "chown"];
-      if (!known.includes(event.kind) && event.kind !== "read") return;
+    if (!inode) {
+      // A path the table holds was matched by its name, not its inode.
+      if (!STAT_KINDS.has(event.kind) || this.#table.byPath(event.path)) {
+        return undefined;
+      }
       try {
         const info = Deno.statSync(event.path);
         if (info.ino !== null) {
