@@ -80,6 +80,16 @@ export const AGENT_ENTRY: Record<AgentForm, string> = {
 };
 
 /**
+ * The shipped V8 flags, then BENCH_AGENT_V8_FLAGS (a comma list) when set:
+ * a flag given twice takes its last value, so an experiment can try other
+ * values beside the shipped ones.
+ */
+function agentV8Flags(): string {
+  const extra = Deno.env.get("BENCH_AGENT_V8_FLAGS");
+  return extra ? `${AGENT_V8_FLAGS},${extra}` : AGENT_V8_FLAGS;
+}
+
+/**
  * Starts the agent on `policy`, runs `work` (given the agent's pid), stops
  * the agent. Events go as
  * JSON lines to `output` (nowhere by default), to be read once it returns.
@@ -99,7 +109,7 @@ export async function withAgent(
     args: [
       "run",
       "-A",
-      `--v8-flags=${AGENT_V8_FLAGS}`,
+      `--v8-flags=${agentV8Flags()}`,
       AGENT_ENTRY[form],
       "start",
       "--policy",

@@ -12,7 +12,9 @@
  * file_storm, agent_cpu, and soak and hook_floor, which run only when
  * named), BENCH_SOAK_MINUTES (default 60), BENCH_CPU_ROUNDS (agent_cpu's
  * runs of each kind, default 3), BENCH_FLOOR_CYCLES (hook_floor's loop,
- * default 20000; its rounds are BENCH_PAIRS).
+ * default 20000; its rounds are BENCH_PAIRS), BENCH_AGENT_V8_FLAGS (V8
+ * flags added after the shipped ones for every agent the bench starts: an
+ * experiment, not what users run).
  *
  * npm_ci, a real job (a BENCH_ONLY name too): BENCH_NPM_PAIRS (default
  * BENCH_PAIRS if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run,

@@ -21,8 +21,12 @@ const HERE = new URL("./", import.meta.url).pathname;
 const DEFAULT_POLICY = new URL("../policy/default.yaml", import.meta.url)
   .pathname;
 
-/** A kind, where it runs ("ws": the watched workspace), and how many calls. */
-const KINDS: [string, "ws" | "tmp", number][] = [
+/**
+ * A kind, where it runs ("ws": the watched workspace; "nm": a package
+ * directory under its node_modules, whose changes the default policy
+ * summarises), and how many calls.
+ */
+const KINDS: [string, "ws" | "nm" | "tmp", number][] = [
   ["null", "tmp", 200_000],
   ["futex", "tmp", 200_000],
   ["epoll", "tmp", 200_000],
@@ -46,6 +50,14 @@ const KINDS: [string, "ws" | "tmp", number][] = [
   ["rename", "ws", 50_000],
   ["symlink", "ws", 20_000],
   ["chmod", "ws", 100_000],
+  ["open_write", "nm", 100_000],
+  ["open_creat", "nm", 50_000],
+  ["unlink", "nm", 50_000],
+  ["rel_open_creat", "nm", 50_000],
+  ["rel_unlink", "nm", 50_000],
+  ["mkdir", "nm", 20_000],
+  ["rmdir", "nm", 20_000],
+  ["rename", "nm", 50_000],
 ];
 
 /** sys_enter's and sys_exit's programs, by the names they are loaded under. */
@@ -77,10 +89,21 @@ async function main(rounds: number): Promise<void> {
           // each round in directories of its own: the kinds leave files
           const inside = `${workspace}/${round}`;
           const elsewhere = `${outside}/${round}`;
-          await Deno.mkdir(inside);
+          const dependency = `${inside}/node_modules/package`;
+          // Made by a process in scope: node_modules becomes a bulk root
+          // as it does when a package manager makes it.
+          const made = await new Deno.Command(shell, {
+            args: ["-c", `mkdir -p ${dependency}`],
+          }).output();
+          if (!made.success) throw new Error("mkdir failed");
+          await new Promise((resolve) => setTimeout(resolve, 100));
           await Deno.mkdir(elsewhere);
           for (const [kind, where, n] of KINDS) {
-            const target = where === "ws" ? inside : elsewhere;
+            const target = where === "ws"
+              ? inside
+              : where === "nm"
+              ? dependency
+              : elsewhere;
             const { programs } = await withBpfStats(async () => {
               const run = await new Deno.Command(shell, {
                 args: ["-c", `exec ${binary} ${kind} ${target} ${n}`],
