@@ -172,6 +172,8 @@ export interface AgentStats {
   wouldBlock: number;
   /** Events handed out after a later one: time order not kept. */
   late: number;
+  /** Reads of the rings: how often the agent woke to read them. */
+  passes: number;
   /** Per-sensor kernel counters. */
   sensors: Record<string, SensorStats>;
   /** Changes to the agent's links, config maps or scope found (and put
@@ -656,7 +658,8 @@ export class Agent {
       drops += stats.drops;
       scopeFull += stats.scopeFull;
     }
-    const { events, processes, blocked, wouldBlock, late } = this.#pump.counts;
+    const { events, processes, blocked, wouldBlock, late, passes } =
+      this.#pump.counts;
     return {
       events,
       drops,
@@ -665,6 +668,7 @@ export class Agent {
       blocked,
       wouldBlock,
       late,
+      passes,
       sensors,
       tampered: this.#tampered,
     };

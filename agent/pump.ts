@@ -19,9 +19,28 @@ const BATCH_GAP_MS = 2;
 
 /**
  * Empty polls (of RING_POLL_MS each) after which the agent sleeps for
- * long: the rings have been quiet for a tenth of a second.
+ * long: the rings have been quiet for a fiftieth of a second. A sleeping
+ * agent is woken by the next record, so sleeping early loses no time; it
+ * spares a job whose events come tens of milliseconds apart a dozen
+ * wake-ups of the agent per burst, each of which costs it CPU. Two polls,
+ * not one: a ring whose records come every few milliseconds stays read in
+ * batches rather than toggling the sensors' flag at every record.
  */
-const POLLS_BEFORE_SLEEP = 10;
+const POLLS_BEFORE_SLEEP = 2;
+
+/**
+ * A read of at most this many records while the agent sleeps is a short
+ * burst: it sleeps on, and the sensors wake it again with their next
+ * record. More, and the rings are read in batches again.
+ */
+const SHORT_BURST = 64;
+
+/**
+ * Short bursts within RING_POLL_MS that keep the agent asleep: a process's
+ * fork, exec and exit may each wake it. More is a busy ring, read in
+ * batches.
+ */
+const SHORT_BURSTS_PER_POLL = 3;
 
 /**
  * How long the agent sleeps at most once the rings are quiet, by default.
@@ -51,6 +70,8 @@ export interface PumpCounts {
   wouldBlock: number;
   /** Events handed out after a later one: time order not kept. */
   late: number;
+  /** Reads of the rings: how often the agent woke to read them. */
+  passes: number;
 }
 
 /** Reads the rings of its bindings and dispatches their events. */
@@ -72,6 +93,7 @@ export class EventPump {
     processes: 0,
     blocked: 0,
     wouldBlock: 0,
+    passes: 0,
   };
   #stopping = false;
   #loop: Promise<void> | undefined;
@@ -185,6 +207,7 @@ export class EventPump {
   /** Hands out every record the kernel has produced so far. */
   flush(): number {
     this.#readAt = performance.now();
+    this.#counts.passes++;
     // Each ring is read up to where it is now, the process ring first and
     // its end taken last: the process events that came before one of the
     // others' records (the exec before a write) are in the tree by the
@@ -241,11 +264,30 @@ export class EventPump {
     for (const event of first) this.emit(event);
     let empty = 0;
     let asleep = false;
+    // Short bursts read while asleep, since burstsFrom.
+    let bursts = 0;
+    let burstsFrom = Number.NEGATIVE_INFINITY;
     try {
       while (!this.#stopping) {
-        if (this.flush() > 0) {
+        const read = this.flush();
+        if (read > 0) {
+          if (asleep) {
+            // Most jobs' events come a few at a time, tens of milliseconds
+            // apart: waking to read each such burst and sleeping on costs
+            // one wake-up, where batching costs a dozen (the gap, the
+            // polls, the flag set twice). A big burst, or bursts close
+            // together, is a busy ring: it is read in batches again.
+            if (this.#readAt - burstsFrom >= RING_POLL_MS) {
+              burstsFrom = this.#readAt;
+              bursts = 0;
+            }
+            if (read <= SHORT_BURST && ++bursts <= SHORT_BURSTS_PER_POLL) {
+              await waitForData(fds, this.#quietPollMs);
+              continue;
+            }
+            this.#setAsleep(asleep = false);
+          }
           empty = 0;
-          if (asleep) this.#setAsleep(asleep = false);
           // More may be on its way: a short gap lets it gather, so that each
           // pass over the rings reads a batch rather than a few records.
           await sleep(BATCH_GAP_MS);
