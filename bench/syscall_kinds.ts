@@ -89,7 +89,9 @@ async function main(rounds: number): Promise<void> {
           // each round in directories of its own: the kinds leave files
           const inside = `${workspace}/${round}`;
           const elsewhere = `${outside}/${round}`;
-          const dependency = `${inside}/node_modules/package`;
+          // Beside the round's directory, not in it: a directory that holds
+          // a bulk root has a deeper prefix, and its own verdict is unusable.
+          const dependency = `${workspace}/deps${round}/node_modules/package`;
           // Made by a process in scope: node_modules becomes a bulk root
           // as it does when a package manager makes it.
           const made = await new Deno.Command(shell, {
@@ -97,6 +99,7 @@ async function main(rounds: number): Promise<void> {
           }).output();
           if (!made.success) throw new Error("mkdir failed");
           await new Promise((resolve) => setTimeout(resolve, 100));
+          await Deno.mkdir(inside);
           await Deno.mkdir(elsewhere);
           for (const [kind, where, n] of KINDS) {
             const target = where === "ws"
