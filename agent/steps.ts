@@ -40,8 +40,21 @@ export interface Step {
   ci: "github" | "gitlab" | "command";
 }
 
-/** Reads a process's environment; undefined when it cannot. */
-export type EnvironReader = (pid: number) => Map<string, string> | undefined;
+/**
+ * Reads a process's environment (the variables `names`, or all of them);
+ * undefined when it cannot.
+ */
+export type EnvironReader = (
+  pid: number,
+  names?: readonly string[],
+) => Map<string, string> | undefined;
+
+/** The variables a CI step is told by (ciStep). */
+const CI_VARIABLES = [
+  "GITHUB_ACTION",
+  "GITHUB_ACTION_REPOSITORY",
+  "CI_JOB_NAME",
+] as const;
 
 /** How long a step name built from argv may be. */
 const MAX_NAME = 120;
@@ -60,6 +73,7 @@ export const ENVIRON_READS_PER_SECOND = 50;
 /** The most of an environment read: the kernel caps it near this too. */
 const MAX_ENVIRON = 4 << 20;
 let environBuffer = new Uint8Array(16_384);
+const environDecoder = new TextDecoder();
 
 /**
  * Reads /proc/<pid>/environ (NUL-separated NAME=value). Through libc's
@@ -67,7 +81,10 @@ let environBuffer = new Uint8Array(16_384);
  * processes asked about are gone by the time their event is read, and the
  * NotFound error Deno builds for each costs many times the read itself.
  */
-export function readEnviron(pid: number): Map<string, string> | undefined {
+export function readEnviron(
+  pid: number,
+  names?: readonly string[],
+): Map<string, string> | undefined {
   const fd = libc().open(
     cString(`/proc/${pid}/environ`),
     O_RDONLY | O_CLOEXEC,
@@ -97,12 +114,36 @@ export function readEnviron(pid: number): Map<string, string> | undefined {
   }
   if (length === 0) return undefined; // a zombie or a kernel thread
   const env = new Map<string, string>();
-  const text = new TextDecoder().decode(environBuffer.subarray(0, length));
+  const text = environDecoder.decode(environBuffer.subarray(0, length));
+  if (names) {
+    // A runner's environment holds a hundred variables or more: find the
+    // few asked for rather than split them all.
+    for (const name of names) {
+      const value = variable(text, name);
+      if (value !== undefined) env.set(name, value);
+    }
+    return env;
+  }
   for (const entry of text.split("\0")) {
     const eq = entry.indexOf("=");
     if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
   }
   return env;
+}
+
+/**
+ * The value of `name` in NUL-separated NAME=value text; the last one when
+ * it is there twice, as reading them all into a Map keeps.
+ */
+function variable(text: string, name: string): string | undefined {
+  const tail = `\0${name}=`;
+  const at = text.lastIndexOf(tail);
+  let start: number;
+  if (at >= 0) start = at + tail.length;
+  else if (text.startsWith(`${name}=`)) start = name.length + 1;
+  else return undefined;
+  const end = text.indexOf("\0", start);
+  return text.slice(start, end < 0 ? text.length : end);
 }
 
 /**
@@ -261,7 +302,7 @@ export class StepTracker {
     }
     // Not cached: a later event may find the budget back.
     if (!this.#mayRead()) return null;
-    const env = this.#read(node.pid);
+    const env = this.#read(node.pid, CI_VARIABLES);
     if (!env) {
       // Gone: nothing more to learn. Otherwise a later event may do better.
       if (node.exited) cached.ci = null;

@@ -28,3 +28,35 @@ Deno.test("readEnviron is undefined for a process that is gone", async () => {
   await child.status;
   assert.equal(readEnviron(child.pid), undefined);
 });
+
+Deno.test("readEnviron of some names reads those alone", async () => {
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", "read line"],
+    env: {
+      RINGFENCE_BIG: "x".repeat(100_000),
+      GITHUB_ACTION: "build",
+      XGITHUB_ACTION: "not this one",
+      CI_JOB_NAME: "",
+    },
+    stdin: "piped",
+  }).spawn();
+  try {
+    let env: Map<string, string> | undefined;
+    for (let tries = 0; tries < 100; tries++) {
+      env = readEnviron(child.pid, ["GITHUB_ACTION", "CI_JOB_NAME", "HOMEX"]);
+      if (env?.has("GITHUB_ACTION")) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.deepEqual(
+      env,
+      new Map([["GITHUB_ACTION", "build"], ["CI_JOB_NAME", ""]]),
+    );
+    // What reading all of them gives for the same names.
+    const all = readEnviron(child.pid)!;
+    assert.equal(all.get("GITHUB_ACTION"), "build");
+    assert.equal(all.get("CI_JOB_NAME"), "");
+  } finally {
+    await child.stdin.close();
+    await child.status;
+  }
+});
