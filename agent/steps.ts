@@ -41,12 +41,12 @@ export interface Step {
 }
 
 /**
- * Reads a process's environment (the variables `names`, or all of them);
+ * Reads the variables `names` of a process's environment (those it has);
  * undefined when it cannot.
  */
 export type EnvironReader = (
   pid: number,
-  names?: readonly string[],
+  names: readonly string[],
 ) => Map<string, string> | undefined;
 
 /** The variables a CI step is told by (ciStep). */
@@ -83,7 +83,7 @@ const environDecoder = new TextDecoder();
  */
 export function readEnviron(
   pid: number,
-  names?: readonly string[],
+  names: readonly string[],
 ): Map<string, string> | undefined {
   const fd = libc().open(
     cString(`/proc/${pid}/environ`),
@@ -115,25 +115,18 @@ export function readEnviron(
   if (length === 0) return undefined; // a zombie or a kernel thread
   const env = new Map<string, string>();
   const text = environDecoder.decode(environBuffer.subarray(0, length));
-  if (names) {
-    // A runner's environment holds a hundred variables or more: find the
-    // few asked for rather than split them all.
-    for (const name of names) {
-      const value = variable(text, name);
-      if (value !== undefined) env.set(name, value);
-    }
-    return env;
-  }
-  for (const entry of text.split("\0")) {
-    const eq = entry.indexOf("=");
-    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  // A runner's environment holds a hundred variables or more: find the
+  // few asked for rather than split them all.
+  for (const name of names) {
+    const value = variable(text, name);
+    if (value !== undefined) env.set(name, value);
   }
   return env;
 }
 
 /**
  * The value of `name` in NUL-separated NAME=value text; the last one when
- * it is there twice, as reading them all into a Map keeps.
+ * it is there twice.
  */
 function variable(text: string, name: string): string | undefined {
   const tail = `\0${name}=`;

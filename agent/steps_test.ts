@@ -11,7 +11,7 @@ Deno.test("readEnviron reads a process's environment, however large", async () =
     // The shell's environment is readable once it has exec'd.
     let env: Map<string, string> | undefined;
     for (let tries = 0; tries < 100; tries++) {
-      env = readEnviron(child.pid);
+      env = readEnviron(child.pid, ["GITHUB_ACTION", "RINGFENCE_BIG"]);
       if (env?.has("GITHUB_ACTION")) break;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -26,7 +26,7 @@ Deno.test("readEnviron reads a process's environment, however large", async () =
 Deno.test("readEnviron is undefined for a process that is gone", async () => {
   const child = new Deno.Command("/bin/true").spawn();
   await child.status;
-  assert.equal(readEnviron(child.pid), undefined);
+  assert.equal(readEnviron(child.pid, ["PATH"]), undefined);
 });
 
 Deno.test("readEnviron of some names reads those alone", async () => {
@@ -51,10 +51,6 @@ Deno.test("readEnviron of some names reads those alone", async () => {
       env,
       new Map([["GITHUB_ACTION", "build"], ["CI_JOB_NAME", ""]]),
     );
-    // What reading all of them gives for the same names.
-    const all = readEnviron(child.pid)!;
-    assert.equal(all.get("GITHUB_ACTION"), "build");
-    assert.equal(all.get("CI_JOB_NAME"), "");
   } finally {
     await child.stdin.close();
     await child.status;
