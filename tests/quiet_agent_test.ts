@@ -41,35 +41,38 @@ async function execSeen(agent: Agent): Promise<void> {
   );
 }
 
+/** Runs `body` beside an agent on an empty policy that sleeps QUIET_POLL_MS. */
+async function withQuietAgent(
+  body: (agent: Agent) => Promise<void>,
+): Promise<void> {
+  const agent = await Agent.start({
+    policy: parsePolicy("version: 1\n", "inline.yaml"),
+    spawner: true,
+    quietPollMs: QUIET_POLL_MS,
+  });
+  try {
+    await body(agent);
+  } finally {
+    await agent.stop();
+  }
+}
+
 kernelTest(
   "a quiet agent is woken by the next record, not by its timeout",
-  async () => {
-    const agent = await Agent.start({
-      policy: parsePolicy("version: 1\n", "inline.yaml"),
-      spawner: true,
-      quietPollMs: QUIET_POLL_MS,
-    });
-    try {
+  () =>
+    withQuietAgent(async (agent) => {
       for (let round = 0; round < 3; round++) {
         // Quiet long enough for the agent to sleep (two empty polls).
         await new Promise((resolve) => setTimeout(resolve, 400));
         await execSeen(agent);
       }
-    } finally {
-      await agent.stop();
-    }
-  },
+    }),
 );
 
 kernelTest(
   "a sleeping agent reads a short burst and sleeps on: one pass, not a dozen",
-  async () => {
-    const agent = await Agent.start({
-      policy: parsePolicy("version: 1\n", "inline.yaml"),
-      spawner: true,
-      quietPollMs: QUIET_POLL_MS,
-    });
-    try {
+  () =>
+    withQuietAgent(async (agent) => {
       await new Promise((resolve) => setTimeout(resolve, 400));
       const bursts = 8;
       const before = agent.stats().passes;
@@ -86,8 +89,5 @@ kernelTest(
         passes <= 3 * bursts,
         `${passes} reads of the rings for ${bursts} short bursts`,
       );
-    } finally {
-      await agent.stop();
-    }
-  },
+    }),
 );
