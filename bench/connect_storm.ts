@@ -1,14 +1,15 @@
 /**
  * connect storm: N loopback TCP connects, with and without the agent, under
  * a block-mode policy of 1,000 allow entries (loopback allowed by one of
- * them, not implicitly, so every connect walks the LPM trie), in
- * alternating pairs within one run. The bulk transfer sends one stream of
+ * them, not implicitly, so every connect walks the LPM trie), each agent
+ * run between two runs without it (`rounds.ts`). The bulk transfer sends one stream of
  * M MB under the same policy: the cost egress adds to every packet.
  *
  * @module
  */
 
 import { type AgentRun, rootShell, withAgent } from "./_agent.ts";
+import { bracketed } from "./rounds.ts";
 
 const CONNECTS = new URL("./connect_workload.py", import.meta.url).pathname;
 const BULK = new URL("./bulk_workload.py", import.meta.url).pathname;
@@ -16,6 +17,7 @@ const BULK = new URL("./bulk_workload.py", import.meta.url).pathname;
 /** What the connect storm measured. */
 export interface ConnectStormResult {
   connects: number;
+  /** The loops without the agent, one more than the pairs (`rounds.ts`). */
   baselineSeconds: number[];
   agentRuns: AgentRun[];
 }
@@ -85,12 +87,12 @@ async function pairsOf(
     await loopTime(shell, workload, count); // warm up
     const baselineSeconds: number[] = [];
     const agentRuns: AgentRun[] = [];
-    for (let pair = 0; pair < pairs; pair++) {
-      baselineSeconds.push(await loopTime(shell, workload, count));
-      agentRuns.push(
-        await withAgent(policy, () => loopTime(shell, workload, count)),
-      );
-    }
+    const alone = () => loopTime(shell, workload, count);
+    await bracketed(
+      pairs,
+      async () => baselineSeconds.push(await alone()),
+      [async () => agentRuns.push(await withAgent(policy, alone))],
+    );
     return { connects: count, baselineSeconds, agentRuns };
   } finally {
     await Deno.remove(dir, { recursive: true });

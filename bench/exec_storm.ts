@@ -1,7 +1,7 @@
 /**
  * exec storm: N fork+exec of /bin/true from a bash loop, with and without
- * the agent (a separate `ringfence start` process) watching, in alternating
- * pairs within one run. Then a burst at the highest exec rate the machine
+ * the agent (a separate `ringfence start` process) watching, each agent run
+ * between two runs without it (`rounds.ts`). Then a burst at the highest exec rate the machine
  * can make: `exec_burst.c` spawning the libc-free `exit0.c`, one driver per
  * core (a shell loop where they cannot be built).
  *
@@ -9,12 +9,14 @@
  */
 
 import { type AgentRun, rootShell, timed, withAgent } from "./_agent.ts";
+import { bracketed } from "./rounds.ts";
 import { buildExecBurst } from "../tests/helpers/kernel.ts";
 
 /** What the exec storm measured. */
 export interface ExecStormResult {
   execs: number;
   pairs: number;
+  /** The loops without the agent, one more than the pairs (`rounds.ts`). */
   baselineSeconds: number[];
   agentRuns: AgentRun[];
   burst: {
@@ -49,10 +51,12 @@ export async function execStorm(
     const baselineSeconds: number[] = [];
     const agentRuns: AgentRun[] = [];
     await timed(shell, loop); // warm the page cache
-    for (let pair = 0; pair < pairs; pair++) {
-      baselineSeconds.push(await timed(shell, loop));
-      agentRuns.push(await withAgent(policy, () => timed(shell, loop)));
-    }
+    await bracketed(
+      pairs,
+      async () => baselineSeconds.push(await timed(shell, loop)),
+      [async () =>
+        agentRuns.push(await withAgent(policy, () => timed(shell, loop)))],
+    );
     // As many execs per second as this machine can make: one driver per
     // core, each starting `burstExecs` programs one after the other.
     const loops = navigator.hardwareConcurrency;

@@ -1,15 +1,18 @@
 /**
  * file storm: N create/write/unlink cycles in a tree under `files.watch`
- * and in one outside it, with and without the agent, in alternating pairs
- * within one run. Each loop is one python3 process timing itself, so the
- * ratio is the cost of the syscalls, not of forks; the agent's JSON lines
- * are counted to check that a watched cycle is two file_system_events
- * (create, unlink) and an unwatched one none.
+ * and in one outside it, with and without the agent, each agent run between
+ * two runs without it (`rounds.ts`), one tree after the other, on a
+ * journaled ext4 (`journaled_dir.ts`). Each loop is one python3 process
+ * timing itself, so the ratio is the cost of the syscalls, not of forks;
+ * the agent's JSON lines are counted to check that a watched cycle is two
+ * file_system_events (create, unlink) and an unwatched one none.
  *
  * @module
  */
 
 import { type AgentRun, rootShell, withAgent } from "./_agent.ts";
+import { journaledDir } from "./journaled_dir.ts";
+import { bracketed } from "./rounds.ts";
 
 /** Which tree a loop works in. */
 export type FileTree = "watched" | "unwatched";
@@ -24,6 +27,7 @@ export interface FileStormRun extends AgentRun {
 
 /** Baseline loop times and agent runs of one tree, pair by pair. */
 export interface FileTreeResult {
+  /** The loops without the agent, one more than the pairs (`rounds.ts`). */
   baselineSeconds: number[];
   agentRuns: FileStormRun[];
 }
@@ -32,6 +36,8 @@ export interface FileTreeResult {
 export interface FileStormResult {
   cycles: number;
   pairs: number;
+  /** What the trees are on (`journaled_dir.ts`). */
+  where: string;
   watched: FileTreeResult;
   unwatched: FileTreeResult;
 }
@@ -85,9 +91,8 @@ export async function fileStorm(
   pairs = 5,
 ): Promise<FileStormResult> {
   // The sensor reports canonical paths: the policy must name them so.
-  const dir = await Deno.realPath(
-    await Deno.makeTempDir({ prefix: "ringfence-bench-" }),
-  );
+  const work = await journaledDir("ringfence-bench-");
+  const dir = work.path;
   try {
     const shell = await rootShell(dir, "rffiles");
     const workload = `${dir}/file_workload.py`;
@@ -112,26 +117,27 @@ export async function fileStorm(
     const result: FileStormResult = {
       cycles,
       pairs,
+      where: work.where,
       watched: { baselineSeconds: [], agentRuns: [] },
       unwatched: { baselineSeconds: [], agentRuns: [] },
     };
-    const trees = ["watched", "unwatched"] as const;
-    for (const tree of trees) {
+    for (const tree of ["watched", "unwatched"] as const) {
       await Deno.mkdir(`${dir}/${tree}`);
-      await loopTime(shell, workload, `${dir}/${tree}`, cycles); // warm up
-    }
-    for (let pair = 0; pair < pairs; pair++) {
-      for (const tree of trees) {
-        const work = () => loopTime(shell, workload, `${dir}/${tree}`, cycles);
-        result[tree].baselineSeconds.push(await work());
-        const run = await withAgent(policy, work, "source", events);
-        const kinds = await countFileEvents(events);
-        const fileEvents = Object.values(kinds).reduce((a, b) => a + b, 0);
-        result[tree].agentRuns.push({ ...run, fileEvents, kinds });
-      }
+      const loop = () => loopTime(shell, workload, `${dir}/${tree}`, cycles);
+      await loop(); // warm up
+      await bracketed(
+        pairs,
+        async () => result[tree].baselineSeconds.push(await loop()),
+        [async () => {
+          const run = await withAgent(policy, loop, "source", events);
+          const kinds = await countFileEvents(events);
+          const fileEvents = Object.values(kinds).reduce((a, b) => a + b, 0);
+          result[tree].agentRuns.push({ ...run, fileEvents, kinds });
+        }],
+      );
     }
     return result;
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await work.close();
   }
 }

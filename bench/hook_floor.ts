@@ -3,7 +3,8 @@
  * empty programs on raw_tp/sys_enter and raw_tp/sys_exit
  * (bpf/fixtures/hook_floor.bpf.o) and without: none, one pair (an enter
  * and an exit), and five (three enters and two exits, as many as the
- * agent attaches there), in rotating order within each round. What the
+ * agent attaches there), in rotating order within each round, on a
+ * journaled ext4 as the file storm (`journaled_dir.ts`). What the
  * five cost is the least any hook set of that shape costs this loop,
  * whatever its programs do. A last loop with the kernel's counters on
  * gives an empty program's own run time. Another agent on the machine
@@ -19,6 +20,7 @@ import type { BpfLink } from "../sensors/bpf_program.ts";
 import { libbpf } from "../sensors/libbpf.ts";
 import { withBpfStats } from "./bpf_stats.ts";
 import { WORKLOAD } from "./file_storm.ts";
+import { journaledDir } from "./journaled_dir.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -92,7 +94,8 @@ export async function hookFloor(
   rounds = 7,
 ): Promise<HookFloorResult> {
   libbpf();
-  const dir = await Deno.makeTempDir({ prefix: "ringfence-floor-" });
+  const work = await journaledDir("ringfence-floor-");
+  const dir = work.path;
   using object = BpfObject.open(
     Deno.readFileSync(
       new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
@@ -141,6 +144,6 @@ export async function hookFloor(
     }
     return { cycles, seconds, emptyNsPerRun, crowded };
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await work.close();
   }
 }

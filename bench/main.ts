@@ -26,6 +26,7 @@
  */
 
 import { type AgentRun, median } from "./_agent.ts";
+import { type Place, roundRatios } from "./rounds.ts";
 import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
@@ -84,14 +85,16 @@ const rssTarget = "target <= 64 MB";
  * per-pair overhead ratios, delivered events per second and drops.
  */
 function printPairs(
-  storm: { baselineSeconds: number[]; agentRuns: AgentRun[] },
+  storm: { baselineSeconds: number[]; agentRuns: AgentRun[]; place?: Place },
   overheadTarget: string,
   overheadMet?: (ratio: number) => boolean,
   rssNote?: string,
 ): void {
   const ratio = median(
-    storm.agentRuns.map((run, index) =>
-      run.seconds / storm.baselineSeconds[index]
+    roundRatios(
+      storm.baselineSeconds,
+      storm.agentRuns.map((run) => run.seconds),
+      storm.place,
     ),
   );
   row(
@@ -320,6 +323,7 @@ if (selected("file_storm")) {
     `${files} x create+write+unlink in one python3 loop, ${pairs} pairs`,
   );
   const storm = await fileStorm(files, pairs);
+  row("trees on", storm.where, "(as a hosted runner's disk)");
   heading("file_storm (watched)", "a tree under files.watch");
   printPairs(
     storm.watched,

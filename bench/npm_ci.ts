@@ -1,13 +1,14 @@
 /**
  * npm ci: a real CI job (`npmci_workload.sh`: `npm ci --offline` of a
  * 234-package lockfile from a warm cache, then a `tsc` build) with and
- * without the agent, in alternating pairs within one run. The agent runs
+ * without the agent, each run under the agent between two runs without it
+ * (`rounds.ts`). The agent runs
  * the shipped default policy (policy/default.yaml) in block mode, with the
  * project as `GITHUB_WORKSPACE` so that the workspace is watched as on a
  * runner, and the job runs under a shell named `Runner.Worker`, one of the
- * policy's scope roots. With bpftrace asked for (`BENCH_PEERS`), each pair
- * becomes a triple: the job alone, under the agent, under bpftrace; every
- * other pair or triple runs in reverse order.
+ * policy's scope roots. With bpftrace asked for (`BENCH_PEERS`), a run
+ * under bpftrace follows each run under the agent, before the next run
+ * alone.
  *
  * Preparation needs the npm registry once: the project and npm's cache are
  * kept under `BENCH_CACHE` (default /var/tmp/ringfence-bench) and prepared
@@ -18,6 +19,8 @@
  */
 
 import { type AgentRun, median, rootShell, withAgent } from "./_agent.ts";
+import { journaledDir } from "./journaled_dir.ts";
+import { bracketed, type Place, roundRatios } from "./rounds.ts";
 import {
   bpfStatsEnabled,
   type ProgramTime,
@@ -64,6 +67,8 @@ export interface NpmCiAgentRun extends AgentRun {
 export interface NpmCiJob {
   /** The project directory (canonical): the watched workspace. */
   project: string;
+  /** What the project is on (`journaled_dir.ts`). */
+  where: string;
   /** The job's rounds, alone or under a monitor started around it. */
   run(): Promise<JobRun>;
   /** Removes the bench's own temporary files (not the prepared cache). */
@@ -76,10 +81,15 @@ export type NpmCiResult =
   | {
     rounds: number;
     pairs: number;
+    /** What the project is on (`journaled_dir.ts`). */
+    where: string;
+    /** The runs alone, one more than the pairs (`rounds.ts`). */
     baseline: JobRun[];
     /** `baselineSeconds` and `agentRuns` as the storms' printers take them. */
     baselineSeconds: number[];
     agentRuns: NpmCiAgentRun[];
+    /** Where the agent's run is among a round's. */
+    place: Place;
     /** bpftrace's runs, one per pair, when asked for and available. */
     bpftrace?: PeerRun[];
     /** Why bpftrace did not run although asked for. */
@@ -240,13 +250,21 @@ export async function npmCiJob(
   const cache = `${base}/npmci`;
   const why = await prepare(cache);
   if (why) return { skipped: why };
-  const project = await Deno.realPath(`${cache}/project`);
+  // The job runs in a copy of the project on a journaled ext4, as on a
+  // hosted runner (`journaled_dir.ts`); npm's cache is only read.
+  const work = await journaledDir("ringfence-npmci-");
+  const copied = await copyProject(cache, work.path);
+  if (copied) {
+    await work.close();
+    return { skipped: copied };
+  }
+  const project = await Deno.realPath(`${work.path}/project`);
   const dir = await Deno.makeTempDir({ prefix: "ringfence-bench-" });
   const shell = await rootShell(dir, "Runner.Worker");
   const run = async (): Promise<JobRun> => {
     const output = await command(
       shell,
-      [WORKLOAD, "run", cache, String(rounds)],
+      [WORKLOAD, "run", work.path, String(rounds)],
       600_000,
     );
     const job = parseJobOutput(output.stdout);
@@ -255,7 +273,10 @@ export async function npmCiJob(
     }
     return job;
   };
-  const close = () => Deno.remove(dir, { recursive: true });
+  const close = async () => {
+    await Deno.remove(dir, { recursive: true });
+    await work.close();
+  };
   try {
     await run(); // warms the page cache, and checks the cache is complete
   } catch (error) {
@@ -264,7 +285,32 @@ export async function npmCiJob(
     await Deno.remove(`${cache}/prepared`).catch(() => {});
     return { skipped: `the prepared job does not run: ${error}` };
   }
-  return { project, run, close };
+  return { project, where: work.where, run, close };
+}
+
+/**
+ * Copies the prepared project (without its build's output) to `to`, with
+ * npm's cache linked beside it as the workload looks for it; why not when
+ * it fails.
+ */
+async function copyProject(
+  cache: string,
+  to: string,
+): Promise<string | undefined> {
+  await Deno.mkdir(`${to}/project`);
+  await Deno.symlink(`${cache}/npm-cache`, `${to}/npm-cache`);
+  for await (const entry of Deno.readDir(`${cache}/project`)) {
+    if (entry.name === "node_modules" || entry.name === "out") continue;
+    const copied = await command(
+      "cp",
+      ["-a", `${cache}/project/${entry.name}`, `${to}/project/`],
+      60_000,
+    );
+    if (!copied.success) {
+      return `copying the project failed: ${lastLine(copied.stderr)}`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -293,11 +339,13 @@ export async function npmCi(
     const result = {
       rounds,
       pairs,
+      where: job.where,
       baseline: [] as JobRun[],
       baselineSeconds: [] as number[],
       agentRuns: [] as NpmCiAgentRun[],
       bpftrace: withBpftrace && !bpftraceSkipped ? [] as PeerRun[] : undefined,
       bpftraceSkipped,
+      place: { index: 0, of: withBpftrace && !bpftraceSkipped ? 2 : 1 },
       statsWereOn: await bpfStatsEnabled(),
       kernel: { skipped: "not run" } as KernelTime,
     };
@@ -344,15 +392,11 @@ export async function npmCi(
       );
       result.bpftrace!.push({ ...traced, jobCpuSeconds: cpu });
     };
-    const order = result.bpftrace
-      ? [alone, underAgent, underBpftrace]
-      : [alone, underAgent];
-    for (let pair = 0; pair < pairs; pair++) {
-      // Every other pair in reverse order, so that a drift of the
-      // machine's speed within a pair does not favour one side.
-      const runs = pair % 2 ? [...order].reverse() : order;
-      for (const run of runs) await run();
-    }
+    await bracketed(
+      pairs,
+      alone,
+      result.bpftrace ? [underAgent, underBpftrace] : [underAgent],
+    );
     try {
       let jobCpuSeconds = 0, programs: ProgramTime[] = [];
       await withAgent(
@@ -385,9 +429,16 @@ export function npmCiRows(
   result: Exclude<NpmCiResult, { skipped: string }>,
 ): BenchRow[] {
   const rows: BenchRow[] = [];
-  const ratios = result.agentRuns.map((run, index) =>
-    run.seconds / result.baselineSeconds[index]
+  const ratios = roundRatios(
+    result.baselineSeconds,
+    result.agentRuns.map((run) => run.seconds),
+    result.place,
   );
+  rows.push({
+    name: "project on",
+    value: result.where,
+    target: "(as a hosted runner's disk)",
+  });
   rows.push({
     name: "pair ratios (min..max)",
     value: `${Math.min(...ratios).toFixed(2)}..${
@@ -395,22 +446,24 @@ export function npmCiRows(
     }x`,
     target: `${result.pairs} pairs of ${result.rounds} round(s)`,
   });
+  const aloneCpu = result.baseline.map((run) => run.cpuSeconds);
   const cpuRatio = median(
-    result.agentRuns.map((run, index) =>
-      (run.jobCpuSeconds + run.agentCpuSeconds) /
-      result.baseline[index].cpuSeconds
+    roundRatios(
+      aloneCpu,
+      result.agentRuns.map((run) => run.jobCpuSeconds + run.agentCpuSeconds),
+      result.place,
     ),
   );
   rows.push({
     name: "CPU ratio: (job + agent) / job alone",
     value: ratioText(cpuRatio),
-    target: `job alone ${
-      median(result.baseline.map((run) => run.cpuSeconds)).toFixed(2)
-    } s of CPU (median)`,
+    target: `job alone ${median(aloneCpu).toFixed(2)} s of CPU (median)`,
   });
   const jobCpuRatio = median(
-    result.agentRuns.map((run, index) =>
-      run.jobCpuSeconds / result.baseline[index].cpuSeconds
+    roundRatios(
+      aloneCpu,
+      result.agentRuns.map((run) => run.jobCpuSeconds),
+      result.place,
     ),
   );
   rows.push({
@@ -458,6 +511,7 @@ export function npmCiRows(
     rows.push(...peerPairRows("bpftrace", {
       baselineSeconds: result.baselineSeconds,
       runs: result.bpftrace,
+      place: { index: 1, of: 2 },
     }));
   } else if (result.bpftraceSkipped) {
     rows.push({

@@ -1,7 +1,8 @@
 /**
  * The peers' phase of `deno task bench` (`BENCH_PEERS`): bpftrace and then
- * auditd around the storms' workloads and the npm ci job, each in pairs
- * with the same work alone, and the side-by-side table of the overhead
+ * auditd around the storms' workloads and the npm ci job, each run between
+ * two runs of the same work alone (`rounds.ts`; the file storm on a
+ * journaled ext4 as ringfence's, `journaled_dir.ts`), and the side-by-side table of the overhead
  * ratios of ringfence (from its own benches in the same run), bpftrace and
  * auditd. bpftrace's npm ci runs were made in the npm_ci bench's triples;
  * auditd runs last of all, as it slows every process started after it.
@@ -15,6 +16,7 @@
 
 import { rootShell, timed } from "./_agent.ts";
 import { WORKLOAD as FILE_WORKLOAD } from "./file_storm.ts";
+import { journaledDir } from "./journaled_dir.ts";
 import { npmCiJob, type NpmCiResult } from "./npm_ci.ts";
 import {
   type BenchRow,
@@ -71,11 +73,11 @@ export async function peerPhase(
   const npmJob = npmRan && options.peers.includes("auditd")
     ? await npmCiJob()
     : undefined;
+  const files = await journaledDir("ringfence-bench-");
   try {
     const shell = await rootShell(dir, "rfpeers");
     const fileWorkload = `${dir}/file_workload.py`;
     await Deno.writeTextFile(fileWorkload, FILE_WORKLOAD);
-    await Deno.mkdir(`${dir}/files`);
     const loop = `for ((i=0; i<${options.execs}; i++)); do /bin/true; done`;
     const workloads: [string, () => Promise<number>][] = [];
     if (options.selected("exec_storm")) {
@@ -94,7 +96,7 @@ export async function peerPhase(
         () =>
           loopTime(
             shell,
-            `/usr/bin/python3 ${fileWorkload} ${dir}/files ${options.files}`,
+            `/usr/bin/python3 ${fileWorkload} ${files.path} ${options.files}`,
           ),
       ]);
     }
@@ -110,6 +112,7 @@ export async function peerPhase(
         bpftrace: pairRatio({
           baselineSeconds: npm.baselineSeconds,
           runs: npm.bpftrace,
+          place: { index: 1, of: 2 },
         }),
       };
     }
@@ -135,6 +138,7 @@ export async function peerPhase(
     }
     return result;
   } finally {
+    await files.close();
     if (npmJob && !("skipped" in npmJob)) await npmJob.close();
     await Deno.remove(dir, { recursive: true });
   }

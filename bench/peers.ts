@@ -12,6 +12,7 @@
  */
 
 import { median } from "./_agent.ts";
+import { bracketed, type Place, roundRatios } from "./rounds.ts";
 
 const HERE = new URL("./", import.meta.url).pathname;
 
@@ -199,13 +200,16 @@ export function underPeer(
 
 /** Baseline times and peer runs of one workload, pair by pair. */
 export interface PeerPairs {
+  /** The runs alone, one more than the peer's (`rounds.ts`). */
   baselineSeconds: number[];
   runs: PeerRun[];
+  /** Where the peer's run is among a round's; the first of one if not said. */
+  place?: Place;
 }
 
 /**
- * `pairs` pairs of (`work` alone, `work` under `peer`), every other one in
- * reverse order, the peer's log in `dir`.
+ * `pairs` runs of `work` under `peer`, each between two runs of `work`
+ * alone (`rounds.ts`), the peer's log in `dir`.
  */
 export async function peerPairs(
   peer: Peer,
@@ -214,18 +218,12 @@ export async function peerPairs(
   pairs: number,
 ): Promise<PeerPairs> {
   const result: PeerPairs = { baselineSeconds: [], runs: [] };
-  const alone = async () => {
-    result.baselineSeconds.push(await work());
-  };
-  const watched = async () => {
-    result.runs.push(await underPeer(peer, `${dir}/${peer}.log`, work));
-  };
-  for (let pair = 0; pair < pairs; pair++) {
-    // Every other pair the other way round: a drift does not favour one.
-    for (const run of pair % 2 ? [watched, alone] : [alone, watched]) {
-      await run();
-    }
-  }
+  await bracketed(
+    pairs,
+    async () => result.baselineSeconds.push(await work()),
+    [async () =>
+      result.runs.push(await underPeer(peer, `${dir}/${peer}.log`, work))],
+  );
   return result;
 }
 
@@ -240,7 +238,11 @@ export interface BenchRow {
 /** The median of the per-pair ratios peer / alone. */
 export function pairRatio(pairs: PeerPairs): number {
   return median(
-    pairs.runs.map((run, index) => run.seconds / pairs.baselineSeconds[index]),
+    roundRatios(
+      pairs.baselineSeconds,
+      pairs.runs.map((run) => run.seconds),
+      pairs.place,
+    ),
   );
 }
 
