@@ -1099,7 +1099,8 @@ __noinline int name_ruled_out_early(__u64 dfd, __u64 name)
 		return false;
 	if (key.name[0] == '.' && (!key.name[1] || (key.name[1] == '.' && !key.name[2])))
 		return false;
-	for (i = 0; i < FS_NAME_MAX; i++) {
+	/* up to the NUL: a short name is most names */
+	for (i = 0; i < FS_NAME_MAX && i < copied; i++) {
 		if (key.name[i] == '/')
 			return false;
 	}
