@@ -471,6 +471,14 @@ export function npmCiRows(
     value: ratioText(jobCpuRatio),
     target: "the programs in its syscalls, and sharing the cores",
   });
+  rows.push({
+    name: "agent peak RSS, each run",
+    value: `${
+      Math.max(...result.agentRuns.map((run) => run.peakRssMb))
+        .toFixed(1)
+    } MB`,
+    target: result.agentRuns.map((run) => run.peakRssMb.toFixed(1)).join(", "),
+  });
   const agentCpu = median(result.agentRuns.map((run) => run.agentCpuSeconds));
   rows.push({
     name: "agent CPU per run (median)",
