@@ -579,7 +579,8 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 	if (guard_enter_number(id))
 		guard_enter((__u64)regs, id);
 	mmap_check(regs, id);
-	chain_enter_next(ctx, CHAIN_DISPATCHER);
+	if (chain_enter_follows(id))
+		chain_enter_next(ctx, CHAIN_DISPATCHER);
 	return 0;
 }
 
@@ -591,8 +592,11 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
-	guard_exit(ret);
-	chain_exit_next(ctx, CHAIN_DISPATCHER);
+	long id = exiting_syscall();
+
+	guard_exit(ret, id);
+	if (chain_exit_follows(id))
+		chain_exit_next(ctx, CHAIN_DISPATCHER);
 	return 0;
 }
 

@@ -278,16 +278,28 @@ static const __u8 fs_calls32[FS_NR_MAX] = {
 
 _Static_assert(FS_CALL_PIVOT_ROOT < 256, "call codes fit the tables' bytes");
 
+/*
+ * The tables' index, masked where it is used: a compiler that tests the
+ * bound on one copy of the number and indexes with another leaves the
+ * verifier without the bound (it knows the number is small and would
+ * drop a mask it sees: hide it).
+ */
+static __always_inline __u64 fs_nr_index(__u64 nr)
+{
+	asm volatile("" : "+r"(nr));
+	return nr & (FS_NR_MAX - 1);
+}
+
 static __always_inline int fs_call64(long id)
 {
 	__u64 nr = id & ~FS_X32_BIT;
 
-	return nr < FS_NR_MAX ? fs_calls64[nr] : FS_CALL_NONE;
+	return nr < FS_NR_MAX ? fs_calls64[fs_nr_index(nr)] : FS_CALL_NONE;
 }
 
 static __always_inline int fs_call32(long id)
 {
-	return (__u64)id < FS_NR_MAX ? fs_calls32[id] : FS_CALL_NONE;
+	return (__u64)id < FS_NR_MAX ? fs_calls32[fs_nr_index(id)] : FS_CALL_NONE;
 }
 
 /*

@@ -509,27 +509,33 @@ static __always_inline bool guard_open_number(long id)
 }
 
 /*
- * At raw_tp/sys_exit: an open that succeeded, judged on its new fd. Every
- * syscall of the machine passes here: the result and the number come
- * first, the number from the task's registers as a BTF pointer (a plain
- * load; the tracepoint's own regs argument could only be probe read).
- * The scope comes before the file: the file takes probe reads (an fd
- * table grown past the 64 slots files_struct embeds, as every child of a
- * bash running a script (fd 255) has, is read so), the scope one lookup.
+ * The number of the syscall the current task is leaving, from its
+ * registers as a BTF pointer: a plain load (the tracepoint's own regs
+ * argument could only be probe read). sys_exit's dispatcher reads it once
+ * for every syscall of the machine.
  */
-static __always_inline void guard_exit(long ret)
+static __always_inline long exiting_syscall(void)
 {
-	struct task_struct *task;
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return ((struct pt_regs *)bpf_task_pt_regs(task))->orig_ax;
+}
+
+/*
+ * At raw_tp/sys_exit: an open that succeeded, judged on its new fd. Every
+ * syscall of the machine passes here: the result and the number (id,
+ * exiting_syscall()) come first. The scope comes before the file: the
+ * file takes probe reads (an fd table grown past the 64 slots
+ * files_struct embeds, as every child of a bash running a script (fd 255)
+ * has, is read so), the scope one lookup.
+ */
+static __always_inline void guard_exit(long ret, long id)
+{
 	struct guard_config *cfg;
-	struct pt_regs *regs;
 	bool compat = false;
-	long id;
 
 	if (ret < 0)
 		return;
-	task = bpf_get_current_task_btf();
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	id = regs->orig_ax;
 	if (!guard_open_number(id) || guard_call(id, &compat) != GUARD_CALL_OPEN)
 		return;
 	if (!policed())

@@ -17,21 +17,12 @@
 #define RINGFENCE_PRIVILEGED_H
 
 #include "../network.h"
+#include "privileged_numbers.h"
 
 #if !defined(__TARGET_ARCH_x86)
 #error "sensor.network: syscall numbers are known for x86-64 only"
 #endif
 
-/* arch/x86/entry/syscalls/syscall_64.tbl */
-#define NR64_ioctl 16
-#define NR64_socket 41
-/* the x32 ABI: 64-bit numbers with this bit, its ioctl at 514 */
-#define X32_SYSCALL_BIT 0x40000000
-#define NRX32_ioctl (X32_SYSCALL_BIT | 514)
-/* arch/x86/entry/syscalls/syscall_32.tbl */
-#define NR32_ioctl 54
-#define NR32_socketcall 102
-#define NR32_socket 359
 /* include/uapi/linux/net.h: socketcall's call number for socket() */
 #define SYS_SOCKET 1
 
@@ -68,14 +59,8 @@ static __always_inline int privileged_call(long id, bool *compat)
 {
 	struct task_struct *task;
 
-	switch (id) {
-	case NR64_ioctl: case NR64_socket: case NR32_ioctl:
-	case NR32_socketcall: case NR32_socket:
-	case X32_SYSCALL_BIT | NR64_socket: case NRX32_ioctl:
-		break;
-	default:
+	if (!privileged_number(id))
 		return PRIV_CALL_NONE;
-	}
 	task = bpf_get_current_task_btf();
 	*compat = task->thread_info.status & TS_COMPAT;
 	if (*compat) {

@@ -14,11 +14,17 @@
  * scope maps; it fills the slots after load. A program's own work must not
  * return early past its tail calls: it runs in a function of its own, and
  * the program tail-calls after it.
+ *
+ * The dispatcher tail-calls only for a number some member follows
+ * (chain_enter_follows(), chain_exit_follows()): a member's first test of
+ * the number belongs there, or the member never sees that syscall.
  */
 #ifndef RINGFENCE_SYSCALL_CHAIN_H
 #define RINGFENCE_SYSCALL_CHAIN_H
 
 #include "event.h"
+#include "fs_syscalls.h"
+#include "privileged_numbers.h"
 
 /* Slots of syscall_enter_chain, in the order the programs run. */
 enum syscall_enter_slot {
@@ -37,6 +43,28 @@ BTF_KEEP_ENUM(syscall_exit_slot);
 
 /* Where the dispatcher (sensor.process) stands: before every slot. */
 #define CHAIN_DISPATCHER -1
+
+/*
+ * Whether a member of the sys_exit chain follows syscall number id, in
+ * either ABI: sensor.file-system's own test of the number
+ * (lib/fs_syscalls.h), which its sys_exit makes first and returns on. The
+ * dispatcher asks it before the tail call, so that the machine's other
+ * syscalls (most of them: futex, epoll, read, stat) end the chain there.
+ */
+static __always_inline bool chain_exit_follows(long id)
+{
+	return fs_call64(id) != FS_CALL_NONE || fs_call32(id) != FS_CALL_NONE;
+}
+
+/*
+ * The same for the sys_enter chain: sensor.file-system's numbers and
+ * sensor.network's (lib/privileged_numbers.h), each the test its
+ * sys_enter makes first.
+ */
+static __always_inline bool chain_enter_follows(long id)
+{
+	return chain_exit_follows(id) || privileged_number(id);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
