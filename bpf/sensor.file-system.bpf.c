@@ -954,6 +954,12 @@ static __always_inline void read_call(long id, int call, bool compat, struct fs_
  */
 struct fs_windows {
 	__u64 file[12], dentry[7], parent[9], inode[9];
+	/* the file the check read (0: none in this syscall) and what
+	 * finish_fd needs of it again: its inode, device and mode */
+	__u64 of;
+	__u64 ino;
+	__u32 dev;
+	__u32 mode;
 };
 
 struct {
@@ -994,6 +1000,7 @@ __noinline int file_ruled_out_early(__u64 file_ptr, __u32 care)
 	dw = win->dentry;
 	pw = win->parent;
 	iw = win->inode;
+	win->of = 0;
 	l->usable = false;
 	l->found = false;
 	l->dir_dentry = 0;
@@ -1037,6 +1044,10 @@ __noinline int file_ruled_out_early(__u64 file_ptr, __u32 care)
 			       mnt_id_unique);
 	key.ino = WINDOW_GET(iw, struct inode, i_ino);
 	key.dev = BPF_CORE_READ(sb, s_dev);
+	win->of = file_ptr;
+	win->ino = key.ino;
+	win->dev = key.dev;
+	win->mode = mode;
 	dir_lookup_by(mnt_id, WINDOW_GET(pw, struct inode, i_ino),
 		      parent_sb == sb ? key.dev : BPF_CORE_READ(parent_sb, s_dev), l);
 	if (!l->found || l->deeper || (l->value & care))
@@ -1048,6 +1059,32 @@ __noinline int file_ruled_out_early(__u64 file_ptr, __u32 care)
 		return 1;
 	value = bpf_map_lookup_elem(&fs_inodes, &key);
 	return !value || !(*value & care);
+}
+
+/*
+ * What file_ruled_out_early() read of file in this syscall, or NULL when
+ * it did not get that far: finish_fd takes the inode, device and mode
+ * from there rather than reading them again.
+ */
+static __always_inline struct fs_windows *early_read(struct file *file)
+{
+	__u32 zero = 0;
+	struct fs_windows *win = bpf_map_lookup_elem(&fs_windows, &zero);
+
+	return win && win->of == (__u64)file ? win : NULL;
+}
+
+/* inode_classes() of the file early_read() has. */
+static __always_inline __u32 early_inode_classes(struct fs_windows *win)
+{
+	struct fs_inode_key key = { .ino = win->ino, .dev = win->dev };
+	__u32 *value;
+
+	/* as inode_classes(): a file this open created is none of those known */
+	if (win->mode & FMODE_CREATED)
+		return 0;
+	value = bpf_map_lookup_elem(&fs_inodes, &key);
+	return value ? *value : 0;
 }
 
 /* Learns file's directory's verdict from its path, just built in paths[0]. */
@@ -1172,6 +1209,7 @@ static __always_inline __u8 open_kind(struct file *created, __u64 flags)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
+	struct fs_windows *early;
 	__u32 by_path, by_inode;
 	struct built *b0, *b1;
 	struct fs_pending op;
@@ -1203,14 +1241,23 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 		return 0;
 	by_path = file_path_early_classes((__u64)file);
 	learn_file_dir((__u64)file);
-	by_inode = inode_classes(file);
+	early = early_read(file);
+	by_inode = early ? early_inode_classes(early) : inode_classes(file);
 	reset_op(&s->event, &op);
 	s->event.header.flags |= inode_flag(by_path, by_inode);
-	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	if (early) {
+		s->event.dev = early->dev;
+		s->event.ino = early->ino;
+	} else {
+		s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+		s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	}
 	if (opened) {
 		s->event.flags = flags;
-		kind = open_kind(op.op == FS_OP_OPEN ? file : NULL, flags);
+		if (early && op.op == FS_OP_OPEN && (early->mode & FMODE_CREATED))
+			kind = FS_CREATE;
+		else
+			kind = open_kind(op.op == FS_OP_OPEN ? file : NULL, flags);
 	} else if (op.op == FS_OP_FCHMOD) {
 		s->event.flags = op.args[1];
 		kind = FS_CHMOD;

@@ -131,6 +131,18 @@ kernelTest(
       const create = run.events.find((event) => event.kind === "create")!;
       assert.equal(create.pid, run.pid, "bash itself redirected");
       assert.deepEqual(create.flags, ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
+      // The file's device and inode, as the open saw them.
+      const open = run.events.find((event) => event.kind === "open")!;
+      const existing = await Deno.stat(`${dir}/watched/existing.c`);
+      assert.equal(open.inode?.ino, existing.ino);
+      assert.equal(
+        open.inode?.dev,
+        `${Math.floor(existing.dev / 256) & 0xfff}:${
+          (existing.dev & 0xff) | ((existing.dev >> 12) & 0xfff00)
+        }`,
+      );
+      assert.equal(create.inode?.dev, open.inode?.dev);
+      assert.ok(create.inode!.ino > 0);
       const rename = run.events.find((event) => event.kind === "rename")!;
       assert.equal(rename.comm, "mv");
       assert.equal(rename.ppid, run.pid);
