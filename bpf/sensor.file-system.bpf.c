@@ -178,7 +178,7 @@ struct fs_pending {
 	__u32 op;
 	__u32 call;		/* the syscall number in its ABI */
 	__u32 flags;		/* FS_FLAG_COMPAT when it came by the i386 ABI */
-	__u32 pad;
+	__u32 scope;		/* the process's SCOPE_* flags as sys_exit found them */
 	__u64 args[5];
 };
 
@@ -372,21 +372,19 @@ static __always_inline __u32 kill_classes(__u8 kind)
  * Sends the event in scratch when the policy cares; kills when it must,
  * unless an LSM hook has already refused the change (denied). The event's
  * header.flags may carry FS_FLAG_COMPAT, FS_FLAG_URING or FS_FLAG_INODE
- * set by the caller after reset().
+ * set by the caller after reset(). scope: the process's SCOPE_* flags, of
+ * a process in scope.
  */
-static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
-				 struct built *b0, struct built *b1, bool two,
-				 bool denied)
+static __always_inline void emit_as(struct fs_scratch *s, __u8 kind, __u32 classes,
+				    struct built *b0, struct built *b1, bool two,
+				    bool denied, __u32 scope)
 {
 	struct file_system_event *event = &s->event;
 	struct file_system_config *cfg = fs_cfg();
-	struct scope_entry *scope = current_scope();
 	__u32 size0, size1 = 0, origin = event->header.flags, violation, size;
 	__u32 rule = cfg ? cfg->install_scripts : 0;
 
-	if (!scope)
-		return;
-	violation = install_files_violation(rule, scope->flags, kind, classes);
+	violation = install_files_violation(rule, scope, kind, classes);
 	if (!violation)
 		classes &= ~(FS_CLASS_DEP_SECRET | FS_CLASS_DEP_PROTECT);
 	if (!violation && !(classes & wanted_classes(kind)))
@@ -412,7 +410,7 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 			event->header.flags |= FS_FLAG_KILLED;
 		}
 	} else if ((classes & kill_classes(kind)) && cfg && cfg->kill &&
-		   !(scope->flags & SCOPE_EXEMPT)) {
+		   !(scope & SCOPE_EXEMPT)) {
 		bpf_send_signal(SIGKILL);
 		stat_inc(STAT_KILLED);
 		event->header.flags |= FS_FLAG_KILLED;
@@ -431,6 +429,17 @@ static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
 		stat_inc(STAT_DROPS);
 	else
 		stat_inc(STAT_EVENTS);
+}
+
+/* emit_as() for the current process, when it is in scope. */
+static __always_inline void emit(struct fs_scratch *s, __u8 kind, __u32 classes,
+				 struct built *b0, struct built *b1, bool two,
+				 bool denied)
+{
+	struct scope_entry *scope = current_scope();
+
+	if (scope)
+		emit_as(s, kind, classes, b0, b1, two, denied, scope->flags);
 }
 
 static __always_inline void reset(struct file_system_event *event)
@@ -1268,7 +1277,7 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	} else {
 		kind = FS_TRUNCATE;
 	}
-	emit(s, kind, by_path | by_inode, b0, b1, false, false);
+	emit_as(s, kind, by_path | by_inode, b0, b1, false, false, op.scope);
 	return 0;
 }
 
@@ -1312,7 +1321,7 @@ int BPF_PROG(finish_name, struct pt_regs *regs, long ret)
 	} else {
 		kind = FS_TRUNCATE;
 	}
-	emit(s, kind, classes, b0, b1, false, false);
+	emit_as(s, kind, classes, b0, b1, false, false, op.scope);
 	return 0;
 }
 
@@ -1333,7 +1342,8 @@ int BPF_PROG(finish_rename, struct pt_regs *regs, long ret)
 	classes = named_path_classes(0, op.args[0], op.args[1], 0);
 	classes |= named_path_classes(1, op.args[2], op.args[3], 0);
 	reset_op(&s->event, &op);
-	emit(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false);
+	emit_as(s, op.op == FS_OP_LINK ? FS_LINK : FS_RENAME, classes, b0, b1, true, false,
+		op.scope);
 	return 0;
 }
 
@@ -1381,7 +1391,7 @@ int BPF_PROG(finish_mount, struct pt_regs *regs, long ret)
 		classes |= source;
 	}
 	reset_op(&s->event, &op);
-	emit(s, FS_MOUNT, classes, b0, b1, two, false);
+	emit_as(s, FS_MOUNT, classes, b0, b1, two, false, op.scope);
 	return 0;
 }
 
@@ -1413,6 +1423,7 @@ SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	long id = syscall_regs()->orig_ax;
+	struct scope_entry *scope;
 	struct fs_pending *pending;
 	__u32 zero = 0;
 	bool compat;
@@ -1429,12 +1440,17 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	if (moves_dirs(call, compat))
 		dir_change_end(bpf_get_current_pid_tgid());
 	/* a failed syscall changed nothing */
-	if (ret < 0 || !current_scope())
+	if (ret < 0)
+		return 0;
+	scope = current_scope();
+	if (!scope)
 		return 0;
 	pending = bpf_map_lookup_elem(&fs_pending, &zero);
 	if (!pending)
 		return 0;
 	read_call(id, call, compat, pending);
+	/* the finisher's event is the process's as found here */
+	pending->scope = scope->flags;
 	switch (pending->op) {
 	case 0:
 		break;
