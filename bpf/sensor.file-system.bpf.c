@@ -391,7 +391,7 @@ static __always_inline void emit_as(struct fs_scratch *s, __u8 kind, __u32 class
 		return;
 	if (!violation && !denied && bulk_summarise(cfg, kind, classes, b0, b1, two))
 		return;
-	fill_header(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
+	fill_header_traced(&event->header, EVENT_TYPE_FILE_SYSTEM, kind);
 	event->header.flags = origin & (FS_FLAG_COMPAT | FS_FLAG_URING | FS_FLAG_INODE);
 	if (b0->truncated)
 		event->header.flags |= FS_FLAG_PATH_TRUNCATED;

@@ -178,7 +178,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		stat_inc(STAT_DROPS);
 		return 0;
 	}
-	fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_FORK);
+	fill_header_but_ppid(&event->header, EVENT_TYPE_PROCESS, PROCESS_FORK);
 	/* the event describes the child, which has no pid of its own yet in
 	 * `current` (that is the parent) */
 	event->header.tid = child_pid;
@@ -341,7 +341,7 @@ static __always_inline void send_exec(const char *path, __u16 flags,
 	event = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!event)
 		return;
-	fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXEC);
+	fill_header_traced(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXEC);
 	event->header.flags |= flags;
 	event->exit_code = 0;
 	event->exit_signal = 0;
@@ -642,7 +642,7 @@ int BPF_PROG(handle_exit)
 
 	event = bpf_ringbuf_reserve(&events, PROCESS_EVENT_FIXED_SIZE, 0);
 	if (event) {
-		fill_header(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXIT);
+		fill_header_traced(&event->header, EVENT_TYPE_PROCESS, PROCESS_EXIT);
 		status = BPF_CORE_READ(task, exit_code);
 		event->exit_code = (status >> 8) & 0xff;
 		event->exit_signal = status & 0x7f;
