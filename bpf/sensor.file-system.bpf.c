@@ -1441,8 +1441,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	compat = call & FS_CALL_COMPAT;
 	call &= ~FS_CALL_COMPAT;
-	/* the writes are judged at sys_enter alone */
-	if (call == FS_CALL_WRITE || call == FS_CALL_WRITE_ARG2)
+	if (!fs_exit_call(call))
 		return 0;
 	if (moves_dirs(call, compat))
 		dir_change_end(bpf_get_current_pid_tgid());

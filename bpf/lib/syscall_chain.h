@@ -44,16 +44,24 @@ BTF_KEEP_ENUM(syscall_exit_slot);
 /* Where the dispatcher (sensor.process) stands: before every slot. */
 #define CHAIN_DISPATCHER -1
 
+/* Whether sensor.file-system's sys_exit has anything to do for a call. */
+static __always_inline bool fs_exit_call(int call)
+{
+	/* the writes are judged at sys_enter alone */
+	return call != FS_CALL_NONE && call != FS_CALL_WRITE && call != FS_CALL_WRITE_ARG2;
+}
+
 /*
  * Whether a member of the sys_exit chain follows syscall number id, in
- * either ABI: sensor.file-system's own test of the number
+ * either ABI: sensor.file-system's own tests of the number
  * (lib/fs_syscalls.h), which its sys_exit makes first and returns on. The
  * dispatcher asks it before the tail call, so that the machine's other
- * syscalls (most of them: futex, epoll, read, stat) end the chain there.
+ * syscalls (most of them: futex, epoll, read, stat, and the writes) end
+ * the chain there.
  */
 static __always_inline bool chain_exit_follows(long id)
 {
-	return fs_call64(id) != FS_CALL_NONE || fs_call32(id) != FS_CALL_NONE;
+	return fs_exit_call(fs_call64(id)) || fs_exit_call(fs_call32(id));
 }
 
 /*
@@ -63,7 +71,8 @@ static __always_inline bool chain_exit_follows(long id)
  */
 static __always_inline bool chain_enter_follows(long id)
 {
-	return chain_exit_follows(id) || privileged_number(id);
+	return fs_call64(id) != FS_CALL_NONE || fs_call32(id) != FS_CALL_NONE ||
+	       privileged_number(id);
 }
 
 struct {
