@@ -592,7 +592,7 @@ int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
-	long id = exiting_syscall();
+	long id = current_syscall();
 
 	guard_exit(ret, id);
 	if (chain_exit_follows(id))

@@ -509,12 +509,12 @@ static __always_inline bool guard_open_number(long id)
 }
 
 /*
- * The number of the syscall the current task is leaving, from its
+ * The number of the syscall the current task is in, from its saved
  * registers as a BTF pointer: a plain load (the tracepoint's own regs
  * argument could only be probe read). sys_exit's dispatcher reads it once
  * for every syscall of the machine.
  */
-static __always_inline long exiting_syscall(void)
+static __always_inline long current_syscall(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
@@ -524,7 +524,7 @@ static __always_inline long exiting_syscall(void)
 /*
  * At raw_tp/sys_exit: an open that succeeded, judged on its new fd. Every
  * syscall of the machine passes here: the result and the number (id,
- * exiting_syscall()) come first. The scope comes before the file: the
+ * current_syscall()) come first. The scope comes before the file: the
  * file takes probe reads (an fd table grown past the 64 slots
  * files_struct embeds, as every child of a bash running a script (fd 255)
  * has, is read so), the scope one lookup.
@@ -584,15 +584,6 @@ static __always_inline void guard_uring_complete(struct io_kiocb *req,
 	if (!cfg || cfg->memory == GUARD_OFF)
 		return;
 	guard_opened(res, NR64_io_uring_enter, false, cfg);
-}
-
-/* The syscall number the current task is in, from its saved registers. */
-static __always_inline long current_syscall(void)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-	return BPF_CORE_READ(regs, orig_ax);
 }
 
 /*
