@@ -2,8 +2,9 @@
  * connect storm: N loopback TCP connects, with and without the agent, under
  * a block-mode policy of 1,000 allow entries (loopback allowed by one of
  * them, not implicitly, so every connect walks the LPM trie), each agent
- * run between two runs without it (`rounds.ts`). The bulk transfer sends one stream of
- * M MB under the same policy: the cost egress adds to every packet.
+ * run between two runs without it (`rounds.ts`). The bulk transfer sends
+ * one stream of M MB under the same policy: the cost egress adds to every
+ * packet.
  *
  * @module
  */

@@ -1,9 +1,9 @@
 /**
  * exec storm: N fork+exec of /bin/true from a bash loop, with and without
  * the agent (a separate `ringfence start` process) watching, each agent run
- * between two runs without it (`rounds.ts`). Then a burst at the highest exec rate the machine
- * can make: `exec_burst.c` spawning the libc-free `exit0.c`, one driver per
- * core (a shell loop where they cannot be built).
+ * between two runs without it (`rounds.ts`). Then a burst at the highest
+ * exec rate the machine can make: `exec_burst.c` spawning the libc-free
+ * `exit0.c`, one driver per core (a shell loop where they cannot be built).
  *
  * @module
  */

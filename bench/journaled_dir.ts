@@ -5,9 +5,9 @@
  * new file the inode of one deleted in the last minute or so
  * (`find_inode_bit()` asks `recently_deleted()` when there is no journal):
  * every create walks past the inodes that the loops before it deleted, and
- * a storm's loops get slower as the bench goes on (measured: 3,000 cycles
- * from 55 to 80 ms over ten loops), whoever runs them. On a journaled ext4
- * the same loop takes the same time every run.
+ * a storm's loops get slower as the bench goes on, whoever runs them
+ * (docs/performance.md has the figures). On a journaled ext4 the same loop
+ * takes the same time every run.
  *
  * The file system is a sparse image under the system's temp directory,
  * mounted through a loop device. Where that cannot be made (no

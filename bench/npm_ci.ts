@@ -2,11 +2,12 @@
  * npm ci: a real CI job (`npmci_workload.sh`: `npm ci --offline` of a
  * 234-package lockfile from a warm cache, then a `tsc` build) with and
  * without the agent, each run under the agent between two runs without it
- * (`rounds.ts`). The agent runs
- * the shipped default policy (policy/default.yaml) in block mode, with the
- * project as `GITHUB_WORKSPACE` so that the workspace is watched as on a
- * runner, and the job runs under a shell named `Runner.Worker`, one of the
- * policy's scope roots. With bpftrace asked for (`BENCH_PEERS`), a run
+ * (`rounds.ts`), in a copy of the project on a journaled ext4
+ * (`journaled_dir.ts`). The agent runs the shipped default policy
+ * (policy/default.yaml) in block mode, with the project as
+ * `GITHUB_WORKSPACE` so that the workspace is watched as on a runner, and
+ * the job runs under a shell named `Runner.Worker`, one of the policy's
+ * scope roots. With bpftrace asked for (`BENCH_PEERS`), a run
  * under bpftrace follows each run under the agent, before the next run
  * alone.
  *
@@ -314,8 +315,9 @@ async function copyProject(
 }
 
 /**
- * Runs `pairs` pairs (triples with bpftrace in `peers`) of `rounds` rounds
- * of the job each.
+ * Runs the job `pairs` times under the agent (and under bpftrace when
+ * `peers` asks for it), each time between runs alone (`rounds.ts`), every
+ * run `rounds` rounds of the job.
  */
 export async function npmCi(
   pairs = 5,

@@ -2,9 +2,10 @@
  * The peers' phase of `deno task bench` (`BENCH_PEERS`): bpftrace and then
  * auditd around the storms' workloads and the npm ci job, each run between
  * two runs of the same work alone (`rounds.ts`; the file storm on a
- * journaled ext4 as ringfence's, `journaled_dir.ts`), and the side-by-side table of the overhead
- * ratios of ringfence (from its own benches in the same run), bpftrace and
- * auditd. bpftrace's npm ci runs were made in the npm_ci bench's triples;
+ * journaled ext4 as ringfence's, `journaled_dir.ts`), and the side-by-side
+ * table of the overhead ratios of ringfence (from its own benches in the
+ * same run), bpftrace and auditd. bpftrace's npm ci runs were made in the
+ * npm_ci bench's rounds;
  * auditd runs last of all, as it slows every process started after it.
  *
  * auditd's ratios are paired with baselines that run after its first

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { Agent } from "../agent/agent.ts";
 import { LSM_REFUSAL_FILE } from "../agent/load.ts";
+import { kernelDevOf } from "../agent/recent_writers.ts";
+import { kernelDev } from "../sensors/device.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
@@ -135,12 +137,7 @@ kernelTest(
       const open = run.events.find((event) => event.kind === "open")!;
       const existing = await Deno.stat(`${dir}/watched/existing.c`);
       assert.equal(open.inode?.ino, existing.ino);
-      assert.equal(
-        open.inode?.dev,
-        `${Math.floor(existing.dev / 256) & 0xfff}:${
-          (existing.dev & 0xff) | ((existing.dev >> 12) & 0xfff00)
-        }`,
-      );
+      assert.equal(kernelDevOf(open.inode!.dev), kernelDev(existing.dev));
       assert.equal(create.inode?.dev, open.inode?.dev);
       assert.ok(create.inode!.ino > 0);
       const rename = run.events.find((event) => event.kind === "rename")!;
