@@ -505,14 +505,17 @@ struct ia32_mmap_arg {
  * syscall (int 0x80, a 32-bit task) numbers and passes them its own way:
  * ebx, ecx, edx, esi, edi, ebp.
  */
+static __always_inline bool mmap_number(long id)
+{
+	return (id & ~X32_SYSCALL_BIT) == NR_mmap || id == NR_ia32_mmap || id == NR_ia32_mmap2;
+}
+
 static __always_inline bool mmap_args(struct pt_regs *regs, long id, struct mmap_args *a)
 {
 	struct ia32_mmap_arg old = {};
 	struct task_struct *task;
 
-	/* the number first: this runs for every syscall of the machine */
-	if ((id & ~X32_SYSCALL_BIT) != NR_mmap && id != NR_ia32_mmap &&
-	    id != NR_ia32_mmap2)
+	if (!mmap_number(id))
 		return false;
 	task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) {
@@ -544,10 +547,13 @@ static __always_inline bool mmap_args(struct pt_regs *regs, long id, struct mmap
  * A forbidden program mapped executable by a process that is not it:
  * `ld.so PROG` execs the loader, which opens PROG and maps its code with
  * PROT_EXEC, so the exec check never sees PROG. The signal lands when
- * mmap returns, before the loader can jump into what it mapped.
+ * mmap returns, before the loader can jump into what it mapped. A
+ * function of its own, as guard_enter(): the verifier checks it once, not
+ * once per path of the dispatcher that calls it; regs travels as a scalar.
  */
-static __always_inline void mmap_check(struct pt_regs *regs, long id)
+__noinline int mmap_check(__u64 regs_ptr, long id)
 {
+	struct pt_regs *regs = (struct pt_regs *)regs_ptr;
 	struct mmap_args a = {};
 	struct scope_entry *scope;
 	struct resolved *r;
@@ -555,17 +561,18 @@ static __always_inline void mmap_check(struct pt_regs *regs, long id)
 	__u32 zero = 0, rule = 0;
 
 	if (!mmap_args(regs, id, &a))
-		return;
+		return 0;
 	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
-		return;
+		return 0;
 	scope = current_scope();
 	if (!scope || (scope->flags & SCOPE_EXEMPT))
-		return;
+		return 0;
 	file = fd_file(a.fd);
 	r = bpf_map_lookup_elem(&resolved_scratch, &zero);
 	if (!file || !r || !file_denied(file, r, false, &rule))
-		return;
+		return 0;
 	send_exec(r->path, deny() | PROCESS_FLAG_LOADER, r, rule);
+	return 0;
 }
 
 /*
@@ -575,11 +582,15 @@ static __always_inline void mmap_check(struct pt_regs *regs, long id)
 SEC("raw_tp/sys_enter")
 int BPF_PROG(handle_mmap, struct pt_regs *regs, long id)
 {
+	bool follows = chain_decided(chain_enter_follows(id));
+
 	police_untracked();
 	if (guard_enter_number(id))
 		guard_enter((__u64)regs, id);
-	mmap_check(regs, id);
-	if (chain_enter_follows(id))
+	/* the number first: this runs for every syscall of the machine */
+	if (mmap_number(id))
+		mmap_check((__u64)regs, id);
+	if (follows)
 		chain_enter_next(ctx, CHAIN_DISPATCHER);
 	return 0;
 }
@@ -593,9 +604,10 @@ SEC("raw_tp/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
 	long id = current_syscall();
+	bool follows = chain_decided(chain_exit_follows(id));
 
 	guard_exit(ret, id);
-	if (chain_exit_follows(id))
+	if (follows)
 		chain_exit_next(ctx, CHAIN_DISPATCHER);
 	return 0;
 }

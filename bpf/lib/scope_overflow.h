@@ -125,8 +125,12 @@ static __always_inline void untracked_exec(__u32 pid)
 	untracked(pid, BPF_CORE_READ(task, real_parent, tgid), true);
 }
 
-/* The slow path of police_untracked(), once the map was full. */
-static __noinline int police_untracked_current(void)
+/*
+ * The slow path of police_untracked(), once the map was full: a global
+ * function, which the verifier checks once rather than once per state of
+ * the program that calls it (raw_tp/sys_enter's dispatcher).
+ */
+__noinline int police_untracked_current(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;

@@ -90,6 +90,19 @@ struct {
 } syscall_exit_chain SEC(".maps");
 
 /*
+ * The dispatcher's answer to chain_*_follows(), taken before its own
+ * checks: they test the number against constants, and a number the
+ * verifier knows is one of them, still needed at the end, keeps each such
+ * path apart from the others through the rest of the program. Asked
+ * first, only the answer lives on, and the paths meet again.
+ */
+static __always_inline bool chain_decided(bool follows)
+{
+	asm volatile("" : "+r"(follows));
+	return follows;
+}
+
+/*
  * Runs the first member of the sys_enter chain after slot `self` (a
  * constant): a tail call that succeeds does not return. Constant slots let
  * the JIT patch each call into a direct jump.
