@@ -40,10 +40,30 @@ struct built {
 	__u16 root;
 };
 
+/*
+ * Where a scan of a path is and what it found. The path is read eight
+ * bytes at a time; a byte's class (a '/', a '.') is its 0x80 bit in a
+ * mask of the word, so that a pattern is an AND of shifted masks. It
+ * lives in the scratch map, whose values the verifier does not track: a
+ * scan's state on the stack would be verified once per value it took.
+ */
+struct scan {
+	__u32 which;		/* paths[which] */
+	__u32 start;		/* the first byte scanned: where the name joins the path */
+	__u32 end;		/* where the path ends (its NUL) */
+	__u32 base;		/* the first word: start rounded down to a multiple of 8 */
+	__u32 slash_word;	/* the last word with a '/' */
+	__u64 slash_bytes;	/* its '/' bytes */
+	__u64 slashes;		/* the last word's '/' bytes, as 0x80 bits */
+	__u64 dots;		/* its '.' bytes */
+	__u64 odd;		/* nonzero: "//", "/./" or "/../" seen */
+};
+
 struct fs_scratch {
 	/* in map memory, where the verifier does not track values: two paths
 	 * built one after the other do not multiply its states */
 	struct built built[2];
+	struct scan scan;
 	struct file_system_event event;
 	struct fs_path_buf paths[2];
 };
@@ -63,42 +83,104 @@ static __always_inline struct fs_scratch *scratch(void)
 	return bpf_map_lookup_elem(&fs_scratch, &zero);
 }
 
-/* Where a scan of a name is, and what it found. */
-struct scan {
-	__u32 start;		/* where the name joins the path */
-	__u32 which;		/* paths[which] */
-	__u32 last_slash;
-	__u32 odd;		/* "//", "/./" or "/../" seen */
-	__u8 p1, p2, p3;	/* the last three characters */
-};
+#define BYTES_01 0x0101010101010101ULL
+#define BYTES_7F 0x7f7f7f7f7f7f7f7fULL
+
+/* 0x80 in each byte of x that is zero, exactly: no borrow between bytes */
+static __always_inline __u64 zero_bytes(__u64 x)
+{
+	return ~(((x & BYTES_7F) + BYTES_7F) | x | BYTES_7F);
+}
+
+/* The index (0-7) of the highest byte with its 0x80 bit set in m (m != 0). */
+static __always_inline __u32 high_byte(__u64 m)
+{
+	__u32 at = 0;
+
+	if (m >> 32) {
+		at += 4;
+		m >>= 32;
+	}
+	if (m >> 16) {
+		at += 2;
+		m >>= 16;
+	}
+	if (m >> 8)
+		at += 1;
+	return at;
+}
 
 /*
- * One character of the name (bpf_loop): where its last component starts,
- * and whether it has components the kernel did not resolve.
+ * One word of the path (bpf_loop): where its last component starts, and
+ * whether it has components the kernel did not resolve. A "//" is a '/'
+ * after a '/'; a "/." or "/.." component ends at a '/' or at the end. The
+ * bytes before start and after end are no characters: the mask of bytes
+ * in [start, end) keeps them out, and the end is a place a component ends.
+ * The previous word's masks give the patterns that cross into this one.
  */
-static long scan_step(__u64 index, void *data)
+static long scan_word(__u64 index, void *data)
 {
-	struct scan *sc = data;
 	struct fs_scratch *s = scratch();
-	__u32 i = sc->start + index;
-	char c;
+	__u64 x, slash, dot, ends, s1, s2, s3, d1, d2, chars = ~0ULL;
+	struct scan *sc;
+	__u32 base, from, to;
 
 	if (!s)
 		return 1;
-	c = s->paths[sc->which & 1].path[i & DATA_MASK];
-	if (c == '/' || c == 0) {
-		if ((c == '/' && sc->p1 == '/') ||
-		    (sc->p1 == '.' && sc->p2 == '/') ||
-		    (sc->p1 == '.' && sc->p2 == '.' && sc->p3 == '/'))
-			sc->odd = 1;
-		if (c == 0)
-			return 1;
-		sc->last_slash = i;
+	sc = &s->scan;
+	base = sc->base + ((__u32)index << 3);
+	x = *(__u64 *)&s->paths[sc->which & 1].path[base & (DATA_MASK & ~7)];
+	/* bytes [from, to) of this word are characters of the scan */
+	from = sc->start > base ? (sc->start - base) & 7 : 0;
+	to = sc->end - base < 8 ? sc->end - base : 8;
+	chars <<= from * 8;
+	if (to < 8)
+		chars &= (1ULL << ((to & 7) * 8)) - 1;
+	chars &= ~BYTES_7F;
+	slash = zero_bytes(x ^ ('/' * BYTES_01)) & chars;
+	dot = zero_bytes(x ^ ('.' * BYTES_01)) & chars;
+	ends = slash;
+	if (to < 8)
+		ends |= 0x80ULL << ((to & 7) * 8);
+	s1 = (slash << 8) | (sc->slashes >> 56);
+	s2 = (slash << 16) | (sc->slashes >> 48);
+	s3 = (slash << 24) | (sc->slashes >> 40);
+	d1 = (dot << 8) | (sc->dots >> 56);
+	d2 = (dot << 16) | (sc->dots >> 48);
+	sc->odd |= (slash & s1) | (ends & d1 & s2) | (ends & d1 & d2 & s3);
+	if (slash) {
+		sc->slash_word = base;
+		sc->slash_bytes = slash;
 	}
-	sc->p3 = sc->p2;
-	sc->p2 = sc->p1;
-	sc->p1 = c;
-	return 0;
+	sc->slashes = slash;
+	sc->dots = dot;
+	return to < 8;
+}
+
+/*
+ * b->odd and b->name_at of paths[which], b->len bytes, scanned from start
+ * (the name's joining '/', or 0 for an absolute name): whether a "//",
+ * "/./" or "/../" is in it, and where its last component starts.
+ */
+static __always_inline void path_scan(struct fs_scratch *s, __u32 which, __u32 start,
+				      struct built *b)
+{
+	struct scan *sc = &s->scan;
+
+	sc->which = which;
+	sc->start = start;
+	sc->end = b->len;
+	sc->base = start & ~7;
+	sc->slash_word = 0;
+	sc->slash_bytes = 0;
+	sc->slashes = 0;
+	sc->dots = 0;
+	sc->odd = 0;
+	/* the end the scan stops at, whatever a failed copy left there */
+	s->paths[which & 1].path[b->len & DATA_MASK] = 0;
+	bpf_loop(((b->len - sc->base) >> 3) + 1, scan_word, NULL, 0);
+	b->odd = sc->odd != 0;
+	b->name_at = (sc->slash_bytes ? sc->slash_word + high_byte(sc->slash_bytes) : 0) + 1;
 }
 
 /* Whether a name given to a syscall is absolute (kernel: a kernel copy). */
@@ -150,7 +232,7 @@ static __always_inline void name_join(struct fs_scratch *s, __u32 which, __u32 d
 				      bool kernel)
 {
 	char *out = s->paths[which & 1].path;
-	struct scan sc = { .which = which };
+	__u32 start = 0;
 	long copied;
 
 	if (relative) {
@@ -158,7 +240,7 @@ static __always_inline void name_join(struct fs_scratch *s, __u32 which, __u32 d
 		if (dirlen == 1)
 			dirlen = 0;
 		out[dirlen & PATH_MASK] = '/';
-		sc.start = dirlen & PATH_MASK;
+		start = dirlen & PATH_MASK;
 		dirlen = (dirlen + 1) & PATH_MASK;
 	} else {
 		dirlen = 0;
@@ -175,9 +257,7 @@ static __always_inline void name_join(struct fs_scratch *s, __u32 which, __u32 d
 		b->len = FS_PATH_MAX - 1;
 		out[FS_PATH_MAX - 1] = 0;
 	}
-	bpf_loop(b->len - sc.start + 1, scan_step, &sc, 0);
-	b->odd = sc.odd;
-	b->name_at = sc.last_slash + 1;
+	path_scan(s, which, start, b);
 }
 
 #endif /* RINGFENCE_PATH_H */
