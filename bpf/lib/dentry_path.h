@@ -20,9 +20,26 @@
 /* a bound the verifier can see on offsets into one path */
 #define PATH_MASK (DENTRY_PATH_MAX - 1)
 
+/*
+ * Where a dentry walk is: the dentry, its mount and that mount's root. It
+ * lives in the per-CPU buffer, whose values the verifier does not track:
+ * on the stack, each state the walk can end in (done, cut, detached, at
+ * the start) would be verified through all the code after it.
+ */
+struct walk {
+	struct dentry *dentry;
+	struct mount *mnt;
+	struct dentry *mnt_root;
+	__u32 pos;		/* where the built part starts in walk[] */
+	__u32 done;		/* reached the root */
+	__u32 truncated;
+	__u32 detached;		/* ended at a root that is no mount's */
+};
+
 /* The walk writes names backwards from DENTRY_PATH_MAX; one per CPU, as
  * a program runs on one, and too large for the 512-byte stack. */
 struct dentry_walk_buf {
+	struct walk w;
 	char walk[DENTRY_PATH_MAX + 256];
 	/* the last walk on this CPU ended at a dentry that is its own parent
 	 * but no mount's root (a disconnected one, from a file handle): the
@@ -79,31 +96,25 @@ static __always_inline struct file *fd_file_direct(long fd)
 	return file;
 }
 
-/* Where a dentry walk is: the dentry, its mount and that mount's root. */
-struct walk {
-	struct dentry *dentry;
-	struct mount *mnt;
-	struct dentry *mnt_root;
-	__u32 pos;		/* where the built part starts in walk[] */
-	__u32 done;		/* reached the root */
-	__u32 truncated;
-	__u32 detached;		/* ended at a root that is no mount's */
-};
-
 /*
  * One level up (bpf_loop): prepend "/name", or at the root of a mount
  * cross to where it is mounted in its parent, as prepend_path() does.
  */
 static long walk_step(__u64 index, void *data)
 {
-	struct walk *w = data;
-	/* locals: BPF_CORE_READ(w->mnt, ...) would relocate struct walk too */
-	struct dentry *dentry = w->dentry, *parent;
-	struct mount *mnt = w->mnt, *parent_mnt;
+	struct dentry_walk_buf *buf = walk_buf();
+	struct dentry *dentry, *parent;
+	struct mount *mnt, *parent_mnt;
 	const unsigned char *name;
-	struct dentry_walk_buf *buf;
+	struct walk *w;
 	__u32 len, pos;
 
+	if (!buf)
+		return 1;
+	w = &buf->w;
+	/* locals: BPF_CORE_READ(w->mnt, ...) would relocate struct walk too */
+	dentry = w->dentry;
+	mnt = w->mnt;
 	if (dentry == w->mnt_root) {
 		parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
 		if (parent_mnt == mnt) {
@@ -129,9 +140,6 @@ static long walk_step(__u64 index, void *data)
 		w->truncated = 1;
 		return 1;
 	}
-	buf = walk_buf();
-	if (!buf)
-		return 1;
 	w->pos -= len + 1;
 	pos = w->pos & PATH_MASK;
 	buf->walk[pos] = '/';
@@ -148,30 +156,36 @@ static long walk_step(__u64 index, void *data)
 static __always_inline __u32 walk_path(struct dentry *dentry, struct vfsmount *vfsmnt,
 				       char *out, bool *truncated)
 {
-	struct walk w = {
-		.dentry = dentry,
-		/* real_mount() (fs/mount.h): the struct mount around it */
-		.mnt = (struct mount *)((void *)vfsmnt -
-					bpf_core_field_offset(struct mount, mnt)),
-		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
-		.pos = DENTRY_PATH_MAX,
-	};
-	struct dentry_walk_buf *buf;
+	struct dentry_walk_buf *buf = walk_buf();
+	struct walk *w;
 	__u32 len;
 
-	bpf_loop(DENTRY_MAX_DEPTH, walk_step, &w, 0);
-	if (w.truncated || !w.done)
+	if (!buf) {
 		*truncated = true;
-	len = DENTRY_PATH_MAX - w.pos;
-	buf = walk_buf();
-	if (buf)
-		buf->detached = w.detached;
-	if (len == 0 || !buf) {
 		out[0] = '/';
 		out[1] = 0;
 		return 1;
 	}
-	bpf_probe_read_kernel(out, len & PATH_MASK, buf->walk + (w.pos & PATH_MASK));
+	w = &buf->w;
+	w->dentry = dentry;
+	/* real_mount() (fs/mount.h): the struct mount around it */
+	w->mnt = (struct mount *)((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	w->mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	w->pos = DENTRY_PATH_MAX;
+	w->done = 0;
+	w->truncated = 0;
+	w->detached = 0;
+	bpf_loop(DENTRY_MAX_DEPTH, walk_step, NULL, 0);
+	if (w->truncated || !w->done)
+		*truncated = true;
+	len = DENTRY_PATH_MAX - w->pos;
+	buf->detached = w->detached;
+	if (len == 0) {
+		out[0] = '/';
+		out[1] = 0;
+		return 1;
+	}
+	bpf_probe_read_kernel(out, len & PATH_MASK, buf->walk + (w->pos & PATH_MASK));
 	out[len & PATH_MASK] = 0;
 	return len & PATH_MASK;
 }
