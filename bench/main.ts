@@ -17,7 +17,7 @@
  * experiment, not what users run).
  *
  * npm_ci, a real job (a BENCH_ONLY name too): BENCH_NPM_PAIRS (default
- * BENCH_PAIRS if set, else 9), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run,
+ * BENCH_PAIRS if set, else 25), BENCH_NPM_ROUNDS (npm ci + tsc rounds a run,
  * default 1), BENCH_CACHE (where it keeps its prepared project, default
  * /var/tmp/ringfence-bench). BENCH_PEERS (bpftrace, auditd or 1 for both)
  * runs the peers around the same workloads, auditd last (peer_phase.ts).
@@ -26,7 +26,7 @@
  */
 
 import { type AgentRun, median } from "./_agent.ts";
-import { type Place, roundRatios } from "./rounds.ts";
+import { medianInterval, type Place, roundRatios } from "./rounds.ts";
 import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
@@ -90,13 +90,13 @@ function printPairs(
   overheadMet?: (ratio: number) => boolean,
   rssNote?: string,
 ): void {
-  const ratio = median(
-    roundRatios(
-      storm.baselineSeconds,
-      storm.agentRuns.map((run) => run.seconds),
-      storm.place,
-    ),
+  const ratios = roundRatios(
+    storm.baselineSeconds,
+    storm.agentRuns.map((run) => run.seconds),
+    storm.place,
   );
+  const ratio = median(ratios);
+  const interval = medianInterval(ratios);
   row(
     "baseline loop (median)",
     `${median(storm.baselineSeconds).toFixed(3)} s`,
@@ -112,6 +112,13 @@ function printPairs(
     `${ratio.toFixed(3)}x`,
     overheadTarget,
     overheadMet?.(ratio),
+  );
+  row(
+    "overhead ratio: where the median lies",
+    `${interval.low.toFixed(3)}..${interval.high.toFixed(3)}x`,
+    `${
+      (100 * interval.coverage).toFixed(1)
+    } % interval (pairs' order statistics)`,
   );
   const rates = storm.agentRuns.map((run) => run.events / run.seconds);
   row("events delivered per second", `${Math.round(median(rates))}/s`, "");
@@ -441,9 +448,10 @@ if (only?.includes("hook_floor")) {
 
 let npm: NpmCiResult | undefined;
 if (selected("npm_ci")) {
-  // A real job's time varies more than a storm's loop: more pairs.
+  // A real job's time varies more than a storm's loop (pairs of 0.96 to
+  // 1.08x): enough pairs that the median's interval is about ±1 %.
   const npmPairs = Number(
-    Deno.env.get("BENCH_NPM_PAIRS") ?? Deno.env.get("BENCH_PAIRS") ?? 9,
+    Deno.env.get("BENCH_NPM_PAIRS") ?? Deno.env.get("BENCH_PAIRS") ?? 25,
   );
   heading(
     "npm_ci",

@@ -58,3 +58,54 @@ export function roundRatios(
 ): number[] {
   return measured.map((value, round) => value / aloneAt(alone, round, place));
 }
+
+/** Where the median of a sample lies, whatever the distribution. */
+export interface MedianInterval {
+  low: number;
+  high: number;
+  /** The chance that the interval holds the true median (0–1). */
+  coverage: number;
+}
+
+/**
+ * The distribution-free interval for the median of `values`: the k-th
+ * smallest and k-th largest value, with k the largest rank for which
+ * the chance of fewer than k values below the true median is at most
+ * (1 - confidence) / 2 (a Binomial(n, ½) tail). With too few values for
+ * that, the smallest and largest, with their lower coverage.
+ */
+export function medianInterval(
+  values: readonly number[],
+  confidence = 0.95,
+): MedianInterval {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) return { low: NaN, high: NaN, coverage: 0 };
+  // below[k]: the chance that fewer than k of n fall below the median.
+  let term = 0.5 ** n; // P(X = 0)
+  let below = 0;
+  let rank = 1;
+  for (let k = 1; k <= Math.floor(n / 2); k++) {
+    below += term; // P(X <= k - 1)
+    term *= (n - k + 1) / k; // P(X = k)
+    if (below > (1 - confidence) / 2) break;
+    rank = k;
+  }
+  const tail = binomialBelow(n, rank);
+  return {
+    low: sorted[rank - 1],
+    high: sorted[n - rank],
+    coverage: 1 - 2 * tail,
+  };
+}
+
+/** P(X < k) for X ~ Binomial(n, ½). */
+function binomialBelow(n: number, k: number): number {
+  let term = 0.5 ** n;
+  let sum = 0;
+  for (let i = 0; i < k; i++) {
+    sum += term;
+    term *= (n - i) / (i + 1);
+  }
+  return sum;
+}

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { aloneAt, bracketed, roundRatios } from "./rounds.ts";
+import { aloneAt, bracketed, medianInterval, roundRatios } from "./rounds.ts";
 
 Deno.test("rounds: every round of measured runs is between two runs alone", async () => {
   const order: string[] = [];
@@ -41,4 +41,20 @@ Deno.test("rounds: a linear drift leaves the ratio of unchanged work at 1", () =
 Deno.test("rounds: a missing last run alone counts as the one before it", () => {
   assert.equal(aloneAt([2, 4], 1), 4);
   assert.deepEqual(roundRatios([2, 4], [3, 4]), [1, 1]);
+});
+
+Deno.test("rounds: the median's interval is the order statistics a binomial tail gives", () => {
+  const values = (n: number) => Array.from({ length: n }, (_, i) => n - i);
+  // n = 9: the 2nd and 8th values, 96.1 %
+  const nine = medianInterval(values(9));
+  assert.deepEqual([nine.low, nine.high], [2, 8]);
+  assert.equal(nine.coverage.toFixed(3), "0.961");
+  // n = 25: the 8th and 18th values, 95.7 %
+  const many = medianInterval(values(25));
+  assert.deepEqual([many.low, many.high], [8, 18]);
+  assert.equal(many.coverage.toFixed(3), "0.957");
+  // n = 5: too few for 95 %: the extremes, 93.8 %
+  const five = medianInterval(values(5));
+  assert.deepEqual([five.low, five.high], [1, 5]);
+  assert.equal(five.coverage.toFixed(3), "0.938");
 });
