@@ -560,9 +560,10 @@ __noinline int mmap_check(__u64 regs_ptr, long id)
 	struct file *file;
 	__u32 zero = 0, rule = 0;
 
-	if (!mmap_args(regs, id, &a))
+	/* the rules first: without any, the arguments are not read */
+	if (!deny_rules() || !mmap_args(regs, id, &a))
 		return 0;
-	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS) || !deny_rules())
+	if (!(a.prot & PROT_EXEC) || (a.flags & MAP_ANONYMOUS))
 		return 0;
 	scope = current_scope();
 	if (!scope || (scope->flags & SCOPE_EXEMPT))
