@@ -323,3 +323,56 @@ with open("${nm}/other/index.js", "w") as out:
     }
   },
 );
+
+kernelTest(
+  "bulk summary: a name that climbs out of node_modules with .. keeps its full record",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`, nm = `${ws}/node_modules`;
+    try {
+      await Deno.mkdir(`${nm}/pkg`, { recursive: true });
+      await Deno.mkdir(`${ws}/.github/workflows`, { recursive: true });
+      await Deno.writeTextFile(`${ws}/.github/workflows/ci.yml`, "on: push\n");
+      await Deno.writeTextFile(`${ws}/.github/workflows/old.yml`, "on: push\n");
+      // Its prefix is node_modules' (a bulk directory): only the kernel's
+      // scan for "..", "//" and "/./" keeps these out of the counts.
+      const up = `${nm}/pkg/../../.github/workflows`;
+      const result = await run(
+        dir,
+        policy(ws),
+        `python3 -c '
+import os
+for f in range(20):
+    open("${nm}/pkg/f%d" % f, "w").close()
+os.unlink("${up}/old.yml")
+os.chmod("${up}/ci.yml", 0o777)
+os.mkdir("${up}/evil")
+os.rmdir("${up}/evil")
+os.symlink("/tmp", "${nm}/pkg/..//../.github/workflows/link")
+os.unlink("${nm}/./pkg/../../.github/workflows/link")
+'`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const workflows = `${ws}/.github/workflows`;
+      const seen = files(result.events).map((e) => `${e.kind} ${e.path}`);
+      for (
+        const change of [
+          `unlink ${workflows}/old.yml`,
+          `chmod ${workflows}/ci.yml`,
+          `mkdir ${workflows}/evil`,
+          `rmdir ${workflows}/evil`,
+          `symlink ${workflows}/link`,
+          `unlink ${workflows}/link`,
+        ]
+      ) {
+        assert.ok(seen.includes(change), `${change}: ${seen.join(", ")}`);
+      }
+      // The creates in node_modules are counted: the summary is on.
+      const counts = counted(result.events, nm, "python3");
+      assert.equal(counts.create, 19, JSON.stringify(counts));
+      assert.equal(Object.keys(counts).length, 1, JSON.stringify(counts));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
