@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { BpfObject } from "../sensors/bpf_object.ts";
 import { mapLookup, mapUpdate } from "../sensors/libbpf.ts";
+import { random, thisThread, trigger } from "./helpers/fixture.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 
 // bpf/fixtures/path_scan.bpf.c: struct input { u32 tid, start, len, pad;
@@ -10,14 +11,6 @@ const FS_PATH_MAX = 1024;
 const INPUT_HEADER = 16;
 const SLASH = 0x2f;
 const DOT = 0x2e;
-
-const libc = Deno.dlopen(
-  "libc.so.6",
-  {
-    getppid: { parameters: [], result: "i32" },
-    gettid: { parameters: [], result: "i32" },
-  } as const,
-);
 
 /** What the scan must find: a character at a time, as the kernel resolves. */
 function expected(
@@ -43,19 +36,6 @@ function expected(
   return { odd, nameAt: lastSlash + 1 };
 }
 
-/** A xorshift32 generator, so a failure reproduces. */
-function random(seed: number): (below: number) => number {
-  let state = seed >>> 0 || 1;
-  return (below) => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state % below;
-  };
-}
-
 /** The fixture, loaded, scanning at this thread's getppid(). */
 async function pathScan(): Promise<{
   object: BpfObject;
@@ -76,14 +56,14 @@ async function pathScan(): Promise<{
   const outputView = new DataView(output.buffer);
   const inputFd = object.map("input").fd;
   const outputFd = object.map("output").fd;
-  inputView.setUint32(0, libc.symbols.gettid(), true);
+  inputView.setUint32(0, thisThread(), true);
   let scans = 0;
   const scan = (path: Uint8Array, start: number, len: number) => {
     inputView.setUint32(4, start, true);
     inputView.setUint32(8, len, true);
     input.set(path, INPUT_HEADER);
     mapUpdate(inputFd, zero, input);
-    libc.symbols.getppid();
+    trigger();
     assert.ok(mapLookup(outputFd, zero, output));
     assert.equal(outputView.getUint32(8, true), ++scans, "the scan ran");
     return {

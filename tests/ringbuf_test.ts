@@ -3,6 +3,7 @@ import { BpfObject } from "../sensors/bpf_object.ts";
 import { mapLookup, mapUpdate } from "../sensors/libbpf.ts";
 import { pageSize } from "../sensors/libc.ts";
 import { RingBufferReader } from "../sensors/ringbuf.ts";
+import { random, thisThread, trigger } from "./helpers/fixture.ts";
 import { kernelTest, ROOT } from "./helpers/kernel.ts";
 
 // bpf/fixtures/ring_records.bpf.c: struct staging { u32 size; u32 discard;
@@ -10,14 +11,6 @@ import { kernelTest, ROOT } from "./helpers/kernel.ts";
 const RECORD_MAX = 2048;
 const DISCARD_SIZE = 100;
 const HEADER_SIZE = 8;
-
-const libc = Deno.dlopen(
-  "libc.so.6",
-  {
-    getppid: { parameters: [], result: "i32" },
-    gettid: { parameters: [], result: "i32" },
-  } as const,
-);
 
 /** Bytes the ring takes for a record of `length` bytes: header, padding. */
 const footprint = (length: number) => (length + HEADER_SIZE + 7) & ~7;
@@ -31,19 +24,6 @@ function bpfMapBytes(): number {
     total += parseInt(end, 16) - parseInt(start, 16);
   }
   return total;
-}
-
-/** A xorshift32 generator, so a failure reproduces. */
-function random(seed: number): (below: number) => number {
-  let state = seed >>> 0 || 1;
-  return (below) => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state % below;
-  };
 }
 
 /**
@@ -61,7 +41,7 @@ async function ringRecords(size: number): Promise<BpfObject> {
     mapUpdate(
       object.map("target").fd,
       new Uint8Array(4),
-      new Uint8Array(new Uint32Array([libc.symbols.gettid()]).buffer),
+      new Uint8Array(new Uint32Array([thisThread()]).buffer),
     );
     return object;
   } catch (error) {
@@ -130,7 +110,7 @@ kernelTest(
       stagingView.setUint32(0, discard ? 0 : length, true);
       stagingView.setUint32(4, discard ? 1 : 0, true);
       mapUpdate(stagingFd, zero, staging);
-      libc.symbols.getppid();
+      trigger();
       position += footprint(body);
       pending += footprint(body);
       cuts.push({ position, records: expected.length });
@@ -229,7 +209,7 @@ kernelTest(
     for (let round = 0; round < 3; round++) {
       staging.fill(round + 1, 8);
       mapUpdate(object.map("staging").fd, zero, staging);
-      libc.symbols.getppid();
+      trigger();
       assert.equal(
         reader.drain((view, offset, got) => {
           assert.equal(got, length);
