@@ -63,8 +63,12 @@ function collectLines(child: Deno.ChildProcess): string[] {
 const PLANTED = `
 import os, socket, sys, time
 go, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with open(out + ".pid", "w") as f:
-    f.write(str(os.getpid()))
+def put(path, text):
+    # whole or not at all: the test reads the file as soon as it exists
+    with open(path + ".part", "w") as f:
+        f.write(text)
+    os.replace(path + ".part", path)
+put(out + ".pid", str(os.getpid()))
 while not os.path.exists(go):
     time.sleep(0.05)
 try:
@@ -74,8 +78,7 @@ try:
     result = "ok"
 except OSError as e:
     result = f"errno {e.errno}"
-with open(out, "w") as f:
-    f.write(result)
+put(out, result)
 `;
 
 kernelTest(
