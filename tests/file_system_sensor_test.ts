@@ -8,6 +8,7 @@ import { Agent } from "../agent/agent.ts";
 import { LSM_REFUSAL_FILE } from "../agent/load.ts";
 import { kernelDevOf } from "../agent/recent_writers.ts";
 import { kernelDev } from "../sensors/device.ts";
+import { cgroup2Mount } from "../sensors/system.ts";
 import type { RingfenceEvent } from "../sensors/events.ts";
 import { parsePolicy } from "../policy/parse.ts";
 import type { FileSystemEvent } from "../sensors/file_system.ts";
@@ -465,3 +466,50 @@ kernelTest("updatePolicy() swaps the kernel's file maps", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+kernelTest(
+  "an event's header names the writer: its ids, parent, command and cgroup, as the kernel has them",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const cgroup = `${cgroup2Mount()}/rf-header-test-${Deno.pid}`;
+    try {
+      await Deno.chmod(dir, 0o755);
+      await Deno.mkdir(`${dir}/watched`);
+      await Deno.chmod(`${dir}/watched`, 0o777);
+      await Deno.mkdir(cgroup);
+      const run = await watch(
+        `version: 1\nfiles:\n  watch: ["${dir}/watched/**"]\n`,
+        // In a cgroup of its own, as another user: none of the test's ids.
+        `echo $$ > ${cgroup}/cgroup.procs && ` +
+          `setpriv --reuid 4321 --regid 4322 --clear-groups ` +
+          `/usr/bin/touch ${dir}/watched/made-by-4321`,
+        dir,
+      );
+      assert.equal(run.status.code, 0);
+      const create = run.events.find((event) => event.kind === "create");
+      assert.ok(create, JSON.stringify(run.events));
+      assert.equal(create.uid, 4321);
+      assert.equal(create.gid, 4322);
+      assert.equal(create.comm, "touch");
+      // bash runs the list's last command in its own process, or in a child
+      assert.equal(
+        create.ppid,
+        create.pid === run.pid ? Deno.pid : run.pid,
+        `pid ${create.pid}, bash ${run.pid}`,
+      );
+      assert.equal(create.tid, create.pid, "touch has one thread");
+      // A cgroup's id is its directory's inode number on cgroup2.
+      assert.equal(create.cgroup_id, (await Deno.stat(cgroup)).ino);
+      const exec = run.all.find((event) =>
+        event.type === "process_event" && event.kind === "exec" &&
+        event.pid === create.pid && event.comm === "touch"
+      );
+      assert.ok(exec, "touch's exec");
+      assert.equal(exec.uid, 4321);
+      assert.equal(exec.cgroup_id, create.cgroup_id);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(cgroup).catch(() => {});
+    }
+  },
+);
