@@ -486,21 +486,16 @@ static __always_inline bool maybe_kill(struct network_config *cfg,
 		(owner)->flags |= OWNER_INIT_NETNS;			\
 } while (0)
 
-/*
- * Records who made a socket the first time a monitored process uses it;
- * returns what is kept with the socket (NULL when nothing can be).
- */
-static __always_inline struct sock_state *tag_owner(struct bpf_sock_addr *ctx,
-						    struct scope_entry *scope)
+/* Records who made a socket the first time a monitored process uses it. */
+static __always_inline void tag_owner(struct bpf_sock_addr *ctx, struct scope_entry *scope)
 {
 	struct sock_state *state;
 
 	if (!ctx->sk)
-		return NULL;
+		return;
 	state = bpf_sk_storage_get(&socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (state && !state->owner.pid)
 		SET_OWNER(&state->owner, ctx, scope);
-	return state;
 }
 
 /* false when this (socket, destination, verdict) was reported lately */
@@ -655,7 +650,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	USER_ADDRESS(ctx, family, daddr);
 	dport = bpf_ntohs((__u16)ctx->user_port);
 	protocol = ctx->protocol;
-	state = tag_owner(ctx, scope);
+	tag_owner(ctx, scope);
 
 	reason = judge_owner(cfg, scope->flags, family, &daddr, dport, protocol,
 			     &flow_reason);
@@ -666,6 +661,10 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 kind,
 	killed = maybe_kill(cfg, scope->flags, verdict) ||
 		 (verdict == VERDICT_DENY &&
 		  install_script_kill(cfg->install_scripts, scope->flags));
+	/* looked up again rather than kept from tag_owner(): a pointer that
+	 * may be NULL, alive across the judging, has the verifier check all
+	 * of it twice */
+	state = ctx->sk ? bpf_sk_storage_get(&socks, ctx->sk, 0, 0) : NULL;
 	if (state)
 		flow_record(&state->flow, family, &daddr, dport, verdict, flow_reason);
 
