@@ -125,22 +125,30 @@ static __always_inline struct scope_entry *current_scope(void)
 	return NULL;
 }
 
-/* The common header from the current task, but for its parent's pid. */
-static __always_inline void fill_header_but_ppid(struct event_header *header,
-						 __u8 type, __u8 kind)
+/* The header's type, time, ids and cgroup, from the current task. */
+static __always_inline void fill_header_rest(struct event_header *header,
+					     __u8 type, __u8 kind)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	header->type = type;
 	header->kind = kind;
 	header->flags = 0;
-	header->tid = (__u32)pid_tgid;
 	header->time_ns = bpf_ktime_get_boot_ns();
-	header->pid = pid_tgid >> 32;
 	header->uid = (__u32)uid_gid;
 	header->gid = uid_gid >> 32;
 	header->cgroup_id = bpf_get_current_cgroup_id();
+}
+
+/* The common header from the current task, but for its parent's pid. */
+static __always_inline void fill_header_but_ppid(struct event_header *header,
+						 __u8 type, __u8 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	fill_header_rest(header, type, kind);
+	header->tid = (__u32)pid_tgid;
+	header->pid = pid_tgid >> 32;
 	bpf_get_current_comm(header->comm, sizeof(header->comm));
 }
 
@@ -157,7 +165,7 @@ static __always_inline void fill_header(struct event_header *header,
 /*
  * fill_header() in a tracing program (a raw tracepoint, an LSM hook):
  * the current task's pid, tgid and comm (NUL-padded by the kernel) by
- * plain loads through BTF, where the helpers cost more, the rest as
+ * plain loads through BTF, where the helpers cost more; the rest as
  * fill_header() has it. Each load through a pointer the task holds (its
  * parent, cred or cgroups) makes the verifier look the pointer's type up
  * in the kernel's BTF at every place it checks it: about 18 ms of
@@ -168,17 +176,10 @@ static __always_inline void fill_header_traced(struct event_header *header,
 					       __u8 type, __u8 kind)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 uid_gid = bpf_get_current_uid_gid();
 
-	header->type = type;
-	header->kind = kind;
-	header->flags = 0;
+	fill_header_rest(header, type, kind);
 	header->tid = task->pid;
-	header->time_ns = bpf_ktime_get_boot_ns();
 	header->pid = task->tgid;
-	header->uid = (__u32)uid_gid;
-	header->gid = uid_gid >> 32;
-	header->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(header->comm, task->comm, sizeof(header->comm));
 	header->ppid = BPF_CORE_READ(task, real_parent, tgid);
 }
