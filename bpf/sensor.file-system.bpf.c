@@ -1201,12 +1201,12 @@ static __always_inline bool read_ruled_out(struct file_system_config *cfg,
 }
 
 /*
- * The kind of an open with flags; created is the new file when the open
- * may have created it (NULL for a descriptor taken from elsewhere).
+ * The kind of an open with flags; mode is the new file's f_mode when the
+ * open may have created it (0 for a descriptor taken from elsewhere).
  */
-static __always_inline __u8 open_kind(struct file *created, __u64 flags)
+static __always_inline __u8 open_kind(__u32 mode, __u64 flags)
 {
-	if (created && (BPF_CORE_READ(created, f_mode) & FMODE_CREATED))
+	if (mode & FMODE_CREATED)
 		return FS_CREATE;
 	if (!writes(flags))
 		return FS_READ;
@@ -1225,7 +1225,7 @@ SEC("raw_tp/sys_exit")
 int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 {
 	struct fs_windows *early;
-	__u32 by_path, by_inode;
+	__u32 by_path, by_inode, mode;
 	struct built *b0, *b1;
 	struct fs_pending op;
 	struct fs_scratch *s;
@@ -1269,11 +1269,11 @@ int BPF_PROG(finish_fd, struct pt_regs *regs, long ret)
 	}
 	if (opened) {
 		s->event.flags = flags;
-		if (early)
-			kind = op.op == FS_OP_OPEN && (early->mode & FMODE_CREATED) ?
-				       FS_CREATE : open_kind(NULL, flags);
+		if (op.op != FS_OP_OPEN)
+			mode = 0;
 		else
-			kind = open_kind(op.op == FS_OP_OPEN ? file : NULL, flags);
+			mode = early ? early->mode : BPF_CORE_READ(file, f_mode);
+		kind = open_kind(mode, flags);
 	} else if (op.op == FS_OP_FCHMOD) {
 		s->event.flags = op.args[1];
 		kind = FS_CHMOD;

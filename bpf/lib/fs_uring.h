@@ -364,7 +364,8 @@ static __always_inline void uring_complete_open(struct io_kiocb *req, __s32 res)
 	s->event.flags = flags;
 	s->event.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	s->event.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	uring_emit(BPF_CORE_READ(req, opcode), open_kind(file, flags), classes, false);
+	uring_emit(BPF_CORE_READ(req, opcode), open_kind(BPF_CORE_READ(file, f_mode), flags),
+		   classes, false);
 }
 
 #endif /* RINGFENCE_FS_URING_H */
