@@ -500,23 +500,22 @@ struct ia32_mmap_arg {
 	__u32 addr, len, prot, flags, fd, offset;
 };
 
-/*
- * mmap's arguments in either ABI; false for any other syscall. An ia32
- * syscall (int 0x80, a 32-bit task) numbers and passes them its own way:
- * ebx, ecx, edx, esi, edi, ebp.
- */
+/* Whether id is an mmap in some ABI: the test every syscall passes. */
 static __always_inline bool mmap_number(long id)
 {
 	return (id & ~X32_SYSCALL_BIT) == NR_mmap || id == NR_ia32_mmap || id == NR_ia32_mmap2;
 }
 
+/*
+ * mmap's arguments in either ABI; false for any other syscall. An ia32
+ * syscall (int 0x80, a 32-bit task) numbers and passes them its own way:
+ * ebx, ecx, edx, esi, edi, ebp.
+ */
 static __always_inline bool mmap_args(struct pt_regs *regs, long id, struct mmap_args *a)
 {
 	struct ia32_mmap_arg old = {};
 	struct task_struct *task;
 
-	if (!mmap_number(id))
-		return false;
 	task = (struct task_struct *)bpf_get_current_task();
 	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) {
 		if (id == NR_ia32_mmap2) {
