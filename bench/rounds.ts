@@ -81,31 +81,22 @@ export function medianInterval(
   const sorted = [...values].sort((a, b) => a - b);
   const n = sorted.length;
   if (n === 0) return { low: NaN, high: NaN, coverage: 0 };
-  // below[k]: the chance that fewer than k of n fall below the median.
+  // P(X < k) for X ~ Binomial(n, ½), the count of values below the true
+  // median: the chance that the k-th smallest is above it.
   let term = 0.5 ** n; // P(X = 0)
   let below = 0;
   let rank = 1;
+  let tail = term; // P(X < rank)
   for (let k = 1; k <= Math.floor(n / 2); k++) {
-    below += term; // P(X <= k - 1)
+    below += term; // P(X < k)
     term *= (n - k + 1) / k; // P(X = k)
     if (below > (1 - confidence) / 2) break;
     rank = k;
+    tail = below;
   }
-  const tail = binomialBelow(n, rank);
   return {
     low: sorted[rank - 1],
     high: sorted[n - rank],
     coverage: 1 - 2 * tail,
   };
-}
-
-/** P(X < k) for X ~ Binomial(n, ½). */
-function binomialBelow(n: number, k: number): number {
-  let term = 0.5 ** n;
-  let sum = 0;
-  for (let i = 0; i < k; i++) {
-    sum += term;
-    term *= (n - i) / (i + 1);
-  }
-  return sum;
 }
