@@ -448,8 +448,9 @@ if (only?.includes("hook_floor")) {
 
 let npm: NpmCiResult | undefined;
 if (selected("npm_ci")) {
-  // A real job's time varies more than a storm's loop (pairs of 0.96 to
-  // 1.08x): enough pairs that the median's interval is about ±1 %.
+  // A real job's time varies more than a storm's loop: enough pairs that
+  // the median's interval is narrow beside the target's margin
+  // (docs/performance.md, npm ci).
   const npmPairs = Number(
     Deno.env.get("BENCH_NPM_PAIRS") ?? Deno.env.get("BENCH_PAIRS") ?? 25,
   );
