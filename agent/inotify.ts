@@ -10,7 +10,7 @@
  * @module
  */
 
-import { closeFd, cString, errno, libc, strerror } from "../sensors/libc.ts";
+import { cString, errno, libc, strerror } from "../sensors/libc.ts";
 import { waitForData, Wakeup } from "../sensors/ringbuf.ts";
 
 /** inotify event bits (linux/inotify.h). */
@@ -92,7 +92,10 @@ export class Inotify {
     return this.#paths.size;
   }
 
-  /** Stops reading and closes the instance. */
+  /** Settles once the closed instance's fd is released. */
+  released: Promise<void> = Promise.resolve();
+
+  /** Stops reading and closes the instance (its fd: see `released`). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -161,7 +164,10 @@ export class Inotify {
       // A read that fails ends the watch; the caller's periodic check
       // goes on.
     } finally {
-      closeFd(this.#fd);
+      // Releasing an inotify instance waits for its marks' destruction, an
+      // SRCU grace period (fsnotify_destroy_group(): 10-20 ms here), which
+      // the agent's stop need not wait for: a worker thread does.
+      this.released = libc().close_async(this.#fd).then(() => {});
       this.#wakeup.close();
     }
   }

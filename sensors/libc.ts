@@ -15,6 +15,14 @@ const symbols = {
   },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // close, run on a worker thread: for an fd whose release waits in the
+  // kernel (an inotify instance's waits for an SRCU grace period).
+  close_async: {
+    name: "close",
+    parameters: ["i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },

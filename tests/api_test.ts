@@ -167,3 +167,32 @@ kernelTest(
     assert.deepEqual(heldLinkTypes(), []);
   },
 );
+
+kernelTest(
+  "a stop with every sensor loaded frees every program, the chained ones with their prog arrays",
+  async () => {
+    const before = await attachedPrograms();
+    const held = heldBpfFds().map(({ kind }) => kind).sort();
+    const agent = await Agent.start({
+      policy: parsePolicy(
+        "version: 1\nfiles:\n  watch: [/tmp/rf-stop/**]\n",
+        "inline.yaml",
+      ),
+      spawner: true,
+    });
+    try {
+      assert.deepEqual(agent.sensors, ["process", "network", "file-system"]);
+      const during = await attachedPrograms();
+      // The chains' members are loaded, in their slots.
+      for (const name of ["sys_enter", "sys_exit", "finish_fd"]) {
+        assert.ok(during.includes(name), name);
+      }
+    } finally {
+      await agent.stop();
+    }
+    // The slots are left filled at a stop (sensors/sensor.ts close()): the
+    // kernel empties the prog arrays when the last fd to them closes.
+    assert.deepEqual(heldBpfFds().map(({ kind }) => kind).sort(), held);
+    assert.deepEqual(await programsLeftSince(before), []);
+  },
+);
