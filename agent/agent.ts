@@ -120,6 +120,14 @@ export interface AgentOptions {
    * sensor.file-system is loaded (agent/file_policy.ts).
    */
   integrity?: IntegrityPaths;
+  /**
+   * Called once the policy is compiled, while the kernel still verifies
+   * the sensors on worker threads (or as soon as it is done): the main
+   * thread's own start-up work is over then, and this runs beside the
+   * verifier rather than before the agent is armed. What it throws is
+   * ignored: it must not fail the start.
+   */
+  whileLoading?: () => void;
 }
 
 /** Where and what an agent pins. */
@@ -343,6 +351,10 @@ export class Agent {
         integrityPaths(options.integrity),
       )
     );
+    const whileLoading = options.whileLoading;
+    if (whileLoading) {
+      compiling.then(() => whileLoading()).catch(() => {});
+    }
     // The protected files are walked and hashed while the sensors load:
     // their verification runs on worker threads.
     const preparing = compiling.then(({ fileRules }) =>

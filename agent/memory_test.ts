@@ -94,3 +94,25 @@ Deno.test("dropStartupPages() shrinks a running Deno's resident set and it runs 
     `RssFile ${result.before} kB -> ${result.after} kB (dropped ${result.dropped} kB)`,
   );
 });
+
+Deno.test("dropStartupCode() drops the executable's code from a running Deno, which runs on", async () => {
+  const result = await dropInFreshDeno("dropStartupCode");
+  assert.ok(result.dropped >= 1, `${result.dropped} code mappings dropped`);
+  assert.ok(
+    result.after < result.before - 5_000,
+    `RssFile ${result.before} kB -> ${result.after} kB`,
+  );
+});
+
+Deno.test("parseSmaps() reads /proc/self/maps too, with the fields at 0", () => {
+  const maps = SMAPS.split("\n").filter((line) => !/^\w+:/.test(line))
+    .join("\n");
+  const mappings = parseSmaps(maps);
+  assert.deepEqual(
+    mappings.map((mapping) => [mapping.permissions, mapping.rss]),
+    [["r--p", 0], ["r-xp", 0], ["r--p", 0], ["rw-p", 0], ["r-xp", 0], [
+      "r--p",
+      0,
+    ]],
+  );
+});

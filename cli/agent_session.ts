@@ -13,7 +13,7 @@ import {
 } from "../agent/agent.ts";
 import { sha256File } from "../agent/identity.ts";
 import { PIN_ROOT } from "../agent/pins.ts";
-import { dropStartupPages } from "../agent/memory.ts";
+import { dropStartupCode, dropStartupPages } from "../agent/memory.ts";
 import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
 import type { Report, ReportHeader } from "../report/types.ts";
@@ -164,6 +164,15 @@ export class AgentSession {
         spawner,
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),
+        whileLoading: () => {
+          // Deno loads its subprocess support on first use (about 3 ms):
+          // meanwhile, not between armed and the command's start.
+          if (spawner) void Deno.Command;
+          // The code that loading the modules and the policy needed can
+          // leave the resident set now; all that only the start needed,
+          // once armed.
+          dropStartupCode();
+        },
         integrity: { policyFile: options.policy, stateDir: options.stateDir },
         pins: {
           instance,
