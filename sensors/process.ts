@@ -31,6 +31,9 @@ import { closeFd } from "./libc.ts";
 import { Sensor, type SensorOptions } from "./sensor.ts";
 import { SYSCALL_CHAINS } from "./syscall_chain.ts";
 
+/** Where the syscall chains' dispatchers attach. */
+const CHAIN_HOOKS = new Set(["raw_tp/sys_enter", "raw_tp/sys_exit"]);
+
 /** `struct process_event` (bpf/process.h). */
 export const PROCESS_EVENT = struct("process_event", 4176, {
   header: [0, EVENT_HEADER],
@@ -429,6 +432,14 @@ export class ProcessSensor extends Sensor {
    */
   attach(): void {
     this.attachBySection();
+  }
+
+  /**
+   * Detaches the syscall chains' dispatchers (its raw_tp/sys_enter and
+   * raw_tp/sys_exit programs): no program in a chain's slot runs after.
+   */
+  detachChains(): void {
+    this.detach((link) => CHAIN_HOOKS.has(link.target));
   }
 
   /**

@@ -343,10 +343,14 @@ export class Sensor implements Disposable {
     if (addFirst) removeStale();
   }
 
-  /** Detaches every link, the last attached first. Idempotent. */
-  detach(): void {
-    for (const link of this.#links.reverse()) link.destroy();
-    this.#links = [];
+  /**
+   * Detaches every link (those `only` takes, when given), the last
+   * attached first. Idempotent.
+   */
+  detach(only?: (link: BpfLink) => boolean): void {
+    const gone = only ? this.#links.filter(only) : this.#links;
+    for (const link of gone.toReversed()) link.destroy();
+    this.#links = only ? this.#links.filter((link) => !only(link)) : [];
   }
 
   /**
