@@ -222,8 +222,9 @@ export class AgentSession {
       if (!outputs) await ui?.close();
       throw error;
     }
-    // Armed: what only the start-up needed can leave the resident set.
-    dropStartupPages();
+    // Armed: what only the start-up needed can leave the resident set
+    // (`run`'s, once its command has started: cli/run.ts).
+    if (!spawner) dropStartupPages();
     if (agent.adoption) log(adoptionLine(agent.adoption));
     if (agent.pins) {
       log(`enforcement outlives the agent: pinned in ${agent.pins.dir}`);

@@ -11,6 +11,11 @@ import { Fatal } from "./command.ts";
 import type { PublishFlags } from "./publish.ts";
 import { underGitHubActions } from "./alerts.ts";
 import { prepareDefaultEventsFile } from "./events_file.ts";
+import { dropStartupPages } from "../agent/memory.ts";
+import { waitForData } from "../sensors/ringbuf.ts";
+
+/** How long the command runs before the agent's start-up pages go. */
+const DROP_AFTER_MS = 100;
 
 /** The default events file, or a clear error when it cannot be made. */
 function prepareEventsFile(): string {
@@ -80,7 +85,17 @@ export async function run(
   for (const [signal, handler] of handlers) {
     Deno.addSignalListener(signal, handler);
   }
-  const status = await child.status;
+  // What only the start-up needed leaves the resident set once the command
+  // has run a while: the drop takes the main thread about 6 ms, which the
+  // command's start, or a short command's exit, would wait for. The wait
+  // is a poll on a worker thread: a first timer would load Deno's timers.
+  const exited = child.status;
+  const running = await Promise.race([
+    exited.then(() => false),
+    waitForData([], DROP_AFTER_MS).then(() => true),
+  ]);
+  if (running) dropStartupPages();
+  const status = await exited;
   for (const [signal, handler] of handlers) {
     Deno.removeSignalListener(signal, handler);
   }
