@@ -1666,6 +1666,12 @@ int ingress(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
+	/* a connected socket takes packets from its peer's port alone: one
+	 * no resolver answers on is no resolver's, without a lookup (most of
+	 * the machine's packets; an unconnected socket's dst_port is 0) */
+	if (cfg->resolver_port && sk->dst_port &&
+	    sk->dst_port != bpf_htons(cfg->resolver_port))
+		return 1;
 	owner = sock_owner_of(sk, 0);
 	if (!owner || !in_resolver_netns(cfg, owner))
 		return 1;
