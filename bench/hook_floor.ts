@@ -12,12 +12,19 @@
  * loop waits, up to a minute, until no other raw tracepoint program is
  * loaded, and counts the loops that ran beside one.
  *
+ * The connect floor ({@linkcode connectFloor}) does the same around the
+ * connect storm's loop (bench/connect_storm.ts) with the hooks the agent
+ * has on a loopback connect's path: the syscall pair, the socket's state
+ * changes, and on the cgroup v2 root its birth, its connect and its
+ * packets both ways.
+ *
  * @module
  */
 
 import { BpfObject } from "../sensors/bpf_object.ts";
 import type { BpfLink } from "../sensors/bpf_program.ts";
 import { libbpf } from "../sensors/libbpf.ts";
+import { cgroup2Mount } from "../sensors/system.ts";
 import { withBpfStats } from "./bpf_stats.ts";
 import { WORKLOAD } from "./file_storm.ts";
 import { journaledDir } from "./journaled_dir.ts";
@@ -146,4 +153,85 @@ export async function hookFloor(
   } finally {
     await work.close();
   }
+}
+
+/** The connect floor's hook sets: raw tracepoints, then cgroup hooks. */
+export const CONNECT_HOOKS = {
+  none: { raw: [], cgroup: [] },
+  all: {
+    raw: ["floor_enter_1", "floor_exit_1", "floor_state"],
+    cgroup: [
+      "floor_sock_create",
+      "floor_connect4",
+      "floor_egress",
+      "floor_ingress",
+    ],
+  },
+} as const;
+
+/** What the connect floor measured. */
+export interface ConnectFloorResult {
+  connects: number;
+  /** Loop seconds by hook set, round by round. */
+  seconds: Record<keyof typeof CONNECT_HOOKS, number[]>;
+  /** Loops that ran while another raw tracepoint program was loaded. */
+  crowded: number;
+}
+
+async function connectLoop(connects: number): Promise<number> {
+  const output = await new Deno.Command("/usr/bin/python3", {
+    args: [
+      new URL("./connect_workload.py", import.meta.url).pathname,
+      String(connects),
+    ],
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  const elapsed = text.match(/elapsed=([\d.]+)/);
+  if (!output.success || !elapsed) throw new Error(`workload failed: ${text}`);
+  return Number(elapsed[1]);
+}
+
+/**
+ * Runs `rounds` rounds of the connect storm's loop (`connects` loopback
+ * connects) with no program and with empty programs on every hook of the
+ * agent's on that path, in alternating order.
+ */
+export async function connectFloor(
+  connects = 10_000,
+  rounds = 7,
+): Promise<ConnectFloorResult> {
+  libbpf();
+  using object = BpfObject.open(
+    Deno.readFileSync(
+      new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
+    ),
+    "hook_floor",
+  );
+  object.load();
+  const root = cgroup2Mount();
+  const attach = (set: keyof typeof CONNECT_HOOKS): BpfLink[] => [
+    ...CONNECT_HOOKS[set].raw.map((name) => object.program(name).attach()),
+    ...CONNECT_HOOKS[set].cgroup.map((name) =>
+      object.program(name).attachCgroupPath(root)
+    ),
+  ];
+  await connectLoop(connects); // warm up
+  const seconds: ConnectFloorResult["seconds"] = { none: [], all: [] };
+  let crowded = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2
+      ? ["all", "none"] as const
+      : ["none", "all"] as const;
+    for (const set of order) {
+      if (!await alone()) crowded++;
+      const links = attach(set);
+      try {
+        seconds[set].push(await connectLoop(connects));
+      } finally {
+        for (const link of links) link.destroy();
+      }
+    }
+  }
+  return { connects, seconds, crowded };
 }

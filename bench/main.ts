@@ -31,7 +31,7 @@ import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
-import { hookFloor } from "./hook_floor.ts";
+import { connectFloor, hookFloor } from "./hook_floor.ts";
 import { npmCi, type NpmCiResult, npmCiRows } from "./npm_ci.ts";
 import { comparisonTable, peerPhase } from "./peer_phase.ts";
 import { wantedPeers } from "./peers.ts";
@@ -409,7 +409,7 @@ if (only?.includes("hook_floor")) {
   const cycles = Number(Deno.env.get("BENCH_FLOOR_CYCLES") ?? 20_000);
   heading(
     "hook_floor",
-    `the unwatched file storm's loop (${cycles} cycles) under empty raw_tp/sys_enter and sys_exit programs, ${pairs} rounds`,
+    `the unwatched file storm's loop (${cycles} cycles) under empty raw_tp/sys_enter and sys_exit programs, and the connect storm's under empty programs on the agent's hooks on its path, ${pairs} rounds`,
   );
   const result = await hookFloor(cycles, pairs);
   const none = result.seconds.none;
@@ -443,6 +443,28 @@ if (only?.includes("hook_floor")) {
     String(result.crowded),
     "target 0 (else the ratios understate)",
     result.crowded === 0,
+  );
+  const floor = await connectFloor(connects, pairs);
+  const ratios = floor.seconds.all.map((seconds, index) =>
+    seconds / floor.seconds.none[index]
+  );
+  row(
+    `connect storm (${connects} connects), no program (median)`,
+    `${median(floor.seconds.none).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "connect storm, empty programs on the agent's hooks: ratio (median of rounds)",
+    `${median(ratios).toFixed(3)}x`,
+    `(rounds ${Math.min(...ratios).toFixed(3)}..${
+      Math.max(...ratios).toFixed(3)
+    }; syscall pair, inet_sock_set_state, sock_create, connect4, egress, ingress)`,
+  );
+  row(
+    "connect storm: loops beside another raw tracepoint program",
+    String(floor.crowded),
+    "target 0 (else the ratio understates)",
+    floor.crowded === 0,
   );
 }
 
