@@ -1,9 +1,12 @@
 /**
  * Reads processes from /proc: the seed of the process tree and of the
- * kernel's scope map when the agent starts after its roots.
+ * kernel's scope map when the agent starts after its roots, and the
+ * agent's own CPU time.
  *
  * @module
  */
+
+import { libc } from "../sensors/libc.ts";
 
 /** A process as /proc shows it. */
 export interface ProcEntry {
@@ -36,6 +39,8 @@ export interface ProcStat {
   kernelThread: boolean;
   /** Field 22: clock ticks after boot; with the pid, names one process. */
   startTime: number;
+  /** Fields 14 and 15: clock ticks spent in user and kernel mode. */
+  cpuTicks: number;
 }
 
 /** Parses /proc/<pid>/stat: the comm sits in parentheses and may hold any byte. */
@@ -51,7 +56,24 @@ export function parseStat(text: string): ProcStat {
     ppid: Number(fields[1]),
     kernelThread: (Number(fields[6]) & KERNEL_THREAD) !== 0,
     startTime: Number(fields[19]),
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
   };
+}
+
+/** sysconf(3)'s _SC_CLK_TCK: the unit of /proc's CPU times. */
+const SC_CLK_TCK = 2;
+
+/**
+ * CPU seconds this process has spent, in user and kernel mode, all its
+ * threads (/proc/self/stat); NaN when it cannot be read.
+ */
+export function ownCpuSeconds(): number {
+  try {
+    const ticks = parseStat(Deno.readTextFileSync("/proc/self/stat")).cpuTicks;
+    return ticks / Number(libc().sysconf(SC_CLK_TCK));
+  } catch {
+    return NaN;
+  }
 }
 
 /**

@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
-import { listProcesses, parseStat, readProc } from "./procfs.ts";
+import { listProcesses, ownCpuSeconds, parseStat, readProc } from "./procfs.ts";
 
 Deno.test("parseStat() reads a comm that holds spaces and parentheses", () => {
   const stat =
-    "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5678 0";
+    "1234 (a (b) c) S 99 1234 1234 0 -1 4194560 0 0 0 0 17 25 0 0 20 0 1 0 5678 0";
   assert.deepEqual(parseStat(stat), {
     comm: "a (b) c",
     state: "S",
     ppid: 99,
     kernelThread: false,
     startTime: 5678,
+    cpuTicks: 42,
   });
 });
 
@@ -21,6 +22,7 @@ Deno.test("parseStat() tells a kernel thread by PF_KTHREAD", () => {
     ppid: 0,
     kernelThread: true,
     startTime: 3,
+    cpuTicks: 0,
   });
 });
 
@@ -55,4 +57,16 @@ Deno.test("listProcesses() includes this process and init", () => {
   const pids = listProcesses().map((entry) => entry.pid);
   assert.ok(pids.includes(Deno.pid));
   assert.ok(pids.includes(1));
+});
+
+Deno.test("ownCpuSeconds() grows with work this process does", () => {
+  const before = ownCpuSeconds();
+  assert.ok(before > 0, String(before));
+  // Spinning until /proc counts 20 ms more (its unit is 10 ms), or 2 s.
+  const until = performance.now() + 2000;
+  let after = before;
+  while (performance.now() < until && after - before < 0.02) {
+    after = ownCpuSeconds();
+  }
+  assert.ok(after - before >= 0.02, `${before} -> ${after}`);
 });

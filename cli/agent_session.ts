@@ -12,11 +12,12 @@ import {
   type FileEnforcement,
 } from "../agent/agent.ts";
 import { sha256File } from "../agent/identity.ts";
+import { ownCpuSeconds } from "../agent/procfs.ts";
 import { PIN_ROOT } from "../agent/pins.ts";
 import { dropStartupCode, dropStartupPages } from "../agent/memory.ts";
 import { SudoGuard } from "../agent/sudo_guard.ts";
 import type { Policy } from "../policy/schema.ts";
-import type { Report, ReportHeader } from "../report/types.ts";
+import type { AgentCpu, Report, ReportHeader } from "../report/types.ts";
 import { VERSION } from "../version.ts";
 import { summaryLine } from "../report/summary.ts";
 import { scopeCapacityOverride } from "../sensors/environment.ts";
@@ -77,6 +78,8 @@ export class AgentSession {
   /** Called when the policy file changes by a hand-off (start's record). */
   onPolicyFile: ((file: { path: string; sha256?: string }) => void) | undefined;
   readonly #stopReloading: () => void;
+  /** The process's CPU seconds once armed (NaN: unknown). */
+  readonly #cpuAtArmed: number;
 
   private constructor(
     agent: Agent,
@@ -86,7 +89,9 @@ export class AgentSession {
     options: SessionOptions,
     policyFile: AgentSession["policyFile"],
     overrides: PolicyOverrides,
+    cpuAtArmed: number,
   ) {
+    this.#cpuAtArmed = cpuAtArmed;
     this.agent = agent;
     this.outputs = outputs;
     this.alerts = alerts;
@@ -185,6 +190,7 @@ export class AgentSession {
       await ui?.close();
       throw error;
     }
+    const cpuAtArmed = ownCpuSeconds();
     const policyFile = options.policy === undefined ? undefined : {
       path: options.policy,
       sha256: await hashing,
@@ -244,6 +250,7 @@ export class AgentSession {
       options,
       policyFile,
       overrides,
+      cpuAtArmed,
     );
     if (options.latePolicy && options.latePolicyAt && options.stateDir) {
       const late = new LatePolicy({
@@ -310,6 +317,7 @@ export class AgentSession {
       fileFindings: tamper.findings,
       integrityReasons: await this.#policyChanged(),
       header: this.#header(),
+      ...this.#agentCpu(),
     });
     // Imported at the end: an agent arms without it.
     const { renderMarkdown } = await import("../report/markdown.ts");
@@ -325,6 +333,14 @@ export class AgentSession {
     for (const line of tamper.coverage ?? []) console.error(line);
     const { tamperedLines } = await import("../report/integrity.ts");
     for (const line of tamperedLines(report.integrity)) console.error(line);
+  }
+
+  /** The process's CPU time for the report, when /proc told it. */
+  #agentCpu(): { agentCpu?: AgentCpu } {
+    const total = ownCpuSeconds(), start = this.#cpuAtArmed;
+    return Number.isFinite(total) && Number.isFinite(start)
+      ? { agentCpu: { total, start } }
+      : {};
   }
 
   /** The agent and its policy, as the report opens with them. */

@@ -224,6 +224,7 @@ export class ReportBuilder {
         kernelDrops: counters.kernelDrops ?? 0,
         exporterDrops: counters.exporterDrops ?? {},
         scopeFull: counters.scopeFull ?? 0,
+        ...(counters.agentCpu ? { agentCpu: counters.agentCpu } : {}),
       },
       egress: egress.slice(0, MAX_EGRESS),
       ...(dnsRefused.length ? { dnsRefused } : {}),

@@ -154,6 +154,14 @@ function facts(report: Report): string {
     0,
   );
   facts.push(`${summary.kernelDrops + exporterDrops} dropped`);
+  const cpu = summary.agentCpu;
+  if (cpu && Number.isFinite(cpu.total) && Number.isFinite(cpu.start)) {
+    facts.push(
+      `agent CPU ${cpu.total.toFixed(2)} s (${
+        cpu.start.toFixed(2)
+      } s to start)`,
+    );
+  }
   return facts.join(" · ");
 }
 

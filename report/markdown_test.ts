@@ -130,6 +130,23 @@ Deno.test("markdown: the header says mode, policy and digest, version and integr
   assert.doesNotMatch(renderMarkdown(buildReport(events)), /^Mode /m);
 });
 
+Deno.test("markdown: the facts line ends with the agent's CPU when a live agent gave it", () => {
+  const counts = (counters: Parameters<typeof buildReport>[1]) =>
+    renderMarkdown(buildReport(events, { header, ...counters })).split("\n")[4];
+  assert.match(
+    counts({ agentCpu: { total: 0.4567, start: 0.381 } }),
+    / · 0 dropped · agent CPU 0\.46 s \(0\.38 s to start\)$/,
+  );
+  assert.equal(
+    buildReport(events, { agentCpu: { total: 1, start: 0.5 } }).summary
+      .agentCpu?.total,
+    1,
+  );
+  // saved events' report: no such figure
+  assert.match(counts({}), / · 0 dropped$/);
+  assert.doesNotMatch(counts({ agentCpu: { total: NaN, start: 0.1 } }), /CPU/);
+});
+
 Deno.test("markdown: kills first, then egress by domain, DNS, files, the tree last", () => {
   const markdown = renderMarkdown(buildReport(events, { header }));
   const headings = [...markdown.matchAll(/^### (.*)$/gm)].map((m) => m[1]);

@@ -25,6 +25,16 @@ export interface ReportCounters {
   fileFindings?: ProtectedFileFinding[];
   /** The agent and the policy the report is about (a live agent's). */
   header?: ReportHeader;
+  /** The agent process's CPU time (a live agent's). */
+  agentCpu?: AgentCpu;
+}
+
+/** The agent process's CPU time, in seconds. */
+export interface AgentCpu {
+  /** From its start to its stop. */
+  total: number;
+  /** From its start until it was armed. */
+  start: number;
 }
 
 /**
@@ -346,6 +356,13 @@ export interface Report {
     exporterDrops: Record<string, number>;
     /** Processes not tracked (scope map full). */
     scopeFull: number;
+    /**
+     * The agent process's CPU seconds (a live agent's report): in all, and
+     * of it until armed, most of which is the kernel verifying the
+     * sensors. Its BPF programs' time is not in it: they run in the
+     * traced processes' own syscalls.
+     */
+    agentCpu?: AgentCpu;
   };
   /**
    * What the agent found of its own kernel state (`tamper`: a link

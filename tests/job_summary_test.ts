@@ -38,6 +38,10 @@ export function normalise(
     .replace(/sha256 [0-9a-f]{16}/g, "sha256 DIGEST")
     .replace(/ringfence \d+\.\d+\.\d+\S*/g, "ringfence VERSION")
     .replace(/\b\d+ events\b/g, "N events")
+    .replace(
+      /agent CPU \d+\.\d\d s \(\d+\.\d\d s to start\)/g,
+      "agent CPU S s (S s to start)",
+    )
     // pids: table cells, tree lines, "pid N"
     .replace(/^\| \d+ \|/gm, "| PID |")
     .replace(/^( *)\d+ (?!processes)/gm, "$1PID ")
@@ -149,8 +153,17 @@ kernelTest(
         );
       }
 
+      const raw = await Deno.readTextFile(`${dir}/report.md`);
+      // The agent's CPU: its start (the kernel verifying the sensors in
+      // its threads) and all of it, no less.
+      const cpu = raw.match(
+        /agent CPU (\d+\.\d\d) s \((\d+\.\d\d) s to start\)/,
+      );
+      assert.ok(cpu, "the agent's CPU in the facts line");
+      assert.ok(Number(cpu[2]) > 0, cpu[0]);
+      assert.ok(Number(cpu[1]) >= Number(cpu[2]), cpu[0]);
       const markdown = normalise(
-        await Deno.readTextFile(`${dir}/report.md`),
+        raw,
         { [dir]: "DIR", [netns.name]: "NETNS", [ROOT]: "ROOT/" },
       );
       if (Deno.env.get("UPDATE_GOLDEN") === "1") {
