@@ -16,7 +16,9 @@
  * connect storm's loop (bench/connect_storm.ts) with the hooks the agent
  * has on a loopback connect's path: the syscall pair, the socket's state
  * changes, and on the cgroup v2 root its birth, its connect and its
- * packets both ways.
+ * packets both ways. The exec floor ({@linkcode execFloor}) does it around
+ * the exec storm's loop (bench/exec_storm.ts) with the syscall pair and
+ * the process sensor's fork, exec, exit and signal hooks.
  *
  * @module
  */
@@ -234,4 +236,71 @@ export async function connectFloor(
     }
   }
   return { connects, seconds, crowded };
+}
+
+/** The exec floor's hooks: every raw tracepoint sensor.process has. */
+export const EXEC_HOOKS = [
+  "floor_enter_1",
+  "floor_exit_1",
+  "floor_fork",
+  "floor_exec",
+  "floor_process_exit",
+  "floor_signal",
+] as const;
+
+/** What the exec floor measured. */
+export interface ExecFloorResult {
+  execs: number;
+  /** Loop seconds, no program and empty ones, round by round. */
+  seconds: { none: number[]; all: number[] };
+  /** Loops that ran while another raw tracepoint program was loaded. */
+  crowded: number;
+}
+
+async function execLoop(execs: number): Promise<number> {
+  const started = performance.now();
+  const output = await new Deno.Command("/bin/bash", {
+    args: ["-c", `for ((i=0; i<${execs}; i++)); do /bin/true; done`],
+  }).output();
+  if (!output.success) throw new Error("the exec loop failed");
+  return (performance.now() - started) / 1000;
+}
+
+/**
+ * Runs `rounds` rounds of the exec storm's loop (`execs` fork+execs of
+ * /bin/true from bash) with no program and with empty programs on every
+ * raw tracepoint the process sensor attaches, in alternating order.
+ */
+export async function execFloor(
+  execs = 3000,
+  rounds = 7,
+): Promise<ExecFloorResult> {
+  libbpf();
+  using object = BpfObject.open(
+    Deno.readFileSync(
+      new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
+    ),
+    "hook_floor",
+  );
+  object.load();
+  await execLoop(execs); // warm up
+  const seconds: ExecFloorResult["seconds"] = { none: [], all: [] };
+  let crowded = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2
+      ? ["all", "none"] as const
+      : ["none", "all"] as const;
+    for (const set of order) {
+      if (!await alone()) crowded++;
+      const links = set === "all"
+        ? EXEC_HOOKS.map((name) => object.program(name).attach())
+        : [];
+      try {
+        seconds[set].push(await execLoop(execs));
+      } finally {
+        for (const link of links) link.destroy();
+      }
+    }
+  }
+  return { execs, seconds, crowded };
 }

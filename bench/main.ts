@@ -31,7 +31,7 @@ import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
-import { connectFloor, hookFloor } from "./hook_floor.ts";
+import { connectFloor, execFloor, hookFloor } from "./hook_floor.ts";
 import { npmCi, type NpmCiResult, npmCiRows } from "./npm_ci.ts";
 import { comparisonTable, peerPhase } from "./peer_phase.ts";
 import { wantedPeers } from "./peers.ts";
@@ -409,7 +409,7 @@ if (only?.includes("hook_floor")) {
   const cycles = Number(Deno.env.get("BENCH_FLOOR_CYCLES") ?? 20_000);
   heading(
     "hook_floor",
-    `the unwatched file storm's loop (${cycles} cycles) under empty raw_tp/sys_enter and sys_exit programs, and the connect storm's under empty programs on the agent's hooks on its path, ${pairs} rounds`,
+    `the unwatched file storm's loop (${cycles} cycles) under empty raw_tp/sys_enter and sys_exit programs, the connect and exec storms' under empty programs on the agent's hooks on their paths, ${pairs} rounds`,
   );
   const result = await hookFloor(cycles, pairs);
   const none = result.seconds.none;
@@ -465,6 +465,28 @@ if (only?.includes("hook_floor")) {
     String(floor.crowded),
     "target 0 (else the ratio understates)",
     floor.crowded === 0,
+  );
+  const exec = await execFloor(execs, pairs);
+  const execRatios = exec.seconds.all.map((seconds, index) =>
+    seconds / exec.seconds.none[index]
+  );
+  row(
+    `exec storm (${execs} execs), no program (median)`,
+    `${median(exec.seconds.none).toFixed(3)} s`,
+    "",
+  );
+  row(
+    "exec storm, empty programs on the process sensor's hooks: ratio (median of rounds)",
+    `${median(execRatios).toFixed(3)}x`,
+    `(rounds ${Math.min(...execRatios).toFixed(3)}..${
+      Math.max(...execRatios).toFixed(3)
+    }; syscall pair, fork, exec, exit, signal_generate)`,
+  );
+  row(
+    "exec storm: loops beside another raw tracepoint program",
+    String(exec.crowded),
+    "target 0 (else the ratio understates)",
+    exec.crowded === 0,
   );
 }
 
