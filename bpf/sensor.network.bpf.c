@@ -1300,14 +1300,14 @@ __noinline int install_egress_refused(struct __sk_buff *skb,
 }
 
 /*
- * Whether the dotted name at off (n bytes) of the stream scratch is an
- * allowed domain for port; the name is left in dns scratch for a report.
+ * Whether the dotted name the stream scratch points at (name_off,
+ * name_len) is an allowed domain for port; the name is left in dns
+ * scratch for a report. Global: checked once, not at each caller.
  */
-static __always_inline bool name_allowed(struct stream_scratch *t,
-					 struct dns_scratch *s, __u32 off,
-					 __u32 n, __u16 port, __u32 scope_flags)
+__noinline int name_allowed(struct stream_scratch *t, struct dns_scratch *s,
+			    __u16 port, __u32 scope_flags)
 {
-	if (stream_name(t, s, off, n))
+	if (!t || !s || stream_name(t, s, t->name_off, t->name_len))
 		return false;
 	return domain_allowed(s, scope_flags) &&
 	       port_listed(&s->chain_ports[0], port);
@@ -1337,24 +1337,26 @@ static __always_inline bool target_refused(struct stream_scratch *t,
 	t->name_off = off;
 	t->name_len = 0;
 	bpf_loop(DNS_NAME_MAX, stream_host_step, NULL, 0);
-	return !name_allowed(t, s, t->name_off, t->name_len, port, scope_flags);
+	return !name_allowed(t, s, port, scope_flags);
 }
 
 /*
  * Refuses a flow whose first bytes name no allowed server: all its
  * packets get the verdict from now on; reported once, the owner killed
- * when the policy says so and it is current.
+ * when the policy says so and it is current. Global, as name_allowed().
  */
-static __always_inline int refuse_stream(struct network_config *cfg,
-					 const struct packet *p,
-					 const struct sock_owner *owner,
-					 struct flow_state *flow, __u64 cookie,
-					 __u8 reason, struct dns_scratch *s)
+__noinline int refuse_stream(const struct packet *p,
+			     const struct sock_owner *owner,
+			     struct flow_state *flow, __u8 reason)
 {
+	struct network_config *cfg = get_config();
+	struct dns_scratch *s = get_scratch();
 	struct network_event *event;
 	__u8 verdict;
 	bool killed = false;
 
+	if (!cfg || !s || !p || !owner || !flow)
+		return VERDICT_DENY;
 	verdict = verdict_of(cfg, owner->flags, &reason);
 	flow->name = FLOW_NAME_REFUSED;
 	flow->name_verdict = verdict;
@@ -1395,7 +1397,6 @@ __noinline int check_stream(struct __sk_buff *skb, const struct packet *p,
 	struct stream_buf *buf;
 	struct tcphdr th;
 	__u32 seq, off, len, have, n, result;
-	__u64 cookie = bpf_get_socket_cookie(skb);
 	__u8 hold;
 	int rel;
 
@@ -1453,8 +1454,8 @@ __noinline int check_stream(struct __sk_buff *skb, const struct packet *p,
 		return hold;
 	buf = bpf_sk_storage_get(&stream_bufs, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!buf)
-		return refuse_stream(cfg, p, owner, flow, cookie,
-				     REASON_NAME_NOT_VERIFIED, s);
+		return refuse_stream(p, owner, flow,
+				     REASON_NAME_NOT_VERIFIED);
 	if (rel + len > have && have < STREAM_MAX) {
 		n = rel + len - have;
 		if (n > STREAM_MAX - have)
@@ -1476,15 +1477,15 @@ __noinline int check_stream(struct __sk_buff *skb, const struct packet *p,
 		return hold;
 	if (result != STREAM_NAMED) {
 		bpf_sk_storage_delete(&stream_bufs, sk);
-		return refuse_stream(cfg, p, owner, flow, cookie,
-				     REASON_NAME_NOT_VERIFIED, s);
+		return refuse_stream(p, owner, flow,
+				     REASON_NAME_NOT_VERIFIED);
 	}
-	if (!name_allowed(t, s, t->name_off, t->name_len, p->dport, owner->flags) ||
+	if (!name_allowed(t, s, p->dport, owner->flags) ||
 	    (at(t, 0) != STREAM_TLS_HANDSHAKE &&
 	     target_refused(t, s, p->dport, owner->flags))) {
 		bpf_sk_storage_delete(&stream_bufs, sk);
-		return refuse_stream(cfg, p, owner, flow, cookie,
-				     REASON_SNI_NOT_ALLOWED, s);
+		return refuse_stream(p, owner, flow,
+				     REASON_SNI_NOT_ALLOWED);
 	}
 	bpf_sk_storage_delete(&stream_bufs, sk);
 	flow->name = FLOW_NAME_VERIFIED;

@@ -335,13 +335,14 @@ static __always_inline __u32 stream_http(struct stream_scratch *t)
 
 /*
  * What the gathered bytes say: a TLS hello or an HTTP request naming a
- * server, not enough yet, or neither.
+ * server, not enough yet, or neither. Global: the verifier checks the
+ * parse once rather than along each path of its caller after it.
  */
-static __always_inline __u32 stream_parse(struct stream_scratch *t)
+__noinline int stream_parse(struct stream_scratch *t)
 {
 	__u8 first;
 
-	if (t->len == 0)
+	if (!t || t->len == 0)
 		return STREAM_MORE;
 	first = at(t, 0);
 	if (first == STREAM_TLS_HANDSHAKE)
