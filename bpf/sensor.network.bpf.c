@@ -1166,21 +1166,20 @@ static long record_step(__u32 index, void *unused)
  * Admits the A and AAAA addresses of an answer to a recorded query whose
  * question (or a CNAME target along its chain) is an allowed name. Runs
  * before the socket queues the packet, so the reader cannot connect
- * earlier.
+ * earlier. Global, so the verifier checks it once.
  */
-static __always_inline void learn_answer(struct __sk_buff *skb,
-					 const struct packet *p,
-					 __u32 scope_flags)
+__noinline int learn_answer(struct __sk_buff *skb, const struct packet *p,
+			    __u32 scope_flags)
 {
 	struct dns_scratch *s = get_scratch();
 
-	if (!s || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
-		return;
+	if (!s || !p || load_payload(skb, dns_payload_offset(skb, p), s) < 0)
+		return 0;
 	if (!dns_is_answer(s) || read_name(DNS_HEADER_SIZE))
-		return;
+		return 0;
 	if (s->cur.end + 4 > s->len ||
 	    !answers_query(s, p, msg_u16(s, s->cur.end)))
-		return;
+		return 0;
 	/* network.allow's names first: what they admit, everyone may reach */
 	s->lists = 1;
 	s->matched = 0;
@@ -1190,13 +1189,14 @@ static __always_inline void learn_answer(struct __sk_buff *skb,
 		bpf_loop(DNS_MAX_LABELS, domain_step, NULL, 0);
 	}
 	if (!s->matched)
-		return;
+		return 0;
 	s->chain_count = 1;
 	s->chain_hash[0] = s->hash;
 	/* the answers follow the question's QTYPE and QCLASS (RFC 1035 §4.1.2) */
 	s->walk_pos = s->cur.end + 4;
 	s->walk_count = msg_u16(s, DNS_ANCOUNT);
 	bpf_loop(DNS_MAX_RECORDS, record_step, NULL, 0);
+	return 0;
 }
 
 /*
