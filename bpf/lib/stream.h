@@ -21,6 +21,7 @@
 
 #include "bounds.h"
 #include "dns.h"
+#include "header_words.h"
 #include "tls_http.h"
 
 /* bytes of a stream read for its server name; a power of two */
@@ -177,15 +178,14 @@ static __always_inline __u32 stream_tls(struct stream_scratch *t)
 
 /* ---- HTTP ---- */
 
-/* Whether the header line at pos starts with name (lowercase, with ':'). */
-static __always_inline bool header_is(struct stream_scratch *t, __u32 pos,
-				      const char *name, __u32 n)
+/* The eight bytes at pos (the slack after data keeps it in bounds). */
+static __always_inline __u64 word_at(struct stream_scratch *t, __u32 pos)
 {
-	for (__u32 i = 0; i < n; i++)
-		if (lower(at(t, pos + i)) != name[i])
-			return false;
-	return true;
+	return *(__u64 *)&t->data[MASKED(pos, STREAM_MAX - 1)];
 }
+
+/* Whether the header line at pos starts with s (lowercase, with ':'). */
+#define header_is(t, pos, s) HDR_IS(word_at, t, pos, s)
 
 /*
  * One byte per call: finds the end of the request head, and the Host,
@@ -206,15 +206,15 @@ static long stream_head_step(__u32 index, void *unused)
 		t->head_end = at(t, line) == '\n' ? line + 1 : line + 2;
 		return 1;
 	}
-	if (line + 5 <= t->len && header_is(t, line, "host:", 5)) {
+	if (line + 5 <= t->len && header_is(t, line, "host:")) {
 		t->host_off = line + 5;
 		t->hosts++;
 	} else if (line + 15 <= t->len &&
-		   header_is(t, line, "content-length:", 15)) {
+		   header_is(t, line, "content-length:")) {
 		t->length_off = line + 15;
 		t->lengths++;
 	} else if (line + 18 <= t->len &&
-		   header_is(t, line, "transfer-encoding:", 18)) {
+		   header_is(t, line, "transfer-encoding:")) {
 		t->unframed = 1;
 	}
 	return 0;
