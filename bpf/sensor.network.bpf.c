@@ -1016,15 +1016,56 @@ static __always_inline bool domain_allowed(struct dns_scratch *s,
 }
 
 /*
- * Adds the ports of from to into; either one allowing any port (count 0)
- * makes the union any port. Global, so the verifier checks its nested
- * loops once, not at every caller.
+ * One port of merge_from per call (bpf_loop), added to entry's ports; a
+ * port already there gets merge_from's UDP bit too. More ports than a
+ * value holds: entry's own set, the newer, is kept whole (merge_keep).
  */
-__noinline int merge_ports(struct allow_ports *into,
-			   const struct allow_ports *from)
+static long merge_step(__u32 index, void *unused)
 {
-	if (!into || !from)
+	struct dns_scratch *s = get_scratch();
+	struct allow_ports *into, *from;
+	__u16 count, udp, port;
+	int at;
+
+	if (!s || index >= ALLOW_MAX_PORTS)
+		return 1;
+	into = &s->entry.ports;
+	from = &s->merge_from;
+	if (index >= from->count)
+		return 1;
+	count = into->count;
+	udp = (from->udp >> index) & 1;
+	port = from->ports[MASKED(index, ALLOW_MAX_PORTS - 1)];
+	at = port_slot(into, port);
+	if (at >= 0) {
+		into->udp |= udp << MASKED(at, ALLOW_MAX_PORTS - 1);
 		return 0;
+	}
+	if (count >= ALLOW_MAX_PORTS) {
+		__builtin_memcpy(into, &s->merge_keep, sizeof(*into));
+		return 1;
+	}
+	into->count = count + 1;
+	into->ports[MASKED(count, ALLOW_MAX_PORTS - 1)] = port;
+	into->udp |= udp << MASKED(count, ALLOW_MAX_PORTS - 1);
+	return 0;
+}
+
+/*
+ * Adds the ports of from (an address's older entry) to the scratch
+ * entry's (what the answer just read admits); either one allowing any
+ * port (count 0) makes the union any port, and a union that does not fit
+ * leaves the newer set. A port at a time by bpf_loop, so the verifier
+ * checks one step rather than every port of both lists.
+ */
+__noinline int merge_ports(const struct allow_ports *from)
+{
+	struct dns_scratch *s = get_scratch();
+	struct allow_ports *into;
+
+	if (!s || !from)
+		return 0;
+	into = &s->entry.ports;
 	if (into->count == 0 || from->count == 0) {
 		/* UDP to any port only from a side that allows it to any port;
 		 * UDP to some ports of the other side is given up (refused) */
@@ -1033,27 +1074,9 @@ __noinline int merge_ports(struct allow_ports *into,
 		into->count = 0;
 		return 0;
 	}
-	for (int i = 0; i < ALLOW_MAX_PORTS; i++) {
-		__u16 count = into->count;
-		__u16 udp = (from->udp >> i) & 1;
-		int at;
-
-		if (i >= from->count)
-			break;
-		at = port_slot(into, from->ports[i]);
-		if (at >= 0) {
-			into->udp |= udp << MASKED(at, ALLOW_MAX_PORTS - 1);
-			continue;
-		}
-		/* more ports than a value holds: keep the newest set */
-		if (count >= ALLOW_MAX_PORTS) {
-			__builtin_memcpy(into, from, sizeof(*into));
-			return 0;
-		}
-		into->count = count + 1;
-		into->ports[MASKED(count, ALLOW_MAX_PORTS - 1)] = from->ports[i];
-		into->udp |= udp << MASKED(count, ALLOW_MAX_PORTS - 1);
-	}
+	__builtin_memcpy(&s->merge_from, from, sizeof(*from));
+	__builtin_memcpy(&s->merge_keep, into, sizeof(*into));
+	bpf_loop(ALLOW_MAX_PORTS, merge_step, NULL, 0);
 	return 0;
 }
 
@@ -1078,7 +1101,7 @@ static __always_inline void admit(struct network_config *cfg,
 	/* two allowed names may share an address: keep both port sets */
 	old = bpf_map_lookup_elem(map, key);
 	if (old && old->expires_ns > now) {
-		merge_ports(&entry->ports, &old->ports);
+		merge_ports(&old->ports);
 		if (old->expires_ns > entry->expires_ns)
 			entry->expires_ns = old->expires_ns;
 	}

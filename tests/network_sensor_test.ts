@@ -452,6 +452,59 @@ kernelTest(
 );
 
 kernelTest(
+  "DNS: two allowed names of one address admit the ports of both",
+  async () => {
+    await withSensors({ mode: "block" }, async (h) => {
+      // The test server answers n<i>.<any suffix> with 127.1.0.<i>.
+      h.network.setPolicy({
+        resolvers: [RESOLVER],
+        domains: [
+          { name: "allowed.test", wildcard: true, port: 8080 },
+          { name: "other.test", wildcard: true, port: 9090 },
+          // rules on one name merge: eight ports, as many as an entry holds
+          ...[1, 2, 3, 4, 5, 6, 7, 8].map((port) => ({
+            name: "many.test",
+            wildcard: true,
+            port,
+          })),
+        ],
+      });
+      await withDns(h, async (netns) => {
+        const connect = (name: string, port: string) =>
+          h.run(netns.exec([
+            "python3",
+            PROBE,
+            "dns",
+            "127.0.0.53",
+            "53",
+            name,
+            port,
+          ]));
+        const ports = (address: string) =>
+          h.network.dnsAdmitted().find((a) => a.address === address)?.ports
+            .toSorted((a, b) => a - b);
+        // nothing listens in the namespace: refused (111) means it got through
+        const first = await connect("n5.allowed.test", "8080");
+        assert.deepEqual(first.lines, ["address 127.1.0.5", "errno 111"]);
+        assert.deepEqual(ports("127.1.0.5"), [8080]);
+        const second = await connect("n5.other.test", "9090");
+        assert.deepEqual(second.lines, ["address 127.1.0.5", "errno 111"]);
+        assert.deepEqual(ports("127.1.0.5"), [8080, 9090]);
+        // the first name's port stays allowed; a third is not
+        const again = await connect("n5.other.test", "8080");
+        assert.deepEqual(again.lines, ["address 127.1.0.5", "errno 111"]);
+        const third = await connect("n5.other.test", "7070");
+        assert.deepEqual(third.lines, ["address 127.1.0.5", EPERM]);
+        // more ports than an entry holds: the newer name's set, whole
+        const many = await connect("n5.many.test", "8");
+        assert.deepEqual(many.lines, ["address 127.1.0.5", "errno 111"]);
+        assert.deepEqual(ports("127.1.0.5"), [1, 2, 3, 4, 5, 6, 7, 8]);
+      });
+    });
+  },
+);
+
+kernelTest(
   "DNS: CNAME chains, TCP transport, the system resolver and AAAA",
   async () => {
     await withSensors({ mode: "block" }, async (h) => {

@@ -100,6 +100,10 @@ struct dns_scratch {
 	__u64 chain_hash[DNS_MAX_CHAIN];
 	struct allow_ports chain_ports[DNS_MAX_CHAIN];
 	struct dns_allow entry;
+	/* merge_ports(): the ports merged into entry's, and entry's own,
+	 * kept whole when the union does not fit */
+	struct allow_ports merge_from;
+	struct allow_ports merge_keep;
 };
 
 struct {
