@@ -86,15 +86,20 @@ async function alone(seconds = 60): Promise<boolean> {
   return false;
 }
 
-async function loopTime(workload: string, dir: string, cycles: number) {
+/** A python workload's own loop time, from the elapsed= it prints. */
+async function pythonLoop(args: string[]): Promise<number> {
   const output = await new Deno.Command("/usr/bin/python3", {
-    args: [workload, dir, String(cycles)],
+    args,
     stdout: "piped",
   }).output();
   const text = new TextDecoder().decode(output.stdout);
   const elapsed = text.match(/elapsed=([\d.]+)/);
   if (!output.success || !elapsed) throw new Error(`workload failed: ${text}`);
   return Number(elapsed[1]);
+}
+
+function loopTime(workload: string, dir: string, cycles: number) {
+  return pythonLoop([workload, dir, String(cycles)]);
 }
 
 /** Runs `rounds` rounds of every hook set, `cycles` cycles each. */
@@ -180,18 +185,11 @@ export interface ConnectFloorResult {
   crowded: number;
 }
 
-async function connectLoop(connects: number): Promise<number> {
-  const output = await new Deno.Command("/usr/bin/python3", {
-    args: [
-      new URL("./connect_workload.py", import.meta.url).pathname,
-      String(connects),
-    ],
-    stdout: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  const elapsed = text.match(/elapsed=([\d.]+)/);
-  if (!output.success || !elapsed) throw new Error(`workload failed: ${text}`);
-  return Number(elapsed[1]);
+function connectLoop(connects: number): Promise<number> {
+  return pythonLoop([
+    new URL("./connect_workload.py", import.meta.url).pathname,
+    String(connects),
+  ]);
 }
 
 /**

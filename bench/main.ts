@@ -444,49 +444,46 @@ if (only?.includes("hook_floor")) {
     "target 0 (else the ratios understate)",
     result.crowded === 0,
   );
+  /** A storm's floor: its loop alone, under empty programs, crowded loops. */
+  const floorRows = (
+    storm: string,
+    seconds: { none: number[]; all: number[] },
+    crowded: number,
+    hooks: string,
+  ) => {
+    const ratios = seconds.all.map((all, index) => all / seconds.none[index]);
+    row(
+      `${storm}, no program (median)`,
+      `${median(seconds.none).toFixed(3)} s`,
+      "",
+    );
+    row(
+      `${storm}, empty programs on the agent's hooks: ratio (median of rounds)`,
+      `${median(ratios).toFixed(3)}x`,
+      `(rounds ${Math.min(...ratios).toFixed(3)}..${
+        Math.max(...ratios).toFixed(3)
+      }; ${hooks})`,
+    );
+    row(
+      `${storm}: loops beside another raw tracepoint program`,
+      String(crowded),
+      "target 0 (else the ratio understates)",
+      crowded === 0,
+    );
+  };
   const floor = await connectFloor(connects, pairs);
-  const ratios = floor.seconds.all.map((seconds, index) =>
-    seconds / floor.seconds.none[index]
-  );
-  row(
-    `connect storm (${connects} connects), no program (median)`,
-    `${median(floor.seconds.none).toFixed(3)} s`,
-    "",
-  );
-  row(
-    "connect storm, empty programs on the agent's hooks: ratio (median of rounds)",
-    `${median(ratios).toFixed(3)}x`,
-    `(rounds ${Math.min(...ratios).toFixed(3)}..${
-      Math.max(...ratios).toFixed(3)
-    }; syscall pair, inet_sock_set_state, sock_create, connect4, egress, ingress)`,
-  );
-  row(
-    "connect storm: loops beside another raw tracepoint program",
-    String(floor.crowded),
-    "target 0 (else the ratio understates)",
-    floor.crowded === 0,
+  floorRows(
+    `connect storm (${connects} connects)`,
+    floor.seconds,
+    floor.crowded,
+    "syscall pair, inet_sock_set_state, sock_create, connect4, egress, ingress",
   );
   const exec = await execFloor(execs, pairs);
-  const execRatios = exec.seconds.all.map((seconds, index) =>
-    seconds / exec.seconds.none[index]
-  );
-  row(
-    `exec storm (${execs} execs), no program (median)`,
-    `${median(exec.seconds.none).toFixed(3)} s`,
-    "",
-  );
-  row(
-    "exec storm, empty programs on the process sensor's hooks: ratio (median of rounds)",
-    `${median(execRatios).toFixed(3)}x`,
-    `(rounds ${Math.min(...execRatios).toFixed(3)}..${
-      Math.max(...execRatios).toFixed(3)
-    }; syscall pair, fork, exec, exit, signal_generate)`,
-  );
-  row(
-    "exec storm: loops beside another raw tracepoint program",
-    String(exec.crowded),
-    "target 0 (else the ratio understates)",
-    exec.crowded === 0,
+  floorRows(
+    `exec storm (${execs} execs)`,
+    exec.seconds,
+    exec.crowded,
+    "syscall pair, fork, exec, exit, signal_generate",
   );
 }
 

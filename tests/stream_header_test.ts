@@ -7,6 +7,7 @@
  * flipped, bytes past the name) not.
  */
 import assert from "node:assert/strict";
+import { random } from "./helpers/fixture.ts";
 import { ROOT } from "./helpers/kernel.ts";
 
 const HARNESS = String.raw`
@@ -76,15 +77,7 @@ Deno.test("header names match eight bytes at a time as a byte at a time does", a
     assert.ok(built.success, new TextDecoder().decode(built.stderr));
 
     // Cases: each name in random case, with near misses, then other bytes.
-    let state = 0x2545f491;
-    const next = (below: number) => {
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      return state % below;
-    };
+    const next = random(0x2545f491);
     const cases: Uint8Array[] = [];
     const literal = (text: string) =>
       cases.push(new TextEncoder().encode(text.padEnd(40, "\0")));
