@@ -364,8 +364,8 @@ export class Sensor implements Disposable {
    * RCU grace period (`prog_array_map_poke_run()`), 10–25 ms a slot here.
    */
   close(options: { leaveChains?: boolean } = {}): void {
-    for (const link of this.#chained.reverse()) {
-      if (options.leaveChains) break;
+    const emptied = options.leaveChains ? [] : this.#chained.toReversed();
+    for (const link of emptied) {
       // A slot that holds another program now is not this sensor's to empty.
       try {
         if (this.slotHolds(link) === link.id) {
