@@ -165,7 +165,7 @@ export class Inotify {
       // goes on.
     } finally {
       // Releasing an inotify instance waits for its marks' destruction, an
-      // SRCU grace period (fsnotify_destroy_group(): 10-20 ms here), which
+      // SRCU grace period (fsnotify_destroy_group()), which
       // the agent's stop need not wait for: a worker thread does.
       this.released = libc().close_async(this.#fd).then(() => {});
       this.#wakeup.close();

@@ -226,7 +226,7 @@ export function sensorList(sensors: Partial<LoadedSensors>): Sensor[] {
  * chains' only way in, so the other sensors leave their slots filled
  * rather than wait for a grace period per slot emptied (`Sensor.close`).
  * Its other links go in the usual order: one taken off a tracepoint that
- * another sensor's link stays on (io_uring_complete) costs about 10 ms.
+ * another sensor's link stays on (io_uring_complete) is slow.
  */
 export function closeSensors(sensors: Partial<LoadedSensors>): void {
   sensors.process?.detachChains();

@@ -170,7 +170,7 @@ export class AgentSession {
         sensorsDir: options.sensors,
         scopeCapacity: scopeCapacityOverride(),
         whileLoading: () => {
-          // Deno loads its subprocess support on first use (about 3 ms):
+          // Deno loads its subprocess support on first use:
           // meanwhile, not between armed and the command's start.
           if (spawner) void Deno.Command;
           // The code that loading the modules and the policy needed can

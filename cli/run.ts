@@ -86,7 +86,7 @@ export async function run(
     Deno.addSignalListener(signal, handler);
   }
   // What only the start-up needed leaves the resident set once the command
-  // has run a while: the drop takes the main thread about 6 ms, which the
+  // has run a while: the drop holds the main thread (smaps), which the
   // command's start, or a short command's exit, would wait for. The wait
   // is a poll on a worker thread: a first timer would load Deno's timers.
   const exited = child.status;

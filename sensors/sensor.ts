@@ -361,7 +361,7 @@ export class Sensor implements Disposable {
    * agent stops), so no program enters a slot again and the slots stay as
    * they are, freed with the prog arrays. Emptying a slot the dispatcher's
    * tail call jumps to makes the kernel rewrite that jump and wait for an
-   * RCU grace period (`prog_array_map_poke_run()`), 10–25 ms a slot here.
+   * RCU grace period (`prog_array_map_poke_run()`).
    */
   close(options: { leaveChains?: boolean } = {}): void {
     const emptied = options.leaveChains ? [] : this.#chained.toReversed();

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Whether bytes start with a header name, letters in either case, eight
- * bytes at a time: a byte-by-byte loop with a case fold per byte was most
- * of what the verifier checked in the network object (each byte a
- * branch, in a callback it walks for every offset of a request head).
+ * bytes at a time: a byte-by-byte loop with a case fold per byte is a
+ * branch per byte for the verifier, in a callback it checks for every
+ * offset of a request head.
  *
  * For the literal s (lowercase, at most 24 bytes), word k of: its bytes
  * (HDR_BYTE), 0x20 at its letters (HDR_FOLD_BYTE: a byte ORed with 0x20
