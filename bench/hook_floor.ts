@@ -26,6 +26,7 @@
 import { BpfObject } from "../sensors/bpf_object.ts";
 import type { BpfLink } from "../sensors/bpf_program.ts";
 import { libbpf } from "../sensors/libbpf.ts";
+import { timed } from "./_agent.ts";
 import { cgroup2Mount } from "../sensors/system.ts";
 import { withBpfStats } from "./bpf_stats.ts";
 import { WORKLOAD } from "./file_storm.ts";
@@ -102,21 +103,68 @@ function loopTime(workload: string, dir: string, cycles: number) {
   return pythonLoop([workload, dir, String(cycles)]);
 }
 
-/** Runs `rounds` rounds of every hook set, `cycles` cycles each. */
-export async function hookFloor(
-  cycles = 20000,
-  rounds = 7,
-): Promise<HookFloorResult> {
+/** bpf/fixtures/hook_floor.bpf.o, loaded; its programs not attached. */
+function loadFixture(): BpfObject {
   libbpf();
-  const work = await journaledDir("ringfence-floor-");
-  const dir = work.path;
-  using object = BpfObject.open(
+  const object = BpfObject.open(
     Deno.readFileSync(
       new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
     ),
     "hook_floor",
   );
-  object.load();
+  try {
+    object.load();
+  } catch (error) {
+    object.close();
+    throw error;
+  }
+  return object;
+}
+
+/** Loop seconds with no program and under a storm's empty programs. */
+export interface FloorSeconds {
+  none: number[];
+  all: number[];
+}
+
+/**
+ * `rounds` rounds of `loop` with no program and under the links `attach`
+ * makes, which goes first alternating round by round; with the loops that
+ * ran beside another raw tracepoint program.
+ */
+async function alternating(
+  rounds: number,
+  loop: () => Promise<number>,
+  attach: () => BpfLink[],
+): Promise<{ seconds: FloorSeconds; crowded: number }> {
+  await loop(); // warm up
+  const seconds: FloorSeconds = { none: [], all: [] };
+  let crowded = 0;
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2
+      ? ["all", "none"] as const
+      : ["none", "all"] as const;
+    for (const set of order) {
+      if (!await alone()) crowded++;
+      const links = set === "all" ? attach() : [];
+      try {
+        seconds[set].push(await loop());
+      } finally {
+        for (const link of links) link.destroy();
+      }
+    }
+  }
+  return { seconds, crowded };
+}
+
+/** Runs `rounds` rounds of every hook set, `cycles` cycles each. */
+export async function hookFloor(
+  cycles = 20000,
+  rounds = 7,
+): Promise<HookFloorResult> {
+  const work = await journaledDir("ringfence-floor-");
+  const dir = work.path;
+  using object = loadFixture();
   const attach = (set: HookSet): BpfLink[] =>
     HOOK_SETS[set].map((name) => object.program(name).attach());
   try {
@@ -162,34 +210,24 @@ export async function hookFloor(
   }
 }
 
-/** The connect floor's hook sets: raw tracepoints, then cgroup hooks. */
+/** The connect floor's hooks: raw tracepoints, then cgroup hooks. */
 export const CONNECT_HOOKS = {
-  none: { raw: [], cgroup: [] },
-  all: {
-    raw: ["floor_enter_1", "floor_exit_1", "floor_state"],
-    cgroup: [
-      "floor_sock_create",
-      "floor_connect4",
-      "floor_egress",
-      "floor_ingress",
-    ],
-  },
+  raw: ["floor_enter_1", "floor_exit_1", "floor_state"],
+  cgroup: [
+    "floor_sock_create",
+    "floor_connect4",
+    "floor_egress",
+    "floor_ingress",
+  ],
 } as const;
 
 /** What the connect floor measured. */
 export interface ConnectFloorResult {
   connects: number;
-  /** Loop seconds by hook set, round by round. */
-  seconds: Record<keyof typeof CONNECT_HOOKS, number[]>;
+  /** Loop seconds, no program and empty ones, round by round. */
+  seconds: FloorSeconds;
   /** Loops that ran while another raw tracepoint program was loaded. */
   crowded: number;
-}
-
-function connectLoop(connects: number): Promise<number> {
-  return pythonLoop([
-    new URL("./connect_workload.py", import.meta.url).pathname,
-    String(connects),
-  ]);
 }
 
 /**
@@ -201,39 +239,23 @@ export async function connectFloor(
   connects = 10_000,
   rounds = 7,
 ): Promise<ConnectFloorResult> {
-  libbpf();
-  using object = BpfObject.open(
-    Deno.readFileSync(
-      new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
-    ),
-    "hook_floor",
-  );
-  object.load();
+  using object = loadFixture();
   const root = cgroup2Mount();
-  const attach = (set: keyof typeof CONNECT_HOOKS): BpfLink[] => [
-    ...CONNECT_HOOKS[set].raw.map((name) => object.program(name).attach()),
-    ...CONNECT_HOOKS[set].cgroup.map((name) =>
-      object.program(name).attachCgroupPath(root)
-    ),
-  ];
-  await connectLoop(connects); // warm up
-  const seconds: ConnectFloorResult["seconds"] = { none: [], all: [] };
-  let crowded = 0;
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2
-      ? ["all", "none"] as const
-      : ["none", "all"] as const;
-    for (const set of order) {
-      if (!await alone()) crowded++;
-      const links = attach(set);
-      try {
-        seconds[set].push(await connectLoop(connects));
-      } finally {
-        for (const link of links) link.destroy();
-      }
-    }
-  }
-  return { connects, seconds, crowded };
+  const result = await alternating(
+    rounds,
+    () =>
+      pythonLoop([
+        new URL("./connect_workload.py", import.meta.url).pathname,
+        String(connects),
+      ]),
+    () => [
+      ...CONNECT_HOOKS.raw.map((name) => object.program(name).attach()),
+      ...CONNECT_HOOKS.cgroup.map((name) =>
+        object.program(name).attachCgroupPath(root)
+      ),
+    ],
+  );
+  return { connects, ...result };
 }
 
 /** The exec floor's hooks: every raw tracepoint sensor.process has. */
@@ -250,18 +272,9 @@ export const EXEC_HOOKS = [
 export interface ExecFloorResult {
   execs: number;
   /** Loop seconds, no program and empty ones, round by round. */
-  seconds: { none: number[]; all: number[] };
+  seconds: FloorSeconds;
   /** Loops that ran while another raw tracepoint program was loaded. */
   crowded: number;
-}
-
-async function execLoop(execs: number): Promise<number> {
-  const started = performance.now();
-  const output = await new Deno.Command("/bin/bash", {
-    args: ["-c", `for ((i=0; i<${execs}; i++)); do /bin/true; done`],
-  }).output();
-  if (!output.success) throw new Error("the exec loop failed");
-  return (performance.now() - started) / 1000;
 }
 
 /**
@@ -273,32 +286,12 @@ export async function execFloor(
   execs = 3000,
   rounds = 7,
 ): Promise<ExecFloorResult> {
-  libbpf();
-  using object = BpfObject.open(
-    Deno.readFileSync(
-      new URL("bpf/build/fixtures/hook_floor.bpf.o", ROOT),
-    ),
-    "hook_floor",
+  using object = loadFixture();
+  const result = await alternating(
+    rounds,
+    () =>
+      timed("/bin/bash", `for ((i=0; i<${execs}; i++)); do /bin/true; done`),
+    () => EXEC_HOOKS.map((name) => object.program(name).attach()),
   );
-  object.load();
-  await execLoop(execs); // warm up
-  const seconds: ExecFloorResult["seconds"] = { none: [], all: [] };
-  let crowded = 0;
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2
-      ? ["all", "none"] as const
-      : ["none", "all"] as const;
-    for (const set of order) {
-      if (!await alone()) crowded++;
-      const links = set === "all"
-        ? EXEC_HOOKS.map((name) => object.program(name).attach())
-        : [];
-      try {
-        seconds[set].push(await execLoop(execs));
-      } finally {
-        for (const link of links) link.destroy();
-      }
-    }
-  }
-  return { execs, seconds, crowded };
+  return { execs, ...result };
 }
