@@ -85,6 +85,18 @@ export function compilePolicy(
   };
 }
 
+/**
+ * Whether a package manager's child counts as an install script from its
+ * exec until the agent has named it (SCOPE_DEP_PENDING, fail closed): for
+ * the policy's rule for install scripts, and for the bulk summary, which
+ * counts none of a script's changes.
+ */
+export function marksPending(
+  { policy, fileMaps }: Pick<CompiledPolicy, "policy" | "fileMaps">,
+): boolean {
+  return installScriptRule(policy) !== 0 || !!fileMaps?.summary;
+}
+
 /** The sensors a policy is written to. */
 export interface PolicySensors {
   process: ProcessSensor;
@@ -98,8 +110,9 @@ export interface PolicySensors {
  */
 export function applyPolicy(
   sensors: PolicySensors,
-  { policy, networkMaps, execDeny, fileMaps }: CompiledPolicy,
+  compiled: CompiledPolicy,
 ): void {
+  const { policy, networkMaps, execDeny, fileMaps } = compiled;
   sensors.network.setPolicy(networkMaps);
   sensors.network.configure({
     mode: policy.mode,
@@ -114,9 +127,7 @@ export function applyPolicy(
     execDeny,
     policy.mode === "block" && policy.process?.action === "kill",
   );
-  // Install scripts are judged from their exec (fail closed) when the
-  // policy has a rule for them.
-  sensors.process.setDependencyPending(installScriptRule(policy) !== 0);
+  sensors.process.setDependencyPending(marksPending(compiled));
   // Other processes' memory, bpf() and signals to the agent.
   sensors.process.setGuard(guardSettings(policy));
   if (fileMaps) sensors.fileSystem?.setRules(fileMaps);

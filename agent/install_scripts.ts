@@ -6,11 +6,14 @@
  *
  * The kernel marks a package manager's child SCOPE_DEP_PENDING at its
  * exec; until the agent has classified it (agent/dependencies.ts), it is
- * judged as an install script (fail closed). Once classified,
- * {@linkcode InstallScriptMarks.decide} clears the mark, and sets
- * SCOPE_DEPENDENCY when it is an install script whose package the rule
- * does not except: on the process and on whatever it forked meanwhile,
- * which inherited the pending mark.
+ * judged as an install script (fail closed), and its changes under bulk
+ * directories are sent one by one. Once classified,
+ * {@linkcode InstallScriptMarks.decide} clears the mark, sets
+ * SCOPE_DEP_SCRIPT when it is a dependency's script (whose changes under
+ * bulk directories stay one by one: the code a poisoned package runs), and
+ * SCOPE_DEPENDENCY when the rule applies to that script's package: on the
+ * process and on whatever it forked meanwhile, which inherited the pending
+ * mark.
  *
  * @module
  */
@@ -220,7 +223,8 @@ export class InstallScriptMarks {
   /**
    * `pid` is classified: an install script of `dependency`, or none
    * (undefined). SCOPE_DEP_PENDING is cleared on it and on its pending
-   * descendants; SCOPE_DEPENDENCY is set on them when the rule applies.
+   * descendants; SCOPE_DEP_SCRIPT is set on them when it is a script, and
+   * SCOPE_DEPENDENCY when the rule applies too.
    */
   decide(pid: number, dependency: Dependency | undefined): Decision {
     const rule = this.#rule();
@@ -235,6 +239,7 @@ export class InstallScriptMarks {
       // marked already): its flags are its decision's.
       if (!root && !(entry.flags & ScopeFlag.depPending)) return;
       let flags = entry.flags & ~ScopeFlag.depPending;
+      if (dependency) flags |= ScopeFlag.depScript;
       if (marked) flags |= ScopeFlag.dependency;
       if (flags === entry.flags) return;
       this.#process.setScope(target, { ...entry, flags });

@@ -110,10 +110,10 @@ function fakeScope(entries: Record<number, number>) {
   return { map, sensor };
 }
 
-const { monitored, depPending, dependency } = ScopeFlag;
+const { monitored, depPending, dependency, depScript } = ScopeFlag;
 const WORM = { ecosystem: "npm" as const, name: "worm", version: "1.0.0" };
 
-Deno.test("decide(): pending cleared, dependency set on the script and its pending descendants", () => {
+Deno.test("decide(): pending cleared, script and dependency set on the script and its pending descendants", () => {
   const { map, sensor } = fakeScope({
     10: monitored | depPending,
     11: monitored | depPending,
@@ -124,17 +124,21 @@ Deno.test("decide(): pending cleared, dependency set on the script and its pendi
   const marks = new InstallScriptMarks(sensor, () => rule, () => [11, 12, 13]);
   const decision = marks.decide(10, WORM);
   assert.deepEqual(decision, { marked: true, excepted: false, pids: [10, 11] });
-  assert.equal(map.get(10), monitored | dependency);
-  assert.equal(map.get(11), monitored | dependency);
+  assert.equal(map.get(10), monitored | depScript | dependency);
+  assert.equal(map.get(11), monitored | depScript | dependency);
   assert.equal(map.get(12), monitored);
 });
 
-Deno.test("decide(): no script, an excepted package, or no rule clear the mark only", () => {
+Deno.test("decide(): no script, an excepted package, or no rule set no dependency mark", () => {
   for (
-    const [rule, dep] of [
-      ["dependencies:\n  install_scripts: {}\n", undefined],
-      ["dependencies:\n  install_scripts:\n    except: [worm@1.0.0]\n", WORM],
-      ["", WORM],
+    const [rule, dep, flags] of [
+      ["dependencies:\n  install_scripts: {}\n", undefined, monitored],
+      [
+        "dependencies:\n  install_scripts:\n    except: [worm@1.0.0]\n",
+        WORM,
+        monitored | depScript,
+      ],
+      ["", WORM, monitored | depScript],
     ] as const
   ) {
     const { map, sensor } = fakeScope({ 10: monitored | depPending });
@@ -144,7 +148,8 @@ Deno.test("decide(): no script, an excepted package, or no rule clear the mark o
       () => [],
     );
     assert.equal(marks.decide(10, dep).marked, false);
-    assert.equal(map.get(10), monitored);
+    // a script all the same: the bulk summary counts none of its changes
+    assert.equal(map.get(10), flags);
   }
   // A descendant already marked by its parent keeps the mark when its own
   // capture says it is no package's script.

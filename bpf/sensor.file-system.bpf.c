@@ -389,7 +389,7 @@ static __always_inline void emit_as(struct fs_scratch *s, __u8 kind, __u32 class
 		classes &= ~(FS_CLASS_DEP_SECRET | FS_CLASS_DEP_PROTECT);
 	if (!violation && !(classes & wanted_classes(kind)))
 		return;
-	if (!violation && !denied && bulk_summarise(cfg, kind, classes, b0, b1, two))
+	if (!violation && !denied && bulk_summarise(cfg, kind, classes, b0, b1, two, scope))
 		return;
 	/* an LSM hook's refusal (denied) keeps the probe reads: those
 	 * programs load only on hosts with BPF LSM, which the tests do not

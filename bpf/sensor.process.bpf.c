@@ -158,7 +158,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	} else if (parent_scope->flags & SCOPE_MONITORED) {
 		/* a dependency's install script's children are its too */
 		child_scope.flags = SCOPE_MONITORED |
-			(parent_scope->flags & (SCOPE_DEP_PENDING | SCOPE_DEPENDENCY));
+			(parent_scope->flags & (SCOPE_DEP_PENDING | SCOPE_DEPENDENCY |
+						SCOPE_DEP_SCRIPT));
 		child_scope.root_pid = parent_scope->root_pid;
 	} else {
 		/* the agent's own children stay out, even in a scope cgroup:

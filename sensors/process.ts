@@ -190,6 +190,9 @@ export const ScopeFlag = {
   /** An install script that dependencies.install_scripts applies to
    * (inherited). */
   dependency: 128,
+  /** A dependency's install or build script, whatever the rule says
+   * (inherited): its changes under bulk directories are never counted. */
+  depScript: 256,
 } as const;
 
 /** `enum scope_state_key` (bpf/lib/scope_cgroup.h): scope_state's switches. */
@@ -528,7 +531,8 @@ export class ProcessSensor extends Sensor {
   /**
    * With `on`, a package manager's child is marked
    * {@linkcode ScopeFlag.depPending} at exec, until the agent has decided
-   * whether it is an install script (dependencies.install_scripts).
+   * whether it is an install script: dependencies.install_scripts judges
+   * it as one meanwhile, and the bulk summary sends its changes one by one.
    */
   setDependencyPending(on: boolean): void {
     this.#depPending = on;

@@ -12,7 +12,14 @@ import type {
   FileSystemSummaryEvent,
   RingfenceEvent,
 } from "../sensors/events.ts";
-import { kernelTest, readJsonLines, ringfence } from "./helpers/kernel.ts";
+import { Agent, parsePolicy } from "../mod.ts";
+import type { Decision } from "../agent/install_scripts.ts";
+import {
+  kernelTest,
+  readJsonLines,
+  ringfence,
+  rootShell,
+} from "./helpers/kernel.ts";
 import { GIT, git } from "./helpers/git.ts";
 
 async function run(dir: string, policy: string, script: string) {
@@ -371,6 +378,215 @@ os.unlink("${nm}/./pkg/../../.github/workflows/link")
       const counts = counted(result.events, nm, "python3");
       assert.equal(counts.create, 19, JSON.stringify(counts));
       assert.equal(Object.keys(counts).length, 1, JSON.stringify(counts));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** A package's directory with `files` and a package.json, packed by npm. */
+async function pack(
+  dir: string,
+  name: string,
+  files: Record<string, string>,
+  scripts: Record<string, string> = {},
+): Promise<string> {
+  await Deno.mkdir(`${dir}/${name}/lib`, { recursive: true });
+  for (const [file, text] of Object.entries(files)) {
+    await Deno.writeTextFile(`${dir}/${name}/${file}`, text);
+  }
+  await Deno.writeTextFile(
+    `${dir}/${name}/package.json`,
+    JSON.stringify({ name, version: "1.0.0", scripts }),
+  );
+  const packed = await new Deno.Command("npm", {
+    args: ["pack", "--silent"],
+    cwd: `${dir}/${name}`,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(packed.success, new TextDecoder().decode(packed.stderr));
+  return `${dir}/${name}/${name}-1.0.0.tgz`;
+}
+
+kernelTest(
+  "bulk summary: an install script's changes in node_modules are each named with its package, npm's own unpacking still counted",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`, nm = `${ws}/project/node_modules`;
+    try {
+      await Deno.mkdir(`${ws}/project`, { recursive: true });
+      await Deno.writeTextFile(
+        `${ws}/project/package.json`,
+        JSON.stringify({ name: "project", version: "0.0.1" }),
+      );
+      const libs: Record<string, string> = { "index.js": "ok\n" };
+      for (let i = 0; i < 40; i++) libs[`lib/f${i}.js`] = `${i}\n`;
+      const victim = await pack(dir, "victim", libs);
+      // Its first change is a harmless one in its own directory; then it
+      // replaces another package's code, by rename and by unlink and
+      // create, and drops the file `require("victim")` finds first. By
+      // normal absolute names: a name with `..` is sent in full anyway.
+      const evil = await pack(dir, "evil", {
+        "postinstall.js": [
+          `const fs = require("node:fs");`,
+          `const at = (name) => require("node:path").join(__dirname, name);`,
+          `fs.writeFileSync(at("decoy.txt"), "x");`,
+          `fs.writeFileSync(at("payload.js"), "module.exports = 'pwned';");`,
+          `fs.renameSync(at("payload.js"), at("../victim/index.js"));`,
+          `fs.unlinkSync(at("../victim/lib/f1.js"));`,
+          `fs.writeFileSync(at("../victim/lib/f1.js"), "pwned");`,
+          `fs.writeFileSync(at("../victim.js"), "module.exports = 'hijacked';");`,
+        ].join("\n"),
+      }, { postinstall: "node postinstall.js" });
+      // No dependencies rule: the summary leaves scripts alone by itself.
+      const result = await run(
+        dir,
+        policy(ws),
+        `cd ${ws}/project && npm install ${victim} ${evil} --offline ` +
+          `--no-audit --no-fund --foreground-scripts`,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      // the attack took place
+      assert.match(await Deno.readTextFile(`${nm}/victim/index.js`), /pwned/);
+      assert.equal(await Deno.readTextFile(`${nm}/victim/lib/f1.js`), "pwned");
+      assert.match(await Deno.readTextFile(`${nm}/victim.js`), /hijacked/);
+
+      const byEvil = files(result.events).filter((e) =>
+        e.dependency?.name === "evil"
+      );
+      const named = (kind: string, path: string, newPath?: string) =>
+        assert.ok(
+          byEvil.some((e) =>
+            e.kind === kind &&
+            (newPath ? e.new_path === newPath : e.path === path)
+          ),
+          `${kind} ${newPath ?? path}, named with the package: ` +
+            JSON.stringify(byEvil.map((e) => [e.kind, e.path, e.new_path])),
+        );
+      named("create", `${nm}/evil/decoy.txt`);
+      named("rename", `${nm}/evil/payload.js`, `${nm}/victim/index.js`);
+      named("unlink", `${nm}/victim/lib/f1.js`);
+      named("create", `${nm}/victim/lib/f1.js`);
+      named("create", `${nm}/victim.js`);
+      for (const summary of summaries(result.events)) {
+        assert.notEqual(
+          summary.dependency?.name,
+          "evil",
+          `no count for the script: ${JSON.stringify(summary)}`,
+        );
+      }
+      // npm's own unpacking of the two packages: counted, not one by one
+      const unpacked = summaries(result.events).filter((s) =>
+        s.directory === nm && s.comm.startsWith("npm")
+      ).reduce((sum, s) => sum + (s.counts.create ?? 0), 0);
+      assert.ok(unpacked >= 40, `npm's creates counted: ${unpacked}`);
+      assert.ok(
+        !files(result.events).some((e) =>
+          e.kind === "create" && e.path === `${nm}/victim/lib/f30.js`
+        ),
+        "an unpacked file is not sent on its own",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/**
+ * Runs `script` under a shell named npm (a package manager by name), with
+ * an agent watching `ws`; its events once the agent has stopped. With
+ * `undecided`, the agent never gets to name the manager's children.
+ */
+async function underManager(
+  dir: string,
+  ws: string,
+  script: string,
+  options: { undecided?: boolean; env?: Record<string, string> } = {},
+): Promise<RingfenceEvent[]> {
+  const events: RingfenceEvent[] = [];
+  const agent = await Agent.start({
+    policy: parsePolicy(policy(ws), "inline.yaml"),
+    spawner: true,
+  });
+  try {
+    agent.subscribe((event) => events.push(event));
+    if (options.undecided) {
+      agent.installScripts.decide = (): Decision => ({
+        marked: false,
+        excepted: false,
+        pids: [],
+      });
+    }
+    const manager = await rootShell(dir, "npm");
+    // `; true`: bash runs the last command in a child of its own
+    const made = await new Deno.Command(manager, {
+      args: ["-c", `${script}; true`],
+      env: options.env,
+    }).output();
+    assert.ok(made.success);
+  } finally {
+    await agent.stop();
+  }
+  return events;
+}
+
+/** How many creates of files named `prefix`* in `dir` were sent. */
+const sentCreates = (events: RingfenceEvent[], dir: string, prefix: string) =>
+  files(events).filter((e) =>
+    e.kind === "create" && e.path.startsWith(`${dir}/${prefix}`)
+  );
+
+kernelTest(
+  "bulk summary: a package manager's child the agent has not named yet is sent one by one",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`, nm = `${ws}/node_modules`;
+    try {
+      await Deno.mkdir(nm, { recursive: true });
+      const events = await underManager(
+        dir,
+        ws,
+        `for i in $(seq 30); do : > ${nm}/m$i; done; ` +
+          `/bin/bash -c 'for i in $(seq 30); do : > ${nm}/c$i; done'`,
+        { undecided: true },
+      );
+      assert.equal(sentCreates(events, nm, "c").length, 30, "the child's");
+      assert.equal(sentCreates(events, nm, "m").length, 1, "the manager's");
+      assert.equal(counted(events, nm, "npm").create, 29);
+      assert.equal(counted(events, nm, "bash").create, undefined);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+kernelTest(
+  "bulk summary: what an install script forks after it was named is sent one by one too",
+  async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    const ws = `${dir}/ws`, nm = `${ws}/node_modules`;
+    try {
+      await Deno.mkdir(`${nm}/evil`, { recursive: true });
+      // npm's environment for evil's postinstall; the script waits for the
+      // agent to name it before its child starts
+      const events = await underManager(
+        dir,
+        ws,
+        `cd ${nm}/evil && /bin/bash -c "sleep 0.5; ` +
+          `/bin/bash -c 'for i in \\$(seq 30); do : > ${nm}/g\\$i; done'; true"`,
+        {
+          env: {
+            npm_lifecycle_event: "postinstall",
+            npm_package_name: "evil",
+            npm_package_version: "1.0.0",
+          },
+        },
+      );
+      const sent = sentCreates(events, nm, "g");
+      assert.equal(sent.length, 30, "the grandchild's creates");
+      for (const event of sent) assert.equal(event.dependency?.name, "evil");
+      assert.equal(counted(events, nm, "bash").create, undefined);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -12,14 +12,19 @@
  * (the agent learns the process, its step and an example path), every
  * change a protect, secret, kill or install-script class names, opens
  * for writing, truncates and writes of existing files (a package that
- * rewrites another's file stays visible), a checkout's changes (git: what
- * tamper detection keys on), a path that is cut or not normal (its prefix
- * match says nothing sure), and anything when fs_summaries is full.
+ * rewrites another's file stays visible), every change of a dependency's
+ * install or build script or of a package manager's child not yet
+ * classified (one that replaces another package's file by rename, or by
+ * unlink and create, or drops a file the module resolver finds first,
+ * stays visible too), a checkout's changes (git: what tamper detection
+ * keys on), a path that is cut or not normal (its prefix match says
+ * nothing sure), and anything when fs_summaries is full.
  */
 #ifndef RINGFENCE_BULK_H
 #define RINGFENCE_BULK_H
 
 #include "../file_system.h"
+#include "scope.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -91,13 +96,22 @@ static __always_inline bool bulk_path(struct built *b)
 }
 
 /*
+ * The scope flags of a process whose changes are never summarised: a
+ * dependency's script, named (SCOPE_DEP_SCRIPT, SCOPE_DEPENDENCY) or not
+ * yet classified (SCOPE_DEP_PENDING, fail closed). The package manager
+ * itself, which unpacks the packages, is none of them.
+ */
+#define BULK_FULL_SCOPE (SCOPE_DEP_PENDING | SCOPE_DEPENDENCY | SCOPE_DEP_SCRIPT)
+
+/*
  * Counts the change in fs_summaries when it may be summarised; true when
  * it was (no record then). The first change of a process under a root,
+ * a change by a dependency's script (scope: the process's SCOPE_* flags),
  * and any change fs_summaries has no room for, is left to be sent.
  */
 static __always_inline bool bulk_summarise(struct file_system_config *cfg, __u8 kind,
 					   __u32 classes, struct built *b0,
-					   struct built *b1, bool two)
+					   struct built *b1, bool two, __u32 scope)
 {
 	struct fs_summary_key key = {};
 	struct fs_summary *summary;
@@ -113,6 +127,8 @@ static __always_inline bool bulk_summarise(struct file_system_config *cfg, __u8 
 		return false;
 	}
 	if (!bulk_kind(kind, two) || (classes & ~(FS_CLASS_WATCH | FS_CLASS_BULK)))
+		return false;
+	if (scope & BULK_FULL_SCOPE)
 		return false;
 	if (!bulk_path(b0) || (two && !bulk_path(b1)))
 		return false;

@@ -56,6 +56,14 @@ enum scope_flag {
 	 * at fork.
 	 */
 	SCOPE_DEPENDENCY = 128,
+	/*
+	 * A dependency's install or build script (or a descendant of one),
+	 * whatever dependencies.install_scripts says of it: set by the agent
+	 * once it has named the package, inherited at fork. The code a
+	 * poisoned package runs: its changes under bulk directories are sent
+	 * one by one, never counted (lib/bulk.h).
+	 */
+	SCOPE_DEP_SCRIPT = 256,
 };
 BTF_KEEP_ENUM(scope_flag);
 
