@@ -406,6 +406,7 @@ export class ReportBuilder {
       );
     }
     const tampering = event.tamper === true || (verdict && verdict !== "allow");
+    const pkg = describeDependency(event.dependency as Dependency | undefined);
     if (
       event.kind !== "read" && !tampering && event.integrity !== true &&
       typeof event.reason === "string" && event.reason.startsWith("files.watch")
@@ -413,6 +414,7 @@ export class ReportBuilder {
       // The common case, a watched change: counted, nothing else to make.
       this.#write(
         step,
+        pkg,
         typeof event.new_path === "string" ? event.new_path : path,
       );
       if (!isCheckout(event as unknown as FileSystemEvent)) {
@@ -420,7 +422,6 @@ export class ReportBuilder {
       }
       return;
     }
-    const pkg = describeDependency(event.dependency as Dependency | undefined);
     if (event.kind === "read") {
       const key = [path, process, step, pkg].join("\0");
       const entry = this.#secrets.get(key);
@@ -441,6 +442,7 @@ export class ReportBuilder {
     ) {
       this.#write(
         step,
+        pkg,
         typeof event.new_path === "string" ? event.new_path : path,
       );
     }
@@ -509,19 +511,32 @@ export class ReportBuilder {
   #summary(event: FileSystemSummaryEvent): void {
     if (typeof event.total !== "number") return;
     const counts = event.counts ?? {};
-    this.#write(event.step?.name, undefined, event.total);
+    this.#write(
+      event.step?.name,
+      describeDependency(event.dependency),
+      undefined,
+      event.total,
+    );
     this.#otherChanges += event.total + (counts.rename ?? 0) +
       (counts.link ?? 0);
   }
 
-  #write(step: string | undefined, path: string | undefined, count = 1): void {
-    const key = step ?? "";
+  #write(
+    step: string | undefined,
+    pkg: string | undefined,
+    path: string | undefined,
+    count = 1,
+  ): void {
+    const key = pkg === undefined ? step ?? "" : `${step ?? ""}\0${pkg}`;
     let entry = this.#written.get(key);
     if (!entry) {
       if (this.#written.size >= MAX_LIST) return;
-      entry = step === undefined
-        ? { count: 0, examples: [] }
-        : { step, count: 0, examples: [] };
+      entry = {
+        ...(step === undefined ? {} : { step }),
+        ...(pkg === undefined ? {} : { package: pkg }),
+        count: 0,
+        examples: [],
+      };
       this.#written.set(key, entry);
     }
     entry.count += count;

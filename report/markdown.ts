@@ -409,9 +409,10 @@ function written(report: Report): string[] {
   return details(
     `Files written under <code>files.watch</code> (${total} ${changes(total)})`,
     table(
-      ["step", "changes", "first paths"],
+      ["step", "package", "changes", "first paths"],
       report.written.map((entry) => [
         cell(entry.step) || "(no step)",
+        cell(entry.package),
         entry.count,
         entry.examples.map((path) => code(cell(path))).join("<br>"),
       ]),

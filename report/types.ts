@@ -286,10 +286,13 @@ export interface TamperEntry {
   count: number;
 }
 
-/** Changes under `files.watch`, by step. */
+/** Changes under `files.watch`, by step and package. */
 export interface WrittenEntry {
   /** The step's name; absent for processes outside any step. */
   step?: string;
+  /** The dependency whose install or build script made the changes, as
+   * `name@version (script)` (report/dependency.ts). */
+  package?: string;
   /** Changes (a rename counts once). */
   count: number;
   /** The first few paths changed, in order. */

@@ -476,6 +476,12 @@ kernelTest(
           `no count for the script: ${JSON.stringify(summary)}`,
         );
       }
+      // the job summary's files written: the script's own row, by package
+      const row = buildReport(result.events).written.find((entry) =>
+        entry.package === "evil@1.0.0 (postinstall)"
+      );
+      assert.ok(row, "the script's row in the report");
+      assert.ok(row.examples.includes(`${nm}/victim/index.js`));
       // npm's own unpacking of the two packages: counted, not one by one
       const unpacked = summaries(result.events).filter((s) =>
         s.directory === nm && s.comm.startsWith("npm")
