@@ -127,6 +127,14 @@ export interface FloorSeconds {
   all: number[];
 }
 
+/** What a storm's floor measured. */
+export interface StormFloor {
+  /** Loop seconds, no program and empty ones, round by round. */
+  seconds: FloorSeconds;
+  /** Loops that ran while another raw tracepoint program was loaded. */
+  crowded: number;
+}
+
 /**
  * `rounds` rounds of `loop` with no program and under the links `attach`
  * makes, which goes first alternating round by round; with the loops that
@@ -136,7 +144,7 @@ async function alternating(
   rounds: number,
   loop: () => Promise<number>,
   attach: () => BpfLink[],
-): Promise<{ seconds: FloorSeconds; crowded: number }> {
+): Promise<StormFloor> {
   await loop(); // warm up
   const seconds: FloorSeconds = { none: [], all: [] };
   let crowded = 0;
@@ -221,15 +229,6 @@ export const CONNECT_HOOKS = {
   ],
 } as const;
 
-/** What the connect floor measured. */
-export interface ConnectFloorResult {
-  connects: number;
-  /** Loop seconds, no program and empty ones, round by round. */
-  seconds: FloorSeconds;
-  /** Loops that ran while another raw tracepoint program was loaded. */
-  crowded: number;
-}
-
 /**
  * Runs `rounds` rounds of the connect storm's loop (`connects` loopback
  * connects) with no program and with empty programs on every hook of the
@@ -238,10 +237,10 @@ export interface ConnectFloorResult {
 export async function connectFloor(
   connects = 10_000,
   rounds = 7,
-): Promise<ConnectFloorResult> {
+): Promise<StormFloor> {
   using object = loadFixture();
   const root = cgroup2Mount();
-  const result = await alternating(
+  return await alternating(
     rounds,
     () =>
       pythonLoop([
@@ -255,7 +254,6 @@ export async function connectFloor(
       ),
     ],
   );
-  return { connects, ...result };
 }
 
 /** The exec floor's hooks: every raw tracepoint sensor.process has. */
@@ -268,15 +266,6 @@ export const EXEC_HOOKS = [
   "floor_signal",
 ] as const;
 
-/** What the exec floor measured. */
-export interface ExecFloorResult {
-  execs: number;
-  /** Loop seconds, no program and empty ones, round by round. */
-  seconds: FloorSeconds;
-  /** Loops that ran while another raw tracepoint program was loaded. */
-  crowded: number;
-}
-
 /**
  * Runs `rounds` rounds of the exec storm's loop (`execs` fork+execs of
  * /bin/true from bash) with no program and with empty programs on every
@@ -285,13 +274,12 @@ export interface ExecFloorResult {
 export async function execFloor(
   execs = 3000,
   rounds = 7,
-): Promise<ExecFloorResult> {
+): Promise<StormFloor> {
   using object = loadFixture();
-  const result = await alternating(
+  return await alternating(
     rounds,
     () =>
       timed("/bin/bash", `for ((i=0; i<${execs}; i++)); do /bin/true; done`),
     () => EXEC_HOOKS.map((name) => object.program(name).attach()),
   );
-  return { execs, ...result };
 }

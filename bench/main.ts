@@ -31,7 +31,12 @@ import { agentCpu } from "./agent_cpu.ts";
 import { bulkTransfer, connectStorm } from "./connect_storm.ts";
 import { execStorm } from "./exec_storm.ts";
 import { fileStorm, type FileTreeResult } from "./file_storm.ts";
-import { connectFloor, execFloor, hookFloor } from "./hook_floor.ts";
+import {
+  connectFloor,
+  execFloor,
+  hookFloor,
+  type StormFloor,
+} from "./hook_floor.ts";
 import { npmCi, type NpmCiResult, npmCiRows } from "./npm_ci.ts";
 import { comparisonTable, peerPhase } from "./peer_phase.ts";
 import { wantedPeers } from "./peers.ts";
@@ -447,8 +452,7 @@ if (only?.includes("hook_floor")) {
   /** A storm's floor: its loop alone, under empty programs, crowded loops. */
   const floorRows = (
     storm: string,
-    seconds: { none: number[]; all: number[] },
-    crowded: number,
+    { seconds, crowded }: StormFloor,
     hooks: string,
   ) => {
     const ratios = seconds.all.map((all, index) => all / seconds.none[index]);
@@ -471,18 +475,14 @@ if (only?.includes("hook_floor")) {
       crowded === 0,
     );
   };
-  const floor = await connectFloor(connects, pairs);
   floorRows(
     `connect storm (${connects} connects)`,
-    floor.seconds,
-    floor.crowded,
+    await connectFloor(connects, pairs),
     "syscall pair, inet_sock_set_state, sock_create, connect4, egress, ingress",
   );
-  const exec = await execFloor(execs, pairs);
   floorRows(
     `exec storm (${execs} execs)`,
-    exec.seconds,
-    exec.crowded,
+    await execFloor(execs, pairs),
     "syscall pair, fork, exec, exit, signal_generate",
   );
 }
